@@ -1,0 +1,65 @@
+"""What every ``poetry torch`` command shares: locating the project and reporting errors."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from typing import ClassVar
+
+from cleo.helpers import option
+from poetry.console.commands.command import Command
+
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from cleo.io.inputs.option import Option
+
+    from poetry_torch_plugin.installers import TargetEnv
+
+
+class TorchCommand(Command):
+    """Base of the ``poetry torch`` commands.
+
+    It deliberately is not an ``EnvCommand``: Poetry would parse pyproject.toml and create the
+    environment before ``handle()`` runs, and a malformed file would end in Poetry's own error
+    instead of ours.
+    """
+
+    shared_options: ClassVar[list[Option]] = [
+        option(
+            "index-base",
+            None,
+            "Base URL of the PyTorch index (default: https://download.pytorch.org/whl,"
+            " or POETRY_TORCH_INDEX_BASE).",
+            flag=False,
+        ),
+    ]
+
+    def pyproject_path(self) -> Path:
+        from poetry.core.factory import Factory
+
+        from poetry_torch_plugin.errors import ConfigError
+        from poetry_torch_plugin.seam import project_directory
+
+        directory = project_directory(self.get_application())  # type: ignore[arg-type]
+        try:
+            return Factory.locate(directory)
+        except RuntimeError:
+            raise ConfigError(
+                f"no pyproject.toml in {directory} or its parents; run the command inside a"
+                " Poetry project (or `poetry init` first)."
+            ) from None
+
+    def project_env(self, *, create: bool) -> TargetEnv:
+        """The environment Poetry uses for this project, created when missing if asked."""
+        from poetry.utils.env import EnvManager
+
+        from poetry_torch_plugin.hooks import target_of
+
+        manager = EnvManager(self.poetry, io=self.io)
+        env = manager.create_venv() if create else manager.get()
+        return target_of(env)
+
+    def fail(self, error: Exception) -> int:
+        self.line_error(f"<error>{error}</error>")
+        return 1

@@ -1,0 +1,115 @@
+"""``poetry torch install``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from typing import ClassVar
+
+from cleo.helpers import argument
+from cleo.helpers import option
+
+from poetry_torch_plugin.console.commands.torch.base import TorchCommand
+
+
+if TYPE_CHECKING:
+    from cleo.io.inputs.argument import Argument
+    from cleo.io.inputs.option import Option
+
+    from poetry_torch_plugin.variants import Variant
+
+
+class TorchInstallCommand(TorchCommand):
+    name = "torch install"
+    description = (
+        "Configure the PyTorch index for this project and install torch, torchvision and"
+        " torchaudio from it."
+    )
+    arguments: ClassVar[list[Argument]] = [
+        argument(
+            "requirements",
+            "PEP 508 requirements to install from the PyTorch index (e.g. 'torch>=2.7,<2.9').",
+            optional=True,
+            multiple=True,
+        )
+    ]
+    options: ClassVar[list[Option]] = [
+        option("cuda", None, "CUDA version (12.9 or cu129), or 'auto'.", flag=False),
+        option("cpu", None, "Use the CPU-only build."),
+        option("rocm", None, "ROCm version (6.4 or rocm6.4).", flag=False),
+        *TorchCommand.shared_options,
+        option("dry-run", None, "Print the plan and the exact installer command; change nothing."),
+    ]
+    help = """Writes the explicit <c1>pytorch_*</c1> source and <c1>[tool.poetry-torch]</c1> to
+pyproject.toml, then installs the packages from that index only, in one transaction.
+
+  <c1>poetry torch install --cuda 12.9</c1>
+  <c1>poetry torch install --cpu "torch>=2.7,<2.9"</c1>
+  <c1>poetry torch install</c1>            (re-install what the existing source says)
+"""
+
+    def _variant(self) -> Variant | None:
+        from poetry_torch_plugin import variants
+        from poetry_torch_plugin.errors import VariantError
+
+        cuda, rocm, cpu = self.option("cuda"), self.option("rocm"), self.option("cpu")
+        if sum(bool(value) for value in (cuda, rocm, cpu)) > 1:
+            raise VariantError(
+                "--cuda, --rocm and --cpu exclude each other; nothing was changed."
+                " Pass only one of them."
+            )
+        if cuda is not None:
+            return variants.parse_cuda(cuda)
+        if rocm is not None:
+            return variants.parse_rocm(rocm)
+        return variants.CPU if cpu else None
+
+    def handle(self) -> int:
+        from poetry_torch_plugin import service
+        from poetry_torch_plugin.errors import TorchPluginError
+        from poetry_torch_plugin.index import redact
+        from poetry_torch_plugin.installers import Request
+        from poetry_torch_plugin.installers import TargetEnv
+        from poetry_torch_plugin.installers import get_backend
+
+        try:
+            variant = self._variant()
+            plan = service.plan_install(
+                self.pyproject_path(),
+                variant=variant,
+                requested=self.argument("requirements") or (),
+                index_base=self.option("index-base"),
+            )
+            backend = get_backend(plan.settings.installer)
+            self.line(
+                f"Installing <c1>{', '.join(plan.settings.packages)}</c1> for"
+                f" <c2>{plan.variant.describe()}</c2> from <info>{plan.source.name}</info>"
+                f" ({redact(plan.index_url)})"
+            )
+            if self.option("dry-run"):
+                target = TargetEnv(self.poetry.file.path.parent, self.poetry.file.path, ())
+                try:
+                    target = self.project_env(create=False)
+                except Exception:  # noqa: BLE001, S110 - a dry run needs no environment
+                    pass
+                request = Request(plan.index_url, plan.settings.packages)
+                self.line(f"Would run: {' '.join(backend.command(target, request))}")
+                if plan.edit.changed:
+                    self.line(f"Would update {plan.pyproject.path.name}.")
+                if plan.edit.moved:
+                    self.line(f"Would move {', '.join(plan.edit.moved)} into [tool.poetry-torch].")
+                return 0
+            target = self.project_env(create=True)
+            service.execute_install(
+                plan, target, backend, quiet=self.io.is_quiet(), verbose=self.io.is_verbose()
+            )
+        except TorchPluginError as error:
+            return self.fail(error)
+        if plan.edit.changed:
+            self.line(f"Updated {plan.pyproject.path.name}: source <info>{plan.source.name}</info>.")
+        if plan.edit.moved:
+            self.line(
+                f"Moved {', '.join(plan.edit.moved)} out of the project dependencies; run"
+                " <c1>poetry lock</c1> to refresh poetry.lock."
+            )
+        self.line(f"<info>torch ready:</info> {plan.variant.describe()}")
+        return 0

@@ -1,0 +1,172 @@
+"""Which Poetry command triggers what: hold torch out while it runs, verify the build after."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from typing import Any
+
+from packaging.utils import canonicalize_name
+
+
+if TYPE_CHECKING:
+    from cleo.events.event import Event
+    from cleo.events.event_dispatcher import EventDispatcher
+    from cleo.io.io import IO
+
+    from poetry_torch_plugin.config import TorchConfig
+    from poetry_torch_plugin.installers import TargetEnv
+
+# Commands after which the environment is verified (and repaired) when they succeed.
+HOOKED = frozenset({"lock", "install", "update", "add", "remove", "sync"})
+
+
+class IOReporter:
+    """Adapts cleo's IO to the service's Reporter protocol."""
+
+    def __init__(self, io: IO) -> None:
+        self._io = io
+
+    def line(self, text: str) -> None:
+        self._io.write_error_line(f"<info>{text}</info>")
+
+    def detail(self, text: str) -> None:
+        if self._io.is_verbose():
+            self._io.write_error_line(text)
+
+
+def _settings(data: Any) -> TorchConfig | None:
+    from poetry_torch_plugin import config
+
+    try:
+        return config.read_config(data)
+    except Exception:  # noqa: BLE001 - the hook reports config errors after the command
+        return config.TorchConfig(has_tool_table=True) if _mentions_torch(data) else None
+
+
+def _mentions_torch(data: Any) -> bool:
+    tool = data.get("tool", {}) if hasattr(data, "get") else {}
+    return hasattr(tool, "get") and "poetry-torch" in tool
+
+
+def target_of(env: Any) -> TargetEnv:
+    from poetry_torch_plugin.installers import TargetEnv
+    from poetry_torch_plugin.seam import env_target
+
+    root, python, site_packages = env_target(env)
+    return TargetEnv(root, python, site_packages)
+
+
+def _hold_out_for(command: Any, settings: TorchConfig) -> None:
+    from poetry_torch_plugin import environment
+    from poetry_torch_plugin import index
+    from poetry_torch_plugin import seam
+    from poetry_torch_plugin.errors import TorchPluginError
+
+    target = target_of(command.env)
+    installed = environment.installed_distributions(target.site_packages)
+    try:
+        source = settings.source()
+    except TorchPluginError:
+        source = None
+    variant = source.variant if source else None
+    wanted = {canonicalize_name(req.name): req for req in settings.requirements}
+
+    def provide(name: str) -> str | None:
+        dist = installed.get(name)
+        right_build = dist is not None and (name not in wanted or dist.variant() in (None, variant))
+        if dist is not None and right_build:
+            return dist.version
+        if name in wanted and source is not None:
+            requirement = wanted[name]
+            label = variant.local_label if variant else None
+            listing = index.fetch_listing(source.url, name)
+            candidates = [
+                v
+                for v in listing.versions()
+                if (label is None or v.local in (None, label))
+                and requirement.specifier.contains(v, prereleases=True)
+            ]
+            if candidates:
+                return str(max(candidates))
+        return dist.version if dist is not None else None
+
+    def protected() -> frozenset[str]:
+        names: set[str] = set()
+        stack = [name for name in installed if settings.held(name)]
+        while stack:
+            name = stack.pop()
+            if name in names or name not in installed:
+                continue
+            names.add(name)
+            for line in environment.requires_of(installed[name]):
+                if "extra ==" in line:
+                    continue
+                head = line.split(";", 1)[0].strip()
+                stack.append(canonicalize_name(_name_of(head)))
+        return frozenset(names)
+
+    seam.hold_out(seam.HoldOut(settings.held, provide, protected))
+
+
+def _name_of(requirement: str) -> str:
+    for index, char in enumerate(requirement):
+        if not (char.isalnum() or char in "-_."):
+            return requirement[:index]
+    return requirement
+
+
+def on_command(event: Event, event_name: str, dispatcher: EventDispatcher) -> None:
+    """Before an installer command runs: hold the torch family out of Poetry."""
+    from cleo.events.console_command_event import ConsoleCommandEvent
+    from poetry.console.commands.installer_command import InstallerCommand
+
+    if not isinstance(event, ConsoleCommandEvent):
+        return
+    command = event.command
+    if not isinstance(command, InstallerCommand) or command.name not in HOOKED:
+        return
+    settings = _settings(command.poetry.pyproject.data)
+    if settings is None or not settings.active:
+        return
+    _hold_out_for(command, settings)
+
+
+def on_terminate(event: Event, event_name: str, dispatcher: EventDispatcher) -> None:
+    """After a successful installer command: verify the build, reinstall only when wrong."""
+    from cleo.events.console_terminate_event import ConsoleTerminateEvent
+    from poetry.console.commands.installer_command import InstallerCommand
+
+    if not isinstance(event, ConsoleTerminateEvent) or event.exit_code != 0:
+        return
+    command = event.command
+    if not isinstance(command, InstallerCommand) or command.name not in HOOKED:
+        return
+    io = event.io
+    if io.input.has_option("dry-run") and io.input.option("dry-run"):
+        return
+    from poetry_torch_plugin import config
+    from poetry_torch_plugin import service
+    from poetry_torch_plugin.errors import TorchPluginError
+    from poetry_torch_plugin.installers import get_backend
+
+    reporter = IOReporter(io)
+    if service.skip_requested():
+        reporter.detail(f"poetry-torch: {service.SKIP_ENV} is set, not checking torch")
+        return
+    try:
+        settings = config.read_config(command.poetry.pyproject.data)
+        if not settings.active:
+            return
+        service.ensure(
+            settings,
+            target_of(command.env),
+            get_backend(settings.installer),
+            reporter,
+            quiet=io.is_quiet(),
+            verbose=io.is_verbose(),
+        )
+    except TorchPluginError as exc:
+        io.write_error_line(f"<error>poetry-torch: {exc}</error>")
+        event.set_exit_code(1)
+
+

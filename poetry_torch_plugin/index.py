@@ -1,0 +1,116 @@
+"""The PyTorch index: its URL for a variant, and a light PEP 503 probe of what it publishes."""
+
+from __future__ import annotations
+
+import html
+import re
+import socket
+import urllib.error
+import urllib.parse
+import urllib.request
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from packaging.utils import InvalidWheelFilename
+from packaging.utils import canonicalize_name
+from packaging.utils import parse_wheel_filename
+
+from poetry_torch_plugin.errors import IndexError_
+
+
+if TYPE_CHECKING:
+    from packaging.version import Version
+
+    from poetry_torch_plugin.variants import Variant
+
+_ANCHOR = re.compile(r"<a\s[^>]*href=[\"']([^\"']+)[\"'][^>]*>", re.IGNORECASE)
+_LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+
+
+def source_url(index_base: str, variant: Variant) -> str:
+    return f"{index_base.rstrip('/')}/{variant.index_name}"
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for anything that is printed or logged."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None and parts.username is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    user = f"{parts.username}:***@" if parts.password is not None else "***@"
+    return urllib.parse.urlunsplit(parts._replace(netloc=user + host))
+
+
+def is_loopback(url: str) -> bool:
+    return (urllib.parse.urlsplit(url).hostname or "") in _LOOPBACK
+
+
+@dataclass(frozen=True)
+class Listing:
+    """The wheels an index publishes for one project."""
+
+    project: str
+    url: str
+    files: tuple[tuple[str, str], ...]  # (file name, sha256 or "")
+
+    def versions(self) -> list[Version]:
+        found = set()
+        for filename, _ in self.files:
+            try:
+                _, version, _, _ = parse_wheel_filename(filename)
+            except InvalidWheelFilename:
+                continue
+            found.add(version)
+        return sorted(found)
+
+
+def _parse_listing(project: str, url: str, body: str) -> Listing:
+    files: list[tuple[str, str]] = []
+    for href in _ANCHOR.findall(body):
+        href = html.unescape(href)
+        path, _, fragment = href.partition("#")
+        filename = urllib.parse.unquote(path.rsplit("/", 1)[-1])
+        digest = fragment[len("sha256=") :] if fragment.startswith("sha256=") else ""
+        files.append((filename, digest))
+    return Listing(project, url, tuple(files))
+
+
+def fetch_listing(index_url: str, project: str, *, timeout: float = 15.0) -> Listing:
+    """GET ``<index>/<project>/`` and parse its anchors; IndexError_ with a one-line reason."""
+    url = f"{index_url.rstrip('/')}/{canonicalize_name(project)}/"
+    shown = redact(url)
+    request = urllib.request.Request(url, headers={"Accept": "text/html"})  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            body = response.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            raise IndexError_(
+                f"the index {redact(index_url)} does not publish {project} (HTTP 404 for {shown});"
+                " pyproject.toml and the installed build were left untouched. Check the variant"
+                " with `poetry torch check`, then run `poetry torch install --cuda X.Y` with one"
+                " it publishes."
+            ) from None
+        raise IndexError_(
+            f"the index {redact(index_url)} answered HTTP {exc.code} for {shown};"
+            " pyproject.toml and the installed build were left untouched."
+            " Try again later, or point --index-base at a working mirror."
+        ) from None
+    except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise IndexError_(
+            f"cannot reach the index {redact(index_url)} ({reason});"
+            " pyproject.toml and the installed build were left untouched."
+            " Check the network or proxy, or set --index-base / POETRY_TORCH_INDEX_BASE to a mirror."
+        ) from None
+    listing = _parse_listing(project, url, body)
+    if not listing.files:
+        raise IndexError_(
+            f"{shown} is not a package index page (no links to files);"
+            " pyproject.toml and the installed build were left untouched."
+            " Check the index URL (a proxy login page?) and run the command again."
+        )
+    return listing

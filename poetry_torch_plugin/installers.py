@@ -1,0 +1,265 @@
+"""Installer backends (pip, uv) behind one small Protocol.
+
+Each backend runs with the user's own pip/uv configuration neutralized, so that only the
+configured PyTorch index can serve torch-family packages (an ``extra-index-url`` or
+``find-links`` in pip.conf must not change what gets installed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+from typing import TYPE_CHECKING
+from typing import Protocol
+
+from packaging.utils import canonicalize_name
+
+from poetry_torch_plugin.errors import EnvironmentError_
+from poetry_torch_plugin.errors import InstallError
+from poetry_torch_plugin.index import redact
+
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from collections.abc import Sequence
+
+
+@dataclass(frozen=True)
+class TargetEnv:
+    """The project environment: its interpreter and the directories its packages live in."""
+
+    root: Path
+    python: Path
+    site_packages: tuple[Path, ...]
+
+
+@dataclass(frozen=True)
+class Request:
+    """One install: the index, the requirements, and how loud to be."""
+
+    index_url: str
+    requirements: tuple[str, ...]
+    quiet: bool = False
+    verbose: bool = False
+
+
+class Backend(Protocol):
+    name: str
+
+    def command(self, target: TargetEnv, request: Request) -> list[str]: ...
+
+    def resolve(self, target: TargetEnv, request: Request) -> dict[str, str]: ...
+
+    def install(self, target: TargetEnv, request: Request) -> None: ...
+
+
+_KEEP_ENV = ("PIP_CERT", "PIP_CLIENT_CERT", "PIP_PROXY")
+
+
+def clean_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The process environment minus pip's own settings, with config files switched off."""
+    source = dict(os.environ if base is None else base)
+    env = {k: v for k, v in source.items() if not k.startswith("PIP_") or k in _KEEP_ENV}
+    env.update(
+        PIP_CONFIG_FILE=os.devnull,
+        PIP_DISABLE_PIP_VERSION_CHECK="1",
+        PIP_NO_INPUT="1",
+        PYTHONIOENCODING="utf-8",
+    )
+    return env
+
+
+def environment_tags(python: Path) -> str:
+    """``Python 3.11 (cp311), platform linux-x86_64`` for messages about unmatched wheels."""
+    code = (
+        "import sys, sysconfig;"
+        "print('Python %d.%d (%s%d%d), platform %s' % (sys.version_info[0], sys.version_info[1],"
+        " 'cp' if sys.implementation.name == 'cpython' else sys.implementation.name,"
+        " sys.version_info[0], sys.version_info[1], sysconfig.get_platform()))"
+    )
+    try:
+        result = subprocess.run(
+            [str(python), "-c", code], capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return "this environment"
+    return result.stdout.strip() or "this environment"
+
+
+_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"No matching distribution found for (\S+)"), "nomatch"),
+    (re.compile(r"THESE PACKAGES DO NOT MATCH THE HASHES|hash mismatch", re.I), "hash"),
+    (re.compile(r"ResolutionImpossible|conflicting dependencies", re.I), "conflict"),
+    (re.compile(r"Read-only file system|Permission denied|Errno 13|Errno 30", re.I), "readonly"),
+    (re.compile(r"timed out|Connection refused|Failed to establish|NewConnectionError", re.I),
+     "network"),
+)
+
+
+def explain_failure(stderr: str, request: Request, target: TargetEnv, tool: str) -> str:
+    """Turn an installer's error output into one line that says what to do next."""
+    index = redact(request.index_url)
+    kept = "the earlier build is still installed"
+    for pattern, kind in _PATTERNS:
+        match = pattern.search(stderr)
+        if match is None:
+            continue
+        if kind == "nomatch":
+            return (
+                f"no wheel of {match.group(1)} on {index} matches {environment_tags(target.python)}"
+                f" (no wheels with a matching Python ABI tag or platform); {kept}."
+                " Pick a torch version or variant that publishes wheels for this Python"
+                " (`poetry torch install --cuda X.Y 'torch==A.B.*'`), or use another Python."
+            )
+        if kind == "hash":
+            return (
+                f"a file from {index} does not match the index's sha256; nothing was installed"
+                f" and {kept}. The index or a proxy is serving a corrupted file: retry, or use"
+                " another mirror."
+            )
+        if kind == "conflict":
+            return (
+                f"the requested packages conflict on {index} ({_last_error(stderr)}); {kept}."
+                " Relax [tool.poetry-torch] packages so torch, torchvision and torchaudio"
+                " can come from one release."
+            )
+        if kind == "readonly":
+            return (
+                f"cannot write to the environment {target.root} (read-only or permission"
+                f" denied); {kept}. Fix its permissions, or run `poetry env remove --all` and"
+                " `poetry install` to recreate it."
+            )
+        return (
+            f"the index {index} could not be reached during the install ({_last_error(stderr)});"
+            f" {kept}. Check the network, then run `poetry torch install`."
+        )
+    return f"{tool} failed: {_last_error(stderr)}; {kept}. Run `poetry torch install -v` for details."
+
+
+def _last_error(stderr: str) -> str:
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith(("ERROR:", "error:"))]
+    chosen = (errors or lines or ["no output"])[-1]
+    chosen = chosen.removeprefix("ERROR:").removeprefix("error:").strip()
+    return redact_text(chosen)[:300]
+
+
+_URL_CREDENTIALS = re.compile(r"(//[^/\s:@]+):[^@/\s]+@")
+
+
+def redact_text(text: str) -> str:
+    return _URL_CREDENTIALS.sub(r"\1:***@", text)
+
+
+def _tee(stream: IO[str], sink: list[str], echo: IO[str] | None) -> None:
+    for line in stream:
+        sink.append(line)
+        if echo is not None:
+            echo.write(redact_text(line))
+            echo.flush()
+
+
+def run_streaming(
+    command: Sequence[str], env: Mapping[str, str], *, echo_stdout: bool, echo_stderr: bool
+) -> tuple[int, str, str]:
+    """Run ``command``; stdout goes straight to the terminal (pip's progress bars stay
+    visible) unless it must be captured, and stderr is collected to explain a failure."""
+    stdout_target = None if echo_stdout else subprocess.PIPE
+    process = subprocess.Popen(
+        list(command),
+        stdout=stdout_target,
+        stderr=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        env=dict(env),
+    )
+    err_lines: list[str] = []
+    out_lines: list[str] = []
+    assert process.stderr is not None
+    reader = threading.Thread(
+        target=_tee, args=(process.stderr, err_lines, sys.stderr if echo_stderr else None)
+    )
+    reader.start()
+    if process.stdout is not None:
+        _tee(process.stdout, out_lines, None)
+    try:
+        code = process.wait()
+    except KeyboardInterrupt:
+        process.terminate()
+        process.wait()
+        raise
+    finally:
+        reader.join()
+    return code, "".join(out_lines), "".join(err_lines)
+
+
+class PipBackend:
+    """pip in the project environment; pip from Poetry's own environment when it has none."""
+
+    name = "pip"
+
+    def _base(self, target: TargetEnv) -> list[str]:
+        if any((path / "pip").is_dir() for path in target.site_packages):
+            return [str(target.python), "-m", "pip"]
+        try:
+            import pip  # noqa: F401
+        except ImportError:
+            raise EnvironmentError_(
+                f"the environment {target.root} has no pip, and neither has Poetry's own"
+                " environment; nothing was changed. Run `poetry run python -m ensurepip`,"
+                " then `poetry torch install`."
+            ) from None
+        return [sys.executable, "-m", "pip", "--python", str(target.python)]
+
+    def command(self, target: TargetEnv, request: Request) -> list[str]:
+        command = [*self._base(target), "install", "--index-url", request.index_url]
+        if request.quiet:
+            command.append("--quiet")
+        if request.verbose:
+            command.append("--verbose")
+        return [*command, *request.requirements]
+
+    def resolve(self, target: TargetEnv, request: Request) -> dict[str, str]:
+        """Exact versions pip would pick from the index alone, ignoring what is installed."""
+        with tempfile.TemporaryDirectory(prefix="poetry-torch-") as tmp:
+            report = Path(tmp) / "report.json"
+            command = [
+                *self._base(target), "install", "--dry-run", "--ignore-installed", "--quiet",
+                "--report", str(report), "--index-url", request.index_url, *request.requirements,
+            ]
+            code, _, stderr = run_streaming(
+                command, clean_environment(), echo_stdout=False, echo_stderr=request.verbose
+            )
+            if code != 0:
+                raise InstallError(explain_failure(stderr, request, target, self.name))
+            data = json.loads(report.read_text(encoding="utf-8"))
+        return {
+            canonicalize_name(item["metadata"]["name"]): str(item["metadata"]["version"])
+            for item in data.get("install", [])
+        }
+
+    def install(self, target: TargetEnv, request: Request) -> None:
+        code, _, stderr = run_streaming(
+            self.command(target, request),
+            clean_environment(),
+            echo_stdout=not request.quiet,
+            echo_stderr=request.verbose,
+        )
+        if code != 0:
+            raise InstallError(explain_failure(stderr, request, target, self.name))
+
+
+def get_backend(name: str) -> Backend:
+    if name in ("pip", "auto"):
+        return PipBackend()
+    raise EnvironmentError_(f"unknown installer {name!r}; use pip, uv or auto.")

@@ -1,0 +1,285 @@
+"""Orchestration: plan and run ``poetry torch install``, verify and repair after Poetry commands.
+
+Data flows one way: command -> service -> (config, edits, index, environment, installers).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from typing import Protocol
+
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion
+from packaging.version import Version
+
+from poetry_torch_plugin import config
+from poetry_torch_plugin import index
+from poetry_torch_plugin.config import Source
+from poetry_torch_plugin.edits import apply_install_edits
+from poetry_torch_plugin.environment import installed_distributions
+from poetry_torch_plugin.errors import ConfigError
+from poetry_torch_plugin.errors import InstallError
+from poetry_torch_plugin.installers import Request
+
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from collections.abc import Sequence
+    from pathlib import Path
+
+    from poetry_torch_plugin.config import PyProject
+    from poetry_torch_plugin.config import TorchConfig
+    from poetry_torch_plugin.edits import EditResult
+    from poetry_torch_plugin.installers import Backend
+    from poetry_torch_plugin.installers import TargetEnv
+    from poetry_torch_plugin.variants import Variant
+
+SKIP_ENV = "POETRY_TORCH_SKIP"
+
+
+class Reporter(Protocol):
+    """Where the service's few lines of output go (the command's IO, in practice)."""
+
+    def line(self, text: str) -> None: ...
+
+    def detail(self, text: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class InstallPlan:
+    pyproject: PyProject
+    variant: Variant
+    source: Source
+    settings: TorchConfig
+    edit: EditResult
+
+    @property
+    def index_url(self) -> str:
+        return self.source.url
+
+
+def _no_source_error() -> ConfigError:
+    return ConfigError(
+        "pyproject.toml has no pytorch source; nothing was changed."
+        " Run `poetry torch install --cuda X.Y` (or --cpu, --rocm X.Y, --cuda auto) to add one."
+    )
+
+
+def plan_install(
+    path: Path,
+    *,
+    variant: Variant | None,
+    requested: Sequence[str] = (),
+    index_base: str | None = None,
+) -> InstallPlan:
+    """Read pyproject.toml and compute, in memory, every change ``torch install`` would make."""
+    pyproject = config.load(path)
+    current = config.read_config(pyproject.document)
+    requested_reqs = config.parse_requirements(requested, where="command line", require_torch=False)
+    if variant is None:
+        existing = current.source()
+        if existing is None:
+            raise _no_source_error()
+        found = existing.variant
+        if found is None:
+            raise ConfigError(
+                f"the source {existing.name} ({index.redact(existing.url)}) names no PyTorch"
+                " variant; nothing was changed. Run `poetry torch install --cuda X.Y` to replace it."
+            )
+        variant = found
+        url = index_base and index.source_url(index_base, variant) or existing.url
+        source = Source(existing.name, url, "explicit")
+    else:
+        same = [s for s in current.sources if s.variant == variant]
+        if index_base or not same:
+            url = index.source_url(config.effective_index_base(current, index_base), variant)
+        else:
+            url = same[0].url
+        source = Source(variant.source_name, url, "explicit")
+    edit = apply_install_edits(
+        pyproject.document,
+        source=source,
+        configured=current.packages,
+        requested=requested_reqs,
+        original_text=pyproject.original.decode("utf-8"),
+    )
+    import tomlkit
+
+    updated = config.read_config(tomlkit.parse(edit.text))
+    return InstallPlan(pyproject, variant, source, updated, edit)
+
+
+def execute_install(
+    plan: InstallPlan,
+    target: TargetEnv,
+    backend: Backend,
+    *,
+    quiet: bool = False,
+    verbose: bool = False,
+) -> tuple[str, ...]:
+    """Install the plan's packages, then (only then) write pyproject.toml.
+
+    Anything that fails before the last step leaves pyproject.toml byte-identical and the
+    earlier build installed.  Returns the requirements that were passed to the installer.
+    """
+    index.fetch_listing(plan.index_url, "torch")
+    with environment_lock(target):
+        installed = install_pins(
+            backend,
+            target,
+            plan.index_url,
+            plan.settings.packages,
+            plan.settings.package_names,
+            quiet=quiet,
+            verbose=verbose,
+        )
+    problems = verify(plan.settings, target, plan.variant)
+    if problems:
+        raise InstallError(
+            f"after installing from {index.redact(plan.index_url)}, {problems[0].text};"
+            " pyproject.toml was not changed. Check that the index really serves"
+            f" {plan.variant} builds (`poetry torch check`)."
+        )
+    if plan.edit.changed:
+        config.write_atomic(plan.pyproject, plan.edit.text)
+    return installed
+
+
+@dataclass(frozen=True)
+class Problem:
+    name: str
+    text: str
+
+
+def verify(settings: TorchConfig, target: TargetEnv, variant: Variant) -> list[Problem]:
+    """Every way the environment differs from the configuration (empty when all is right)."""
+    installed = installed_distributions(target.site_packages)
+    problems: list[Problem] = []
+    for requirement in settings.requirements:
+        name = canonicalize_name(requirement.name)
+        dist = installed.get(name)
+        if dist is None:
+            problems.append(Problem(name, f"{name} is not installed"))
+            continue
+        if not dist.is_complete():
+            problems.append(Problem(name, f"{name} {dist.version} is half-installed"))
+            continue
+        try:
+            version = Version(dist.version)
+        except InvalidVersion:
+            problems.append(Problem(name, f"{name} has an unreadable version {dist.version!r}"))
+            continue
+        if requirement.specifier and not requirement.specifier.contains(version, prereleases=True):
+            problems.append(
+                Problem(name, f"{name} {dist.version} does not satisfy {requirement}")
+            )
+            continue
+        found = dist.variant()
+        if found is not None and found != variant and name in ("torch", "torchvision", "torchaudio"):
+            problems.append(
+                Problem(name, f"{name} {dist.build_version()} is a {found} build, not {variant}")
+            )
+    return problems
+
+
+def configured_variant(settings: TorchConfig) -> tuple[Source, Variant]:
+    source = settings.source()
+    if source is None:
+        raise _no_source_error()
+    variant = source.variant
+    if variant is None:
+        raise ConfigError(
+            f"the source {source.name} names no PyTorch variant; run"
+            " `poetry torch install --cuda X.Y` to replace it."
+        )
+    return source, variant
+
+
+@contextlib.contextmanager
+def environment_lock(target: TargetEnv) -> Iterator[None]:
+    """Serialize reinstalls of one environment across concurrent Poetry processes."""
+    from filelock import FileLock
+    from filelock import Timeout
+
+    lock_path = target.root / ".poetry-torch.lock"
+    try:
+        lock = FileLock(str(lock_path), timeout=900)
+        with lock:
+            yield
+    except (PermissionError, OSError) as exc:
+        if isinstance(exc, Timeout):
+            raise
+        # A read-only environment cannot hold a lock file; the install will say why it failed.
+        yield
+
+
+def install_pins(
+    backend: Backend,
+    target: TargetEnv,
+    index_url: str,
+    settings_requirements: Sequence[str],
+    names: Sequence[str],
+    *,
+    quiet: bool,
+    verbose: bool,
+) -> tuple[str, ...]:
+    """Install ``settings_requirements`` from ``index_url`` in one transaction.
+
+    When part of the family is already installed, pip would keep a build that merely satisfies
+    the version range (a +cu129 torch satisfies ``torch==2.8.0`` for a cu128 install), so the
+    exact versions are resolved from the index first and pinned.
+    """
+    request = Request(index_url, tuple(settings_requirements), quiet=quiet, verbose=verbose)
+    installed = installed_distributions(target.site_packages)
+    if any(name in installed for name in names):
+        pins = backend.resolve(target, request)
+        pinned = tuple(f"{name}=={pins[name]}" for name in names if name in pins)
+        request = Request(index_url, pinned, quiet=quiet, verbose=verbose)
+    backend.install(target, request)
+    return request.requirements
+
+
+def ensure(
+    settings: TorchConfig,
+    target: TargetEnv,
+    backend: Backend,
+    reporter: Reporter,
+    *,
+    quiet: bool = False,
+    verbose: bool = False,
+) -> bool:
+    """The hook: reinstall the configured build only when it is missing or wrong.
+
+    Returns True when it had to reinstall.
+    """
+    source, variant = configured_variant(settings)
+    problems = verify(settings, target, variant)
+    if not problems:
+        reporter.detail(f"poetry-torch: {', '.join(settings.package_names)} match {variant}")
+        return False
+    with environment_lock(target):
+        problems = verify(settings, target, variant)
+        if not problems:
+            return False
+        reporter.line(
+            f"poetry-torch: {problems[0].text}; reinstalling {', '.join(settings.package_names)}"
+            f" from {source.name}"
+        )
+        install_pins(
+            backend,
+            target,
+            source.url,
+            settings.packages,
+            settings.package_names,
+            quiet=quiet,
+            verbose=verbose,
+        )
+    return True
+
+
+def skip_requested() -> bool:
+    return os.environ.get(SKIP_ENV, "") not in ("", "0")
