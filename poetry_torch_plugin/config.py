@@ -128,8 +128,9 @@ def parse_requirements(
             requirement = Requirement(value)
         except InvalidRequirement as exc:
             raise ConfigError(
-                f"{where}: {value!r} is not a valid requirement ({exc}); nothing was changed."
-                " Use PEP 508 syntax such as \"torch>=2.7,<2.9\"."
+                f"{where}: {value!r} is not a valid requirement ({str(exc).splitlines()[0]});"
+                " nothing was changed."
+                ' Use PEP 508 syntax such as "torch>=2.7,<2.9".'
             ) from None
         name = canonicalize_name(requirement.name)
         if name not in CONFIGURABLE:
@@ -147,7 +148,7 @@ def parse_requirements(
     if require_torch and parsed and "torch" not in parsed:
         raise ConfigError(
             f"{where}: the list must include torch; nothing was changed."
-            " Example: packages = [\"torch\", \"torchvision\"]."
+            ' Example: packages = ["torch", "torchvision"].'
         )
     return tuple(parsed.values())
 
@@ -172,9 +173,12 @@ def read_config(data: Mapping[str, Any]) -> TorchConfig:
     poetry = _table(data, "tool", "poetry")
     raw_sources = poetry.get("source", [])
     sources = tuple(
-        Source(str(entry.get("name", "")), str(entry.get("url", "")), str(entry.get("priority", "")))
+        Source(
+            str(entry.get("name", "")), str(entry.get("url", "")), str(entry.get("priority", ""))
+        )
         for entry in (raw_sources if isinstance(raw_sources, list) else [])
-        if hasattr(entry, "get") and is_pytorch_source(str(entry.get("name", "")), str(entry.get("url", "")))
+        if hasattr(entry, "get")
+        and is_pytorch_source(str(entry.get("name", "")), str(entry.get("url", "")))
     )
     tool = data.get("tool", {})
     has_tool_table = hasattr(tool, "get") and TOOL_TABLE in tool
@@ -200,7 +204,7 @@ def read_config(data: Mapping[str, Any]) -> TorchConfig:
         )
     return TorchConfig(
         sources=sources,
-        packages=tuple(str(req) for req in requirements),
+        packages=tuple(str(p).strip() for p in packages_value),
         index_base=str(settings.get("index-base", DEFAULT_INDEX_BASE)),
         installer=installer,
         has_tool_table=has_tool_table,

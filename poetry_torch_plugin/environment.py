@@ -102,5 +102,8 @@ def requires_of(dist: InstalledDist) -> list[str]:
     except OSError:
         return []
     header = text.split("\n\n", 1)[0]
-    return [line[len("Requires-Dist:") :].strip() for line in header.splitlines()
-            if line.startswith("Requires-Dist:")]
+    return [
+        line[len("Requires-Dist:") :].strip()
+        for line in header.splitlines()
+        if line.startswith("Requires-Dist:")
+    ]

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from cleo.events.event import Event
     from cleo.events.event_dispatcher import EventDispatcher
     from cleo.io.io import IO
+    from packaging.requirements import Requirement
 
     from poetry_torch_plugin.config import TorchConfig
     from poetry_torch_plugin.installers import TargetEnv
@@ -39,7 +40,7 @@ def _settings(data: Any) -> TorchConfig | None:
 
     try:
         return config.read_config(data)
-    except Exception:  # noqa: BLE001 - the hook reports config errors after the command
+    except Exception:
         return config.TorchConfig(has_tool_table=True) if _mentions_torch(data) else None
 
 
@@ -69,7 +70,9 @@ def _hold_out_for(command: Any, settings: TorchConfig) -> None:
     except TorchPluginError:
         source = None
     variant = source.variant if source else None
-    wanted = {canonicalize_name(req.name): req for req in settings.requirements}
+    wanted: dict[str, Requirement] = {
+        canonicalize_name(req.name): req for req in settings.requirements
+    }
 
     def provide(name: str) -> str | None:
         dist = installed.get(name)
@@ -162,11 +165,9 @@ def on_terminate(event: Event, event_name: str, dispatcher: EventDispatcher) -> 
             target_of(command.env),
             get_backend(settings.installer),
             reporter,
-            quiet=io.is_quiet(),
+            quiet=io.output.is_quiet(),
             verbose=io.is_verbose(),
         )
     except TorchPluginError as exc:
         io.write_error_line(f"<error>poetry-torch: {exc}</error>")
         event.set_exit_code(1)
-
-

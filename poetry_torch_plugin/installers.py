@@ -100,8 +100,10 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"THESE PACKAGES DO NOT MATCH THE HASHES|hash mismatch", re.I), "hash"),
     (re.compile(r"ResolutionImpossible|conflicting dependencies", re.I), "conflict"),
     (re.compile(r"Read-only file system|Permission denied|Errno 13|Errno 30", re.I), "readonly"),
-    (re.compile(r"timed out|Connection refused|Failed to establish|NewConnectionError", re.I),
-     "network"),
+    (
+        re.compile(r"timed out|Connection refused|Failed to establish|NewConnectionError", re.I),
+        "network",
+    ),
 )
 
 
@@ -142,7 +144,9 @@ def explain_failure(stderr: str, request: Request, target: TargetEnv, tool: str)
             f"the index {index} could not be reached during the install ({_last_error(stderr)});"
             f" {kept}. Check the network, then run `poetry torch install`."
         )
-    return f"{tool} failed: {_last_error(stderr)}; {kept}. Run `poetry torch install -v` for details."
+    return (
+        f"{tool} failed: {_last_error(stderr)}; {kept}. Run `poetry torch install -v` for details."
+    )
 
 
 def _last_error(stderr: str) -> str:
@@ -234,8 +238,16 @@ class PipBackend:
         with tempfile.TemporaryDirectory(prefix="poetry-torch-") as tmp:
             report = Path(tmp) / "report.json"
             command = [
-                *self._base(target), "install", "--dry-run", "--ignore-installed", "--quiet",
-                "--report", str(report), "--index-url", request.index_url, *request.requirements,
+                *self._base(target),
+                "install",
+                "--dry-run",
+                "--ignore-installed",
+                "--quiet",
+                "--report",
+                str(report),
+                "--index-url",
+                request.index_url,
+                *request.requirements,
             ]
             code, _, stderr = run_streaming(
                 command, clean_environment(), echo_stdout=False, echo_stderr=request.verbose

@@ -157,9 +157,11 @@ def hold_out(hold: HoldOut) -> None:
 
     def execute(original: Any) -> Any:
         def wrapper(self: Any, operations: list[Any]) -> int:
-            protected = hold.protected() if any(
-                op.job_type == "uninstall" for op in operations
-            ) else frozenset()
+            protected = (
+                hold.protected()
+                if any(op.job_type == "uninstall" for op in operations)
+                else frozenset()
+            )
             kept = [
                 op
                 for op in operations

@@ -39,6 +39,8 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.variants import Variant
 
 SKIP_ENV = "POETRY_TORCH_SKIP"
+# Packages whose builds differ per variant (their version or version.py names it).
+_VARIANT_BUILDS = frozenset({"torch", "torchvision", "torchaudio"})
 
 
 class Reporter(Protocol):
@@ -91,7 +93,7 @@ def plan_install(
                 " variant; nothing was changed. Run `poetry torch install --cuda X.Y` to replace it."
             )
         variant = found
-        url = index_base and index.source_url(index_base, variant) or existing.url
+        url = (index_base and index.source_url(index_base, variant)) or existing.url
         source = Source(existing.name, url, "explicit")
     else:
         same = [s for s in current.sources if s.variant == variant]
@@ -174,12 +176,10 @@ def verify(settings: TorchConfig, target: TargetEnv, variant: Variant) -> list[P
             problems.append(Problem(name, f"{name} has an unreadable version {dist.version!r}"))
             continue
         if requirement.specifier and not requirement.specifier.contains(version, prereleases=True):
-            problems.append(
-                Problem(name, f"{name} {dist.version} does not satisfy {requirement}")
-            )
+            problems.append(Problem(name, f"{name} {dist.version} does not satisfy {requirement}"))
             continue
         found = dist.variant()
-        if found is not None and found != variant and name in ("torch", "torchvision", "torchaudio"):
+        if found is not None and found != variant and name in _VARIANT_BUILDS:
             problems.append(
                 Problem(name, f"{name} {dist.build_version()} is a {found} build, not {variant}")
             )

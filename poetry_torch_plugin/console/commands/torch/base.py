@@ -41,7 +41,7 @@ class TorchCommand(Command):
         from poetry_torch_plugin.errors import ConfigError
         from poetry_torch_plugin.seam import project_directory
 
-        directory = project_directory(self.get_application())  # type: ignore[arg-type]
+        directory = project_directory(self.get_application())
         try:
             return Factory.locate(directory)
         except RuntimeError:

@@ -68,7 +68,6 @@ pyproject.toml, then installs the packages from that index only, in one transact
         from poetry_torch_plugin.errors import TorchPluginError
         from poetry_torch_plugin.index import redact
         from poetry_torch_plugin.installers import Request
-        from poetry_torch_plugin.installers import TargetEnv
         from poetry_torch_plugin.installers import get_backend
 
         try:
@@ -86,11 +85,7 @@ pyproject.toml, then installs the packages from that index only, in one transact
                 f" ({redact(plan.index_url)})"
             )
             if self.option("dry-run"):
-                target = TargetEnv(self.poetry.file.path.parent, self.poetry.file.path, ())
-                try:
-                    target = self.project_env(create=False)
-                except Exception:  # noqa: BLE001, S110 - a dry run needs no environment
-                    pass
+                target = self.project_env(create=False)
                 request = Request(plan.index_url, plan.settings.packages)
                 self.line(f"Would run: {' '.join(backend.command(target, request))}")
                 if plan.edit.changed:
@@ -100,12 +95,14 @@ pyproject.toml, then installs the packages from that index only, in one transact
                 return 0
             target = self.project_env(create=True)
             service.execute_install(
-                plan, target, backend, quiet=self.io.is_quiet(), verbose=self.io.is_verbose()
+                plan, target, backend, quiet=self.io.output.is_quiet(), verbose=self.io.is_verbose()
             )
         except TorchPluginError as error:
             return self.fail(error)
         if plan.edit.changed:
-            self.line(f"Updated {plan.pyproject.path.name}: source <info>{plan.source.name}</info>.")
+            self.line(
+                f"Updated {plan.pyproject.path.name}: source <info>{plan.source.name}</info>."
+            )
         if plan.edit.moved:
             self.line(
                 f"Moved {', '.join(plan.edit.moved)} out of the project dependencies; run"

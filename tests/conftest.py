@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import os
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.support.fixtures import index_server  # noqa: F401
+from tests.support.fixtures import index_universe  # noqa: F401
+from tests.support.poetry_env import DEFAULT_POETRY
+from tests.support.poetry_env import POETRY_VERSION_ENV
+from tests.support.poetry_env import build_poetry_venv
+from tests.support.project import Project
+from tests.support.project import pyproject_text
+
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from tests.support.index_server import IndexServer
+
+_ISOLATED_PREFIXES = ("POETRY_", "PIP_", "UV_", "XDG_", "VIRTUAL_ENV", "CONDA_")
+
+
+@pytest.fixture(autouse=True)
+def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No test sees the developer's Poetry, pip or uv configuration, caches or active venv."""
+    for key in list(os.environ):
+        if key.startswith(_ISOLATED_PREFIXES):
+            monkeypatch.delenv(key, raising=False)
+    home = tmp_path / "home"
+    for name, sub in (
+        ("POETRY_CONFIG_DIR", "poetry-config"),
+        ("POETRY_CACHE_DIR", "poetry-cache"),
+        ("POETRY_DATA_DIR", "poetry-data"),
+        ("XDG_CONFIG_HOME", "xdg-config"),
+        ("XDG_CACHE_HOME", "xdg-cache"),
+        ("XDG_DATA_HOME", "xdg-data"),
+        ("UV_CACHE_DIR", "uv-cache"),
+        ("PIP_CACHE_DIR", "pip-cache"),
+    ):
+        path = home / sub
+        path.mkdir(parents=True, exist_ok=True)
+        monkeypatch.setenv(name, str(path))
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("PIP_DISABLE_PIP_VERSION_CHECK", "1")
+    monkeypatch.setenv("POETRY_VIRTUALENVS_IN_PROJECT", "true")
+    monkeypatch.setenv("POETRY_NO_INTERACTION", "1")
+    monkeypatch.setenv("POETRY_KEYRING_ENABLED", "false")
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
+    yield
+
+
+@pytest.fixture(scope="session")
+def poetry_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real poetry executable, in a throwaway venv, with this plugin installed."""
+    version = os.environ.get(POETRY_VERSION_ENV, DEFAULT_POETRY)
+    cache = os.environ.get("POETRY_TORCH_TEST_VENVS")
+    root = Path(cache) if cache else tmp_path_factory.mktemp("poetry-venvs")
+    return build_poetry_venv(root / f"poetry-{version}", version)
+
+
+@pytest.fixture
+def project(
+    tmp_path: Path, poetry_bin: Path, index_server: IndexServer  # noqa: F811
+) -> Project:
+    root = tmp_path / "demo"
+    root.mkdir()
+    (root / "pyproject.toml").write_text(pyproject_text(index_server.pypi_url))
+    env = dict(os.environ)
+    env["POETRY_TORCH_INDEX_BASE"] = index_server.base
+    return Project(root, poetry_bin, env)

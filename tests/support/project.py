@@ -1,0 +1,104 @@
+"""A Poetry project in a temporary directory, driven through the real ``poetry`` executable."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from poetry_torch_plugin.environment import installed_distributions
+
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from poetry_torch_plugin.environment import InstalledDist
+
+
+def pyproject_text(pypi_url: str, dependencies: tuple[str, ...] = ("torchmetrics>=1.0",)) -> str:
+    deps = "".join(f'    "{dep}",\n' for dep in dependencies)
+    return f"""# A demo project: torchmetrics requires torch, which must stay the configured build.
+[project]
+name = "demo"
+version = "0.1.0"
+requires-python = ">=3.9"
+dependencies = [
+{deps}]
+
+[tool.poetry]
+package-mode = false
+
+[[tool.poetry.source]]
+name = "fakepypi"  # the stand-in for PyPI
+url = "{pypi_url}"
+priority = "primary"
+"""
+
+
+@dataclass
+class Project:
+    root: Path
+    poetry: Path
+    env: Mapping[str, str]
+
+    @property
+    def pyproject(self) -> Path:
+        return self.root / "pyproject.toml"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / "poetry.lock"
+
+    @property
+    def venv(self) -> Path:
+        return self.root / ".venv"
+
+    def site_packages(self) -> list[Path]:
+        return sorted(self.venv.glob("lib/python*/site-packages"))
+
+    def run(self, *args: str, check: bool = True, extra_env: Mapping[str, str] | None = None,
+            timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        env = dict(self.env)
+        env.update(extra_env or {})
+        result = subprocess.run(
+            [str(self.poetry), "--no-ansi", *args],
+            cwd=self.root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"poetry {' '.join(args)} exited {result.returncode}\n"
+                f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+            )
+        return result
+
+    def pip(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """pip of the project venv, isolated from the machine's pip configuration."""
+        env = {k: v for k, v in self.env.items() if not k.startswith("PIP_")}
+        env["PIP_CONFIG_FILE"] = os.devnull
+        env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+        return subprocess.run(
+            [str(self.venv / "bin" / "python"), "-m", "pip", *args],
+            env=env, capture_output=True, text=True, check=True, timeout=300,
+        )
+
+    def installed(self) -> dict[str, InstalledDist]:
+        return installed_distributions(self.site_packages())
+
+    def version_of(self, name: str) -> str | None:
+        dist = self.installed().get(name)
+        return dist.build_version() if dist else None
+
+    def python(self, code: str) -> str:
+        result = subprocess.run(
+            [str(self.venv / "bin" / "python"), "-c", code],
+            env=dict(self.env), capture_output=True, text=True, check=True, timeout=60,
+        )
+        return result.stdout.strip()
