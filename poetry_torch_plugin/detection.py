@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import threading
 
+from dataclasses import asdict
 from dataclasses import dataclass
 from dataclasses import replace
 from pathlib import Path
@@ -425,36 +426,8 @@ def _load_fake(path: Path) -> Machine:
 
 
 def machine_to_dict(machine: Machine) -> dict[str, Any]:
-    nvidia = machine.nvidia
-    return {
-        "platform": machine.platform,
-        "mps": machine.mps,
-        "rocm": machine.rocm,
-        "nvcc": None
-        if machine.nvcc is None
-        else {"version": list(machine.nvcc.version), "full": machine.nvcc.full},
-        "nvidia": None
-        if nvidia is None
-        else {
-            "driver_version": nvidia.driver_version,
-            "cuda_driver_version": None
-            if nvidia.cuda_driver_version is None
-            else list(nvidia.cuda_driver_version),
-            "source": nvidia.source,
-            "gpus": [
-                {
-                    "index": gpu.index,
-                    "name": gpu.name,
-                    "compute_capability": None
-                    if gpu.compute_capability is None
-                    else list(gpu.compute_capability),
-                    "memory_mib": gpu.memory_mib,
-                    "mig": gpu.mig,
-                }
-                for gpu in nvidia.gpus
-            ],
-        },
-    }
+    """The machine as JSON-ready data (pairs such as ``compute_capability`` are tuples)."""
+    return asdict(machine)
 
 
 def _typed(data: Mapping[str, Any], key: str, kind: type, default: Any = None) -> Any:
@@ -504,7 +477,10 @@ def machine_from_dict(data: Mapping[str, Any]) -> Machine:
         if driver is None or not _DRIVER_VERSION.match(driver):
             raise ValueError(f"'driver_version' must look like 580.65.06, not {driver!r}")
         gpus: list[Gpu] = []
-        for position, item in enumerate(_typed(nvidia_map, "gpus", list, [])):
+        items = nvidia_map.get("gpus", ())
+        if not isinstance(items, (list, tuple)):
+            raise ValueError(f"'gpus' must be a list, not {items!r}")
+        for position, item in enumerate(items):
             gpu = _mapping(item, f"gpu {position}")
             gpus.append(
                 Gpu(
