@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.support.fixtures import _index_server_session  # noqa: F401
 from tests.support.fixtures import index_server  # noqa: F401
 from tests.support.fixtures import index_universe  # noqa: F401
 from tests.support.poetry_env import DEFAULT_POETRY
