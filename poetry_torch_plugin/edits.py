@@ -89,6 +89,12 @@ def _move_dependencies(document: TOMLDocument) -> dict[str, str]:
     return moved
 
 
+def _entry_variant(entry: Any) -> Any:
+    from poetry_torch_plugin.config import Source
+
+    return Source(str(entry.get("name", "")), str(entry.get("url", "")), "").variant
+
+
 def _set_source(document: TOMLDocument, source: Source) -> None:
     import tomlkit
 
@@ -110,12 +116,20 @@ def _set_source(document: TOMLDocument, source: Source) -> None:
         if is_pytorch_source(str(entry.get("name", "")), str(entry.get("url", "")))
     ]
     if matches:
-        kept = entries[matches[0]]
+        wanted = source.variant
+        keep = next((i for i in matches if _entry_variant(entries[i]) == wanted), matches[0])
+        kept = entries[keep]
         kept["name"] = source.name
         kept["url"] = source.url
         kept["priority"] = "explicit"
-        for index in reversed(matches[1:]):
-            del entries[index]
+        if len(matches) > 1:
+            # tomlkit cannot delete from an array of tables split across the file, so the
+            # array is rebuilt from the tables that stay (each keeps its own comments).
+            rebuilt = tomlkit.aot()
+            for index, entry in enumerate(entries):
+                if index == keep or index not in matches:
+                    rebuilt.append(entry)
+            poetry["source"] = rebuilt
         return
     table = tomlkit.table()
     table["name"] = source.name

@@ -104,7 +104,8 @@ def fetch_listing(index_url: str, project: str, *, timeout: float = 15.0) -> Lis
         raise IndexError_(
             f"cannot reach the index {redact(index_url)} ({reason});"
             " pyproject.toml and the installed build were left untouched."
-            " Check the network or proxy, or set --index-base / POETRY_TORCH_INDEX_BASE to a mirror."
+            " Check the network or proxy (or point --index-base at a mirror), then run"
+            " `poetry torch install` again."
         ) from None
     listing = _parse_listing(project, url, body)
     if not listing.files:

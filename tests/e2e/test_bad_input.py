@@ -1,0 +1,96 @@
+"""Every bad input ends in one line that says what to do, and loses nothing."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+
+if TYPE_CHECKING:
+    from tests.support.index_server import IndexServer
+    from tests.support.project import Project
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+@pytest.fixture
+def installed(project: Project) -> Project:
+    """A project where cu129 is installed and configured."""
+    project.run("torch", "install", "--cuda", "12.9")
+    assert project.version_of("torch") == "2.9.0+cu129"
+    return project
+
+
+def assert_refused(project: Project, args: tuple[str, ...], expected: str,
+                   extra_env: dict[str, str] | None = None) -> str:
+    before = project.pyproject.read_bytes()
+    torch_before = project.version_of("torch")
+    result = project.run(*args, check=False, extra_env=extra_env)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert "Traceback" not in output
+    errors = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1, output
+    assert expected in errors[0], output
+    assert "poetry torch" in errors[0] or "Run" in errors[0] or "run" in errors[0], errors[0]
+    assert project.pyproject.read_bytes() == before
+    assert project.version_of("torch") == torch_before
+    if torch_before:
+        assert project.python("import torch; print(torch.__version__)") == torch_before
+    return errors[0]
+
+
+@pytest.mark.parametrize("value", ["12.x", "cu12", "banana", "12.9;rm -rf /", ""])
+def test_invalid_cuda_value(installed: Project, value: str) -> None:
+    assert_refused(installed, ("torch", "install", "--cuda", value), "invalid --cuda value")
+
+
+def test_unpublished_variant_404(installed: Project) -> None:
+    assert_refused(installed, ("torch", "install", "--cuda", "11.7"), "HTTP 404")
+
+
+def test_unreachable_index(installed: Project) -> None:
+    assert_refused(
+        installed,
+        ("torch", "install", "--cuda", "12.8", "--index-base", "http://127.0.0.1:9/whl"),
+        "cannot reach the index",
+    )
+
+
+def test_no_wheel_for_this_python(installed: Project) -> None:
+    line = assert_refused(installed, ("torch", "install", "--cuda", "12.6"), "no wheel of torch")
+    assert "Python 3." in line
+    assert "platform" in line
+
+
+def test_requirement_nothing_satisfies(installed: Project) -> None:
+    assert_refused(installed, ("torch", "install", "torch==3.0"), "no wheel of torch")
+
+
+def test_malformed_pyproject(installed: Project) -> None:
+    installed.pyproject.write_text(installed.pyproject.read_text() + "\n[tool.poetry-torch\n")
+    assert_refused(installed, ("torch", "install", "--cuda", "12.8"), "not valid TOML")
+
+
+def test_two_pytorch_sources(installed: Project, index_server: IndexServer) -> None:
+    installed.pyproject.write_text(
+        installed.pyproject.read_text()
+        + f'\n[[tool.poetry.source]]\nname = "pytorch_cuda_cu128"\nurl = "{index_server.base}/cu128"\npriority = "explicit"\n'
+    )
+    line = assert_refused(installed, ("torch", "install"), "2 pytorch sources")
+    assert "--cuda" in line
+    # naming the variant resolves it, and exactly one source remains
+    installed.run("torch", "install", "--cuda", "12.8")
+    assert installed.pyproject.read_text().count('name = "pytorch_') == 1
+    assert installed.version_of("torch") == "2.8.0+cu128"
+
+
+def test_failed_hook_is_reported_not_hidden(installed: Project, index_server: IndexServer) -> None:
+    installed.run("lock")
+    installed.pip("uninstall", "-y", "torch")
+    index_server.set_fault("/whl/cu129", "500")
+    result = installed.run("install", check=False)
+    assert result.returncode == 1
+    assert "poetry-torch:" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
