@@ -65,7 +65,9 @@ def poetry_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def project(
-    tmp_path: Path, poetry_bin: Path, index_server: IndexServer  # noqa: F811
+    tmp_path: Path,
+    poetry_bin: Path,
+    index_server: IndexServer,  # noqa: F811
 ) -> Project:
     root = tmp_path / "demo"
     root.mkdir()

@@ -22,8 +22,9 @@ def installed(project: Project) -> Project:
     return project
 
 
-def assert_refused(project: Project, args: tuple[str, ...], expected: str,
-                   extra_env: dict[str, str] | None = None) -> str:
+def assert_refused(
+    project: Project, args: tuple[str, ...], expected: str, extra_env: dict[str, str] | None = None
+) -> str:
     before = project.pyproject.read_bytes()
     torch_before = project.version_of("torch")
     result = project.run(*args, check=False, extra_env=extra_env)

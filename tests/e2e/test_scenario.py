@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import tomllib
-
 from typing import TYPE_CHECKING
 
 import pytest
+
+from tests.support.toml import loads
 
 
 if TYPE_CHECKING:
@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def locked_names(project: Project) -> set[str]:
-    data = tomllib.loads(project.lock.read_text())
+    data = loads(project.lock.read_text())
     return {package["name"] for package in data.get("package", [])}
 
 
@@ -35,7 +35,7 @@ def test_install_survives_every_poetry_command_and_switches(project: Project) ->
     assert_cu129(project)
     text = project.pyproject.read_text()
     assert text.startswith(original.split("\n", 1)[0])  # the comment survived
-    data = tomllib.loads(text)
+    data = loads(text)
     sources = {s["name"]: s for s in data["tool"]["poetry"]["source"]}
     assert sources["pytorch_cuda_cu129"]["priority"] == "explicit"
     assert sources["pytorch_cuda_cu129"]["url"].endswith("/whl/cu129")
@@ -59,9 +59,14 @@ def test_install_survives_every_poetry_command_and_switches(project: Project) ->
     assert not locked_names(project) & {"torch", "nvidia-fakeblas-cu12"}
 
     # the build lost (replaced by PyPI's) and brought back by the next Poetry command
-    project.pip("install", "--index-url", project.env["POETRY_TORCH_INDEX_BASE"].rsplit(
-        "/whl", 1)[0] + "/pypi/simple/", "torch==2.8.0", "torchvision==0.23.0",
-        "torchaudio==2.8.0")
+    project.pip(
+        "install",
+        "--index-url",
+        project.env["POETRY_TORCH_INDEX_BASE"].rsplit("/whl", 1)[0] + "/pypi/simple/",
+        "torch==2.8.0",
+        "torchvision==0.23.0",
+        "torchaudio==2.8.0",
+    )
     assert project.version_of("torch") == "2.8.0+cu128"  # a PyPI build, from version.py
     result = project.run("install")
     assert "reinstalling" in result.stderr
@@ -82,8 +87,10 @@ def test_install_survives_every_poetry_command_and_switches(project: Project) ->
     project.run("torch", "install", "--cuda", "cu128")
     assert project.version_of("torch") == "2.8.0+cu128"
     assert project.version_of("torchvision") == "0.23.0+cu128"
-    data = tomllib.loads(project.pyproject.read_text())
-    pytorch = [s["name"] for s in data["tool"]["poetry"]["source"] if s["name"].startswith("pytorch")]
+    data = loads(project.pyproject.read_text())
+    pytorch = [
+        s["name"] for s in data["tool"]["poetry"]["source"] if s["name"].startswith("pytorch")
+    ]
     assert pytorch == ["pytorch_cuda_cu128"]
     project.run("lock")
     project.run("sync")

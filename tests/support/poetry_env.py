@@ -35,8 +35,17 @@ def build_poetry_venv(dest: Path, poetry_version: str) -> Path:
     venv.EnvBuilder(with_pip=True, clear=True).create(dest)
     python = bin_dir / "python"
     subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-         f"poetry=={poetry_version}", "-e", str(REPO)],
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            f"poetry=={poetry_version}",
+            "-e",
+            str(REPO),
+        ],
         check=True,
         env=pip_environment(),
     )

@@ -59,8 +59,13 @@ class Project:
     def site_packages(self) -> list[Path]:
         return sorted(self.venv.glob("lib/python*/site-packages"))
 
-    def run(self, *args: str, check: bool = True, extra_env: Mapping[str, str] | None = None,
-            timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    def run(
+        self,
+        *args: str,
+        check: bool = True,
+        extra_env: Mapping[str, str] | None = None,
+        timeout: float = 300,
+    ) -> subprocess.CompletedProcess[str]:
         env = dict(self.env)
         env.update(extra_env or {})
         result = subprocess.run(
@@ -86,7 +91,11 @@ class Project:
         env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
         return subprocess.run(
             [str(self.venv / "bin" / "python"), "-m", "pip", *args],
-            env=env, capture_output=True, text=True, check=True, timeout=300,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=300,
         )
 
     def installed(self) -> dict[str, InstalledDist]:
@@ -99,6 +108,10 @@ class Project:
     def python(self, code: str) -> str:
         result = subprocess.run(
             [str(self.venv / "bin" / "python"), "-c", code],
-            env=dict(self.env), capture_output=True, text=True, check=True, timeout=60,
+            env=dict(self.env),
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
         )
         return result.stdout.strip()

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import tomllib
-
 from pathlib import Path
 
 import pytest
@@ -11,9 +9,10 @@ from poetry_torch_plugin import config
 from poetry_torch_plugin.config import Source
 from poetry_torch_plugin.edits import apply_install_edits
 from poetry_torch_plugin.errors import ConfigError
+from tests.support.toml import loads
 
 
-SAMPLE = '''# top comment
+SAMPLE = """# top comment
 [project]
 name = "demo"
 version = "0.1.0"
@@ -40,7 +39,7 @@ priority = "explicit"
 [[tool.poetry.source]]
 name = "internal"
 url = "https://pypi.internal/simple"
-'''
+"""
 
 
 def edit(text: str, source: Source, requested: tuple[str, ...] = ()) -> str:
@@ -59,7 +58,7 @@ def edit(text: str, source: Source, requested: tuple[str, ...] = ()) -> str:
 def test_edits_move_dependencies_and_keep_layout() -> None:
     source = Source("pytorch_cuda_cu129", "https://mirror.example/whl/cu129", "explicit")
     text = edit(SAMPLE, source)
-    data = tomllib.loads(text)
+    data = loads(text)
     assert data["project"]["dependencies"] == ["torchmetrics>=1.0"]
     assert "torchvision" not in data["tool"]["poetry"]["dependencies"]
     assert data["tool"]["poetry"]["group"]["dev"]["dependencies"] == {"pytest": "*"}
@@ -68,7 +67,10 @@ def test_edits_move_dependencies_and_keep_layout() -> None:
         "torchvision<0.24,>=0.23",
         "torchaudio==2.8.*",
     ]
-    assert [s["name"] for s in data["tool"]["poetry"]["source"]] == ["pytorch_cuda_cu129", "internal"]
+    assert [s["name"] for s in data["tool"]["poetry"]["source"]] == [
+        "pytorch_cuda_cu129",
+        "internal",
+    ]
     # everything outside the edited tables is byte for byte the same
     assert text.startswith("# top comment\n[project]\n")
     assert '"torchmetrics>=1.0",  # keeps this comment' in text
@@ -85,11 +87,14 @@ def test_edit_is_idempotent() -> None:
 def test_requested_requirement_wins() -> None:
     source = Source("pytorch_cpu", "https://download.pytorch.org/whl/cpu", "explicit")
     text = edit(SAMPLE, source, ("torch==2.8.0",))
-    assert tomllib.loads(text)["tool"]["poetry-torch"]["packages"][0] == "torch==2.8.0"
+    assert loads(text)["tool"]["poetry-torch"]["packages"][0] == "torch==2.8.0"
 
 
 def test_two_sources_need_a_choice() -> None:
-    text = SAMPLE + '\n[[tool.poetry.source]]\nname = "pytorch_cuda_cu129"\nurl = "https://x/whl/cu129"\npriority = "explicit"\n'
+    text = (
+        SAMPLE
+        + '\n[[tool.poetry.source]]\nname = "pytorch_cuda_cu129"\nurl = "https://x/whl/cu129"\npriority = "explicit"\n'
+    )
     settings = config.read_config(tomlkit.parse(text))
     assert len(settings.sources) == 2
     with pytest.raises(ConfigError, match="2 pytorch sources"):
@@ -113,14 +118,22 @@ def test_two_sources_need_a_choice() -> None:
 )
 def test_bad_tool_table(table: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message) as info:
-        config.read_config(tomllib.loads(table))
+        config.read_config(loads(table))
     assert "\n" not in str(info.value)
 
 
 def test_held_family() -> None:
     settings = config.read_config({"tool": {"poetry-torch": {"packages": ["torch", "torchao"]}}})
-    for name in ("torch", "torchao", "nvidia-cublas-cu12", "Triton", "cuda-toolkit",
-                 "cuda-bindings", "cuda-pathfinder", "pytorch-triton-rocm"):
+    for name in (
+        "torch",
+        "torchao",
+        "nvidia-cublas-cu12",
+        "Triton",
+        "cuda-toolkit",
+        "cuda-bindings",
+        "cuda-pathfinder",
+        "pytorch-triton-rocm",
+    ):
         assert settings.held(name), name
     for name in ("torchmetrics", "nvidia-ml-py", "numpy", "torchvision"):
         assert not settings.held(name), name

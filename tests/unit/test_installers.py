@@ -11,6 +11,7 @@ from poetry_torch_plugin.installers import TargetEnv
 from poetry_torch_plugin.installers import clean_environment
 from poetry_torch_plugin.installers import explain_failure
 
+
 TARGET = TargetEnv(Path("/nonexistent/venv"), Path("/nonexistent/venv/bin/python"), ())
 REQUEST = Request("https://user:s3cret@mirror.example/whl/cu129", ("torch",))
 
@@ -53,8 +54,14 @@ def test_explain_failure_is_one_line_without_secrets(stderr: str, expected: str)
 
 
 def test_clean_environment_drops_pip_settings() -> None:
-    env = clean_environment({"PIP_EXTRA_INDEX_URL": "http://evil", "PIP_FIND_LINKS": "/x",
-                             "PIP_CERT": "/ca.pem", "PATH": "/bin"})
+    env = clean_environment(
+        {
+            "PIP_EXTRA_INDEX_URL": "http://evil",
+            "PIP_FIND_LINKS": "/x",
+            "PIP_CERT": "/ca.pem",
+            "PATH": "/bin",
+        }
+    )
     assert "PIP_EXTRA_INDEX_URL" not in env
     assert "PIP_FIND_LINKS" not in env
     assert env["PIP_CERT"] == "/ca.pem"

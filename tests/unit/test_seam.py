@@ -18,10 +18,9 @@ def test_poetry_version_is_in_the_supported_range() -> None:
 
 def test_hold_out_wraps_and_release_restores() -> None:
     from poetry.core.packages.dependency import Dependency
+    from poetry.core.packages.package import Package
     from poetry.repositories import Repository
     from poetry.repositories import RepositoryPool
-
-    from poetry.core.packages.package import Package
 
     repo = Repository("primary", [Package("torch", "2.9.0"), Package("numpy", "2.0.0")])
     pool = RepositoryPool([repo])

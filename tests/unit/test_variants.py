@@ -27,8 +27,21 @@ def test_parse_cuda(value: str, index: str, source: str) -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["", "12", "12.9.1", "cu12", "cu1290", "129", "abc", "12.9; rm -rf /", "$(reboot)", "9.2",
-     "12.x", "cu129\nx", "1" * 500],
+    [
+        "",
+        "12",
+        "12.9.1",
+        "cu12",
+        "cu1290",
+        "129",
+        "abc",
+        "12.9; rm -rf /",
+        "$(reboot)",
+        "9.2",
+        "12.x",
+        "cu129\nx",
+        "1" * 500,
+    ],
 )
 def test_parse_cuda_refuses_garbage_in_one_line(value: str) -> None:
     with pytest.raises(VariantError) as info:
