@@ -135,6 +135,8 @@ def _set_source(document: TOMLDocument, source: Source) -> None:
     table["name"] = source.name
     table["url"] = source.url
     table["priority"] = "explicit"
+    if len(entries):
+        entries[-1].add(tomlkit.nl())  # a blank line between the tables, as people write them
     entries.append(table)
 
 

@@ -1,0 +1,161 @@
+"""The offline demo: a local PyTorch-like index, no GPU, the real poetry with the plugin.
+
+It shows the problem (Poetry replaces a CUDA build of torch when a dependency needs torch) and
+the fix (`poetry torch install --cuda 12.9`, after which no Poetry command touches that build).
+Run it through `./dev demo`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+from pathlib import Path
+
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.support.index_server import IndexServer  # noqa: E402
+from tests.support.poetry_env import DEFAULT_POETRY  # noqa: E402
+from tests.support.poetry_env import build_poetry_venv  # noqa: E402
+from tests.support.project import pyproject_text  # noqa: E402
+from tests.support.wheels import build_torch_universe  # noqa: E402
+
+
+WORK = REPO / ".demo"
+
+
+def say(text: str) -> None:
+    sys.stdout.write(f"\n\033[1m== {text}\033[0m\n")
+    sys.stdout.flush()
+
+
+def torch_in(project: Path) -> str:
+    found = sorted(project.glob(".venv/lib/python*/site-packages/torch/version.py"))
+    if not found:
+        return "torch is not installed"
+    code = "import torch, torch.version as v; print(torch.__version__, 'cuda', v.cuda)"
+    python = project / ".venv" / "bin" / "python"
+    out = subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=True)
+    return "torch " + out.stdout.strip()
+
+
+def main() -> int:
+    shutil.rmtree(WORK / "projects", ignore_errors=True)
+    WORK.mkdir(exist_ok=True)
+    poetry = build_poetry_venv(WORK / f"poetry-{DEFAULT_POETRY}", DEFAULT_POETRY)
+    universe_root = WORK / "index"
+    if not (universe_root / "whl").exists():
+        build_torch_universe(universe_root)
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("POETRY_", "PIP_", "VIRTUAL_ENV"))
+    }
+    home = WORK / "home"
+    env.update(
+        POETRY_CONFIG_DIR=str(home / "config"),
+        POETRY_CACHE_DIR=str(home / "cache"),
+        POETRY_VIRTUALENVS_IN_PROJECT="true",
+        PIP_CONFIG_FILE=os.devnull,
+        PIP_DISABLE_PIP_VERSION_CHECK="1",
+        POETRY_KEYRING_ENABLED="false",
+    )
+    with IndexServer(universe_root) as server:
+        env["POETRY_TORCH_INDEX_BASE"] = server.base
+        sys.stdout.write(
+            f"Local PyTorch index: {server.base}/cu129  (PyPI stand-in: {server.pypi_url})\n"
+        )
+
+        def poetry_run(project: Path, *args: str, check: bool = True) -> int:
+            sys.stdout.write(f"\n$ poetry {' '.join(args)}\n")
+            sys.stdout.flush()
+            code = subprocess.run(
+                [str(poetry), *args], cwd=project, env=env, check=False
+            ).returncode
+            if check and code != 0:
+                raise SystemExit(f"demo failed: poetry {' '.join(args)} exited {code}")
+            return code
+
+        def pip_cuda(project: Path) -> None:
+            python = project / ".venv" / "bin" / "python"
+            command = [
+                str(python),
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--index-url",
+                f"{server.base}/cu129",
+                "torch",
+                "torchvision",
+                "torchaudio",
+            ]
+            sys.stdout.write(
+                f"\n$ pip install torch torchvision torchaudio --index-url {server.base}/cu129\n"
+            )
+            subprocess.run(command, env=env, check=True)
+
+        say("1. Without the plugin: the usual hand-installed CUDA build")
+        plain = WORK / "projects" / "without-plugin"
+        plain.mkdir(parents=True)
+        (plain / "pyproject.toml").write_text(pyproject_text(server.pypi_url))
+        subprocess.run([sys.executable, "-m", "venv", str(plain / ".venv")], check=True)
+        pip_cuda(plain)
+        sys.stdout.write(f"   -> {torch_in(plain)}\n")
+        poetry_run(plain, "--no-plugins", "install")
+        sys.stdout.write(
+            f"   -> after `poetry install`: {torch_in(plain)}   <- the CUDA 12.9 build is gone\n"
+        )
+
+        say("2. With the plugin: `poetry torch install --cuda 12.9`")
+        fixed = WORK / "projects" / "with-plugin"
+        fixed.mkdir(parents=True)
+        (fixed / "pyproject.toml").write_text(pyproject_text(server.pypi_url))
+        poetry_run(fixed, "torch", "install", "--cuda", "12.9")
+        sys.stdout.write(f"   -> {torch_in(fixed)}\n")
+        for args in (("lock",), ("install",), ("update",), ("add", "tinydep"), ("sync",)):
+            poetry_run(fixed, *args)
+            sys.stdout.write(f"   -> {torch_in(fixed)}\n")
+        lock = (fixed / "poetry.lock").read_text()
+        locked = "no" if 'name = "torch"' not in lock else "YES"
+        sys.stdout.write(
+            f"\n   torch in poetry.lock? {locked}  (torchmetrics, which requires torch, is locked)\n"
+        )
+
+        say("3. Someone replaces torch by hand; the next Poetry command repairs it")
+        python = fixed / ".venv" / "bin" / "python"
+        subprocess.run(
+            [
+                str(python),
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--force-reinstall",
+                "--no-deps",
+                "--index-url",
+                server.pypi_url,
+                "torch==2.9.0",
+                "torchvision==0.24.0",
+                "torchaudio==2.9.0",
+            ],
+            env=env,
+            check=True,
+        )
+        sys.stdout.write(f"   -> {torch_in(fixed)}   (PyPI's build)\n")
+        poetry_run(fixed, "install")
+        sys.stdout.write(f"   -> {torch_in(fixed)}\n")
+
+        say("4. `poetry torch check`")
+        poetry_run(fixed, "torch", "check", check=False)
+
+        say("5. pyproject.toml now says")
+        sys.stdout.write((fixed / "pyproject.toml").read_text())
+    sys.stdout.write("\nDemo done. Files are in .demo/ (delete it freely).\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
