@@ -40,11 +40,11 @@ SEAMS: dict[tuple[str, str, str], tuple[str, ...]] = {
         "self",
         "dependency",
     ),
+    # Poetry 2.0 has an ``extras`` parameter between version and repository_name.
     ("poetry.repositories.repository_pool", "RepositoryPool", "package"): (
         "self",
         "name",
         "version",
-        "repository_name",
     ),
     ("poetry.packages.locker", "Locker", "set_lock_data"): ("self", "root", "packages"),
     ("poetry.installation.installer", "Installer", "_execute"): ("self", "operations"),
@@ -136,11 +136,9 @@ def hold_out(hold: HoldOut) -> None:
         return wrapper
 
     def package(original: Any) -> Any:
-        def wrapper(
-            self: Any, name: str, version: Any, repository_name: str | None = None
-        ) -> Package:
+        def wrapper(self: Any, name: str, version: Any, *args: Any, **kwargs: Any) -> Package:
             if not hold.held(name):
-                return original(self, name, version, repository_name)  # type: ignore[no-any-return]
+                return original(self, name, version, *args, **kwargs)  # type: ignore[no-any-return]
             provided = hold.package(name)
             if provided is None or provided.version != version:
                 raise PackageNotFoundError(f"Package {name} ({version}) not found.")
