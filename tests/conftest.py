@@ -11,6 +11,7 @@ from tests.support.fixtures import _index_server_session  # noqa: F401
 from tests.support.fixtures import index_server  # noqa: F401
 from tests.support.fixtures import index_universe  # noqa: F401
 from tests.support.poetry_env import DEFAULT_POETRY
+from tests.support.poetry_env import OLDEST_POETRY
 from tests.support.poetry_env import POETRY_VERSION_ENV
 from tests.support.poetry_env import build_poetry_venv
 from tests.support.project import Project
@@ -61,6 +62,14 @@ def poetry_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cache = os.environ.get("POETRY_TORCH_TEST_VENVS")
     root = Path(cache) if cache else tmp_path_factory.mktemp("poetry-venvs")
     return build_poetry_venv(root / f"poetry-{version}", version)
+
+
+@pytest.fixture(scope="session")
+def oldest_poetry_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The oldest Poetry the README claims, with the plugin."""
+    cache = os.environ.get("POETRY_TORCH_TEST_VENVS")
+    root = Path(cache) if cache else tmp_path_factory.mktemp("poetry-venvs-oldest")
+    return build_poetry_venv(root / f"poetry-{OLDEST_POETRY}", OLDEST_POETRY)
 
 
 @pytest.fixture

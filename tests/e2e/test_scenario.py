@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import pytest
@@ -10,6 +11,8 @@ from tests.support.toml import loads
 
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from tests.support.project import Project
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -28,6 +31,14 @@ def assert_cu129(project: Project) -> None:
 
 
 def test_install_survives_every_poetry_command_and_switches(project: Project) -> None:
+    walk_scenario(project)
+
+
+def test_scenario_on_the_oldest_supported_poetry(project: Project, oldest_poetry_bin: Path) -> None:
+    walk_scenario(replace(project, poetry=oldest_poetry_bin))
+
+
+def walk_scenario(project: Project) -> None:
     original = project.pyproject.read_text()
 
     result = project.run("torch", "install", "--cuda", "12.9")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_POETRY = "2.5.1"
+OLDEST_POETRY = "2.0.1"  # the oldest Poetry the README claims; the e2e scenario runs on it too
 POETRY_VERSION_ENV = "POETRY_TORCH_TEST_POETRY"
 
 
