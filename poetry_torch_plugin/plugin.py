@@ -15,9 +15,10 @@ if TYPE_CHECKING:
 class TorchApplicationPlugin(ApplicationPlugin):
     @property
     def commands(self) -> list[type[Command]]:
+        from poetry_torch_plugin.console.commands.torch.check import TorchCheckCommand
         from poetry_torch_plugin.console.commands.torch.install import TorchInstallCommand
 
-        return [TorchInstallCommand]
+        return [TorchInstallCommand, TorchCheckCommand]
 
     def activate(self, application: Application) -> None:
         from cleo.events.console_events import COMMAND

@@ -57,6 +57,14 @@ pyproject.toml, then installs the packages from that index only, in one transact
                 "--cuda, --rocm and --cpu exclude each other; nothing was changed."
                 " Pass only one of them."
             )
+        if cuda is not None and cuda.strip().lower() == "auto":
+            from poetry_torch_plugin import auto
+            from poetry_torch_plugin.detection import detect_machine
+
+            configured = auto.configured_packages(self.pyproject_path())
+            choice = auto.choose(detect_machine(), self.argument("requirements") or (), configured)
+            self.line(f"--cuda auto: <c2>{choice.variant}</c2> ({choice.reason})")
+            return choice.variant
         if cuda is not None:
             return variants.parse_cuda(cuda)
         if rocm is not None:

@@ -1,0 +1,64 @@
+"""``poetry torch install --cuda auto``: which build this machine should get, and why."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from packaging.requirements import InvalidRequirement
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from poetry_torch_plugin import facts
+from poetry_torch_plugin import variants
+
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from pathlib import Path
+
+    from poetry_torch_plugin.detection import Machine
+    from poetry_torch_plugin.variants import Variant
+
+
+@dataclass(frozen=True)
+class AutoChoice:
+    variant: Variant
+    reason: str
+    torch_version: str | None
+
+
+def pinned_torch_version(requirements: Iterable[str]) -> str | None:
+    """``2.8.0`` from ``torch==2.8.0`` (or ``2.8`` from ``torch==2.8.*``); None otherwise.
+
+    Requirements that do not parse are skipped: ``torch install`` reports them itself.
+    """
+    for text in requirements:
+        try:
+            requirement = Requirement(text)
+        except InvalidRequirement:
+            continue
+        if canonicalize_name(requirement.name) != "torch":
+            continue
+        for spec in requirement.specifier:
+            if spec.operator in ("==", "==="):
+                return spec.version.removesuffix(".*").split("+", 1)[0]
+    return None
+
+
+def configured_packages(pyproject: Path) -> tuple[str, ...]:
+    """``[tool.poetry-torch] packages`` as written; () when the file says nothing readable."""
+    from poetry_torch_plugin.report import read_project
+
+    settings = read_project(pyproject).settings
+    return settings.packages if settings is not None and settings.has_tool_table else ()
+
+
+def choose(
+    machine: Machine, requested: Iterable[str] = (), configured: Iterable[str] = ()
+) -> AutoChoice:
+    """The newest build for this machine; a torch pin on the command line beats the configured one."""
+    version = pinned_torch_version(requested) or pinned_torch_version(configured)
+    name, reason = facts.choose_auto_variant(machine, version)
+    variant = variants.from_index_name(name) or variants.CPU
+    return AutoChoice(variant, reason, version)

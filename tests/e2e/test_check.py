@@ -1,0 +1,249 @@
+"""``poetry torch check`` and ``--cuda auto`` through the real poetry executable.
+
+The project environment is a real venv whose site-packages holds dist-info folders and
+``version.py`` files (no wheels, no index); the machine comes from POETRY_TORCH_FAKE_MACHINE.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import venv
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from poetry_torch_plugin.detection import machine_from_dict
+
+
+pytestmark = [pytest.mark.e2e]
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+H100_JSON = FIXTURES / "synthetic" / "fake-machine-h100.json"
+PYPROJECT = """[project]
+name = "check-demo"
+version = "0.1.0"
+requires-python = ">=3.9"
+
+[tool.poetry]
+package-mode = false
+
+[[tool.poetry.source]]
+name = "pytorch_cuda_{variant}"
+url = "https://download.pytorch.org/whl/{variant}"
+priority = "explicit"
+
+[tool.poetry-torch]
+packages = ["torch", "torchvision", "torchaudio"]
+"""
+# A stand-in for torch that --runtime imports: it leaves a mark, and sees no GPU.
+FAKE_TORCH_INIT = """
+import pathlib
+pathlib.Path(__file__).with_name("IMPORTED").write_text("yes")
+__version__ = "2.11.0+cu130"
+class version:
+    cuda = "13.0"
+    hip = None
+class cuda:
+    @staticmethod
+    def is_available():
+        return False
+"""
+
+
+@dataclass
+class Demo:
+    root: Path
+    site: Path
+    poetry: Path
+    machines: Path
+
+    def run(self, *args: str, machine: str | None = "h100") -> subprocess.CompletedProcess[str]:
+        env = dict(os.environ)
+        if machine is not None:
+            env["POETRY_TORCH_FAKE_MACHINE"] = str(self.machines / f"{machine}.json")
+        return subprocess.run(
+            [str(self.poetry), "--no-ansi", *args],
+            cwd=self.root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+
+    def dist(self, name: str, version: str, version_py: str | None = None, *requires: str) -> None:
+        info = self.site / f"{name}-{version}.dist-info"
+        info.mkdir()
+        lines = "".join(f"Requires-Dist: {line}\n" for line in requires)
+        (info / "METADATA").write_text(
+            f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n{lines}\n"
+        )
+        (info / "RECORD").write_text("")
+        if version_py is not None:
+            (self.site / name).mkdir()
+            (self.site / name / "version.py").write_text(version_py)
+
+
+@pytest.fixture
+def demo(tmp_path: Path, poetry_bin: Path) -> Demo:
+    root = tmp_path / "demo"
+    root.mkdir()
+    (root / "pyproject.toml").write_text(PYPROJECT.format(variant="cu130"))
+    venv.EnvBuilder(with_pip=False).create(root / ".venv")
+    site = next((root / ".venv").glob("lib/python*/site-packages"))
+    machines = tmp_path / "machines"
+    machines.mkdir()
+    shutil.copy(H100_JSON, machines / "h100.json")
+    (machines / "none.json").write_text('{"platform": "linux-x86_64"}')
+    pascal = json.loads(H100_JSON.read_text())
+    pascal["nvidia"]["gpus"] = [{"name": "Tesla P100-PCIE-16GB", "compute_capability": [6, 0]}]
+    (machines / "pascal.json").write_text(json.dumps(pascal))
+    project = Demo(root, site, poetry_bin, machines)
+    project.dist("torch", "2.11.0", "__version__ = '2.11.0+cu130'\ncuda = '13.0'\nhip = None\n")
+    project.dist(
+        "torchvision", "0.26.0", "__version__ = '0.26.0+cu130'\ncuda = '13.0'\n", "torch==2.11.0"
+    )
+    project.dist("torchaudio", "2.11.0", None, "torch==2.11.0")
+    return project
+
+
+def verdicts(result: subprocess.CompletedProcess[str]) -> list[str]:
+    data = json.loads(result.stdout)
+    return [verdict["code"] for verdict in data["verdicts"]]
+
+
+def test_check_on_a_gpu_machine(demo: Demo) -> None:
+    result = demo.run("torch", "check")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    for expected in (
+        "  NVIDIA driver  580.159.04 (runs CUDA up to 13.0), via nvml",
+        "  GPU 0          NVIDIA H100 80GB HBM3, compute capability 9.0 (sm_90), 81559 MiB",
+        f"  Python         {sys.version_info[0]}.{sys.version_info[1]}.{sys.version_info[2]}",
+        "  torch          2.11.0+cu130 CUDA 13.0 (cu130)",
+        "  torchvision    0.26.0+cu130 CUDA 13.0 (cu130), requires torch==2.11.0",
+        "  torchaudio     2.11.0 variant unknown, requires torch==2.11.0",
+        "  Source         pytorch_cuda_cu130 (https://download.pytorch.org/whl/cu130)",
+        "  Packages       torch, torchvision, torchaudio",
+    ):
+        assert expected in lines, result.stdout
+    assert any(line.startswith("  CUDA toolkit   nvcc 13.0.88") for line in lines)
+    assert f"Environment {demo.root / '.venv'}" in lines
+    assert lines[-1].startswith("  ok: torch 2.11.0+cu130, torchvision 0.26.0+cu130")
+    assert "warning" not in result.stdout
+
+
+def test_json_is_the_same_report(demo: Demo) -> None:
+    result = demo.run("torch", "check", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert machine_from_dict(data["machine"]) == machine_from_dict(
+        json.loads(H100_JSON.read_text())
+    )
+    assert data["ok"] is True and data["exit_code"] == 0
+    assert data["environment"]["path"] == str(demo.root / ".venv")
+    assert [row["build"] for row in data["environment"]["packages"]] == [
+        "2.11.0+cu130",
+        "0.26.0+cu130",
+        "2.11.0",
+    ]
+    assert data["project"]["variant"] == "cu130"
+    assert verdicts(result) == ["ok"]
+
+
+def test_no_gpu_is_a_warning_unless_required(demo: Demo) -> None:
+    result = demo.run("torch", "check", machine="none")
+    assert result.returncode == 0, result.stdout
+    assert "  warning: no GPU found on this machine" in result.stdout
+    assert "  NVIDIA driver  none found" in result.stdout
+
+    required = demo.run("torch", "check", "--require-gpu", machine="none")
+    assert required.returncode == 1
+    assert "  error: no GPU found on this machine" in required.stdout
+    as_json = demo.run("torch", "check", "--require-gpu", "--json", machine="none")
+    assert as_json.returncode == 1 and verdicts(as_json) == ["no-gpu"]
+    assert demo.run("torch", "check", "--require-gpu").returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("change", "machine", "code", "fix"),
+    [
+        ("configure-cu128", "h100", "build-mismatch", "poetry torch install"),
+        ("half-installed", "h100", "half-installed", "poetry torch install"),
+        ("remove-torch", "h100", "torch-missing", "poetry torch install"),
+        ("old-torchvision", "h100", "companion-mismatch", "poetry torch install"),
+        (None, "pascal", "arch-not-in-build", "poetry torch install --cuda auto"),
+    ],
+)
+def test_problems_fail_with_their_fix(
+    demo: Demo, change: str | None, machine: str, code: str, fix: str
+) -> None:
+    if change == "configure-cu128":
+        (demo.root / "pyproject.toml").write_text(PYPROJECT.format(variant="cu128"))
+    elif change == "half-installed":
+        (demo.site / "torchvision-0.26.0.dist-info" / "RECORD").unlink()
+    elif change == "remove-torch":
+        shutil.rmtree(demo.site / "torch-2.11.0.dist-info")
+    elif change == "old-torchvision":
+        shutil.rmtree(demo.site / "torchvision-0.26.0.dist-info")
+        demo.dist("torchvision", "0.25.0", None, "torch==2.10.0")
+    result = demo.run("torch", "check", machine=machine)
+    assert result.returncode == 1, result.stdout
+    assert f"      fix: {fix}" in result.stdout.splitlines()
+    as_json = demo.run("torch", "check", "--json", machine=machine)
+    assert as_json.returncode == 1
+    assert code in verdicts(as_json)
+
+
+def test_check_never_imports_torch_but_runtime_does(demo: Demo) -> None:
+    (demo.site / "torch" / "__init__.py").write_text(FAKE_TORCH_INIT)
+    marker = demo.site / "torch" / "IMPORTED"
+    assert demo.run("torch", "check").returncode == 0
+    assert not marker.exists()
+
+    result = demo.run("torch", "check", "--runtime")
+    assert marker.exists()
+    assert result.returncode == 1  # a cu130 build that sees no CUDA on a GPU machine
+    assert f"Runtime (torch imported by {demo.root / '.venv' / 'bin' / 'python'}" in result.stdout
+    assert "  cuda available False" in result.stdout.splitlines()
+    assert "error: torch.cuda.is_available() is False" in result.stdout
+
+    on_ci = demo.run("torch", "check", "--runtime", "--json", machine="none")
+    assert on_ci.returncode == 0
+    runtime = json.loads(on_ci.stdout)["runtime"]
+    assert runtime["torch_version"] == "2.11.0+cu130" and runtime["cuda_available"] is False
+
+
+def test_cuda_auto_dry_run(demo: Demo) -> None:
+    before = (demo.root / "pyproject.toml").read_bytes()
+    result = demo.run("torch", "install", "--cuda", "auto", "--dry-run", "torch==2.11.0")
+    assert result.returncode == 0, result.stdout + result.stderr
+    first = result.stdout.splitlines()[0]
+    assert first.startswith("--cuda auto: cu130 (cu130 is the newest CUDA build of torch 2.11")
+    assert "Would run:" in result.stdout
+    no_gpu = demo.run("torch", "install", "--cuda", "Auto", "--dry-run", machine="none")
+    assert no_gpu.returncode == 0, no_gpu.stdout + no_gpu.stderr
+    assert no_gpu.stdout.splitlines()[0] == "--cuda auto: cpu (no NVIDIA GPU found)"
+    assert "for CPU only (cpu) from pytorch_cpu" in no_gpu.stdout
+    assert (demo.root / "pyproject.toml").read_bytes() == before
+
+
+def test_outside_a_project(tmp_path: Path, poetry_bin: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = subprocess.run(
+        [str(poetry_bin), "--no-ansi", "torch", "check"],
+        cwd=empty,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "no pyproject.toml" in result.stderr
