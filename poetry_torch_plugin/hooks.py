@@ -167,6 +167,7 @@ def on_terminate(event: Event, event_name: str, dispatcher: EventDispatcher) -> 
             reporter,
             quiet=io.output.is_quiet(),
             verbose=io.is_verbose(),
+            pyproject=command.poetry.pyproject_path,
         )
     except TorchPluginError as exc:
         io.write_error_line(f"<error>poetry-torch: {exc}</error>")

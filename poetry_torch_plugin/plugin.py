@@ -16,9 +16,11 @@ class TorchApplicationPlugin(ApplicationPlugin):
     @property
     def commands(self) -> list[type[Command]]:
         from poetry_torch_plugin.console.commands.torch.check import TorchCheckCommand
+        from poetry_torch_plugin.console.commands.torch.export import TorchExportCommand
         from poetry_torch_plugin.console.commands.torch.install import TorchInstallCommand
+        from poetry_torch_plugin.console.commands.torch.lock import TorchLockCommand
 
-        return [TorchInstallCommand, TorchCheckCommand]
+        return [TorchInstallCommand, TorchCheckCommand, TorchLockCommand, TorchExportCommand]
 
     def activate(self, application: Application) -> None:
         from cleo.events.console_events import COMMAND

@@ -18,6 +18,7 @@ from packaging.version import Version
 
 from poetry_torch_plugin import config
 from poetry_torch_plugin import index
+from poetry_torch_plugin import torchlock
 from poetry_torch_plugin.config import Source
 from poetry_torch_plugin.edits import apply_install_edits
 from poetry_torch_plugin.environment import installed_distributions
@@ -122,22 +123,26 @@ def execute_install(
     *,
     quiet: bool = False,
     verbose: bool = False,
+    upgrade: bool = False,
 ) -> tuple[str, ...]:
-    """Install the plan's packages, then (only then) write pyproject.toml.
+    """Install the plan's packages, then (only then) write pyproject.toml and the lock.
 
-    Anything that fails before the last step leaves pyproject.toml byte-identical and the
-    earlier build installed.  Returns the requirements that were passed to the installer.
+    A fresh poetry-torch.lock is replayed (unless ``upgrade``); otherwise the packages are
+    resolved afresh into a new lock, and that lock is what gets installed.  Anything that fails
+    before the last step leaves pyproject.toml and the lock byte-identical and the earlier build
+    installed.  Returns the pins that were passed to the installer.
     """
     index.fetch_listing(plan.index_url, "torch")
+    state = torchlock.lock_state(plan.pyproject.path, plan.source, plan.settings)
     with environment_lock(target):
-        installed = install_pins(
-            backend,
-            target,
-            plan.index_url,
-            plan.settings.packages,
-            plan.settings.package_names,
-            quiet=quiet,
-            verbose=verbose,
+        if state.fresh and state.lock is not None and not upgrade:
+            lock = state.lock
+        else:
+            lock = torchlock.resolve(
+                target, plan.index_url, state.inputs, plan.settings.packages, verbose=verbose
+            )
+        installed = torchlock.install_locked(
+            target, lock, plan.index_url, backend=backend, quiet=quiet, verbose=verbose
         )
     problems = verify(plan.settings, target, plan.variant)
     if problems:
@@ -148,6 +153,8 @@ def execute_install(
         )
     if plan.edit.changed:
         config.write_atomic(plan.pyproject, plan.edit.text)
+    if lock is not state.lock:
+        torchlock.write_lock(state.path, lock)
     return installed
 
 
@@ -251,34 +258,77 @@ def ensure(
     *,
     quiet: bool = False,
     verbose: bool = False,
+    pyproject: Path | None = None,
 ) -> bool:
     """The hook: reinstall the configured build only when it is missing or wrong.
 
-    Returns True when it had to reinstall.
+    With ``pyproject`` given and a fresh poetry-torch.lock beside it, "wrong" also means "not
+    the locked build", and the lock is what gets reinstalled.  Returns True when it had to
+    reinstall.
     """
     source, variant = configured_variant(settings)
-    problems = verify(settings, target, variant)
+    lock = _replayable_lock(pyproject, source, settings, reporter)
+    problems = _ensure_problems(settings, target, variant, lock)
     if not problems:
         reporter.detail(f"poetry-torch: {', '.join(settings.package_names)} match {variant}")
         return False
     with environment_lock(target):
-        problems = verify(settings, target, variant)
+        problems = _ensure_problems(settings, target, variant, lock)
         if not problems:
             return False
+        origin = torchlock.LOCK_NAME if lock is not None else source.name
         reporter.line(
-            f"poetry-torch: {problems[0].text}; reinstalling {', '.join(settings.package_names)}"
-            f" from {source.name}"
+            f"poetry-torch: {problems[0]}; reinstalling {', '.join(settings.package_names)}"
+            f" from {origin}"
         )
-        install_pins(
-            backend,
-            target,
-            source.url,
-            settings.packages,
-            settings.package_names,
-            quiet=quiet,
-            verbose=verbose,
-        )
+        if lock is not None:
+            torchlock.install_locked(
+                target, lock, source.url, backend=backend, quiet=quiet, verbose=verbose
+            )
+        else:
+            install_pins(
+                backend,
+                target,
+                source.url,
+                settings.packages,
+                settings.package_names,
+                quiet=quiet,
+                verbose=verbose,
+            )
     return True
+
+
+# --- poetry-torch.lock in the hook ------------------------------------------------------------
+
+
+def _replayable_lock(
+    pyproject: Path | None, source: Source, settings: TorchConfig, reporter: Reporter
+) -> torchlock.TorchLock | None:
+    """The fresh lock to replay; a stale or unreadable one is reported and not used."""
+    if pyproject is None:
+        return None
+    state = torchlock.lock_state(pyproject, source, settings)
+    problem = state.problem()
+    if problem is not None:
+        reporter.line(f"poetry-torch: {problem}")
+        return None
+    return state.lock
+
+
+def _ensure_problems(
+    settings: TorchConfig, target: TargetEnv, variant: Variant, lock: torchlock.TorchLock | None
+) -> list[str]:
+    problems = [problem.text for problem in verify(settings, target, variant)]
+    if lock is not None:
+        # Only what Poetry never manages: torch's other dependencies (filelock, ...) belong to
+        # poetry.lock too, and chasing them would reinstall after every Poetry command.
+        installed = installed_distributions(target.site_packages)
+        problems += [
+            item.text
+            for item in torchlock.drift(lock, installed)
+            if item.kind != "unlocked" and settings.held(item.name)
+        ]
+    return problems
 
 
 def skip_requested() -> bool:

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from cleo.io.inputs.argument import Argument
     from cleo.io.inputs.option import Option
 
+    from poetry_torch_plugin.service import InstallPlan
     from poetry_torch_plugin.variants import Variant
 
 
@@ -38,6 +39,11 @@ class TorchInstallCommand(TorchCommand):
         option("rocm", None, "ROCm version (6.4 or rocm6.4).", flag=False),
         *TorchCommand.shared_options,
         option("dry-run", None, "Print the plan and the exact installer command; change nothing."),
+        option(
+            "upgrade",
+            None,
+            "Resolve again within the constraints instead of replaying poetry-torch.lock.",
+        ),
     ]
     help = """Writes the explicit <c1>pytorch_*</c1> source and <c1>[tool.poetry-torch]</c1> to
 pyproject.toml, then installs the packages from that index only, in one transaction.
@@ -45,6 +51,7 @@ pyproject.toml, then installs the packages from that index only, in one transact
   <c1>poetry torch install --cuda 12.9</c1>
   <c1>poetry torch install --cpu "torch>=2.7,<2.9"</c1>
   <c1>poetry torch install</c1>            (re-install what the existing source says)
+  <c1>poetry torch install --upgrade</c1>  (newest builds the constraints allow; rewrite the lock)
 """
 
     def _variant(self) -> Variant | None:
@@ -71,6 +78,14 @@ pyproject.toml, then installs the packages from that index only, in one transact
             return variants.parse_rocm(rocm)
         return variants.CPU if cpu else None
 
+    def _lock_plan(self, plan: InstallPlan) -> str:
+        from poetry_torch_plugin import torchlock
+
+        state = torchlock.lock_state(plan.pyproject.path, plan.source, plan.settings)
+        if state.fresh and not self.option("upgrade"):
+            return f"Would install the builds pinned in {torchlock.LOCK_NAME}, hash-checked."
+        return f"Would resolve the packages afresh and write {torchlock.LOCK_NAME}."
+
     def handle(self) -> int:
         from poetry_torch_plugin import service
         from poetry_torch_plugin.errors import TorchPluginError
@@ -96,6 +111,7 @@ pyproject.toml, then installs the packages from that index only, in one transact
                 target = self.project_env(create=False)
                 request = Request(plan.index_url, plan.settings.packages)
                 self.line(f"Would run: {' '.join(backend.command(target, request))}")
+                self.line(self._lock_plan(plan))
                 if plan.edit.changed:
                     self.line(f"Would update {plan.pyproject.path.name}.")
                 if plan.edit.moved:
@@ -103,7 +119,12 @@ pyproject.toml, then installs the packages from that index only, in one transact
                 return 0
             target = self.project_env(create=True)
             service.execute_install(
-                plan, target, backend, quiet=self.io.output.is_quiet(), verbose=self.io.is_verbose()
+                plan,
+                target,
+                backend,
+                quiet=self.io.output.is_quiet(),
+                verbose=self.io.is_verbose(),
+                upgrade=self.option("upgrade"),
             )
         except TorchPluginError as error:
             return self.fail(error)

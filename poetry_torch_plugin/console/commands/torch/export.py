@@ -1,0 +1,63 @@
+"""``poetry torch export``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from typing import ClassVar
+
+from cleo.helpers import option
+
+from poetry_torch_plugin.console.commands.torch.base import TorchCommand
+
+
+if TYPE_CHECKING:
+    from cleo.io.inputs.option import Option
+
+
+class TorchExportCommand(TorchCommand):
+    name = "torch export"
+    description = (
+        "Export the builds pinned in poetry-torch.lock as a requirements file for plain pip."
+    )
+    options: ClassVar[list[Option]] = [
+        option(
+            "output",
+            "o",
+            "The file to write, relative to the project (default: standard output).",
+            flag=False,
+        ),
+    ]
+    help = """Writes <c1>--index-url</c1> and every locked package with its hashes, so that a
+Docker build or a CI job without Poetry installs the same builds:
+
+  <c1>poetry torch export -o requirements-torch.txt</c1>
+  <c1>pip install -r requirements-torch.txt</c1>
+
+The rest of the dependencies come from <c1>poetry export</c1> (poetry-plugin-export).
+"""
+
+    def handle(self) -> int:
+        from cleo.io.outputs.output import Type
+
+        from poetry_torch_plugin import torchlock
+        from poetry_torch_plugin.errors import ConfigError
+        from poetry_torch_plugin.errors import TorchPluginError
+
+        output = self.option("output")
+        try:
+            pyproject = self.pyproject_path()
+            text = torchlock.export_project(pyproject)
+            if output:
+                path = pyproject.parent / output
+                try:
+                    path.write_text(text, encoding="utf-8")
+                except OSError as exc:
+                    raise ConfigError(
+                        f"cannot write {path}: {exc.strerror}; nothing was exported."
+                        " Pick another path with -o."
+                    ) from None
+        except TorchPluginError as error:
+            return self.fail(error)
+        if not output:
+            self.io.write(text, type=Type.RAW)
+        return 0

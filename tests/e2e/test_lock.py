@@ -1,0 +1,214 @@
+"""poetry-torch.lock with the real poetry, real pip and the local index: pin, replay, export."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import venv
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import pytest
+
+from poetry_torch_plugin import torchlock
+from poetry_torch_plugin.environment import installed_distributions
+
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from tests.support.index_server import IndexServer
+    from tests.support.project import Project
+    from tests.support.wheels import Universe
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+CU129_29 = {
+    "torch": "2.9.0+cu129",
+    "torchvision": "0.24.0+cu129",
+    "torchaudio": "2.9.0+cu129",
+    "nvidia-fakeblas-cu12": "12.9.1",
+}
+CU129_28 = {
+    "torch": "2.8.0+cu129",
+    "torchvision": "0.23.0+cu129",
+    "torchaudio": "2.8.0+cu129",
+    "nvidia-fakeblas-cu12": "12.9.1",
+}
+CU128 = {
+    "torch": "2.8.0+cu128",
+    "torchvision": "0.23.0+cu128",
+    "torchaudio": "2.8.0+cu128",
+    "nvidia-fakeblas-cu12": "12.8.4",
+}
+
+
+def lock_of(project: Project) -> torchlock.TorchLock:
+    lock = torchlock.read_lock(project.root / torchlock.LOCK_NAME)
+    assert lock is not None
+    return lock
+
+
+def locked_versions(project: Project) -> dict[str, str]:
+    return {package.name: package.version for package in lock_of(project).packages}
+
+
+def installed_versions(project: Project) -> dict[str, str]:
+    return {name: project.version_of(name) or "" for name in CU129_29}
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def pin_lock(project: Project, universe: Universe, index: str, versions: dict[str, str]) -> None:
+    """Rewrite the lock's pins by hand, as if it had been written before a newer release."""
+    lock = lock_of(project)
+    packages = tuple(
+        torchlock.LockedPackage(
+            name,
+            versions[name],
+            name != "nvidia-fakeblas-cu12",
+            ((wheel.name, sha256(wheel)),),
+        )
+        for name in sorted(versions)
+        for wheel in [universe.wheel(index, name, versions[name])]
+    )
+    torchlock.write_lock(project.root / torchlock.LOCK_NAME, replace(lock, packages=packages))
+
+
+def test_install_locks_and_a_fresh_venv_replays_the_lock(
+    project: Project, index_universe: Universe
+) -> None:
+    result = project.run("torch", "install", "--cuda", "12.9")
+    assert installed_versions(project) == CU129_29
+    lock = lock_of(project)
+    assert locked_versions(project) == CU129_29
+    assert lock.inputs.source_name == "pytorch_cuda_cu129"
+    assert lock.inputs.source_url == project.env["POETRY_TORCH_INDEX_BASE"] + "/cu129"
+    assert lock.inputs.requires_python == ">=3.9"
+    for package in lock.packages:
+        wheel = index_universe.wheel("cu129", package.name, package.version)
+        assert package.files == ((wheel.name, sha256(wheel)),)
+    assert {p.name for p in lock.packages if p.requested} == {"torch", "torchvision", "torchaudio"}
+    assert "Traceback" not in result.stdout + result.stderr
+
+    # A lock written while 2.8.0 was the newest: the constraints allow 2.9.0, the lock wins.
+    pin_lock(project, index_universe, "cu129", CU129_28)
+    project.run("lock")
+    shutil.rmtree(project.venv)
+    result = project.run("install")
+    assert f"from {torchlock.LOCK_NAME}" in result.stderr
+    assert installed_versions(project) == CU129_28
+    assert project.version_of("torchmetrics") == "1.0.0"
+    assert project.python("import torch; print(torch.__version__)") == "2.8.0+cu129"
+
+    # A no-op Poetry command leaves the replayed builds alone; `torch install` replays them too.
+    quiet = project.run("install")
+    assert "poetry-torch" not in quiet.stdout + quiet.stderr
+    project.pip("uninstall", "-y", "nvidia-fakeblas-cu12")
+    project.run("torch", "install")
+    assert installed_versions(project) == CU129_28
+    assert locked_versions(project) == CU129_28
+
+    # --upgrade resolves again within the constraints and rewrites the lock.
+    project.run("torch", "install", "--upgrade")
+    assert installed_versions(project) == CU129_29
+    assert locked_versions(project) == CU129_29
+
+
+def test_tampered_wheel_is_refused_by_hash(project: Project, index_server: IndexServer) -> None:
+    project.run("torch", "install", "--cuda", "12.8")
+    assert installed_versions(project) == CU128
+    lock_path = project.root / torchlock.LOCK_NAME
+    lock_before, pyproject_before = lock_path.read_bytes(), project.pyproject.read_bytes()
+
+    # Wheel files of torch on cu129 come with one byte flipped; the pages and metadata are intact.
+    index_server.set_fault("/whl/cu129/torch-", "tamper")
+    result = project.run("torch", "install", "--cuda", "12.9", check=False)
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1, result.stderr
+    assert f"does not match its sha256 in {torchlock.LOCK_NAME}" in errors[0]
+    assert installed_versions(project) == CU128
+    assert lock_path.read_bytes() == lock_before
+    assert project.pyproject.read_bytes() == pyproject_before
+
+    # The same through the hook: a cu129 lock written without downloading a wheel, then replayed.
+    project.pyproject.write_text(project.pyproject.read_text().replace("cu128", "cu129"))
+    project.run("torch", "lock")
+    assert locked_versions(project) == CU129_29
+    project.run("lock", extra_env={"POETRY_TORCH_SKIP": "1"})
+    result = project.run("install", check=False)
+    assert result.returncode == 1
+    assert "poetry-torch:" in result.stderr
+    assert f"sha256 in {torchlock.LOCK_NAME}" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert installed_versions(project) == CU128
+
+    index_server.clear_faults()
+    project.run("install")
+    assert installed_versions(project) == CU129_29
+
+
+def test_changing_cuda_rewrites_the_lock_and_a_hand_edit_makes_it_stale(
+    project: Project,
+) -> None:
+    project.run("torch", "install", "--cuda", "12.9")
+    assert locked_versions(project) == CU129_29
+    project.run("torch", "install", "--cuda", "12.8")
+    assert installed_versions(project) == CU128
+    assert locked_versions(project) == CU128
+    assert lock_of(project).inputs.source_name == "pytorch_cuda_cu128"
+    project.run("torch", "lock", "--check")
+
+    # A teammate switches the source by hand (or a merge does): the lock no longer matches.
+    project.pyproject.write_text(project.pyproject.read_text().replace("cu128", "cu129"))
+    for args in (("torch", "lock", "--check"), ("torch", "export")):
+        result = project.run(*args, check=False)
+        assert result.returncode == 1
+        errors = [line for line in result.stderr.splitlines() if line.strip()]
+        assert len(errors) == 1, result.stderr
+        assert "the configuration changed after the lock was written" in errors[0]
+        assert "`poetry torch lock` or `poetry torch install`" in errors[0]
+    project.run("lock")
+    result = project.run("install")
+    assert "the configuration changed after the lock was written" in result.stderr
+    assert project.version_of("torch") == "2.9.0+cu129"  # the configuration still rules
+    assert locked_versions(project) == CU128
+
+    result = project.run("torch", "lock")
+    assert "Wrote poetry-torch.lock" in result.stdout
+    assert locked_versions(project) == CU129_29
+    project.run("torch", "lock", "--check")
+    quiet = project.run("install")
+    assert "poetry-torch" not in quiet.stdout + quiet.stderr
+
+
+def test_export_installs_with_plain_pip(project: Project, tmp_path: Path) -> None:
+    project.run("torch", "install", "--cuda", "12.9")
+    project.run("torch", "export", "-o", "requirements-torch.txt")
+    exported = project.root / "requirements-torch.txt"
+    text = exported.read_text()
+    assert f"--index-url {project.env['POETRY_TORCH_INDEX_BASE']}/cu129" in text
+    assert "--hash=sha256:" in text
+    assert project.run("torch", "export").stdout == text
+
+    target = tmp_path / "plain"
+    venv.EnvBuilder(with_pip=True).create(target)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
+    env.update(PIP_CONFIG_FILE=os.devnull, PIP_DISABLE_PIP_VERSION_CHECK="1")
+    subprocess.run(
+        [str(target / "bin" / "python"), "-m", "pip", "install", "-r", str(exported)],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    site = sorted(target.glob("lib/python*/site-packages"))
+    installed = installed_distributions(site)
+    assert {name: installed[name].version for name in CU129_29} == CU129_29

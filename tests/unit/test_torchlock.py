@@ -1,0 +1,403 @@
+from __future__ import annotations
+
+import hashlib
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from poetry_torch_plugin import torchlock
+from poetry_torch_plugin.config import Source
+from poetry_torch_plugin.config import read_config
+from poetry_torch_plugin.environment import installed_distributions
+from poetry_torch_plugin.errors import ConfigError
+from poetry_torch_plugin.errors import IndexError_
+from poetry_torch_plugin.index import Listing
+from poetry_torch_plugin.installers import Request
+from poetry_torch_plugin.installers import TargetEnv
+from poetry_torch_plugin.torchlock import LockedPackage
+from poetry_torch_plugin.torchlock import LockInputs
+from poetry_torch_plugin.torchlock import TorchLock
+from tests.unit.test_environment import fake_dist
+
+
+URL = "https://download.pytorch.org/whl/cu129"
+SOURCE = Source("pytorch_cuda_cu129", URL, "explicit")
+
+
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def inputs(
+    packages: tuple[str, ...] = ("torch", "torchvision"),
+    source: Source = SOURCE,
+    requires_python: str = ">=3.9",
+) -> LockInputs:
+    settings = read_config({"tool": {"poetry-torch": {"packages": list(packages)}}})
+    return torchlock.inputs_for(source, settings, requires_python)
+
+
+def sample_lock() -> TorchLock:
+    given = inputs()
+    packages = (
+        LockedPackage(
+            "nvidia-cublas-cu12",
+            "12.9.1.4",
+            False,
+            (("nvidia_cublas_cu12-12.9.1.4-py3-none-manylinux_2_27_x86_64.whl", digest("n")),),
+        ),
+        LockedPackage(
+            "torch",
+            "2.9.0+cu129",
+            True,
+            (
+                ("torch-2.9.0+cu129-cp311-cp311-manylinux_2_28_x86_64.whl", digest("a")),
+                ("torch-2.9.0+cu129-cp312-cp312-win_amd64.whl", digest("b")),
+            ),
+        ),
+    )
+    return TorchLock(given, given.content_hash(), packages, "cpython 3.11 linux x86_64")
+
+
+# --- the content hash -----------------------------------------------------------------------
+
+
+def test_content_hash_is_stable_and_ignores_order_spelling_and_credentials() -> None:
+    base = inputs().content_hash()
+    assert base == inputs().content_hash()
+    assert len(base) == 64
+    assert inputs(("torchvision", "torch")).content_hash() == base
+    assert inputs(("TORCH", "TorchVision")).content_hash() == base
+    assert inputs(("torch>=2.7,<3", "torchvision")).content_hash() == (
+        inputs(("torch <3, >=2.7", "torchvision")).content_hash()
+    )
+    secret = Source(SOURCE.name, "https://user:s3cret@download.pytorch.org/whl/cu129/", "explicit")
+    assert inputs(source=secret).content_hash() == base
+    assert "s3cret" not in repr(inputs(source=secret))
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        {"packages": ("torch<2.9", "torchvision")},
+        {"packages": ("torch",)},
+        {"source": Source("pytorch_cuda_cu128", URL.replace("cu129", "cu128"), "explicit")},
+        {"source": Source(SOURCE.name, "https://mirror.example/whl/cu129", "explicit")},
+        {"requires_python": ">=3.10"},
+        {"requires_python": ""},
+    ],
+)
+def test_content_hash_changes_with_each_input(changed: dict[str, Any]) -> None:
+    assert inputs(**changed).content_hash() != inputs().content_hash()
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"project": {"requires-python": ">=3.9"}}, ">=3.9"),
+        ({"tool": {"poetry": {"dependencies": {"python": "^3.10"}}}}, "^3.10"),
+        (
+            {"project": {"requires-python": ">=3.11"}, "tool": {"poetry": {"dependencies": {}}}},
+            ">=3.11",
+        ),
+        ({"project": {"name": "x"}}, ""),
+        ({}, ""),
+    ],
+)
+def test_requires_python_of(data: dict[str, Any], expected: str) -> None:
+    assert torchlock.requires_python_of(data) == expected
+
+
+# --- the file -------------------------------------------------------------------------------
+
+
+def test_round_trip_and_identical_bytes(tmp_path: Path) -> None:
+    lock = sample_lock()
+    path = tmp_path / torchlock.LOCK_NAME
+    torchlock.write_lock(path, lock)
+    first = path.read_bytes()
+    assert torchlock.read_lock(path) == lock
+    torchlock.write_lock(path, torchlock.loads(first.decode()))
+    assert path.read_bytes() == first
+    text = first.decode()
+    assert text.startswith("# poetry-torch.lock")
+    assert f'content-hash = "{lock.content_hash}"' in text
+    assert 'url = "https://download.pytorch.org/whl/cu129"' in text
+    assert f'hash = "sha256:{digest("a")}"' in text
+    # packages and files in a stable order: the diff of a re-lock shows only what changed
+    assert text.index('name = "nvidia-cublas-cu12"') < text.index('name = "torch"')
+    assert text.index("cp311-cp311") < text.index("cp312-cp312")
+
+
+def test_credentials_never_reach_the_file(tmp_path: Path) -> None:
+    secret = Source(SOURCE.name, "https://user:s3cret@mirror.example/whl/cu129", "explicit")
+    given = inputs(source=secret)
+    lock = TorchLock(given, given.content_hash(), sample_lock().packages)
+    text = torchlock.dumps(lock)
+    assert "s3cret" not in text
+    assert "user" not in text
+    assert 'url = "https://mirror.example/whl/cu129"' in text
+    assert "s3cret" not in torchlock.export_text(lock)
+
+
+def test_missing_lock_is_none(tmp_path: Path) -> None:
+    assert torchlock.read_lock(tmp_path / torchlock.LOCK_NAME) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "not [valid toml",
+        "[metadata]\nlock-version = '1'\n",
+        "[metadata]\nlock-version = '99'\n[source]\nname='x'\nurl='y'\n",
+        '[metadata]\nlock-version = "1"\ncontent-hash = "x"\nrequires-python = ""\n'
+        'packages = []\n[source]\nname = "x"\nurl = "y"\n[[package]]\nname = "torch"\n',
+    ],
+)
+def test_unreadable_lock_is_one_line(tmp_path: Path, text: str) -> None:
+    path = tmp_path / torchlock.LOCK_NAME
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        torchlock.read_lock(path)
+    message = str(info.value)
+    assert "\n" not in message
+    assert "poetry torch lock" in message
+
+
+def test_lock_state_fresh_stale_and_broken(tmp_path: Path) -> None:
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(
+        '[project]\nname = "demo"\nrequires-python = ">=3.9"\n'
+        '[tool.poetry-torch]\npackages = ["torch", "torchvision"]\n'
+    )
+    settings = read_config({"tool": {"poetry-torch": {"packages": ["torch", "torchvision"]}}})
+    absent = torchlock.lock_state(pyproject, SOURCE, settings)
+    assert absent.lock is None
+    assert not absent.fresh
+    assert absent.problem() is None
+    torchlock.write_lock(absent.path, sample_lock())
+    fresh = torchlock.lock_state(pyproject, SOURCE, settings)
+    assert fresh.fresh
+    assert fresh.problem() is None
+    other = Source("pytorch_cuda_cu128", URL.replace("cu129", "cu128"), "explicit")
+    stale = torchlock.lock_state(pyproject, other, settings)
+    assert not stale.fresh
+    assert stale.problem() == torchlock.STALE
+    assert "the configuration changed after the lock was written" in torchlock.STALE
+    assert "`poetry torch lock` or `poetry torch install`" in torchlock.STALE
+    absent.path.write_text("garbage [")
+    broken = torchlock.lock_state(pyproject, SOURCE, settings)
+    assert broken.problem() is not None
+    assert not broken.fresh
+
+
+# --- building the lock from pip's report ----------------------------------------------------
+
+
+def report_item(name: str, version: str, filename: str, sha: str, *, requested: bool) -> Any:
+    return {
+        "download_info": {
+            "url": f"https://download.pytorch.org/whl/cu129/{filename.replace('+', '%2B')}",
+            "archive_info": {"hash": f"sha256={sha}", "hashes": {"sha256": sha}},
+        },
+        "is_direct": False,
+        "requested": requested,
+        "metadata": {"name": name, "version": version},
+    }
+
+
+TORCH_FILES = (
+    ("torch-2.9.0+cu129-cp38-cp38-manylinux_2_28_x86_64.whl", digest("38")),
+    ("torch-2.9.0+cu129-cp311-cp311-manylinux_2_28_x86_64.whl", digest("311")),
+    ("torch-2.9.0+cu129-cp311-cp311-manylinux_2_28_aarch64.whl", digest("311a")),
+    ("torch-2.9.0+cu129-cp313-cp313t-win_amd64.whl", digest("313t")),
+    ("torch-2.8.0+cu129-cp311-cp311-manylinux_2_28_x86_64.whl", digest("old")),
+    ("torch-2.9.0+cu129-cp312-cp312-manylinux_2_28_x86_64.whl", ""),  # no hash published
+    ("torch-2.9.0+cu129-cp39-abi3-manylinux_2_28_x86_64.whl", digest("abi3")),
+)
+REPORT: dict[str, Any] = {
+    "version": "1",
+    "install": [
+        report_item(
+            "torch",
+            "2.9.0+cu129",
+            "torch-2.9.0+cu129-cp311-cp311-manylinux_2_28_x86_64.whl",
+            digest("311"),
+            requested=True,
+        ),
+        report_item(
+            "Filelock",
+            "3.19.1",
+            "filelock-3.19.1-py3-none-any.whl",
+            digest("filelock"),
+            requested=False,
+        ),
+    ],
+    "environment": {
+        "implementation_name": "cpython",
+        "python_version": "3.11",
+        "sys_platform": "linux",
+        "platform_machine": "x86_64",
+    },
+}
+
+
+def listings(name: str) -> Listing | None:
+    if name == "torch":
+        return Listing("torch", URL + "/torch/", TORCH_FILES)
+    return None  # the report's own file and hash are enough
+
+
+def test_lock_from_report_keeps_every_allowed_platform_file() -> None:
+    lock = torchlock.lock_from_report(REPORT, inputs(requires_python=">=3.9"), listings)
+    assert [p.name for p in lock.packages] == ["filelock", "torch"]
+    filelock, torch = lock.packages
+    assert not filelock.requested
+    assert filelock.files == (("filelock-3.19.1-py3-none-any.whl", digest("filelock")),)
+    assert torch.requested
+    assert torch.version == "2.9.0+cu129"
+    names = [name for name, _ in torch.files]
+    assert names == sorted(names)
+    assert set(names) == {
+        "torch-2.9.0+cu129-cp311-cp311-manylinux_2_28_aarch64.whl",
+        "torch-2.9.0+cu129-cp311-cp311-manylinux_2_28_x86_64.whl",
+        "torch-2.9.0+cu129-cp313-cp313t-win_amd64.whl",
+        "torch-2.9.0+cu129-cp39-abi3-manylinux_2_28_x86_64.whl",
+    }  # not cp38 (requires-python), not 2.8.0, not the file without a hash
+    assert lock.resolved_for == "cpython 3.11 linux x86_64"
+    assert lock.fresh_for(inputs(requires_python=">=3.9"))
+
+
+def test_lock_from_report_needs_a_hash() -> None:
+    item = report_item("torch", "2.9.0+cu129", "torch.whl", "", requested=True)
+    item["download_info"]["archive_info"] = {}
+    with pytest.raises(IndexError_, match="publishes no sha256"):
+        torchlock.lock_from_report({"install": [item]}, inputs(), lambda name: None)
+
+
+@pytest.mark.parametrize(
+    ("filename", "requires_python", "allowed"),
+    [
+        ("torch-2.9.0-cp311-cp311-linux_x86_64.whl", ">=3.9", True),
+        ("torch-2.9.0-cp38-cp38-linux_x86_64.whl", ">=3.9", False),
+        ("torch-2.9.0-cp313-cp313t-linux_x86_64.whl", ">=3.9,<3.13", False),
+        ("torch-2.9.0-cp39-abi3-linux_x86_64.whl", ">=3.11", True),
+        ("x-1.0-py3-none-any.whl", ">=3.9", True),
+        ("x-1.0-py2.py3-none-any.whl", ">=3.9", True),
+        ("x-1.0-py2-none-any.whl", ">=3.9", False),
+        ("torch-2.9.0-cp310-cp310-linux_x86_64.whl", "^3.10", True),  # Poetry's syntax
+        ("torch-2.9.0-cp39-cp39-linux_x86_64.whl", "^3.10", False),
+        ("torch-2.9.0-cp39-cp39-linux_x86_64.whl", ">=3.9.1", True),
+        ("torch-2.9.0-cp38-cp38-linux_x86_64.whl", "", True),
+        ("x-1.0.tar.gz", ">=3.9", True),
+    ],
+)
+def test_wheel_allowed(filename: str, requires_python: str, allowed: bool) -> None:
+    allows = torchlock._python_allows(requires_python)
+    assert torchlock.wheel_allowed(filename, allows) is allowed
+
+
+# --- replay, drift, export ------------------------------------------------------------------
+
+
+def test_requirement_lines_pin_and_hash_everything() -> None:
+    lines = torchlock.requirement_lines(sample_lock())
+    assert lines[0] == f"nvidia-cublas-cu12==12.9.1.4 --hash=sha256:{digest('n')}"
+    assert lines[1] == (
+        f"torch==2.9.0+cu129 --hash=sha256:{digest('a')} --hash=sha256:{digest('b')}"
+    )
+
+
+def test_export_text_is_a_pip_requirements_file() -> None:
+    text = torchlock.export_text(sample_lock())
+    lines = text.splitlines()
+    assert "--index-url https://download.pytorch.org/whl/cu129" in lines
+    assert "torch==2.9.0+cu129 \\" in lines
+    assert f"    --hash=sha256:{digest('a')} \\" in lines
+    assert f"    --hash=sha256:{digest('b')}" in lines
+    assert all(
+        line.startswith(("#", "--", "    --", "nvidia", "torch")) or not line for line in lines
+    )
+
+
+def test_lock_drift(tmp_path: Path) -> None:
+    lock = sample_lock()
+    assert torchlock.lock_drift(lock, {}) == [
+        "nvidia-cublas-cu12 is not installed (locked 12.9.1.4)",
+        "torch is not installed (locked 2.9.0+cu129)",
+    ]
+    fake_dist(tmp_path, "torch", "2.9.0+cu129")
+    fake_dist(tmp_path, "nvidia_cublas_cu12", "12.9.1.4")
+    fake_dist(tmp_path, "numpy", "2.0.0")
+    assert torchlock.lock_drift(lock, installed_distributions([tmp_path])) == []
+
+
+def test_lock_drift_other_build_and_unlocked(tmp_path: Path) -> None:
+    fake_dist(tmp_path, "torch", "2.9.0", "__version__ = '2.9.0+cu128'\ncuda = '12.8'\n")
+    fake_dist(tmp_path, "nvidia_cublas_cu12", "12.9.1.4")
+    fake_dist(tmp_path, "torchaudio", "2.9.0+cu129")
+    found = torchlock.drift(sample_lock(), installed_distributions([tmp_path]))
+    assert [(item.name, item.kind) for item in found] == [
+        ("torch", "version"),
+        ("torchaudio", "unlocked"),
+    ]
+    assert found[0].text == "torch 2.9.0+cu128 is installed, the lock pins 2.9.0+cu129"
+
+
+class RecordingBackend:
+    """A non-pip backend: install_locked hands it the hashed requirements file."""
+
+    name = "uv"
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[Request, str]] = []
+
+    def command(self, target: TargetEnv, request: Request) -> list[str]:
+        return ["uv", "pip", "install", *request.requirements]
+
+    def resolve(self, target: TargetEnv, request: Request) -> dict[str, str]:
+        raise AssertionError("a locked install resolves nothing")
+
+    def install(self, target: TargetEnv, request: Request) -> None:
+        self.seen.append((request, Path(request.requirements[-1]).read_text()))
+
+
+def test_install_locked_hands_other_backends_the_hashed_file(tmp_path: Path) -> None:
+    backend = RecordingBackend()
+    target = TargetEnv(tmp_path, tmp_path / "bin" / "python", ())
+    pins = torchlock.install_locked(target, sample_lock(), URL, backend=backend, quiet=True)
+    assert pins == ("nvidia-cublas-cu12==12.9.1.4", "torch==2.9.0+cu129")
+    [(request, text)] = backend.seen
+    assert request.index_url == URL
+    assert request.requirements[:2] == ("--require-hashes", "-r")
+    assert request.quiet
+    assert text.splitlines() == torchlock.requirement_lines(sample_lock())
+
+
+MISMATCH = """ERROR: THESE PACKAGES DO NOT MATCH THE HASHES FROM THE REQUIREMENTS FILE.
+    torch==2.9.0+cu129 from http://127.0.0.1:1/whl/cu129/torch-2.9.0%2Bcu129-py3-none-any.whl:
+        Expected sha256 abc
+             Got        def
+"""
+MISSING = """ERROR: Hashes are required in --require-hashes mode, but they are missing from some requirements. Here is a list of those requirements along with the hashes their downloaded archives actually had.
+    setuptools==80.0.0 --hash=sha256:0123
+"""
+
+
+@pytest.mark.parametrize(
+    ("stderr", "expected"),
+    [
+        (MISMATCH, "does not match its sha256 in poetry-torch.lock"),
+        (MISSING, "resolved for cpython 3.11 linux x86_64"),
+        ("ERROR: boom\n", "pip failed: boom"),
+    ],
+)
+def test_replay_failures_are_one_line_without_secrets(stderr: str, expected: str) -> None:
+    target = TargetEnv(Path("/venv"), Path("/venv/bin/python"), ())
+    url = "https://user:s3cret@mirror.example/whl/cu129"
+    message = torchlock._replay_failure(stderr, sample_lock(), url, target)
+    assert expected in message
+    assert "\n" not in message
+    assert "s3cret" not in message
