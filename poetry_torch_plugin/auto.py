@@ -55,10 +55,21 @@ def configured_packages(pyproject: Path) -> tuple[str, ...]:
 
 
 def choose(
-    machine: Machine, requested: Iterable[str] = (), configured: Iterable[str] = ()
+    machine: Machine,
+    requested: Iterable[str] = (),
+    configured: Iterable[str] = (),
+    installed: str | None = None,
 ) -> AutoChoice:
-    """The newest build for this machine; a torch pin on the command line beats the configured one."""
-    version = pinned_torch_version(requested) or pinned_torch_version(configured)
+    """The newest build for this machine, for the torch release that will be installed.
+
+    A torch pin on the command line beats the configured one, which beats the torch already
+    installed (a switch keeps the release); with none of them, the newest release in the table.
+    """
+    version = (
+        pinned_torch_version(requested)
+        or pinned_torch_version(configured)
+        or (installed.split("+", 1)[0] if installed else None)
+    )
     name, reason = facts.choose_auto_variant(machine, version)
     variant = variants.from_index_name(name) or variants.CPU
     return AutoChoice(variant, reason, version)

@@ -39,7 +39,7 @@ DEFAULT_PACKAGES = ("torch", "torchvision", "torchaudio")
 DEFAULT_INDEX_BASE = "https://download.pytorch.org/whl"
 INDEX_BASE_ENV = "POETRY_TORCH_INDEX_BASE"
 INSTALLERS = ("auto", "pip", "uv")
-KNOWN_KEYS = frozenset({"packages", "index-base", "installer"})
+KNOWN_KEYS = frozenset({"packages", "index-base", "installer", "allow-http"})
 
 # Packages PyTorch publishes on its own index and that may be listed in `packages`.
 CONFIGURABLE = frozenset(
@@ -85,6 +85,7 @@ class TorchConfig:
     packages: tuple[str, ...] = DEFAULT_PACKAGES
     index_base: str = DEFAULT_INDEX_BASE
     installer: str = "auto"
+    allow_http: bool = False
     has_tool_table: bool = False
     requirements: tuple[Requirement, ...] = field(default=(), compare=False)
 
@@ -130,7 +131,7 @@ def parse_requirements(
             raise ConfigError(
                 f"{where}: {value!r} is not a valid requirement ({str(exc).splitlines()[0]});"
                 " nothing was changed."
-                ' Use PEP 508 syntax such as "torch>=2.7,<2.9".'
+                ' Use PEP 508 syntax such as "torch>=2.7,<2.9" with `poetry torch install`.'
             ) from None
         name = canonicalize_name(requirement.name)
         if name not in CONFIGURABLE:
@@ -142,7 +143,8 @@ def parse_requirements(
         if requirement.url:
             raise ConfigError(
                 f"{where}: {value!r} is a direct URL; torch-family packages come only from the"
-                " configured index. Nothing was changed."
+                " configured index, so nothing was changed. Use a version requirement such as"
+                ' "torch==2.8.*" with `poetry torch install`.'
             )
         parsed[name] = requirement
     if require_torch and parsed and "torch" not in parsed:
@@ -207,6 +209,7 @@ def read_config(data: Mapping[str, Any]) -> TorchConfig:
         packages=tuple(str(p).strip() for p in packages_value),
         index_base=str(settings.get("index-base", DEFAULT_INDEX_BASE)),
         installer=installer,
+        allow_http=settings.get("allow-http", False) is True,
         has_tool_table=has_tool_table,
         requirements=requirements,
     )

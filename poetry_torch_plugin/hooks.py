@@ -61,6 +61,7 @@ def _hold_out_for(command: Any, settings: TorchConfig) -> None:
     from poetry_torch_plugin import environment
     from poetry_torch_plugin import index
     from poetry_torch_plugin import seam
+    from poetry_torch_plugin import service
     from poetry_torch_plugin.errors import TorchPluginError
 
     target = target_of(command.env)
@@ -82,7 +83,8 @@ def _hold_out_for(command: Any, settings: TorchConfig) -> None:
         if name in wanted and source is not None:
             requirement = wanted[name]
             label = variant.local_label if variant else None
-            listing = index.fetch_listing(source.url, name)
+            access = service.access_for(settings, source)
+            listing = index.fetch_listing(access.url, name, access=access)
             candidates = [
                 v
                 for v in listing.versions()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import html
+import os
 import re
 import socket
+import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -22,6 +24,7 @@ from poetry_torch_plugin.errors import IndexError_
 if TYPE_CHECKING:
     from packaging.version import Version
 
+    from poetry_torch_plugin.access import IndexAccess
     from poetry_torch_plugin.variants import Variant
 
 _ANCHOR = re.compile(r"<a\s[^>]*href=[\"']([^\"']+)[\"'][^>]*>", re.IGNORECASE)
@@ -78,15 +81,56 @@ def _parse_listing(project: str, url: str, body: str) -> Listing:
     return Listing(project, url, tuple(files))
 
 
-def fetch_listing(index_url: str, project: str, *, timeout: float = 15.0) -> Listing:
+def _ssl_context(access: IndexAccess | None) -> ssl.SSLContext | None:
+    if access is None or access.url.startswith("http:"):
+        return None
+
+    context = ssl.create_default_context(cafile=access.cert)
+    if access.client_cert:
+        context.load_cert_chain(access.client_cert)
+    if not access.verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+TIMEOUT_ENV = "POETRY_TORCH_TIMEOUT"
+
+
+def _timeout() -> float:
+    try:
+        return max(0.1, float(os.environ.get(TIMEOUT_ENV, "15")))
+    except ValueError:
+        return 15.0
+
+
+def fetch_listing(
+    index_url: str, project: str, *, timeout: float | None = None, access: IndexAccess | None = None
+) -> Listing:
     """GET ``<index>/<project>/`` and parse its anchors; IndexError_ with a one-line reason."""
+    timeout = _timeout() if timeout is None else timeout
     url = f"{index_url.rstrip('/')}/{canonicalize_name(project)}/"
     shown = redact(url)
-    request = urllib.request.Request(url, headers={"Accept": "text/html"})  # noqa: S310
+    headers = {"Accept": "text/html"}
+    auth = access.basic_auth() if access else None
+    if auth is not None:
+        import base64
+
+        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
+        headers["Authorization"] = f"Basic {token}"
+    request = urllib.request.Request(url, headers=headers)  # noqa: S310
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+        with urllib.request.urlopen(  # noqa: S310
+            request, timeout=timeout, context=_ssl_context(access)
+        ) as response:
             body = response.read().decode("utf-8", "replace")
     except urllib.error.HTTPError as exc:
+        if exc.code in (401, 403):
+            raise IndexError_(
+                f"the index {redact(index_url)} refused access (HTTP {exc.code});"
+                " pyproject.toml and the installed build were left untouched. Set credentials"
+                " with `poetry config http-basic.<source> USER`, then run the command again."
+            ) from None
         if exc.code == 404:
             raise IndexError_(
                 f"the index {redact(index_url)} does not publish {project} (HTTP 404 for {shown});"
@@ -97,7 +141,7 @@ def fetch_listing(index_url: str, project: str, *, timeout: float = 15.0) -> Lis
         raise IndexError_(
             f"the index {redact(index_url)} answered HTTP {exc.code} for {shown};"
             " pyproject.toml and the installed build were left untouched."
-            " Try again later, or point --index-base at a working mirror."
+            " Run `poetry torch install` again later, or with --index-base pointing at a mirror."
         ) from None
     except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError) as exc:
         reason = getattr(exc, "reason", exc)

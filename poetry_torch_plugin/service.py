@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from pathlib import Path
 
+    from poetry_torch_plugin.access import IndexAccess
     from poetry_torch_plugin.config import PyProject
     from poetry_torch_plugin.config import TorchConfig
     from poetry_torch_plugin.edits import EditResult
@@ -132,17 +133,18 @@ def execute_install(
     before the last step leaves pyproject.toml and the lock byte-identical and the earlier build
     installed.  Returns the pins that were passed to the installer.
     """
-    index.fetch_listing(plan.index_url, "torch")
+    access = access_for(plan.settings, plan.source)
+    index.fetch_listing(access.url, "torch", access=access)
     state = torchlock.lock_state(plan.pyproject.path, plan.source, plan.settings)
     with environment_lock(target):
         if state.fresh and state.lock is not None and not upgrade:
             lock = state.lock
         else:
             lock = torchlock.resolve(
-                target, plan.index_url, state.inputs, plan.settings.packages, verbose=verbose
+                target, access, state.inputs, plan.settings.packages, verbose=verbose
             )
         installed = torchlock.install_locked(
-            target, lock, plan.index_url, backend=backend, quiet=quiet, verbose=verbose
+            target, lock, access, backend=backend, quiet=quiet, verbose=verbose
         )
     problems = verify(plan.settings, target, plan.variant)
     if problems:
@@ -156,6 +158,19 @@ def execute_install(
     if lock is not state.lock:
         torchlock.write_lock(state.path, lock)
     return installed
+
+
+def access_for(settings: TorchConfig, source: Source) -> IndexAccess:
+    """How to reach the source's index (login, certificates); refuses remote plain http."""
+    from poetry_torch_plugin.access import resolve_access
+
+    return resolve_access(source.name, source.url, allow_http=settings.allow_http)
+
+
+def request_for(
+    access: IndexAccess, requirements: Sequence[str], *, quiet: bool = False, verbose: bool = False
+) -> Request:
+    return Request.for_access(access, requirements, quiet=quiet, verbose=verbose)
 
 
 @dataclass(frozen=True)
@@ -203,6 +218,12 @@ def configured_variant(settings: TorchConfig) -> tuple[Source, Variant]:
             f"the source {source.name} names no PyTorch variant; run"
             " `poetry torch install --cuda X.Y` to replace it."
         )
+    if source.priority != "explicit":
+        raise ConfigError(
+            f"the source {source.name} has priority {source.priority or 'primary'!r}, so Poetry"
+            " would take other packages from the PyTorch index; nothing was reinstalled."
+            " Run `poetry torch install` to make it explicit."
+        )
     return source, variant
 
 
@@ -227,25 +248,25 @@ def environment_lock(target: TargetEnv) -> Iterator[None]:
 def install_pins(
     backend: Backend,
     target: TargetEnv,
-    index_url: str,
+    access: IndexAccess,
     settings_requirements: Sequence[str],
     names: Sequence[str],
     *,
     quiet: bool,
     verbose: bool,
 ) -> tuple[str, ...]:
-    """Install ``settings_requirements`` from ``index_url`` in one transaction.
+    """Install ``settings_requirements`` from the index in one transaction.
 
     When part of the family is already installed, pip would keep a build that merely satisfies
     the version range (a +cu129 torch satisfies ``torch==2.8.0`` for a cu128 install), so the
     exact versions are resolved from the index first and pinned.
     """
-    request = Request(index_url, tuple(settings_requirements), quiet=quiet, verbose=verbose)
+    request = request_for(access, settings_requirements, quiet=quiet, verbose=verbose)
     installed = installed_distributions(target.site_packages)
     if any(name in installed for name in names):
         pins = backend.resolve(target, request)
         pinned = tuple(f"{name}=={pins[name]}" for name in names if name in pins)
-        request = Request(index_url, pinned, quiet=quiet, verbose=verbose)
+        request = request_for(access, pinned, quiet=quiet, verbose=verbose)
     backend.install(target, request)
     return request.requirements
 
@@ -283,13 +304,18 @@ def ensure(
         )
         if lock is not None:
             torchlock.install_locked(
-                target, lock, source.url, backend=backend, quiet=quiet, verbose=verbose
+                target,
+                lock,
+                access_for(settings, source),
+                backend=backend,
+                quiet=quiet,
+                verbose=verbose,
             )
         else:
             install_pins(
                 backend,
                 target,
-                source.url,
+                access_for(settings, source),
                 settings.packages,
                 settings.package_names,
                 quiet=quiet,

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
     from packaging.requirements import Requirement
 
+    from poetry_torch_plugin.access import IndexAccess
     from poetry_torch_plugin.config import Source
     from poetry_torch_plugin.config import TorchConfig
     from poetry_torch_plugin.environment import InstalledDist
@@ -411,29 +412,30 @@ def _pip(target: TargetEnv) -> list[str]:
 
 def resolve(
     target: TargetEnv,
-    index_url: str,
+    access: IndexAccess,
     inputs: LockInputs,
     requirements: Iterable[str],
     *,
     verbose: bool = False,
 ) -> TorchLock:
     """What pip would install into an empty environment, with every published hash."""
+    from poetry_torch_plugin.installers import PipBackend
     from poetry_torch_plugin.installers import Request
-    from poetry_torch_plugin.installers import clean_environment
     from poetry_torch_plugin.installers import explain_failure
     from poetry_torch_plugin.installers import run_streaming
 
-    request = Request(index_url, tuple(requirements), verbose=verbose)
+    pip = PipBackend()
+    request = Request.for_access(access, tuple(requirements), verbose=verbose)
     with tempfile.TemporaryDirectory(prefix="poetry-torch-") as tmp:
         report_path = Path(tmp) / "report.json"
         command = [
             *_pip(target),
             *("install", "--dry-run", "--ignore-installed", "--quiet"),
-            *("--report", str(report_path), "--index-url", index_url),
+            *("--report", str(report_path), *pip.index_args(request), *request.options),
             *request.requirements,
         ]
         code, _, stderr = run_streaming(
-            command, clean_environment(), echo_stdout=False, echo_stderr=verbose
+            command, pip.environment(request), echo_stdout=False, echo_stderr=verbose
         )
         if code != 0:
             raise InstallError(explain_failure(stderr, request, target, "pip"))
@@ -441,7 +443,7 @@ def resolve(
 
     def listing_of(name: str) -> Listing | None:
         try:
-            return index.fetch_listing(index_url, name)
+            return index.fetch_listing(access.url, name, access=access)
         except IndexError_:
             return None  # the report still names the file pip chose, with its hash
 
@@ -487,41 +489,43 @@ def _replay_failure(stderr: str, lock: TorchLock, index_url: str, target: Target
 def install_locked(
     target: TargetEnv,
     lock: TorchLock,
-    index_url: str,
+    access: IndexAccess,
     *,
     backend: Backend | None = None,
     quiet: bool = False,
     verbose: bool = False,
 ) -> tuple[str, ...]:
-    """Install exactly the locked closure from ``index_url``, every file checked by sha256.
+    """Install exactly the locked closure from the index, every file checked by sha256.
 
     Dependencies are not switched off (no ``--no-deps``): since every dependency is pinned
     and hashed, pip needs nothing more, and a dependency the lock lacks (one this interpreter
     needs but the locking one did not) stops the install instead of coming in unchecked.
     A backend other than pip (uv) gets the same requirements file and ``--require-hashes``.
     """
+    from poetry_torch_plugin.installers import PipBackend
     from poetry_torch_plugin.installers import Request
-    from poetry_torch_plugin.installers import clean_environment
     from poetry_torch_plugin.installers import run_streaming
 
+    pip = PipBackend()
     with tempfile.TemporaryDirectory(prefix="poetry-torch-") as tmp:
         requirements = Path(tmp) / "torch-requirements.txt"
         requirements.write_text("\n".join(requirement_lines(lock)) + "\n", encoding="utf-8")
         arguments = ("--require-hashes", "-r", str(requirements))
+        request = Request.for_access(access, arguments, quiet=quiet, verbose=verbose)
         if backend is not None and backend.name != "pip":
-            request = Request(index_url, arguments, quiet=quiet, verbose=verbose)
             backend.install(target, request)
             return lock.pins()
-        command = [*_pip(target), "install", "--index-url", index_url, *arguments]
+        command = [*_pip(target), "install", *pip.index_args(request), *request.options]
+        command += arguments
         if quiet:
             command.append("--quiet")
         if verbose:
             command.append("--verbose")
         code, _, stderr = run_streaming(
-            command, clean_environment(), echo_stdout=not quiet, echo_stderr=verbose
+            command, pip.environment(request), echo_stdout=not quiet, echo_stderr=verbose
         )
     if code != 0:
-        raise InstallError(_replay_failure(stderr, lock, index_url, target))
+        raise InstallError(_replay_failure(stderr, lock, access.url, target))
     return lock.pins()
 
 
@@ -598,8 +602,11 @@ def lock_project(pyproject: Path, target: TargetEnv, *, verbose: bool = False) -
     """Resolve the configured packages afresh and write the lock; nothing is installed."""
     settings, source = _configured(pyproject)
     state = lock_state(pyproject, source, settings)
-    index.fetch_listing(source.url, "torch")
-    lock = resolve(target, source.url, state.inputs, settings.packages, verbose=verbose)
+    from poetry_torch_plugin.access import resolve_access
+
+    access = resolve_access(source.name, source.url, allow_http=settings.allow_http)
+    index.fetch_listing(access.url, "torch", access=access)
+    lock = resolve(target, access, state.inputs, settings.packages, verbose=verbose)
     write_lock(state.path, lock)
     return lock
 

@@ -95,7 +95,8 @@ def parse_rocm(value: str) -> Variant:
     if match is None:
         raise VariantError(
             f"invalid --rocm value {_shown(value)}: expected a ROCm version such as 6.4 or an"
-            " index name such as rocm6.4; nothing was changed."
+            " index name such as rocm6.4; nothing was changed. Run e.g."
+            " `poetry torch install --rocm 6.4`."
         )
     parts = tuple(int(part) for part in match.groups() if part is not None)
     return Variant("rocm", parts)

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from poetry_torch_plugin import torchlock
+from poetry_torch_plugin.access import IndexAccess
 from poetry_torch_plugin.config import Source
 from poetry_torch_plugin.config import read_config
 from poetry_torch_plugin.environment import installed_distributions
@@ -367,7 +368,8 @@ class RecordingBackend:
 def test_install_locked_hands_other_backends_the_hashed_file(tmp_path: Path) -> None:
     backend = RecordingBackend()
     target = TargetEnv(tmp_path, tmp_path / "bin" / "python", ())
-    pins = torchlock.install_locked(target, sample_lock(), URL, backend=backend, quiet=True)
+    access = IndexAccess(URL)
+    pins = torchlock.install_locked(target, sample_lock(), access, backend=backend, quiet=True)
     assert pins == ("nvidia-cublas-cu12==12.9.1.4", "torch==2.9.0+cu129")
     [(request, text)] = backend.seen
     assert request.index_url == URL

@@ -37,6 +37,12 @@ class TorchInstallCommand(TorchCommand):
         option("cuda", None, "CUDA version (12.9 or cu129), or 'auto'.", flag=False),
         option("cpu", None, "Use the CPU-only build."),
         option("rocm", None, "ROCm version (6.4 or rocm6.4).", flag=False),
+        option(
+            "installer",
+            None,
+            "auto, pip or uv (default: [tool.poetry-torch] installer, else auto).",
+            flag=False,
+        ),
         *TorchCommand.shared_options,
         option("dry-run", None, "Print the plan and the exact installer command; change nothing."),
         option(
@@ -62,14 +68,19 @@ pyproject.toml, then installs the packages from that index only, in one transact
         if sum(bool(value) for value in (cuda, rocm, cpu)) > 1:
             raise VariantError(
                 "--cuda, --rocm and --cpu exclude each other; nothing was changed."
-                " Pass only one of them."
+                " Run `poetry torch install` with only one of them."
             )
         if cuda is not None and cuda.strip().lower() == "auto":
             from poetry_torch_plugin import auto
             from poetry_torch_plugin.detection import detect_machine
 
             configured = auto.configured_packages(self.pyproject_path())
-            choice = auto.choose(detect_machine(), self.argument("requirements") or (), configured)
+            choice = auto.choose(
+                detect_machine(),
+                self.argument("requirements") or (),
+                configured,
+                self._installed_torch(),
+            )
             self.line(f"--cuda auto: <c2>{choice.variant}</c2> ({choice.reason})")
             return choice.variant
         if cuda is not None:
@@ -86,11 +97,20 @@ pyproject.toml, then installs the packages from that index only, in one transact
             return f"Would install the builds pinned in {torchlock.LOCK_NAME}, hash-checked."
         return f"Would resolve the packages afresh and write {torchlock.LOCK_NAME}."
 
+    def _installed_torch(self) -> str | None:
+        from poetry_torch_plugin.environment import installed_distributions
+
+        try:
+            target = self.project_env(create=False)
+        except Exception:
+            return None
+        dist = installed_distributions(target.site_packages).get("torch")
+        return dist.version if dist else None
+
     def handle(self) -> int:
         from poetry_torch_plugin import service
         from poetry_torch_plugin.errors import TorchPluginError
         from poetry_torch_plugin.index import redact
-        from poetry_torch_plugin.installers import Request
         from poetry_torch_plugin.installers import get_backend
 
         try:
@@ -101,7 +121,7 @@ pyproject.toml, then installs the packages from that index only, in one transact
                 requested=self.argument("requirements") or (),
                 index_base=self.option("index-base"),
             )
-            backend = get_backend(plan.settings.installer)
+            backend = get_backend(self.option("installer") or plan.settings.installer)
             self.line(
                 f"Installing <c1>{', '.join(plan.settings.packages)}</c1> for"
                 f" <c2>{plan.variant.describe()}</c2> from <info>{plan.source.name}</info>"
@@ -109,8 +129,10 @@ pyproject.toml, then installs the packages from that index only, in one transact
             )
             if self.option("dry-run"):
                 target = self.project_env(create=False)
-                request = Request(plan.index_url, plan.settings.packages)
-                self.line(f"Would run: {' '.join(backend.command(target, request))}")
+                access = service.access_for(plan.settings, plan.source)
+                request = service.request_for(access, plan.settings.packages)
+                prefix = f"PIP_INDEX_URL={access.shown} " if access.has_credentials else ""
+                self.line(f"Would run: {prefix}{' '.join(backend.command(target, request))}")
                 self.line(self._lock_plan(plan))
                 if plan.edit.changed:
                     self.line(f"Would update {plan.pyproject.path.name}.")

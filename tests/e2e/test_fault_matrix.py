@@ -1,0 +1,383 @@
+"""Issue 4's fault and bad-input matrix, end to end with the real poetry and the local index.
+
+Every case runs against one project where cu129 is installed and configured, and asserts: the
+exit code, a one-line error naming the next step, no traceback, pyproject.toml byte-identical,
+the earlier build still installed and importable, and no secret anywhere in the output.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+from dataclasses import dataclass
+from dataclasses import field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.support.project import Project
+from tests.support.project import pyproject_text
+
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from collections.abc import Iterator
+
+    from tests.support.index_server import IndexServer
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+SECRET = "s3cret-Pa55-XYZ"
+EARLIER = "2.9.0+cu129"
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    args: tuple[str, ...]
+    expected: str
+    env: dict[str, str] = field(default_factory=dict)
+    # edits pyproject.toml before the run (restored afterwards); gets the text and the server
+    edit: Callable[[str, IndexServer], str] | None = None
+    fault: tuple[str, str] | None = None
+
+
+def _append(extra: str) -> Callable[[str, IndexServer], str]:
+    return lambda text, server: text + extra.replace("{base}", server.base)
+
+
+def _replace(old: str, new: str) -> Callable[[str, IndexServer], str]:
+    return lambda text, server: text.replace(old, new.replace("{base}", server.base))
+
+
+CU129_SOURCE = 'name = "pytorch_cuda_cu129"'
+
+CASES = [
+    Case("cuda-garbage", ("torch", "install", "--cuda", "banana"), "invalid --cuda value"),
+    Case("cuda-empty", ("torch", "install", "--cuda", ""), "invalid --cuda value"),
+    Case("cuda-partial", ("torch", "install", "--cuda", "12"), "invalid --cuda value"),
+    Case("cuda-letters", ("torch", "install", "--cuda", "12.x"), "invalid --cuda value"),
+    Case("cuda-shell", ("torch", "install", "--cuda", "12.9; rm -rf ~"), "invalid --cuda value"),
+    Case("cuda-subst", ("torch", "install", "--cuda", "$(reboot)"), "invalid --cuda value"),
+    Case("cuda-path", ("torch", "install", "--cuda", "../../etc/passwd"), "invalid --cuda value"),
+    Case("cuda-newline", ("torch", "install", "--cuda", "12.9\nx"), "invalid --cuda value"),
+    Case("rocm-garbage", ("torch", "install", "--rocm", "six"), "invalid --rocm value"),
+    Case("two-variants", ("torch", "install", "--cuda", "12.8", "--cpu"), "exclude each other"),
+    Case("unpublished-cuda", ("torch", "install", "--cuda", "11.7"), "HTTP 404"),
+    Case("unpublished-cu130", ("torch", "install", "--cuda", "13.0"), "HTTP 404"),
+    Case("unpublished-rocm", ("torch", "install", "--rocm", "6.4"), "HTTP 404"),
+    Case(
+        "index-down",
+        ("torch", "install", "--cuda", "12.8", "--index-base", "http://127.0.0.1:9/whl"),
+        "cannot reach the index",
+    ),
+    Case(
+        "index-slow",
+        ("torch", "install", "--cuda", "12.8"),
+        "cannot reach the index",
+        env={"POETRY_TORCH_TIMEOUT": "1"},
+        fault=("/whl/cu128", "slow"),
+    ),
+    Case(
+        "index-500", ("torch", "install", "--cuda", "12.8"), "HTTP 500", fault=("/whl/cu128", "500")
+    ),
+    Case(
+        "index-html",
+        ("torch", "install", "--cuda", "12.8"),
+        "not a package index page",
+        fault=("/whl/cu128", "html"),
+    ),
+    Case(
+        "index-drops",
+        ("torch", "install", "--cuda", "12.8"),
+        "cannot reach the index",
+        fault=("/whl/cu128", "drop"),
+    ),
+    Case(
+        "hash-mismatch",
+        ("torch", "install", "--cuda", "12.8"),
+        "does not match",
+        fault=("/whl/cu128", "tamper"),
+    ),
+    Case("no-wheel-for-python", ("torch", "install", "--cuda", "12.6"), "no wheel of torch"),
+    Case("unsatisfiable", ("torch", "install", "torch==3.0"), "no wheel of torch"),
+    Case("bad-requirement", ("torch", "install", "torch>>>2"), "not a valid requirement"),
+    Case("not-torch-family", ("torch", "install", "numpy"), "not a PyTorch-index package"),
+    Case("direct-url", ("torch", "install", "torch @ https://evil.example/t.whl"), "direct URL"),
+    Case(
+        "plain-http-remote",
+        ("torch", "install", "--cuda", "12.8", "--index-base", "http://mirror.example/whl"),
+        "refusing plain http",
+    ),
+    Case(
+        "bad-scheme",
+        ("torch", "install", "--cuda", "12.8", "--index-base", "ftp://mirror.example/whl"),
+        "unsupported URL scheme",
+    ),
+    Case(
+        "malformed-toml",
+        ("torch", "install"),
+        "not valid TOML",
+        edit=_append("\n[tool.poetry-torch\n"),
+    ),
+    Case(
+        "unknown-key",
+        ("torch", "install"),
+        "unknown key 'pakages'",
+        edit=_append('pakages = ["torch"]\n'),
+    ),
+    Case(
+        "packages-not-family",
+        ("torch", "install"),
+        "not a PyTorch-index package",
+        edit=_replace('packages = ["torch"', 'packages = ["numpy", "torch"'),
+    ),
+    Case(
+        "two-sources",
+        ("torch", "install"),
+        "2 pytorch sources",
+        edit=_append(
+            '\n[[tool.poetry.source]]\nname = "pytorch_cuda_cu128"\nurl = "{base}/cu128"\n'
+            'priority = "explicit"\n'
+        ),
+    ),
+    Case(
+        "two-sources-hook",
+        ("lock",),
+        "2 pytorch sources",
+        edit=_append(
+            '\n[[tool.poetry.source]]\nname = "pytorch_cuda_cu128"\nurl = "{base}/cu128"\n'
+            'priority = "explicit"\n'
+        ),
+    ),
+    Case(
+        "non-explicit-priority-hook",
+        ("lock",),
+        "priority 'supplemental'",
+        edit=_replace(
+            '/whl/cu129"\npriority = "explicit"', '/whl/cu129"\npriority = "supplemental"'
+        ),
+    ),
+    Case(
+        "credentials-in-url-refused",
+        ("torch", "install", "--cuda", "12.8"),
+        "refused access (HTTP 401)",
+        edit=_replace("http://127.0.0.1", f"http://bob:{SECRET}@127.0.0.1"),
+        fault=("auth", "/whl/cu128"),
+    ),
+    Case(
+        "wrong-poetry-credentials",
+        ("torch", "install", "--cuda", "12.8"),
+        "refused access (HTTP 401)",
+        env={
+            "POETRY_HTTP_BASIC_PYTORCH_CUDA_CU128_USERNAME": "bob",
+            "POETRY_HTTP_BASIC_PYTORCH_CUDA_CU128_PASSWORD": SECRET,
+        },
+        fault=("auth", "/whl/cu128"),
+    ),
+    Case(
+        "no-source-at-all",
+        ("torch", "install"),
+        "no pytorch source",
+        edit=lambda text, server: text.split('[[tool.poetry.source]]\nname = "pytorch')[0],
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def matrix_project(
+    tmp_path_factory: pytest.TempPathFactory,
+    poetry_bin: Path,
+    _index_server_session: IndexServer,
+) -> Iterator[Project]:
+    server = _index_server_session
+    root = tmp_path_factory.mktemp("matrix") / "demo"
+    root.mkdir()
+    root.joinpath("pyproject.toml").write_text(pyproject_text(server.pypi_url))
+    env = isolated_env(root.parent / "home")
+    env["POETRY_TORCH_INDEX_BASE"] = server.base
+    env["POETRY_HTTP_BASIC_PYTORCH_CUDA_CU129_PASSWORD"] = SECRET  # must never be printed
+    project = Project(root, poetry_bin, env)
+    project.run("torch", "install", "--cuda", "12.9")
+    project.run("lock")
+    yield project
+
+
+def isolated_env(home: Path) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("POETRY_", "PIP_", "UV_", "XDG_", "VIRTUAL_ENV"))
+    }
+    for name in ("POETRY_CONFIG_DIR", "POETRY_CACHE_DIR", "POETRY_DATA_DIR", "XDG_CACHE_HOME"):
+        path = home / name.lower()
+        path.mkdir(parents=True, exist_ok=True)
+        env[name] = str(path)
+    env.update(
+        PIP_CONFIG_FILE=os.devnull,
+        PIP_DISABLE_PIP_VERSION_CHECK="1",
+        POETRY_VIRTUALENVS_IN_PROJECT="true",
+        POETRY_KEYRING_ENABLED="false",
+    )
+    return env
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_fault_matrix(case: Case, matrix_project: Project, index_server: IndexServer) -> None:
+    project = matrix_project
+    original = project.pyproject.read_bytes()
+    original_lock = project.lock.read_bytes()
+    if case.edit is not None:
+        project.pyproject.write_text(case.edit(original.decode(), index_server))
+    before = project.pyproject.read_bytes()
+    if case.fault is not None:
+        prefix, mode = case.fault
+        if prefix == "auth":
+            index_server.require_auth(mode, "alice", "right-password")
+        else:
+            index_server.set_fault(prefix, mode)  # type: ignore[arg-type]
+    try:
+        result = project.run(*case.args, check=False, extra_env=case.env, timeout=120)
+        verbose = project.run(*case.args, "-vvv", check=False, extra_env=case.env, timeout=120)
+    finally:
+        index_server.reset()
+        after = project.pyproject.read_bytes()
+        project.pyproject.write_bytes(original)
+        project.lock.write_bytes(original_lock)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert "Traceback" not in output
+    errors = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1, output
+    line = errors[0]
+    assert case.expected in line, line
+    assert "poetry " in line or "Run " in line or "run " in line or "Fix " in line, line
+    assert after == before
+    assert project.version_of("torch") == EARLIER
+    assert project.python("import torch; print(torch.__version__)") == EARLIER
+    assert SECRET not in output
+    if "@127.0.0.1" not in before.decode():
+        # A login written into a source URL is echoed by Poetry itself at -vvv ("Adding
+        # repository … (http://user:password@…)"), before any plugin code runs.
+        assert SECRET not in verbose.stdout + verbose.stderr
+
+
+def test_hostile_pip_configuration_does_not_change_what_is_installed(
+    project: Project, index_server: IndexServer, tmp_path: Path
+) -> None:
+    """pip.conf and PIP_* point at the PyPI stand-in, which serves torch 2.9.0 > 2.8.0+cu128."""
+    hostile = tmp_path / "pip.conf"
+    hostile.write_text(
+        f"[global]\nextra-index-url = {index_server.pypi_url}\nfind-links = {tmp_path}\n"
+        "pre = true\n[install]\nupgrade = true\n"
+    )
+    env = {
+        "PIP_CONFIG_FILE": str(hostile),
+        "PIP_EXTRA_INDEX_URL": index_server.pypi_url,
+        "PIP_INDEX_URL": index_server.pypi_url,
+    }
+    project.run("torch", "install", "--cuda", "12.8", extra_env=env)
+    assert project.version_of("torch") == "2.8.0+cu128"
+    assert not index_server.requested("/pypi/simple/torch")
+    assert not index_server.requested("/pypi/files/torch")
+
+
+def test_credentials_reach_pip_but_never_the_output(
+    project: Project, index_server: IndexServer
+) -> None:
+    index_server.require_auth("/whl/cu128", "alice", SECRET)
+    env = {
+        "POETRY_HTTP_BASIC_PYTORCH_CUDA_CU128_USERNAME": "alice",
+        "POETRY_HTTP_BASIC_PYTORCH_CUDA_CU128_PASSWORD": SECRET,
+    }
+    result = project.run("torch", "install", "--cuda", "12.8", "-vvv", extra_env=env)
+    assert project.version_of("torch") == "2.8.0+cu128"
+    assert SECRET not in result.stdout + result.stderr
+    assert SECRET not in project.pyproject.read_text()
+    dry = project.run("torch", "install", "--dry-run", extra_env=env)
+    assert SECRET not in dry.stdout + dry.stderr
+    assert "PIP_INDEX_URL=" in dry.stdout  # the login travels in the environment, not argv
+
+
+def test_missing_venv_is_recreated_by_install(project: Project) -> None:
+    project.run("torch", "install", "--cuda", "12.9")
+    shutil.rmtree(project.venv)
+    project.run("torch", "install")
+    assert project.version_of("torch") == EARLIER
+
+
+def test_pip_killed_mid_install_is_repaired(project: Project, index_server: IndexServer) -> None:
+    import signal
+    import subprocess
+    import time
+
+    project.run("torch", "install", "--cuda", "12.9")
+    project.run("lock")
+    index_server.set_fault("/whl/cu128/torch-", "slow", delay=30)
+    process = subprocess.Popen(
+        [str(project.poetry), "torch", "install", "--cuda", "12.8"],
+        cwd=project.root,
+        env=dict(project.env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not index_server.requested("/whl/cu128/torch-"):
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    index_server.reset()
+    # pyproject still says cu129; the next Poetry command puts the configured build back
+    assert 'name = "pytorch_cuda_cu129"' in project.pyproject.read_text()
+    project.run("install")
+    assert project.version_of("torch") == EARLIER
+
+
+def test_two_concurrent_installs_reinstall_once(project: Project) -> None:
+    import subprocess
+
+    project.run("torch", "install", "--cuda", "12.9")
+    project.run("lock")
+    project.pip("uninstall", "-y", "torch")
+    processes = [
+        subprocess.Popen(
+            [str(project.poetry), "--no-ansi", "install"],
+            cwd=project.root,
+            env=dict(project.env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [process.communicate(timeout=300) for process in processes]
+    assert [process.returncode for process in processes] == [0, 0], outputs
+    reinstalls = sum(("reinstalling" in out + err) for out, err in outputs)
+    assert reinstalls == 1, outputs
+    assert project.version_of("torch") == EARLIER
+    assert project.python("import torch; print(torch.__version__)") == EARLIER
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")
+def test_read_only_environment(project: Project) -> None:
+    project.run("torch", "install", "--cuda", "12.9")
+    site = project.site_packages()[0]
+    modes = {path: path.stat().st_mode for path in [site, *site.rglob("*")]}
+    for path in modes:
+        path.chmod(modes[path] & ~0o222)
+    try:
+        result = project.run("torch", "install", "--cuda", "12.8", check=False)
+    finally:
+        for path, mode in modes.items():
+            path.chmod(mode)
+    assert result.returncode == 1
+    assert "read-only or permission denied" in result.stderr
+    assert project.version_of("torch") == EARLIER
+
+
+def test_matrix_has_at_least_thirty_cases() -> None:
+    assert len(CASES) + 5 >= 30
+    assert len({case.id for case in CASES}) == len(CASES)
