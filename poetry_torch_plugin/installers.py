@@ -16,6 +16,7 @@ import tempfile
 import threading
 
 from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 from typing import IO
 from typing import TYPE_CHECKING
@@ -31,6 +32,8 @@ from poetry_torch_plugin.index import redact
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from collections.abc import Sequence
+
+    from poetry_torch_plugin.access import IndexAccess
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,37 @@ class Request:
     requirements: tuple[str, ...]
     quiet: bool = False
     verbose: bool = False
+    credentials: tuple[str, str] | None = field(default=None, repr=False)
+    options: tuple[str, ...] = ()
+
+    @classmethod
+    def for_access(
+        cls,
+        access: IndexAccess,
+        requirements: Sequence[str],
+        *,
+        quiet: bool = False,
+        verbose: bool = False,
+    ) -> Request:
+        """A request for ``access``'s index, with its login and its pip options."""
+        return cls(
+            access.url,
+            tuple(requirements),
+            quiet=quiet,
+            verbose=verbose,
+            credentials=access.basic_auth(),
+            options=access.pip_options(),
+        )
+
+    def index_url_with_credentials(self) -> str:
+        """The index URL with the login inside; only ever put in a child's environment."""
+        if self.credentials is None:
+            return self.index_url
+        import urllib.parse
+
+        parts = urllib.parse.urlsplit(self.index_url)
+        user, secret = (urllib.parse.quote(part, safe="") for part in self.credentials)
+        return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:{secret}@{parts.netloc}"))
 
 
 class Backend(Protocol):
@@ -95,13 +129,35 @@ def environment_tags(python: Path) -> str:
     return result.stdout.strip() or "this environment"
 
 
+# pip's texts, then uv's (0.13: "Because torch==2.8.0+cu126 has no wheels with a matching
+# platform tag", "Because only torch==2.8.0 is available and you require torch==2.10.*",
+# "Request failed after 3 retries", "error sending request for url"; a corrupted download
+# usually fails uv's zip "Bad CRC" check before its hash check).
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"No matching distribution found for (\S+)"), "nomatch"),
-    (re.compile(r"THESE PACKAGES DO NOT MATCH THE HASHES|hash mismatch", re.I), "hash"),
-    (re.compile(r"ResolutionImpossible|conflicting dependencies", re.I), "conflict"),
+    (re.compile(r"Because `?([^\s`,]+)`? has\s+no\s+wheels\s+with\s+a\s+matching"), "nomatch"),
+    (re.compile(r"Because `?([^\s`,]+)`? was\s+not\s+found\s+in\s+the\s+package"), "nomatch"),
+    (
+        re.compile(
+            r"Because (?:there\s+is\s+no\s+version\s+of\s+\S+|only\s+\S+\s+(?:is|are)\s+available)"
+            r"\s+and\s+you\s+require\s+`?([^\s`,]+?)`?,"
+        ),
+        "nomatch",
+    ),
+    (re.compile(r"THESE PACKAGES DO NOT MATCH THE HASHES|hash mismatch|Bad CRC", re.I), "hash"),
+    (
+        re.compile(
+            r"ResolutionImpossible|conflicting dependencies|No solution found when resolving", re.I
+        ),
+        "conflict",
+    ),
     (re.compile(r"Read-only file system|Permission denied|Errno 13|Errno 30", re.I), "readonly"),
     (
-        re.compile(r"timed out|Connection refused|Failed to establish|NewConnectionError", re.I),
+        re.compile(
+            r"timed out|Connection refused|Failed to establish|NewConnectionError"
+            r"|error sending request|Request failed after|dns error",
+            re.I,
+        ),
         "network",
     ),
 )
@@ -225,8 +281,18 @@ class PipBackend:
             ) from None
         return [sys.executable, "-m", "pip", "--python", str(target.python)]
 
+    def index_args(self, request: Request) -> list[str]:
+        # With a login, the URL travels in PIP_INDEX_URL (see environment()), never in argv.
+        return [] if request.credentials else ["--index-url", request.index_url]
+
+    def environment(self, request: Request) -> dict[str, str]:
+        env = clean_environment()
+        if request.credentials:
+            env["PIP_INDEX_URL"] = request.index_url_with_credentials()
+        return env
+
     def command(self, target: TargetEnv, request: Request) -> list[str]:
-        command = [*self._base(target), "install", "--index-url", request.index_url]
+        command = [*self._base(target), "install", *self.index_args(request), *request.options]
         if request.quiet:
             command.append("--quiet")
         if request.verbose:
@@ -245,12 +311,12 @@ class PipBackend:
                 "--quiet",
                 "--report",
                 str(report),
-                "--index-url",
-                request.index_url,
+                *self.index_args(request),
+                *request.options,
                 *request.requirements,
             ]
             code, _, stderr = run_streaming(
-                command, clean_environment(), echo_stdout=False, echo_stderr=request.verbose
+                command, self.environment(request), echo_stdout=False, echo_stderr=request.verbose
             )
             if code != 0:
                 raise InstallError(explain_failure(stderr, request, target, self.name))
@@ -263,7 +329,7 @@ class PipBackend:
     def install(self, target: TargetEnv, request: Request) -> None:
         code, _, stderr = run_streaming(
             self.command(target, request),
-            clean_environment(),
+            self.environment(request),
             echo_stdout=not request.quiet,
             echo_stderr=request.verbose,
         )
@@ -272,6 +338,21 @@ class PipBackend:
 
 
 def get_backend(name: str) -> Backend:
-    if name in ("pip", "auto"):
+    """``pip``, ``uv``, or ``auto``: uv when it can be found, else pip."""
+    if name == "pip":
         return PipBackend()
-    raise EnvironmentError_(f"unknown installer {name!r}; use pip, uv or auto.")
+    if name not in ("uv", "auto"):
+        raise EnvironmentError_(f"unknown installer {name!r}; use pip, uv or auto.")
+    from poetry_torch_plugin.uv_backend import UvBackend
+    from poetry_torch_plugin.uv_backend import find_uv
+
+    binary = find_uv()
+    if binary is not None:
+        return UvBackend(binary)
+    if name == "auto":
+        return PipBackend()
+    raise EnvironmentError_(
+        "the installer is uv, but no uv executable was found (not on PATH, and no uv package in"
+        " Poetry's environment); nothing was changed. Install it (`poetry self add uv`), or run"
+        " `poetry torch install --installer pip`."
+    )

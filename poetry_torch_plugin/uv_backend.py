@@ -1,0 +1,237 @@
+"""The uv installer: ``uv pip install`` into the project environment, from one index only.
+
+uv's own configuration is switched off the same way pip's is: ``--no-config`` skips uv.toml and
+``[tool.uv]``, and every ``UV_*`` variable that could add an index, a find-links directory or a
+torch backend is dropped from its environment.  Cache, TLS, timeout and link-mode settings are
+kept, and ``HTTPS_PROXY``/``SSL_CERT_FILE`` (not ``UV_*``) pass through.
+Checked against uv 0.13.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from packaging.requirements import InvalidRequirement
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from poetry_torch_plugin.errors import InstallError
+from poetry_torch_plugin.installers import clean_environment
+from poetry_torch_plugin.installers import explain_failure
+from poetry_torch_plugin.installers import run_streaming
+
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from collections.abc import Sequence
+
+    from poetry_torch_plugin.installers import Request
+    from poetry_torch_plugin.installers import TargetEnv
+
+# UV_* settings that cannot change which files get installed (names from uv's
+# docs/reference/environment.md); every other UV_* variable is dropped.
+_KEEP_UV_ENV = frozenset(
+    {
+        "UV_CACHE_DIR",
+        "UV_NO_CACHE",
+        "UV_NATIVE_TLS",
+        "UV_INSECURE_HOST",
+        "UV_HTTP_TIMEOUT",
+        "UV_HTTP_RETRIES",
+        "UV_REQUEST_TIMEOUT",
+        "UV_CONCURRENT_DOWNLOADS",
+        "UV_CONCURRENT_BUILDS",
+        "UV_CONCURRENT_INSTALLS",
+        "UV_LINK_MODE",
+        "UV_NO_PROGRESS",
+    }
+)
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+# What is kept of uv's terminal output to explain a failure: the error comes last.
+_TAIL_BYTES = 256 * 1024
+
+
+def uv_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``clean_environment()`` minus every ``UV_*`` setting that could add or reorder an index."""
+    env = clean_environment(base)
+    return {k: v for k, v in env.items() if not k.startswith("UV_") or k in _KEEP_UV_ENV}
+
+
+def find_uv() -> str | None:
+    """The uv executable: on PATH, else the one the ``uv`` package installed next to Poetry."""
+    found = shutil.which("uv")
+    if found is not None:
+        return found
+    try:
+        from uv import find_uv_bin  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return None
+    try:
+        return str(find_uv_bin())
+    except (FileNotFoundError, OSError):
+        return None
+
+
+def plain_text(output: str) -> str:
+    """uv's terminal output without colours and progress-bar redraws."""
+    text = _ANSI.sub("", output).replace("\r\n", "\n")
+    return "\n".join(line.rsplit("\r", 1)[-1] for line in text.split("\n"))
+
+
+class UvBackend:
+    """``uv pip install`` into the project environment, pinned to the one configured index."""
+
+    name = "uv"
+
+    def __init__(self, binary: str) -> None:
+        self.binary = binary
+
+    def _options(self, target: TargetEnv, request: Request) -> list[str]:
+        # With a single --index-url, first-index is what uv does anyway; spelling it out keeps a
+        # future default (or a stray setting) from letting another index compete for torch.
+        return [
+            "--python",
+            str(target.python),
+            "--index-url",
+            request.index_url,
+            "--index-strategy",
+            "first-index",
+            "--no-config",
+        ]
+
+    def command(self, target: TargetEnv, request: Request) -> list[str]:
+        command = [self.binary, "pip", "install", *self._options(target, request)]
+        if request.quiet:
+            command.append("--quiet")
+        if request.verbose:
+            command.append("--verbose")
+        return [*command, *request.requirements]
+
+    def resolve(self, target: TargetEnv, request: Request) -> dict[str, str]:
+        """Exact versions uv would pick from the index alone, ignoring what is installed.
+
+        ``uv pip compile --python <env python>`` never looks at installed packages, takes the
+        markers and wheel tags from that interpreter (a wheel for another platform or ABI is
+        skipped, as ``uv pip install`` skips it), and writes a requirements file that is a
+        documented format; ``uv pip install --dry-run`` would only print a human summary.
+        """
+        with tempfile.TemporaryDirectory(prefix="poetry-torch-") as tmp:
+            wanted = Path(tmp) / "requirements.in"
+            pinned = Path(tmp) / "requirements.txt"
+            wanted.write_text("".join(f"{r}\n" for r in request.requirements), encoding="utf-8")
+            command = [
+                self.binary,
+                "pip",
+                "compile",
+                str(wanted),
+                "--output-file",
+                str(pinned),
+                "--no-header",
+                "--no-annotate",
+                "--quiet",
+                *self._options(target, request),
+            ]
+            code, _, stderr = run_streaming(
+                command, uv_environment(), echo_stdout=False, echo_stderr=request.verbose
+            )
+            if code != 0:
+                raise InstallError(explain_failure(stderr, request, target, self.name))
+            return parse_pins(pinned.read_text(encoding="utf-8"))
+
+    def install(self, target: TargetEnv, request: Request) -> None:
+        show = not request.quiet
+        code, stderr = run_uv(self.command(target, request), uv_environment(), show=show)
+        if code != 0:
+            raise InstallError(explain_failure(stderr, request, target, self.name))
+
+
+def parse_pins(text: str) -> dict[str, str]:
+    """``{name: version}`` from the ``name==version`` lines ``uv pip compile`` writes."""
+    pins: dict[str, str] = {}
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if not line or line.startswith("-"):
+            continue
+        try:
+            requirement = Requirement(line)
+        except InvalidRequirement:
+            continue
+        specs = list(requirement.specifier)
+        if len(specs) == 1 and specs[0].operator == "==":
+            pins[canonicalize_name(requirement.name)] = specs[0].version
+    return pins
+
+
+def run_uv(command: Sequence[str], env: Mapping[str, str], *, show: bool) -> tuple[int, str]:
+    """Run uv; return its exit code and its stderr as plain text.
+
+    uv draws its progress bars only when stderr is a terminal, so when the output is shown on
+    one, uv gets a pseudo-terminal whose bytes are copied to ours (and the tail kept to explain
+    a failure).  Elsewhere stderr is read line by line, and echoed when ``show``.
+    """
+    if show and os.name == "posix" and _is_terminal(sys.stderr):
+        return _run_on_terminal(command, env)
+    code, _, stderr = run_streaming(command, env, echo_stdout=show, echo_stderr=show)
+    return code, stderr
+
+
+def _is_terminal(stream: object) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty()) if callable(isatty) else False
+    except (OSError, ValueError):
+        return False
+
+
+def _run_on_terminal(command: Sequence[str], env: Mapping[str, str]) -> tuple[int, str]:
+    import fcntl
+    import pty
+    import termios
+
+    sys.stderr.flush()
+    terminal = sys.stderr.fileno()
+    leader, follower = pty.openpty()
+    try:
+        size = fcntl.ioctl(terminal, termios.TIOCGWINSZ, b"\0" * 8)
+        fcntl.ioctl(follower, termios.TIOCSWINSZ, size)
+    except OSError:
+        pass  # uv falls back to 80 columns
+    try:
+        process = subprocess.Popen(list(command), stderr=follower, env=dict(env))
+    finally:
+        os.close(follower)
+    tail = bytearray()
+    try:
+        while True:
+            try:
+                data = os.read(leader, 65536)
+            except OSError:  # EIO: uv has closed the terminal
+                break
+            if not data:
+                break
+            _write_all(terminal, data)
+            tail += data
+            if len(tail) > 2 * _TAIL_BYTES:
+                del tail[:-_TAIL_BYTES]
+        code = process.wait()
+    except KeyboardInterrupt:
+        process.terminate()
+        process.wait()
+        raise
+    finally:
+        os.close(leader)
+    return code, plain_text(tail.decode("utf-8", errors="replace"))
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]

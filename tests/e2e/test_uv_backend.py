@@ -1,0 +1,163 @@
+"""The uv backend with the real poetry executable, real uv and the local index."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from poetry_torch_plugin.config import is_torch_family
+
+
+if TYPE_CHECKING:
+    from tests.support.index_server import IndexServer
+    from tests.support.project import Project
+    from tests.support.wheels import Universe
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def _uv_binary() -> str | None:
+    found = shutil.which("uv")
+    if found:
+        return found
+    try:
+        from uv import find_uv_bin  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return None
+    try:
+        return str(find_uv_bin())
+    except FileNotFoundError:
+        return None
+
+
+@pytest.fixture
+def uv_path(tmp_path: Path) -> dict[str, str]:
+    """PATH with only uv added (a link in its own directory), so Poetry picks nothing else up."""
+    binary = _uv_binary()
+    if binary is None:
+        pytest.skip("uv is not installed: `.venv/bin/pip install uv` (or put uv on PATH)")
+    directory = tmp_path / "uv-bin"
+    directory.mkdir()
+    (directory / "uv").symlink_to(binary)
+    return {"PATH": f"{directory}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
+def torch_family_requests(server: IndexServer, prefix: str) -> list[str]:
+    return [
+        r.path
+        for r in server.requested(prefix)
+        if is_torch_family(r.path.rstrip("/").rsplit("/", 1)[-1].split("-", 1)[0])
+    ]
+
+
+def test_uv_installs_survives_and_switches(
+    project: Project, uv_path: dict[str, str], index_server: IndexServer
+) -> None:
+    result = project.run(
+        "torch", "install", "--cuda", "12.9", "--installer", "uv", extra_env=uv_path
+    )
+    assert " + torch==2.9.0+cu129" in result.stderr  # uv's own summary, shown live
+    assert "Successfully installed" not in result.stdout  # not pip
+    assert project.version_of("torch") == "2.9.0+cu129"
+    assert project.version_of("nvidia-fakeblas-cu12") == "12.9.1"
+
+    project.run("lock", extra_env=uv_path)
+    project.run("install", extra_env=uv_path)
+    assert project.version_of("torch") == "2.9.0+cu129"
+    assert project.version_of("torchmetrics") == "1.0.0"
+
+    # the hook repairs with uv too (installer = auto, and uv is on PATH)
+    project.pip("uninstall", "-y", "torch")
+    result = project.run("install", extra_env=uv_path)
+    assert "reinstalling" in result.stderr
+    assert " + torch==2.9.0+cu129" in result.stderr
+    assert project.version_of("torch") == "2.9.0+cu129"
+
+    # switch: uv would keep the +cu129 build for "torch==2.8.0"; the exact pins come from
+    # `uv pip compile`
+    index_server.clear_log()
+    project.run("torch", "install", "--cuda", "12.8", "--installer", "uv", extra_env=uv_path)
+    assert project.version_of("torch") == "2.8.0+cu128"
+    assert project.version_of("torchvision") == "0.23.0+cu128"
+    assert project.version_of("torchaudio") == "2.8.0+cu128"
+    assert project.version_of("nvidia-fakeblas-cu12") == "12.8.4"
+    assert project.python("import torch; print(torch.version.cuda)") == "12.8"
+    assert torch_family_requests(index_server, "/pypi/") == []
+
+
+def test_failing_uv_install_leaves_the_earlier_build(
+    project: Project, uv_path: dict[str, str]
+) -> None:
+    project.run("torch", "install", "--cuda", "12.9", "--installer", "uv", extra_env=uv_path)
+    before = project.pyproject.read_bytes()
+
+    # cu126 publishes only Windows/CPython 3.9 wheels
+    result = project.run(
+        "torch", "install", "--cuda", "12.6", "--installer", "uv", check=False, extra_env=uv_path
+    )
+    assert result.returncode == 1
+    error = [line for line in result.stderr.splitlines() if "earlier build" in line]
+    assert len(error) == 1, result.stderr
+    assert "no wheel of torch" in error[0]
+    assert project.pyproject.read_bytes() == before
+    assert project.version_of("torch") == "2.9.0+cu129"
+    assert project.version_of("torchvision") == "0.24.0+cu129"
+
+
+def test_failing_first_uv_install_changes_nothing(
+    project: Project, uv_path: dict[str, str]
+) -> None:
+    before = project.pyproject.read_bytes()
+    result = project.run(
+        "torch", "install", "--cuda", "12.6", "--installer", "uv", check=False, extra_env=uv_path
+    )
+    assert result.returncode == 1
+    assert "no wheel of torch" in result.stderr
+    assert project.pyproject.read_bytes() == before
+    assert project.version_of("torch") is None
+
+
+def test_hostile_uv_settings_do_not_change_what_gets_installed(
+    project: Project,
+    uv_path: dict[str, str],
+    index_server: IndexServer,
+    index_universe: Universe,
+) -> None:
+    # Each of these would let the fake PyPI's untagged torch 2.9.0 (cu128 inside) win.
+    hostile = {
+        **uv_path,
+        "UV_EXTRA_INDEX_URL": index_server.pypi_url,
+        "UV_INDEX": f"evil={index_server.pypi_url}",
+        "UV_FIND_LINKS": str(index_universe.root / "pypi"),
+        "UV_INDEX_STRATEGY": "unsafe-best-match",
+    }
+    (project.root / "uv.toml").write_text(f'extra-index-url = ["{index_server.pypi_url}"]\n')
+    project.run("torch", "install", "--cuda", "12.8", "--installer", "uv", extra_env=hostile)
+    assert project.version_of("torch") == "2.8.0+cu128"
+
+    index_server.clear_log()
+    project.run("torch", "install", "--cuda", "12.9", "--installer", "uv", extra_env=hostile)
+    assert project.version_of("torch") == "2.9.0+cu129"
+    assert project.python("import torch; print(torch.version.cuda)") == "12.9"
+    assert torch_family_requests(index_server, "/pypi/") == []
+
+
+def test_uv_configured_but_missing_changes_nothing(project: Project) -> None:
+    project.pyproject.write_text(
+        project.pyproject.read_text() + '\n[tool.poetry-torch]\ninstaller = "uv"\n'
+    )
+    before = project.pyproject.read_bytes()
+    entries = os.environ.get("PATH", "").split(os.pathsep)
+    path = os.pathsep.join(e for e in entries if e and not (Path(e) / "uv").is_file())
+    result = project.run(
+        "torch", "install", "--cuda", "12.9", check=False, extra_env={"PATH": path}
+    )
+    assert result.returncode == 1
+    assert "no uv executable was found" in result.stderr
+    assert project.pyproject.read_bytes() == before
+    assert project.version_of("torch") is None
