@@ -85,16 +85,7 @@ def plan_install(
     current = config.read_config(pyproject.document)
     requested_reqs = config.parse_requirements(requested, where="command line", require_torch=False)
     if variant is None:
-        existing = current.source()
-        if existing is None:
-            raise _no_source_error()
-        found = existing.variant
-        if found is None:
-            raise ConfigError(
-                f"the source {existing.name} ({index.redact(existing.url)}) names no PyTorch"
-                " variant; nothing was changed. Run `poetry torch install --cuda X.Y` to replace it."
-            )
-        variant = found
+        existing, variant = _existing_source(current)
         url = (index_base and index.source_url(index_base, variant)) or existing.url
         source = Source(existing.name, url, "explicit")
     else:
@@ -208,16 +199,23 @@ def verify(settings: TorchConfig, target: TargetEnv, variant: Variant) -> list[P
     return problems
 
 
-def configured_variant(settings: TorchConfig) -> tuple[Source, Variant]:
+def _existing_source(settings: TorchConfig) -> tuple[Source, Variant]:
+    """The one pytorch source and its variant; ConfigError when there is none or several."""
     source = settings.source()
     if source is None:
         raise _no_source_error()
     variant = source.variant
     if variant is None:
         raise ConfigError(
-            f"the source {source.name} names no PyTorch variant; run"
-            " `poetry torch install --cuda X.Y` to replace it."
+            f"the source {source.name} ({index.redact(source.url)}) names no PyTorch variant;"
+            " nothing was changed. Run `poetry torch install --cuda X.Y` to replace it."
         )
+    return source, variant
+
+
+def configured_variant(settings: TorchConfig) -> tuple[Source, Variant]:
+    """The configured source and variant, for the hook: the source must also be explicit."""
+    source, variant = _existing_source(settings)
     if source.priority != "explicit":
         raise ConfigError(
             f"the source {source.name} has priority {source.priority or 'primary'!r}, so Poetry"
