@@ -1,8 +1,5 @@
 """The fake PyTorch indexes behave like real ones for pip, and their faults do what they say."""
 
-# The fixtures are imported by name, so every test parameter of that name "redefines" them.
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 import base64
@@ -20,8 +17,6 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.support.fixtures import index_server  # noqa: F401
-from tests.support.fixtures import index_universe  # noqa: F401
 from tests.support.index_server import CAPTIVE_PORTAL_PAGE
 from tests.support.wheels import build_torch_universe
 from tests.support.wheels import build_wheel
