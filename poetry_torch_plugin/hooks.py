@@ -36,6 +36,8 @@ class IOReporter:
 
 
 def _settings(data: Any) -> TorchConfig | None:
+    if not _may_use_torch(data):
+        return None
     from poetry_torch_plugin import config
 
     try:
@@ -47,6 +49,21 @@ def _settings(data: Any) -> TorchConfig | None:
 def _mentions_torch(data: Any) -> bool:
     tool = data.get("tool", {}) if hasattr(data, "get") else {}
     return hasattr(tool, "get") and "poetry-torch" in tool
+
+
+def _may_use_torch(data: Any) -> bool:
+    """A cheap superset of ``TorchConfig.active``, checked before importing anything: every
+    pytorch source's name starts with "pytorch" (see ``config.is_pytorch_source``).  Projects
+    that do not use the plugin then pay no import of ours after each Poetry command."""
+    if _mentions_torch(data):
+        return True
+    tool = data.get("tool", {}) if hasattr(data, "get") else {}
+    poetry = tool.get("poetry", {}) if hasattr(tool, "get") else {}
+    sources = poetry.get("source", []) if hasattr(poetry, "get") else []
+    return isinstance(sources, list) and any(
+        hasattr(entry, "get") and str(entry.get("name", "")).strip().lower().startswith("pytorch")
+        for entry in sources
+    )
 
 
 def target_of(env: Any) -> TargetEnv:
@@ -148,6 +165,8 @@ def on_terminate(event: Event, event_name: str, dispatcher: EventDispatcher) -> 
         return
     io = event.io
     if io.input.has_option("dry-run") and io.input.option("dry-run"):
+        return
+    if not _may_use_torch(command.poetry.pyproject.data):
         return
     from poetry_torch_plugin import config
     from poetry_torch_plugin import service

@@ -132,32 +132,29 @@ def environment_tags(python: Path) -> str:
 # pip's texts, then uv's (0.13: "Because torch==2.8.0+cu126 has no wheels with a matching
 # platform tag", "Because only torch==2.8.0 is available and you require torch==2.10.*",
 # "Request failed after 3 retries", "error sending request for url"; a corrupted download
-# usually fails uv's zip "Bad CRC" check before its hash check).
-_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"No matching distribution found for (\S+)"), "nomatch"),
-    (re.compile(r"Because `?([^\s`,]+)`? has\s+no\s+wheels\s+with\s+a\s+matching"), "nomatch"),
-    (re.compile(r"Because `?([^\s`,]+)`? was\s+not\s+found\s+in\s+the\s+package"), "nomatch"),
+# usually fails uv's zip "Bad CRC" check before its hash check).  Plain strings, compiled on
+# first use by re's cache: this module is imported after every hooked Poetry command.
+_PATTERNS: tuple[tuple[str, int, str], ...] = (
+    (r"No matching distribution found for (\S+)", 0, "nomatch"),
+    (r"Because `?([^\s`,]+)`? has\s+no\s+wheels\s+with\s+a\s+matching", 0, "nomatch"),
+    (r"Because `?([^\s`,]+)`? was\s+not\s+found\s+in\s+the\s+package", 0, "nomatch"),
     (
-        re.compile(
-            r"Because (?:there\s+is\s+no\s+version\s+of\s+\S+|only\s+\S+\s+(?:is|are)\s+available)"
-            r"\s+and\s+you\s+require\s+`?([^\s`,]+?)`?,"
-        ),
+        r"Because (?:there\s+is\s+no\s+version\s+of\s+\S+|only\s+\S+\s+(?:is|are)\s+available)"
+        r"\s+and\s+you\s+require\s+`?([^\s`,]+?)`?,",
+        0,
         "nomatch",
     ),
-    (re.compile(r"THESE PACKAGES DO NOT MATCH THE HASHES|hash mismatch|Bad CRC", re.I), "hash"),
+    (r"THESE PACKAGES DO NOT MATCH THE HASHES|hash mismatch|Bad CRC", re.I, "hash"),
     (
-        re.compile(
-            r"ResolutionImpossible|conflicting dependencies|No solution found when resolving", re.I
-        ),
+        r"ResolutionImpossible|conflicting dependencies|No solution found when resolving",
+        re.I,
         "conflict",
     ),
-    (re.compile(r"Read-only file system|Permission denied|Errno 13|Errno 30", re.I), "readonly"),
+    (r"Read-only file system|Permission denied|Errno 13|Errno 30", re.I, "readonly"),
     (
-        re.compile(
-            r"timed out|Connection refused|Failed to establish|NewConnectionError"
-            r"|error sending request|Request failed after|dns error",
-            re.I,
-        ),
+        r"timed out|Connection refused|Failed to establish|NewConnectionError"
+        r"|error sending request|Request failed after|dns error",
+        re.I,
         "network",
     ),
 )
@@ -167,8 +164,8 @@ def explain_failure(stderr: str, request: Request, target: TargetEnv, tool: str)
     """Turn an installer's error output into one line that says what to do next."""
     index = redact(request.index_url)
     kept = "the earlier build is still installed"
-    for pattern, kind in _PATTERNS:
-        match = pattern.search(stderr)
+    for pattern, flags, kind in _PATTERNS:
+        match = re.search(pattern, stderr, flags)
         if match is None:
             continue
         if kind == "nomatch":

@@ -3,8 +3,10 @@
 uv's own configuration is switched off the same way pip's is: ``--no-config`` skips uv.toml and
 ``[tool.uv]``, and every ``UV_*`` variable that could add an index, a find-links directory or a
 torch backend is dropped from its environment.  Cache, TLS, timeout and link-mode settings are
-kept, and ``HTTPS_PROXY``/``SSL_CERT_FILE`` (not ``UV_*``) pass through.
-Checked against uv 0.13.
+kept, and ``HTTPS_PROXY``/``SSL_CERT_FILE`` (not ``UV_*``) pass through.  A login for the index
+travels in ``UV_INDEX_URL``, never in argv; the certificate, proxy and trusted-host options that
+the pip backend passes become ``SSL_CERT_FILE``, ``SSL_CLIENT_CERT``, ``HTTPS_PROXY`` and
+``--allow-insecure-host``.  Checked against uv 0.13.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from packaging.requirements import InvalidRequirement
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from poetry_torch_plugin.errors import EnvironmentError_
 from poetry_torch_plugin.errors import InstallError
 from poetry_torch_plugin.installers import clean_environment
 from poetry_torch_plugin.installers import explain_failure
@@ -54,7 +57,7 @@ _KEEP_UV_ENV = frozenset(
         "UV_NO_PROGRESS",
     }
 )
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+_ANSI = r"\x1b\[[0-9;?]*[A-Za-z]"
 # What is kept of uv's terminal output to explain a failure: the error comes last.
 _TAIL_BYTES = 256 * 1024
 
@@ -82,7 +85,7 @@ def find_uv() -> str | None:
 
 def plain_text(output: str) -> str:
     """uv's terminal output without colours and progress-bar redraws."""
-    text = _ANSI.sub("", output).replace("\r\n", "\n")
+    text = re.sub(_ANSI, "", output).replace("\r\n", "\n")
     return "\n".join(line.rsplit("\r", 1)[-1] for line in text.split("\n"))
 
 
@@ -95,17 +98,30 @@ class UvBackend:
         self.binary = binary
 
     def _options(self, target: TargetEnv, request: Request) -> list[str]:
-        # With a single --index-url, first-index is what uv does anyway; spelling it out keeps a
+        # With a login, the URL travels in UV_INDEX_URL (see environment()), never in argv.
+        # With a single index, first-index is what uv does anyway; spelling it out keeps a
         # future default (or a stray setting) from letting another index compete for torch.
+        index = [] if request.credentials else ["--index-url", request.index_url]
+        hosts = [value for option, value in _pairs(request.options) if option == "--trusted-host"]
         return [
             "--python",
             str(target.python),
-            "--index-url",
-            request.index_url,
+            *index,
+            *(part for host in hosts for part in ("--allow-insecure-host", host)),
             "--index-strategy",
             "first-index",
             "--no-config",
         ]
+
+    def environment(self, request: Request) -> dict[str, str]:
+        """uv's environment: the login and pip's certificate and proxy options, in uv's terms."""
+        env = uv_environment()
+        if request.credentials:
+            env["UV_INDEX_URL"] = request.index_url_with_credentials()
+        for option, value in _pairs(request.options):
+            for name in _OPTION_ENV.get(option, ()):
+                env[name] = value
+        return env
 
     def command(self, target: TargetEnv, request: Request) -> list[str]:
         command = [self.binary, "pip", "install", *self._options(target, request)]
@@ -140,7 +156,7 @@ class UvBackend:
                 *self._options(target, request),
             ]
             code, _, stderr = run_streaming(
-                command, uv_environment(), echo_stdout=False, echo_stderr=request.verbose
+                command, self.environment(request), echo_stdout=False, echo_stderr=request.verbose
             )
             if code != 0:
                 raise InstallError(explain_failure(stderr, request, target, self.name))
@@ -148,9 +164,32 @@ class UvBackend:
 
     def install(self, target: TargetEnv, request: Request) -> None:
         show = not request.quiet
-        code, stderr = run_uv(self.command(target, request), uv_environment(), show=show)
+        code, stderr = run_uv(self.command(target, request), self.environment(request), show=show)
         if code != 0:
             raise InstallError(explain_failure(stderr, request, target, self.name))
+
+
+# pip options (from IndexAccess.pip_options) -> the variables uv reads instead; --trusted-host
+# becomes --allow-insecure-host in argv.
+_OPTION_ENV: dict[str, tuple[str, ...]] = {
+    "--cert": ("SSL_CERT_FILE",),
+    "--client-cert": ("SSL_CLIENT_CERT",),
+    "--proxy": ("HTTPS_PROXY", "HTTP_PROXY"),
+    "--trusted-host": (),
+}
+
+
+def _pairs(options: Sequence[str]) -> list[tuple[str, str]]:
+    """``("--cert", "/ca.pem", ...)`` as pairs; an option uv cannot honour stops the install."""
+    pairs = list(zip(options[::2], options[1::2]))
+    unknown = [option for option, _ in pairs if option not in _OPTION_ENV]
+    unknown += options[2 * len(pairs) :]
+    if unknown:
+        raise EnvironmentError_(
+            f"uv has no equivalent of pip's {unknown[0]}; nothing was changed."
+            " Run `poetry torch install --installer pip`."
+        )
+    return pairs
 
 
 def parse_pins(text: str) -> dict[str, str]:

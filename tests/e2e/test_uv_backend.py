@@ -78,8 +78,17 @@ def test_uv_installs_survives_and_switches(
     assert " + torch==2.9.0+cu129" in result.stderr
     assert project.version_of("torch") == "2.9.0+cu129"
 
-    # switch: uv would keep the +cu129 build for "torch==2.8.0"; the exact pins come from
-    # `uv pip compile`
+    # without poetry-torch.lock the hook pins through `uv pip compile` (uv alone would keep
+    # any build that satisfies the range, such as PyPI's)
+    (project.root / "poetry-torch.lock").unlink()
+    pypi = project.env["POETRY_TORCH_INDEX_BASE"].rsplit("/whl", 1)[0] + "/pypi/simple/"
+    project.pip("install", "--force-reinstall", "--no-deps", "--index-url", pypi, "torch==2.9.0")
+    assert project.version_of("torch") == "2.9.0+cu128"  # PyPI's build, from version.py
+    result = project.run("install", extra_env=uv_path)
+    assert " + torch==2.9.0+cu129" in result.stderr
+    assert project.version_of("torch") == "2.9.0+cu129"
+
+    # switch
     index_server.clear_log()
     project.run("torch", "install", "--cuda", "12.8", "--installer", "uv", extra_env=uv_path)
     assert project.version_of("torch") == "2.8.0+cu128"
@@ -107,6 +116,24 @@ def test_failing_uv_install_leaves_the_earlier_build(
     assert project.pyproject.read_bytes() == before
     assert project.version_of("torch") == "2.9.0+cu129"
     assert project.version_of("torchvision") == "0.24.0+cu129"
+
+
+def test_corrupted_download_fails_uv_and_leaves_the_earlier_build(
+    project: Project, uv_path: dict[str, str], index_server: IndexServer
+) -> None:
+    project.run("torch", "install", "--cuda", "12.9", "--installer", "uv", extra_env=uv_path)
+    before = project.pyproject.read_bytes()
+    # metadata (PEP 658) is intact, so the resolution succeeds; the wheels uv downloads are not
+    index_server.set_fault("/whl/cu128/torch-", "tamper")
+    result = project.run(
+        "torch", "install", "--cuda", "12.8", "--installer", "uv", check=False, extra_env=uv_path
+    )
+    assert result.returncode == 1
+    error = [line for line in result.stderr.splitlines() if "earlier build" in line]
+    assert len(error) == 1, result.stderr
+    assert project.pyproject.read_bytes() == before
+    assert project.version_of("torch") == "2.9.0+cu129"
+    assert project.version_of("nvidia-fakeblas-cu12") == "12.9.1"
 
 
 def test_failing_first_uv_install_changes_nothing(

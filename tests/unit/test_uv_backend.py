@@ -56,6 +56,45 @@ def test_install_command_loudness(quiet: bool, verbose: bool, flags: list[str]) 
     assert command[command.index("--no-config") + 1 : -1] == flags
 
 
+def test_a_login_travels_in_the_environment_never_in_argv(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("UV_INDEX_URL", "http://evil/simple")
+    request = Request(
+        "https://mirror.example/whl/cu129/", ("torch",), credentials=("user", "s3cret")
+    )
+    backend = UvBackend("uv")
+    command = backend.command(TARGET, request)
+    assert "--index-url" not in command
+    assert not any("s3cret" in part for part in command)
+    assert backend.environment(request)["UV_INDEX_URL"] == (
+        "https://user:s3cret@mirror.example/whl/cu129/"
+    )
+
+
+def test_pip_access_options_become_uv_settings() -> None:
+    options = (
+        "--cert", "/ca.pem", "--client-cert", "/me.pem", "--proxy", "http://proxy:3128",
+        "--trusted-host", "mirror.example",
+    )  # fmt: skip
+    request = Request("https://mirror.example/whl/cu129/", ("torch",), options=options)
+    backend = UvBackend("uv")
+    command = backend.command(TARGET, request)
+    assert command[command.index("--allow-insecure-host") + 1] == "mirror.example"
+    assert not {"--cert", "--client-cert", "--proxy", "--trusted-host"} & set(command)
+    env = backend.environment(request)
+    assert env["SSL_CERT_FILE"] == "/ca.pem"
+    assert env["SSL_CLIENT_CERT"] == "/me.pem"
+    assert env["HTTPS_PROXY"] == env["HTTP_PROXY"] == "http://proxy:3128"
+
+
+@pytest.mark.parametrize("options", [("--no-cache-dir",), ("--cert",), ("--pre", "x")])
+def test_a_pip_option_uv_cannot_honour_stops_before_anything_runs(
+    options: tuple[str, ...],
+) -> None:
+    request = Request(INDEX, ("torch",), options=options)
+    with pytest.raises(EnvironmentError_, match="uv has no equivalent of pip's"):
+        UvBackend("uv").command(TARGET, request)
+
+
 def test_uv_environment_drops_every_index_setting_and_keeps_cache_and_tls() -> None:
     env = uv_environment(
         {
@@ -278,3 +317,38 @@ def test_resolve_uses_compile_and_reads_its_output(tmp_path: Path) -> None:
     assert "--no-config" in args
     assert args[args.index("--python") + 1] == str(TARGET.python)
     assert args[args.index("--index-url") + 1] == INDEX
+
+
+# --- issue 5's hot path: the hooks' pre-filter (hooks.py), tested here with the rest of it ---
+
+PROJECTS = [
+    {},
+    {"tool": {"poetry": {"source": [{"name": "fakepypi", "url": "https://pypi.example/simple"}]}}},
+    {"tool": {"poetry-torch": {}}},
+    {"tool": {"poetry-torch": {"packages": "not a list"}}},
+    {
+        "tool": {
+            "poetry": {"source": [{"name": "pytorch_cuda_cu129", "url": "https://x/whl/cu129"}]}
+        }
+    },
+    {"tool": {"poetry": {"source": [{"name": " PyTorch_CPU ", "url": "https://x/whl/cpu"}]}}},
+    {"tool": {"poetry": {"source": [{"name": "pytorch-nightly", "url": "https://x/whl/cu128"}]}}},
+    {"tool": {"poetry": {"source": [{"name": "torch", "url": "https://x/whl/cu128"}]}}},
+    {"tool": {"poetry": {"source": "not a list"}}},
+    {"tool": "not a table"},
+]
+
+
+@pytest.mark.parametrize("data", PROJECTS)
+def test_hook_prefilter_never_skips_a_project_that_uses_the_plugin(data: dict[str, object]) -> None:
+    from poetry_torch_plugin import config
+    from poetry_torch_plugin import hooks
+    from poetry_torch_plugin.errors import TorchPluginError
+
+    try:
+        active = config.read_config(data).active
+    except TorchPluginError:
+        active = True  # an error must still reach the user
+    if active:
+        assert hooks._may_use_torch(data)
+    assert (hooks._settings(data) is None) == (not hooks._may_use_torch(data))
