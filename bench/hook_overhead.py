@@ -1,0 +1,182 @@
+"""What the plugin adds to a no-op ``poetry install`` (targets: <=1.05x issue 2, <=1.03x issue 5).
+
+Two projects, both depending on torchmetrics (which requires torch), on a local fake PyPI:
+
+- ``configured``: ``poetry torch install --cuda 12.9``, ``poetry lock``, ``poetry install``;
+- ``unconfigured``: no torch configuration at all (torch comes from the fake PyPI, locked).
+
+Six sides, alternated (the side that goes first rotates every round):
+
+- A  configured,   ``poetry install``               (the plugin holds torch out and verifies it)
+- B  configured,   ``poetry install --no-plugins``  (no PluginManager, no plugin)
+- C  unconfigured, ``poetry install``               (PluginManager and the plugin load; our
+                                                    hooks return at once)
+- D  unconfigured, ``poetry install --no-plugins``
+- E  configured,   ``poetry --version``             (PluginManager's import, which pulls in
+- F  configured,   ``poetry --version --no-plugins`` Poetry's installer, is not shared here)
+
+A/B is the issue's number.  ``--no-plugins`` also skips importing Poetry's PluginManager, so
+C/D is what loading plugins costs on a project that does not use ours (Poetry's share plus our
+import), and A/C is our hooks' own work on a configured project.  The script also checks that
+the no-op install sent no request to the PyTorch index (``/whl/``).
+
+Wall-clock medians cannot resolve a few milliseconds on a busy machine, so the script also
+times, inside the poetry process, the two event listeners the plugin registers (everything our
+hooks do, their lazy imports included) and reports their median share of the command.
+
+    .venv/bin/python bench/hook_overhead.py [-n 21] [--cache DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+
+from pathlib import Path
+
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import DEFAULT_CACHE
+from _common import alternate
+from _common import configured_project
+from _common import isolated_env
+from _common import machine
+from _common import make_project
+from _common import median
+from _common import out
+from _common import poetry
+from _common import poetry_bin
+from _common import poetry_version
+
+from tests.support.index_server import IndexServer
+from tests.support.wheels import build_torch_universe
+
+
+# Poetry's own entry point with the plugin's listeners wrapped in timers; the last line on
+# stderr is "<seconds inside the listeners> <seconds since start>".
+_LISTENER_TIMER = r"""
+import atexit, sys, time
+start = time.perf_counter()
+import poetry_torch_plugin.hooks as hooks
+inside = [0.0]
+def timed(original):
+    def listener(*args):
+        began = time.perf_counter()
+        try:
+            return original(*args)
+        finally:
+            inside[0] += time.perf_counter() - began
+    return listener
+hooks.on_command = timed(hooks.on_command)
+hooks.on_terminate = timed(hooks.on_terminate)
+atexit.register(lambda: sys.stderr.write(f"\n{inside[0]} {time.perf_counter() - start}\n"))
+from poetry.console.application import main
+sys.argv = ["poetry", "install"]
+sys.exit(main())
+"""
+
+
+def listener_times(
+    python: Path, project: Path, env: dict[str, str], runs: int
+) -> tuple[float, float]:
+    """Median seconds inside our listeners, and median seconds of the whole command."""
+    inside: list[float] = []
+    total: list[float] = []
+    for _ in range(runs):
+        result = subprocess.run(
+            [str(python), "-c", _LISTENER_TIMER],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        spent, whole = result.stderr.strip().splitlines()[-1].split()
+        inside.append(float(spent))
+        total.append(float(whole))
+    return median(inside), median(total)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("-n", "--rounds", type=int, default=21)
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="poetry venv, bytecode")
+    args = parser.parse_args(argv)
+    cache: Path = args.cache
+    binary = poetry_bin(cache)
+    out(f"machine: {machine()}")
+    out(f"poetry:  {poetry_version(binary)}, plugin from {binary.parents[1]}")
+
+    with tempfile.TemporaryDirectory(prefix="bench-hook-") as tmp:
+        work = Path(tmp)
+        universe = build_torch_universe(work / "index")
+        with IndexServer(universe.root) as server:
+            env = isolated_env(work / "home", index_base=server.base, pycache=cache / "pycache")
+            configured = configured_project(binary, work / "configured", server.pypi_url, env)
+            unconfigured = make_project(work / "unconfigured", server.pypi_url)
+            poetry(binary, unconfigured, env, "lock")
+            poetry(binary, unconfigured, env, "install")
+
+            server.clear_log()
+            poetry(binary, configured, env, "install")
+            whl = server.requested("/whl/")
+            everything = server.requests
+            out(
+                f"no-op `poetry install` (configured): {len(whl)} requests to /whl/,"
+                f" {len(everything)} requests in all"
+            )
+
+            sides = {
+                "A configured, plugins": lambda: poetry(binary, configured, env, "install"),
+                "B configured, --no-plugins": lambda: poetry(
+                    binary, configured, env, "install", "--no-plugins"
+                ),
+                "C unconfigured, plugins": lambda: poetry(binary, unconfigured, env, "install"),
+                "D unconfigured, --no-plugins": lambda: poetry(
+                    binary, unconfigured, env, "install", "--no-plugins"
+                ),
+                "E --version, plugins": lambda: poetry(binary, configured, env, "--version"),
+                "F --version, --no-plugins": lambda: poetry(
+                    binary, configured, env, "--version", "--no-plugins"
+                ),
+            }
+            samples = alternate(sides, args.rounds)
+            python = binary.parent / "python"
+            listeners = {
+                "configured": listener_times(python, configured, env, args.rounds),
+                "unconfigured": listener_times(python, unconfigured, env, args.rounds),
+            }
+
+    medians = {name: median(values) for name, values in samples.items()}
+    out(f"\nno-op `poetry install`, median of {args.rounds} alternated runs:")
+    for name, value in medians.items():
+        spread = f"{min(samples[name]):.3f}-{max(samples[name]):.3f}"
+        out(f"  {name:<30} {value:.3f} s  (range {spread})")
+    a, b, c, d, e, f = medians.values()
+    out("\nratios:")
+    out(f"  A/B plugin active vs --no-plugins        {a / b:.3f}x  (targets 1.05x, 1.03x)")
+    out(
+        f"  C/D plugins loaded, project unconfigured  {c / d:.3f}x  (Poetry's plugin loading + ours)"
+    )
+    out(f"  A/C our hooks on a configured project     {a / c:.3f}x")
+    out(
+        f"  E/F `poetry --version` vs --no-plugins     {e / f:.3f}x  (PluginManager import + plugins)"
+    )
+    out(
+        f"  A-B {1000 * (a - b):+.0f} ms, C-D {1000 * (c - d):+.0f} ms, A-C {1000 * (a - c):+.0f} ms,"
+        f" E-F {1000 * (e - f):+.0f} ms"
+    )
+    out("\ntime inside the plugin's two listeners (on_command + on_terminate), in-process:")
+    for name, (inside, total) in listeners.items():
+        out(
+            f"  {name:<13} {1000 * inside:6.1f} ms of {total:.3f} s"
+            f" ({100 * inside / total:.1f}%, i.e. {total / (total - inside):.3f}x)"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

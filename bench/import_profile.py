@@ -1,0 +1,131 @@
+"""Where the plugin's import time goes: ``-X importtime`` of ``poetry --version`` and of a no-op
+``poetry install`` in a configured project, with bytecode (as installed plugins run) and without
+(an editable install under PYTHONDONTWRITEBYTECODE=1 compiles every module on every start).
+
+``-X importtime`` does not see modules loaded through ``importlib.import_module``, which is how
+Poetry loads the entry point (``poetry_torch_plugin`` and ``poetry_torch_plugin.plugin``); those
+two are timed separately, in a process that has already imported what Poetry imports first.
+Prints, per module, the median self time over ``-n`` runs, and the sums.
+
+    .venv/bin/python bench/import_profile.py [-n 7] [--cache DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import tempfile
+
+from pathlib import Path
+
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import DEFAULT_CACHE
+from _common import configured_project
+from _common import isolated_env
+from _common import machine
+from _common import median
+from _common import out
+from _common import poetry_bin
+from _common import poetry_version
+
+from tests.support.index_server import IndexServer
+from tests.support.wheels import build_torch_universe
+
+
+_LINE = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)$")
+_ENTRY_POINT = """
+import importlib, time
+import poetry.console.application, poetry.plugins.plugin_manager, poetry.factory
+start = time.perf_counter()
+importlib.import_module("poetry_torch_plugin.plugin")
+print((time.perf_counter() - start) * 1e6)
+"""
+
+
+def ours(stderr: str) -> dict[str, int]:
+    """Self time in microseconds of every poetry_torch_plugin module in ``-X importtime`` output."""
+    found: dict[str, int] = {}
+    for line in stderr.splitlines():
+        match = _LINE.match(line)
+        if match and match.group(4).startswith("poetry_torch_plugin"):
+            found[match.group(4)] = int(match.group(1))
+    return found
+
+
+def profile(
+    python: Path, args: list[str], cwd: Path, env: dict[str, str], runs: int
+) -> dict[str, float]:
+    samples: dict[str, list[int]] = {}
+    for _ in range(runs):
+        result = subprocess.run(
+            [str(python), "-X", "importtime", *args],
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        for name, micros in ours(result.stderr).items():
+            samples.setdefault(name, []).append(micros)
+    return {name: median(values) for name, values in samples.items()}
+
+
+def entry_point(python: Path, cwd: Path, env: dict[str, str], runs: int) -> float:
+    values = []
+    for _ in range(runs):
+        result = subprocess.run(
+            [str(python), "-c", _ENTRY_POINT],
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        values.append(float(result.stdout))
+    return median(values)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("-n", "--runs", type=int, default=7)
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="poetry venv, bytecode")
+    args = parser.parse_args(argv)
+    cache: Path = args.cache
+    binary = poetry_bin(cache)
+    python = binary.parent / "python"
+    out(f"machine: {machine()}")
+    out(f"poetry:  {poetry_version(binary)}")
+    with tempfile.TemporaryDirectory(prefix="bench-imports-") as tmp:
+        work = Path(tmp)
+        universe = build_torch_universe(work / "index")
+        with IndexServer(universe.root) as server:
+            warm = isolated_env(work / "home", index_base=server.base, pycache=cache / "pycache")
+            cold = dict(warm, PYTHONDONTWRITEBYTECODE="1", PYTHONPYCACHEPREFIX=str(work / "none"))
+            project = configured_project(binary, work / "demo", server.pypi_url, warm)
+            for label, env in (("with bytecode", warm), ("compiled from source", cold)):
+                version = profile(python, [str(binary), "--version"], project, env, args.runs)
+                server.clear_log()
+                install = profile(python, [str(binary), "install"], project, env, args.runs)
+                whl = len(server.requested("/whl/"))
+                loader = entry_point(python, project, env, args.runs)
+                out(f"\n{label}: median self time (us) over {args.runs} runs")
+                out(f"  {'module':<52} {'--version':>9} {'install':>9}")
+                out(
+                    f"  {'poetry_torch_plugin + .plugin (entry point)':<52} {loader:>9.0f} {loader:>9.0f}"
+                )
+                for name in sorted(set(version) | set(install)):
+                    out(f"  {name:<52} {version.get(name, 0):>9.0f} {install.get(name, 0):>9.0f}")
+                out(
+                    f"  {'total':<52} {loader + sum(version.values()):>9.0f}"
+                    f" {loader + sum(install.values()):>9.0f}"
+                )
+                out(f"  requests to /whl/ during {args.runs} no-op installs: {whl}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
