@@ -92,11 +92,30 @@ def _hold_out_for(command: Any, settings: TorchConfig) -> None:
         canonicalize_name(req.name): req for req in settings.requirements
     }
 
+    locks: list[dict[str, str]] = []
+
+    def locked_versions() -> dict[str, str]:
+        if not locks:
+            locks.append({})
+            if source is not None:
+                from poetry_torch_plugin import torchlock
+
+                try:
+                    state = torchlock.lock_state(command.poetry.pyproject_path, source, settings)
+                except TorchPluginError:
+                    state = None
+                if state is not None and state.fresh and state.lock is not None:
+                    locks[0] = {p.name: p.version for p in state.lock.packages}
+        return locks[0]
+
     def provide(name: str) -> str | None:
         dist = installed.get(name)
         right_build = dist is not None and (name not in wanted or dist.variant() in (None, variant))
         if dist is not None and right_build:
             return dist.version
+        locked = locked_versions()
+        if name in locked:
+            return locked[name]  # what the hook will install from poetry-torch.lock
         if name in wanted and source is not None:
             requirement = wanted[name]
             label = variant.local_label if variant else None

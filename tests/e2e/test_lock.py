@@ -100,6 +100,11 @@ def test_install_locks_and_a_fresh_venv_replays_the_lock(
     pin_lock(project, index_universe, "cu129", CU129_28)
     project.run("lock")
     shutil.rmtree(project.venv)
+    # With nothing installed, Poetry's solver sees the locked torch, not the index's newest:
+    # a dependency on torch 2.9 is a conflict even though the index publishes 2.9.0+cu129.
+    conflict = project.run("add", "torch==2.9.0", "--lock", check=False)
+    assert conflict.returncode != 0, conflict.stdout + conflict.stderr
+    assert "torch" in conflict.stdout + conflict.stderr
     result = project.run("install")
     assert f"from {torchlock.LOCK_NAME}" in result.stderr
     assert installed_versions(project) == CU129_28
