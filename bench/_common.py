@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 # Run as `python bench/x.py`: the repository root makes tests.support importable.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from tests.support.isolation import isolated_env as shared_isolated_env
 from tests.support.poetry_env import DEFAULT_POETRY
 from tests.support.poetry_env import build_poetry_venv
 from tests.support.project import pyproject_text
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CACHE = Path(tempfile.gettempdir()) / "poetry-torch-bench"
-_ISOLATED_PREFIXES = ("POETRY_", "PIP_", "UV_", "XDG_", "VIRTUAL_ENV", "CONDA_")
 
 
 def poetry_bin(cache: Path, version: str = DEFAULT_POETRY) -> Path:
@@ -50,31 +50,10 @@ def isolated_env(home: Path, *, index_base: str, pycache: Path) -> dict[str, str
     first one): the plugin is installed editable and a machine with PYTHONDONTWRITEBYTECODE=1
     would otherwise compile it from source on every start, which users never pay.
     """
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_ISOLATED_PREFIXES)}
+    env = shared_isolated_env(home)
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["PYTHONPYCACHEPREFIX"] = str(pycache)
-    for name, sub in (
-        ("POETRY_CONFIG_DIR", "poetry-config"),
-        ("POETRY_CACHE_DIR", "poetry-cache"),
-        ("POETRY_DATA_DIR", "poetry-data"),
-        ("XDG_CONFIG_HOME", "xdg-config"),
-        ("XDG_CACHE_HOME", "xdg-cache"),
-        ("XDG_DATA_HOME", "xdg-data"),
-        ("UV_CACHE_DIR", "uv-cache"),
-        ("PIP_CACHE_DIR", "pip-cache"),
-    ):
-        path = home / sub
-        path.mkdir(parents=True, exist_ok=True)
-        env[name] = str(path)
-    env.update(
-        PIP_CONFIG_FILE=os.devnull,
-        PIP_DISABLE_PIP_VERSION_CHECK="1",
-        POETRY_VIRTUALENVS_IN_PROJECT="true",
-        POETRY_NO_INTERACTION="1",
-        POETRY_KEYRING_ENABLED="false",
-        PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring",
-        POETRY_TORCH_INDEX_BASE=index_base,
-    )
+    env["POETRY_TORCH_INDEX_BASE"] = index_base
     return env
 
 

@@ -7,7 +7,6 @@ Run it through `./dev demo`.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -19,6 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tests.support.index_server import IndexServer  # noqa: E402
+from tests.support.isolation import isolated_env  # noqa: E402
 from tests.support.poetry_env import DEFAULT_POETRY  # noqa: E402
 from tests.support.poetry_env import build_poetry_venv  # noqa: E402
 from tests.support.project import pyproject_text  # noqa: E402
@@ -50,18 +50,7 @@ def main() -> int:
     universe_root = WORK / "index"
     if not (universe_root / "whl").exists():
         build_torch_universe(universe_root)
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("POETRY_", "PIP_", "VIRTUAL_ENV"))
-    }
-    home = WORK / "home"
-    env.update(
-        POETRY_CONFIG_DIR=str(home / "config"),
-        POETRY_CACHE_DIR=str(home / "cache"),
-        POETRY_VIRTUALENVS_IN_PROJECT="true",
-        PIP_CONFIG_FILE=os.devnull,
-        PIP_DISABLE_PIP_VERSION_CHECK="1",
-        POETRY_KEYRING_ENABLED="false",
-    )
+    env = isolated_env(WORK / "home")
     with IndexServer(universe_root) as server:
         env["POETRY_TORCH_INDEX_BASE"] = server.base
         sys.stdout.write(

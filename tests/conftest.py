@@ -10,6 +10,8 @@ import pytest
 from tests.support.fixtures import _index_server_session  # noqa: F401
 from tests.support.fixtures import index_server  # noqa: F401
 from tests.support.fixtures import index_universe  # noqa: F401
+from tests.support.isolation import ISOLATED_PREFIXES
+from tests.support.isolation import isolated_settings
 from tests.support.poetry_env import DEFAULT_POETRY
 from tests.support.poetry_env import OLDEST_POETRY
 from tests.support.poetry_env import POETRY_VERSION_ENV
@@ -23,35 +25,15 @@ if TYPE_CHECKING:
 
     from tests.support.index_server import IndexServer
 
-_ISOLATED_PREFIXES = ("POETRY_", "PIP_", "UV_", "XDG_", "VIRTUAL_ENV", "CONDA_")
-
 
 @pytest.fixture(autouse=True)
 def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """No test sees the developer's Poetry, pip or uv configuration, caches or active venv."""
     for key in list(os.environ):
-        if key.startswith(_ISOLATED_PREFIXES):
+        if key.startswith(ISOLATED_PREFIXES):
             monkeypatch.delenv(key, raising=False)
-    home = tmp_path / "home"
-    for name, sub in (
-        ("POETRY_CONFIG_DIR", "poetry-config"),
-        ("POETRY_CACHE_DIR", "poetry-cache"),
-        ("POETRY_DATA_DIR", "poetry-data"),
-        ("XDG_CONFIG_HOME", "xdg-config"),
-        ("XDG_CACHE_HOME", "xdg-cache"),
-        ("XDG_DATA_HOME", "xdg-data"),
-        ("UV_CACHE_DIR", "uv-cache"),
-        ("PIP_CACHE_DIR", "pip-cache"),
-    ):
-        path = home / sub
-        path.mkdir(parents=True, exist_ok=True)
-        monkeypatch.setenv(name, str(path))
-    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
-    monkeypatch.setenv("PIP_DISABLE_PIP_VERSION_CHECK", "1")
-    monkeypatch.setenv("POETRY_VIRTUALENVS_IN_PROJECT", "true")
-    monkeypatch.setenv("POETRY_NO_INTERACTION", "1")
-    monkeypatch.setenv("POETRY_KEYRING_ENABLED", "false")
-    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
+    for name, value in isolated_settings(tmp_path / "home").items():
+        monkeypatch.setenv(name, value)
     yield
 
 

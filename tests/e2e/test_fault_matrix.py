@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.support.isolation import isolated_env
 from tests.support.project import Project
 from tests.support.project import pyproject_text
 
@@ -203,25 +204,6 @@ def matrix_project(
     project.run("torch", "install", "--cuda", "12.9")
     project.run("lock")
     yield project
-
-
-def isolated_env(home: Path) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("POETRY_", "PIP_", "UV_", "XDG_", "VIRTUAL_ENV"))
-    }
-    for name in ("POETRY_CONFIG_DIR", "POETRY_CACHE_DIR", "POETRY_DATA_DIR", "XDG_CACHE_HOME"):
-        path = home / name.lower()
-        path.mkdir(parents=True, exist_ok=True)
-        env[name] = str(path)
-    env.update(
-        PIP_CONFIG_FILE=os.devnull,
-        PIP_DISABLE_PIP_VERSION_CHECK="1",
-        POETRY_VIRTUALENVS_IN_PROJECT="true",
-        POETRY_KEYRING_ENABLED="false",
-    )
-    return env
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
