@@ -190,7 +190,6 @@ def on_terminate(event: Event, event_name: str, dispatcher: EventDispatcher) -> 
     from poetry_torch_plugin import config
     from poetry_torch_plugin import service
     from poetry_torch_plugin.errors import TorchPluginError
-    from poetry_torch_plugin.installers import get_backend
 
     reporter = IOReporter(io)
     if service.skip_requested():
@@ -203,7 +202,6 @@ def on_terminate(event: Event, event_name: str, dispatcher: EventDispatcher) -> 
         service.ensure(
             settings,
             target_of(command.env),
-            get_backend(settings.installer),
             reporter,
             quiet=io.output.is_quiet(),
             verbose=io.is_verbose(),

@@ -20,6 +20,7 @@ from dataclasses import field
 from pathlib import Path
 from typing import IO
 from typing import TYPE_CHECKING
+from typing import Any
 from typing import Protocol
 
 from packaging.utils import canonicalize_name
@@ -89,11 +90,35 @@ class Request:
 class Backend(Protocol):
     name: str
 
-    def command(self, target: TargetEnv, request: Request) -> list[str]: ...
+    def command(self, target: TargetEnv, request: Request) -> list[str]:
+        """The install command line (shown by ``--dry-run``)."""
+        ...
 
-    def resolve(self, target: TargetEnv, request: Request) -> dict[str, str]: ...
+    def environment(self, request: Request) -> dict[str, str]:
+        """The child's environment: the user's settings neutralized, the login added."""
+        ...
 
-    def install(self, target: TargetEnv, request: Request) -> None: ...
+    def report(self, target: TargetEnv, request: Request) -> dict[str, Any]:
+        """What would go into an empty environment, in the shape of pip's ``--report``:
+        ``install`` items with ``metadata`` (name, version) and ``requested``, plus
+        ``download_info`` (pip) or ``hashes`` (uv); and ``environment`` markers."""
+        ...
+
+    def run(self, target: TargetEnv, request: Request) -> tuple[int, str]:
+        """Install; return the exit code and the error output (for explaining a failure)."""
+        ...
+
+    def install(self, target: TargetEnv, request: Request) -> None:
+        """Install, or raise InstallError with one line that says what to do next."""
+        ...
+
+
+def pins_of(report: Mapping[str, Any]) -> dict[str, str]:
+    """``{name: version}`` of every package a ``report()`` would install."""
+    return {
+        canonicalize_name(str(item["metadata"]["name"])): str(item["metadata"]["version"])
+        for item in report.get("install", [])
+    }
 
 
 _KEEP_ENV = ("PIP_CERT", "PIP_CLIENT_CERT", "PIP_PROXY")
@@ -129,6 +154,28 @@ def environment_tags(python: Path) -> str:
     return result.stdout.strip() or "this environment"
 
 
+def environment_markers(python: Path) -> dict[str, str]:
+    """The markers pip's ``--report`` records as ``environment`` (the lock's resolved-for)."""
+    code = (
+        "import json, platform, sys;"
+        "print(json.dumps({'implementation_name': sys.implementation.name,"
+        " 'python_version': '%d.%d' % sys.version_info[:2], 'sys_platform': sys.platform,"
+        " 'platform_machine': platform.machine()}))"
+    )
+    try:
+        result = subprocess.run(
+            [str(python), "-c", code], capture_output=True, text=True, timeout=10, check=False
+        )
+        markers = json.loads(result.stdout)
+    except (OSError, subprocess.TimeoutExpired, ValueError):
+        return {}
+    return (
+        {str(key): str(value) for key, value in markers.items()}
+        if isinstance(markers, dict)
+        else {}
+    )
+
+
 # pip's texts, then uv's (0.13: "Because torch==2.8.0+cu126 has no wheels with a matching
 # platform tag", "Because only torch==2.8.0 is available and you require torch==2.10.*",
 # "Request failed after 3 retries", "error sending request for url"; a corrupted download
@@ -144,7 +191,11 @@ _PATTERNS: tuple[tuple[str, int, str], ...] = (
         0,
         "nomatch",
     ),
-    (r"THESE PACKAGES DO NOT MATCH THE HASHES|hash mismatch|Bad CRC", re.I, "hash"),
+    (
+        r"THESE PACKAGES DO NOT MATCH THE HASHES|hash mismatch|Bad CRC|Failed to extract archive",
+        re.I,
+        "hash",
+    ),
     (
         r"ResolutionImpossible|conflicting dependencies|No solution found when resolving",
         re.I,
@@ -177,7 +228,8 @@ def explain_failure(stderr: str, request: Request, target: TargetEnv, tool: str)
             )
         if kind == "hash":
             return (
-                f"a file from {index} does not match the index's sha256; nothing was installed"
+                f"a file from {index} does not match the index's sha256 (or is not even a valid"
+                f" wheel); nothing was installed"
                 f" and {kept}. The index or a proxy is serving a corrupted file: retry, or use"
                 " another mirror."
             )
@@ -296,8 +348,8 @@ class PipBackend:
             command.append("--verbose")
         return [*command, *request.requirements]
 
-    def resolve(self, target: TargetEnv, request: Request) -> dict[str, str]:
-        """Exact versions pip would pick from the index alone, ignoring what is installed."""
+    def report(self, target: TargetEnv, request: Request) -> dict[str, Any]:
+        """pip's own ``--report`` of a dry run that ignores what is installed."""
         with tempfile.TemporaryDirectory(prefix="poetry-torch-") as tmp:
             report = Path(tmp) / "report.json"
             command = [
@@ -317,19 +369,20 @@ class PipBackend:
             )
             if code != 0:
                 raise InstallError(explain_failure(stderr, request, target, self.name))
-            data = json.loads(report.read_text(encoding="utf-8"))
-        return {
-            canonicalize_name(item["metadata"]["name"]): str(item["metadata"]["version"])
-            for item in data.get("install", [])
-        }
+            data: dict[str, Any] = json.loads(report.read_text(encoding="utf-8"))
+        return data
 
-    def install(self, target: TargetEnv, request: Request) -> None:
+    def run(self, target: TargetEnv, request: Request) -> tuple[int, str]:
         code, _, stderr = run_streaming(
             self.command(target, request),
             self.environment(request),
             echo_stdout=not request.quiet,
             echo_stderr=request.verbose,
         )
+        return code, stderr
+
+    def install(self, target: TargetEnv, request: Request) -> None:
+        code, stderr = self.run(target, request)
         if code != 0:
             raise InstallError(explain_failure(stderr, request, target, self.name))
 

@@ -25,6 +25,8 @@ from poetry_torch_plugin.environment import installed_distributions
 from poetry_torch_plugin.errors import ConfigError
 from poetry_torch_plugin.errors import InstallError
 from poetry_torch_plugin.installers import Request
+from poetry_torch_plugin.installers import get_backend
+from poetry_torch_plugin.installers import pins_of
 
 
 if TYPE_CHECKING:
@@ -124,6 +126,8 @@ def execute_install(
     before the last step leaves pyproject.toml and the lock byte-identical and the earlier build
     installed.  Returns the pins that were passed to the installer.
     """
+    from poetry_torch_plugin import lockresolve
+
     access = access_for(plan.settings, plan.source)
     index.fetch_listing(access.url, "torch", access=access)
     state = torchlock.lock_state(plan.pyproject.path, plan.source, plan.settings)
@@ -131,10 +135,10 @@ def execute_install(
         if state.fresh and state.lock is not None and not upgrade:
             lock = state.lock
         else:
-            lock = torchlock.resolve(
-                target, access, state.inputs, plan.settings.packages, verbose=verbose
+            lock = lockresolve.resolve(
+                backend, target, access, state.inputs, plan.settings.packages, verbose=verbose
             )
-        installed = torchlock.install_locked(
+        installed = lockresolve.install_locked(
             target, lock, access, backend=backend, quiet=quiet, verbose=verbose
         )
     problems = verify(plan.settings, target, plan.variant)
@@ -262,7 +266,7 @@ def install_pins(
     request = request_for(access, settings_requirements, quiet=quiet, verbose=verbose)
     installed = installed_distributions(target.site_packages)
     if any(name in installed for name in names):
-        pins = backend.resolve(target, request)
+        pins = pins_of(backend.report(target, request))
         pinned = tuple(f"{name}=={pins[name]}" for name in names if name in pins)
         request = request_for(access, pinned, quiet=quiet, verbose=verbose)
     backend.install(target, request)
@@ -272,7 +276,6 @@ def install_pins(
 def ensure(
     settings: TorchConfig,
     target: TargetEnv,
-    backend: Backend,
     reporter: Reporter,
     *,
     quiet: bool = False,
@@ -283,7 +286,7 @@ def ensure(
 
     With ``pyproject`` given and a fresh poetry-torch.lock beside it, "wrong" also means "not
     the locked build", and the lock is what gets reinstalled.  Returns True when it had to
-    reinstall.
+    reinstall.  The installer (``settings.installer``) is looked for only then.
     """
     source, variant = configured_variant(settings)
     lock = _replayable_lock(pyproject, source, settings, reporter)
@@ -291,6 +294,8 @@ def ensure(
     if not problems:
         reporter.detail(f"poetry-torch: {', '.join(settings.package_names)} match {variant}")
         return False
+    from poetry_torch_plugin import lockresolve
+
     with environment_lock(target):
         problems = _ensure_problems(settings, target, variant, lock)
         if not problems:
@@ -300,8 +305,9 @@ def ensure(
             f"poetry-torch: {problems[0]}; reinstalling {', '.join(settings.package_names)}"
             f" from {origin}"
         )
+        backend = get_backend(settings.installer)
         if lock is not None:
-            torchlock.install_locked(
+            lockresolve.install_locked(
                 target,
                 lock,
                 access_for(settings, source),

@@ -21,37 +21,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
 
-from packaging.specifiers import InvalidSpecifier
-from packaging.specifiers import SpecifierSet
-from packaging.utils import InvalidSdistFilename
-from packaging.utils import InvalidWheelFilename
 from packaging.utils import canonicalize_name
-from packaging.utils import parse_sdist_filename
-from packaging.utils import parse_wheel_filename
 from packaging.version import InvalidVersion
 from packaging.version import Version
 
 from poetry_torch_plugin import config
-from poetry_torch_plugin import index
 from poetry_torch_plugin.errors import ConfigError
-from poetry_torch_plugin.errors import IndexError_
-from poetry_torch_plugin.errors import InstallError
 
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-    from collections.abc import Iterable
     from collections.abc import Mapping
 
     from packaging.requirements import Requirement
 
-    from poetry_torch_plugin.access import IndexAccess
     from poetry_torch_plugin.config import Source
     from poetry_torch_plugin.config import TorchConfig
     from poetry_torch_plugin.environment import InstalledDist
-    from poetry_torch_plugin.index import Listing
-    from poetry_torch_plugin.installers import Backend
-    from poetry_torch_plugin.installers import TargetEnv
 
 LOCK_NAME = "poetry-torch.lock"
 LOCK_VERSION = "1"
@@ -292,165 +277,7 @@ def lock_state(pyproject: Path, source: Source, settings: TorchConfig) -> LockSt
         return LockState(path, inputs, None, str(exc))
 
 
-# --- resolving: pip's report and the index's hashes ------------------------------------------
-
-
-def _python_allows(requires_python: str) -> Callable[[int, int], bool]:
-    """Whether requires-python admits some release of Python ``major.minor``."""
-    if not requires_python:
-        return lambda major, minor: True
-    try:
-        spec = SpecifierSet(requires_python)
-    except InvalidSpecifier:
-        from poetry.core.constraints.version import Version as PoetryVersion
-        from poetry.core.constraints.version import parse_constraint
-
-        try:
-            constraint = parse_constraint(requires_python)
-        except ValueError:
-            return lambda major, minor: True
-        return lambda major, minor: any(
-            constraint.allows(PoetryVersion.parse(f"{major}.{minor}.{patch}")) for patch in (0, 99)
-        )
-    return lambda major, minor: any(
-        spec.contains(f"{major}.{minor}.{patch}", prereleases=True) for patch in (0, 99)
-    )
-
-
-def wheel_allowed(filename: str, allows: Callable[[int, int], bool]) -> bool:
-    """Whether one of the wheel's interpreter tags (cp311, py3, cp39-abi3) fits requires-python."""
-    try:
-        tags = parse_wheel_filename(filename)[3]
-    except InvalidWheelFilename:
-        return True  # an sdist: any Python builds it
-    for tag in tags:
-        match = _INTERPRETER.match(tag.interpreter)
-        if match is None:
-            return True
-        major, minor = int(match.group(1)), match.group(2)
-        if not minor:
-            minors: Iterable[int] = range(40)
-        elif tag.abi == "abi3":
-            minors = range(int(minor), 40)
-        else:
-            minors = (int(minor),)
-        if any(allows(major, n) for n in minors):
-            return True
-    return False
-
-
-def _file_of(filename: str, name: str, version: Version) -> bool:
-    try:
-        if filename.endswith(".whl"):
-            found, found_version, _, _ = parse_wheel_filename(filename)
-        else:
-            found, found_version = parse_sdist_filename(filename)
-    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
-        return False
-    return found == name and found_version == version
-
-
-def _chosen_file(item: Mapping[str, Any]) -> tuple[str, str] | None:
-    """(file name, sha256) of the file pip picked, from the report's ``download_info``."""
-    info = item.get("download_info") or {}
-    url = str(info.get("url", ""))
-    archive = info.get("archive_info") or {}
-    digest = (archive.get("hashes") or {}).get("sha256")
-    if digest is None and str(archive.get("hash", "")).startswith("sha256="):
-        digest = str(archive["hash"])[len("sha256=") :]
-    if not url or not digest:
-        return None
-    path = urllib.parse.urlsplit(url).path
-    return urllib.parse.unquote(path.rsplit("/", 1)[-1]), str(digest)
-
-
-def lock_from_report(
-    report: Mapping[str, Any],
-    inputs: LockInputs,
-    listing_of: Callable[[str], Listing | None],
-) -> TorchLock:
-    """Build the lock from pip's ``--report`` and the index's pages (``listing_of(name)``)."""
-    allows = _python_allows(inputs.requires_python)
-    packages = []
-    for item in report.get("install", []):
-        name = canonicalize_name(str(item["metadata"]["name"]))
-        version = str(item["metadata"]["version"])
-        parsed = Version(version)
-        files: dict[str, str] = {}
-        listing = listing_of(name)
-        for filename, digest in listing.files if listing is not None else ():
-            if digest and _file_of(filename, name, parsed) and wheel_allowed(filename, allows):
-                files[filename] = digest
-        chosen = _chosen_file(item)
-        if chosen is not None:
-            files.setdefault(*chosen)
-        if not files:
-            raise IndexError_(
-                f"{index.redact(inputs.source_url)} publishes no sha256 for {name} {version},"
-                f" so it cannot be locked; {LOCK_NAME} and the environment were left untouched."
-                " Use an index that publishes #sha256= links (download.pytorch.org does)."
-            )
-        packages.append(
-            LockedPackage(name, version, bool(item.get("requested")), tuple(sorted(files.items())))
-        )
-    env = report.get("environment") or {}
-    resolved_for = " ".join(
-        str(env.get(key, "?"))
-        for key in ("implementation_name", "python_version", "sys_platform", "platform_machine")
-    )
-    packages.sort(key=lambda package: package.name)
-    return TorchLock(inputs, inputs.content_hash(), tuple(packages), resolved_for)
-
-
-def _pip(target: TargetEnv) -> list[str]:
-    from poetry_torch_plugin.installers import PipBackend
-
-    # pip even when another installer is configured: only pip writes --report, and replaying
-    # through one tool keeps --require-hashes semantics the same everywhere.
-    return PipBackend()._base(target)
-
-
-def resolve(
-    target: TargetEnv,
-    access: IndexAccess,
-    inputs: LockInputs,
-    requirements: Iterable[str],
-    *,
-    verbose: bool = False,
-) -> TorchLock:
-    """What pip would install into an empty environment, with every published hash."""
-    from poetry_torch_plugin.installers import PipBackend
-    from poetry_torch_plugin.installers import Request
-    from poetry_torch_plugin.installers import explain_failure
-    from poetry_torch_plugin.installers import run_streaming
-
-    pip = PipBackend()
-    request = Request.for_access(access, tuple(requirements), verbose=verbose)
-    with tempfile.TemporaryDirectory(prefix="poetry-torch-") as tmp:
-        report_path = Path(tmp) / "report.json"
-        command = [
-            *_pip(target),
-            *("install", "--dry-run", "--ignore-installed", "--quiet"),
-            *("--report", str(report_path), *pip.index_args(request), *request.options),
-            *request.requirements,
-        ]
-        code, _, stderr = run_streaming(
-            command, pip.environment(request), echo_stdout=False, echo_stderr=verbose
-        )
-        if code != 0:
-            raise InstallError(explain_failure(stderr, request, target, "pip"))
-        report = json.loads(report_path.read_text(encoding="utf-8"))
-
-    def listing_of(name: str) -> Listing | None:
-        try:
-            return index.fetch_listing(access.url, name, access=access)
-        except IndexError_:
-            return None  # the report still names the file pip chose, with its hash
-
-    return lock_from_report(report, inputs, listing_of)
-
-
-# --- replaying ------------------------------------------------------------------------------
+# --- replay lines, drift and export ----------------------------------------------------------
 
 
 def requirement_lines(lock: TorchLock, *, continuation: bool = False) -> list[str]:
@@ -463,73 +290,6 @@ def requirement_lines(lock: TorchLock, *, continuation: bool = False) -> list[st
         )
         for package in lock.packages
     ]
-
-
-def _replay_failure(stderr: str, lock: TorchLock, index_url: str, target: TargetEnv) -> str:
-    from poetry_torch_plugin.installers import Request
-    from poetry_torch_plugin.installers import explain_failure
-
-    shown = index.redact(index_url)
-    if re.search(r"DO NOT MATCH THE HASHES", stderr):
-        return (
-            f"a file from {shown} does not match its sha256 in {LOCK_NAME}; nothing was installed"
-            " and the earlier build is still installed. The index or a proxy is serving a"
-            " different file: retry, or use another mirror (run `poetry torch lock` only if the"
-            " index really republished it)."
-        )
-    if re.search(r"Hashes are required in --require-hashes mode", stderr):
-        return (
-            f"this environment needs a package that {LOCK_NAME} does not hold (the lock was"
-            f" resolved for {lock.resolved_for or 'another environment'}); nothing was installed."
-            " Run `poetry torch lock` with this environment's Python, then try again."
-        )
-    return explain_failure(stderr, Request(index_url, lock.pins()), target, "pip")
-
-
-def install_locked(
-    target: TargetEnv,
-    lock: TorchLock,
-    access: IndexAccess,
-    *,
-    backend: Backend | None = None,
-    quiet: bool = False,
-    verbose: bool = False,
-) -> tuple[str, ...]:
-    """Install exactly the locked closure from the index, every file checked by sha256.
-
-    Dependencies are not switched off (no ``--no-deps``): since every dependency is pinned
-    and hashed, pip needs nothing more, and a dependency the lock lacks (one this interpreter
-    needs but the locking one did not) stops the install instead of coming in unchecked.
-    A backend other than pip (uv) gets the same requirements file and ``--require-hashes``.
-    """
-    from poetry_torch_plugin.installers import PipBackend
-    from poetry_torch_plugin.installers import Request
-    from poetry_torch_plugin.installers import run_streaming
-
-    pip = PipBackend()
-    with tempfile.TemporaryDirectory(prefix="poetry-torch-") as tmp:
-        requirements = Path(tmp) / "torch-requirements.txt"
-        requirements.write_text("\n".join(requirement_lines(lock)) + "\n", encoding="utf-8")
-        arguments = ("--require-hashes", "-r", str(requirements))
-        request = Request.for_access(access, arguments, quiet=quiet, verbose=verbose)
-        if backend is not None and backend.name != "pip":
-            backend.install(target, request)
-            return lock.pins()
-        command = [*_pip(target), "install", *pip.index_args(request), *request.options]
-        command += arguments
-        if quiet:
-            command.append("--quiet")
-        if verbose:
-            command.append("--verbose")
-        code, _, stderr = run_streaming(
-            command, pip.environment(request), echo_stdout=not quiet, echo_stderr=verbose
-        )
-    if code != 0:
-        raise InstallError(_replay_failure(stderr, lock, access.url, target))
-    return lock.pins()
-
-
-# --- drift and export -----------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -587,7 +347,7 @@ def export_text(lock: TorchLock) -> str:
 # --- the commands' entry points -------------------------------------------------------------
 
 
-def _configured(pyproject: Path) -> tuple[TorchConfig, Source]:
+def configured(pyproject: Path) -> tuple[TorchConfig, Source]:
     settings = config.read_config(config.load(pyproject).document)
     source = settings.source()
     if source is None or source.variant is None:
@@ -598,21 +358,8 @@ def _configured(pyproject: Path) -> tuple[TorchConfig, Source]:
     return settings, source
 
 
-def lock_project(pyproject: Path, target: TargetEnv, *, verbose: bool = False) -> TorchLock:
-    """Resolve the configured packages afresh and write the lock; nothing is installed."""
-    settings, source = _configured(pyproject)
-    state = lock_state(pyproject, source, settings)
-    from poetry_torch_plugin.access import resolve_access
-
-    access = resolve_access(source.name, source.url, allow_http=settings.allow_http)
-    index.fetch_listing(access.url, "torch", access=access)
-    lock = resolve(target, access, state.inputs, settings.packages, verbose=verbose)
-    write_lock(state.path, lock)
-    return lock
-
-
 def check_project(pyproject: Path) -> LockState:
-    settings, source = _configured(pyproject)
+    settings, source = configured(pyproject)
     return lock_state(pyproject, source, settings)
 
 

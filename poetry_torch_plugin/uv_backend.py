@@ -20,6 +20,7 @@ import tempfile
 
 from pathlib import Path
 from typing import TYPE_CHECKING
+from typing import Any
 
 from packaging.requirements import InvalidRequirement
 from packaging.requirements import Requirement
@@ -28,6 +29,7 @@ from packaging.utils import canonicalize_name
 from poetry_torch_plugin.errors import EnvironmentError_
 from poetry_torch_plugin.errors import InstallError
 from poetry_torch_plugin.installers import clean_environment
+from poetry_torch_plugin.installers import environment_markers
 from poetry_torch_plugin.installers import explain_failure
 from poetry_torch_plugin.installers import run_streaming
 
@@ -131,13 +133,14 @@ class UvBackend:
             command.append("--verbose")
         return [*command, *request.requirements]
 
-    def resolve(self, target: TargetEnv, request: Request) -> dict[str, str]:
-        """Exact versions uv would pick from the index alone, ignoring what is installed.
+    def report(self, target: TargetEnv, request: Request) -> dict[str, Any]:
+        """What uv would install into an empty environment, in the shape of pip's report.
 
-        ``uv pip compile --python <env python>`` never looks at installed packages, takes the
-        markers and wheel tags from that interpreter (a wheel for another platform or ABI is
-        skipped, as ``uv pip install`` skips it), and writes a requirements file that is a
-        documented format; ``uv pip install --dry-run`` would only print a human summary.
+        ``uv pip compile --python <env python> --generate-hashes`` never looks at installed
+        packages, takes the markers and wheel tags from that interpreter (a wheel for another
+        platform or ABI is skipped, as ``uv pip install`` skips it), and writes a hashed
+        requirements file, a documented format; ``uv pip install --dry-run`` would only print
+        a human summary.
         """
         with tempfile.TemporaryDirectory(prefix="poetry-torch-") as tmp:
             wanted = Path(tmp) / "requirements.in"
@@ -150,6 +153,7 @@ class UvBackend:
                 str(wanted),
                 "--output-file",
                 str(pinned),
+                "--generate-hashes",
                 "--no-header",
                 "--no-annotate",
                 "--quiet",
@@ -160,11 +164,25 @@ class UvBackend:
             )
             if code != 0:
                 raise InstallError(explain_failure(stderr, request, target, self.name))
-            return parse_pins(pinned.read_text(encoding="utf-8"))
+            text = pinned.read_text(encoding="utf-8")
+        requested = {_name(line) for line in request.requirements} - {None}
+        install = [
+            {
+                "metadata": {"name": name, "version": version},
+                "requested": name in requested,
+                "hashes": list(hashes),
+            }
+            for name, version, hashes in parse_hashed(text)
+        ]
+        return {"install": install, "environment": environment_markers(target.python)}
+
+    def run(self, target: TargetEnv, request: Request) -> tuple[int, str]:
+        return run_uv(
+            self.command(target, request), self.environment(request), show=not request.quiet
+        )
 
     def install(self, target: TargetEnv, request: Request) -> None:
-        show = not request.quiet
-        code, stderr = run_uv(self.command(target, request), self.environment(request), show=show)
+        code, stderr = self.run(target, request)
         if code != 0:
             raise InstallError(explain_failure(stderr, request, target, self.name))
 
@@ -192,21 +210,36 @@ def _pairs(options: Sequence[str]) -> list[tuple[str, str]]:
     return pairs
 
 
-def parse_pins(text: str) -> dict[str, str]:
-    """``{name: version}`` from the ``name==version`` lines ``uv pip compile`` writes."""
-    pins: dict[str, str] = {}
-    for raw in text.splitlines():
-        line = raw.split("#", 1)[0].strip()
-        if not line or line.startswith("-"):
+def _name(requirement: str) -> str | None:
+    try:
+        return canonicalize_name(Requirement(requirement).name)
+    except InvalidRequirement:
+        return None
+
+
+def parse_hashed(text: str) -> list[tuple[str, str, tuple[str, ...]]]:
+    """``(name, version, sha256 digests)`` from the file ``uv pip compile --generate-hashes``
+    writes: ``name==version \\`` then ``--hash=sha256:...`` continuation lines."""
+    found: list[tuple[str, str, tuple[str, ...]]] = []
+    for raw in text.replace("\\\n", " ").splitlines():
+        line = raw.split(" #", 1)[0].strip()
+        if not line or line.startswith(("#", "-")):
             continue
+        requirement, *options = line.split()
         try:
-            requirement = Requirement(line)
+            parsed = Requirement(requirement)
         except InvalidRequirement:
             continue
-        specs = list(requirement.specifier)
-        if len(specs) == 1 and specs[0].operator == "==":
-            pins[canonicalize_name(requirement.name)] = specs[0].version
-    return pins
+        specs = list(parsed.specifier)
+        if len(specs) != 1 or specs[0].operator != "==":
+            continue
+        digests = tuple(
+            option.removeprefix("--hash=sha256:")
+            for option in options
+            if option.startswith("--hash=sha256:")
+        )
+        found.append((canonicalize_name(parsed.name), specs[0].version, digests))
+    return found
 
 
 def run_uv(command: Sequence[str], env: Mapping[str, str], *, show: bool) -> tuple[int, str]:

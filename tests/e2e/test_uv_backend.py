@@ -97,6 +97,13 @@ def test_uv_installs_survives_and_switches(
     assert project.version_of("nvidia-fakeblas-cu12") == "12.8.4"
     assert project.python("import torch; print(torch.version.cuda)") == "12.8"
     assert torch_family_requests(index_server, "/pypi/") == []
+    # uv resolved the new lock too (`uv pip compile`): pip never asked the index for anything
+    agents = {r.agent.split("/", 1)[0] for r in index_server.requested("/whl/")}
+    assert "uv" in agents
+    assert "pip" not in agents, agents
+    lock = (project.root / "poetry-torch.lock").read_text()
+    assert 'version = "2.8.0+cu128"' in lock
+    assert "resolved-for = \"cpython " in lock
 
 
 def test_failing_uv_install_leaves_the_earlier_build(
@@ -131,6 +138,7 @@ def test_corrupted_download_fails_uv_and_leaves_the_earlier_build(
     assert result.returncode == 1
     error = [line for line in result.stderr.splitlines() if "earlier build" in line]
     assert len(error) == 1, result.stderr
+    assert "does not match its sha256 in poetry-torch.lock" in error[0], result.stderr
     assert project.pyproject.read_bytes() == before
     assert project.version_of("torch") == "2.9.0+cu129"
     assert project.version_of("nvidia-fakeblas-cu12") == "12.9.1"

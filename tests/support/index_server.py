@@ -66,13 +66,15 @@ class RequestRecord:
     ``path`` is percent-decoded, without the query string. ``status`` is 0 for a dropped
     connection. ``bytes_sent`` counts the response body only (0 for HEAD). A record is added
     just before its body is written, so a request held by a ``slow`` fault appears only when
-    its delay is over, whether or not the client is still waiting.
+    its delay is over, whether or not the client is still waiting.  ``agent`` is the
+    User-Agent header (``pip/25.2 ...``, ``uv/0.13.9``, ``poetry/2.5.1``, ``Python-urllib/3.11``).
     """
 
     method: str
     path: str
     status: int
     bytes_sent: int
+    agent: str = ""
 
 
 @dataclass(frozen=True)
@@ -175,7 +177,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _record(self, status: int, sent: int) -> None:
         with self.server.lock:
-            self.server.log.append(RequestRecord(self.command, self._path, status, sent))
+            agent = self.headers.get("User-Agent", "")
+            self.server.log.append(
+                RequestRecord(self.command, self._path, status, sent, agent)
+            )
 
     def _send(
         self,

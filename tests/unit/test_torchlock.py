@@ -8,15 +8,10 @@ from typing import Any
 import pytest
 
 from poetry_torch_plugin import torchlock
-from poetry_torch_plugin.access import IndexAccess
 from poetry_torch_plugin.config import Source
 from poetry_torch_plugin.config import read_config
 from poetry_torch_plugin.environment import installed_distributions
 from poetry_torch_plugin.errors import ConfigError
-from poetry_torch_plugin.errors import IndexError_
-from poetry_torch_plugin.index import Listing
-from poetry_torch_plugin.installers import Request
-from poetry_torch_plugin.installers import TargetEnv
 from poetry_torch_plugin.torchlock import LockedPackage
 from poetry_torch_plugin.torchlock import LockInputs
 from poetry_torch_plugin.torchlock import TorchLock
@@ -194,112 +189,6 @@ def test_lock_state_fresh_stale_and_broken(tmp_path: Path) -> None:
     assert not broken.fresh
 
 
-# --- building the lock from pip's report ----------------------------------------------------
-
-
-def report_item(name: str, version: str, filename: str, sha: str, *, requested: bool) -> Any:
-    return {
-        "download_info": {
-            "url": f"https://download.pytorch.org/whl/cu129/{filename.replace('+', '%2B')}",
-            "archive_info": {"hash": f"sha256={sha}", "hashes": {"sha256": sha}},
-        },
-        "is_direct": False,
-        "requested": requested,
-        "metadata": {"name": name, "version": version},
-    }
-
-
-TORCH_FILES = (
-    ("torch-2.9.0+cu129-cp38-cp38-manylinux_2_28_x86_64.whl", digest("38")),
-    ("torch-2.9.0+cu129-cp311-cp311-manylinux_2_28_x86_64.whl", digest("311")),
-    ("torch-2.9.0+cu129-cp311-cp311-manylinux_2_28_aarch64.whl", digest("311a")),
-    ("torch-2.9.0+cu129-cp313-cp313t-win_amd64.whl", digest("313t")),
-    ("torch-2.8.0+cu129-cp311-cp311-manylinux_2_28_x86_64.whl", digest("old")),
-    ("torch-2.9.0+cu129-cp312-cp312-manylinux_2_28_x86_64.whl", ""),  # no hash published
-    ("torch-2.9.0+cu129-cp39-abi3-manylinux_2_28_x86_64.whl", digest("abi3")),
-)
-REPORT: dict[str, Any] = {
-    "version": "1",
-    "install": [
-        report_item(
-            "torch",
-            "2.9.0+cu129",
-            "torch-2.9.0+cu129-cp311-cp311-manylinux_2_28_x86_64.whl",
-            digest("311"),
-            requested=True,
-        ),
-        report_item(
-            "Filelock",
-            "3.19.1",
-            "filelock-3.19.1-py3-none-any.whl",
-            digest("filelock"),
-            requested=False,
-        ),
-    ],
-    "environment": {
-        "implementation_name": "cpython",
-        "python_version": "3.11",
-        "sys_platform": "linux",
-        "platform_machine": "x86_64",
-    },
-}
-
-
-def listings(name: str) -> Listing | None:
-    if name == "torch":
-        return Listing("torch", URL + "/torch/", TORCH_FILES)
-    return None  # the report's own file and hash are enough
-
-
-def test_lock_from_report_keeps_every_allowed_platform_file() -> None:
-    lock = torchlock.lock_from_report(REPORT, inputs(requires_python=">=3.9"), listings)
-    assert [p.name for p in lock.packages] == ["filelock", "torch"]
-    filelock, torch = lock.packages
-    assert not filelock.requested
-    assert filelock.files == (("filelock-3.19.1-py3-none-any.whl", digest("filelock")),)
-    assert torch.requested
-    assert torch.version == "2.9.0+cu129"
-    names = [name for name, _ in torch.files]
-    assert names == sorted(names)
-    assert set(names) == {
-        "torch-2.9.0+cu129-cp311-cp311-manylinux_2_28_aarch64.whl",
-        "torch-2.9.0+cu129-cp311-cp311-manylinux_2_28_x86_64.whl",
-        "torch-2.9.0+cu129-cp313-cp313t-win_amd64.whl",
-        "torch-2.9.0+cu129-cp39-abi3-manylinux_2_28_x86_64.whl",
-    }  # not cp38 (requires-python), not 2.8.0, not the file without a hash
-    assert lock.resolved_for == "cpython 3.11 linux x86_64"
-    assert lock.fresh_for(inputs(requires_python=">=3.9"))
-
-
-def test_lock_from_report_needs_a_hash() -> None:
-    item = report_item("torch", "2.9.0+cu129", "torch.whl", "", requested=True)
-    item["download_info"]["archive_info"] = {}
-    with pytest.raises(IndexError_, match="publishes no sha256"):
-        torchlock.lock_from_report({"install": [item]}, inputs(), lambda name: None)
-
-
-@pytest.mark.parametrize(
-    ("filename", "requires_python", "allowed"),
-    [
-        ("torch-2.9.0-cp311-cp311-linux_x86_64.whl", ">=3.9", True),
-        ("torch-2.9.0-cp38-cp38-linux_x86_64.whl", ">=3.9", False),
-        ("torch-2.9.0-cp313-cp313t-linux_x86_64.whl", ">=3.9,<3.13", False),
-        ("torch-2.9.0-cp39-abi3-linux_x86_64.whl", ">=3.11", True),
-        ("x-1.0-py3-none-any.whl", ">=3.9", True),
-        ("x-1.0-py2.py3-none-any.whl", ">=3.9", True),
-        ("x-1.0-py2-none-any.whl", ">=3.9", False),
-        ("torch-2.9.0-cp310-cp310-linux_x86_64.whl", "^3.10", True),  # Poetry's syntax
-        ("torch-2.9.0-cp39-cp39-linux_x86_64.whl", "^3.10", False),
-        ("torch-2.9.0-cp39-cp39-linux_x86_64.whl", ">=3.9.1", True),
-        ("torch-2.9.0-cp38-cp38-linux_x86_64.whl", "", True),
-        ("x-1.0.tar.gz", ">=3.9", True),
-    ],
-)
-def test_wheel_allowed(filename: str, requires_python: str, allowed: bool) -> None:
-    allows = torchlock._python_allows(requires_python)
-    assert torchlock.wheel_allowed(filename, allows) is allowed
-
-
 # --- replay, drift, export ------------------------------------------------------------------
 
 
@@ -345,61 +234,3 @@ def test_lock_drift_other_build_and_unlocked(tmp_path: Path) -> None:
         ("torchaudio", "unlocked"),
     ]
     assert found[0].text == "torch 2.9.0+cu128 is installed, the lock pins 2.9.0+cu129"
-
-
-class RecordingBackend:
-    """A non-pip backend: install_locked hands it the hashed requirements file."""
-
-    name = "uv"
-
-    def __init__(self) -> None:
-        self.seen: list[tuple[Request, str]] = []
-
-    def command(self, target: TargetEnv, request: Request) -> list[str]:
-        return ["uv", "pip", "install", *request.requirements]
-
-    def resolve(self, target: TargetEnv, request: Request) -> dict[str, str]:
-        raise AssertionError("a locked install resolves nothing")
-
-    def install(self, target: TargetEnv, request: Request) -> None:
-        self.seen.append((request, Path(request.requirements[-1]).read_text()))
-
-
-def test_install_locked_hands_other_backends_the_hashed_file(tmp_path: Path) -> None:
-    backend = RecordingBackend()
-    target = TargetEnv(tmp_path, tmp_path / "bin" / "python", ())
-    access = IndexAccess(URL)
-    pins = torchlock.install_locked(target, sample_lock(), access, backend=backend, quiet=True)
-    assert pins == ("nvidia-cublas-cu12==12.9.1.4", "torch==2.9.0+cu129")
-    [(request, text)] = backend.seen
-    assert request.index_url == URL
-    assert request.requirements[:2] == ("--require-hashes", "-r")
-    assert request.quiet
-    assert text.splitlines() == torchlock.requirement_lines(sample_lock())
-
-
-MISMATCH = """ERROR: THESE PACKAGES DO NOT MATCH THE HASHES FROM THE REQUIREMENTS FILE.
-    torch==2.9.0+cu129 from http://127.0.0.1:1/whl/cu129/torch-2.9.0%2Bcu129-py3-none-any.whl:
-        Expected sha256 abc
-             Got        def
-"""
-MISSING = """ERROR: Hashes are required in --require-hashes mode, but they are missing from some requirements. Here is a list of those requirements along with the hashes their downloaded archives actually had.
-    setuptools==80.0.0 --hash=sha256:0123
-"""
-
-
-@pytest.mark.parametrize(
-    ("stderr", "expected"),
-    [
-        (MISMATCH, "does not match its sha256 in poetry-torch.lock"),
-        (MISSING, "resolved for cpython 3.11 linux x86_64"),
-        ("ERROR: boom\n", "pip failed: boom"),
-    ],
-)
-def test_replay_failures_are_one_line_without_secrets(stderr: str, expected: str) -> None:
-    target = TargetEnv(Path("/venv"), Path("/venv/bin/python"), ())
-    url = "https://user:s3cret@mirror.example/whl/cu129"
-    message = torchlock._replay_failure(stderr, sample_lock(), url, target)
-    assert expected in message
-    assert "\n" not in message
-    assert "s3cret" not in message

@@ -27,9 +27,15 @@ class TorchLockCommand(TorchCommand):
             "Write nothing; exit 1 when poetry-torch.lock is missing or does not match"
             " pyproject.toml.",
         ),
+        option(
+            "installer",
+            None,
+            "Resolve with auto, pip or uv (default: [tool.poetry-torch] installer, else auto).",
+            flag=False,
+        ),
     ]
     help = """Resolves the packages of <c1>[tool.poetry-torch]</c1> against the <c1>pytorch_*</c1>
-source, as pip would install them into an empty environment, and records every package of that
+source, as pip (or uv) would install them into an empty environment, and records every package of that
 closure with the sha256 of each wheel the index publishes for it. <c1>poetry torch install</c1> and
 the hook after <c1>poetry install</c1> then install exactly these builds, hash-checked.
 
@@ -38,6 +44,7 @@ the hook after <c1>poetry install</c1> then install exactly these builds, hash-c
 """
 
     def handle(self) -> int:
+        from poetry_torch_plugin import lockresolve
         from poetry_torch_plugin import torchlock
         from poetry_torch_plugin.errors import ConfigError
         from poetry_torch_plugin.errors import TorchPluginError
@@ -56,7 +63,9 @@ the hook after <c1>poetry install</c1> then install exactly these builds, hash-c
                 self.line(f"{torchlock.LOCK_NAME} matches pyproject.toml.")
                 return 0
             target = self.project_env(create=True)
-            lock = torchlock.lock_project(pyproject, target, verbose=self.io.is_verbose())
+            lock = lockresolve.lock_project(
+                pyproject, target, self.option("installer"), verbose=self.io.is_verbose()
+            )
         except TorchPluginError as error:
             return self.fail(error)
         requested = [f"{p.name} {p.version}" for p in lock.packages if p.requested]
