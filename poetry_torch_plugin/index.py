@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import html
 import os
 import re
@@ -84,11 +85,17 @@ def _parse_listing(project: str, url: str, body: str) -> Listing:
 def _ssl_context(access: IndexAccess | None) -> ssl.SSLContext | None:
     if access is None or access.url.startswith("http:"):
         return None
+    return _context(access.cert, access.client_cert, access.verify)
 
-    context = ssl.create_default_context(cafile=access.cert)
-    if access.client_cert:
-        context.load_cert_chain(access.client_cert)
-    if not access.verify:
+
+@functools.lru_cache(maxsize=4)
+def _context(cafile: str | None, client_cert: str | None, verify: bool) -> ssl.SSLContext:
+    """One context per trust setting: loading the CA bundle costs ~10 ms, and locking reads
+    the page of every package in the closure."""
+    context = ssl.create_default_context(cafile=cafile)
+    if client_cert:
+        context.load_cert_chain(client_cert)
+    if not verify:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     return context

@@ -89,6 +89,7 @@ class Request:
 
 class Backend(Protocol):
     name: str
+    login_variable: str  # the child's variable that carries an index URL with a login
 
     def command(self, target: TargetEnv, request: Request) -> list[str]:
         """The install command line (shown by ``--dry-run``)."""
@@ -316,6 +317,7 @@ class PipBackend:
     """pip in the project environment; pip from Poetry's own environment when it has none."""
 
     name = "pip"
+    login_variable = "PIP_INDEX_URL"
 
     def _base(self, target: TargetEnv) -> list[str]:
         if any((path / "pip").is_dir() for path in target.site_packages):
@@ -337,7 +339,7 @@ class PipBackend:
     def environment(self, request: Request) -> dict[str, str]:
         env = clean_environment()
         if request.credentials:
-            env["PIP_INDEX_URL"] = request.index_url_with_credentials()
+            env[self.login_variable] = request.index_url_with_credentials()
         return env
 
     def command(self, target: TargetEnv, request: Request) -> list[str]:

@@ -191,14 +191,21 @@ def resolve(
     requirements: Iterable[str],
     *,
     verbose: bool = False,
+    known: Mapping[str, Listing] | None = None,
 ) -> TorchLock:
-    """What ``backend`` would install into an empty environment, with every published hash."""
+    """What ``backend`` would install into an empty environment, with every published hash.
+
+    ``known`` holds index pages already read in this run (the torch page, read to check that
+    the index answers), so they are not fetched twice.
+    """
     from poetry_torch_plugin.installers import Request
 
     request = Request.for_access(access, tuple(requirements), verbose=verbose)
     report = backend.report(target, request)
 
     def listing_of(name: str) -> Listing | None:
+        if known is not None and name in known:
+            return known[name]
         try:
             return index.fetch_listing(access.url, name, access=access)
         except IndexError_:
@@ -287,8 +294,16 @@ def lock_project(
     settings, source = torchlock.configured(pyproject)
     state = torchlock.lock_state(pyproject, source, settings)
     access = resolve_access(source.name, source.url, allow_http=settings.allow_http)
-    index.fetch_listing(access.url, "torch", access=access)
+    probe = index.fetch_listing(access.url, "torch", access=access)
     backend = get_backend(installer or settings.installer)
-    lock = resolve(backend, target, access, state.inputs, settings.packages, verbose=verbose)
+    lock = resolve(
+        backend,
+        target,
+        access,
+        state.inputs,
+        settings.packages,
+        verbose=verbose,
+        known={"torch": probe},
+    )
     torchlock.write_lock(state.path, lock)
     return lock

@@ -233,6 +233,20 @@ def locate_project_env(project_dir: Path, project_name: str | None) -> Path | No
     prefix is returned.  Settings come from the global config, ``poetry.toml`` and
     ``POETRY_*`` variables, as Poetry reads them.  ``None`` when no environment exists yet.
     """
+    return _locate(project_dir, project_name)[0]
+
+
+def locate_existing_venv(project_dir: Path, project_name: str | None) -> Path | None:
+    """The project's virtual environment when Poetry's choice needs no interpreter discovery:
+    the active one, ``<project>/.venv``, or the one ``envs.toml`` records; else None (ask
+    Poetry's EnvManager)."""
+    root, how = _locate(project_dir, project_name)
+    if root is None or how not in ("active", "in-project", "recorded"):
+        return None
+    return root if (root / "pyvenv.cfg").is_file() else None
+
+
+def _locate(project_dir: Path, project_name: str | None) -> tuple[Path | None, str]:
     import os
     import sys
 
@@ -255,26 +269,26 @@ def locate_project_env(project_dir: Path, project_name: str | None) -> Path | No
     prefix = os.environ.get("VIRTUAL_ENV", os.environ.get("CONDA_PREFIX"))
     in_venv = bool(prefix) and os.environ.get("CONDA_DEFAULT_ENV") != "base"
     if in_venv and not minor and prefix:
-        return Path(prefix)
+        return Path(prefix), "active"
 
     in_project = project_dir / ".venv"
     if config.get("virtualenvs.in-project") is not False and in_project.is_dir():
-        return in_project
+        return in_project, "in-project"
     if not config.get("virtualenvs.create", True):
-        return Path(sys.base_prefix)
+        return Path(sys.base_prefix), "system"
     if minor:
         recorded_env = venvs / f"{base_name}-py{minor}"
-        return recorded_env if recorded_env.is_dir() else None
+        return (recorded_env if recorded_env.is_dir() else None), "recorded"
     found = [path for path in venvs.glob(f"{base_name}-py*") if path.is_dir()]
     if not found:
-        return None
+        return None, "none"
     running = f"{base_name}-py{sys.version_info[0]}.{sys.version_info[1]}"
 
     def newest(path: Path) -> tuple[bool, tuple[int, ...]]:
         digits = path.name[len(base_name) + 3 :].split(".")
         return path.name == running, tuple(int(d) for d in digits if d.isdigit())
 
-    return max(found, key=newest)
+    return max(found, key=newest), "guessed"
 
 
 def _poetry_config() -> Any:

@@ -129,14 +129,20 @@ def execute_install(
     from poetry_torch_plugin import lockresolve
 
     access = access_for(plan.settings, plan.source)
-    index.fetch_listing(access.url, "torch", access=access)
+    probe = index.fetch_listing(access.url, "torch", access=access)
     state = torchlock.lock_state(plan.pyproject.path, plan.source, plan.settings)
     with environment_lock(target):
         if state.fresh and state.lock is not None and not upgrade:
             lock = state.lock
         else:
             lock = lockresolve.resolve(
-                backend, target, access, state.inputs, plan.settings.packages, verbose=verbose
+                backend,
+                target,
+                access,
+                state.inputs,
+                plan.settings.packages,
+                verbose=verbose,
+                known={"torch": probe},
             )
         installed = lockresolve.install_locked(
             target, lock, access, backend=backend, quiet=quiet, verbose=verbose

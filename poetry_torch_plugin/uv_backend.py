@@ -95,6 +95,7 @@ class UvBackend:
     """``uv pip install`` into the project environment, pinned to the one configured index."""
 
     name = "uv"
+    login_variable = "UV_INDEX_URL"
 
     def __init__(self, binary: str) -> None:
         self.binary = binary
@@ -119,7 +120,7 @@ class UvBackend:
         """uv's environment: the login and pip's certificate and proxy options, in uv's terms."""
         env = uv_environment()
         if request.credentials:
-            env["UV_INDEX_URL"] = request.index_url_with_credentials()
+            env[self.login_variable] = request.index_url_with_credentials()
         for option, value in _pairs(request.options):
             for name in _OPTION_ENV.get(option, ()):
                 env[name] = value

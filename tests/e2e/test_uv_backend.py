@@ -103,7 +103,7 @@ def test_uv_installs_survives_and_switches(
     assert "pip" not in agents, agents
     lock = (project.root / "poetry-torch.lock").read_text()
     assert 'version = "2.8.0+cu128"' in lock
-    assert "resolved-for = \"cpython " in lock
+    assert 'resolved-for = "cpython ' in lock
 
 
 def test_failing_uv_install_leaves_the_earlier_build(
@@ -196,3 +196,22 @@ def test_uv_configured_but_missing_changes_nothing(project: Project) -> None:
     assert "no uv executable was found" in result.stderr
     assert project.pyproject.read_bytes() == before
     assert project.version_of("torch") is None
+
+
+def test_uv_dry_run_names_the_variable_uv_reads_the_login_from(
+    project: Project, uv_path: dict[str, str], index_server: IndexServer
+) -> None:
+    secret = "uv-s3cret-value"
+    index_server.require_auth("/whl/cu128", "alice", secret)
+    env = {
+        **uv_path,
+        "POETRY_HTTP_BASIC_PYTORCH_CUDA_CU128_USERNAME": "alice",
+        "POETRY_HTTP_BASIC_PYTORCH_CUDA_CU128_PASSWORD": secret,
+    }
+    dry = project.run(
+        "torch", "install", "--cuda", "12.8", "--installer", "uv", "--dry-run", extra_env=env
+    )
+    [command] = [line for line in dry.stdout.splitlines() if line.startswith("Would run:")]
+    assert command.startswith(f"Would run: UV_INDEX_URL={index_server.base}/cu128 ")
+    assert " pip install --python " in command
+    assert secret not in dry.stdout + dry.stderr

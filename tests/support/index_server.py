@@ -178,9 +178,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _record(self, status: int, sent: int) -> None:
         with self.server.lock:
             agent = self.headers.get("User-Agent", "")
-            self.server.log.append(
-                RequestRecord(self.command, self._path, status, sent, agent)
-            )
+            self.server.log.append(RequestRecord(self.command, self._path, status, sent, agent))
 
     def _send(
         self,

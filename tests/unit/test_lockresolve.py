@@ -161,6 +161,7 @@ class RecordingBackend:
     """A non-pip backend: install_locked hands it the hashed requirements file."""
 
     name = "uv"
+    login_variable = "UV_INDEX_URL"
 
     def __init__(self) -> None:
         self.seen: list[tuple[Request, str]] = []

@@ -131,7 +131,8 @@ pyproject.toml, then installs the packages from that index only, in one transact
                 target = self.project_env(create=False)
                 access = service.access_for(plan.settings, plan.source)
                 request = service.request_for(access, plan.settings.packages)
-                prefix = f"PIP_INDEX_URL={access.shown} " if access.has_credentials else ""
+                login = f"{backend.login_variable}={access.shown} "
+                prefix = login if access.has_credentials else ""
                 self.line(f"Would run: {prefix}{' '.join(backend.command(target, request))}")
                 self.line(self._lock_plan(plan))
                 if plan.edit.changed:
