@@ -233,6 +233,20 @@ class PyProject:
     document: TOMLDocument
 
 
+def parse_toml(text: str) -> dict[str, Any]:
+    """Plain data from TOML text, for reading only: ``tomllib`` (~10x faster than tomlkit,
+    which keeps formatting for edits), tomlkit before Python 3.11.  ValueError when invalid."""
+    import sys
+
+    if sys.version_info >= (3, 11):
+        import tomllib
+
+        return tomllib.loads(text)
+    import tomlkit
+
+    return tomlkit.parse(text).unwrap()
+
+
 def load(path: Path) -> PyProject:
     import tomlkit
 

@@ -26,6 +26,15 @@ _VERSION_MODULES = {"torch": "torch", "torchvision": "torchvision", "torchaudio"
 
 
 @dataclass(frozen=True)
+class TargetEnv:
+    """The project environment: its interpreter and the directories its packages live in."""
+
+    root: Path
+    python: Path
+    site_packages: tuple[Path, ...]
+
+
+@dataclass(frozen=True)
 class InstalledDist:
     name: str
     version: str

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from packaging.requirements import Requirement
 
     from poetry_torch_plugin.config import TorchConfig
-    from poetry_torch_plugin.installers import TargetEnv
+    from poetry_torch_plugin.environment import TargetEnv
 
 # Commands after which the environment is verified (and repaired) when they succeed.
 HOOKED = frozenset({"lock", "install", "update", "add", "remove", "sync"})
@@ -67,7 +67,7 @@ def _may_use_torch(data: Any) -> bool:
 
 
 def target_of(env: Any) -> TargetEnv:
-    from poetry_torch_plugin.installers import TargetEnv
+    from poetry_torch_plugin.environment import TargetEnv
     from poetry_torch_plugin.seam import env_target
 
     root, python, site_packages = env_target(env)
@@ -76,9 +76,7 @@ def target_of(env: Any) -> TargetEnv:
 
 def _hold_out_for(command: Any, settings: TorchConfig) -> None:
     from poetry_torch_plugin import environment
-    from poetry_torch_plugin import index
     from poetry_torch_plugin import seam
-    from poetry_torch_plugin import service
     from poetry_torch_plugin.errors import TorchPluginError
 
     target = target_of(command.env)
@@ -117,6 +115,9 @@ def _hold_out_for(command: Any, settings: TorchConfig) -> None:
         if name in locked:
             return locked[name]  # what the hook will install from poetry-torch.lock
         if name in wanted and source is not None:
+            from poetry_torch_plugin import index
+            from poetry_torch_plugin import service
+
             requirement = wanted[name]
             label = variant.local_label if variant else None
             access = service.access_for(settings, source)

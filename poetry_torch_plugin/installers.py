@@ -35,15 +35,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from poetry_torch_plugin.access import IndexAccess
-
-
-@dataclass(frozen=True)
-class TargetEnv:
-    """The project environment: its interpreter and the directories its packages live in."""
-
-    root: Path
-    python: Path
-    site_packages: tuple[Path, ...]
+    from poetry_torch_plugin.environment import TargetEnv
 
 
 @dataclass(frozen=True)

@@ -42,9 +42,9 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from poetry_torch_plugin.access import IndexAccess
+    from poetry_torch_plugin.environment import TargetEnv
     from poetry_torch_plugin.index import Listing
     from poetry_torch_plugin.installers import Backend
-    from poetry_torch_plugin.installers import TargetEnv
     from poetry_torch_plugin.torchlock import LockInputs
 
 _INTERPRETER = re.compile(r"^(?:cp|py|pp|ip|jy|graalpy)(\d)(\d*)$")

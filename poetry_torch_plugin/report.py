@@ -8,7 +8,6 @@ never ``import torch`` (``--runtime`` is the one exception, and lives in ``runti
 from __future__ import annotations
 
 import re
-import sys
 
 from dataclasses import dataclass
 from dataclasses import field
@@ -88,14 +87,9 @@ class EnvState:
 
 
 def _load_toml(path: Path) -> dict[str, Any]:
-    text = path.read_bytes().decode("utf-8")
-    if sys.version_info >= (3, 11):
-        import tomllib
+    from poetry_torch_plugin.config import parse_toml
 
-        return tomllib.loads(text)
-    import tomlkit
-
-    return tomlkit.parse(text).unwrap()
+    return parse_toml(path.read_bytes().decode("utf-8"))
 
 
 def read_project(pyproject: Path) -> ProjectState:
@@ -318,7 +312,7 @@ class _Verdicts:
     def environment(
         self, settings: TorchConfig | None, variant: Variant | None, source: Source | None
     ) -> None:
-        from poetry_torch_plugin.installers import TargetEnv
+        from poetry_torch_plugin.environment import TargetEnv
         from poetry_torch_plugin.service import verify
 
         dists = self.env.dists

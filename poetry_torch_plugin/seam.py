@@ -203,21 +203,11 @@ def env_target(env: Any) -> tuple[Path, Path, tuple[Path, ...]]:
 
 def _read_toml(path: Path) -> dict[str, Any]:
     """Parse a small TOML file; {} when it is missing or broken (Poetry would say why)."""
-    import sys
+    from poetry_torch_plugin.config import parse_toml
 
     try:
-        raw = path.read_bytes()
-    except OSError:
-        return {}
-    try:
-        if sys.version_info >= (3, 11):
-            import tomllib
-
-            return tomllib.loads(raw.decode("utf-8"))
-        import tomlkit
-
-        return tomlkit.parse(raw.decode("utf-8")).unwrap()
-    except Exception:  # a broken file means "no setting here", as for a missing one
+        return parse_toml(path.read_bytes().decode("utf-8"))
+    except (OSError, ValueError):  # a broken file means "no setting here", as a missing one
         return {}
 
 

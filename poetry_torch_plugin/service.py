@@ -17,16 +17,11 @@ from packaging.version import InvalidVersion
 from packaging.version import Version
 
 from poetry_torch_plugin import config
-from poetry_torch_plugin import index
 from poetry_torch_plugin import torchlock
 from poetry_torch_plugin.config import Source
-from poetry_torch_plugin.edits import apply_install_edits
 from poetry_torch_plugin.environment import installed_distributions
 from poetry_torch_plugin.errors import ConfigError
 from poetry_torch_plugin.errors import InstallError
-from poetry_torch_plugin.installers import Request
-from poetry_torch_plugin.installers import get_backend
-from poetry_torch_plugin.installers import pins_of
 
 
 if TYPE_CHECKING:
@@ -38,8 +33,9 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.config import PyProject
     from poetry_torch_plugin.config import TorchConfig
     from poetry_torch_plugin.edits import EditResult
+    from poetry_torch_plugin.environment import TargetEnv
     from poetry_torch_plugin.installers import Backend
-    from poetry_torch_plugin.installers import TargetEnv
+    from poetry_torch_plugin.installers import Request
     from poetry_torch_plugin.variants import Variant
 
 SKIP_ENV = "POETRY_TORCH_SKIP"
@@ -83,6 +79,9 @@ def plan_install(
     index_base: str | None = None,
 ) -> InstallPlan:
     """Read pyproject.toml and compute, in memory, every change ``torch install`` would make."""
+    from poetry_torch_plugin import index
+    from poetry_torch_plugin.edits import apply_install_edits
+
     pyproject = config.load(path)
     current = config.read_config(pyproject.document)
     requested_reqs = config.parse_requirements(requested, where="command line", require_torch=False)
@@ -126,6 +125,7 @@ def execute_install(
     before the last step leaves pyproject.toml and the lock byte-identical and the earlier build
     installed.  Returns the pins that were passed to the installer.
     """
+    from poetry_torch_plugin import index
     from poetry_torch_plugin import lockresolve
 
     access = access_for(plan.settings, plan.source)
@@ -171,6 +171,8 @@ def access_for(settings: TorchConfig, source: Source) -> IndexAccess:
 def request_for(
     access: IndexAccess, requirements: Sequence[str], *, quiet: bool = False, verbose: bool = False
 ) -> Request:
+    from poetry_torch_plugin.installers import Request
+
     return Request.for_access(access, requirements, quiet=quiet, verbose=verbose)
 
 
@@ -216,8 +218,10 @@ def _existing_source(settings: TorchConfig) -> tuple[Source, Variant]:
         raise _no_source_error()
     variant = source.variant
     if variant is None:
+        from poetry_torch_plugin.index import redact
+
         raise ConfigError(
-            f"the source {source.name} ({index.redact(source.url)}) names no PyTorch variant;"
+            f"the source {source.name} ({redact(source.url)}) names no PyTorch variant;"
             " nothing was changed. Run `poetry torch install --cuda X.Y` to replace it."
         )
     return source, variant
@@ -269,6 +273,8 @@ def install_pins(
     the version range (a +cu129 torch satisfies ``torch==2.8.0`` for a cu128 install), so the
     exact versions are resolved from the index first and pinned.
     """
+    from poetry_torch_plugin.installers import pins_of
+
     request = request_for(access, settings_requirements, quiet=quiet, verbose=verbose)
     installed = installed_distributions(target.site_packages)
     if any(name in installed for name in names):
@@ -301,6 +307,7 @@ def ensure(
         reporter.detail(f"poetry-torch: {', '.join(settings.package_names)} match {variant}")
         return False
     from poetry_torch_plugin import lockresolve
+    from poetry_torch_plugin.installers import get_backend
 
     with environment_lock(target):
         problems = _ensure_problems(settings, target, variant, lock)

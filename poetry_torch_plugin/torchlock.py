@@ -12,8 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
-import tempfile
 import urllib.parse
 
 from dataclasses import dataclass
@@ -48,7 +46,6 @@ _HEADER = (
     f"{LOCK_NAME}: the exact PyTorch builds of this project, written by poetry-torch-plugin.",
     "Do not edit it by hand: `poetry torch lock` refreshes it, `poetry torch install` replays it.",
 )
-_INTERPRETER = re.compile(r"^(?:cp|py|pp|ip|jy|graalpy)(\d)(\d*)$")
 
 
 @dataclass(frozen=True)
@@ -184,13 +181,9 @@ def _unreadable(path: Path, reason: str) -> ConfigError:
 
 
 def loads(text: str, path: Path = Path(LOCK_NAME)) -> TorchLock:
-    import tomlkit
-
-    from tomlkit.exceptions import ParseError
-
     try:
-        data = tomlkit.parse(text).unwrap()
-    except ParseError as exc:
+        data = config.parse_toml(text)
+    except ValueError as exc:
         raise _unreadable(path, str(exc).splitlines()[0]) from None
     try:
         metadata, source = data["metadata"], data["source"]
@@ -234,6 +227,8 @@ def read_lock(path: Path) -> TorchLock | None:
 
 def write_lock(path: Path, lock: TorchLock) -> None:
     """Replace the lock atomically."""
+    import tempfile
+
     text = dumps(lock)
     fd, tmp_name = tempfile.mkstemp(prefix=".poetry-torch-lock.", suffix=".tmp", dir=path.parent)
     tmp = Path(tmp_name)
@@ -268,8 +263,11 @@ class LockState:
 
 
 def lock_state(pyproject: Path, source: Source, settings: TorchConfig) -> LockState:
-    loaded = config.load(pyproject)
-    inputs = inputs_for(source, settings, requires_python_of(loaded.document))
+    try:  # read-only, after every hooked command: tomllib, not tomlkit
+        data: Mapping[str, Any] = config.parse_toml(pyproject.read_bytes().decode("utf-8"))
+    except (OSError, ValueError):
+        data = config.load(pyproject).document  # raises the one-line ConfigError
+    inputs = inputs_for(source, settings, requires_python_of(data))
     path = lock_path_for(pyproject)
     try:
         return LockState(path, inputs, read_lock(path))

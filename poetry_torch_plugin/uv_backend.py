@@ -38,8 +38,8 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from collections.abc import Sequence
 
+    from poetry_torch_plugin.environment import TargetEnv
     from poetry_torch_plugin.installers import Request
-    from poetry_torch_plugin.installers import TargetEnv
 
 # UV_* settings that cannot change which files get installed (names from uv's
 # docs/reference/environment.md); every other UV_* variable is dropped.

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from poetry_torch_plugin.environment import TargetEnv
 from poetry_torch_plugin.installers import Request
-from poetry_torch_plugin.installers import TargetEnv
 from poetry_torch_plugin.installers import clean_environment
 from poetry_torch_plugin.installers import explain_failure
 

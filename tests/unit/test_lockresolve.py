@@ -8,10 +8,10 @@ import pytest
 from poetry_torch_plugin import lockresolve
 from poetry_torch_plugin import torchlock
 from poetry_torch_plugin.access import IndexAccess
+from poetry_torch_plugin.environment import TargetEnv
 from poetry_torch_plugin.errors import IndexError_
 from poetry_torch_plugin.index import Listing
 from poetry_torch_plugin.installers import Request
-from poetry_torch_plugin.installers import TargetEnv
 from tests.unit.test_torchlock import URL
 from tests.unit.test_torchlock import digest
 from tests.unit.test_torchlock import inputs

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from poetry_torch_plugin import uv_backend
+from poetry_torch_plugin.environment import TargetEnv
 from poetry_torch_plugin.errors import EnvironmentError_
 from poetry_torch_plugin.errors import InstallError
 from poetry_torch_plugin.installers import PipBackend
 from poetry_torch_plugin.installers import Request
-from poetry_torch_plugin.installers import TargetEnv
 from poetry_torch_plugin.installers import explain_failure
 from poetry_torch_plugin.installers import get_backend
 from poetry_torch_plugin.uv_backend import UvBackend

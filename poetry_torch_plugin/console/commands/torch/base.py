@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
     from cleo.io.inputs.option import Option
 
-    from poetry_torch_plugin.installers import TargetEnv
+    from poetry_torch_plugin.environment import TargetEnv
 
 
 class TorchCommand(Command):
@@ -70,7 +70,7 @@ class TorchCommand(Command):
         return target_of(env)
 
     def _existing_venv(self) -> TargetEnv | None:
-        from poetry_torch_plugin.installers import TargetEnv
+        from poetry_torch_plugin.environment import TargetEnv
         from poetry_torch_plugin.report import env_python
         from poetry_torch_plugin.report import read_project
         from poetry_torch_plugin.report import site_packages_of
