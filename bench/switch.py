@@ -17,6 +17,7 @@ from https origins that allow it, so this is pip's best case.  Then over plain h
 caching headers (the test server as it is), where pip downloads every wheel again.
 
     .venv/bin/python bench/switch.py [-n 5] [--torch-mb 64] [--nvidia-mb 32] [--cache DIR]
+                                     [--scheme both|https|http]
 """
 
 from __future__ import annotations
@@ -63,33 +64,38 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 
-def _record_digest(data: bytes) -> str:
-    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
-    return f"sha256={digest.decode('ascii')}"
-
-
 def pad_wheel(wheel: Path, package_dir: str, size: int) -> None:
-    """Add ``size`` random bytes as ``<package_dir>/_bench_padding.bin`` (stored, in RECORD)."""
+    """Add ``size`` random bytes as ``<package_dir>/_bench_padding.bin`` (stored, in RECORD).
+
+    The bytes are written in chunks (a realistic torch wheel is larger than one
+    ``randbytes`` call can make) and hashed on the way; RECORD goes last.
+    """
     with zipfile.ZipFile(wheel) as archive:
         entries = [(info.filename, archive.read(info)) for info in archive.infolist()]
     record_name = next(name for name, _ in entries if name.endswith(".dist-info/RECORD"))
     seed = int.from_bytes(hashlib.sha256(wheel.name.encode()).digest()[:8], "big")
-    padding = random.Random(seed).randbytes(size)
+    generator = random.Random(seed)
     pad_name = f"{package_dir}/_bench_padding.bin"
-    record = f"{pad_name},{_record_digest(padding)},{size}\n".encode() + dict(entries)[record_name]
     partial = wheel.with_name(wheel.name + ".partial")
-    with zipfile.ZipFile(partial, "w") as archive:
+    stamp = (1980, 1, 1, 0, 0, 0)
+    with zipfile.ZipFile(partial, "w", allowZip64=True) as archive:
         for name, data in entries:
             if name != record_name:
-                archive.writestr(
-                    zipfile.ZipInfo(name, (1980, 1, 1, 0, 0, 0)), data, zipfile.ZIP_DEFLATED
-                )
-        archive.writestr(
-            zipfile.ZipInfo(pad_name, (1980, 1, 1, 0, 0, 0)), padding, zipfile.ZIP_STORED
-        )
-        archive.writestr(
-            zipfile.ZipInfo(record_name, (1980, 1, 1, 0, 0, 0)), record, zipfile.ZIP_DEFLATED
-        )
+                archive.writestr(zipfile.ZipInfo(name, stamp), data, zipfile.ZIP_DEFLATED)
+        padding = hashlib.sha256()
+        info = zipfile.ZipInfo(pad_name, stamp)
+        info.compress_type = zipfile.ZIP_STORED
+        info.file_size = size
+        with archive.open(info, "w", force_zip64=True) as handle:
+            left = size
+            while left:
+                chunk = generator.randbytes(min(left, 16 * 1024 * 1024))
+                padding.update(chunk)
+                handle.write(chunk)
+                left -= len(chunk)
+        digest = base64.urlsafe_b64encode(padding.digest()).rstrip(b"=").decode("ascii")
+        record = f"{pad_name},sha256={digest},{size}\n".encode() + dict(entries)[record_name]
+        archive.writestr(zipfile.ZipInfo(record_name, stamp), record, zipfile.ZIP_DEFLATED)
     partial.replace(wheel)
 
 
@@ -232,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--torch-mb", type=int, default=64)
     parser.add_argument("--nvidia-mb", type=int, default=32)
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="poetry venv, wheels")
+    parser.add_argument("--scheme", choices=("both", "https", "http"), default="both")
     args = parser.parse_args(argv)
     cache: Path = args.cache
     uv = find_uv()
@@ -248,6 +255,8 @@ def main(argv: list[str] | None = None) -> int:
         (True, "https, files served Cache-Control: immutable (as PyPI serves them)"),
         (False, "plain http, no caching headers (the test server as it is)"),
     ):
+        if args.scheme != "both" and https != (args.scheme == "https"):
+            continue
         times, served = measure(binary, root, cache, uv, args.rounds, https=https)
         report(title, times, served, args.rounds)
     return 0

@@ -387,14 +387,25 @@ def get_backend(name: str) -> Backend:
         return PipBackend()
     if name not in ("uv", "auto"):
         raise EnvironmentError_(f"unknown installer {name!r}; use pip, uv or auto.")
+    from poetry_torch_plugin.uv_backend import MIN_UV
     from poetry_torch_plugin.uv_backend import UvBackend
     from poetry_torch_plugin.uv_backend import find_uv
+    from poetry_torch_plugin.uv_backend import uv_version
 
     binary = find_uv()
-    if binary is not None:
+    version = uv_version(binary) if binary is not None else None
+    if binary is not None and version is not None and version >= MIN_UV:
         return UvBackend(binary)
     if name == "auto":
-        return PipBackend()
+        return PipBackend()  # no uv, or one too old to pin the index the way pip is pinned
+    if binary is not None:
+        found = f"uv {'.'.join(map(str, version))}" if version else "not a working uv"
+        raise EnvironmentError_(
+            f"the installer is uv, but {binary} is {found}, and poetry-torch-plugin needs"
+            f" uv {'.'.join(map(str, MIN_UV))} or newer; nothing was changed. Upgrade it"
+            " (`uv self update`, or `poetry self add 'uv>=0.5'`), or run"
+            " `poetry torch install --installer pip`."
+        )
     raise EnvironmentError_(
         "the installer is uv, but no uv executable was found (not on PATH, and no uv package in"
         " Poetry's environment); nothing was changed. Install it (`poetry self add uv`), or run"

@@ -85,6 +85,23 @@ def find_uv() -> str | None:
         return None
 
 
+# The oldest uv this backend accepts: --allow-insecure-host, --index-strategy, --no-config and
+# compile's --generate-hashes all exist there (the messages are matched against 0.13).
+MIN_UV = (0, 5, 0)
+
+
+def uv_version(binary: str) -> tuple[int, ...] | None:
+    """``(0, 13, 9)`` from ``uv --version``; None when it does not run or says something else."""
+    try:
+        result = subprocess.run(
+            [binary, "--version"], capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    match = re.match(r"uv (\d+)\.(\d+)\.(\d+)", result.stdout.strip())
+    return tuple(int(part) for part in match.groups()) if match else None
+
+
 def plain_text(output: str) -> str:
     """uv's terminal output without colours and progress-bar redraws."""
     text = re.sub(_ANSI, "", output).replace("\r\n", "\n")

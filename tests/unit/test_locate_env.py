@@ -11,6 +11,7 @@ import pytest
 
 from poetry.utils.env.env_manager import EnvManager
 
+from poetry_torch_plugin.seam import locate_existing_venv
 from poetry_torch_plugin.seam import locate_project_env
 
 
@@ -142,3 +143,29 @@ def test_agrees_with_poetrys_env_manager(
     poetry = Factory().create_poetry(project)
     assert Path(EnvManager(poetry).get().path) == expected
     assert locate_project_env(project, "Demo_App") == expected
+
+
+def test_existing_venv_only_where_poetry_needs_no_interpreter_search(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`torch install` skips Poetry's EnvManager only for these unambiguous cases."""
+    (project / ".venv").mkdir()
+    assert locate_existing_venv(project, "demo-app") is None  # a folder, not a venv
+    make_venv(project / ".venv")
+    assert locate_existing_venv(project, "demo-app") == project / ".venv"
+    active = make_venv(tmp_path / "active")
+    monkeypatch.setenv("VIRTUAL_ENV", str(active))
+    assert locate_existing_venv(project, "demo-app") == active
+
+    monkeypatch.delenv("VIRTUAL_ENV")
+    monkeypatch.setenv("POETRY_VIRTUALENVS_IN_PROJECT", "false")
+    venvs = tmp_path / "venvs"
+    guessed = make_venv(venvs / f"{base_name(project)}-py{RUNNING}")
+    assert locate_project_env(project, "demo-app") == guessed
+    assert locate_existing_venv(project, "demo-app") is None  # Poetry might pick another Python
+    (venvs / "envs.toml").write_text(f'[{base_name(project)}]\nminor = "{RUNNING}"\n')
+    assert locate_existing_venv(project, "demo-app") == guessed
+
+    monkeypatch.setenv("POETRY_VIRTUALENVS_CREATE", "false")
+    (venvs / "envs.toml").unlink()
+    assert locate_existing_venv(project, "demo-app") is None  # the system environment

@@ -229,11 +229,22 @@ def test_uv_failures_map_to_the_same_one_line_messages(stderr: str, expected: st
     assert "earlier build" in message
 
 
-def test_auto_prefers_uv_and_falls_back_to_pip(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(uv_backend, "find_uv", lambda: "/opt/uv")
+def fake_uv(directory: Path, version: str) -> str:
+    """An executable that answers ``--version`` as that uv would."""
+    binary = directory / "uv"
+    binary.write_text(f"#!/bin/sh\necho 'uv {version} (x86_64-unknown-linux-gnu)'\n")
+    binary.chmod(0o755)
+    return str(binary)
+
+
+def test_auto_prefers_uv_and_falls_back_to_pip(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    binary = fake_uv(tmp_path, "0.13.9")
+    monkeypatch.setattr(uv_backend, "find_uv", lambda: binary)
     backend = get_backend("auto")
     assert isinstance(backend, UvBackend)
-    assert backend.binary == "/opt/uv"
+    assert backend.binary == binary
     assert isinstance(get_backend("uv"), UvBackend)
     assert isinstance(get_backend("pip"), PipBackend)
 
@@ -243,6 +254,33 @@ def test_auto_prefers_uv_and_falls_back_to_pip(monkeypatch: pytest.MonkeyPatch) 
         get_backend("uv")
     with pytest.raises(EnvironmentError_, match="unknown installer"):
         get_backend("conda")
+
+
+@pytest.mark.parametrize("version", ["0.4.30", "broken"])
+def test_too_old_or_broken_uv_is_refused_and_auto_uses_pip(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, version: str
+) -> None:
+    binary = fake_uv(tmp_path, version)
+    if version == "broken":
+        Path(binary).write_text("#!/bin/sh\nexit 3\n")
+    monkeypatch.setattr(uv_backend, "find_uv", lambda: binary)
+    assert isinstance(get_backend("auto"), PipBackend)
+    with pytest.raises(EnvironmentError_) as caught:
+        get_backend("uv")
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "needs uv 0.5.0 or newer; nothing was changed" in message
+    assert ("is uv 0.4.30," if version != "broken" else "is not a working uv,") in message
+    assert "--installer pip" in message
+
+
+def test_uv_version_reads_the_real_uv() -> None:
+    binary = uv_backend.find_uv()
+    if binary is None:
+        pytest.skip("uv is not installed")
+    version = uv_backend.uv_version(binary)
+    assert version is not None
+    assert version >= uv_backend.MIN_UV
 
 
 def test_find_uv_looks_on_path_then_in_poetrys_environment(
