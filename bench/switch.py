@@ -169,8 +169,22 @@ def immutable_files() -> Iterator[None]:
 Samples = dict[str, list[float]]
 
 
+# The two builds a round switches between: (label, `poetry torch install` arguments).
+CUDA_PAIR: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("cu129", ("--cuda", "12.9")),
+    ("cu128", ("--cuda", "12.8")),
+)
+
+
 def measure(
-    binary: Path, root: Path, cache: Path, uv: str, rounds: int, *, https: bool
+    binary: Path,
+    root: Path,
+    cache: Path,
+    uv: str,
+    rounds: int,
+    *,
+    https: bool,
+    pair: tuple[tuple[str, tuple[str, ...]], ...] = CUDA_PAIR,
 ) -> tuple[Samples, Samples]:
     """Seconds and MB served per switch, keyed ``"pip -> cu129"`` etc."""
     times: Samples = {}
@@ -200,26 +214,32 @@ def measure(
         env["PATH"] = f"{uv_dir}{os.pathsep}{env.get('PATH', '')}"
         projects = {name: make_project(work / name, pypi) for name in ("pip", "uv")}
 
-        def switch(name: str, cuda: str) -> None:
-            args = ("torch", "install", "--cuda", cuda, "--installer", name)
+        def switch(name: str, variant: tuple[str, ...]) -> None:
+            args = ("torch", "install", *variant, "--installer", name)
             poetry(binary, projects[name], env, *args)
 
         for name in projects:
-            switch(name, "12.8")
+            switch(name, pair[-1][1])
         for index in range(1 + rounds):
-            for cuda in ("12.9", "12.8"):
-                order = ["pip", "uv"] if (index + (cuda == "12.8")) % 2 == 0 else ["uv", "pip"]
+            for position, (label, variant) in enumerate(pair):
+                order = ["pip", "uv"] if (index + position) % 2 == 0 else ["uv", "pip"]
                 for name in order:
                     server.clear_log()
-                    seconds = timed(functools.partial(switch, name, cuda))
+                    seconds = timed(functools.partial(switch, name, variant))
                     if index > 0:  # round 0 warms the caches
-                        key = f"{name} -> cu{cuda.replace('.', '')}"
+                        key = f"{name} -> {label}"
                         times.setdefault(key, []).append(seconds)
                         served.setdefault(key, []).append(server.bytes_for("/whl/") / 1e6)
     return times, served
 
 
-def report(title: str, times: Samples, served: Samples, rounds: int) -> None:
+def report(
+    title: str,
+    times: Samples,
+    served: Samples,
+    rounds: int,
+    labels: tuple[str, ...] = ("cu129", "cu128"),
+) -> None:
     out(f"\n{title}: `poetry torch install --cuda X --installer Y`, median of {rounds} rounds")
     for key in sorted(times):
         values = times[key]
@@ -227,9 +247,9 @@ def report(title: str, times: Samples, served: Samples, rounds: int) -> None:
             f"  {key:<12} {median(values):6.2f} s  (range {min(values):.2f}-{max(values):.2f})"
             f"  {median(served[key]):7.1f} MB from the index"
         )
-    for cuda in ("cu129", "cu128"):
-        ratio = median(times[f"pip -> {cuda}"]) / median(times[f"uv -> {cuda}"])
-        out(f"  pip/uv -> {cuda}: {ratio:.2f}x")
+    for label in labels:
+        ratio = median(times[f"pip -> {label}"]) / median(times[f"uv -> {label}"])
+        out(f"  pip/uv -> {label}: {ratio:.2f}x")
 
 
 def main(argv: list[str] | None = None) -> int:
