@@ -185,8 +185,10 @@ def measure(
     *,
     https: bool,
     pair: tuple[tuple[str, tuple[str, ...]], ...] = CUDA_PAIR,
+    tool_table: str = "",
 ) -> tuple[Samples, Samples]:
-    """Seconds and MB served per switch, keyed ``"pip -> cu129"`` etc."""
+    """Seconds and MB served per switch, keyed ``"pip -> cu129"`` etc.  ``tool_table`` is
+    appended to both projects' pyproject.toml (a ``[tool.poetry-torch]`` table)."""
     times: Samples = {}
     served: Samples = {}
     with contextlib.ExitStack() as stack:
@@ -213,6 +215,9 @@ def measure(
         (uv_dir / "uv").symlink_to(uv)
         env["PATH"] = f"{uv_dir}{os.pathsep}{env.get('PATH', '')}"
         projects = {name: make_project(work / name, pypi) for name in ("pip", "uv")}
+        for project in projects.values():
+            with (project / "pyproject.toml").open("a", encoding="utf-8") as handle:
+                handle.write(tool_table)
 
         def switch(name: str, variant: tuple[str, ...]) -> None:
             args = ("torch", "install", *variant, "--installer", name)

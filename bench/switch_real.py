@@ -127,11 +127,17 @@ def main(argv: list[str] | None = None) -> int:
         f" ({len(list((root / 'whl' / 'cu130').iterdir()))} files),"
         f" cpu closure {sizes['cpu']:.2f} GB"
     )
-    pair = (
-        ("cu130", ("--cuda", "13.0", "torch")),
-        ("cpu", ("--cpu", "torch")),
+    pair = (("cu130", ("--cuda", "13.0")), ("cpu", ("--cpu",)))
+    times, served = measure(
+        binary,
+        root,
+        args.cache,
+        uv,
+        args.rounds,
+        https=True,
+        pair=pair,
+        tool_table='\n[tool.poetry-torch]\npackages = ["torch"]\n',
     )
-    times, served = measure(binary, root, args.cache, uv, args.rounds, https=True, pair=pair)
     report(
         "https, files served Cache-Control: immutable, real wheels",
         times,
