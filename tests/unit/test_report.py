@@ -464,9 +464,11 @@ def test_device_runtime_agrees_with_the_facts_table() -> None:
 def test_device_cuda_auto_line_matches_the_choice() -> None:
     first = (DEVICE / "install-auto-dry-run.txt").read_text(encoding="utf-8").splitlines()[0]
     machine = machine_from_dict(_recorded("check.json")["machine"])
-    choice = auto.choose(machine, (), ("torch", "torchvision", "torchaudio"))
+    installed = _recorded("check-runtime.json")["runtime"]["torch_version"]  # 2.11.0+cu130
+    choice = auto.choose(machine, (), ("torch", "torchvision", "torchaudio"), installed)
     assert first == f"--cuda auto: {choice.variant} ({choice.reason})"
     assert "NVIDIA H100 80GB HBM3 (sm_90)" in first
+    assert choice.variant.index_name == "cu130"  # follows the installed torch 2.11 (re-recorded)
 
 
 def test_device_text_report_has_the_three_parts() -> None:
