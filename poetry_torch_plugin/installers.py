@@ -130,6 +130,17 @@ def clean_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def _ask(python: Path, code: str) -> str:
+    """What ``python -c code`` prints; "" when it cannot run."""
+    try:
+        result = subprocess.run(
+            [str(python), "-c", code], capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return result.stdout.strip()
+
+
 def environment_tags(python: Path) -> str:
     """``Python 3.11 (cp311), platform linux-x86_64`` for messages about unmatched wheels."""
     code = (
@@ -138,13 +149,7 @@ def environment_tags(python: Path) -> str:
         " 'cp' if sys.implementation.name == 'cpython' else sys.implementation.name,"
         " sys.version_info[0], sys.version_info[1], sysconfig.get_platform()))"
     )
-    try:
-        result = subprocess.run(
-            [str(python), "-c", code], capture_output=True, text=True, timeout=10, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return "this environment"
-    return result.stdout.strip() or "this environment"
+    return _ask(python, code) or "this environment"
 
 
 def environment_markers(python: Path) -> dict[str, str]:
@@ -156,17 +161,12 @@ def environment_markers(python: Path) -> dict[str, str]:
         " 'platform_machine': platform.machine()}))"
     )
     try:
-        result = subprocess.run(
-            [str(python), "-c", code], capture_output=True, text=True, timeout=10, check=False
-        )
-        markers = json.loads(result.stdout)
-    except (OSError, subprocess.TimeoutExpired, ValueError):
+        markers = json.loads(_ask(python, code))
+    except ValueError:
         return {}
-    return (
-        {str(key): str(value) for key, value in markers.items()}
-        if isinstance(markers, dict)
-        else {}
-    )
+    if not isinstance(markers, dict):
+        return {}
+    return {str(key): str(value) for key, value in markers.items()}
 
 
 # pip's texts, then uv's (0.13: "Because torch==2.8.0+cu126 has no wheels with a matching

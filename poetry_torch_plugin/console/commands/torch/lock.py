@@ -35,9 +35,10 @@ class TorchLockCommand(TorchCommand):
         ),
     ]
     help = """Resolves the packages of <c1>[tool.poetry-torch]</c1> against the <c1>pytorch_*</c1>
-source, as pip (or uv) would install them into an empty environment, and records every package of that
-closure with the sha256 of each wheel the index publishes for it. <c1>poetry torch install</c1> and
-the hook after <c1>poetry install</c1> then install exactly these builds, hash-checked.
+source, as the installer (pip or uv) would install them into an empty environment, and records
+every package of that closure with the sha256 of each wheel the index publishes for it.
+<c1>poetry torch install</c1> and the hook after <c1>poetry install</c1> then install exactly these
+builds, hash-checked.
 
   <c1>poetry torch lock</c1>
   <c1>poetry torch lock --check</c1>     (for CI: is the lock up to date?)
