@@ -213,5 +213,8 @@ def test_uv_dry_run_names_the_variable_uv_reads_the_login_from(
     )
     [command] = [line for line in dry.stdout.splitlines() if line.startswith("Would run:")]
     assert command.startswith(f"Would run: UV_INDEX_URL={index_server.base}/cu128 ")
-    assert " pip install --python " in command
+    # no environment yet: the install would create it, so no interpreter is named
+    assert "Would create the project's virtual environment first." in dry.stdout
+    assert " pip install --python <new virtualenv>/bin/python " in command
+    assert not project.venv.exists()
     assert secret not in dry.stdout + dry.stderr

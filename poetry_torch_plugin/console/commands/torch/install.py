@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from cleo.io.inputs.argument import Argument
     from cleo.io.inputs.option import Option
 
+    from poetry_torch_plugin.environment import TargetEnv
     from poetry_torch_plugin.service import InstallPlan
     from poetry_torch_plugin.variants import Variant
 
@@ -97,6 +98,23 @@ pyproject.toml, then installs the packages from that index only, in one transact
             return f"Would install the builds pinned in {torchlock.LOCK_NAME}, hash-checked."
         return f"Would resolve the packages afresh and write {torchlock.LOCK_NAME}."
 
+    def _dry_run_target(self) -> TargetEnv:
+        """The environment the install would use.  When there is none yet, a placeholder:
+        the install creates it first (as ``poetry install`` would), so naming the interpreter
+        Poetry runs on would show the wrong ``--python``."""
+        from pathlib import Path
+
+        from poetry_torch_plugin.environment import TargetEnv
+        from poetry_torch_plugin.report import read_project
+        from poetry_torch_plugin.seam import locate_project_env
+
+        pyproject = self.pyproject_path()
+        if locate_project_env(pyproject.parent, read_project(pyproject).name) is not None:
+            return self.project_env(create=False)
+        self.line("Would create the project's virtual environment first.")
+        new = Path("<new virtualenv>")
+        return TargetEnv(new, new / "bin" / "python", ())
+
     def _installed_torch(self) -> str | None:
         from poetry_torch_plugin.environment import installed_distributions
 
@@ -128,7 +146,7 @@ pyproject.toml, then installs the packages from that index only, in one transact
                 f" ({redact(plan.index_url)})"
             )
             if self.option("dry-run"):
-                target = self.project_env(create=False)
+                target = self._dry_run_target()
                 access = service.access_for(plan.settings, plan.source)
                 request = service.request_for(access, plan.settings.packages)
                 login = f"{backend.login_variable}={access.shown} "
