@@ -218,3 +218,24 @@ def test_uv_dry_run_names_the_variable_uv_reads_the_login_from(
     assert " pip install --python <new virtualenv>/bin/python " in command
     assert not project.venv.exists()
     assert secret not in dry.stdout + dry.stderr
+
+
+def test_uv_and_pip_write_the_same_lock(
+    project: Project, uv_path: dict[str, str], index_server: IndexServer
+) -> None:
+    """`poetry torch lock` resolved by uv (`uv pip compile --generate-hashes`) and by pip
+    (`pip install --dry-run --report`) records the same closure, files and hashes."""
+    project.run("torch", "install", "--cuda", "12.9", "--installer", "pip", extra_env=uv_path)
+    lock = project.root / "poetry-torch.lock"
+    by_install = lock.read_text()
+    index_server.clear_log()
+    project.run("torch", "lock", "--installer", "uv", extra_env=uv_path)
+    by_uv = lock.read_text()
+    agents = {r.agent.split("/", 1)[0] for r in index_server.requested("/whl/")}
+    assert "uv" in agents
+    assert "pip" not in agents, agents
+    project.run("torch", "lock", "--installer", "pip", extra_env=uv_path)
+    by_pip = lock.read_text()
+    assert by_uv == by_pip == by_install
+    assert 'name = "nvidia-fakeblas-cu12"' in by_uv  # the closure, not only the requested three
+    assert "sha256:" in by_uv
