@@ -116,10 +116,18 @@ def read_project(pyproject: Path) -> ProjectState:
 
 
 def site_packages_of(root: Path) -> tuple[Path, ...]:
-    """``lib/python*/site-packages`` (and ``lib64``), or ``Lib/site-packages`` on Windows."""
+    """``lib/python*/site-packages`` (and ``lib64``), ``Lib/site-packages`` on Windows, else
+    Debian's ``dist-packages``."""
     found = [*sorted(root.glob("lib/python*/site-packages")), *root.glob("Lib/site-packages")]
     lib64 = sorted(root.glob("lib64/python*/site-packages"))
     found += [path for path in lib64 if path.resolve() not in {p.resolve() for p in found}]
+    if not found:
+        # A Debian/Ubuntu system Python (virtualenvs.create = false, root /usr): pip installs
+        # into /usr/local/lib/python3.X/dist-packages, the distribution into lib/python3/...
+        found = [
+            *sorted((root / "local").glob("lib/python3*/dist-packages")),
+            *sorted(root.glob("lib/python3*/dist-packages")),
+        ]
     return tuple(found)
 
 

@@ -370,6 +370,17 @@ def test_environment_layouts(tmp_path: Path) -> None:
     assert report.env_python(bare) is None
     assert report.read_environment(None).root is None
 
+    usr = tmp_path / "usr"  # Debian's system Python, as `virtualenvs.create = false` uses it
+    local = usr / "local" / "lib" / "python3.11" / "dist-packages"
+    local.mkdir(parents=True)
+    (usr / "lib" / "python3" / "dist-packages").mkdir(parents=True)
+    (usr / "bin").mkdir()
+    (usr / "bin" / "python3").write_text("")
+    state = report.read_environment(usr)
+    assert state.site_packages == (local, usr / "lib" / "python3" / "dist-packages")
+    assert state.python_version == "3.11"
+    assert report.env_python(usr) == usr / "bin" / "python3"
+
 
 def test_packages_rows_for_missing_and_unknown(tmp_path: Path) -> None:
     state = write_env(tmp_path / "venv", (Dist("torch", "2.11.0"),))
