@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -11,6 +10,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from poetry_torch_plugin.config import is_torch_family
+from poetry_torch_plugin.uv_backend import find_uv
 
 
 if TYPE_CHECKING:
@@ -21,24 +21,10 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
-def _uv_binary() -> str | None:
-    found = shutil.which("uv")
-    if found:
-        return found
-    try:
-        from uv import find_uv_bin  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return None
-    try:
-        return str(find_uv_bin())
-    except FileNotFoundError:
-        return None
-
-
 @pytest.fixture
 def uv_path(tmp_path: Path) -> dict[str, str]:
     """PATH with only uv added (a link in its own directory), so Poetry picks nothing else up."""
-    binary = _uv_binary()
+    binary = find_uv()
     if binary is None:
         pytest.skip("uv is not installed: `.venv/bin/pip install uv` (or put uv on PATH)")
     directory = tmp_path / "uv-bin"
