@@ -68,6 +68,10 @@ class Request:
             options=access.pip_options(),
         )
 
+    def loudness(self) -> list[str]:
+        """``--quiet`` / ``--verbose``, which pip and uv both take."""
+        return [flag for flag, on in (("--quiet", self.quiet), ("--verbose", self.verbose)) if on]
+
     def index_url_with_credentials(self) -> str:
         """The index URL with the login inside; only ever put in a child's environment."""
         if self.credentials is None:
@@ -336,11 +340,7 @@ class PipBackend:
 
     def command(self, target: TargetEnv, request: Request) -> list[str]:
         command = [*self._base(target), "install", *self.index_args(request), *request.options]
-        if request.quiet:
-            command.append("--quiet")
-        if request.verbose:
-            command.append("--verbose")
-        return [*command, *request.requirements]
+        return [*command, *request.loudness(), *request.requirements]
 
     def report(self, target: TargetEnv, request: Request) -> dict[str, Any]:
         """pip's own ``--report`` of a dry run that ignores what is installed."""

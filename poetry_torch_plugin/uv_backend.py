@@ -145,11 +145,7 @@ class UvBackend:
 
     def command(self, target: TargetEnv, request: Request) -> list[str]:
         command = [self.binary, "pip", "install", *self._options(target, request)]
-        if request.quiet:
-            command.append("--quiet")
-        if request.verbose:
-            command.append("--verbose")
-        return [*command, *request.requirements]
+        return [*command, *request.loudness(), *request.requirements]
 
     def report(self, target: TargetEnv, request: Request) -> dict[str, Any]:
         """What uv would install into an empty environment, in the shape of pip's report.
