@@ -17,57 +17,16 @@ import subprocess
 import sys
 import tempfile
 import time
-import venv
 
 from pathlib import Path
 
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.support.check_demo import make_check_demo
+
+
 REPO = Path(__file__).resolve().parents[1]
-PYPROJECT = """[project]
-name = "bench-demo"
-version = "0.1.0"
-requires-python = ">=3.9"
-
-[tool.poetry]
-package-mode = false
-
-[[tool.poetry.source]]
-name = "pytorch_cuda_cu130"
-url = "https://download.pytorch.org/whl/cu130"
-priority = "explicit"
-
-[tool.poetry-torch]
-packages = ["torch", "torchvision", "torchaudio"]
-"""
-
-
-def _dist(site: Path, name: str, version: str, requires: str = "", version_py: str = "") -> None:
-    info = site / f"{name}-{version}.dist-info"
-    info.mkdir(parents=True, exist_ok=True)
-    (info / "METADATA").write_text(
-        f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n{requires}\n"
-    )
-    (info / "RECORD").write_text("")
-    if version_py:
-        (site / name).mkdir(exist_ok=True)
-        (site / name / "version.py").write_text(version_py)
-
-
-def make_project(root: Path) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "pyproject.toml").write_text(PYPROJECT)
-    venv.EnvBuilder(with_pip=False).create(root / ".venv")
-    site = next((root / ".venv").glob("lib/python*/site-packages"))
-    _dist(site, "torch", "2.11.0", "", "__version__ = '2.11.0+cu130'\ncuda = '13.0'\nhip = None\n")
-    _dist(
-        site,
-        "torchvision",
-        "0.26.0",
-        "Requires-Dist: torch==2.11.0",
-        "__version__ = '0.26.0+cu130'\ncuda = '13.0'\n",
-    )
-    _dist(site, "torchaudio", "2.11.0", "Requires-Dist: torch==2.11.0")
-    return root
 
 
 def timed(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, int]:
@@ -91,7 +50,10 @@ def main() -> int:
     if args.fake_machine:
         env["POETRY_TORCH_FAKE_MACHINE"] = str(args.fake_machine.resolve())
     with tempfile.TemporaryDirectory(prefix="check-speed-") as tmp:
-        project = args.project or make_project(Path(tmp) / "demo")
+        project = args.project
+        if project is None:
+            project = Path(tmp) / "demo"
+            make_check_demo(project, name="bench-demo")
         commands = {
             "poetry --version": [str(args.poetry), "--version"],
             "poetry torch check": [str(args.poetry), "torch", "check"],

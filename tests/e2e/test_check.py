@@ -11,7 +11,6 @@ import os
 import shutil
 import subprocess
 import sys
-import venv
 
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,28 +18,15 @@ from pathlib import Path
 import pytest
 
 from poetry_torch_plugin.detection import machine_from_dict
+from tests.support.check_demo import PYPROJECT
+from tests.support.check_demo import make_check_demo
+from tests.support.check_demo import write_dist
 
 
 pytestmark = [pytest.mark.e2e]
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 H100_JSON = FIXTURES / "synthetic" / "fake-machine-h100.json"
-PYPROJECT = """[project]
-name = "check-demo"
-version = "0.1.0"
-requires-python = ">=3.9"
-
-[tool.poetry]
-package-mode = false
-
-[[tool.poetry.source]]
-name = "pytorch_cuda_{variant}"
-url = "https://download.pytorch.org/whl/{variant}"
-priority = "explicit"
-
-[tool.poetry-torch]
-packages = ["torch", "torchvision", "torchaudio"]
-"""
 # A stand-in for torch that --runtime imports: it leaves a mark, and sees no GPU.
 FAKE_TORCH_INIT = """
 import pathlib
@@ -78,25 +64,13 @@ class Demo:
         )
 
     def dist(self, name: str, version: str, version_py: str | None = None, *requires: str) -> None:
-        info = self.site / f"{name}-{version}.dist-info"
-        info.mkdir()
-        lines = "".join(f"Requires-Dist: {line}\n" for line in requires)
-        (info / "METADATA").write_text(
-            f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n{lines}\n"
-        )
-        (info / "RECORD").write_text("")
-        if version_py is not None:
-            (self.site / name).mkdir()
-            (self.site / name / "version.py").write_text(version_py)
+        write_dist(self.site, name, version, version_py, requires)
 
 
 @pytest.fixture
 def demo(tmp_path: Path, poetry_bin: Path) -> Demo:
     root = tmp_path / "demo"
-    root.mkdir()
-    (root / "pyproject.toml").write_text(PYPROJECT.format(variant="cu130"))
-    venv.EnvBuilder(with_pip=False).create(root / ".venv")
-    site = next((root / ".venv").glob("lib/python*/site-packages"))
+    site = make_check_demo(root)
     machines = tmp_path / "machines"
     machines.mkdir()
     shutil.copy(H100_JSON, machines / "h100.json")
@@ -104,13 +78,7 @@ def demo(tmp_path: Path, poetry_bin: Path) -> Demo:
     pascal = json.loads(H100_JSON.read_text())
     pascal["nvidia"]["gpus"] = [{"name": "Tesla P100-PCIE-16GB", "compute_capability": [6, 0]}]
     (machines / "pascal.json").write_text(json.dumps(pascal))
-    project = Demo(root, site, poetry_bin, machines)
-    project.dist("torch", "2.11.0", "__version__ = '2.11.0+cu130'\ncuda = '13.0'\nhip = None\n")
-    project.dist(
-        "torchvision", "0.26.0", "__version__ = '0.26.0+cu130'\ncuda = '13.0'\n", "torch==2.11.0"
-    )
-    project.dist("torchaudio", "2.11.0", None, "torch==2.11.0")
-    return project
+    return Demo(root, site, poetry_bin, machines)
 
 
 def verdicts(result: subprocess.CompletedProcess[str]) -> list[str]:
@@ -185,7 +153,9 @@ def test_problems_fail_with_their_fix(
     demo: Demo, change: str | None, machine: str, code: str, fix: str
 ) -> None:
     if change == "configure-cu128":
-        (demo.root / "pyproject.toml").write_text(PYPROJECT.format(variant="cu128"))
+        (demo.root / "pyproject.toml").write_text(
+            PYPROJECT.format(name="check-demo", variant="cu128")
+        )
     elif change == "half-installed":
         (demo.site / "torchvision-0.26.0.dist-info" / "RECORD").unlink()
     elif change == "remove-torch":
