@@ -7,6 +7,7 @@ work directory, like the test suite's autouse fixture.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import re
@@ -23,14 +24,17 @@ from typing import TYPE_CHECKING
 # Run as `python bench/x.py`: the repository root makes tests.support importable.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from tests.support.index_server import IndexServer
 from tests.support.isolation import isolated_env as shared_isolated_env
 from tests.support.poetry_env import DEFAULT_POETRY
 from tests.support.poetry_env import build_poetry_venv
 from tests.support.project import pyproject_text
+from tests.support.wheels import build_torch_universe
 
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from collections.abc import Iterator
     from collections.abc import Mapping
     from collections.abc import Sequence
 
@@ -41,6 +45,18 @@ DEFAULT_CACHE = Path(tempfile.gettempdir()) / "poetry-torch-bench"
 def poetry_bin(cache: Path, version: str = DEFAULT_POETRY) -> Path:
     """The real poetry in a throwaway venv (built once under ``cache``) with this plugin."""
     return build_poetry_venv(cache / f"poetry-{version}", version)
+
+
+@contextlib.contextmanager
+def local_index(prefix: str, cache: Path) -> Iterator[tuple[Path, IndexServer, dict[str, str]]]:
+    """A temporary work folder, the test universe served on 127.0.0.1, and the measured
+    commands' environment (home under the work folder, bytecode under ``cache``)."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        work = Path(tmp)
+        universe = build_torch_universe(work / "index")
+        with IndexServer(universe.root) as server:
+            env = isolated_env(work / "home", index_base=server.base, pycache=cache / "pycache")
+            yield work, server, env
 
 
 def isolated_env(home: Path, *, index_base: str, pycache: Path) -> dict[str, str]:

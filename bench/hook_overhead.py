@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-import tempfile
 
 from pathlib import Path
 
@@ -42,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DEFAULT_CACHE
 from _common import alternate
 from _common import configured_project
-from _common import isolated_env
+from _common import local_index
 from _common import machine
 from _common import make_project
 from _common import median
@@ -50,9 +49,6 @@ from _common import out
 from _common import poetry
 from _common import poetry_bin
 from _common import poetry_version
-
-from tests.support.index_server import IndexServer
-from tests.support.wheels import build_torch_universe
 
 
 # Poetry's own entry point with the plugin's listeners wrapped in timers; the last line on
@@ -110,45 +106,41 @@ def main(argv: list[str] | None = None) -> int:
     out(f"machine: {machine()}")
     out(f"poetry:  {poetry_version(binary)}, plugin from {binary.parents[1]}")
 
-    with tempfile.TemporaryDirectory(prefix="bench-hook-") as tmp:
-        work = Path(tmp)
-        universe = build_torch_universe(work / "index")
-        with IndexServer(universe.root) as server:
-            env = isolated_env(work / "home", index_base=server.base, pycache=cache / "pycache")
-            configured = configured_project(binary, work / "configured", server.pypi_url, env)
-            unconfigured = make_project(work / "unconfigured", server.pypi_url)
-            poetry(binary, unconfigured, env, "lock")
-            poetry(binary, unconfigured, env, "install")
+    with local_index("bench-hook-", cache) as (work, server, env):
+        configured = configured_project(binary, work / "configured", server.pypi_url, env)
+        unconfigured = make_project(work / "unconfigured", server.pypi_url)
+        poetry(binary, unconfigured, env, "lock")
+        poetry(binary, unconfigured, env, "install")
 
-            server.clear_log()
-            poetry(binary, configured, env, "install")
-            whl = server.requested("/whl/")
-            everything = server.requests
-            out(
-                f"no-op `poetry install` (configured): {len(whl)} requests to /whl/,"
-                f" {len(everything)} requests in all"
-            )
+        server.clear_log()
+        poetry(binary, configured, env, "install")
+        whl = server.requested("/whl/")
+        everything = server.requests
+        out(
+            f"no-op `poetry install` (configured): {len(whl)} requests to /whl/,"
+            f" {len(everything)} requests in all"
+        )
 
-            sides = {
-                "A configured, plugins": lambda: poetry(binary, configured, env, "install"),
-                "B configured, --no-plugins": lambda: poetry(
-                    binary, configured, env, "install", "--no-plugins"
-                ),
-                "C unconfigured, plugins": lambda: poetry(binary, unconfigured, env, "install"),
-                "D unconfigured, --no-plugins": lambda: poetry(
-                    binary, unconfigured, env, "install", "--no-plugins"
-                ),
-                "E --version, plugins": lambda: poetry(binary, configured, env, "--version"),
-                "F --version, --no-plugins": lambda: poetry(
-                    binary, configured, env, "--version", "--no-plugins"
-                ),
-            }
-            samples = alternate(sides, args.rounds)
-            python = binary.parent / "python"
-            listeners = {
-                "configured": listener_times(python, configured, env, args.rounds),
-                "unconfigured": listener_times(python, unconfigured, env, args.rounds),
-            }
+        sides = {
+            "A configured, plugins": lambda: poetry(binary, configured, env, "install"),
+            "B configured, --no-plugins": lambda: poetry(
+                binary, configured, env, "install", "--no-plugins"
+            ),
+            "C unconfigured, plugins": lambda: poetry(binary, unconfigured, env, "install"),
+            "D unconfigured, --no-plugins": lambda: poetry(
+                binary, unconfigured, env, "install", "--no-plugins"
+            ),
+            "E --version, plugins": lambda: poetry(binary, configured, env, "--version"),
+            "F --version, --no-plugins": lambda: poetry(
+                binary, configured, env, "--version", "--no-plugins"
+            ),
+        }
+        samples = alternate(sides, args.rounds)
+        python = binary.parent / "python"
+        listeners = {
+            "configured": listener_times(python, configured, env, args.rounds),
+            "unconfigured": listener_times(python, unconfigured, env, args.rounds),
+        }
 
     medians = {name: median(values) for name, values in samples.items()}
     out(f"\nno-op `poetry install`, median of {args.rounds} alternated runs:")

@@ -16,7 +16,6 @@ import argparse
 import re
 import subprocess
 import sys
-import tempfile
 
 from pathlib import Path
 
@@ -25,15 +24,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import DEFAULT_CACHE
 from _common import configured_project
-from _common import isolated_env
+from _common import local_index
 from _common import machine
 from _common import median
 from _common import out
 from _common import poetry_bin
 from _common import poetry_version
-
-from tests.support.index_server import IndexServer
-from tests.support.wheels import build_torch_universe
 
 
 _LINE = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)$")
@@ -99,31 +95,27 @@ def main(argv: list[str] | None = None) -> int:
     python = binary.parent / "python"
     out(f"machine: {machine()}")
     out(f"poetry:  {poetry_version(binary)}")
-    with tempfile.TemporaryDirectory(prefix="bench-imports-") as tmp:
-        work = Path(tmp)
-        universe = build_torch_universe(work / "index")
-        with IndexServer(universe.root) as server:
-            warm = isolated_env(work / "home", index_base=server.base, pycache=cache / "pycache")
-            cold = dict(warm, PYTHONDONTWRITEBYTECODE="1", PYTHONPYCACHEPREFIX=str(work / "none"))
-            project = configured_project(binary, work / "demo", server.pypi_url, warm)
-            for label, env in (("with bytecode", warm), ("compiled from source", cold)):
-                version = profile(python, [str(binary), "--version"], project, env, args.runs)
-                server.clear_log()
-                install = profile(python, [str(binary), "install"], project, env, args.runs)
-                whl = len(server.requested("/whl/"))
-                loader = entry_point(python, project, env, args.runs)
-                out(f"\n{label}: median self time (us) over {args.runs} runs")
-                out(f"  {'module':<52} {'--version':>9} {'install':>9}")
-                out(
-                    f"  {'poetry_torch_plugin + .plugin (entry point)':<52} {loader:>9.0f} {loader:>9.0f}"
-                )
-                for name in sorted(set(version) | set(install)):
-                    out(f"  {name:<52} {version.get(name, 0):>9.0f} {install.get(name, 0):>9.0f}")
-                out(
-                    f"  {'total':<52} {loader + sum(version.values()):>9.0f}"
-                    f" {loader + sum(install.values()):>9.0f}"
-                )
-                out(f"  requests to /whl/ during {args.runs} no-op installs: {whl}")
+    with local_index("bench-imports-", cache) as (work, server, warm):
+        cold = dict(warm, PYTHONDONTWRITEBYTECODE="1", PYTHONPYCACHEPREFIX=str(work / "none"))
+        project = configured_project(binary, work / "demo", server.pypi_url, warm)
+        for label, env in (("with bytecode", warm), ("compiled from source", cold)):
+            version = profile(python, [str(binary), "--version"], project, env, args.runs)
+            server.clear_log()
+            install = profile(python, [str(binary), "install"], project, env, args.runs)
+            whl = len(server.requested("/whl/"))
+            loader = entry_point(python, project, env, args.runs)
+            out(f"\n{label}: median self time (us) over {args.runs} runs")
+            out(f"  {'module':<52} {'--version':>9} {'install':>9}")
+            out(
+                f"  {'poetry_torch_plugin + .plugin (entry point)':<52} {loader:>9.0f} {loader:>9.0f}"
+            )
+            for name in sorted(set(version) | set(install)):
+                out(f"  {name:<52} {version.get(name, 0):>9.0f} {install.get(name, 0):>9.0f}")
+            out(
+                f"  {'total':<52} {loader + sum(version.values()):>9.0f}"
+                f" {loader + sum(install.values()):>9.0f}"
+            )
+            out(f"  requests to /whl/ during {args.runs} no-op installs: {whl}")
     return 0
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
-import tempfile
 
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import DEFAULT_CACHE
 from _common import isolated_env
+from _common import local_index
 from _common import machine
 from _common import make_project
 from _common import out
@@ -35,12 +35,11 @@ from _common import poetry_bin
 from _common import poetry_version
 from _common import torch_family_path
 
-from tests.support.index_server import IndexServer
-from tests.support.wheels import build_torch_universe
-
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+
+    from tests.support.index_server import IndexServer
 
 STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("lock", ("lock",)),
@@ -104,21 +103,17 @@ def main(argv: list[str] | None = None) -> int:
     out(f"machine: {machine()}")
     out(f"poetry:  {poetry_version(binary)}")
 
-    with tempfile.TemporaryDirectory(prefix="bench-downloads-") as tmp:
-        work = Path(tmp)
-        universe = build_torch_universe(work / "index")
-        with IndexServer(universe.root) as server:
-            env = isolated_env(work / "home", index_base=server.base, pycache=cache / "pycache")
-            configured = make_project(work / "configured", server.pypi_url)
-            poetry(binary, configured, env, "torch", "install", "--cuda", "12.9")
-            cold = _run_steps(binary, configured, env, server, cold=True)
-            warm = _run_steps(binary, configured, env, server, cold=False)
+    with local_index("bench-downloads-", cache) as (work, server, env):
+        configured = make_project(work / "configured", server.pypi_url)
+        poetry(binary, configured, env, "torch", "install", "--cuda", "12.9")
+        cold = _run_steps(binary, configured, env, server, cold=True)
+        warm = _run_steps(binary, configured, env, server, cold=False)
 
-            baseline_env = isolated_env(
-                work / "home-baseline", index_base=server.base, pycache=cache / "pycache"
-            )
-            baseline = make_project(work / "unconfigured", server.pypi_url)
-            plain = _run_steps(binary, baseline, baseline_env, server, cold=True)
+        baseline_env = isolated_env(
+            work / "home-baseline", index_base=server.base, pycache=cache / "pycache"
+        )
+        baseline = make_project(work / "unconfigured", server.pypi_url)
+        plain = _run_steps(binary, baseline, baseline_env, server, cold=True)
 
     _table("configured project (poetry torch install --cuda 12.9), empty Poetry cache:", cold)
     _table("configured project, warm Poetry cache:", warm)
