@@ -163,7 +163,7 @@ def out(line: str = "") -> None:
 
 def torch_family_path(path: str) -> bool:
     """Whether a request path names a torch-family project page or file."""
-    from poetry_torch_plugin.config import is_torch_family
+    from poetry_torch_plugin.core.config import is_torch_family
 
     last = path.rstrip("/").rsplit("/", 1)[-1]
     name = last.split("-", 1)[0] if last.endswith((".whl", ".metadata", ".tar.gz")) else last

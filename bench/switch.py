@@ -54,7 +54,7 @@ from _common import poetry_bin
 from _common import poetry_version
 from _common import timed
 
-from poetry_torch_plugin.uv_backend import find_uv
+from poetry_torch_plugin.install.uv import find_uv
 from tests.support import index_server
 from tests.support.index_server import IndexServer
 from tests.support.wheels import build_torch_universe

@@ -19,7 +19,7 @@ class ConfigError(TorchPluginError):
     """pyproject.toml cannot be read, or its torch configuration is inconsistent."""
 
 
-class IndexError_(TorchPluginError):
+class IndexAccessError(TorchPluginError):
     """The PyTorch index is unreachable, or does not publish what was asked for."""
 
 
@@ -27,7 +27,7 @@ class InstallError(TorchPluginError):
     """The installer (pip or uv) failed; the earlier build is still in place."""
 
 
-class EnvironmentError_(TorchPluginError):
+class TargetEnvError(TorchPluginError):
     """The project environment is missing, read-only, or has no usable installer."""
 
 

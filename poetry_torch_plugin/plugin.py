@@ -26,8 +26,8 @@ class TorchApplicationPlugin(ApplicationPlugin):
         from cleo.events.console_events import COMMAND
         from cleo.events.console_events import TERMINATE
 
-        from poetry_torch_plugin.hooks import on_command
-        from poetry_torch_plugin.hooks import on_terminate
+        from poetry_torch_plugin.console.listeners import on_command
+        from poetry_torch_plugin.console.listeners import on_terminate
 
         super().activate(application)
         dispatcher = application.event_dispatcher

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from poetry_torch_plugin.detection import machine_from_dict
+from poetry_torch_plugin.machine.detect import machine_from_dict
 from tests.support.check_demo import PYPROJECT
 from tests.support.check_demo import make_check_demo
 from tests.support.check_demo import write_dist

@@ -13,8 +13,12 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from poetry_torch_plugin import torchlock
-from poetry_torch_plugin.environment import installed_distributions
+from poetry_torch_plugin.core.lockfile import LOCK_NAME
+from poetry_torch_plugin.core.lockfile import LockedPackage
+from poetry_torch_plugin.core.lockfile import TorchLock
+from poetry_torch_plugin.env.installed import installed_distributions
+from poetry_torch_plugin.project.lockstate import read_lock
+from poetry_torch_plugin.project.lockstate import write_lock
 
 
 if TYPE_CHECKING:
@@ -46,8 +50,8 @@ CU128 = {
 }
 
 
-def lock_of(project: Project) -> torchlock.TorchLock:
-    lock = torchlock.read_lock(project.root / torchlock.LOCK_NAME)
+def lock_of(project: Project) -> TorchLock:
+    lock = read_lock(project.root / LOCK_NAME)
     assert lock is not None
     return lock
 
@@ -68,7 +72,7 @@ def pin_lock(project: Project, universe: Universe, index: str, versions: dict[st
     """Rewrite the lock's pins by hand, as if it had been written before a newer release."""
     lock = lock_of(project)
     packages = tuple(
-        torchlock.LockedPackage(
+        LockedPackage(
             name,
             versions[name],
             name != "nvidia-fakeblas-cu12",
@@ -77,7 +81,7 @@ def pin_lock(project: Project, universe: Universe, index: str, versions: dict[st
         for name in sorted(versions)
         for wheel in [universe.wheel(index, name, versions[name])]
     )
-    torchlock.write_lock(project.root / torchlock.LOCK_NAME, replace(lock, packages=packages))
+    write_lock(project.root / LOCK_NAME, replace(lock, packages=packages))
 
 
 def test_install_locks_and_a_fresh_venv_replays_the_lock(
@@ -106,7 +110,7 @@ def test_install_locks_and_a_fresh_venv_replays_the_lock(
     assert conflict.returncode != 0, conflict.stdout + conflict.stderr
     assert "torch" in conflict.stdout + conflict.stderr
     result = project.run("install")
-    assert f"from {torchlock.LOCK_NAME}" in result.stderr
+    assert f"from {LOCK_NAME}" in result.stderr
     assert installed_versions(project) == CU129_28
     assert project.version_of("torchmetrics") == "1.0.0"
     assert project.python("import torch; print(torch.__version__)") == "2.8.0+cu129"
@@ -128,7 +132,7 @@ def test_install_locks_and_a_fresh_venv_replays_the_lock(
 def test_tampered_wheel_is_refused_by_hash(project: Project, index_server: IndexServer) -> None:
     project.run("torch", "install", "--cuda", "12.8")
     assert installed_versions(project) == CU128
-    lock_path = project.root / torchlock.LOCK_NAME
+    lock_path = project.root / LOCK_NAME
     lock_before, pyproject_before = lock_path.read_bytes(), project.pyproject.read_bytes()
 
     # Wheel files of torch on cu129 come with one byte flipped; the pages and metadata are intact.
@@ -137,7 +141,7 @@ def test_tampered_wheel_is_refused_by_hash(project: Project, index_server: Index
     assert result.returncode == 1
     errors = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(errors) == 1, result.stderr
-    assert f"does not match its sha256 in {torchlock.LOCK_NAME}" in errors[0]
+    assert f"does not match its sha256 in {LOCK_NAME}" in errors[0]
     assert installed_versions(project) == CU128
     assert lock_path.read_bytes() == lock_before
     assert project.pyproject.read_bytes() == pyproject_before
@@ -150,7 +154,7 @@ def test_tampered_wheel_is_refused_by_hash(project: Project, index_server: Index
     result = project.run("install", check=False)
     assert result.returncode == 1
     assert "poetry-torch:" in result.stderr
-    assert f"sha256 in {torchlock.LOCK_NAME}" in result.stderr
+    assert f"sha256 in {LOCK_NAME}" in result.stderr
     assert "Traceback" not in result.stdout + result.stderr
     assert installed_versions(project) == CU128
 

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from poetry_torch_plugin.config import is_torch_family
-from poetry_torch_plugin.uv_backend import find_uv
+from poetry_torch_plugin.core.config import is_torch_family
+from poetry_torch_plugin.install.uv import find_uv
 
 
 if TYPE_CHECKING:

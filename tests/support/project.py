@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from poetry_torch_plugin.environment import installed_distributions
+from poetry_torch_plugin.env.installed import installed_distributions
 
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from poetry_torch_plugin.environment import InstalledDist
+    from poetry_torch_plugin.env.installed import InstalledDist
 
 
 def pyproject_text(pypi_url: str, dependencies: tuple[str, ...] = ("torchmetrics>=1.0",)) -> str:

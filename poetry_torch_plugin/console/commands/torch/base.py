@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
     from cleo.io.inputs.option import Option
 
-    from poetry_torch_plugin.environment import TargetEnv
+    from poetry_torch_plugin.env.installed import TargetEnv
 
 
 class TorchCommand(Command):
@@ -39,7 +39,7 @@ class TorchCommand(Command):
         from poetry.core.factory import Factory
 
         from poetry_torch_plugin.errors import ConfigError
-        from poetry_torch_plugin.seam import project_directory
+        from poetry_torch_plugin.seam.locate import project_directory
 
         directory = project_directory(self.get_application())
         try:
@@ -63,18 +63,18 @@ class TorchCommand(Command):
             return found
         from poetry.utils.env import EnvManager
 
-        from poetry_torch_plugin.hooks import target_of
+        from poetry_torch_plugin.seam.locate import target_of
 
         manager = EnvManager(self.poetry, io=self.io)
         env = manager.create_venv() if create else manager.get()
         return target_of(env)
 
     def _existing_venv(self) -> TargetEnv | None:
-        from poetry_torch_plugin.environment import TargetEnv
-        from poetry_torch_plugin.report import env_python
-        from poetry_torch_plugin.report import read_project
-        from poetry_torch_plugin.report import site_packages_of
-        from poetry_torch_plugin.seam import locate_existing_venv
+        from poetry_torch_plugin.env.installed import TargetEnv
+        from poetry_torch_plugin.env.layout import env_python
+        from poetry_torch_plugin.env.layout import site_packages_of
+        from poetry_torch_plugin.project.read import read_project
+        from poetry_torch_plugin.seam.locate import locate_existing_venv
 
         pyproject = self.pyproject_path()
         root = locate_existing_venv(pyproject.parent, read_project(pyproject).name)

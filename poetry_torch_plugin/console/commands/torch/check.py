@@ -15,9 +15,9 @@ if TYPE_CHECKING:
 
     from cleo.io.inputs.option import Option
 
-    from poetry_torch_plugin.detection import Machine
-    from poetry_torch_plugin.report import Report
-    from poetry_torch_plugin.runtime import RuntimeResult
+    from poetry_torch_plugin.core.machine import Machine
+    from poetry_torch_plugin.env.runtime import RuntimeResult
+    from poetry_torch_plugin.service.report import Report
 
 _LEVEL_TAGS = {"ok": "info", "warning": "comment", "error": "error"}
 
@@ -67,21 +67,23 @@ machine's driver and GPUs. Exits 0 only when the environment matches the configu
 
         from cleo.io.outputs.output import Type
 
-        from poetry_torch_plugin import report as reports
-        from poetry_torch_plugin.detection import detect_machine
+        from poetry_torch_plugin.env.layout import read_environment
         from poetry_torch_plugin.errors import TorchPluginError
-        from poetry_torch_plugin.seam import locate_project_env
+        from poetry_torch_plugin.machine.detect import detect_machine
+        from poetry_torch_plugin.project.read import read_project
+        from poetry_torch_plugin.seam.locate import locate_project_env
+        from poetry_torch_plugin.service.report import build_report
 
         try:
             pyproject = self.pyproject_path()
-            project = reports.read_project(pyproject)
+            project = read_project(pyproject)
             root = locate_project_env(pyproject.parent, project.name)
-            environment = reports.read_environment(root)
+            environment = read_environment(root)
             machine = detect_machine()
         except TorchPluginError as error:
             return self.fail(error)
         runtime = self._runtime(root) if self.option("runtime") else None
-        result = reports.build_report(
+        result = build_report(
             machine, environment, project, runtime=runtime, require_gpu=self.option("require-gpu")
         )
         if self.option("json"):
@@ -93,9 +95,9 @@ machine's driver and GPUs. Exits 0 only when the environment matches the configu
     def _runtime(self, root: Path | None) -> RuntimeResult:
         from cleo.io.outputs.output import Verbosity
 
-        from poetry_torch_plugin.report import env_python
-        from poetry_torch_plugin.runtime import RuntimeResult
-        from poetry_torch_plugin.runtime import probe
+        from poetry_torch_plugin.env.layout import env_python
+        from poetry_torch_plugin.env.runtime import RuntimeResult
+        from poetry_torch_plugin.env.runtime import probe
 
         python = env_python(root) if root is not None else None
         if python is None:

@@ -39,14 +39,14 @@ The rest of the dependencies come from <c1>poetry export</c1> (poetry-plugin-exp
     def handle(self) -> int:
         from cleo.io.outputs.output import Type
 
-        from poetry_torch_plugin import torchlock
         from poetry_torch_plugin.errors import ConfigError
         from poetry_torch_plugin.errors import TorchPluginError
+        from poetry_torch_plugin.project.lockstate import export_project
 
         output = self.option("output")
         try:
             pyproject = self.pyproject_path()
-            text = torchlock.export_project(pyproject)
+            text = export_project(pyproject)
             if output:
                 path = pyproject.parent / output
                 try:

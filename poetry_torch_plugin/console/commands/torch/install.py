@@ -15,9 +15,9 @@ if TYPE_CHECKING:
     from cleo.io.inputs.argument import Argument
     from cleo.io.inputs.option import Option
 
-    from poetry_torch_plugin.environment import TargetEnv
-    from poetry_torch_plugin.service import InstallPlan
-    from poetry_torch_plugin.variants import Variant
+    from poetry_torch_plugin.core.variants import Variant
+    from poetry_torch_plugin.env.installed import TargetEnv
+    from poetry_torch_plugin.service.install import InstallPlan
 
 
 class TorchInstallCommand(TorchCommand):
@@ -62,7 +62,9 @@ pyproject.toml, then installs the packages from that index only, in one transact
 """
 
     def _variant(self) -> Variant | None:
-        from poetry_torch_plugin import variants
+        from poetry_torch_plugin.core.variants import CPU
+        from poetry_torch_plugin.core.variants import parse_cuda
+        from poetry_torch_plugin.core.variants import parse_rocm
         from poetry_torch_plugin.errors import VariantError
 
         cuda, rocm, cpu = self.option("cuda"), self.option("rocm"), self.option("cpu")
@@ -72,11 +74,12 @@ pyproject.toml, then installs the packages from that index only, in one transact
                 " Run `poetry torch install` with only one of them."
             )
         if cuda is not None and cuda.strip().lower() == "auto":
-            from poetry_torch_plugin import auto
-            from poetry_torch_plugin.detection import detect_machine
+            from poetry_torch_plugin.core.auto import choose
+            from poetry_torch_plugin.machine.detect import detect_machine
+            from poetry_torch_plugin.project.read import configured_packages
 
-            configured = auto.configured_packages(self.pyproject_path())
-            choice = auto.choose(
+            configured = configured_packages(self.pyproject_path())
+            choice = choose(
                 detect_machine(),
                 self.argument("requirements") or (),
                 configured,
@@ -85,18 +88,19 @@ pyproject.toml, then installs the packages from that index only, in one transact
             self.line(f"--cuda auto: <c2>{choice.variant}</c2> ({choice.reason})")
             return choice.variant
         if cuda is not None:
-            return variants.parse_cuda(cuda)
+            return parse_cuda(cuda)
         if rocm is not None:
-            return variants.parse_rocm(rocm)
-        return variants.CPU if cpu else None
+            return parse_rocm(rocm)
+        return CPU if cpu else None
 
     def _lock_plan(self, plan: InstallPlan) -> str:
-        from poetry_torch_plugin import torchlock
+        from poetry_torch_plugin.core.lockfile import LOCK_NAME
+        from poetry_torch_plugin.project.lockstate import lock_state
 
-        state = torchlock.lock_state(plan.pyproject.path, plan.source, plan.settings)
+        state = lock_state(plan.pyproject.path, plan.source, plan.settings)
         if state.fresh and not self.option("upgrade"):
-            return f"Would install the builds pinned in {torchlock.LOCK_NAME}, hash-checked."
-        return f"Would resolve the packages afresh and write {torchlock.LOCK_NAME}."
+            return f"Would install the builds pinned in {LOCK_NAME}, hash-checked."
+        return f"Would resolve the packages afresh and write {LOCK_NAME}."
 
     def _dry_run_target(self) -> TargetEnv:
         """The environment the install would use.  When there is none yet, a placeholder:
@@ -104,9 +108,9 @@ pyproject.toml, then installs the packages from that index only, in one transact
         Poetry runs on would show the wrong ``--python``."""
         from pathlib import Path
 
-        from poetry_torch_plugin.environment import TargetEnv
-        from poetry_torch_plugin.report import read_project
-        from poetry_torch_plugin.seam import locate_project_env
+        from poetry_torch_plugin.env.installed import TargetEnv
+        from poetry_torch_plugin.project.read import read_project
+        from poetry_torch_plugin.seam.locate import locate_project_env
 
         pyproject = self.pyproject_path()
         if locate_project_env(pyproject.parent, read_project(pyproject).name) is not None:
@@ -116,7 +120,7 @@ pyproject.toml, then installs the packages from that index only, in one transact
         return TargetEnv(new, new / "bin" / "python", ())
 
     def _installed_torch(self) -> str | None:
-        from poetry_torch_plugin.environment import installed_distributions
+        from poetry_torch_plugin.env.installed import installed_distributions
 
         try:
             target = self.project_env(create=False)
@@ -126,14 +130,17 @@ pyproject.toml, then installs the packages from that index only, in one transact
         return dist.version if dist else None
 
     def handle(self) -> int:
-        from poetry_torch_plugin import service
+        from poetry_torch_plugin.core.urls import redact
         from poetry_torch_plugin.errors import TorchPluginError
-        from poetry_torch_plugin.index import redact
-        from poetry_torch_plugin.installers import get_backend
+        from poetry_torch_plugin.install.select import get_backend
+        from poetry_torch_plugin.service.install import execute_install
+        from poetry_torch_plugin.service.install import plan_install
+        from poetry_torch_plugin.service.settings import access_for
+        from poetry_torch_plugin.service.settings import request_for
 
         try:
             variant = self._variant()
-            plan = service.plan_install(
+            plan = plan_install(
                 self.pyproject_path(),
                 variant=variant,
                 requested=self.argument("requirements") or (),
@@ -147,8 +154,8 @@ pyproject.toml, then installs the packages from that index only, in one transact
             )
             if self.option("dry-run"):
                 target = self._dry_run_target()
-                access = service.access_for(plan.settings, plan.source)
-                request = service.request_for(access, plan.settings.packages)
+                access = access_for(plan.settings, plan.source)
+                request = request_for(access, plan.settings.packages)
                 login = f"{backend.login_variable}={access.shown} "
                 prefix = login if access.has_credentials else ""
                 self.line(f"Would run: {prefix}{' '.join(backend.command(target, request))}")
@@ -159,7 +166,7 @@ pyproject.toml, then installs the packages from that index only, in one transact
                     self.line(f"Would move {', '.join(plan.edit.moved)} into [tool.poetry-torch].")
                 return 0
             target = self.project_env(create=True)
-            service.execute_install(
+            execute_install(
                 plan,
                 target,
                 backend,

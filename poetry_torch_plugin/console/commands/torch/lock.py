@@ -45,26 +45,25 @@ builds, hash-checked.
 """
 
     def handle(self) -> int:
-        from poetry_torch_plugin import lockresolve
-        from poetry_torch_plugin import torchlock
+        from poetry_torch_plugin.core.lockfile import LOCK_NAME
         from poetry_torch_plugin.errors import ConfigError
         from poetry_torch_plugin.errors import TorchPluginError
+        from poetry_torch_plugin.project.lockstate import check_project
+        from poetry_torch_plugin.service.lock import lock_project
 
         try:
             pyproject = self.pyproject_path()
             if self.option("check"):
-                state = torchlock.check_project(pyproject)
+                state = check_project(pyproject)
                 problem = state.problem()
                 if problem is None and state.lock is None:
-                    problem = (
-                        f"there is no {torchlock.LOCK_NAME}; run `poetry torch lock` to write it."
-                    )
+                    problem = f"there is no {LOCK_NAME}; run `poetry torch lock` to write it."
                 if problem is not None:
                     return self.fail(ConfigError(problem))
-                self.line(f"{torchlock.LOCK_NAME} matches pyproject.toml.")
+                self.line(f"{LOCK_NAME} matches pyproject.toml.")
                 return 0
             target = self.project_env(create=True)
-            lock = lockresolve.lock_project(
+            lock = lock_project(
                 pyproject, target, self.option("installer"), verbose=self.io.is_verbose()
             )
         except TorchPluginError as error:
@@ -72,7 +71,7 @@ builds, hash-checked.
         requested = [f"{p.name} {p.version}" for p in lock.packages if p.requested]
         files = sum(len(p.files) for p in lock.packages)
         self.line(
-            f"Wrote <info>{torchlock.LOCK_NAME}</info>: {', '.join(requested)}"
+            f"Wrote <info>{LOCK_NAME}</info>: {', '.join(requested)}"
             f" ({len(lock.packages)} packages, {files} files)"
         )
         return 0

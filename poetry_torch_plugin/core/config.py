@@ -1,0 +1,232 @@
+"""The torch configuration as read from pyproject data: sources, packages, settings.
+
+Pure: callers hand in parsed TOML; reading and writing the file lives in ``project``."""
+
+from __future__ import annotations
+
+import os
+import re
+
+from dataclasses import dataclass
+from dataclasses import field
+from typing import TYPE_CHECKING
+from typing import Any
+
+from packaging.requirements import InvalidRequirement
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from poetry_torch_plugin.core.variants import from_source_name
+from poetry_torch_plugin.core.variants import from_url
+from poetry_torch_plugin.errors import ConfigError
+
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from collections.abc import Mapping
+
+    from poetry_torch_plugin.core.variants import Variant
+
+
+TOOL_TABLE = "poetry-torch"
+DEFAULT_PACKAGES = ("torch", "torchvision", "torchaudio")
+DEFAULT_INDEX_BASE = "https://download.pytorch.org/whl"
+INDEX_BASE_ENV = "POETRY_TORCH_INDEX_BASE"
+INSTALLERS = ("auto", "pip", "uv")
+KNOWN_KEYS = frozenset({"packages", "index-base", "installer", "allow-http"})
+
+
+# Packages PyTorch publishes on its own index and that may be listed in `packages`.
+CONFIGURABLE = frozenset(
+    {
+        "torch",
+        "torchvision",
+        "torchaudio",
+        "torchtext",
+        "torchdata",
+        "torchao",
+        "torchcodec",
+        "torchrec",
+        "fbgemm-gpu",
+        "triton",
+        "pytorch-triton",
+        "pytorch-triton-rocm",
+        "pytorch-triton-xpu",
+    }
+)
+
+
+# Packages a torch build pulls in as its runtime: they must never be locked or touched by Poetry.
+# nvidia-ml-py is NVIDIA's NVML binding, which torch does not install: users depend on it freely.
+_RUNTIME_PATTERN = re.compile(
+    r"^(?:nvidia-(?!ml-py$).+|cuda-toolkit|cuda-bindings|cuda-pathfinder|triton|pytorch-triton.*)$"
+)
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str
+    url: str
+    priority: str
+
+    @property
+    def variant(self) -> Variant | None:
+        return from_url(self.url) or from_source_name(self.name)
+
+
+@dataclass(frozen=True)
+class TorchConfig:
+    """What pyproject.toml says about torch; ``sources`` lists every pytorch-looking source."""
+
+    sources: tuple[Source, ...] = ()
+    packages: tuple[str, ...] = DEFAULT_PACKAGES
+    index_base: str = DEFAULT_INDEX_BASE
+    installer: str = "auto"
+    allow_http: bool = False
+    has_tool_table: bool = False
+    requirements: tuple[Requirement, ...] = field(default=(), compare=False)
+
+    @property
+    def active(self) -> bool:
+        """Whether this project asks the plugin to manage torch at all."""
+        return bool(self.sources) or self.has_tool_table
+
+    @property
+    def package_names(self) -> tuple[str, ...]:
+        return tuple(canonicalize_name(req.name) for req in self.requirements)
+
+    def source(self) -> Source | None:
+        """The single pytorch source; ConfigError when there are several."""
+        if len(self.sources) > 1:
+            names = ", ".join(source.name for source in self.sources)
+            raise ConfigError(
+                f"pyproject.toml has {len(self.sources)} pytorch sources ({names}) and nothing to"
+                " choose between them; nothing was changed. Run `poetry torch install --cuda X.Y`"
+                " (or --cpu / --rocm X.Y) to keep exactly one."
+            )
+        return self.sources[0] if self.sources else None
+
+    def held(self, name: str) -> bool:
+        """Whether Poetry must keep ``name`` out of its lock file and installer."""
+        canonical = canonicalize_name(name)
+        return canonical in self.package_names or bool(_RUNTIME_PATTERN.match(canonical))
+
+
+def is_torch_family(name: str) -> bool:
+    canonical = canonicalize_name(name)
+    return canonical in CONFIGURABLE or bool(_RUNTIME_PATTERN.match(canonical))
+
+
+def parse_requirements(
+    values: Iterable[str], *, where: str, require_torch: bool = True
+) -> tuple[Requirement, ...]:
+    parsed: dict[str, Requirement] = {}
+    for value in values:
+        try:
+            requirement = Requirement(value)
+        except InvalidRequirement as exc:
+            raise ConfigError(
+                f"{where}: {value!r} is not a valid requirement ({str(exc).splitlines()[0]});"
+                " nothing was changed."
+                ' Use PEP 508 syntax such as "torch>=2.7,<2.9" with `poetry torch install`.'
+            ) from None
+        name = canonicalize_name(requirement.name)
+        if name not in CONFIGURABLE:
+            raise ConfigError(
+                f"{where}: {requirement.name!r} is not a PyTorch-index package (expected one of"
+                " torch, torchvision, torchaudio, ...); nothing was changed."
+                " Add it with `poetry add` instead."
+            )
+        if requirement.url:
+            raise ConfigError(
+                f"{where}: {value!r} is a direct URL; torch-family packages come only from the"
+                " configured index, so nothing was changed. Use a version requirement such as"
+                ' "torch==2.8.*" with `poetry torch install`.'
+            )
+        parsed[name] = requirement
+    if require_torch and parsed and "torch" not in parsed:
+        raise ConfigError(
+            f"{where}: the list must include torch; nothing was changed."
+            ' Example: packages = ["torch", "torchvision"].'
+        )
+    return tuple(parsed.values())
+
+
+def _table(data: Mapping[str, Any], *keys: str) -> Mapping[str, Any]:
+    current: Any = data
+    for key in keys:
+        if not hasattr(current, "get"):
+            return {}
+        current = current.get(key, {})
+    return current if hasattr(current, "get") else {}
+
+
+def is_pytorch_source(name: str, url: str) -> bool:
+    if from_source_name(name) is not None:
+        return True
+    return name.lower().startswith("pytorch") and from_url(url) is not None
+
+
+def read_config(data: Mapping[str, Any]) -> TorchConfig:
+    """Build the configuration from parsed pyproject data (a dict or a tomlkit document)."""
+    poetry = _table(data, "tool", "poetry")
+    raw_sources = poetry.get("source", [])
+    sources = tuple(
+        Source(
+            str(entry.get("name", "")), str(entry.get("url", "")), str(entry.get("priority", ""))
+        )
+        for entry in (raw_sources if isinstance(raw_sources, list) else [])
+        if hasattr(entry, "get")
+        and is_pytorch_source(str(entry.get("name", "")), str(entry.get("url", "")))
+    )
+    tool = data.get("tool", {})
+    has_tool_table = hasattr(tool, "get") and TOOL_TABLE in tool
+    settings = _table(data, "tool", TOOL_TABLE)
+    unknown = sorted(set(settings) - KNOWN_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"[tool.{TOOL_TABLE}] has unknown key {unknown[0]!r} (known: "
+            f"{', '.join(sorted(KNOWN_KEYS))}); nothing was changed. Fix pyproject.toml."
+        )
+    packages_value = settings.get("packages", list(DEFAULT_PACKAGES))
+    if not isinstance(packages_value, list) or not all(isinstance(p, str) for p in packages_value):
+        raise ConfigError(
+            f"[tool.{TOOL_TABLE}] packages must be a list of requirement strings;"
+            " nothing was changed. Fix pyproject.toml."
+        )
+    requirements = parse_requirements(packages_value, where=f"[tool.{TOOL_TABLE}] packages")
+    installer = str(settings.get("installer", "auto"))
+    if installer not in INSTALLERS:
+        raise ConfigError(
+            f"[tool.{TOOL_TABLE}] installer = {installer!r} is not one of {', '.join(INSTALLERS)};"
+            " nothing was changed. Fix pyproject.toml."
+        )
+    return TorchConfig(
+        sources=sources,
+        packages=tuple(str(p).strip() for p in packages_value),
+        index_base=str(settings.get("index-base", DEFAULT_INDEX_BASE)),
+        installer=installer,
+        allow_http=settings.get("allow-http", False) is True,
+        has_tool_table=has_tool_table,
+        requirements=requirements,
+    )
+
+
+def effective_index_base(config: TorchConfig, override: str | None = None) -> str:
+    """``--index-base`` beats ``POETRY_TORCH_INDEX_BASE`` beats ``[tool.poetry-torch] index-base``."""
+    base = override or os.environ.get(INDEX_BASE_ENV) or config.index_base
+    return base.rstrip("/")
+
+
+def parse_toml(text: str) -> dict[str, Any]:
+    """Plain data from TOML text, for reading only: ``tomllib`` (~10x faster than tomlkit,
+    which keeps formatting for edits), tomlkit before Python 3.11.  ValueError when invalid."""
+    import sys
+
+    if sys.version_info >= (3, 11):
+        import tomllib
+
+        return tomllib.loads(text)
+    import tomlkit
+
+    return tomlkit.parse(text).unwrap()

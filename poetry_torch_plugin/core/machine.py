@@ -1,0 +1,79 @@
+"""Value types for what a machine has (NVIDIA driver and GPUs, nvcc, MPS, ROCm), and their
+JSON shape for ``check --json``."""
+
+from __future__ import annotations
+
+import re
+
+from dataclasses import asdict
+from dataclasses import dataclass
+from typing import Any
+
+
+DRIVER_VERSION = re.compile(r"^\d+\.\d+(?:\.\d+)?$")
+
+
+@dataclass(frozen=True)
+class Gpu:
+    """One NVIDIA GPU; ``None`` fields were not reported by the source that found it."""
+
+    index: int
+    name: str
+    compute_capability: tuple[int, int] | None
+    memory_mib: int | None
+    mig: bool = False
+
+
+@dataclass(frozen=True)
+class NvidiaInfo:
+    """The NVIDIA driver and the GPUs it exposes.
+
+    ``cuda_driver_version`` is the newest CUDA the driver runs (``(13, 0)`` for 580.x);
+    ``source`` says which probe answered: ``nvml``, ``nvidia-smi`` or ``proc``.
+    """
+
+    driver_version: str
+    cuda_driver_version: tuple[int, int] | None
+    gpus: tuple[Gpu, ...]
+    source: str
+
+
+@dataclass(frozen=True)
+class DriverReading:
+    """A driver version, and the CUDA version it reports where the text names one."""
+
+    driver_version: str
+    cuda_driver_version: tuple[int, int] | None
+
+
+@dataclass(frozen=True)
+class NvccInfo:
+    """The CUDA toolkit compiler on PATH: ``version=(13, 0)``, ``full="13.0.88"``."""
+
+    version: tuple[int, int]
+    full: str
+
+
+@dataclass(frozen=True)
+class Machine:
+    """Everything detection found; ``platform`` is ``system-machine``, e.g. ``linux-x86_64``."""
+
+    nvidia: NvidiaInfo | None
+    nvcc: NvccInfo | None
+    mps: bool
+    rocm: str | None
+    platform: str
+
+    @property
+    def has_nvidia_gpu(self) -> bool:
+        return self.nvidia is not None and bool(self.nvidia.gpus)
+
+    @property
+    def has_gpu(self) -> bool:
+        """True with a visible NVIDIA GPU, Apple MPS, or a ROCm install."""
+        return self.has_nvidia_gpu or self.mps or self.rocm is not None
+
+
+def machine_to_dict(machine: Machine) -> dict[str, Any]:
+    """The machine as JSON-ready data (pairs such as ``compute_capability`` are tuples)."""
+    return asdict(machine)

@@ -1,0 +1,155 @@
+"""PyTorch build variants: parse "12.9" / "cu129" / "cpu" / "rocm6.4" into one ordered value."""
+
+from __future__ import annotations
+
+import re
+
+from dataclasses import dataclass
+
+from poetry_torch_plugin.errors import VariantError
+
+
+_CUDA_DOTTED = re.compile(r"^(1\d)\.(\d)$")
+_CUDA_INDEX = re.compile(r"^cu(1\d)(\d)$")
+_ROCM_DOTTED = re.compile(r"^(\d)\.(\d)(?:\.(\d))?$")
+_ROCM_INDEX = re.compile(r"^rocm(\d)\.(\d)(?:\.(\d))?$")
+_SOURCE_NAME = re.compile(r"^pytorch_(?:cuda_(cu\d{3})|(cpu)|rocm(\d)_(\d)(?:_(\d))?)$")
+
+
+# Order between kinds: cpu < rocm < cuda, then by version.
+_KIND_RANK = {"cpu": 0, "rocm": 1, "cuda": 2}
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One PyTorch build flavour, as PyTorch's index names it (``cu129``, ``cpu``, ``rocm6.4``)."""
+
+    kind: str
+    version: tuple[int, ...] = ()
+
+    @property
+    def index_name(self) -> str:
+        """The last path segment of the index URL, also the wheel's local version label."""
+        if self.kind == "cuda":
+            return f"cu{self.version[0]}{self.version[1]}"
+        if self.kind == "rocm":
+            return "rocm" + ".".join(str(part) for part in self.version)
+        return "cpu"
+
+    @property
+    def source_name(self) -> str:
+        """The ``[[tool.poetry.source]]`` name the plugin writes for this variant."""
+        if self.kind == "cuda":
+            return f"pytorch_cuda_{self.index_name}"
+        if self.kind == "rocm":
+            return "pytorch_rocm" + "_".join(str(part) for part in self.version)
+        return "pytorch_cpu"
+
+    @property
+    def local_label(self) -> str:
+        return self.index_name
+
+    @property
+    def dotted(self) -> str:
+        return ".".join(str(part) for part in self.version)
+
+    def describe(self) -> str:
+        if self.kind == "cuda":
+            return f"CUDA {self.dotted} ({self.index_name})"
+        if self.kind == "rocm":
+            return f"ROCm {self.dotted} ({self.index_name})"
+        return "CPU only (cpu)"
+
+    def sort_key(self) -> tuple[int, tuple[int, ...]]:
+        return (_KIND_RANK[self.kind], self.version)
+
+    def __str__(self) -> str:
+        return self.index_name
+
+
+CPU = Variant("cpu")
+
+
+def _shown(value: str) -> str:
+    """Quote a user value for an error message without letting it span lines."""
+    clean = value.encode("unicode_escape").decode("ascii")
+    return repr(clean if len(clean) <= 40 else clean[:37] + "...")
+
+
+def parse_cuda(value: str) -> Variant:
+    """Parse ``12.9`` or ``cu129``; anything else raises VariantError."""
+    text = value.strip().lower()
+    match = _CUDA_DOTTED.match(text) or _CUDA_INDEX.match(text)
+    if match is None:
+        raise VariantError(
+            f"invalid --cuda value {_shown(value)}: expected a CUDA version such as 12.9 or an"
+            " index name such as cu129 (or 'auto'); nothing was changed."
+            " Run `poetry torch check` to see what this machine supports."
+        )
+    return Variant("cuda", (int(match.group(1)), int(match.group(2))))
+
+
+def parse_rocm(value: str) -> Variant:
+    """Parse ``6.4`` or ``rocm6.4``."""
+    text = value.strip().lower()
+    match = _ROCM_DOTTED.match(text) or _ROCM_INDEX.match(text)
+    if match is None:
+        raise VariantError(
+            f"invalid --rocm value {_shown(value)}: expected a ROCm version such as 6.4 or an"
+            " index name such as rocm6.4; nothing was changed. Run e.g."
+            " `poetry torch install --rocm 6.4`."
+        )
+    parts = tuple(int(part) for part in match.groups() if part is not None)
+    return Variant("rocm", parts)
+
+
+def from_index_name(name: str) -> Variant | None:
+    """``cu129`` / ``cpu`` / ``rocm6.4`` -> Variant; None for anything else."""
+    text = name.strip().lower()
+    if text == "cpu":
+        return CPU
+    match = _CUDA_INDEX.match(text)
+    if match:
+        return Variant("cuda", (int(match.group(1)), int(match.group(2))))
+    match = _ROCM_INDEX.match(text)
+    if match:
+        return Variant("rocm", tuple(int(part) for part in match.groups() if part is not None))
+    return None
+
+
+def from_local_label(version: str) -> Variant | None:
+    """The variant in a version's local label: ``2.8.0+cu129`` -> cu129; None without one."""
+    _, plus, label = version.partition("+")
+    return from_index_name(label) if plus else None
+
+
+def from_source_name(name: str) -> Variant | None:
+    """``pytorch_cuda_cu129`` / ``pytorch_cpu`` / ``pytorch_rocm6_4`` -> Variant."""
+    match = _SOURCE_NAME.match(name.strip().lower())
+    if match is None:
+        return None
+    cuda, cpu, *rocm = match.groups()
+    if cuda:
+        return from_index_name(cuda)
+    if cpu:
+        return CPU
+    return Variant("rocm", tuple(int(part) for part in rocm if part is not None))
+
+
+def from_url(url: str) -> Variant | None:
+    """The variant named by the last path segment of an index URL (``…/whl/cu129``)."""
+    path = url.split("?", 1)[0].split("#", 1)[0].rstrip("/")
+    return from_index_name(path.rsplit("/", 1)[-1])
+
+
+def from_cuda_version(cuda: str | None, hip: str | None = None) -> Variant:
+    """The variant of a build from ``torch.version.cuda`` / ``torch.version.hip`` values."""
+    if cuda:
+        parts = cuda.split(".")
+        if len(parts) >= 2 and parts[0].isdigit() and parts[1].isdigit():
+            return Variant("cuda", (int(parts[0]), int(parts[1])))
+    if hip:
+        parts = [part for part in hip.split(".")[:2] if part.isdigit()]
+        if len(parts) == 2:
+            return Variant("rocm", (int(parts[0]), int(parts[1])))
+    return CPU

@@ -1,0 +1,1 @@
+"""The target environment on disk: what is installed, where, and the runtime probe."""

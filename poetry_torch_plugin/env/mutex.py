@@ -1,0 +1,31 @@
+"""One reinstall at a time per environment, across concurrent Poetry processes."""
+
+from __future__ import annotations
+
+import contextlib
+
+from typing import TYPE_CHECKING
+
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from poetry_torch_plugin.env.installed import TargetEnv
+
+
+@contextlib.contextmanager
+def exclusive(target: TargetEnv) -> Iterator[None]:
+    """Serialize reinstalls of one environment across concurrent Poetry processes."""
+    from filelock import FileLock
+    from filelock import Timeout
+
+    mutex_path = target.root / ".poetry-torch-install.mutex"
+    try:
+        lock = FileLock(str(mutex_path), timeout=900)
+        with lock:
+            yield
+    except (PermissionError, OSError) as exc:
+        if isinstance(exc, Timeout):
+            raise
+        # A read-only environment cannot hold a lock file; the install will say why it failed.
+        yield

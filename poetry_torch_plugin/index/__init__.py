@@ -1,0 +1,1 @@
+"""PyTorch indexes: how to reach them and what they list."""

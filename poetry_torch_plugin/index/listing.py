@@ -1,0 +1,153 @@
+"""The PyTorch index: its URL for a variant, and a light PEP 503 probe of what it publishes."""
+
+from __future__ import annotations
+
+import functools
+import html
+import os
+import re
+import socket
+import ssl
+import urllib.error
+import urllib.parse
+import urllib.request
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from packaging.utils import InvalidWheelFilename
+from packaging.utils import canonicalize_name
+from packaging.utils import parse_wheel_filename
+
+from poetry_torch_plugin.core.urls import redact
+from poetry_torch_plugin.errors import IndexAccessError
+
+
+if TYPE_CHECKING:
+    from packaging.version import Version
+
+    from poetry_torch_plugin.core.variants import Variant
+    from poetry_torch_plugin.index.access import IndexAccess
+
+
+_ANCHOR = re.compile(r"<a\s[^>]*href=[\"']([^\"']+)[\"'][^>]*>", re.IGNORECASE)
+
+
+def source_url(index_base: str, variant: Variant) -> str:
+    return f"{index_base.rstrip('/')}/{variant.index_name}"
+
+
+@dataclass(frozen=True)
+class Listing:
+    """The wheels an index publishes for one project."""
+
+    project: str
+    url: str
+    files: tuple[tuple[str, str], ...]  # (file name, sha256 or "")
+
+    def versions(self) -> list[Version]:
+        found = set()
+        for filename, _ in self.files:
+            try:
+                _, version, _, _ = parse_wheel_filename(filename)
+            except InvalidWheelFilename:
+                continue
+            found.add(version)
+        return sorted(found)
+
+
+def _parse_listing(project: str, url: str, body: str) -> Listing:
+    files: list[tuple[str, str]] = []
+    for href in _ANCHOR.findall(body):
+        href = html.unescape(href)
+        path, _, fragment = href.partition("#")
+        filename = urllib.parse.unquote(path.rsplit("/", 1)[-1])
+        digest = fragment[len("sha256=") :] if fragment.startswith("sha256=") else ""
+        files.append((filename, digest))
+    return Listing(project, url, tuple(files))
+
+
+def _ssl_context(access: IndexAccess | None) -> ssl.SSLContext | None:
+    if access is None or access.url.startswith("http:"):
+        return None
+    return _context(access.cert, access.client_cert, access.verify)
+
+
+@functools.lru_cache(maxsize=4)
+def _context(cafile: str | None, client_cert: str | None, verify: bool) -> ssl.SSLContext:
+    """One context per trust setting: loading the CA bundle costs ~10 ms, and locking reads
+    the page of every package in the closure."""
+    context = ssl.create_default_context(cafile=cafile)
+    if client_cert:
+        context.load_cert_chain(client_cert)
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+TIMEOUT_ENV = "POETRY_TORCH_TIMEOUT"
+
+
+def _timeout() -> float:
+    try:
+        return max(0.1, float(os.environ.get(TIMEOUT_ENV, "15")))
+    except ValueError:
+        return 15.0
+
+
+def fetch_listing(
+    index_url: str, project: str, *, timeout: float | None = None, access: IndexAccess | None = None
+) -> Listing:
+    """GET ``<index>/<project>/`` and parse its anchors; IndexAccessError with a one-line reason."""
+    timeout = _timeout() if timeout is None else timeout
+    url = f"{index_url.rstrip('/')}/{canonicalize_name(project)}/"
+    shown = redact(url)
+    headers = {"Accept": "text/html"}
+    auth = access.basic_auth() if access else None
+    if auth is not None:
+        import base64
+
+        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
+        headers["Authorization"] = f"Basic {token}"
+    request = urllib.request.Request(url, headers=headers)  # noqa: S310
+    try:
+        with urllib.request.urlopen(  # noqa: S310
+            request, timeout=timeout, context=_ssl_context(access)
+        ) as response:
+            body = response.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        if exc.code in (401, 403):
+            raise IndexAccessError(
+                f"the index {redact(index_url)} refused access (HTTP {exc.code});"
+                " pyproject.toml and the installed build were left untouched. Set credentials"
+                " with `poetry config http-basic.<source> USER`, then run the command again."
+            ) from None
+        if exc.code == 404:
+            raise IndexAccessError(
+                f"the index {redact(index_url)} does not publish {project} (HTTP 404 for {shown});"
+                " pyproject.toml and the installed build were left untouched. Check the variant"
+                " with `poetry torch check`, then run `poetry torch install --cuda X.Y` with one"
+                " it publishes."
+            ) from None
+        raise IndexAccessError(
+            f"the index {redact(index_url)} answered HTTP {exc.code} for {shown};"
+            " pyproject.toml and the installed build were left untouched."
+            " Run `poetry torch install` again later, or with --index-base pointing at a mirror."
+        ) from None
+    except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise IndexAccessError(
+            f"cannot reach the index {redact(index_url)} ({reason});"
+            " pyproject.toml and the installed build were left untouched."
+            " Check the network or proxy (or point --index-base at a mirror), then run"
+            " `poetry torch install` again."
+        ) from None
+    listing = _parse_listing(project, url, body)
+    if not listing.files:
+        raise IndexAccessError(
+            f"{shown} is not a package index page (no links to files);"
+            " pyproject.toml and the installed build were left untouched."
+            " Check the index URL (a proxy login page?) and run the command again."
+        )
+    return listing

@@ -1,0 +1,1 @@
+"""Installer backends (pip, uv), child processes, resolution of the torch lock."""

@@ -1,0 +1,164 @@
+"""What every installer backend shares: the Request, the Backend protocol, a clean child
+environment, and the target interpreter's tags and markers.
+
+Each backend runs with the user's own pip/uv configuration neutralized, so that only the
+configured PyTorch index can serve torch-family packages (an ``extra-index-url`` or
+``find-links`` in pip.conf must not change what gets installed)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+from dataclasses import dataclass
+from dataclasses import field
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import Protocol
+
+from packaging.utils import canonicalize_name
+
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from collections.abc import Sequence
+    from pathlib import Path
+
+    from poetry_torch_plugin.env.installed import TargetEnv
+    from poetry_torch_plugin.index.access import IndexAccess
+
+
+@dataclass(frozen=True)
+class Request:
+    """One install: the index, the requirements, and how loud to be."""
+
+    index_url: str
+    requirements: tuple[str, ...]
+    quiet: bool = False
+    verbose: bool = False
+    credentials: tuple[str, str] | None = field(default=None, repr=False)
+    options: tuple[str, ...] = ()
+
+    @classmethod
+    def for_access(
+        cls,
+        access: IndexAccess,
+        requirements: Sequence[str],
+        *,
+        quiet: bool = False,
+        verbose: bool = False,
+    ) -> Request:
+        """A request for ``access``'s index, with its login and its pip options."""
+        return cls(
+            access.url,
+            tuple(requirements),
+            quiet=quiet,
+            verbose=verbose,
+            credentials=access.basic_auth(),
+            options=access.pip_options(),
+        )
+
+    def loudness(self) -> list[str]:
+        """``--quiet`` / ``--verbose``, which pip and uv both take."""
+        return [flag for flag, on in (("--quiet", self.quiet), ("--verbose", self.verbose)) if on]
+
+    def index_url_with_credentials(self) -> str:
+        """The index URL with the login inside; only ever put in a child's environment."""
+        if self.credentials is None:
+            return self.index_url
+        import urllib.parse
+
+        parts = urllib.parse.urlsplit(self.index_url)
+        user, secret = (urllib.parse.quote(part, safe="") for part in self.credentials)
+        return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:{secret}@{parts.netloc}"))
+
+
+class Backend(Protocol):
+    name: str
+    login_variable: str  # the child's variable that carries an index URL with a login
+
+    def command(self, target: TargetEnv, request: Request) -> list[str]:
+        """The install command line (shown by ``--dry-run``)."""
+        ...
+
+    def environment(self, request: Request) -> dict[str, str]:
+        """The child's environment: the user's settings neutralized, the login added."""
+        ...
+
+    def report(self, target: TargetEnv, request: Request) -> dict[str, Any]:
+        """What would go into an empty environment, in the shape of pip's ``--report``:
+        ``install`` items with ``metadata`` (name, version) and ``requested``, plus
+        ``download_info`` (pip) or ``hashes`` (uv); and ``environment`` markers."""
+        ...
+
+    def run(self, target: TargetEnv, request: Request) -> tuple[int, str]:
+        """Install; return the exit code and the error output (for explaining a failure)."""
+        ...
+
+    def install(self, target: TargetEnv, request: Request) -> None:
+        """Install, or raise InstallError with one line that says what to do next."""
+        ...
+
+
+def pins_of(report: Mapping[str, Any]) -> dict[str, str]:
+    """``{name: version}`` of every package a ``report()`` would install."""
+    return {
+        canonicalize_name(str(item["metadata"]["name"])): str(item["metadata"]["version"])
+        for item in report.get("install", [])
+    }
+
+
+_KEEP_ENV = ("PIP_CERT", "PIP_CLIENT_CERT", "PIP_PROXY")
+
+
+def clean_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The process environment minus pip's own settings, with config files switched off."""
+    source = dict(os.environ if base is None else base)
+    env = {k: v for k, v in source.items() if not k.startswith("PIP_") or k in _KEEP_ENV}
+    env.update(
+        PIP_CONFIG_FILE=os.devnull,
+        PIP_DISABLE_PIP_VERSION_CHECK="1",
+        PIP_NO_INPUT="1",
+        PYTHONIOENCODING="utf-8",
+    )
+    return env
+
+
+def _ask(python: Path, code: str) -> str:
+    """What ``python -c code`` prints; "" when it cannot run."""
+    try:
+        result = subprocess.run(
+            [str(python), "-c", code], capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return result.stdout.strip()
+
+
+def environment_tags(python: Path) -> str:
+    """``Python 3.11 (cp311), platform linux-x86_64`` for messages about unmatched wheels."""
+    code = (
+        "import sys, sysconfig;"
+        "print('Python %d.%d (%s%d%d), platform %s' % (sys.version_info[0], sys.version_info[1],"
+        " 'cp' if sys.implementation.name == 'cpython' else sys.implementation.name,"
+        " sys.version_info[0], sys.version_info[1], sysconfig.get_platform()))"
+    )
+    return _ask(python, code) or "this environment"
+
+
+def environment_markers(python: Path) -> dict[str, str]:
+    """The markers pip's ``--report`` records as ``environment`` (the lock's resolved-for)."""
+    code = (
+        "import json, platform, sys;"
+        "print(json.dumps({'implementation_name': sys.implementation.name,"
+        " 'python_version': '%d.%d' % sys.version_info[:2], 'sys_platform': sys.platform,"
+        " 'platform_machine': platform.machine()}))"
+    )
+    try:
+        markers = json.loads(_ask(python, code))
+    except ValueError:
+        return {}
+    if not isinstance(markers, dict):
+        return {}
+    return {str(key): str(value) for key, value in markers.items()}

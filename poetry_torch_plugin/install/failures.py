@@ -1,0 +1,102 @@
+"""Turn an installer's stderr into one line that says what went wrong and what to run next."""
+
+from __future__ import annotations
+
+import re
+
+from typing import TYPE_CHECKING
+
+from poetry_torch_plugin.core.urls import redact
+from poetry_torch_plugin.install.base import Request
+from poetry_torch_plugin.install.base import environment_tags
+from poetry_torch_plugin.install.process import redact_text
+
+
+if TYPE_CHECKING:
+    from poetry_torch_plugin.env.installed import TargetEnv
+
+
+# pip's texts, then uv's (0.13: "Because torch==2.8.0+cu126 has no wheels with a matching
+# platform tag", "Because only torch==2.8.0 is available and you require torch==2.10.*",
+# "Request failed after 3 retries", "error sending request for url"; a corrupted download
+# usually fails uv's zip "Bad CRC" check before its hash check).  Plain strings, compiled on
+# first use by re's cache: this module is imported after every hooked Poetry command.
+_PATTERNS: tuple[tuple[str, int, str], ...] = (
+    (r"No matching distribution found for (\S+)", 0, "nomatch"),
+    (r"Because `?([^\s`,]+)`? has\s+no\s+wheels\s+with\s+a\s+matching", 0, "nomatch"),
+    (r"Because `?([^\s`,]+)`? was\s+not\s+found\s+in\s+the\s+package", 0, "nomatch"),
+    (
+        r"Because (?:there\s+is\s+no\s+version\s+of\s+\S+|only\s+\S+\s+(?:is|are)\s+available)"
+        r"\s+and\s+you\s+require\s+`?([^\s`,]+?)`?,",
+        0,
+        "nomatch",
+    ),
+    (
+        r"THESE PACKAGES DO NOT MATCH THE HASHES|hash mismatch|Bad CRC|Failed to extract archive",
+        re.I,
+        "hash",
+    ),
+    (
+        r"ResolutionImpossible|conflicting dependencies|No solution found when resolving",
+        re.I,
+        "conflict",
+    ),
+    (r"Read-only file system|Permission denied|Errno 13|Errno 30", re.I, "readonly"),
+    (
+        r"timed out|Connection refused|Failed to establish|NewConnectionError"
+        r"|error sending request|Request failed after|dns error",
+        re.I,
+        "network",
+    ),
+)
+
+
+def explain_failure(stderr: str, request: Request, target: TargetEnv, tool: str) -> str:
+    """Turn an installer's error output into one line that says what to do next."""
+    index = redact(request.index_url)
+    kept = "the earlier build is still installed"
+    for pattern, flags, kind in _PATTERNS:
+        match = re.search(pattern, stderr, flags)
+        if match is None:
+            continue
+        if kind == "nomatch":
+            return (
+                f"no wheel of {match.group(1)} on {index} matches {environment_tags(target.python)}"
+                f" (no wheels with a matching Python ABI tag or platform); {kept}."
+                " Pick a torch version or variant that publishes wheels for this Python"
+                " (`poetry torch install --cuda X.Y 'torch==A.B.*'`), or use another Python."
+            )
+        if kind == "hash":
+            return (
+                f"a file from {index} does not match the index's sha256 (or is not even a valid"
+                f" wheel); nothing was installed"
+                f" and {kept}. The index or a proxy is serving a corrupted file: retry, or use"
+                " another mirror."
+            )
+        if kind == "conflict":
+            return (
+                f"the requested packages conflict on {index} ({_last_error(stderr)}); {kept}."
+                " Relax [tool.poetry-torch] packages so torch, torchvision and torchaudio"
+                " can come from one release."
+            )
+        if kind == "readonly":
+            return (
+                f"cannot write to the environment {target.root} (read-only or permission"
+                f" denied); {kept}. Fix its permissions, or run `poetry env remove --all` and"
+                " `poetry install` to recreate it."
+            )
+        return (
+            f"the index {index} could not be reached during the install ({_last_error(stderr)});"
+            f" {kept}. Check the network, then run `poetry torch install`."
+        )
+    return (
+        f"{tool} failed: {_last_error(stderr)}; {kept}. Run `poetry torch install -v` for details."
+    )
+
+
+def _last_error(stderr: str) -> str:
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith(("ERROR:", "error:"))]
+    chosen = (errors or lines or ["no output"])[-1]
+    chosen = chosen.removeprefix("ERROR:").removeprefix("error:").strip()
+    return redact_text(chosen)[:300]

@@ -1,0 +1,94 @@
+"""The pip installer: ``pip install`` into the project environment, from one index only."""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+from typing import Any
+
+from poetry_torch_plugin.errors import InstallError
+from poetry_torch_plugin.errors import TargetEnvError
+from poetry_torch_plugin.install.base import Request
+from poetry_torch_plugin.install.base import clean_environment
+from poetry_torch_plugin.install.failures import explain_failure
+from poetry_torch_plugin.install.process import run_streaming
+
+
+if TYPE_CHECKING:
+    from poetry_torch_plugin.env.installed import TargetEnv
+
+
+class PipBackend:
+    """pip in the project environment; pip from Poetry's own environment when it has none."""
+
+    name = "pip"
+    login_variable = "PIP_INDEX_URL"
+
+    def _base(self, target: TargetEnv) -> list[str]:
+        if any((path / "pip").is_dir() for path in target.site_packages):
+            return [str(target.python), "-m", "pip"]
+        try:
+            import pip  # noqa: F401
+        except ImportError:
+            raise TargetEnvError(
+                f"the environment {target.root} has no pip, and neither has Poetry's own"
+                " environment; nothing was changed. Run `poetry run python -m ensurepip`,"
+                " then `poetry torch install`."
+            ) from None
+        return [sys.executable, "-m", "pip", "--python", str(target.python)]
+
+    def index_args(self, request: Request) -> list[str]:
+        # With a login, the URL travels in PIP_INDEX_URL (see environment()), never in argv.
+        return [] if request.credentials else ["--index-url", request.index_url]
+
+    def environment(self, request: Request) -> dict[str, str]:
+        env = clean_environment()
+        if request.credentials:
+            env[self.login_variable] = request.index_url_with_credentials()
+        return env
+
+    def command(self, target: TargetEnv, request: Request) -> list[str]:
+        command = [*self._base(target), "install", *self.index_args(request), *request.options]
+        return [*command, *request.loudness(), *request.requirements]
+
+    def report(self, target: TargetEnv, request: Request) -> dict[str, Any]:
+        """pip's own ``--report`` of a dry run that ignores what is installed."""
+        with tempfile.TemporaryDirectory(prefix="poetry-torch-") as tmp:
+            report = Path(tmp) / "report.json"
+            command = [
+                *self._base(target),
+                "install",
+                "--dry-run",
+                "--ignore-installed",
+                "--quiet",
+                "--report",
+                str(report),
+                *self.index_args(request),
+                *request.options,
+                *request.requirements,
+            ]
+            code, _, stderr = run_streaming(
+                command, self.environment(request), echo_stdout=False, echo_stderr=request.verbose
+            )
+            if code != 0:
+                raise InstallError(explain_failure(stderr, request, target, self.name))
+            data: dict[str, Any] = json.loads(report.read_text(encoding="utf-8"))
+        return data
+
+    def run(self, target: TargetEnv, request: Request) -> tuple[int, str]:
+        code, _, stderr = run_streaming(
+            self.command(target, request),
+            self.environment(request),
+            echo_stdout=not request.quiet,
+            echo_stderr=request.verbose,
+        )
+        return code, stderr
+
+    def install(self, target: TargetEnv, request: Request) -> None:
+        code, stderr = self.run(target, request)
+        if code != 0:
+            raise InstallError(explain_failure(stderr, request, target, self.name))

@@ -1,0 +1,278 @@
+"""Resolving and replaying ``poetry-torch.lock``: the installer's resolution plus the index's
+hashes."""
+
+from __future__ import annotations
+
+import re
+import tempfile
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING
+from typing import Any
+
+from packaging.specifiers import InvalidSpecifier
+from packaging.specifiers import SpecifierSet
+from packaging.utils import InvalidSdistFilename
+from packaging.utils import InvalidWheelFilename
+from packaging.utils import canonicalize_name
+from packaging.utils import parse_sdist_filename
+from packaging.utils import parse_wheel_filename
+from packaging.version import InvalidVersion
+from packaging.version import Version
+
+from poetry_torch_plugin.core.lockfile import LOCK_NAME
+from poetry_torch_plugin.core.lockfile import LockedPackage
+from poetry_torch_plugin.core.lockfile import TorchLock
+from poetry_torch_plugin.core.lockfile import requirement_lines
+from poetry_torch_plugin.core.urls import redact
+from poetry_torch_plugin.errors import IndexAccessError
+from poetry_torch_plugin.errors import InstallError
+from poetry_torch_plugin.index.listing import fetch_listing
+
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from collections.abc import Iterable
+    from collections.abc import Mapping
+
+    from poetry_torch_plugin.core.lockfile import LockInputs
+    from poetry_torch_plugin.env.installed import TargetEnv
+    from poetry_torch_plugin.index.access import IndexAccess
+    from poetry_torch_plugin.index.listing import Listing
+    from poetry_torch_plugin.install.base import Backend
+
+
+_INTERPRETER = re.compile(r"^(?:cp|py|pp|ip|jy|graalpy)(\d)(\d*)$")
+
+
+# Index pages read at once while locking (download.pytorch.org's torch page is megabytes).
+_PARALLEL_PAGES = 8
+
+
+def python_allows(requires_python: str) -> Callable[[int, int], bool]:
+    """Whether requires-python admits some release of Python ``major.minor``."""
+    if not requires_python:
+        return lambda major, minor: True
+    try:
+        spec = SpecifierSet(requires_python)
+    except InvalidSpecifier:
+        from poetry.core.constraints.version import Version as PoetryVersion
+        from poetry.core.constraints.version import parse_constraint
+
+        try:
+            constraint = parse_constraint(requires_python)
+        except ValueError:
+            return lambda major, minor: True
+        return lambda major, minor: any(
+            constraint.allows(PoetryVersion.parse(f"{major}.{minor}.{patch}")) for patch in (0, 99)
+        )
+    return lambda major, minor: any(
+        spec.contains(f"{major}.{minor}.{patch}", prereleases=True) for patch in (0, 99)
+    )
+
+
+def wheel_allowed(filename: str, allows: Callable[[int, int], bool]) -> bool:
+    """Whether one of the wheel's interpreter tags (cp311, py3, cp39-abi3) fits requires-python."""
+    try:
+        tags = parse_wheel_filename(filename)[3]
+    except InvalidWheelFilename:
+        return True  # an sdist: any Python builds it
+    for tag in tags:
+        match = _INTERPRETER.match(tag.interpreter)
+        if match is None:
+            return True
+        major, minor = int(match.group(1)), match.group(2)
+        if not minor:
+            minors: Iterable[int] = range(40)
+        elif tag.abi == "abi3":
+            minors = range(int(minor), 40)
+        else:
+            minors = (int(minor),)
+        if any(allows(major, n) for n in minors):
+            return True
+    return False
+
+
+def _file_of(filename: str, name: str, version: Version) -> bool:
+    try:
+        if filename.endswith(".whl"):
+            found, found_version, _, _ = parse_wheel_filename(filename)
+        else:
+            found, found_version = parse_sdist_filename(filename)
+    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
+        return False
+    return found == name and found_version == version
+
+
+def _chosen_file(item: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(file name, sha256) of the file pip picked, from the report's ``download_info``."""
+    import urllib.parse
+
+    info = item.get("download_info") or {}
+    url = str(info.get("url", ""))
+    archive = info.get("archive_info") or {}
+    digest = (archive.get("hashes") or {}).get("sha256")
+    if digest is None and str(archive.get("hash", "")).startswith("sha256="):
+        digest = str(archive["hash"])[len("sha256=") :]
+    if not url or not digest:
+        return None
+    path = urllib.parse.urlsplit(url).path
+    return urllib.parse.unquote(path.rsplit("/", 1)[-1]), str(digest)
+
+
+def lock_from_report(
+    report: Mapping[str, Any],
+    inputs: LockInputs,
+    listing_of: Callable[[str], Listing | None],
+) -> TorchLock:
+    """Build the lock from a ``--report``-shaped resolution and the index's pages.
+
+    Every file the index lists for the chosen version (and requires-python admits) is recorded.
+    pip's report also names the file it picked, with its hash, which stands in when the page
+    could not be read.  uv names hashes without files (``hashes``): the page must agree with
+    them, or the index changed between the two reads.
+    """
+    allows = python_allows(inputs.requires_python)
+    items = list(report.get("install", []))
+    names = [canonicalize_name(str(item["metadata"]["name"])) for item in items]
+    with ThreadPoolExecutor(max_workers=_PARALLEL_PAGES) as pool:
+        listings = dict(zip(names, pool.map(listing_of, names)))
+    packages = []
+    for name, item in zip(names, items):
+        version = str(item["metadata"]["version"])
+        parsed = Version(version)
+        files: dict[str, str] = {}
+        listing = listings[name]
+        for filename, digest in listing.files if listing is not None else ():
+            if digest and _file_of(filename, name, parsed) and wheel_allowed(filename, allows):
+                files[filename] = digest
+        chosen = _chosen_file(item)
+        if chosen is not None:
+            files.setdefault(*chosen)
+        if not files and listing is None:
+            raise IndexAccessError(
+                f"the page of {name} on {redact(inputs.source_url)} could not be read, so"
+                f" {name} {version} cannot be locked; {LOCK_NAME} and the environment were left"
+                " untouched. Check the index (`poetry torch check`) and run the command again."
+            )
+        if not files:
+            raise IndexAccessError(
+                f"{redact(inputs.source_url)} publishes no sha256 for {name} {version},"
+                f" so it cannot be locked; {LOCK_NAME} and the environment were left untouched."
+                " Use an index that publishes #sha256= links (download.pytorch.org does)."
+            )
+        expected = set(item.get("hashes") or ())
+        if expected and not expected & set(files.values()):
+            raise IndexAccessError(
+                f"{redact(inputs.source_url)} listed {name} {version} with other files than"
+                f" the installer just resolved; {LOCK_NAME} and the environment were left"
+                " untouched. The index changed while locking: run the command again."
+            )
+        packages.append(
+            LockedPackage(name, version, bool(item.get("requested")), tuple(sorted(files.items())))
+        )
+    env = report.get("environment") or {}
+    resolved_for = " ".join(
+        str(env.get(key, "?"))
+        for key in ("implementation_name", "python_version", "sys_platform", "platform_machine")
+    )
+    packages.sort(key=lambda package: package.name)
+    return TorchLock(inputs, inputs.content_hash(), tuple(packages), resolved_for)
+
+
+def resolve(
+    backend: Backend,
+    target: TargetEnv,
+    access: IndexAccess,
+    inputs: LockInputs,
+    requirements: Iterable[str],
+    *,
+    verbose: bool = False,
+    known: Mapping[str, Listing] | None = None,
+) -> TorchLock:
+    """What ``backend`` would install into an empty environment, with every published hash.
+
+    ``known`` holds index pages already read in this run (the torch page, read to check that
+    the index answers), so they are not fetched twice.
+    """
+    from poetry_torch_plugin.install.base import Request
+
+    request = Request.for_access(access, tuple(requirements), verbose=verbose)
+    report = backend.report(target, request)
+
+    def listing_of(name: str) -> Listing | None:
+        if known is not None and name in known:
+            return known[name]
+        try:
+            return fetch_listing(access.url, name, access=access)
+        except IndexAccessError:
+            return None  # pip's report still names the file it chose, with its hash
+
+    return lock_from_report(report, inputs, listing_of)
+
+
+def replay_failure(
+    stderr: str, lock: TorchLock, index_url: str, target: TargetEnv, tool: str = "pip"
+) -> str:
+    """One line for a failed ``--require-hashes`` install, from pip's or uv's error output."""
+    from poetry_torch_plugin.install.base import Request
+    from poetry_torch_plugin.install.failures import explain_failure
+
+    shown = redact(index_url)
+    # pip: "DO NOT MATCH THE HASHES"; uv 0.13: "Hash mismatch for `torch==...`", or, when the
+    # bytes are not even a zip, "Failed to extract archive" / "Bad CRC" before any hash check.
+    if re.search(
+        r"DO NOT MATCH THE HASHES|Hash mismatch for|Failed to extract archive|Bad CRC", stderr, re.I
+    ):
+        return (
+            f"a file from {shown} does not match its sha256 in {LOCK_NAME} (or is not even a"
+            " valid wheel); nothing was installed"
+            " and the earlier build is still installed. The index or a proxy is serving a"
+            " different file: retry, or use another mirror (run `poetry torch lock` only if the"
+            " index really republished it)."
+        )
+    # pip: "Hashes are required in --require-hashes mode"; uv 0.13: "Hash-checking is
+    # required, but no trusted hash was provided for: `setuptools`".
+    if re.search(
+        r"Hashes are required in --require-hashes mode"
+        r"|Hash-checking is required, but no trusted hash",
+        stderr,
+    ):
+        return (
+            f"this environment needs a package that {LOCK_NAME} does not hold (the lock was"
+            f" resolved for {lock.resolved_for or 'another environment'}); nothing was installed."
+            " Run `poetry torch lock` with this environment's Python, then try again."
+        )
+    return explain_failure(stderr, Request(index_url, lock.pins()), target, tool)
+
+
+def install_locked(
+    target: TargetEnv,
+    lock: TorchLock,
+    access: IndexAccess,
+    *,
+    backend: Backend | None = None,
+    quiet: bool = False,
+    verbose: bool = False,
+) -> tuple[str, ...]:
+    """Install exactly the locked closure from the index, every file checked by sha256.
+
+    Dependencies are not switched off (no ``--no-deps``): since every dependency is pinned
+    and hashed, the installer needs nothing more, and a dependency the lock lacks (one this
+    interpreter needs but the locking one did not) stops the install instead of coming in
+    unchecked.  pip and uv get the same requirements file and ``--require-hashes``.
+    """
+    from poetry_torch_plugin.install.base import Request
+    from poetry_torch_plugin.install.pip import PipBackend
+
+    installer = backend if backend is not None else PipBackend()
+    with tempfile.TemporaryDirectory(prefix="poetry-torch-") as tmp:
+        requirements = Path(tmp) / "torch-requirements.txt"
+        requirements.write_text("\n".join(requirement_lines(lock)) + "\n", encoding="utf-8")
+        arguments = ("--require-hashes", "-r", str(requirements))
+        request = Request.for_access(access, arguments, quiet=quiet, verbose=verbose)
+        code, stderr = installer.run(target, request)
+    if code != 0:
+        raise InstallError(replay_failure(stderr, lock, access.url, target, installer.name))
+    return lock.pins()

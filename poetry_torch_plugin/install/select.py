@@ -1,0 +1,44 @@
+"""The one module that knows both installer backends: pick pip or uv for ``installer = ...``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from poetry_torch_plugin.errors import TargetEnvError
+from poetry_torch_plugin.install.pip import PipBackend
+
+
+if TYPE_CHECKING:
+    from poetry_torch_plugin.install.base import Backend
+
+
+def get_backend(name: str) -> Backend:
+    """``pip``, ``uv``, or ``auto``: uv when it can be found, else pip."""
+    if name == "pip":
+        return PipBackend()
+    if name not in ("uv", "auto"):
+        raise TargetEnvError(f"unknown installer {name!r}; use pip, uv or auto.")
+    from poetry_torch_plugin.install.uv import MIN_UV
+    from poetry_torch_plugin.install.uv import UvBackend
+    from poetry_torch_plugin.install.uv import find_uv
+    from poetry_torch_plugin.install.uv import uv_version
+
+    binary = find_uv()
+    version = uv_version(binary) if binary is not None else None
+    if binary is not None and version is not None and version >= MIN_UV:
+        return UvBackend(binary)
+    if name == "auto":
+        return PipBackend()  # no uv, or one too old to pin the index the way pip is pinned
+    if binary is not None:
+        found = f"uv {'.'.join(map(str, version))}" if version else "not a working uv"
+        raise TargetEnvError(
+            f"the installer is uv, but {binary} is {found}, and poetry-torch-plugin needs"
+            f" uv {'.'.join(map(str, MIN_UV))} or newer; nothing was changed. Upgrade it"
+            " (`uv self update`, or `poetry self add 'uv>=0.5'`), or run"
+            " `poetry torch install --installer pip`."
+        )
+    raise TargetEnvError(
+        "the installer is uv, but no uv executable was found (not on PATH, and no uv package in"
+        " Poetry's environment); nothing was changed. Install it (`poetry self add uv`), or run"
+        " `poetry torch install --installer pip`."
+    )

@@ -1,0 +1,139 @@
+"""What accelerator this machine has: every probe, or a fake machine from a JSON file.
+
+Nothing here imports torch."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+from typing import Any
+
+from poetry_torch_plugin.core.machine import DRIVER_VERSION
+from poetry_torch_plugin.core.machine import Gpu
+from poetry_torch_plugin.core.machine import Machine
+from poetry_torch_plugin.core.machine import NvccInfo
+from poetry_torch_plugin.core.machine import NvidiaInfo
+from poetry_torch_plugin.errors import TorchPluginError
+from poetry_torch_plugin.machine import nvml
+from poetry_torch_plugin.machine import probes
+
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+FAKE_MACHINE_ENV = "POETRY_TORCH_FAKE_MACHINE"
+
+
+def current_platform() -> str:
+    return f"{platform.system().lower()}-{platform.machine().lower()}"
+
+
+def detect_machine(*, use_nvml: bool = True) -> Machine:
+    """Probe everything: NVML, then nvidia-smi, then ``/proc`` for the NVIDIA driver.
+
+    With ``POETRY_TORCH_FAKE_MACHINE=<file.json>`` set, return the machine that file
+    describes instead (the shape of ``machine_to_dict``); a broken file raises
+    TorchPluginError rather than silently detecting the real machine.
+    """
+    fake = os.environ.get(FAKE_MACHINE_ENV)
+    if fake:
+        return _load_fake(Path(fake))
+    nvidia = nvml.probe_nvml() if use_nvml else None
+    nvidia = nvidia or probes.probe_nvidia_smi() or probes.probe_proc_driver()
+    return Machine(
+        nvidia=nvidia,
+        nvcc=probes.probe_nvcc(),
+        mps=probes.probe_mps(),
+        rocm=probes.probe_rocm(),
+        platform=current_platform(),
+    )
+
+
+def _load_fake(path: Path) -> Machine:
+    try:
+        return machine_from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError) as error:
+        raise TorchPluginError(
+            f"{FAKE_MACHINE_ENV}={path} does not describe a machine ({error});"
+            f" nothing was changed. Fix the file or unset {FAKE_MACHINE_ENV}."
+        ) from error
+
+
+def _typed(data: Mapping[str, Any], key: str, kind: type, default: Any = None) -> Any:
+    value = data.get(key, default)
+    # bool is an int subclass: `true` is no index, and 1 is no flag.
+    if value is not None and (
+        not isinstance(value, kind) or (kind is not bool and isinstance(value, bool))
+    ):
+        raise ValueError(f"{key!r} must be {kind.__name__}, not {value!r}")
+    return value
+
+
+def _pair(data: Mapping[str, Any], key: str) -> tuple[int, int] | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if (
+        isinstance(value, (list, tuple))
+        and len(value) == 2
+        and all(isinstance(part, int) and not isinstance(part, bool) for part in value)
+    ):
+        return (value[0], value[1])
+    raise ValueError(f"{key!r} must be two integers such as [9, 0], not {value!r}")
+
+
+def _mapping(value: Any, where: str) -> Mapping[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError(f"{where} must be an object, not {value!r}")
+    return value
+
+
+def machine_from_dict(data: Mapping[str, Any]) -> Machine:
+    """The inverse of ``machine_to_dict``; raises ValueError naming the first bad key."""
+    data = _mapping(data, "the machine")
+    nvcc_data = data.get("nvcc")
+    nvcc = None
+    if nvcc_data is not None:
+        nvcc_map = _mapping(nvcc_data, "'nvcc'")
+        version = _pair(nvcc_map, "version")
+        if version is None:
+            raise ValueError("'nvcc' needs a 'version' such as [13, 0]")
+        nvcc = NvccInfo(version, _typed(nvcc_map, "full", str, f"{version[0]}.{version[1]}"))
+    nvidia = None
+    if data.get("nvidia") is not None:
+        nvidia_map = _mapping(data["nvidia"], "'nvidia'")
+        driver = _typed(nvidia_map, "driver_version", str)
+        if driver is None or not DRIVER_VERSION.match(driver):
+            raise ValueError(f"'driver_version' must look like 580.65.06, not {driver!r}")
+        gpus: list[Gpu] = []
+        items = nvidia_map.get("gpus", ())
+        if not isinstance(items, (list, tuple)):
+            raise ValueError(f"'gpus' must be a list, not {items!r}")
+        for position, item in enumerate(items):
+            gpu = _mapping(item, f"gpu {position}")
+            gpus.append(
+                Gpu(
+                    index=_typed(gpu, "index", int, position),
+                    name=_typed(gpu, "name", str, "NVIDIA GPU"),
+                    compute_capability=_pair(gpu, "compute_capability"),
+                    memory_mib=_typed(gpu, "memory_mib", int),
+                    mig=_typed(gpu, "mig", bool, False),
+                )
+            )
+        nvidia = NvidiaInfo(
+            driver_version=driver,
+            cuda_driver_version=_pair(nvidia_map, "cuda_driver_version"),
+            gpus=tuple(gpus),
+            source=_typed(nvidia_map, "source", str, "fake"),
+        )
+    return Machine(
+        nvidia=nvidia,
+        nvcc=nvcc,
+        mps=_typed(data, "mps", bool, False),
+        rocm=_typed(data, "rocm", str),
+        platform=_typed(data, "platform", str) or current_platform(),
+    )

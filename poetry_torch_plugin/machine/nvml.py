@@ -1,0 +1,105 @@
+"""The NVIDIA driver and GPUs through NVML (libnvidia-ml via ctypes), with a timeout."""
+
+from __future__ import annotations
+
+import ctypes
+import platform
+import threading
+
+from typing import Any
+
+from poetry_torch_plugin.core.machine import Gpu
+from poetry_torch_plugin.core.machine import NvidiaInfo
+
+
+# nvmlInit can take seconds on a multi-GPU box without persistence mode; past this, give up.
+NVML_TIMEOUT_S = 5.0
+_NVML_SUCCESS = 0
+_NVML_BUFFER = 96
+
+
+class _NvmlMemory(ctypes.Structure):
+    _fields_ = (
+        ("total", ctypes.c_ulonglong),
+        ("free", ctypes.c_ulonglong),
+        ("used", ctypes.c_ulonglong),
+    )
+
+
+def _nvml_call(lib: Any, name: str, *args: Any) -> bool:
+    function = getattr(lib, name, None)
+    return function is not None and int(function(*args)) == _NVML_SUCCESS
+
+
+def _nvml_device(lib: Any, index: int) -> Gpu | None:
+    handle = ctypes.c_void_p()
+    if not _nvml_call(
+        lib, "nvmlDeviceGetHandleByIndex_v2", ctypes.c_uint(index), ctypes.byref(handle)
+    ):
+        return None
+    name = ctypes.create_string_buffer(_NVML_BUFFER)
+    major, minor = ctypes.c_int(), ctypes.c_int()
+    memory = _NvmlMemory()
+    current, pending = ctypes.c_uint(), ctypes.c_uint()
+    has_name = _nvml_call(lib, "nvmlDeviceGetName", handle, name, ctypes.c_uint(_NVML_BUFFER))
+    has_cc = _nvml_call(
+        lib, "nvmlDeviceGetCudaComputeCapability", handle, ctypes.byref(major), ctypes.byref(minor)
+    )
+    has_memory = _nvml_call(lib, "nvmlDeviceGetMemoryInfo", handle, ctypes.byref(memory))
+    # NOT_SUPPORTED on GPUs without MIG, and the symbol is missing from old drivers.
+    has_mig = _nvml_call(
+        lib, "nvmlDeviceGetMigMode", handle, ctypes.byref(current), ctypes.byref(pending)
+    )
+    return Gpu(
+        index=index,
+        name=name.value.decode("utf-8", "replace") if has_name else "unknown NVIDIA GPU",
+        compute_capability=(major.value, minor.value) if has_cc else None,
+        memory_mib=int(memory.total) // (1024 * 1024) if has_memory else None,
+        mig=has_mig and current.value == 1,
+    )
+
+
+def _nvml_read(lib: Any) -> NvidiaInfo | None:
+    if not _nvml_call(lib, "nvmlInit_v2"):
+        return None
+    try:
+        version = ctypes.create_string_buffer(_NVML_BUFFER)
+        if not _nvml_call(lib, "nvmlSystemGetDriverVersion", version, ctypes.c_uint(_NVML_BUFFER)):
+            return None
+        cuda = ctypes.c_int()
+        cuda_version = None
+        if _nvml_call(lib, "nvmlSystemGetCudaDriverVersion_v2", ctypes.byref(cuda)) and cuda.value:
+            # 13000 means 13.0, 12040 means 12.4.
+            cuda_version = (cuda.value // 1000, cuda.value % 1000 // 10)
+        count = ctypes.c_uint()
+        if not _nvml_call(lib, "nvmlDeviceGetCount_v2", ctypes.byref(count)):
+            return None
+        devices = (_nvml_device(lib, index) for index in range(count.value))
+        gpus = tuple(gpu for gpu in devices if gpu is not None)
+        return NvidiaInfo(version.value.decode("ascii", "replace"), cuda_version, gpus, "nvml")
+    finally:
+        _nvml_call(lib, "nvmlShutdown")
+
+
+def probe_nvml() -> NvidiaInfo | None:
+    """Ask the driver's NVML library through ctypes (no pynvml needed).
+
+    The calls run in a daemon thread so that a wedged driver costs at most NVML_TIMEOUT_S.
+    """
+    name = "nvml.dll" if platform.system() == "Windows" else "libnvidia-ml.so.1"
+    try:
+        lib = ctypes.CDLL(name)
+    except OSError:
+        return None
+    answer: list[NvidiaInfo | None] = []
+
+    def read() -> None:
+        try:
+            answer.append(_nvml_read(lib))
+        except Exception:  # a probe never raises: ctypes and driver errors mean "unknown"
+            answer.append(None)
+
+    worker = threading.Thread(target=read, name="poetry-torch-nvml", daemon=True)
+    worker.start()
+    worker.join(NVML_TIMEOUT_S)
+    return answer[0] if answer else None

@@ -1,0 +1,1 @@
+"""The project's files: pyproject.toml and poetry-torch.lock, read and written."""

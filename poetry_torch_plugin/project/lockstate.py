@@ -1,0 +1,127 @@
+"""``poetry-torch.lock`` on disk: read, write, and whether it is fresh for the project."""
+
+from __future__ import annotations
+
+import os
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+from typing import Any
+
+from poetry_torch_plugin.core.config import parse_toml
+from poetry_torch_plugin.core.config import read_config
+from poetry_torch_plugin.core.lockfile import LOCK_NAME
+from poetry_torch_plugin.core.lockfile import STALE
+from poetry_torch_plugin.core.lockfile import LockInputs
+from poetry_torch_plugin.core.lockfile import TorchLock
+from poetry_torch_plugin.core.lockfile import _unreadable
+from poetry_torch_plugin.core.lockfile import dumps
+from poetry_torch_plugin.core.lockfile import export_text
+from poetry_torch_plugin.core.lockfile import inputs_for
+from poetry_torch_plugin.core.lockfile import loads
+from poetry_torch_plugin.core.lockfile import requires_python_of
+from poetry_torch_plugin.errors import ConfigError
+from poetry_torch_plugin.project.pyproject import load
+
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from poetry_torch_plugin.core.config import Source
+    from poetry_torch_plugin.core.config import TorchConfig
+
+
+def lock_path_for(pyproject: Path) -> Path:
+    return pyproject.parent / LOCK_NAME
+
+
+def read_lock(path: Path) -> TorchLock | None:
+    """The lock at ``path``; None when there is none, ConfigError when it is unreadable."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _unreadable(path, getattr(exc, "strerror", None) or type(exc).__name__) from None
+    return loads(text, path)
+
+
+def write_lock(path: Path, lock: TorchLock) -> None:
+    """Replace the lock atomically."""
+    import tempfile
+
+    text = dumps(lock)
+    fd, tmp_name = tempfile.mkstemp(prefix=".poetry-torch-lock.", suffix=".tmp", dir=path.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(text.encode("utf-8"))
+        tmp.chmod(0o644)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+@dataclass(frozen=True)
+class LockState:
+    """The project's lock as read, beside what the configuration asks for now."""
+
+    path: Path
+    inputs: LockInputs
+    lock: TorchLock | None
+    error: str | None = None
+
+    @property
+    def fresh(self) -> bool:
+        return self.lock is not None and self.lock.fresh_for(self.inputs)
+
+    def problem(self) -> str | None:
+        """Why the lock cannot be replayed (stale or unreadable); None when fresh or absent."""
+        if self.error is not None:
+            return self.error
+        return STALE if self.lock is not None and not self.fresh else None
+
+
+def lock_state(pyproject: Path, source: Source, settings: TorchConfig) -> LockState:
+    try:  # read-only, after every hooked command: tomllib, not tomlkit
+        data: Mapping[str, Any] = parse_toml(pyproject.read_bytes().decode("utf-8"))
+    except (OSError, ValueError):
+        data = load(pyproject).document  # raises the one-line ConfigError
+    inputs = inputs_for(source, settings, requires_python_of(data))
+    path = lock_path_for(pyproject)
+    try:
+        return LockState(path, inputs, read_lock(path))
+    except ConfigError as exc:
+        return LockState(path, inputs, None, str(exc))
+
+
+def configured(pyproject: Path) -> tuple[TorchConfig, Source]:
+    settings = read_config(load(pyproject).document)
+    source = settings.source()
+    if source is None or source.variant is None:
+        raise ConfigError(
+            "pyproject.toml has no pytorch source to lock; nothing was written."
+            " Run `poetry torch install --cuda X.Y` (or --cpu, --rocm X.Y) first."
+        )
+    return settings, source
+
+
+def check_project(pyproject: Path) -> LockState:
+    settings, source = configured(pyproject)
+    return lock_state(pyproject, source, settings)
+
+
+def export_project(pyproject: Path) -> str:
+    """The requirements text of a fresh lock; ConfigError when it is missing or stale."""
+    state = check_project(pyproject)
+    problem = state.problem()
+    if problem is not None:
+        raise ConfigError(f"{problem} Nothing was exported.")
+    if state.lock is None:
+        raise ConfigError(
+            f"there is no {LOCK_NAME} to export; nothing was written."
+            " Run `poetry torch lock` (or `poetry torch install`) first."
+        )
+    return export_text(state.lock)

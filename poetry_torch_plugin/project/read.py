@@ -1,0 +1,73 @@
+"""pyproject.toml read for its torch configuration, never raising (for ``check`` and ``auto``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from typing import Any
+
+from poetry_torch_plugin.errors import TorchPluginError
+
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from poetry_torch_plugin.core.config import Source
+    from poetry_torch_plugin.core.config import TorchConfig
+
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+@dataclass(frozen=True)
+class ProjectState:
+    """pyproject.toml as far as check needs it; ``error`` when it cannot be understood."""
+
+    pyproject: Path
+    name: str | None
+    settings: TorchConfig | None
+    error: str | None = None
+
+    @property
+    def source(self) -> Source | None:
+        if self.settings is None or len(self.settings.sources) != 1:
+            return None
+        return self.settings.sources[0]
+
+
+def _load_toml(path: Path) -> dict[str, Any]:
+    from poetry_torch_plugin.core.config import parse_toml
+
+    return parse_toml(path.read_bytes().decode("utf-8"))
+
+
+def read_project(pyproject: Path) -> ProjectState:
+    """Parse pyproject.toml (tomllib, tomlkit before 3.11) and read its torch configuration."""
+    from poetry_torch_plugin.core.config import read_config
+
+    try:
+        data = _load_toml(pyproject)
+    except OSError as exc:
+        return ProjectState(pyproject, None, None, f"cannot read {pyproject}: {exc.strerror}")
+    except Exception as exc:  # tomllib, tomlkit and UnicodeDecodeError disagree on their types
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return ProjectState(pyproject, None, None, f"{pyproject.name} is not valid TOML ({reason})")
+    project = data.get("project")
+    poetry = data.get("tool", {}).get("poetry") if isinstance(data.get("tool"), dict) else None
+    name = (project or {}).get("name") if isinstance(project, dict) else None
+    if not isinstance(name, str) and isinstance(poetry, dict):
+        name = poetry.get("name")
+    name = name if isinstance(name, str) else None
+    try:
+        return ProjectState(pyproject, name, read_config(data))
+    except TorchPluginError as exc:
+        return ProjectState(pyproject, name, None, str(exc))
+
+
+def configured_packages(pyproject: Path) -> tuple[str, ...]:
+    """``[tool.poetry-torch] packages`` as written; () when the file says nothing readable."""
+    from poetry_torch_plugin.project.read import read_project
+
+    settings = read_project(pyproject).settings
+    return settings.packages if settings is not None and settings.has_tool_table else ()

@@ -1,0 +1,112 @@
+"""Where Poetry keeps the project and its environment, found without building Poetry's objects."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from typing import Any
+
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from cleo.application import Application
+
+    from poetry_torch_plugin.env.installed import TargetEnv
+
+
+def project_directory(application: Application) -> Path:
+    """The project directory Poetry works in (``--directory``/``--project`` applied)."""
+    from pathlib import Path
+
+    for attribute in ("project_directory", "_project_directory"):
+        value = getattr(application, attribute, None)
+        if value is not None:
+            return Path(value)
+    return Path.cwd()
+
+
+def target_of(env: Any) -> TargetEnv:
+    """The plugin's view of a Poetry ``Env``: root, interpreter and site-packages."""
+    from poetry_torch_plugin.env.installed import TargetEnv
+
+    return TargetEnv(env.path, env.python, tuple(env.site_packages.candidates))
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    """Parse a small TOML file; {} when it is missing or broken (Poetry would say why)."""
+    from poetry_torch_plugin.core.config import parse_toml
+
+    try:
+        return parse_toml(path.read_bytes().decode("utf-8"))
+    except (OSError, ValueError):  # a broken file means "no setting here", as a missing one
+        return {}
+
+
+def locate_project_env(project_dir: Path, project_name: str | None) -> Path | None:
+    """The root of the environment Poetry would use for this project, without creating Poetry.
+
+    Follows ``EnvManager.get()`` of Poetry 2.0-2.5 (checked against 2.5.1), minus anything that
+    runs a Python: an active ``VIRTUAL_ENV`` (or a conda env other than ``base``) wins unless
+    ``envs.toml`` records an env for this project; then ``<project>/.venv`` unless
+    ``virtualenvs.in-project`` is false; then ``<virtualenvs.path>/<name>-<hash>-py<minor>``,
+    with the minor from ``envs.toml``, else the one matching this interpreter, else the newest.
+    With ``virtualenvs.create = false`` Poetry uses the interpreter it runs on, whose base
+    prefix is returned.  Settings come from the global config, ``poetry.toml`` and
+    ``POETRY_*`` variables, as Poetry reads them.  ``None`` when no environment exists yet.
+    """
+    return _locate(project_dir, project_name)[0]
+
+
+def locate_existing_venv(project_dir: Path, project_name: str | None) -> Path | None:
+    """The project's virtual environment when Poetry's choice needs no interpreter discovery:
+    the active one, ``<project>/.venv``, or the one ``envs.toml`` records; else None (ask
+    Poetry's EnvManager)."""
+    root, how = _locate(project_dir, project_name)
+    if root is None or how not in ("active", "in-project", "recorded"):
+        return None
+    return root if (root / "pyvenv.cfg").is_file() else None
+
+
+def _locate(project_dir: Path, project_name: str | None) -> tuple[Path | None, str]:
+    import os
+    import sys
+
+    from pathlib import Path
+
+    from packaging.utils import canonicalize_name
+    from poetry.config.config import Config
+    from poetry.utils.env.env_manager import EnvManager
+
+    config = Config()
+    config.merge(Config.create().raw())
+    config.merge(_read_toml(project_dir / "poetry.toml"))
+
+    name = canonicalize_name(project_name or "non-package-mode")
+    base_name = EnvManager.generate_env_name(name, str(project_dir))
+    venvs = config.virtualenvs_path
+    recorded = _read_toml(venvs / EnvManager.ENVS_FILE).get(base_name)
+    minor = str(recorded.get("minor", "")).strip() if isinstance(recorded, dict) else ""
+
+    prefix = os.environ.get("VIRTUAL_ENV", os.environ.get("CONDA_PREFIX"))
+    in_venv = bool(prefix) and os.environ.get("CONDA_DEFAULT_ENV") != "base"
+    if in_venv and not minor and prefix:
+        return Path(prefix), "active"
+
+    in_project = project_dir / ".venv"
+    if config.get("virtualenvs.in-project") is not False and in_project.is_dir():
+        return in_project, "in-project"
+    if not config.get("virtualenvs.create", True):
+        return Path(sys.base_prefix), "system"
+    if minor:
+        recorded_env = venvs / f"{base_name}-py{minor}"
+        return (recorded_env if recorded_env.is_dir() else None), "recorded"
+    found = [path for path in venvs.glob(f"{base_name}-py*") if path.is_dir()]
+    if not found:
+        return None, "none"
+    running = f"{base_name}-py{sys.version_info[0]}.{sys.version_info[1]}"
+
+    def newest(path: Path) -> tuple[bool, tuple[int, ...]]:
+        digits = path.name[len(base_name) + 3 :].split(".")
+        return path.name == running, tuple(int(d) for d in digits if d.isdigit())
+
+    return max(found, key=newest), "guessed"

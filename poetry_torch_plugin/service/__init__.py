@@ -1,0 +1,1 @@
+"""Orchestration: one function per command, and the hook after Poetry commands."""

@@ -1,0 +1,168 @@
+"""``poetry torch install``: plan every edit in memory, install, and only then write files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from poetry_torch_plugin.core.config import Source
+from poetry_torch_plugin.core.config import effective_index_base
+from poetry_torch_plugin.core.config import parse_requirements
+from poetry_torch_plugin.core.config import read_config
+from poetry_torch_plugin.env.installed import installed_distributions
+from poetry_torch_plugin.env.mutex import exclusive
+from poetry_torch_plugin.errors import InstallError
+from poetry_torch_plugin.project.lockstate import lock_state
+from poetry_torch_plugin.project.lockstate import write_lock
+from poetry_torch_plugin.project.pyproject import load
+from poetry_torch_plugin.project.pyproject import write_atomic
+from poetry_torch_plugin.service.settings import _existing_source
+from poetry_torch_plugin.service.settings import access_for
+from poetry_torch_plugin.service.settings import request_for
+from poetry_torch_plugin.service.verify import verify
+
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+
+    from poetry_torch_plugin.core.config import TorchConfig
+    from poetry_torch_plugin.core.variants import Variant
+    from poetry_torch_plugin.env.installed import TargetEnv
+    from poetry_torch_plugin.index.access import IndexAccess
+    from poetry_torch_plugin.install.base import Backend
+    from poetry_torch_plugin.project.edits import EditResult
+    from poetry_torch_plugin.project.pyproject import PyProject
+
+
+@dataclass(frozen=True)
+class InstallPlan:
+    pyproject: PyProject
+    variant: Variant
+    source: Source
+    settings: TorchConfig
+    edit: EditResult
+
+    @property
+    def index_url(self) -> str:
+        return self.source.url
+
+
+def plan_install(
+    path: Path,
+    *,
+    variant: Variant | None,
+    requested: Sequence[str] = (),
+    index_base: str | None = None,
+) -> InstallPlan:
+    """Read pyproject.toml and compute, in memory, every change ``torch install`` would make."""
+    from poetry_torch_plugin.index.listing import source_url
+    from poetry_torch_plugin.project.edits import apply_install_edits
+
+    pyproject = load(path)
+    current = read_config(pyproject.document)
+    requested_reqs = parse_requirements(requested, where="command line", require_torch=False)
+    if variant is None:
+        existing, variant = _existing_source(current)
+        url = (index_base and source_url(index_base, variant)) or existing.url
+        source = Source(existing.name, url, "explicit")
+    else:
+        same = [s for s in current.sources if s.variant == variant]
+        if index_base or not same:
+            url = source_url(effective_index_base(current, index_base), variant)
+        else:
+            url = same[0].url
+        source = Source(variant.source_name, url, "explicit")
+    edit = apply_install_edits(
+        pyproject.document,
+        source=source,
+        configured=current.packages,
+        requested=requested_reqs,
+        original_text=pyproject.original.decode("utf-8"),
+    )
+    import tomlkit
+
+    updated = read_config(tomlkit.parse(edit.text))
+    return InstallPlan(pyproject, variant, source, updated, edit)
+
+
+def execute_install(
+    plan: InstallPlan,
+    target: TargetEnv,
+    backend: Backend,
+    *,
+    quiet: bool = False,
+    verbose: bool = False,
+    upgrade: bool = False,
+) -> tuple[str, ...]:
+    """Install the plan's packages, then (only then) write pyproject.toml and the lock.
+
+    A fresh poetry-torch.lock is replayed (unless ``upgrade``); otherwise the packages are
+    resolved afresh into a new lock, and that lock is what gets installed.  Anything that fails
+    before the last step leaves pyproject.toml and the lock byte-identical and the earlier build
+    installed.  Returns the pins that were passed to the installer.
+    """
+    from poetry_torch_plugin.core.urls import redact
+    from poetry_torch_plugin.index.listing import fetch_listing
+    from poetry_torch_plugin.install.resolve import install_locked
+    from poetry_torch_plugin.install.resolve import resolve
+
+    access = access_for(plan.settings, plan.source)
+    probe = fetch_listing(access.url, "torch", access=access)
+    state = lock_state(plan.pyproject.path, plan.source, plan.settings)
+    with exclusive(target):
+        if state.fresh and state.lock is not None and not upgrade:
+            lock = state.lock
+        else:
+            lock = resolve(
+                backend,
+                target,
+                access,
+                state.inputs,
+                plan.settings.packages,
+                verbose=verbose,
+                known={"torch": probe},
+            )
+        installed = install_locked(
+            target, lock, access, backend=backend, quiet=quiet, verbose=verbose
+        )
+    problems = verify(plan.settings, target, plan.variant)
+    if problems:
+        raise InstallError(
+            f"after installing from {redact(plan.index_url)}, {problems[0].text};"
+            " pyproject.toml was not changed. Check that the index really serves"
+            f" {plan.variant} builds (`poetry torch check`)."
+        )
+    if plan.edit.changed:
+        write_atomic(plan.pyproject, plan.edit.text)
+    if lock is not state.lock:
+        write_lock(state.path, lock)
+    return installed
+
+
+def install_pins(
+    backend: Backend,
+    target: TargetEnv,
+    access: IndexAccess,
+    settings_requirements: Sequence[str],
+    names: Sequence[str],
+    *,
+    quiet: bool,
+    verbose: bool,
+) -> tuple[str, ...]:
+    """Install ``settings_requirements`` from the index in one transaction.
+
+    When part of the family is already installed, pip would keep a build that merely satisfies
+    the version range (a +cu129 torch satisfies ``torch==2.8.0`` for a cu128 install), so the
+    exact versions are resolved from the index first and pinned.
+    """
+    from poetry_torch_plugin.install.base import pins_of
+
+    request = request_for(access, settings_requirements, quiet=quiet, verbose=verbose)
+    installed = installed_distributions(target.site_packages)
+    if any(name in installed for name in names):
+        pins = pins_of(backend.report(target, request))
+        pinned = tuple(f"{name}=={pins[name]}" for name in names if name in pins)
+        request = request_for(access, pinned, quiet=quiet, verbose=verbose)
+    backend.install(target, request)
+    return request.requirements

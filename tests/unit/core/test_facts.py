@@ -1,0 +1,341 @@
+from __future__ import annotations
+
+import re
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from poetry_torch_plugin.core.facts import arch_supported
+from poetry_torch_plugin.core.facts import archs_for
+from poetry_torch_plugin.core.facts import choose_auto_variant
+from poetry_torch_plugin.core.facts import driver_supports
+from poetry_torch_plugin.core.facts import full_feature_driver_for_cuda
+from poetry_torch_plugin.core.facts import known_torch_releases
+from poetry_torch_plugin.core.facts import min_driver_for_cuda
+from poetry_torch_plugin.core.facts import variants_for_torch
+from poetry_torch_plugin.core.machine import Gpu
+from poetry_torch_plugin.core.machine import Machine
+from poetry_torch_plugin.core.machine import NvidiaInfo
+from poetry_torch_plugin.core.variants import from_index_name
+from poetry_torch_plugin.machine.parsers import parse_query_gpu_csv
+from poetry_torch_plugin.machine.parsers import parse_smi_header
+
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+TURING_TO_BLACKWELL = ("sm_75", "sm_80", "sm_86", "sm_90", "sm_100", "sm_120")
+MAXWELL_TO_HOPPER = ("sm_50", "sm_60", "sm_70", "sm_75", "sm_80", "sm_86", "sm_90")
+
+
+def recorded_h100() -> NvidiaInfo:
+    """The H100 machine, read through the parsers from its recorded nvidia-smi outputs."""
+    folder = FIXTURES / "nvidia-h100"
+    query = parse_query_gpu_csv(
+        (folder / "nvidia-smi--query-gpu.csv").read_text(encoding="utf-8"),
+        ("name", "driver_version", "compute_cap", "pci.device_id", "memory.total"),
+    )
+    header = parse_smi_header((folder / "nvidia-smi.txt").read_text(encoding="utf-8"))
+    assert query is not None and header is not None
+    return replace(query, cuda_driver_version=header.cuda_driver_version)
+
+
+def gpus(*specs: tuple[str, tuple[int, int] | None]) -> tuple[Gpu, ...]:
+    return tuple(Gpu(index, name, cc, None) for index, (name, cc) in enumerate(specs))
+
+
+def nvidia_machine(driver: str, *specs: tuple[str, tuple[int, int] | None]) -> Machine:
+    return Machine(NvidiaInfo(driver, None, gpus(*specs), "nvml"), None, False, None, "linux")
+
+
+H100 = ("NVIDIA H100 80GB HBM3", (9, 0))
+A100 = ("NVIDIA A100-SXM4-80GB", (8, 0))
+RTX_4090 = ("NVIDIA GeForce RTX 4090", (8, 9))
+RTX_5090 = ("NVIDIA GeForce RTX 5090", (12, 0))
+V100 = ("Tesla V100-SXM2-16GB", (7, 0))
+GTX_1080 = ("NVIDIA GeForce GTX 1080", (6, 1))
+M6000 = ("Quadro M6000", (5, 2))
+K80 = ("Tesla K80", (3, 7))
+NO_GPU = Machine(None, None, False, None, "linux-x86_64")
+
+
+@pytest.mark.parametrize(
+    ("cuda", "expected"),
+    [
+        ((11, 0), "450.36.06"),
+        ((11, 8), "450.80.02"),
+        ((12, 0), "525.60.13"),
+        ((12, 9), "525.60.13"),
+        ((13, 0), "580"),
+        ((13, 2), "580"),
+        ((10, 2), None),
+        ((14, 0), None),
+    ],
+)
+def test_min_driver_for_cuda(cuda: tuple[int, int], expected: str | None) -> None:
+    assert min_driver_for_cuda(cuda) == expected
+
+
+@pytest.mark.parametrize(
+    ("cuda", "expected"),
+    [((12, 6), "560.28.03"), ((12, 8), "570.26"), ((12, 9), "575.51.03"), ((13, 0), "580.65.06")],
+)
+def test_full_feature_driver_for_cuda(cuda: tuple[int, int], expected: str) -> None:
+    assert full_feature_driver_for_cuda(cuda) == expected
+
+
+@pytest.mark.parametrize(
+    ("driver", "cuda", "expected"),
+    [
+        ("580.159.04", (13, 0), True),
+        ("580.65.06", (13, 0), True),
+        ("575.57.08", (13, 0), False),
+        ("550.54.15", (12, 9), True),
+        ("525.60.13", (12, 8), True),
+        ("525.60.12", (12, 0), False),
+        ("525.60", (12, 0), False),
+        ("470.82.01", (12, 6), False),
+        ("470.82.01", (11, 8), True),
+        ("450.80.01", (11, 8), False),
+        # Numeric, not string, comparison: "1000" sorts before "580" as text.
+        ("1000.1", (13, 0), True),
+        ("99.1", (12, 0), False),
+        ("not-a-driver", (12, 0), False),
+        ("580.159.04", (14, 0), False),
+    ],
+)
+def test_driver_supports(driver: str, cuda: tuple[int, int], expected: bool) -> None:
+    assert driver_supports(driver, cuda) is expected
+
+
+@pytest.mark.parametrize(
+    ("version", "expected"),
+    [
+        ("2.7", ("cu118", "cu126", "cu128", "cpu", "rocm6.2.4", "rocm6.3")),
+        ("2.8.0", ("cu126", "cu128", "cu129", "cpu", "rocm6.3", "rocm6.4")),
+        ("2.9.1", ("cu126", "cu128", "cu130", "cpu", "rocm6.4")),
+        ("2.11.0+cu130", ("cu126", "cu128", "cu130", "cpu", "rocm7.2")),
+        ("==2.10.0", ("cu126", "cu128", "cu130", "cpu", "rocm7.1")),
+        ("1.13.1", None),
+        ("latest", None),
+        ("", None),
+    ],
+)
+def test_variants_for_torch(version: str, expected: tuple[str, ...] | None) -> None:
+    assert variants_for_torch(version) == expected
+
+
+@pytest.mark.parametrize(
+    ("variant", "torch_version", "expected"),
+    [
+        # Read from torch.cuda.get_arch_list() on the H100 machine (tests/fixtures/nvidia-h100).
+        ("cu130", "2.11.0", TURING_TO_BLACKWELL),
+        ("cu126", "2.11.0", MAXWELL_TO_HOPPER),
+        ("cu128", "2.11", TURING_TO_BLACKWELL),
+        ("cu128", "2.10", ("sm_70", "sm_75", "sm_80", "sm_86", "sm_90", "sm_100", "sm_120")),
+        ("cu128", "2.7.1", (*MAXWELL_TO_HOPPER, "sm_100", "sm_120")),
+        ("cpu", "2.11", None),
+        ("rocm6.4", "2.8", None),
+        ("cu129", "2.11", None),
+        ("cu118", "2.4", None),
+        ("cu130", None, TURING_TO_BLACKWELL),
+        ("cu126", "9.0", MAXWELL_TO_HOPPER),
+    ],
+)
+def test_archs_for(
+    variant: str, torch_version: str | None, expected: tuple[str, ...] | None
+) -> None:
+    assert archs_for(variant, torch_version) == expected
+
+
+@pytest.mark.parametrize(
+    ("archs", "capability", "expected"),
+    [
+        (TURING_TO_BLACKWELL, (9, 0), True),
+        (TURING_TO_BLACKWELL, (8, 9), True),  # sm_86 cubins run on Ada
+        (TURING_TO_BLACKWELL, (12, 1), True),
+        (TURING_TO_BLACKWELL, (10, 3), True),
+        (TURING_TO_BLACKWELL, (7, 0), False),
+        (TURING_TO_BLACKWELL, (5, 2), False),
+        (TURING_TO_BLACKWELL, (11, 0), False),
+        (MAXWELL_TO_HOPPER, (5, 2), True),
+        (MAXWELL_TO_HOPPER, (6, 1), True),
+        (MAXWELL_TO_HOPPER, (12, 0), False),
+        (("sm_86",), (8, 0), False),
+        (("sm_90a",), (9, 0), True),
+        (("sm_90a",), (9, 1), False),
+        (("compute_120",), (12, 0), False),
+        ((), (9, 0), False),
+    ],
+)
+def test_arch_supported(
+    archs: tuple[str, ...], capability: tuple[int, int], expected: bool
+) -> None:
+    assert arch_supported(archs, capability) is expected
+
+
+@pytest.mark.parametrize("release", known_torch_releases())
+def test_table_rows_are_well_formed(release: str) -> None:
+    names = variants_for_torch(release)
+    assert names is not None and "cpu" in names
+    for name in names:
+        variant = from_index_name(name)
+        assert variant is not None, name
+        if variant.kind != "cuda":
+            assert archs_for(name, release) is None
+            continue
+        archs = archs_for(name, release)
+        assert archs, f"torch {release} {name} has no arch list"
+        assert all(re.fullmatch(r"sm_\d+", arch) for arch in archs)
+        assert min_driver_for_cuda((variant.version[0], variant.version[1])) is not None
+
+
+def test_known_torch_releases_are_sorted() -> None:
+    releases = known_torch_releases()
+    assert releases[0] == "2.5" and "2.11" in releases
+    assert [tuple(map(int, r.split("."))) for r in releases] == sorted(
+        tuple(map(int, r.split("."))) for r in releases
+    )
+
+
+@pytest.mark.parametrize(
+    ("machine", "torch_version", "variant", "reason_has"),
+    [
+        pytest.param(
+            Machine(recorded_h100(), None, False, None, "linux-x86_64"),
+            "2.11.0",
+            "cu130",
+            "580.159.04",
+            id="h100-580-torch-2.11",
+        ),
+        pytest.param(
+            nvidia_machine("550.54.15", H100),
+            "2.8.0",
+            "cu129",
+            "525.60.13",
+            id="h100-550-torch-2.8",
+        ),
+        pytest.param(
+            nvidia_machine("550.54.15", H100), "2.11", "cu128", "cu128", id="h100-550-torch-2.11"
+        ),
+        pytest.param(
+            nvidia_machine("575.57.08", RTX_5090), "2.11", "cu128", "sm_120", id="5090-575-no-cu130"
+        ),
+        pytest.param(
+            nvidia_machine("470.82.01", V100), "2.8", "cpu", "too old", id="driver-470-torch-2.8"
+        ),
+        pytest.param(
+            nvidia_machine("470.82.01", V100),
+            "2.7",
+            "cu118",
+            "450.80.02",
+            id="driver-470-minor-compat",
+        ),
+        pytest.param(
+            nvidia_machine("580.95.05", M6000), "2.11", "cu126", "sm_52", id="maxwell-torch-2.11"
+        ),
+        pytest.param(
+            nvidia_machine("580.95.05", GTX_1080), "2.8", "cu126", "sm_61", id="pascal-torch-2.8"
+        ),
+        pytest.param(
+            nvidia_machine("580.95.05", V100), "2.11", "cu126", "sm_70", id="volta-torch-2.11"
+        ),
+        pytest.param(
+            nvidia_machine("580.95.05", V100), "2.10", "cu128", "sm_70", id="volta-torch-2.10"
+        ),
+        pytest.param(
+            nvidia_machine("580.95.05", K80),
+            "2.11",
+            "cpu",
+            "has kernels for Tesla K80",
+            id="kepler",
+        ),
+        pytest.param(
+            nvidia_machine("570.86.10", RTX_5090), "2.6", "cpu", "sm_120", id="blackwell-torch-2.6"
+        ),
+        pytest.param(
+            nvidia_machine("550.54.15", A100, A100, RTX_4090),
+            "2.11",
+            "cu128",
+            "NVIDIA A100-SXM4-80GB (sm_80), NVIDIA GeForce RTX 4090 (sm_89)",
+            id="mixed-a100-4090",
+        ),
+        pytest.param(
+            nvidia_machine("580.95.05", H100, M6000),
+            "2.11",
+            "cu126",
+            "cu126",
+            id="mixed-h100-maxwell",
+        ),
+        pytest.param(
+            nvidia_machine("580.159.04", ("NVIDIA H100 80GB HBM3", None)),
+            "2.11",
+            "cu130",
+            "cu130",
+            id="capability-unknown",
+        ),
+        pytest.param(NO_GPU, "2.11", "cpu", "no NVIDIA GPU", id="no-gpu"),
+        pytest.param(
+            Machine(NvidiaInfo("580.159.04", None, (), "proc"), None, False, None, "linux"),
+            "2.11",
+            "cpu",
+            "no GPU is visible",
+            id="driver-without-gpu",
+        ),
+        pytest.param(
+            Machine(None, None, True, None, "darwin-arm64"), "2.11", "cpu", "MPS", id="apple-mps"
+        ),
+        pytest.param(
+            Machine(None, None, False, "6.4.1", "linux-x86_64"), "2.8", "rocm6.4", "ROCm", id="rocm"
+        ),
+        pytest.param(
+            Machine(None, None, False, "6.4.1", "linux-x86_64"),
+            "2.11",
+            "rocm7.2",
+            "ROCm",
+            id="rocm-2.11",
+        ),
+    ],
+)
+def test_choose_auto_variant(
+    machine: Machine, torch_version: str, variant: str, reason_has: str
+) -> None:
+    chosen, reason = choose_auto_variant(machine, torch_version)
+    assert (chosen, reason_has in reason) == (variant, True), reason
+    assert "\n" not in reason
+
+
+def test_choose_auto_variant_driver_reason_names_the_floor() -> None:
+    _, reason = choose_auto_variant(nvidia_machine("470.82.01", V100), "2.11")
+    assert "470.82.01" in reason and "cu126" in reason and "525.60.13" in reason
+
+
+@pytest.mark.parametrize(
+    ("available", "expected"),
+    [
+        (["cpu", "cu126", "cu128"], "cu128"),
+        (["cu130", "cu126", "cpu", "not-a-variant"], "cu130"),
+        (["cpu", "rocm7.2"], "cpu"),
+        # cu129 has no arch list for 2.11 in the table: not trusted on a GPU of known capability.
+        (["cpu", "cu129", "cu126"], "cu126"),
+        ([], "cpu"),
+    ],
+)
+def test_choose_auto_variant_uses_what_the_index_lists(available: list[str], expected: str) -> None:
+    machine = nvidia_machine("580.159.04", H100)
+    assert choose_auto_variant(machine, "2.11.0", available)[0] == expected
+
+
+def test_choose_auto_variant_without_torch_version_uses_newest_release() -> None:
+    machine = nvidia_machine("580.159.04", H100)
+    newest = known_torch_releases()[-1]
+    chosen, reason = choose_auto_variant(machine, None)
+    assert chosen == choose_auto_variant(machine, newest)[0]
+    assert chosen.startswith("cu13")
+    assert f"newest torch in the table ({newest})" in reason
+
+
+def test_choose_auto_variant_unknown_torch_version_says_so() -> None:
+    chosen, reason = choose_auto_variant(nvidia_machine("580.159.04", H100), "9.1.0")
+    assert chosen.startswith("cu13")
+    assert "torch 9.1 (not in the table" in reason

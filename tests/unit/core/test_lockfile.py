@@ -1,0 +1,248 @@
+from __future__ import annotations
+
+import hashlib
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from poetry_torch_plugin.core.config import Source
+from poetry_torch_plugin.core.config import read_config
+from poetry_torch_plugin.core.lockfile import LOCK_NAME
+from poetry_torch_plugin.core.lockfile import STALE
+from poetry_torch_plugin.core.lockfile import LockedPackage
+from poetry_torch_plugin.core.lockfile import LockInputs
+from poetry_torch_plugin.core.lockfile import TorchLock
+from poetry_torch_plugin.core.lockfile import dumps
+from poetry_torch_plugin.core.lockfile import export_text
+from poetry_torch_plugin.core.lockfile import inputs_for
+from poetry_torch_plugin.core.lockfile import loads
+from poetry_torch_plugin.core.lockfile import requirement_lines
+from poetry_torch_plugin.core.lockfile import requires_python_of
+from poetry_torch_plugin.env.drift import drift
+from poetry_torch_plugin.env.drift import lock_drift
+from poetry_torch_plugin.env.installed import installed_distributions
+from poetry_torch_plugin.errors import ConfigError
+from poetry_torch_plugin.project.lockstate import lock_state
+from poetry_torch_plugin.project.lockstate import read_lock
+from poetry_torch_plugin.project.lockstate import write_lock
+from tests.unit.env.test_installed import fake_dist
+
+
+URL = "https://download.pytorch.org/whl/cu129"
+SOURCE = Source("pytorch_cuda_cu129", URL, "explicit")
+
+
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def inputs(
+    packages: tuple[str, ...] = ("torch", "torchvision"),
+    source: Source = SOURCE,
+    requires_python: str = ">=3.9",
+) -> LockInputs:
+    settings = read_config({"tool": {"poetry-torch": {"packages": list(packages)}}})
+    return inputs_for(source, settings, requires_python)
+
+
+def sample_lock() -> TorchLock:
+    given = inputs()
+    packages = (
+        LockedPackage(
+            "nvidia-cublas-cu12",
+            "12.9.1.4",
+            False,
+            (("nvidia_cublas_cu12-12.9.1.4-py3-none-manylinux_2_27_x86_64.whl", digest("n")),),
+        ),
+        LockedPackage(
+            "torch",
+            "2.9.0+cu129",
+            True,
+            (
+                ("torch-2.9.0+cu129-cp311-cp311-manylinux_2_28_x86_64.whl", digest("a")),
+                ("torch-2.9.0+cu129-cp312-cp312-win_amd64.whl", digest("b")),
+            ),
+        ),
+    )
+    return TorchLock(given, given.content_hash(), packages, "cpython 3.11 linux x86_64")
+
+
+# --- the content hash -----------------------------------------------------------------------
+
+
+def test_content_hash_is_stable_and_ignores_order_spelling_and_credentials() -> None:
+    base = inputs().content_hash()
+    assert base == inputs().content_hash()
+    assert len(base) == 64
+    assert inputs(("torchvision", "torch")).content_hash() == base
+    assert inputs(("TORCH", "TorchVision")).content_hash() == base
+    assert inputs(("torch>=2.7,<3", "torchvision")).content_hash() == (
+        inputs(("torch <3, >=2.7", "torchvision")).content_hash()
+    )
+    secret = Source(SOURCE.name, "https://user:s3cret@download.pytorch.org/whl/cu129/", "explicit")
+    assert inputs(source=secret).content_hash() == base
+    assert "s3cret" not in repr(inputs(source=secret))
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        {"packages": ("torch<2.9", "torchvision")},
+        {"packages": ("torch",)},
+        {"source": Source("pytorch_cuda_cu128", URL.replace("cu129", "cu128"), "explicit")},
+        {"source": Source(SOURCE.name, "https://mirror.example/whl/cu129", "explicit")},
+        {"requires_python": ">=3.10"},
+        {"requires_python": ""},
+    ],
+)
+def test_content_hash_changes_with_each_input(changed: dict[str, Any]) -> None:
+    assert inputs(**changed).content_hash() != inputs().content_hash()
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"project": {"requires-python": ">=3.9"}}, ">=3.9"),
+        ({"tool": {"poetry": {"dependencies": {"python": "^3.10"}}}}, "^3.10"),
+        (
+            {"project": {"requires-python": ">=3.11"}, "tool": {"poetry": {"dependencies": {}}}},
+            ">=3.11",
+        ),
+        ({"project": {"name": "x"}}, ""),
+        ({}, ""),
+    ],
+)
+def test_requires_python_of(data: dict[str, Any], expected: str) -> None:
+    assert requires_python_of(data) == expected
+
+
+# --- the file -------------------------------------------------------------------------------
+
+
+def test_round_trip_and_identical_bytes(tmp_path: Path) -> None:
+    lock = sample_lock()
+    path = tmp_path / LOCK_NAME
+    write_lock(path, lock)
+    first = path.read_bytes()
+    assert read_lock(path) == lock
+    write_lock(path, loads(first.decode()))
+    assert path.read_bytes() == first
+    text = first.decode()
+    assert text.startswith("# poetry-torch.lock")
+    assert f'content-hash = "{lock.content_hash}"' in text
+    assert 'url = "https://download.pytorch.org/whl/cu129"' in text
+    assert f'hash = "sha256:{digest("a")}"' in text
+    # packages and files in a stable order: the diff of a re-lock shows only what changed
+    assert text.index('name = "nvidia-cublas-cu12"') < text.index('name = "torch"')
+    assert text.index("cp311-cp311") < text.index("cp312-cp312")
+
+
+def test_credentials_never_reach_the_file(tmp_path: Path) -> None:
+    secret = Source(SOURCE.name, "https://user:s3cret@mirror.example/whl/cu129", "explicit")
+    given = inputs(source=secret)
+    lock = TorchLock(given, given.content_hash(), sample_lock().packages)
+    text = dumps(lock)
+    assert "s3cret" not in text
+    assert "user" not in text
+    assert 'url = "https://mirror.example/whl/cu129"' in text
+    assert "s3cret" not in export_text(lock)
+
+
+def test_missing_lock_is_none(tmp_path: Path) -> None:
+    assert read_lock(tmp_path / LOCK_NAME) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "not [valid toml",
+        "[metadata]\nlock-version = '1'\n",
+        "[metadata]\nlock-version = '99'\n[source]\nname='x'\nurl='y'\n",
+        '[metadata]\nlock-version = "1"\ncontent-hash = "x"\nrequires-python = ""\n'
+        'packages = []\n[source]\nname = "x"\nurl = "y"\n[[package]]\nname = "torch"\n',
+    ],
+)
+def test_unreadable_lock_is_one_line(tmp_path: Path, text: str) -> None:
+    path = tmp_path / LOCK_NAME
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        read_lock(path)
+    message = str(info.value)
+    assert "\n" not in message
+    assert "poetry torch lock" in message
+
+
+def test_lock_state_fresh_stale_and_broken(tmp_path: Path) -> None:
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(
+        '[project]\nname = "demo"\nrequires-python = ">=3.9"\n'
+        '[tool.poetry-torch]\npackages = ["torch", "torchvision"]\n'
+    )
+    settings = read_config({"tool": {"poetry-torch": {"packages": ["torch", "torchvision"]}}})
+    absent = lock_state(pyproject, SOURCE, settings)
+    assert absent.lock is None
+    assert not absent.fresh
+    assert absent.problem() is None
+    write_lock(absent.path, sample_lock())
+    fresh = lock_state(pyproject, SOURCE, settings)
+    assert fresh.fresh
+    assert fresh.problem() is None
+    other = Source("pytorch_cuda_cu128", URL.replace("cu129", "cu128"), "explicit")
+    stale = lock_state(pyproject, other, settings)
+    assert not stale.fresh
+    assert stale.problem() == STALE
+    assert "the configuration changed after the lock was written" in STALE
+    assert "`poetry torch lock` or `poetry torch install`" in STALE
+    absent.path.write_text("garbage [")
+    broken = lock_state(pyproject, SOURCE, settings)
+    assert broken.problem() is not None
+    assert not broken.fresh
+
+
+# --- replay, drift, export ------------------------------------------------------------------
+
+
+def test_requirement_lines_pin_and_hash_everything() -> None:
+    lines = requirement_lines(sample_lock())
+    assert lines[0] == f"nvidia-cublas-cu12==12.9.1.4 --hash=sha256:{digest('n')}"
+    assert lines[1] == (
+        f"torch==2.9.0+cu129 --hash=sha256:{digest('a')} --hash=sha256:{digest('b')}"
+    )
+
+
+def test_export_text_is_a_pip_requirements_file() -> None:
+    text = export_text(sample_lock())
+    lines = text.splitlines()
+    assert "--index-url https://download.pytorch.org/whl/cu129" in lines
+    assert "torch==2.9.0+cu129 \\" in lines
+    assert f"    --hash=sha256:{digest('a')} \\" in lines
+    assert f"    --hash=sha256:{digest('b')}" in lines
+    assert all(
+        line.startswith(("#", "--", "    --", "nvidia", "torch")) or not line for line in lines
+    )
+
+
+def test_lock_drift(tmp_path: Path) -> None:
+    lock = sample_lock()
+    assert lock_drift(lock, {}) == [
+        "nvidia-cublas-cu12 is not installed (locked 12.9.1.4)",
+        "torch is not installed (locked 2.9.0+cu129)",
+    ]
+    fake_dist(tmp_path, "torch", "2.9.0+cu129")
+    fake_dist(tmp_path, "nvidia_cublas_cu12", "12.9.1.4")
+    fake_dist(tmp_path, "numpy", "2.0.0")
+    assert lock_drift(lock, installed_distributions([tmp_path])) == []
+
+
+def test_lock_drift_other_build_and_unlocked(tmp_path: Path) -> None:
+    fake_dist(tmp_path, "torch", "2.9.0", "__version__ = '2.9.0+cu128'\ncuda = '12.8'\n")
+    fake_dist(tmp_path, "nvidia_cublas_cu12", "12.9.1.4")
+    fake_dist(tmp_path, "torchaudio", "2.9.0+cu129")
+    found = drift(sample_lock(), installed_distributions([tmp_path]))
+    assert [(item.name, item.kind) for item in found] == [
+        ("torch", "version"),
+        ("torchaudio", "unlocked"),
+    ]
+    assert found[0].text == "torch 2.9.0+cu128 is installed, the lock pins 2.9.0+cu129"

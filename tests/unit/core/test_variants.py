@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+import pytest
+
+from poetry_torch_plugin.core.variants import CPU
+from poetry_torch_plugin.core.variants import Variant
+from poetry_torch_plugin.core.variants import from_cuda_version
+from poetry_torch_plugin.core.variants import from_index_name
+from poetry_torch_plugin.core.variants import from_local_label
+from poetry_torch_plugin.core.variants import from_source_name
+from poetry_torch_plugin.core.variants import from_url
+from poetry_torch_plugin.core.variants import parse_cuda
+from poetry_torch_plugin.core.variants import parse_rocm
+from poetry_torch_plugin.errors import VariantError
+
+
+@pytest.mark.parametrize(
+    ("value", "index", "source"),
+    [
+        ("12.9", "cu129", "pytorch_cuda_cu129"),
+        ("cu129", "cu129", "pytorch_cuda_cu129"),
+        (" CU128 ", "cu128", "pytorch_cuda_cu128"),
+        ("11.8", "cu118", "pytorch_cuda_cu118"),
+        ("13.0", "cu130", "pytorch_cuda_cu130"),
+    ],
+)
+def test_parse_cuda(value: str, index: str, source: str) -> None:
+    variant = parse_cuda(value)
+    assert variant.index_name == index
+    assert variant.source_name == source
+    assert from_source_name(source) == variant
+    assert from_index_name(index) == variant
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "12",
+        "12.9.1",
+        "cu12",
+        "cu1290",
+        "129",
+        "abc",
+        "12.9; rm -rf /",
+        "$(reboot)",
+        "9.2",
+        "12.x",
+        "cu129\nx",
+        "1" * 500,
+    ],
+)
+def test_parse_cuda_refuses_garbage_in_one_line(value: str) -> None:
+    with pytest.raises(VariantError) as info:
+        parse_cuda(value)
+    message = str(info.value)
+    assert "\n" not in message
+    assert "nothing was changed" in message
+    assert len(message) < 400
+
+
+def test_rocm_and_cpu() -> None:
+    rocm = parse_rocm("6.4")
+    assert rocm == parse_rocm("rocm6.4")
+    assert rocm.index_name == "rocm6.4"
+    assert rocm.source_name == "pytorch_rocm6_4"
+    assert from_source_name("pytorch_rocm6_4") == rocm
+    assert CPU.source_name == "pytorch_cpu"
+    assert from_url("https://download.pytorch.org/whl/cpu/") == CPU
+    with pytest.raises(VariantError):
+        parse_rocm("six")
+
+
+@pytest.mark.parametrize(
+    ("version", "expected"),
+    [
+        ("2.8.0+cu129", Variant("cuda", (12, 9))),
+        ("2.8.0+cpu", CPU),
+        ("2.8.0+rocm6.4", Variant("rocm", (6, 4))),
+        ("2.8.0", None),
+        ("2.8.0+local", None),
+    ],
+)
+def test_local_label(version: str, expected: Variant | None) -> None:
+    assert from_local_label(version) == expected
+
+
+def test_from_cuda_version_and_order() -> None:
+    assert from_cuda_version("12.8") == Variant("cuda", (12, 8))
+    assert from_cuda_version(None, "6.4.43482-0f2d60242") == Variant("rocm", (6, 4))
+    assert from_cuda_version(None) == CPU
+    ordered = sorted(
+        [parse_cuda("12.9"), CPU, parse_cuda("11.8")],
+        key=Variant.sort_key,
+    )
+    assert [v.index_name for v in ordered] == ["cpu", "cu118", "cu129"]

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import os
+
+from pathlib import Path
+
+import pytest
+
+from poetry_torch_plugin.env.installed import TargetEnv
+from poetry_torch_plugin.install.base import Request
+from poetry_torch_plugin.install.base import clean_environment
+from poetry_torch_plugin.install.failures import explain_failure
+
+
+TARGET = TargetEnv(Path("/nonexistent/venv"), Path("/nonexistent/venv/bin/python"), ())
+REQUEST = Request("https://user:s3cret@mirror.example/whl/cu129", ("torch",))
+
+# Recorded pip 24/25 outputs (stderr) for each failure shape.
+NO_MATCH = """ERROR: Could not find a version that satisfies the requirement torch==2.8.0 (from versions: none)
+ERROR: No matching distribution found for torch==2.8.0
+"""
+HASH = """ERROR: THESE PACKAGES DO NOT MATCH THE HASHES FROM THE REQUIREMENTS FILE.
+    torch==2.8.0+cu129 from http://127.0.0.1:1/files/torch.whl#sha256=abc:
+        Expected sha256 abc
+             Got        def
+"""
+CONFLICT = """ERROR: Cannot install torch==2.8.0 and torchvision==0.24.0 because these package versions have conflicting dependencies.
+ERROR: ResolutionImpossible: for help visit https://pip.pypa.io/en/latest/topics/dependency-resolution/#dealing-with-dependency-conflicts
+"""
+READONLY = """ERROR: Could not install packages due to an OSError: [Errno 30] Read-only file system: '/venv/lib'
+"""
+NETWORK = """WARNING: Retrying (Retry(total=0...)) after connection broken by 'NewConnectionError("Failed to establish a new connection: [Errno 111] Connection refused")': /whl/cu129/torch/
+ERROR: Could not find a version that satisfies the requirement torch (from versions: none)
+"""
+
+
+@pytest.mark.parametrize(
+    ("stderr", "expected"),
+    [
+        (NO_MATCH, "no wheel of torch==2.8.0"),
+        (HASH, "does not match the index's sha256"),
+        (CONFLICT, "conflict"),
+        (READONLY, "read-only"),
+        (NETWORK, "could not be reached"),
+        ("something else\nERROR: boom\n", "pip failed: boom"),
+    ],
+)
+def test_explain_failure_is_one_line_without_secrets(stderr: str, expected: str) -> None:
+    message = explain_failure(stderr, REQUEST, TARGET, "pip")
+    assert expected in message
+    assert "\n" not in message
+    assert "s3cret" not in message
+    assert "earlier build" in message
+
+
+def test_clean_environment_drops_pip_settings() -> None:
+    env = clean_environment(
+        {
+            "PIP_EXTRA_INDEX_URL": "http://evil",
+            "PIP_FIND_LINKS": "/x",
+            "PIP_CERT": "/ca.pem",
+            "PATH": "/bin",
+        }
+    )
+    assert "PIP_EXTRA_INDEX_URL" not in env
+    assert "PIP_FIND_LINKS" not in env
+    assert env["PIP_CERT"] == "/ca.pem"
+    assert env["PIP_CONFIG_FILE"] == os.devnull
+    assert env["PATH"] == "/bin"

@@ -1,0 +1,247 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from poetry_torch_plugin.core.lockfile import requirement_lines
+from poetry_torch_plugin.env.installed import TargetEnv
+from poetry_torch_plugin.errors import IndexAccessError
+from poetry_torch_plugin.index.access import IndexAccess
+from poetry_torch_plugin.index.listing import Listing
+from poetry_torch_plugin.install.base import Request
+from poetry_torch_plugin.install.resolve import install_locked
+from poetry_torch_plugin.install.resolve import lock_from_report
+from poetry_torch_plugin.install.resolve import python_allows
+from poetry_torch_plugin.install.resolve import replay_failure
+from poetry_torch_plugin.install.resolve import wheel_allowed
+from tests.unit.core.test_lockfile import URL
+from tests.unit.core.test_lockfile import digest
+from tests.unit.core.test_lockfile import inputs
+from tests.unit.core.test_lockfile import sample_lock
+
+
+# --- building the lock from pip's report ----------------------------------------------------
+
+
+def report_item(name: str, version: str, filename: str, sha: str, *, requested: bool) -> Any:
+    return {
+        "download_info": {
+            "url": f"https://download.pytorch.org/whl/cu129/{filename.replace('+', '%2B')}",
+            "archive_info": {"hash": f"sha256={sha}", "hashes": {"sha256": sha}},
+        },
+        "is_direct": False,
+        "requested": requested,
+        "metadata": {"name": name, "version": version},
+    }
+
+
+TORCH_FILES = (
+    ("torch-2.9.0+cu129-cp38-cp38-manylinux_2_28_x86_64.whl", digest("38")),
+    ("torch-2.9.0+cu129-cp311-cp311-manylinux_2_28_x86_64.whl", digest("311")),
+    ("torch-2.9.0+cu129-cp311-cp311-manylinux_2_28_aarch64.whl", digest("311a")),
+    ("torch-2.9.0+cu129-cp313-cp313t-win_amd64.whl", digest("313t")),
+    ("torch-2.8.0+cu129-cp311-cp311-manylinux_2_28_x86_64.whl", digest("old")),
+    ("torch-2.9.0+cu129-cp312-cp312-manylinux_2_28_x86_64.whl", ""),  # no hash published
+    ("torch-2.9.0+cu129-cp39-abi3-manylinux_2_28_x86_64.whl", digest("abi3")),
+)
+REPORT: dict[str, Any] = {
+    "version": "1",
+    "install": [
+        report_item(
+            "torch",
+            "2.9.0+cu129",
+            "torch-2.9.0+cu129-cp311-cp311-manylinux_2_28_x86_64.whl",
+            digest("311"),
+            requested=True,
+        ),
+        report_item(
+            "Filelock",
+            "3.19.1",
+            "filelock-3.19.1-py3-none-any.whl",
+            digest("filelock"),
+            requested=False,
+        ),
+    ],
+    "environment": {
+        "implementation_name": "cpython",
+        "python_version": "3.11",
+        "sys_platform": "linux",
+        "platform_machine": "x86_64",
+    },
+}
+
+
+def listings(name: str) -> Listing | None:
+    if name == "torch":
+        return Listing("torch", URL + "/torch/", TORCH_FILES)
+    return None  # the report's own file and hash are enough
+
+
+def test_lock_from_report_keeps_every_allowed_platform_file() -> None:
+    lock = lock_from_report(REPORT, inputs(requires_python=">=3.9"), listings)
+    assert [p.name for p in lock.packages] == ["filelock", "torch"]
+    filelock, torch = lock.packages
+    assert not filelock.requested
+    assert filelock.files == (("filelock-3.19.1-py3-none-any.whl", digest("filelock")),)
+    assert torch.requested
+    assert torch.version == "2.9.0+cu129"
+    names = [name for name, _ in torch.files]
+    assert names == sorted(names)
+    assert set(names) == {
+        "torch-2.9.0+cu129-cp311-cp311-manylinux_2_28_aarch64.whl",
+        "torch-2.9.0+cu129-cp311-cp311-manylinux_2_28_x86_64.whl",
+        "torch-2.9.0+cu129-cp313-cp313t-win_amd64.whl",
+        "torch-2.9.0+cu129-cp39-abi3-manylinux_2_28_x86_64.whl",
+    }  # not cp38 (requires-python), not 2.8.0, not the file without a hash
+    assert lock.resolved_for == "cpython 3.11 linux x86_64"
+    assert lock.fresh_for(inputs(requires_python=">=3.9"))
+
+
+def test_lock_from_report_needs_a_hash() -> None:
+    item = report_item("torch", "2.9.0+cu129", "torch.whl", "", requested=True)
+    item["download_info"]["archive_info"] = {}
+    unhashed = Listing("torch", URL + "/torch/", (("torch-2.9.0+cu129-py3-none-any.whl", ""),))
+    with pytest.raises(IndexAccessError, match="publishes no sha256"):
+        lock_from_report({"install": [item]}, inputs(), lambda name: unhashed)
+
+
+def uv_item(name: str, version: str, *hashes: str) -> dict[str, Any]:
+    return {"metadata": {"name": name, "version": version}, "requested": True, "hashes": hashes}
+
+
+def test_lock_from_uv_report_names_files_from_the_index() -> None:
+    report = {"install": [uv_item("torch", "2.9.0+cu129", digest("311"), digest("elsewhere"))]}
+    lock = lock_from_report(report, inputs(requires_python=">=3.11"), listings)
+    [torch] = lock.packages
+    assert [name for name, _ in torch.files] == [
+        "torch-2.9.0+cu129-cp311-cp311-manylinux_2_28_aarch64.whl",
+        "torch-2.9.0+cu129-cp311-cp311-manylinux_2_28_x86_64.whl",
+        "torch-2.9.0+cu129-cp313-cp313t-win_amd64.whl",
+        "torch-2.9.0+cu129-cp39-abi3-manylinux_2_28_x86_64.whl",
+    ]
+    assert lock.resolved_for == "? ? ? ?"  # no environment in this report
+
+
+def test_lock_from_uv_report_refuses_an_index_that_disagrees() -> None:
+    report = {"install": [uv_item("torch", "2.9.0+cu129", digest("republished"))]}
+    with pytest.raises(IndexAccessError, match="other files than the installer just resolved"):
+        lock_from_report(report, inputs(), listings)
+
+
+def test_lock_from_uv_report_without_a_page_cannot_name_files() -> None:
+    report = {"install": [uv_item("filelock", "3.19.1", digest("filelock"))]}
+    with pytest.raises(IndexAccessError, match=r"page of filelock on .* could not be read"):
+        lock_from_report(report, inputs(), listings)
+
+
+@pytest.mark.parametrize(
+    ("filename", "requires_python", "allowed"),
+    [
+        ("torch-2.9.0-cp311-cp311-linux_x86_64.whl", ">=3.9", True),
+        ("torch-2.9.0-cp38-cp38-linux_x86_64.whl", ">=3.9", False),
+        ("torch-2.9.0-cp313-cp313t-linux_x86_64.whl", ">=3.9,<3.13", False),
+        ("torch-2.9.0-cp39-abi3-linux_x86_64.whl", ">=3.11", True),
+        ("x-1.0-py3-none-any.whl", ">=3.9", True),
+        ("x-1.0-py2.py3-none-any.whl", ">=3.9", True),
+        ("x-1.0-py2-none-any.whl", ">=3.9", False),
+        ("torch-2.9.0-cp310-cp310-linux_x86_64.whl", "^3.10", True),  # Poetry's syntax
+        ("torch-2.9.0-cp39-cp39-linux_x86_64.whl", "^3.10", False),
+        ("torch-2.9.0-cp39-cp39-linux_x86_64.whl", ">=3.9.1", True),
+        ("torch-2.9.0-cp38-cp38-linux_x86_64.whl", "", True),
+        ("x-1.0.tar.gz", ">=3.9", True),
+    ],
+)
+def test_wheel_allowed(filename: str, requires_python: str, allowed: bool) -> None:
+    allows = python_allows(requires_python)
+    assert wheel_allowed(filename, allows) is allowed
+
+
+# --- replaying ------------------------------------------------------------------------------
+
+
+class RecordingBackend:
+    """A non-pip backend: install_locked hands it the hashed requirements file."""
+
+    name = "uv"
+    login_variable = "UV_INDEX_URL"
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[Request, str]] = []
+
+    def command(self, target: TargetEnv, request: Request) -> list[str]:
+        return ["uv", "pip", "install", *request.requirements]
+
+    def environment(self, request: Request) -> dict[str, str]:
+        return {}
+
+    def report(self, target: TargetEnv, request: Request) -> dict[str, Any]:
+        raise AssertionError("a locked install resolves nothing")
+
+    def run(self, target: TargetEnv, request: Request) -> tuple[int, str]:
+        self.seen.append((request, Path(request.requirements[-1]).read_text()))
+        return 0, ""
+
+    def install(self, target: TargetEnv, request: Request) -> None:
+        raise AssertionError("a locked install needs the installer's own error output")
+
+
+def test_install_locked_hands_other_backends_the_hashed_file(tmp_path: Path) -> None:
+    backend = RecordingBackend()
+    target = TargetEnv(tmp_path, tmp_path / "bin" / "python", ())
+    access = IndexAccess(URL)
+    pins = install_locked(target, sample_lock(), access, backend=backend, quiet=True)
+    assert pins == ("nvidia-cublas-cu12==12.9.1.4", "torch==2.9.0+cu129")
+    [(request, text)] = backend.seen
+    assert request.index_url == URL
+    assert request.requirements[:2] == ("--require-hashes", "-r")
+    assert request.quiet
+    assert text.splitlines() == requirement_lines(sample_lock())
+
+
+MISMATCH = """ERROR: THESE PACKAGES DO NOT MATCH THE HASHES FROM THE REQUIREMENTS FILE.
+    torch==2.9.0+cu129 from http://127.0.0.1:1/whl/cu129/torch-2.9.0%2Bcu129-py3-none-any.whl:
+        Expected sha256 abc
+             Got        def
+"""
+# uv 0.13's words, recorded from a real run against the test index.
+UV_MISMATCH = """error: Failed to download `torch==2.9.0+cu129`
+  cause: Hash mismatch for `torch==2.9.0+cu129`
+
+         Expected:
+           sha256:0000000000000000000000000000000000000000000000000000000000000000
+"""
+UV_NOT_A_ZIP = """error: Failed to download `torch==2.8.0+cu128`
+  cause: Failed to extract archive: torch-2.8.0+cu128-py3-none-any.whl
+  cause: ZIP local header filename at offset 605 does not use UTF-8 encoding
+"""
+UV_MISSING = (
+    "error: Hash-checking is required, but no trusted hash was provided for:"
+    " `nvidia-fakeblas-cu12`\n"
+)
+MISSING = """ERROR: Hashes are required in --require-hashes mode, but they are missing from some requirements. Here is a list of those requirements along with the hashes their downloaded archives actually had.
+    setuptools==80.0.0 --hash=sha256:0123
+"""
+
+
+@pytest.mark.parametrize(
+    ("stderr", "expected"),
+    [
+        (MISMATCH, "does not match its sha256 in poetry-torch.lock"),
+        (MISSING, "resolved for cpython 3.11 linux x86_64"),
+        ("ERROR: boom\n", "pip failed: boom"),
+        (UV_MISMATCH, "does not match its sha256 in poetry-torch.lock"),
+        (UV_NOT_A_ZIP, "does not match its sha256 in poetry-torch.lock"),
+        (UV_MISSING, "resolved for cpython 3.11 linux x86_64"),
+        ("error: boom\n", "uv failed: boom"),
+    ],
+)
+def test_replay_failures_are_one_line_without_secrets(stderr: str, expected: str) -> None:
+    target = TargetEnv(Path("/venv"), Path("/venv/bin/python"), ())
+    url = "https://user:s3cret@mirror.example/whl/cu129"
+    tool = "uv" if stderr.startswith("error") else "pip"
+    message = replay_failure(stderr, sample_lock(), url, target, tool)
+    assert expected in message
+    assert "\n" not in message
+    assert "s3cret" not in message

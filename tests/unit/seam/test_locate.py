@@ -1,0 +1,171 @@
+"""``seam.locate_project_env``: Poetry's choice of environment, found without creating Poetry."""
+
+from __future__ import annotations
+
+import sys
+import venv
+
+from pathlib import Path
+
+import pytest
+
+from poetry.utils.env.env_manager import EnvManager
+
+from poetry_torch_plugin.seam.locate import locate_existing_venv
+from poetry_torch_plugin.seam.locate import locate_project_env
+
+
+RUNNING = f"{sys.version_info[0]}.{sys.version_info[1]}"
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "demo"
+    root.mkdir()
+    (root / "pyproject.toml").write_text(
+        '[project]\nname = "Demo_App"\nversion = "0.1.0"\n\n[tool.poetry]\npackage-mode = false\n'
+    )
+    monkeypatch.setenv("POETRY_VIRTUALENVS_PATH", str(tmp_path / "venvs"))
+    return root
+
+
+def base_name(project: Path, name: str = "demo-app") -> str:
+    return EnvManager.generate_env_name(name, str(project))
+
+
+def make_venv(path: Path) -> Path:
+    venv.EnvBuilder(with_pip=False).create(path)
+    return path
+
+
+def test_in_project_venv(project: Path) -> None:
+    (project / ".venv").mkdir()
+    assert locate_project_env(project, "Demo_App") == project / ".venv"
+
+
+def test_active_virtualenv_wins_without_an_envs_toml_entry(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (project / ".venv").mkdir()
+    monkeypatch.setenv("VIRTUAL_ENV", str(tmp_path / "active"))
+    assert locate_project_env(project, "demo-app") == tmp_path / "active"
+
+
+def test_conda_base_is_not_an_active_env(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (project / ".venv").mkdir()
+    monkeypatch.setenv("CONDA_PREFIX", str(tmp_path / "conda"))
+    monkeypatch.setenv("CONDA_DEFAULT_ENV", "base")
+    assert locate_project_env(project, "demo-app") == project / ".venv"
+    monkeypatch.setenv("CONDA_DEFAULT_ENV", "ml")
+    assert locate_project_env(project, "demo-app") == tmp_path / "conda"
+
+
+def test_envs_toml_names_the_minor_and_beats_virtual_env(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POETRY_VIRTUALENVS_IN_PROJECT", "false")
+    monkeypatch.setenv("VIRTUAL_ENV", str(tmp_path / "active"))
+    venvs = tmp_path / "venvs"
+    base = base_name(project)
+    for minor in ("3.11", "3.12"):
+        (venvs / f"{base}-py{minor}").mkdir(parents=True)
+    (venvs / "envs.toml").write_text(f'[{base}]\nminor = "3.11"\npatch = "3.11.9"\n')
+    assert locate_project_env(project, "Demo_App") == venvs / f"{base}-py3.11"
+    (venvs / f"{base}-py3.11").rmdir()  # recorded but gone: Poetry would create it anew
+    assert locate_project_env(project, "Demo_App") is None
+
+
+def test_virtualenvs_folder_prefers_the_running_minor_then_the_newest(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POETRY_VIRTUALENVS_IN_PROJECT", "false")
+    venvs = tmp_path / "venvs"
+    base = base_name(project)
+    (venvs / f"{base}-py3.9").mkdir(parents=True)
+    (venvs / f"{base}-py3.13").mkdir()
+    (venvs / f"{base_name(project, 'other')}-py{RUNNING}").mkdir()
+    assert locate_project_env(project, "demo-app") == venvs / f"{base}-py3.13"
+    (venvs / f"{base}-py{RUNNING}").mkdir(exist_ok=True)
+    assert locate_project_env(project, "demo-app") == venvs / f"{base}-py{RUNNING}"
+
+
+def test_poetry_toml_turns_the_in_project_venv_off(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("POETRY_VIRTUALENVS_IN_PROJECT")
+    (project / ".venv").mkdir()
+    (project / "poetry.toml").write_text("[virtualenvs]\nin-project = false\n")
+    assert locate_project_env(project, "demo-app") is None
+    (project / "poetry.toml").write_text("[virtualenvs\n")  # broken: ignored, as missing
+    assert locate_project_env(project, "demo-app") == project / ".venv"
+
+
+def test_no_virtualenvs_means_the_system_env(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POETRY_VIRTUALENVS_CREATE", "false")
+    assert locate_project_env(project, "demo-app") == Path(sys.base_prefix)
+
+
+def test_nothing_yet(project: Path) -> None:
+    assert locate_project_env(project, "demo-app") is None
+    assert locate_project_env(project, None) is None
+
+
+def test_unnamed_projects_use_poetrys_placeholder_name(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POETRY_VIRTUALENVS_IN_PROJECT", "false")
+    env = tmp_path / "venvs" / f"{base_name(project, 'non-package-mode')}-py{RUNNING}"
+    env.mkdir(parents=True)
+    assert locate_project_env(project, None) == env
+
+
+@pytest.mark.parametrize("where", ["in-project", "virtualenvs", "active"])
+def test_agrees_with_poetrys_env_manager(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """The seam test: fails loudly when Poetry changes how it picks the environment."""
+    from poetry.factory import Factory
+
+    monkeypatch.setenv("POETRY_VIRTUALENVS_USE_POETRY_PYTHON", "true")
+    if where == "in-project":
+        expected = make_venv(project / ".venv")
+    elif where == "virtualenvs":
+        monkeypatch.setenv("POETRY_VIRTUALENVS_IN_PROJECT", "false")
+        expected = make_venv(tmp_path / "venvs" / f"{base_name(project)}-py{RUNNING}")
+    else:
+        make_venv(project / ".venv")
+        expected = make_venv(tmp_path / "active")
+        monkeypatch.setenv("VIRTUAL_ENV", str(expected))
+    poetry = Factory().create_poetry(project)
+    assert Path(EnvManager(poetry).get().path) == expected
+    assert locate_project_env(project, "Demo_App") == expected
+
+
+def test_existing_venv_only_where_poetry_needs_no_interpreter_search(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`torch install` skips Poetry's EnvManager only for these unambiguous cases."""
+    (project / ".venv").mkdir()
+    assert locate_existing_venv(project, "demo-app") is None  # a folder, not a venv
+    make_venv(project / ".venv")
+    assert locate_existing_venv(project, "demo-app") == project / ".venv"
+    active = make_venv(tmp_path / "active")
+    monkeypatch.setenv("VIRTUAL_ENV", str(active))
+    assert locate_existing_venv(project, "demo-app") == active
+
+    monkeypatch.delenv("VIRTUAL_ENV")
+    monkeypatch.setenv("POETRY_VIRTUALENVS_IN_PROJECT", "false")
+    venvs = tmp_path / "venvs"
+    guessed = make_venv(venvs / f"{base_name(project)}-py{RUNNING}")
+    assert locate_project_env(project, "demo-app") == guessed
+    assert locate_existing_venv(project, "demo-app") is None  # Poetry might pick another Python
+    (venvs / "envs.toml").write_text(f'[{base_name(project)}]\nminor = "{RUNNING}"\n')
+    assert locate_existing_venv(project, "demo-app") == guessed
+
+    monkeypatch.setenv("POETRY_VIRTUALENVS_CREATE", "false")
+    (venvs / "envs.toml").unlink()
+    assert locate_existing_venv(project, "demo-app") is None  # the system environment

@@ -1,0 +1,499 @@
+"""The verdict table of ``poetry torch check``: machines x environments x configurations."""
+
+from __future__ import annotations
+
+import json
+
+from dataclasses import dataclass
+from dataclasses import field
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from poetry_torch_plugin.core.auto import choose
+from poetry_torch_plugin.core.config import read_config
+from poetry_torch_plugin.core.facts import archs_for
+from poetry_torch_plugin.core.facts import choose_auto_variant
+from poetry_torch_plugin.core.machine import Machine
+from poetry_torch_plugin.core.machine import machine_to_dict
+from poetry_torch_plugin.env.layout import EnvState
+from poetry_torch_plugin.env.layout import env_python
+from poetry_torch_plugin.env.layout import read_environment
+from poetry_torch_plugin.env.runtime import RuntimeResult
+from poetry_torch_plugin.machine.detect import machine_from_dict
+from poetry_torch_plugin.project.read import ProjectState
+from poetry_torch_plugin.project.read import read_project
+from poetry_torch_plugin.service.report import Report
+from poetry_torch_plugin.service.report import build_report
+
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+CU130_PY = "__version__ = '2.11.0+cu130'\ncuda: Optional[str] = '13.0'\nhip = None\n"
+CU128_PY = "__version__ = '2.11.0+cu128'\ncuda = '12.8'\nhip = None\n"
+CPU_PY = "__version__ = '2.11.0+cpu'\ncuda = None\nhip = None\n"
+
+
+def nvidia(driver: str, cuda: list[int] | None, *gpus: tuple[str, list[int] | None]) -> Machine:
+    return machine_from_dict(
+        {
+            "platform": "linux-x86_64",
+            "nvidia": {
+                "driver_version": driver,
+                "cuda_driver_version": cuda,
+                "gpus": [{"name": name, "compute_capability": cc} for name, cc in gpus],
+            },
+        }
+    )
+
+
+H100 = machine_from_dict(
+    json.loads((FIXTURES / "synthetic" / "fake-machine-h100.json").read_text(encoding="utf-8"))
+)
+NO_GPU = machine_from_dict({"platform": "linux-x86_64"})
+OLD_DRIVER = nvidia("470.82.01", [11, 4], ("Tesla T4", [7, 5]))
+PASCAL = nvidia("580.65.06", [13, 0], ("Tesla P100-PCIE-16GB", [6, 0]))
+
+
+@dataclass(frozen=True)
+class Dist:
+    name: str
+    version: str
+    version_py: str | None = None
+    requires: tuple[str, ...] = ()
+    complete: bool = True
+
+
+def write_env(root: Path, dists: tuple[Dist, ...]) -> EnvState:
+    """A fake virtualenv: pyvenv.cfg, dist-info folders and ``<pkg>/version.py`` files."""
+    site = root / "lib" / "python3.12" / "site-packages"
+    site.mkdir(parents=True)
+    (root / "pyvenv.cfg").write_text("home = /usr/bin\nversion = 3.12.3\n")
+    for dist in dists:
+        info = site / f"{dist.name}-{dist.version}.dist-info"
+        info.mkdir()
+        requires = "".join(f"Requires-Dist: {line}\n" for line in dist.requires)
+        (info / "METADATA").write_text(
+            f"Metadata-Version: 2.1\nName: {dist.name}\nVersion: {dist.version}\n{requires}\n"
+        )
+        if dist.complete:
+            (info / "RECORD").write_text("")
+        if dist.version_py is not None:
+            (site / dist.name).mkdir()
+            (site / dist.name / "version.py").write_text(dist.version_py)
+    return read_environment(root)
+
+
+def project_toml(variant: str | None, packages: tuple[str, ...] | None = None) -> str:
+    text = '[project]\nname = "demo"\nversion = "0.1.0"\n\n[tool.poetry]\npackage-mode = false\n'
+    if variant is not None:
+        name = "pytorch_cpu" if variant == "cpu" else f"pytorch_cuda_{variant}"
+        text += (
+            f'\n[[tool.poetry.source]]\nname = "{name}"\n'
+            f'url = "https://download.pytorch.org/whl/{variant}"\npriority = "explicit"\n'
+        )
+    if packages is not None:
+        listed = ", ".join(f'"{package}"' for package in packages)
+        text += f"\n[tool.poetry-torch]\npackages = [{listed}]\n"
+    return text
+
+
+TORCH_CU130 = Dist("torch", "2.11.0", CU130_PY)
+VISION_CU130 = Dist("torchvision", "0.26.0", None, ("torch==2.11.0",))
+AUDIO_CU130 = Dist("torchaudio", "2.11.0", None, ("torch==2.11.0",))
+FAMILY = (TORCH_CU130, VISION_CU130, AUDIO_CU130)
+ALL = ("torch", "torchvision", "torchaudio")
+
+
+@dataclass(frozen=True)
+class Case:
+    machine: Machine
+    dists: tuple[Dist, ...] | None  # None: no environment at all
+    variant: str | None = "cu130"
+    packages: tuple[str, ...] | None = ALL
+    require_gpu: bool = False
+    runtime: RuntimeResult | None = None
+    extra_toml: str = ""
+    codes: list[str] = field(default_factory=list)
+    exit_code: int = 1
+    fix: str | None = None
+
+
+CASES: dict[str, Case] = {
+    "ok: PyPI cu130 family on an H100": Case(H100, FAMILY, codes=["ok"], exit_code=0),
+    "ok: index builds with local labels": Case(
+        H100,
+        (
+            Dist("torch", "2.11.0+cu130"),
+            Dist("torchvision", "0.26.0+cu130", None, ("torch==2.11.0",)),
+        ),
+        packages=("torch", "torchvision"),
+        codes=["ok"],
+        exit_code=0,
+    ),
+    "build does not match the configuration": Case(
+        H100,
+        FAMILY,
+        variant="cu128",
+        codes=["build-mismatch"],
+        fix="poetry torch install",
+    ),
+    "torch missing": Case(
+        H100, (VISION_CU130, AUDIO_CU130), codes=["torch-missing"], fix="poetry torch install"
+    ),
+    "driver too old for the build's CUDA": Case(
+        OLD_DRIVER, FAMILY, codes=["driver-too-old"], fix="poetry torch install --cuda auto"
+    ),
+    "GPU architecture not in the build": Case(
+        PASCAL, FAMILY, codes=["arch-not-in-build"], fix="poetry torch install --cuda auto"
+    ),
+    "CPU-only torch on a GPU machine: a warning": Case(
+        H100,
+        (Dist("torch", "2.11.0", CPU_PY),),
+        variant="cpu",
+        packages=("torch",),
+        codes=["ok", "cpu-build-on-gpu"],
+        exit_code=0,
+        fix="poetry torch install --cuda auto",
+    ),
+    "CPU-only torch on a GPU machine with --require-gpu": Case(
+        H100,
+        (Dist("torch", "2.11.0", CPU_PY),),
+        variant="cpu",
+        packages=("torch",),
+        require_gpu=True,
+        codes=["cpu-build-on-gpu"],
+    ),
+    "torchvision pins another torch": Case(
+        H100,
+        (TORCH_CU130, Dist("torchvision", "0.25.0", None, ("torch==2.10.0",)), AUDIO_CU130),
+        codes=["companion-mismatch"],
+        fix="poetry torch install",
+    ),
+    "torchaudio is another variant than torch": Case(
+        H100,
+        (TORCH_CU130, Dist("torchaudio", "2.11.0", CU128_PY)),
+        packages=("torch",),
+        codes=["companion-mismatch"],
+    ),
+    "half-installed torchvision": Case(
+        H100,
+        (TORCH_CU130, Dist("torchvision", "0.26.0", None, complete=False), AUDIO_CU130),
+        codes=["half-installed"],
+        fix="poetry torch install",
+    ),
+    "no GPU: a warning (CI runners)": Case(NO_GPU, FAMILY, codes=["ok", "no-gpu"], exit_code=0),
+    "no GPU with --require-gpu": Case(NO_GPU, FAMILY, require_gpu=True, codes=["no-gpu"]),
+    "no pytorch source": Case(
+        H100, FAMILY, variant=None, codes=["not-configured"], fix="poetry torch install --cuda auto"
+    ),
+    "two pytorch sources": Case(
+        H100,
+        FAMILY,
+        extra_toml=(
+            '\n[[tool.poetry.source]]\nname = "pytorch_cpu"\n'
+            'url = "https://download.pytorch.org/whl/cpu"\npriority = "explicit"\n'
+        ),
+        codes=["config-error"],
+    ),
+    "no environment": Case(H100, None, codes=["no-environment"], fix="poetry torch install"),
+    "runtime: import fails": Case(
+        H100,
+        FAMILY,
+        runtime=RuntimeResult("python", 1.0, error="import torch failed: ImportError: libcuda"),
+        codes=["runtime-failed"],
+    ),
+    "runtime: CUDA not available on a GPU machine": Case(
+        H100,
+        FAMILY,
+        runtime=RuntimeResult("python", 1.0, torch_version="2.11.0+cu130", cuda_version="13.0"),
+        codes=["cuda-unavailable"],
+    ),
+    "runtime: the GPU op fails": Case(
+        H100,
+        FAMILY,
+        runtime=RuntimeResult(
+            "python",
+            1.0,
+            torch_version="2.11.0+cu130",
+            cuda_version="13.0",
+            cuda_available=True,
+            device_name="NVIDIA H100 80GB HBM3",
+            op_ok=False,
+            op_error="RuntimeError: CUDA error: no kernel image is available",
+        ),
+        codes=["gpu-op-failed"],
+    ),
+    "runtime: all well": Case(
+        H100,
+        FAMILY,
+        runtime=RuntimeResult(
+            "python", 1.0, torch_version="2.11.0+cu130", cuda_available=True, op_ok=True
+        ),
+        codes=["ok"],
+        exit_code=0,
+    ),
+}
+
+
+def build(tmp_path: Path, case: Case) -> Report:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(project_toml(case.variant, case.packages) + case.extra_toml)
+    environment = EnvState(None) if case.dists is None else write_env(tmp_path / "venv", case.dists)
+    return build_report(
+        case.machine,
+        environment,
+        read_project(pyproject),
+        runtime=case.runtime,
+        require_gpu=case.require_gpu,
+    )
+
+
+@pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
+def test_verdicts(tmp_path: Path, case: Case) -> None:
+    result = build(tmp_path, case)
+    assert [verdict.code for verdict in result.verdicts] == case.codes
+    assert result.exit_code == case.exit_code
+    assert result.ok is (case.exit_code == 0)
+    if case.fix is not None:
+        assert result.verdicts[-1].fix == case.fix
+    for verdict in result.verdicts:
+        assert verdict.level in ("ok", "warning", "error")
+        assert verdict.message and "\n" not in verdict.message
+
+
+def test_messages_name_what_is_wrong(tmp_path: Path) -> None:
+    messages = {
+        name: " ".join(verdict.message for verdict in build(tmp_path / str(i), case).verdicts)
+        for i, (name, case) in enumerate(CASES.items())
+    }
+    assert "cu130 build, not cu128" in messages["build does not match the configuration"]
+    assert "470.82.01 (runs CUDA up to 11.4)" in messages["driver too old for the build's CUDA"]
+    assert ">= 580" in messages["driver too old for the build's CUDA"]
+    assert "sm_60" in messages["GPU architecture not in the build"]
+    assert (
+        "requires torch==2.10.0, but torch is 2.11.0+cu130"
+        in messages["torchvision pins another torch"]
+    )
+    assert (
+        "cu128 build, but torch 2.11.0+cu130 is a cu130 build"
+        in messages["torchaudio is another variant than torch"]
+    )
+    assert "interrupted pip" in messages["half-installed torchvision"]
+    assert "pytorch_cpu" in messages["two pytorch sources"]
+
+
+def test_a_mismatched_torch_is_judged_by_the_configured_build(tmp_path: Path) -> None:
+    """Reinstalling per the configuration would not help on a driver too old for it."""
+    case = Case(OLD_DRIVER, (Dist("torch", "2.11.0", CPU_PY),), packages=("torch",))
+    codes = [verdict.code for verdict in build(tmp_path, case).verdicts]
+    assert codes == ["build-mismatch", "driver-too-old"]
+
+
+def test_to_dict_is_json_and_complete(tmp_path: Path) -> None:
+    result = build(tmp_path, CASES["ok: PyPI cu130 family on an H100"])
+    data = json.loads(json.dumps(result.to_dict()))
+    assert data["ok"] is True and data["exit_code"] == 0
+    assert machine_from_dict(data["machine"]) == H100
+    assert data["environment"]["python"] == "3.12.3"
+    torch = data["environment"]["packages"][0]
+    assert torch == {
+        "name": "torch",
+        "installed": True,
+        "version": "2.11.0",
+        "build": "2.11.0+cu130",
+        "variant": "cu130",
+        "variant_description": "CUDA 13.0 (cu130)",
+        "complete": True,
+        "requires_torch": None,
+    }
+    assert data["environment"]["packages"][1]["requires_torch"] == "==2.11.0"
+    assert data["project"]["source"]["name"] == "pytorch_cuda_cu130"
+    assert data["project"]["variant"] == "cu130"
+    assert data["project"]["packages"] == list(ALL)
+    assert data["runtime"] is None
+    assert data["verdicts"] == [
+        {"code": "ok", "level": "ok", "message": data["verdicts"][0]["message"], "fix": None}
+    ]
+
+
+def test_source_credentials_are_redacted(tmp_path: Path) -> None:
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(
+        project_toml(None) + '\n[[tool.poetry.source]]\nname = "pytorch_cuda_cu130"\n'
+        'url = "https://user:secret@mirror.example/whl/cu130"\npriority = "explicit"\n'
+    )
+    result = build_report(H100, EnvState(None), read_project(pyproject))
+    assert "secret" not in json.dumps(result.to_dict())
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("[project\nname = 1", "not valid TOML"),
+        ('[tool.poetry-torch]\npackages = ["numpy"]\n', "not a PyTorch-index package"),
+    ],
+)
+def test_unreadable_projects(tmp_path: Path, text: str, error: str) -> None:
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(text)
+    project = read_project(pyproject)
+    assert project.error is not None and error in project.error
+    result = build_report(NO_GPU, EnvState(None), project)
+    assert [verdict.code for verdict in result.verdicts] == ["config-error", "no-environment"]
+
+
+@pytest.mark.parametrize(
+    ("toml", "name"),
+    [
+        ('[project]\nname = "Demo_App"\n', "Demo_App"),
+        ('[tool.poetry]\nname = "legacy"\nversion = "1"\n', "legacy"),
+        ("[tool.poetry]\npackage-mode = false\n", None),
+    ],
+)
+def test_project_name(tmp_path: Path, toml: str, name: str | None) -> None:
+    (tmp_path / "pyproject.toml").write_text(toml)
+    assert read_project(tmp_path / "pyproject.toml").name == name
+
+
+def test_environment_layouts(tmp_path: Path) -> None:
+    windows = tmp_path / "win"
+    (windows / "Lib" / "site-packages").mkdir(parents=True)
+    (windows / "Scripts").mkdir()
+    (windows / "Scripts" / "python.exe").write_text("")
+    (windows / "pyvenv.cfg").write_text("home = C:\\Python312\nversion_info = 3.12.1.final.0\n")
+    state = read_environment(windows)
+    assert state.site_packages == (windows / "Lib" / "site-packages",)
+    assert state.python_version == "3.12.1"
+    assert env_python(windows) == windows / "Scripts" / "python.exe"
+
+    bare = tmp_path / "bare"  # no pyvenv.cfg (a system prefix): the lib folder names it
+    (bare / "lib" / "python3.10" / "site-packages").mkdir(parents=True)
+    assert read_environment(bare).python_version == "3.10"
+    assert env_python(bare) is None
+    assert read_environment(None).root is None
+
+    usr = tmp_path / "usr"  # Debian's system Python, as `virtualenvs.create = false` uses it
+    local = usr / "local" / "lib" / "python3.11" / "dist-packages"
+    local.mkdir(parents=True)
+    (usr / "lib" / "python3" / "dist-packages").mkdir(parents=True)
+    (usr / "bin").mkdir()
+    (usr / "bin" / "python3").write_text("")
+    state = read_environment(usr)
+    assert state.site_packages == (local, usr / "lib" / "python3" / "dist-packages")
+    assert state.python_version == "3.11"
+    assert env_python(usr) == usr / "bin" / "python3"
+
+
+def test_packages_rows_for_missing_and_unknown(tmp_path: Path) -> None:
+    state = write_env(tmp_path / "venv", (Dist("torch", "2.11.0"),))
+    rows = {row["name"]: row for row in Report(H100, state, _project(tmp_path), ()).packages()}
+    assert rows["torch"]["variant"] is None and rows["torch"]["build"] == "2.11.0"
+    assert rows["torchvision"] == {
+        "name": "torchvision",
+        "installed": False,
+        "version": None,
+        "build": None,
+        "variant": None,
+        "variant_description": None,
+        "complete": None,
+        "requires_torch": None,
+    }
+
+
+def _project(tmp_path: Path) -> ProjectState:
+    data: dict[str, Any] = {}
+    return ProjectState(tmp_path / "pyproject.toml", "demo", read_config(data))
+
+
+# --- the report recorded on the H100 device machine (tests/fixtures/device-h100) -----------
+
+DEVICE = FIXTURES / "device-h100"
+
+
+def _recorded(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((DEVICE / name).read_text(encoding="utf-8"))
+    return data
+
+
+@pytest.mark.parametrize("name", ["check.json", "check-runtime.json"])
+def test_device_report_round_trips_its_machine(name: str) -> None:
+    data = _recorded(name)
+    machine = machine_from_dict(data["machine"])
+    assert json.loads(json.dumps(machine_to_dict(machine))) == data["machine"]
+    assert machine.nvidia is not None and machine.has_nvidia_gpu
+    assert machine.nvidia.driver_version == "580.159.04"
+    assert machine.nvidia.cuda_driver_version == (13, 0)
+    assert [gpu.compute_capability for gpu in machine.nvidia.gpus] == [(9, 0)]
+    assert machine.nvcc is not None and machine.nvcc.version == (13, 0)
+    assert data["ok"] is True and data["exit_code"] == 0
+    assert [verdict["code"] for verdict in data["verdicts"]] == ["ok"]
+
+
+@pytest.mark.parametrize("name", ["check.json", "check-runtime.json"])
+def test_device_verdicts_are_rebuilt_from_the_recorded_facts(tmp_path: Path, name: str) -> None:
+    """Rebuild the environment from what the report says was installed: same verdicts."""
+    data = _recorded(name)
+    dists = []
+    for row in data["environment"]["packages"]:
+        assert row["installed"] and row["complete"]
+        cuda = row["variant_description"].split()[1]  # "CUDA 13.0 (cu130)"
+        version_py = f"__version__ = '{row['build']}'\ncuda = '{cuda}'\n"
+        requires = (f"torch{row['requires_torch']}",) if row["requires_torch"] else ()
+        dists.append(Dist(row["name"], row["version"], version_py, requires))
+    project = data["project"]
+    case = Case(
+        machine_from_dict(data["machine"]),
+        tuple(dists),
+        project["variant"],
+        tuple(project["packages"]),
+    )
+    runtime = data["runtime"]
+    if runtime is not None:
+        runtime = RuntimeResult(
+            **{
+                **runtime,
+                "capability": tuple(runtime["capability"]),
+                "arch_list": tuple(runtime["arch_list"]),
+                "warnings": tuple(runtime["warnings"]),
+            }
+        )
+        case = replace(case, runtime=runtime)
+    rebuilt = build(tmp_path, case).to_dict()
+    assert rebuilt["verdicts"] == data["verdicts"]
+    assert rebuilt["environment"]["packages"] == data["environment"]["packages"]
+
+
+def test_device_runtime_agrees_with_the_facts_table() -> None:
+    runtime = _recorded("check-runtime.json")["runtime"]
+    assert runtime["cuda_available"] is True and runtime["op_ok"] is True
+    assert runtime["device_name"] == "NVIDIA H100 80GB HBM3"
+    assert archs_for("cu130", runtime["torch_version"]) == tuple(runtime["arch_list"])
+    machine = machine_from_dict(_recorded("check.json")["machine"])
+    assert choose_auto_variant(machine, runtime["torch_version"])[0] == "cu130"
+
+
+def test_device_cuda_auto_line_matches_the_choice() -> None:
+    first = (DEVICE / "install-auto-dry-run.txt").read_text(encoding="utf-8").splitlines()[0]
+    machine = machine_from_dict(_recorded("check.json")["machine"])
+    installed = _recorded("check-runtime.json")["runtime"]["torch_version"]  # 2.11.0+cu130
+    choice = choose(machine, (), ("torch", "torchvision", "torchaudio"), installed)
+    assert first == f"--cuda auto: {choice.variant} ({choice.reason})"
+    assert "NVIDIA H100 80GB HBM3 (sm_90)" in first
+    assert choice.variant.index_name == "cu130"  # follows the installed torch 2.11 (re-recorded)
+
+
+def test_device_text_report_has_the_three_parts() -> None:
+    text = (DEVICE / "check-runtime.txt").read_text(encoding="utf-8")
+    for line in (
+        "  NVIDIA driver  580.159.04 (runs CUDA up to 13.0), via nvml",
+        "  GPU 0          NVIDIA H100 80GB HBM3, compute capability 9.0 (sm_90), 81559 MiB",
+        "  torch          2.11.0+cu130 CUDA 13.0 (cu130)",
+        "  Source         pytorch_cuda_cu130 (https://download.pytorch.org/whl/cu130)",
+        "  cuda available True",
+        "  GPU tensor op  ok",
+    ):
+        assert line in text.splitlines()
+    assert "not what torch uses" in text
