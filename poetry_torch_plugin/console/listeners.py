@@ -12,8 +12,6 @@ if TYPE_CHECKING:
     from cleo.events.event_dispatcher import EventDispatcher
     from cleo.io.io import IO
 
-    from poetry_torch_plugin.core.config import TorchConfig
-
 
 # Commands after which the environment is verified (and repaired) when they succeed.
 HOOKED = frozenset({"lock", "install", "update", "add", "remove", "sync"})
@@ -33,55 +31,117 @@ class IOReporter:
             self._io.write_error_line(text)
 
 
-def _settings(data: Any) -> TorchConfig | None:
-    if not _may_use_torch(data):
-        return None
-    from poetry_torch_plugin.core.config import TorchConfig
-    from poetry_torch_plugin.core.config import read_config
-
-    try:
-        return read_config(data)
-    except Exception:
-        return TorchConfig(has_tool_table=True) if _mentions_torch(data) else None
-
-
 def _mentions_torch(data: Any) -> bool:
     tool = data.get("tool", {}) if hasattr(data, "get") else {}
     return hasattr(tool, "get") and "poetry-torch" in tool
 
 
 def _may_use_torch(data: Any) -> bool:
-    """A cheap superset of ``TorchConfig.active``, checked before importing anything: every
-    pytorch source's name starts with "pytorch" (see ``is_pytorch_source``).  Projects
-    that do not use the plugin then pay no import of ours after each Poetry command."""
+    """A cheap test of opting in, checked before importing anything: a ``[tool.poetry-torch]``
+    table, or a source named in the plugin's own convention (``pytorch_cuda_cu129``,
+    ``pytorch_cpu``, ``pytorch_rocm6_4``, ...).  A project that follows Poetry's own PyTorch
+    recipes under other names (``pytorch``, ``pytorch-gpu-src``, ``torch-cu121``) is left
+    exactly as Poetry without the plugin would handle it."""
     if _mentions_torch(data):
         return True
     tool = data.get("tool", {}) if hasattr(data, "get") else {}
     poetry = tool.get("poetry", {}) if hasattr(tool, "get") else {}
     sources = poetry.get("source", []) if hasattr(poetry, "get") else []
-    return isinstance(sources, list) and any(
-        hasattr(entry, "get") and str(entry.get("name", "")).strip().lower().startswith("pytorch")
-        for entry in sources
-    )
+    if not isinstance(sources, list):
+        return False
+    names = [str(e.get("name", "")).strip() for e in sources if hasattr(e, "get")]
+    if not any(name.lower().startswith("pytorch_") for name in names):
+        return False
+    from poetry_torch_plugin.core.variants import from_source_name
+
+    return any(from_source_name(name.lower()) is not None for name in names)
+
+
+# Poetry commands that read the project and solve without installing: held out, never repaired.
+SOLVING = frozenset({"show", "debug resolve"})
+# Commands whose success means poetry.lock was written: checked for held names afterwards.
+LOCKING = frozenset({"lock", "update", "add", "remove"})
+
+
+class TorchConfigStop(Exception):
+    """Stops a Poetry command before it runs: invalid configuration, or Poetry moved a seam."""
+
+
+def _stop(message: str) -> Exception:
+    from cleo.exceptions import CleoUserError
+
+    class _Stop(CleoUserError, TorchConfigStop):  # one line at every verbosity
+        pass
+
+    return _Stop(f"poetry-torch: {message}")
 
 
 def on_command(event: Event, event_name: str, dispatcher: EventDispatcher) -> None:
-    """Before an installer command runs: hold the torch family out of Poetry."""
+    """Before a Poetry command that reads the project: stop on an invalid configuration, and
+    hold the torch family out of the command's own Poetry objects."""
     from cleo.events.console_command_event import ConsoleCommandEvent
+    from poetry.console.commands.command import Command
     from poetry.console.commands.installer_command import InstallerCommand
 
     if not isinstance(event, ConsoleCommandEvent):
         return
     command = event.command
-    if not isinstance(command, InstallerCommand) or command.name not in HOOKED:
+    name = command.name or ""
+    if not isinstance(command, Command) or name.startswith(("self ", "torch ")):
         return
-    settings = _settings(command.poetry.pyproject.data)
-    if settings is None or not settings.active:
+    data = _project_data(command)
+    if data is None or not _may_use_torch(data):
+        return
+    from poetry_torch_plugin.core.config import read_config
+    from poetry_torch_plugin.errors import TorchPluginError
+
+    try:
+        settings = read_config(data)
+    except TorchPluginError as exc:
+        raise _stop(f"{exc} The command `poetry {name}` was not run.") from None
+    if not settings.active:
+        return
+    installer = isinstance(command, InstallerCommand) and name in HOOKED
+    if not installer and name not in SOLVING:
         return
     from poetry_torch_plugin.seam.locate import target_of
-    from poetry_torch_plugin.service.holdout import hold_out
+    from poetry_torch_plugin.service import holdout
 
-    hold_out(settings, target_of(command.env), command.poetry.pyproject_path)
+    io = event.io
+    target = target_of(command.env) if hasattr(command, "env") and command.env else None
+    try:
+        hold = holdout.build(
+            settings,
+            target,
+            command.poetry.pyproject_path,
+            lambda text: io.write_error_line(f"<comment>{text}</comment>"),
+        )
+        holdout.bind(
+            command.poetry, getattr(command, "installer", None) if installer else None, hold
+        )
+    except TorchPluginError as exc:
+        raise _stop(f"{exc} The command `poetry {name}` was not run.") from None
+
+
+def _project_data(command: Any) -> Any:
+    """The parsed pyproject.toml of the command's project; None outside a project."""
+    from poetry_torch_plugin.core.config import parse_toml
+    from poetry_torch_plugin.seam.locate import project_directory
+
+    application = command.application
+    if application is None:
+        return None
+    path = project_directory(application) / "pyproject.toml"
+    try:
+        raw = path.read_bytes()
+    except OSError:
+        return None
+    if b"poetry-torch" not in raw and b"pytorch_" not in raw:
+        return None  # the common case, without parsing anything
+    try:
+        return parse_toml(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None  # Poetry itself reports a broken pyproject.toml
 
 
 def on_terminate(event: Event, event_name: str, dispatcher: EventDispatcher) -> None:
@@ -94,25 +154,30 @@ def on_terminate(event: Event, event_name: str, dispatcher: EventDispatcher) -> 
     command = event.command
     if not isinstance(command, InstallerCommand) or command.name not in HOOKED:
         return
-    io = event.io
-    if io.input.has_option("dry-run") and io.input.option("dry-run"):
-        return
     if not _may_use_torch(command.poetry.pyproject.data):
         return
+    io = event.io
+    dry_run = io.input.has_option("dry-run") and bool(io.input.option("dry-run"))
+    lock_only = command.name == "lock" or (
+        io.input.has_option("lock") and bool(io.input.option("lock"))
+    )
     from poetry_torch_plugin.core.config import read_config
     from poetry_torch_plugin.errors import TorchPluginError
     from poetry_torch_plugin.seam.locate import target_of
     from poetry_torch_plugin.service.repair import ensure
+    from poetry_torch_plugin.service.repair import held_in_lock
     from poetry_torch_plugin.service.settings import SKIP_ENV
     from poetry_torch_plugin.service.settings import skip_requested
 
     reporter = IOReporter(io)
-    if skip_requested():
-        reporter.detail(f"poetry-torch: {SKIP_ENV} is set, not checking torch")
-        return
     try:
         settings = read_config(command.poetry.pyproject.data)
         if not settings.active:
+            return
+        if command.name in LOCKING and not dry_run:
+            held_in_lock(settings, command.poetry.locker.lock)
+        if skip_requested():
+            reporter.detail(f"poetry-torch: {SKIP_ENV} is set, not checking torch")
             return
         ensure(
             settings,
@@ -121,6 +186,8 @@ def on_terminate(event: Event, event_name: str, dispatcher: EventDispatcher) -> 
             quiet=io.output.is_quiet(),
             verbose=io.is_verbose(),
             pyproject=command.poetry.pyproject_path,
+            dry_run=dry_run,
+            lock_only=lock_only,
         )
     except TorchPluginError as exc:
         io.write_error_line(f"<error>poetry-torch: {exc}</error>")

@@ -112,6 +112,11 @@ class TorchConfig:
         return canonical in self.package_names or bool(_RUNTIME_PATTERN.match(canonical))
 
 
+def is_runtime_package(name: str) -> bool:
+    """Whether ``name`` looks like part of a torch build's runtime (nvidia-*, triton, ...)."""
+    return bool(_RUNTIME_PATTERN.match(canonicalize_name(name)))
+
+
 def is_torch_family(name: str) -> bool:
     canonical = canonicalize_name(name)
     return canonical in CONFIGURABLE or bool(_RUNTIME_PATTERN.match(canonical))
@@ -162,9 +167,10 @@ def _table(data: Mapping[str, Any], *keys: str) -> Mapping[str, Any]:
 
 
 def is_pytorch_source(name: str, url: str) -> bool:
-    if from_source_name(name) is not None:
-        return True
-    return name.lower().startswith("pytorch") and from_url(url) is not None
+    """Whether a source is the plugin's: named in its convention (``pytorch_cuda_cu129``,
+    ``pytorch_cpu``, ``pytorch_rocm6_4``).  Other names (``pytorch``, ``pytorch-gpu-src``) are
+    the user's own, which Poetry handles as usual."""
+    return from_source_name(name.strip().lower()) is not None
 
 
 def read_config(data: Mapping[str, Any]) -> TorchConfig:

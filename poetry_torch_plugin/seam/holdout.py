@@ -1,21 +1,28 @@
-"""The Poetry methods this plugin wraps to hold the torch family out, and nothing else.
+"""The Poetry objects this plugin wraps to hold the torch family out, and nothing else.
 
-Verified against Poetry 2.0.1 and 2.5.1 (see ``VERIFIED_WITH``); ``tests/unit/test_seam.py``
-fails loudly when Poetry moves any of these.  What is wrapped, and why:
+Verified against Poetry 2.0.1 … 2.5.1 (see ``VERIFIED_WITH``); ``check_seams`` stops the command
+when Poetry moves any of these, and ``tests/unit/seam/test_holdout.py`` fails loudly.
 
-- ``RepositoryPool.find_packages`` / ``RepositoryPool.package``: for a held-out name (torch,
-  torchvision, torchaudio, nvidia-*, triton, ...) the solver sees only the build that is
-  installed (or the one the configured index will install), with no dependencies.  A package
-  that needs another torch is therefore reported as a conflict, and nothing is looked up on
-  the primary source.  Patched on the class, because Poetry also builds throw-away pools
-  (``RepositoryPool.from_packages``) when it re-resolves from the lock file.
-- ``Locker.set_lock_data``: held-out packages are dropped before poetry.lock is written.
-- ``Installer._execute``: operations on held-out packages are dropped, and so are removals
-  (``poetry sync``) of what the installed torch family itself requires."""
+Everything is bound to the running command's own objects, never to Poetry's classes, so that
+isolated builds (an sdist whose build-system requires torch) and ``poetry self …`` behave
+exactly as without the plugin.  What is wrapped, and why:
+
+- the command's ``Locker``: ``locked_repository()`` and ``locked_packages()`` leave held names
+  out (a poetry.lock written by plain Poetry may still hold torch) and ``locked_repository()``
+  adds the stand-ins, so that the throw-away pools Poetry builds from the lock
+  (``RepositoryPool.from_packages``: re-resolve on install, ``poetry show``) see the configured
+  build; ``set_lock_data()`` drops held packages before poetry.lock is written.
+- the solver's pool: a shallow copy of the project's pool, given to the command's Installer
+  only (its executor keeps the original, which isolated builds reuse), whose
+  ``find_packages``/``package`` answer a held name with the stand-in alone: the configured
+  build, carrying that build's own dependencies minus the held family.
+- the command's ``Installer._execute``: operations on held packages are dropped, and so are
+  removals (``poetry sync``) of what the installed torch family itself requires.
+"""
 
 from __future__ import annotations
 
-import functools
+import copy
 import inspect
 
 from typing import TYPE_CHECKING
@@ -26,14 +33,13 @@ from poetry_torch_plugin.errors import PoetrySeamError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from collections.abc import Sequence
 
     from poetry.core.packages.package import Package
 
+VERIFIED_WITH = ("2.0.1", "2.1.4", "2.2.1", "2.3.4", "2.4.3", "2.5.1")
 
-VERIFIED_WITH = ("2.0.1", "2.5.1")
-
-
-# (module, class, attribute) -> the parameter names the wrapper relies on.
+# (module, class, attribute) -> the leading parameter names the wrappers rely on.
 SEAMS: dict[tuple[str, str, str], tuple[str, ...]] = {
     ("poetry.repositories.repository_pool", "RepositoryPool", "find_packages"): (
         "self",
@@ -46,6 +52,7 @@ SEAMS: dict[tuple[str, str, str], tuple[str, ...]] = {
         "version",
     ),
     ("poetry.packages.locker", "Locker", "set_lock_data"): ("self", "root", "packages"),
+    ("poetry.packages.locker", "Locker", "locked_repository"): ("self",),
     ("poetry.installation.installer", "Installer", "_execute"): ("self", "operations"),
 }
 
@@ -53,132 +60,172 @@ SEAMS: dict[tuple[str, str, str], tuple[str, ...]] = {
 class HoldOut:
     """What to hold out of Poetry, and what to show its solver instead.
 
-    ``held(name)`` says whether a canonical name belongs to the torch family; ``provide(name)``
-    returns the (name, version) the solver should see for it, or None; ``protected()`` lists
-    installed names that ``poetry sync`` must not remove.
+    ``held(name)`` says whether a canonical name belongs to the torch family;
+    ``provide(name)`` gives the (version, Requires-Dist lines) the solver should see for it,
+    or None; ``protected()`` lists installed names that ``poetry sync`` must not remove.
     """
 
     def __init__(
         self,
         held: Callable[[str], bool],
-        provide: Callable[[str], str | None],
+        provide: Callable[[str], tuple[str, Sequence[str]] | None],
         protected: Callable[[], frozenset[str]],
+        shown: Sequence[str] = (),
     ) -> None:
         self.held = held
         self._provide = provide
         self._protected = protected
+        self.shown = tuple(shown)
         self._packages: dict[str, Package | None] = {}
 
     def package(self, name: str) -> Package | None:
         if name not in self._packages:
-            from poetry.core.packages.package import Package
-
-            version = self._provide(name)
-            self._packages[name] = Package(name, version) if version else None
+            provided = self._provide(name)
+            self._packages[name] = self._stand_in(name, *provided) if provided else None
         return self._packages[name]
+
+    def _stand_in(self, name: str, version: str, requires: Sequence[str]) -> Package:
+        from poetry.core.packages.dependency import Dependency
+        from poetry.core.packages.package import Package
+
+        package = Package(name, version)
+        extras: dict[str, list[Dependency]] = {}
+        for line in requires:
+            try:
+                dependency = Dependency.create_from_pep_508(line)
+            except ValueError:
+                continue  # Poetry could not read it either; torch's metadata is well-formed
+            if self.held(dependency.name):
+                continue
+            for extra in dependency.in_extras:
+                extras.setdefault(str(extra), []).append(dependency)
+            package.add_dependency(dependency)
+        if extras:
+            package.extras = extras  # type: ignore[assignment]
+        return package
 
     def protected(self) -> frozenset[str]:
         return self._protected()
 
 
-def _resolve(module: str, cls: str, attribute: str) -> tuple[type[Any], Any]:
+def _resolve(module: str, cls: str, attribute: str) -> Any:
     import importlib
 
     try:
-        owner = getattr(importlib.import_module(module), cls)
-        return owner, getattr(owner, attribute)
+        return getattr(getattr(importlib.import_module(module), cls), attribute)
     except (ImportError, AttributeError):
         raise PoetrySeamError(
             f"poetry-torch-plugin cannot find {module}.{cls}.{attribute} in this Poetry"
-            f" (verified with {', '.join(VERIFIED_WITH)}); torch would not be held out of"
-            " poetry.lock, so the command was stopped. Upgrade poetry-torch-plugin, or run with"
-            " --no-plugins."
+            f" (verified with {', '.join(VERIFIED_WITH)}); the command was stopped before"
+            " anything was locked or installed, so torch is not put into poetry.lock."
+            " Upgrade poetry-torch-plugin, or run with --no-plugins."
         ) from None
 
 
 def check_seams() -> None:
     """Raise PoetrySeamError when a wrapped method is missing or its signature moved."""
     for (module, cls, attribute), expected in SEAMS.items():
-        _, function = _resolve(module, cls, attribute)
-        original = getattr(function, "__wrapped__", function)
-        names = tuple(inspect.signature(original).parameters)[: len(expected)]
+        function = _resolve(module, cls, attribute)
+        names = tuple(inspect.signature(function).parameters)[: len(expected)]
         if names != expected:
             raise PoetrySeamError(
                 f"poetry-torch-plugin: {cls}.{attribute}{names} no longer has the parameters"
                 f" {expected} it was verified with (Poetry {', '.join(VERIFIED_WITH)}); the"
-                " command was stopped so torch is not locked. Upgrade poetry-torch-plugin, or"
-                " run with --no-plugins."
+                " command was stopped before anything was locked or installed. Upgrade"
+                " poetry-torch-plugin, or run with --no-plugins."
             )
 
 
-def _patch(module: str, cls: str, attribute: str, make: Callable[[Any], Any]) -> None:
-    owner, current = _resolve(module, cls, attribute)
-    original = getattr(current, "__wrapped__", current)
-    wrapper = functools.wraps(original)(make(original))
-    setattr(owner, attribute, wrapper)
-
-
-def hold_out(hold: HoldOut) -> None:
-    """Install the wrappers for this process (idempotent: a second call replaces the first)."""
-    check_seams()
+def _wrap_pool(pool: Any, hold: HoldOut) -> Any:
+    """A shallow copy of ``pool`` whose lookups answer held names with the stand-in only."""
     from poetry.repositories.exceptions import PackageNotFoundError
 
-    def find_packages(original: Any) -> Any:
-        def wrapper(self: Any, dependency: Any) -> list[Package]:
-            if not hold.held(dependency.name):
-                return list(original(self, dependency))
-            package = hold.package(dependency.name)
-            if package is None or not dependency.constraint.allows(package.version):
-                return []
-            return [package]
+    proxy = copy.copy(pool)
+    find_packages, package = pool.find_packages, pool.package
 
-        return wrapper
+    def find_packages_held(dependency: Any) -> list[Package]:
+        if not hold.held(dependency.name):
+            return list(find_packages(dependency))
+        provided = hold.package(dependency.name)
+        if provided is None or not dependency.constraint.allows(provided.version):
+            return []
+        return [provided]
 
-    def package(original: Any) -> Any:
-        def wrapper(self: Any, name: str, version: Any, *args: Any, **kwargs: Any) -> Package:
-            if not hold.held(name):
-                return original(self, name, version, *args, **kwargs)  # type: ignore[no-any-return]
-            provided = hold.package(name)
-            if provided is None or provided.version != version:
-                raise PackageNotFoundError(f"Package {name} ({version}) not found.")
-            return provided
+    def package_held(name: str, version: Any, *args: Any, **kwargs: Any) -> Package:
+        if not hold.held(name):
+            return package(name, version, *args, **kwargs)  # type: ignore[no-any-return]
+        provided = hold.package(name)
+        if provided is None or provided.version != version:
+            raise PackageNotFoundError(f"Package {name} ({version}) not found.")
+        return provided
 
-        return wrapper
-
-    def set_lock_data(original: Any) -> Any:
-        def wrapper(self: Any, root: Any, packages: dict[Any, Any]) -> bool:
-            kept = {pkg: info for pkg, info in packages.items() if not hold.held(pkg.name)}
-            return bool(original(self, root, kept))
-
-        return wrapper
-
-    def execute(original: Any) -> Any:
-        def wrapper(self: Any, operations: list[Any]) -> int:
-            protected = (
-                hold.protected()
-                if any(op.job_type == "uninstall" for op in operations)
-                else frozenset()
-            )
-            kept = [
-                op
-                for op in operations
-                if not hold.held(op.package.name)
-                and not (op.job_type == "uninstall" and op.package.name in protected)
-            ]
-            return int(original(self, kept))
-
-        return wrapper
-
-    _patch("poetry.repositories.repository_pool", "RepositoryPool", "find_packages", find_packages)
-    _patch("poetry.repositories.repository_pool", "RepositoryPool", "package", package)
-    _patch("poetry.packages.locker", "Locker", "set_lock_data", set_lock_data)
-    _patch("poetry.installation.installer", "Installer", "_execute", execute)
+    proxy.find_packages = find_packages_held
+    proxy.package = package_held
+    return proxy
 
 
-def release() -> None:
-    """Put Poetry's own methods back (tests that run several commands in one process)."""
-    for module, cls, attribute in SEAMS:
-        owner, current = _resolve(module, cls, attribute)
-        original = getattr(current, "__wrapped__", None)
-        if original is not None:
-            setattr(owner, attribute, original)
+def _wrap_locker(locker: Any, hold: HoldOut) -> None:
+    locked_repository, set_lock_data = locker.locked_repository, locker.set_lock_data
+    locked_packages = getattr(locker, "locked_packages", None)
+
+    def locked_repository_held() -> Any:
+        repository = locked_repository()
+        for package in list(repository.packages):
+            if hold.held(package.name):
+                repository.remove_package(package)
+        for name in hold.shown:
+            stand_in = hold.package(name)
+            if stand_in is not None and not repository.has_package(stand_in):
+                repository.add_package(stand_in)
+        return repository
+
+    def locked_packages_held() -> Any:
+        assert locked_packages is not None
+        found = locked_packages()
+        return type(found)((pkg, info) for pkg, info in found.items() if not hold.held(pkg.name))
+
+    def set_lock_data_held(root: Any, packages: dict[Any, Any]) -> bool:
+        kept = {pkg: info for pkg, info in packages.items() if not hold.held(pkg.name)}
+        return bool(set_lock_data(root, kept))
+
+    locker.locked_repository = locked_repository_held
+    locker.set_lock_data = set_lock_data_held
+    if locked_packages is not None:
+        locker.locked_packages = locked_packages_held
+
+
+def _wrap_installer(installer: Any, hold: HoldOut) -> None:
+    execute = installer._execute
+
+    def execute_held(operations: list[Any]) -> int:
+        protected = (
+            hold.protected()
+            if any(op.job_type == "uninstall" for op in operations)
+            else frozenset()
+        )
+        kept = [
+            op
+            for op in operations
+            if not hold.held(op.package.name)
+            and not (op.job_type == "uninstall" and op.package.name in protected)
+        ]
+        return int(execute(kept))
+
+    installer._execute = execute_held
+
+
+def bind(poetry: Any, installer: Any | None, hold: HoldOut) -> None:
+    """Hold the torch family out of this command's Poetry objects (not Poetry's classes).
+
+    With an ``installer`` (lock, install, update, add, remove, sync) its solver gets the
+    wrapped pool; without one (show, debug resolve) the project's pool itself is wrapped,
+    since nothing there installs.
+    """
+    check_seams()
+    _wrap_locker(poetry.locker, hold)
+    if installer is None:
+        proxy = _wrap_pool(poetry.pool, hold)
+        poetry.pool.find_packages, poetry.pool.package = proxy.find_packages, proxy.package
+        return
+    installer._pool = _wrap_pool(installer._pool, hold)
+    _wrap_installer(installer, hold)

@@ -1,30 +1,88 @@
-"""What Poetry's solver sees for the held torch family while a Poetry command runs."""
+"""What Poetry's solver sees for the held torch family while a Poetry command runs.
+
+The version: the one poetry-torch.lock pins; without a fresh torch lock, the newest build on the
+configured index that satisfies the configuration; the installed build only when the index
+cannot be read (offline), and then the user is told.  The dependencies: the configured build's
+own Requires-Dist (from its installed metadata, else the torch lock's pins), minus the held
+family, so that poetry.lock holds versions torch accepts.  The held names: the configured
+packages plus the CUDA/ROCm runtime the configured build actually pulls in.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+from typing import Any
 
 from packaging.utils import canonicalize_name
 
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
     from packaging.requirements import Requirement
 
     from poetry_torch_plugin.core.config import TorchConfig
+    from poetry_torch_plugin.core.lockfile import TorchLock
+    from poetry_torch_plugin.env.installed import InstalledDist
     from poetry_torch_plugin.env.installed import TargetEnv
+    from poetry_torch_plugin.seam.holdout import HoldOut
 
 
-def hold_out(settings: TorchConfig, target: TargetEnv, pyproject: Path) -> None:
-    """Hold the torch family out of Poetry for this process, showing its solver the
-    installed build, else the locked one, else the newest the configured index serves."""
+def _name_of(requirement: str) -> str:
+    for index, char in enumerate(requirement):
+        if not (char.isalnum() or char in "-_."):
+            return requirement[:index]
+    return requirement
+
+
+def _closure(
+    roots: list[str], installed: dict[str, InstalledDist], keep: Callable[[str], bool]
+) -> set[str]:
+    """Installed names reachable from ``roots`` through Requires-Dist (extras left out)."""
+    from poetry_torch_plugin.env.installed import requires_of
+
+    names: set[str] = set()
+    stack = list(roots)
+    while stack:
+        name = stack.pop()
+        if name in names or name not in installed or not keep(name):
+            continue
+        names.add(name)
+        for line in requires_of(installed[name]):
+            if "extra ==" not in line:
+                stack.append(canonicalize_name(_name_of(line.split(";", 1)[0].strip())))
+    return names
+
+
+def _fresh_lock(settings: TorchConfig, pyproject: Path) -> TorchLock | None:
+    from poetry_torch_plugin.errors import TorchPluginError
+    from poetry_torch_plugin.project.lockstate import lock_state
+
+    try:
+        source = settings.source()
+        if source is None:
+            return None
+        state = lock_state(pyproject, source, settings)
+    except TorchPluginError:
+        return None
+    return state.lock if state.fresh else None
+
+
+def build(
+    settings: TorchConfig,
+    target: TargetEnv | None,
+    pyproject: Path,
+    say: Callable[[str], None],
+) -> HoldOut:
+    """The hold-out for one command on this project (``target`` None: no environment yet)."""
+    from poetry_torch_plugin.core.config import is_runtime_package
     from poetry_torch_plugin.env.installed import installed_distributions
     from poetry_torch_plugin.env.installed import requires_of
     from poetry_torch_plugin.errors import TorchPluginError
-    from poetry_torch_plugin.seam import holdout as seam
+    from poetry_torch_plugin.seam.holdout import HoldOut
 
-    installed = installed_distributions(target.site_packages)
+    installed = installed_distributions(target.site_packages) if target is not None else {}
     try:
         source = settings.source()
     except TorchPluginError:
@@ -33,69 +91,83 @@ def hold_out(settings: TorchConfig, target: TargetEnv, pyproject: Path) -> None:
     wanted: dict[str, Requirement] = {
         canonicalize_name(req.name): req for req in settings.requirements
     }
+    lock = _fresh_lock(settings, pyproject)
+    locked = {p.name: p for p in lock.packages} if lock is not None else {}
 
-    locks: list[dict[str, str]] = []
-
-    def locked_versions() -> dict[str, str]:
-        if not locks:
-            locks.append({})
-            if source is not None:
-                from poetry_torch_plugin.project.lockstate import lock_state
-
-                try:
-                    state = lock_state(pyproject, source, settings)
-                except TorchPluginError:
-                    state = None
-                if state is not None and state.fresh and state.lock is not None:
-                    locks[0] = {p.name: p.version for p in state.lock.packages}
-        return locks[0]
-
-    def provide(name: str) -> str | None:
+    def right_build(name: str) -> InstalledDist | None:
         dist = installed.get(name)
-        right_build = dist is not None and (name not in wanted or dist.variant() in (None, variant))
-        if dist is not None and right_build:
-            return dist.version
-        locked = locked_versions()
-        if name in locked:
-            return locked[name]  # what the hook will install from poetry-torch.lock
-        if name in wanted and source is not None:
-            from poetry_torch_plugin.index.listing import fetch_listing
-            from poetry_torch_plugin.service.settings import access_for
+        if dist is None or (name in wanted and dist.variant() not in (None, variant)):
+            return None
+        return dist
 
-            requirement = wanted[name]
-            label = variant.local_label if variant else None
-            access = access_for(settings, source)
-            listing = fetch_listing(access.url, name, access=access)
-            candidates = [
-                v
-                for v in listing.versions()
-                if (label is None or v.local in (None, label))
-                and requirement.specifier.contains(v, prereleases=True)
-            ]
-            if candidates:
-                return str(max(candidates))
-        return dist.version if dist is not None else None
+    # Held: the configured packages, plus the runtime (nvidia-*, triton, ...) that the
+    # configured build pulls in, as the torch lock or the installed build says.
+    runtime = {name for name in locked if is_runtime_package(name)}
+    roots = [name for name in wanted if right_build(name) is not None]
+    runtime |= {n for n in _closure(roots, installed, lambda _: True) if is_runtime_package(n)}
+    held_names = frozenset(wanted) | frozenset(runtime)
+    if not locked and not roots:
+        # Nothing says what the build pulls in yet: hold what a torch build may pull in.
+        def held(name: str) -> bool:
+            canonical = canonicalize_name(name)
+            return canonical in held_names or is_runtime_package(canonical)
+    else:
+
+        def held(name: str) -> bool:
+            return canonicalize_name(name) in held_names
+
+    def newest_on_index(name: str) -> str | None:
+        if source is None:
+            return None
+        from poetry_torch_plugin.index.listing import fetch_listing
+        from poetry_torch_plugin.service.settings import access_for
+
+        access = access_for(settings, source)
+        label = variant.local_label if variant else None
+        requirement = wanted[name]
+        listing = fetch_listing(access.url, name, access=access)
+        candidates = [
+            v
+            for v in listing.versions()
+            if (label is None or v.local in (None, label))
+            and requirement.specifier.contains(v, prereleases=True)
+        ]
+        return str(max(candidates)) if candidates else None
+
+    def provide(name: str) -> tuple[str, list[str]] | None:
+        dist = right_build(name)
+        version: str | None = None
+        if name in locked:
+            version = locked[name].version
+        elif name in wanted:
+            try:
+                version = newest_on_index(name)
+            except TorchPluginError as exc:
+                if dist is None:
+                    raise
+                say(
+                    f"poetry-torch: cannot read the configured index ({exc}); Poetry's solver"
+                    f" sees the installed {name} {dist.version} instead"
+                )
+        if version is None and dist is not None:
+            version = dist.version
+        if version is None:
+            return None
+        if dist is not None and dist.version == version:
+            return version, requires_of(dist)
+        if name == "torch" and locked:
+            # The torch lock pins torch's whole closure: its shared dependencies at those pins.
+            return version, [f"{p.name}=={p.version}" for p in locked.values() if not held(p.name)]
+        return version, []
 
     def protected() -> frozenset[str]:
-        names: set[str] = set()
-        stack = [name for name in installed if settings.held(name)]
-        while stack:
-            name = stack.pop()
-            if name in names or name not in installed:
-                continue
-            names.add(name)
-            for line in requires_of(installed[name]):
-                if "extra ==" in line:
-                    continue
-                head = line.split(";", 1)[0].strip()
-                stack.append(canonicalize_name(_name_of(head)))
-        return frozenset(names)
+        return frozenset(_closure([n for n in installed if held(n)], installed, lambda _: True))
 
-    seam.hold_out(seam.HoldOut(settings.held, provide, protected))
+    return HoldOut(held, provide, protected, shown=tuple(wanted))
 
 
-def _name_of(requirement: str) -> str:
-    for index, char in enumerate(requirement):
-        if not (char.isalnum() or char in "-_."):
-            return requirement[:index]
-    return requirement
+def bind(poetry: Any, installer: Any | None, hold: HoldOut) -> None:
+    """Bind the hold-out to the running command's Poetry objects."""
+    from poetry_torch_plugin.seam.holdout import bind as bind_seam
+
+    bind_seam(poetry, installer, hold)

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from poetry_torch_plugin.core.lockfile import LOCK_NAME
 from poetry_torch_plugin.core.lockfile import TorchLock
+from poetry_torch_plugin.core.urls import redact
 from poetry_torch_plugin.env.drift import drift
 from poetry_torch_plugin.env.installed import installed_distributions
 from poetry_torch_plugin.env.mutex import exclusive
@@ -34,8 +35,15 @@ def ensure(
     quiet: bool = False,
     verbose: bool = False,
     pyproject: Path | None = None,
+    dry_run: bool = False,
+    lock_only: bool = False,
 ) -> bool:
     """The hook: reinstall the configured build only when it is missing or wrong.
+
+    ``dry_run``: say in one line what would be reinstalled, and from where; change nothing.
+    ``lock_only`` (after ``poetry lock``, ``update --lock``, ...): repair an environment that
+    holds a wrong or partial build, but never download the stack into one that has none of it
+    (a CI job that only refreshes the lock).
 
     With ``pyproject`` given and a fresh poetry-torch.lock beside it, "wrong" also means "not
     the locked build", and the lock is what gets reinstalled.  Returns True when it had to
@@ -47,6 +55,21 @@ def ensure(
     if not problems:
         reporter.detail(f"poetry-torch: {', '.join(settings.package_names)} match {variant}")
         return False
+    origin = LOCK_NAME if lock is not None else f"{source.name} ({redact(source.url)})"
+    if lock_only and not set(settings.package_names) & set(
+        installed_distributions(target.site_packages)
+    ):
+        reporter.detail(
+            f"poetry-torch: no torch build in {target.root}; a lock-only command installs none"
+            " (run `poetry install` to get one)"
+        )
+        return False
+    if dry_run:
+        reporter.line(
+            f"poetry-torch: {problems[0]}; would reinstall {', '.join(settings.package_names)}"
+            f" from {origin}"
+        )
+        return False
     from poetry_torch_plugin.install.resolve import install_locked
     from poetry_torch_plugin.install.select import get_backend
 
@@ -54,7 +77,6 @@ def ensure(
         problems = _ensure_problems(settings, target, variant, lock)
         if not problems:
             return False
-        origin = LOCK_NAME if lock is not None else source.name
         reporter.line(
             f"poetry-torch: {problems[0]}; reinstalling {', '.join(settings.package_names)}"
             f" from {origin}"
@@ -110,3 +132,26 @@ def _ensure_problems(
             if item.kind != "unlocked" and settings.held(item.name)
         ]
     return problems
+
+
+def held_in_lock(settings: TorchConfig, lock_path: Path) -> None:
+    """Fail closed: after Poetry wrote poetry.lock, no configured torch package may be in it."""
+    from importlib.metadata import version
+
+    from poetry_torch_plugin.core.config import parse_toml
+    from poetry_torch_plugin.errors import PoetrySeamError
+
+    try:
+        data = parse_toml(lock_path.read_bytes().decode("utf-8"))
+    except (OSError, ValueError):
+        return  # no lock written (dry run, --lock with nothing to do): nothing to check
+    entries = data.get("package", [])
+    names = {str(e.get("name", "")) for e in entries if isinstance(e, dict)}
+    found = sorted(names & set(settings.package_names))
+    if found:
+        raise PoetrySeamError(
+            f"{lock_path.name} holds {', '.join(found)} although the plugin holds them out"
+            f" (Poetry {version('poetry')} is not one this plugin was verified with, or another"
+            " plugin wrapped the same methods); nothing was installed. Run `poetry lock` again,"
+            " or upgrade poetry-torch-plugin."
+        )

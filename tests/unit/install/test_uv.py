@@ -406,7 +406,6 @@ PROJECTS = [
 @pytest.mark.parametrize("data", PROJECTS)
 def test_hook_prefilter_never_skips_a_project_that_uses_the_plugin(data: dict[str, object]) -> None:
     from poetry_torch_plugin.console.listeners import _may_use_torch
-    from poetry_torch_plugin.console.listeners import _settings
     from poetry_torch_plugin.core.config import read_config
     from poetry_torch_plugin.errors import TorchPluginError
 
@@ -416,4 +415,3 @@ def test_hook_prefilter_never_skips_a_project_that_uses_the_plugin(data: dict[st
         active = True  # an error must still reach the user
     if active:
         assert _may_use_torch(data)
-    assert (_settings(data) is None) == (not _may_use_torch(data))

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import importlib.metadata
 
+from typing import TYPE_CHECKING
+
 from poetry_torch_plugin.seam.holdout import HoldOut
+from poetry_torch_plugin.seam.holdout import bind
 from poetry_torch_plugin.seam.holdout import check_seams
-from poetry_torch_plugin.seam.holdout import hold_out
-from poetry_torch_plugin.seam.holdout import release
+
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def test_every_wrapped_poetry_method_is_where_it_was_verified() -> None:
@@ -19,22 +24,44 @@ def test_poetry_version_is_in_the_supported_range() -> None:
     assert (2, 0) <= version < (3, 0)
 
 
-def test_hold_out_wraps_and_release_restores() -> None:
+class _Poetry:
+    """The two attributes of Poetry's ``Poetry`` object that the seam binds to."""
+
+    def __init__(self, pool: object, locker: object) -> None:
+        self.pool = pool
+        self.locker = locker
+
+
+def test_bind_scopes_the_hold_out_to_one_command(tmp_path: Path) -> None:
     from poetry.core.packages.dependency import Dependency
     from poetry.core.packages.package import Package
+    from poetry.packages.locker import Locker
     from poetry.repositories import Repository
     from poetry.repositories import RepositoryPool
 
     repo = Repository("primary", [Package("torch", "2.9.0"), Package("numpy", "2.0.0")])
     pool = RepositoryPool([repo])
-    hold = HoldOut(lambda name: name == "torch", lambda name: "2.8.0+cu129", frozenset)
-    hold_out(hold)
-    try:
-        hold_out(hold)  # idempotent: no wrapper around a wrapper
-        found = pool.find_packages(Dependency("torch", ">=2.0"))
-        assert [str(p.version) for p in found] == ["2.8.0+cu129"]
-        assert pool.find_packages(Dependency("torch", ">=2.9")) == []
-        assert [str(p.version) for p in pool.find_packages(Dependency("numpy", "*"))] == ["2.0.0"]
-    finally:
-        release()
-    assert [str(p.version) for p in pool.find_packages(Dependency("torch", "*"))] == ["2.9.0"]
+    locker = Locker(tmp_path / "poetry.lock", {})
+    requires = [
+        "filelock",
+        "sympy>=1.13.3",
+        "nvidia-cublas-cu12==12.9.1.4; platform_system == 'Linux'",
+    ]
+    hold = HoldOut(
+        lambda name: name == "torch" or name.startswith("nvidia-"),
+        lambda name: ("2.8.0+cu129", requires) if name == "torch" else None,
+        frozenset,
+        shown=("torch",),
+    )
+    bind(_Poetry(pool, locker), None, hold)
+    found = pool.find_packages(Dependency("torch", ">=2.0"))
+    assert [str(p.version) for p in found] == ["2.8.0+cu129"]
+    # the stand-in carries the build's dependencies, minus the held family
+    assert sorted(d.name for d in found[0].requires) == ["filelock", "sympy"]
+    assert pool.find_packages(Dependency("torch", ">=2.9")) == []
+    assert [str(p.version) for p in pool.find_packages(Dependency("numpy", "*"))] == ["2.0.0"]
+    # what the lock shows: the stand-in instead of any locked torch
+    assert [p.name for p in locker.locked_repository().packages] == ["torch"]
+    # another pool, as an isolated build would use, is untouched
+    other = RepositoryPool([repo])
+    assert [str(p.version) for p in other.find_packages(Dependency("torch", "*"))] == ["2.9.0"]
