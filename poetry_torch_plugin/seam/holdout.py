@@ -169,10 +169,12 @@ def _wrap_locker(locker: Any, hold: HoldOut) -> None:
     locked_packages = getattr(locker, "locked_packages", None)
 
     def locked_repository_held() -> Any:
-        repository = locked_repository()
-        for package in list(repository.packages):
-            if hold.held(package.name):
-                repository.remove_package(package)
+        from poetry.repositories.lockfile_repository import LockfileRepository
+
+        repository = LockfileRepository()
+        for package in locked_repository().packages:
+            if not hold.held(package.name):
+                repository.add_package(package)
         for name in hold.shown:
             stand_in = hold.package(name)
             if stand_in is not None and not repository.has_package(stand_in):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+from typing import Any
 
 from poetry_torch_plugin.core.config import Source
 from poetry_torch_plugin.core.config import effective_index_base
@@ -137,7 +138,29 @@ def execute_install(
         write_atomic(plan.pyproject, plan.edit.text)
     if lock is not state.lock:
         write_lock(state.path, lock)
+    if plan.edit.changed:
+        refresh_poetry_lock(plan.pyproject.path, plan.settings, target)
     return installed
+
+
+def refresh_poetry_lock(pyproject: Path, settings: TorchConfig, target: TargetEnv) -> bool:
+    """After an edit of the sources (part of poetry.lock's content-hash): refresh poetry.lock
+    through Poetry's own Installer, with torch held out, so that ``poetry install`` and
+    ``poetry check --lock`` pass with no extra step.  True when poetry.lock was rewritten."""
+    from poetry_torch_plugin.seam.relock import refresh_lock
+    from poetry_torch_plugin.service import holdout
+
+    def bind(poetry: Any, installer: Any) -> None:
+        hold = holdout.build(settings, target, pyproject, lambda _text: None)
+        holdout.bind(poetry, installer, hold)
+
+    try:
+        return refresh_lock(pyproject.parent, bind)
+    except RuntimeError as exc:
+        raise InstallError(
+            f"the build is installed and {pyproject.name} updated, but poetry.lock could not be"
+            f" refreshed ({exc}). Run `poetry lock`."
+        ) from None
 
 
 def install_pins(

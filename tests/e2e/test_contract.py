@@ -1,0 +1,145 @@
+"""Poetry's own promises around the hold-out (issue 16), with the real poetry on local indexes."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.support.toml import loads
+
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from tests.support.project import Project
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def locked_names(project: Project) -> set[str]:
+    return {p["name"] for p in loads(project.lock.read_text()).get("package", [])}
+
+
+def walk_switch_then_poetry(project: Project) -> None:
+    project.run("torch", "install", "--cuda", "12.9")
+    project.run("lock")
+    # switching variants edits the source table (part of poetry.lock's content-hash) ...
+    project.run("torch", "install", "--cuda", "12.8")
+    assert project.version_of("torch") == "2.8.0+cu128"
+    # ... and poetry.lock is refreshed with it: no extra step before install or check --lock
+    project.run("check", "--lock")
+    project.run("install")
+    assert project.version_of("torch") == "2.8.0+cu128"
+    assert not locked_names(project) & {"torch", "torchvision", "torchaudio"}
+
+    # show: the configured build, never the PyPI-role index's newest torch
+    shown = project.run("show").stdout
+    assert "2.8.0+cu128" in shown, shown
+    assert "2.9.0" not in shown, shown
+    assert "2.8.0+cu128" in project.run("show", "torch").stdout
+    tree = project.run("show", "--tree").stdout
+    assert "torchmetrics" in tree and "torch" in tree
+    outdated = project.run("show", "--outdated").stdout
+    assert "torch " not in outdated, outdated
+    project.run("debug", "resolve")
+
+    # dry runs change nothing and say what the hook would do, from where
+    project.pip("uninstall", "-y", "torch")
+    dry = project.run("install", "--dry-run")
+    assert project.version_of("torch") is None
+    assert "would reinstall" in dry.stdout + dry.stderr
+    assert "pytorch_cuda_cu128" in dry.stdout + dry.stderr
+    project.run("install")
+    assert project.version_of("torch") == "2.8.0+cu128"
+
+
+def test_switch_show_and_dry_run_keep_poetry_working(project: Project) -> None:
+    walk_switch_then_poetry(project)
+
+
+def test_switch_show_and_dry_run_on_the_oldest_poetry(
+    project: Project, oldest_poetry_bin: Path
+) -> None:
+    walk_switch_then_poetry(replace(project, poetry=oldest_poetry_bin))
+
+
+def test_lock_only_commands_install_nothing_into_an_empty_environment(project: Project) -> None:
+    project.run("torch", "install", "--cuda", "12.9")
+    project.run("lock")
+    for name in ("torch", "torchvision", "torchaudio", "nvidia-fakeblas-cu12"):
+        project.pip("uninstall", "-y", name)
+    project.run("lock")
+    project.run("update", "--lock")
+    assert project.version_of("torch") is None
+    # a wrong build in an existing environment is still repaired after a lock
+    project.run("install")
+    assert project.version_of("torch") == "2.9.0+cu129"
+
+
+def test_invalid_configuration_stops_every_command_before_it_runs(project: Project) -> None:
+    project.run("torch", "install", "--cuda", "12.9")
+    project.run("lock")
+    lock_before = project.lock.read_bytes()
+    text = project.pyproject.read_text()
+    project.pyproject.write_text(
+        text.replace("[tool.poetry-torch]", "[tool.poetry-torch]\npakages = []")
+    )
+    for command in (("install",), ("lock",), ("show",), ("check",)):
+        result = project.run(*command, check=False)
+        output = result.stdout + result.stderr
+        assert result.returncode != 0, output
+        assert "Traceback" not in output
+        errors = [line for line in output.splitlines() if "poetry-torch:" in line]
+        assert len(errors) == 1 and "pakages" in errors[0], output
+    assert project.lock.read_bytes() == lock_before
+    assert project.version_of("torch") == "2.9.0+cu129"
+
+
+def test_migration_from_a_lock_that_holds_torch(project: Project) -> None:
+    """Locked by plain Poetry from a `pytorch` source, then managed by the plugin."""
+    text = project.pyproject.read_text()
+    base = project.env["POETRY_TORCH_INDEX_BASE"]
+    project.pyproject.write_text(
+        text.replace('    "torchmetrics>=1.0",\n', '    "torchmetrics>=1.0",\n    "torch>=2.8",\n')
+        + f'\n[[tool.poetry.source]]\nname = "pytorch"\nurl = "{base}/cu129"\npriority = "explicit"\n'
+        + '\n[tool.poetry.dependencies]\ntorch = {source = "pytorch"}\n'
+    )
+    project.run("lock")  # plain Poetry semantics: this project has not opted in yet
+    assert "torch" in locked_names(project)
+    project.run("torch", "install", "--cuda", "12.9")
+    project.run("install")
+    project.run("add", "tinydep")
+    assert "torch" not in locked_names(project)
+    assert project.version_of("torch") == "2.9.0+cu129"
+    # the user's declaration and source are still there
+    data = loads(project.pyproject.read_text())
+    assert "torch>=2.8" in data["project"]["dependencies"]
+    assert any(s["name"] == "pytorch" for s in data["tool"]["poetry"]["source"])
+
+
+def test_a_project_that_has_not_opted_in_locks_as_without_the_plugin(
+    project: Project, tmp_path: Path
+) -> None:
+    import shutil
+
+    text = project.pyproject.read_text()
+    base = project.env["POETRY_TORCH_INDEX_BASE"]
+    project.pyproject.write_text(
+        text
+        + f'\n[[tool.poetry.source]]\nname = "pytorch-gpu-src"\nurl = "{base}/cu129"\n'
+        + 'priority = "explicit"\n\n[tool.poetry.dependencies]\n'
+        + 'torch = {version = "^2.8.0", source = "pytorch-gpu-src"}\n'
+    )
+    project.pyproject.write_text(
+        project.pyproject.read_text().replace(
+            '    "torchmetrics>=1.0",\n', '    "torchmetrics>=1.0",\n    "torch",\n'
+        )
+    )
+    twin = replace(project, root=tmp_path / "twin")
+    shutil.copytree(project.root, twin.root)
+    project.run("lock")
+    twin.run("--no-plugins", "lock")
+    assert project.lock.read_bytes() == twin.lock.read_bytes()
+    assert "torch" in locked_names(project)
