@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 import threading
@@ -10,17 +9,12 @@ import threading
 from typing import IO
 from typing import TYPE_CHECKING
 
+from poetry_torch_plugin.core.urls import redact_text
+
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from collections.abc import Sequence
-
-
-_URL_CREDENTIALS = re.compile(r"(//[^/\s:@]+):[^@/\s]+@")
-
-
-def redact_text(text: str) -> str:
-    return _URL_CREDENTIALS.sub(r"\1:***@", text)
 
 
 def _tee(stream: IO[str], sink: list[str], echo: IO[str] | None) -> None:
