@@ -41,6 +41,7 @@ The rest of the dependencies come from <c1>poetry export</c1> (poetry-plugin-exp
 
         from poetry_torch_plugin.errors import ConfigError
         from poetry_torch_plugin.errors import TorchPluginError
+        from poetry_torch_plugin.project.files import write_atomic
         from poetry_torch_plugin.project.lockstate import export_project
 
         output = self.option("output")
@@ -50,7 +51,7 @@ The rest of the dependencies come from <c1>poetry export</c1> (poetry-plugin-exp
             if output:
                 path = pyproject.parent / output
                 try:
-                    path.write_text(text, encoding="utf-8")
+                    write_atomic(path, text.encode("utf-8"))
                 except OSError as exc:
                     raise ConfigError(
                         f"cannot write {path}: {exc.strerror}; nothing was exported."
