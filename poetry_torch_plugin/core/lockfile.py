@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import urllib.parse
 
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 from packaging.utils import canonicalize_name
 
 from poetry_torch_plugin.core.config import parse_toml
+from poetry_torch_plugin.core.urls import without_login
 from poetry_torch_plugin.errors import ConfigError
 
 
@@ -83,19 +83,6 @@ class TorchLock:
         return tuple(f"{package.name}=={package.version}" for package in self.packages)
 
 
-def strip_credentials(url: str) -> str:
-    """The URL without user or password: what may be written to a file."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urllib.parse.urlunsplit(parts._replace(netloc=host))
-
-
 def _normalized(requirement: Requirement) -> str:
     extras = f"[{','.join(sorted(requirement.extras))}]" if requirement.extras else ""
     marker = f"; {requirement.marker}" if requirement.marker else ""
@@ -117,7 +104,7 @@ def requires_python_of(data: Mapping[str, Any]) -> str:
 def inputs_for(source: Source, settings: TorchConfig, requires_python: str) -> LockInputs:
     return LockInputs(
         source_name=source.name,
-        source_url=strip_credentials(source.url).rstrip("/"),
+        source_url=without_login(source.url).rstrip("/"),
         packages=tuple(sorted(_normalized(req) for req in settings.requirements)),
         requires_python=requires_python,
     )
@@ -140,7 +127,7 @@ def dumps(lock: TorchLock) -> str:
     document.add("metadata", metadata)
     source = tomlkit.table()
     source.add("name", lock.inputs.source_name)
-    source.add("url", strip_credentials(lock.inputs.source_url))
+    source.add("url", without_login(lock.inputs.source_url))
     document.add("source", source)
     packages = tomlkit.aot()
     for package in lock.packages:
@@ -219,7 +206,7 @@ def export_text(lock: TorchLock) -> str:
         f"# The PyTorch builds pinned in {LOCK_NAME}, written by `poetry torch export`.",
         f"# Source {lock.inputs.source_name}; resolved for {lock.resolved_for or 'unknown'}.",
         "# Install them before the rest of the project: pip install -r THIS_FILE",
-        f"--index-url {strip_credentials(lock.inputs.source_url)}",
+        f"--index-url {without_login(lock.inputs.source_url)}",
         "",
         *requirement_lines(lock, continuation=True),
     ]

@@ -38,12 +38,10 @@ class Variant:
 
     @property
     def source_name(self) -> str:
-        """The ``[[tool.poetry.source]]`` name the plugin writes for this variant."""
-        if self.kind == "cuda":
-            return f"pytorch_cuda_{self.index_name}"
-        if self.kind == "rocm":
-            return "pytorch_rocm" + "_".join(str(part) for part in self.version)
-        return "pytorch_cpu"
+        """The ``[[tool.poetry.source]]`` name the plugin writes for this variant
+        (``pytorch_cuda_cu129``, ``pytorch_rocm6_4``, ``pytorch_cpu``)."""
+        prefix = "pytorch_cuda_" if self.kind == "cuda" else "pytorch_"
+        return prefix + self.index_name.replace(".", "_")
 
     @property
     def local_label(self) -> str:

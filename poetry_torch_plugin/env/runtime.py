@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import time
 
 from dataclasses import asdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from typing import Any
+
+from poetry_torch_plugin.process import run
 
 
 if TYPE_CHECKING:
@@ -151,25 +152,17 @@ def probe(python: Path, *, timeout: float = TIMEOUT_S) -> RuntimeResult:
     env.pop("PYTHONHOME", None)  # as Poetry's VirtualEnv does for anything it runs
     started = time.monotonic()
     try:
-        result = subprocess.run(
-            [str(python), "-c", PROBE_SCRIPT],
-            capture_output=True,
-            text=True,
-            errors="replace",
-            timeout=timeout,
-            env=env,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
+        result = run([str(python), "-c", PROBE_SCRIPT], env=env, timeout=timeout)
+    except OSError as exc:
+        return RuntimeResult(str(python), 0.0, error=f"cannot run {python}: {exc.strerror or exc}")
+    if result.timed_out:
         return RuntimeResult(
             str(python), timeout, error=f"the probe did not finish within {timeout:g} s"
         )
-    except OSError as exc:
-        return RuntimeResult(str(python), 0.0, error=f"cannot run {python}: {exc.strerror or exc}")
     return parse_probe_output(
         result.stdout,
         result.stderr,
-        result.returncode,
+        result.code,
         python=str(python),
         seconds=time.monotonic() - started,
     )

@@ -3,7 +3,7 @@
 Credentials come from Poetry's own configuration (``poetry config http-basic.<source>``,
 ``POETRY_HTTP_BASIC_<SOURCE>_USERNAME/PASSWORD``, or the keyring Poetry uses) or from the URL
 itself. They are handed to pip through its environment, never through argv, and every URL that
-is printed goes through ``index.redact``."""
+is printed goes through ``core.urls.redact``."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from pathlib import Path
 
 from poetry_torch_plugin.core.urls import is_loopback
 from poetry_torch_plugin.core.urls import redact
+from poetry_torch_plugin.core.urls import split_login
 from poetry_torch_plugin.errors import ConfigError
 
 
@@ -73,19 +74,6 @@ class IndexAccess:
         return (self.username or "", self.password or "") if self.has_credentials else None
 
 
-def _split_credentials(url: str) -> tuple[str, str | None, str | None]:
-    parts = urllib.parse.urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url, None, None
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    clean = urllib.parse.urlunsplit(parts._replace(netloc=host))
-    user = urllib.parse.unquote(parts.username) if parts.username else None
-    secret = urllib.parse.unquote(parts.password) if parts.password else None
-    return clean, user, secret
-
-
 def pip_config_files() -> list[Path]:
     """pip's configuration files, in pip's order of precedence (later wins)."""
     explicit = os.environ.get("PIP_CONFIG_FILE")
@@ -127,7 +115,7 @@ def resolve_access(source_name: str, url: str, *, allow_http: bool = False) -> I
     from poetry_torch_plugin.seam.credentials import poetry_certificates
     from poetry_torch_plugin.seam.credentials import poetry_credentials
 
-    clean, username, password = _split_credentials(url)
+    clean, username, password = split_login(url)
     scheme = urllib.parse.urlsplit(clean).scheme.lower()
     if scheme not in ("https", "http", "file"):
         raise ConfigError(

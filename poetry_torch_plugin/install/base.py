@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 
 from dataclasses import dataclass
 from dataclasses import field
@@ -18,6 +17,8 @@ from typing import Any
 from typing import Protocol
 
 from packaging.utils import canonicalize_name
+
+from poetry_torch_plugin.process import run
 
 
 if TYPE_CHECKING:
@@ -128,12 +129,10 @@ def clean_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
 def _ask(python: Path, code: str) -> str:
     """What ``python -c code`` prints; "" when it cannot run."""
     try:
-        result = subprocess.run(
-            [str(python), "-c", code], capture_output=True, text=True, timeout=10, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired):
+        finished = run([str(python), "-c", code], timeout=10)
+    except OSError:
         return ""
-    return result.stdout.strip()
+    return "" if finished.timed_out else finished.stdout.strip()
 
 
 def environment_tags(python: Path) -> str:

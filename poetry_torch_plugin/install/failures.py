@@ -7,9 +7,9 @@ import re
 from typing import TYPE_CHECKING
 
 from poetry_torch_plugin.core.urls import redact
+from poetry_torch_plugin.core.urls import redact_text
 from poetry_torch_plugin.install.base import Request
 from poetry_torch_plugin.install.base import environment_tags
-from poetry_torch_plugin.install.process import redact_text
 
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from poetry_torch_plugin.errors import TargetEnvError
 from poetry_torch_plugin.install.base import Request
 from poetry_torch_plugin.install.base import clean_environment
 from poetry_torch_plugin.install.failures import explain_failure
-from poetry_torch_plugin.install.process import run_streaming
+from poetry_torch_plugin.process import run
 
 
 if TYPE_CHECKING:
@@ -71,22 +71,20 @@ class PipBackend:
                 *request.options,
                 *request.requirements,
             ]
-            code, _, stderr = run_streaming(
-                command, self.environment(request), echo_stdout=False, echo_stderr=request.verbose
-            )
-            if code != 0:
-                raise InstallError(explain_failure(stderr, request, target, self.name))
+            finished = run(command, env=self.environment(request), echo_stderr=request.verbose)
+            if finished.code != 0:
+                raise InstallError(explain_failure(finished.stderr, request, target, self.name))
             data: dict[str, Any] = json.loads(report.read_text(encoding="utf-8"))
         return data
 
     def run(self, target: TargetEnv, request: Request) -> tuple[int, str]:
-        code, _, stderr = run_streaming(
+        finished = run(
             self.command(target, request),
-            self.environment(request),
+            env=self.environment(request),
             echo_stdout=not request.quiet,
             echo_stderr=request.verbose,
         )
-        return code, stderr
+        return finished.code, finished.stderr
 
     def install(self, target: TargetEnv, request: Request) -> None:
         code, stderr = self.run(target, request)

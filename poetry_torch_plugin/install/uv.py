@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 
@@ -30,7 +29,8 @@ from poetry_torch_plugin.errors import TargetEnvError
 from poetry_torch_plugin.install.base import clean_environment
 from poetry_torch_plugin.install.base import environment_markers
 from poetry_torch_plugin.install.failures import explain_failure
-from poetry_torch_plugin.install.process import run_streaming
+from poetry_torch_plugin.process import child
+from poetry_torch_plugin.process import run
 
 
 if TYPE_CHECKING:
@@ -97,12 +97,10 @@ MIN_UV = (0, 5, 0)
 def uv_version(binary: str) -> tuple[int, ...] | None:
     """``(0, 13, 9)`` from ``uv --version``; None when it does not run or says something else."""
     try:
-        result = subprocess.run(
-            [binary, "--version"], capture_output=True, text=True, timeout=10, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired):
+        finished = run([binary, "--version"], timeout=10)
+    except OSError:
         return None
-    match = re.match(r"uv (\d+)\.(\d+)\.(\d+)", result.stdout.strip())
+    match = re.match(r"uv (\d+)\.(\d+)\.(\d+)", finished.stdout.strip())
     return tuple(int(part) for part in match.groups()) if match else None
 
 
@@ -177,11 +175,9 @@ class UvBackend:
                 "--quiet",
                 *self._options(target, request),
             ]
-            code, _, stderr = run_streaming(
-                command, self.environment(request), echo_stdout=False, echo_stderr=request.verbose
-            )
-            if code != 0:
-                raise InstallError(explain_failure(stderr, request, target, self.name))
+            finished = run(command, env=self.environment(request), echo_stderr=request.verbose)
+            if finished.code != 0:
+                raise InstallError(explain_failure(finished.stderr, request, target, self.name))
             text = pinned.read_text(encoding="utf-8")
         requested = {_name(line) for line in request.requirements} - {None}
         install = [
@@ -269,8 +265,8 @@ def run_uv(command: Sequence[str], env: Mapping[str, str], *, show: bool) -> tup
     """
     if show and os.name == "posix" and _is_terminal(sys.stderr):
         return _run_on_terminal(command, env)
-    code, _, stderr = run_streaming(command, env, echo_stdout=show, echo_stderr=show)
-    return code, stderr
+    finished = run(command, env=env, echo_stdout=show, echo_stderr=show)
+    return finished.code, finished.stderr
 
 
 def _is_terminal(stream: object) -> bool:
@@ -294,29 +290,26 @@ def _run_on_terminal(command: Sequence[str], env: Mapping[str, str]) -> tuple[in
         fcntl.ioctl(follower, termios.TIOCSWINSZ, size)
     except OSError:
         pass  # uv falls back to 80 columns
-    try:
-        process = subprocess.Popen(list(command), stderr=follower, env=dict(env))
-    finally:
-        os.close(follower)
     tail = bytearray()
     try:
-        while True:
-            try:
-                data = os.read(leader, 65536)
-            except OSError:  # EIO: uv has closed the terminal
-                break
-            if not data:
-                break
-            _write_all(terminal, data)
-            tail += data
-            if len(tail) > 2 * _TAIL_BYTES:
-                del tail[:-_TAIL_BYTES]
-        code = process.wait()
-    except KeyboardInterrupt:
-        process.terminate()
-        process.wait()
-        raise
+        with child(command, env=env, stderr=follower) as process:
+            os.close(follower)  # uv holds the only other end: EOF/EIO when it exits
+            follower = -1
+            while True:
+                try:
+                    data = os.read(leader, 65536)
+                except OSError:  # EIO: uv has closed the terminal
+                    break
+                if not data:
+                    break
+                _write_all(terminal, data)
+                tail += data
+                if len(tail) > 2 * _TAIL_BYTES:
+                    del tail[:-_TAIL_BYTES]
+            code = process.wait()
     finally:
+        if follower >= 0:
+            os.close(follower)
         os.close(leader)
     return code, plain_text(tail.decode("utf-8", errors="replace"))
 

@@ -9,7 +9,6 @@ import os
 import platform
 import re
 import shutil
-import subprocess
 
 from dataclasses import replace
 from pathlib import Path
@@ -28,6 +27,8 @@ from poetry_torch_plugin.machine.parsers import parse_nvcc_version
 from poetry_torch_plugin.machine.parsers import parse_proc_driver_version
 from poetry_torch_plugin.machine.parsers import parse_query_gpu_csv
 from poetry_torch_plugin.machine.parsers import parse_smi_header
+from poetry_torch_plugin.process import Finished
+from poetry_torch_plugin.process import run
 
 
 if TYPE_CHECKING:
@@ -40,24 +41,18 @@ ROCM_DEFAULT_PATH = Path("/opt/rocm")
 _AMD_SMI_ROCM = re.compile(r"ROCm version:\s*(\d+(?:\.\d+)+)", re.IGNORECASE)
 
 
-def _run(argv: Sequence[str]) -> subprocess.CompletedProcess[str] | None:
+def _run(argv: Sequence[str]) -> Finished | None:
     """Run a tool; None when it is missing, hangs past SUBPROCESS_TIMEOUT_S or cannot start."""
     try:
-        return subprocess.run(
-            list(argv),
-            capture_output=True,
-            text=True,
-            errors="replace",
-            timeout=SUBPROCESS_TIMEOUT_S,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError, ValueError):
+        finished = run(argv, timeout=SUBPROCESS_TIMEOUT_S)
+    except (OSError, ValueError):
         return None
+    return None if finished.timed_out else finished
 
 
 def _stdout(argv: Sequence[str]) -> str | None:
     result = _run(argv)
-    return result.stdout if result is not None and result.returncode == 0 else None
+    return result.stdout if result is not None and result.code == 0 else None
 
 
 def _read_text(path: Path) -> str | None:
@@ -75,9 +70,9 @@ def probe_nvidia_smi() -> NvidiaInfo | None:
     for columns in (QUERY_COLUMNS, MINIMAL_QUERY_COLUMNS):
         result = _run([exe, f"--query-gpu={','.join(columns)}", "--format=csv,noheader,nounits"])
         # Hung or gone: asking again would only wait again.  Exit 0: the fields were understood.
-        if result is None or result.returncode == 0:
+        if result is None or result.code == 0:
             break
-    if result is None or result.returncode != 0:
+    if result is None or result.code != 0:
         return None
     info = parse_query_gpu_csv(result.stdout, columns)
     if info is None:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
-
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
 
@@ -22,11 +19,13 @@ from poetry_torch_plugin.core.lockfile import inputs_for
 from poetry_torch_plugin.core.lockfile import loads
 from poetry_torch_plugin.core.lockfile import requires_python_of
 from poetry_torch_plugin.errors import ConfigError
+from poetry_torch_plugin.project.files import write_atomic
 from poetry_torch_plugin.project.pyproject import load
 
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from pathlib import Path
 
     from poetry_torch_plugin.core.config import Source
     from poetry_torch_plugin.core.config import TorchConfig
@@ -49,19 +48,7 @@ def read_lock(path: Path) -> TorchLock | None:
 
 def write_lock(path: Path, lock: TorchLock) -> None:
     """Replace the lock atomically."""
-    import tempfile
-
-    text = dumps(lock)
-    fd, tmp_name = tempfile.mkstemp(prefix=".poetry-torch-lock.", suffix=".tmp", dir=path.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(text.encode("utf-8"))
-        tmp.chmod(0o644)
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_atomic(path, dumps(lock).encode("utf-8"))
 
 
 @dataclass(frozen=True)

@@ -1,18 +1,17 @@
-"""pyproject.toml on disk: load it for editing, and replace it atomically."""
+"""pyproject.toml on disk: load it for editing, and replace it (``project.files``)."""
 
 from __future__ import annotations
 
-import os
-import tempfile
-
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from poetry_torch_plugin.errors import ConfigError
+from poetry_torch_plugin.project import files
 
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from tomlkit.toml_document import TOMLDocument
 
 
@@ -49,26 +48,4 @@ def load(path: Path) -> PyProject:
 
 def write_atomic(pyproject: PyProject, text: str) -> None:
     """Replace the file with ``text`` unless someone else changed it since we read it."""
-    path = pyproject.path
-    try:
-        current = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"cannot re-read {path}: {exc.strerror}; nothing was written.") from None
-    if current != pyproject.original:
-        raise ConfigError(
-            f"{path.name} changed while poetry torch was working; it was not overwritten."
-            " Run the command again."
-        )
-    mode = path.stat().st_mode & 0o7777
-    fd, tmp_name = tempfile.mkstemp(prefix=".pyproject.", suffix=".tmp", dir=path.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(text.encode("utf-8"))
-            handle.flush()
-            os.fsync(handle.fileno())
-        tmp.chmod(mode)
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    files.write_atomic(pyproject.path, text.encode("utf-8"), expected=pyproject.original)

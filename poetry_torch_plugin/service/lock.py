@@ -1,4 +1,5 @@
-"""``poetry torch lock``: resolve the torch family into ``poetry-torch.lock``."""
+"""``poetry torch lock`` and ``export``: resolve the torch family into ``poetry-torch.lock``,
+check it, write it out as a requirements file."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ if TYPE_CHECKING:
 
     from poetry_torch_plugin.core.lockfile import TorchLock
     from poetry_torch_plugin.env.installed import TargetEnv
+    from poetry_torch_plugin.service.settings import EnvFinder
 
 
 def lock_project(
@@ -41,3 +43,54 @@ def lock_project(
     )
     write_lock(state.path, lock)
     return lock
+
+
+def lock_or_check(
+    pyproject: Path,
+    find_env: EnvFinder,
+    *,
+    check: bool = False,
+    installer: str | None = None,
+    verbose: bool = False,
+) -> str:
+    """Write the lock (or, with ``check``, only compare it with pyproject.toml); the line to
+    show.  ConfigError in one line when the check fails."""
+    from poetry_torch_plugin.core.lockfile import LOCK_NAME
+    from poetry_torch_plugin.errors import ConfigError
+    from poetry_torch_plugin.project.lockstate import check_project
+
+    if check:
+        state = check_project(pyproject)
+        problem = state.problem()
+        if problem is None and state.lock is None:
+            problem = f"there is no {LOCK_NAME}; run `poetry torch lock` to write it."
+        if problem is not None:
+            raise ConfigError(problem)
+        return f"{LOCK_NAME} matches pyproject.toml."
+    lock = lock_project(pyproject, find_env(create=True), installer, verbose=verbose)
+    requested = [f"{p.name} {p.version}" for p in lock.packages if p.requested]
+    files = sum(len(p.files) for p in lock.packages)
+    return (
+        f"Wrote <info>{LOCK_NAME}</info>: {', '.join(requested)}"
+        f" ({len(lock.packages)} packages, {files} files)"
+    )
+
+
+def export(pyproject: Path, output: str | None = None) -> str | None:
+    """The requirements text of a fresh lock; with ``output`` (relative to the project) it is
+    written there instead and None comes back."""
+    from poetry_torch_plugin.errors import ConfigError
+    from poetry_torch_plugin.project.files import write_atomic
+    from poetry_torch_plugin.project.lockstate import export_project
+
+    text = export_project(pyproject)
+    if not output:
+        return text
+    path = pyproject.parent / output
+    try:
+        write_atomic(path, text.encode("utf-8"))
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write {path}: {exc.strerror}; nothing was exported. Pick another path with -o."
+        ) from None
+    return None

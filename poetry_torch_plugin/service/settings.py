@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.core.config import Source
     from poetry_torch_plugin.core.config import TorchConfig
     from poetry_torch_plugin.core.variants import Variant
+    from poetry_torch_plugin.env.installed import TargetEnv
     from poetry_torch_plugin.index.access import IndexAccess
     from poetry_torch_plugin.install.base import Request
 
@@ -29,6 +30,13 @@ class Reporter(Protocol):
     def line(self, text: str) -> None: ...
 
     def detail(self, text: str) -> None: ...
+
+
+class EnvFinder(Protocol):
+    """The project environment as Poetry would use it, created when missing if asked (the
+    command's, in practice: it holds Poetry's project object)."""
+
+    def __call__(self, *, create: bool) -> TargetEnv: ...
 
 
 def _no_source_error() -> ConfigError:

@@ -86,5 +86,6 @@ class TorchCommand(Command):
         return TargetEnv(root, python, site_packages)
 
     def fail(self, error: Exception) -> int:
-        self.line_error(f"<error>{error}</error>")
+        """One line on stderr, prefixed as the hook's messages are, and exit code 1."""
+        self.line_error(f"<error>poetry-torch: {error}</error>")
         return 1

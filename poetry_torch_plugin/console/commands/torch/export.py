@@ -39,25 +39,13 @@ The rest of the dependencies come from <c1>poetry export</c1> (poetry-plugin-exp
     def handle(self) -> int:
         from cleo.io.outputs.output import Type
 
-        from poetry_torch_plugin.errors import ConfigError
         from poetry_torch_plugin.errors import TorchPluginError
-        from poetry_torch_plugin.project.lockstate import export_project
+        from poetry_torch_plugin.service.lock import export
 
-        output = self.option("output")
         try:
-            pyproject = self.pyproject_path()
-            text = export_project(pyproject)
-            if output:
-                path = pyproject.parent / output
-                try:
-                    path.write_text(text, encoding="utf-8")
-                except OSError as exc:
-                    raise ConfigError(
-                        f"cannot write {path}: {exc.strerror}; nothing was exported."
-                        " Pick another path with -o."
-                    ) from None
+            text = export(self.pyproject_path(), self.option("output"))
         except TorchPluginError as error:
             return self.fail(error)
-        if not output:
+        if text is not None:
             self.io.write(text, type=Type.RAW)
         return 0

@@ -45,33 +45,18 @@ builds, hash-checked.
 """
 
     def handle(self) -> int:
-        from poetry_torch_plugin.core.lockfile import LOCK_NAME
-        from poetry_torch_plugin.errors import ConfigError
         from poetry_torch_plugin.errors import TorchPluginError
-        from poetry_torch_plugin.project.lockstate import check_project
-        from poetry_torch_plugin.service.lock import lock_project
+        from poetry_torch_plugin.service.lock import lock_or_check
 
         try:
-            pyproject = self.pyproject_path()
-            if self.option("check"):
-                state = check_project(pyproject)
-                problem = state.problem()
-                if problem is None and state.lock is None:
-                    problem = f"there is no {LOCK_NAME}; run `poetry torch lock` to write it."
-                if problem is not None:
-                    return self.fail(ConfigError(problem))
-                self.line(f"{LOCK_NAME} matches pyproject.toml.")
-                return 0
-            target = self.project_env(create=True)
-            lock = lock_project(
-                pyproject, target, self.option("installer"), verbose=self.io.is_verbose()
+            shown = lock_or_check(
+                self.pyproject_path(),
+                self.project_env,
+                check=self.option("check"),
+                installer=self.option("installer"),
+                verbose=self.io.is_verbose(),
             )
         except TorchPluginError as error:
             return self.fail(error)
-        requested = [f"{p.name} {p.version}" for p in lock.packages if p.requested]
-        files = sum(len(p.files) for p in lock.packages)
-        self.line(
-            f"Wrote <info>{LOCK_NAME}</info>: {', '.join(requested)}"
-            f" ({len(lock.packages)} packages, {files} files)"
-        )
+        self.line(shown)
         return 0

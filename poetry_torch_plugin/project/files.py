@@ -1,0 +1,74 @@
+"""The one way the plugin writes a file: all of it, or none of it.
+
+Used for pyproject.toml, poetry-torch.lock and ``poetry torch export -o``.  The new bytes go to
+a temporary file beside the target, are flushed to disk, and replace the target in one rename;
+the folder is flushed too, so the rename survives a power cut.  A reader never sees half a file,
+and a failure at any point leaves the old file byte for byte."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+
+from pathlib import Path
+
+from poetry_torch_plugin.errors import ConfigError
+
+
+# the mode of a file that did not exist before (an existing file keeps its own)
+NEW_FILE_MODE = 0o644
+
+
+def write_atomic(path: Path, data: bytes, *, expected: bytes | None = None) -> None:
+    """Replace ``path`` with ``data``.
+
+    ``expected``: the bytes the caller read and edited; when the file now holds others (someone
+    edited it meanwhile), ConfigError and nothing is written.  A symlink is written through:
+    its target is replaced and the link stays a link.  The file keeps its permission bits.
+    """
+    target = Path(os.path.realpath(path))
+    if expected is not None:
+        try:
+            current = target.read_bytes()
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot re-read {path}: {exc.strerror}; nothing was written."
+            ) from None
+        if current != expected:
+            raise ConfigError(
+                f"{path.name} changed while poetry torch was working; it was not overwritten."
+                " Run the command again."
+            )
+    try:
+        mode = target.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        mode = NEW_FILE_MODE
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        tmp.chmod(mode)
+        tmp.replace(target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    _fsync_folder(target.parent)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Flush the folder's entry for the renamed file; not every platform can (Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

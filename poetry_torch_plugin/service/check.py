@@ -1,0 +1,51 @@
+"""``poetry torch check``: read the project, its environment and the machine, and compare them."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from poetry_torch_plugin.env.layout import read_environment
+from poetry_torch_plugin.project.read import read_project
+from poetry_torch_plugin.seam.locate import locate_project_env
+from poetry_torch_plugin.service.report import build_report
+
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from poetry_torch_plugin.env.runtime import RuntimeResult
+    from poetry_torch_plugin.service.report import Report
+
+
+def check(
+    pyproject: Path,
+    *,
+    runtime: bool = False,
+    require_gpu: bool = False,
+    note: Callable[[str], None] | None = None,
+) -> Report:
+    """The report; with ``runtime``, torch is also imported in the environment (``note`` hears
+    which interpreter runs it).  Raises only when the project or its environment cannot be
+    read or located (a TorchPluginError)."""
+    from poetry_torch_plugin.machine.detect import detect_machine
+
+    project = read_project(pyproject)
+    root = locate_project_env(pyproject.parent, project.name)
+    environment = read_environment(root)
+    machine = detect_machine()
+    probed = _runtime(root, note) if runtime else None
+    return build_report(machine, environment, project, runtime=probed, require_gpu=require_gpu)
+
+
+def _runtime(root: Path | None, note: Callable[[str], None] | None) -> RuntimeResult:
+    from poetry_torch_plugin.env.layout import env_python
+    from poetry_torch_plugin.env.runtime import RuntimeResult
+    from poetry_torch_plugin.env.runtime import probe
+
+    python = env_python(root) if root is not None else None
+    if python is None:
+        return RuntimeResult("", 0.0, error="the project environment has no Python")
+    if note is not None:
+        note(f"Running torch in {python} ...")
+    return probe(python)

@@ -1,0 +1,169 @@
+"""``poetry torch install`` from its options to its last line: pick the variant, plan, then
+either describe the plan (``--dry-run``) or carry it out (``service/install.py``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from poetry_torch_plugin.service.install import execute_install
+from poetry_torch_plugin.service.install import plan_install
+
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from poetry_torch_plugin.core.variants import Variant
+    from poetry_torch_plugin.env.installed import TargetEnv
+    from poetry_torch_plugin.install.base import Backend
+    from poetry_torch_plugin.service.install import InstallPlan
+    from poetry_torch_plugin.service.settings import EnvFinder
+
+
+@dataclass(frozen=True)
+class InstallOptions:
+    """The command line of ``poetry torch install``, as given."""
+
+    requirements: tuple[str, ...] = ()
+    cuda: str | None = None
+    rocm: str | None = None
+    cpu: bool = False
+    installer: str | None = None
+    index_base: str | None = None
+    dry_run: bool = False
+    upgrade: bool = False
+    quiet: bool = False
+    verbose: bool = False
+
+
+def install_torch(
+    pyproject: Path, options: InstallOptions, find_env: EnvFinder, say: Callable[[str], None]
+) -> None:
+    """Configure the source and install from it (or only say what would happen); ``say``
+    hears each line to show, in cleo's markup.  Raises a one-line TorchPluginError."""
+    from poetry_torch_plugin.core.urls import redact
+    from poetry_torch_plugin.install.select import get_backend
+
+    plan = plan_install(
+        pyproject,
+        variant=_variant(pyproject, options, find_env, say),
+        requested=options.requirements,
+        index_base=options.index_base,
+    )
+    backend = get_backend(options.installer or plan.settings.installer)
+    say(
+        f"Installing <c1>{', '.join(plan.settings.packages)}</c1> for"
+        f" <c2>{plan.variant.describe()}</c2> from <info>{plan.source.name}</info>"
+        f" ({redact(plan.index_url)})"
+    )
+    if options.dry_run:
+        _describe(plan, backend, options, find_env, say)
+        return
+    execute_install(
+        plan,
+        find_env(create=True),
+        backend,
+        quiet=options.quiet,
+        verbose=options.verbose,
+        upgrade=options.upgrade,
+    )
+    if plan.edit.changed:
+        say(f"Updated {plan.pyproject.path.name}: source <info>{plan.source.name}</info>.")
+    if plan.edit.moved:
+        say(
+            f"Moved {', '.join(plan.edit.moved)} out of the project dependencies; run"
+            " <c1>poetry lock</c1> to refresh poetry.lock."
+        )
+    say(f"<info>torch ready:</info> {plan.variant.describe()}")
+
+
+def _variant(
+    pyproject: Path, options: InstallOptions, find_env: EnvFinder, say: Callable[[str], None]
+) -> Variant | None:
+    from poetry_torch_plugin.core.variants import CPU
+    from poetry_torch_plugin.core.variants import parse_cuda
+    from poetry_torch_plugin.core.variants import parse_rocm
+    from poetry_torch_plugin.errors import VariantError
+
+    cuda, rocm, cpu = options.cuda, options.rocm, options.cpu
+    if sum(bool(value) for value in (cuda, rocm, cpu)) > 1:
+        raise VariantError(
+            "--cuda, --rocm and --cpu exclude each other; nothing was changed."
+            " Run `poetry torch install` with only one of them."
+        )
+    if cuda is not None and cuda.strip().lower() == "auto":
+        from poetry_torch_plugin.core.auto import choose
+        from poetry_torch_plugin.machine.detect import detect_machine
+        from poetry_torch_plugin.project.read import configured_packages
+
+        choice = choose(
+            detect_machine(),
+            options.requirements,
+            configured_packages(pyproject),
+            _installed_torch(find_env),
+        )
+        say(f"--cuda auto: <c2>{choice.variant}</c2> ({choice.reason})")
+        return choice.variant
+    if cuda is not None:
+        return parse_cuda(cuda)
+    if rocm is not None:
+        return parse_rocm(rocm)
+    return CPU if cpu else None
+
+
+def _installed_torch(find_env: EnvFinder) -> str | None:
+    from poetry_torch_plugin.env.installed import installed_distributions
+
+    try:
+        target = find_env(create=False)
+    except Exception:
+        return None
+    dist = installed_distributions(target.site_packages).get("torch")
+    return dist.version if dist else None
+
+
+def _describe(
+    plan: InstallPlan,
+    backend: Backend,
+    options: InstallOptions,
+    find_env: EnvFinder,
+    say: Callable[[str], None],
+) -> None:
+    """``--dry-run``: the exact installer command (login masked), the lock and file changes."""
+    from poetry_torch_plugin.core.lockfile import LOCK_NAME
+    from poetry_torch_plugin.project.lockstate import lock_state
+    from poetry_torch_plugin.service.settings import access_for
+    from poetry_torch_plugin.service.settings import request_for
+
+    target = _dry_run_target(plan.pyproject.path, find_env, say)
+    access = access_for(plan.settings, plan.source)
+    request = request_for(access, plan.settings.packages)
+    prefix = f"{backend.login_variable}={access.shown} " if access.has_credentials else ""
+    say(f"Would run: {prefix}{' '.join(backend.command(target, request))}")
+    state = lock_state(plan.pyproject.path, plan.source, plan.settings)
+    if state.fresh and not options.upgrade:
+        say(f"Would install the builds pinned in {LOCK_NAME}, hash-checked.")
+    else:
+        say(f"Would resolve the packages afresh and write {LOCK_NAME}.")
+    if plan.edit.changed:
+        say(f"Would update {plan.pyproject.path.name}.")
+    if plan.edit.moved:
+        say(f"Would move {', '.join(plan.edit.moved)} into [tool.poetry-torch].")
+
+
+def _dry_run_target(pyproject: Path, find_env: EnvFinder, say: Callable[[str], None]) -> TargetEnv:
+    """The environment the install would use.  When there is none yet, a placeholder: the
+    install creates it first (as ``poetry install`` would), so naming the interpreter Poetry
+    runs on would show the wrong ``--python``."""
+    from pathlib import Path
+
+    from poetry_torch_plugin.env.installed import TargetEnv
+    from poetry_torch_plugin.project.read import read_project
+    from poetry_torch_plugin.seam.locate import locate_project_env
+
+    if locate_project_env(pyproject.parent, read_project(pyproject).name) is not None:
+        return find_env(create=False)
+    say("Would create the project's virtual environment first.")
+    new = Path("<new virtualenv>")
+    return TargetEnv(new, new / "bin" / "python", ())

@@ -1,0 +1,162 @@
+"""``poetry torch check`` as text (cleo's markup: ``<info>``, ``<c2>``, …) and as JSON."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from typing import TYPE_CHECKING
+
+
+if TYPE_CHECKING:
+    from poetry_torch_plugin.core.machine import Machine
+    from poetry_torch_plugin.env.runtime import RuntimeResult
+    from poetry_torch_plugin.service.report import Report
+
+
+_LEVEL_TAGS = {"ok": "info", "warning": "comment", "error": "error"}
+
+
+def _e(text: object) -> str:
+    """A value escaped for cleo's formatter (requirements such as torch<2.9 hold '<'); the
+    same rule as cleo's ``Formatter.escape``, without importing cleo below the console."""
+    escaped = re.sub(r"([^\\]?)<", "\\1\\<", str(text))
+    if escaped.endswith("\\"):
+        length = len(escaped)
+        escaped = escaped.rstrip("\\").replace("\0", "").ljust(length, "\0")
+    return escaped
+
+
+def _pair(value: tuple[int, int] | None) -> str:
+    return f"{value[0]}.{value[1]}" if value else "unknown"
+
+
+def _row(label: str, value: str) -> str:
+    return f"  <comment>{label:<14}</comment> {value}"
+
+
+def check_json(report: Report) -> str:
+    return json.dumps(report.to_dict(), indent=2)
+
+
+def check_text(report: Report) -> list[str]:
+    """The report as lines of cleo markup: machine, environment, project, runtime, verdicts."""
+    lines = [*_machine(report.machine), *_environment(report), *_project(report)]
+    if report.runtime is not None:
+        lines += _runtime(report.runtime)
+    lines += ["", "<b>Verdict</b>"]
+    for verdict in report.verdicts:
+        tag = _LEVEL_TAGS.get(verdict.level, "info")
+        lines.append(f"  <{tag}>{verdict.level}</{tag}>: {_e(verdict.message)}")
+        if verdict.fix:
+            lines.append(f"      fix: <c1>{_e(verdict.fix)}</c1>")
+    return lines
+
+
+def _machine(machine: Machine) -> list[str]:
+    lines = ["<b>Machine</b>"]
+    nvidia = machine.nvidia
+    if nvidia is None:
+        lines.append(_row("NVIDIA driver", "none found"))
+    else:
+        runs = (
+            f" (runs CUDA up to {_pair(nvidia.cuda_driver_version)})"
+            if nvidia.cuda_driver_version
+            else ""
+        )
+        lines.append(
+            _row("NVIDIA driver", f"{_e(nvidia.driver_version)}{runs}, via {nvidia.source}")
+        )
+        if not nvidia.gpus:
+            lines.append(_row("GPUs", "none visible"))
+        for gpu in nvidia.gpus:
+            cc = gpu.compute_capability
+            arch = f" (sm_{cc[0]}{cc[1]})" if cc else ""
+            memory = f", {gpu.memory_mib} MiB" if gpu.memory_mib is not None else ""
+            mig = ", MIG on" if gpu.mig else ""
+            lines.append(
+                _row(
+                    f"GPU {gpu.index}",
+                    f"<c2>{_e(gpu.name)}</c2>, compute capability {_pair(cc)}{arch}{memory}{mig}",
+                )
+            )
+    if machine.rocm is not None:
+        lines.append(_row("ROCm", _e(machine.rocm)))
+    if machine.mps:
+        lines.append(_row("Apple MPS", "available"))
+    if machine.nvcc is not None:
+        lines.append(
+            _row(
+                "CUDA toolkit",
+                f"nvcc {_e(machine.nvcc.full)} (builds extensions; torch brings its own CUDA"
+                " runtime, so this is not what torch uses)",
+            )
+        )
+    lines.append(_row("Platform", _e(machine.platform)))
+    return lines
+
+
+def _environment(report: Report) -> list[str]:
+    env = report.environment
+    if env.root is None:
+        return ["", "<b>Environment</b>: none found"]
+    lines = [
+        "",
+        f"<b>Environment</b> {_e(env.root)}",
+        _row("Python", _e(env.python_version or "unknown")),
+    ]
+    for row in report.packages():
+        if not row["installed"]:
+            lines.append(_row(row["name"], "not installed"))
+            continue
+        variant = row["variant_description"] or "variant unknown"
+        extra = "" if row["complete"] else ", <error>half-installed</error>"
+        pin = f", requires torch{row['requires_torch']}" if row["requires_torch"] else ""
+        lines.append(
+            _row(row["name"], f"<c2>{_e(row['build'])}</c2> {_e(variant)}{_e(pin)}{extra}")
+        )
+    return lines
+
+
+def _project(report: Report) -> list[str]:
+    data = report.to_dict()["project"]
+    lines = ["", f"<b>Project</b> {_e(data['pyproject'])}"]
+    source = data["source"]
+    if source is not None:
+        lines.append(_row("Source", f"<info>{_e(source['name'])}</info> ({_e(source['url'])})"))
+    else:
+        lines.append(_row("Source", "none" if data["error"] is None else "unreadable"))
+    if data["packages"]:
+        lines.append(_row("Packages", _e(", ".join(data["packages"]))))
+    return lines
+
+
+def _runtime(runtime: RuntimeResult) -> list[str]:
+    lines = [
+        "",
+        f"<b>Runtime</b> (torch imported by {_e(runtime.python)}, {runtime.seconds:.1f} s)",
+    ]
+    if runtime.error is not None:
+        return [*lines, _row("error", f"<error>{_e(runtime.error)}</error>")]
+    lines.append(
+        _row("torch", _e(f"{runtime.torch_version} (CUDA {runtime.cuda_version or 'none'})"))
+    )
+    available = "<info>True</info>" if runtime.cuda_available else "<comment>False</comment>"
+    lines.append(_row("cuda available", available))
+    if runtime.cuda_error:
+        lines.append(_row("cuda error", f"<error>{_e(runtime.cuda_error)}</error>"))
+    if runtime.device_name:
+        lines.append(
+            _row("device 0", _e(f"{runtime.device_name}, capability {_pair(runtime.capability)}"))
+        )
+    if runtime.arch_list:
+        lines.append(_row("arch list", _e(" ".join(runtime.arch_list))))
+    if runtime.op_ok is not None:
+        outcome = (
+            "<info>ok</info>"
+            if runtime.op_ok
+            else f"<error>failed: {_e(runtime.op_error or 'wrong result')}</error>"
+        )
+        lines.append(_row("GPU tensor op", outcome))
+    lines += [_row("warning", _e(warning)) for warning in runtime.warnings]
+    return lines

@@ -1,0 +1,154 @@
+"""Each ``poetry torch`` command through cleo's CommandTester, with the real plugin loaded."""
+
+from __future__ import annotations
+
+import json
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from poetry_torch_plugin.core.lockfile import LOCK_NAME
+from poetry_torch_plugin.core.lockfile import LockedPackage
+from poetry_torch_plugin.core.lockfile import TorchLock
+from poetry_torch_plugin.core.lockfile import inputs_for
+from poetry_torch_plugin.core.lockfile import requires_python_of
+from poetry_torch_plugin.project.lockstate import configured
+from poetry_torch_plugin.project.lockstate import write_lock
+from poetry_torch_plugin.project.pyproject import load
+
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from cleo.testers.command_tester import CommandTester
+
+    from tests.support.index_server import IndexServer
+
+    Tester = Callable[[str], CommandTester]
+
+
+PLAIN = """[project]
+name = "demo"
+version = "0.1.0"
+requires-python = ">=3.9"
+dependencies = []
+
+[tool.poetry]
+package-mode = false
+"""
+
+
+def configured_project(root: Path, index_url: str) -> Path:
+    pyproject = root / "pyproject.toml"
+    pyproject.write_text(
+        PLAIN + '\n[tool.poetry-torch]\npackages = ["torch"]\n\n[[tool.poetry.source]]\n'
+        f'name = "pytorch_cpu"\nurl = "{index_url}"\npriority = "explicit"\n'
+    )
+    return pyproject
+
+
+def one_error_line(tester: CommandTester) -> str:
+    lines = [line for line in tester.io.fetch_error().splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("poetry-torch: "), lines[0]
+    return lines[0]
+
+
+def test_the_plugin_registers_four_commands(tester: Tester) -> None:
+    for name in ("torch install", "torch check", "torch lock", "torch export"):
+        assert tester(name).command.name == name
+
+
+def test_check_json_on_a_project_without_torch(tester: Tester, project_dir: Path) -> None:
+    (project_dir / "pyproject.toml").write_text(PLAIN)
+    check = tester("torch check")
+    code = check.execute("--json")
+    data = json.loads(check.io.fetch_output())
+    assert code == data["exit_code"] == 1  # no environment yet
+    assert data["project"]["name"] == "demo"
+    assert data["project"]["source"] is None
+    assert data["environment"]["path"] is None
+    assert {verdict["code"] for verdict in data["verdicts"]} >= {"no-environment"}
+
+
+def test_check_text_renders_the_report(tester: Tester, project_dir: Path) -> None:
+    (project_dir / "pyproject.toml").write_text(PLAIN)
+    check = tester("torch check")
+    check.execute()
+    output = check.io.fetch_output()
+    for heading in ("Machine", "Environment: none found", "Project", "Verdict"):
+        assert heading in output
+    assert "error: this project has no environment yet" in output
+
+
+def test_install_dry_run_against_the_local_index(
+    tester: Tester, project_dir: Path, index_server: IndexServer
+) -> None:
+    (project_dir / "pyproject.toml").write_text(PLAIN)
+    before = (project_dir / "pyproject.toml").read_bytes()
+    install = tester("torch install")
+    code = install.execute(f"--cuda 12.9 --index-base {index_server.base} --dry-run")
+    output = install.io.fetch_output()
+    assert code == 0, install.io.fetch_error()
+    assert f"from pytorch_cuda_cu129 ({index_server.base}/cu129)" in output
+    assert "Would create the project's virtual environment first." in output
+    assert f"--index-url {index_server.base}/cu129" in output
+    assert f"Would resolve the packages afresh and write {LOCK_NAME}." in output
+    assert "Would update pyproject.toml." in output
+    assert (project_dir / "pyproject.toml").read_bytes() == before
+    assert not (project_dir / LOCK_NAME).exists()
+
+
+def test_lock_check_fails_in_one_line(tester: Tester, project_dir: Path) -> None:
+    configured_project(project_dir, "https://download.pytorch.org/whl/cpu")
+    lock = tester("torch lock")
+    assert lock.execute("--check") == 1
+    assert f"there is no {LOCK_NAME}" in one_error_line(lock)
+    assert not (project_dir / LOCK_NAME).exists()
+
+
+def test_export_writes_the_file(tester: Tester, project_dir: Path) -> None:
+    pyproject = configured_project(project_dir, "https://download.pytorch.org/whl/cpu")
+    settings, source = configured(pyproject)
+    given = inputs_for(source, settings, requires_python_of(load(pyproject).document))
+    torch = LockedPackage("torch", "2.9.0+cpu", True, (("torch-2.9.0+cpu-x.whl", "a" * 64),))
+    write_lock(project_dir / LOCK_NAME, TorchLock(given, given.content_hash(), (torch,), "x"))
+
+    lock = tester("torch lock")
+    assert lock.execute("--check") == 0
+    assert f"{LOCK_NAME} matches pyproject.toml." in lock.io.fetch_output()
+    export = tester("torch export")
+    assert export.execute("-o requirements-torch.txt") == 0
+    assert export.io.fetch_output() == ""
+    text = (project_dir / "requirements-torch.txt").read_text()
+    assert "--index-url https://download.pytorch.org/whl/cpu" in text
+    assert f"torch==2.9.0+cpu \\ --hash=sha256:{'a' * 64}" in " ".join(text.split())
+    assert export.execute("") == 0
+    assert export.io.fetch_output() == text
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ("--cuda 12.9 --cpu --dry-run", "exclude each other"),
+        ("--cuda banana --dry-run", "banana"),
+        ("--cpu --installer conda --dry-run", "conda"),
+    ],
+)
+def test_a_bad_option_is_one_line_and_exit_1(
+    tester: Tester, project_dir: Path, args: str, expected: str
+) -> None:
+    (project_dir / "pyproject.toml").write_text(PLAIN)
+    before = (project_dir / "pyproject.toml").read_bytes()
+    install = tester("torch install")
+    assert install.execute(args) == 1
+    assert expected in one_error_line(install)
+    assert (project_dir / "pyproject.toml").read_bytes() == before
+
+
+def test_no_project_is_one_line(tester: Tester) -> None:
+    check = tester("torch check")
+    assert check.execute() == 1
+    assert "no pyproject.toml" in one_error_line(check)
