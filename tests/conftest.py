@@ -37,21 +37,40 @@ def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
     yield
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests marked ``smoke`` run on the newest and on the oldest supported Poetry.
+
+    Only when POETRY_TORCH_TEST_POETRY is unset: setting it (as ``./dev matrix`` does) pins
+    every e2e test to that one Poetry.
+    """
+    if (
+        "poetry_bin" in metafunc.fixturenames
+        and metafunc.definition.get_closest_marker("smoke") is not None
+        and POETRY_VERSION_ENV not in os.environ
+    ):
+        metafunc.parametrize(
+            "poetry_bin",
+            [DEFAULT_POETRY, OLDEST_POETRY],
+            indirect=True,
+            ids=lambda version: f"poetry{version}",
+            scope="session",
+        )
+
+
 @pytest.fixture(scope="session")
-def poetry_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The real poetry executable, in a throwaway venv, with this plugin installed."""
-    version = os.environ.get(POETRY_VERSION_ENV, DEFAULT_POETRY)
+def poetry_bin(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real poetry executable, in a throwaway venv, with this plugin installed.
+
+    Its version: the smoke parametrization's, else POETRY_TORCH_TEST_POETRY, else the newest
+    supported. Venvs live under POETRY_TORCH_TEST_VENVS when set, else in this session's
+    temporary folder; either way one per version, so switching versions rebuilds nothing.
+    """
+    version: str = getattr(request, "param", None) or os.environ.get(
+        POETRY_VERSION_ENV, DEFAULT_POETRY
+    )
     cache = os.environ.get("POETRY_TORCH_TEST_VENVS")
-    root = Path(cache) if cache else tmp_path_factory.mktemp("poetry-venvs")
+    root = Path(cache) if cache else tmp_path_factory.getbasetemp() / "poetry-venvs"
     return build_poetry_venv(root / f"poetry-{version}", version)
-
-
-@pytest.fixture(scope="session")
-def oldest_poetry_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The oldest Poetry the README claims, with the plugin."""
-    cache = os.environ.get("POETRY_TORCH_TEST_VENVS")
-    root = Path(cache) if cache else tmp_path_factory.mktemp("poetry-venvs-oldest")
-    return build_poetry_venv(root / f"poetry-{OLDEST_POETRY}", OLDEST_POETRY)
 
 
 @pytest.fixture

@@ -87,6 +87,7 @@ def test_two_pytorch_sources(installed: Project, index_server: IndexServer) -> N
     assert installed.version_of("torch") == "2.8.0+cu128"
 
 
+@pytest.mark.smoke
 def test_failed_hook_is_reported_not_hidden(installed: Project, index_server: IndexServer) -> None:
     installed.run("lock")
     installed.pip("uninstall", "-y", "torch")

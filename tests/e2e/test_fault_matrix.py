@@ -266,6 +266,7 @@ def test_hostile_pip_configuration_does_not_change_what_is_installed(
     assert not index_server.requested("/pypi/files/torch")
 
 
+@pytest.mark.smoke
 def test_credentials_reach_pip_but_never_the_output(
     project: Project, index_server: IndexServer
 ) -> None:

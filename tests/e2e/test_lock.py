@@ -84,6 +84,7 @@ def pin_lock(project: Project, universe: Universe, index: str, versions: dict[st
     write_lock(project.root / LOCK_NAME, replace(lock, packages=packages))
 
 
+@pytest.mark.smoke
 def test_install_locks_and_a_fresh_venv_replays_the_lock(
     project: Project, index_universe: Universe
 ) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import pytest
@@ -11,8 +10,6 @@ from tests.support.toml import loads
 
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from tests.support.project import Project
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -30,12 +27,9 @@ def assert_cu129(project: Project) -> None:
     assert project.python("import torch; print(torch.version.cuda)") == "12.9"
 
 
+@pytest.mark.smoke
 def test_install_survives_every_poetry_command_and_switches(project: Project) -> None:
     walk_scenario(project)
-
-
-def test_scenario_on_the_oldest_supported_poetry(project: Project, oldest_poetry_bin: Path) -> None:
-    walk_scenario(replace(project, poetry=oldest_poetry_bin))
 
 
 def walk_scenario(project: Project) -> None:
@@ -120,6 +114,7 @@ def test_skip_and_dry_run_leave_the_environment_alone(project: Project) -> None:
     assert project.version_of("torch") == "2.9.0+cu129"
 
 
+@pytest.mark.smoke
 def test_incompatible_torch_requirement_is_a_conflict(project: Project) -> None:
     project.run("torch", "install", "--cuda", "12.9", "torch<2.9")
     assert project.version_of("torch") == "2.8.0+cu129"

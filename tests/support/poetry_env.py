@@ -11,8 +11,13 @@ from pathlib import Path
 
 
 REPO = Path(__file__).resolve().parents[2]
-DEFAULT_POETRY = "2.5.1"
-OLDEST_POETRY = "2.0.1"  # the oldest Poetry the README claims; the e2e scenario runs on it too
+# Every Poetry minor the plugin claims (pyproject's `poetry` range, the README), each at its
+# newest patch on PyPI. `./dev matrix` runs the e2e suite once per entry; `./dev test` runs it
+# on the newest and the `smoke` tests on the oldest too. tests/unit/test_supported_poetry.py
+# keeps pyproject's range and this list in step.
+SUPPORTED_POETRY = ("2.0.1", "2.1.4", "2.2.1", "2.3.4", "2.4.3", "2.5.1")
+DEFAULT_POETRY = SUPPORTED_POETRY[-1]
+OLDEST_POETRY = SUPPORTED_POETRY[0]
 POETRY_VERSION_ENV = "POETRY_TORCH_TEST_POETRY"
 
 
@@ -55,7 +60,13 @@ def build_poetry_venv(dest: Path, poetry_version: str) -> Path:
 
 
 def main() -> None:
-    """``python -m tests.support.poetry_env DEST [VERSION]``: prebuild for CI and the demo."""
+    """``python -m tests.support.poetry_env DEST [VERSION]``: prebuild for CI and the demo.
+
+    ``python -m tests.support.poetry_env --supported`` prints SUPPORTED_POETRY, one a line.
+    """
+    if sys.argv[1:2] == ["--supported"]:
+        sys.stdout.write("".join(f"{version}\n" for version in SUPPORTED_POETRY))
+        return
     dest = Path(sys.argv[1])
     version = sys.argv[2] if len(sys.argv) > 2 else DEFAULT_POETRY
     sys.stdout.write(f"{build_poetry_venv(dest, version)}\n")
