@@ -55,14 +55,9 @@ def walk_switch_then_poetry(project: Project) -> None:
     assert project.version_of("torch") == "2.8.0+cu128"
 
 
+@pytest.mark.smoke
 def test_switch_show_and_dry_run_keep_poetry_working(project: Project) -> None:
     walk_switch_then_poetry(project)
-
-
-def test_switch_show_and_dry_run_on_the_oldest_poetry(
-    project: Project, oldest_poetry_bin: Path
-) -> None:
-    walk_switch_then_poetry(replace(project, poetry=oldest_poetry_bin))
 
 
 def test_lock_only_commands_install_nothing_into_an_empty_environment(project: Project) -> None:
