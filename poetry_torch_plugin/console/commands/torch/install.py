@@ -162,8 +162,6 @@ pyproject.toml, then installs the packages from that index only, in one transact
                 self.line(self._lock_plan(plan))
                 if plan.edit.changed:
                     self.line(f"Would update {plan.pyproject.path.name}.")
-                if plan.edit.moved:
-                    self.line(f"Would move {', '.join(plan.edit.moved)} into [tool.poetry-torch].")
                 return 0
             target = self.project_env(create=True)
             execute_install(
@@ -179,11 +177,6 @@ pyproject.toml, then installs the packages from that index only, in one transact
         if plan.edit.changed:
             self.line(
                 f"Updated {plan.pyproject.path.name}: source <info>{plan.source.name}</info>."
-            )
-        if plan.edit.moved:
-            self.line(
-                f"Moved {', '.join(plan.edit.moved)} out of the project dependencies; run"
-                " <c1>poetry lock</c1> to refresh poetry.lock."
             )
         self.line(f"<info>torch ready:</info> {plan.variant.describe()}")
         return 0
