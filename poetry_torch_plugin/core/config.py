@@ -76,10 +76,18 @@ class Source:
 
 @dataclass(frozen=True)
 class TorchConfig:
-    """What pyproject.toml says about torch; ``sources`` lists every pytorch-looking source."""
+    """What pyproject.toml says about torch.
+
+    ``sources`` lists the sources in the plugin's naming convention (``pytorch_cuda_cuXYZ``,
+    ``pytorch_cpu``, ``pytorch_rocmX_Y``); the user's other sources are theirs.  ``written`` is
+    ``[tool.poetry-torch] packages`` as written (or the default family); ``packages`` and
+    ``requirements`` are what gets installed: ``written`` narrowed by the versions the project
+    declares for torch, torchvision and torchaudio wherever it declares them.
+    """
 
     sources: tuple[Source, ...] = ()
     packages: tuple[str, ...] = DEFAULT_PACKAGES
+    written: tuple[str, ...] = DEFAULT_PACKAGES
     index_base: str = DEFAULT_INDEX_BASE
     installer: str = "auto"
     allow_http: bool = False
@@ -96,7 +104,7 @@ class TorchConfig:
         return tuple(canonicalize_name(req.name) for req in self.requirements)
 
     def source(self) -> Source | None:
-        """The single pytorch source; ConfigError when there are several."""
+        """The one source in the plugin's convention; ConfigError when there are several."""
         if len(self.sources) > 1:
             names = ", ".join(source.name for source in self.sources)
             raise ConfigError(
@@ -166,24 +174,37 @@ def _table(data: Mapping[str, Any], *keys: str) -> Mapping[str, Any]:
     return current if hasattr(current, "get") else {}
 
 
-def is_pytorch_source(name: str, url: str) -> bool:
-    """Whether a source is the plugin's: named in its convention (``pytorch_cuda_cu129``,
-    ``pytorch_cpu``, ``pytorch_rocm6_4``).  Other names (``pytorch``, ``pytorch-gpu-src``) are
-    the user's own, which Poetry handles as usual."""
+def is_pytorch_source(name: str, url: str = "") -> bool:
+    """Whether a source is the plugin's own: named in its convention (``pytorch_cuda_cu129``,
+    ``pytorch_cpu``, ``pytorch_rocm6_4``).  Other sources, even ones that serve PyTorch
+    (``pytorch``, ``pytorch-gpu-src``, a nightly), belong to the user and are left alone."""
+    del url  # the name alone decides; kept for callers that pass both
     return from_source_name(name.strip().lower()) is not None
 
 
-def read_config(data: Mapping[str, Any]) -> TorchConfig:
-    """Build the configuration from parsed pyproject data (a dict or a tomlkit document)."""
+def source_priority(entry: Mapping[str, Any]) -> str:
+    """``priority``, or what Poetry 1.x's ``secondary``/``default`` booleans meant."""
+    if "priority" in entry:
+        return str(entry["priority"])
+    if entry.get("default") is True:
+        return "default"
+    if entry.get("secondary") is True:
+        return "secondary"
+    return ""
+
+
+def read_config(data: Mapping[str, Any], *, declared: bool = True) -> TorchConfig:
+    """Build the configuration from parsed pyproject data (a dict or a tomlkit document).
+
+    In a project that opted in, the versions declared for the family elsewhere in the file
+    narrow ``packages`` (see ``core.declared``); ``declared=False`` skips that, for a reader
+    that only needs the sources and the table as written."""
     poetry = _table(data, "tool", "poetry")
     raw_sources = poetry.get("source", [])
     sources = tuple(
-        Source(
-            str(entry.get("name", "")), str(entry.get("url", "")), str(entry.get("priority", ""))
-        )
+        Source(str(entry.get("name", "")), str(entry.get("url", "")), source_priority(entry))
         for entry in (raw_sources if isinstance(raw_sources, list) else [])
-        if hasattr(entry, "get")
-        and is_pytorch_source(str(entry.get("name", "")), str(entry.get("url", "")))
+        if hasattr(entry, "get") and is_pytorch_source(str(entry.get("name", "")))
     )
     tool = data.get("tool", {})
     has_tool_table = hasattr(tool, "get") and TOOL_TABLE in tool
@@ -207,15 +228,42 @@ def read_config(data: Mapping[str, Any]) -> TorchConfig:
             f"[tool.{TOOL_TABLE}] installer = {installer!r} is not one of {', '.join(INSTALLERS)};"
             " nothing was changed. Fix pyproject.toml."
         )
+    written = tuple(str(p).strip() for p in packages_value)
+    packages = written
+    if declared and (sources or has_tool_table):
+        requirements, packages = _with_declarations(data, requirements, written)
     return TorchConfig(
         sources=sources,
-        packages=tuple(str(p).strip() for p in packages_value),
+        packages=packages,
+        written=written,
         index_base=str(settings.get("index-base", DEFAULT_INDEX_BASE)),
         installer=installer,
         allow_http=settings.get("allow-http", False) is True,
         has_tool_table=has_tool_table,
         requirements=requirements,
     )
+
+
+def _with_declarations(
+    data: Mapping[str, Any], requirements: tuple[Requirement, ...], written: tuple[str, ...]
+) -> tuple[tuple[Requirement, ...], tuple[str, ...]]:
+    """``[tool.poetry-torch] packages`` (or the default) narrowed by the project's own
+    declarations; a declared family package the table does not list is added."""
+    from poetry_torch_plugin.core.declared import combine
+    from poetry_torch_plugin.core.declared import declarations
+
+    found = declarations(data)
+    listed = {canonicalize_name(req.name) for req in requirements}
+    extra = [
+        Requirement(name) for name in dict.fromkeys(d.name for d in found) if name not in listed
+    ]
+    combined: list[Requirement] = []
+    texts: list[str] = []
+    for requirement, text in zip([*requirements, *extra], [*written, *(r.name for r in extra)]):
+        narrowed = combine(requirement, found)
+        combined.append(narrowed)
+        texts.append(text if narrowed is requirement else str(narrowed))
+    return tuple(combined), tuple(texts)
 
 
 def effective_index_base(config: TorchConfig, override: str | None = None) -> str:

@@ -1,18 +1,22 @@
-"""The tomlkit edits ``poetry torch install`` makes to pyproject.toml, computed in memory."""
+"""The tomlkit edits ``poetry torch install`` makes to pyproject.toml, computed in memory.
+
+Only the plugin's own parts change: the source in its naming convention and
+``[tool.poetry-torch]``.  The user's torch declarations, their other sources (a ``pytorch`` or
+nightly one included), comments and line endings stay as they were."""
 
 from __future__ import annotations
+
+import re
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from typing import Any
 
-from packaging.requirements import InvalidRequirement
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from poetry_torch_plugin.core.config import TOOL_TABLE
 from poetry_torch_plugin.core.config import is_pytorch_source
-from poetry_torch_plugin.errors import ConfigError
 
 
 if TYPE_CHECKING:
@@ -23,71 +27,10 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.core.config import Source
 
 
-MOVABLE = frozenset({"torch", "torchvision", "torchaudio"})
-
-
 @dataclass(frozen=True)
 class EditResult:
     text: str
-    moved: tuple[str, ...]
     changed: bool
-
-
-def _poetry_constraint_to_pep508(name: str, value: Any) -> str:
-    from poetry.core.packages.dependency import Dependency
-
-    constraint = value.get("version", "*") if hasattr(value, "get") else str(value)
-    try:
-        pep508 = Dependency(name, str(constraint)).to_pep_508()
-        return str(Requirement(pep508))
-    except (ValueError, InvalidRequirement) as exc:
-        raise ConfigError(
-            f"cannot read the constraint {constraint!r} of {name} in pyproject.toml ({exc});"
-            " nothing was changed. Fix it, or remove it and pass the requirement to"
-            " `poetry torch install`."
-        ) from None
-
-
-def _take_from_pep508_list(array: Any, moved: dict[str, str]) -> None:
-    for index in reversed(range(len(array))):
-        item = array[index]
-        if not isinstance(item, str):
-            continue
-        try:
-            requirement = Requirement(item)
-        except InvalidRequirement:
-            continue
-        name = canonicalize_name(requirement.name)
-        if name in MOVABLE:
-            moved.setdefault(name, item.strip())
-            del array[index]
-
-
-def _take_from_poetry_table(table: Any, moved: dict[str, str]) -> None:
-    for key in list(table.keys()):
-        name = canonicalize_name(str(key))
-        if name in MOVABLE:
-            moved.setdefault(name, _poetry_constraint_to_pep508(name, table[key]))
-            del table[key]
-
-
-def _move_dependencies(document: TOMLDocument) -> dict[str, str]:
-    moved: dict[str, str] = {}
-    project = document.get("project")
-    if project is not None and "dependencies" in project:
-        _take_from_pep508_list(project["dependencies"], moved)
-    for group in (document.get("dependency-groups") or {}).values():
-        if isinstance(group, list):
-            _take_from_pep508_list(group, moved)
-    poetry = (document.get("tool") or {}).get("poetry")
-    if poetry is None:
-        return moved
-    if "dependencies" in poetry:
-        _take_from_poetry_table(poetry["dependencies"], moved)
-    for group in (poetry.get("group") or {}).values():
-        if hasattr(group, "get") and "dependencies" in group:
-            _take_from_poetry_table(group["dependencies"], moved)
-    return moved
 
 
 def _entry_variant(entry: Any) -> Any:
@@ -114,15 +57,20 @@ def _set_source(document: TOMLDocument, source: Source) -> None:
     matches = [
         index
         for index, entry in enumerate(entries)
-        if is_pytorch_source(str(entry.get("name", "")), str(entry.get("url", "")))
+        if is_pytorch_source(str(entry.get("name", "")))
     ]
     if matches:
         wanted = source.variant
         keep = next((i for i in matches if _entry_variant(entries[i]) == wanted), matches[0])
+        replaced = {str(entries[i].get("name", "")) for i in matches} - {source.name}
         kept = entries[keep]
         kept["name"] = source.name
         kept["url"] = source.url
         kept["priority"] = "explicit"
+        for legacy in ("default", "secondary"):  # Poetry 1.x spellings of a priority
+            if legacy in kept:
+                del kept[legacy]
+        _point_references(poetry, replaced, source.name)
         if len(matches) > 1:
             # tomlkit cannot delete from an array of tables split across the file, so the
             # array is rebuilt from the tables that stay (each keeps its own comments).
@@ -139,6 +87,20 @@ def _set_source(document: TOMLDocument, source: Source) -> None:
     if len(entries):
         entries[-1].add(tomlkit.nl())  # a blank line between the tables, as people write them
     entries.append(table)
+
+
+def _point_references(poetry: Any, old: set[str], new: str) -> None:
+    """Dependencies that name a plugin source being replaced (``source = "pytorch_cuda_cu128"``)
+    name its successor, so the file stays valid for plain Poetry."""
+    if not old:
+        return
+    tables = [poetry.get("dependencies")]
+    tables.extend(group.get("dependencies") for group in (poetry.get("group") or {}).values())
+    for table in tables:
+        for value in (table or {}).values():
+            for entry in value if isinstance(value, list) else [value]:
+                if hasattr(entry, "get") and str(entry.get("source", "")) in old:
+                    entry["source"] = new
 
 
 def _set_packages(document: TOMLDocument, packages: Sequence[str]) -> None:
@@ -165,18 +127,19 @@ def apply_install_edits(
     requested: Sequence[Requirement],
     original_text: str,
 ) -> EditResult:
-    """Set the single pytorch source, move torch dependencies into ``packages``.
+    """Set the one source in the plugin's convention and ``[tool.poetry-torch] packages``.
 
-    Precedence for each package: the requirement given on the command line, then one moved out
-    of the project's dependencies, then what ``packages`` already said.
+    ``packages`` records what ``configured`` (the table as written, or the default family)
+    says, with the requirements given on the command line replacing their package's entry.
+    Declarations elsewhere in the file are left alone; ``read_config`` combines them.
     """
     import tomlkit
 
-    moved = _move_dependencies(document)
     merged: dict[str, str] = {canonicalize_name(Requirement(p).name): p for p in configured}
-    merged.update(moved)
     merged.update({canonicalize_name(req.name): str(req) for req in requested})
     _set_source(document, source)
     _set_packages(document, list(merged.values()))
     text = tomlkit.dumps(document)
-    return EditResult(text=text, moved=tuple(moved.values()), changed=text != original_text)
+    if "\r\n" in original_text:  # new lines in the file's own line ending
+        text = re.sub(r"(?<!\r)\n", "\r\n", text)
+    return EditResult(text=text, changed=text != original_text)

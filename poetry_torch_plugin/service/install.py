@@ -61,7 +61,7 @@ def plan_install(
     from poetry_torch_plugin.project.edits import apply_install_edits
 
     pyproject = load(path)
-    current = read_config(pyproject.document)
+    current = read_config(pyproject.document, declared=False)
     requested_reqs = parse_requirements(requested, where="command line", require_torch=False)
     if variant is None:
         existing, variant = _existing_source(current)
@@ -77,7 +77,7 @@ def plan_install(
     edit = apply_install_edits(
         pyproject.document,
         source=source,
-        configured=current.packages,
+        configured=current.written,
         requested=requested_reqs,
         original_text=pyproject.original.decode("utf-8"),
     )

@@ -70,11 +70,6 @@ def install_torch(
     )
     if plan.edit.changed:
         say(f"Updated {plan.pyproject.path.name}: source <info>{plan.source.name}</info>.")
-    if plan.edit.moved:
-        say(
-            f"Moved {', '.join(plan.edit.moved)} out of the project dependencies; run"
-            " <c1>poetry lock</c1> to refresh poetry.lock."
-        )
     say(f"<info>torch ready:</info> {plan.variant.describe()}")
 
 
@@ -148,8 +143,6 @@ def _describe(
         say(f"Would resolve the packages afresh and write {LOCK_NAME}.")
     if plan.edit.changed:
         say(f"Would update {plan.pyproject.path.name}.")
-    if plan.edit.moved:
-        say(f"Would move {', '.join(plan.edit.moved)} into [tool.poetry-torch].")
 
 
 def _dry_run_target(pyproject: Path, find_env: EnvFinder, say: Callable[[str], None]) -> TargetEnv:

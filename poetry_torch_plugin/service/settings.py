@@ -41,7 +41,8 @@ class EnvFinder(Protocol):
 
 def _no_source_error() -> ConfigError:
     return ConfigError(
-        "pyproject.toml has no pytorch source; nothing was changed."
+        "pyproject.toml has no pytorch source (one named pytorch_cuda_cuXYZ, pytorch_cpu or"
+        " pytorch_rocmX_Y; other sources are yours); nothing was changed."
         " Run `poetry torch install --cuda X.Y` (or --cpu, --rocm X.Y, --cuda auto) to add one."
     )
 

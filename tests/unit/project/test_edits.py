@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import tomlkit
+
+from poetry.factory import Factory
 
 from poetry_torch_plugin.core.config import Source
 from poetry_torch_plugin.core.config import parse_requirements
@@ -49,35 +52,72 @@ url = "https://pypi.internal/simple"
 
 def edit(text: str, source: Source, requested: tuple[str, ...] = ()) -> str:
     document = tomlkit.parse(text)
-    current = read_config(document)
+    current = read_config(document, declared=False)
     result = apply_install_edits(
         document,
         source=source,
-        configured=current.packages,
+        configured=current.written,
         requested=parse_requirements(requested, where="cli", require_torch=False),
         original_text=text,
     )
     return result.text
 
 
-def test_edits_move_dependencies_and_keep_layout() -> None:
-    source = Source("pytorch_cuda_cu129", "https://mirror.example/whl/cu129", "explicit")
-    text = edit(SAMPLE, source)
-    data = loads(text)
-    assert data["project"]["dependencies"] == ["torchmetrics>=1.0"]
-    assert "torchvision" not in data["tool"]["poetry"]["dependencies"]
-    assert data["tool"]["poetry"]["group"]["dev"]["dependencies"] == {"pytest": "*"}
-    assert data["tool"]["poetry-torch"]["packages"] == [
-        "torch>=2.7,<2.9",
-        "torchvision<0.24,>=0.23",
-        "torchaudio==2.8.*",
+CU129 = Source("pytorch_cuda_cu129", "https://mirror.example/whl/cu129", "explicit")
+
+
+def declared_tables(data: dict[str, Any]) -> list[Any]:
+    """Every table where a user declares dependencies, minus ``source`` keys."""
+    poetry = data.get("tool", {}).get("poetry", {})
+    tables = [
+        data.get("project", {}),
+        data.get("dependency-groups"),
+        poetry.get("dependencies"),
+        poetry.get("group"),
+        poetry.get("extras"),
     ]
+    return [
+        {k: v for k, v in table.items() if k != "source"} if isinstance(table, dict) else table
+        for table in tables
+    ]
+
+
+def referenced_sources(data: dict[str, Any]) -> set[str]:
+    poetry = data.get("tool", {}).get("poetry", {})
+    tables = [poetry.get("dependencies") or {}]
+    tables += [g.get("dependencies") or {} for g in (poetry.get("group") or {}).values()]
+    return {
+        entry["source"]
+        for table in tables
+        for value in table.values()
+        for entry in (value if isinstance(value, list) else [value])
+        if isinstance(entry, dict) and "source" in entry
+    }
+
+
+def test_edits_keep_declarations_and_layout() -> None:
+    text = edit(SAMPLE, CU129)
+    data = loads(text)
+    before = loads(SAMPLE)
+    assert data["project"] == before["project"]
+    assert data["tool"]["poetry"]["group"] == before["tool"]["poetry"]["group"]
+    # the replaced plugin source was renamed in place, and the entry that named it follows
+    assert data["tool"]["poetry"]["dependencies"] == {
+        "torchvision": {"version": "^0.23", "source": "pytorch_cuda_cu129"}
+    }
+    assert data["tool"]["poetry-torch"]["packages"] == ["torch", "torchvision", "torchaudio"]
     assert [s["name"] for s in data["tool"]["poetry"]["source"]] == [
         "pytorch_cuda_cu129",
         "internal",
     ]
+    # what gets installed: the default family narrowed by what the project declares
+    assert read_config(tomlkit.parse(text)).packages == (
+        "torch<2.9,>=2.7",
+        "torchvision<0.24,>=0.23",
+        "torchaudio==2.8.*",
+    )
     # everything outside the edited tables is byte for byte the same
-    assert text.startswith("# top comment\n[project]\n")
+    assert text.startswith(SAMPLE.split("[[tool.poetry.source]]")[0].replace("_cu128", "_cu129"))
     assert '"torchmetrics>=1.0",  # keeps this comment' in text
     assert 'name = "internal"\nurl = "https://pypi.internal/simple"\n' in text
 
@@ -89,13 +129,15 @@ def test_edit_is_idempotent() -> None:
     assert once == twice
 
 
-def test_requested_requirement_wins() -> None:
+def test_requested_requirement_is_recorded_and_combined() -> None:
     source = Source("pytorch_cpu", "https://download.pytorch.org/whl/cpu", "explicit")
     text = edit(SAMPLE, source, ("torch==2.8.0",))
     assert loads(text)["tool"]["poetry-torch"]["packages"][0] == "torch==2.8.0"
+    assert loads(text)["project"]["dependencies"][1] == "torch>=2.7,<2.9"
+    assert read_config(tomlkit.parse(text)).packages[0] == "torch<2.9,==2.8.0,>=2.7"
 
 
-def test_two_sources_need_a_choice() -> None:
+def test_two_plugin_sources_need_a_choice() -> None:
     text = (
         SAMPLE
         + '\n[[tool.poetry.source]]\nname = "pytorch_cuda_cu129"\nurl = "https://x/whl/cu129"\npriority = "explicit"\n'
@@ -104,9 +146,134 @@ def test_two_sources_need_a_choice() -> None:
     assert len(settings.sources) == 2
     with pytest.raises(ConfigError, match="2 pytorch sources"):
         settings.source()
-    # an explicit variant resolves it: exactly one remains
+    # an explicit variant resolves it: exactly one remains, and references follow it
     fixed = edit(text, Source("pytorch_cuda_cu129", "https://x/whl/cu129", "explicit"))
     assert len(read_config(tomlkit.parse(fixed)).sources) == 1
+    assert referenced_sources(loads(fixed)) == {"pytorch_cuda_cu129"}
+
+
+USER_SOURCES = """[tool.poetry]
+package-mode = false
+
+[tool.poetry.dependencies]
+torch = {version = "^2.4.0+cu124", source = "pytorch-gpu-src"}
+
+[[tool.poetry.source]]
+name = "pytorch"
+url = "https://download.pytorch.org/whl/cu121"
+priority = "explicit"
+
+[[tool.poetry.source]]
+name = "pytorch-gpu-src"
+url = "https://download.pytorch.org/whl/cu124"
+priority = "explicit"
+
+[[tool.poetry.source]]
+name = "pytorch-nightly"
+url = "https://download.pytorch.org/whl/nightly/cu129"
+priority = "explicit"
+
+[[tool.poetry.source]]
+name = "torch-cu121"
+url = "https://download.pytorch.org/whl/cu121"
+secondary = true
+"""
+
+
+def test_user_sources_are_never_removed() -> None:
+    assert read_config(tomlkit.parse(USER_SOURCES)).sources == ()
+    text = edit(USER_SOURCES, CU129)
+    data = loads(text)
+    names = [s["name"] for s in data["tool"]["poetry"]["source"]]
+    assert names == ["pytorch", "pytorch-gpu-src", "pytorch-nightly", "torch-cu121", CU129.name]
+    assert text.startswith(USER_SOURCES)
+    assert referenced_sources(data) <= set(names)
+    settings = read_config(tomlkit.parse(text))
+    assert settings.source() == CU129
+    assert settings.packages[0] == "torch<3.0.0,>=2.4.0"
+
+
+def test_poetry1_plugin_source_becomes_explicit() -> None:
+    text = '[[tool.poetry.source]]\nname = "pytorch_cpu"\nurl = "https://x/whl/cpu"\nsecondary = true\ndefault = false\n'
+    assert read_config(tomlkit.parse(text)).sources[0].priority == "secondary"
+    edited = loads(edit(text, CU129))
+    assert edited["tool"]["poetry"]["source"] == [
+        {"name": CU129.name, "url": CU129.url, "priority": "explicit"}
+    ]
+
+
+def test_line_endings_survive() -> None:
+    crlf = SAMPLE.replace("\n", "\r\n")
+    text = edit(crlf, CU129)
+    assert "\n" not in text.replace("\r\n", "")
+    assert loads(text)["tool"]["poetry-torch"]["packages"] == ["torch", "torchvision", "torchaudio"]
+
+
+# Layouts real projects use: every declaration stays as written, the file stays valid for
+# plain Poetry (no source a dependency names goes away), and the plugin installs this.
+SHAPES = {
+    "caret-with-build-label": (
+        '[tool.poetry.dependencies]\npython = "^3.10"\n'
+        'torch = {version = "^2.4.0+cu124", source = "pytorch-gpu-src"}\n\n'
+        '[[tool.poetry.source]]\nname = "pytorch-gpu-src"\n'
+        'url = "https://download.pytorch.org/whl/cu124"\npriority = "explicit"\n',
+        ("torch<3.0.0,>=2.4.0", "torchvision", "torchaudio"),
+    ),
+    "pin-with-another-label": (
+        '[tool.poetry.dependencies]\ntorch = "2.0.1+cu118"\ntorchvision = "0.15.2+cu118"\n',
+        ("torch==2.0.1", "torchvision==0.15.2", "torchaudio"),
+    ),
+    "pep621-cpu-pin": (
+        '[project]\nname = "a"\nversion = "1"\ndependencies = ["torch==2.6.0+cpu"]\n',
+        ("torch==2.6.0", "torchvision", "torchaudio"),
+    ),
+    "optional-with-poetry-extras": (
+        '[tool.poetry.dependencies]\ntorch = {version = ">=2.8", optional = true}\n\n'
+        '[tool.poetry.extras]\ngpu = ["torch"]\n',
+        ("torch>=2.8", "torchvision", "torchaudio"),
+    ),
+    "optional-group": (
+        "[tool.poetry.group.gpu]\noptional = true\n\n[tool.poetry.group.gpu.dependencies]\n"
+        'torch = "~2.8"\ntorchaudio = "^2.8"\n',
+        ("torch<2.9,>=2.8", "torchvision", "torchaudio<3.0,>=2.8"),
+    ),
+    "pep621-extras": (
+        '[project]\nname = "a"\nversion = "1"\n\n[project.optional-dependencies]\n'
+        'cpu = ["torch (==2.8.0+cpu)"]\ncuda = ["torch (==2.8.0+cu128)"]\n\n'
+        "[tool.poetry.dependencies]\ntorch = [\n"
+        '    { markers = "extra == \'cpu\'", source = "pytorch-cpu" },\n'
+        '    { markers = "extra == \'cuda\'", source = "pytorch-cuda" },\n]\n',
+        ("torch==2.8.0", "torchvision", "torchaudio"),
+    ),
+    "constraints-per-platform": (
+        "[tool.poetry.dependencies]\ntorch = [\n"
+        '    {version = "^2.8.0", markers = "sys_platform == \'darwin\'"},\n'
+        '    {version = "^2.8.0+cu128", markers = "sys_platform == \'linux\'"},\n]\n',
+        ("torch<3.0.0,>=2.8.0", "torchvision", "torchaudio"),
+    ),
+    "pep735-group": (
+        "[dependency-groups]\ntest = [\"torch>=2.8; python_version >= '3.10'\"]\n",
+        ("torch>=2.8", "torchvision", "torchaudio"),
+    ),
+    "no-version-at-all": (
+        '[project]\nname = "a"\nversion = "1"\ndependencies = ["torch"]\n\n'
+        '[tool.poetry.dependencies]\ntorch = {source = "pytorch"}\n',
+        ("torch", "torchvision", "torchaudio"),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SHAPES))
+def test_real_project_shapes(name: str) -> None:
+    text, expected = SHAPES[name]
+    text += "\n[tool.poetry]\npackage-mode = false\n"
+    edited = edit(text, CU129)
+    before, after = loads(text), loads(edited)
+    assert declared_tables(after) == declared_tables(before)
+    remaining = iter(edited.splitlines())
+    assert all(line in remaining for line in text.splitlines() if line), edited  # in order
+    assert not Factory.validate(after, strict=False)["errors"]
+    assert read_config(tomlkit.parse(edited)).packages == expected
 
 
 def test_load_malformed_and_atomic_write(tmp_path: Path) -> None:
