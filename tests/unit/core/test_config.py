@@ -11,36 +11,6 @@ from poetry_torch_plugin.errors import ConfigError
 from tests.support.toml import loads
 
 
-SAMPLE = """# top comment
-[project]
-name = "demo"
-version = "0.1.0"
-dependencies = [
-    "torchmetrics>=1.0",  # keeps this comment
-    "torch>=2.7,<2.9",
-]
-
-[tool.poetry]
-package-mode = false
-
-[tool.poetry.dependencies]
-torchvision = { version = "^0.23", source = "pytorch_cuda_cu128" }
-
-[tool.poetry.group.dev.dependencies]
-torchaudio = "2.8.*"
-pytest = "*"
-
-[[tool.poetry.source]]
-name = "pytorch_cuda_cu128"   # was cu128
-url = "https://mirror.example/whl/cu128"
-priority = "explicit"
-
-[[tool.poetry.source]]
-name = "internal"
-url = "https://pypi.internal/simple"
-"""
-
-
 @pytest.mark.parametrize(
     ("table", "message"),
     [
