@@ -83,10 +83,7 @@ def build(
     from poetry_torch_plugin.seam.holdout import HoldOut
 
     installed = installed_distributions(target.site_packages) if target is not None else {}
-    try:
-        source = settings.source()
-    except TorchPluginError:
-        source = None
+    source = settings.source()  # several plugin sources: ConfigError, the command is stopped
     variant = source.variant if source else None
     wanted: dict[str, Requirement] = {
         canonicalize_name(req.name): req for req in settings.requirements
