@@ -6,6 +6,7 @@ import importlib.metadata
 
 from typing import TYPE_CHECKING
 
+from poetry_torch_plugin.seam.holdout import VERIFIED_WITH
 from poetry_torch_plugin.seam.holdout import HoldOut
 from poetry_torch_plugin.seam.holdout import bind
 from poetry_torch_plugin.seam.holdout import check_seams
@@ -20,8 +21,11 @@ def test_every_wrapped_poetry_method_is_where_it_was_verified() -> None:
 
 
 def test_poetry_version_is_in_the_supported_range() -> None:
-    version = tuple(int(p) for p in importlib.metadata.version("poetry").split(".")[:2])
-    assert (2, 0) <= version < (3, 0)
+    from tests.support.poetry_env import SUPPORTED_POETRY
+
+    minor = importlib.metadata.version("poetry").split(".")[:2]
+    assert minor in [v.split(".")[:2] for v in SUPPORTED_POETRY]
+    assert set(VERIFIED_WITH) == set(SUPPORTED_POETRY)  # the seam claims what ./dev matrix tests
 
 
 class _Poetry:
