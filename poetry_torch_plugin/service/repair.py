@@ -55,8 +55,9 @@ def ensure(
     if not problems:
         reporter.detail(f"poetry-torch: {', '.join(settings.package_names)} match {variant}")
         return False
-    origin = f"{source.name} ({redact(source.url)})" + (
-        f", as pinned in {LOCK_NAME}" if lock is not None else ""
+    where = f"{source.name}, {redact(source.url)}"
+    origin = (
+        f"{LOCK_NAME} ({where})" if lock is not None else f"{source.name} ({redact(source.url)})"
     )
     if lock_only and not set(settings.package_names) & set(
         installed_distributions(target.site_packages)
