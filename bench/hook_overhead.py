@@ -56,7 +56,7 @@ from _common import poetry_version
 _LISTENER_TIMER = r"""
 import atexit, sys, time
 start = time.perf_counter()
-import poetry_torch_plugin.hooks as hooks
+import poetry_torch_plugin.console.listeners as hooks
 inside = [0.0]
 def timed(original):
     def listener(*args):

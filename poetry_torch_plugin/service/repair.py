@@ -11,7 +11,6 @@ from poetry_torch_plugin.env.drift import drift
 from poetry_torch_plugin.env.installed import installed_distributions
 from poetry_torch_plugin.env.mutex import exclusive
 from poetry_torch_plugin.project.lockstate import lock_state
-from poetry_torch_plugin.service.install import install_pins
 from poetry_torch_plugin.service.settings import Reporter
 from poetry_torch_plugin.service.settings import access_for
 from poetry_torch_plugin.service.settings import configured_variant
@@ -75,6 +74,7 @@ def ensure(
         return False
     from poetry_torch_plugin.install.resolve import install_locked
     from poetry_torch_plugin.install.select import get_backend
+    from poetry_torch_plugin.service.install import install_pins
 
     with exclusive(target):
         problems = _ensure_problems(settings, target, variant, lock)
