@@ -16,6 +16,8 @@ exactly as without the plugin.  What is wrapped, and why:
   only (its executor keeps the original, which isolated builds reuse), whose
   ``find_packages``/``package`` answer a held name with the stand-in alone: the configured
   build, carrying that build's own dependencies minus the held family.
+- the project's own declarations of held packages, in memory for this command: no source, no
+  build label (``_relax_root``), so a declaration Poetry's docs recommend keeps resolving.
 - the command's ``Installer._execute``: operations on held packages are dropped, and so are
   removals (``poetry sync``) of what the installed torch family itself requires.
 """
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import re
 
 from typing import TYPE_CHECKING
 from typing import Any
@@ -216,6 +219,36 @@ def _wrap_installer(installer: Any, hold: HoldOut) -> None:
     installer._execute = execute_held
 
 
+_LOCAL_LABEL = re.compile(r"\+[0-9A-Za-z.]+")
+
+
+def _declared(package: Any) -> list[Any]:
+    """Every Dependency object of the project, also the two lists a group merges on each read
+    in poetry-core 2.x (PEP 621 ``[project]`` entries and their ``[tool.poetry]`` enrichment),
+    so that what ``all_requires`` builds afresh is built from the relaxed ones."""
+    found = list(package.all_requires)
+    for group in getattr(package, "_dependency_groups", {}).values():
+        found += getattr(group, "_dependencies", [])
+        found += getattr(group, "_poetry_dependencies", [])
+    return found
+
+
+def _relax_root(package: Any, hold: HoldOut) -> None:
+    """The project's own declarations of held packages, as this command's solver reads them:
+    no source (the stand-in answers for every source, and the throw-away pools Poetry builds
+    from the lock know none of them) and no build label (``^2.4.0+cu124`` or ``2.8.0+cpu``
+    mean that release, whichever variant is configured).  pyproject.toml is not touched, and
+    poetry.lock's content-hash is computed from the file, not from these objects."""
+    for dependency in _declared(package):
+        if not hold.held(dependency.name):
+            continue
+        dependency.source_name = None
+        text = str(dependency.constraint)
+        stripped = _LOCAL_LABEL.sub("", text)
+        if stripped != text:
+            dependency.constraint = stripped
+
+
 def bind(poetry: Any, installer: Any | None, hold: HoldOut) -> None:
     """Hold the torch family out of this command's Poetry objects (not Poetry's classes).
 
@@ -224,6 +257,7 @@ def bind(poetry: Any, installer: Any | None, hold: HoldOut) -> None:
     since nothing there installs.
     """
     check_seams()
+    _relax_root(poetry.package, hold)
     _wrap_locker(poetry.locker, hold)
     if installer is None:
         proxy = _wrap_pool(poetry.pool, hold)

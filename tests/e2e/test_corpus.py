@@ -25,8 +25,8 @@ For layouts that never opted in (named sources other than ``pytorch_cuda_cuXYZ``
 
 Plus the untouched Poetry 1.x layout (which Poetry 2 rejects) and a library's wheel metadata.
 
-What fails today is marked ``xfail(strict=True)`` with its failure line, in ``XFAIL`` below: a
-fix in the plugin turns its entry into an XPASS, which fails the suite until the entry goes.
+A step that fails is marked ``xfail(strict=True)`` with its failure line in ``XFAIL`` (empty now: every
+layout passes every step); a fixed entry turns into an XPASS, which fails the suite until it goes.
 
 Each layout takes seconds of real poetry and pip; the jobs of the selected tests run in the
 background, a few at a time, from the first test on, and each test reports its own job's result.
@@ -101,73 +101,7 @@ VALID = [name for name, layout in LAYOUTS.items() if layout.valid]
 COMPARED = [name for name, layout in LAYOUTS.items() if layout.compare]
 
 # layout -> job -> the first line of its failure with today's plugin.
-XFAIL: dict[str, dict[str, str]] = {
-    "a_caret_build_label": {
-        "dry-run": "`poetry torch install --cuda 12.9 --dry-run` exited 1: cannot read the constraint '^2.4.0+cu124' of torch in pyproject.toml (Local version label can only be used with `==` or `!=` operators torch (>=2.4.0+cu124,<3.0.0) ~~~~~~~^); nothing was changed. Fix it, or remove it and pass the requirement to `poetry torch install`.",
-        "switch": "torch install: `poetry torch install --cuda 12.9` exited 1: cannot read the constraint '^2.4.0+cu124' of torch in pyproject.toml (Local version label can only be used with `==` or `!=` operators torch (>=2.4.0+cu124,<3.0.0) ~~~~~~~^); nothing was changed. Fix it, or remove it and pass the requirement to `poetry torch install`. (also failing: show, torch build)",
-        "lock-same": "poetry.lock differs from the --no-plugins one: only with the plugin [], only without ['nvidia-fakeblas-cu12 12.8.4', 'torch 2.8.0+cu128']",
-        "install-same": "installed sets differ: only with the plugin ['torchaudio 2.8.0+cu128', 'torchvision 0.23.0+cu128'], only without []",
-    },
-    "b_pin_cpu_label": {
-        "switch": "torch install: `poetry torch install --cuda 12.9` exited 1: no wheel of torch==2.8.0+cpu on {index_base}/cu129 matches Python 3.11 (cp311), platform linux-x86_64 (no wheels with a matching Python ABI tag or platform); the earlier build is still installed. Pick a torch version or variant that publishes wheels for this Python (`poetry torch install --cuda X.Y 'torch==A.B.*'`), or use another Python. (also failing: torch build)",
-    },
-    "b_pin_cu128_label": {
-        "switch": "torch install: `poetry torch install --cuda 12.9` exited 1: no wheel of torch==2.8.0+cu128 on {index_base}/cu129 matches Python 3.11 (cp311), platform linux-x86_64 (no wheels with a matching Python ABI tag or platform); the earlier build is still installed. Pick a torch version or variant that publishes wheels for this Python (`poetry torch install --cuda X.Y 'torch==A.B.*'`), or use another Python. (also failing: torch build)",
-    },
-    "c_pep621_optional": {
-        "switch": "show: `poetry show` exited 1: Because data-pipeline depends on torch (>=2.8) which doesn't match any versions, version solving failed.",
-    },
-    "c_poetry_extras": {
-        "switch": "declarations: pyproject.toml lost [tool.poetry.dependencies] torch, [tool.poetry.dependencies] torchvision (also failing: check --lock)",
-    },
-    "d_optional_group": {
-        "switch": "declarations: pyproject.toml lost [tool.poetry.group.gpu.dependencies] torch, [tool.poetry.group.gpu.dependencies] torchaudio",
-    },
-    "e_extra_constraints": {
-        "dry-run": "`poetry torch install --cuda 12.9 --dry-run` exited 1: cannot read the constraint '[{\\'version\\': \\'2.8.0+cpu\\', \\'source\\': \\'pytorch-cpu\\', \\'markers\\': \"extra == \\'cpu\\' and extra != \\'cuda\\'\", \\'optional\\': True}, {\\'version\\': \\'2.8.0+cu128\\', \\'source\\': \\'pytorch-cuda\\', \\'markers\\': \"extra == \\'cuda\\' and extra != \\'cpu\\'\", \\'optional\\': True}]' of torch in pyproject.toml (Could not parse version constraint: [{'version':); nothing was changed. Fix it, or remove it and pass the requirement to `poetry torch install`.",
-        "switch": "torch install: `poetry torch install --cuda 12.9` exited 1: cannot read the constraint '[{\\'version\\': \\'2.8.0+cpu\\', \\'source\\': \\'pytorch-cpu\\', \\'markers\\': \"extra == \\'cpu\\' and extra != \\'cuda\\'\", \\'optional\\': True}, {\\'version\\': \\'2.8.0+cu128\\', \\'source\\': \\'pytorch-cuda\\', \\'markers\\': \"extra == \\'cuda\\' and extra != \\'cpu\\'\", \\'optional\\': True}]' of torch in pyproject.toml (Could not parse version constraint: [{'version':); nothing was changed. Fix it, or remove it and pass the requirement to `poetry torch install`. (also failing: install, check --lock, show, torch build)",
-        "lock-same": "`poetry lock` exited 1: Because per-extra depends on torch (2.8.0+cpu) which doesn't match any versions, version solving failed.",
-        "install-same": "`poetry install` exited 1: Because per-extra depends on torch (2.8.0+cpu) which doesn't match any versions, version solving failed.",
-    },
-    "e_platform_constraints": {
-        "dry-run": "`poetry torch install --cuda 12.9 --dry-run` exited 1: cannot read the constraint '[{\\'version\\': \\'^2.8.0\\', \\'source\\': \\'pytorch-cpu\\', \\'markers\\': \"sys_platform == \\'darwin\\'\"}, {\\'version\\': \\'^2.8.0\\', \\'source\\': \\'pytorch-cu121\\', \\'markers\\': \"sys_platform == \\'linux\\'\"}]' of torch in pyproject.toml (Could not parse version constraint: [{'version':); nothing was changed. Fix it, or remove it and pass the requirement to `poetry torch install`.",
-        "switch": "torch install: `poetry torch install --cuda 12.9` exited 1: cannot read the constraint '[{\\'version\\': \\'^2.8.0\\', \\'source\\': \\'pytorch-cpu\\', \\'markers\\': \"sys_platform == \\'darwin\\'\"}, {\\'version\\': \\'^2.8.0\\', \\'source\\': \\'pytorch-cu121\\', \\'markers\\': \"sys_platform == \\'linux\\'\"}]' of torch in pyproject.toml (Could not parse version constraint: [{'version':); nothing was changed. Fix it, or remove it and pass the requirement to `poetry torch install`. (also failing: install, check --lock, show, torch build)",
-        "lock-same": "`poetry lock` exited 1: Because cross-platform depends on torch (>=2.8.0,<3.0.0) which doesn't match any versions, version solving failed.",
-        "install-same": "`poetry install` exited 1: Because cross-platform depends on torch (>=2.8.0,<3.0.0) which doesn't match any versions, version solving failed.",
-    },
-    "f_poetry1_migrated": {
-        "switch": "declarations: pyproject.toml lost [tool.poetry.dependencies] torch",
-    },
-    "f_poetry1_sources": {
-        "poetry1-dry-run": "`poetry torch install --cuda 12.9 --dry-run` exited 0: ... Would move torch<3.0,>=2.8 into [tool.poetry-torch].",
-    },
-    "g_leftover_nightly": {
-        "switch": "torch install: `poetry torch install --cuda 12.9` exited 1: the index {index_base}/nightly/cu129 does not publish torch (HTTP 404 for {index_base}/nightly/cu129/torch/); pyproject.toml and the installed build were left untouched. Check the variant with `poetry torch check`, then run `poetry torch install --cuda X.Y` with one it publishes. (also failing: install, check --lock, show, torch build)",
-        "lock-same": "`poetry lock` exited 1: Because experiments depends on torch (>=2.8) which doesn't match any versions, version solving failed.",
-        "install-same": "`poetry install` exited 1: Because experiments depends on torch (>=2.8) which doesn't match any versions, version solving failed.",
-    },
-    "h_pep621_source": {
-        "switch": "declarations: pyproject.toml lost [project] dependencies torch, [tool.poetry.dependencies] torch (also failing: show)",
-        "lock-same": "poetry.lock differs from the --no-plugins one: only with the plugin [], only without ['nvidia-fakeblas-cu12 12.8.4', 'torch 2.8.0+cu128']",
-        "install-same": "installed sets differ: only with the plugin ['torchaudio 2.8.0+cu128', 'torchvision 0.23.0+cu128'], only without []",
-    },
-    "i_exclusive_extras": {
-        "dry-run": "`poetry torch install --cuda 12.9 --dry-run` exited 1: cannot read the constraint '[{\\'markers\\': \"extra == \\'cpu\\' and extra != \\'cuda\\'\", \\'source\\': \\'pytorch-cpu\\'}, {\\'markers\\': \"extra == \\'cuda\\' and extra != \\'cpu\\'\", \\'source\\': \\'pytorch-cuda\\'}]' of torch in pyproject.toml (Could not parse version constraint: [{'markers':); nothing was changed. Fix it, or remove it and pass the requirement to `poetry torch install`.",
-        "switch": "torch install: `poetry torch install --cuda 12.9` exited 1: cannot read the constraint '[{\\'markers\\': \"extra == \\'cpu\\' and extra != \\'cuda\\'\", \\'source\\': \\'pytorch-cpu\\'}, {\\'markers\\': \"extra == \\'cuda\\' and extra != \\'cpu\\'\", \\'source\\': \\'pytorch-cuda\\'}]' of torch in pyproject.toml (Could not parse version constraint: [{'markers':); nothing was changed. Fix it, or remove it and pass the requirement to `poetry torch install`. (also failing: install, check --lock, show, torch build)",
-        "lock-same": "`poetry lock` exited 1: Because exclusive-extras depends on torch (2.8.0+cpu) which doesn't match any versions, version solving failed.",
-        "install-same": "`poetry install` exited 1: Because exclusive-extras depends on torch (2.8.0+cpu) which doesn't match any versions, version solving failed.",
-    },
-    "j_library": {
-        "switch": "declarations: pyproject.toml lost [project] dependencies torch",
-        "build": "the wheel lost Requires-Dist: torch after the switch; it has ['Requires-Dist: tinydep (>=1.0)']",
-    },
-    "k_dev_group": {
-        "switch": "declarations: pyproject.toml lost [tool.poetry.group.dev.dependencies] torch, [tool.poetry.group.dev.dependencies] torchvision, [tool.poetry.group.dev.dependencies] torchaudio",
-    },
-    "l_opted_in": {
-        "switch": "show: `poetry show` exited 1: Because no versions of torchmetrics match >1.0 and torchmetrics (1.0.0) depends on torch (>=2.0), torchmetrics (>=1.0) requires torch (>=2.0). So, because no versions of torch match >=2.0 and opted-in depends on torchmetrics (>=1.0), version solving failed.",
-    },
-}
+XFAIL: dict[str, dict[str, str]] = {}  # every layout passes every step today
 
 
 def known_failure(name: str, job: str) -> list[pytest.MarkDecorator]:

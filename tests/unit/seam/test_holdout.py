@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 
 from typing import TYPE_CHECKING
+from typing import Any
 
 from poetry_torch_plugin.seam.holdout import VERIFIED_WITH
 from poetry_torch_plugin.seam.holdout import HoldOut
@@ -28,12 +29,19 @@ def test_poetry_version_is_in_the_supported_range() -> None:
     assert set(VERIFIED_WITH) == set(SUPPORTED_POETRY)  # the seam claims what ./dev matrix tests
 
 
+def found_version(text: str) -> Any:
+    from poetry.core.constraints.version import Version
+
+    return Version.parse(text)
+
+
 class _Poetry:
     """The two attributes of Poetry's ``Poetry`` object that the seam binds to."""
 
-    def __init__(self, pool: object, locker: object) -> None:
+    def __init__(self, pool: object, locker: object, package: object) -> None:
         self.pool = pool
         self.locker = locker
+        self.package = package
 
 
 def test_bind_scopes_the_hold_out_to_one_command(tmp_path: Path) -> None:
@@ -57,7 +65,17 @@ def test_bind_scopes_the_hold_out_to_one_command(tmp_path: Path) -> None:
         frozenset,
         shown=("torch",),
     )
-    bind(_Poetry(pool, locker), None, hold)
+    from poetry.core.packages.project_package import ProjectPackage
+
+    root = ProjectPackage("demo", "0.1.0")
+    declared = Dependency("torch", "^2.4.0+cu124")
+    declared.source_name = "pytorch-gpu-src"
+    root.add_dependency(declared)
+    root.add_dependency(Dependency("numpy", "2.0.0"))
+    bind(_Poetry(pool, locker, root), None, hold)
+    # the declaration, as this command's solver reads it: any variant of that release, any source
+    assert declared.source_name is None
+    assert declared.constraint.allows(found_version("2.8.0+cu129"))
     found = pool.find_packages(Dependency("torch", ">=2.0"))
     assert [str(p.version) for p in found] == ["2.8.0+cu129"]
     # the stand-in carries the build's dependencies, minus the held family

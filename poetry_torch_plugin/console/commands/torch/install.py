@@ -74,6 +74,10 @@ pyproject.toml, then installs the packages from that index only, in one transact
             quiet=self.io.output.is_quiet(),
             verbose=self.io.is_verbose(),
         )
+        if options.dry_run:
+            # A plan for a pyproject.toml Poetry itself refuses would be a plan for nothing:
+            # Poetry's own validation speaks first, as it does for the real install.
+            _ = self.poetry
         try:
             install_torch(self.pyproject_path(), options, self.project_env, self.line)
         except TorchPluginError as error:
