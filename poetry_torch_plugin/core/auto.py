@@ -9,16 +9,32 @@ from packaging.requirements import InvalidRequirement
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from poetry_torch_plugin.core.facts import choose_auto_variant
+from poetry_torch_plugin.core.facts import arch_supported
+from poetry_torch_plugin.core.facts import archs_for
+from poetry_torch_plugin.core.facts import build_for
+from poetry_torch_plugin.core.facts import companion_published
+from poetry_torch_plugin.core.facts import driver_supports
+from poetry_torch_plugin.core.facts import is_newer_than_table
+from poetry_torch_plugin.core.facts import min_driver_for_cuda
+from poetry_torch_plugin.core.facts import newest_release
+from poetry_torch_plugin.core.facts import os_of
+from poetry_torch_plugin.core.facts import release_for
+from poetry_torch_plugin.core.facts import torch_minor
 from poetry_torch_plugin.core.variants import CPU
 from poetry_torch_plugin.core.variants import from_index_name
 
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
+    from collections.abc import Sequence
 
+    from poetry_torch_plugin.core.facts import Facts
+    from poetry_torch_plugin.core.machine import Gpu
     from poetry_torch_plugin.core.machine import Machine
     from poetry_torch_plugin.core.variants import Variant
+
+
+COMPANIONS = ("torchvision", "torchaudio")
 
 
 @dataclass(frozen=True)
@@ -46,7 +62,19 @@ def pinned_torch_version(requirements: Iterable[str]) -> str | None:
     return None
 
 
+def requirement_names(requirements: Iterable[str]) -> set[str]:
+    """The canonical project names of the requirements that parse."""
+    names: set[str] = set()
+    for text in requirements:
+        try:
+            names.add(canonicalize_name(Requirement(text).name))
+        except InvalidRequirement:
+            continue
+    return names
+
+
 def choose(
+    facts: Facts,
     machine: Machine,
     requested: Iterable[str] = (),
     configured: Iterable[str] = (),
@@ -62,6 +90,154 @@ def choose(
         or pinned_torch_version(configured)
         or (installed.split("+", 1)[0] if installed else None)
     )
-    name, reason = choose_auto_variant(machine, version)
+    requested, configured = list(requested), list(configured)
+    companions = requirement_names([*requested, *configured]) & set(COMPANIONS)
+    name, reason = choose_auto_variant(facts, machine, version, companions=sorted(companions))
     variant = from_index_name(name) or CPU
     return AutoChoice(variant, reason, version)
+
+
+def _candidates(
+    facts: Facts, torch_version: str | None, available: Iterable[str] | None
+) -> tuple[list[Variant], str]:
+    """The builds to choose from, stable before experimental, each newest first, and how to
+    name their torch in a reason."""
+    minor = torch_minor(torch_version)
+    basis = f"torch {minor}" if minor is not None else "torch"
+    release = release_for(facts, torch_version)
+    if release is None:
+        newest = newest_release(facts).torch
+        if minor is None:
+            basis = f"the newest torch in the table ({newest})"
+        elif is_newer_than_table(facts, torch_version):
+            basis = f"torch {minor} (not in the table; assuming the builds of {newest})"
+        release = newest_release(facts)
+    names: Iterable[str] = (
+        available if available is not None else (build.name for build in release.builds)
+    )
+    parsed = (from_index_name(name) for name in names)
+    found = {variant for variant in parsed if variant is not None}
+
+    def key(variant: Variant) -> tuple[bool, tuple[int, tuple[int, ...]]]:
+        build = build_for(facts, variant.index_name, torch_version)
+        return (build is None or build.status == "stable", variant.sort_key())
+
+    return sorted(found, key=key, reverse=True), basis
+
+
+def _gpu_names(gpus: Sequence[Gpu]) -> str:
+    shown = []
+    for gpu in gpus:
+        cc = gpu.compute_capability
+        text = gpu.name if cc is None else f"{gpu.name} (sm_{cc[0]}{cc[1]})"
+        if text not in shown:
+            shown.append(text)
+    return ", ".join(shown)
+
+
+def _without_nvidia_gpu(machine: Machine, builds: Sequence[Variant], basis: str) -> tuple[str, str]:
+    if machine.rocm is not None:
+        rocm = next((build for build in builds if build.kind == "rocm"), None)
+        if rocm is not None:
+            return rocm.index_name, (
+                f"ROCm {machine.rocm} found and no NVIDIA GPU;"
+                f" {rocm.index_name} is the newest ROCm build of {basis}"
+            )
+        return "cpu", f"ROCm {machine.rocm} found, but {basis} has no ROCm build"
+    if machine.mps:
+        return "cpu", "Apple Silicon: the macOS wheels of the cpu index (PyPI) include MPS"
+    if machine.nvidia is not None:
+        return "cpu", f"NVIDIA driver {machine.nvidia.driver_version} found, but no GPU is visible"
+    return "cpu", "no NVIDIA GPU found"
+
+
+def _no_cuda_fits(
+    facts: Facts, machine: Machine, cuda: Sequence[Variant], basis: str, runnable: bool
+) -> str:
+    nvidia = machine.nvidia
+    assert nvidia is not None
+    driver = nvidia.driver_version
+    if not runnable:
+        oldest = min(cuda, key=lambda variant: variant.sort_key())
+        version = (oldest.version[0], oldest.version[1])
+        floor = min_driver_for_cuda(facts, version, os_of(machine.platform))
+        return (
+            f"driver {driver} is too old for every CUDA build of {basis}"
+            f" (the oldest, {oldest.index_name}, needs >= {floor}); upgrade the driver to use"
+            f" {_gpu_names(nvidia.gpus)}"
+        )
+    return (
+        f"no CUDA build of {basis} that driver {driver} runs has kernels for"
+        f" {_gpu_names(nvidia.gpus)}"
+    )
+
+
+def _fits_gpus(archs: tuple[str, ...] | None, gpus: Sequence[Gpu]) -> bool:
+    # An unknown arch list is trusted only where no GPU's compute capability is known.
+    return all(
+        gpu.compute_capability is None
+        or (archs is not None and arch_supported(archs, gpu.compute_capability))
+        for gpu in gpus
+    )
+
+
+def _companions_missing(
+    facts: Facts, build: Variant, torch_version: str | None, companions: Iterable[str]
+) -> list[str]:
+    """The configured companions that the facts say are not published for ``build``."""
+    return [
+        name
+        for name in companions
+        if companion_published(facts, name, build.index_name, torch_version) is False
+    ]
+
+
+def choose_auto_variant(
+    facts: Facts,
+    machine: Machine,
+    torch_version: str | None,
+    available: Iterable[str] | None = None,
+    companions: Iterable[str] = (),
+) -> tuple[str, str]:
+    """The variant ``--cuda auto`` installs, and a one-line reason.
+
+    The newest stable (then experimental) CUDA build that exists for that torch (``available``,
+    the index names the index lists, else the facts), that the driver runs, whose kernels cover
+    every GPU, and for which every configured companion (torchaudio, torchvision) is published.
+    ROCm without an NVIDIA GPU picks the newest ROCm build; everything else gets ``cpu``, and
+    the reason says why.
+    """
+    builds, basis = _candidates(facts, torch_version, available)
+    companions = list(companions)
+    nvidia = machine.nvidia
+    if nvidia is None or not nvidia.gpus:
+        usable = [b for b in builds if not _companions_missing(facts, b, torch_version, companions)]
+        return _without_nvidia_gpu(machine, usable, basis)
+    cuda = [build for build in builds if build.kind == "cuda"]
+    if not cuda:
+        return "cpu", f"{basis} has no CUDA build"
+    os_name = os_of(machine.platform)
+    runnable = False
+    skipped: list[str] = []
+    for build in cuda:
+        version = (build.version[0], build.version[1])
+        if not driver_supports(facts, nvidia.driver_version, version, os_name):
+            continue
+        runnable = True
+        archs = archs_for(facts, build.index_name, torch_version, machine.platform)
+        if not _fits_gpus(archs, nvidia.gpus):
+            continue
+        missing = _companions_missing(facts, build, torch_version, companions)
+        if missing:
+            skipped.append(f"{build.index_name} (no {', '.join(missing)})")
+            continue
+        note = f"; skipped {', '.join(skipped)}" if skipped else ""
+        return build.index_name, (
+            f"{build.index_name} is the newest CUDA build of {basis} that driver"
+            f" {nvidia.driver_version} runs (needs >= {min_driver_for_cuda(facts, version, os_name)})"
+            f" with kernels for {_gpu_names(nvidia.gpus)}{note}"
+        )
+    reason = _no_cuda_fits(facts, machine, cuda, basis, runnable)
+    if skipped:
+        reason += f"; skipped {', '.join(skipped)}"
+    return "cpu", reason

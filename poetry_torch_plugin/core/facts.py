@@ -1,149 +1,81 @@
-"""Tables of facts about NVIDIA drivers and PyTorch builds, and the ``--cuda auto`` choice.
+"""Facts about PyTorch builds and NVIDIA drivers, as values, and the lookups over them.
 
-Update the tables below with each PyTorch release; every table names where its numbers
-come from, and rows that are not checked against that source say so."""
+The facts themselves live in ``poetry_torch_plugin/data/facts.json`` (loaded by
+``poetry_torch_plugin.data``, since core does no I/O); ``core.facts_parse.parse_facts`` turns
+that parsed JSON into a :class:`Facts`.  Every row carries its source and whether it was checked against
+it: callers may refuse only on checked rows, and only warn on the others.
+"""
 
 from __future__ import annotations
 
 import re
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
-
-from poetry_torch_plugin.core.variants import from_index_name
 
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
-    from collections.abc import Sequence
-
-    from poetry_torch_plugin.core.machine import Gpu
-    from poetry_torch_plugin.core.machine import Machine
-    from poetry_torch_plugin.core.machine import NvidiaInfo
-    from poetry_torch_plugin.core.variants import Variant
 
 
-# Source: NVIDIA CUDA Toolkit release notes, table 2 "CUDA Toolkit and Minimum Required Driver
-# Version for CUDA Minor Version Compatibility" (Linux x86_64).  Torch wheels bundle their CUDA
-# runtime, so a driver at the floor of a CUDA major runs every minor of it: cu129 runs on
-# 525.60.13.  Features that need a newer driver (PTX JIT of newer PTX) are the exception.
-_MINOR_COMPAT_DRIVER: dict[int, str] = {11: "450.80.02", 12: "525.60.13", 13: "580"}
-
-
-# CUDA 11.0 predates minor version compatibility.
-_EXACT_DRIVER: dict[tuple[int, int], str] = {(11, 0): "450.36.06"}
-
-
-# Source: NVIDIA CUDA Toolkit release notes, table 3 "CUDA Toolkit and Corresponding Driver
-# Versions", GA rows, Linux x86_64: the driver with which every feature of the toolkit works.
-# 13.1 and later are left out until checked.
-_FULL_FEATURE_DRIVER: dict[tuple[int, int], str] = {
-    (11, 8): "520.61.05",
-    (12, 0): "525.60.13",
-    (12, 1): "530.30.02",
-    (12, 2): "535.54.03",
-    (12, 3): "545.23.06",
-    (12, 4): "550.54.14",
-    (12, 5): "555.42.02",
-    (12, 6): "560.28.03",
-    (12, 8): "570.26",
-    (12, 9): "575.51.03",
-    (13, 0): "580.65.06",
-}
-
-
-# Source: `torch.cuda.get_arch_list()` of each wheel (PTX entries, compute_XY, left out), and
-# TORCH_CUDA_ARCH_LIST in .ci/manywheel/build_cuda.sh of each release branch.  These are the
-# Linux x86_64 and Windows builds; the Linux aarch64 builds carry fewer architectures.
-_KEPLER_TO_HOPPER = ("sm_37", "sm_50", "sm_60", "sm_70", "sm_75", "sm_80", "sm_86", "sm_90")
-_MAXWELL_TO_HOPPER = ("sm_50", "sm_60", "sm_70", "sm_75", "sm_80", "sm_86", "sm_90")
-_MAXWELL_TO_BLACKWELL = (*_MAXWELL_TO_HOPPER, "sm_100", "sm_120")
-_VOLTA_TO_BLACKWELL = ("sm_70", "sm_75", "sm_80", "sm_86", "sm_90", "sm_100", "sm_120")
-_TURING_TO_BLACKWELL = ("sm_75", "sm_80", "sm_86", "sm_90", "sm_100", "sm_120")
-
-
-# The builds PyTorch publishes per release, each CUDA build with its GPU architectures (cpu
-# and ROCm builds carry none).  Source: PyTorch RELEASE.md "Release Compatibility Matrix" and
-# pytorch.org "Previous versions" for the variants; the arch lists as above.
-# Checked: 2.11 cu130 (get_arch_list on an H100); 2.7 cu128, 2.8 and 2.10 cu128 (reported
-# get_arch_list outputs).  Uncertain: the cu118 lists (sm_37), 2.5 cu121/cu124 and 2.6 arch
-# lists; the ROCm versions besides the matrix's "stable ROCm" (2.5 rocm6.1, 2.6 rocm6.1,
-# 2.7 rocm6.2.4, 2.8 rocm6.3); whether 2.9-2.11 also publish cu129; the 2.12 and 2.13 rows
-# (from the matrix only, not checked against download.pytorch.org).
-_BUILDS: dict[str, dict[str, tuple[str, ...]]] = {
-    "2.5": {
-        "cu118": _KEPLER_TO_HOPPER,
-        "cu121": _MAXWELL_TO_HOPPER,
-        "cu124": _MAXWELL_TO_HOPPER,
-        "cpu": (),
-        "rocm6.1": (),
-        "rocm6.2": (),
-    },
-    "2.6": {
-        "cu118": _KEPLER_TO_HOPPER,
-        "cu124": _MAXWELL_TO_HOPPER,
-        "cu126": _MAXWELL_TO_HOPPER,
-        "cpu": (),
-        "rocm6.1": (),
-        "rocm6.2.4": (),
-    },
-    "2.7": {
-        "cu118": _KEPLER_TO_HOPPER,
-        "cu126": _MAXWELL_TO_HOPPER,
-        "cu128": _MAXWELL_TO_BLACKWELL,
-        "cpu": (),
-        "rocm6.2.4": (),
-        "rocm6.3": (),
-    },
-    # 2.8 removed Maxwell and Pascal from cu128/cu129 (pytorch/pytorch#157517).
-    "2.8": {
-        "cu126": _MAXWELL_TO_HOPPER,
-        "cu128": _VOLTA_TO_BLACKWELL,
-        "cu129": _VOLTA_TO_BLACKWELL,
-        "cpu": (),
-        "rocm6.3": (),
-        "rocm6.4": (),
-    },
-    "2.9": {
-        "cu126": _MAXWELL_TO_HOPPER,
-        "cu128": _VOLTA_TO_BLACKWELL,
-        "cu130": _TURING_TO_BLACKWELL,
-        "cpu": (),
-        "rocm6.4": (),
-    },
-    "2.10": {
-        "cu126": _MAXWELL_TO_HOPPER,
-        "cu128": _VOLTA_TO_BLACKWELL,
-        "cu130": _TURING_TO_BLACKWELL,
-        "cpu": (),
-        "rocm7.1": (),
-    },
-    # 2.11 removed Volta from cu128 (pytorch/pytorch#172352); cu130 is the PyPI build.
-    "2.11": {
-        "cu126": _MAXWELL_TO_HOPPER,
-        "cu128": _TURING_TO_BLACKWELL,
-        "cu130": _TURING_TO_BLACKWELL,
-        "cpu": (),
-        "rocm7.2": (),
-    },
-    "2.12": {
-        "cu126": _MAXWELL_TO_HOPPER,
-        "cu130": _TURING_TO_BLACKWELL,
-        "cu132": _TURING_TO_BLACKWELL,
-        "cpu": (),
-        "rocm7.2": (),
-    },
-    "2.13": {
-        "cu126": _MAXWELL_TO_HOPPER,
-        "cu130": _TURING_TO_BLACKWELL,
-        "cu132": _TURING_TO_BLACKWELL,
-        "cpu": (),
-        "rocm7.2": (),
-    },
-}
-
+PLATFORMS = ("linux-x86_64", "linux-aarch64", "windows")
+OSES = ("linux", "windows")
+STATUSES = ("stable", "experimental")
 
 _TORCH_MINOR = re.compile(r"^\s*(?:==\s*)?v?(\d+)\.(\d+)")
 _SM = re.compile(r"^sm_(\d+)(\d)([a-z]?)$")
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A value with where it comes from and whether it was compared with that source."""
+
+    value: tuple[str, ...]
+    source: str
+    checked: bool
+
+
+@dataclass(frozen=True)
+class Build:
+    """One variant of one torch release: ``cu130`` of 2.11, say."""
+
+    name: str
+    status: str  # "stable" or "experimental"
+    source: str
+    checked: bool
+    archs: dict[str, Checked]  # per platform; a platform missing here is unknown
+    gfx: Checked | None
+
+
+@dataclass(frozen=True)
+class Release:
+    torch: str  # "2.11"
+    source: str
+    checked: bool
+    builds: tuple[Build, ...]
+    torchvision: str
+    torchaudio: str  # the torchaudio minor that pairs ("2.11" for every torch >= 2.11)
+
+    def build(self, name: str) -> Build | None:
+        return next((build for build in self.builds if build.name == name), None)
+
+
+@dataclass(frozen=True)
+class Driver:
+    driver: str | None
+    source: str
+    checked: bool
+
+
+@dataclass(frozen=True)
+class Facts:
+    releases: tuple[Release, ...]  # oldest first
+    sources: dict[str, str]
+    minor_compat: dict[tuple[str, int], Driver]  # (os, CUDA major)
+    exact: dict[tuple[str, tuple[int, int]], Driver]  # (os, CUDA version), before minor compat
+    toolkit: dict[tuple[str, tuple[int, int]], Driver]
+    torchaudio_last: str  # "2.11.1"
+    torchaudio_variants: Checked  # the indexes that carry it, for torch newer than its minor
 
 
 def _dotted(version: str) -> tuple[int, ...] | None:
@@ -155,56 +87,108 @@ def _minor_key(minor: str) -> tuple[int, ...]:
     return tuple(int(part) for part in minor.split("."))
 
 
-def _torch_minor(version: str | None) -> str | None:
+def torch_minor(version: str | None) -> str | None:
+    """``"2.11"`` from ``2.11.0+cu130`` or ``==2.11.*``; None when there is no version."""
     match = _TORCH_MINOR.match(version or "")
     return f"{int(match.group(1))}.{int(match.group(2))}" if match else None
 
 
-def known_torch_releases() -> tuple[str, ...]:
-    """The torch releases the tables describe, oldest first (``"2.5"``, ..., ``"2.13"``)."""
-    return tuple(sorted(_BUILDS, key=_minor_key))
+def os_of(platform: str) -> str:
+    return "windows" if platform.lower().startswith("win") else "linux"
 
 
-def min_driver_for_cuda(cuda: tuple[int, int]) -> str | None:
-    """The oldest Linux driver that runs torch wheels built with ``cuda``; None if unknown."""
-    return _EXACT_DRIVER.get(cuda) or _MINOR_COMPAT_DRIVER.get(cuda[0])
+def arch_platform(platform: str) -> str:
+    """The facts' platform key for a machine's ``system-machine`` (``linux-x86_64``, ...)."""
+    text = platform.lower()
+    if text.startswith("win"):
+        return "windows"
+    return "linux-aarch64" if text.endswith(("aarch64", "arm64")) else "linux-x86_64"
 
 
-def full_feature_driver_for_cuda(cuda: tuple[int, int]) -> str | None:
-    """The driver released with that CUDA toolkit; None where the table has no row."""
-    return _FULL_FEATURE_DRIVER.get(cuda)
+def known_torch_releases(facts: Facts) -> tuple[str, ...]:
+    """The torch releases the facts describe, oldest first (``"2.0"``, ..., ``"2.15"``)."""
+    return tuple(release.torch for release in facts.releases)
 
 
-def driver_supports(driver_version: str, cuda: tuple[int, int]) -> bool:
-    """Whether the driver runs torch wheels built with ``cuda``, comparing dotted numbers."""
-    floor = min_driver_for_cuda(cuda)
-    driver = _dotted(driver_version)
-    needed = _dotted(floor) if floor is not None else None
+def release_for(facts: Facts, version: str | None) -> Release | None:
+    minor = torch_minor(version)
+    return next((release for release in facts.releases if release.torch == minor), None)
+
+
+def newest_release(facts: Facts) -> Release:
+    return facts.releases[-1]
+
+
+def is_newer_than_table(facts: Facts, version: str | None) -> bool:
+    minor = torch_minor(version)
+    return minor is not None and _minor_key(minor) > _minor_key(newest_release(facts).torch)
+
+
+def driver_floor(facts: Facts, cuda: tuple[int, int], os_name: str = "linux") -> Driver | None:
+    """The oldest driver that runs torch wheels built with ``cuda`` (they bundle their CUDA
+    runtime, so the floor of the CUDA major suffices); None where the facts have no row."""
+    row = facts.exact.get((os_name, cuda)) or facts.minor_compat.get((os_name, cuda[0]))
+    return row if row is not None and row.driver is not None else None
+
+
+def min_driver_for_cuda(facts: Facts, cuda: tuple[int, int], os_name: str = "linux") -> str | None:
+    row = driver_floor(facts, cuda, os_name)
+    return row.driver if row is not None else None
+
+
+def full_feature_driver_for_cuda(
+    facts: Facts, cuda: tuple[int, int], os_name: str = "linux"
+) -> str | None:
+    """The driver released with that CUDA toolkit; None where the facts have no value."""
+    row = facts.toolkit.get((os_name, cuda))
+    return row.driver if row is not None else None
+
+
+def driver_at_least(driver_version: str, floor: str) -> bool:
+    """Compare dotted numbers (``"1000.1" >= "580"``); False when either does not parse."""
+    driver, needed = _dotted(driver_version), _dotted(floor)
     return driver is not None and needed is not None and driver >= needed
 
 
-def variants_for_torch(version: str) -> tuple[str, ...] | None:
+def driver_supports(
+    facts: Facts, driver_version: str, cuda: tuple[int, int], os_name: str = "linux"
+) -> bool:
+    """Whether the driver runs torch wheels built with ``cuda``; False when unknown."""
+    floor = min_driver_for_cuda(facts, cuda, os_name)
+    return floor is not None and driver_at_least(driver_version, floor)
+
+
+def variants_for_torch(facts: Facts, version: str) -> tuple[str, ...] | None:
     """The index names PyTorch publishes for that torch (matched on major.minor)."""
-    minor = _torch_minor(version)
-    builds = _BUILDS.get(minor) if minor is not None else None
-    return tuple(builds) if builds is not None else None
+    release = release_for(facts, version)
+    return tuple(build.name for build in release.builds) if release is not None else None
 
 
-def archs_for(variant: str, torch_version: str | None) -> tuple[str, ...] | None:
-    """The ``sm_XY`` list of a CUDA build; None for non-CUDA builds and unknown pairs.
+def build_for(facts: Facts, variant: str, torch_version: str | None) -> Build | None:
+    """The row of ``variant`` for that torch; without a torch version, or for one newer than
+    the facts, the newest release that lists the variant."""
+    release = release_for(facts, torch_version)
+    if release is not None:
+        return release.build(variant)
+    if torch_version is None or is_newer_than_table(facts, torch_version):
+        rows = (release.build(variant) for release in reversed(facts.releases))
+        return next((row for row in rows if row is not None), None)
+    return None
 
-    Without a torch version, or for a torch newer than the table, the newest listed build of
-    that variant answers.
-    """
-    minor = _torch_minor(torch_version)
-    if minor in _BUILDS:
-        archs = _BUILDS[minor].get(variant)
-    elif minor is None or _minor_key(minor) > _minor_key(known_torch_releases()[-1]):
-        rows = reversed(known_torch_releases())
-        archs = next((_BUILDS[row][variant] for row in rows if variant in _BUILDS[row]), None)
-    else:
-        archs = None
-    return archs or None
+
+def arch_row(
+    facts: Facts, variant: str, torch_version: str | None, platform: str = "linux-x86_64"
+) -> Checked | None:
+    """The ``sm_XY`` list of a CUDA build with its source; None for unknown pairs."""
+    build = build_for(facts, variant, torch_version)
+    return build.archs.get(arch_platform(platform)) if build is not None else None
+
+
+def archs_for(
+    facts: Facts, variant: str, torch_version: str | None, platform: str = "linux-x86_64"
+) -> tuple[str, ...] | None:
+    row = arch_row(facts, variant, torch_version, platform)
+    return row.value if row is not None and row.value else None
 
 
 def arch_supported(archs: Iterable[str], compute_capability: tuple[int, int]) -> bool:
@@ -226,103 +210,21 @@ def arch_supported(archs: Iterable[str], compute_capability: tuple[int, int]) ->
     return False
 
 
-def _candidates(
-    torch_version: str | None, available: Iterable[str] | None
-) -> tuple[list[Variant], str]:
-    """The builds to choose from, newest first, and how to name their torch in a reason."""
-    minor = _torch_minor(torch_version)
-    basis = f"torch {minor}" if minor is not None else "torch"
-    if available is not None:
-        names: Iterable[str] = available
-    elif minor in _BUILDS:
-        names = _BUILDS[minor]
-    else:
-        newest = known_torch_releases()[-1]
-        names = _BUILDS[newest]
-        if minor is None:
-            basis = f"the newest torch in the table ({newest})"
-        else:
-            basis = f"torch {minor} (not in the table; assuming the builds of {newest})"
-    parsed = (from_index_name(name) for name in names)
-    found = {variant for variant in parsed if variant is not None}
-    return sorted(found, key=lambda variant: variant.sort_key(), reverse=True), basis
+def companion_published(
+    facts: Facts, package: str, variant: str, torch_version: str | None
+) -> bool | None:
+    """Whether ``package`` (torchvision, torchaudio) has a build on ``variant``'s index that
+    pairs with that torch; None where the facts do not say.
 
-
-def _gpu_names(gpus: Sequence[Gpu]) -> str:
-    shown = []
-    for gpu in gpus:
-        cc = gpu.compute_capability
-        text = gpu.name if cc is None else f"{gpu.name} (sm_{cc[0]}{cc[1]})"
-        if text not in shown:
-            shown.append(text)
-    return ", ".join(shown)
-
-
-def _without_nvidia_gpu(machine: Machine, builds: Sequence[Variant], basis: str) -> tuple[str, str]:
-    if machine.rocm is not None:
-        rocm = next((build for build in builds if build.kind == "rocm"), None)
-        if rocm is not None:
-            return rocm.index_name, (
-                f"ROCm {machine.rocm} found and no NVIDIA GPU;"
-                f" {rocm.index_name} is the newest ROCm build of {basis}"
-            )
-        return "cpu", f"ROCm {machine.rocm} found, but {basis} has no ROCm build"
-    if machine.mps:
-        return "cpu", "Apple Silicon: the macOS wheels of the cpu index (PyPI) include MPS"
-    if machine.nvidia is not None:
-        return "cpu", f"NVIDIA driver {machine.nvidia.driver_version} found, but no GPU is visible"
-    return "cpu", "no NVIDIA GPU found"
-
-
-def _no_cuda_fits(nvidia: NvidiaInfo, cuda: Sequence[Variant], basis: str, runnable: bool) -> str:
-    driver = nvidia.driver_version
-    if not runnable:
-        oldest = cuda[-1]
-        floor = min_driver_for_cuda((oldest.version[0], oldest.version[1]))
-        return (
-            f"driver {driver} is too old for every CUDA build of {basis}"
-            f" (the oldest, {oldest.index_name}, needs >= {floor}); upgrade the driver to use"
-            f" {_gpu_names(nvidia.gpus)}"
-        )
-    return (
-        f"no CUDA build of {basis} that driver {driver} runs has kernels for"
-        f" {_gpu_names(nvidia.gpus)}"
-    )
-
-
-def choose_auto_variant(
-    machine: Machine, torch_version: str | None, available: Iterable[str] | None = None
-) -> tuple[str, str]:
-    """The variant ``--cuda auto`` installs, and a one-line reason.
-
-    The newest CUDA build that exists for that torch (``available``, the index names the
-    index lists, else the table), that the driver runs, and whose kernels cover every GPU.
-    ROCm without an NVIDIA GPU picks the newest ROCm build; everything else gets ``cpu``,
-    and the reason says why.
+    torchvision and torchaudio up to 2.10 follow torch onto every index of its release.
+    torchaudio 2.11 is the last: it serves every newer torch, but only from the indexes
+    torch 2.11 was published to (a ``cu132`` index has none).
     """
-    builds, basis = _candidates(torch_version, available)
-    nvidia = machine.nvidia
-    if nvidia is None or not nvidia.gpus:
-        return _without_nvidia_gpu(machine, builds, basis)
-    cuda = [build for build in builds if build.kind == "cuda"]
-    if not cuda:
-        return "cpu", f"{basis} has no CUDA build"
-    runnable = False
-    for build in cuda:
-        version = (build.version[0], build.version[1])
-        if not driver_supports(nvidia.driver_version, version):
-            continue
-        runnable = True
-        archs = archs_for(build.index_name, torch_version)
-        # An unknown arch list is trusted only where no GPU's compute capability is known.
-        if all(
-            gpu.compute_capability is None
-            or (archs is not None and arch_supported(archs, gpu.compute_capability))
-            for gpu in nvidia.gpus
-        ):
-            return build.index_name, (
-                f"{build.index_name} is the newest CUDA build of {basis} that driver"
-                f" {nvidia.driver_version} runs (needs >= {min_driver_for_cuda(version)})"
-                f" with kernels for {_gpu_names(nvidia.gpus)}"
-            )
-    return "cpu", _no_cuda_fits(nvidia, cuda, basis, runnable)
+    release = release_for(facts, torch_version)
+    if release is None and (torch_version is None or is_newer_than_table(facts, torch_version)):
+        release = newest_release(facts)
+    if release is None or release.build(variant) is None:
+        return None
+    if package == "torchaudio" and release.torchaudio != release.torch:
+        return variant in facts.torchaudio_variants.value
+    return True

@@ -89,10 +89,12 @@ def _variant(
         )
     if cuda is not None and cuda.strip().lower() == "auto":
         from poetry_torch_plugin.core.auto import choose
+        from poetry_torch_plugin.data import load_facts
         from poetry_torch_plugin.machine.detect import detect_machine
         from poetry_torch_plugin.project.read import configured_packages
 
         choice = choose(
+            load_facts(),
             detect_machine(),
             options.requirements,
             configured_packages(pyproject),

@@ -12,10 +12,12 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion
 from packaging.version import Version
 
+from poetry_torch_plugin.core.facts import arch_row
 from poetry_torch_plugin.core.facts import arch_supported
-from poetry_torch_plugin.core.facts import archs_for
-from poetry_torch_plugin.core.facts import driver_supports
-from poetry_torch_plugin.core.facts import min_driver_for_cuda
+from poetry_torch_plugin.core.facts import driver_at_least
+from poetry_torch_plugin.core.facts import driver_floor
+from poetry_torch_plugin.core.facts import os_of
+from poetry_torch_plugin.data import load_facts
 from poetry_torch_plugin.env.installed import InstalledDist
 from poetry_torch_plugin.env.installed import requires_of
 from poetry_torch_plugin.env.layout import EnvState
@@ -229,30 +231,40 @@ class _Verdicts:
         if build.kind != "cuda" or nvidia is None or not nvidia.gpus:
             return
         cuda = (build.version[0], build.version[1])
-        floor = min_driver_for_cuda(cuda)
-        known_too_old = floor is not None and not driver_supports(nvidia.driver_version, cuda)
+        facts = load_facts()
+        row = driver_floor(facts, cuda, os_of(machine.platform))
+        floor = row.driver if row is not None else None
+        known_too_old = floor is not None and not driver_at_least(nvidia.driver_version, floor)
         reported = nvidia.cuda_driver_version
         if known_too_old or (floor is None and reported is not None and reported[0] < cuda[0]):
             runs = f" (runs CUDA up to {reported[0]}.{reported[1]})" if reported else ""
             needs = f" needs a driver >= {floor}" if floor else f" needs CUDA {build.dotted}"
+            # A floor not checked against its source only warns (facts.json says which).
+            unchecked = (
+                row is not None
+                and not row.checked
+                and not (reported is not None and reported[0] < cuda[0])
+            )
             self.add(
                 "driver-too-old",
-                ERROR,
+                WARNING if unchecked else ERROR,
                 f"NVIDIA driver {nvidia.driver_version}{runs} is too old for {subject},"
-                f" which{needs}; upgrade the driver, or install a build this driver runs",
+                f" which{needs}{' (unchecked fact)' if unchecked else ''}; upgrade the driver,"
+                " or install a build this driver runs",
                 FIX_AUTO,
             )
-        archs = archs_for(build.index_name, version)
-        if archs is None:
+        archs = arch_row(facts, build.index_name, version, machine.platform)
+        if archs is None or not archs.value:
             return
         for gpu in nvidia.gpus:
             cc = gpu.compute_capability
-            if cc is not None and not arch_supported(archs, cc):
+            if cc is not None and not arch_supported(archs.value, cc):
                 self.add(
                     "arch-not-in-build",
-                    ERROR,
+                    ERROR if archs.checked else WARNING,
                     f"GPU {gpu.index} ({gpu.name}, sm_{cc[0]}{cc[1]}) is not among the"
-                    f" architectures of {subject} ({' '.join(archs)})",
+                    f" architectures of {subject} ({' '.join(archs.value)})"
+                    f"{'' if archs.checked else ' (unchecked fact)'}",
                     FIX_AUTO,
                 )
 

@@ -32,6 +32,9 @@ RANKS = {
     # the one child-process runner: install (pip, uv), machine (probes) and env (the torch
     # probe) all run children, and core may do no I/O
     "process": 3,
+    # data shipped in the package (facts.json), read through importlib.resources and parsed
+    # by core; a sibling of process, which it does not import
+    "data": 3,
     "core": 2,
     "errors": 1,
     "__init__": 0,

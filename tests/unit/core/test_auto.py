@@ -9,10 +9,12 @@ import pytest
 from poetry_torch_plugin.core.auto import choose
 from poetry_torch_plugin.core.auto import pinned_torch_version
 from poetry_torch_plugin.core.variants import Variant
+from poetry_torch_plugin.data import load_facts
 from poetry_torch_plugin.machine.detect import machine_from_dict
 from poetry_torch_plugin.project.read import configured_packages
 
 
+FACTS = load_facts()
 H100 = machine_from_dict(
     {
         "nvidia": {
@@ -42,15 +44,19 @@ def test_pinned_torch_version(requirements: list[str], version: str | None) -> N
 
 
 def test_command_line_pin_beats_the_configured_one() -> None:
-    choice = choose(H100, ["torch==2.8.0"], ["torch==2.6.0"])
+    choice = choose(FACTS, H100, ["torch==2.8.0"], ["torch==2.6.0"])
     assert choice.torch_version == "2.8.0"
-    assert choice.variant == Variant("cuda", (12, 9))
+    # cu129 is 2.8's experimental build: the stable cu128 comes first.
+    assert choice.variant == Variant("cuda", (12, 8))
     assert "torch 2.8" in choice.reason
-    assert choose(H100, ["torchvision"], ["torch==2.6.0"]).variant == Variant("cuda", (12, 6))
+    # 2.6: cu126 is experimental, cu124 the newest stable build.
+    assert choose(FACTS, H100, ["torchvision"], ["torch==2.6.0"]).variant == Variant(
+        "cuda", (12, 4)
+    )
 
 
 def test_no_gpu_means_cpu() -> None:
-    choice = choose(NO_GPU)
+    choice = choose(FACTS, NO_GPU)
     assert choice.variant == Variant("cpu")
     assert choice.reason == "no NVIDIA GPU found"
 

@@ -1,15 +1,16 @@
 from __future__ import annotations
 
-import re
-
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from poetry_torch_plugin.core.auto import choose_auto_variant
+from poetry_torch_plugin.core.facts import arch_row
 from poetry_torch_plugin.core.facts import arch_supported
 from poetry_torch_plugin.core.facts import archs_for
-from poetry_torch_plugin.core.facts import choose_auto_variant
+from poetry_torch_plugin.core.facts import companion_published
+from poetry_torch_plugin.core.facts import driver_floor
 from poetry_torch_plugin.core.facts import driver_supports
 from poetry_torch_plugin.core.facts import full_feature_driver_for_cuda
 from poetry_torch_plugin.core.facts import known_torch_releases
@@ -18,11 +19,12 @@ from poetry_torch_plugin.core.facts import variants_for_torch
 from poetry_torch_plugin.core.machine import Gpu
 from poetry_torch_plugin.core.machine import Machine
 from poetry_torch_plugin.core.machine import NvidiaInfo
-from poetry_torch_plugin.core.variants import from_index_name
+from poetry_torch_plugin.data import load_facts
 from poetry_torch_plugin.machine.parsers import parse_query_gpu_csv
 from poetry_torch_plugin.machine.parsers import parse_smi_header
 
 
+FACTS = load_facts()
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 TURING_TO_BLACKWELL = ("sm_75", "sm_80", "sm_86", "sm_90", "sm_100", "sm_120")
 MAXWELL_TO_HOPPER = ("sm_50", "sm_60", "sm_70", "sm_75", "sm_80", "sm_86", "sm_90")
@@ -73,7 +75,7 @@ NO_GPU = Machine(None, None, False, None, "linux-x86_64")
     ],
 )
 def test_min_driver_for_cuda(cuda: tuple[int, int], expected: str | None) -> None:
-    assert min_driver_for_cuda(cuda) == expected
+    assert min_driver_for_cuda(FACTS, cuda) == expected
 
 
 @pytest.mark.parametrize(
@@ -81,7 +83,7 @@ def test_min_driver_for_cuda(cuda: tuple[int, int], expected: str | None) -> Non
     [((12, 6), "560.28.03"), ((12, 8), "570.26"), ((12, 9), "575.51.03"), ((13, 0), "580.65.06")],
 )
 def test_full_feature_driver_for_cuda(cuda: tuple[int, int], expected: str) -> None:
-    assert full_feature_driver_for_cuda(cuda) == expected
+    assert full_feature_driver_for_cuda(FACTS, cuda) == expected
 
 
 @pytest.mark.parametrize(
@@ -105,24 +107,29 @@ def test_full_feature_driver_for_cuda(cuda: tuple[int, int], expected: str) -> N
     ],
 )
 def test_driver_supports(driver: str, cuda: tuple[int, int], expected: bool) -> None:
-    assert driver_supports(driver, cuda) is expected
+    assert driver_supports(FACTS, driver, cuda) is expected
 
 
 @pytest.mark.parametrize(
     ("version", "expected"),
     [
-        ("2.7", ("cu118", "cu126", "cu128", "cpu", "rocm6.2.4", "rocm6.3")),
-        ("2.8.0", ("cu126", "cu128", "cu129", "cpu", "rocm6.3", "rocm6.4")),
-        ("2.9.1", ("cu126", "cu128", "cu130", "cpu", "rocm6.4")),
-        ("2.11.0+cu130", ("cu126", "cu128", "cu130", "cpu", "rocm7.2")),
-        ("==2.10.0", ("cu126", "cu128", "cu130", "cpu", "rocm7.1")),
+        ("2.0.1", ("cu117", "cu118", "cpu", "rocm5.3", "rocm5.4.2")),
+        ("2.7", ("cu118", "cu126", "cu128", "cpu", "rocm6.2.4", "rocm6.3", "xpu")),
+        ("2.8.0", ("cu126", "cu128", "cu129", "cpu", "rocm6.3", "rocm6.4", "xpu")),
+        ("2.9.1", ("cu126", "cu128", "cu130", "cpu", "rocm6.3", "rocm6.4", "xpu")),
+        ("2.11.0+cu130", ("cu126", "cu128", "cu130", "cpu", "rocm7.2", "xpu")),
+        ("==2.10.0", ("cu126", "cu128", "cu130", "cpu", "rocm7.0", "rocm7.1", "xpu")),
+        ("2.13.0", ("cu126", "cu130", "cu132", "cpu", "rocm7.2", "xpu")),
         ("1.13.1", None),
         ("latest", None),
         ("", None),
     ],
 )
 def test_variants_for_torch(version: str, expected: tuple[str, ...] | None) -> None:
-    assert variants_for_torch(version) == expected
+    found = variants_for_torch(FACTS, version)
+    assert (sorted(found) if found is not None else None) == (
+        sorted(expected) if expected is not None else None
+    )
 
 
 @pytest.mark.parametrize(
@@ -137,7 +144,8 @@ def test_variants_for_torch(version: str, expected: tuple[str, ...] | None) -> N
         ("cpu", "2.11", None),
         ("rocm6.4", "2.8", None),
         ("cu129", "2.11", None),
-        ("cu118", "2.4", None),
+        ("cu118", "2.4", ("sm_37", *MAXWELL_TO_HOPPER)),
+        ("cu118", "1.13", None),
         ("cu130", None, TURING_TO_BLACKWELL),
         ("cu126", "9.0", MAXWELL_TO_HOPPER),
     ],
@@ -145,7 +153,7 @@ def test_variants_for_torch(version: str, expected: tuple[str, ...] | None) -> N
 def test_archs_for(
     variant: str, torch_version: str | None, expected: tuple[str, ...] | None
 ) -> None:
-    assert archs_for(variant, torch_version) == expected
+    assert archs_for(FACTS, variant, torch_version) == expected
 
 
 @pytest.mark.parametrize(
@@ -174,30 +182,6 @@ def test_arch_supported(
     assert arch_supported(archs, capability) is expected
 
 
-@pytest.mark.parametrize("release", known_torch_releases())
-def test_table_rows_are_well_formed(release: str) -> None:
-    names = variants_for_torch(release)
-    assert names is not None and "cpu" in names
-    for name in names:
-        variant = from_index_name(name)
-        assert variant is not None, name
-        if variant.kind != "cuda":
-            assert archs_for(name, release) is None
-            continue
-        archs = archs_for(name, release)
-        assert archs, f"torch {release} {name} has no arch list"
-        assert all(re.fullmatch(r"sm_\d+", arch) for arch in archs)
-        assert min_driver_for_cuda((variant.version[0], variant.version[1])) is not None
-
-
-def test_known_torch_releases_are_sorted() -> None:
-    releases = known_torch_releases()
-    assert releases[0] == "2.5" and "2.11" in releases
-    assert [tuple(map(int, r.split("."))) for r in releases] == sorted(
-        tuple(map(int, r.split("."))) for r in releases
-    )
-
-
 @pytest.mark.parametrize(
     ("machine", "torch_version", "variant", "reason_has"),
     [
@@ -211,7 +195,7 @@ def test_known_torch_releases_are_sorted() -> None:
         pytest.param(
             nvidia_machine("550.54.15", H100),
             "2.8.0",
-            "cu129",
+            "cu128",  # cu129 is 2.8's experimental build
             "525.60.13",
             id="h100-550-torch-2.8",
         ),
@@ -300,13 +284,13 @@ def test_known_torch_releases_are_sorted() -> None:
 def test_choose_auto_variant(
     machine: Machine, torch_version: str, variant: str, reason_has: str
 ) -> None:
-    chosen, reason = choose_auto_variant(machine, torch_version)
+    chosen, reason = choose_auto_variant(FACTS, machine, torch_version)
     assert (chosen, reason_has in reason) == (variant, True), reason
     assert "\n" not in reason
 
 
 def test_choose_auto_variant_driver_reason_names_the_floor() -> None:
-    _, reason = choose_auto_variant(nvidia_machine("470.82.01", V100), "2.11")
+    _, reason = choose_auto_variant(FACTS, nvidia_machine("470.82.01", V100), "2.11")
     assert "470.82.01" in reason and "cu126" in reason and "525.60.13" in reason
 
 
@@ -323,19 +307,72 @@ def test_choose_auto_variant_driver_reason_names_the_floor() -> None:
 )
 def test_choose_auto_variant_uses_what_the_index_lists(available: list[str], expected: str) -> None:
     machine = nvidia_machine("580.159.04", H100)
-    assert choose_auto_variant(machine, "2.11.0", available)[0] == expected
+    assert choose_auto_variant(FACTS, machine, "2.11.0", available)[0] == expected
 
 
 def test_choose_auto_variant_without_torch_version_uses_newest_release() -> None:
     machine = nvidia_machine("580.159.04", H100)
-    newest = known_torch_releases()[-1]
-    chosen, reason = choose_auto_variant(machine, None)
-    assert chosen == choose_auto_variant(machine, newest)[0]
+    newest = known_torch_releases(FACTS)[-1]
+    chosen, reason = choose_auto_variant(FACTS, machine, None)
+    assert chosen == choose_auto_variant(FACTS, machine, newest)[0]
     assert chosen.startswith("cu13")
     assert f"newest torch in the table ({newest})" in reason
 
 
 def test_choose_auto_variant_unknown_torch_version_says_so() -> None:
-    chosen, reason = choose_auto_variant(nvidia_machine("580.159.04", H100), "9.1.0")
+    chosen, reason = choose_auto_variant(FACTS, nvidia_machine("580.159.04", H100), "9.1.0")
     assert chosen.startswith("cu13")
     assert "torch 9.1 (not in the table" in reason
+
+
+@pytest.mark.parametrize("torch_version", ["2.12.0", "2.13.0", "2.14.0", "2.15.0", None])
+def test_auto_never_picks_a_variant_without_a_configured_torchaudio(
+    torch_version: str | None,
+) -> None:
+    machine = nvidia_machine("580.159.04", H100)
+    available = ["cpu", "cu126", "cu130", "cu132"]
+    for names in (None, available):
+        chosen, reason = choose_auto_variant(
+            FACTS, machine, torch_version, names, companions=["torchvision", "torchaudio"]
+        )
+        assert chosen == "cu130", reason
+        assert companion_published(FACTS, "torchaudio", chosen, torch_version) is True
+
+
+def test_auto_without_torchaudio_takes_the_newest_stable_build() -> None:
+    machine = nvidia_machine("580.159.04", H100)
+    assert choose_auto_variant(FACTS, machine, "2.14.0")[0] == "cu132"
+    chosen, reason = choose_auto_variant(FACTS, machine, "2.14.0", companions=["torchaudio"])
+    assert chosen == "cu130"
+    assert "skipped cu132 (no torchaudio)" in reason
+    # 2.12: cu132 is experimental, so the stable cu130 wins even without torchaudio.
+    assert choose_auto_variant(FACTS, machine, "2.12.0")[0] == "cu130"
+
+
+@pytest.mark.parametrize(
+    ("package", "variant", "torch_version", "expected"),
+    [
+        ("torchaudio", "cu132", "2.12.1", False),
+        ("torchaudio", "cu130", "2.13", True),
+        ("torchaudio", "cu129", "2.8.0", True),
+        ("torchaudio", "cu129", "2.11", None),  # 2.11 has no cu129 at all
+        ("torchvision", "cu132", "2.12", True),
+        ("torchaudio", "cu132", "9.0", False),  # newer than the facts: like the newest
+        ("torchaudio", "cu118", "1.13", None),
+    ],
+)
+def test_companion_published(
+    package: str, variant: str, torch_version: str, expected: bool | None
+) -> None:
+    assert companion_published(FACTS, package, variant, torch_version) is expected
+
+
+def test_unchecked_rows_are_marked() -> None:
+    # Windows floors are not checked against NVIDIA's table: they may only warn.
+    floor = driver_floor(FACTS, (12, 8), "windows")
+    assert floor is not None and floor.driver == "528.33" and floor.checked is False
+    linux = driver_floor(FACTS, (12, 8), "linux")
+    assert linux is not None and linux.checked is True
+    row = arch_row(FACTS, "cu126", "2.12", "linux-aarch64")
+    assert row is not None and row.value == ("sm_80", "sm_90") and row.checked
+    assert arch_row(FACTS, "cu128", "2.7", "linux-aarch64") is None

@@ -13,11 +13,12 @@ from typing import Any
 import pytest
 
 from poetry_torch_plugin.core.auto import choose
+from poetry_torch_plugin.core.auto import choose_auto_variant
 from poetry_torch_plugin.core.config import read_config
 from poetry_torch_plugin.core.facts import archs_for
-from poetry_torch_plugin.core.facts import choose_auto_variant
 from poetry_torch_plugin.core.machine import Machine
 from poetry_torch_plugin.core.machine import machine_to_dict
+from poetry_torch_plugin.data import load_facts
 from poetry_torch_plugin.env.layout import EnvState
 from poetry_torch_plugin.env.layout import env_python
 from poetry_torch_plugin.env.layout import read_environment
@@ -470,16 +471,16 @@ def test_device_runtime_agrees_with_the_facts_table() -> None:
     runtime = _recorded("check-runtime.json")["runtime"]
     assert runtime["cuda_available"] is True and runtime["op_ok"] is True
     assert runtime["device_name"] == "NVIDIA H100 80GB HBM3"
-    assert archs_for("cu130", runtime["torch_version"]) == tuple(runtime["arch_list"])
+    assert archs_for(load_facts(), "cu130", runtime["torch_version"]) == tuple(runtime["arch_list"])
     machine = machine_from_dict(_recorded("check.json")["machine"])
-    assert choose_auto_variant(machine, runtime["torch_version"])[0] == "cu130"
+    assert choose_auto_variant(load_facts(), machine, runtime["torch_version"])[0] == "cu130"
 
 
 def test_device_cuda_auto_line_matches_the_choice() -> None:
     first = (DEVICE / "install-auto-dry-run.txt").read_text(encoding="utf-8").splitlines()[0]
     machine = machine_from_dict(_recorded("check.json")["machine"])
     installed = _recorded("check-runtime.json")["runtime"]["torch_version"]  # 2.11.0+cu130
-    choice = choose(machine, (), ("torch", "torchvision", "torchaudio"), installed)
+    choice = choose(load_facts(), machine, (), ("torch", "torchvision", "torchaudio"), installed)
     assert first == f"--cuda auto: {choice.variant} ({choice.reason})"
     assert "NVIDIA H100 80GB HBM3 (sm_90)" in first
     assert choice.variant.index_name == "cu130"  # follows the installed torch 2.11 (re-recorded)
