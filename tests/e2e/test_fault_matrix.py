@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from tests.support.index_server import IndexServer
+    from tests.support.wheels import Universe
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -282,6 +283,51 @@ def test_credentials_reach_pip_but_never_the_output(
     dry = project.run("torch", "install", "--dry-run", extra_env=env)
     assert SECRET not in dry.stdout + dry.stderr
     assert "PIP_INDEX_URL=" in dry.stdout  # the login travels in the environment, not argv
+
+
+def test_login_is_not_forwarded_across_a_redirect(
+    project: Project, index_server: IndexServer, index_universe: Universe
+) -> None:
+    """The index asks for a login, then redirects its pages to another origin (a CDN on
+    another port): the login goes to the index only, never to the CDN (issue 12, item 1)."""
+    from tests.support.index_server import IndexServer
+
+    with IndexServer(index_universe.root) as cdn:
+        index_server.require_auth("/whl/cu128", "alice", SECRET)
+        index_server.redirect("/whl/cu128/", cdn.url)
+        env = {
+            "POETRY_HTTP_BASIC_PYTORCH_CUDA_CU128_USERNAME": "alice",
+            "POETRY_HTTP_BASIC_PYTORCH_CUDA_CU128_PASSWORD": SECRET,
+        }
+        result = project.run("torch", "install", "--cuda", "12.8", extra_env=env, check=False)
+        probes = [r for r in cdn.requested("/whl/cu128/torch/") if "urllib" in r.agent]
+        leaked = [r for r in cdn.requests if r.authorization]
+    assert probes, result.stdout + result.stderr  # the plugin's probe did follow the redirect
+    assert leaked == []
+    assert any(r.authorization for r in index_server.requested("/whl/cu128/"))
+    assert SECRET not in result.stdout + result.stderr
+
+
+def test_file_index_is_an_offline_wheelhouse(
+    project: Project, index_universe: Universe, tmp_path: Path
+) -> None:
+    """``--index-base file:///…``: a PEP 503 tree on disk, no server (issue 12, item 9)."""
+    from tests.support.wheels import write_static_index
+
+    house = tmp_path / "wheelhouse"
+    write_static_index(index_universe.root / "whl" / "cu128", house / "cu128")
+    project.run("torch", "install", "--cuda", "12.8", "--index-base", house.as_uri())
+    assert project.version_of("torch") == "2.8.0+cu128"
+    assert f'url = "{house.as_uri()}/cu128"' in project.pyproject.read_text()
+    project.pip("uninstall", "-y", "torch")
+    project.run("install")  # the hook reinstalls from the same folder
+    assert project.version_of("torch") == "2.8.0+cu128"
+    missing = project.run(
+        "torch", "install", "--cuda", "12.9", "--index-base", house.as_uri(), check=False
+    )
+    assert missing.returncode == 1
+    assert "does not publish torch" in missing.stderr
+    assert "cannot reach" not in missing.stderr
 
 
 def test_missing_venv_is_recreated_by_install(project: Project) -> None:
