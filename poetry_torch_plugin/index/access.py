@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
 
+from poetry_torch_plugin.core.config import env_flag
 from poetry_torch_plugin.core.urls import is_loopback
 from poetry_torch_plugin.core.urls import redact
 from poetry_torch_plugin.core.urls import split_login
@@ -123,7 +124,7 @@ def resolve_access(source_name: str, url: str, *, allow_http: bool = False) -> I
             f" ({redact(url)}); nothing was changed. Run `poetry torch install` with an"
             " https:// --index-base (or fix the source URL)."
         )
-    allowed = allow_http or os.environ.get(ALLOW_HTTP_ENV, "") not in ("", "0")
+    allowed = allow_http or env_flag(ALLOW_HTTP_ENV)
     if scheme == "http" and not is_loopback(clean) and not allowed:
         raise ConfigError(
             f"refusing plain http for {redact(url)}: torch would be downloaded without TLS;"

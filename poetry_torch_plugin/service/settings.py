@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 from typing import TYPE_CHECKING
 from typing import Protocol
 
@@ -91,4 +89,7 @@ def configured_variant(settings: TorchConfig) -> tuple[Source, Variant]:
 
 
 def skip_requested() -> bool:
-    return os.environ.get(SKIP_ENV, "") not in ("", "0")
+    """Whether ``POETRY_TORCH_SKIP`` turns the hook off; ConfigError when it is no boolean."""
+    from poetry_torch_plugin.core.config import env_flag
+
+    return env_flag(SKIP_ENV, untouched="torch was not checked")

@@ -8,6 +8,7 @@ the earlier build still installed and importable, and no secret anywhere in the 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 
 from dataclasses import dataclass
@@ -180,6 +181,58 @@ CASES = [
         fault=("auth", "/whl/cu128"),
     ),
     Case(
+        "allow-http-false",
+        ("torch", "install", "--cuda", "12.8", "--index-base", "http://mirror.example/whl"),
+        "refusing plain http",
+        env={"POETRY_TORCH_ALLOW_HTTP": "false"},
+    ),
+    Case(
+        "allow-http-garbage",
+        ("torch", "install", "--cuda", "12.8", "--index-base", "http://mirror.example/whl"),
+        "POETRY_TORCH_ALLOW_HTTP='maybe' is not a boolean",
+        env={"POETRY_TORCH_ALLOW_HTTP": "maybe"},
+    ),
+    Case(
+        "skip-garbage-hook",
+        ("install",),
+        "POETRY_TORCH_SKIP='sometimes' is not a boolean",
+        env={"POETRY_TORCH_SKIP": "sometimes"},
+    ),
+    Case(
+        "packages-empty",
+        ("torch", "install"),
+        "packages is empty",
+        edit=lambda text, server: re.sub(r"packages = \[[^\]]*\]", "packages = []", text),
+    ),
+    Case(
+        "packages-marker",
+        ("torch", "install"),
+        "environment marker",
+        edit=_replace('packages = ["torch"', "packages = [\"torch; sys_platform == 'linux'\""),
+    ),
+    Case(
+        "packages-marker-hook",
+        ("install",),
+        "environment marker",
+        edit=_replace('packages = ["torch"', "packages = [\"torch; sys_platform == 'linux'\""),
+    ),
+    Case(
+        "packages-twice",
+        ("torch", "install"),
+        "torch is given twice",
+        edit=_replace('packages = ["torch"', 'packages = ["torch==2.9.0", "torch==2.8.0"'),
+    ),
+    Case(
+        "requirement-twice",
+        ("torch", "install", "torch==2.8.0", "torch==2.7.1"),
+        "torch is given twice",
+    ),
+    Case(
+        "marker-on-command-line",
+        ("torch", "install", "torch>=2.8; python_version >= '3.9'"),
+        "environment marker",
+    ),
+    Case(
         "no-source-at-all",
         ("torch", "install"),
         "no pytorch source",
@@ -328,6 +381,17 @@ def test_file_index_is_an_offline_wheelhouse(
     assert missing.returncode == 1
     assert "does not publish torch" in missing.stderr
     assert "cannot reach" not in missing.stderr
+
+
+def test_skip_false_means_the_hook_runs(project: Project) -> None:
+    """``POETRY_TORCH_SKIP=false`` is false, as Poetry reads booleans (issue 12, item 4)."""
+    project.run("torch", "install", "--cuda", "12.9")
+    project.pip("uninstall", "-y", "torch")
+    project.run("install", extra_env={"POETRY_TORCH_SKIP": "False"})
+    assert project.version_of("torch") == EARLIER
+    project.pip("uninstall", "-y", "torch")
+    project.run("install", extra_env={"POETRY_TORCH_SKIP": "yes"})
+    assert project.version_of("torch") is None
 
 
 def test_missing_venv_is_recreated_by_install(project: Project) -> None:
