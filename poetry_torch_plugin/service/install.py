@@ -43,6 +43,9 @@ class InstallPlan:
     source: Source
     settings: TorchConfig
     edit: EditResult
+    # a login came with the index base (``https://user:secret@host/…``): used for this run,
+    # never written; the command tells the user how to store it the Poetry way
+    login_not_written: bool = False
 
     @property
     def index_url(self) -> str:
@@ -57,26 +60,33 @@ def plan_install(
     index_base: str | None = None,
 ) -> InstallPlan:
     """Read pyproject.toml and compute, in memory, every change ``torch install`` would make."""
+    from poetry_torch_plugin.core.urls import without_login
     from poetry_torch_plugin.index.listing import source_url
     from poetry_torch_plugin.project.edits import apply_install_edits
 
     pyproject = load(path)
     current = read_config(pyproject.document, declared=False)
     requested_reqs = parse_requirements(requested, where="command line", require_torch=False)
+    derived = False  # whether the URL comes from an index base rather than the file
     if variant is None:
         existing, variant = _existing_source(current)
         url = (index_base and source_url(index_base, variant)) or existing.url
+        derived = bool(index_base)
         source = Source(existing.name, url, "explicit")
     else:
         same = [s for s in current.sources if s.variant == variant]
-        if index_base or not same:
+        derived = bool(index_base) or not same
+        if derived:
             url = source_url(effective_index_base(current, index_base), variant)
         else:
             url = same[0].url
         source = Source(variant.source_name, url, "explicit")
+    # A login in --index-base, POETRY_TORCH_INDEX_BASE or index-base is never written to a
+    # file: the source gets the URL without it, and this run uses it (``plan.source``).
+    written = Source(source.name, without_login(source.url), "explicit") if derived else source
     edit = apply_install_edits(
         pyproject.document,
-        source=source,
+        source=written,
         configured=current.written,
         requested=requested_reqs,
         original_text=pyproject.original.decode("utf-8"),
@@ -84,7 +94,7 @@ def plan_install(
     import tomlkit
 
     updated = read_config(tomlkit.parse(edit.text))
-    return InstallPlan(pyproject, variant, source, updated, edit)
+    return InstallPlan(pyproject, variant, source, updated, edit, written.url != source.url)
 
 
 def execute_install(

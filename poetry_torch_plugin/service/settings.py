@@ -47,9 +47,15 @@ def _no_source_error() -> ConfigError:
 
 def access_for(settings: TorchConfig, source: Source) -> IndexAccess:
     """How to reach the source's index (login, certificates); refuses remote plain http."""
+    from poetry_torch_plugin.core.config import effective_index_base
     from poetry_torch_plugin.index.access import resolve_access
 
-    return resolve_access(source.name, source.url, allow_http=settings.allow_http)
+    return resolve_access(
+        source.name,
+        source.url,
+        allow_http=settings.allow_http,
+        index_base=effective_index_base(settings),
+    )
 
 
 def request_for(

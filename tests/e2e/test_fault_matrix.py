@@ -394,6 +394,33 @@ def test_skip_false_means_the_hook_runs(project: Project) -> None:
     assert project.version_of("torch") is None
 
 
+def test_login_in_index_base_is_used_but_never_written(
+    project: Project, index_server: IndexServer
+) -> None:
+    """``--index-base http://alice:<secret>@…``: the install and the hook use the login, no file
+    gets it, and one line says how to store it the Poetry way (issue 12, item 2)."""
+    index_server.require_auth("/whl/cu128", "alice", SECRET)
+    with_login = index_server.base.replace("http://", f"http://alice:{SECRET}@")
+    result = project.run("torch", "install", "--cuda", "12.8", "--index-base", with_login, "-vvv")
+    output = result.stdout + result.stderr
+    assert project.version_of("torch") == "2.8.0+cu128"
+    assert "poetry config http-basic.pytorch_cuda_cu128 USER" in output
+    assert "POETRY_HTTP_BASIC_PYTORCH_CUDA_CU128_USERNAME" in output
+    assert f'url = "{index_server.base}/cu128"' in project.pyproject.read_text()
+    assert SECRET not in output
+    # the hook, with the same login in POETRY_TORCH_INDEX_BASE, puts a removed build back
+    project.pip("uninstall", "-y", "torch")
+    hook = project.run("install", extra_env={"POETRY_TORCH_INDEX_BASE": with_login})
+    assert project.version_of("torch") == "2.8.0+cu128"
+    assert SECRET not in hook.stdout + hook.stderr
+    written = [
+        path
+        for path in project.root.rglob("*")
+        if path.is_file() and SECRET.encode() in path.read_bytes()
+    ]
+    assert written == []
+
+
 def test_missing_venv_is_recreated_by_install(project: Project) -> None:
     project.run("torch", "install", "--cuda", "12.9")
     shutil.rmtree(project.venv)
