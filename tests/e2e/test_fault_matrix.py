@@ -421,6 +421,33 @@ def test_login_in_index_base_is_used_but_never_written(
     assert written == []
 
 
+def test_sources_as_an_inline_array(project: Project, index_server: IndexServer) -> None:
+    """``source = [{...}]`` (valid TOML, valid for Poetry): the plugin adds and switches its
+    source inside the inline array (issue 12, item 7)."""
+    text = project.pyproject.read_text()
+    head, _, _ = text.partition("[[tool.poetry.source]]")
+    project.pyproject.write_text(
+        head.replace(
+            "package-mode = false\n",
+            "package-mode = false\nsource = [\n"
+            f'    {{ name = "fakepypi", url = "{index_server.pypi_url}", priority = "primary" }},'
+            "  # the PyPI stand-in\n]\n",
+        )
+    )
+    project.run("torch", "install", "--cuda", "12.9")
+    project.run("install")
+    assert project.version_of("torch") == EARLIER
+    project.run("torch", "install", "--cuda", "12.8")
+    assert project.version_of("torch") == "2.8.0+cu128"
+    written = project.pyproject.read_text()
+    assert "[[tool.poetry.source]]" not in written
+    assert "# the PyPI stand-in" in written
+    assert 'name = "pytorch_cuda_cu128"' in written
+    assert "pytorch_cuda_cu129" not in written
+    project.run("install")
+    assert project.version_of("torch") == "2.8.0+cu128"
+
+
 def test_missing_venv_is_recreated_by_install(project: Project) -> None:
     project.run("torch", "install", "--cuda", "12.9")
     shutil.rmtree(project.venv)
