@@ -118,9 +118,10 @@ def execute_install(
     from poetry_torch_plugin.install.resolve import install_locked
     from poetry_torch_plugin.install.resolve import resolve
 
+    state = lock_state(plan.pyproject.path, plan.source, plan.settings)
+    state.refuse_newer()
     access = access_for(plan.settings, plan.source)
     probe = fetch_listing(access.url, "torch", access=access)
-    state = lock_state(plan.pyproject.path, plan.source, plan.settings)
     with exclusive(target):
         if state.fresh and state.lock is not None and not upgrade:
             lock = state.lock

@@ -154,6 +154,7 @@ def _describe(
     prefix = f"{backend.login_variable}={access.shown} " if access.has_credentials else ""
     say(f"Would run: {prefix}{' '.join(backend.command(target, request))}")
     state = lock_state(plan.pyproject.path, plan.source, plan.settings)
+    state.refuse_newer()
     if state.fresh and not options.upgrade:
         say(f"Would install the builds pinned in {LOCK_NAME}, hash-checked.")
     else:

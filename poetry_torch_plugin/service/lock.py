@@ -29,6 +29,7 @@ def lock_project(
 
     settings, source = configured(pyproject)
     state = lock_state(pyproject, source, settings)
+    state.refuse_newer()
     access = access_for(settings, source)
     probe = fetch_listing(access.url, "torch", access=access)
     backend = get_backend(installer or settings.installer)

@@ -448,6 +448,40 @@ def test_sources_as_an_inline_array(project: Project, index_server: IndexServer)
     assert project.version_of("torch") == "2.8.0+cu128"
 
 
+def test_newer_lock_format_is_refused_not_rewritten(project: Project) -> None:
+    """A poetry-torch.lock from a newer plugin (lock-version 2) is never rewritten in the old
+    format: install, lock and --dry-run refuse in one line naming its writer; the hook leaves
+    it alone (issue 12, item 10)."""
+    project.run("torch", "install", "--cuda", "12.9")
+    lock = project.root / "poetry-torch.lock"
+    newer = re.sub(
+        r"written by poetry-torch-plugin \S+",
+        "written by poetry-torch-plugin 9.1.0",
+        lock.read_text(),
+    ).replace('lock-version = "1"', 'lock-version = "2"')
+    lock.write_text(newer)
+    pyproject = project.pyproject.read_bytes()
+    for args in (
+        ("torch", "install", "--cuda", "12.8"),
+        ("torch", "install", "--upgrade"),
+        ("torch", "install", "--dry-run"),
+        ("torch", "lock"),
+        ("torch", "lock", "--check"),
+    ):
+        result = project.run(*args, check=False)
+        errors = [line for line in result.stderr.splitlines() if line.strip()]
+        assert result.returncode == 1, (args, result.stdout + result.stderr)
+        assert len(errors) == 1, errors
+        assert "lock-version '2', written by poetry-torch-plugin 9.1.0" in errors[0]
+        assert "poetry self add poetry-torch-plugin@latest" in errors[0]
+        assert "Traceback" not in result.stdout + result.stderr
+        assert lock.read_text() == newer
+        assert project.pyproject.read_bytes() == pyproject
+        assert project.version_of("torch") == EARLIER
+    project.run("install")
+    assert lock.read_text() == newer
+
+
 def test_missing_venv_is_recreated_by_install(project: Project) -> None:
     project.run("torch", "install", "--cuda", "12.9")
     shutil.rmtree(project.venv)
