@@ -13,6 +13,7 @@ from poetry_torch_plugin.core.config import read_config
 from poetry_torch_plugin.env.installed import installed_distributions
 from poetry_torch_plugin.env.mutex import exclusive
 from poetry_torch_plugin.errors import InstallError
+from poetry_torch_plugin.project.files import refuse_read_only
 from poetry_torch_plugin.project.lockstate import lock_state
 from poetry_torch_plugin.project.lockstate import write_lock
 from poetry_torch_plugin.project.pyproject import load
@@ -120,6 +121,12 @@ def execute_install(
 
     state = lock_state(plan.pyproject.path, plan.source, plan.settings)
     state.refuse_newer()
+    # every file this command may write must be writable before the environment changes
+    if plan.edit.changed:
+        refuse_read_only(plan.pyproject.path)
+        refuse_read_only(plan.pyproject.path.parent / "poetry.lock")
+    if upgrade or not state.fresh:
+        refuse_read_only(state.path)
     access = access_for(plan.settings, plan.source)
     probe = fetch_listing(access.url, "torch", access=access)
     with exclusive(target):

@@ -22,6 +22,7 @@ def lock_project(
 ) -> TorchLock:
     """Resolve the configured packages afresh and write the lock; nothing is installed."""
     from poetry_torch_plugin.install.select import get_backend
+    from poetry_torch_plugin.project.files import refuse_read_only
     from poetry_torch_plugin.project.lockstate import configured
     from poetry_torch_plugin.project.lockstate import lock_state
     from poetry_torch_plugin.project.lockstate import write_lock
@@ -30,6 +31,7 @@ def lock_project(
     settings, source = configured(pyproject)
     state = lock_state(pyproject, source, settings)
     state.refuse_newer()
+    refuse_read_only(state.path)
     access = access_for(settings, source)
     probe = fetch_listing(access.url, "torch", access=access)
     backend = get_backend(installer or settings.installer)

@@ -482,6 +482,32 @@ def test_newer_lock_format_is_refused_not_rewritten(project: Project) -> None:
     assert lock.read_text() == newer
 
 
+def test_read_only_pyproject_is_refused_before_any_download(
+    project: Project, index_server: IndexServer
+) -> None:
+    """pyproject.toml at 0444 (as root too): refused before a wheel is fetched; a command that
+    does not need to edit it still works (issue 12, item 13)."""
+    project.run("torch", "install", "--cuda", "12.9")
+    before = project.pyproject.read_bytes()
+    project.pyproject.chmod(0o444)
+    try:
+        index_server.clear_log()
+        result = project.run("torch", "install", "--cuda", "12.8", check=False)
+        errors = [line for line in result.stderr.splitlines() if line.strip()]
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert len(errors) == 1, errors
+        assert "pyproject.toml is read-only (mode 0444); nothing was downloaded" in errors[0]
+        assert "chmod u+w pyproject.toml" in errors[0]
+        assert not index_server.requested("/whl/cu128/")
+        assert project.pyproject.read_bytes() == before
+        assert project.pyproject.stat().st_mode & 0o777 == 0o444
+        assert project.version_of("torch") == EARLIER
+        project.run("torch", "install")  # no edit needed: allowed
+        assert project.version_of("torch") == EARLIER
+    finally:
+        project.pyproject.chmod(0o644)
+
+
 def test_missing_venv_is_recreated_by_install(project: Project) -> None:
     project.run("torch", "install", "--cuda", "12.9")
     shutil.rmtree(project.venv)

@@ -338,3 +338,19 @@ def test_inline_array_with_two_plugin_sources_keeps_one() -> None:
     assert loads(edit("[tool.poetry]\nsource = []\n", CU129))["tool"]["poetry"]["source"] == [
         {"name": "pytorch_cuda_cu129", "url": CU129.url, "priority": "explicit"}
     ]
+
+
+def test_refuse_read_only(tmp_path: Path) -> None:
+    from poetry_torch_plugin.project.files import refuse_read_only
+
+    path = tmp_path / "pyproject.toml"
+    refuse_read_only(path)  # absent: nothing to refuse
+    path.write_text("x")
+    refuse_read_only(path)
+    path.chmod(0o444)
+    link = tmp_path / "link.toml"
+    link.symlink_to(path)
+    for candidate in (path, link):
+        with pytest.raises(ConfigError, match=r"is read-only \(mode 0444\)") as info:
+            refuse_read_only(candidate)
+        assert "\n" not in str(info.value)
