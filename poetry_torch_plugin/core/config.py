@@ -156,6 +156,19 @@ def parse_requirements(
                 " configured index, so nothing was changed. Use a version requirement such as"
                 ' "torch==2.8.*" with `poetry torch install`.'
             )
+        if requirement.marker is not None:
+            raise ConfigError(
+                f"{where}: {value!r} has an environment marker ({requirement.marker}), which"
+                " poetry torch does not support (the source decides which build this machine"
+                " gets); nothing was changed. Drop the marker"
+                f' ("{requirement.name}{requirement.specifier}"), then run the command again.'
+            )
+        if name in parsed:
+            raise ConfigError(
+                f"{where}: {requirement.name} is given twice ({str(parsed[name])!r} and"
+                f" {str(requirement)!r}); nothing was changed. Give each package once,"
+                " then run the command again."
+            )
         parsed[name] = requirement
     if require_torch and parsed and "torch" not in parsed:
         raise ConfigError(
@@ -221,12 +234,25 @@ def read_config(data: Mapping[str, Any], *, declared: bool = True) -> TorchConfi
             f"[tool.{TOOL_TABLE}] packages must be a list of requirement strings;"
             " nothing was changed. Fix pyproject.toml."
         )
+    if not packages_value:
+        raise ConfigError(
+            f"[tool.{TOOL_TABLE}] packages is empty, so torch would be neither held out nor"
+            ' installed; nothing was changed. List torch in it (packages = ["torch"]) or'
+            " remove the key for the default torch, torchvision and torchaudio, then run the"
+            " command again."
+        )
     requirements = parse_requirements(packages_value, where=f"[tool.{TOOL_TABLE}] packages")
     installer = str(settings.get("installer", "auto"))
     if installer not in INSTALLERS:
         raise ConfigError(
             f"[tool.{TOOL_TABLE}] installer = {installer!r} is not one of {', '.join(INSTALLERS)};"
             " nothing was changed. Fix pyproject.toml."
+        )
+    allow_http = settings.get("allow-http", False)
+    if not isinstance(allow_http, bool):
+        raise ConfigError(
+            f"[tool.{TOOL_TABLE}] allow-http = {allow_http!r} is not a boolean;"
+            " nothing was changed. Write allow-http = true or false in pyproject.toml."
         )
     written = tuple(str(p).strip() for p in packages_value)
     packages = written
@@ -238,7 +264,7 @@ def read_config(data: Mapping[str, Any], *, declared: bool = True) -> TorchConfi
         written=written,
         index_base=str(settings.get("index-base", DEFAULT_INDEX_BASE)),
         installer=installer,
-        allow_http=settings.get("allow-http", False) is True,
+        allow_http=allow_http,
         has_tool_table=has_tool_table,
         requirements=requirements,
     )
@@ -264,6 +290,25 @@ def _with_declarations(
         combined.append(narrowed)
         texts.append(text if narrowed is requirement else str(narrowed))
     return tuple(combined), tuple(texts)
+
+
+_TRUE = frozenset({"true", "1", "yes"})
+_FALSE = frozenset({"false", "0", "no", ""})
+
+
+def env_flag(name: str, *, untouched: str = "nothing was changed") -> bool:
+    """A boolean environment variable read as Poetry reads its own (true/false, 1/0, yes/no,
+    any case; unset or empty is false); anything else is a one-line ConfigError naming it."""
+    value = os.environ.get(name, "")
+    word = value.strip().lower()
+    if word in _TRUE:
+        return True
+    if word in _FALSE:
+        return False
+    raise ConfigError(
+        f"{name}={value!r} is not a boolean (expected true/false, 1/0 or yes/no); {untouched}."
+        f" Set {name} to 1 or 0 (or unset it), then run the command again."
+    )
 
 
 def effective_index_base(config: TorchConfig, override: str | None = None) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
+from poetry_torch_plugin import __version__
 from poetry_torch_plugin.core.config import parse_toml
 from poetry_torch_plugin.core.urls import without_login
 from poetry_torch_plugin.errors import ConfigError
@@ -37,7 +38,8 @@ STALE = (
 
 
 _HEADER = (
-    f"{LOCK_NAME}: the exact PyTorch builds of this project, written by poetry-torch-plugin.",
+    f"{LOCK_NAME}: the exact PyTorch builds of this project,"
+    f" written by poetry-torch-plugin {__version__}",
     "Do not edit it by hand: `poetry torch lock` refreshes it, `poetry torch install` replays it.",
 )
 
@@ -154,6 +156,33 @@ def _unreadable(path: Path, reason: str) -> ConfigError:
     )
 
 
+class NewerLockError(ConfigError):
+    """The lock is in a format newer than this plugin writes: never read, never rewritten."""
+
+
+UPGRADE = "poetry self add poetry-torch-plugin@latest"
+
+
+def _version_number(value: object) -> int | None:
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        return None
+
+
+def _newer(path: Path, version: object, text: str) -> NewerLockError:
+    import re
+
+    found = re.search(r"written by poetry-torch-plugin (\S+)", text)
+    writer = f"poetry-torch-plugin {found.group(1).rstrip('.,;')}" if found else "a newer plugin"
+    return NewerLockError(
+        f"{path.name} has lock-version {str(version)!r}, written by {writer}; this"
+        f" poetry-torch-plugin {__version__} reads only version {LOCK_VERSION}, so the lock,"
+        " pyproject.toml and the environment were left untouched."
+        f" Upgrade the plugin (`{UPGRADE}`), then run the command again."
+    )
+
+
 def loads(text: str, path: Path = Path(LOCK_NAME)) -> TorchLock:
     try:
         data = parse_toml(text)
@@ -161,8 +190,12 @@ def loads(text: str, path: Path = Path(LOCK_NAME)) -> TorchLock:
         raise _unreadable(path, str(exc).splitlines()[0]) from None
     try:
         metadata, source = data["metadata"], data["source"]
-        if str(metadata["lock-version"]) != LOCK_VERSION:
-            raise _unreadable(path, f"lock-version {metadata['lock-version']!r}")
+        version = metadata["lock-version"]
+        if str(version) != LOCK_VERSION:
+            number = _version_number(version)
+            if number is not None and number > int(LOCK_VERSION):
+                raise _newer(path, version, text)
+            raise _unreadable(path, f"lock-version {version!r}")
         inputs = LockInputs(
             source_name=str(source["name"]),
             source_url=str(source["url"]),

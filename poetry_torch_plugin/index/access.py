@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
 
+from poetry_torch_plugin.core.config import env_flag
 from poetry_torch_plugin.core.urls import is_loopback
 from poetry_torch_plugin.core.urls import redact
 from poetry_torch_plugin.core.urls import split_login
@@ -110,8 +111,14 @@ def pip_passthrough() -> dict[str, str]:
     return found
 
 
-def resolve_access(source_name: str, url: str, *, allow_http: bool = False) -> IndexAccess:
-    """Everything needed to reach ``url``; ConfigError for plain http to a remote host."""
+def resolve_access(
+    source_name: str, url: str, *, allow_http: bool = False, index_base: str | None = None
+) -> IndexAccess:
+    """Everything needed to reach ``url``; ConfigError for plain http to a remote host.
+
+    The login comes from the URL, else Poetry's configuration for the source, else
+    ``index_base`` (``POETRY_TORCH_INDEX_BASE`` or ``index-base``) when that carries one and
+    ``url`` lies under it: the plugin never writes such a login into the source URL."""
     from poetry_torch_plugin.seam.credentials import poetry_certificates
     from poetry_torch_plugin.seam.credentials import poetry_credentials
 
@@ -123,7 +130,7 @@ def resolve_access(source_name: str, url: str, *, allow_http: bool = False) -> I
             f" ({redact(url)}); nothing was changed. Run `poetry torch install` with an"
             " https:// --index-base (or fix the source URL)."
         )
-    allowed = allow_http or os.environ.get(ALLOW_HTTP_ENV, "") not in ("", "0")
+    allowed = allow_http or env_flag(ALLOW_HTTP_ENV)
     if scheme == "http" and not is_loopback(clean) and not allowed:
         raise ConfigError(
             f"refusing plain http for {redact(url)}: torch would be downloaded without TLS;"
@@ -132,6 +139,11 @@ def resolve_access(source_name: str, url: str, *, allow_http: bool = False) -> I
         )
     if username is None and password is None:
         username, password = poetry_credentials(source_name)
+    if username is None and password is None and index_base:
+        base, base_user, base_password = split_login(index_base)
+        base = base.rstrip("/")
+        if clean == base or clean.startswith(base + "/"):
+            username, password = base_user, base_password
     cert, client_cert, verify = poetry_certificates(source_name)
     passthrough = pip_passthrough()
     return IndexAccess(

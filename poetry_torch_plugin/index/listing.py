@@ -14,6 +14,7 @@ import urllib.request
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+from typing import Any
 
 from packaging.utils import InvalidWheelFilename
 from packaging.utils import canonicalize_name
@@ -96,6 +97,44 @@ def _timeout() -> float:
         return 15.0
 
 
+class _DropLoginOnRedirect(urllib.request.HTTPRedirectHandler):
+    """Follow redirects, but send the login only to the origin it was meant for: a redirect
+    that changes scheme, host or port drops ``Authorization`` (as pip and requests do)."""
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: Any,
+        code: int,
+        msg: str,
+        headers: Any,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None and _origin(newurl) != _origin(req.full_url):
+            for key in [k for k in new.headers if k.lower() == "authorization"]:
+                del new.headers[key]
+            new.unredirected_hdrs.pop("Authorization", None)
+        return new
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port or {"http": 80, "https": 443}.get(scheme)
+
+
+def _open(request: urllib.request.Request, timeout: float, context: ssl.SSLContext | None) -> Any:
+    handlers: list[urllib.request.BaseHandler] = [_DropLoginOnRedirect()]
+    if context is not None:
+        handlers.append(urllib.request.HTTPSHandler(context=context))
+    return urllib.request.build_opener(*handlers).open(request, timeout=timeout)
+
+
 def fetch_listing(
     index_url: str, project: str, *, timeout: float | None = None, access: IndexAccess | None = None
 ) -> Listing:
@@ -103,6 +142,8 @@ def fetch_listing(
     timeout = _timeout() if timeout is None else timeout
     url = f"{index_url.rstrip('/')}/{canonicalize_name(project)}/"
     shown = redact(url)
+    if urllib.parse.urlsplit(url).scheme.lower() == "file":
+        return _checked(_parse_listing(project, url, _read_local(index_url, project, url)))
     headers = {"Accept": "text/html"}
     auth = access.basic_auth() if access else None
     if auth is not None:
@@ -112,9 +153,7 @@ def fetch_listing(
         headers["Authorization"] = f"Basic {token}"
     request = urllib.request.Request(url, headers=headers)  # noqa: S310
     try:
-        with urllib.request.urlopen(  # noqa: S310
-            request, timeout=timeout, context=_ssl_context(access)
-        ) as response:
+        with _open(request, timeout, _ssl_context(access)) as response:
             body = response.read().decode("utf-8", "replace")
     except urllib.error.HTTPError as exc:
         if exc.code in (401, 403):
@@ -143,7 +182,11 @@ def fetch_listing(
             " Check the network or proxy (or point --index-base at a mirror), then run"
             " `poetry torch install` again."
         ) from None
-    listing = _parse_listing(project, url, body)
+    return _checked(_parse_listing(project, url, body))
+
+
+def _checked(listing: Listing) -> Listing:
+    shown = redact(listing.url)
     if not listing.files:
         raise IndexAccessError(
             f"{shown} is not a package index page (no links to files);"
@@ -151,3 +194,33 @@ def fetch_listing(
             " Check the index URL (a proxy login page?) and run the command again."
         )
     return listing
+
+
+def _read_local(index_url: str, project: str, url: str) -> str:
+    """A ``file://`` index page, read as pip reads it: ``<index>/<project>/index.html``."""
+    from pathlib import Path
+
+    parts = urllib.parse.urlsplit(url)
+    if parts.netloc not in ("", "localhost"):
+        raise IndexAccessError(
+            f"the file index {redact(index_url)} names a host ({parts.netloc}); pyproject.toml"
+            " and the installed build were left untouched. Use file:///absolute/path (three"
+            " slashes), then run the command again."
+        )
+    folder = Path(urllib.request.url2pathname(parts.path))
+    page = folder / "index.html"
+    try:
+        return page.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        raise IndexAccessError(
+            f"the index {redact(index_url)} does not publish {project} (there is no {page});"
+            " pyproject.toml and the installed build were left untouched. A file:// index is a"
+            " PEP 503 tree (<index>/<project>/index.html linking the wheels): check the"
+            " folder, then run the command again."
+        ) from None
+    except OSError as exc:
+        raise IndexAccessError(
+            f"cannot read the local index {redact(index_url)} ({page}: {exc.strerror or exc});"
+            " pyproject.toml and the installed build were left untouched. Check the folder's"
+            " permissions, then run the command again."
+        ) from None

@@ -42,6 +42,8 @@ def _entry_variant(entry: Any) -> Any:
 def _set_source(document: TOMLDocument, source: Source) -> None:
     import tomlkit
 
+    from tomlkit.items import AoT
+
     tool = document.get("tool")
     if tool is None:
         tool = tomlkit.table(is_super_table=True)
@@ -71,6 +73,12 @@ def _set_source(document: TOMLDocument, source: Source) -> None:
             if legacy in kept:
                 del kept[legacy]
         _point_references(poetry, replaced, source.name)
+        if len(matches) > 1 and not isinstance(entries, AoT):
+            # ``source = [{...}, {...}]``: an inline array deletes in place, comments kept
+            for index in reversed(matches):
+                if index != keep:
+                    del entries[index]
+            return
         if len(matches) > 1:
             # tomlkit cannot delete from an array of tables split across the file, so the
             # array is rebuilt from the tables that stay (each keeps its own comments).
@@ -79,6 +87,12 @@ def _set_source(document: TOMLDocument, source: Source) -> None:
                 if index == keep or index not in matches:
                     rebuilt.append(entry)
             poetry["source"] = rebuilt
+        return
+    if not isinstance(entries, AoT):
+        # ``source = [{...}]``, valid TOML and valid for Poetry: stays an inline array
+        inline = tomlkit.inline_table()
+        inline.update({"name": source.name, "url": source.url, "priority": "explicit"})
+        entries.append(inline)
         return
     table = tomlkit.table()
     table["name"] = source.name

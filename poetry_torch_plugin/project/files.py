@@ -20,6 +20,22 @@ from poetry_torch_plugin.errors import ConfigError
 NEW_FILE_MODE = 0o644
 
 
+def refuse_read_only(path: Path) -> None:
+    """ConfigError when ``path`` exists without any write bit (``chmod 0444``): the user
+    means it to stay as it is, and a rename would replace it anyway (as root, or in a writable
+    folder). Called before anything is downloaded or installed."""
+    try:
+        mode = Path(os.path.realpath(path)).stat().st_mode
+    except OSError:
+        return
+    if not mode & 0o222:
+        raise ConfigError(
+            f"{path.name} is read-only (mode {mode & 0o777:04o}); nothing was downloaded,"
+            " installed or changed. Make it writable (`chmod u+w"
+            f" {path.name}`), then run the command again."
+        )
+
+
 def write_atomic(path: Path, data: bytes, *, expected: bytes | None = None) -> None:
     """Replace ``path`` with ``data``.
 

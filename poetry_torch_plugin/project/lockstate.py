@@ -11,6 +11,7 @@ from poetry_torch_plugin.core.config import read_config
 from poetry_torch_plugin.core.lockfile import LOCK_NAME
 from poetry_torch_plugin.core.lockfile import STALE
 from poetry_torch_plugin.core.lockfile import LockInputs
+from poetry_torch_plugin.core.lockfile import NewerLockError
 from poetry_torch_plugin.core.lockfile import TorchLock
 from poetry_torch_plugin.core.lockfile import _unreadable
 from poetry_torch_plugin.core.lockfile import dumps
@@ -59,6 +60,13 @@ class LockState:
     inputs: LockInputs
     lock: TorchLock | None
     error: str | None = None
+    newer: bool = False  # the lock is in a newer format: refuse to touch it
+
+    def refuse_newer(self) -> None:
+        """ConfigError when the lock is in a newer format; a command that would write the
+        lock (or install from a resolution that ignores it) calls this before changing anything."""
+        if self.newer:
+            raise ConfigError(self.error or "")
 
     @property
     def fresh(self) -> bool:
@@ -80,6 +88,8 @@ def lock_state(pyproject: Path, source: Source, settings: TorchConfig) -> LockSt
     path = lock_path_for(pyproject)
     try:
         return LockState(path, inputs, read_lock(path))
+    except NewerLockError as exc:
+        return LockState(path, inputs, None, str(exc), newer=True)
     except ConfigError as exc:
         return LockState(path, inputs, None, str(exc))
 

@@ -13,6 +13,7 @@ from poetry_torch_plugin.core.config import read_config
 from poetry_torch_plugin.env.installed import installed_distributions
 from poetry_torch_plugin.env.mutex import exclusive
 from poetry_torch_plugin.errors import InstallError
+from poetry_torch_plugin.project.files import refuse_read_only
 from poetry_torch_plugin.project.lockstate import lock_state
 from poetry_torch_plugin.project.lockstate import write_lock
 from poetry_torch_plugin.project.pyproject import load
@@ -43,6 +44,9 @@ class InstallPlan:
     source: Source
     settings: TorchConfig
     edit: EditResult
+    # a login came with the index base (``https://user:secret@host/…``): used for this run,
+    # never written; the command tells the user how to store it the Poetry way
+    login_not_written: bool = False
 
     @property
     def index_url(self) -> str:
@@ -57,26 +61,33 @@ def plan_install(
     index_base: str | None = None,
 ) -> InstallPlan:
     """Read pyproject.toml and compute, in memory, every change ``torch install`` would make."""
+    from poetry_torch_plugin.core.urls import without_login
     from poetry_torch_plugin.index.listing import source_url
     from poetry_torch_plugin.project.edits import apply_install_edits
 
     pyproject = load(path)
     current = read_config(pyproject.document, declared=False)
     requested_reqs = parse_requirements(requested, where="command line", require_torch=False)
+    derived = False  # whether the URL comes from an index base rather than the file
     if variant is None:
         existing, variant = _existing_source(current)
         url = (index_base and source_url(index_base, variant)) or existing.url
+        derived = bool(index_base)
         source = Source(existing.name, url, "explicit")
     else:
         same = [s for s in current.sources if s.variant == variant]
-        if index_base or not same:
+        derived = bool(index_base) or not same
+        if derived:
             url = source_url(effective_index_base(current, index_base), variant)
         else:
             url = same[0].url
         source = Source(variant.source_name, url, "explicit")
+    # A login in --index-base, POETRY_TORCH_INDEX_BASE or index-base is never written to a
+    # file: the source gets the URL without it, and this run uses it (``plan.source``).
+    written = Source(source.name, without_login(source.url), "explicit") if derived else source
     edit = apply_install_edits(
         pyproject.document,
-        source=source,
+        source=written,
         configured=current.written,
         requested=requested_reqs,
         original_text=pyproject.original.decode("utf-8"),
@@ -84,7 +95,7 @@ def plan_install(
     import tomlkit
 
     updated = read_config(tomlkit.parse(edit.text))
-    return InstallPlan(pyproject, variant, source, updated, edit)
+    return InstallPlan(pyproject, variant, source, updated, edit, written.url != source.url)
 
 
 def execute_install(
@@ -108,9 +119,16 @@ def execute_install(
     from poetry_torch_plugin.install.resolve import install_locked
     from poetry_torch_plugin.install.resolve import resolve
 
+    state = lock_state(plan.pyproject.path, plan.source, plan.settings)
+    state.refuse_newer()
+    # every file this command may write must be writable before the environment changes
+    if plan.edit.changed:
+        refuse_read_only(plan.pyproject.path)
+        refuse_read_only(plan.pyproject.path.parent / "poetry.lock")
+    if upgrade or not state.fresh:
+        refuse_read_only(state.path)
     access = access_for(plan.settings, plan.source)
     probe = fetch_listing(access.url, "torch", access=access)
-    state = lock_state(plan.pyproject.path, plan.source, plan.settings)
     with exclusive(target):
         if state.fresh and state.lock is not None and not upgrade:
             lock = state.lock

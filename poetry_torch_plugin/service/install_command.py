@@ -59,6 +59,7 @@ def install_torch(
     )
     if options.dry_run:
         _describe(plan, backend, options, find_env, say)
+        _login_note(plan, say, dry_run=True)
         return
     execute_install(
         plan,
@@ -70,7 +71,23 @@ def install_torch(
     )
     if plan.edit.changed:
         say(f"Updated {plan.pyproject.path.name}: source <info>{plan.source.name}</info>.")
+    _login_note(plan, say, dry_run=False)
     say(f"<info>torch ready:</info> {plan.variant.describe()}")
+
+
+def _login_note(plan: InstallPlan, say: Callable[[str], None], *, dry_run: bool) -> None:
+    """One line when the index base carried a login: it is not written; store it Poetry's way."""
+    if not plan.login_not_written:
+        return
+    name = plan.source.name
+    variable = "POETRY_HTTP_BASIC_" + "".join(c if c.isalnum() else "_" for c in name.upper())
+    verb = "would not be" if dry_run else "was not"
+    say(
+        f"<comment>The login in the index URL {verb} written to"
+        f" {plan.pyproject.path.name}; store it the Poetry way for later commands:"
+        f" `poetry config http-basic.{name} USER` (or {variable}_USERNAME and"
+        f" {variable}_PASSWORD).</comment>"
+    )
 
 
 def _variant(
@@ -139,6 +156,7 @@ def _describe(
     prefix = f"{backend.login_variable}={access.shown} " if access.has_credentials else ""
     say(f"Would run: {prefix}{' '.join(backend.command(target, request))}")
     state = lock_state(plan.pyproject.path, plan.source, plan.settings)
+    state.refuse_newer()
     if state.fresh and not options.upgrade:
         say(f"Would install the builds pinned in {LOCK_NAME}, hash-checked.")
     else:

@@ -21,15 +21,18 @@ def lock_project(
     pyproject: Path, target: TargetEnv, installer: str | None = None, *, verbose: bool = False
 ) -> TorchLock:
     """Resolve the configured packages afresh and write the lock; nothing is installed."""
-    from poetry_torch_plugin.index.access import resolve_access
     from poetry_torch_plugin.install.select import get_backend
+    from poetry_torch_plugin.project.files import refuse_read_only
     from poetry_torch_plugin.project.lockstate import configured
     from poetry_torch_plugin.project.lockstate import lock_state
     from poetry_torch_plugin.project.lockstate import write_lock
+    from poetry_torch_plugin.service.settings import access_for
 
     settings, source = configured(pyproject)
     state = lock_state(pyproject, source, settings)
-    access = resolve_access(source.name, source.url, allow_http=settings.allow_http)
+    state.refuse_newer()
+    refuse_read_only(state.path)
+    access = access_for(settings, source)
     probe = fetch_listing(access.url, "torch", access=access)
     backend = get_backend(installer or settings.installer)
     lock = resolve(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 from typing import TYPE_CHECKING
 from typing import Protocol
 
@@ -49,9 +47,15 @@ def _no_source_error() -> ConfigError:
 
 def access_for(settings: TorchConfig, source: Source) -> IndexAccess:
     """How to reach the source's index (login, certificates); refuses remote plain http."""
+    from poetry_torch_plugin.core.config import effective_index_base
     from poetry_torch_plugin.index.access import resolve_access
 
-    return resolve_access(source.name, source.url, allow_http=settings.allow_http)
+    return resolve_access(
+        source.name,
+        source.url,
+        allow_http=settings.allow_http,
+        index_base=effective_index_base(settings),
+    )
 
 
 def request_for(
@@ -91,4 +95,7 @@ def configured_variant(settings: TorchConfig) -> tuple[Source, Variant]:
 
 
 def skip_requested() -> bool:
-    return os.environ.get(SKIP_ENV, "") not in ("", "0")
+    """Whether ``POETRY_TORCH_SKIP`` turns the hook off; ConfigError when it is no boolean."""
+    from poetry_torch_plugin.core.config import env_flag
+
+    return env_flag(SKIP_ENV, untouched="torch was not checked")

@@ -164,7 +164,10 @@ class _Verdicts:
             return
         problem = state.problem()
         if problem is not None:
-            self.add("lock-stale", WARNING, problem, "poetry torch lock")
+            from poetry_torch_plugin.core.lockfile import UPGRADE
+
+            fix = UPGRADE if state.newer else "poetry torch lock"
+            self.add("lock-stale", WARNING, problem, fix)
         elif state.lock is not None:
             for text in lock_drift(state.lock, self.env.dists):
                 self.add("lock-drift", WARNING, text, FIX_INSTALL)

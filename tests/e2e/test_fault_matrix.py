@@ -8,6 +8,7 @@ the earlier build still installed and importable, and no secret anywhere in the 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from tests.support.index_server import IndexServer
+    from tests.support.wheels import Universe
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -179,6 +181,58 @@ CASES = [
         fault=("auth", "/whl/cu128"),
     ),
     Case(
+        "allow-http-false",
+        ("torch", "install", "--cuda", "12.8", "--index-base", "http://mirror.example/whl"),
+        "refusing plain http",
+        env={"POETRY_TORCH_ALLOW_HTTP": "false"},
+    ),
+    Case(
+        "allow-http-garbage",
+        ("torch", "install", "--cuda", "12.8", "--index-base", "http://mirror.example/whl"),
+        "POETRY_TORCH_ALLOW_HTTP='maybe' is not a boolean",
+        env={"POETRY_TORCH_ALLOW_HTTP": "maybe"},
+    ),
+    Case(
+        "skip-garbage-hook",
+        ("install",),
+        "POETRY_TORCH_SKIP='sometimes' is not a boolean",
+        env={"POETRY_TORCH_SKIP": "sometimes"},
+    ),
+    Case(
+        "packages-empty",
+        ("torch", "install"),
+        "packages is empty",
+        edit=lambda text, server: re.sub(r"packages = \[[^\]]*\]", "packages = []", text),
+    ),
+    Case(
+        "packages-marker",
+        ("torch", "install"),
+        "environment marker",
+        edit=_replace('packages = ["torch"', "packages = [\"torch; sys_platform == 'linux'\""),
+    ),
+    Case(
+        "packages-marker-hook",
+        ("install",),
+        "environment marker",
+        edit=_replace('packages = ["torch"', "packages = [\"torch; sys_platform == 'linux'\""),
+    ),
+    Case(
+        "packages-twice",
+        ("torch", "install"),
+        "torch is given twice",
+        edit=_replace('packages = ["torch"', 'packages = ["torch==2.9.0", "torch==2.8.0"'),
+    ),
+    Case(
+        "requirement-twice",
+        ("torch", "install", "torch==2.8.0", "torch==2.7.1"),
+        "torch is given twice",
+    ),
+    Case(
+        "marker-on-command-line",
+        ("torch", "install", "torch>=2.8; python_version >= '3.9'"),
+        "environment marker",
+    ),
+    Case(
         "no-source-at-all",
         ("torch", "install"),
         "no pytorch source",
@@ -282,6 +336,176 @@ def test_credentials_reach_pip_but_never_the_output(
     dry = project.run("torch", "install", "--dry-run", extra_env=env)
     assert SECRET not in dry.stdout + dry.stderr
     assert "PIP_INDEX_URL=" in dry.stdout  # the login travels in the environment, not argv
+
+
+def test_login_is_not_forwarded_across_a_redirect(
+    project: Project, index_server: IndexServer, index_universe: Universe
+) -> None:
+    """The index asks for a login, then redirects its pages to another origin (a CDN on
+    another port): the login goes to the index only, never to the CDN (issue 12, item 1)."""
+    from tests.support.index_server import IndexServer
+
+    with IndexServer(index_universe.root) as cdn:
+        index_server.require_auth("/whl/cu128", "alice", SECRET)
+        index_server.redirect("/whl/cu128/", cdn.url)
+        env = {
+            "POETRY_HTTP_BASIC_PYTORCH_CUDA_CU128_USERNAME": "alice",
+            "POETRY_HTTP_BASIC_PYTORCH_CUDA_CU128_PASSWORD": SECRET,
+        }
+        result = project.run("torch", "install", "--cuda", "12.8", extra_env=env, check=False)
+        probes = [r for r in cdn.requested("/whl/cu128/torch/") if "urllib" in r.agent]
+        leaked = [r for r in cdn.requests if r.authorization]
+    assert probes, result.stdout + result.stderr  # the plugin's probe did follow the redirect
+    assert leaked == []
+    assert any(r.authorization for r in index_server.requested("/whl/cu128/"))
+    assert SECRET not in result.stdout + result.stderr
+
+
+def test_file_index_is_an_offline_wheelhouse(
+    project: Project, index_universe: Universe, tmp_path: Path
+) -> None:
+    """``--index-base file:///…``: a PEP 503 tree on disk, no server (issue 12, item 9)."""
+    from tests.support.wheels import write_static_index
+
+    house = tmp_path / "wheelhouse"
+    write_static_index(index_universe.root / "whl" / "cu128", house / "cu128")
+    project.run("torch", "install", "--cuda", "12.8", "--index-base", house.as_uri())
+    assert project.version_of("torch") == "2.8.0+cu128"
+    assert f'url = "{house.as_uri()}/cu128"' in project.pyproject.read_text()
+    project.pip("uninstall", "-y", "torch")
+    project.run("install")  # the hook reinstalls from the same folder
+    assert project.version_of("torch") == "2.8.0+cu128"
+    missing = project.run(
+        "torch", "install", "--cuda", "12.9", "--index-base", house.as_uri(), check=False
+    )
+    assert missing.returncode == 1
+    assert "does not publish torch" in missing.stderr
+    assert "cannot reach" not in missing.stderr
+
+
+def test_skip_false_means_the_hook_runs(project: Project) -> None:
+    """``POETRY_TORCH_SKIP=false`` is false, as Poetry reads booleans (issue 12, item 4)."""
+    project.run("torch", "install", "--cuda", "12.9")
+    project.pip("uninstall", "-y", "torch")
+    project.run("install", extra_env={"POETRY_TORCH_SKIP": "False"})
+    assert project.version_of("torch") == EARLIER
+    project.pip("uninstall", "-y", "torch")
+    project.run("install", extra_env={"POETRY_TORCH_SKIP": "yes"})
+    assert project.version_of("torch") is None
+
+
+def test_login_in_index_base_is_used_but_never_written(
+    project: Project, index_server: IndexServer
+) -> None:
+    """``--index-base http://alice:<secret>@…``: the install and the hook use the login, no file
+    gets it, and one line says how to store it the Poetry way (issue 12, item 2)."""
+    index_server.require_auth("/whl/cu128", "alice", SECRET)
+    with_login = index_server.base.replace("http://", f"http://alice:{SECRET}@")
+    result = project.run("torch", "install", "--cuda", "12.8", "--index-base", with_login, "-vvv")
+    output = result.stdout + result.stderr
+    assert project.version_of("torch") == "2.8.0+cu128"
+    assert "poetry config http-basic.pytorch_cuda_cu128 USER" in output
+    assert "POETRY_HTTP_BASIC_PYTORCH_CUDA_CU128_USERNAME" in output
+    assert f'url = "{index_server.base}/cu128"' in project.pyproject.read_text()
+    assert SECRET not in output
+    # the hook, with the same login in POETRY_TORCH_INDEX_BASE, puts a removed build back
+    project.pip("uninstall", "-y", "torch")
+    hook = project.run("install", extra_env={"POETRY_TORCH_INDEX_BASE": with_login})
+    assert project.version_of("torch") == "2.8.0+cu128"
+    assert SECRET not in hook.stdout + hook.stderr
+    written = [
+        path
+        for path in project.root.rglob("*")
+        if path.is_file() and SECRET.encode() in path.read_bytes()
+    ]
+    assert written == []
+
+
+def test_sources_as_an_inline_array(project: Project, index_server: IndexServer) -> None:
+    """``source = [{...}]`` (valid TOML, valid for Poetry): the plugin adds and switches its
+    source inside the inline array (issue 12, item 7)."""
+    text = project.pyproject.read_text()
+    head, _, _ = text.partition("[[tool.poetry.source]]")
+    project.pyproject.write_text(
+        head.replace(
+            "package-mode = false\n",
+            "package-mode = false\nsource = [\n"
+            f'    {{ name = "fakepypi", url = "{index_server.pypi_url}", priority = "primary" }},'
+            "  # the PyPI stand-in\n]\n",
+        )
+    )
+    project.run("torch", "install", "--cuda", "12.9")
+    project.run("install")
+    assert project.version_of("torch") == EARLIER
+    project.run("torch", "install", "--cuda", "12.8")
+    assert project.version_of("torch") == "2.8.0+cu128"
+    written = project.pyproject.read_text()
+    assert "[[tool.poetry.source]]" not in written
+    assert "# the PyPI stand-in" in written
+    assert 'name = "pytorch_cuda_cu128"' in written
+    assert "pytorch_cuda_cu129" not in written
+    project.run("install")
+    assert project.version_of("torch") == "2.8.0+cu128"
+
+
+def test_newer_lock_format_is_refused_not_rewritten(project: Project) -> None:
+    """A poetry-torch.lock from a newer plugin (lock-version 2) is never rewritten in the old
+    format: install, lock and --dry-run refuse in one line naming its writer; the hook leaves
+    it alone (issue 12, item 10)."""
+    project.run("torch", "install", "--cuda", "12.9")
+    lock = project.root / "poetry-torch.lock"
+    newer = re.sub(
+        r"written by poetry-torch-plugin \S+",
+        "written by poetry-torch-plugin 9.1.0",
+        lock.read_text(),
+    ).replace('lock-version = "1"', 'lock-version = "2"')
+    lock.write_text(newer)
+    pyproject = project.pyproject.read_bytes()
+    for args in (
+        ("torch", "install", "--cuda", "12.8"),
+        ("torch", "install", "--upgrade"),
+        ("torch", "install", "--dry-run"),
+        ("torch", "lock"),
+        ("torch", "lock", "--check"),
+    ):
+        result = project.run(*args, check=False)
+        errors = [line for line in result.stderr.splitlines() if line.strip()]
+        assert result.returncode == 1, (args, result.stdout + result.stderr)
+        assert len(errors) == 1, errors
+        assert "lock-version '2', written by poetry-torch-plugin 9.1.0" in errors[0]
+        assert "poetry self add poetry-torch-plugin@latest" in errors[0]
+        assert "Traceback" not in result.stdout + result.stderr
+        assert lock.read_text() == newer
+        assert project.pyproject.read_bytes() == pyproject
+        assert project.version_of("torch") == EARLIER
+    project.run("install")
+    assert lock.read_text() == newer
+
+
+def test_read_only_pyproject_is_refused_before_any_download(
+    project: Project, index_server: IndexServer
+) -> None:
+    """pyproject.toml at 0444 (as root too): refused before a wheel is fetched; a command that
+    does not need to edit it still works (issue 12, item 13)."""
+    project.run("torch", "install", "--cuda", "12.9")
+    before = project.pyproject.read_bytes()
+    project.pyproject.chmod(0o444)
+    try:
+        index_server.clear_log()
+        result = project.run("torch", "install", "--cuda", "12.8", check=False)
+        errors = [line for line in result.stderr.splitlines() if line.strip()]
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert len(errors) == 1, errors
+        assert "pyproject.toml is read-only (mode 0444); nothing was downloaded" in errors[0]
+        assert "chmod u+w pyproject.toml" in errors[0]
+        assert not index_server.requested("/whl/cu128/")
+        assert project.pyproject.read_bytes() == before
+        assert project.pyproject.stat().st_mode & 0o777 == 0o444
+        assert project.version_of("torch") == EARLIER
+        project.run("torch", "install")  # no edit needed: allowed
+        assert project.version_of("torch") == EARLIER
+    finally:
+        project.pyproject.chmod(0o644)
 
 
 def test_missing_venv_is_recreated_by_install(project: Project) -> None:

@@ -68,6 +68,7 @@ class RequestRecord:
     just before its body is written, so a request held by a ``slow`` fault appears only when
     its delay is over, whether or not the client is still waiting.  ``agent`` is the
     User-Agent header (``pip/25.2 ...``, ``uv/0.13.9``, ``poetry/2.5.1``, ``Python-urllib/3.11``).
+    ``authorization`` is the Authorization header as received ("" when none).
     """
 
     method: str
@@ -75,6 +76,7 @@ class RequestRecord:
     status: int
     bytes_sent: int
     agent: str = ""
+    authorization: str = ""
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,7 @@ class _Server(ThreadingHTTPServer):
         self.stopping = threading.Event()
         self.faults: dict[str, _Fault] = {}
         self.auth: dict[str, str] = {}  # prefix -> expected Authorization header
+        self.redirects: dict[str, str] = {}  # prefix -> the server URL to send requests to
         self.log: list[RequestRecord] = []
         self._info: dict[tuple[Path, int, int], tuple[str, bytes, str | None]] = {}
 
@@ -178,7 +181,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _record(self, status: int, sent: int) -> None:
         with self.server.lock:
             agent = self.headers.get("User-Agent", "")
-            self.server.log.append(RequestRecord(self.command, self._path, status, sent, agent))
+            login = self.headers.get("Authorization", "")
+            record = RequestRecord(self.command, self._path, status, sent, agent, login)
+            self.server.log.append(record)
 
     def _send(
         self,
@@ -214,6 +219,7 @@ class _Handler(BaseHTTPRequestHandler):
         with self.server.lock:
             fault = _longest_prefix(self._path, self.server.faults)
             expected_auth = _longest_prefix(self._path, self.server.auth)
+            elsewhere = _longest_prefix(self._path, self.server.redirects)
         if fault is not None:
             if fault.mode == "drop":
                 self.close_connection = True
@@ -235,6 +241,9 @@ class _Handler(BaseHTTPRequestHandler):
                 "text/plain",
                 {"WWW-Authenticate": 'Basic realm="fake index"'},
             )
+            return
+        if elsewhere is not None:
+            self._send(302, b"", headers={"Location": elsewhere + self.path})
             return
         self._route(tamper=fault is not None and fault.mode == "tamper")
 
@@ -460,6 +469,12 @@ class IndexServer:
         with self._server.lock:
             self._server.auth.clear()
 
+    def redirect(self, prefix: str, server_url: str) -> None:
+        """Answer 302 under ``prefix`` (after any auth check), to the same path on ``server_url``
+        (``http://127.0.0.1:PORT``): an index that sends its pages and files to a CDN."""
+        with self._server.lock:
+            self._server.redirects[prefix] = server_url.rstrip("/")
+
     # -- request log -----------------------------------------------------------------------
 
     @property
@@ -483,6 +498,8 @@ class IndexServer:
         """No faults, no auth, an empty log: the state a fresh server starts in."""
         self.clear_faults()
         self.clear_auth()
+        with self._server.lock:
+            self._server.redirects.clear()
         self.clear_log()
 
 

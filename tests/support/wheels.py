@@ -278,3 +278,42 @@ def build_torch_universe(root: Path) -> Universe:
     wheels[foreign] = tuple(_build_foreign_index(root, foreign))
     wheels[PYPI_INDEX] = tuple(_build_pypi(root))
     return Universe(root=root, wheels=MappingProxyType(wheels))
+
+
+def write_static_index(source: Path, target: Path) -> Path:
+    """A PEP 503 index as plain files (what a wheelhouse copied to a disk looks like).
+
+    ``target/index.html`` lists the projects; ``target/<project>/index.html`` links each wheel
+    as ``../<file>#sha256=…``, and the wheels themselves lie in ``target``.  Returns ``target``.
+    """
+    import hashlib
+    import html
+    import re
+    import shutil
+
+    from urllib.parse import quote
+
+    target.mkdir(parents=True, exist_ok=True)
+    projects: dict[str, list[Path]] = {}
+    for wheel in sorted(source.glob("*.whl")):
+        shutil.copy2(wheel, target / wheel.name)
+        name = re.sub(r"[-_.]+", "-", wheel.name.split("-", 1)[0]).lower()
+        projects.setdefault(name, []).append(wheel)
+
+    def page(title: str, links: list[tuple[str, str]]) -> str:
+        anchors = "".join(
+            f'<a href="{html.escape(href)}">{html.escape(text)}</a><br/>\n' for href, text in links
+        )
+        return f"<!DOCTYPE html>\n<html><head><title>{title}</title></head><body>\n{anchors}</body></html>\n"
+
+    target.joinpath("index.html").write_text(
+        page("Simple index", [(f"{name}/", name) for name in sorted(projects)])
+    )
+    for name, wheels in projects.items():
+        links = [
+            (f"../{quote(w.name)}#sha256={hashlib.sha256(w.read_bytes()).hexdigest()}", w.name)
+            for w in wheels
+        ]
+        (target / name).mkdir(exist_ok=True)
+        (target / name / "index.html").write_text(page(f"Links for {name}", links))
+    return target

@@ -90,6 +90,11 @@ def part_of(path: Path) -> str:
     return relative.parts[0].removesuffix(".py")
 
 
+def _root_part(name: str) -> str:
+    is_part = (PACKAGE / name).is_dir() or (PACKAGE / f"{name}.py").is_file()
+    return name if is_part else "__init__"
+
+
 def imported(path: Path) -> list[tuple[int, str]]:
     """Every module named by an import in ``path`` (anywhere in the file), with its line."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -102,7 +107,11 @@ def imported(path: Path) -> list[tuple[int, str]]:
                 pytest.fail(f"{path}:{node.lineno}: relative import (use absolute imports)")
             found.append((node.lineno, node.module))
             if node.module == "poetry_torch_plugin":
-                found += [(node.lineno, f"poetry_torch_plugin.{a.name}") for a in node.names]
+                # a part (``from poetry_torch_plugin import core``) or a name of the root
+                # ``__init__`` (``__version__``), which ranks below everything
+                found += [
+                    (node.lineno, f"poetry_torch_plugin.{_root_part(a.name)}") for a in node.names
+                ]
     return found
 
 

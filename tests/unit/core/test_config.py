@@ -21,6 +21,11 @@ from tests.support.toml import loads
         ('[tool.poetry-torch]\npakages = ["torch"]\n', "unknown key 'pakages'"),
         ('[tool.poetry-torch]\ninstaller = "conda"\n', "installer"),
         ('[tool.poetry-torch]\npackages = ["torch @ https://evil/torch.whl"]\n', "direct URL"),
+        ("[tool.poetry-torch]\npackages = []\n", "packages is empty"),
+        ("[tool.poetry-torch]\npackages = [\"torch; sys_platform == 'linux'\"]\n", "marker"),
+        ('[tool.poetry-torch]\npackages = ["torch==2.8.0", "torch==2.7.1"]\n', "twice"),
+        ('[tool.poetry-torch]\npackages = ["torch", "Torch"]\n', "twice"),
+        ('[tool.poetry-torch]\nallow-http = "yes"\n', "allow-http = 'yes' is not a boolean"),
     ],
 )
 def test_bad_tool_table(table: str, message: str) -> None:
@@ -244,3 +249,56 @@ def test_build_labels_are_dropped(constraint: str, expected: str) -> None:
     from packaging.specifiers import SpecifierSet
 
     assert poetry_to_pep440(constraint) == (SpecifierSet(expected),)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (("torch==2.8.0", "torch==2.7.1"), "torch is given twice"),
+        (("torch", "torchvision", "TorchVision>=0.2"), "TorchVision is given twice"),
+        (('torch; sys_platform == "linux"',), "environment marker"),
+    ],
+)
+def test_command_line_requirements_refused(values: tuple[str, ...], message: str) -> None:
+    from poetry_torch_plugin.core.config import parse_requirements
+
+    with pytest.raises(ConfigError, match=message) as info:
+        parse_requirements(values, where="command line", require_torch=False)
+    assert "\n" not in str(info.value)
+    assert "run the command again" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("1", True),
+        ("true", True),
+        ("TRUE", True),
+        ("Yes", True),
+        ("0", False),
+        ("false", False),
+        ("False", False),
+        ("no", False),
+        ("", False),
+        (None, False),
+    ],
+)
+def test_env_flag_reads_booleans_like_poetry(
+    value: str | None, expected: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from poetry_torch_plugin.core.config import env_flag
+
+    if value is None:
+        monkeypatch.delenv("POETRY_TORCH_SKIP", raising=False)
+    else:
+        monkeypatch.setenv("POETRY_TORCH_SKIP", value)
+    assert env_flag("POETRY_TORCH_SKIP") is expected
+
+
+@pytest.mark.parametrize("value", ["maybe", "2", "on", "ja", "tru"])
+def test_env_flag_refuses_anything_else(value: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from poetry_torch_plugin.core.config import env_flag
+
+    monkeypatch.setenv("POETRY_TORCH_ALLOW_HTTP", value)
+    with pytest.raises(ConfigError, match=f"POETRY_TORCH_ALLOW_HTTP={value!r} is not a boolean"):
+        env_flag("POETRY_TORCH_ALLOW_HTTP")

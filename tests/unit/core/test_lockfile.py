@@ -159,7 +159,7 @@ def test_missing_lock_is_none(tmp_path: Path) -> None:
     [
         "not [valid toml",
         "[metadata]\nlock-version = '1'\n",
-        "[metadata]\nlock-version = '99'\n[source]\nname='x'\nurl='y'\n",
+        "[metadata]\nlock-version = 'one'\n[source]\nname='x'\nurl='y'\n",
         '[metadata]\nlock-version = "1"\ncontent-hash = "x"\nrequires-python = ""\n'
         'packages = []\n[source]\nname = "x"\nurl = "y"\n[[package]]\nname = "torch"\n',
     ],
@@ -246,3 +246,33 @@ def test_lock_drift_other_build_and_unlocked(tmp_path: Path) -> None:
         ("torchaudio", "unlocked"),
     ]
     assert found[0].text == "torch 2.9.0+cu128 is installed, the lock pins 2.9.0+cu129"
+
+
+def test_newer_lock_is_refused_naming_its_writer(tmp_path: Path) -> None:
+    from poetry_torch_plugin.core.lockfile import NewerLockError
+
+    path = tmp_path / LOCK_NAME
+    path.write_text(
+        "# poetry-torch.lock: …, written by poetry-torch-plugin 0.9.1\n"
+        "[metadata]\nlock-version = '2'\n[source]\nname='x'\nurl='y'\n"
+    )
+    with pytest.raises(NewerLockError) as info:
+        read_lock(path)
+    message = str(info.value)
+    assert "\n" not in message
+    assert "lock-version '2', written by poetry-torch-plugin 0.9.1" in message
+    assert "left untouched" in message
+    assert "poetry self add poetry-torch-plugin@latest" in message
+    settings = read_config({"tool": {"poetry-torch": {"packages": ["torch"]}}})
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text('[project]\nname = "demo"\n[tool.poetry-torch]\npackages = ["torch"]\n')
+    state = lock_state(pyproject, SOURCE, settings)
+    assert state.newer
+    with pytest.raises(ConfigError, match=r"written by poetry-torch-plugin 0\.9\.1"):
+        state.refuse_newer()
+
+
+def test_lock_header_names_the_plugin_version() -> None:
+    from poetry_torch_plugin import __version__
+
+    assert f"written by poetry-torch-plugin {__version__}\n" in dumps(sample_lock())

@@ -296,3 +296,61 @@ def test_load_malformed_and_atomic_write(tmp_path: Path) -> None:
     assert good.read_text() == "x = 1\n"
     assert good.stat().st_mode & 0o777 == 0o640
     assert list(tmp_path.glob(".pyproject.*")) == []
+
+
+INLINE = """[tool.poetry]
+package-mode = false
+source = [
+    { name = "fakepypi", url = "https://pypi.internal/simple" },  # the mirror
+]
+"""
+
+
+def test_inline_array_of_sources_stays_an_inline_array() -> None:
+    """``source = [{...}]`` is valid TOML and valid for Poetry (issue 12, item 7)."""
+    added = edit(INLINE, CU129)
+    assert "# the mirror" in added
+    assert "[[tool.poetry.source]]" not in added
+    data = loads(added)
+    assert [s["name"] for s in data["tool"]["poetry"]["source"]] == [
+        "fakepypi",
+        "pytorch_cuda_cu129",
+    ]
+    switched = edit(added, Source("pytorch_cpu", "https://mirror.example/whl/cpu", "explicit"))
+    sources = loads(switched)["tool"]["poetry"]["source"]
+    assert [s["name"] for s in sources] == ["fakepypi", "pytorch_cpu"]
+    assert sources[1] == {
+        "name": "pytorch_cpu",
+        "url": "https://mirror.example/whl/cpu",
+        "priority": "explicit",
+    }
+
+
+def test_inline_array_with_two_plugin_sources_keeps_one() -> None:
+    text = (
+        "[tool.poetry]\nsource = ["
+        '{ name = "pytorch_cuda_cu128", url = "https://x/whl/cu128" }, '
+        '{ name = "a", url = "https://a/simple" }, '
+        '{ name = "pytorch_cpu", url = "https://x/whl/cpu", priority = "explicit" }]\n'
+    )
+    sources = loads(edit(text, CU129))["tool"]["poetry"]["source"]
+    assert [s["name"] for s in sources] == ["pytorch_cuda_cu129", "a"]
+    assert loads(edit("[tool.poetry]\nsource = []\n", CU129))["tool"]["poetry"]["source"] == [
+        {"name": "pytorch_cuda_cu129", "url": CU129.url, "priority": "explicit"}
+    ]
+
+
+def test_refuse_read_only(tmp_path: Path) -> None:
+    from poetry_torch_plugin.project.files import refuse_read_only
+
+    path = tmp_path / "pyproject.toml"
+    refuse_read_only(path)  # absent: nothing to refuse
+    path.write_text("x")
+    refuse_read_only(path)
+    path.chmod(0o444)
+    link = tmp_path / "link.toml"
+    link.symlink_to(path)
+    for candidate in (path, link):
+        with pytest.raises(ConfigError, match=r"is read-only \(mode 0444\)") as info:
+            refuse_read_only(candidate)
+        assert "\n" not in str(info.value)
