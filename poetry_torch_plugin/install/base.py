@@ -40,6 +40,8 @@ class Request:
     verbose: bool = False
     credentials: tuple[str, str] | None = field(default=None, repr=False)
     options: tuple[str, ...] = ()
+    # a local wheelhouse to install from instead of the index (``--no-index --find-links``)
+    find_links: str | None = None
 
     @classmethod
     def for_access(

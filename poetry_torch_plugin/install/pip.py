@@ -42,12 +42,14 @@ class PipBackend:
         return [sys.executable, "-m", "pip", "--python", str(target.python)]
 
     def index_args(self, request: Request) -> list[str]:
+        if request.find_links is not None:
+            return ["--no-index", "--find-links", request.find_links]
         # With a login, the URL travels in PIP_INDEX_URL (see environment()), never in argv.
         return [] if request.credentials else ["--index-url", request.index_url]
 
     def environment(self, request: Request) -> dict[str, str]:
         env = clean_environment()
-        if request.credentials:
+        if request.credentials and request.find_links is None:
             env[self.login_variable] = request.index_url_with_credentials()
         return env
 
@@ -76,6 +78,29 @@ class PipBackend:
                 raise InstallError(explain_failure(finished.stderr, request, target, self.name))
             data: dict[str, Any] = json.loads(report.read_text(encoding="utf-8"))
         return data
+
+    def download(self, target: TargetEnv, request: Request, dest: Path) -> None:
+        """``pip download`` the closure of ``request`` into ``dest``: pip resolves for the
+        target interpreter (ignoring what is installed, as ``report`` does) and checks every
+        file against the index's ``#sha256=``; each file crosses the network once."""
+        command = [
+            *self._base(target),
+            "download",
+            "--dest",
+            str(dest),
+            *self.index_args(request),
+            *request.options,
+            *request.loudness(),
+            *request.requirements,
+        ]
+        finished = run(
+            command,
+            env=self.environment(request),
+            echo_stdout=not request.quiet,
+            echo_stderr=request.verbose,
+        )
+        if finished.code != 0:
+            raise InstallError(explain_failure(finished.stderr, request, target, self.name))
 
     def run(self, target: TargetEnv, request: Request) -> tuple[int, str]:
         finished = run(

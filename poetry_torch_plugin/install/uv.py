@@ -124,6 +124,8 @@ class UvBackend:
         # With a single index, first-index is what uv does anyway; spelling it out keeps a
         # future default (or a stray setting) from letting another index compete for torch.
         index = [] if request.credentials else ["--index-url", request.index_url]
+        if request.find_links is not None:
+            index = ["--no-index", "--find-links", request.find_links]
         hosts = [value for option, value in _pairs(request.options) if option == "--trusted-host"]
         return [
             "--python",
@@ -138,7 +140,7 @@ class UvBackend:
     def environment(self, request: Request) -> dict[str, str]:
         """uv's environment: the login and pip's certificate and proxy options, in uv's terms."""
         env = uv_environment()
-        if request.credentials:
+        if request.credentials and request.find_links is None:
             env[self.login_variable] = request.index_url_with_credentials()
         for option, value in _pairs(request.options):
             for name in _OPTION_ENV.get(option, ()):

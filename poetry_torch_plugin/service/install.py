@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import tempfile
+
 from dataclasses import dataclass
+from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
 
@@ -12,6 +16,7 @@ from poetry_torch_plugin.core.config import parse_requirements
 from poetry_torch_plugin.core.config import read_config
 from poetry_torch_plugin.env.installed import installed_distributions
 from poetry_torch_plugin.env.mutex import exclusive
+from poetry_torch_plugin.errors import IndexAccessError
 from poetry_torch_plugin.errors import InstallError
 from poetry_torch_plugin.project.lockstate import lock_state
 from poetry_torch_plugin.project.lockstate import write_lock
@@ -25,7 +30,6 @@ from poetry_torch_plugin.service.verify import verify
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from pathlib import Path
 
     from poetry_torch_plugin.core.config import TorchConfig
     from poetry_torch_plugin.core.variants import Variant
@@ -107,14 +111,19 @@ def execute_install(
     from poetry_torch_plugin.index.listing import fetch_listing
     from poetry_torch_plugin.install.resolve import install_locked
     from poetry_torch_plugin.install.resolve import resolve
+    from poetry_torch_plugin.install.resolve import wheelhouse_needed
 
     access = access_for(plan.settings, plan.source)
     probe = fetch_listing(access.url, "torch", access=access)
     state = lock_state(plan.pyproject.path, plan.source, plan.settings)
-    with exclusive(target):
+    with exclusive(target), tempfile.TemporaryDirectory(prefix="poetry-torch-wheels-") as tmp:
+        wheelhouse = None
         if state.fresh and state.lock is not None and not upgrade:
             lock = state.lock
         else:
+            # Without PEP 658 metadata the installer would download every wheel to resolve
+            # and again to install: download once, into a wheelhouse, and install from it.
+            wheelhouse = Path(tmp) if wheelhouse_needed(probe) else None
             lock = resolve(
                 backend,
                 target,
@@ -122,10 +131,18 @@ def execute_install(
                 state.inputs,
                 plan.settings.packages,
                 verbose=verbose,
+                quiet=quiet,
                 known={"torch": probe},
+                wheelhouse=wheelhouse,
             )
         installed = install_locked(
-            target, lock, access, backend=backend, quiet=quiet, verbose=verbose
+            target,
+            lock,
+            access,
+            backend=backend,
+            quiet=quiet,
+            verbose=verbose,
+            wheelhouse=wheelhouse,
         )
     problems = verify(plan.settings, target, plan.variant)
     if problems:
@@ -179,9 +196,28 @@ def install_pins(
     the version range (a +cu129 torch satisfies ``torch==2.8.0`` for a cu128 install), so the
     exact versions are resolved from the index first and pinned.
     """
+    from poetry_torch_plugin.index.listing import fetch_listing
     from poetry_torch_plugin.install.base import pins_of
+    from poetry_torch_plugin.install.resolve import download_report
+    from poetry_torch_plugin.install.resolve import wheelhouse_needed
 
     request = request_for(access, settings_requirements, quiet=quiet, verbose=verbose)
+    try:
+        probe = fetch_listing(access.url, "torch", access=access)
+    except IndexAccessError:
+        probe = None  # the installer says what is wrong with the index
+    if wheelhouse_needed(probe):
+        # no PEP 658 metadata: download the closure once, then install it with no index
+        with tempfile.TemporaryDirectory(prefix="poetry-torch-wheels-") as tmp:
+            report = download_report(target, request, Path(tmp))
+            if report is not None:
+                pins = pins_of(report)
+                pinned = tuple(f"{name}=={pins[name]}" for name in names if name in pins)
+                request = replace(
+                    request_for(access, pinned, quiet=quiet, verbose=verbose), find_links=tmp
+                )
+                backend.install(target, request)
+                return request.requirements
     installed = installed_distributions(target.site_packages)
     if any(name in installed for name in names):
         pins = pins_of(backend.report(target, request))

@@ -1,0 +1,77 @@
+"""Every wheel crosses the network once (issue 15, item 1): bytes of the torch wheel served
+per ``poetry torch install`` and per hook reinstall, counted by the local server, on an index
+with PEP 658 metadata, with range requests only, and with neither."""
+
+from __future__ import annotations
+
+import os
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from poetry_torch_plugin.install.uv import find_uv
+from tests.support.index_server import IndexServer
+
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from tests.support.project import Project
+    from tests.support.wheels import Universe
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+KINDS = {"metadata": (True, True), "ranges-only": (False, True), "neither": (False, False)}
+TORCH = "torch-2.8.0+cpu-py3-none-any.whl"
+
+
+@pytest.fixture(params=list(KINDS))
+def kind(request: pytest.FixtureRequest, index_universe: Universe) -> Iterator[IndexServer]:
+    metadata, ranges = KINDS[request.param]
+    with IndexServer(index_universe.root, metadata=metadata, ranges=ranges) as server:
+        yield server
+
+
+@pytest.fixture(params=["pip", "uv"])
+def installer(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, dict[str, str]]:
+    if request.param == "pip":
+        return "pip", {}
+    binary = find_uv()
+    if binary is None:
+        pytest.skip("uv is not installed")
+    directory = tmp_path / "uv-bin"
+    directory.mkdir()
+    (directory / "uv").symlink_to(binary)
+    return "uv", {"PATH": f"{directory}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
+def ratio(server: IndexServer, universe: Universe) -> float:
+    """Bytes of the torch wheel served since the log was cleared, per byte of the wheel."""
+    path = f"/whl/cpu/{TORCH}"
+    served = sum(r.bytes_sent for r in server.requests if r.path == path)
+    return served / (universe.root / "whl" / "cpu" / TORCH).stat().st_size
+
+
+def test_each_wheel_is_downloaded_once(
+    project: Project,
+    kind: IndexServer,
+    installer: tuple[str, dict[str, str]],
+    index_universe: Universe,
+) -> None:
+    name, extra = installer
+    env = {"POETRY_TORCH_INDEX_BASE": kind.base}
+    env.update(extra)
+    project.run("torch", "install", "--cpu", "--installer", name, extra_env=env)
+    assert project.version_of("torch") == "2.8.0+cpu"
+    assert ratio(kind, index_universe) == 1.0
+
+    # the hook's reinstall, without a lock to replay (it pins through the installer first)
+    (project.root / "poetry-torch.lock").unlink()
+    project.pip("uninstall", "-y", "torch")
+    kind.clear_log()
+    project.run("lock", extra_env=env)
+    project.run("install", extra_env=env)
+    assert project.version_of("torch") == "2.8.0+cpu"
+    assert ratio(kind, index_universe) <= 1.0
