@@ -104,6 +104,20 @@ class Backend(Protocol):
         ...
 
 
+def show_command(command: Sequence[str], request: Request) -> None:
+    """At ``-v``, the exact installer command, before it runs (a login never is in argv;
+    any URL login is masked all the same)."""
+    if not request.verbose:
+        return
+    import shlex
+    import sys
+
+    from poetry_torch_plugin.core.urls import redact_text
+
+    sys.stderr.write(f"poetry-torch: running {redact_text(shlex.join(command))}\n")
+    sys.stderr.flush()
+
+
 def pins_of(report: Mapping[str, Any]) -> dict[str, str]:
     """``{name: version}`` of every package a ``report()`` would install."""
     return {

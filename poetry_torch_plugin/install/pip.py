@@ -14,6 +14,7 @@ from poetry_torch_plugin.errors import InstallError
 from poetry_torch_plugin.errors import TargetEnvError
 from poetry_torch_plugin.install.base import Request
 from poetry_torch_plugin.install.base import clean_environment
+from poetry_torch_plugin.install.base import show_command
 from poetry_torch_plugin.install.failures import explain_failure
 from poetry_torch_plugin.process import run
 
@@ -73,6 +74,7 @@ class PipBackend:
                 *request.options,
                 *request.requirements,
             ]
+            show_command(command, request)
             finished = run(command, env=self.environment(request), echo_stderr=request.verbose)
             if finished.code != 0:
                 raise InstallError(explain_failure(finished.stderr, request, target, self.name))
@@ -93,6 +95,7 @@ class PipBackend:
             *request.loudness(),
             *request.requirements,
         ]
+        show_command(command, request)
         finished = run(
             command,
             env=self.environment(request),
@@ -103,8 +106,10 @@ class PipBackend:
             raise InstallError(explain_failure(finished.stderr, request, target, self.name))
 
     def run(self, target: TargetEnv, request: Request) -> tuple[int, str]:
+        command = self.command(target, request)
+        show_command(command, request)
         finished = run(
-            self.command(target, request),
+            command,
             env=self.environment(request),
             echo_stdout=not request.quiet,
             echo_stderr=request.verbose,

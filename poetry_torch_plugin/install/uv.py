@@ -28,6 +28,7 @@ from poetry_torch_plugin.errors import InstallError
 from poetry_torch_plugin.errors import TargetEnvError
 from poetry_torch_plugin.install.base import clean_environment
 from poetry_torch_plugin.install.base import environment_markers
+from poetry_torch_plugin.install.base import show_command
 from poetry_torch_plugin.install.failures import explain_failure
 from poetry_torch_plugin.process import child
 from poetry_torch_plugin.process import run
@@ -177,6 +178,7 @@ class UvBackend:
                 "--quiet",
                 *self._options(target, request),
             ]
+            show_command(command, request)
             finished = run(command, env=self.environment(request), echo_stderr=request.verbose)
             if finished.code != 0:
                 raise InstallError(explain_failure(finished.stderr, request, target, self.name))
@@ -193,9 +195,9 @@ class UvBackend:
         return {"install": install, "environment": environment_markers(target.python)}
 
     def run(self, target: TargetEnv, request: Request) -> tuple[int, str]:
-        return run_uv(
-            self.command(target, request), self.environment(request), show=not request.quiet
-        )
+        command = self.command(target, request)
+        show_command(command, request)
+        return run_uv(command, self.environment(request), show=not request.quiet)
 
     def install(self, target: TargetEnv, request: Request) -> None:
         code, stderr = self.run(target, request)

@@ -29,9 +29,11 @@ from poetry_torch_plugin.service.verify import verify
 
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from collections.abc import Sequence
 
     from poetry_torch_plugin.core.config import TorchConfig
+    from poetry_torch_plugin.core.lockfile import TorchLock
     from poetry_torch_plugin.core.variants import Variant
     from poetry_torch_plugin.env.installed import TargetEnv
     from poetry_torch_plugin.index.access import IndexAccess
@@ -99,8 +101,11 @@ def execute_install(
     quiet: bool = False,
     verbose: bool = False,
     upgrade: bool = False,
+    say: Callable[[str], None] | None = None,
 ) -> tuple[str, ...]:
     """Install the plan's packages, then (only then) write pyproject.toml and the lock.
+
+    ``say`` hears one line before each phase that can take long (resolving, installing).
 
     A fresh poetry-torch.lock is replayed (unless ``upgrade``); otherwise the packages are
     resolved afresh into a new lock, and that lock is what gets installed.  Anything that fails
@@ -113,6 +118,10 @@ def execute_install(
     from poetry_torch_plugin.install.resolve import resolve
     from poetry_torch_plugin.install.resolve import wheelhouse_needed
 
+    def tell(line: str) -> None:
+        if say is not None:
+            say(line)
+
     access = access_for(plan.settings, plan.source)
     probe = fetch_listing(access.url, "torch", access=access)
     state = lock_state(plan.pyproject.path, plan.source, plan.settings)
@@ -124,6 +133,16 @@ def execute_install(
             # Without PEP 658 metadata the installer would download every wheel to resolve
             # and again to install: download once, into a wheelhouse, and install from it.
             wheelhouse = Path(tmp) if wheelhouse_needed(probe) else None
+            tell(
+                f"Resolving {', '.join(plan.settings.package_names)} for"
+                f" {plan.variant.describe()} against {redact(plan.index_url)}"
+                + (
+                    " (it offers no PEP 658 metadata: downloading each file once, into a"
+                    " temporary wheelhouse)"
+                    if wheelhouse is not None
+                    else ""
+                )
+            )
             lock = resolve(
                 backend,
                 target,
@@ -135,6 +154,7 @@ def execute_install(
                 known={"torch": probe},
                 wheelhouse=wheelhouse,
             )
+        tell(_install_line(lock, wheelhouse, plan.index_url))
         installed = install_locked(
             target,
             lock,
@@ -158,6 +178,24 @@ def execute_install(
     if plan.edit.changed:
         refresh_poetry_lock(plan.pyproject.path, plan.settings, target)
     return installed
+
+
+def _install_line(lock: TorchLock, wheelhouse: Path | None, index_url: str) -> str:
+    """``Installing 3 files (812.4 MB) from the wheelhouse …`` or ``… 3 packages from <index>``."""
+    from poetry_torch_plugin.core.urls import redact
+
+    count = len(lock.packages)
+    files = sorted(wheelhouse.iterdir()) if wheelhouse is not None else []
+    if files:
+        size = sum(path.stat().st_size for path in files)
+        return (
+            f"Installing {len(files)} files ({size / 1e6:.1f} MB), downloaded once, with no"
+            " index, each checked against its sha256 in the lock"
+        )
+    return (
+        f"Downloading and installing {count} package{'s' if count != 1 else ''} from"
+        f" {redact(index_url)}, each checked against its sha256 in the lock"
+    )
 
 
 def refresh_poetry_lock(pyproject: Path, settings: TorchConfig, target: TargetEnv) -> bool:

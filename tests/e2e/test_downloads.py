@@ -47,6 +47,10 @@ def installer(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, dict
     return "uv", {"PATH": f"{directory}{os.pathsep}{os.environ.get('PATH', '')}"}
 
 
+def kind_has_metadata(server: IndexServer) -> bool:
+    return bool(server._server.metadata)
+
+
 def ratio(server: IndexServer, universe: Universe) -> float:
     """Bytes of the torch wheel served since the log was cleared, per byte of the wheel."""
     path = f"/whl/cpu/{TORCH}"
@@ -63,8 +67,15 @@ def test_each_wheel_is_downloaded_once(
     name, extra = installer
     env = {"POETRY_TORCH_INDEX_BASE": kind.base}
     env.update(extra)
-    project.run("torch", "install", "--cpu", "--installer", name, extra_env=env)
+    result = project.run("torch", "install", "--cpu", "--installer", name, extra_env=env)
     assert project.version_of("torch") == "2.8.0+cpu"
+    # one line per long phase, naming the index
+    assert (
+        f"Resolving torch, torchvision, torchaudio for CPU only (cpu) against {kind.base}/cpu"
+        in (result.stdout)
+    ), result.stdout
+    once = "downloaded once, with no index" in result.stdout
+    assert once is not kind_has_metadata(kind), result.stdout
     assert ratio(kind, index_universe) == 1.0
 
     # the hook's reinstall, without a lock to replay (it pins through the installer first)
@@ -75,3 +86,17 @@ def test_each_wheel_is_downloaded_once(
     project.run("install", extra_env=env)
     assert project.version_of("torch") == "2.8.0+cpu"
     assert ratio(kind, index_universe) <= 1.0
+
+
+def test_phases_are_one_line_each_quiet_silences_verbose_shows_commands(
+    project: Project,
+) -> None:
+    loud = project.run("torch", "install", "--cpu", "-v")
+    out = loud.stdout + loud.stderr
+    assert "Resolving torch, torchvision, torchaudio for CPU only (cpu) against" in out
+    assert "Downloading and installing " in out
+    assert "poetry-torch: running " in out and " install --dry-run " in out
+    project.run("torch", "install", "--cpu", "torch")
+    quiet = project.run("torch", "install", "--cpu", "--upgrade", "-q")
+    assert "Resolving" not in quiet.stdout + quiet.stderr
+    assert "Installing" not in quiet.stdout + quiet.stderr
