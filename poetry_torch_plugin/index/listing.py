@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 
 _ANCHOR = re.compile(r"<a\s[^>]*href=[\"']([^\"']+)[\"'][^>]*>", re.IGNORECASE)
+_METADATA = re.compile(r"<a\s[^>]*\bdata-(?:core|dist-info)-metadata\b", re.IGNORECASE)
 
 
 def source_url(index_base: str, variant: Variant) -> str:
@@ -45,6 +46,12 @@ class Listing:
     project: str
     url: str
     files: tuple[tuple[str, str], ...]  # (file name, sha256 or "")
+    metadata: bool = False  # the page offers PEP 658 metadata (``data-core-metadata``)
+
+    @property
+    def local(self) -> bool:
+        """A ``file://`` index: reading its wheels costs no network."""
+        return self.url.lower().startswith("file:")
 
     def versions(self) -> list[Version]:
         found = set()
@@ -65,7 +72,8 @@ def _parse_listing(project: str, url: str, body: str) -> Listing:
         filename = urllib.parse.unquote(path.rsplit("/", 1)[-1])
         digest = fragment[len("sha256=") :] if fragment.startswith("sha256=") else ""
         files.append((filename, digest))
-    return Listing(project, url, tuple(files))
+    metadata = _METADATA.search(body) is not None
+    return Listing(project, url, tuple(files), metadata)
 
 
 def _ssl_context(access: IndexAccess | None) -> ssl.SSLContext | None:

@@ -40,6 +40,8 @@ class Request:
     verbose: bool = False
     credentials: tuple[str, str] | None = field(default=None, repr=False)
     options: tuple[str, ...] = ()
+    # a local wheelhouse to install from instead of the index (``--no-index --find-links``)
+    find_links: str | None = None
 
     @classmethod
     def for_access(
@@ -100,6 +102,20 @@ class Backend(Protocol):
     def install(self, target: TargetEnv, request: Request) -> None:
         """Install, or raise InstallError with one line that says what to do next."""
         ...
+
+
+def show_command(command: Sequence[str], request: Request) -> None:
+    """At ``-v``, the exact installer command, before it runs (a login never is in argv;
+    any URL login is masked all the same)."""
+    if not request.verbose:
+        return
+    import shlex
+    import sys
+
+    from poetry_torch_plugin.core.urls import redact_text
+
+    sys.stderr.write(f"poetry-torch: running {redact_text(shlex.join(command))}\n")
+    sys.stderr.flush()
 
 
 def pins_of(report: Mapping[str, Any]) -> dict[str, str]:

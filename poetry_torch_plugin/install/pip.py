@@ -14,6 +14,7 @@ from poetry_torch_plugin.errors import InstallError
 from poetry_torch_plugin.errors import TargetEnvError
 from poetry_torch_plugin.install.base import Request
 from poetry_torch_plugin.install.base import clean_environment
+from poetry_torch_plugin.install.base import show_command
 from poetry_torch_plugin.install.failures import explain_failure
 from poetry_torch_plugin.process import run
 
@@ -42,12 +43,14 @@ class PipBackend:
         return [sys.executable, "-m", "pip", "--python", str(target.python)]
 
     def index_args(self, request: Request) -> list[str]:
+        if request.find_links is not None:
+            return ["--no-index", "--find-links", request.find_links]
         # With a login, the URL travels in PIP_INDEX_URL (see environment()), never in argv.
         return [] if request.credentials else ["--index-url", request.index_url]
 
     def environment(self, request: Request) -> dict[str, str]:
         env = clean_environment()
-        if request.credentials:
+        if request.credentials and request.find_links is None:
             env[self.login_variable] = request.index_url_with_credentials()
         return env
 
@@ -71,15 +74,42 @@ class PipBackend:
                 *request.options,
                 *request.requirements,
             ]
+            show_command(command, request)
             finished = run(command, env=self.environment(request), echo_stderr=request.verbose)
             if finished.code != 0:
                 raise InstallError(explain_failure(finished.stderr, request, target, self.name))
             data: dict[str, Any] = json.loads(report.read_text(encoding="utf-8"))
         return data
 
-    def run(self, target: TargetEnv, request: Request) -> tuple[int, str]:
+    def download(self, target: TargetEnv, request: Request, dest: Path) -> None:
+        """``pip download`` the closure of ``request`` into ``dest``: pip resolves for the
+        target interpreter (ignoring what is installed, as ``report`` does) and checks every
+        file against the index's ``#sha256=``; each file crosses the network once."""
+        command = [
+            *self._base(target),
+            "download",
+            "--dest",
+            str(dest),
+            *self.index_args(request),
+            *request.options,
+            *request.loudness(),
+            *request.requirements,
+        ]
+        show_command(command, request)
         finished = run(
-            self.command(target, request),
+            command,
+            env=self.environment(request),
+            echo_stdout=not request.quiet,
+            echo_stderr=request.verbose,
+        )
+        if finished.code != 0:
+            raise InstallError(explain_failure(finished.stderr, request, target, self.name))
+
+    def run(self, target: TargetEnv, request: Request) -> tuple[int, str]:
+        command = self.command(target, request)
+        show_command(command, request)
+        finished = run(
+            command,
             env=self.environment(request),
             echo_stdout=not request.quiet,
             echo_stderr=request.verbose,

@@ -28,6 +28,7 @@ from poetry_torch_plugin.errors import InstallError
 from poetry_torch_plugin.errors import TargetEnvError
 from poetry_torch_plugin.install.base import clean_environment
 from poetry_torch_plugin.install.base import environment_markers
+from poetry_torch_plugin.install.base import show_command
 from poetry_torch_plugin.install.failures import explain_failure
 from poetry_torch_plugin.process import child
 from poetry_torch_plugin.process import run
@@ -124,6 +125,8 @@ class UvBackend:
         # With a single index, first-index is what uv does anyway; spelling it out keeps a
         # future default (or a stray setting) from letting another index compete for torch.
         index = [] if request.credentials else ["--index-url", request.index_url]
+        if request.find_links is not None:
+            index = ["--no-index", "--find-links", request.find_links]
         hosts = [value for option, value in _pairs(request.options) if option == "--trusted-host"]
         return [
             "--python",
@@ -138,7 +141,7 @@ class UvBackend:
     def environment(self, request: Request) -> dict[str, str]:
         """uv's environment: the login and pip's certificate and proxy options, in uv's terms."""
         env = uv_environment()
-        if request.credentials:
+        if request.credentials and request.find_links is None:
             env[self.login_variable] = request.index_url_with_credentials()
         for option, value in _pairs(request.options):
             for name in _OPTION_ENV.get(option, ()):
@@ -175,6 +178,7 @@ class UvBackend:
                 "--quiet",
                 *self._options(target, request),
             ]
+            show_command(command, request)
             finished = run(command, env=self.environment(request), echo_stderr=request.verbose)
             if finished.code != 0:
                 raise InstallError(explain_failure(finished.stderr, request, target, self.name))
@@ -191,9 +195,9 @@ class UvBackend:
         return {"install": install, "environment": environment_markers(target.python)}
 
     def run(self, target: TargetEnv, request: Request) -> tuple[int, str]:
-        return run_uv(
-            self.command(target, request), self.environment(request), show=not request.quiet
-        )
+        command = self.command(target, request)
+        show_command(command, request)
+        return run_uv(command, self.environment(request), show=not request.quiet)
 
     def install(self, target: TargetEnv, request: Request) -> None:
         code, stderr = self.run(target, request)

@@ -143,17 +143,29 @@ def apply_install_edits(
 ) -> EditResult:
     """Set the one source in the plugin's convention and ``[tool.poetry-torch] packages``.
 
-    ``packages`` records what ``configured`` (the table as written, or the default family)
-    says, with the requirements given on the command line replacing their package's entry.
-    Declarations elsewhere in the file are left alone; ``read_config`` combines them.
+    Named packages mean those packages (as with ``pip install torch``): when the command line
+    names requirements, ``packages`` becomes exactly those; torch, which every other family
+    package requires, is put first when not named (its ``configured`` entry, else plain
+    ``torch``).  With no requirements ``packages`` keeps what ``configured`` (the table as
+    written, or the default family) says.  Declarations elsewhere in the file are left alone;
+    ``read_config`` combines them.
     """
     import tomlkit
 
-    merged: dict[str, str] = {canonicalize_name(Requirement(p).name): p for p in configured}
-    merged.update({canonicalize_name(req.name): str(req) for req in requested})
     _set_source(document, source)
-    _set_packages(document, list(merged.values()))
+    _set_packages(document, packages_for(configured, requested))
     text = tomlkit.dumps(document)
     if "\r\n" in original_text:  # new lines in the file's own line ending
         text = re.sub(r"(?<!\r)\n", "\r\n", text)
     return EditResult(text=text, changed=text != original_text)
+
+
+def packages_for(configured: Sequence[str], requested: Sequence[Requirement]) -> list[str]:
+    """``[tool.poetry-torch] packages`` after ``poetry torch install [requested]``."""
+    if not requested:
+        return list(configured)
+    named: dict[str, str] = {canonicalize_name(req.name): str(req) for req in requested}
+    if "torch" in named:
+        return list(named.values())
+    torch = next((p for p in configured if canonicalize_name(Requirement(p).name) == "torch"), None)
+    return [torch or "torch", *named.values()]

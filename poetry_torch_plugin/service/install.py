@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import tempfile
+
 from dataclasses import dataclass
+from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
 
@@ -12,6 +16,7 @@ from poetry_torch_plugin.core.config import parse_requirements
 from poetry_torch_plugin.core.config import read_config
 from poetry_torch_plugin.env.installed import installed_distributions
 from poetry_torch_plugin.env.mutex import exclusive
+from poetry_torch_plugin.errors import IndexAccessError
 from poetry_torch_plugin.errors import InstallError
 from poetry_torch_plugin.project.files import refuse_read_only
 from poetry_torch_plugin.project.lockstate import lock_state
@@ -25,10 +30,11 @@ from poetry_torch_plugin.service.verify import verify
 
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from collections.abc import Sequence
-    from pathlib import Path
 
     from poetry_torch_plugin.core.config import TorchConfig
+    from poetry_torch_plugin.core.lockfile import TorchLock
     from poetry_torch_plugin.core.variants import Variant
     from poetry_torch_plugin.env.installed import TargetEnv
     from poetry_torch_plugin.index.access import IndexAccess
@@ -106,8 +112,11 @@ def execute_install(
     quiet: bool = False,
     verbose: bool = False,
     upgrade: bool = False,
+    say: Callable[[str], None] | None = None,
 ) -> tuple[str, ...]:
     """Install the plan's packages, then (only then) write pyproject.toml and the lock.
+
+    ``say`` hears one line before each phase that can take long (resolving, installing).
 
     A fresh poetry-torch.lock is replayed (unless ``upgrade``); otherwise the packages are
     resolved afresh into a new lock, and that lock is what gets installed.  Anything that fails
@@ -118,6 +127,11 @@ def execute_install(
     from poetry_torch_plugin.index.listing import fetch_listing
     from poetry_torch_plugin.install.resolve import install_locked
     from poetry_torch_plugin.install.resolve import resolve
+    from poetry_torch_plugin.install.resolve import wheelhouse_needed
+
+    def tell(line: str) -> None:
+        if say is not None:
+            say(line)
 
     state = lock_state(plan.pyproject.path, plan.source, plan.settings)
     state.refuse_newer()
@@ -129,10 +143,24 @@ def execute_install(
         refuse_read_only(state.path)
     access = access_for(plan.settings, plan.source)
     probe = fetch_listing(access.url, "torch", access=access)
-    with exclusive(target):
+    with exclusive(target), tempfile.TemporaryDirectory(prefix="poetry-torch-wheels-") as tmp:
+        wheelhouse = None
         if state.fresh and state.lock is not None and not upgrade:
             lock = state.lock
         else:
+            # Without PEP 658 metadata the installer would download every wheel to resolve
+            # and again to install: download once, into a wheelhouse, and install from it.
+            wheelhouse = Path(tmp) if wheelhouse_needed(probe) else None
+            tell(
+                f"Resolving {', '.join(plan.settings.package_names)} for"
+                f" {plan.variant.describe()} against {redact(plan.index_url)}"
+                + (
+                    " (it offers no PEP 658 metadata: downloading each file once, into a"
+                    " temporary wheelhouse)"
+                    if wheelhouse is not None
+                    else ""
+                )
+            )
             lock = resolve(
                 backend,
                 target,
@@ -140,10 +168,19 @@ def execute_install(
                 state.inputs,
                 plan.settings.packages,
                 verbose=verbose,
+                quiet=quiet,
                 known={"torch": probe},
+                wheelhouse=wheelhouse,
             )
+        tell(_install_line(lock, wheelhouse, plan.index_url))
         installed = install_locked(
-            target, lock, access, backend=backend, quiet=quiet, verbose=verbose
+            target,
+            lock,
+            access,
+            backend=backend,
+            quiet=quiet,
+            verbose=verbose,
+            wheelhouse=wheelhouse,
         )
     problems = verify(plan.settings, target, plan.variant)
     if problems:
@@ -159,6 +196,24 @@ def execute_install(
     if plan.edit.changed:
         refresh_poetry_lock(plan.pyproject.path, plan.settings, target)
     return installed
+
+
+def _install_line(lock: TorchLock, wheelhouse: Path | None, index_url: str) -> str:
+    """``Installing 3 files (812.4 MB) from the wheelhouse …`` or ``… 3 packages from <index>``."""
+    from poetry_torch_plugin.core.urls import redact
+
+    count = len(lock.packages)
+    files = sorted(wheelhouse.iterdir()) if wheelhouse is not None else []
+    if files:
+        size = sum(path.stat().st_size for path in files)
+        return (
+            f"Installing {len(files)} files ({size / 1e6:.1f} MB), downloaded once, with no"
+            " index, each checked against its sha256 in the lock"
+        )
+    return (
+        f"Downloading and installing {count} package{'s' if count != 1 else ''} from"
+        f" {redact(index_url)}, each checked against its sha256 in the lock"
+    )
 
 
 def refresh_poetry_lock(pyproject: Path, settings: TorchConfig, target: TargetEnv) -> bool:
@@ -197,9 +252,28 @@ def install_pins(
     the version range (a +cu129 torch satisfies ``torch==2.8.0`` for a cu128 install), so the
     exact versions are resolved from the index first and pinned.
     """
+    from poetry_torch_plugin.index.listing import fetch_listing
     from poetry_torch_plugin.install.base import pins_of
+    from poetry_torch_plugin.install.resolve import download_report
+    from poetry_torch_plugin.install.resolve import wheelhouse_needed
 
     request = request_for(access, settings_requirements, quiet=quiet, verbose=verbose)
+    try:
+        probe = fetch_listing(access.url, "torch", access=access)
+    except IndexAccessError:
+        probe = None  # the installer says what is wrong with the index
+    if wheelhouse_needed(probe):
+        # no PEP 658 metadata: download the closure once, then install it with no index
+        with tempfile.TemporaryDirectory(prefix="poetry-torch-wheels-") as tmp:
+            report = download_report(target, request, Path(tmp))
+            if report is not None:
+                pins = pins_of(report)
+                pinned = tuple(f"{name}=={pins[name]}" for name in names if name in pins)
+                request = replace(
+                    request_for(access, pinned, quiet=quiet, verbose=verbose), find_links=tmp
+                )
+                backend.install(target, request)
+                return request.requirements
     installed = installed_distributions(target.site_packages)
     if any(name in installed for name in names):
         pins = pins_of(backend.report(target, request))

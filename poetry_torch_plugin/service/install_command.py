@@ -68,6 +68,7 @@ def install_torch(
         quiet=options.quiet,
         verbose=options.verbose,
         upgrade=options.upgrade,
+        say=say,
     )
     if plan.edit.changed:
         say(f"Updated {plan.pyproject.path.name}: source <info>{plan.source.name}</info>.")

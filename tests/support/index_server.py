@@ -112,10 +112,13 @@ class _Index:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], root: Path, *, metadata: bool) -> None:
+    def __init__(
+        self, address: tuple[str, int], root: Path, *, metadata: bool, ranges: bool = True
+    ) -> None:
         super().__init__(address, _Handler)
         self.root = root
         self.metadata = metadata
+        self.ranges = ranges
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.faults: dict[str, _Fault] = {}
@@ -335,6 +338,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _ranged(self, body: bytes) -> None:
         """Serve a file, honouring one ``Range: bytes=`` span the way lazy-wheel readers ask."""
         kind = "application/octet-stream"
+        if not self.server.ranges:  # a server that ignores Range and says so
+            self._send(200, body, kind, {"Accept-Ranges": "none"})
+            return
         headers = {"Accept-Ranges": "bytes"}
         match = re.fullmatch(r"bytes=(\d*)-(\d*)", self.headers.get("Range", "").strip())
         if match is None or match.groups() == ("", ""):
@@ -374,14 +380,21 @@ class IndexServer:
     ``with IndexServer(root) as srv:`` starts it; ``srv.index_url("cu129")`` is
     ``http://127.0.0.1:PORT/whl/cu129/`` and ``srv.pypi_url`` the PyPI stand-in.
     ``metadata=False`` stops publishing PEP 658 ``.metadata`` files, so clients must read
-    the wheels themselves.
+    the wheels themselves; ``ranges=False`` ignores ``Range`` headers (whole files, 200), as
+    many company mirrors and plain wheelhouses do, so they cannot read just the wheel's end.
     """
 
     def __init__(
-        self, root: Path, *, host: str = "127.0.0.1", port: int = 0, metadata: bool = True
+        self,
+        root: Path,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        metadata: bool = True,
+        ranges: bool = True,
     ) -> None:
         self.root = root
-        self._server = _Server((host, port), root, metadata=metadata)
+        self._server = _Server((host, port), root, metadata=metadata, ranges=ranges)
         self._thread: threading.Thread | None = None
 
     # -- lifecycle -------------------------------------------------------------------------

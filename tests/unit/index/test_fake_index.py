@@ -252,6 +252,19 @@ def test_range_requests_serve_the_tail_of_a_wheel(index_server: IndexServer) -> 
     assert headers["Content-Range"] == f"bytes {len(whole) - 100}-{len(whole) - 1}/{len(whole)}"
 
 
+def test_a_server_without_ranges_or_metadata(index_universe: Universe) -> None:
+    from tests.support.index_server import IndexServer
+
+    with IndexServer(index_universe.root, metadata=False, ranges=False) as plain:
+        _, _, whole = fetch(plain, TORCH_129)
+        status, headers, body = fetch(plain, TORCH_129, {"Range": "bytes=-100"})
+        assert (status, headers["Accept-Ranges"], body) == (200, "none", whole)
+        assert fetch(plain, TORCH_129 + ".metadata")[0] == 404
+        assert "data-core-metadata" not in fetch(plain, "/whl/cu129/torch/")[2].decode()
+        served = sum(r.bytes_sent for r in plain.requests if r.path == TORCH_129)
+        assert served == 2 * len(whole)
+
+
 # -- faults, auth, the log --------------------------------------------------------------------
 
 

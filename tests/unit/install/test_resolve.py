@@ -245,3 +245,73 @@ def test_replay_failures_are_one_line_without_secrets(stderr: str, expected: str
     assert expected in message
     assert "\n" not in message
     assert "s3cret" not in message
+
+
+# --- one download: the wheelhouse -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "metadata", "needed"),
+    [
+        ("https://mirror.example/whl/cu129/torch/", False, True),
+        ("https://download.pytorch.org/whl/cu129/torch/", True, False),
+        ("file:///srv/wheels/cu129/torch/", False, False),
+    ],
+)
+def test_wheelhouse_only_where_resolving_would_download_wheels(
+    url: str, metadata: bool, needed: bool
+) -> None:
+    from poetry_torch_plugin.install.resolve import wheelhouse_needed
+
+    assert wheelhouse_needed(Listing("torch", url, TORCH_FILES, metadata)) is needed
+    assert wheelhouse_needed(None) is False
+
+
+def test_listing_sees_pep658_metadata() -> None:
+    from poetry_torch_plugin.index.listing import _parse_listing
+
+    plain = '<a href="/t/torch-2.9.0-py3-none-any.whl#sha256=ab">torch</a>'
+    offered = '<a href="/t/torch-2.9.0-py3-none-any.whl#sha256=ab" data-core-metadata="sha256=cd">'
+    legacy = '<a data-dist-info-metadata="true" href="/t/torch-2.9.0-py3-none-any.whl">'
+    assert not _parse_listing("torch", URL, plain).metadata
+    assert _parse_listing("torch", URL, offered).metadata
+    assert _parse_listing("torch", URL, legacy).metadata
+
+
+def test_download_report_describes_the_wheelhouse(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hashlib
+
+    from poetry_torch_plugin.install import pip as pip_module
+    from poetry_torch_plugin.install.resolve import download_report
+
+    def fake_download(_self: object, _target: TargetEnv, _request: Request, dest: Path) -> None:
+        (dest / "torch-2.9.0+cu129-py3-none-any.whl").write_bytes(b"torch")
+        (dest / "nvidia_cublas_cu12-12.9.1.4-py3-none-any.whl").write_bytes(b"cublas")
+
+    monkeypatch.setattr(pip_module.PipBackend, "download", fake_download)
+    target = TargetEnv(tmp_path, Path("/no/python"), ())
+    house = tmp_path / "house"
+    house.mkdir()
+    report = download_report(target, Request(URL, ("torch>=2.8",)), house)
+    assert report is not None
+    items = {item["metadata"]["name"]: item for item in report["install"]}
+    assert items["torch"]["metadata"]["version"] == "2.9.0+cu129"
+    assert items["torch"]["requested"] and not items["nvidia-cublas-cu12"]["requested"]
+    sha = items["torch"]["download_info"]["archive_info"]["hashes"]["sha256"]
+    assert sha == hashlib.sha256(b"torch").hexdigest()
+
+
+def test_install_locked_from_a_wheelhouse_uses_no_index(tmp_path: Path) -> None:
+    from poetry_torch_plugin.install.pip import PipBackend
+
+    backend = RecordingBackend()
+    target = TargetEnv(tmp_path, tmp_path / "bin" / "python", ())
+    house = tmp_path / "house"
+    house.mkdir()
+    (house / "torch-2.9.0+cu129-py3-none-any.whl").write_bytes(b"torch")
+    install_locked(target, sample_lock(), IndexAccess(URL), backend=backend, wheelhouse=house)
+    [(request, _)] = backend.seen
+    assert request.find_links == str(house)
+    assert PipBackend().index_args(request) == ["--no-index", "--find-links", str(house)]

@@ -132,9 +132,41 @@ def test_edit_is_idempotent() -> None:
 def test_requested_requirement_is_recorded_and_combined() -> None:
     source = Source("pytorch_cpu", "https://download.pytorch.org/whl/cpu", "explicit")
     text = edit(SAMPLE, source, ("torch==2.8.0",))
-    assert loads(text)["tool"]["poetry-torch"]["packages"][0] == "torch==2.8.0"
+    # named packages mean those packages: the default family is not added back
+    assert loads(text)["tool"]["poetry-torch"]["packages"] == ["torch==2.8.0"]
     assert loads(text)["project"]["dependencies"][1] == "torch>=2.7,<2.9"
-    assert read_config(tomlkit.parse(text)).packages[0] == "torch<2.9,==2.8.0,>=2.7"
+    # what the project itself declares (torchvision, torchaudio) still comes from the index
+    assert read_config(tomlkit.parse(text)).packages == (
+        "torch<2.9,==2.8.0,>=2.7",
+        "torchvision<0.24,>=0.23",
+        "torchaudio==2.8.*",
+    )
+
+
+BARE = '[project]\nname = "demo"\nversion = "0.1.0"\n'
+
+
+@pytest.mark.parametrize(
+    ("written", "requested", "expected"),
+    [
+        (None, ("torch",), ["torch"]),
+        (None, (), ["torch", "torchvision", "torchaudio"]),
+        (["torch>=2.7", "torchvision"], (), ["torch>=2.7", "torchvision"]),
+        (["torch>=2.7", "torchvision"], ("torch==2.8.0",), ["torch==2.8.0"]),
+        (["torch", "torchvision", "torchaudio"], ("torchvision",), ["torch", "torchvision"]),
+        (["torch<2.9", "torchaudio"], ("torchvision>=0.2",), ["torch<2.9", "torchvision>=0.2"]),
+        (["torch"], ("torchaudio", "torch"), ["torchaudio", "torch"]),
+    ],
+)
+def test_named_packages_mean_those_packages(
+    written: list[str] | None, requested: tuple[str, ...], expected: list[str]
+) -> None:
+    text = BARE
+    if written is not None:
+        text += "\n[tool.poetry-torch]\npackages = [" + ", ".join(f'"{p}"' for p in written) + "]\n"
+    edited = edit(text, CU129, requested)
+    assert loads(edited)["tool"]["poetry-torch"]["packages"] == expected
+    assert list(read_config(tomlkit.parse(edited)).packages) == expected
 
 
 def test_two_plugin_sources_need_a_choice() -> None:

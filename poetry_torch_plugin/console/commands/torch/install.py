@@ -19,13 +19,15 @@ if TYPE_CHECKING:
 class TorchInstallCommand(TorchCommand):
     name = "torch install"
     description = (
-        "Configure the PyTorch index for this project and install torch, torchvision and"
-        " torchaudio from it."
+        "Configure the PyTorch index for this project and install the torch family from it"
+        " (the packages named, else [tool.poetry-torch] packages, else torch, torchvision and"
+        " torchaudio)."
     )
     arguments: ClassVar[list[Argument]] = [
         argument(
             "requirements",
-            "PEP 508 requirements to install from the PyTorch index (e.g. 'torch>=2.7,<2.9').",
+            "The packages to install from the PyTorch index, as PEP 508 requirements (e.g."
+            " 'torch>=2.7,<2.9'); named, they replace [tool.poetry-torch] packages.",
             optional=True,
             multiple=True,
         )
@@ -51,10 +53,17 @@ class TorchInstallCommand(TorchCommand):
     help = """Writes the explicit <c1>pytorch_*</c1> source and <c1>[tool.poetry-torch]</c1> to
 pyproject.toml, then installs the packages from that index only, in one transaction.
 
-  <c1>poetry torch install --cuda 12.9</c1>
-  <c1>poetry torch install --cpu "torch>=2.7,<2.9"</c1>
-  <c1>poetry torch install</c1>            (re-install what the existing source says)
-  <c1>poetry torch install --upgrade</c1>  (newest builds the constraints allow; rewrite the lock)
+Named packages mean those packages, as with <c1>pip install torch</c1>: the requirements given
+become <c1>[tool.poetry-torch] packages</c1>, exactly (torch is always kept, first, since the
+others require it). With none named, the configured packages stay (by default torch,
+torchvision and torchaudio); a variant switch alone never changes them. Packages the project
+itself declares (say torchvision in [project.dependencies]) are installed from the index too.
+
+  <c1>poetry torch install --cuda 12.9</c1>            (the configured packages, or the three)
+  <c1>poetry torch install --cpu torch</c1>            (torch alone, recorded as packages = ["torch"])
+  <c1>poetry torch install --cpu "torch>=2.7,<2.9" torchvision</c1>
+  <c1>poetry torch install</c1>                        (re-install what the existing source says)
+  <c1>poetry torch install --upgrade</c1>              (newest builds the constraints allow)
 """
 
     def handle(self) -> int:
