@@ -61,6 +61,8 @@ def _may_use_torch(data: Any) -> bool:
 SOLVING = frozenset({"show", "debug resolve"})
 # Commands whose success means poetry.lock was written: checked for held names afterwards.
 LOCKING = frozenset({"lock", "update", "add", "remove"})
+# Where on_command leaves the command's hold-out for on_terminate (a failed solve's one line).
+_HOLD = "_poetry_torch_hold"
 
 
 class TorchConfigStop(Exception):
@@ -119,6 +121,7 @@ def on_command(event: Event, event_name: str, dispatcher: EventDispatcher) -> No
         holdout.bind(
             command.poetry, getattr(command, "installer", None) if installer else None, hold
         )
+        setattr(command, _HOLD, hold)  # read by on_terminate, on this command object only
     except TorchPluginError as exc:
         raise _stop(f"{exc} The command `poetry {name}` was not run.") from None
 
@@ -149,9 +152,15 @@ def on_terminate(event: Event, event_name: str, dispatcher: EventDispatcher) -> 
     from cleo.events.console_terminate_event import ConsoleTerminateEvent
     from poetry.console.commands.installer_command import InstallerCommand
 
-    if not isinstance(event, ConsoleTerminateEvent) or event.exit_code != 0:
+    if not isinstance(event, ConsoleTerminateEvent):
         return
     command = event.command
+    if event.exit_code != 0:
+        hold = getattr(command, _HOLD, None)
+        conflict = hold.conflict() if hold is not None else None
+        if conflict is not None:
+            event.io.write_error_line(f"<error>poetry-torch: {conflict}</error>")
+        return
     if not isinstance(command, InstallerCommand) or command.name not in HOOKED:
         return
     if not _may_use_torch(command.poetry.pyproject.data):

@@ -19,14 +19,13 @@ from typing import Any
 from packaging.utils import InvalidWheelFilename
 from packaging.utils import canonicalize_name
 from packaging.utils import parse_wheel_filename
+from packaging.version import Version
 
 from poetry_torch_plugin.core.urls import redact
 from poetry_torch_plugin.errors import IndexAccessError
 
 
 if TYPE_CHECKING:
-    from packaging.version import Version
-
     from poetry_torch_plugin.core.variants import Variant
     from poetry_torch_plugin.index.access import IndexAccess
 
@@ -47,6 +46,7 @@ class Listing:
     url: str
     files: tuple[tuple[str, str], ...]  # (file name, sha256 or "")
     metadata: bool = False  # the page offers PEP 658 metadata (``data-core-metadata``)
+    links: tuple[tuple[str, str], ...] = ()  # (file name, absolute URL), in page order
 
     @property
     def local(self) -> bool:
@@ -66,14 +66,16 @@ class Listing:
 
 def _parse_listing(project: str, url: str, body: str) -> Listing:
     files: list[tuple[str, str]] = []
+    links: list[tuple[str, str]] = []
     for href in _ANCHOR.findall(body):
         href = html.unescape(href)
         path, _, fragment = href.partition("#")
         filename = urllib.parse.unquote(path.rsplit("/", 1)[-1])
         digest = fragment[len("sha256=") :] if fragment.startswith("sha256=") else ""
         files.append((filename, digest))
+        links.append((filename, urllib.parse.urljoin(url, path)))
     metadata = _METADATA.search(body) is not None
-    return Listing(project, url, tuple(files), metadata)
+    return Listing(project, url, tuple(files), metadata, tuple(links))
 
 
 def _ssl_context(access: IndexAccess | None) -> ssl.SSLContext | None:
@@ -232,3 +234,38 @@ def _read_local(index_url: str, project: str, url: str) -> str:
             " pyproject.toml and the installed build were left untouched. Check the folder's"
             " permissions, then run the command again."
         ) from None
+
+
+def fetch_requires(
+    listing: Listing, version: str, *, access: IndexAccess | None = None
+) -> list[str] | None:
+    """The ``Requires-Dist`` lines of ``version``, from the index's PEP 658 metadata file (a
+    few kB; never the wheel).  None when the index offers no metadata or it cannot be read:
+    the caller decides what an unknown dependency list means."""
+    if not listing.metadata:
+        return None
+    wanted = Version(version)
+    for filename, link in listing.links:
+        try:
+            _, found, _, _ = parse_wheel_filename(filename)
+        except InvalidWheelFilename:
+            continue
+        if found != wanted:
+            continue
+        headers = {}
+        auth = access.basic_auth() if access else None
+        if auth is not None and _origin(link) == _origin(listing.url):
+            import base64
+
+            token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
+            headers["Authorization"] = f"Basic {token}"
+        request = urllib.request.Request(f"{link}.metadata", headers=headers)  # noqa: S310
+        try:
+            with _open(request, _timeout(), _ssl_context(access)) as response:
+                text = response.read().decode("utf-8", "replace")
+        except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError):
+            return None
+        from email.parser import HeaderParser
+
+        return list(HeaderParser().parsestr(text).get_all("Requires-Dist") or [])
+    return None

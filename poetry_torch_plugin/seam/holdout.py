@@ -80,6 +80,8 @@ class HoldOut:
         self._protected = protected
         self.shown = tuple(shown)
         self._packages: dict[str, Package | None] = {}
+        # what the solver asked for and the stand-in could not give: "torch (>=2.9)" -> version
+        self.refused: dict[str, str] = {}
 
     def package(self, name: str) -> Package | None:
         if name not in self._packages:
@@ -109,6 +111,17 @@ class HoldOut:
 
     def protected(self) -> frozenset[str]:
         return self._protected()
+
+    def conflict(self) -> str | None:
+        """One line for a failed solve that asked for a torch the configured build is not."""
+        if not self.refused:
+            return None
+        wanted, version = next(iter(self.refused.items()))
+        return (
+            f"a dependency requires {wanted}, but the configured build is {version}; nothing was"
+            " locked or installed. Relax that requirement, or choose a torch it accepts with"
+            ' `poetry torch install "torch<constraint>"`.'
+        )
 
 
 def _resolve(module: str, cls: str, attribute: str) -> Any:
@@ -150,7 +163,11 @@ def _wrap_pool(pool: Any, hold: HoldOut) -> Any:
         if not hold.held(dependency.name):
             return list(find_packages(dependency))
         provided = hold.package(dependency.name)
-        if provided is None or not dependency.constraint.allows(provided.version):
+        if provided is None:
+            return []
+        if not dependency.constraint.allows(provided.version):
+            wanted = f"{dependency.name} ({dependency.pretty_constraint})"
+            hold.refused[wanted] = provided.pretty_version
             return []
         return [provided]
 

@@ -113,6 +113,8 @@ def build(
         def held(name: str) -> bool:
             return canonicalize_name(name) in held_names
 
+    listings: dict[str, Any] = {}
+
     def newest_on_index(name: str) -> str | None:
         if source is None:
             return None
@@ -123,6 +125,7 @@ def build(
         label = variant.local_label if variant else None
         requirement = wanted[name]
         listing = fetch_listing(access.url, name, access=access)
+        listings[name] = (listing, access)
         candidates = [
             v
             for v in listing.versions()
@@ -152,6 +155,13 @@ def build(
             return None
         if dist is not None and dist.version == version:
             return version, requires_of(dist)
+        if name in listings:
+            from poetry_torch_plugin.index.listing import fetch_requires
+
+            listing, access = listings[name]
+            requires = fetch_requires(listing, version, access=access)
+            if requires is not None:
+                return version, requires  # the build's own metadata (PEP 658), a few kB
         if name == "torch" and locked:
             # The torch lock pins torch's whole closure: its shared dependencies at those pins.
             return version, [f"{p.name}=={p.version}" for p in locked.values() if not held(p.name)]

@@ -80,7 +80,11 @@ def test_bind_scopes_the_hold_out_to_one_command(tmp_path: Path) -> None:
     assert [str(p.version) for p in found] == ["2.8.0+cu129"]
     # the stand-in carries the build's dependencies, minus the held family
     assert sorted(d.name for d in found[0].requires) == ["filelock", "sympy"]
+    assert hold.conflict() is None
     assert pool.find_packages(Dependency("torch", ">=2.9")) == []
+    # a failed solve gets one line naming both sides
+    assert "torch (>=2.9)" in (hold.conflict() or "")
+    assert "2.8.0+cu129" in (hold.conflict() or "")
     assert [str(p.version) for p in pool.find_packages(Dependency("numpy", "*"))] == ["2.0.0"]
     # what the lock shows: the stand-in instead of any locked torch
     assert [p.name for p in locker.locked_repository().packages] == ["torch"]
