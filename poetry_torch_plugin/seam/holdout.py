@@ -80,8 +80,8 @@ class HoldOut:
         self._protected = protected
         self.shown = tuple(shown)
         self._packages: dict[str, Package | None] = {}
-        # what the solver asked for and the stand-in could not give: "torch (>=2.9)" -> version
-        self.refused: dict[str, str] = {}
+        # what the solver asked for and the stand-in could not give: (name, constraint) -> version
+        self.refused: dict[tuple[str, str], str] = {}
 
     def package(self, name: str) -> Package | None:
         if name not in self._packages:
@@ -116,11 +116,12 @@ class HoldOut:
         """One line for a failed solve that asked for a torch the configured build is not."""
         if not self.refused:
             return None
-        wanted, version = next(iter(self.refused.items()))
+        (name, constraint), version = next(iter(self.refused.items()))
+        spec = f"=={constraint}" if constraint[:1].isdigit() else constraint.replace(" ", "")
         return (
-            f"a dependency requires {wanted}, but the configured build is {version}; nothing was"
-            " locked or installed. Relax that requirement, or choose a torch it accepts with"
-            ' `poetry torch install "torch<constraint>"`.'
+            f"a dependency requires {name} ({constraint}), but the configured build is"
+            f" {version}; nothing was locked or installed. Relax that requirement, or install"
+            f' a build it accepts: `poetry torch install "{name}{spec}"`.'
         )
 
 
@@ -166,8 +167,7 @@ def _wrap_pool(pool: Any, hold: HoldOut) -> Any:
         if provided is None:
             return []
         if not dependency.constraint.allows(provided.version):
-            wanted = f"{dependency.name} ({dependency.pretty_constraint})"
-            hold.refused[wanted] = provided.pretty_version
+            hold.refused[(dependency.name, dependency.pretty_constraint)] = provided.pretty_version
             return []
         return [provided]
 

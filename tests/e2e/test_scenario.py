@@ -124,4 +124,5 @@ def test_incompatible_torch_requirement_is_a_conflict(project: Project) -> None:
     # after Poetry's own explanation, one line naming both sides
     ours = [line for line in result.stderr.splitlines() if line.startswith("poetry-torch:")]
     assert len(ours) == 1, result.stderr
-    assert "torch (==2.9.0)" in ours[0] and "2.8.0+cu129" in ours[0], ours[0]
+    assert "torch (2.9.0)" in ours[0] and "2.8.0+cu129" in ours[0], ours[0]
+    assert 'poetry torch install "torch==2.9.0"' in ours[0], ours[0]
