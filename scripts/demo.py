@@ -178,6 +178,7 @@ def main() -> int:
             check=True,
         )
         sys.stdout.write(f"   -> {torch_in(fixed)}   (PyPI's build)\n")
+        poetry_run(fixed, "torch", "check", check=False)  # names it: a foreign-build line
         poetry_run(fixed, "install")
         sys.stdout.write(f"   -> {torch_in(fixed)}\n")
 

@@ -160,8 +160,7 @@ class _Verdicts:
 
         dists = {n: d for n, d in self.env.dists.items() if n in SHOWN and n not in self.flagged}
         foreign = foreign_builds(settings, source, dists)
-        if foreign:
-            self.flagged.update(name for name, _ in foreign)
+        if foreign:  # a provenance warning: the other verdicts still judge these builds
             self.add(
                 "foreign-build",
                 WARNING,

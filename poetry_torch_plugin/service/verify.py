@@ -83,9 +83,10 @@ def foreign_builds(
         url = dist.direct_url()
         if url is not None and not url.startswith(tuple(prefixes)):
             where = f"installed from {url}"
-        elif url is None and "+" not in dist.version and "+" in dist.build_version():
+        elif url is None and dist.build_version().startswith(f"{dist.version}+"):
             # PyPI publishes 2.8.0 whose version.py says 2.8.0+cu128; PyTorch's indexes
-            # publish 2.8.0+cu128 (only macOS builds carry no label, in either place)
+            # publish 2.8.0+cu128 (only macOS builds carry no label, in either place).  A
+            # version.py of another version is a leftover, not this build's.
             where = "an untagged build, as PyPI publishes it"
         else:
             continue

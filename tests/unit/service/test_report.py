@@ -340,6 +340,29 @@ def test_a_direct_url_install_is_judged_by_where_it_came_from(
         assert message.startswith(f"torch 2.11.0+cu130 (installed from {url}, by pip)")
 
 
+def test_foreign_builds_are_still_judged_and_a_leftover_version_py_is_not_theirs(
+    tmp_path: Path,
+) -> None:
+    """torchvision 0.25.0 over a leftover 0.26.0+cu130 version.py: no provenance claim, and
+    the companion verdict still comes."""
+    dists = (
+        Dist("torch", "2.11.0", CU130_PY, installer="pip"),
+        Dist("torchvision", "0.25.0", None, ("torch==2.10.0",)),
+    )
+    env_root = tmp_path / "case"
+    result = build(env_root, Case(H100, dists, packages=("torch", "torchvision")))
+    codes = [verdict.code for verdict in result.verdicts]
+    assert codes == ["foreign-build", "companion-mismatch"]
+    assert result.verdicts[0].message.startswith("torch 2.11.0 (an untagged build")
+    result_toml = env_root / "pyproject.toml"
+    site = next((env_root / "venv").glob("lib/python*/site-packages"))
+    (site / "torchvision").mkdir()
+    (site / "torchvision" / "version.py").write_text("__version__ = '0.26.0+cu130'\n")
+    again = build_report(H100, read_environment(env_root / "venv"), read_project(result_toml))
+    assert [verdict.code for verdict in again.verdicts] == codes
+    assert "torchvision" not in again.verdicts[0].message
+
+
 def test_an_unlabelled_macos_build_is_not_foreign(tmp_path: Path) -> None:
     """macOS wheels on PyTorch's cpu index carry no local label, in either place."""
     macos_py = "__version__ = '2.11.0'\ncuda = None\nhip = None\n"
