@@ -164,7 +164,7 @@ class _Verdicts:
             self.add(
                 "foreign-build",
                 WARNING,
-                f"{'; '.join(text for _, text in foreign)} did not come from {source.name}"
+                f"{'; '.join(foreign)} did not come from {source.name}"
                 " (maybe installed while the plugin was missing): run"
                 f" `{FIX_INSTALL}` to put the configured build back",
                 FIX_INSTALL,

@@ -63,10 +63,11 @@ def verify(settings: TorchConfig, target: TargetEnv, variant: Variant) -> list[P
 
 def foreign_builds(
     settings: TorchConfig, source: Source, dists: Mapping[str, InstalledDist]
-) -> list[tuple[str, str]]:
-    """(name, text) for each configured package in ``dists`` that did not come from
-    ``source``: PyPI's build (an untagged dist-info version whose version.py names a build) or
-    a direct URL or file install from elsewhere (its ``direct_url.json``)."""
+) -> list[str]:
+    """The configured packages in ``dists`` that did not come from ``source``, grouped by where
+    they came from: PyPI's builds (an untagged dist-info version whose version.py names a
+    build) or a direct URL or file install from elsewhere (its ``direct_url.json``).  Each text
+    names the packages, the origin and the tool that installed them (``INSTALLER``)."""
     from contextlib import suppress
 
     from poetry_torch_plugin.errors import TorchPluginError
@@ -75,7 +76,7 @@ def foreign_builds(
     prefixes = [source.url.rstrip("/") + "/"]
     with suppress(TorchPluginError):  # the URL --index-base or a mirror points at
         prefixes.append(access_for(settings, source).url.rstrip("/") + "/")
-    found: list[tuple[str, str]] = []
+    groups: dict[str, list[str]] = {}
     for name in (canonicalize_name(n) for n in settings.package_names):
         dist = dists.get(name)
         if dist is None or not dist.is_complete():
@@ -87,9 +88,9 @@ def foreign_builds(
             # PyPI publishes 2.8.0 whose version.py says 2.8.0+cu128; PyTorch's indexes
             # publish 2.8.0+cu128 (only macOS builds carry no label, in either place).  A
             # version.py of another version is a leftover, not this build's.
-            where = "an untagged build, as PyPI publishes it"
+            where = "untagged, as PyPI publishes them"
         else:
             continue
         by = dist.installer()
-        found.append((name, f"{name} {dist.version} ({where}{f', by {by}' if by else ''})"))
-    return found
+        groups.setdefault(f"{where}, by {by}" if by else where, []).append(f"{name} {dist.version}")
+    return [f"{', '.join(names)} ({where})" for where, names in groups.items()]

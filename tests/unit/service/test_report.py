@@ -318,7 +318,7 @@ def test_a_build_from_pypi_is_named_in_one_line_with_the_fix(tmp_path: Path) -> 
     assert "\n" not in foreign.message
     # torchvision and torchaudio have no version.py here: nothing says where they came from
     assert foreign.message.startswith(
-        "torch 2.11.0 (an untagged build, as PyPI publishes it, by uv) did not come from"
+        "torch 2.11.0 (untagged, as PyPI publishes them, by uv) did not come from"
     )
     assert "did not come from pytorch_cuda_cu130" in foreign.message
     assert "run `poetry torch install`" in foreign.message
@@ -353,7 +353,7 @@ def test_foreign_builds_are_still_judged_and_a_leftover_version_py_is_not_theirs
     result = build(env_root, Case(H100, dists, packages=("torch", "torchvision")))
     codes = [verdict.code for verdict in result.verdicts]
     assert codes == ["foreign-build", "companion-mismatch"]
-    assert result.verdicts[0].message.startswith("torch 2.11.0 (an untagged build")
+    assert result.verdicts[0].message.startswith("torch 2.11.0 (untagged, as PyPI")
     result_toml = env_root / "pyproject.toml"
     site = next((env_root / "venv").glob("lib/python*/site-packages"))
     (site / "torchvision").mkdir()
@@ -551,7 +551,8 @@ def test_device_verdicts_are_rebuilt_from_the_recorded_facts(tmp_path: Path, nam
     # That machine's torch came from PyPI (uv, untagged 2.11.0: fixtures/nvidia-h100/README.md),
     # recorded before `poetry torch check` said so (issue 16 item 13): the one new verdict.
     foreign = [v for v in rebuilt["verdicts"] if v["code"] == "foreign-build"]
-    assert len(foreign) == 1 and "torch 2.11.0 (an untagged build" in foreign[0]["message"]
+    assert len(foreign) == 1 and "torch 2.11.0" in foreign[0]["message"]
+    assert "(untagged, as PyPI publishes them)" in foreign[0]["message"]
     assert [v for v in rebuilt["verdicts"] if v["code"] != "foreign-build"] == data["verdicts"]
     assert rebuilt["environment"]["packages"] == data["environment"]["packages"]
 
