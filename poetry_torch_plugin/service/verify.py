@@ -70,6 +70,7 @@ def foreign_builds(
     names the packages, the origin and the tool that installed them (``INSTALLER``)."""
     from contextlib import suppress
 
+    from poetry_torch_plugin.core.urls import redact
     from poetry_torch_plugin.errors import TorchPluginError
     from poetry_torch_plugin.service.settings import access_for
 
@@ -83,7 +84,7 @@ def foreign_builds(
             continue
         url = dist.direct_url()
         if url is not None and not url.startswith(tuple(prefixes)):
-            where = f"installed from {url}"
+            where = f"installed from {redact(url)}"  # a login in the URL is never shown
         elif url is None and dist.build_version().startswith(f"{dist.version}+"):
             # PyPI publishes 2.8.0 whose version.py says 2.8.0+cu128; PyTorch's indexes
             # publish 2.8.0+cu128 (only macOS builds carry no label, in either place).  A

@@ -363,6 +363,15 @@ def test_foreign_builds_are_still_judged_and_a_leftover_version_py_is_not_theirs
     assert "torchvision" not in again.verdicts[0].message
 
 
+def test_a_login_in_a_direct_url_is_not_shown(tmp_path: Path) -> None:
+    url = "https://alice:s3cret@mirror.example.org/torch-2.11.0%2Bcu130-py3-none-any.whl"
+    dists = (Dist("torch", "2.11.0+cu130", CU130_PY, installer="pip", direct_url=url),)
+    result = build(tmp_path, Case(H100, dists, packages=("torch",)))
+    assert [verdict.code for verdict in result.verdicts] == ["ok", "foreign-build"]
+    assert "s3cret" not in result.verdicts[1].message
+    assert "mirror.example.org/torch-2.11.0" in result.verdicts[1].message
+
+
 def test_an_unlabelled_macos_build_is_not_foreign(tmp_path: Path) -> None:
     """macOS wheels on PyTorch's cpu index carry no local label, in either place."""
     macos_py = "__version__ = '2.11.0'\ncuda = None\nhip = None\n"
