@@ -145,12 +145,14 @@ def test_nvidia_projects_torch_does_not_pull_in_can_be_added(project: Project) -
     project.run("torch", "install", "--cuda", "12.9")
     project.run("add", "nvidia-ml-py")
     project.run("add", "cuda-python")
+    project.run("add", "cuda-bindings")  # a runtime-like name the configured build does not need
     locked = locked_names(project)
-    assert {"nvidia-ml-py", "cuda-python"} <= locked, locked
+    assert {"nvidia-ml-py", "cuda-python", "cuda-bindings"} <= locked, locked
     # torch's own CUDA runtime stays held out of poetry.lock, and installed at the torch pin
     assert not locked & {"torch", "torchvision", "torchaudio", "nvidia-fakeblas-cu12"}, locked
     assert project.version_of("nvidia-ml-py") == "12.575.51"
     assert project.version_of("cuda-python") == "12.9.0"
+    assert project.version_of("cuda-bindings") == "12.9.0"
     assert project.version_of("nvidia-fakeblas-cu12") == "12.9.1"
     assert project.version_of("torch") == "2.9.0+cu129"
     project.run("install")
