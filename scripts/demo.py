@@ -7,9 +7,11 @@ Run it through `./dev demo`.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
+import zipfile
 
 from pathlib import Path
 
@@ -31,6 +33,12 @@ WORK = REPO / ".demo"
 def say(text: str) -> None:
     sys.stdout.write(f"\n\033[1m== {text}\033[0m\n")
     sys.stdout.flush()
+
+
+def expect(condition: bool, failure: str) -> None:
+    """Stop the demo (exit 1) with ``failure`` unless ``condition`` holds."""
+    if not condition:
+        raise SystemExit(f"demo failed: {failure}")
 
 
 def torch_in(project: Path) -> str:
@@ -113,7 +121,43 @@ def main() -> int:
             f"\n   torch in poetry.lock? {locked}  (torchmetrics, which requires torch, is locked)\n"
         )
 
-        say("3. Someone replaces torch by hand; the next Poetry command repairs it")
+        say("3. Switching variants: `poetry torch install --cuda 12.8`, then Poetry as usual")
+        poetry_run(fixed, "torch", "install", "--cuda", "12.8")
+        sys.stdout.write(f"   -> {torch_in(fixed)}\n")
+        poetry_run(fixed, "install")  # poetry.lock was refreshed with the switch: no extra step
+        sys.stdout.write(f"   -> {torch_in(fixed)}\n")
+        expect(torch_in(fixed).startswith("torch 2.8.0+cu128"), "the switch did not stick")
+        poetry_run(fixed, "show", "--tree")
+
+        say("4. A library (package mode) keeps its `Requires-Dist: torch`")
+        library = WORK / "projects" / "library"
+        library.mkdir(parents=True)
+        (library / "demo").mkdir()
+        (library / "demo" / "__init__.py").write_text("")
+        text = (fixed / "pyproject.toml").read_text()
+        text = text.replace("package-mode = false\n", "")
+        text = text.replace(
+            '    "torchmetrics>=1.0",\n', '    "torchmetrics>=1.0",\n    "torch>=2.8",\n'
+        )
+        expect('"torch>=2.8"' in text and "package-mode" not in text, "cannot edit the copy")
+        text += (
+            '\n[build-system]\nrequires = ["poetry-core>=2.0"]\n'
+            'build-backend = "poetry.core.masonry.api"\n'
+        )
+        (library / "pyproject.toml").write_text(text)
+        poetry_run(library, "torch", "install", "--cuda", "12.8")
+        poetry_run(library, "build", "--format", "wheel")
+        wheels = sorted((library / "dist").glob("demo-0.1.0-*.whl"))
+        expect(len(wheels) == 1, f"expected one wheel in {library / 'dist'}, found {wheels}")
+        with zipfile.ZipFile(wheels[0]) as archive:
+            metadata = archive.read("demo-0.1.0.dist-info/METADATA").decode()
+        requires = [line for line in metadata.splitlines() if line.startswith("Requires-Dist:")]
+        torch_lines = [line for line in requires if re.match(r"Requires-Dist: torch\b", line)]
+        expect(bool(torch_lines), f"the wheel lost Requires-Dist: torch; it has {requires}")
+        for line in torch_lines:
+            sys.stdout.write(f"   -> {wheels[0].name} METADATA: {line}\n")
+
+        say("5. Someone replaces torch by hand; the next Poetry command repairs it")
         python = fixed / ".venv" / "bin" / "python"
         subprocess.run(
             [
@@ -134,13 +178,14 @@ def main() -> int:
             check=True,
         )
         sys.stdout.write(f"   -> {torch_in(fixed)}   (PyPI's build)\n")
+        poetry_run(fixed, "torch", "check", check=False)  # names it: a foreign-build line
         poetry_run(fixed, "install")
         sys.stdout.write(f"   -> {torch_in(fixed)}\n")
 
-        say("4. `poetry torch check`")
+        say("6. `poetry torch check`")
         poetry_run(fixed, "torch", "check", check=False)
 
-        say("5. pyproject.toml now says")
+        say("7. pyproject.toml now says")
         sys.stdout.write((fixed / "pyproject.toml").read_text())
     sys.stdout.write("\nDemo done. Files are in .demo/ (delete it freely).\n")
     return 0

@@ -69,6 +69,26 @@ class InstalledDist:
             return labelled
         return from_cuda_version(facts.get("cuda"), facts.get("hip"))
 
+    def installer(self) -> str | None:
+        """The tool that installed it (the dist-info's ``INSTALLER``: pip, uv, Poetry)."""
+        try:
+            text = (self.dist_info / "INSTALLER").read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError):
+            return None
+        return text.splitlines()[0].strip() if text else None
+
+    def direct_url(self) -> str | None:
+        """The URL or path it was installed from by a direct reference (``direct_url.json``);
+        None for an install from an index."""
+        import json
+
+        try:
+            data = json.loads((self.dist_info / "direct_url.json").read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError):
+            return None
+        url = data.get("url") if isinstance(data, dict) else None
+        return url if isinstance(url, str) and url else None
+
     def is_complete(self) -> bool:
         """False when an interrupted install left metadata without its RECORD."""
         return (self.dist_info / "RECORD").is_file() and (self.dist_info / "METADATA").is_file()

@@ -147,9 +147,28 @@ class _Verdicts:
                     f"{problem.text} (configured: {where}, {variant.describe()})",
                     FIX_INSTALL,
                 )
+        if settings is not None and variant is not None and source is not None:
+            self.origin(settings, source)
         if torch is not None and torch.is_complete():
             self.companions(torch)
             self.machine_fit(torch, variant)
+
+    def origin(self, settings: TorchConfig, source: Source) -> None:
+        """One line for every build of the family that did not come from the configured
+        source (e.g. installed while the plugin was missing)."""
+        from poetry_torch_plugin.service.verify import foreign_builds
+
+        dists = {n: d for n, d in self.env.dists.items() if n in SHOWN and n not in self.flagged}
+        foreign = foreign_builds(settings, source, dists)
+        if foreign:  # a provenance warning: the other verdicts still judge these builds
+            self.add(
+                "foreign-build",
+                WARNING,
+                f"{'; '.join(foreign)} did not come from {source.name}"
+                " (maybe installed while the plugin was missing): run"
+                f" `{FIX_INSTALL}` to put the configured build back",
+                FIX_INSTALL,
+            )
 
     def lock(self, project: ProjectState, source: Source | None) -> None:
         """Drift between poetry-torch.lock and the environment (nothing without a lock)."""

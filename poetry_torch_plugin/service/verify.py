@@ -13,8 +13,12 @@ from poetry_torch_plugin.env.installed import installed_distributions
 
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from poetry_torch_plugin.core.config import Source
     from poetry_torch_plugin.core.config import TorchConfig
     from poetry_torch_plugin.core.variants import Variant
+    from poetry_torch_plugin.env.installed import InstalledDist
     from poetry_torch_plugin.env.installed import TargetEnv
 
 
@@ -55,3 +59,39 @@ def verify(settings: TorchConfig, target: TargetEnv, variant: Variant) -> list[P
                 Problem(name, f"{name} {dist.build_version()} is a {found} build, not {variant}")
             )
     return problems
+
+
+def foreign_builds(
+    settings: TorchConfig, source: Source, dists: Mapping[str, InstalledDist]
+) -> list[str]:
+    """The configured packages in ``dists`` that did not come from ``source``, grouped by where
+    they came from: PyPI's builds (an untagged dist-info version whose version.py names a
+    build) or a direct URL or file install from elsewhere (its ``direct_url.json``).  Each text
+    names the packages, the origin and the tool that installed them (``INSTALLER``)."""
+    from contextlib import suppress
+
+    from poetry_torch_plugin.core.urls import redact
+    from poetry_torch_plugin.errors import TorchPluginError
+    from poetry_torch_plugin.service.settings import access_for
+
+    prefixes = [source.url.rstrip("/") + "/"]
+    with suppress(TorchPluginError):  # the URL --index-base or a mirror points at
+        prefixes.append(access_for(settings, source).url.rstrip("/") + "/")
+    groups: dict[str, list[str]] = {}
+    for name in (canonicalize_name(n) for n in settings.package_names):
+        dist = dists.get(name)
+        if dist is None or not dist.is_complete():
+            continue
+        url = dist.direct_url()
+        if url is not None and not url.startswith(tuple(prefixes)):
+            where = f"installed from {redact(url)}"  # a login in the URL is never shown
+        elif url is None and dist.build_version().startswith(f"{dist.version}+"):
+            # PyPI publishes 2.8.0 whose version.py says 2.8.0+cu128; PyTorch's indexes
+            # publish 2.8.0+cu128 (only macOS builds carry no label, in either place).  A
+            # version.py of another version is a leftover, not this build's.
+            where = "untagged, as PyPI publishes them"
+        else:
+            continue
+        by = dist.installer()
+        groups.setdefault(f"{where}, by {by}" if by else where, []).append(f"{name} {dist.version}")
+    return [f"{', '.join(names)} ({where})" for where, names in groups.items()]

@@ -157,11 +157,11 @@ def test_problems_fail_with_their_fix(
             PYPROJECT.format(name="check-demo", variant="cu128")
         )
     elif change == "half-installed":
-        (demo.site / "torchvision-0.26.0.dist-info" / "RECORD").unlink()
+        (demo.site / "torchvision-0.26.0+cu130.dist-info" / "RECORD").unlink()
     elif change == "remove-torch":
-        shutil.rmtree(demo.site / "torch-2.11.0.dist-info")
+        shutil.rmtree(demo.site / "torch-2.11.0+cu130.dist-info")
     elif change == "old-torchvision":
-        shutil.rmtree(demo.site / "torchvision-0.26.0.dist-info")
+        shutil.rmtree(demo.site / "torchvision-0.26.0+cu130.dist-info")
         demo.dist("torchvision", "0.25.0", None, "torch==2.10.0")
     result = demo.run("torch", "check", machine=machine)
     assert result.returncode == 1, result.stdout

@@ -138,3 +138,107 @@ def test_a_project_that_has_not_opted_in_locks_as_without_the_plugin(
     twin.run("--no-plugins", "lock")
     assert project.lock.read_bytes() == twin.lock.read_bytes()
     assert "torch" in locked_names(project)
+
+
+def test_nvidia_projects_torch_does_not_pull_in_can_be_added(project: Project) -> None:
+    """Held: the configured packages and the runtime the configured build requires, no more."""
+    project.run("torch", "install", "--cuda", "12.9")
+    project.run("add", "nvidia-ml-py")
+    project.run("add", "cuda-python")
+    project.run("add", "cuda-bindings")  # a runtime-like name the configured build does not need
+    locked = locked_names(project)
+    assert {"nvidia-ml-py", "cuda-python", "cuda-bindings"} <= locked, locked
+    # torch's own CUDA runtime stays held out of poetry.lock, and installed at the torch pin
+    assert not locked & {"torch", "torchvision", "torchaudio", "nvidia-fakeblas-cu12"}, locked
+    assert project.version_of("nvidia-ml-py") == "12.575.51"
+    assert project.version_of("cuda-python") == "12.9.0"
+    assert project.version_of("cuda-bindings") == "12.9.0"
+    assert project.version_of("nvidia-fakeblas-cu12") == "12.9.1"
+    assert project.version_of("torch") == "2.9.0+cu129"
+    project.run("install")
+    project.run("check", "--lock")
+    assert project.version_of("torch") == "2.9.0+cu129"
+
+
+# A PEP 517 backend in the package's own tree (backend-path), so the build needs nothing but
+# torch, which the fake PyPI has: it writes the torch version its build environment imported
+# into the wheel it builds.
+BACKEND = """
+import base64, hashlib, os, zipfile
+
+NAME, VERSION = "thepkg", "0.1.0"
+INFO = f"{NAME}-{VERSION}.dist-info"
+
+
+def _torch():
+    import torch
+
+    return torch.__version__
+
+
+def _meta():
+    return {
+        "METADATA": f"Metadata-Version: 2.1\\nName: {NAME}\\nVersion: {VERSION}\\n"
+        f"Summary: built with torch {_torch()}\\n\\n",
+        "WHEEL": "Wheel-Version: 1.0\\nGenerator: inline\\nRoot-Is-Purelib: true\\n"
+        "Tag: py3-none-any\\n",
+    }
+
+
+def get_requires_for_build_wheel(config_settings=None):
+    return []
+
+
+def prepare_metadata_for_build_wheel(metadata_directory, config_settings=None):
+    os.makedirs(os.path.join(metadata_directory, INFO))
+    for name, text in _meta().items():
+        with open(os.path.join(metadata_directory, INFO, name), "w") as handle:
+            handle.write(text)
+    return INFO
+
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    files = {f"{NAME}/__init__.py": f"BUILT_WITH_TORCH = {_torch()!r}\\n"}
+    files.update({f"{INFO}/{name}": text for name, text in _meta().items()})
+    record = ""
+    for path, text in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest())
+        record += f"{path},sha256={digest.rstrip(b'=').decode()},{len(text.encode())}\\n"
+    files[f"{INFO}/RECORD"] = record + f"{INFO}/RECORD,,\\n"
+    wheel = f"{NAME}-{VERSION}-py3-none-any.whl"
+    with zipfile.ZipFile(os.path.join(wheel_directory, wheel), "w") as archive:
+        for path, text in files.items():
+            archive.writestr(path, text)
+    return wheel
+"""
+
+THEPKG = """[project]
+name = "thepkg"
+version = "0.1.0"
+requires-python = ">=3.9"
+dependencies = []
+
+[build-system]
+requires = ["torch"]
+build-backend = "inline_backend"
+backend-path = ["."]
+"""
+
+
+def test_an_isolated_build_that_needs_torch_gets_a_real_torch(project: Project) -> None:
+    """The hold-out is bound to the project's own command, not to the isolated build's."""
+    project.run("torch", "install", "--cuda", "12.9")
+    package = project.root / "thepkg"
+    package.mkdir()
+    (package / "pyproject.toml").write_text(THEPKG)
+    (package / "inline_backend.py").write_text(BACKEND)
+    project.run("add", "./thepkg")
+    assert "thepkg" in locked_names(project)
+    # the build environment installed PyPI's torch, as without the plugin (the configured
+    # source is explicit); a leaked hold-out would have left it without torch
+    built_with = project.python("import thepkg; print(thepkg.BUILT_WITH_TORCH)")
+    assert built_with == "2.9.0+cu128", built_with
+    assert project.version_of("torch") == "2.9.0+cu129"
+    assert not locked_names(project) & {"torch", "nvidia-fakeblas-cu12"}
+    project.run("install")
+    assert project.version_of("torch") == "2.9.0+cu129"

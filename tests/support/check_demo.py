@@ -50,18 +50,22 @@ def write_dist(
 
 
 def make_check_demo(root: Path, name: str = "check-demo") -> Path:
-    """The project at ``root`` with torch 2.11.0, torchvision 0.26.0 (both +cu130 in their
-    version.py) and torchaudio 2.11.0 (no version.py) against a cu130 source; returns the
-    site-packages directory."""
+    """The project at ``root`` with torch 2.11.0+cu130, torchvision 0.26.0+cu130 (both +cu130
+    in their version.py too) and torchaudio 2.11.0 (no version.py) against a cu130 source;
+    returns the site-packages directory."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "pyproject.toml").write_text(PYPROJECT.format(name=name, variant="cu130"))
     venv.EnvBuilder(with_pip=False).create(root / ".venv")
     site = next((root / ".venv").glob("lib/python*/site-packages"))
-    write_dist(site, "torch", "2.11.0", "__version__ = '2.11.0+cu130'\ncuda = '13.0'\nhip = None\n")
+    # torch and torchvision as the configured index publishes them (a local label; PyPI's
+    # untagged builds get a foreign-build warning), torchaudio with nothing that names a build
+    write_dist(
+        site, "torch", "2.11.0+cu130", "__version__ = '2.11.0+cu130'\ncuda = '13.0'\nhip = None\n"
+    )
     write_dist(
         site,
         "torchvision",
-        "0.26.0",
+        "0.26.0+cu130",
         "__version__ = '0.26.0+cu130'\ncuda = '13.0'\n",
         ("torch==2.11.0",),
     )

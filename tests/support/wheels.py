@@ -258,6 +258,16 @@ def _build_pypi(root: Path) -> list[Path]:
     wheels.append(build_wheel(dest, "tinydep", "1.0.0"))
     wheels.append(build_wheel(dest, "tinydep", "1.1.0"))
     wheels.append(build_wheel(dest, "otherlib", "0.1.0", requires=["tinydep>=1.0"]))
+    # NVIDIA projects that torch does not pull in, which users depend on directly (issue 16 item
+    # 8): the hold-out must not keep them out of poetry.lock.
+    nvml = {"pynvml_fake/__init__.py": '__version__ = "12.575.51"\n'}
+    wheels.append(build_wheel(dest, "nvidia-ml-py", "12.575.51", files=nvml))
+    cuda = {"cuda_fake/__init__.py": '__version__ = "12.9.0"\n'}
+    wheels.append(build_wheel(dest, "cuda-python", "12.9.0", files=cuda))
+    # cuda-bindings matches the runtime pattern that is held only while nothing says what the
+    # configured build pulls in; the fake builds here do not pull it in
+    bindings = {"cuda_bindings_fake/__init__.py": '__version__ = "12.9.0"\n'}
+    wheels.append(build_wheel(dest, "cuda-bindings", "12.9.0", files=bindings))
     return wheels
 
 
@@ -269,7 +279,8 @@ def build_torch_universe(root: Path) -> Universe:
     - ``whl/cpu``: torch 2.8.0 family, no CUDA runtime dependency
     - ``whl/cu126``: torch 2.8.0 family for Windows/CPython 3.9 only
     - ``pypi``: untagged torch 2.8.0/2.9.0 family (cu128 inside), nvidia-fakeblas-cu12 12.8.4
-      and 12.9.1, torchmetrics 1.0.0, tinydep 1.0.0/1.1.0, otherlib 0.1.0
+      and 12.9.1, torchmetrics 1.0.0, tinydep 1.0.0/1.1.0, otherlib 0.1.0, nvidia-ml-py
+      12.575.51, cuda-python 12.9.0, cuda-bindings 12.9.0
     """
     wheels: dict[str, tuple[Path, ...]] = {}
     *installable, foreign = WHL_INDEXES

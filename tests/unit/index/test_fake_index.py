@@ -212,8 +212,8 @@ def test_routes(index_server: IndexServer, path: str, status: int, location: str
 def test_project_pages_list_projects_and_links(index_server: IndexServer) -> None:
     _, _, root = fetch(index_server, "/pypi/simple/")
     assert re.findall(r'href="/pypi/simple/([^/]+)/"', root.decode()) == [
-        "nvidia-fakeblas-cu12", "otherlib", "tinydep", "torch", "torchaudio", "torchmetrics",
-        "torchvision",
+        "cuda-bindings", "cuda-python", "nvidia-fakeblas-cu12", "nvidia-ml-py", "otherlib",
+        "tinydep", "torch", "torchaudio", "torchmetrics", "torchvision",
     ]  # fmt: skip
     _, headers, page = fetch(index_server, "/whl/cu129/torch/")
     assert headers["Content-Type"].startswith("text/html")

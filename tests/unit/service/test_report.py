@@ -64,6 +64,8 @@ class Dist:
     version_py: str | None = None
     requires: tuple[str, ...] = ()
     complete: bool = True
+    installer: str | None = None  # the dist-info's INSTALLER
+    direct_url: str | None = None  # the url of its direct_url.json
 
 
 def write_env(root: Path, dists: tuple[Dist, ...]) -> EnvState:
@@ -80,6 +82,11 @@ def write_env(root: Path, dists: tuple[Dist, ...]) -> EnvState:
         )
         if dist.complete:
             (info / "RECORD").write_text("")
+        if dist.installer is not None:
+            (info / "INSTALLER").write_text(f"{dist.installer}\n")
+        if dist.direct_url is not None:
+            data = {"url": dist.direct_url, "archive_info": {}}
+            (info / "direct_url.json").write_text(json.dumps(data))
         if dist.version_py is not None:
             (site / dist.name).mkdir()
             (site / dist.name / "version.py").write_text(dist.version_py)
@@ -100,9 +107,10 @@ def project_toml(variant: str | None, packages: tuple[str, ...] | None = None) -
     return text
 
 
-TORCH_CU130 = Dist("torch", "2.11.0", CU130_PY)
-VISION_CU130 = Dist("torchvision", "0.26.0", None, ("torch==2.11.0",))
-AUDIO_CU130 = Dist("torchaudio", "2.11.0", None, ("torch==2.11.0",))
+# As installed from the configured index (download.pytorch.org tags every CUDA/ROCm build).
+TORCH_CU130 = Dist("torch", "2.11.0+cu130", CU130_PY)
+VISION_CU130 = Dist("torchvision", "0.26.0+cu130", None, ("torch==2.11.0",))
+AUDIO_CU130 = Dist("torchaudio", "2.11.0+cu130", None, ("torch==2.11.0",))
 FAMILY = (TORCH_CU130, VISION_CU130, AUDIO_CU130)
 ALL = ("torch", "torchvision", "torchaudio")
 
@@ -122,7 +130,9 @@ class Case:
 
 
 CASES: dict[str, Case] = {
-    "ok: PyPI cu130 family on an H100": Case(H100, FAMILY, codes=["ok"], exit_code=0),
+    "ok: the configured index's cu130 family on an H100": Case(
+        H100, FAMILY, codes=["ok"], exit_code=0
+    ),
     "ok: index builds with local labels": Case(
         H100,
         (
@@ -137,7 +147,7 @@ CASES: dict[str, Case] = {
         H100,
         FAMILY,
         variant="cu128",
-        codes=["build-mismatch"],
+        codes=["build-mismatch"] * 3,
         fix="poetry torch install",
     ),
     "torch missing": Case(
@@ -151,7 +161,7 @@ CASES: dict[str, Case] = {
     ),
     "CPU-only torch on a GPU machine: a warning": Case(
         H100,
-        (Dist("torch", "2.11.0", CPU_PY),),
+        (Dist("torch", "2.11.0+cpu", CPU_PY),),
         variant="cpu",
         packages=("torch",),
         codes=["ok", "cpu-build-on-gpu"],
@@ -160,7 +170,7 @@ CASES: dict[str, Case] = {
     ),
     "CPU-only torch on a GPU machine with --require-gpu": Case(
         H100,
-        (Dist("torch", "2.11.0", CPU_PY),),
+        (Dist("torch", "2.11.0+cpu", CPU_PY),),
         variant="cpu",
         packages=("torch",),
         require_gpu=True,
@@ -168,7 +178,7 @@ CASES: dict[str, Case] = {
     ),
     "torchvision pins another torch": Case(
         H100,
-        (TORCH_CU130, Dist("torchvision", "0.25.0", None, ("torch==2.10.0",)), AUDIO_CU130),
+        (TORCH_CU130, Dist("torchvision", "0.25.0+cu130", None, ("torch==2.10.0",)), AUDIO_CU130),
         codes=["companion-mismatch"],
         fix="poetry torch install",
     ),
@@ -286,6 +296,90 @@ def test_messages_name_what_is_wrong(tmp_path: Path) -> None:
     assert "pytorch_cpu" in messages["two pytorch sources"]
 
 
+# torch as pip/uv leave it in the environment (recorded dist-info: INSTALLER, direct_url.json)
+PYPI_FAMILY = (
+    Dist("torch", "2.11.0", CU130_PY, installer="uv"),
+    Dist("torchvision", "0.26.0", None, ("torch==2.11.0",), installer="uv"),
+    Dist("torchaudio", "2.11.0", None, ("torch==2.11.0",), installer="uv"),
+)
+ELSEWHERE = "https://mirror.example.org/wheels/torch-2.11.0%2Bcu130-cp312-cp312-linux_x86_64.whl"
+CONFIGURED = (
+    "https://download.pytorch.org/whl/cu130/torch-2.11.0%2Bcu130-cp312-cp312-linux_x86_64.whl"
+)
+
+
+def test_a_build_from_pypi_is_named_in_one_line_with_the_fix(tmp_path: Path) -> None:
+    """The right variant, but PyPI's untagged build (e.g. installed without the plugin)."""
+    result = build(tmp_path, Case(H100, PYPI_FAMILY))
+    assert [verdict.code for verdict in result.verdicts] == ["ok", "foreign-build"]
+    assert result.exit_code == 0  # it runs; only where it came from is wrong
+    (foreign,) = result.verdicts[1:]
+    assert foreign.level == "warning" and foreign.fix == "poetry torch install"
+    assert "\n" not in foreign.message
+    # torchvision and torchaudio have no version.py here: nothing says where they came from
+    assert foreign.message.startswith(
+        "torch 2.11.0 (untagged, as PyPI publishes them, by uv) did not come from"
+    )
+    assert "did not come from pytorch_cuda_cu130" in foreign.message
+    assert "run `poetry torch install`" in foreign.message
+
+
+@pytest.mark.parametrize(
+    ("url", "foreign"),
+    [(ELSEWHERE, True), (CONFIGURED, False), ("file:///home/me/torch-2.11.0.whl", True)],
+)
+def test_a_direct_url_install_is_judged_by_where_it_came_from(
+    tmp_path: Path, url: str, foreign: bool
+) -> None:
+    dists = (Dist("torch", "2.11.0+cu130", CU130_PY, installer="pip", direct_url=url),)
+    result = build(tmp_path, Case(H100, dists, packages=("torch",)))
+    codes = [verdict.code for verdict in result.verdicts]
+    assert codes == (["ok", "foreign-build"] if foreign else ["ok"])
+    if foreign:
+        message = result.verdicts[1].message
+        assert message.startswith(f"torch 2.11.0+cu130 (installed from {url}, by pip)")
+
+
+def test_foreign_builds_are_still_judged_and_a_leftover_version_py_is_not_theirs(
+    tmp_path: Path,
+) -> None:
+    """torchvision 0.25.0 over a leftover 0.26.0+cu130 version.py: no provenance claim, and
+    the companion verdict still comes."""
+    dists = (
+        Dist("torch", "2.11.0", CU130_PY, installer="pip"),
+        Dist("torchvision", "0.25.0", None, ("torch==2.10.0",)),
+    )
+    env_root = tmp_path / "case"
+    result = build(env_root, Case(H100, dists, packages=("torch", "torchvision")))
+    codes = [verdict.code for verdict in result.verdicts]
+    assert codes == ["foreign-build", "companion-mismatch"]
+    assert result.verdicts[0].message.startswith("torch 2.11.0 (untagged, as PyPI")
+    result_toml = env_root / "pyproject.toml"
+    site = next((env_root / "venv").glob("lib/python*/site-packages"))
+    (site / "torchvision").mkdir()
+    (site / "torchvision" / "version.py").write_text("__version__ = '0.26.0+cu130'\n")
+    again = build_report(H100, read_environment(env_root / "venv"), read_project(result_toml))
+    assert [verdict.code for verdict in again.verdicts] == codes
+    assert "torchvision" not in again.verdicts[0].message
+
+
+def test_a_login_in_a_direct_url_is_not_shown(tmp_path: Path) -> None:
+    url = "https://alice:s3cret@mirror.example.org/torch-2.11.0%2Bcu130-py3-none-any.whl"
+    dists = (Dist("torch", "2.11.0+cu130", CU130_PY, installer="pip", direct_url=url),)
+    result = build(tmp_path, Case(H100, dists, packages=("torch",)))
+    assert [verdict.code for verdict in result.verdicts] == ["ok", "foreign-build"]
+    assert "s3cret" not in result.verdicts[1].message
+    assert "mirror.example.org/torch-2.11.0" in result.verdicts[1].message
+
+
+def test_an_unlabelled_macos_build_is_not_foreign(tmp_path: Path) -> None:
+    """macOS wheels on PyTorch's cpu index carry no local label, in either place."""
+    macos_py = "__version__ = '2.11.0'\ncuda = None\nhip = None\n"
+    dists = (Dist("torch", "2.11.0", macos_py, installer="pip"),)
+    result = build(tmp_path, Case(NO_GPU, dists, variant="cpu", packages=("torch",)))
+    assert "foreign-build" not in [verdict.code for verdict in result.verdicts]
+
+
 def test_a_mismatched_torch_is_judged_by_the_configured_build(tmp_path: Path) -> None:
     """Reinstalling per the configuration would not help on a driver too old for it."""
     case = Case(OLD_DRIVER, (Dist("torch", "2.11.0", CPU_PY),), packages=("torch",))
@@ -294,7 +388,7 @@ def test_a_mismatched_torch_is_judged_by_the_configured_build(tmp_path: Path) ->
 
 
 def test_to_dict_is_json_and_complete(tmp_path: Path) -> None:
-    result = build(tmp_path, CASES["ok: PyPI cu130 family on an H100"])
+    result = build(tmp_path, CASES["ok: the configured index's cu130 family on an H100"])
     data = json.loads(json.dumps(result.to_dict()))
     assert data["ok"] is True and data["exit_code"] == 0
     assert machine_from_dict(data["machine"]) == H100
@@ -303,7 +397,7 @@ def test_to_dict_is_json_and_complete(tmp_path: Path) -> None:
     assert torch == {
         "name": "torch",
         "installed": True,
-        "version": "2.11.0",
+        "version": "2.11.0+cu130",
         "build": "2.11.0+cu130",
         "variant": "cu130",
         "variant_description": "CUDA 13.0 (cu130)",
@@ -463,7 +557,12 @@ def test_device_verdicts_are_rebuilt_from_the_recorded_facts(tmp_path: Path, nam
         )
         case = replace(case, runtime=runtime)
     rebuilt = build(tmp_path, case).to_dict()
-    assert rebuilt["verdicts"] == data["verdicts"]
+    # That machine's torch came from PyPI (uv, untagged 2.11.0: fixtures/nvidia-h100/README.md),
+    # recorded before `poetry torch check` said so (issue 16 item 13): the one new verdict.
+    foreign = [v for v in rebuilt["verdicts"] if v["code"] == "foreign-build"]
+    assert len(foreign) == 1 and "torch 2.11.0" in foreign[0]["message"]
+    assert "(untagged, as PyPI publishes them)" in foreign[0]["message"]
+    assert [v for v in rebuilt["verdicts"] if v["code"] != "foreign-build"] == data["verdicts"]
     assert rebuilt["environment"]["packages"] == data["environment"]["packages"]
 
 
