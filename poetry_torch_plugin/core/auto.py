@@ -73,6 +73,18 @@ def requirement_names(requirements: Iterable[str]) -> set[str]:
     return names
 
 
+def target_torch_version(
+    requested: Iterable[str], configured: Iterable[str], installed: str | None
+) -> str | None:
+    """The torch release an install is for: a pin on the command line beats the configured
+    one, which beats the torch already installed; None when there is none of them."""
+    return (
+        pinned_torch_version(requested)
+        or pinned_torch_version(configured)
+        or (installed.split("+", 1)[0] if installed else None)
+    )
+
+
 def choose(
     facts: Facts,
     machine: Machine,
@@ -85,12 +97,8 @@ def choose(
     A torch pin on the command line beats the configured one, which beats the torch already
     installed (a switch keeps the release); with none of them, the newest release in the table.
     """
-    version = (
-        pinned_torch_version(requested)
-        or pinned_torch_version(configured)
-        or (installed.split("+", 1)[0] if installed else None)
-    )
     requested, configured = list(requested), list(configured)
+    version = target_torch_version(requested, configured, installed)
     companions = requirement_names([*requested, *configured]) & set(COMPANIONS)
     name, reason = choose_auto_variant(facts, machine, version, companions=sorted(companions))
     variant = from_index_name(name) or CPU

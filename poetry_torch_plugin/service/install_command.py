@@ -35,6 +35,7 @@ class InstallOptions:
     upgrade: bool = False
     quiet: bool = False
     verbose: bool = False
+    force: bool = False
 
 
 def install_torch(
@@ -121,10 +122,53 @@ def _variant(
         say(f"--cuda auto: <c2>{choice.variant}</c2> ({choice.reason})")
         return choice.variant
     if cuda is not None:
-        return parse_cuda(cuda)
+        variant = parse_cuda(cuda)
+        _refuse_unrunnable(pyproject, options, find_env, say, variant, f"--cuda {cuda.strip()}")
+        return variant
     if rocm is not None:
-        return parse_rocm(rocm)
+        variant = parse_rocm(rocm)
+        _refuse_unrunnable(pyproject, options, find_env, say, variant, f"--rocm {rocm.strip()}")
+        return variant
     return CPU if cpu else None
+
+
+def _refuse_unrunnable(
+    pyproject: Path,
+    options: InstallOptions,
+    find_env: EnvFinder,
+    say: Callable[[str], None],
+    variant: Variant,
+    asked: str,
+) -> None:
+    """An explicit build this machine cannot run stops here, before the index is read
+    (``--force`` turns the refusal into a warning); see ``core/fit.py``."""
+    from poetry_torch_plugin.core.auto import COMPANIONS
+    from poetry_torch_plugin.core.auto import requirement_names
+    from poetry_torch_plugin.core.auto import target_torch_version
+    from poetry_torch_plugin.core.fit import judge_variant
+    from poetry_torch_plugin.data import load_facts
+    from poetry_torch_plugin.errors import VariantError
+    from poetry_torch_plugin.machine.detect import detect_machine
+    from poetry_torch_plugin.project.read import configured_packages
+
+    configured = list(configured_packages(pyproject))
+    requested = list(options.requirements)
+    companions = requirement_names([*requested, *configured]) & set(COMPANIONS)
+    fit = judge_variant(
+        load_facts(),
+        detect_machine(),
+        variant,
+        target_torch_version(requested, configured, _installed_torch(find_env)),
+        sorted(companions),
+        option=asked,
+    )
+    for note in fit.notes:
+        say(f"<comment>{note}</comment>")
+    if fit.refusal is None:
+        return
+    if not options.force:
+        raise VariantError(fit.refusal)
+    say(f"<comment>--force: {fit.problem}; installing {variant} anyway.</comment>")
 
 
 def _installed_torch(find_env: EnvFinder) -> str | None:

@@ -45,6 +45,12 @@ class TorchInstallCommand(TorchCommand):
         *TorchCommand.shared_options,
         option("dry-run", None, "Print the plan and the exact installer command; change nothing."),
         option(
+            "force",
+            None,
+            "Install an explicit --cuda/--rocm build even where this machine's driver or GPU"
+            " cannot run it.",
+        ),
+        option(
             "upgrade",
             None,
             "Resolve again within the constraints instead of replaying poetry-torch.lock.",
@@ -80,6 +86,7 @@ itself declares (say torchvision in [project.dependencies]) are installed from t
             index_base=self.option("index-base"),
             dry_run=self.option("dry-run"),
             upgrade=self.option("upgrade"),
+            force=self.option("force"),
             quiet=self.io.output.is_quiet(),
             verbose=self.io.is_verbose(),
         )

@@ -1,0 +1,150 @@
+"""Whether an explicitly chosen build (``--cuda 13.0``, ``--rocm 6.4``) can run on this machine,
+decided before anything is downloaded.
+
+Only checked facts refuse; an unchecked row (facts.json says which) only warns.  With no GPU at
+all (CI runners, images built on CPU hosts) the install goes ahead with a one-line note.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from poetry_torch_plugin.core.auto import choose_auto_variant
+from poetry_torch_plugin.core.facts import arch_row
+from poetry_torch_plugin.core.facts import arch_supported
+from poetry_torch_plugin.core.facts import driver_at_least
+from poetry_torch_plugin.core.facts import driver_floor
+from poetry_torch_plugin.core.facts import os_of
+from poetry_torch_plugin.core.variants import from_index_name
+
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from poetry_torch_plugin.core.facts import Facts
+    from poetry_torch_plugin.core.machine import Machine
+    from poetry_torch_plugin.core.variants import Variant
+
+
+@dataclass(frozen=True)
+class Fit:
+    """The decision: ``refusal`` (one line, the install stops) or go ahead, with ``notes``
+    (one line each: unchecked facts that say it may not run, or no GPU to check against)."""
+
+    refusal: str | None = None
+    notes: tuple[str, ...] = ()
+    problem: str | None = None  # what was found against what is needed, for --force's warning
+
+    @property
+    def refused(self) -> bool:
+        return self.refusal is not None
+
+
+def _instead(
+    facts: Facts,
+    machine: Machine,
+    variant: Variant,
+    torch_version: str | None,
+    companions: Iterable[str],
+) -> str:
+    """What to run instead: ``--cuda auto`` and the build it would pick here."""
+    name, _ = choose_auto_variant(facts, machine, torch_version, companions=companions)
+    picked = from_index_name(name)
+    if picked is None or picked == variant:
+        return "run `poetry torch install --cuda auto`"
+    if picked.kind == "cuda":
+        older = f"--cuda {picked.dotted}"
+    elif picked.kind == "rocm":
+        older = f"--rocm {picked.dotted}"
+    else:
+        older = "--cpu"
+    return (
+        f"run `poetry torch install --cuda auto` (picks {picked.index_name} here)"
+        f" or `poetry torch install {older}`"
+    )
+
+
+def judge_variant(
+    facts: Facts,
+    machine: Machine,
+    variant: Variant,
+    torch_version: str | None,
+    companions: Iterable[str] = (),
+    *,
+    option: str | None = None,
+) -> Fit:
+    """Whether ``variant`` of that torch (None: the newest the facts list it for) can run here.
+
+    Refuses when a checked fact says the NVIDIA driver is older than the build's floor, or a
+    detected GPU's architecture is not among the build's; ``option`` is how the user asked for
+    it (``--cuda 13.0``), for the message.
+    """
+    asked = option or f"--{variant.kind} {variant.dotted}"
+    if variant.kind == "rocm":
+        if machine.rocm is None:
+            return Fit(
+                notes=(
+                    f"No ROCm runtime found on this machine: installing {variant} anyway"
+                    " (torch will fall back to the CPU here).",
+                )
+            )
+        return Fit()
+    if variant.kind != "cuda":
+        return Fit()
+    nvidia = machine.nvidia
+    if nvidia is None or not nvidia.gpus:
+        return Fit(
+            notes=(
+                f"No NVIDIA GPU found on this machine: installing {variant} anyway, unchecked"
+                " (torch will fall back to the CPU here).",
+            )
+        )
+    companions = list(companions)
+    cuda = (variant.version[0], variant.version[1])
+    problems: list[str] = []
+    notes: list[str] = []
+    row = driver_floor(facts, cuda, os_of(machine.platform))
+    reported = nvidia.cuda_driver_version
+    if row is not None and row.driver is not None:
+        if not driver_at_least(nvidia.driver_version, row.driver):
+            text = (
+                f"NVIDIA driver {nvidia.driver_version} is older than the {row.driver} that"
+                f" CUDA {cuda[0]}.x builds need"
+            )
+            if row.checked or (reported is not None and reported < cuda):
+                problems.append(text)
+            else:
+                notes.append(f"{text} (an unchecked fact): installing {variant} anyway.")
+    elif reported is not None and reported[0] < cuda[0]:
+        problems.append(
+            f"NVIDIA driver {nvidia.driver_version} runs CUDA up to"
+            f" {reported[0]}.{reported[1]}, older than {variant.dotted}"
+        )
+    archs = arch_row(facts, variant.index_name, torch_version, machine.platform)
+    if archs is not None and archs.value:
+        for gpu in nvidia.gpus:
+            cc = gpu.compute_capability
+            if cc is None or arch_supported(archs.value, cc):
+                continue
+            text = (
+                f"GPU {gpu.index} ({gpu.name}, sm_{cc[0]}{cc[1]}) is not among the"
+                f" architectures of {variant} ({' '.join(archs.value)})"
+            )
+            if archs.checked:
+                problems.append(text)
+            else:
+                notes.append(f"{text} (an unchecked fact): installing {variant} anyway.")
+            break
+    if problems:
+        instead = _instead(facts, machine, variant, torch_version, companions)
+        return Fit(
+            refusal=(
+                f"{asked} cannot run on this machine: {'; '.join(problems)}. Nothing was"
+                f" downloaded or changed; {instead}, or add --force to install {variant}"
+                " anyway."
+            ),
+            notes=tuple(notes),
+            problem="; ".join(problems),
+        )
+    return Fit(notes=tuple(notes))
