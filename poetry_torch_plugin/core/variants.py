@@ -11,9 +11,11 @@ from poetry_torch_plugin.errors import VariantError
 
 _CUDA_DOTTED = re.compile(r"^(1\d)\.(\d)$")
 _CUDA_INDEX = re.compile(r"^cu(1\d)(\d)$")
-_ROCM_DOTTED = re.compile(r"^(\d)\.(\d)(?:\.(\d))?$")
-_ROCM_INDEX = re.compile(r"^rocm(\d)\.(\d)(?:\.(\d))?$")
-_SOURCE_NAME = re.compile(r"^pytorch_(?:cuda_(cu\d{3})|(cpu)|rocm(\d)_(\d)(?:_(\d))?)$")
+_ROCM_DOTTED = re.compile(r"^(\d{1,2})\.(\d{1,2})(?:\.(\d{1,2}))?$")
+_ROCM_INDEX = re.compile(r"^rocm(\d{1,2})\.(\d{1,2})(?:\.(\d{1,2}))?$")
+_SOURCE_NAME = re.compile(
+    r"^pytorch_(?:cuda_(cu\d{3})|(cpu)|rocm(\d{1,2})_(\d{1,2})(?:_(\d{1,2}))?)$"
+)
 
 
 # Order between kinds: cpu < rocm < cuda, then by version.

@@ -94,3 +94,38 @@ def test_from_cuda_version_and_order() -> None:
         key=Variant.sort_key,
     )
     assert [v.index_name for v in ordered] == ["cpu", "cu118", "cu129"]
+
+
+@pytest.mark.parametrize(
+    ("value", "index", "source", "parts"),
+    [
+        ("6.4", "rocm6.4", "pytorch_rocm6_4", (6, 4)),
+        ("6.4.1", "rocm6.4.1", "pytorch_rocm6_4_1", (6, 4, 1)),
+        ("rocm6.2.4", "rocm6.2.4", "pytorch_rocm6_2_4", (6, 2, 4)),
+        ("7.14", "rocm7.14", "pytorch_rocm7_14", (7, 14)),
+        ("rocm7.14", "rocm7.14", "pytorch_rocm7_14", (7, 14)),
+        ("10.0.12", "rocm10.0.12", "pytorch_rocm10_0_12", (10, 0, 12)),
+    ],
+)
+def test_rocm_accepts_every_published_form(
+    value: str, index: str, source: str, parts: tuple[int, ...]
+) -> None:
+    """X.Y and X.Y.Z, with one- or two-digit parts (issue 13 item 4)."""
+    variant = parse_rocm(value)
+    assert variant == Variant("rocm", parts)
+    assert variant.index_name == index
+    assert variant.source_name == source
+    assert from_source_name(source) == variant
+    assert from_index_name(index) == variant
+    assert from_url(f"https://download.pytorch.org/whl/{index}/") == variant
+    assert from_local_label(f"2.14.0+{index}") == variant
+
+
+@pytest.mark.parametrize("value", ["6", "6.", "6.4.1.2", "123.4", "6.4a", "rocm6_4"])
+def test_rocm_rejects_other_forms(value: str) -> None:
+    with pytest.raises(VariantError, match="invalid --rocm value"):
+        parse_rocm(value)
+
+
+def test_two_digit_rocm_minors_order_numerically() -> None:
+    assert parse_rocm("7.14").sort_key() > parse_rocm("7.2").sort_key()
