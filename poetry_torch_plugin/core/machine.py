@@ -55,6 +55,16 @@ class NvccInfo:
 
 
 @dataclass(frozen=True)
+class AmdGpu:
+    """One AMD GPU: its LLVM target (``gfx942``), which ROCm builds list; ``name`` is the
+    marketing name where the source gives one (rocminfo, amd-smi), else ``AMD GPU``."""
+
+    index: int
+    name: str
+    gfx: str | None
+
+
+@dataclass(frozen=True)
 class Machine:
     """Everything detection found; ``platform`` is ``system-machine``, e.g. ``linux-x86_64``."""
 
@@ -63,6 +73,7 @@ class Machine:
     mps: bool
     rocm: str | None
     platform: str
+    amd_gpus: tuple[AmdGpu, ...] = ()
 
     @property
     def has_nvidia_gpu(self) -> bool:
@@ -70,10 +81,13 @@ class Machine:
 
     @property
     def has_gpu(self) -> bool:
-        """True with a visible NVIDIA GPU, Apple MPS, or a ROCm install."""
-        return self.has_nvidia_gpu or self.mps or self.rocm is not None
+        """True with a visible NVIDIA or AMD GPU, Apple MPS, or a ROCm install."""
+        return self.has_nvidia_gpu or self.mps or self.rocm is not None or bool(self.amd_gpus)
 
 
 def machine_to_dict(machine: Machine) -> dict[str, Any]:
     """The machine as JSON-ready data (pairs such as ``compute_capability`` are tuples)."""
-    return asdict(machine)
+    data = asdict(machine)
+    if not machine.amd_gpus:
+        del data["amd_gpus"]  # the shape recorded before AMD detection, where there is none
+    return data
