@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from poetry_torch_plugin.core.facts import Facts
+    from poetry_torch_plugin.core.machine import AmdGpu
     from poetry_torch_plugin.core.machine import Gpu
     from poetry_torch_plugin.core.machine import Machine
     from poetry_torch_plugin.core.variants import Variant
@@ -143,15 +144,45 @@ def _gpu_names(gpus: Sequence[Gpu]) -> str:
     return ", ".join(shown)
 
 
-def _without_nvidia_gpu(machine: Machine, builds: Sequence[Variant], basis: str) -> tuple[str, str]:
-    if machine.rocm is not None:
-        rocm = next((build for build in builds if build.kind == "rocm"), None)
-        if rocm is not None:
-            return rocm.index_name, (
-                f"ROCm {machine.rocm} found and no NVIDIA GPU;"
-                f" {rocm.index_name} is the newest ROCm build of {basis}"
-            )
-        return "cpu", f"ROCm {machine.rocm} found, but {basis} has no ROCm build"
+def gfx_fits(gfx: tuple[str, ...] | None, gpus: Sequence[AmdGpu]) -> bool:
+    """Whether a ROCm build with that gfx list has kernels for every AMD GPU; an unknown list,
+    or a GPU whose target is unknown, is trusted."""
+    return gfx is None or all(gpu.gfx is None or gpu.gfx in gfx for gpu in gpus)
+
+
+def _amd_names(gpus: Sequence[AmdGpu]) -> str:
+    shown: list[str] = []
+    for gpu in gpus:
+        text = gpu.name if gpu.gfx is None else f"{gpu.name} ({gpu.gfx})"
+        if text not in shown:
+            shown.append(text)
+    return ", ".join(shown)
+
+
+def _without_nvidia_gpu(
+    facts: Facts,
+    machine: Machine,
+    builds: Sequence[Variant],
+    basis: str,
+    torch_version: str | None,
+) -> tuple[str, str]:
+    if machine.rocm is not None or machine.amd_gpus:
+        found = (
+            f"AMD {_amd_names(machine.amd_gpus)}" if machine.amd_gpus else f"ROCm {machine.rocm}"
+        )
+        rocms = [build for build in builds if build.kind == "rocm"]
+        for rocm in rocms:
+            row = build_for(facts, rocm.index_name, torch_version)
+            gfx = row.gfx.value if row is not None and row.gfx is not None else None
+            if gfx_fits(gfx, machine.amd_gpus):
+                return rocm.index_name, (
+                    f"{found} found and no NVIDIA GPU;"
+                    f" {rocm.index_name} is the newest ROCm build of {basis}"
+                    + (" with kernels for it" if gfx and machine.amd_gpus else "")
+                )
+        if rocms:
+            return "cpu", f"{found} found, but no ROCm build of {basis} has kernels for it"
+        return "cpu", f"{found} found, but {basis} has no ROCm build"
     if machine.mps:
         return "cpu", "Apple Silicon: the macOS wheels of the cpu index (PyPI) include MPS"
     if machine.nvidia is not None:
@@ -220,7 +251,7 @@ def choose_auto_variant(
     nvidia = machine.nvidia
     if nvidia is None or not nvidia.gpus:
         usable = [b for b in builds if not _companions_missing(facts, b, torch_version, companions)]
-        return _without_nvidia_gpu(machine, usable, basis)
+        return _without_nvidia_gpu(facts, machine, usable, basis, torch_version)
     cuda = [build for build in builds if build.kind == "cuda"]
     if not cuda:
         return "cpu", f"{basis} has no CUDA build"

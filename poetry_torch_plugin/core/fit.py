@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from poetry_torch_plugin.core.auto import choose_auto_variant
+from poetry_torch_plugin.core.auto import gfx_fits
 from poetry_torch_plugin.core.facts import arch_row
 from poetry_torch_plugin.core.facts import arch_supported
+from poetry_torch_plugin.core.facts import build_for
 from poetry_torch_plugin.core.facts import driver_at_least
 from poetry_torch_plugin.core.facts import driver_floor
 from poetry_torch_plugin.core.facts import os_of
@@ -82,14 +84,7 @@ def judge_variant(
     """
     asked = option or f"--{variant.kind} {variant.dotted}"
     if variant.kind == "rocm":
-        if machine.rocm is None:
-            return Fit(
-                notes=(
-                    f"No ROCm runtime found on this machine: installing {variant} anyway"
-                    " (torch will fall back to the CPU here).",
-                )
-            )
-        return Fit()
+        return _judge_rocm(facts, machine, variant, torch_version, list(companions), asked)
     if variant.kind != "cuda":
         return Fit()
     nvidia = machine.nvidia
@@ -137,14 +132,62 @@ def judge_variant(
                 notes.append(f"{text} (an unchecked fact): installing {variant} anyway.")
             break
     if problems:
-        instead = _instead(facts, machine, variant, torch_version, companions)
-        return Fit(
-            refusal=(
-                f"{asked} cannot run on this machine: {'; '.join(problems)}. Nothing was"
-                f" downloaded or changed; {instead}, or add --force to install {variant}"
-                " anyway."
-            ),
-            notes=tuple(notes),
-            problem="; ".join(problems),
-        )
+        return _refused(facts, machine, variant, torch_version, companions, asked, problems, notes)
     return Fit(notes=tuple(notes))
+
+
+def _refused(
+    facts: Facts,
+    machine: Machine,
+    variant: Variant,
+    torch_version: str | None,
+    companions: list[str],
+    asked: str,
+    problems: list[str],
+    notes: list[str],
+) -> Fit:
+    instead = _instead(facts, machine, variant, torch_version, companions)
+    return Fit(
+        refusal=(
+            f"{asked} cannot run on this machine: {'; '.join(problems)}. Nothing was"
+            f" downloaded or changed; {instead}, or add --force to install {variant} anyway."
+        ),
+        notes=tuple(notes),
+        problem="; ".join(problems),
+    )
+
+
+def _judge_rocm(
+    facts: Facts,
+    machine: Machine,
+    variant: Variant,
+    torch_version: str | None,
+    companions: list[str],
+    asked: str,
+) -> Fit:
+    """A ROCm build runs where every AMD GPU's gfx target is in its list."""
+    gpus = machine.amd_gpus
+    if not gpus:
+        if machine.rocm is not None:
+            return Fit()
+        return Fit(
+            notes=(
+                f"No AMD GPU or ROCm runtime found on this machine: installing {variant} anyway,"
+                " unchecked (torch will fall back to the CPU here).",
+            )
+        )
+    build = build_for(facts, variant.index_name, torch_version)
+    gfx = build.gfx if build is not None else None
+    if gfx is None or not gfx.value:
+        return Fit()
+    missing = [gpu for gpu in gpus if not gfx_fits(gfx.value, (gpu,))]
+    if not missing:
+        return Fit()
+    gpu = missing[0]
+    text = (
+        f"GPU {gpu.index} ({gpu.name}, {gpu.gfx}) is not among the gfx targets of {variant}"
+        f" ({' '.join(gfx.value)})"
+    )
+    if not gfx.checked:
+        return Fit(notes=(f"{text} (an unchecked fact): installing {variant} anyway.",))
+    return _refused(facts, machine, variant, torch_version, companions, asked, [text], [])

@@ -3,8 +3,12 @@ is downloaded (issue 13 item 3); unchecked facts only warn; no GPU at all only n
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
+from poetry_torch_plugin.core.auto import choose_auto_variant
+from poetry_torch_plugin.core.facts import Checked
+from poetry_torch_plugin.core.facts import Facts
 from poetry_torch_plugin.core.fit import judge_variant
 from poetry_torch_plugin.core.variants import Variant
 from poetry_torch_plugin.data import load_facts
@@ -114,7 +118,7 @@ def test_no_gpu_goes_ahead_with_a_note() -> None:
         " fall back to the CPU here).",
     )
     rocm = judge_variant(FACTS, machine_from_dict({}), Variant("rocm", (6, 4)), None)
-    assert not rocm.refused and "No ROCm runtime" in rocm.notes[0]
+    assert not rocm.refused and "No AMD GPU or ROCm runtime" in rocm.notes[0]
 
 
 def test_cpu_is_never_refused() -> None:
@@ -122,3 +126,65 @@ def test_cpu_is_never_refused() -> None:
         FACTS, H100_550, Variant("cpu"), "2.11.0"
     )
     assert not judge_variant(FACTS, H100_550, Variant("cpu"), None).refused
+
+
+MI300X = machine_from_dict(
+    {
+        "rocm": "7.2.0",
+        "platform": "linux-x86_64",
+        "amd_gpus": [{"name": "AMD Instinct MI300X", "gfx": "gfx942"}],
+    }
+)
+IGPU = machine_from_dict(
+    {"platform": "linux-x86_64", "amd_gpus": [{"name": "AMD Radeon Graphics", "gfx": "gfx1036"}]}
+)
+ROCM72 = Variant("rocm", (7, 2))
+
+
+def gfx_checked(facts: Facts) -> Facts:
+    """The facts with every ROCm gfx list marked as checked (none is, in facts.json yet)."""
+
+    def build(row: Any) -> Any:
+        if row.gfx is None:
+            return row
+        return replace(row, gfx=Checked(row.gfx.value, row.gfx.source, True))
+
+    releases = tuple(
+        replace(release, builds=tuple(build(row) for row in release.builds))
+        for release in facts.releases
+    )
+    return replace(facts, releases=releases)
+
+
+def test_a_listed_gfx_goes_ahead() -> None:
+    assert judge_variant(FACTS, MI300X, ROCM72, "2.11.0") == judge_variant(
+        gfx_checked(FACTS), MI300X, ROCM72, "2.11.0"
+    )
+    assert not judge_variant(FACTS, MI300X, ROCM72, "2.11.0").refused
+
+
+def test_an_unlisted_gfx_warns_on_unchecked_facts_and_is_refused_on_checked_ones() -> None:
+    fit = judge_variant(FACTS, IGPU, ROCM72, "2.11.0", option="--rocm 7.2")
+    assert not fit.refused
+    assert (
+        "GPU 0 (AMD Radeon Graphics, gfx1036) is not among the gfx targets of rocm7.2"
+        in (fit.notes[0])
+    )
+    assert "unchecked" in fit.notes[0]
+    checked = judge_variant(gfx_checked(FACTS), IGPU, ROCM72, "2.11.0", option="--rocm 7.2")
+    assert checked.refusal is not None
+    assert checked.refusal.startswith("--rocm 7.2 cannot run on this machine: GPU 0")
+    assert "Nothing was downloaded or changed" in checked.refusal
+    assert "(picks cpu here)" in checked.refusal and "--cpu" in checked.refusal
+
+
+def test_auto_on_an_amd_only_machine_picks_a_rocm_build_with_its_gfx() -> None:
+    name, reason = choose_auto_variant(FACTS, MI300X, "2.11.0")
+    assert name == "rocm7.2"
+    assert "AMD Instinct MI300X (gfx942)" in reason and "with kernels for it" in reason
+    # ROCm's GPU list only matters for AMD: the rocm runtime alone still picks ROCm
+    runtime_only = machine_from_dict({"rocm": "6.4.1", "platform": "linux-x86_64"})
+    assert choose_auto_variant(FACTS, runtime_only, "2.8.0")[0] == "rocm6.4"
+    name, reason = choose_auto_variant(FACTS, IGPU, "2.11.0")
+    assert name == "cpu"
+    assert "no ROCm build of torch 2.11 has kernels for it" in reason
