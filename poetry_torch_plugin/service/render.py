@@ -82,6 +82,10 @@ def _machine(machine: Machine) -> list[str]:
             )
     if machine.rocm is not None:
         lines.append(_row("ROCm", _e(machine.rocm)))
+    for amd in machine.amd_gpus:
+        lines.append(
+            _row(f"AMD GPU {amd.index}", f"<c2>{_e(amd.name)}</c2>, {_e(amd.gfx or 'gfx unknown')}")
+        )
     if machine.mps:
         lines.append(_row("Apple MPS", "available"))
     if machine.nvcc is not None:
