@@ -37,6 +37,7 @@ class Fit:
     refusal: str | None = None
     notes: tuple[str, ...] = ()
     problem: str | None = None  # what was found against what is needed, for --force's warning
+    forcible: bool = True  # False where --force cannot help (no such build for this OS)
 
     @property
     def refused(self) -> bool:
@@ -82,7 +83,26 @@ def judge_variant(
     detected GPU's architecture is not among the build's; ``option`` is how the user asked for
     it (``--cuda 13.0``), for the message.
     """
-    asked = option or f"--{variant.kind} {variant.dotted}"
+    asked = option or f"--{variant.kind} {variant.dotted}".rstrip()
+    if machine.platform.lower().startswith("darwin") and variant.kind != "cpu":
+        mps = "Apple MPS available" if machine.mps else "no Apple MPS"
+        return Fit(
+            refusal=(
+                f"{asked}: PyTorch publishes no {variant.kind.upper()} builds for macOS (this is"
+                f" {machine.platform}, {mps}); nothing was changed. Run `poetry torch install"
+                " --cpu` (or `--cuda auto`, which picks it): the macOS wheels, the same as"
+                " PyPI's, include MPS."
+            ),
+            problem=f"no {variant.kind.upper()} builds for macOS",
+            forcible=False,
+        )
+    if variant.kind == "xpu":
+        return Fit(
+            notes=(
+                "xpu is installed unchecked: Intel GPU detection is not implemented yet, so"
+                " this machine's GPUs were not compared with the build.",
+            )
+        )
     if variant.kind == "rocm":
         return _judge_rocm(facts, machine, variant, torch_version, list(companions), asked)
     if variant.kind != "cuda":

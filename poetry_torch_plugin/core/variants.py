@@ -1,4 +1,5 @@
-"""PyTorch build variants: parse "12.9" / "cu129" / "cpu" / "rocm6.4" into one ordered value."""
+"""PyTorch build variants: parse "12.9" / "cu129" / "cpu" / "rocm6.4" / "xpu" into one ordered
+value."""
 
 from __future__ import annotations
 
@@ -14,12 +15,12 @@ _CUDA_INDEX = re.compile(r"^cu(1\d)(\d)$")
 _ROCM_DOTTED = re.compile(r"^(\d{1,2})\.(\d{1,2})(?:\.(\d{1,2}))?$")
 _ROCM_INDEX = re.compile(r"^rocm(\d{1,2})\.(\d{1,2})(?:\.(\d{1,2}))?$")
 _SOURCE_NAME = re.compile(
-    r"^pytorch_(?:cuda_(cu\d{3})|(cpu)|rocm(\d{1,2})_(\d{1,2})(?:_(\d{1,2}))?)$"
+    r"^pytorch_(?:cuda_(cu\d{3})|(cpu)|(xpu)|rocm(\d{1,2})_(\d{1,2})(?:_(\d{1,2}))?)$"
 )
 
 
-# Order between kinds: cpu < rocm < cuda, then by version.
-_KIND_RANK = {"cpu": 0, "rocm": 1, "cuda": 2}
+# Order between kinds: cpu < xpu < rocm < cuda, then by version.
+_KIND_RANK = {"cpu": 0, "xpu": 1, "rocm": 2, "cuda": 3}
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class Variant:
             return f"cu{self.version[0]}{self.version[1]}"
         if self.kind == "rocm":
             return "rocm" + ".".join(str(part) for part in self.version)
-        return "cpu"
+        return "xpu" if self.kind == "xpu" else "cpu"
 
     @property
     def source_name(self) -> str:
@@ -58,6 +59,8 @@ class Variant:
             return f"CUDA {self.dotted} ({self.index_name})"
         if self.kind == "rocm":
             return f"ROCm {self.dotted} ({self.index_name})"
+        if self.kind == "xpu":
+            return "Intel GPU (xpu)"
         return "CPU only (cpu)"
 
     def sort_key(self) -> tuple[int, tuple[int, ...]]:
@@ -68,6 +71,7 @@ class Variant:
 
 
 CPU = Variant("cpu")
+XPU = Variant("xpu")
 
 
 def _shown(value: str) -> str:
@@ -108,6 +112,8 @@ def from_index_name(name: str) -> Variant | None:
     text = name.strip().lower()
     if text == "cpu":
         return CPU
+    if text == "xpu":
+        return XPU
     match = _CUDA_INDEX.match(text)
     if match:
         return Variant("cuda", (int(match.group(1)), int(match.group(2))))
@@ -124,15 +130,18 @@ def from_local_label(version: str) -> Variant | None:
 
 
 def from_source_name(name: str) -> Variant | None:
-    """``pytorch_cuda_cu129`` / ``pytorch_cpu`` / ``pytorch_rocm6_4`` -> Variant."""
+    """``pytorch_cuda_cu129`` / ``pytorch_cpu`` / ``pytorch_xpu`` / ``pytorch_rocm6_4`` ->
+    Variant."""
     match = _SOURCE_NAME.match(name.strip().lower())
     if match is None:
         return None
-    cuda, cpu, *rocm = match.groups()
+    cuda, cpu, xpu, *rocm = match.groups()
     if cuda:
         return from_index_name(cuda)
     if cpu:
         return CPU
+    if xpu:
+        return XPU
     return Variant("rocm", tuple(int(part) for part in rocm if part is not None))
 
 

@@ -29,6 +29,7 @@ class InstallOptions:
     cuda: str | None = None
     rocm: str | None = None
     cpu: bool = False
+    xpu: bool = False
     installer: str | None = None
     index_base: str | None = None
     dry_run: bool = False
@@ -96,14 +97,15 @@ def _variant(
     pyproject: Path, options: InstallOptions, find_env: EnvFinder, say: Callable[[str], None]
 ) -> Variant | None:
     from poetry_torch_plugin.core.variants import CPU
+    from poetry_torch_plugin.core.variants import XPU
     from poetry_torch_plugin.core.variants import parse_cuda
     from poetry_torch_plugin.core.variants import parse_rocm
     from poetry_torch_plugin.errors import VariantError
 
-    cuda, rocm, cpu = options.cuda, options.rocm, options.cpu
-    if sum(bool(value) for value in (cuda, rocm, cpu)) > 1:
+    cuda, rocm, cpu, xpu = options.cuda, options.rocm, options.cpu, options.xpu
+    if sum(bool(value) for value in (cuda, rocm, cpu, xpu)) > 1:
         raise VariantError(
-            "--cuda, --rocm and --cpu exclude each other; nothing was changed."
+            "--cuda, --rocm, --xpu and --cpu exclude each other; nothing was changed."
             " Run `poetry torch install` with only one of them."
         )
     if cuda is not None and cuda.strip().lower() == "auto":
@@ -129,6 +131,9 @@ def _variant(
         variant = parse_rocm(rocm)
         _refuse_unrunnable(pyproject, options, find_env, say, variant, f"--rocm {rocm.strip()}")
         return variant
+    if xpu:
+        _refuse_unrunnable(pyproject, options, find_env, say, XPU, "--xpu")
+        return XPU
     return CPU if cpu else None
 
 
@@ -166,7 +171,7 @@ def _refuse_unrunnable(
         say(f"<comment>{note}</comment>")
     if fit.refusal is None:
         return
-    if not options.force:
+    if not options.force or not fit.forcible:
         raise VariantError(fit.refusal)
     say(f"<comment>--force: {fit.problem}; installing {variant} anyway.</comment>")
 

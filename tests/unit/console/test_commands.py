@@ -133,6 +133,8 @@ def test_export_writes_the_file(tester: Tester, project_dir: Path) -> None:
     ("args", "expected"),
     [
         ("--cuda 12.9 --cpu --dry-run", "exclude each other"),
+        ("--xpu --cpu --dry-run", "--cuda, --rocm, --xpu and --cpu exclude each other"),
+        ("--rocm 6.4.1.2 --dry-run", "invalid --rocm value"),
         ("--cuda banana --dry-run", "banana"),
         ("--cpu --installer conda --dry-run", "conda"),
     ],

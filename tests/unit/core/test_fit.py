@@ -188,3 +188,29 @@ def test_auto_on_an_amd_only_machine_picks_a_rocm_build_with_its_gfx() -> None:
     name, reason = choose_auto_variant(FACTS, IGPU, "2.11.0")
     assert name == "cpu"
     assert "no ROCm build of torch 2.11 has kernels for it" in reason
+
+
+MAC = machine_from_dict({"mps": True, "platform": "darwin-arm64"})
+
+
+def test_cuda_on_a_mac_is_refused_in_one_line_pointing_at_the_default_build() -> None:
+    fit = judge_variant(FACTS, MAC, CU130, None, option="--cuda 13.0")
+    assert fit.refusal == (
+        "--cuda 13.0: PyTorch publishes no CUDA builds for macOS (this is darwin-arm64, Apple"
+        " MPS available); nothing was changed. Run `poetry torch install --cpu` (or `--cuda"
+        " auto`, which picks it): the macOS wheels, the same as PyPI's, include MPS."
+    )
+    assert not fit.forcible  # no such wheel exists: --force cannot help
+    assert judge_variant(FACTS, MAC, Variant("rocm", (6, 4)), None).refused
+    assert judge_variant(FACTS, MAC, Variant("xpu"), None).refused
+    assert not judge_variant(FACTS, MAC, Variant("cpu"), None).refused
+    # and --cuda auto on a Mac picks that build
+    assert choose_auto_variant(FACTS, MAC, None)[0] == "cpu"
+
+
+def test_xpu_is_installed_with_a_note() -> None:
+    fit = judge_variant(
+        FACTS, machine_from_dict({"platform": "linux-x86_64"}), Variant("xpu"), None
+    )
+    assert not fit.refused
+    assert "Intel GPU detection is not implemented" in fit.notes[0]

@@ -129,3 +129,16 @@ def test_rocm_rejects_other_forms(value: str) -> None:
 
 def test_two_digit_rocm_minors_order_numerically() -> None:
     assert parse_rocm("7.14").sort_key() > parse_rocm("7.2").sort_key()
+
+
+def test_xpu() -> None:
+    """Intel GPU builds: ``/whl/xpu``, source ``pytorch_xpu``, label ``+xpu``."""
+    xpu = from_index_name("xpu")
+    assert xpu == Variant("xpu")
+    assert xpu.index_name == "xpu" and xpu.local_label == "xpu"
+    assert xpu.source_name == "pytorch_xpu"
+    assert from_source_name("pytorch_xpu") == xpu
+    assert from_url("https://download.pytorch.org/whl/xpu") == xpu
+    assert from_local_label("2.8.0+xpu") == xpu
+    assert xpu.describe() == "Intel GPU (xpu)"
+    assert CPU.sort_key() < xpu.sort_key() < parse_rocm("6.4").sort_key()

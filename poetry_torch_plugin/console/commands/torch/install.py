@@ -35,7 +35,8 @@ class TorchInstallCommand(TorchCommand):
     options: ClassVar[list[Option]] = [
         option("cuda", None, "CUDA version (12.9 or cu129), or 'auto'.", flag=False),
         option("cpu", None, "Use the CPU-only build."),
-        option("rocm", None, "ROCm version (6.4 or rocm6.4).", flag=False),
+        option("rocm", None, "ROCm version (6.4, 6.4.1 or rocm6.4).", flag=False),
+        option("xpu", None, "Use the Intel GPU build (the xpu index)."),
         option(
             "installer",
             None,
@@ -82,6 +83,7 @@ itself declares (say torchvision in [project.dependencies]) are installed from t
             cuda=self.option("cuda"),
             rocm=self.option("rocm"),
             cpu=self.option("cpu"),
+            xpu=self.option("xpu"),
             installer=self.option("installer"),
             index_base=self.option("index-base"),
             dry_run=self.option("dry-run"),
