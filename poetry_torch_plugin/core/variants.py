@@ -151,6 +151,34 @@ def from_url(url: str) -> Variant | None:
     return from_index_name(path.rsplit("/", 1)[-1])
 
 
+CHANNELS = ("stable", "test", "nightly")
+
+
+def channel_of(url: str) -> str:
+    """The PyTorch channel of an index URL: ``…/whl/nightly/cu130`` -> ``nightly``,
+    ``…/whl/test/cu130`` -> ``test``, anything else ``stable``."""
+    path = url.split("?", 1)[0].split("#", 1)[0].rstrip("/")
+    segments = path.split("/")
+    return segments[-2] if len(segments) >= 2 and segments[-2] in CHANNELS[1:] else "stable"
+
+
+def parse_channel(value: str) -> str:
+    """``--channel stable|test|nightly``; anything else raises VariantError."""
+    text = value.strip().lower()
+    if text not in CHANNELS:
+        raise VariantError(
+            f"invalid --channel value {_shown(value)}: expected stable, test or nightly;"
+            " nothing was changed. Run e.g. `poetry torch install --cuda 13.0 --channel nightly`."
+        )
+    return text
+
+
+def channel_base(index_base: str, channel: str) -> str:
+    """The index base of a channel: ``…/whl`` + ``/test`` or ``/nightly``; stable unchanged."""
+    base = index_base.rstrip("/")
+    return base if channel == "stable" else f"{base}/{channel}"
+
+
 def from_cuda_version(cuda: str | None, hip: str | None = None) -> Variant:
     """The variant of a build from ``torch.version.cuda`` / ``torch.version.hip`` values."""
     if cuda:

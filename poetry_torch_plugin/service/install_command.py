@@ -37,6 +37,7 @@ class InstallOptions:
     quiet: bool = False
     verbose: bool = False
     force: bool = False
+    channel: str | None = None  # stable, test or nightly; None keeps the source's
 
 
 def install_torch(
@@ -45,13 +46,16 @@ def install_torch(
     """Configure the source and install from it (or only say what would happen); ``say``
     hears each line to show, in cleo's markup.  Raises a one-line TorchPluginError."""
     from poetry_torch_plugin.core.urls import redact
+    from poetry_torch_plugin.core.variants import parse_channel
     from poetry_torch_plugin.install.select import get_backend
 
+    channel = parse_channel(options.channel) if options.channel is not None else None
     plan = plan_install(
         pyproject,
         variant=_variant(pyproject, options, find_env, say),
         requested=options.requirements,
         index_base=options.index_base,
+        channel=channel,
     )
     backend = get_backend(options.installer or plan.settings.installer)
     say(

@@ -4,11 +4,14 @@ import pytest
 
 from poetry_torch_plugin.core.variants import CPU
 from poetry_torch_plugin.core.variants import Variant
+from poetry_torch_plugin.core.variants import channel_base
+from poetry_torch_plugin.core.variants import channel_of
 from poetry_torch_plugin.core.variants import from_cuda_version
 from poetry_torch_plugin.core.variants import from_index_name
 from poetry_torch_plugin.core.variants import from_local_label
 from poetry_torch_plugin.core.variants import from_source_name
 from poetry_torch_plugin.core.variants import from_url
+from poetry_torch_plugin.core.variants import parse_channel
 from poetry_torch_plugin.core.variants import parse_cuda
 from poetry_torch_plugin.core.variants import parse_rocm
 from poetry_torch_plugin.errors import VariantError
@@ -142,3 +145,29 @@ def test_xpu() -> None:
     assert from_local_label("2.8.0+xpu") == xpu
     assert xpu.describe() == "Intel GPU (xpu)"
     assert CPU.sort_key() < xpu.sort_key() < parse_rocm("6.4").sort_key()
+
+
+@pytest.mark.parametrize(
+    ("url", "channel"),
+    [
+        ("https://download.pytorch.org/whl/nightly/cu130", "nightly"),
+        ("https://download.pytorch.org/whl/test/cu130/", "test"),
+        ("https://download.pytorch.org/whl/cu130", "stable"),
+        ("https://mirror.example/nightly/whl/cu130", "stable"),
+        ("cu130", "stable"),
+    ],
+)
+def test_channel_of(url: str, channel: str) -> None:
+    assert channel_of(url) == channel
+
+
+def test_channels() -> None:
+    assert parse_channel(" Nightly ") == "nightly"
+    assert channel_base("https://download.pytorch.org/whl/", "nightly") == (
+        "https://download.pytorch.org/whl/nightly"
+    )
+    assert channel_base("https://download.pytorch.org/whl", "stable") == (
+        "https://download.pytorch.org/whl"
+    )
+    with pytest.raises(VariantError, match="invalid --channel value 'rc'"):
+        parse_channel("rc")

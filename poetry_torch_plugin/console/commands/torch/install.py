@@ -38,6 +38,13 @@ class TorchInstallCommand(TorchCommand):
         option("rocm", None, "ROCm version (6.4, 6.4.1 or rocm6.4).", flag=False),
         option("xpu", None, "Use the Intel GPU build (the xpu index)."),
         option(
+            "channel",
+            None,
+            "stable, test (release candidates) or nightly: the index under …/whl, …/whl/test or"
+            " …/whl/nightly (pre-releases allowed on the last two).",
+            flag=False,
+        ),
+        option(
             "installer",
             None,
             "auto, pip or uv (default: [tool.poetry-torch] installer, else auto).",
@@ -89,6 +96,7 @@ itself declares (say torchvision in [project.dependencies]) are installed from t
             dry_run=self.option("dry-run"),
             upgrade=self.option("upgrade"),
             force=self.option("force"),
+            channel=self.option("channel"),
             quiet=self.io.output.is_quiet(),
             verbose=self.io.is_verbose(),
         )
