@@ -183,6 +183,15 @@ def _without_nvidia_gpu(
         if rocms:
             return "cpu", f"{found} found, but no ROCm build of {basis} has kernels for it"
         return "cpu", f"{found} found, but {basis} has no ROCm build"
+    xpu_gpus = [gpu for gpu in machine.intel_gpus if gpu.xpu]
+    if xpu_gpus:
+        names = ", ".join(sorted({f"{gpu.name} ({gpu.device_id})" for gpu in xpu_gpus}))
+        if any(build.kind == "xpu" for build in builds):
+            return (
+                "xpu",
+                f"{names} found and no NVIDIA or AMD GPU; xpu is {basis}'s Intel GPU build",
+            )
+        return "cpu", f"{names} found, but {basis} has no xpu build"
     if machine.mps:
         return "cpu", "Apple Silicon: the macOS wheels of the cpu index (PyPI) include MPS"
     if machine.nvidia is not None:

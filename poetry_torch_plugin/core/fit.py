@@ -97,10 +97,20 @@ def judge_variant(
             forcible=False,
         )
     if variant.kind == "xpu":
+        if any(gpu.xpu for gpu in machine.intel_gpus):
+            return Fit()
+        if machine.intel_gpus:
+            found = ", ".join(f"{gpu.name} ({gpu.device_id})" for gpu in machine.intel_gpus)
+            return Fit(
+                notes=(
+                    f"{found} is not among the Intel GPUs PyTorch's xpu builds support (Arc,"
+                    " Data Center GPU Max/Flex, Core Ultra graphics): installing xpu anyway.",
+                )
+            )
         return Fit(
             notes=(
-                "xpu is installed unchecked: Intel GPU detection is not implemented yet, so"
-                " this machine's GPUs were not compared with the build.",
+                "No Intel GPU found on this machine: installing xpu anyway, unchecked (torch"
+                " will fall back to the CPU here).",
             )
         )
     if variant.kind == "rocm":

@@ -18,10 +18,12 @@ from poetry_torch_plugin.core.machine import Gpu
 from poetry_torch_plugin.core.machine import Machine
 from poetry_torch_plugin.core.machine import NvccInfo
 from poetry_torch_plugin.core.machine import NvidiaInfo
+from poetry_torch_plugin.core.machine import intel_gpu
 from poetry_torch_plugin.errors import TorchPluginError
 from poetry_torch_plugin.machine import nvml
 from poetry_torch_plugin.machine import probes
 from poetry_torch_plugin.machine.amd import probe_amd_gpus
+from poetry_torch_plugin.machine.intel import probe_intel_gpus
 
 
 if TYPE_CHECKING:
@@ -53,6 +55,7 @@ def detect_machine(*, use_nvml: bool = True) -> Machine:
         rocm=probes.probe_rocm(),
         platform=current_platform(),
         amd_gpus=probe_amd_gpus(),
+        intel_gpus=probe_intel_gpus(),
     )
 
 
@@ -146,6 +149,16 @@ def machine_from_dict(data: Mapping[str, Any]) -> Machine:
                 gfx=_typed(gpu, "gfx", str),
             )
         )
+    intel_items = data.get("intel_gpus", ())
+    if not isinstance(intel_items, (list, tuple)):
+        raise ValueError(f"'intel_gpus' must be a list, not {intel_items!r}")
+    intel_gpus = []
+    for position, item in enumerate(intel_items):
+        gpu = _mapping(item, f"Intel gpu {position}")
+        device_id = _typed(gpu, "device_id", str)
+        if device_id is None:
+            raise ValueError(f"Intel gpu {position} needs a 'device_id' such as '0x56a0'")
+        intel_gpus.append(intel_gpu(_typed(gpu, "index", int, position), device_id))
     return Machine(
         nvidia=nvidia,
         nvcc=nvcc,
@@ -153,4 +166,5 @@ def machine_from_dict(data: Mapping[str, Any]) -> Machine:
         rocm=_typed(data, "rocm", str),
         platform=_typed(data, "platform", str) or current_platform(),
         amd_gpus=tuple(amd_gpus),
+        intel_gpus=tuple(intel_gpus),
     )

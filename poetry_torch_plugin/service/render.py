@@ -86,6 +86,14 @@ def _machine(machine: Machine) -> list[str]:
         lines.append(
             _row(f"AMD GPU {amd.index}", f"<c2>{_e(amd.name)}</c2>, {_e(amd.gfx or 'gfx unknown')}")
         )
+    for intel in machine.intel_gpus:
+        supported = "xpu builds support it" if intel.xpu else "not an xpu target"
+        lines.append(
+            _row(
+                f"Intel GPU {intel.index}",
+                f"<c2>{_e(intel.name)}</c2> ({_e(intel.device_id)}), {supported}",
+            )
+        )
     if machine.mps:
         lines.append(_row("Apple MPS", "available"))
     if machine.nvcc is not None:

@@ -225,7 +225,10 @@ class _Verdicts:
         if build is None:
             return
         if build.kind == "cpu" and (
-            machine.has_nvidia_gpu or machine.rocm is not None or bool(machine.amd_gpus)
+            machine.has_nvidia_gpu
+            or machine.rocm is not None
+            or bool(machine.amd_gpus)
+            or any(gpu.xpu for gpu in machine.intel_gpus)
         ):
             self.add(
                 "cpu-build-on-gpu",
@@ -345,4 +348,7 @@ def _gpus_text(machine: Machine) -> str:
         return f"{count} AMD GPU{'s' if count > 1 else ''} ({', '.join(names)})"
     if machine.rocm is not None:
         return f"ROCm {machine.rocm}"
+    xpu = sorted({gpu.name for gpu in machine.intel_gpus if gpu.xpu})
+    if xpu:
+        return f"an Intel GPU ({', '.join(xpu)})"
     return "a GPU"

@@ -213,4 +213,4 @@ def test_xpu_is_installed_with_a_note() -> None:
         FACTS, machine_from_dict({"platform": "linux-x86_64"}), Variant("xpu"), None
     )
     assert not fit.refused
-    assert "Intel GPU detection is not implemented" in fit.notes[0]
+    assert "No Intel GPU found" in fit.notes[0]
