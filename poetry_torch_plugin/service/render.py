@@ -136,6 +136,8 @@ def _project(report: Report) -> list[str]:
     source = data["source"]
     if source is not None:
         lines.append(_row("Source", f"<info>{_e(source['name'])}</info> ({_e(source['url'])})"))
+        if source.get("channel", "stable") != "stable":
+            lines.append(_row("Channel", f"{_e(source['channel'])} (pre-releases allowed)"))
     else:
         lines.append(_row("Source", "none" if data["error"] is None else "unreadable"))
     if data["packages"]:

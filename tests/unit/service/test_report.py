@@ -537,3 +537,22 @@ def test_check_reports_gfx_against_the_rocm_build(tmp_path: Path) -> None:
     )
     cpu = build(tmp_path / "cpu", Case(MI300X, cpu_family, variant="cpu"))
     assert "1 AMD GPU (AMD Instinct MI300X)" in " ".join(v.message for v in cpu.verdicts)
+
+
+def test_check_shows_the_channel(tmp_path: Path) -> None:
+    """issue 13 item 7: a source on the nightly (or test) channel is shown as such."""
+    from poetry_torch_plugin.service.render import check_text
+
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(
+        project_toml(None) + '\n[[tool.poetry.source]]\nname = "pytorch_cuda_cu130"\n'
+        'url = "https://download.pytorch.org/whl/nightly/cu130"\npriority = "explicit"\n'
+    )
+    nightly = build_report(H100, EnvState(None), read_project(pyproject))
+    assert nightly.to_dict()["project"]["source"]["channel"] == "nightly"
+    text = "\n".join(check_text(nightly))
+    assert "Channel" in text and "nightly (pre-releases allowed)" in text
+    pyproject.write_text(project_toml("cu130"))
+    stable = build_report(H100, EnvState(None), read_project(pyproject))
+    assert stable.to_dict()["project"]["source"]["channel"] == "stable"
+    assert "Channel" not in "\n".join(check_text(stable))
