@@ -153,7 +153,8 @@ def gfx_fits(gfx: tuple[str, ...] | None, gpus: Sequence[AmdGpu]) -> bool:
 def _amd_names(gpus: Sequence[AmdGpu]) -> str:
     shown: list[str] = []
     for gpu in gpus:
-        text = gpu.name if gpu.gfx is None else f"{gpu.name} ({gpu.gfx})"
+        name = gpu.name if "AMD" in gpu.name.upper() else f"AMD {gpu.name}"
+        text = name if gpu.gfx is None else f"{name} ({gpu.gfx})"
         if text not in shown:
             shown.append(text)
     return ", ".join(shown)
@@ -168,7 +169,7 @@ def _without_nvidia_gpu(
 ) -> tuple[str, str]:
     if machine.rocm is not None or machine.amd_gpus:
         found = (
-            f"AMD {_amd_names(machine.amd_gpus)}" if machine.amd_gpus else f"ROCm {machine.rocm}"
+            _amd_names(machine.amd_gpus) if machine.amd_gpus else f"ROCm {machine.rocm}"
         )
         rocms = [build for build in builds if build.kind == "rocm"]
         for rocm in rocms:
