@@ -168,9 +168,7 @@ def _without_nvidia_gpu(
     torch_version: str | None,
 ) -> tuple[str, str]:
     if machine.rocm is not None or machine.amd_gpus:
-        found = (
-            _amd_names(machine.amd_gpus) if machine.amd_gpus else f"ROCm {machine.rocm}"
-        )
+        found = _amd_names(machine.amd_gpus) if machine.amd_gpus else f"ROCm {machine.rocm}"
         rocms = [build for build in builds if build.kind == "rocm"]
         for rocm in rocms:
             row = build_for(facts, rocm.index_name, torch_version)
