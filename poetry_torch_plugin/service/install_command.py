@@ -112,20 +112,40 @@ def _variant(
             "--cuda, --rocm, --xpu and --cpu exclude each other; nothing was changed."
             " Run `poetry torch install` with only one of them."
         )
-    if cuda is not None and cuda.strip().lower() == "auto":
+    rocm_auto = rocm is not None and rocm.strip().lower() == "auto"
+    if (cuda is not None and cuda.strip().lower() == "auto") or rocm_auto:
+        from dataclasses import replace
+
         from poetry_torch_plugin.core.auto import choose
         from poetry_torch_plugin.data import load_facts
         from poetry_torch_plugin.machine.detect import detect_machine
         from poetry_torch_plugin.project.read import configured_packages
 
+        machine = detect_machine()
+        if rocm_auto:
+            # --rocm auto: the ROCm build for the AMD GPUs, whatever else the machine has
+            machine = replace(machine, nvidia=None, intel_gpus=(), mps=False)
         choice = choose(
             load_facts(),
-            detect_machine(),
+            machine,
             options.requirements,
             configured_packages(pyproject),
             _installed_torch(find_env),
         )
-        say(f"--cuda auto: <c2>{choice.variant}</c2> ({choice.reason})")
+        if rocm_auto and choice.variant.kind != "rocm":
+            why = (
+                choice.reason
+                if machine.amd_gpus or machine.rocm is not None
+                else "no AMD GPU or ROCm runtime found"
+            )
+            raise VariantError(
+                f"--rocm auto found no ROCm build for this machine ({why});"
+                " nothing was changed. Run `poetry torch check` to see what it has, or"
+                " `poetry torch install --cuda auto`."
+            )
+        say(
+            f"--{'rocm' if rocm_auto else 'cuda'} auto: <c2>{choice.variant}</c2> ({choice.reason})"
+        )
         return choice.variant
     if cuda is not None:
         variant = parse_cuda(cuda)

@@ -197,3 +197,29 @@ def test_install_rejects_an_unknown_channel(tester: Tester, project_dir: Path) -
     assert "invalid --channel value 'beta': expected stable, test or nightly" in one_error_line(
         install
     )
+
+
+def test_rocm_auto(
+    tester: Tester, project_dir: Path, index_server: IndexServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--rocm auto``: the ROCm build for the AMD GPUs' gfx, or one line when there is none."""
+    machine = project_dir.parent / "machine.json"
+    machine.write_text(
+        '{"platform": "linux-x86_64", "amd_gpus": [{"name": "AMD Instinct MI300X",'
+        ' "gfx": "gfx942"}], "nvidia": {"driver_version": "580.65.06", "gpus": []}}'
+    )
+    monkeypatch.setenv("POETRY_TORCH_FAKE_MACHINE", str(machine))
+    (project_dir / "pyproject.toml").write_text(PLAIN)
+    install = tester("torch install")
+    code = install.execute(f"--rocm auto --index-base {index_server.base} --dry-run torch==2.11.0")
+    output = install.io.fetch_output()
+    assert code == 0, install.io.fetch_error()
+    assert output.startswith("--rocm auto: rocm7.2 (AMD Instinct MI300X (gfx942) found")
+    assert f"from pytorch_rocm7_2 ({index_server.base}/rocm7.2)" in output
+    machine.write_text('{"platform": "linux-x86_64"}')
+    none = tester("torch install")
+    assert none.execute("--rocm auto --dry-run torch==2.11.0") == 1
+    assert (
+        "--rocm auto found no ROCm build for this machine (no AMD GPU or ROCm runtime found)"
+        in (one_error_line(none))
+    )

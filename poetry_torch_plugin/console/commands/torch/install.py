@@ -35,7 +35,7 @@ class TorchInstallCommand(TorchCommand):
     options: ClassVar[list[Option]] = [
         option("cuda", None, "CUDA version (12.9 or cu129), or 'auto'.", flag=False),
         option("cpu", None, "Use the CPU-only build."),
-        option("rocm", None, "ROCm version (6.4, 6.4.1 or rocm6.4).", flag=False),
+        option("rocm", None, "ROCm version (6.4, 6.4.1 or rocm6.4), or 'auto'.", flag=False),
         option("xpu", None, "Use the Intel GPU build (the xpu index)."),
         option(
             "channel",
