@@ -65,3 +65,26 @@ def test_force_goes_ahead_with_a_warning(
     assert "--force: NVIDIA driver 520.61.05 is older than the 525.60.13" in result.stdout
     assert "installing cu129 anyway" in result.stdout
     assert "Would run:" in result.stdout
+
+
+def test_cuda_on_a_mac_is_refused_and_force_does_not_apply(
+    project: Project, index_server: IndexServer, tmp_path: Path
+) -> None:
+    mac = tmp_path / "mac.json"
+    mac.write_text(json.dumps({"mps": True, "platform": "darwin-arm64"}), encoding="utf-8")
+    before = project.pyproject.read_bytes()
+    result = project.run(
+        "torch",
+        "install",
+        "--cuda",
+        "12.9",
+        "--force",
+        check=False,
+        extra_env={"POETRY_TORCH_FAKE_MACHINE": str(mac)},
+    )
+    errors = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode != 0 and len(errors) == 1, result.stdout + result.stderr
+    assert "PyTorch publishes no CUDA builds for macOS" in errors[0]
+    assert "poetry torch install --cpu" in errors[0]
+    assert project.pyproject.read_bytes() == before
+    assert not [r.path for r in index_server.requests if "/whl/" in r.path]
