@@ -134,7 +134,7 @@ def _candidates(
     return sorted(found, key=key, reverse=True), basis
 
 
-def _gpu_names(gpus: Sequence[Gpu]) -> str:
+def gpu_names(gpus: Sequence[Gpu]) -> str:
     shown = []
     for gpu in gpus:
         cc = gpu.compute_capability
@@ -211,11 +211,11 @@ def _no_cuda_fits(
         return (
             f"driver {driver} is too old for every CUDA build of {basis}"
             f" (the oldest, {oldest.index_name}, needs >= {floor}); upgrade the driver to use"
-            f" {_gpu_names(nvidia.gpus)}"
+            f" {gpu_names(nvidia.gpus)}"
         )
     return (
         f"no CUDA build of {basis} that driver {driver} runs has kernels for"
-        f" {_gpu_names(nvidia.gpus)}"
+        f" {gpu_names(nvidia.gpus)}"
     )
 
 
@@ -282,7 +282,7 @@ def choose_auto_variant(
         return build.index_name, (
             f"{build.index_name} is the newest CUDA build of {basis} that driver"
             f" {nvidia.driver_version} runs (needs >= {min_driver_for_cuda(facts, version, os_name)})"
-            f" with kernels for {_gpu_names(nvidia.gpus)}{note}"
+            f" with kernels for {gpu_names(nvidia.gpus)}{note}"
         )
     reason = _no_cuda_fits(facts, machine, cuda, basis, runnable)
     if skipped:

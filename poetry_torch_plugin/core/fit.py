@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from poetry_torch_plugin.core.auto import choose_auto_variant
 from poetry_torch_plugin.core.auto import gfx_fits
+from poetry_torch_plugin.core.auto import gpu_names
 from poetry_torch_plugin.core.facts import arch_row
 from poetry_torch_plugin.core.facts import arch_supported
 from poetry_torch_plugin.core.facts import build_for
@@ -60,6 +61,8 @@ def _instead(
         older = f"--cuda {picked.dotted}"
     elif picked.kind == "rocm":
         older = f"--rocm {picked.dotted}"
+    elif picked.kind == "xpu":
+        older = "--xpu"
     else:
         older = "--cpu"
     return (
@@ -134,8 +137,8 @@ def judge_variant(
     if row is not None and row.driver is not None:
         if not driver_at_least(nvidia.driver_version, row.driver):
             text = (
-                f"NVIDIA driver {nvidia.driver_version} is older than the {row.driver} that"
-                f" CUDA {cuda[0]}.x builds need"
+                f"NVIDIA driver {nvidia.driver_version} (for {gpu_names(nvidia.gpus)}) is older"
+                f" than the {row.driver} that CUDA {cuda[0]}.x builds need"
             )
             if row.checked or (reported is not None and reported < cuda):
                 problems.append(text)

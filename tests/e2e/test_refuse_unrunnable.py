@@ -46,7 +46,10 @@ def test_too_old_a_driver_is_refused_before_any_download(
     assert len(errors) == 1, output
     line = errors[0]
     assert "--cuda 12.9 cannot run on this machine" in line, line
-    assert "NVIDIA driver 520.61.05 is older than the 525.60.13" in line, line
+    assert (
+        "NVIDIA driver 520.61.05 (for NVIDIA H100 80GB HBM3 (sm_90)) is older than the 525.60.13"
+        in line
+    ), line
     assert "Nothing was downloaded or changed" in line, line
     assert "--cuda auto" in line and "--force" in line, line
     assert project.pyproject.read_bytes() == before
@@ -62,7 +65,10 @@ def test_force_goes_ahead_with_a_warning(
     result = project.run(
         "torch", "install", "--cuda", "12.9", "--force", "--dry-run", extra_env=old_driver
     )
-    assert "--force: NVIDIA driver 520.61.05 is older than the 525.60.13" in result.stdout
+    assert (
+        "--force: NVIDIA driver 520.61.05 (for NVIDIA H100 80GB HBM3 (sm_90)) is older"
+        in result.stdout
+    )
     assert "installing cu129 anyway" in result.stdout
     assert "Would run:" in result.stdout
 
