@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from poetry_torch_plugin.core.facts import Facts
+    from poetry_torch_plugin.core.machine import AmdGpu
     from poetry_torch_plugin.core.machine import Gpu
     from poetry_torch_plugin.core.machine import Machine
     from poetry_torch_plugin.core.variants import Variant
@@ -73,6 +74,18 @@ def requirement_names(requirements: Iterable[str]) -> set[str]:
     return names
 
 
+def target_torch_version(
+    requested: Iterable[str], configured: Iterable[str], installed: str | None
+) -> str | None:
+    """The torch release an install is for: a pin on the command line beats the configured
+    one, which beats the torch already installed; None when there is none of them."""
+    return (
+        pinned_torch_version(requested)
+        or pinned_torch_version(configured)
+        or (installed.split("+", 1)[0] if installed else None)
+    )
+
+
 def choose(
     facts: Facts,
     machine: Machine,
@@ -85,12 +98,8 @@ def choose(
     A torch pin on the command line beats the configured one, which beats the torch already
     installed (a switch keeps the release); with none of them, the newest release in the table.
     """
-    version = (
-        pinned_torch_version(requested)
-        or pinned_torch_version(configured)
-        or (installed.split("+", 1)[0] if installed else None)
-    )
     requested, configured = list(requested), list(configured)
+    version = target_torch_version(requested, configured, installed)
     companions = requirement_names([*requested, *configured]) & set(COMPANIONS)
     name, reason = choose_auto_variant(facts, machine, version, companions=sorted(companions))
     variant = from_index_name(name) or CPU
@@ -125,7 +134,7 @@ def _candidates(
     return sorted(found, key=key, reverse=True), basis
 
 
-def _gpu_names(gpus: Sequence[Gpu]) -> str:
+def gpu_names(gpus: Sequence[Gpu]) -> str:
     shown = []
     for gpu in gpus:
         cc = gpu.compute_capability
@@ -135,15 +144,53 @@ def _gpu_names(gpus: Sequence[Gpu]) -> str:
     return ", ".join(shown)
 
 
-def _without_nvidia_gpu(machine: Machine, builds: Sequence[Variant], basis: str) -> tuple[str, str]:
-    if machine.rocm is not None:
-        rocm = next((build for build in builds if build.kind == "rocm"), None)
-        if rocm is not None:
-            return rocm.index_name, (
-                f"ROCm {machine.rocm} found and no NVIDIA GPU;"
-                f" {rocm.index_name} is the newest ROCm build of {basis}"
+def gfx_fits(gfx: tuple[str, ...] | None, gpus: Sequence[AmdGpu]) -> bool:
+    """Whether a ROCm build with that gfx list has kernels for every AMD GPU; an unknown list,
+    or a GPU whose target is unknown, is trusted."""
+    return gfx is None or all(gpu.gfx is None or gpu.gfx in gfx for gpu in gpus)
+
+
+def _amd_names(gpus: Sequence[AmdGpu]) -> str:
+    shown: list[str] = []
+    for gpu in gpus:
+        name = gpu.name if "AMD" in gpu.name.upper() else f"AMD {gpu.name}"
+        text = name if gpu.gfx is None else f"{name} ({gpu.gfx})"
+        if text not in shown:
+            shown.append(text)
+    return ", ".join(shown)
+
+
+def _without_nvidia_gpu(
+    facts: Facts,
+    machine: Machine,
+    builds: Sequence[Variant],
+    basis: str,
+    torch_version: str | None,
+) -> tuple[str, str]:
+    if machine.rocm is not None or machine.amd_gpus:
+        found = _amd_names(machine.amd_gpus) if machine.amd_gpus else f"ROCm {machine.rocm}"
+        rocms = [build for build in builds if build.kind == "rocm"]
+        for rocm in rocms:
+            row = build_for(facts, rocm.index_name, torch_version)
+            gfx = row.gfx.value if row is not None and row.gfx is not None else None
+            if gfx_fits(gfx, machine.amd_gpus):
+                return rocm.index_name, (
+                    f"{found} found and no NVIDIA GPU;"
+                    f" {rocm.index_name} is the newest ROCm build of {basis}"
+                    + (" with kernels for it" if gfx and machine.amd_gpus else "")
+                )
+        if rocms:
+            return "cpu", f"{found} found, but no ROCm build of {basis} has kernels for it"
+        return "cpu", f"{found} found, but {basis} has no ROCm build"
+    xpu_gpus = [gpu for gpu in machine.intel_gpus if gpu.xpu]
+    if xpu_gpus:
+        names = ", ".join(sorted({f"{gpu.name} ({gpu.device_id})" for gpu in xpu_gpus}))
+        if any(build.kind == "xpu" for build in builds):
+            return (
+                "xpu",
+                f"{names} found and no NVIDIA or AMD GPU; xpu is {basis}'s Intel GPU build",
             )
-        return "cpu", f"ROCm {machine.rocm} found, but {basis} has no ROCm build"
+        return "cpu", f"{names} found, but {basis} has no xpu build"
     if machine.mps:
         return "cpu", "Apple Silicon: the macOS wheels of the cpu index (PyPI) include MPS"
     if machine.nvidia is not None:
@@ -164,11 +211,11 @@ def _no_cuda_fits(
         return (
             f"driver {driver} is too old for every CUDA build of {basis}"
             f" (the oldest, {oldest.index_name}, needs >= {floor}); upgrade the driver to use"
-            f" {_gpu_names(nvidia.gpus)}"
+            f" {gpu_names(nvidia.gpus)}"
         )
     return (
         f"no CUDA build of {basis} that driver {driver} runs has kernels for"
-        f" {_gpu_names(nvidia.gpus)}"
+        f" {gpu_names(nvidia.gpus)}"
     )
 
 
@@ -212,7 +259,7 @@ def choose_auto_variant(
     nvidia = machine.nvidia
     if nvidia is None or not nvidia.gpus:
         usable = [b for b in builds if not _companions_missing(facts, b, torch_version, companions)]
-        return _without_nvidia_gpu(machine, usable, basis)
+        return _without_nvidia_gpu(facts, machine, usable, basis, torch_version)
     cuda = [build for build in builds if build.kind == "cuda"]
     if not cuda:
         return "cpu", f"{basis} has no CUDA build"
@@ -235,7 +282,7 @@ def choose_auto_variant(
         return build.index_name, (
             f"{build.index_name} is the newest CUDA build of {basis} that driver"
             f" {nvidia.driver_version} runs (needs >= {min_driver_for_cuda(facts, version, os_name)})"
-            f" with kernels for {_gpu_names(nvidia.gpus)}{note}"
+            f" with kernels for {gpu_names(nvidia.gpus)}{note}"
         )
     reason = _no_cuda_fits(facts, machine, cuda, basis, runnable)
     if skipped:

@@ -1,4 +1,5 @@
-"""PyTorch build variants: parse "12.9" / "cu129" / "cpu" / "rocm6.4" into one ordered value."""
+"""PyTorch build variants: parse "12.9" / "cu129" / "cpu" / "rocm6.4" / "xpu" into one ordered
+value."""
 
 from __future__ import annotations
 
@@ -11,13 +12,15 @@ from poetry_torch_plugin.errors import VariantError
 
 _CUDA_DOTTED = re.compile(r"^(1\d)\.(\d)$")
 _CUDA_INDEX = re.compile(r"^cu(1\d)(\d)$")
-_ROCM_DOTTED = re.compile(r"^(\d)\.(\d)(?:\.(\d))?$")
-_ROCM_INDEX = re.compile(r"^rocm(\d)\.(\d)(?:\.(\d))?$")
-_SOURCE_NAME = re.compile(r"^pytorch_(?:cuda_(cu\d{3})|(cpu)|rocm(\d)_(\d)(?:_(\d))?)$")
+_ROCM_DOTTED = re.compile(r"^(\d{1,2})\.(\d{1,2})(?:\.(\d{1,2}))?$")
+_ROCM_INDEX = re.compile(r"^rocm(\d{1,2})\.(\d{1,2})(?:\.(\d{1,2}))?$")
+_SOURCE_NAME = re.compile(
+    r"^pytorch_(?:cuda_(cu\d{3})|(cpu)|(xpu)|rocm(\d{1,2})_(\d{1,2})(?:_(\d{1,2}))?)$"
+)
 
 
-# Order between kinds: cpu < rocm < cuda, then by version.
-_KIND_RANK = {"cpu": 0, "rocm": 1, "cuda": 2}
+# Order between kinds: cpu < xpu < rocm < cuda, then by version.
+_KIND_RANK = {"cpu": 0, "xpu": 1, "rocm": 2, "cuda": 3}
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,7 @@ class Variant:
             return f"cu{self.version[0]}{self.version[1]}"
         if self.kind == "rocm":
             return "rocm" + ".".join(str(part) for part in self.version)
-        return "cpu"
+        return "xpu" if self.kind == "xpu" else "cpu"
 
     @property
     def source_name(self) -> str:
@@ -56,6 +59,8 @@ class Variant:
             return f"CUDA {self.dotted} ({self.index_name})"
         if self.kind == "rocm":
             return f"ROCm {self.dotted} ({self.index_name})"
+        if self.kind == "xpu":
+            return "Intel GPU (xpu)"
         return "CPU only (cpu)"
 
     def sort_key(self) -> tuple[int, tuple[int, ...]]:
@@ -66,6 +71,7 @@ class Variant:
 
 
 CPU = Variant("cpu")
+XPU = Variant("xpu")
 
 
 def _shown(value: str) -> str:
@@ -106,6 +112,8 @@ def from_index_name(name: str) -> Variant | None:
     text = name.strip().lower()
     if text == "cpu":
         return CPU
+    if text == "xpu":
+        return XPU
     match = _CUDA_INDEX.match(text)
     if match:
         return Variant("cuda", (int(match.group(1)), int(match.group(2))))
@@ -122,15 +130,18 @@ def from_local_label(version: str) -> Variant | None:
 
 
 def from_source_name(name: str) -> Variant | None:
-    """``pytorch_cuda_cu129`` / ``pytorch_cpu`` / ``pytorch_rocm6_4`` -> Variant."""
+    """``pytorch_cuda_cu129`` / ``pytorch_cpu`` / ``pytorch_xpu`` / ``pytorch_rocm6_4`` ->
+    Variant."""
     match = _SOURCE_NAME.match(name.strip().lower())
     if match is None:
         return None
-    cuda, cpu, *rocm = match.groups()
+    cuda, cpu, xpu, *rocm = match.groups()
     if cuda:
         return from_index_name(cuda)
     if cpu:
         return CPU
+    if xpu:
+        return XPU
     return Variant("rocm", tuple(int(part) for part in rocm if part is not None))
 
 
@@ -138,6 +149,34 @@ def from_url(url: str) -> Variant | None:
     """The variant named by the last path segment of an index URL (``…/whl/cu129``)."""
     path = url.split("?", 1)[0].split("#", 1)[0].rstrip("/")
     return from_index_name(path.rsplit("/", 1)[-1])
+
+
+CHANNELS = ("stable", "test", "nightly")
+
+
+def channel_of(url: str) -> str:
+    """The PyTorch channel of an index URL: ``…/whl/nightly/cu130`` -> ``nightly``,
+    ``…/whl/test/cu130`` -> ``test``, anything else ``stable``."""
+    path = url.split("?", 1)[0].split("#", 1)[0].rstrip("/")
+    segments = path.split("/")
+    return segments[-2] if len(segments) >= 2 and segments[-2] in CHANNELS[1:] else "stable"
+
+
+def parse_channel(value: str) -> str:
+    """``--channel stable|test|nightly``; anything else raises VariantError."""
+    text = value.strip().lower()
+    if text not in CHANNELS:
+        raise VariantError(
+            f"invalid --channel value {_shown(value)}: expected stable, test or nightly;"
+            " nothing was changed. Run e.g. `poetry torch install --cuda 13.0 --channel nightly`."
+        )
+    return text
+
+
+def channel_base(index_base: str, channel: str) -> str:
+    """The index base of a channel: ``…/whl`` + ``/test`` or ``/nightly``; stable unchanged."""
+    base = index_base.rstrip("/")
+    return base if channel == "stable" else f"{base}/{channel}"
 
 
 def from_cuda_version(cuda: str | None, hip: str | None = None) -> Variant:

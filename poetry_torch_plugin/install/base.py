@@ -43,6 +43,14 @@ class Request:
     # a local wheelhouse to install from instead of the index (``--no-index --find-links``)
     find_links: str | None = None
 
+    @property
+    def prereleases(self) -> bool:
+        """Whether the index is PyTorch's test or nightly channel, whose builds are
+        pre-releases (``2.12.0.dev20260301+cu130``): the installers must be told to take them."""
+        from poetry_torch_plugin.core.variants import channel_of
+
+        return channel_of(self.index_url) != "stable"
+
     @classmethod
     def for_access(
         cls,

@@ -43,10 +43,11 @@ class PipBackend:
         return [sys.executable, "-m", "pip", "--python", str(target.python)]
 
     def index_args(self, request: Request) -> list[str]:
+        pre = ["--pre"] if request.prereleases else []
         if request.find_links is not None:
-            return ["--no-index", "--find-links", request.find_links]
+            return ["--no-index", "--find-links", request.find_links, *pre]
         # With a login, the URL travels in PIP_INDEX_URL (see environment()), never in argv.
-        return [] if request.credentials else ["--index-url", request.index_url]
+        return [*([] if request.credentials else ["--index-url", request.index_url]), *pre]
 
     def environment(self, request: Request) -> dict[str, str]:
         env = clean_environment()

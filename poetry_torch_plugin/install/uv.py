@@ -135,6 +135,7 @@ class UvBackend:
             *(part for host in hosts for part in ("--allow-insecure-host", host)),
             "--index-strategy",
             "first-index",
+            *(["--prerelease", "allow"] if request.prereleases else []),
             "--no-config",
         ]
 

@@ -13,13 +13,17 @@ from typing import TYPE_CHECKING
 from typing import Any
 
 from poetry_torch_plugin.core.machine import DRIVER_VERSION
+from poetry_torch_plugin.core.machine import AmdGpu
 from poetry_torch_plugin.core.machine import Gpu
 from poetry_torch_plugin.core.machine import Machine
 from poetry_torch_plugin.core.machine import NvccInfo
 from poetry_torch_plugin.core.machine import NvidiaInfo
+from poetry_torch_plugin.core.machine import intel_gpu
 from poetry_torch_plugin.errors import TorchPluginError
 from poetry_torch_plugin.machine import nvml
 from poetry_torch_plugin.machine import probes
+from poetry_torch_plugin.machine.amd import probe_amd_gpus
+from poetry_torch_plugin.machine.intel import probe_intel_gpus
 
 
 if TYPE_CHECKING:
@@ -50,6 +54,8 @@ def detect_machine(*, use_nvml: bool = True) -> Machine:
         mps=probes.probe_mps(),
         rocm=probes.probe_rocm(),
         platform=current_platform(),
+        amd_gpus=probe_amd_gpus(),
+        intel_gpus=probe_intel_gpus(),
     )
 
 
@@ -130,10 +136,35 @@ def machine_from_dict(data: Mapping[str, Any]) -> Machine:
             gpus=tuple(gpus),
             source=_typed(nvidia_map, "source", str, "fake"),
         )
+    amd_items = data.get("amd_gpus", ())
+    if not isinstance(amd_items, (list, tuple)):
+        raise ValueError(f"'amd_gpus' must be a list, not {amd_items!r}")
+    amd_gpus = []
+    for position, item in enumerate(amd_items):
+        gpu = _mapping(item, f"AMD gpu {position}")
+        amd_gpus.append(
+            AmdGpu(
+                index=_typed(gpu, "index", int, position),
+                name=_typed(gpu, "name", str, "AMD GPU"),
+                gfx=_typed(gpu, "gfx", str),
+            )
+        )
+    intel_items = data.get("intel_gpus", ())
+    if not isinstance(intel_items, (list, tuple)):
+        raise ValueError(f"'intel_gpus' must be a list, not {intel_items!r}")
+    intel_gpus = []
+    for position, item in enumerate(intel_items):
+        gpu = _mapping(item, f"Intel gpu {position}")
+        device_id = _typed(gpu, "device_id", str)
+        if device_id is None:
+            raise ValueError(f"Intel gpu {position} needs a 'device_id' such as '0x56a0'")
+        intel_gpus.append(intel_gpu(_typed(gpu, "index", int, position), device_id))
     return Machine(
         nvidia=nvidia,
         nvcc=nvcc,
         mps=_typed(data, "mps", bool, False),
         rocm=_typed(data, "rocm", str),
         platform=_typed(data, "platform", str) or current_platform(),
+        amd_gpus=tuple(amd_gpus),
+        intel_gpus=tuple(intel_gpus),
     )

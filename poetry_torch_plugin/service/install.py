@@ -65,9 +65,15 @@ def plan_install(
     variant: Variant | None,
     requested: Sequence[str] = (),
     index_base: str | None = None,
+    channel: str | None = None,
 ) -> InstallPlan:
-    """Read pyproject.toml and compute, in memory, every change ``torch install`` would make."""
+    """Read pyproject.toml and compute, in memory, every change ``torch install`` would make.
+
+    ``channel`` (``stable``, ``test``, ``nightly``) puts the source on that channel's index
+    (``…/whl/nightly/cu130``); without it, an existing source keeps its URL, channel included.
+    """
     from poetry_torch_plugin.core.urls import without_login
+    from poetry_torch_plugin.core.variants import channel_base
     from poetry_torch_plugin.index.listing import source_url
     from poetry_torch_plugin.project.edits import apply_install_edits
 
@@ -78,13 +84,17 @@ def plan_install(
     if variant is None:
         existing, variant = _existing_source(current)
         url = (index_base and source_url(index_base, variant)) or existing.url
-        derived = bool(index_base)
+        if channel is not None:
+            base = channel_base(effective_index_base(current, index_base), channel)
+            url = source_url(base, variant)
+        derived = bool(index_base) or channel is not None
         source = Source(existing.name, url, "explicit")
     else:
         same = [s for s in current.sources if s.variant == variant]
-        derived = bool(index_base) or not same
+        derived = bool(index_base) or channel is not None or not same
         if derived:
-            url = source_url(effective_index_base(current, index_base), variant)
+            base = channel_base(effective_index_base(current, index_base), channel or "stable")
+            url = source_url(base, variant)
         else:
             url = same[0].url
         source = Source(variant.source_name, url, "explicit")

@@ -29,12 +29,15 @@ class InstallOptions:
     cuda: str | None = None
     rocm: str | None = None
     cpu: bool = False
+    xpu: bool = False
     installer: str | None = None
     index_base: str | None = None
     dry_run: bool = False
     upgrade: bool = False
     quiet: bool = False
     verbose: bool = False
+    force: bool = False
+    channel: str | None = None  # stable, test or nightly; None keeps the source's
 
 
 def install_torch(
@@ -43,13 +46,16 @@ def install_torch(
     """Configure the source and install from it (or only say what would happen); ``say``
     hears each line to show, in cleo's markup.  Raises a one-line TorchPluginError."""
     from poetry_torch_plugin.core.urls import redact
+    from poetry_torch_plugin.core.variants import parse_channel
     from poetry_torch_plugin.install.select import get_backend
 
+    channel = parse_channel(options.channel) if options.channel is not None else None
     plan = plan_install(
         pyproject,
         variant=_variant(pyproject, options, find_env, say),
         requested=options.requirements,
         index_base=options.index_base,
+        channel=channel,
     )
     backend = get_backend(options.installer or plan.settings.installer)
     say(
@@ -95,36 +101,103 @@ def _variant(
     pyproject: Path, options: InstallOptions, find_env: EnvFinder, say: Callable[[str], None]
 ) -> Variant | None:
     from poetry_torch_plugin.core.variants import CPU
+    from poetry_torch_plugin.core.variants import XPU
     from poetry_torch_plugin.core.variants import parse_cuda
     from poetry_torch_plugin.core.variants import parse_rocm
     from poetry_torch_plugin.errors import VariantError
 
-    cuda, rocm, cpu = options.cuda, options.rocm, options.cpu
-    if sum(bool(value) for value in (cuda, rocm, cpu)) > 1:
+    cuda, rocm, cpu, xpu = options.cuda, options.rocm, options.cpu, options.xpu
+    if sum(bool(value) for value in (cuda, rocm, cpu, xpu)) > 1:
         raise VariantError(
-            "--cuda, --rocm and --cpu exclude each other; nothing was changed."
+            "--cuda, --rocm, --xpu and --cpu exclude each other; nothing was changed."
             " Run `poetry torch install` with only one of them."
         )
-    if cuda is not None and cuda.strip().lower() == "auto":
+    rocm_auto = rocm is not None and rocm.strip().lower() == "auto"
+    if (cuda is not None and cuda.strip().lower() == "auto") or rocm_auto:
+        from dataclasses import replace
+
         from poetry_torch_plugin.core.auto import choose
         from poetry_torch_plugin.data import load_facts
         from poetry_torch_plugin.machine.detect import detect_machine
         from poetry_torch_plugin.project.read import configured_packages
 
+        machine = detect_machine()
+        if rocm_auto:
+            # --rocm auto: the ROCm build for the AMD GPUs, whatever else the machine has
+            machine = replace(machine, nvidia=None, intel_gpus=(), mps=False)
         choice = choose(
             load_facts(),
-            detect_machine(),
+            machine,
             options.requirements,
             configured_packages(pyproject),
             _installed_torch(find_env),
         )
-        say(f"--cuda auto: <c2>{choice.variant}</c2> ({choice.reason})")
+        if rocm_auto and choice.variant.kind != "rocm":
+            why = (
+                choice.reason
+                if machine.amd_gpus or machine.rocm is not None
+                else "no AMD GPU or ROCm runtime found"
+            )
+            raise VariantError(
+                f"--rocm auto found no ROCm build for this machine ({why});"
+                " nothing was changed. Run `poetry torch check` to see what it has, or"
+                " `poetry torch install --cuda auto`."
+            )
+        say(
+            f"--{'rocm' if rocm_auto else 'cuda'} auto: <c2>{choice.variant}</c2> ({choice.reason})"
+        )
         return choice.variant
     if cuda is not None:
-        return parse_cuda(cuda)
+        variant = parse_cuda(cuda)
+        _refuse_unrunnable(pyproject, options, find_env, say, variant, f"--cuda {cuda.strip()}")
+        return variant
     if rocm is not None:
-        return parse_rocm(rocm)
+        variant = parse_rocm(rocm)
+        _refuse_unrunnable(pyproject, options, find_env, say, variant, f"--rocm {rocm.strip()}")
+        return variant
+    if xpu:
+        _refuse_unrunnable(pyproject, options, find_env, say, XPU, "--xpu")
+        return XPU
     return CPU if cpu else None
+
+
+def _refuse_unrunnable(
+    pyproject: Path,
+    options: InstallOptions,
+    find_env: EnvFinder,
+    say: Callable[[str], None],
+    variant: Variant,
+    asked: str,
+) -> None:
+    """An explicit build this machine cannot run stops here, before the index is read
+    (``--force`` turns the refusal into a warning); see ``core/fit.py``."""
+    from poetry_torch_plugin.core.auto import COMPANIONS
+    from poetry_torch_plugin.core.auto import requirement_names
+    from poetry_torch_plugin.core.auto import target_torch_version
+    from poetry_torch_plugin.core.fit import judge_variant
+    from poetry_torch_plugin.data import load_facts
+    from poetry_torch_plugin.errors import VariantError
+    from poetry_torch_plugin.machine.detect import detect_machine
+    from poetry_torch_plugin.project.read import configured_packages
+
+    configured = list(configured_packages(pyproject))
+    requested = list(options.requirements)
+    companions = requirement_names([*requested, *configured]) & set(COMPANIONS)
+    fit = judge_variant(
+        load_facts(),
+        detect_machine(),
+        variant,
+        target_torch_version(requested, configured, _installed_torch(find_env)),
+        sorted(companions),
+        option=asked,
+    )
+    for note in fit.notes:
+        say(f"<comment>{note}</comment>")
+    if fit.refusal is None:
+        return
+    if not options.force or not fit.forcible:
+        raise VariantError(fit.refusal)
+    say(f"<comment>--force: {fit.problem}; installing {variant} anyway.</comment>")
 
 
 def _installed_torch(find_env: EnvFinder) -> str | None:

@@ -82,6 +82,18 @@ def _machine(machine: Machine) -> list[str]:
             )
     if machine.rocm is not None:
         lines.append(_row("ROCm", _e(machine.rocm)))
+    for amd in machine.amd_gpus:
+        lines.append(
+            _row(f"AMD GPU {amd.index}", f"<c2>{_e(amd.name)}</c2>, {_e(amd.gfx or 'gfx unknown')}")
+        )
+    for intel in machine.intel_gpus:
+        supported = "xpu builds support it" if intel.xpu else "not an xpu target"
+        lines.append(
+            _row(
+                f"Intel GPU {intel.index}",
+                f"<c2>{_e(intel.name)}</c2> ({_e(intel.device_id)}), {supported}",
+            )
+        )
     if machine.mps:
         lines.append(_row("Apple MPS", "available"))
     if machine.nvcc is not None:
@@ -124,6 +136,8 @@ def _project(report: Report) -> list[str]:
     source = data["source"]
     if source is not None:
         lines.append(_row("Source", f"<info>{_e(source['name'])}</info> ({_e(source['url'])})"))
+        if source.get("channel", "stable") != "stable":
+            lines.append(_row("Channel", f"{_e(source['channel'])} (pre-releases allowed)"))
     else:
         lines.append(_row("Source", "none" if data["error"] is None else "unreadable"))
     if data["packages"]:

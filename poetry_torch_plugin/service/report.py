@@ -99,8 +99,14 @@ def _source_dict(source: Source | None) -> dict[str, str] | None:
     if source is None:
         return None
     from poetry_torch_plugin.core.urls import redact
+    from poetry_torch_plugin.core.variants import channel_of
 
-    return {"name": source.name, "url": redact(source.url), "priority": source.priority}
+    return {
+        "name": source.name,
+        "url": redact(source.url),
+        "priority": source.priority,
+        "channel": channel_of(source.url),
+    }
 
 
 def build_report(

@@ -14,6 +14,7 @@ from packaging.version import Version
 
 from poetry_torch_plugin.core.facts import arch_row
 from poetry_torch_plugin.core.facts import arch_supported
+from poetry_torch_plugin.core.facts import build_for
 from poetry_torch_plugin.core.facts import driver_at_least
 from poetry_torch_plugin.core.facts import driver_floor
 from poetry_torch_plugin.core.facts import os_of
@@ -242,13 +243,21 @@ class _Verdicts:
         nvidia = machine.nvidia
         if build is None:
             return
-        if build.kind == "cpu" and (machine.has_nvidia_gpu or machine.rocm is not None):
+        if build.kind == "cpu" and (
+            machine.has_nvidia_gpu
+            or machine.rocm is not None
+            or bool(machine.amd_gpus)
+            or any(gpu.xpu for gpu in machine.intel_gpus)
+        ):
             self.add(
                 "cpu-build-on-gpu",
                 ERROR if self.require_gpu else WARNING,
                 f"{subject} is a CPU-only build, but this machine has {_gpus_text(machine)}",
                 FIX_AUTO,
             )
+            return
+        if build.kind == "rocm":
+            self._gfx_fit(build, subject, version)
             return
         if build.kind != "cuda" or nvidia is None or not nvidia.gpus:
             return
@@ -287,6 +296,23 @@ class _Verdicts:
                     f"GPU {gpu.index} ({gpu.name}, sm_{cc[0]}{cc[1]}) is not among the"
                     f" architectures of {subject} ({' '.join(archs.value)})"
                     f"{'' if archs.checked else ' (unchecked fact)'}",
+                    FIX_AUTO,
+                )
+
+    def _gfx_fit(self, build: Variant, subject: str, version: str | None) -> None:
+        """Each AMD GPU's gfx target against the ROCm build's list."""
+        row = build_for(load_facts(), build.index_name, version)
+        gfx = row.gfx if row is not None else None
+        if gfx is None or not gfx.value:
+            return
+        for gpu in self.machine.amd_gpus:
+            if gpu.gfx is not None and gpu.gfx not in gfx.value:
+                self.add(
+                    "gfx-not-in-build",
+                    ERROR if gfx.checked else WARNING,
+                    f"AMD GPU {gpu.index} ({gpu.name}, {gpu.gfx}) is not among the gfx targets"
+                    f" of {subject} ({' '.join(gfx.value)})"
+                    f"{'' if gfx.checked else ' (unchecked fact)'}",
                     FIX_AUTO,
                 )
 
@@ -335,6 +361,13 @@ def _gpus_text(machine: Machine) -> str:
         names = sorted({gpu.name for gpu in machine.nvidia.gpus})
         count = len(machine.nvidia.gpus)
         return f"{count} NVIDIA GPU{'s' if count > 1 else ''} ({', '.join(names)})"
+    if machine.amd_gpus:
+        names = sorted({gpu.name for gpu in machine.amd_gpus})
+        count = len(machine.amd_gpus)
+        return f"{count} AMD GPU{'s' if count > 1 else ''} ({', '.join(names)})"
     if machine.rocm is not None:
         return f"ROCm {machine.rocm}"
+    xpu = sorted({gpu.name for gpu in machine.intel_gpus if gpu.xpu})
+    if xpu:
+        return f"an Intel GPU ({', '.join(xpu)})"
     return "a GPU"

@@ -133,6 +133,8 @@ def test_export_writes_the_file(tester: Tester, project_dir: Path) -> None:
     ("args", "expected"),
     [
         ("--cuda 12.9 --cpu --dry-run", "exclude each other"),
+        ("--xpu --cpu --dry-run", "--cuda, --rocm, --xpu and --cpu exclude each other"),
+        ("--rocm 6.4.1.2 --dry-run", "invalid --rocm value"),
         ("--cuda banana --dry-run", "banana"),
         ("--cpu --installer conda --dry-run", "conda"),
     ],
@@ -152,3 +154,72 @@ def test_no_project_is_one_line(tester: Tester) -> None:
     check = tester("torch check")
     assert check.execute() == 1
     assert "no pyproject.toml" in one_error_line(check)
+
+
+@pytest.mark.parametrize(
+    ("channel", "path", "pre"),
+    [
+        ("nightly", "/nightly/cu129", " --pre"),
+        ("test", "/test/cu129", " --pre"),
+        ("stable", "/cu129", ""),
+    ],
+)
+def test_install_channel_dry_run(
+    tester: Tester,
+    project_dir: Path,
+    index_server: IndexServer,
+    monkeypatch: pytest.MonkeyPatch,
+    channel: str,
+    path: str,
+    pre: str,
+) -> None:
+    """``--channel test|nightly`` puts the source on ``…/whl/<channel>/<variant>`` and lets the
+    installer take pre-releases there (issue 13 item 7)."""
+    machine = project_dir.parent / "machine.json"
+    machine.write_text("{}")
+    monkeypatch.setenv("POETRY_TORCH_FAKE_MACHINE", str(machine))
+    (project_dir / "pyproject.toml").write_text(PLAIN)
+    install = tester("torch install")
+    code = install.execute(
+        f"--cuda 12.9 --channel {channel} --index-base {index_server.base} --installer pip"
+        " --dry-run"
+    )
+    output = install.io.fetch_output()
+    assert code == 0, install.io.fetch_error()
+    assert f"from pytorch_cuda_cu129 ({index_server.base}{path})" in output
+    assert f"--index-url {index_server.base}{path}{pre} " in output
+
+
+def test_install_rejects_an_unknown_channel(tester: Tester, project_dir: Path) -> None:
+    (project_dir / "pyproject.toml").write_text(PLAIN)
+    install = tester("torch install")
+    assert install.execute("--cpu --channel beta --dry-run") == 1
+    assert "invalid --channel value 'beta': expected stable, test or nightly" in one_error_line(
+        install
+    )
+
+
+def test_rocm_auto(
+    tester: Tester, project_dir: Path, index_server: IndexServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--rocm auto``: the ROCm build for the AMD GPUs' gfx, or one line when there is none."""
+    machine = project_dir.parent / "machine.json"
+    machine.write_text(
+        '{"platform": "linux-x86_64", "amd_gpus": [{"name": "AMD Instinct MI300X",'
+        ' "gfx": "gfx942"}], "nvidia": {"driver_version": "580.65.06", "gpus": []}}'
+    )
+    monkeypatch.setenv("POETRY_TORCH_FAKE_MACHINE", str(machine))
+    (project_dir / "pyproject.toml").write_text(PLAIN)
+    install = tester("torch install")
+    code = install.execute(f"--rocm auto --index-base {index_server.base} --dry-run torch==2.11.0")
+    output = install.io.fetch_output()
+    assert code == 0, install.io.fetch_error()
+    assert output.startswith("--rocm auto: rocm7.2 (AMD Instinct MI300X (gfx942) found")
+    assert f"from pytorch_rocm7_2 ({index_server.base}/rocm7.2)" in output
+    machine.write_text('{"platform": "linux-x86_64"}')
+    none = tester("torch install")
+    assert none.execute("--rocm auto --dry-run torch==2.11.0") == 1
+    assert (
+        "--rocm auto found no ROCm build for this machine (no AMD GPU or ROCm runtime found)"
+        in (one_error_line(none))
+    )

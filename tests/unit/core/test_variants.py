@@ -4,11 +4,14 @@ import pytest
 
 from poetry_torch_plugin.core.variants import CPU
 from poetry_torch_plugin.core.variants import Variant
+from poetry_torch_plugin.core.variants import channel_base
+from poetry_torch_plugin.core.variants import channel_of
 from poetry_torch_plugin.core.variants import from_cuda_version
 from poetry_torch_plugin.core.variants import from_index_name
 from poetry_torch_plugin.core.variants import from_local_label
 from poetry_torch_plugin.core.variants import from_source_name
 from poetry_torch_plugin.core.variants import from_url
+from poetry_torch_plugin.core.variants import parse_channel
 from poetry_torch_plugin.core.variants import parse_cuda
 from poetry_torch_plugin.core.variants import parse_rocm
 from poetry_torch_plugin.errors import VariantError
@@ -94,3 +97,77 @@ def test_from_cuda_version_and_order() -> None:
         key=Variant.sort_key,
     )
     assert [v.index_name for v in ordered] == ["cpu", "cu118", "cu129"]
+
+
+@pytest.mark.parametrize(
+    ("value", "index", "source", "parts"),
+    [
+        ("6.4", "rocm6.4", "pytorch_rocm6_4", (6, 4)),
+        ("6.4.1", "rocm6.4.1", "pytorch_rocm6_4_1", (6, 4, 1)),
+        ("rocm6.2.4", "rocm6.2.4", "pytorch_rocm6_2_4", (6, 2, 4)),
+        ("7.14", "rocm7.14", "pytorch_rocm7_14", (7, 14)),
+        ("rocm7.14", "rocm7.14", "pytorch_rocm7_14", (7, 14)),
+        ("10.0.12", "rocm10.0.12", "pytorch_rocm10_0_12", (10, 0, 12)),
+    ],
+)
+def test_rocm_accepts_every_published_form(
+    value: str, index: str, source: str, parts: tuple[int, ...]
+) -> None:
+    """X.Y and X.Y.Z, with one- or two-digit parts (issue 13 item 4)."""
+    variant = parse_rocm(value)
+    assert variant == Variant("rocm", parts)
+    assert variant.index_name == index
+    assert variant.source_name == source
+    assert from_source_name(source) == variant
+    assert from_index_name(index) == variant
+    assert from_url(f"https://download.pytorch.org/whl/{index}/") == variant
+    assert from_local_label(f"2.14.0+{index}") == variant
+
+
+@pytest.mark.parametrize("value", ["6", "6.", "6.4.1.2", "123.4", "6.4a", "rocm6_4"])
+def test_rocm_rejects_other_forms(value: str) -> None:
+    with pytest.raises(VariantError, match="invalid --rocm value"):
+        parse_rocm(value)
+
+
+def test_two_digit_rocm_minors_order_numerically() -> None:
+    assert parse_rocm("7.14").sort_key() > parse_rocm("7.2").sort_key()
+
+
+def test_xpu() -> None:
+    """Intel GPU builds: ``/whl/xpu``, source ``pytorch_xpu``, label ``+xpu``."""
+    xpu = from_index_name("xpu")
+    assert xpu == Variant("xpu")
+    assert xpu.index_name == "xpu" and xpu.local_label == "xpu"
+    assert xpu.source_name == "pytorch_xpu"
+    assert from_source_name("pytorch_xpu") == xpu
+    assert from_url("https://download.pytorch.org/whl/xpu") == xpu
+    assert from_local_label("2.8.0+xpu") == xpu
+    assert xpu.describe() == "Intel GPU (xpu)"
+    assert CPU.sort_key() < xpu.sort_key() < parse_rocm("6.4").sort_key()
+
+
+@pytest.mark.parametrize(
+    ("url", "channel"),
+    [
+        ("https://download.pytorch.org/whl/nightly/cu130", "nightly"),
+        ("https://download.pytorch.org/whl/test/cu130/", "test"),
+        ("https://download.pytorch.org/whl/cu130", "stable"),
+        ("https://mirror.example/nightly/whl/cu130", "stable"),
+        ("cu130", "stable"),
+    ],
+)
+def test_channel_of(url: str, channel: str) -> None:
+    assert channel_of(url) == channel
+
+
+def test_channels() -> None:
+    assert parse_channel(" Nightly ") == "nightly"
+    assert channel_base("https://download.pytorch.org/whl/", "nightly") == (
+        "https://download.pytorch.org/whl/nightly"
+    )
+    assert channel_base("https://download.pytorch.org/whl", "stable") == (
+        "https://download.pytorch.org/whl"
+    )
+    with pytest.raises(VariantError, match="invalid --channel value 'rc'"):
+        parse_channel("rc")

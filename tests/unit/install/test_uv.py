@@ -415,3 +415,16 @@ def test_hook_prefilter_never_skips_a_project_that_uses_the_plugin(data: dict[st
         active = True  # an error must still reach the user
     if active:
         assert _may_use_torch(data)
+
+
+def test_test_and_nightly_channels_allow_prereleases() -> None:
+    """Nightly builds are ``2.12.0.dev…`` pre-releases: pip gets --pre, uv --prerelease allow."""
+    nightly = Request("https://download.pytorch.org/whl/nightly/cu130", ("torch",))
+    assert nightly.prereleases
+    assert "--pre" in PipBackend().index_args(nightly)
+    command = UvBackend("uv").command(TARGET, nightly)
+    assert command[command.index("--prerelease") + 1] == "allow"
+    stable = Request("https://download.pytorch.org/whl/cu130", ("torch",))
+    assert not stable.prereleases
+    assert "--pre" not in PipBackend().index_args(stable)
+    assert "--prerelease" not in UvBackend("uv").command(TARGET, stable)

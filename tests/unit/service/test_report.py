@@ -97,6 +97,8 @@ def project_toml(variant: str | None, packages: tuple[str, ...] | None = None) -
     text = '[project]\nname = "demo"\nversion = "0.1.0"\n\n[tool.poetry]\npackage-mode = false\n'
     if variant is not None:
         name = "pytorch_cpu" if variant == "cpu" else f"pytorch_cuda_{variant}"
+        if variant.startswith("rocm"):
+            name = "pytorch_" + variant.replace(".", "_")
         text += (
             f'\n[[tool.poetry.source]]\nname = "{name}"\n'
             f'url = "https://download.pytorch.org/whl/{variant}"\npriority = "explicit"\n'
@@ -597,3 +599,59 @@ def test_device_text_report_has_the_three_parts() -> None:
     ):
         assert line in text.splitlines()
     assert "not what torch uses" in text
+
+
+IGPU = machine_from_dict(
+    {"platform": "linux-x86_64", "amd_gpus": [{"name": "AMD Radeon Graphics", "gfx": "gfx1036"}]}
+)
+MI300X = machine_from_dict(
+    {
+        "rocm": "7.2.0",
+        "platform": "linux-x86_64",
+        "amd_gpus": [{"name": "AMD Instinct MI300X", "gfx": "gfx942"}],
+    }
+)
+ROCM_FAMILY = (
+    Dist("torch", "2.11.0+rocm7.2"),
+    Dist("torchvision", "0.26.0+rocm7.2", None, ("torch==2.11.0",)),
+    Dist("torchaudio", "2.11.0+rocm7.2", None, ("torch==2.11.0",)),
+)
+
+
+def test_check_reports_gfx_against_the_rocm_build(tmp_path: Path) -> None:
+    """issue 13 item 4: ``check`` compares each AMD GPU's gfx target with the build's list."""
+    ok = build(tmp_path / "ok", Case(MI300X, ROCM_FAMILY, variant="rocm7.2"))
+    assert [verdict.code for verdict in ok.verdicts] == ["ok"]
+    igpu = build(tmp_path / "igpu", Case(IGPU, ROCM_FAMILY, variant="rocm7.2"))
+    [verdict] = [v for v in igpu.verdicts if v.code == "gfx-not-in-build"]
+    # facts.json's gfx lists are all unchecked: a warning, not an error
+    assert verdict.level == "warning"
+    assert "AMD GPU 0 (AMD Radeon Graphics, gfx1036) is not among the gfx targets" in (
+        verdict.message
+    )
+    cpu_family = (
+        Dist("torch", "2.11.0+cpu"),
+        Dist("torchvision", "0.26.0+cpu", None, ("torch==2.11.0",)),
+        Dist("torchaudio", "2.11.0+cpu", None, ("torch==2.11.0",)),
+    )
+    cpu = build(tmp_path / "cpu", Case(MI300X, cpu_family, variant="cpu"))
+    assert "1 AMD GPU (AMD Instinct MI300X)" in " ".join(v.message for v in cpu.verdicts)
+
+
+def test_check_shows_the_channel(tmp_path: Path) -> None:
+    """issue 13 item 7: a source on the nightly (or test) channel is shown as such."""
+    from poetry_torch_plugin.service.render import check_text
+
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(
+        project_toml(None) + '\n[[tool.poetry.source]]\nname = "pytorch_cuda_cu130"\n'
+        'url = "https://download.pytorch.org/whl/nightly/cu130"\npriority = "explicit"\n'
+    )
+    nightly = build_report(H100, EnvState(None), read_project(pyproject))
+    assert nightly.to_dict()["project"]["source"]["channel"] == "nightly"
+    text = "\n".join(check_text(nightly))
+    assert "Channel" in text and "nightly (pre-releases allowed)" in text
+    pyproject.write_text(project_toml("cu130"))
+    stable = build_report(H100, EnvState(None), read_project(pyproject))
+    assert stable.to_dict()["project"]["source"]["channel"] == "stable"
+    assert "Channel" not in "\n".join(check_text(stable))

@@ -35,7 +35,15 @@ class TorchInstallCommand(TorchCommand):
     options: ClassVar[list[Option]] = [
         option("cuda", None, "CUDA version (12.9 or cu129), or 'auto'.", flag=False),
         option("cpu", None, "Use the CPU-only build."),
-        option("rocm", None, "ROCm version (6.4 or rocm6.4).", flag=False),
+        option("rocm", None, "ROCm version (6.4, 6.4.1 or rocm6.4), or 'auto'.", flag=False),
+        option("xpu", None, "Use the Intel GPU build (the xpu index)."),
+        option(
+            "channel",
+            None,
+            "stable, test (release candidates) or nightly: the index under …/whl, …/whl/test or"
+            " …/whl/nightly (pre-releases allowed on the last two).",
+            flag=False,
+        ),
         option(
             "installer",
             None,
@@ -44,6 +52,12 @@ class TorchInstallCommand(TorchCommand):
         ),
         *TorchCommand.shared_options,
         option("dry-run", None, "Print the plan and the exact installer command; change nothing."),
+        option(
+            "force",
+            None,
+            "Install an explicit --cuda/--rocm build even where this machine's driver or GPU"
+            " cannot run it.",
+        ),
         option(
             "upgrade",
             None,
@@ -76,10 +90,13 @@ itself declares (say torchvision in [project.dependencies]) are installed from t
             cuda=self.option("cuda"),
             rocm=self.option("rocm"),
             cpu=self.option("cpu"),
+            xpu=self.option("xpu"),
             installer=self.option("installer"),
             index_base=self.option("index-base"),
             dry_run=self.option("dry-run"),
             upgrade=self.option("upgrade"),
+            force=self.option("force"),
+            channel=self.option("channel"),
             quiet=self.io.output.is_quiet(),
             verbose=self.io.is_verbose(),
         )

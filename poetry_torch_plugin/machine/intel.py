@@ -1,0 +1,53 @@
+"""Intel GPUs: display-class PCI devices of vendor 0x8086 under ``/sys/class/drm/*/device``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from poetry_torch_plugin.core.machine import IntelGpu
+from poetry_torch_plugin.core.machine import intel_gpu
+from poetry_torch_plugin.machine.probes import _read_text
+
+
+DRM = Path("sys/class/drm")
+INTEL_VENDOR = "0x8086"
+DISPLAY_CLASS = "0x03"  # PCI base class 03: display controllers
+
+
+def parse_drm_device(vendor: str, device: str, pci_class: str) -> str | None:
+    """The device id of an Intel display controller, from the ``vendor``, ``device`` and
+    ``class`` files of a DRM card's PCI device; None for anything else."""
+    if vendor.strip().lower() != INTEL_VENDOR:
+        return None
+    if pci_class.strip() and not pci_class.strip().lower().startswith(DISPLAY_CLASS):
+        return None
+    text = device.strip().lower()
+    return text if text.startswith("0x") and len(text) > 2 else None
+
+
+def probe_intel_gpus(root: Path = Path("/")) -> tuple[IntelGpu, ...]:
+    """One entry per PCI device behind ``/sys/class/drm/card*`` (render nodes and connectors
+    share it, so each device is counted once)."""
+    try:
+        cards = sorted(path for path in (root / DRM).iterdir() if path.name[4:].isdigit())
+    except OSError:
+        return ()
+    seen: set[Path] = set()
+    gpus: list[IntelGpu] = []
+    for card in cards:
+        device = card / "device"
+        try:
+            key = device.resolve()
+        except OSError:
+            continue
+        if key in seen:
+            continue
+        seen.add(key)
+        found = parse_drm_device(
+            _read_text(device / "vendor") or "",
+            _read_text(device / "device") or "",
+            _read_text(device / "class") or "",
+        )
+        if found is not None:
+            gpus.append(intel_gpu(len(gpus), found))
+    return tuple(gpus)
