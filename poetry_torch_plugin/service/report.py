@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING
 from typing import Any
 
 from poetry_torch_plugin.core.machine import machine_to_dict
-from poetry_torch_plugin.service.verdicts import COMPANIONS
-from poetry_torch_plugin.service.verdicts import ERROR
-from poetry_torch_plugin.service.verdicts import FIX_INSTALL
-from poetry_torch_plugin.service.verdicts import OK
-from poetry_torch_plugin.service.verdicts import SHOWN
-from poetry_torch_plugin.service.verdicts import Verdict
+from poetry_torch_plugin.service.verdict import COMPANIONS
+from poetry_torch_plugin.service.verdict import ERROR
+from poetry_torch_plugin.service.verdict import FIX_INSTALL
+from poetry_torch_plugin.service.verdict import OK
+from poetry_torch_plugin.service.verdict import SHOWN
+from poetry_torch_plugin.service.verdict import Verdict
+from poetry_torch_plugin.service.verdict import torch_pin
 from poetry_torch_plugin.service.verdicts import _Verdicts
-from poetry_torch_plugin.service.verdicts import torch_pin
 
 
 if TYPE_CHECKING:

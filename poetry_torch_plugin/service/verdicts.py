@@ -2,25 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
-from typing import Any
 
-from packaging.requirements import InvalidRequirement
-from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion
-from packaging.version import Version
-
-from poetry_torch_plugin.core.facts import arch_row
-from poetry_torch_plugin.core.facts import arch_supported
-from poetry_torch_plugin.core.facts import build_for
-from poetry_torch_plugin.core.facts import driver_at_least
-from poetry_torch_plugin.core.facts import driver_floor
-from poetry_torch_plugin.core.facts import os_of
-from poetry_torch_plugin.data import load_facts
-from poetry_torch_plugin.env.installed import InstalledDist
-from poetry_torch_plugin.env.installed import requires_of
 from poetry_torch_plugin.env.layout import EnvState
 from poetry_torch_plugin.env.layout import env_python
 from poetry_torch_plugin.errors import TorchPluginError
@@ -31,48 +14,22 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.core.config import TorchConfig
     from poetry_torch_plugin.core.machine import Machine
     from poetry_torch_plugin.core.variants import Variant
+    from poetry_torch_plugin.env.installed import InstalledDist
     from poetry_torch_plugin.env.runtime import RuntimeResult
     from poetry_torch_plugin.project.read import ProjectState
 
 
-# The packages shown in the environment section, whatever the configuration lists.
-OK, WARNING, ERROR = "ok", "warning", "error"
-SHOWN = ("torch", "torchvision", "torchaudio")
-COMPANIONS = ("torchvision", "torchaudio")
-FIX_INSTALL = "poetry torch install"
-FIX_AUTO = "poetry torch install --cuda auto"
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """One finding: ``code`` is stable (for --json), ``fix`` the command that repairs it."""
-
-    code: str
-    level: str
-    message: str
-    fix: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"code": self.code, "level": self.level, "message": self.message, "fix": self.fix}
-
-
-def torch_pin(dist: InstalledDist) -> Requirement | None:
-    """The ``Requires-Dist: torch==X`` of a companion (torchvision, torchaudio), if any."""
-    for line in requires_of(dist):
-        try:
-            requirement = Requirement(line)
-        except InvalidRequirement:
-            continue
-        if canonicalize_name(requirement.name) == "torch" and requirement.specifier:
-            return requirement
-    return None
-
-
-def _version(text: str) -> Version | None:
-    try:
-        return Version(text)
-    except InvalidVersion:
-        return None
+from poetry_torch_plugin.service.machine_fit import gpus_text
+from poetry_torch_plugin.service.machine_fit import machine_fit
+from poetry_torch_plugin.service.verdict import COMPANIONS
+from poetry_torch_plugin.service.verdict import ERROR
+from poetry_torch_plugin.service.verdict import FIX_AUTO
+from poetry_torch_plugin.service.verdict import FIX_INSTALL
+from poetry_torch_plugin.service.verdict import SHOWN
+from poetry_torch_plugin.service.verdict import WARNING
+from poetry_torch_plugin.service.verdict import Verdict
+from poetry_torch_plugin.service.verdict import _version
+from poetry_torch_plugin.service.verdict import torch_pin
 
 
 class _Verdicts:
@@ -224,97 +181,7 @@ class _Verdicts:
                 )
 
     def machine_fit(self, torch: InstalledDist, configured: Variant | None) -> None:
-        """Whether this machine can run the build: the installed one, or, when that is about
-        to be replaced (it does not match the configuration), the configured one."""
-        machine = self.machine
-        if not machine.has_gpu:
-            self.add(
-                "no-gpu",
-                ERROR if self.require_gpu else WARNING,
-                "no GPU found on this machine: torch runs on the CPU here (expected on CI runners)",
-                None,
-            )
-            return
-        if "torch" in self.flagged:
-            build, subject, version = configured, f"the configured {configured} build", None
-        else:
-            build, subject = torch.variant(), f"torch {torch.build_version()}"
-            version = torch.version
-        nvidia = machine.nvidia
-        if build is None:
-            return
-        if build.kind == "cpu" and (
-            machine.has_nvidia_gpu
-            or machine.rocm is not None
-            or bool(machine.amd_gpus)
-            or any(gpu.xpu for gpu in machine.intel_gpus)
-        ):
-            self.add(
-                "cpu-build-on-gpu",
-                ERROR if self.require_gpu else WARNING,
-                f"{subject} is a CPU-only build, but this machine has {_gpus_text(machine)}",
-                FIX_AUTO,
-            )
-            return
-        if build.kind == "rocm":
-            self._gfx_fit(build, subject, version)
-            return
-        if build.kind != "cuda" or nvidia is None or not nvidia.gpus:
-            return
-        cuda = (build.version[0], build.version[1])
-        facts = load_facts()
-        row = driver_floor(facts, cuda, os_of(machine.platform))
-        floor = row.driver if row is not None else None
-        known_too_old = floor is not None and not driver_at_least(nvidia.driver_version, floor)
-        reported = nvidia.cuda_driver_version
-        if known_too_old or (floor is None and reported is not None and reported[0] < cuda[0]):
-            runs = f" (runs CUDA up to {reported[0]}.{reported[1]})" if reported else ""
-            needs = f" needs a driver >= {floor}" if floor else f" needs CUDA {build.dotted}"
-            # A floor not checked against its source only warns (facts.json says which).
-            unchecked = (
-                row is not None
-                and not row.checked
-                and not (reported is not None and reported[0] < cuda[0])
-            )
-            self.add(
-                "driver-too-old",
-                WARNING if unchecked else ERROR,
-                f"NVIDIA driver {nvidia.driver_version}{runs} is too old for {subject},"
-                f" which{needs}{' (unchecked fact)' if unchecked else ''}; upgrade the driver,"
-                " or install a build this driver runs",
-                FIX_AUTO,
-            )
-        archs = arch_row(facts, build.index_name, version, machine.platform)
-        if archs is None or not archs.value:
-            return
-        for gpu in nvidia.gpus:
-            cc = gpu.compute_capability
-            if cc is not None and not arch_supported(archs.value, cc):
-                self.add(
-                    "arch-not-in-build",
-                    ERROR if archs.checked else WARNING,
-                    f"GPU {gpu.index} ({gpu.name}, sm_{cc[0]}{cc[1]}) is not among the"
-                    f" architectures of {subject} ({' '.join(archs.value)})"
-                    f"{'' if archs.checked else ' (unchecked fact)'}",
-                    FIX_AUTO,
-                )
-
-    def _gfx_fit(self, build: Variant, subject: str, version: str | None) -> None:
-        """Each AMD GPU's gfx target against the ROCm build's list."""
-        row = build_for(load_facts(), build.index_name, version)
-        gfx = row.gfx if row is not None else None
-        if gfx is None or not gfx.value:
-            return
-        for gpu in self.machine.amd_gpus:
-            if gpu.gfx is not None and gpu.gfx not in gfx.value:
-                self.add(
-                    "gfx-not-in-build",
-                    ERROR if gfx.checked else WARNING,
-                    f"AMD GPU {gpu.index} ({gpu.name}, {gpu.gfx}) is not among the gfx targets"
-                    f" of {subject} ({' '.join(gfx.value)})"
-                    f"{'' if gfx.checked else ' (unchecked fact)'}",
-                    FIX_AUTO,
-                )
+        machine_fit(self, torch, configured)
 
     def runtime(self, runtime: RuntimeResult) -> None:
         if runtime.error is not None:
@@ -331,7 +198,7 @@ class _Verdicts:
                 "cuda-unavailable",
                 ERROR,
                 f"torch.cuda.is_available() is False although this machine has"
-                f" {_gpus_text(self.machine)}{detail}",
+                f" {gpus_text(self.machine)}{detail}",
                 FIX_AUTO,
             )
         if runtime.op_ok is False:
@@ -354,20 +221,3 @@ class _Verdicts:
         )
         fits = " and this machine" if self.machine.has_gpu else ""
         return f"{', '.join(shown) or 'the environment'} match {where}{fits}"
-
-
-def _gpus_text(machine: Machine) -> str:
-    if machine.nvidia is not None and machine.nvidia.gpus:
-        names = sorted({gpu.name for gpu in machine.nvidia.gpus})
-        count = len(machine.nvidia.gpus)
-        return f"{count} NVIDIA GPU{'s' if count > 1 else ''} ({', '.join(names)})"
-    if machine.amd_gpus:
-        names = sorted({gpu.name for gpu in machine.amd_gpus})
-        count = len(machine.amd_gpus)
-        return f"{count} AMD GPU{'s' if count > 1 else ''} ({', '.join(names)})"
-    if machine.rocm is not None:
-        return f"ROCm {machine.rocm}"
-    xpu = sorted({gpu.name for gpu in machine.intel_gpus if gpu.xpu})
-    if xpu:
-        return f"an Intel GPU ({', '.join(xpu)})"
-    return "a GPU"
