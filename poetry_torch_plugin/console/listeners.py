@@ -106,10 +106,12 @@ def on_command(event: Event, event_name: str, dispatcher: EventDispatcher) -> No
         return
     from poetry_torch_plugin.seam.locate import target_of
     from poetry_torch_plugin.service import holdout
+    from poetry_torch_plugin.service.settings import with_choice
 
     io = event.io
     target = target_of(command.env) if hasattr(command, "env") and command.env else None
     try:
+        settings = with_choice(settings, command.poetry.pyproject_path, target)
         hold = holdout.build(
             settings,
             target,
@@ -168,6 +170,7 @@ def on_terminate(event: Event, event_name: str, dispatcher: EventDispatcher) -> 
     from poetry_torch_plugin.service.repair import held_in_lock
     from poetry_torch_plugin.service.settings import SKIP_ENV
     from poetry_torch_plugin.service.settings import skip_requested
+    from poetry_torch_plugin.service.settings import with_choice
 
     reporter = IOReporter(io)
     try:
@@ -179,9 +182,11 @@ def on_terminate(event: Event, event_name: str, dispatcher: EventDispatcher) -> 
         if skip_requested():
             reporter.detail(f"poetry-torch: {SKIP_ENV} is set, not checking torch")
             return
+        target = target_of(command.env)
+        settings = with_choice(settings, command.poetry.pyproject_path, target)
         ensure(
             settings,
-            target_of(command.env),
+            target,
             reporter,
             quiet=io.output.is_quiet(),
             verbose=io.is_verbose(),
