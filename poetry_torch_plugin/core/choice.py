@@ -7,7 +7,7 @@ Precedence, first that says something wins:
 1. ``POETRY_TORCH_VARIANT`` (this shell, this command),
 2. ``[poetry-torch] variant`` in the project's ``poetry.toml`` (this checkout; not committed),
 3. pyproject.toml: ``[tool.poetry-torch] variant``, else the plugin's source's variant,
-4. ``auto``: this machine's driver and GPUs (also when a rule above says ``"auto"``).
+4. ``auto``: this machine's driver and GPUs, where a rule above says ``"auto"``.
 
 Only 3 is committed; 1, 2 and 4 are machine-local and recorded nowhere in committed files.
 """
@@ -88,9 +88,11 @@ def choose_variant(
     source: Variant | None,
     source_name: str | None,
     auto: Callable[[], tuple[Variant, str]],
-) -> VariantChoice:
-    """Apply the precedence above.  ``env``, ``local`` and ``pyproject`` are values already
-    checked by ``parse_variant``; ``auto`` is called only when the hardware decides."""
+) -> VariantChoice | None:
+    """Apply the precedence above; None when no rule names a variant (no source, no
+    ``variant``, no override): ``auto`` decides only where a rule says ``"auto"``.  ``env``,
+    ``local`` and ``pyproject`` are values already checked by ``parse_variant``; ``auto`` is
+    called only when the hardware decides."""
     committed = source if pyproject is None else from_index_name(pyproject)
     if pyproject is not None:
         where = f'[tool.poetry-torch] variant = "{pyproject}"'
@@ -111,5 +113,4 @@ def choose_variant(
             return VariantChoice(chosen, rule, detail, committed)
     if source is not None:
         return VariantChoice(source, PYPROJECT, where, committed)
-    variant, reason = auto()
-    return VariantChoice(variant, AUTO, f"nothing configured; {reason}", committed)
+    return None  # nothing names a variant: the caller says how to configure one

@@ -136,6 +136,8 @@ def with_choice(
         source_name=configured.name if configured is not None else None,
         auto=lambda: _auto(settings, target),
     )
+    if choice is None:
+        return settings  # nothing names a variant: the callers' "no pytorch source" errors
     source = _source_for(settings, configured, choice.variant)
     return replace(settings, sources=(source,), choice=choice)
 
