@@ -111,7 +111,12 @@ def on_command(event: Event, event_name: str, dispatcher: EventDispatcher) -> No
     io = event.io
     target = target_of(command.env) if hasattr(command, "env") and command.env else None
     try:
-        settings = with_choice(settings, command.poetry.pyproject_path, target)
+        chosen = with_choice(settings, command.poetry.pyproject_path, target)
+        if not (name in LOCKING and _committed(settings, chosen)):
+            # a command that writes poetry.lock solves against the committed variant, so
+            # poetry.lock does not depend on which machine ran it; the others (install, sync,
+            # show) against this machine's choice
+            settings = chosen
         hold = holdout.build(
             settings,
             target,
@@ -123,6 +128,16 @@ def on_command(event: Event, event_name: str, dispatcher: EventDispatcher) -> No
         )
     except TorchPluginError as exc:
         raise _stop(f"{exc} The command `poetry {name}` was not run.") from None
+
+
+def _committed(settings: Any, chosen: Any) -> bool:
+    """Whether this machine's choice overrides the variant of the project's own source (then
+    a lock-writing command keeps to the source, as committed)."""
+    choice = chosen.choice
+    if choice is None or not choice.machine_local or choice.committed is None:
+        return False
+    source = settings.source()
+    return source is not None and source.variant == choice.committed
 
 
 def _project_data(command: Any) -> Any:

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import json
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from tests.support.project import Project
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -48,6 +47,11 @@ def test_env_override_installs_cpu_and_leaves_committed_files(project: Project) 
     assert report["project"]["variant_choice"]["rule"] == "env"
     assert report["project"]["variant_choice"]["committed"] == "cu129"
 
+    # poetry.lock does not depend on the machine that writes it: `lock` solves for cu129
+    project.run("lock", extra_env=cpu)
+    assert committed(project) == before
+    assert project.version_of("torch") == "2.8.0+cpu"
+
     # still cpu on the next command with the override: nothing to do, nothing said
     quiet = project.run("install", extra_env=cpu)
     assert "poetry-torch" not in quiet.stdout + quiet.stderr
@@ -75,3 +79,25 @@ def test_poetry_toml_override_with_torch_install(project: Project) -> None:
     project.run("install", extra_env={"POETRY_TORCH_VARIANT": "cpu"})
     assert project.version_of("torch") == "2.8.0+cpu"
     assert committed(project) == before
+
+
+def test_auto_without_a_source_picks_by_hardware(project: Project, tmp_path: Path) -> None:
+    """``variant = "auto"`` and no source: this machine (no GPU) gets the CPU build; the
+    committed files name no variant, and poetry.lock holds no torch."""
+    machine = tmp_path / "no-gpu.json"
+    machine.write_text(
+        json.dumps({"platform": "linux-x86_64", "mps": False, "rocm": None, "nvidia": None})
+    )
+    env = {"POETRY_TORCH_FAKE_MACHINE": str(machine)}
+    with project.pyproject.open("a") as file:
+        file.write('\n[tool.poetry-torch]\nvariant = "auto"\npackages = ["torch"]\n')
+    project.run("lock", extra_env=env)
+    before = committed(project)
+    project.run("install", extra_env=env)
+    assert project.version_of("torch") == "2.8.0+cpu"
+    assert committed(project) == before
+    assert b'name = "torch"' not in before["poetry.lock"]
+    assert "poetry-torch.lock" not in before  # nothing locks a machine's own choice
+    report = json.loads(project.run("torch", "check", "--json", extra_env=env, check=False).stdout)
+    choice = report["project"]["variant_choice"]
+    assert (choice["variant"], choice["rule"], choice["committed"]) == ("cpu", "auto", None)
