@@ -128,7 +128,6 @@ def _local_plan(
 ) -> InstallPlan | None:
     """The plan for a machine-local choice (None when the choice is pyproject's): the chosen
     variant's source, derived, and no edit.  Named packages need a committed edit: refused."""
-    from poetry_torch_plugin.core.urls import without_login
     from poetry_torch_plugin.errors import ConfigError
     from poetry_torch_plugin.index.listing import source_url
     from poetry_torch_plugin.project.edits import EditResult
@@ -150,9 +149,8 @@ def _local_plan(
     source = Source(source.name, source.url, "explicit")
     settings = replace(chosen, sources=(source,))
     text = pyproject.original.decode("utf-8")
-    hidden = without_login(source.url) != source.url and bool(index_base)
     return InstallPlan(
-        pyproject, choice.variant, source, settings, EditResult(text, False), hidden, True
+        pyproject, choice.variant, source, settings, EditResult(text, False), local=True
     )
 
 
