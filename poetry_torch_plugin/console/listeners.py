@@ -108,10 +108,17 @@ def on_command(event: Event, event_name: str, dispatcher: EventDispatcher) -> No
         return
     from poetry_torch_plugin.seam.locate import target_of
     from poetry_torch_plugin.service import holdout
+    from poetry_torch_plugin.service.settings import with_choice
 
     io = event.io
     target = target_of(command.env) if hasattr(command, "env") and command.env else None
     try:
+        chosen = with_choice(settings, command.poetry.pyproject_path, target)
+        if not (name in LOCKING and _committed(settings, chosen)):
+            # a command that writes poetry.lock solves against the committed variant, so
+            # poetry.lock does not depend on which machine ran it; the others (install, sync,
+            # show) against this machine's choice
+            settings = chosen
         hold = holdout.build(
             settings,
             target,
@@ -124,6 +131,16 @@ def on_command(event: Event, event_name: str, dispatcher: EventDispatcher) -> No
         setattr(command, _HOLD, hold)  # read by on_terminate, on this command object only
     except TorchPluginError as exc:
         raise _stop(f"{exc} The command `poetry {name}` was not run.") from None
+
+
+def _committed(settings: Any, chosen: Any) -> bool:
+    """Whether this machine's choice overrides the variant of the project's own source (then
+    a lock-writing command keeps to the source, as committed)."""
+    choice = chosen.choice
+    if choice is None or not choice.machine_local or choice.committed is None:
+        return False
+    source = settings.source()
+    return source is not None and source.variant == choice.committed
 
 
 def _project_data(command: Any) -> Any:
@@ -177,6 +194,7 @@ def on_terminate(event: Event, event_name: str, dispatcher: EventDispatcher) -> 
     from poetry_torch_plugin.service.repair import held_in_lock
     from poetry_torch_plugin.service.settings import SKIP_ENV
     from poetry_torch_plugin.service.settings import skip_requested
+    from poetry_torch_plugin.service.settings import with_choice
 
     reporter = IOReporter(io)
     try:
@@ -188,9 +206,11 @@ def on_terminate(event: Event, event_name: str, dispatcher: EventDispatcher) -> 
         if skip_requested():
             reporter.detail(f"poetry-torch: {SKIP_ENV} is set, not checking torch")
             return
+        target = target_of(command.env)
+        settings = with_choice(settings, command.poetry.pyproject_path, target)
         ensure(
             settings,
-            target_of(command.env),
+            target,
             reporter,
             quiet=io.output.is_quiet(),
             verbose=io.is_verbose(),

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
     from collections.abc import Mapping
 
+    from poetry_torch_plugin.core.choice import VariantChoice
     from poetry_torch_plugin.core.variants import Variant
 
 
@@ -33,7 +34,7 @@ DEFAULT_PACKAGES = ("torch", "torchvision", "torchaudio")
 DEFAULT_INDEX_BASE = "https://download.pytorch.org/whl"
 INDEX_BASE_ENV = "POETRY_TORCH_INDEX_BASE"
 INSTALLERS = ("auto", "pip", "uv")
-KNOWN_KEYS = frozenset({"packages", "index-base", "installer", "allow-http"})
+KNOWN_KEYS = frozenset({"packages", "index-base", "installer", "allow-http", "variant"})
 
 
 # Packages PyTorch publishes on its own index and that may be listed in `packages`.
@@ -93,6 +94,11 @@ class TorchConfig:
     allow_http: bool = False
     has_tool_table: bool = False
     requirements: tuple[Requirement, ...] = field(default=(), compare=False)
+    # ``[tool.poetry-torch] variant`` as written ("auto", "cu129", ...); None when absent
+    variant: str | None = None
+    # which variant this machine installs and why (``service.settings.with_choice``): set,
+    # ``sources`` holds the one source the plugin installs from, derived when needed
+    choice: VariantChoice | None = field(default=None, compare=False)
 
     @property
     def active(self) -> bool:
@@ -254,6 +260,13 @@ def read_config(data: Mapping[str, Any], *, declared: bool = True) -> TorchConfi
             f"[tool.{TOOL_TABLE}] allow-http = {allow_http!r} is not a boolean;"
             " nothing was changed. Write allow-http = true or false in pyproject.toml."
         )
+    from poetry_torch_plugin.core.choice import parse_variant
+
+    variant = parse_variant(
+        settings.get("variant"),
+        where=f"[tool.{TOOL_TABLE}] variant",
+        fix="Fix pyproject.toml",
+    )
     written = tuple(str(p).strip() for p in packages_value)
     packages = written
     if declared and (sources or has_tool_table):
@@ -267,6 +280,7 @@ def read_config(data: Mapping[str, Any], *, declared: bool = True) -> TorchConfi
         allow_http=allow_http,
         has_tool_table=has_tool_table,
         requirements=requirements,
+        variant=variant,
     )
 
 

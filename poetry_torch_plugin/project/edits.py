@@ -133,6 +133,18 @@ def _set_packages(document: TOMLDocument, packages: Sequence[str]) -> None:
     settings["packages"] = array
 
 
+def _set_variant(document: TOMLDocument, source: Source) -> None:
+    """A ``variant`` key, where the table has one, follows the source: ``--cuda 12.8`` on a
+    ``variant = "auto"`` project commits cu128 (the machine-local override is
+    POETRY_TORCH_VARIANT or poetry.toml, which this command never writes)."""
+    settings = document["tool"].get(TOOL_TABLE)
+    variant = source.variant
+    if settings is None or "variant" not in settings or variant is None:
+        return
+    if str(settings["variant"]).strip().lower() != variant.index_name:
+        settings["variant"] = variant.index_name
+
+
 def apply_install_edits(
     document: TOMLDocument,
     *,
@@ -154,6 +166,7 @@ def apply_install_edits(
 
     _set_source(document, source)
     _set_packages(document, packages_for(configured, requested))
+    _set_variant(document, source)
     text = tomlkit.dumps(document)
     if "\r\n" in original_text:  # new lines in the file's own line ending
         text = re.sub(r"(?<!\r)\n", "\r\n", text)

@@ -71,3 +71,34 @@ def configured_packages(pyproject: Path) -> tuple[str, ...]:
 
     settings = read_project(pyproject).settings
     return settings.packages if settings is not None and settings.has_tool_table else ()
+
+
+def local_variant(project_dir: Path) -> str | None:
+    """``[poetry-torch] variant`` in the project's uncommitted ``poetry.toml`` (where
+    ``poetry config --local`` keeps this checkout's settings); None when the file or the key is
+    absent.  ConfigError when the file is not TOML or the value is no variant."""
+    from poetry_torch_plugin.core.choice import LOCAL_FILE
+    from poetry_torch_plugin.core.choice import LOCAL_TABLE
+    from poetry_torch_plugin.core.choice import parse_variant
+    from poetry_torch_plugin.errors import ConfigError
+
+    path = project_dir / LOCAL_FILE
+    try:
+        data = _load_toml(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}; nothing was changed.") from None
+    except Exception as exc:  # tomllib, tomlkit and UnicodeDecodeError disagree on their types
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(
+            f"{path} is not valid TOML ({reason}); nothing was changed. Fix {LOCAL_FILE}."
+        ) from None
+    table = data.get(LOCAL_TABLE)
+    if not isinstance(table, dict):
+        return None
+    return parse_variant(
+        table.get("variant"),
+        where=f"{LOCAL_FILE}: [{LOCAL_TABLE}] variant",
+        fix=f"Fix {LOCAL_FILE}",
+    )

@@ -14,7 +14,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
+    from poetry_torch_plugin.env.layout import EnvState
     from poetry_torch_plugin.env.runtime import RuntimeResult
+    from poetry_torch_plugin.project.read import ProjectState
     from poetry_torch_plugin.service.report import Report
 
 
@@ -33,6 +35,7 @@ def check(
     project = read_project(pyproject)
     root = locate_project_env(pyproject.parent, project.name)
     environment = read_environment(root)
+    project = _chosen(project, environment)
     machine = detect_machine()
     probed = _runtime(root, note) if runtime else None
     return build_report(machine, environment, project, runtime=probed, require_gpu=require_gpu)
@@ -49,3 +52,26 @@ def _runtime(root: Path | None, note: Callable[[str], None] | None) -> RuntimeRe
     if note is not None:
         note(f"Running torch in {python} ...")
     return probe(python)
+
+
+def _chosen(project: ProjectState, environment: EnvState) -> ProjectState:
+    """The project with this machine's variant decided (env > poetry.toml > pyproject > auto);
+    an invalid override is reported like an invalid pyproject.toml."""
+    from dataclasses import replace
+
+    from poetry_torch_plugin.env.installed import TargetEnv
+    from poetry_torch_plugin.errors import TorchPluginError
+    from poetry_torch_plugin.service.settings import with_choice
+
+    settings = project.settings
+    if settings is None or not settings.active or len(settings.sources) > 1:
+        return project  # the verdicts say what is wrong with the configuration
+    target = (
+        TargetEnv(environment.root, environment.root, environment.site_packages)
+        if environment.root is not None
+        else None
+    )
+    try:
+        return replace(project, settings=with_choice(settings, project.pyproject, target))
+    except TorchPluginError as exc:
+        return replace(project, settings=None, error=str(exc))

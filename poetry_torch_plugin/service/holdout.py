@@ -59,6 +59,8 @@ def _fresh_lock(settings: TorchConfig, pyproject: Path) -> TorchLock | None:
     from poetry_torch_plugin.errors import TorchPluginError
     from poetry_torch_plugin.project.lockstate import lock_state
 
+    if settings.choice is not None and settings.choice.machine_local:
+        return None  # the torch lock is for the committed variant, not this machine's choice
     try:
         source = settings.source()
         if source is None:

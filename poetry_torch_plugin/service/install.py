@@ -14,6 +14,7 @@ from poetry_torch_plugin.core.config import Source
 from poetry_torch_plugin.core.config import effective_index_base
 from poetry_torch_plugin.core.config import parse_requirements
 from poetry_torch_plugin.core.config import read_config
+from poetry_torch_plugin.core.variants import from_index_name
 from poetry_torch_plugin.env.installed import installed_distributions
 from poetry_torch_plugin.env.mutex import exclusive
 from poetry_torch_plugin.errors import IndexAccessError
@@ -32,6 +33,8 @@ from poetry_torch_plugin.service.verify import verify
 if TYPE_CHECKING:
     from collections.abc import Callable
     from collections.abc import Sequence
+
+    from packaging.requirements import Requirement
 
     from poetry_torch_plugin.core.config import TorchConfig
     from poetry_torch_plugin.core.lockfile import TorchLock
@@ -53,6 +56,9 @@ class InstallPlan:
     # a login came with the index base (``https://user:secret@host/…``): used for this run,
     # never written; the command tells the user how to store it the Poetry way
     login_not_written: bool = False
+    # the variant is this machine's own choice (POETRY_TORCH_VARIANT, poetry.toml, auto), not
+    # what pyproject.toml commits to: installed without writing pyproject.toml or the torch lock
+    local: bool = False
 
     @property
     def index_url(self) -> str:
@@ -66,11 +72,14 @@ def plan_install(
     requested: Sequence[str] = (),
     index_base: str | None = None,
     channel: str | None = None,
+    target: TargetEnv | None = None,
 ) -> InstallPlan:
     """Read pyproject.toml and compute, in memory, every change ``torch install`` would make.
 
     ``channel`` (``stable``, ``test``, ``nightly``) puts the source on that channel's index
     (``…/whl/nightly/cu130``); without it, an existing source keeps its URL, channel included.
+    ``variant`` None: the variant this machine chooses (``service.settings.with_choice``);
+    when that is not what pyproject.toml commits to, nothing is edited (a local plan).
     """
     from poetry_torch_plugin.core.urls import without_login
     from poetry_torch_plugin.core.variants import channel_base
@@ -81,6 +90,12 @@ def plan_install(
     current = read_config(pyproject.document, declared=False)
     requested_reqs = parse_requirements(requested, where="command line", require_torch=False)
     derived = False  # whether the URL comes from an index base rather than the file
+    if variant is None:
+        local = _local_plan(pyproject, requested_reqs, index_base, target)
+        if local is not None:
+            return local
+    if variant is None and current.variant is not None:
+        variant = from_index_name(current.variant)  # committed by `variant` (it beats the source)
     if variant is None:
         existing, variant = _existing_source(current)
         url = (index_base and source_url(index_base, variant)) or existing.url
@@ -114,6 +129,40 @@ def plan_install(
     return InstallPlan(pyproject, variant, source, updated, edit, written.url != source.url)
 
 
+def _local_plan(
+    pyproject: PyProject,
+    requested: Sequence[Requirement],
+    index_base: str | None,
+    target: TargetEnv | None,
+) -> InstallPlan | None:
+    """The plan for a machine-local choice (None when the choice is pyproject's): the chosen
+    variant's source, derived, and no edit.  Named packages need a committed edit: refused."""
+    from poetry_torch_plugin.errors import ConfigError
+    from poetry_torch_plugin.index.listing import source_url
+    from poetry_torch_plugin.project.edits import EditResult
+    from poetry_torch_plugin.service.settings import with_choice
+
+    chosen = with_choice(read_config(pyproject.document), pyproject.path, target)
+    choice = chosen.choice
+    if choice is None or not choice.machine_local:
+        return None
+    if requested:
+        raise ConfigError(
+            f"this machine's variant is {choice.line()}, so `poetry torch install` does not"
+            " edit pyproject.toml; nothing was changed. Name packages without the override"
+            " (or change [tool.poetry-torch] packages), then run the command again."
+        )
+    source = chosen.sources[0]
+    if index_base:
+        source = Source(choice.variant.source_name, source_url(index_base, choice.variant), "")
+    source = Source(source.name, source.url, "explicit")
+    settings = replace(chosen, sources=(source,))
+    text = pyproject.original.decode("utf-8")
+    return InstallPlan(
+        pyproject, choice.variant, source, settings, EditResult(text, False), local=True
+    )
+
+
 def execute_install(
     plan: InstallPlan,
     target: TargetEnv,
@@ -144,12 +193,15 @@ def execute_install(
             say(line)
 
     state = lock_state(plan.pyproject.path, plan.source, plan.settings)
+    if plan.local:
+        # poetry-torch.lock locks the committed variant: neither replayed nor written here
+        state = replace(state, lock=None, error=None, newer=False)
     state.refuse_newer()
     # every file this command may write must be writable before the environment changes
     if plan.edit.changed:
         refuse_read_only(plan.pyproject.path)
         refuse_read_only(plan.pyproject.path.parent / "poetry.lock")
-    if upgrade or not state.fresh:
+    if (upgrade or not state.fresh) and not plan.local:
         refuse_read_only(state.path)
     access = access_for(plan.settings, plan.source)
     probe = fetch_listing(access.url, "torch", access=access)
@@ -201,7 +253,7 @@ def execute_install(
         )
     if plan.edit.changed:
         write_atomic(plan.pyproject, plan.edit.text)
-    if lock is not state.lock:
+    if lock is not state.lock and not plan.local:
         write_lock(state.path, lock)
     if plan.edit.changed:
         refresh_poetry_lock(plan.pyproject.path, plan.settings, target)

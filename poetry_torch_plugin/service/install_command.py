@@ -50,13 +50,21 @@ def install_torch(
     from poetry_torch_plugin.install.select import get_backend
 
     channel = parse_channel(options.channel) if options.channel is not None else None
+    variant = _variant(pyproject, options, find_env, say)
     plan = plan_install(
         pyproject,
-        variant=_variant(pyproject, options, find_env, say),
+        variant=variant,
         requested=options.requirements,
         index_base=options.index_base,
         channel=channel,
+        target=_existing_env(find_env) if variant is None else None,
     )
+    choice = plan.settings.choice
+    if plan.local and choice is not None:
+        say(
+            f"Variant <c2>{choice.variant}</c2>, chosen by <c1>{choice.rule}</c1>"
+            f" ({choice.detail}); pyproject.toml and poetry-torch.lock are left as they are"
+        )
     backend = get_backend(options.installer or plan.settings.installer)
     say(
         f"Installing <c1>{', '.join(plan.settings.packages)}</c1> for"
@@ -200,12 +208,18 @@ def _refuse_unrunnable(
     say(f"<comment>--force: {fit.problem}; installing {variant} anyway.</comment>")
 
 
+def _existing_env(find_env: EnvFinder) -> TargetEnv | None:
+    try:
+        return find_env(create=False)
+    except Exception:
+        return None
+
+
 def _installed_torch(find_env: EnvFinder) -> str | None:
     from poetry_torch_plugin.env.installed import installed_distributions
 
-    try:
-        target = find_env(create=False)
-    except Exception:
+    target = _existing_env(find_env)
+    if target is None:
         return None
     dist = installed_distributions(target.site_packages).get("torch")
     return dist.version if dist else None
@@ -230,6 +244,9 @@ def _describe(
     prefix = f"{backend.login_variable}={access.shown} " if access.has_credentials else ""
     say(f"Would run: {prefix}{' '.join(backend.command(target, request))}")
     state = lock_state(plan.pyproject.path, plan.source, plan.settings)
+    if plan.local:
+        say(f"Would resolve the packages afresh; {LOCK_NAME} is for the committed variant.")
+        return
     state.refuse_newer()
     if state.fresh and not options.upgrade:
         say(f"Would install the builds pinned in {LOCK_NAME}, hash-checked.")

@@ -140,6 +140,15 @@ def _project(report: Report) -> list[str]:
             lines.append(_row("Channel", f"{_e(source['channel'])} (pre-releases allowed)"))
     else:
         lines.append(_row("Source", "none" if data["error"] is None else "unreadable"))
+    chosen = data["variant_choice"]
+    if chosen is not None:
+        lines.append(
+            _row(
+                "Variant",
+                f"<c2>{_e(chosen['variant'])}</c2>, chosen by <c1>{_e(chosen['rule'])}</c1>"
+                f" ({_e(chosen['detail'])})",
+            )
+        )
     if data["packages"]:
         lines.append(_row("Packages", _e(", ".join(data["packages"]))))
     return lines

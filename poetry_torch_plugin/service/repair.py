@@ -113,6 +113,11 @@ def _replayable_lock(
     """The fresh lock to replay; a stale or unreadable one is reported and not used."""
     if pyproject is None:
         return None
+    choice = settings.choice
+    if choice is not None and choice.machine_local:
+        # poetry-torch.lock locks what pyproject.toml commits to, not this machine's choice
+        reporter.detail(f"poetry-torch: variant {choice.line()}; {LOCK_NAME} not replayed")
+        return None
     state = lock_state(pyproject, source, settings)
     problem = state.problem()
     if problem is not None:

@@ -22,6 +22,7 @@ from poetry_torch_plugin.service.verdicts import _Verdicts
 
 
 if TYPE_CHECKING:
+    from poetry_torch_plugin.core.choice import VariantChoice
     from poetry_torch_plugin.core.config import Source
     from poetry_torch_plugin.core.machine import Machine
     from poetry_torch_plugin.env.layout import EnvState
@@ -89,6 +90,7 @@ class Report:
                 "source": _source_dict(source),
                 "variant": source.variant.index_name if source and source.variant else None,
                 "packages": list(settings.packages) if settings else [],
+                "variant_choice": _choice_dict(settings.choice if settings else None),
             },
             "runtime": self.runtime.to_dict() if self.runtime else None,
             "verdicts": [verdict.to_dict() for verdict in self.verdicts],
@@ -106,6 +108,19 @@ def _source_dict(source: Source | None) -> dict[str, str] | None:
         "url": redact(source.url),
         "priority": source.priority,
         "channel": channel_of(source.url),
+    }
+
+
+def _choice_dict(choice: VariantChoice | None) -> dict[str, str | None] | None:
+    """Which rule chose the variant: ``rule`` is env, local config, pyproject or auto."""
+    if choice is None:
+        return None
+    committed = choice.committed.index_name if choice.committed is not None else None
+    return {
+        "variant": choice.variant.index_name,
+        "rule": choice.rule,
+        "detail": choice.detail,
+        "committed": committed,
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 from typing import Protocol
 
@@ -10,6 +11,7 @@ from poetry_torch_plugin.errors import ConfigError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from pathlib import Path
 
     from poetry_torch_plugin.core.config import Source
     from poetry_torch_plugin.core.config import TorchConfig
@@ -99,3 +101,77 @@ def skip_requested() -> bool:
     from poetry_torch_plugin.core.config import env_flag
 
     return env_flag(SKIP_ENV, untouched="torch was not checked")
+
+
+def with_choice(
+    settings: TorchConfig, pyproject: Path, target: TargetEnv | None = None
+) -> TorchConfig:
+    """``settings`` with the variant this machine installs decided (``core.choice``: env >
+    poetry.toml > pyproject > auto) and ``sources`` holding the one source to install from.
+
+    pyproject.toml is not read again nor changed: a machine-local choice only changes what the
+    plugin installs and what Poetry's solver sees for the held family.  When the chosen
+    variant is the configured source's, that source is used as written (its URL, its name and
+    so its login).  Otherwise the URL is derived for the chosen variant: from
+    ``POETRY_TORCH_INDEX_BASE`` when set, else next to the configured source when its URL ends
+    in its variant (``https://mirror/whl/cu129`` -> ``https://mirror/whl/cpu``, same login),
+    else from ``index-base``.  Several plugin sources: ConfigError, as before."""
+    import os
+
+    from poetry_torch_plugin.core.choice import VARIANT_ENV
+    from poetry_torch_plugin.core.choice import choose_variant
+    from poetry_torch_plugin.core.choice import parse_variant
+    from poetry_torch_plugin.project.read import local_variant
+
+    configured = settings.source()
+    choice = choose_variant(
+        env=parse_variant(
+            os.environ.get(VARIANT_ENV),
+            where=VARIANT_ENV,
+            fix=f"Set {VARIANT_ENV} (or unset it)",
+        ),
+        local=local_variant(pyproject.parent),
+        pyproject=settings.variant,
+        source=configured.variant if configured is not None else None,
+        source_name=configured.name if configured is not None else None,
+        auto=lambda: _auto(settings, target),
+    )
+    if choice is None:
+        return settings  # nothing names a variant: the callers' "no pytorch source" errors
+    source = _source_for(settings, configured, choice.variant)
+    return replace(settings, sources=(source,), choice=choice)
+
+
+def _source_for(settings: TorchConfig, configured: Source | None, variant: Variant) -> Source:
+    import os
+
+    from poetry_torch_plugin.core.config import INDEX_BASE_ENV
+    from poetry_torch_plugin.core.config import Source
+    from poetry_torch_plugin.core.variants import from_url
+
+    if configured is not None and configured.variant == variant:
+        return configured
+    if configured is not None and not os.environ.get(INDEX_BASE_ENV):
+        old = from_url(configured.url)
+        path = configured.url.split("?", 1)[0].split("#", 1)[0].rstrip("/")
+        if old is not None and path.endswith("/" + old.index_name):
+            base = path[: -len(old.index_name)]
+            return Source(configured.name, base + variant.index_name, "explicit")
+    from poetry_torch_plugin.core.config import effective_index_base
+
+    base = effective_index_base(settings)
+    return Source(variant.source_name, f"{base}/{variant.index_name}", "explicit")
+
+
+def _auto(settings: TorchConfig, target: TargetEnv | None) -> tuple[Variant, str]:
+    """The hardware rules of ``--cuda auto``, for this machine (an installed torch keeps its
+    release, as with ``--cuda auto``)."""
+    from poetry_torch_plugin.core.auto import choose
+    from poetry_torch_plugin.data import load_facts
+    from poetry_torch_plugin.env.installed import installed_distributions
+    from poetry_torch_plugin.machine.detect import detect_machine
+
+    dist = installed_distributions(target.site_packages).get("torch") if target else None
+    written = settings.written if settings.has_tool_table else ()
+    choice = choose(load_facts(), detect_machine(), (), written, dist.version if dist else None)
+    return choice.variant, choice.reason

@@ -135,6 +135,9 @@ class _Verdicts:
 
         if project.settings is None or source is None:
             return
+        choice = project.settings.choice
+        if choice is not None and choice.machine_local:
+            return  # the torch lock is for the committed variant, not this machine's choice
         try:
             state = lock_state(project.pyproject, source, project.settings)
         except TorchPluginError:

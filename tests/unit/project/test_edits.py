@@ -386,3 +386,11 @@ def test_refuse_read_only(tmp_path: Path) -> None:
         with pytest.raises(ConfigError, match=r"is read-only \(mode 0444\)") as info:
             refuse_read_only(candidate)
         assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("written", ["auto", "cu128"])
+def test_variant_key_follows_the_source(written: str) -> None:
+    text = SAMPLE + f'\n[tool.poetry-torch]\nvariant = "{written}"  # the team\'s choice\n'
+    source = Source("pytorch_cpu", "https://download.pytorch.org/whl/cpu", "explicit")
+    assert 'variant = "cpu"' in edit(text, source)
+    assert "variant" not in edit(SAMPLE, source)  # no key: none is added

@@ -1,0 +1,103 @@
+"""Issue 14 item 2: each machine chooses its variant without editing committed files.
+
+pyproject.toml configures cu129; ``POETRY_TORCH_VARIANT=cpu`` (or ``[poetry-torch] variant`` in
+the uncommitted poetry.toml) installs another build, and pyproject.toml, poetry.lock and
+poetry-torch.lock stay byte-identical; ``poetry torch check`` says which rule chose."""
+
+from __future__ import annotations
+
+import json
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+
+if TYPE_CHECKING:
+    from tests.support.project import Project
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def committed(project: Project) -> dict[str, bytes]:
+    names = ("pyproject.toml", "poetry.lock", "poetry-torch.lock")
+    files: dict[str, Path] = {name: project.root / name for name in names}
+    return {name: path.read_bytes() for name, path in files.items() if path.exists()}
+
+
+def test_env_override_installs_cpu_and_leaves_committed_files(project: Project) -> None:
+    project.run("torch", "install", "--cuda", "12.9")
+    project.run("lock")
+    assert project.version_of("torch") == "2.9.0+cu129"
+    before = committed(project)
+    assert set(before) == {"pyproject.toml", "poetry.lock", "poetry-torch.lock"}
+
+    cpu = {"POETRY_TORCH_VARIANT": "cpu"}
+    result = project.run("install", extra_env=cpu)
+    assert "reinstalling" in result.stderr, result.stderr
+    assert project.version_of("torch") == "2.8.0+cpu"
+    assert project.version_of("torchvision") == "0.23.0+cpu"
+    assert committed(project) == before
+
+    check = project.run("torch", "check", extra_env=cpu, check=False)
+    variant_line = [line for line in check.stdout.splitlines() if "chosen by" in line]
+    assert len(variant_line) == 1 and "cpu, chosen by env" in variant_line[0], check.stdout
+    report = json.loads(project.run("torch", "check", "--json", extra_env=cpu, check=False).stdout)
+    assert report["project"]["variant_choice"]["rule"] == "env"
+    assert report["project"]["variant_choice"]["committed"] == "cu129"
+
+    # poetry.lock does not depend on the machine that writes it: `lock` solves for cu129
+    project.run("lock", extra_env=cpu)
+    assert committed(project) == before
+    assert project.version_of("torch") == "2.8.0+cpu"
+
+    # still cpu on the next command with the override: nothing to do, nothing said
+    quiet = project.run("install", extra_env=cpu)
+    assert "poetry-torch" not in quiet.stdout + quiet.stderr
+    # without it, pyproject's cu129 comes back, replayed from poetry-torch.lock
+    project.run("install")
+    assert project.version_of("torch") == "2.9.0+cu129"
+    assert committed(project) == before
+
+
+def test_poetry_toml_override_with_torch_install(project: Project) -> None:
+    project.run("torch", "install", "--cuda", "12.9")
+    project.run("lock")
+    before = committed(project)
+    # Poetry keeps an unknown table in poetry.toml, also through `poetry config --local`
+    (project.root / "poetry.toml").write_text('[poetry-torch]\nvariant = "cu128"\n')
+    project.run("config", "--local", "virtualenvs.in-project", "true")
+    result = project.run("torch", "install")
+    assert "chosen by local config" in result.stdout, result.stdout
+    assert project.version_of("torch") == "2.8.0+cu128"
+    assert committed(project) == before
+    project.run("check")  # Poetry accepts the project and its poetry.toml
+    check = project.run("torch", "check", "--json", check=False)
+    assert json.loads(check.stdout)["project"]["variant_choice"]["rule"] == "local config"
+    # the environment variable beats poetry.toml
+    project.run("install", extra_env={"POETRY_TORCH_VARIANT": "cpu"})
+    assert project.version_of("torch") == "2.8.0+cpu"
+    assert committed(project) == before
+
+
+def test_auto_without_a_source_picks_by_hardware(project: Project, tmp_path: Path) -> None:
+    """``variant = "auto"`` and no source: this machine (no GPU) gets the CPU build; the
+    committed files name no variant, and poetry.lock holds no torch."""
+    machine = tmp_path / "no-gpu.json"
+    machine.write_text(
+        json.dumps({"platform": "linux-x86_64", "mps": False, "rocm": None, "nvidia": None})
+    )
+    env = {"POETRY_TORCH_FAKE_MACHINE": str(machine)}
+    with project.pyproject.open("a") as file:
+        file.write('\n[tool.poetry-torch]\nvariant = "auto"\npackages = ["torch"]\n')
+    project.run("lock", extra_env=env)
+    before = committed(project)
+    project.run("install", extra_env=env)
+    assert project.version_of("torch") == "2.8.0+cpu"
+    assert committed(project) == before
+    assert b'name = "torch"' not in before["poetry.lock"]
+    assert "poetry-torch.lock" not in before  # nothing locks a machine's own choice
+    report = json.loads(project.run("torch", "check", "--json", extra_env=env, check=False).stdout)
+    choice = report["project"]["variant_choice"]
+    assert (choice["variant"], choice["rule"], choice["committed"]) == ("cpu", "auto", None)
