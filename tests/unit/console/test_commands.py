@@ -113,7 +113,9 @@ def test_export_writes_the_file(tester: Tester, project_dir: Path) -> None:
     pyproject = configured_project(project_dir, "https://download.pytorch.org/whl/cpu")
     settings, source = configured(pyproject)
     given = inputs_for(source, settings, requires_python_of(load(pyproject).document))
-    torch = LockedPackage("torch", "2.9.0+cpu", True, (("torch-2.9.0+cpu-x.whl", "a" * 64),))
+    torch = LockedPackage(
+        "torch", "2.9.0+cpu", True, (("torch-2.9.0+cpu-cp311-cp311-linux_x86_64.whl", "a" * 64),)
+    )
     write_lock(project_dir / LOCK_NAME, TorchLock(given, given.content_hash(), (torch,), "x"))
 
     lock = tester("torch lock")
