@@ -148,6 +148,8 @@ def execute_install(
         if state.fresh and state.lock is not None and not upgrade:
             lock = state.lock
         else:
+            if state.error is not None:
+                tell(f"{state.error.split(';')[0]}: resolving afresh to replace it")
             # Without PEP 658 metadata the installer would download every wheel to resolve
             # and again to install: download once, into a wheelhouse, and install from it.
             wheelhouse = Path(tmp) if wheelhouse_needed(probe) else None

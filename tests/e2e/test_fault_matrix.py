@@ -3,18 +3,28 @@
 Every case runs against one project where cu129 is installed and configured, and asserts: the
 exit code, a one-line error naming the next step, no traceback, pyproject.toml byte-identical,
 the earlier build still installed and importable, and no secret anywhere in the output.
+
+Every ``poetry`` run of every test in this file goes through one recorder (``_scan_outputs``):
+it keeps stdout and stderr (``-vvv`` included) and, after each run, poetry-torch.lock, every
+exported requirements file and every JSON report in the project; when the test ends, all of it
+is scanned for the secret, in plain text, URL-quoted and inside a base64 basic-auth header
+(issue 12, item 3).
 """
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import shutil
+import subprocess
+import urllib.parse
 
 from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING
+from typing import Any
 
 import pytest
 
@@ -34,6 +44,74 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 SECRET = "s3cret-Pa55-XYZ"
 EARLIER = "2.9.0+cu129"
+USERS = ("", "alice", "bob")
+
+
+def secret_forms() -> list[str]:
+    """The secret as it could leak: plain, URL-quoted, or in an ``Authorization: Basic`` value."""
+    forms = {SECRET, urllib.parse.quote(SECRET, safe="")}
+    for user in USERS:
+        forms.add(base64.b64encode(f"{user}:{SECRET}".encode()).decode())
+    return sorted(forms)
+
+
+@dataclass
+class Recorded:
+    where: str
+    text: str
+
+
+@dataclass
+class OutputRecorder:
+    """Every output of this file's poetry runs, and the files they leave behind."""
+
+    records: list[Recorded] = field(default_factory=list)
+
+    def add(self, where: str, text: str) -> None:
+        self.records.append(Recorded(where, text))
+
+    def add_files(self, root: Path, label: str) -> None:
+        names = ["poetry-torch.lock", "*.txt", "*.json", "requirements*"]
+        seen: set[Path] = set()
+        for pattern in names:
+            for path in sorted(root.glob(pattern)):
+                if path.is_file() and path not in seen:
+                    seen.add(path)
+                    self.add(f"{label}: {path.name}", path.read_text(errors="replace"))
+
+    def leaks(self) -> list[str]:
+        forms = secret_forms()
+        return [r.where for r in self.records if any(form in r.text for form in forms)]
+
+
+RECORDER = OutputRecorder()
+
+
+@pytest.fixture(autouse=True)
+def _scan_outputs(monkeypatch: pytest.MonkeyPatch) -> Iterator[OutputRecorder]:
+    """Records every output of the test's poetry runs, then asserts the secret is in none."""
+    start = len(RECORDER.records)
+    original_run = Project.run
+
+    def recording_run(self: Project, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        result = original_run(self, *args, **kwargs)
+        label = "poetry " + " ".join(args)
+        pyproject = self.pyproject.read_text() if self.pyproject.is_file() else ""
+        if "-vvv" in args and f":{SECRET}@" in pyproject:
+            # A login the user wrote into a source URL is echoed by Poetry itself at -vvv
+            # ("Adding repository … (http://user:password@…)"), before any plugin code runs.
+            return result
+        RECORDER.add(f"{label}: stdout", result.stdout)
+        RECORDER.add(f"{label}: stderr", result.stderr)
+        RECORDER.add_files(self.root, f"after {label}")
+        return result
+
+    monkeypatch.setattr(Project, "run", recording_run)
+    yield RECORDER
+    monkeypatch.undo()
+    ran = RECORDER.records[start:]
+    leaked = OutputRecorder(ran).leaks()
+    assert leaked == [], f"the secret is in: {leaked}"
 
 
 @dataclass(frozen=True)
@@ -45,6 +123,8 @@ class Case:
     # edits pyproject.toml before the run (restored afterwards); gets the text and the server
     edit: Callable[[str, IndexServer], str] | None = None
     fault: tuple[str, str] | None = None
+    # edits poetry-torch.lock before the run (restored afterwards)
+    lock_edit: Callable[[str], str] | None = None
 
 
 def _append(extra: str) -> Callable[[str, IndexServer], str]:
@@ -56,6 +136,11 @@ def _replace(old: str, new: str) -> Callable[[str, IndexServer], str]:
 
 
 CU129_SOURCE = 'name = "pytorch_cuda_cu129"'
+
+
+def _lock_sub(pattern: str, new: str) -> Callable[[str], str]:
+    return lambda text: re.sub(pattern, new, text, count=1)
+
 
 CASES = [
     Case("cuda-garbage", ("torch", "install", "--cuda", "banana"), "invalid --cuda value"),
@@ -233,6 +318,24 @@ CASES = [
         "environment marker",
     ),
     Case(
+        "lock-version-edited",
+        ("torch", "lock", "--check"),
+        "is not a file of torch 2.9.1+cu129",
+        lock_edit=_lock_sub(r'version = "2\.9\.0\+cu129"', 'version = "2.9.1+cu129"'),
+    ),
+    Case(
+        "lock-hash-edited",
+        ("torch", "export"),
+        "no well-formed sha256 hash",
+        lock_edit=_lock_sub(r'"sha256:[0-9a-f]{64}"', '"sha256:0123"'),
+    ),
+    Case(
+        "lock-garbage-hash-lock-check",
+        ("torch", "lock", "--check"),
+        "no well-formed sha256 hash",
+        lock_edit=_lock_sub(r'"sha256:[0-9a-f]{64}"', '"sha256:' + "g" * 64 + '"'),
+    ),
+    Case(
         "no-source-at-all",
         ("torch", "install"),
         "no pytorch source",
@@ -265,6 +368,12 @@ def test_fault_matrix(case: Case, matrix_project: Project, index_server: IndexSe
     project = matrix_project
     original = project.pyproject.read_bytes()
     original_lock = project.lock.read_bytes()
+    torch_lock = project.root / "poetry-torch.lock"
+    original_torch_lock = torch_lock.read_bytes()
+    if case.lock_edit is not None:
+        edited = case.lock_edit(original_torch_lock.decode())
+        assert edited != original_torch_lock.decode()
+        torch_lock.write_text(edited)
     if case.edit is not None:
         project.pyproject.write_text(case.edit(original.decode(), index_server))
     before = project.pyproject.read_bytes()
@@ -282,6 +391,7 @@ def test_fault_matrix(case: Case, matrix_project: Project, index_server: IndexSe
         after = project.pyproject.read_bytes()
         project.pyproject.write_bytes(original)
         project.lock.write_bytes(original_lock)
+        torch_lock.write_bytes(original_torch_lock)
     output = result.stdout + result.stderr
     assert result.returncode == 1, output
     assert "Traceback" not in output
@@ -293,11 +403,8 @@ def test_fault_matrix(case: Case, matrix_project: Project, index_server: IndexSe
     assert after == before
     assert project.version_of("torch") == EARLIER
     assert project.python("import torch; print(torch.__version__)") == EARLIER
-    assert SECRET not in output
-    if "@127.0.0.1" not in before.decode():
-        # A login written into a source URL is echoed by Poetry itself at -vvv ("Adding
-        # repository … (http://user:password@…)"), before any plugin code runs.
-        assert SECRET not in verbose.stdout + verbose.stderr
+    assert "Traceback" not in verbose.stdout + verbose.stderr
+    # the secret: _scan_outputs scans both runs (and the files they left) when the case ends
 
 
 def test_hostile_pip_configuration_does_not_change_what_is_installed(
@@ -506,6 +613,86 @@ def test_read_only_pyproject_is_refused_before_any_download(
         assert project.version_of("torch") == EARLIER
     finally:
         project.pyproject.chmod(0o644)
+
+
+@pytest.mark.parametrize("login_in", ["poetry-config", "index-base"])
+def test_no_secret_in_any_output_or_file(
+    project: Project, index_server: IndexServer, login_in: str
+) -> None:
+    """The index wants a login; every command that prints or writes something runs, at normal
+    verbosity and at -vvv: the secret is in no output, in poetry-torch.lock, in the exported
+    requirements, in the JSON report, nor in any file of the project, venv included (issue 12,
+    item 3). ``_scan_outputs`` scans the outputs; this test adds the project's files."""
+    index_server.require_auth("/whl/cu128", "alice", SECRET)
+    env: dict[str, str] = {}
+    if login_in == "poetry-config":
+        env = {
+            "POETRY_HTTP_BASIC_PYTORCH_CUDA_CU128_USERNAME": "alice",
+            "POETRY_HTTP_BASIC_PYTORCH_CUDA_CU128_PASSWORD": SECRET,
+        }
+    else:
+        env = {"POETRY_TORCH_INDEX_BASE": index_server.base.replace("//", f"//alice:{SECRET}@")}
+    commands: list[tuple[str, ...]] = [
+        ("torch", "install", "--cuda", "12.8", "-vvv"),
+        ("torch", "install", "--dry-run", "-vvv"),
+        ("lock", "-vvv"),
+        ("torch", "lock", "-vvv"),
+        ("torch", "lock", "--check", "-vvv"),
+        ("torch", "export"),
+        ("torch", "export", "-o", "requirements-torch.txt", "-vvv"),
+        ("torch", "check", "--json"),
+        ("torch", "check", "-vvv"),
+        ("install", "-vvv"),
+    ]
+    for args in commands:
+        result = project.run(*args, extra_env=env, check=False)
+        assert "Traceback" not in result.stdout + result.stderr, (args, result.stderr)
+        assert result.returncode in (0, 1), (args, result.stdout + result.stderr)
+    project.pip("uninstall", "-y", "torch")
+    project.run("install", "-vvv", extra_env=env)  # the hook reinstalls with the login
+    assert project.version_of("torch") == "2.8.0+cu128"
+    assert (project.root / "requirements-torch.txt").is_file()
+    forms = [form.encode() for form in secret_forms()]
+    written = [
+        str(path.relative_to(project.root))
+        for path in project.root.rglob("*")
+        if path.is_file() and not path.is_symlink() and any(f in path.read_bytes() for f in forms)
+    ]
+    assert written == []
+
+
+def test_hand_edited_lock_fix_that_check_names_works(project: Project) -> None:
+    """A hand-edited version in poetry-torch.lock: ``lock --check``, ``export`` and ``check``
+    all call it unreadable and name ``poetry torch lock``, which does repair it (issue 12,
+    item 11)."""
+    project.run("torch", "install", "--cuda", "12.9")
+    lock = project.root / "poetry-torch.lock"
+    good = lock.read_text()
+    lock.write_text(good.replace('version = "2.9.0+cu129"', 'version = "2.9.0+cu128"', 1))
+    for args in (("torch", "lock", "--check"), ("torch", "export")):
+        result = project.run(*args, check=False)
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert "is not a file of torch 2.9.0+cu128" in result.stderr
+        assert "Run `poetry torch lock` to write it again." in result.stderr
+    check = project.run("torch", "check", check=False)
+    assert "poetry torch lock" in check.stdout + check.stderr
+    project.run("torch", "lock")
+    assert lock.read_text() == good
+    project.run("torch", "lock", "--check")
+    # torch install says the lock is unreadable, resolves afresh and writes it whole
+    lock.write_text(good.replace('version = "2.9.0+cu129"', 'version = "2.9.0+cu128"', 1))
+    result = project.run("torch", "install")
+    assert "poetry-torch.lock cannot be read (" in result.stdout
+    assert "resolving afresh to replace it" in result.stdout
+    assert lock.read_text() == good
+    assert project.version_of("torch") == EARLIER
+
+
+def test_the_recorder_finds_a_leak() -> None:
+    """The central scan is not vacuous: each form of the secret is caught."""
+    for form in secret_forms():
+        assert OutputRecorder([Recorded("x", f"a {form} b")]).leaks() == ["x"]
+    assert OutputRecorder([Recorded("x", "alice:***@127.0.0.1")]).leaks() == []
 
 
 def test_missing_venv_is_recreated_by_install(project: Project) -> None:
