@@ -695,6 +695,71 @@ def test_the_recorder_finds_a_leak() -> None:
     assert OutputRecorder([Recorded("x", "alice:***@127.0.0.1")]).leaks() == []
 
 
+def test_symlinked_pyproject_is_written_through(project: Project) -> None:
+    """pyproject.toml is a link into a shared folder: the switch rewrites the target, atomically,
+    and the link stays a link (issue 12, item 12)."""
+    project.run("torch", "install", "--cuda", "12.9")
+    shared = project.root.parent / "shared-config"
+    shared.mkdir()
+    target = shared / "pyproject.toml"
+    target.write_bytes(project.pyproject.read_bytes())
+    project.pyproject.unlink()
+    project.pyproject.symlink_to(Path("..") / "shared-config" / "pyproject.toml")
+    project.run("torch", "install", "--cuda", "12.8")
+    assert project.pyproject.is_symlink()
+    assert project.pyproject.readlink() == Path("..") / "shared-config" / "pyproject.toml"
+    assert 'name = "pytorch_cuda_cu128"' in target.read_text()
+    assert project.version_of("torch") == "2.8.0+cu128"
+    assert sorted(p.name for p in shared.iterdir()) == ["pyproject.toml"]  # no temp file left
+    project.run("install")  # Poetry reads it through the link too
+    assert project.version_of("torch") == "2.8.0+cu128"
+
+
+def _freeze(folder: Path) -> Callable[[], None] | None:
+    """Make ``folder`` refuse new files: ``chattr +i`` (root ignores modes), else chmod 0555;
+    returns the undo, or None where neither works."""
+    import subprocess
+
+    if os.geteuid() != 0:
+        mode = folder.stat().st_mode
+        folder.chmod(0o555)
+        return lambda: folder.chmod(mode)
+    chattr = shutil.which("chattr")
+    if chattr is None:
+        return None
+    done = subprocess.run([chattr, "+i", str(folder)], capture_output=True, check=False)
+    if done.returncode != 0:
+        return None
+    return lambda: subprocess.run([chattr, "-i", str(folder)], check=True)
+
+
+def test_unwritable_project_folder_is_refused_before_the_switch(
+    project: Project, index_server: IndexServer
+) -> None:
+    """The project folder takes no new file (so no atomic rename): refused in one line before
+    anything is downloaded or uninstalled; env and pyproject.toml still agree (issue 12,
+    item 14)."""
+    project.run("torch", "install", "--cuda", "12.9")
+    before = project.pyproject.read_bytes()
+    index_server.clear_log()
+    undo = _freeze(project.root)
+    if undo is None:
+        pytest.skip("cannot make a folder unwritable here (root without chattr +i)")
+    try:
+        result = project.run("torch", "install", "--cuda", "12.8", check=False)
+    finally:
+        undo()
+    errors = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert len(errors) == 1, errors
+    assert f"cannot create files in {project.root} (" in errors[0]
+    assert "nothing was downloaded, installed or changed" in errors[0]
+    assert "Traceback" not in result.stdout + result.stderr
+    assert not index_server.requested("/whl/cu128/torch-")
+    assert project.pyproject.read_bytes() == before
+    assert project.version_of("torch") == EARLIER
+
+
 def test_missing_venv_is_recreated_by_install(project: Project) -> None:
     project.run("torch", "install", "--cuda", "12.9")
     shutil.rmtree(project.venv)
