@@ -730,7 +730,11 @@ def _freeze(folder: Path) -> Callable[[], None] | None:
     done = subprocess.run([chattr, "+i", str(folder)], capture_output=True, check=False)
     if done.returncode != 0:
         return None
-    return lambda: subprocess.run([chattr, "-i", str(folder)], check=True)
+
+    def thaw() -> None:
+        subprocess.run([chattr, "-i", str(folder)], check=True)
+
+    return thaw
 
 
 def test_unwritable_project_folder_is_refused_before_the_switch(

@@ -136,7 +136,7 @@ def test_an_unwritable_folder_is_refused_before_anything_changes(
     def denied(*args: object, **kwargs: object) -> tuple[int, str]:
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(files.tempfile, "mkstemp", denied)
+    monkeypatch.setattr("tempfile.mkstemp", denied)
     with pytest.raises(ConfigError) as info:
         files.refuse_read_only(path)
     message = str(info.value)
