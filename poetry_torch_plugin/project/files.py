@@ -54,7 +54,7 @@ def _refuse_unwritable_folder(path: Path, folder: Path) -> None:
         ) from None
     os.close(fd)
     with contextlib.suppress(OSError):
-        os.unlink(name)
+        Path(name).unlink()
 
 
 def write_atomic(path: Path, data: bytes, *, expected: bytes | None = None) -> None:
