@@ -715,6 +715,24 @@ def test_symlinked_pyproject_is_written_through(project: Project) -> None:
     assert project.version_of("torch") == "2.8.0+cu128"
 
 
+def test_crlf_pyproject_keeps_its_endings_and_comments(project: Project) -> None:
+    """A Windows-edited pyproject.toml (CRLF, no final newline, comments): the switch writes
+    CRLF only, keeps every comment, and Poetry reads the result (issue 12, item 16)."""
+    text = project.pyproject.read_text().rstrip("\n") + "  # an app, not a library"
+    project.pyproject.write_bytes(text.replace("\n", "\r\n").encode())
+    project.run("torch", "install", "--cuda", "12.9")
+    project.run("torch", "install", "--cuda", "12.8")
+    written = project.pyproject.read_bytes().decode()
+    assert "\n" not in written.replace("\r\n", ""), repr(written)
+    for comment in ("# A demo project", "# the stand-in for PyPI", "# an app, not a library"):
+        assert comment in written
+    assert "\r\n\r\n\r\n" not in written
+    assert "\r\n\r\n[[tool.poetry.source]]" in written
+    assert "\r\n\r\n[tool.poetry-torch]" in written
+    project.run("install")
+    assert project.version_of("torch") == "2.8.0+cu128"
+
+
 def _freeze(folder: Path) -> Callable[[], None] | None:
     """Make ``folder`` refuse new files: ``chattr +i`` (root ignores modes), else chmod 0555;
     returns the undo, or None where neither works."""
