@@ -733,6 +733,36 @@ def test_crlf_pyproject_keeps_its_endings_and_comments(project: Project) -> None
     assert project.version_of("torch") == "2.8.0+cu128"
 
 
+def test_stalled_download_stops_in_about_the_timeout(
+    project: Project, index_server: IndexServer
+) -> None:
+    """The wheel downloads stall (the pages answer): with POETRY_TORCH_TIMEOUT=2, pip gives up
+    after about that long (one retry), not after 15 s x 5; one line, the earlier build kept
+    (issue 12, item 21)."""
+    import time
+
+    project.run("torch", "install", "--cuda", "12.9")
+    index_server.set_fault("/whl/cu128/torch-", "slow", delay=120)
+    started = time.monotonic()
+    result = project.run(
+        "torch",
+        "install",
+        "--cuda",
+        "12.8",
+        check=False,
+        extra_env={"POETRY_TORCH_TIMEOUT": "2"},
+        timeout=200,
+    )
+    took = time.monotonic() - started
+    index_server.reset()
+    errors = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert len(errors) == 1, errors
+    assert "Traceback" not in result.stdout + result.stderr
+    assert took < 60, (took, errors)
+    assert project.version_of("torch") == EARLIER
+
+
 def _freeze(folder: Path) -> Callable[[], None] | None:
     """Make ``folder`` refuse new files: ``chattr +i`` (root ignores modes), else chmod 0555;
     returns the undo, or None where neither works."""
