@@ -847,6 +847,48 @@ def test_pip_killed_mid_install_is_repaired(project: Project, index_server: Inde
     assert project.version_of("torch") == EARLIER
 
 
+def test_ctrl_c_mid_install_exits_130_with_one_line(
+    project: Project, index_server: IndexServer
+) -> None:
+    """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) while the wheels
+    download: exit 130 and one line saying what was kept; the earlier build stays (issue 12,
+    item 20)."""
+    import signal
+    import subprocess
+    import time
+
+    project.run("torch", "install", "--cuda", "12.9")
+    before = project.pyproject.read_bytes()
+    index_server.set_fault("/whl/cu128/torch-", "slow", delay=60)
+    process = subprocess.Popen(
+        [str(project.poetry), "--no-ansi", "torch", "install", "--cuda", "12.8"],
+        cwd=project.root,
+        env=dict(project.env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and not index_server.requested("/whl/cu128/torch-"):
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    index_server.reset()
+    RECORDER.add("ctrl-c: stdout", stdout)
+    RECORDER.add("ctrl-c: stderr", stderr)
+    errors = [line for line in stderr.splitlines() if line.strip()]
+    assert process.returncode == 130, stdout + stderr
+    assert len(errors) == 1, errors
+    assert (
+        "poetry-torch: interrupted (Ctrl-C); pyproject.toml and poetry-torch.lock were left"
+        in (errors[0])
+    )
+    assert "Traceback" not in stdout + stderr
+    assert project.pyproject.read_bytes() == before
+    assert project.version_of("torch") == EARLIER
+
+
 def test_two_concurrent_installs_reinstall_once(project: Project) -> None:
     import subprocess
 
