@@ -125,6 +125,8 @@ class Case:
     fault: tuple[str, str] | None = None
     # edits poetry-torch.lock before the run (restored afterwards)
     lock_edit: Callable[[str], str] | None = None
+    # stdout must be JSON whose "error" holds the same line (``check --json``)
+    json_error: bool = False
 
 
 def _append(extra: str) -> Callable[[str, IndexServer], str]:
@@ -336,6 +338,12 @@ CASES = [
         lock_edit=_lock_sub(r'"sha256:[0-9a-f]{64}"', '"sha256:' + "g" * 64 + '"'),
     ),
     Case(
+        "check-json-outside-project",
+        ("torch", "check", "--json", "--directory", "/"),
+        "no pyproject.toml in /",
+        json_error=True,
+    ),
+    Case(
         "no-source-at-all",
         ("torch", "install"),
         "no pytorch source",
@@ -404,6 +412,12 @@ def test_fault_matrix(case: Case, matrix_project: Project, index_server: IndexSe
     assert project.version_of("torch") == EARLIER
     assert project.python("import torch; print(torch.__version__)") == EARLIER
     assert "Traceback" not in verbose.stdout + verbose.stderr
+    if case.json_error:
+        import json
+
+        data = json.loads(result.stdout)
+        assert data["ok"] is False
+        assert data["error"] in line
     # the secret: _scan_outputs scans both runs (and the files they left) when the case ends
 
 

@@ -73,6 +73,19 @@ def test_check_json_on_a_project_without_torch(tester: Tester, project_dir: Path
     assert {verdict["code"] for verdict in data["verdicts"]} >= {"no-environment"}
 
 
+def test_check_json_without_a_project_is_still_json(tester: Tester, project_dir: Path) -> None:
+    """No pyproject.toml: stdout is JSON with the reason in ``error``; stderr keeps its one
+    prefixed line (issue 12, item 26)."""
+    assert not (project_dir / "pyproject.toml").exists()
+    check = tester("torch check")
+    code = check.execute("--json")
+    data = json.loads(check.io.fetch_output())
+    assert code == data["exit_code"] == 1
+    assert data["ok"] is False
+    assert "no pyproject.toml in" in data["error"]
+    assert one_error_line(check).startswith("poetry-torch: ")
+
+
 def test_check_text_renders_the_report(tester: Tester, project_dir: Path) -> None:
     (project_dir / "pyproject.toml").write_text(PLAIN)
     check = tester("torch check")
