@@ -59,6 +59,28 @@ class InstallPlan:
         return self.source.url
 
 
+def _index_base_for(current: TorchConfig, index_base: str | None) -> str:
+    """The base a new variant's URL is built on: the one given (``--index-base``,
+    ``POETRY_TORCH_INDEX_BASE``, ``index-base``), else the base of the plugin source already in
+    the file (``https://mirror.corp/pytorch/whl/cu129`` gives ``https://mirror.corp/pytorch/whl``)
+    so a switch keeps a mirror configured only there, else download.pytorch.org."""
+    import os
+
+    from poetry_torch_plugin.core.config import DEFAULT_INDEX_BASE
+    from poetry_torch_plugin.core.config import INDEX_BASE_ENV
+
+    given = index_base or os.environ.get(INDEX_BASE_ENV)
+    if not given and current.index_base.rstrip("/") == DEFAULT_INDEX_BASE:
+        for existing in current.sources:
+            if existing.variant is None:
+                continue
+            url = existing.url.rstrip("/")
+            tail = f"/{existing.variant.index_name}"
+            if url.endswith(tail) and len(url) > len(tail):
+                return url[: -len(tail)]
+    return effective_index_base(current, index_base)
+
+
 def plan_install(
     path: Path,
     *,
@@ -83,10 +105,8 @@ def plan_install(
     else:
         same = [s for s in current.sources if s.variant == variant]
         derived = bool(index_base) or not same
-        if derived:
-            url = source_url(effective_index_base(current, index_base), variant)
-        else:
-            url = same[0].url
+        base = _index_base_for(current, index_base) if derived else None
+        url = source_url(base, variant) if base is not None else same[0].url
         source = Source(variant.source_name, url, "explicit")
     # A login in --index-base, POETRY_TORCH_INDEX_BASE or index-base is never written to a
     # file: the source gets the URL without it, and this run uses it (``plan.source``).

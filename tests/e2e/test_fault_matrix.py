@@ -777,6 +777,22 @@ def test_stalled_download_stops_in_about_the_timeout(
     assert project.version_of("torch") == EARLIER
 
 
+def test_switch_keeps_a_mirror_given_only_in_the_source_url(
+    project: Project, index_server: IndexServer
+) -> None:
+    """The mirror is only in the source URL (no --index-base, no POETRY_TORCH_INDEX_BASE): a
+    switch derives the new URL from the old one's base instead of download.pytorch.org
+    (issue 12, item 22)."""
+    env = {k: v for k, v in project.env.items() if k != "POETRY_TORCH_INDEX_BASE"}
+    bare = Project(project.root, project.poetry, env)
+    bare.run("torch", "install", "--cuda", "12.9", "--index-base", index_server.base)
+    assert f'url = "{index_server.base}/cu129"' in bare.pyproject.read_text()
+    bare.run("torch", "install", "--cuda", "12.8")
+    assert f'url = "{index_server.base}/cu128"' in bare.pyproject.read_text()
+    assert "download.pytorch.org" not in bare.pyproject.read_text()
+    assert bare.version_of("torch") == "2.8.0+cu128"
+
+
 def _freeze(folder: Path) -> Callable[[], None] | None:
     """Make ``folder`` refuse new files: ``chattr +i`` (root ignores modes), else chmod 0555;
     returns the undo, or None where neither works."""
