@@ -344,6 +344,12 @@ CASES = [
         json_error=True,
     ),
     Case(
+        "installer-number",
+        ("torch", "install"),
+        "installer = 5 is not one of",
+        edit=_replace('packages = ["torch"', 'installer = 5\npackages = ["torch"'),
+    ),
+    Case(
         "no-source-at-all",
         ("torch", "install"),
         "no pytorch source",
@@ -791,6 +797,28 @@ def test_switch_keeps_a_mirror_given_only_in_the_source_url(
     assert f'url = "{index_server.base}/cu128"' in bare.pyproject.read_text()
     assert "download.pytorch.org" not in bare.pyproject.read_text()
     assert bare.version_of("torch") == "2.8.0+cu128"
+
+
+def test_renamed_source_takes_its_references_along(project: Project) -> None:
+    """A dependency names the plugin's source (``source = "pytorch_cuda_cu129"``): the switch
+    renames the source and points the dependency at the new name, so Poetry still finds every
+    source it is told about; the user's own sources are never renamed (issue 12, item 23)."""
+    project.run("torch", "install", "--cuda", "12.9")
+    text = project.pyproject.read_text().replace(
+        "package-mode = false\n",
+        "package-mode = false\n\n[tool.poetry.dependencies]\n"
+        'torchvision = { version = "*", source = "pytorch_cuda_cu129" }  # from the index\n',
+    )
+    project.pyproject.write_text(text)
+    project.run("torch", "install", "--cuda", "12.8")
+    written = project.pyproject.read_text()
+    assert 'torchvision = { version = "*", source = "pytorch_cuda_cu128" }  # from the index' in (
+        written
+    )
+    assert "pytorch_cuda_cu129" not in written
+    project.run("lock")
+    project.run("install")
+    assert project.version_of("torch") == "2.8.0+cu128"
 
 
 def _freeze(folder: Path) -> Callable[[], None] | None:
