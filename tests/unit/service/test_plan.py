@@ -73,3 +73,27 @@ def test_the_variable_beats_the_source_url(tmp_path: Path, monkeypatch: pytest.M
     path.write_text(PYPROJECT.format(url="https://mirror.corp/pytorch/whl/cu129"))
     plan = plan_install(path, variant=parse_cuda("12.8"))
     assert plan.source.url.rstrip("/") == "https://env.corp/whl/cu128"
+
+
+def test_updated_line_says_what_changed(tmp_path: Path) -> None:
+    """ "Updated pyproject.toml: source …" only when the source changed (issue 12, item 28)."""
+    from poetry_torch_plugin.service.install_command import what_changed
+
+    path = tmp_path / "pyproject.toml"
+    path.write_text(PYPROJECT.format(url="https://download.pytorch.org/whl/cu129"))
+    named = plan_install(path, variant=None, requested=("torch",))
+    assert named.edit.changed
+    assert what_changed(named) == 'packages = ["torch"]'
+    switched = plan_install(path, variant=parse_cuda("12.8"))
+    assert what_changed(switched).startswith("source <info>pytorch_cuda_cu128</info>")
+    path.write_text(
+        PYPROJECT.format(url="https://download.pytorch.org/whl/cu129").replace(
+            'priority = "explicit"', 'priority = "supplemental"'
+        )
+        + '\n[tool.poetry-torch]\npackages = ["torch", "torchvision", "torchaudio"]\n'
+    )
+    explicit = plan_install(path, variant=None)
+    assert explicit.edit.changed
+    assert (
+        what_changed(explicit) == "source <info>pytorch_cuda_cu129</info> entry (priority explicit)"
+    )
