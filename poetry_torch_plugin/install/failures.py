@@ -76,8 +76,9 @@ def explain_failure(stderr: str, request: Request, target: TargetEnv, tool: str)
         if kind == "conflict":
             return (
                 f"the requested packages conflict on {index} ({_last_error(stderr)}); {kept}."
-                " Relax [tool.poetry-torch] packages so torch, torchvision and torchaudio"
-                " can come from one release."
+                " Relax the requested versions (on the command line, or in [tool.poetry-torch]"
+                " packages when none are given there) so torch, torchvision and torchaudio can"
+                " come from one release, then run poetry torch install again."
             )
         if kind == "readonly":
             return (

@@ -350,6 +350,11 @@ CASES = [
         edit=_replace('packages = ["torch"', 'installer = 5\npackages = ["torch"'),
     ),
     Case(
+        "conflict-on-command-line",
+        ("torch", "install", "torch==2.9.0", "torchvision==0.23.0"),
+        "the requested packages conflict",
+    ),
+    Case(
         "no-source-at-all",
         ("torch", "install"),
         "no pytorch source",
