@@ -355,6 +355,11 @@ CASES = [
         "the requested packages conflict",
     ),
     Case(
+        "unpublished-package",
+        ("torch", "install", "torch", "triton"),
+        "triton is not published on",
+    ),
+    Case(
         "no-source-at-all",
         ("torch", "install"),
         "no pytorch source",

@@ -91,3 +91,17 @@ def test_no_timeout_or_garbage_leaves_the_installers_defaults(value: str) -> Non
     env = clean_environment({"POETRY_TORCH_TIMEOUT": value, "PATH": "/bin"})
     assert "PIP_TIMEOUT" not in env
     assert "UV_HTTP_TIMEOUT" not in env
+
+
+def test_no_matching_distribution_without_a_page_says_not_published(tmp_path: Path) -> None:
+    """pip's "No matching distribution" for a project the index has no page for (issue 12,
+    item 27): a file:// index without that folder."""
+    (tmp_path / "torch").mkdir()
+    (tmp_path / "torch" / "index.html").write_text("<a href='torch-2.9.0-py3-none-any.whl'>t</a>")
+    request = Request(tmp_path.as_uri(), ("triton",))
+    target = TargetEnv(tmp_path, Path("/nonexistent/python"), ())
+    stderr = "ERROR: No matching distribution found for triton\n"
+    line = explain_failure(stderr, request, target, "pip")
+    assert line.startswith(f"triton is not published on {tmp_path.as_uri()}")
+    torch_line = explain_failure(stderr.replace("triton", "torch==3.0"), request, target, "pip")
+    assert torch_line.startswith("no wheel of torch==3.0 on")
