@@ -831,6 +831,35 @@ def test_renamed_source_takes_its_references_along(project: Project) -> None:
     assert project.version_of("torch") == "2.8.0+cu128"
 
 
+def test_hook_repairs_the_companion_mismatch_check_reports(
+    project: Project, index_server: IndexServer
+) -> None:
+    """torchvision 0.23.0 (which requires torch 2.8.0) beside torch 2.9.0: ``check`` calls it a
+    companion mismatch, and the hook, using the same verdict, reinstalls the configured
+    packages so they belong together again (issue 12, item 18)."""
+    project.run("torch", "install", "--cuda", "12.9")
+    project.run("lock")
+    project.pip(
+        "install",
+        "--no-deps",
+        "--index-url",
+        f"{index_server.base}/cu129",
+        "torchvision==0.23.0+cu129",
+    )
+    assert project.version_of("torchvision") == "0.23.0+cu129"
+    check = project.run("torch", "check", "--json", check=False)
+    import json
+
+    codes = {verdict["code"] for verdict in json.loads(check.stdout)["verdicts"]}
+    assert "companion-mismatch" in codes, check.stdout
+    project.run("install")
+    assert project.version_of("torchvision") == "0.24.0+cu129"
+    assert project.version_of("torch") == EARLIER
+    after = project.run("torch", "check", "--json", check=False)
+    codes = {verdict["code"] for verdict in json.loads(after.stdout)["verdicts"]}
+    assert "companion-mismatch" not in codes, after.stdout
+
+
 def _freeze(folder: Path) -> Callable[[], None] | None:
     """Make ``folder`` refuse new files: ``chattr +i`` (root ignores modes), else chmod 0555;
     returns the undo, or None where neither works."""
