@@ -248,11 +248,12 @@ def read_config(data: Mapping[str, Any], *, declared: bool = True) -> TorchConfi
             " command again."
         )
     requirements = parse_requirements(packages_value, where=f"[tool.{TOOL_TABLE}] packages")
-    installer = str(settings.get("installer", "auto"))
-    if installer not in INSTALLERS:
+    written_installer = settings.get("installer", "auto")
+    installer = str(written_installer)
+    if not isinstance(written_installer, str) or installer not in INSTALLERS:
         raise ConfigError(
-            f"[tool.{TOOL_TABLE}] installer = {installer!r} is not one of {', '.join(INSTALLERS)};"
-            " nothing was changed. Fix pyproject.toml."
+            f"[tool.{TOOL_TABLE}] installer = {_toml_value(written_installer)} is not one of"
+            f" {', '.join(INSTALLERS)}; nothing was changed. Fix pyproject.toml."
         )
     allow_http = settings.get("allow-http", False)
     if not isinstance(allow_http, bool):
@@ -323,6 +324,20 @@ def env_flag(name: str, *, untouched: str = "nothing was changed") -> bool:
         f"{name}={value!r} is not a boolean (expected true/false, 1/0 or yes/no); {untouched}."
         f" Set {name} to 1 or 0 (or unset it), then run the command again."
     )
+
+
+def _toml_value(value: object) -> str:
+    """A value as TOML writes it (``5``, ``true``, ``"uvx"``), for messages that quote the
+    file: Python's repr would show ``'5'`` for the number 5 and ``True`` for true."""
+    import json
+
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    return json.dumps(value, ensure_ascii=False, default=str)
 
 
 def effective_index_base(config: TorchConfig, override: str | None = None) -> str:

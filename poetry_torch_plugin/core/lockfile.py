@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 
 from dataclasses import dataclass
 from pathlib import Path
@@ -171,8 +172,6 @@ def _version_number(value: object) -> int | None:
 
 
 def _newer(path: Path, version: object, text: str) -> NewerLockError:
-    import re
-
     found = re.search(r"written by poetry-torch-plugin (\S+)", text)
     writer = f"poetry-torch-plugin {found.group(1).rstrip('.,;')}" if found else "a newer plugin"
     return NewerLockError(
@@ -214,11 +213,72 @@ def loads(text: str, path: Path = Path(LOCK_NAME)) -> TorchLock:
             )
             for entry in data.get("package", [])
         )
-        return TorchLock(
+        lock = TorchLock(
             inputs, str(metadata["content-hash"]), packages, str(metadata.get("resolved-for", ""))
         )
     except (KeyError, TypeError, AttributeError) as exc:
         raise _unreadable(path, f"missing or malformed {exc}") from None
+    problem = lock_problem(lock)
+    if problem is not None:
+        raise _unreadable(path, problem)
+    return lock
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _package_problem(package: LockedPackage) -> str | None:
+    from packaging.utils import InvalidWheelFilename
+    from packaging.utils import parse_wheel_filename
+    from packaging.version import InvalidVersion
+    from packaging.version import Version
+
+    try:
+        version = Version(package.version)
+    except InvalidVersion:
+        return f"{package.name} has version {package.version!r}, not a valid version"
+    if not package.files:
+        return f"{package.name} {package.version} lists no files"
+    for filename, digest in package.files:
+        if not _SHA256.fullmatch(digest):
+            return f"{filename} has no well-formed sha256 hash"
+        if not filename.endswith(".whl"):
+            continue
+        try:
+            name, file_version, _, _ = parse_wheel_filename(filename)
+        except InvalidWheelFilename:
+            return f"{filename!r} is not a wheel file name"
+        if name != package.name or file_version != version:
+            return f"{filename} is not a file of {package.name} {package.version}"
+    return None
+
+
+def lock_problem(lock: TorchLock) -> str | None:
+    """Why a parsed lock cannot be trusted (a hand edit, a bad merge); None when it is whole:
+    the schema, every version and every hash is checked on every read."""
+    from packaging.requirements import InvalidRequirement
+    from packaging.requirements import Requirement
+
+    if not _SHA256.fullmatch(lock.content_hash):
+        return f"content-hash {lock.content_hash!r} is not a sha256"
+    if not lock.inputs.source_name or not lock.inputs.source_url:
+        return "the source has no name or no url"
+    for text in lock.inputs.packages:
+        try:
+            Requirement(text)
+        except InvalidRequirement:
+            return f"packages entry {text!r} is not a valid requirement"
+    if not lock.packages:
+        return "it pins no package"
+    seen: set[str] = set()
+    for package in lock.packages:
+        if package.name in seen:
+            return f"{package.name} is pinned twice"
+        seen.add(package.name)
+        problem = _package_problem(package)
+        if problem is not None:
+            return problem
+    return None
 
 
 def requirement_lines(lock: TorchLock, *, continuation: bool = False) -> list[str]:

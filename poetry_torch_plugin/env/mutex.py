@@ -20,12 +20,18 @@ def exclusive(target: TargetEnv) -> Iterator[None]:
     from filelock import Timeout
 
     mutex_path = target.root / ".poetry-torch-install.mutex"
+    lock = FileLock(str(mutex_path), timeout=900)
     try:
-        lock = FileLock(str(mutex_path), timeout=900)
-        with lock:
-            yield
-    except (PermissionError, OSError) as exc:
-        if isinstance(exc, Timeout):
-            raise
+        lock.acquire()
+    except Timeout:
+        raise
+    except OSError:
         # A read-only environment cannot hold a lock file; the install will say why it failed.
+        # Only the acquiring is guarded: an error inside the block is the caller's, unchanged
+        # (yielding again after it was the "generator didn't stop after throw()").
         yield
+        return
+    try:
+        yield
+    finally:
+        lock.release()

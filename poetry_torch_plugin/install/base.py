@@ -147,7 +147,27 @@ def clean_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
         PIP_NO_INPUT="1",
         PYTHONIOENCODING="utf-8",
     )
+    env.update(installer_timeouts(source))
     return env
+
+
+TIMEOUT_ENV = "POETRY_TORCH_TIMEOUT"
+
+
+def installer_timeouts(source: Mapping[str, str]) -> dict[str, str]:
+    """``POETRY_TORCH_TIMEOUT`` (seconds) for pip and uv too, so a stalled download stops in
+    about that time (one retry) instead of pip's 15 s x 5 retries or uv's 30 s x 3: empty
+    when it is unset or not a number (the probes then keep their default as well)."""
+    try:
+        seconds = max(1, round(float(source.get(TIMEOUT_ENV, ""))))
+    except (ValueError, OverflowError):
+        return {}
+    return {
+        "PIP_TIMEOUT": str(seconds),
+        "PIP_RETRIES": "1",
+        "UV_HTTP_TIMEOUT": str(seconds),
+        "UV_HTTP_RETRIES": "1",
+    }
 
 
 def _ask(python: Path, code: str) -> str:

@@ -6,6 +6,8 @@ import re
 
 from typing import TYPE_CHECKING
 
+from packaging.utils import canonicalize_name
+
 from poetry_torch_plugin.core.urls import redact
 from poetry_torch_plugin.core.urls import redact_text
 from poetry_torch_plugin.install.base import Request
@@ -60,6 +62,14 @@ def explain_failure(stderr: str, request: Request, target: TargetEnv, tool: str)
         if match is None:
             continue
         if kind == "nomatch":
+            name = re.split(r"[<>=!~;\[ (]", match.group(1), maxsplit=1)[0]
+            if name and not _published(request, name):
+                return (
+                    f"{name} is not published on {index} (there is no"
+                    f" {index.rstrip('/')}/{canonicalize_name(name)}/ page); {kept}. Drop it from"
+                    " the requested packages, or use an index that publishes it, then run"
+                    " poetry torch install again."
+                )
             return (
                 f"no wheel of {match.group(1)} on {index} matches {environment_tags(target.python)}"
                 f" (no wheels with a matching Python ABI tag or platform); {kept}."
@@ -76,8 +86,9 @@ def explain_failure(stderr: str, request: Request, target: TargetEnv, tool: str)
         if kind == "conflict":
             return (
                 f"the requested packages conflict on {index} ({_last_error(stderr)}); {kept}."
-                " Relax [tool.poetry-torch] packages so torch, torchvision and torchaudio"
-                " can come from one release."
+                " Relax the requested versions (on the command line, or in [tool.poetry-torch]"
+                " packages when none are given there) so torch, torchvision and torchaudio can"
+                " come from one release, then run poetry torch install again."
             )
         if kind == "readonly":
             return (
@@ -92,6 +103,26 @@ def explain_failure(stderr: str, request: Request, target: TargetEnv, tool: str)
     return (
         f"{tool} failed: {_last_error(stderr)}; {kept}. Run `poetry torch install -v` for details."
     )
+
+
+def _published(request: Request, name: str) -> bool:
+    """Whether the index has a page for ``name`` at all: pip and uv say "no matching
+    distribution" both when it has none and when no wheel fits; only a 404 (or a missing
+    folder of a file:// index) means "not published".  Any other answer counts as published."""
+    from poetry_torch_plugin.core.urls import without_login
+    from poetry_torch_plugin.errors import IndexAccessError
+    from poetry_torch_plugin.index.access import IndexAccess
+    from poetry_torch_plugin.index.listing import fetch_listing
+
+    url = without_login(request.index_url)
+    user, password = request.credentials or (None, None)
+    try:
+        fetch_listing(url, name, timeout=5, access=IndexAccess(url, user, password))
+    except IndexAccessError as exc:
+        return "does not publish" not in str(exc)
+    except Exception:  # a message is being built: any doubt means "published"
+        return True
+    return True
 
 
 def _last_error(stderr: str) -> str:

@@ -167,10 +167,58 @@ def apply_install_edits(
     _set_source(document, source)
     _set_packages(document, packages_for(configured, requested))
     _set_variant(document, source)
-    text = tomlkit.dumps(document)
+    text = tidy(tomlkit.dumps(document), original_text)
     if "\r\n" in original_text:  # new lines in the file's own line ending
         text = re.sub(r"(?<!\r)\n", "\r\n", text)
     return EditResult(text=text, changed=text != original_text)
+
+
+_KEY = r"""(?:[A-Za-z0-9_-]+|"[^"\n]*"|'[^'\n]*')"""
+_HEADER = re.compile(rf"^\s*\[\[?\s*{_KEY}(?:\s*\.\s*{_KEY})*\s*\]\]?\s*(?:#.*)?$")
+
+
+def _blank_runs(lines: list[str]) -> dict[str, int]:
+    """For each table header: the most blank lines the file has right before it."""
+    runs: dict[str, int] = {}
+    blanks = 0
+    for line in lines:
+        if not line.strip():
+            blanks += 1
+            continue
+        if _HEADER.match(line):
+            runs[line] = max(runs.get(line, 0), blanks)
+        blanks = 0
+    return runs
+
+
+def tidy(text: str, original: str) -> str:
+    """tomlkit's output laid out as people write TOML: one blank line before a table the edit
+    put after other lines (tomlkit glues an appended table to the line before it) and no doubled
+    blank lines the file did not have; the file's own layout elsewhere and whether it ends with
+    a newline are kept (issue 12, item 16)."""
+    before = original.replace("\r\n", "\n").split("\n")
+    pairs = set(zip(before, before[1:]))
+    runs = _blank_runs(before)
+    out: list[str] = []
+    for line in text.replace("\r\n", "\n").split("\n"):
+        if _HEADER.match(line) and out:
+            blanks = 0
+            while blanks < len(out) and not out[-1 - blanks].strip():
+                blanks += 1
+            previous = out[-1 - blanks] if blanks < len(out) else ""
+            wanted = blanks
+            if blanks == 0 and not previous.lstrip().startswith("#"):
+                wanted = 0 if (previous, line) in pairs else 1
+            elif blanks > 1:
+                wanted = min(blanks, max(1, runs.get(line, 1)))
+            if wanted != blanks:
+                del out[len(out) - blanks :]
+                out.extend([""] * wanted)
+        out.append(line)
+    result = "\n".join(out)
+    if original.strip() and not original.endswith(("\n", "\r")):
+        result = result.rstrip("\n")
+    return result
 
 
 def packages_for(configured: Sequence[str], requested: Sequence[Requirement]) -> list[str]:

@@ -24,16 +24,37 @@ def refuse_read_only(path: Path) -> None:
     """ConfigError when ``path`` exists without any write bit (``chmod 0444``): the user
     means it to stay as it is, and a rename would replace it anyway (as root, or in a writable
     folder). Called before anything is downloaded or installed."""
+    target = Path(os.path.realpath(path))
     try:
-        mode = Path(os.path.realpath(path)).stat().st_mode
+        mode = target.stat().st_mode
     except OSError:
-        return
-    if not mode & 0o222:
+        mode = None
+    if mode is not None and not mode & 0o222:
         raise ConfigError(
             f"{path.name} is read-only (mode {mode & 0o777:04o}); nothing was downloaded,"
             " installed or changed. Make it writable (`chmod u+w"
             f" {path.name}`), then run the command again."
         )
+    _refuse_unwritable_folder(path, target.parent)
+
+
+def _refuse_unwritable_folder(path: Path, folder: Path) -> None:
+    """``path`` is replaced by a rename inside its folder: try creating a file there (the only
+    true test: root, ACLs, read-only mounts and immutable folders all answer differently)."""
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".check", dir=folder)
+    except FileNotFoundError:
+        return  # no folder yet: the command that creates it reports its own error
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError(
+            f"cannot create files in {folder} ({reason}), so {path.name} could not be written;"
+            " nothing was downloaded, installed or changed. Make the folder writable, then run"
+            " the command again."
+        ) from None
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        Path(name).unlink()
 
 
 def write_atomic(path: Path, data: bytes, *, expected: bytes | None = None) -> None:

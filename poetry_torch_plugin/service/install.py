@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
-from typing import Any
 
 from poetry_torch_plugin.core.config import Source
 from poetry_torch_plugin.core.config import effective_index_base
@@ -65,6 +64,28 @@ class InstallPlan:
         return self.source.url
 
 
+def _index_base_for(current: TorchConfig, index_base: str | None) -> str:
+    """The base a new variant's URL is built on: the one given (``--index-base``,
+    ``POETRY_TORCH_INDEX_BASE``, ``index-base``), else the base of the plugin source already in
+    the file (``https://mirror.corp/pytorch/whl/cu129`` gives ``https://mirror.corp/pytorch/whl``)
+    so a switch keeps a mirror configured only there, else download.pytorch.org."""
+    import os
+
+    from poetry_torch_plugin.core.config import DEFAULT_INDEX_BASE
+    from poetry_torch_plugin.core.config import INDEX_BASE_ENV
+
+    given = index_base or os.environ.get(INDEX_BASE_ENV)
+    if not given and current.index_base.rstrip("/") == DEFAULT_INDEX_BASE:
+        for existing in current.sources:
+            if existing.variant is None:
+                continue
+            url = existing.url.rstrip("/")
+            tail = f"/{existing.variant.index_name}"
+            if url.endswith(tail) and len(url) > len(tail):
+                return url[: -len(tail)]
+    return effective_index_base(current, index_base)
+
+
 def plan_install(
     path: Path,
     *,
@@ -108,7 +129,7 @@ def plan_install(
         same = [s for s in current.sources if s.variant == variant]
         derived = bool(index_base) or channel is not None or not same
         if derived:
-            base = channel_base(effective_index_base(current, index_base), channel or "stable")
+            base = channel_base(_index_base_for(current, index_base), channel or "stable")
             url = source_url(base, variant)
         else:
             url = same[0].url
@@ -210,6 +231,8 @@ def execute_install(
         if state.fresh and state.lock is not None and not upgrade:
             lock = state.lock
         else:
+            if state.error is not None:
+                tell(f"{state.error.split(';')[0]}: resolving afresh to replace it")
             # Without PEP 658 metadata the installer would download every wheel to resolve
             # and again to install: download once, into a wheelhouse, and install from it.
             wheelhouse = Path(tmp) if wheelhouse_needed(probe) else None
@@ -256,6 +279,8 @@ def execute_install(
     if lock is not state.lock and not plan.local:
         write_lock(state.path, lock)
     if plan.edit.changed:
+        from poetry_torch_plugin.service.relock import refresh_poetry_lock
+
         refresh_poetry_lock(plan.pyproject.path, plan.settings, target)
     return installed
 
@@ -276,26 +301,6 @@ def _install_line(lock: TorchLock, wheelhouse: Path | None, index_url: str) -> s
         f"Downloading and installing {count} package{'s' if count != 1 else ''} from"
         f" {redact(index_url)}, each checked against its sha256 in the lock"
     )
-
-
-def refresh_poetry_lock(pyproject: Path, settings: TorchConfig, target: TargetEnv) -> bool:
-    """After an edit of the sources (part of poetry.lock's content-hash): refresh poetry.lock
-    through Poetry's own Installer, with torch held out, so that ``poetry install`` and
-    ``poetry check --lock`` pass with no extra step.  True when poetry.lock was rewritten."""
-    from poetry_torch_plugin.seam.relock import refresh_lock
-    from poetry_torch_plugin.service import holdout
-
-    def bind(poetry: Any, installer: Any) -> None:
-        hold = holdout.build(settings, target, pyproject, lambda _text: None)
-        holdout.bind(poetry, installer, hold)
-
-    try:
-        return refresh_lock(pyproject.parent, bind)
-    except RuntimeError as exc:
-        raise InstallError(
-            f"the build is installed and {pyproject.name} updated, but poetry.lock could not be"
-            f" refreshed ({exc}). Run `poetry lock`."
-        ) from None
 
 
 def install_pins(

@@ -85,9 +85,35 @@ def install_torch(
         say=say,
     )
     if plan.edit.changed:
-        say(f"Updated {plan.pyproject.path.name}: source <info>{plan.source.name}</info>.")
+        say(f"Updated {plan.pyproject.path.name}: {what_changed(plan)}.")
     _login_note(plan, say, dry_run=False)
     say(f"<info>torch ready:</info> {plan.variant.describe()}")
+
+
+def what_changed(plan: InstallPlan) -> str:
+    """What the edit changed, said truly: the source (name or URL), the packages, or else
+    only the source entry's form (made explicit, a Poetry 1 priority key dropped)."""
+    import json
+
+    from poetry_torch_plugin.core.config import parse_toml
+    from poetry_torch_plugin.core.config import read_config
+    from poetry_torch_plugin.errors import TorchPluginError
+
+    try:
+        before = read_config(parse_toml(plan.pyproject.original.decode("utf-8")), declared=False)
+        old = before.source()
+    except (TorchPluginError, ValueError):
+        before, old = None, None
+    new = plan.settings.source()
+    parts = []
+    if new is not None and (old is None or (old.name, old.url) != (new.name, new.url)):
+        parts.append(f"source <info>{new.name}</info>")
+    if before is None or before.written != plan.settings.written:
+        parts.append(f"packages = {json.dumps(list(plan.settings.written), ensure_ascii=False)}")
+    if not parts:
+        name = new.name if new is not None else plan.source.name
+        parts.append(f"source <info>{name}</info> entry (priority explicit)")
+    return ", ".join(parts)
 
 
 def _login_note(plan: InstallPlan, say: Callable[[str], None], *, dry_run: bool) -> None:

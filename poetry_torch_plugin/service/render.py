@@ -39,6 +39,12 @@ def check_json(report: Report) -> str:
     return json.dumps(report.to_dict(), indent=2)
 
 
+def error_json(message: str) -> str:
+    """``check --json`` when there is no report to give (no project, unreadable file): the
+    same top-level ``ok`` and ``exit_code`` keys, and the one-line reason in ``error``."""
+    return json.dumps({"ok": False, "exit_code": 1, "error": message}, indent=2)
+
+
 def check_text(report: Report) -> list[str]:
     """The report as lines of cleo markup: machine, environment, project, runtime, verdicts."""
     lines = [*_machine(report.machine), *_environment(report), *_project(report)]

@@ -129,7 +129,7 @@ def _replayable_lock(
 def _ensure_problems(
     settings: TorchConfig, target: TargetEnv, variant: Variant, lock: TorchLock | None
 ) -> list[str]:
-    problems = [problem.text for problem in verify(settings, target, variant)]
+    problems = [problem.text for problem in verify(settings, target, variant, companions=True)]
     if lock is not None:
         # Only what Poetry never manages: torch's other dependencies (filelock, ...) belong to
         # poetry.lock too, and chasing them would reinstall after every Poetry command.

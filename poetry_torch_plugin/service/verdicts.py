@@ -21,15 +21,12 @@ if TYPE_CHECKING:
 
 from poetry_torch_plugin.service.machine_fit import gpus_text
 from poetry_torch_plugin.service.machine_fit import machine_fit
-from poetry_torch_plugin.service.verdict import COMPANIONS
 from poetry_torch_plugin.service.verdict import ERROR
 from poetry_torch_plugin.service.verdict import FIX_AUTO
 from poetry_torch_plugin.service.verdict import FIX_INSTALL
 from poetry_torch_plugin.service.verdict import SHOWN
 from poetry_torch_plugin.service.verdict import WARNING
 from poetry_torch_plugin.service.verdict import Verdict
-from poetry_torch_plugin.service.verdict import _version
-from poetry_torch_plugin.service.verdict import torch_pin
 
 
 class _Verdicts:
@@ -153,35 +150,13 @@ class _Verdicts:
                 self.add("lock-drift", WARNING, text, FIX_INSTALL)
 
     def companions(self, torch: InstalledDist) -> None:
-        torch_version = _version(torch.version)
-        torch_variant = torch.variant()
-        for name in COMPANIONS:
-            dist = self.env.dists.get(name)
-            if dist is None or name in self.flagged:
-                continue
-            pin = torch_pin(dist)
-            if (
-                pin is not None
-                and torch_version is not None
-                and not pin.specifier.contains(torch_version, prereleases=True)
-            ):
-                self.add(
-                    "companion-mismatch",
-                    ERROR,
-                    f"{name} {dist.build_version()} requires torch{pin.specifier}, but torch is"
-                    f" {torch.build_version()}",
-                    FIX_INSTALL,
-                )
-                continue
-            found = dist.variant()
-            if found is not None and torch_variant is not None and found != torch_variant:
-                self.add(
-                    "companion-mismatch",
-                    ERROR,
-                    f"{name} {dist.build_version()} is a {found} build, but torch"
-                    f" {torch.build_version()} is a {torch_variant} build",
-                    FIX_INSTALL,
-                )
+        """The same verdict the hook acts on (``verify.companion_mismatches``)."""
+        from poetry_torch_plugin.service.verify import companion_mismatches
+
+        del torch  # read from the environment, as the hook reads it
+        for problem in companion_mismatches(self.env.dists):
+            if problem.name not in self.flagged:
+                self.add("companion-mismatch", ERROR, problem.text, FIX_INSTALL)
 
     def machine_fit(self, torch: InstalledDist, configured: Variant | None) -> None:
         machine_fit(self, torch, configured)

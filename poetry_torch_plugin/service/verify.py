@@ -32,8 +32,12 @@ class Problem:
     text: str
 
 
-def verify(settings: TorchConfig, target: TargetEnv, variant: Variant) -> list[Problem]:
-    """Every way the environment differs from the configuration (empty when all is right)."""
+def verify(
+    settings: TorchConfig, target: TargetEnv, variant: Variant, *, companions: bool = False
+) -> list[Problem]:
+    """Every way the environment differs from the configuration (empty when all is right);
+    with ``companions`` (the hook), also a configured torchvision/torchaudio that does not
+    belong with the installed torch, which a reinstall of the configured packages repairs."""
     installed = installed_distributions(target.site_packages)
     problems: list[Problem] = []
     for requirement in settings.requirements:
@@ -57,6 +61,73 @@ def verify(settings: TorchConfig, target: TargetEnv, variant: Variant) -> list[P
         if found is not None and found != variant and name in _VARIANT_BUILDS:
             problems.append(
                 Problem(name, f"{name} {dist.build_version()} is a {found} build, not {variant}")
+            )
+    if companions:
+        flagged = {problem.name for problem in problems}
+        configured = {canonicalize_name(req.name) for req in settings.requirements}
+        problems += [
+            p
+            for p in companion_mismatches(installed)
+            if p.name not in flagged and p.name in configured
+        ]
+    return problems
+
+
+COMPANIONS = ("torchvision", "torchaudio")
+
+
+def companion_mismatches(installed: Mapping[str, InstalledDist]) -> list[Problem]:
+    """torchvision/torchaudio that do not belong with the installed torch (their
+    ``Requires-Dist: torch==X`` or their build label): the one verdict ``poetry torch check``
+    and the hook both use (issue 12, item 18)."""
+    from packaging.requirements import InvalidRequirement
+    from packaging.requirements import Requirement
+
+    from poetry_torch_plugin.env.installed import requires_of
+
+    torch = installed.get("torch")
+    if torch is None:
+        return []
+    try:
+        torch_version: Version | None = Version(torch.version)
+    except InvalidVersion:
+        torch_version = None
+    torch_variant = torch.variant()
+    problems: list[Problem] = []
+    for name in COMPANIONS:
+        dist = installed.get(name)
+        if dist is None:
+            continue
+        pin = None
+        for line in requires_of(dist):
+            try:
+                requirement = Requirement(line)
+            except InvalidRequirement:
+                continue
+            if canonicalize_name(requirement.name) == "torch" and requirement.specifier:
+                pin = requirement
+                break
+        if (
+            pin is not None
+            and torch_version is not None
+            and not pin.specifier.contains(torch_version, prereleases=True)
+        ):
+            problems.append(
+                Problem(
+                    name,
+                    f"{name} {dist.build_version()} requires torch{pin.specifier}, but torch is"
+                    f" {torch.build_version()}",
+                )
+            )
+            continue
+        found = dist.variant()
+        if found is not None and torch_variant is not None and found != torch_variant:
+            problems.append(
+                Problem(
+                    name,
+                    f"{name} {dist.build_version()} is a {found} build, but torch"
+                    f" {torch.build_version()} is a {torch_variant} build",
+                )
             )
     return problems
 

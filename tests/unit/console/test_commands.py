@@ -73,6 +73,19 @@ def test_check_json_on_a_project_without_torch(tester: Tester, project_dir: Path
     assert {verdict["code"] for verdict in data["verdicts"]} >= {"no-environment"}
 
 
+def test_check_json_without_a_project_is_still_json(tester: Tester, project_dir: Path) -> None:
+    """No pyproject.toml: stdout is JSON with the reason in ``error``; stderr keeps its one
+    prefixed line (issue 12, item 26)."""
+    assert not (project_dir / "pyproject.toml").exists()
+    check = tester("torch check")
+    code = check.execute("--json")
+    data = json.loads(check.io.fetch_output())
+    assert code == data["exit_code"] == 1
+    assert data["ok"] is False
+    assert "no pyproject.toml in" in data["error"]
+    assert one_error_line(check).startswith("poetry-torch: ")
+
+
 def test_check_text_renders_the_report(tester: Tester, project_dir: Path) -> None:
     (project_dir / "pyproject.toml").write_text(PLAIN)
     check = tester("torch check")
@@ -113,7 +126,9 @@ def test_export_writes_the_file(tester: Tester, project_dir: Path) -> None:
     pyproject = configured_project(project_dir, "https://download.pytorch.org/whl/cpu")
     settings, source = configured(pyproject)
     given = inputs_for(source, settings, requires_python_of(load(pyproject).document))
-    torch = LockedPackage("torch", "2.9.0+cpu", True, (("torch-2.9.0+cpu-x.whl", "a" * 64),))
+    torch = LockedPackage(
+        "torch", "2.9.0+cpu", True, (("torch-2.9.0+cpu-cp311-cp311-linux_x86_64.whl", "a" * 64),)
+    )
     write_lock(project_dir / LOCK_NAME, TorchLock(given, given.content_hash(), (torch,), "x"))
 
     lock = tester("torch lock")

@@ -302,3 +302,22 @@ def test_env_flag_refuses_anything_else(value: str, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("POETRY_TORCH_ALLOW_HTTP", value)
     with pytest.raises(ConfigError, match=f"POETRY_TORCH_ALLOW_HTTP={value!r} is not a boolean"):
         env_flag("POETRY_TORCH_ALLOW_HTTP")
+
+
+@pytest.mark.parametrize(
+    ("written", "shown"),
+    [
+        ("5", "installer = 5 is not one of"),
+        ("true", "installer = true is not one of"),
+        ('"uvx"', 'installer = "uvx" is not one of'),
+        ('["pip"]', 'installer = ["pip"] is not one of'),
+        ('"\uff50\uff49\uff50"', 'installer = "\uff50\uff49\uff50" is not one of'),
+    ],
+)
+def test_bad_installer_is_quoted_as_written(written: str, shown: str) -> None:
+    """The value as TOML writes it, not Python's repr: ``5``, not ``'5'``; full-width text
+    once, not escaped twice (issue 12, item 28)."""
+    data = loads(f"[tool.poetry-torch]\ninstaller = {written}\n")
+    with pytest.raises(ConfigError) as info:
+        read_config(data)
+    assert f"[tool.poetry-torch] {shown}" in str(info.value)

@@ -174,6 +174,54 @@ def test_unreadable_lock_is_one_line(tmp_path: Path, text: str) -> None:
     assert "poetry torch lock" in message
 
 
+TORCH_FILE = "torch-2.9.0+cu129-cp311-cp311-manylinux_2_28_x86_64.whl"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "reason"),
+    [
+        ('version = "2.9.0+cu129"', 'version = "2.9.0+cu128"', "is not a file of torch"),
+        ('version = "2.9.0+cu129"', 'version = "two nine"', "not a valid version"),
+        (f'hash = "sha256:{digest("a")}"', 'hash = "sha256:abc"', "no well-formed sha256"),
+        (f'hash = "sha256:{digest("a")}"', 'hash = ""', "no well-formed sha256"),
+        (f'hash = "sha256:{digest("a")}"', f'hash = "md5:{digest("a")}"', "well-formed sha256"),
+        (TORCH_FILE, "torch.whl", "is not a wheel file name"),
+        (TORCH_FILE, TORCH_FILE.replace("torch-", "torchvision-"), "is not a file of torch"),
+        ('content-hash = "', 'content-hash = "zz', "is not a sha256"),
+        ('name = "torch"', 'name = "nvidia-cublas-cu12"', "pinned twice"),
+        ('"torch",', '"torch>>>2",', "not a valid requirement"),
+    ],
+)
+def test_hand_corrupted_lock_is_refused_on_read(
+    tmp_path: Path, old: str, new: str, reason: str
+) -> None:
+    """Every read validates the whole lock: schema, versions, hashes (issue 12, item 11)."""
+    text = dumps(sample_lock())
+    assert old in text
+    path = tmp_path / LOCK_NAME
+    path.write_text(text.replace(old, new, 1))
+    with pytest.raises(ConfigError) as info:
+        read_lock(path)
+    message = str(info.value)
+    assert reason in message
+    assert "\n" not in message
+    assert "Run `poetry torch lock` to write it again." in message
+
+
+def test_lock_without_packages_or_files_is_refused(tmp_path: Path) -> None:
+    lock = sample_lock()
+    empty = TorchLock(lock.inputs, lock.content_hash, (), lock.resolved_for)
+    no_files = TorchLock(
+        lock.inputs,
+        lock.content_hash,
+        (LockedPackage("torch", "2.9.0+cu129", True, ()),),
+        lock.resolved_for,
+    )
+    for broken, reason in ((empty, "pins no package"), (no_files, "lists no files")):
+        with pytest.raises(ConfigError, match=reason):
+            loads(dumps(broken))
+
+
 def test_lock_state_fresh_stale_and_broken(tmp_path: Path) -> None:
     pyproject = tmp_path / "pyproject.toml"
     pyproject.write_text(

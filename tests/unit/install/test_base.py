@@ -67,3 +67,41 @@ def test_clean_environment_drops_pip_settings() -> None:
     assert env["PIP_CERT"] == "/ca.pem"
     assert env["PIP_CONFIG_FILE"] == os.devnull
     assert env["PATH"] == "/bin"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("5", {"PIP_TIMEOUT": "5", "PIP_RETRIES": "1", "UV_HTTP_TIMEOUT": "5"}),
+        ("0.2", {"PIP_TIMEOUT": "1", "UV_HTTP_TIMEOUT": "1"}),
+        ("2.6", {"PIP_TIMEOUT": "3", "UV_HTTP_RETRIES": "1"}),
+    ],
+)
+def test_poetry_torch_timeout_reaches_pip_and_uv(value: str, expected: dict[str, str]) -> None:
+    """A stalled download stops in about POETRY_TORCH_TIMEOUT (issue 12, item 21)."""
+    from poetry_torch_plugin.install.uv import uv_environment
+
+    base = {"POETRY_TORCH_TIMEOUT": value, "PIP_TIMEOUT": "99", "PATH": "/bin"}
+    for env in (clean_environment(base), uv_environment(base)):
+        assert expected.items() <= env.items(), env
+
+
+@pytest.mark.parametrize("value", ["", "soon", "inf", "nan"])
+def test_no_timeout_or_garbage_leaves_the_installers_defaults(value: str) -> None:
+    env = clean_environment({"POETRY_TORCH_TIMEOUT": value, "PATH": "/bin"})
+    assert "PIP_TIMEOUT" not in env
+    assert "UV_HTTP_TIMEOUT" not in env
+
+
+def test_no_matching_distribution_without_a_page_says_not_published(tmp_path: Path) -> None:
+    """pip's "No matching distribution" for a project the index has no page for (issue 12,
+    item 27): a file:// index without that folder."""
+    (tmp_path / "torch").mkdir()
+    (tmp_path / "torch" / "index.html").write_text("<a href='torch-2.9.0-py3-none-any.whl'>t</a>")
+    request = Request(tmp_path.as_uri(), ("triton",))
+    target = TargetEnv(tmp_path, Path("/nonexistent/python"), ())
+    stderr = "ERROR: No matching distribution found for triton\n"
+    line = explain_failure(stderr, request, target, "pip")
+    assert line.startswith(f"triton is not published on {tmp_path.as_uri()}")
+    torch_line = explain_failure(stderr.replace("triton", "torch==3.0"), request, target, "pip")
+    assert torch_line.startswith("no wheel of torch==3.0 on")

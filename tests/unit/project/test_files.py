@@ -118,3 +118,43 @@ def test_a_symlink_is_written_through_and_stays_a_link(tmp_path: Path) -> None:
     assert real.read_bytes() == b"x = 1\n"
     assert real.stat().st_mode & 0o7777 == 0o640
     assert leftovers(project) == [] and leftovers(real.parent) == []
+
+
+def test_an_unwritable_folder_is_refused_before_anything_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The folder is tried by creating a file in it (issue 12, item 14); as root a chmod would
+    not stop a rename, so the refusal is simulated where the kernel would answer EACCES."""
+    tmp_path = tmp_path / "project"
+    tmp_path.mkdir()
+    path = tmp_path / "pyproject.toml"
+    path.write_text("x = 1\n")
+    files.refuse_read_only(path)  # writable: nothing raised, nothing left behind
+    files.refuse_read_only(tmp_path / "poetry-torch.lock")  # not there yet: fine too
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pyproject.toml"]
+
+    def denied(*args: object, **kwargs: object) -> tuple[int, str]:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("tempfile.mkstemp", denied)
+    with pytest.raises(ConfigError) as info:
+        files.refuse_read_only(path)
+    message = str(info.value)
+    assert f"cannot create files in {tmp_path} (Permission denied)" in message
+    assert "pyproject.toml could not be written; nothing was downloaded" in message
+    assert "\n" not in message
+    monkeypatch.undo()
+    files.refuse_read_only(tmp_path / "missing" / "poetry-torch.lock")  # no folder: not here
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores folder permissions")
+def test_a_folder_without_write_permission_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "pyproject.toml").write_text("x = 1\n")
+    folder.chmod(0o555)
+    try:
+        with pytest.raises(ConfigError, match="cannot create files in"):
+            files.refuse_read_only(folder / "pyproject.toml")
+    finally:
+        folder.chmod(0o755)

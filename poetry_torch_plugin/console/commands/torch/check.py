@@ -52,6 +52,7 @@ machine's driver and GPUs. Exits 0 only when the environment matches the configu
         from poetry_torch_plugin.service.check import check
         from poetry_torch_plugin.service.render import check_json
         from poetry_torch_plugin.service.render import check_text
+        from poetry_torch_plugin.service.render import error_json
 
         as_json = self.option("json")
 
@@ -67,6 +68,8 @@ machine's driver and GPUs. Exits 0 only when the environment matches the configu
                 note=note,
             )
         except TorchPluginError as error:
+            if as_json:  # a JSON consumer always gets JSON, with the reason in "error"
+                self.io.write_line(error_json(str(error)), type=Type.RAW)
             return self.fail(error)
         if as_json:
             self.io.write_line(check_json(report), type=Type.RAW)

@@ -12,6 +12,8 @@ from poetry_torch_plugin.console.commands.torch.base import TorchCommand
 
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from cleo.io.inputs.argument import Argument
     from cleo.io.inputs.option import Option
 
@@ -105,7 +107,37 @@ itself declares (say torchvision in [project.dependencies]) are installed from t
             # Poetry's own validation speaks first, as it does for the real install.
             _ = self.poetry
         try:
-            install_torch(self.pyproject_path(), options, self.project_env, self.line)
+            pyproject = self.pyproject_path()
         except TorchPluginError as error:
             return self.fail(error)
+        files = (pyproject, pyproject.parent / "poetry-torch.lock")
+        before = [_bytes_of(path) for path in files]
+        try:
+            install_torch(pyproject, options, self.project_env, self.line)
+        except TorchPluginError as error:
+            return self.fail(error)
+        except KeyboardInterrupt:
+            kept = [_bytes_of(path) for path in files] == before
+            return self.interrupted(kept=kept)
         return 0
+
+    def interrupted(self, *, kept: bool) -> int:
+        """Ctrl-C: one line saying what was kept, and 130 as a shell reports SIGINT."""
+        state = (
+            "pyproject.toml and poetry-torch.lock were left as they were"
+            if kept
+            else "pyproject.toml or poetry-torch.lock was already updated"
+        )
+        self.line_error(
+            f"<error>poetry-torch: interrupted (Ctrl-C); {state}, and the installer was"
+            " stopped (pip and uv roll back a half-done package). Run `poetry torch check` to"
+            " see what is installed; `poetry install` puts the configured build back.</error>"
+        )
+        return 130
+
+
+def _bytes_of(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
