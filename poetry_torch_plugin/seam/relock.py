@@ -20,14 +20,6 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 
-def lock_is_stale(project_dir: Path) -> bool:
-    """Whether poetry.lock exists and no longer matches pyproject.toml."""
-    from poetry.factory import Factory
-
-    poetry = Factory().create_poetry(project_dir)
-    return bool(poetry.locker.is_locked() and not poetry.locker.is_fresh())
-
-
 def refresh_lock(project_dir: Path, bind: Callable[[Any, Any], None]) -> bool:
     """Rewrite a stale poetry.lock with the same locked versions; True when it was rewritten.
 
