@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
+QUIET = ("--quiet", "--disable-pip-version-check")
+DOWNLOAD = (sys.executable, "-m", "pip", "download", *QUIET, "--only-binary=:all:")
 REQUIRES_PLUGINS = '\n[tool.poetry.requires-plugins]\npoetry-torch-plugin = ">=0.1"\n'
 
 
@@ -62,8 +64,7 @@ def pypi_with_plugin(
     root = tmp_path_factory.mktemp("pypi-with-plugin")
     pypi = root / "pypi"
     subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check"]
-        + ["--only-binary=:all:", "-d", str(pypi), f"poetry=={version}"],
+        [*DOWNLOAD, "-d", str(pypi), f"poetry=={version}"],
         check=True,
         env=pip_environment(),
     )
@@ -75,8 +76,7 @@ def pypi_with_plugin(
         [
             sys.executable,
             "-c",
-            "import sys; from poetry.core.masonry.api import build_wheel;"
-            " build_wheel(sys.argv[1])",
+            "import sys; from poetry.core.masonry.api import build_wheel; build_wheel(sys.argv[1])",
             str(pypi),
         ],
         cwd=REPO,
@@ -86,10 +86,9 @@ def pypi_with_plugin(
     assert list(pypi.glob("poetry_torch_plugin-*.whl"))
     machine = root / "poetry-bare"
     venv.EnvBuilder(with_pip=True).create(machine)
+    offline = ("--no-index", "--find-links", str(pypi), f"poetry=={version}")
     subprocess.run(
-        [str(machine / "bin" / "python"), "-m", "pip", "install", "--quiet"]
-        + ["--disable-pip-version-check", "--no-index", "--find-links", str(pypi)]
-        + [f"poetry=={version}"],
+        [str(machine / "bin" / "python"), "-m", "pip", "install", *QUIET, *offline],
         check=True,
         env={**pip_environment(), "PIP_CONFIG_FILE": os.devnull},
     )
@@ -102,8 +101,7 @@ def pypi_with_plugin(
     ).stdout.split()
     bundled = [line for line in frozen if line.split("==")[0] in ("pip", "setuptools")]
     subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check"]
-        + ["--only-binary=:all:", "--no-deps", "-d", str(pypi), *bundled],
+        [*DOWNLOAD, "--no-deps", "-d", str(pypi), *bundled],
         check=True,
         env=pip_environment(),
     )
