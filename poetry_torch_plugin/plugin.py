@@ -19,8 +19,15 @@ class TorchApplicationPlugin(ApplicationPlugin):
         from poetry_torch_plugin.console.commands.torch.export import TorchExportCommand
         from poetry_torch_plugin.console.commands.torch.install import TorchInstallCommand
         from poetry_torch_plugin.console.commands.torch.lock import TorchLockCommand
+        from poetry_torch_plugin.console.commands.torch.wheelhouse import TorchWheelhouseCommand
 
-        return [TorchInstallCommand, TorchCheckCommand, TorchLockCommand, TorchExportCommand]
+        return [
+            TorchInstallCommand,
+            TorchCheckCommand,
+            TorchLockCommand,
+            TorchExportCommand,
+            TorchWheelhouseCommand,
+        ]
 
     def activate(self, application: Application) -> None:
         from cleo.events.console_events import COMMAND

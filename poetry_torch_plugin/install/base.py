@@ -190,6 +190,22 @@ def environment_tags(python: Path) -> str:
     return _ask(python, code) or "this environment"
 
 
+def environment_tag_set(python: Path) -> frozenset[str]:
+    """Every wheel tag the environment's interpreter installs (``cp311-cp311-manylinux_2_28_x86_64``,
+    …), asked of that interpreter (its packaging, else pip's); empty when it cannot tell."""
+    code = (
+        "import json\n"
+        "try:\n from packaging import tags\n"
+        "except ImportError:\n from pip._vendor.packaging import tags\n"
+        "print(json.dumps([str(t) for t in tags.sys_tags()]))"
+    )
+    answer = _ask(python, code)
+    try:
+        return frozenset(json.loads(answer)) if answer else frozenset()
+    except ValueError:
+        return frozenset()
+
+
 def environment_markers(python: Path) -> dict[str, str]:
     """The markers pip's ``--report`` records as ``environment`` (the lock's resolved-for)."""
     code = (

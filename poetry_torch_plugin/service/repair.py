@@ -93,6 +93,7 @@ def ensure(
                 backend=backend,
                 quiet=quiet,
                 verbose=verbose,
+                wheelhouse=_wheelhouse(),
             )
         else:
             install_pins(
@@ -163,3 +164,15 @@ def held_in_lock(settings: TorchConfig, lock_path: Path) -> None:
             " plugin wrapped the same methods); nothing was installed. Run `poetry lock` again,"
             " or upgrade poetry-torch-plugin."
         )
+
+
+def _wheelhouse() -> Path | None:
+    """``POETRY_TORCH_WHEELHOUSE``: the hook replays the lock from that folder, no index."""
+    import os
+
+    from pathlib import Path
+
+    from poetry_torch_plugin.service.wheelhouse import WHEELHOUSE_ENV
+
+    folder = os.environ.get(WHEELHOUSE_ENV)
+    return Path(folder) if folder else None

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from cleo.io.inputs.argument import Argument
     from cleo.io.inputs.option import Option
 
+    from poetry_torch_plugin.service.install_command import InstallOptions
+
 
 class TorchInstallCommand(TorchCommand):
     name = "torch install"
@@ -65,6 +67,13 @@ class TorchInstallCommand(TorchCommand):
             None,
             "Resolve again within the constraints instead of replaying poetry-torch.lock.",
         ),
+        option(
+            "wheelhouse",
+            None,
+            "Replay poetry-torch.lock from this folder (filled by `poetry torch wheelhouse`),"
+            " with no index and no network (or POETRY_TORCH_WHEELHOUSE).",
+            flag=False,
+        ),
     ]
     help = """Writes the explicit <c1>pytorch_*</c1> source and <c1>[tool.poetry-torch]</c1> to
 pyproject.toml, then installs the packages from that index only, in one transaction.
@@ -83,9 +92,12 @@ itself declares (say torchvision in [project.dependencies]) are installed from t
 """
 
     def handle(self) -> int:
+        import os
+
         from poetry_torch_plugin.errors import TorchPluginError
         from poetry_torch_plugin.service.install_command import InstallOptions
         from poetry_torch_plugin.service.install_command import install_torch
+        from poetry_torch_plugin.service.wheelhouse import WHEELHOUSE_ENV
 
         options = InstallOptions(
             requirements=tuple(self.argument("requirements") or ()),
@@ -102,6 +114,9 @@ itself declares (say torchvision in [project.dependencies]) are installed from t
             quiet=self.io.output.is_quiet(),
             verbose=self.io.is_verbose(),
         )
+        wheelhouse = self.option("wheelhouse") or os.environ.get(WHEELHOUSE_ENV)
+        if wheelhouse:
+            return self._from_wheelhouse(wheelhouse, options)
         if options.dry_run:
             # A plan for a pyproject.toml Poetry itself refuses would be a plan for nothing:
             # Poetry's own validation speaks first, as it does for the real install.
@@ -119,6 +134,51 @@ itself declares (say torchvision in [project.dependencies]) are installed from t
         except KeyboardInterrupt:
             kept = [_bytes_of(path) for path in files] == before
             return self.interrupted(kept=kept)
+        return 0
+
+    def _from_wheelhouse(self, folder: str, options: InstallOptions) -> int:
+        from pathlib import Path
+
+        from poetry_torch_plugin.errors import ConfigError
+        from poetry_torch_plugin.errors import TorchPluginError
+        from poetry_torch_plugin.service.wheelhouse import WHEELHOUSE_ENV
+        from poetry_torch_plugin.service.wheelhouse import install_from
+
+        given = [
+            flag
+            for flag, value in (
+                ("--cuda", options.cuda),
+                ("--rocm", options.rocm),
+                ("--cpu", options.cpu),
+                ("--xpu", options.xpu),
+                ("--channel", options.channel),
+                ("--index-base", options.index_base),
+                ("--upgrade", options.upgrade),
+                ("package names", options.requirements),
+            )
+            if value
+        ]
+        try:
+            if given:
+                raise ConfigError(
+                    f"a wheelhouse replays poetry-torch.lock as it is, so {', '.join(given)}"
+                    " cannot apply; nothing was changed. Run without them (or without"
+                    f" --wheelhouse / {WHEELHOUSE_ENV})."
+                )
+            pins = install_from(
+                self.pyproject_path(),
+                Path(folder),
+                self.project_env,
+                installer=options.installer,
+                dry_run=options.dry_run,
+                quiet=options.quiet,
+                verbose=options.verbose,
+                say=self.line,
+            )
+        except TorchPluginError as error:
+            return self.fail(error)
+        if pins:
+            self.line(f"<info>torch ready:</info> {', '.join(pins)} (from the wheelhouse)")
         return 0
 
     def interrupted(self, *, kept: bool) -> int:

@@ -1,0 +1,86 @@
+"""Download one file from an index into a folder, checked against a sha256 while it streams.
+
+The file lands under its final name only once its hash matched (a ``.part`` file is written
+first and renamed), so a folder never holds a half-written or tampered wheel."""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+import urllib.error
+import urllib.parse
+import urllib.request
+
+from typing import TYPE_CHECKING
+
+from poetry_torch_plugin.core.urls import redact
+from poetry_torch_plugin.errors import IndexAccessError
+from poetry_torch_plugin.index.listing import _open
+from poetry_torch_plugin.index.listing import _ssl_context
+from poetry_torch_plugin.index.listing import _timeout
+
+
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import BinaryIO
+
+    from poetry_torch_plugin.index.access import IndexAccess
+
+_CHUNK = 1 << 20
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for chunk in iter(lambda: stream.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def download_verified(url: str, dest: Path, sha256: str, access: IndexAccess | None) -> int:
+    """Write ``url`` to ``dest`` if its content hashes to ``sha256``; return the bytes read.
+
+    IndexAccessError (one line) when the index cannot be read or the hash differs; ``dest``
+    is then left as it was (absent)."""
+    part = dest.with_name(dest.name + ".part")
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with _source(url, access) as stream, part.open("wb") as out:
+            for chunk in iter(lambda: stream.read(_CHUNK), b""):
+                digest.update(chunk)
+                out.write(chunk)
+                size += len(chunk)
+    except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError) as exc:
+        part.unlink(missing_ok=True)
+        reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or exc
+        raise IndexAccessError(
+            f"cannot download {dest.name} from {redact(url)} ({reason}); the files already in"
+            f" {dest.parent} were kept. Check the network, then run the command again."
+        ) from None
+    if digest.hexdigest() != sha256:
+        part.unlink(missing_ok=True)
+        raise IndexAccessError(
+            f"{dest.name} from {redact(url)} does not match its sha256 in poetry-torch.lock"
+            f" (got {digest.hexdigest()[:16]}…, locked {sha256[:16]}…); it was not kept. The index"
+            " or a proxy serves another file: check it, or run `poetry torch lock` if the"
+            " index really changed."
+        )
+    part.replace(dest)
+    return size
+
+
+def _source(url: str, access: IndexAccess | None) -> BinaryIO:
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme.lower() == "file":
+        return open(urllib.request.url2pathname(parts.path), "rb")  # noqa: PTH123
+    headers = {}
+    auth = access.basic_auth() if access is not None else None
+    if auth is not None:
+        import base64
+
+        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
+        headers["Authorization"] = f"Basic {token}"
+    request = urllib.request.Request(url, headers=headers)  # noqa: S310
+    response: BinaryIO = _open(request, _timeout(), _ssl_context(access))
+    return response

@@ -1,0 +1,233 @@
+"""An offline wheelhouse: every wheel ``poetry-torch.lock`` pins, downloaded once into a folder
+(each checked against its locked sha256), and installs from that folder with no index at all,
+for air-gapped clusters and container layer caches.
+
+The folder is flat (``pip --find-links``/``uv --find-links`` read it as it is) and also holds a
+PEP 503 tree under ``simple/`` (``pip install --index-url file:///…/simple``).  Nothing here
+writes pyproject.toml, poetry.lock or poetry-torch.lock."""
+
+from __future__ import annotations
+
+import html
+import os
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from poetry_torch_plugin.core.lockfile import LOCK_NAME
+from poetry_torch_plugin.errors import ConfigError
+
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from collections.abc import Collection
+    from pathlib import Path
+
+    from poetry_torch_plugin.core.lockfile import TorchLock
+    from poetry_torch_plugin.service.settings import EnvFinder
+
+WHEELHOUSE_ENV = "POETRY_TORCH_WHEELHOUSE"
+
+
+@dataclass(frozen=True)
+class Filled:
+    downloaded: int  # files fetched now
+    present: int  # files already there with the locked hash
+    size: int  # bytes of every selected file
+
+
+def locked(pyproject: Path) -> TorchLock:
+    """The project's poetry-torch.lock, which must be fresh: a wheelhouse is only as good as
+    the lock it replays."""
+    from poetry_torch_plugin.project.lockstate import check_project
+
+    state = check_project(pyproject)
+    problem = state.problem()
+    if problem is not None:
+        raise ConfigError(f"{problem.rstrip('.')}; the wheelhouse was left as it is.")
+    if state.lock is None:
+        raise ConfigError(
+            f"there is no {LOCK_NAME} to fill a wheelhouse from; nothing was changed."
+            " Run `poetry torch lock` (or `poetry torch install`) first."
+        )
+    return state.lock
+
+
+def select_files(lock: TorchLock, tags: Collection[str] | None) -> list[tuple[str, str, str]]:
+    """(package, file name, sha256) of the locked files to fetch: every one when ``tags`` is
+    None, else those whose wheel tags this environment supports (each package needs one)."""
+    from packaging.utils import parse_wheel_filename
+
+    chosen = []
+    for package in lock.packages:
+        files = [
+            (package.name, name, digest)
+            for name, digest in package.files
+            if tags is None or {str(t) for t in parse_wheel_filename(name)[3]} & set(tags)
+        ]
+        if not files:
+            raise ConfigError(
+                f"{LOCK_NAME} holds no file of {package.name} {package.version} that this"
+                f" environment can install (locked for {lock.resolved_for or 'another machine'});"
+                " nothing was downloaded. Run `poetry torch lock` here, or pass --all for every"
+                " locked file."
+            )
+        chosen.extend(files)
+    return chosen
+
+
+def fill(
+    pyproject: Path,
+    dest: Path,
+    find_env: EnvFinder,
+    *,
+    every_file: bool = False,
+    say: Callable[[str], None] = lambda line: None,
+) -> Filled:
+    """Download the selected locked files into ``dest`` (kept ones are re-checked, not
+    re-downloaded) and write its ``simple/`` pages."""
+    from poetry_torch_plugin.core.urls import redact
+    from poetry_torch_plugin.index.download import download_verified
+    from poetry_torch_plugin.index.download import file_sha256
+    from poetry_torch_plugin.index.listing import fetch_listing
+    from poetry_torch_plugin.install.base import environment_tag_set
+    from poetry_torch_plugin.project.lockstate import configured
+    from poetry_torch_plugin.service.settings import access_for
+
+    lock = locked(pyproject)
+    tags = None if every_file else environment_tag_set(find_env(create=True).python)
+    if tags is not None and not tags:
+        raise ConfigError(
+            "cannot ask the project environment's Python which wheels it installs (it has"
+            " neither packaging nor pip); nothing was downloaded. Pass --all for every locked"
+            " file."
+        )
+    files = select_files(lock, tags)
+    settings, source = configured(pyproject)
+    access = access_for(settings, source)
+    _writable_folder(dest)
+    todo = [f for f in files if not _kept(dest / f[1], f[2], file_sha256)]
+    say(
+        f"Downloading {len(todo)} of {len(files)} locked files from {redact(source.url)} into"
+        f" {dest}, each checked against its sha256 in {LOCK_NAME}"
+    )
+    links: dict[str, str] = {}
+    for name in sorted({package for package, _, _ in todo}):
+        links.update(fetch_listing(access.url, name, access=access).links)
+    for package, filename, digest in todo:
+        url = links.get(filename)
+        if url is None:
+            raise ConfigError(
+                f"{redact(access.url)} no longer lists {filename} ({package}), which"
+                f" {LOCK_NAME} pins; the files already in {dest} were kept. Run"
+                " `poetry torch lock` to lock what the index publishes now."
+            )
+        say(f"  {filename}")
+        download_verified(url, dest / filename, digest, access)
+    _write_simple(dest, files)
+    size = sum((dest / filename).stat().st_size for _, filename, _ in files)
+    return Filled(len(todo), len(files) - len(todo), size)
+
+
+def _kept(path: Path, digest: str, sha256: Callable[[Path], str]) -> bool:
+    return path.is_file() and sha256(path) == digest
+
+
+def _writable_folder(dest: Path) -> None:
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot create the wheelhouse {dest} ({exc.strerror or exc}); nothing was"
+            " downloaded. Pick a folder you can write, then run the command again."
+        ) from None
+    if not os.access(dest, os.W_OK):
+        raise ConfigError(
+            f"the wheelhouse {dest} is not writable; nothing was downloaded. Pick a folder you"
+            " can write, then run the command again."
+        )
+
+
+def _write_simple(dest: Path, files: list[tuple[str, str, str]]) -> None:
+    """``simple/index.html`` and ``simple/<package>/index.html`` linking the flat files."""
+    from poetry_torch_plugin.project.files import write_atomic
+
+    by_package: dict[str, list[tuple[str, str]]] = {}
+    for package, filename, digest in files:
+        by_package.setdefault(package, []).append((filename, digest))
+    root = dest / "simple"
+    for package, entries in by_package.items():
+        (root / package).mkdir(parents=True, exist_ok=True)
+        anchors = "".join(
+            f'<a href="../../{html.escape(name)}#sha256={digest}">{html.escape(name)}</a><br>\n'
+            for name, digest in sorted(entries)
+        )
+        write_atomic(root / package / "index.html", _page(package, anchors).encode())
+    listed = "".join(f'<a href="{p}/">{p}</a><br>\n' for p in sorted(by_package))
+    write_atomic(root / "index.html", _page("wheelhouse", listed).encode())
+
+
+def _page(title: str, body: str) -> str:
+    return (
+        f"<!DOCTYPE html>\n<html><head><title>{html.escape(title)}</title></head>\n"
+        f"<body>\n{body}</body></html>\n"
+    )
+
+
+def install_from(
+    pyproject: Path,
+    wheelhouse: Path,
+    find_env: EnvFinder,
+    *,
+    installer: str | None = None,
+    dry_run: bool = False,
+    quiet: bool = False,
+    verbose: bool = False,
+    say: Callable[[str], None] = lambda line: None,
+) -> tuple[str, ...]:
+    """Replay the fresh lock from ``wheelhouse`` alone (no index, hash-checked); no file of the
+    project is written.  Returns the pins installed (none for a dry run)."""
+    from poetry_torch_plugin.env.mutex import exclusive
+    from poetry_torch_plugin.install.resolve import install_locked
+    from poetry_torch_plugin.install.select import get_backend
+    from poetry_torch_plugin.project.lockstate import configured
+    from poetry_torch_plugin.service.settings import access_for
+    from poetry_torch_plugin.service.verify import verify
+
+    lock = locked(pyproject)
+    if not wheelhouse.is_dir() or not any(wheelhouse.glob("*.whl")):
+        raise ConfigError(
+            f"the wheelhouse {wheelhouse} holds no wheels; nothing was changed. Fill it with"
+            f" `poetry torch wheelhouse {wheelhouse}` where the index is reachable."
+        )
+    settings, source = configured(pyproject)
+    backend = get_backend(installer or settings.installer)
+    verb = "Would install" if dry_run else "Installing"
+    say(
+        f"{verb} {len(lock.packages)} locked packages ({', '.join(lock.pins()[:3])}, …) from"
+        f" the wheelhouse {wheelhouse} with {backend.name}, no index, each checked against its"
+        f" sha256 in {LOCK_NAME}"
+    )
+    if dry_run:
+        return ()
+    access = access_for(settings, source)
+    target = find_env(create=True)
+    with exclusive(target):
+        pins = install_locked(
+            target,
+            lock,
+            access,
+            backend=backend,
+            quiet=quiet,
+            verbose=verbose,
+            wheelhouse=wheelhouse,
+        )
+    problems = verify(settings, target, source.variant) if source.variant else []
+    if problems:
+        from poetry_torch_plugin.errors import InstallError
+
+        raise InstallError(
+            f"after installing from the wheelhouse {wheelhouse}, {problems[0].text}; no file"
+            " of the project was changed. Refill it with `poetry torch wheelhouse`."
+        )
+    return pins
