@@ -27,6 +27,7 @@ from poetry_torch_plugin.machine.parsers import parse_nvcc_version
 from poetry_torch_plugin.machine.parsers import parse_proc_driver_version
 from poetry_torch_plugin.machine.parsers import parse_query_gpu_csv
 from poetry_torch_plugin.machine.parsers import parse_smi_header
+from poetry_torch_plugin.machine.windows import windows_tool
 from poetry_torch_plugin.process import Finished
 from poetry_torch_plugin.process import run
 
@@ -63,8 +64,11 @@ def _read_text(path: Path) -> str | None:
 
 
 def probe_nvidia_smi() -> NvidiaInfo | None:
-    """Ask ``nvidia-smi``: one query for the GPUs, its banner for the CUDA version."""
-    exe = shutil.which("nvidia-smi")
+    """Ask ``nvidia-smi``: one query for the GPUs, its banner for the CUDA version.
+
+    On Windows, ``nvidia-smi.exe`` is looked for on PATH and then where the driver installs it.
+    """
+    exe = windows_tool("nvidia-smi")
     if exe is None:
         return None
     for columns in (QUERY_COLUMNS, MINIMAL_QUERY_COLUMNS):
