@@ -102,12 +102,13 @@ def judge_variant(
     asked = option or f"--{variant.kind} {variant.dotted}".rstrip()
     if machine.platform.lower().startswith("darwin") and variant.kind != "cpu":
         mps = "Apple MPS available" if machine.mps else "no Apple MPS"
+        macos = f"macOS {machine.macos}, " if machine.macos else ""
         return Fit(
             refusal=(
                 f"{asked}: PyTorch publishes no {variant.kind.upper()} builds for macOS (this is"
-                f" {machine.platform}, {mps}); nothing was changed. Run `poetry torch install"
-                " --cpu` (or `--cuda auto`, which picks it): the macOS wheels, the same as"
-                " PyPI's, include MPS."
+                f" {machine.platform}, {macos}{mps}); nothing was changed. Run `poetry torch"
+                " install --cpu` (or `--cuda auto`, which picks it): the macOS wheels, the same"
+                f" as PyPI's{', include MPS' if machine.mps else ''}."
             ),
             problem=f"no {variant.kind.upper()} builds for macOS",
             forcible=False,
