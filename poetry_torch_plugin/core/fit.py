@@ -161,12 +161,12 @@ def judge_variant(
     findings: list[Finding] = []
     row = driver_floor(facts, cuda, os_of(machine.platform))
     reported = nvidia.cuda_driver_version
-    runs = f" (runs CUDA up to {reported[0]}.{reported[1]})" if reported else ""
+    runs = f" (it runs CUDA up to {reported[0]}.{reported[1]})" if reported else ""
     if row is not None and row.driver is not None:
         if not driver_at_least(nvidia.driver_version, row.driver):
             text = (
-                f"NVIDIA driver {nvidia.driver_version}{runs} (for {gpu_names(nvidia.gpus)}) is"
-                f" older than the {row.driver} that CUDA {cuda[0]}.x builds need"
+                f"NVIDIA driver {nvidia.driver_version} (for {gpu_names(nvidia.gpus)}) is older"
+                f" than the {row.driver} that CUDA {cuda[0]}.x builds need{runs}"
             )
             checked = row.checked or (reported is not None and reported < cuda)
             findings.append(Finding("driver-too-old", text, checked))

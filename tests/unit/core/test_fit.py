@@ -45,9 +45,8 @@ def test_a_driver_older_than_the_floor_is_refused_in_one_line() -> None:
     assert fit.refusal.startswith("--cuda 13.0 cannot run on this machine:")
     # what was found, what is needed, that nothing changed, what to run
     assert (
-        "NVIDIA driver 550.54.15 (runs CUDA up to 12.4) (for NVIDIA H100 80GB HBM3 (sm_90)) is"
-        " older than the 580 that"
-        " CUDA 13.x builds need" in fit.refusal
+        "NVIDIA driver 550.54.15 (for NVIDIA H100 80GB HBM3 (sm_90)) is older than the 580 that"
+        " CUDA 13.x builds need (it runs CUDA up to 12.4)" in fit.refusal
     )
     assert "Nothing was downloaded or changed" in fit.refusal
     assert "`poetry torch install --cuda auto` (picks cu128 here)" in fit.refusal
