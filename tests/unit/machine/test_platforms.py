@@ -18,6 +18,7 @@ from poetry_torch_plugin.core.variants import parse_cuda
 from poetry_torch_plugin.data import load_facts
 from poetry_torch_plugin.machine import windows
 from poetry_torch_plugin.machine.detect import machine_from_dict
+from poetry_torch_plugin.machine.intel import parse_xpu_smi_discovery
 from poetry_torch_plugin.machine.platforms import apple_silicon
 from poetry_torch_plugin.machine.platforms import mps_usable
 from poetry_torch_plugin.machine.platforms import parse_compatible
@@ -191,3 +192,35 @@ def test_windows_tool_falls_back_to_the_driver_folders(
     monkeypatch.setattr(platform, "system", lambda: "Linux")
     assert windows_tool("nvidia-smi") is None
     assert nvml_library_names() == ("libnvidia-ml.so.1",)
+
+
+# Verbatim from Intel's "XPU System Management Interface User Guide" (intel/xpumanager,
+# doc/smi_user_guide.md, the `xpu-smi discovery -j` example).
+XPU_SMI_DOC_SAMPLE = """{
+    "device_list": [
+        {
+            "device_id": 0,
+            "device_name": "Intel(R) Graphics [0x020a]",
+            "device_type": "GPU",
+            "pci_bdf_address": "0000:4d:00.0",
+            "pci_device_id": "0x20a",
+            "uuid": "00000000-0000-0000-0000-020a00008086",
+            "vendor_name": "Intel(R) Corporation"
+        }
+    ]
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (XPU_SMI_DOC_SAMPLE, ("0x020a",)),
+        (read(MACHINES / "intel-max1550/xpu-smi-discovery.json"), ("0x0bd5", "0x0bd5")),
+        ('{"device_list": []}', ()),
+        ("xpu-smi: error while loading shared libraries", ()),
+        ('{"device_list": [{"pci_device_id": "n/a"}]}', ()),
+    ],
+)
+def test_parse_xpu_smi_discovery(text: str, expected: tuple[str, ...]) -> None:
+    assert parse_xpu_smi_discovery(text) == expected

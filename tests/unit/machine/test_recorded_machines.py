@@ -60,6 +60,7 @@ TOOLS = {
     "amd-smi": "amd-smi-static-asic.json",
     "sw_vers": "sw_vers.txt",
     "sysctl": "sysctl.txt",
+    "xpu-smi": "xpu-smi-discovery.json",
 }
 
 
@@ -134,6 +135,7 @@ def _answer(folder: Path, argv: list[str]) -> Finished:
         "amd-smi": ["static", "--asic", "--json"],
         "sw_vers": [],
         "sysctl": ["machdep.cpu.brand_string", "hw.optional.arm64"],
+        "xpu-smi": ["discovery", "-j"],
     }
     if tool == "amd-smi" and args == ["version"]:
         return Finished(1, "", "")  # the ROCm version comes from /opt/rocm/.info/version
@@ -300,6 +302,17 @@ def test_jetson_without_nvidia_smi_is_still_a_jetson(monkeypatch: pytest.MonkeyP
     assert (machine.jetson.soc, machine.jetson.l4t) == ("tegra234", "R35.4.1")
     assert machine.jetson.compute_capability == (8, 7)
     assert machine.has_gpu and machine.jetpack_only is machine.jetson
+
+
+def test_intel_without_drm_sysfs_asks_xpu_smi(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Where /sys/class/drm is not there, xpu-smi finds the same two Max 1550s."""
+    from_sysfs = detect_recorded("intel-max1550", monkeypatch).intel_gpus
+    monkeypatch.setattr(detect, "probe_intel_gpus", functools.partial(PROBE_INTEL, tmp_path))
+    from_xpu_smi = detect.detect_machine().intel_gpus
+    assert from_xpu_smi == from_sysfs
+    assert [gpu.device_id for gpu in from_sysfs] == ["0x0bd5", "0x0bd5"]
 
 
 def doc_table(rows: list[tuple[str, str, str, str, str, str]]) -> str:
