@@ -143,7 +143,9 @@ def _answer(folder: Path, argv: list[str]) -> Finished:
     return Finished(0, (folder / TOOLS[tool]).read_text(encoding="utf-8"), "")
 
 
-def detect_recorded(slug: str, monkeypatch: pytest.MonkeyPatch, *, nvml: bool = True) -> Machine:
+def detect_recorded(
+    slug: str, monkeypatch: pytest.MonkeyPatch, *, nvml: bool = True, smi: bool = True
+) -> Machine:
     """``detect_machine()`` on the recorded machine ``slug``."""
     folder = FIXTURES / slug
     about = json.loads((folder / "machine.json").read_text(encoding="utf-8"))
@@ -154,17 +156,23 @@ def detect_recorded(slug: str, monkeypatch: pytest.MonkeyPatch, *, nvml: bool = 
     monkeypatch.setattr(platform, "machine", lambda: about["machine"])
     monkeypatch.setattr(platform, "mac_ver", lambda: (about.get("mac_ver", ""), ("", "", ""), ""))
     on_path = {tool for tool, name in TOOLS.items() if (folder / name).is_file()}
-    if not about.get("path_has_nvidia_smi", True):
+    if not about.get("path_has_nvidia_smi", True) or not smi:
         on_path.discard("nvidia-smi")
+    if not smi:
+        root_smi = ("Windows/System32", "Program Files/NVIDIA Corporation/NVSMI")
+        monkeypatch.setattr(
+            windows, "WINDOWS_NVIDIA_DIRS", tuple(Path("/nonexistent", part) for part in root_smi)
+        )
     monkeypatch.setattr(
         shutil, "which", lambda name, *_a, **_k: f"/usr/bin/{name}" if name in on_path else None
     )
     monkeypatch.setattr(probes, "run", lambda argv, **_k: _answer(folder, list(argv)))
-    monkeypatch.setattr(
-        windows,
-        "WINDOWS_NVIDIA_DIRS",
-        (root / "Windows/System32", root / "Program Files/NVIDIA Corporation/NVSMI"),
-    )
+    if smi:
+        monkeypatch.setattr(
+            windows,
+            "WINDOWS_NVIDIA_DIRS",
+            (root / "Windows/System32", root / "Program Files/NVIDIA Corporation/NVSMI"),
+        )
     recorded = folder / "nvml.json"
     data = json.loads(recorded.read_text(encoding="utf-8")) if recorded.is_file() else None
 
@@ -274,6 +282,21 @@ def test_nvml_and_nvidia_smi_agree(slug: str, monkeypatch: pytest.MonkeyPatch) -
     assert through_smi.driver_version == through_nvml.driver_version
     assert through_smi.cuda_driver_version == through_nvml.cuda_driver_version
     assert through_smi.gpus == through_nvml.gpus
+
+
+PROC_SLUGS = [slug for slug in SLUGS if (FIXTURES / slug / "root/proc/driver/nvidia").is_dir()]
+
+
+@pytest.mark.parametrize("slug", PROC_SLUGS)
+def test_without_nvml_or_nvidia_smi_proc_finds_the_driver(
+    slug: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kernel module's /proc/driver/nvidia/version still names the driver."""
+    through_nvml = detect_recorded(slug, monkeypatch).nvidia
+    through_proc = detect_recorded(slug, monkeypatch, nvml=False, smi=False).nvidia
+    assert through_nvml is not None and through_proc is not None
+    assert through_proc.source == "proc"
+    assert through_proc.driver_version == through_nvml.driver_version
 
 
 def test_windows_finds_nvidia_smi_exe_off_path(monkeypatch: pytest.MonkeyPatch) -> None:
