@@ -103,7 +103,11 @@ def mps_fit(verdicts: _Verdicts, version: str | None) -> None:
         )
         verdicts.add("mps", WARNING, f"no Apple MPS on {macos}: {why}; {needs}")
         return
-    if floor is not None and version_tuple(machine.macos) < version_tuple(floor.macos):
+    if (
+        machine.macos is not None
+        and floor is not None
+        and version_tuple(machine.macos) < version_tuple(floor.macos)
+    ):
         verdicts.add(
             "mps-macos-too-old",
             ERROR if floor.checked else WARNING,

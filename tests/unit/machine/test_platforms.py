@@ -224,3 +224,21 @@ XPU_SMI_DOC_SAMPLE = """{
 )
 def test_parse_xpu_smi_discovery(text: str, expected: tuple[str, ...]) -> None:
     assert parse_xpu_smi_discovery(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("macos", "torch", "warned"),
+    [
+        ("13.6.7", "2.11.0", True),
+        ("14.5", "2.11.0", False),
+        ("13.6.7", "2.8.0", False),
+        (None, "2.11.0", False),
+    ],
+)
+def test_auto_on_a_mac_names_the_macos_mps_needs(
+    macos: str | None, torch: str, warned: bool
+) -> None:
+    data = {"platform": "darwin-arm64", "mps": True, **({"macos": macos} if macos else {})}
+    picked, reason = choose_auto_variant(FACTS, machine_from_dict(data), torch)
+    assert picked == "cpu" and "include MPS" in reason
+    assert ("needs macOS >= 14.0" in reason) is warned, reason
