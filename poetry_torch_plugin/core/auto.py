@@ -16,10 +16,13 @@ from poetry_torch_plugin.core.facts import companion_published
 from poetry_torch_plugin.core.facts import driver_supports
 from poetry_torch_plugin.core.facts import is_newer_than_table
 from poetry_torch_plugin.core.facts import min_driver_for_cuda
+from poetry_torch_plugin.core.facts import mps_macos_floor
 from poetry_torch_plugin.core.facts import newest_release
 from poetry_torch_plugin.core.facts import os_of
 from poetry_torch_plugin.core.facts import release_for
 from poetry_torch_plugin.core.facts import torch_minor
+from poetry_torch_plugin.core.machine import jetson_line
+from poetry_torch_plugin.core.machine import version_tuple
 from poetry_torch_plugin.core.variants import CPU
 from poetry_torch_plugin.core.variants import from_index_name
 
@@ -192,7 +195,19 @@ def _without_nvidia_gpu(
             )
         return "cpu", f"{names} found, but {basis} has no xpu build"
     if machine.mps:
-        return "cpu", "Apple Silicon: the macOS wheels of the cpu index (PyPI) include MPS"
+        floor = mps_macos_floor(facts, torch_version)
+        old = (
+            floor is not None
+            and machine.macos is not None
+            and version_tuple(machine.macos) < version_tuple(floor.macos)
+        )
+        return "cpu", (
+            f"Apple Silicon{f', macOS {machine.macos}' if machine.macos else ''}: the macOS"
+            " wheels of the cpu index (the same as PyPI's) include MPS"
+            + (f", though {basis}'s needs macOS >= {floor.macos}" if old and floor else "")
+        )
+    if machine.platform.lower().startswith("darwin"):
+        return "cpu", "no Apple MPS here: PyTorch's macOS wheels (the cpu index's) run on the CPU"
     if machine.nvidia is not None:
         return "cpu", f"NVIDIA driver {machine.nvidia.driver_version} found, but no GPU is visible"
     return "cpu", "no NVIDIA GPU found"
@@ -256,6 +271,9 @@ def choose_auto_variant(
     """
     builds, basis = _candidates(facts, torch_version, available)
     companions = list(companions)
+    jetson = machine.jetpack_only
+    if jetson is not None:
+        return "cpu", f"{jetson_line(jetson)}; cpu is the build of this index that runs here"
     nvidia = machine.nvidia
     if nvidia is None or not nvidia.gpus:
         usable = [b for b in builds if not _companions_missing(facts, b, torch_version, companions)]

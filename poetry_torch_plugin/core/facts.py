@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from dataclasses import dataclass
+from dataclasses import field
 from typing import TYPE_CHECKING
 
 
@@ -76,6 +77,27 @@ class Facts:
     toolkit: dict[tuple[str, tuple[int, int]], Driver]
     torchaudio_last: str  # "2.11.1"
     torchaudio_variants: Checked  # the indexes that carry it, for torch newer than its minor
+    # the oldest macOS whose MPS each torch release runs on ("2.10" -> 14.0), with its source
+    mps_macos: dict[str, MacosFloor] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MacosFloor:
+    macos: str
+    source: str
+    checked: bool
+
+
+def mps_macos_floor(facts: Facts, torch_version: str | None) -> MacosFloor | None:
+    """The macOS that torch release's MPS needs; the newest row for a torch newer than the
+    table or no version at all; None where the facts do not say."""
+    minor = torch_minor(torch_version)
+    if minor is not None and minor in facts.mps_macos:
+        return facts.mps_macos[minor]
+    if minor is None or is_newer_than_table(facts, torch_version):
+        rows = sorted(facts.mps_macos, key=_minor_key)
+        return facts.mps_macos[rows[-1]] if rows else None
+    return None
 
 
 def _dotted(version: str) -> tuple[int, ...] | None:

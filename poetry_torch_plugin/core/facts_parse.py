@@ -15,6 +15,7 @@ from poetry_torch_plugin.core.facts import Build
 from poetry_torch_plugin.core.facts import Checked
 from poetry_torch_plugin.core.facts import Driver
 from poetry_torch_plugin.core.facts import Facts
+from poetry_torch_plugin.core.facts import MacosFloor
 from poetry_torch_plugin.core.facts import Release
 
 
@@ -157,6 +158,13 @@ def parse_facts(data: Mapping[str, object]) -> Facts:
             )
             tables[table][(os_name, key)] = driver
     audio = _dict(top.get("torchaudio_decoupled"), "torchaudio_decoupled")
+    mps: dict[str, MacosFloor] = {}
+    for item in _list(top.get("mps_macos", []), "mps_macos"):
+        row = _dict(item, "mps_macos")
+        where = f"mps_macos {row.get('torch')!r}"
+        mps[_str(row, "torch", where)] = MacosFloor(
+            _str(row, "macos", where), _str(row, "source", where), _bool(row, "checked", where)
+        )
     return Facts(
         releases=tuple(sorted(releases, key=lambda release: _minor_key(release.torch))),
         sources={key: str(value) for key, value in _dict(top.get("sources"), "sources").items()},
@@ -169,4 +177,5 @@ def parse_facts(data: Mapping[str, object]) -> Facts:
             _str(audio, "variants_source", "torchaudio_decoupled"),
             _bool(audio, "variants_checked", "torchaudio_decoupled"),
         ),
+        mps_macos=mps,
     )

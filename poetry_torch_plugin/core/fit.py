@@ -19,6 +19,7 @@ from poetry_torch_plugin.core.facts import build_for
 from poetry_torch_plugin.core.facts import driver_at_least
 from poetry_torch_plugin.core.facts import driver_floor
 from poetry_torch_plugin.core.facts import os_of
+from poetry_torch_plugin.core.machine import jetson_line
 from poetry_torch_plugin.core.variants import from_index_name
 
 
@@ -31,6 +32,17 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
+class Finding:
+    """One reason a build may not run here, worded once for install and check alike:
+    ``code`` is check's verdict code, ``checked`` whether the fact behind it was checked
+    (only those refuse; the others warn)."""
+
+    code: str
+    text: str
+    checked: bool
+
+
+@dataclass(frozen=True)
 class Fit:
     """The decision: ``refusal`` (one line, the install stops) or go ahead, with ``notes``
     (one line each: unchecked facts that say it may not run, or no GPU to check against)."""
@@ -39,6 +51,7 @@ class Fit:
     notes: tuple[str, ...] = ()
     problem: str | None = None  # what was found against what is needed, for --force's warning
     forcible: bool = True  # False where --force cannot help (no such build for this OS)
+    findings: tuple[Finding, ...] = ()  # what check reports as verdicts, in the same words
 
     @property
     def refused(self) -> bool:
@@ -89,12 +102,13 @@ def judge_variant(
     asked = option or f"--{variant.kind} {variant.dotted}".rstrip()
     if machine.platform.lower().startswith("darwin") and variant.kind != "cpu":
         mps = "Apple MPS available" if machine.mps else "no Apple MPS"
+        macos = f"macOS {machine.macos}, " if machine.macos else ""
         return Fit(
             refusal=(
                 f"{asked}: PyTorch publishes no {variant.kind.upper()} builds for macOS (this is"
-                f" {machine.platform}, {mps}); nothing was changed. Run `poetry torch install"
-                " --cpu` (or `--cuda auto`, which picks it): the macOS wheels, the same as"
-                " PyPI's, include MPS."
+                f" {machine.platform}, {macos}{mps}); nothing was changed. Run `poetry torch"
+                " install --cpu` (or `--cuda auto`, which picks it): the macOS wheels, the same"
+                f" as PyPI's{', include MPS' if machine.mps else ''}."
             ),
             problem=f"no {variant.kind.upper()} builds for macOS",
             forcible=False,
@@ -116,6 +130,20 @@ def judge_variant(
                 " will fall back to the CPU here).",
             )
         )
+    jetson = machine.jetpack_only
+    if jetson is not None and variant.kind == "cuda":
+        text = jetson_line(jetson)
+        finding = Finding("jetson-needs-jetpack", text, True)
+        return Fit(
+            refusal=(
+                f"{asked} cannot run on this machine: {text}. Nothing was downloaded or"
+                " changed; run `poetry torch install --cpu` (what `--cuda auto` picks here) and"
+                f" take torch for the GPU from NVIDIA's JetPack wheels, or add --force to"
+                f" install {variant} anyway."
+            ),
+            problem=text,
+            findings=(finding,),
+        )
     if variant.kind == "rocm":
         return _judge_rocm(facts, machine, variant, torch_version, list(companions), asked)
     if variant.kind != "cuda":
@@ -130,25 +158,24 @@ def judge_variant(
         )
     companions = list(companions)
     cuda = (variant.version[0], variant.version[1])
-    problems: list[str] = []
-    notes: list[str] = []
+    findings: list[Finding] = []
     row = driver_floor(facts, cuda, os_of(machine.platform))
     reported = nvidia.cuda_driver_version
+    runs = f" (it runs CUDA up to {reported[0]}.{reported[1]})" if reported else ""
     if row is not None and row.driver is not None:
         if not driver_at_least(nvidia.driver_version, row.driver):
             text = (
                 f"NVIDIA driver {nvidia.driver_version} (for {gpu_names(nvidia.gpus)}) is older"
-                f" than the {row.driver} that CUDA {cuda[0]}.x builds need"
+                f" than the {row.driver} that CUDA {cuda[0]}.x builds need{runs}"
             )
-            if row.checked or (reported is not None and reported < cuda):
-                problems.append(text)
-            else:
-                notes.append(f"{text} (an unchecked fact): installing {variant} anyway.")
+            checked = row.checked or (reported is not None and reported < cuda)
+            findings.append(Finding("driver-too-old", text, checked))
     elif reported is not None and reported[0] < cuda[0]:
-        problems.append(
+        text = (
             f"NVIDIA driver {nvidia.driver_version} runs CUDA up to"
             f" {reported[0]}.{reported[1]}, older than {variant.dotted}"
         )
+        findings.append(Finding("driver-too-old", text, True))
     archs = arch_row(facts, variant.index_name, torch_version, machine.platform)
     if archs is not None and archs.value:
         for gpu in nvidia.gpus:
@@ -159,34 +186,38 @@ def judge_variant(
                 f"GPU {gpu.index} ({gpu.name}, sm_{cc[0]}{cc[1]}) is not among the"
                 f" architectures of {variant} ({' '.join(archs.value)})"
             )
-            if archs.checked:
-                problems.append(text)
-            else:
-                notes.append(f"{text} (an unchecked fact): installing {variant} anyway.")
+            findings.append(Finding("arch-not-in-build", text, archs.checked))
             break
-    if problems:
-        return _refused(facts, machine, variant, torch_version, companions, asked, problems, notes)
-    return Fit(notes=tuple(notes))
+    return _decided(facts, machine, variant, torch_version, companions, asked, findings)
 
 
-def _refused(
+def _decided(
     facts: Facts,
     machine: Machine,
     variant: Variant,
     torch_version: str | None,
     companions: list[str],
     asked: str,
-    problems: list[str],
-    notes: list[str],
+    findings: list[Finding],
 ) -> Fit:
+    """Checked findings refuse (one line); unchecked ones are notes."""
+    problems = [finding.text for finding in findings if finding.checked]
+    notes = tuple(
+        f"{finding.text} (an unchecked fact): installing {variant} anyway."
+        for finding in findings
+        if not finding.checked
+    )
+    if not problems:
+        return Fit(notes=notes, findings=tuple(findings))
     instead = _instead(facts, machine, variant, torch_version, companions)
     return Fit(
         refusal=(
             f"{asked} cannot run on this machine: {'; '.join(problems)}. Nothing was"
             f" downloaded or changed; {instead}, or add --force to install {variant} anyway."
         ),
-        notes=tuple(notes),
+        notes=notes,
         problem="; ".join(problems),
+        findings=tuple(findings),
     )
 
 
@@ -216,11 +247,13 @@ def _judge_rocm(
     missing = [gpu for gpu in gpus if not gfx_fits(gfx.value, (gpu,))]
     if not missing:
         return Fit()
-    gpu = missing[0]
-    text = (
-        f"GPU {gpu.index} ({gpu.name}, {gpu.gfx}) is not among the gfx targets of {variant}"
-        f" ({' '.join(gfx.value)})"
-    )
-    if not gfx.checked:
-        return Fit(notes=(f"{text} (an unchecked fact): installing {variant} anyway.",))
-    return _refused(facts, machine, variant, torch_version, companions, asked, [text], [])
+    findings = [
+        Finding(
+            "gfx-not-in-build",
+            f"AMD GPU {gpu.index} ({gpu.name}, {gpu.gfx}) is not among the gfx targets of"
+            f" {variant} ({' '.join(gfx.value)})",
+            gfx.checked,
+        )
+        for gpu in missing
+    ]
+    return _decided(facts, machine, variant, torch_version, companions, asked, findings)

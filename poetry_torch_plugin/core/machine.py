@@ -11,6 +11,13 @@ from typing import Any
 
 
 DRIVER_VERSION = re.compile(r"^\d+\.\d+(?:\.\d+)?$")
+MPS_FIRST_MACOS = (12, 3)  # torch's MPS backend never ran before macOS 12.3
+
+
+def version_tuple(text: str | None) -> tuple[int, ...]:
+    """``(14, 5)`` from ``14.5``; ``()`` for nothing readable."""
+    parts = [re.match(r"\d+", part) for part in (text or "").strip().split(".")]
+    return tuple(int(part.group()) for part in parts if part is not None)
 
 
 @dataclass(frozen=True)
@@ -97,6 +104,57 @@ def intel_gpu(index: int, device_id: str) -> IntelGpu:
     return IntelGpu(index, text, "Intel GPU", False)
 
 
+# Jetson modules by their SoC (``/proc/device-tree/compatible``): the GPU's compute capability,
+# and whether PyTorch's own Linux aarch64 CUDA wheels (built for SBSA servers) run there.  Only
+# Thor (JetPack 7, L4T r38) moved to SBSA CUDA; the others need NVIDIA's JetPack wheels.
+JETSON_SOCS: dict[str, tuple[str, tuple[int, int], bool]] = {
+    "tegra264": ("Jetson Thor", (11, 0), True),
+    "tegra234": ("Jetson Orin", (8, 7), False),
+    "tegra194": ("Jetson Xavier", (7, 2), False),
+    "tegra186": ("Jetson TX2", (6, 2), False),
+    "tegra210": ("Jetson Nano/TX1", (5, 3), False),
+}
+
+
+@dataclass(frozen=True)
+class Jetson:
+    """An NVIDIA Jetson (L4T): ``model`` from the device tree, ``soc`` (``tegra234``), the
+    L4T release (``R36.4.3``) from ``/etc/nv_tegra_release``."""
+
+    model: str
+    soc: str | None
+    l4t: str | None
+
+    @property
+    def compute_capability(self) -> tuple[int, int] | None:
+        known = JETSON_SOCS.get(self.soc or "")
+        return known[1] if known else None
+
+    @property
+    def runs_pytorch_cuda_wheels(self) -> bool:
+        """Whether download.pytorch.org's aarch64 CUDA wheels (SBSA) run here (Thor only)."""
+        known = JETSON_SOCS.get(self.soc or "")
+        return known is not None and known[2]
+
+    def describe(self) -> str:
+        cc = self.compute_capability
+        arch = f", sm_{cc[0]}{cc[1]}" if cc else ""
+        l4t = f", L4T {self.l4t}" if self.l4t else ""
+        return f"{self.model} ({self.soc or 'tegra'}{arch}{l4t})"
+
+
+JETPACK_INDEX = "https://pypi.jetson-ai-lab.io"
+
+
+def jetson_line(jetson: Jetson) -> str:
+    """The one line that auto, an explicit --cuda and check all say on a JetPack Jetson."""
+    return (
+        f"{jetson.describe()} is a Jetson: PyTorch's aarch64 CUDA wheels target SBSA servers"
+        f" (GH200, GB200), not JetPack, so its GPU needs NVIDIA's JetPack wheels"
+        f" ({JETPACK_INDEX} or NVIDIA's PyTorch for Jetson downloads)"
+    )
+
+
 @dataclass(frozen=True)
 class Machine:
     """Everything detection found; ``platform`` is ``system-machine``, e.g. ``linux-x86_64``."""
@@ -108,6 +166,15 @@ class Machine:
     platform: str
     amd_gpus: tuple[AmdGpu, ...] = ()
     intel_gpus: tuple[IntelGpu, ...] = ()
+    macos: str | None = None  # the macOS version (sw_vers -productVersion), on macOS
+    jetson: Jetson | None = None
+
+    @property
+    def jetpack_only(self) -> Jetson | None:
+        """The Jetson, where only NVIDIA's JetPack wheels use its GPU (not Thor)."""
+        if self.jetson is None or self.jetson.runs_pytorch_cuda_wheels:
+            return None
+        return self.jetson
 
     @property
     def has_nvidia_gpu(self) -> bool:
@@ -122,13 +189,14 @@ class Machine:
             or self.rocm is not None
             or bool(self.amd_gpus)
             or any(gpu.xpu for gpu in self.intel_gpus)
+            or self.jetson is not None
         )
 
 
 def machine_to_dict(machine: Machine) -> dict[str, Any]:
     """The machine as JSON-ready data (pairs such as ``compute_capability`` are tuples)."""
     data = asdict(machine)
-    for key in ("amd_gpus", "intel_gpus"):
+    for key in ("amd_gpus", "intel_gpus", "macos", "jetson"):
         if not data[key]:
             del data[key]  # the shape recorded before AMD and Intel detection, where there is none
     return data

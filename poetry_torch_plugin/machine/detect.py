@@ -15,12 +15,14 @@ from typing import Any
 from poetry_torch_plugin.core.machine import DRIVER_VERSION
 from poetry_torch_plugin.core.machine import AmdGpu
 from poetry_torch_plugin.core.machine import Gpu
+from poetry_torch_plugin.core.machine import Jetson
 from poetry_torch_plugin.core.machine import Machine
 from poetry_torch_plugin.core.machine import NvccInfo
 from poetry_torch_plugin.core.machine import NvidiaInfo
 from poetry_torch_plugin.core.machine import intel_gpu
 from poetry_torch_plugin.errors import TorchPluginError
 from poetry_torch_plugin.machine import nvml
+from poetry_torch_plugin.machine import platforms
 from poetry_torch_plugin.machine import probes
 from poetry_torch_plugin.machine.amd import probe_amd_gpus
 from poetry_torch_plugin.machine.intel import probe_intel_gpus
@@ -48,14 +50,17 @@ def detect_machine(*, use_nvml: bool = True) -> Machine:
         return _load_fake(Path(fake))
     nvidia = nvml.probe_nvml() if use_nvml else None
     nvidia = nvidia or probes.probe_nvidia_smi() or probes.probe_proc_driver()
+    macos, mps = platforms.probe_macos()
     return Machine(
         nvidia=nvidia,
         nvcc=probes.probe_nvcc(),
-        mps=probes.probe_mps(),
+        mps=mps,
         rocm=probes.probe_rocm(),
         platform=current_platform(),
         amd_gpus=probe_amd_gpus(),
         intel_gpus=probe_intel_gpus(),
+        macos=macos,
+        jetson=platforms.probe_jetson(),
     )
 
 
@@ -159,6 +164,14 @@ def machine_from_dict(data: Mapping[str, Any]) -> Machine:
         if device_id is None:
             raise ValueError(f"Intel gpu {position} needs a 'device_id' such as '0x56a0'")
         intel_gpus.append(intel_gpu(_typed(gpu, "index", int, position), device_id))
+    jetson = None
+    if data.get("jetson") is not None:
+        jetson_map = _mapping(data["jetson"], "'jetson'")
+        jetson = Jetson(
+            model=_typed(jetson_map, "model", str, "NVIDIA Jetson"),
+            soc=_typed(jetson_map, "soc", str),
+            l4t=_typed(jetson_map, "l4t", str),
+        )
     return Machine(
         nvidia=nvidia,
         nvcc=nvcc,
@@ -167,4 +180,6 @@ def machine_from_dict(data: Mapping[str, Any]) -> Machine:
         platform=_typed(data, "platform", str) or current_platform(),
         amd_gpus=tuple(amd_gpus),
         intel_gpus=tuple(intel_gpus),
+        macos=_typed(data, "macos", str),
+        jetson=jetson,
     )

@@ -1,12 +1,17 @@
-"""Intel GPUs: display-class PCI devices of vendor 0x8086 under ``/sys/class/drm/*/device``."""
+"""Intel GPUs: display-class PCI devices of vendor 0x8086 under ``/sys/class/drm/*/device``,
+else ``xpu-smi discovery -j`` where Intel's XPU manager is installed."""
 
 from __future__ import annotations
+
+import json
+import shutil
 
 from pathlib import Path
 
 from poetry_torch_plugin.core.machine import IntelGpu
 from poetry_torch_plugin.core.machine import intel_gpu
 from poetry_torch_plugin.machine.probes import _read_text
+from poetry_torch_plugin.machine.probes import _stdout
 
 
 DRM = Path("sys/class/drm")
@@ -25,13 +30,36 @@ def parse_drm_device(vendor: str, device: str, pci_class: str) -> str | None:
     return text if text.startswith("0x") and len(text) > 2 else None
 
 
+def parse_xpu_smi_discovery(text: str) -> tuple[str, ...]:
+    """The PCI device ids of the GPUs in ``xpu-smi discovery -j`` (its ``device_list``), padded
+    as sysfs writes them: ``0xbd5`` -> ``0x0bd5``."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return ()
+    devices = data.get("device_list") if isinstance(data, dict) else None
+    found: list[str] = []
+    for device in devices if isinstance(devices, list) else ():
+        if not isinstance(device, dict) or device.get("device_type", "GPU") != "GPU":
+            continue
+        try:
+            number = int(str(device.get("pci_device_id", "")), 16)
+        except ValueError:
+            continue
+        found.append(f"0x{number:04x}")
+    return tuple(found)
+
+
 def probe_intel_gpus(root: Path = Path("/")) -> tuple[IntelGpu, ...]:
     """One entry per PCI device behind ``/sys/class/drm/card*`` (render nodes and connectors
-    share it, so each device is counted once)."""
+    share it, so each device is counted once); without that tree, ``xpu-smi``."""
     try:
         cards = sorted(path for path in (root / DRM).iterdir() if path.name[4:].isdigit())
     except OSError:
-        return ()
+        xpu_smi = shutil.which("xpu-smi")
+        text = _stdout([xpu_smi, "discovery", "-j"]) if xpu_smi is not None else None
+        ids = parse_xpu_smi_discovery(text or "")
+        return tuple(intel_gpu(index, device) for index, device in enumerate(ids))
     seen: set[Path] = set()
     gpus: list[IntelGpu] = []
     for card in cards:

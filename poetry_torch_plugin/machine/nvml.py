@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import ctypes
-import platform
 import threading
 
 from typing import Any
 
 from poetry_torch_plugin.core.machine import Gpu
 from poetry_torch_plugin.core.machine import NvidiaInfo
+from poetry_torch_plugin.machine.windows import nvml_library_names
 
 
 # nvmlInit can take seconds on a multi-GPU box without persistence mode; past this, give up.
@@ -86,10 +86,14 @@ def probe_nvml() -> NvidiaInfo | None:
 
     The calls run in a daemon thread so that a wedged driver costs at most NVML_TIMEOUT_S.
     """
-    name = "nvml.dll" if platform.system() == "Windows" else "libnvidia-ml.so.1"
-    try:
-        lib = ctypes.CDLL(name)
-    except OSError:
+    lib = None
+    for name in nvml_library_names():
+        try:
+            lib = ctypes.CDLL(name)
+        except OSError:
+            continue
+        break
+    if lib is None:
         return None
     answer: list[NvidiaInfo | None] = []
 

@@ -1,4 +1,4 @@
-"""Probes that run tools or read files: nvidia-smi, /proc, nvcc, MPS, ROCm.
+"""Probes that run tools or read files: nvidia-smi, /proc, nvcc, ROCm (MPS: platforms.py).
 
 Every probe returns ``None`` (or ``False``) when the thing is absent or its output cannot be
 read; none raises, none waits more than a few seconds."""
@@ -6,7 +6,6 @@ read; none raises, none waits more than a few seconds."""
 from __future__ import annotations
 
 import os
-import platform
 import re
 import shutil
 
@@ -22,11 +21,11 @@ from poetry_torch_plugin.core.machine import NvidiaInfo
 from poetry_torch_plugin.machine.parsers import _PROC_MODEL
 from poetry_torch_plugin.machine.parsers import MINIMAL_QUERY_COLUMNS
 from poetry_torch_plugin.machine.parsers import QUERY_COLUMNS
-from poetry_torch_plugin.machine.parsers import _leading_int
 from poetry_torch_plugin.machine.parsers import parse_nvcc_version
 from poetry_torch_plugin.machine.parsers import parse_proc_driver_version
 from poetry_torch_plugin.machine.parsers import parse_query_gpu_csv
 from poetry_torch_plugin.machine.parsers import parse_smi_header
+from poetry_torch_plugin.machine.windows import windows_tool
 from poetry_torch_plugin.process import Finished
 from poetry_torch_plugin.process import run
 
@@ -63,8 +62,11 @@ def _read_text(path: Path) -> str | None:
 
 
 def probe_nvidia_smi() -> NvidiaInfo | None:
-    """Ask ``nvidia-smi``: one query for the GPUs, its banner for the CUDA version."""
-    exe = shutil.which("nvidia-smi")
+    """Ask ``nvidia-smi``: one query for the GPUs, its banner for the CUDA version.
+
+    On Windows, ``nvidia-smi.exe`` is looked for on PATH and then where the driver installs it.
+    """
+    exe = windows_tool("nvidia-smi")
     if exe is None:
         return None
     for columns in (QUERY_COLUMNS, MINIMAL_QUERY_COLUMNS):
@@ -112,14 +114,6 @@ def probe_nvcc() -> NvccInfo | None:
     exe = shutil.which("nvcc")
     output = _stdout([exe, "--version"]) if exe is not None else None
     return parse_nvcc_version(output) if output is not None else None
-
-
-def probe_mps() -> bool:
-    """Apple Silicon on macOS 12.3+, where torch's macOS wheels use MPS; torch is not imported."""
-    if platform.system() != "Darwin" or platform.machine() != "arm64":
-        return False
-    release = tuple(_leading_int(part) or 0 for part in platform.mac_ver()[0].split("."))
-    return release >= (12, 3)
 
 
 def probe_rocm() -> str | None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from poetry_torch_plugin.core.facts import arch_row
-from poetry_torch_plugin.core.facts import arch_supported
-from poetry_torch_plugin.core.facts import build_for
-from poetry_torch_plugin.core.facts import driver_at_least
-from poetry_torch_plugin.core.facts import driver_floor
-from poetry_torch_plugin.core.facts import os_of
+from poetry_torch_plugin.core.facts import mps_macos_floor
+from poetry_torch_plugin.core.facts import torch_minor
+from poetry_torch_plugin.core.fit import judge_variant
+from poetry_torch_plugin.core.machine import MPS_FIRST_MACOS
+from poetry_torch_plugin.core.machine import jetson_line
+from poetry_torch_plugin.core.machine import version_tuple
 from poetry_torch_plugin.data import load_facts
 
 
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 from poetry_torch_plugin.service.verdict import ERROR
 from poetry_torch_plugin.service.verdict import FIX_AUTO
+from poetry_torch_plugin.service.verdict import OK
 from poetry_torch_plugin.service.verdict import WARNING
 
 
@@ -31,6 +32,8 @@ def machine_fit(verdicts: _Verdicts, torch: InstalledDist, configured: Variant |
     """Whether this machine can run the build: the installed one, or, when that is about
     to be replaced (it does not match the configuration), the configured one."""
     machine = verdicts.machine
+    if machine.platform.lower().startswith("darwin"):
+        mps_fit(verdicts, torch.version if "torch" not in verdicts.flagged else None)
     if not machine.has_gpu:
         verdicts.add(
             "no-gpu",
@@ -44,8 +47,13 @@ def machine_fit(verdicts: _Verdicts, torch: InstalledDist, configured: Variant |
     else:
         build, subject = torch.variant(), f"torch {torch.build_version()}"
         version = torch.version
-    nvidia = machine.nvidia
     if build is None:
+        return
+    jetson = machine.jetpack_only
+    if build.kind == "cpu" and jetson is not None:
+        verdicts.add(
+            "jetson-needs-jetpack", WARNING, f"{subject} runs on the CPU: {jetson_line(jetson)}"
+        )
         return
     if build.kind == "cpu" and (
         machine.has_nvidia_gpu
@@ -60,66 +68,55 @@ def machine_fit(verdicts: _Verdicts, torch: InstalledDist, configured: Variant |
             FIX_AUTO,
         )
         return
-    if build.kind == "rocm":
-        gfx_fit(verdicts, build, subject, version)
+    if build.kind not in ("cuda", "rocm"):
         return
-    if build.kind != "cuda" or nvidia is None or not nvidia.gpus:
-        return
-    cuda = (build.version[0], build.version[1])
-    facts = load_facts()
-    row = driver_floor(facts, cuda, os_of(machine.platform))
-    floor = row.driver if row is not None else None
-    known_too_old = floor is not None and not driver_at_least(nvidia.driver_version, floor)
-    reported = nvidia.cuda_driver_version
-    if known_too_old or (floor is None and reported is not None and reported[0] < cuda[0]):
-        runs = f" (runs CUDA up to {reported[0]}.{reported[1]})" if reported else ""
-        needs = f" needs a driver >= {floor}" if floor else f" needs CUDA {build.dotted}"
-        # A floor not checked against its source only warns (facts.json says which).
-        unchecked = (
-            row is not None
-            and not row.checked
-            and not (reported is not None and reported[0] < cuda[0])
-        )
+    # The same decision, in the same words, as an explicit `poetry torch install --cuda X.Y`.
+    fit = judge_variant(load_facts(), machine, build, version)
+    for finding in fit.findings:
         verdicts.add(
-            "driver-too-old",
-            WARNING if unchecked else ERROR,
-            f"NVIDIA driver {nvidia.driver_version}{runs} is too old for {subject},"
-            f" which{needs}{' (unchecked fact)' if unchecked else ''}; upgrade the driver,"
-            " or install a build this driver runs",
+            finding.code,
+            ERROR if finding.checked else WARNING,
+            f"{subject} cannot run here: {finding.text}"
+            f"{'' if finding.checked else ' (an unchecked fact)'}",
             FIX_AUTO,
         )
-    archs = arch_row(facts, build.index_name, version, machine.platform)
-    if archs is None or not archs.value:
-        return
-    for gpu in nvidia.gpus:
-        cc = gpu.compute_capability
-        if cc is not None and not arch_supported(archs.value, cc):
-            verdicts.add(
-                "arch-not-in-build",
-                ERROR if archs.checked else WARNING,
-                f"GPU {gpu.index} ({gpu.name}, sm_{cc[0]}{cc[1]}) is not among the"
-                f" architectures of {subject} ({' '.join(archs.value)})"
-                f"{'' if archs.checked else ' (unchecked fact)'}",
-                FIX_AUTO,
-            )
 
 
-def gfx_fit(verdicts: _Verdicts, build: Variant, subject: str, version: str | None) -> None:
-    """Each AMD GPU's gfx target against the ROCm build's list."""
-    row = build_for(load_facts(), build.index_name, version)
-    gfx = row.gfx if row is not None else None
-    if gfx is None or not gfx.value:
+def mps_fit(verdicts: _Verdicts, version: str | None) -> None:
+    """On macOS: whether MPS is there, and the macOS that this torch release's MPS needs."""
+    machine = verdicts.machine
+    floor = mps_macos_floor(load_facts(), version)
+    minor = torch_minor(version)
+    release = f"torch {minor}" if minor else "the newest torch"
+    needs = (
+        f"{release}'s MPS needs macOS >= {floor.macos} ({floor.source}"
+        f"{'' if floor.checked else ', unchecked'})"
+        if floor is not None
+        else f"the facts do not say which macOS {release}'s MPS needs"
+    )
+    macos = f"macOS {machine.macos}" if machine.macos else "this macOS"
+    if not machine.mps:
+        why = (
+            "it needs Apple Silicon and an arm64 Python"
+            if version_tuple(machine.macos) >= MPS_FIRST_MACOS or machine.macos is None
+            else "it needs macOS 12.3 or newer"
+        )
+        verdicts.add("mps", WARNING, f"no Apple MPS on {macos}: {why}; {needs}")
         return
-    for gpu in verdicts.machine.amd_gpus:
-        if gpu.gfx is not None and gpu.gfx not in gfx.value:
-            verdicts.add(
-                "gfx-not-in-build",
-                ERROR if gfx.checked else WARNING,
-                f"AMD GPU {gpu.index} ({gpu.name}, {gpu.gfx}) is not among the gfx targets"
-                f" of {subject} ({' '.join(gfx.value)})"
-                f"{'' if gfx.checked else ' (unchecked fact)'}",
-                FIX_AUTO,
-            )
+    if (
+        machine.macos is not None
+        and floor is not None
+        and version_tuple(machine.macos) < version_tuple(floor.macos)
+    ):
+        verdicts.add(
+            "mps-macos-too-old",
+            ERROR if floor.checked else WARNING,
+            f"{macos} is older than {floor.macos}: {needs}, so torch runs on the CPU here;"
+            " upgrade macOS, or pin an older torch",
+            None,
+        )
+        return
+    verdicts.add("mps", OK, f"Apple MPS available on {macos}; {needs}")
 
 
 def gpus_text(machine: Machine) -> str:

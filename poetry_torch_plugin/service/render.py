@@ -100,8 +100,16 @@ def _machine(machine: Machine) -> list[str]:
                 f"<c2>{_e(intel.name)}</c2> ({_e(intel.device_id)}), {supported}",
             )
         )
-    if machine.mps:
-        lines.append(_row("Apple MPS", "available"))
+    if machine.mps or machine.macos is not None:
+        macos = f" (macOS {_e(machine.macos)})" if machine.macos else ""
+        lines.append(_row("Apple MPS", f"{'available' if machine.mps else 'not available'}{macos}"))
+    if machine.jetson is not None:
+        wheels = (
+            "PyTorch's aarch64 CUDA wheels run here"
+            if machine.jetson.runs_pytorch_cuda_wheels
+            else "its GPU needs NVIDIA's JetPack wheels"
+        )
+        lines.append(_row("Jetson", f"<c2>{_e(machine.jetson.describe())}</c2>, {wheels}"))
     if machine.nvcc is not None:
         lines.append(
             _row(

@@ -94,3 +94,28 @@ def test_cuda_on_a_mac_is_refused_and_force_does_not_apply(
     assert "poetry torch install --cpu" in errors[0]
     assert project.pyproject.read_bytes() == before
     assert not [r.path for r in index_server.requests if "/whl/" in r.path]
+
+
+def test_a_jetpack_jetson_is_told_the_truth_in_one_line(
+    project: Project, index_server: IndexServer, tmp_path: Path
+) -> None:
+    """Jetson Orin (JetPack 5: no nvidia-smi): an explicit --cuda is refused before any
+    download, naming JetPack's wheels; `--cuda auto` picks cpu and says why in the same words."""
+    orin = tmp_path / "orin.json"
+    jetson = {"model": "NVIDIA Jetson AGX Orin Developer Kit", "soc": "tegra234", "l4t": "R35.4.1"}
+    orin.write_text(json.dumps({"platform": "linux-aarch64", "jetson": jetson}), encoding="utf-8")
+    env = {"POETRY_TORCH_FAKE_MACHINE": str(orin)}
+    before = project.pyproject.read_bytes()
+    refused = project.run("torch", "install", "--cuda", "12.6", check=False, extra_env=env)
+    errors = [line for line in refused.stderr.splitlines() if line.strip()]
+    assert refused.returncode != 0 and len(errors) == 1, refused.stdout + refused.stderr
+    line = errors[0]
+    assert "--cuda 12.6 cannot run on this machine" in line and "sm_87" in line, line
+    assert "JetPack" in line and "--force" in line and "Traceback" not in line, line
+    assert project.pyproject.read_bytes() == before
+    assert not [r.path for r in index_server.requests if "/whl/" in r.path]
+    auto = project.run("torch", "install", "--cuda", "auto", "--dry-run", extra_env=env)
+    first = auto.stdout.splitlines()[0]
+    assert first.startswith("--cuda auto: cpu (") and "JetPack" in first, auto.stdout
+    # the same sentence in both
+    assert line.split("cannot run on this machine: ")[1].split(". Nothing")[0] in first

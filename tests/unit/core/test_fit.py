@@ -46,7 +46,7 @@ def test_a_driver_older_than_the_floor_is_refused_in_one_line() -> None:
     # what was found, what is needed, that nothing changed, what to run
     assert (
         "NVIDIA driver 550.54.15 (for NVIDIA H100 80GB HBM3 (sm_90)) is older than the 580 that"
-        " CUDA 13.x builds need" in fit.refusal
+        " CUDA 13.x builds need (it runs CUDA up to 12.4)" in fit.refusal
     )
     assert "Nothing was downloaded or changed" in fit.refusal
     assert "`poetry torch install --cuda auto` (picks cu128 here)" in fit.refusal
@@ -174,7 +174,7 @@ def test_an_unlisted_gfx_warns_on_unchecked_facts_and_is_refused_on_checked_ones
     assert "unchecked" in fit.notes[0]
     checked = judge_variant(gfx_checked(FACTS), IGPU, ROCM72, "2.11.0", option="--rocm 7.2")
     assert checked.refusal is not None
-    assert checked.refusal.startswith("--rocm 7.2 cannot run on this machine: GPU 0")
+    assert checked.refusal.startswith("--rocm 7.2 cannot run on this machine: AMD GPU 0")
     assert "Nothing was downloaded or changed" in checked.refusal
     assert "(picks cpu here)" in checked.refusal and "--cpu" in checked.refusal
 

@@ -138,3 +138,16 @@ def test_the_wheel_ships_the_facts_file(tmp_path: Path) -> None:
     wheel = WheelBuilder(Factory().create_poetry(root)).build(tmp_path)
     with zipfile.ZipFile(tmp_path / wheel) as archive:
         assert "poetry_torch_plugin/data/facts.json" in archive.namelist()
+
+
+def test_mps_macos_rows() -> None:
+    """Every release says which macOS its MPS needs; never less than the one before."""
+    table = RAW["mps_macos"]
+    assert [row["torch"] for row in table] == [release["torch"] for release in RAW["releases"]]
+    floors = [key(row["macos"]) for row in table]
+    assert floors == sorted(floors) and floors[0] >= (12, 3)
+    assert {minor: floor.macos for minor, floor in FACTS.mps_macos.items()} == {
+        row["torch"]: row["macos"] for row in table
+    }
+    # an assumption is never a checked fact
+    assert all(not row["checked"] for row in table if row["source"] == "assumed")

@@ -19,6 +19,7 @@ from poetry_torch_plugin.core.machine import NvidiaInfo
 from poetry_torch_plugin.core.machine import machine_to_dict
 from poetry_torch_plugin.errors import TorchPluginError
 from poetry_torch_plugin.machine import nvml as nvml_probe
+from poetry_torch_plugin.machine import platforms
 from poetry_torch_plugin.machine import probes
 from poetry_torch_plugin.machine.detect import FAKE_MACHINE_ENV
 from poetry_torch_plugin.machine.detect import detect_machine
@@ -31,7 +32,7 @@ from poetry_torch_plugin.machine.parsers import parse_nvcc_version
 from poetry_torch_plugin.machine.parsers import parse_proc_driver_version
 from poetry_torch_plugin.machine.parsers import parse_query_gpu_csv
 from poetry_torch_plugin.machine.parsers import parse_smi_header
-from poetry_torch_plugin.machine.probes import probe_mps
+from poetry_torch_plugin.machine.platforms import probe_macos
 from poetry_torch_plugin.machine.probes import probe_nvcc
 from poetry_torch_plugin.machine.probes import probe_nvidia_smi
 from poetry_torch_plugin.machine.probes import probe_proc_driver
@@ -350,21 +351,27 @@ def test_probe_rocm(
 @pytest.mark.parametrize(
     ("system", "machine", "mac_release", "expected"),
     [
-        ("Darwin", "arm64", "14.5", True),
-        ("Darwin", "arm64", "12.3", True),
-        ("Darwin", "arm64", "11.7.10", False),
-        ("Darwin", "x86_64", "14.5", False),
-        ("Linux", "aarch64", "", False),
-        ("Windows", "AMD64", "", False),
+        ("Darwin", "arm64", "14.5", ("14.5", True)),
+        ("Darwin", "arm64", "12.3", ("12.3", True)),
+        ("Darwin", "arm64", "11.7.10", ("11.7.10", False)),
+        ("Darwin", "x86_64", "14.5", ("14.5", False)),  # an Intel Mac (sysctl: no arm64)
+        ("Linux", "aarch64", "", (None, False)),
+        ("Windows", "AMD64", "", (None, False)),
     ],
 )
-def test_probe_mps(
-    monkeypatch: pytest.MonkeyPatch, system: str, machine: str, mac_release: str, expected: bool
+def test_probe_macos(
+    monkeypatch: pytest.MonkeyPatch,
+    system: str,
+    machine: str,
+    mac_release: str,
+    expected: tuple[str | None, bool],
 ) -> None:
     monkeypatch.setattr(platform, "system", lambda: system)
     monkeypatch.setattr(platform, "machine", lambda: machine)
     monkeypatch.setattr(platform, "mac_ver", lambda: (mac_release, ("", "", ""), ""))
-    assert probe_mps() is expected
+    intel_mac = "machdep.cpu.brand_string: Intel(R) Core(TM) i9-9980HK CPU @ 2.40GHz\n"
+    monkeypatch.setattr(platforms, "_stdout", lambda argv: intel_mac)
+    assert probe_macos() == expected
 
 
 # NVML through a fake library: the ctypes calls, their decoding and the timeout

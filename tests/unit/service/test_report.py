@@ -284,8 +284,9 @@ def test_messages_name_what_is_wrong(tmp_path: Path) -> None:
         for i, (name, case) in enumerate(CASES.items())
     }
     assert "cu130 build, not cu128" in messages["build does not match the configuration"]
-    assert "470.82.01 (runs CUDA up to 11.4)" in messages["driver too old for the build's CUDA"]
-    assert ">= 580" in messages["driver too old for the build's CUDA"]
+    assert "470.82.01 (for Tesla T4 (sm_75))" in messages["driver too old for the build's CUDA"]
+    assert "(it runs CUDA up to 11.4)" in messages["driver too old for the build's CUDA"]
+    assert "older than the 580" in messages["driver too old for the build's CUDA"]
     assert "sm_60" in messages["GPU architecture not in the build"]
     assert (
         "requires torch==2.10.0, but torch is 2.11.0+cu130"
