@@ -110,8 +110,9 @@ def check_project(pyproject: Path) -> LockState:
     return lock_state(pyproject, source, settings)
 
 
-def export_project(pyproject: Path) -> str:
-    """The requirements text of a fresh lock; ConfigError when it is missing or stale."""
+def export_project(pyproject: Path, form: str = "requirements") -> str:
+    """A fresh lock as a requirements file (``form`` "requirements") or as PEP 751
+    ``pylock.toml`` ("pylock"); ConfigError when it is missing or stale."""
     state = check_project(pyproject)
     problem = state.problem()
     if problem is not None:
@@ -121,4 +122,8 @@ def export_project(pyproject: Path) -> str:
             f"there is no {LOCK_NAME} to export; nothing was written."
             " Run `poetry torch lock` (or `poetry torch install`) first."
         )
+    if form == "pylock":
+        from poetry_torch_plugin.core.pylock import pylock_text
+
+        return pylock_text(state.lock)
     return export_text(state.lock)

@@ -79,14 +79,26 @@ def lock_or_check(
     )
 
 
-def export(pyproject: Path, output: str | None = None) -> str | None:
-    """The requirements text of a fresh lock; with ``output`` (relative to the project) it is
-    written there instead and None comes back."""
+def export(pyproject: Path, output: str | None = None, form: str | None = None) -> str | None:
+    """The requirements text (or, ``form`` "pylock", the PEP 751 text) of a fresh lock; with
+    ``output`` (relative to the project) it is written there instead and None comes back."""
     from poetry_torch_plugin.errors import ConfigError
     from poetry_torch_plugin.project.files import write_atomic
     from poetry_torch_plugin.project.lockstate import export_project
 
-    text = export_project(pyproject)
+    form = form or "requirements"
+    if form not in ("requirements", "pylock"):
+        raise ConfigError(
+            f"unknown export format {form!r}; nothing was exported. Use --format requirements"
+            " (the default) or --format pylock (PEP 751)."
+        )
+    name = output.replace("\\", "/").rsplit("/", 1)[-1] if output else None
+    if form == "pylock" and name is not None and not _pylock_name(name):
+        raise ConfigError(
+            f"PEP 751 names a lock file pylock.toml or pylock.<name>.toml, not {name};"
+            " nothing was exported. Use -o pylock.torch.toml."
+        )
+    text = export_project(pyproject, form)
     if not output:
         return text
     path = pyproject.parent / output
@@ -97,3 +109,9 @@ def export(pyproject: Path, output: str | None = None) -> str | None:
             f"cannot write {path}: {exc.strerror}; nothing was exported. Pick another path with -o."
         ) from None
     return None
+
+
+def _pylock_name(name: str) -> bool:
+    import re
+
+    return re.fullmatch(r"pylock\.([^.]+\.)?toml", name) is not None

@@ -19,6 +19,7 @@ from poetry_torch_plugin.core.lockfile import TorchLock
 from poetry_torch_plugin.env.installed import installed_distributions
 from poetry_torch_plugin.project.lockstate import read_lock
 from poetry_torch_plugin.project.lockstate import write_lock
+from tests.support.toml import loads
 
 
 if TYPE_CHECKING:
@@ -213,6 +214,42 @@ def test_export_installs_with_plain_pip(project: Project, tmp_path: Path) -> Non
     env.update(PIP_CONFIG_FILE=os.devnull, PIP_DISABLE_PIP_VERSION_CHECK="1")
     subprocess.run(
         [str(target / "bin" / "python"), "-m", "pip", "install", "-r", str(exported)],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    site = sorted(target.glob("lib/python*/site-packages"))
+    installed = installed_distributions(site)
+    assert {name: installed[name].version for name in CU129_29} == CU129_29
+
+
+def test_pylock_export_installs_with_uv(project: Project, tmp_path: Path) -> None:
+    """Issue 14 item 4: PEP 751 ``pylock.toml``, read by a real installer (uv)."""
+    from poetry_torch_plugin.install.uv import find_uv
+
+    uv = find_uv()
+    if uv is None:
+        pytest.skip("uv is not installed: `.venv/bin/pip install uv`")
+    project.run("torch", "install", "--cuda", "12.9")
+    wrong = project.run("torch", "export", "--format", "pylock", "-o", "torch.lock", check=False)
+    assert wrong.returncode == 1
+    assert "pylock.<name>.toml" in wrong.stderr
+    project.run("torch", "export", "--format", "pylock", "-o", "pylock.torch.toml")
+    exported = project.root / "pylock.torch.toml"
+    data = loads(exported.read_text())
+    assert data["lock-version"] == "1.0"
+    versions = {p["name"]: p["version"] for p in data["packages"]}
+    assert {name: versions[name] for name in CU129_29} == CU129_29
+    assert all(w["hashes"]["sha256"] for p in data["packages"] for w in p["wheels"])
+
+    target = tmp_path / "plain"
+    venv.EnvBuilder(with_pip=False).create(target)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("UV_", "PIP_"))}
+    env["UV_NO_CONFIG"] = "1"
+    subprocess.run(
+        [uv, "pip", "install", "--python", str(target / "bin" / "python"), "-r", str(exported)],
         env=env,
         check=True,
         capture_output=True,

@@ -26,12 +26,24 @@ class TorchExportCommand(TorchCommand):
             "The file to write, relative to the project (default: standard output).",
             flag=False,
         ),
+        option(
+            "format",
+            "f",
+            "requirements (for pip, the default) or pylock (PEP 751, e.g. for"
+            " `uv pip install -r pylock.torch.toml`).",
+            flag=False,
+        ),
     ]
     help = """Writes <c1>--index-url</c1> and every locked package with its hashes, so that a
 Docker build or a CI job without Poetry installs the same builds:
 
   <c1>poetry torch export -o requirements-torch.txt</c1>
   <c1>pip install -r requirements-torch.txt</c1>
+
+Or as a PEP 751 lock file:
+
+  <c1>poetry torch export --format pylock -o pylock.torch.toml</c1>
+  <c1>uv pip install -r pylock.torch.toml</c1>
 
 The rest of the dependencies come from <c1>poetry export</c1> (poetry-plugin-export).
 """
@@ -43,7 +55,7 @@ The rest of the dependencies come from <c1>poetry export</c1> (poetry-plugin-exp
         from poetry_torch_plugin.service.lock import export
 
         try:
-            text = export(self.pyproject_path(), self.option("output"))
+            text = export(self.pyproject_path(), self.option("output"), self.option("format"))
         except TorchPluginError as error:
             return self.fail(error)
         if text is not None:

@@ -1,0 +1,66 @@
+"""``poetry-torch.lock`` as a PEP 751 ``pylock.toml``, for installers that read the standard
+lock format (``uv pip install -r pylock.torch.toml``).  Pure: the text only."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+from poetry_torch_plugin import __version__
+from poetry_torch_plugin.core.lockfile import LOCK_NAME
+from poetry_torch_plugin.core.urls import without_login
+
+
+if TYPE_CHECKING:
+    from poetry_torch_plugin.core.lockfile import TorchLock
+
+# resolved-for's words, in order (``cpython 3.11 linux x86_64``), as PEP 508 markers
+_MARKERS = ("implementation_name", "python_version", "sys_platform", "platform_machine")
+
+
+def environment_marker(resolved_for: str) -> str | None:
+    """The one environment the closure was resolved for, as a marker; None when unknown."""
+    words = resolved_for.split()
+    if len(words) != len(_MARKERS) or "?" in words:
+        return None
+    return " and ".join(f"{key} == '{value}'" for key, value in zip(_MARKERS, words))
+
+
+def pylock_text(lock: TorchLock) -> str:
+    """The lock as PEP 751 TOML: every package with its index and each locked wheel's URL
+    (the file beside the index's pages, as download.pytorch.org and its mirrors serve them)
+    and sha256.  The closure was resolved for one environment, which ``environments`` says."""
+    import tomlkit
+
+    index = without_login(lock.inputs.source_url).rstrip("/")
+    document = tomlkit.document()
+    document.add(tomlkit.comment(f"The PyTorch builds pinned in {LOCK_NAME} (PEP 751)."))
+    document.add(tomlkit.comment("Written by `poetry torch export --format pylock`; do not edit."))
+    document.add("lock-version", "1.0")
+    marker = environment_marker(lock.resolved_for)
+    if marker is not None:
+        document.add("environments", [marker])
+    document.add("requires-python", lock.inputs.requires_python)
+    document.add("created-by", f"poetry-torch-plugin {__version__}")
+    packages = tomlkit.aot()
+    for package in lock.packages:
+        table = tomlkit.table()
+        table.add("name", package.name)
+        table.add("version", package.version)
+        table.add("index", index)
+        wheels = tomlkit.array()
+        for filename, digest in package.files:
+            wheel = tomlkit.inline_table()
+            wheel.update(
+                {
+                    "name": filename,
+                    "url": f"{index}/{quote(filename)}",
+                    "hashes": {"sha256": digest},
+                }
+            )
+            wheels.append(wheel)
+        wheels.multiline(True)
+        table.add("wheels", wheels)
+        packages.append(table)
+    document.add("packages", packages)
+    return tomlkit.dumps(document)

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from poetry_torch_plugin.core.lockfile import LockedPackage
+from poetry_torch_plugin.core.lockfile import LockInputs
+from poetry_torch_plugin.core.lockfile import TorchLock
+from poetry_torch_plugin.core.pylock import environment_marker
+from poetry_torch_plugin.core.pylock import pylock_text
+from tests.support.toml import loads
+
+
+def test_pylock_keeps_every_locked_file_and_no_login() -> None:
+    inputs = LockInputs(
+        "pytorch_cuda_cu129", "https://u:secret@m.example/whl/cu129/", ("torch",), ">=3.9"
+    )
+    torch = LockedPackage(
+        "torch",
+        "2.9.0+cu129",
+        True,
+        (
+            ("torch-2.9.0+cu129-cp311-cp311-linux_x86_64.whl", "a" * 64),
+            ("torch-2.9.0+cu129-cp312-cp312-linux_x86_64.whl", "b" * 64),
+        ),
+    )
+    text = pylock_text(TorchLock(inputs, "e" * 64, (torch,), "cpython 3.11 linux x86_64"))
+    assert "secret" not in text
+    data = loads(text)
+    assert data["lock-version"] == "1.0"
+    assert data["requires-python"] == ">=3.9"
+    assert data["environments"] == [
+        "implementation_name == 'cpython' and python_version == '3.11'"
+        " and sys_platform == 'linux' and platform_machine == 'x86_64'"
+    ]
+    [package] = data["packages"]
+    assert package["index"] == "https://m.example/whl/cu129"
+    assert [w["url"] for w in package["wheels"]] == [
+        "https://m.example/whl/cu129/torch-2.9.0%2Bcu129-cp311-cp311-linux_x86_64.whl",
+        "https://m.example/whl/cu129/torch-2.9.0%2Bcu129-cp312-cp312-linux_x86_64.whl",
+    ]
+    assert [w["hashes"] for w in package["wheels"]] == [{"sha256": "a" * 64}, {"sha256": "b" * 64}]
+
+
+def test_an_unknown_environment_is_not_guessed() -> None:
+    assert environment_marker("") is None
+    assert environment_marker("cpython ? linux x86_64") is None
