@@ -309,6 +309,22 @@ def test_cuda_auto_follows_the_installed_torch_to_cu130() -> None:
     assert "NVIDIA H200 (sm_90)" in first and "driver 580.159.04" in first
 
 
+def test_pip_runs_although_the_machine_has_uv_on_path() -> None:
+    """That machine has uv 0.11.15 at /usr/local/bin/uv; the default installer is still pip."""
+    assert recorded("check.json")["project"]["installer"] == {
+        "configured": "pip",
+        "runs": "pip",
+        "path": None,
+    }
+    assert "  Installer      pip" in read("check.txt").splitlines()
+    run = [line for line in read("install-auto-dry-run.txt").splitlines() if "Would run" in line]
+    assert run == [
+        "Would run: /opt/torch/.venv/bin/python -m pip install --index-url"
+        " https://download.pytorch.org/whl/cu130 --cert /etc/ssl/certs/ca-certificates.crt"
+        " torch torchvision torchaudio"
+    ]
+
+
 def test_text_report_lines() -> None:
     lines = read("check-runtime.txt").splitlines()
     for line in (
