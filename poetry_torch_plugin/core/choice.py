@@ -6,10 +6,14 @@ Precedence, first that says something wins:
 
 1. ``POETRY_TORCH_VARIANT`` (this shell, this command),
 2. ``[poetry-torch] variant`` in the project's ``poetry.toml`` (this checkout; not committed),
-3. pyproject.toml: ``[tool.poetry-torch] variant``, else the plugin's source's variant,
-4. ``auto``: this machine's driver and GPUs, where a rule above says ``"auto"``.
+3. pyproject.toml's ``[tool.poetry-torch.targets]`` entry for this kind of machine
+   (``core.targets``: ``linux-x86_64 = "cu129"``, ``macos = "cpu"``, ``no-gpu = "cpu"``),
+4. pyproject.toml: ``[tool.poetry-torch] variant``, else the plugin's source's variant,
+5. ``auto``: this machine's driver and GPUs, where a rule above says ``"auto"``.
 
-Only 3 is committed; 1, 2 and 4 are machine-local and recorded nowhere in committed files.
+3 and 4 are committed; 1, 2 and 5 are machine-local and recorded nowhere in committed files.
+A target's variant other than the source's is installed like a machine-local choice: from a
+source derived for it, without writing pyproject.toml or poetry-torch.lock.
 """
 
 from __future__ import annotations
@@ -32,8 +36,8 @@ LOCAL_FILE = "poetry.toml"
 LOCAL_TABLE = "poetry-torch"
 AUTO = "auto"
 
-ENV, LOCAL, PYPROJECT = "env", "local config", "pyproject"
-RULES = (ENV, LOCAL, PYPROJECT, AUTO)
+ENV, LOCAL, TARGET, PYPROJECT = "env", "local config", "target", "pyproject"
+RULES = (ENV, LOCAL, TARGET, PYPROJECT, AUTO)
 
 
 @dataclass(frozen=True)
@@ -88,10 +92,12 @@ def choose_variant(
     source: Variant | None,
     source_name: str | None,
     auto: Callable[[], tuple[Variant, str]],
+    target: tuple[str, str] | None = None,
 ) -> VariantChoice | None:
     """Apply the precedence above; None when no rule names a variant (no source, no
     ``variant``, no override): ``auto`` decides only where a rule says ``"auto"``.  ``env``,
-    ``local`` and ``pyproject`` are values already checked by ``parse_variant``; ``auto`` is
+    ``local`` and ``pyproject`` are values already checked by ``parse_variant``; ``target`` is
+    the ``[tool.poetry-torch.targets]`` (key, value) matching this machine; ``auto`` is
     called only when the hardware decides."""
     committed = source if pyproject is None else from_index_name(pyproject)
     if pyproject is not None:
@@ -101,6 +107,11 @@ def choose_variant(
     for rule, value, detail in (
         (ENV, env, f"{VARIANT_ENV}={env}"),
         (LOCAL, local, f'{LOCAL_FILE}: [{LOCAL_TABLE}] variant = "{local}"'),
+        (
+            TARGET,
+            target[1] if target else None,
+            f'[tool.poetry-torch.targets] {target[0]} = "{target[1]}"' if target else "",
+        ),
         (PYPROJECT, pyproject, where),
     ):
         if value is None:

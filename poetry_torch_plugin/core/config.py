@@ -34,7 +34,7 @@ DEFAULT_PACKAGES = ("torch", "torchvision", "torchaudio")
 DEFAULT_INDEX_BASE = "https://download.pytorch.org/whl"
 INDEX_BASE_ENV = "POETRY_TORCH_INDEX_BASE"
 INSTALLERS = ("auto", "pip", "uv")
-KNOWN_KEYS = frozenset({"packages", "index-base", "installer", "allow-http", "variant"})
+KNOWN_KEYS = frozenset({"packages", "index-base", "installer", "allow-http", "variant", "targets"})
 
 
 # Packages PyTorch publishes on its own index and that may be listed in `packages`.
@@ -99,6 +99,8 @@ class TorchConfig:
     # which variant this machine installs and why (``service.settings.with_choice``): set,
     # ``sources`` holds the one source the plugin installs from, derived when needed
     choice: VariantChoice | None = field(default=None, compare=False)
+    # ``[tool.poetry-torch.targets]``: (machine kind, variant or "auto"), see ``core.targets``
+    targets: tuple[tuple[str, str], ...] = ()
 
     @property
     def active(self) -> bool:
@@ -262,6 +264,7 @@ def read_config(data: Mapping[str, Any], *, declared: bool = True) -> TorchConfi
             " nothing was changed. Write allow-http = true or false in pyproject.toml."
         )
     from poetry_torch_plugin.core.choice import parse_variant
+    from poetry_torch_plugin.core.targets import parse_targets
 
     variant = parse_variant(
         settings.get("variant"),
@@ -271,7 +274,9 @@ def read_config(data: Mapping[str, Any], *, declared: bool = True) -> TorchConfi
     written = tuple(str(p).strip() for p in packages_value)
     packages = written
     if declared and (sources or has_tool_table):
-        requirements, packages = _with_declarations(data, requirements, written)
+        from poetry_torch_plugin.core.declared import with_declarations
+
+        requirements, packages = with_declarations(data, requirements, written)
     return TorchConfig(
         sources=sources,
         packages=packages,
@@ -282,29 +287,8 @@ def read_config(data: Mapping[str, Any], *, declared: bool = True) -> TorchConfi
         has_tool_table=has_tool_table,
         requirements=requirements,
         variant=variant,
+        targets=parse_targets(settings.get("targets")),
     )
-
-
-def _with_declarations(
-    data: Mapping[str, Any], requirements: tuple[Requirement, ...], written: tuple[str, ...]
-) -> tuple[tuple[Requirement, ...], tuple[str, ...]]:
-    """``[tool.poetry-torch] packages`` (or the default) narrowed by the project's own
-    declarations; a declared family package the table does not list is added."""
-    from poetry_torch_plugin.core.declared import combine
-    from poetry_torch_plugin.core.declared import declarations
-
-    found = declarations(data)
-    listed = {canonicalize_name(req.name) for req in requirements}
-    extra = [
-        Requirement(name) for name in dict.fromkeys(d.name for d in found) if name not in listed
-    ]
-    combined: list[Requirement] = []
-    texts: list[str] = []
-    for requirement, text in zip([*requirements, *extra], [*written, *(r.name for r in extra)]):
-        narrowed = combine(requirement, found)
-        combined.append(narrowed)
-        texts.append(text if narrowed is requirement else str(narrowed))
-    return tuple(combined), tuple(texts)
 
 
 _TRUE = frozenset({"true", "1", "yes"})

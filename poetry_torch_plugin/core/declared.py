@@ -278,3 +278,22 @@ def combine(requirement: Requirement, found: tuple[Declaration, ...]) -> Require
     combined = Requirement(str(requirement))
     combined.specifier = specifier
     return combined
+
+
+def with_declarations(
+    data: Mapping[str, Any], requirements: tuple[Requirement, ...], written: tuple[str, ...]
+) -> tuple[tuple[Requirement, ...], tuple[str, ...]]:
+    """``[tool.poetry-torch] packages`` (or the default) narrowed by the project's own
+    declarations; a declared family package the table does not list is added."""
+    found = declarations(data)
+    listed = {canonicalize_name(req.name) for req in requirements}
+    extra = [
+        Requirement(name) for name in dict.fromkeys(d.name for d in found) if name not in listed
+    ]
+    combined: list[Requirement] = []
+    texts: list[str] = []
+    for requirement, text in zip([*requirements, *extra], [*written, *(r.name for r in extra)]):
+        narrowed = combine(requirement, found)
+        combined.append(narrowed)
+        texts.append(text if narrowed is requirement else str(narrowed))
+    return tuple(combined), tuple(texts)

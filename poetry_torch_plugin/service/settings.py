@@ -107,7 +107,7 @@ def with_choice(
     settings: TorchConfig, pyproject: Path, target: TargetEnv | None = None
 ) -> TorchConfig:
     """``settings`` with the variant this machine installs decided (``core.choice``: env >
-    poetry.toml > pyproject > auto) and ``sources`` holding the one source to install from.
+    poetry.toml > pyproject's targets > pyproject > auto) and ``sources`` holding the one source to install from.
 
     pyproject.toml is not read again nor changed: a machine-local choice only changes what the
     plugin installs and what Poetry's solver sees for the held family.  When the chosen
@@ -135,6 +135,7 @@ def with_choice(
         source=configured.variant if configured is not None else None,
         source_name=configured.name if configured is not None else None,
         auto=lambda: _auto(settings, target),
+        target=_target(settings),
     )
     if choice is None:
         return settings  # nothing names a variant: the callers' "no pytorch source" errors
@@ -161,6 +162,24 @@ def _source_for(settings: TorchConfig, configured: Source | None, variant: Varia
 
     base = effective_index_base(settings)
     return Source(variant.source_name, f"{base}/{variant.index_name}", "explicit")
+
+
+def _target(settings: TorchConfig) -> tuple[str, str] | None:
+    """The ``[tool.poetry-torch.targets]`` entry for this machine; GPUs are detected only
+    when a ``no-gpu`` entry could decide."""
+    if not settings.targets:
+        return None
+    import platform
+    import sys
+
+    from poetry_torch_plugin.core.targets import match_target
+
+    def has_gpu() -> bool:
+        from poetry_torch_plugin.machine.detect import detect_machine
+
+        return detect_machine().has_gpu
+
+    return match_target(settings.targets, sys.platform, platform.machine(), has_gpu)
 
 
 def _auto(settings: TorchConfig, target: TargetEnv | None) -> tuple[Variant, str]:

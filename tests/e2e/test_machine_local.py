@@ -101,3 +101,45 @@ def test_auto_without_a_source_picks_by_hardware(project: Project, tmp_path: Pat
     report = json.loads(project.run("torch", "check", "--json", extra_env=env, check=False).stdout)
     choice = report["project"]["variant_choice"]
     assert (choice["variant"], choice["rule"], choice["committed"]) == ("cpu", "auto", None)
+
+
+def test_targets_pick_per_machine_kind_and_leave_committed_files(
+    project: Project, tmp_path: Path
+) -> None:
+    """Issue 14 item 1: one committed pyproject says what each kind of machine gets."""
+    from poetry_torch_plugin.core.machine import Machine
+    from poetry_torch_plugin.core.machine import machine_to_dict
+
+    # the GPU workstation (the H100 recording) configures the project ...
+    h100 = Path(__file__).resolve().parents[1] / "fixtures" / "synthetic" / "fake-machine-h100.json"
+    on_gpu = {"POETRY_TORCH_FAKE_MACHINE": str(h100)}
+    project.run("torch", "install", "--cuda", "12.9", extra_env=on_gpu)
+    text = project.pyproject.read_text()
+    project.pyproject.write_text(
+        text + '\n[tool.poetry-torch.targets]\nlinux-x86_64 = "cu129"\nno-gpu = "cpu"\n'
+    )
+    project.run("lock", extra_env=on_gpu)
+    assert project.version_of("torch") == "2.9.0+cu129"  # its linux-x86_64 entry
+    before = committed(project)
+    ci_runner = tmp_path / "no-gpu.json"
+    bare = Machine(nvidia=None, nvcc=None, mps=False, rocm=None, platform="linux-x86_64")
+    ci_runner.write_text(json.dumps(machine_to_dict(bare)))
+    on_ci = {"POETRY_TORCH_FAKE_MACHINE": str(ci_runner)}
+
+    result = project.run("install", extra_env=on_ci)
+    assert "reinstalling" in result.stderr, result.stderr
+    assert project.version_of("torch") == "2.8.0+cpu"
+    assert committed(project) == before
+    report = json.loads(
+        project.run("torch", "check", "--json", extra_env=on_ci, check=False).stdout
+    )
+    choice = report["project"]["variant_choice"]
+    assert (choice["rule"], choice["variant"]) == ("target", "cpu"), choice
+    assert 'no-gpu = "cpu"' in choice["detail"]
+    shown = project.run("torch", "check", extra_env=on_ci, check=False).stdout
+    assert 'cpu, chosen by target ([tool.poetry-torch.targets] no-gpu = "cpu")' in shown, shown
+
+    # ... and back on the workstation, its linux-x86_64 entry: cu129, replayed from the lock
+    project.run("install", extra_env=on_gpu)
+    assert project.version_of("torch") == "2.9.0+cu129"
+    assert committed(project) == before

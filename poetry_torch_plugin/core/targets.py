@@ -1,0 +1,110 @@
+"""Targets: what each kind of machine installs, committed once in pyproject.toml.
+
+```toml
+[tool.poetry-torch.targets]
+linux-x86_64 = "cu129"
+linux-aarch64 = "cu128"
+macos = "cpu"        # the cpu index's macOS wheels are PyPI's, with MPS
+windows = "cu129"
+no-gpu = "cpu"       # Linux/Windows machines with no GPU at all (CI runners, build hosts)
+```
+
+Keys: an operating system (``linux``, ``macos``, ``windows``), optionally with an
+architecture (``linux-x86_64``, ``linux-aarch64``, ``macos-arm64``, ``macos-x86_64``,
+``windows-amd64``, ``windows-arm64``), and ``no-gpu``.  Values: a variant or ``"auto"``.
+The most specific key that matches this machine wins: ``no-gpu`` (not on macOS, where the one
+build needs no GPU to choose), then ``<os>-<arch>``, then ``<os>``.  Pure: the caller says
+which platform this is and whether it has a GPU."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from typing import Any
+
+from poetry_torch_plugin.errors import ConfigError
+
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+NO_GPU = "no-gpu"
+SYSTEMS = {"linux": "linux", "darwin": "macos", "win32": "windows"}
+_ARCHES = {
+    "linux": ("x86_64", "aarch64"),
+    "macos": ("arm64", "x86_64"),
+    "windows": ("amd64", "arm64"),
+}
+KEYS = (
+    *_ARCHES,
+    *[f"{system}-{arch}" for system, arches in _ARCHES.items() for arch in arches],
+    NO_GPU,
+)
+# what platform.machine() says on each system, as the keys spell it
+_MACHINE = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
+
+
+def parse_targets(value: object) -> tuple[tuple[str, str], ...]:
+    """``[tool.poetry-torch.targets]`` as (key, variant or "auto") pairs, checked; ConfigError
+    in one line for an unknown key or a value that is not a variant."""
+    from poetry_torch_plugin.core.choice import parse_variant
+
+    where = "[tool.poetry-torch.targets]"
+    if value is None:
+        return ()
+    if not hasattr(value, "items"):
+        raise ConfigError(
+            f"{where} must be a table of machine kinds and variants"
+            ' (linux-x86_64 = "cu129", macos = "cpu", no-gpu = "cpu"); nothing was changed.'
+            " Fix pyproject.toml."
+        )
+    pairs: list[tuple[str, str]] = []
+    items: Any = value.items()
+    for key, variant in items:
+        name = str(key).strip().lower()
+        if name not in KEYS:
+            raise ConfigError(
+                f"{where} has unknown machine kind {str(key)!r} (known: {', '.join(KEYS)});"
+                " nothing was changed. Fix pyproject.toml."
+            )
+        parsed = parse_variant(variant, where=f"{where} {name}", fix="Fix pyproject.toml")
+        if parsed is None:
+            raise ConfigError(
+                f"{where} {name} is empty; nothing was changed. Give it a variant"
+                ' ("cu129", "cpu", …) or "auto", or remove it.'
+            )
+        pairs.append((name, parsed))
+    return tuple(pairs)
+
+
+def machine_kind(sys_platform: str, machine: str) -> tuple[str | None, str | None]:
+    """(``<os>``, ``<os>-<arch>``) as the keys spell them for this platform (None: unknown)."""
+    system = SYSTEMS.get(sys_platform) or ("linux" if sys_platform.startswith("linux") else None)
+    if system is None:
+        return None, None
+    arch = _MACHINE.get(machine.lower())
+    spelled = next(
+        (a for a in _ARCHES[system] if arch is not None and _MACHINE.get(a) == arch), None
+    )
+    return system, f"{system}-{spelled}" if spelled else None
+
+
+def match_target(
+    targets: tuple[tuple[str, str], ...],
+    sys_platform: str,
+    machine: str,
+    has_gpu: Callable[[], bool],
+) -> tuple[str, str] | None:
+    """The (key, value) that applies to this machine, or None.  ``has_gpu`` is asked only
+    when a ``no-gpu`` key could decide."""
+    table = dict(targets)
+    system, specific = machine_kind(sys_platform, machine)
+    order = [specific, system]
+    if NO_GPU in table and system != "macos":
+        order.insert(0, NO_GPU)
+    for key in order:
+        if key is None or key not in table:
+            continue
+        if key == NO_GPU and has_gpu():
+            continue
+        return key, table[key]
+    return None
