@@ -197,7 +197,9 @@ def test_uv_dry_run_names_the_variable_uv_reads_the_login_from(
     dry = project.run(
         "torch", "install", "--cuda", "12.8", "--installer", "uv", "--dry-run", extra_env=env
     )
-    [command] = [line for line in dry.stdout.splitlines() if line.startswith("Would run:")]
+    resolve, command = [line for line in dry.stdout.splitlines() if line.startswith("Would run:")]
+    assert " pip compile <tmp>/requirements.in --output-file <tmp>/requirements.txt " in resolve
+    assert " --require-hashes -r <tmp>/torch-requirements.txt" in command
     assert command.startswith(f"Would run: UV_INDEX_URL={index_server.base}/cu128 ")
     # no environment yet: the install would create it, so no interpreter is named
     assert "Would create the project's virtual environment first." in dry.stdout
