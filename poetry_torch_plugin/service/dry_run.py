@@ -4,6 +4,8 @@ the files it would write (issue 12, item 25)."""
 
 from __future__ import annotations
 
+import tempfile
+
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,8 +20,9 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.service.install import InstallPlan
     from poetry_torch_plugin.service.settings import EnvFinder
 
-# Where the commands' temporary files would go (a fresh folder each run).
-TMP = Path("<tmp>")
+# Where the commands' temporary files would go: fresh folders of these shapes each run.
+TMP = Path(tempfile.gettempdir()) / "poetry-torch-XXXXXXXX"
+WHEELS = Path(tempfile.gettempdir()) / "poetry-torch-wheels-XXXXXXXX"
 
 
 def describe(
@@ -58,7 +61,7 @@ def describe(
             probe = fetch_listing(access.url, "torch", access=access)
         except IndexAccessError:
             probe = None  # the real run stops there, before any installer command
-        wheels = TMP / "wheels" if wheelhouse_needed(probe) else None
+        wheels = WHEELS if wheelhouse_needed(probe) else None
         resolving = Request.for_access(access, plan.settings.packages)
         if wheels is not None:
             say(
@@ -79,7 +82,7 @@ def describe(
 
         install = replace(install, find_links=str(wheels))
     _say_command(backend.command(target, install), install, backend, access, say)
-    say(f"({TMP} stands for a temporary folder made for the run and removed after it.)")
+    say("(XXXXXXXX: each temporary folder gets a random name, and is removed after the run.)")
     if plan.edit.changed:
         say(f"Would update {plan.pyproject.path.name}.")
 
@@ -91,15 +94,17 @@ def _say_command(
     access: IndexAccess,
     say: Callable[[str], None],
 ) -> None:
-    """``Would run: [PIP_INDEX_URL=…***… ]<command>``; a login travels in that variable, never
-    in the command line, and is shown masked."""
+    """``Would run: [PIP_INDEX_URL=https://user:***@… ]<command>``: a login travels in that
+    variable, never in the command line, and is shown masked."""
     import shlex
 
+    from poetry_torch_plugin.core.urls import redact
     from poetry_torch_plugin.core.urls import redact_text
 
     login = access.has_credentials and request.find_links is None
     variable = getattr(backend, "login_variable", "")
-    prefix = f"{variable}={access.shown} " if login and variable else ""
+    shown = redact(access.url_with_credentials())  # https://user:***@host/…
+    prefix = f"{variable}={shown} " if login and variable else ""
     say(f"Would run: {redact_text(prefix + shlex.join(command))}")
 
 

@@ -198,12 +198,15 @@ def test_uv_dry_run_names_the_variable_uv_reads_the_login_from(
         "torch", "install", "--cuda", "12.8", "--installer", "uv", "--dry-run", extra_env=env
     )
     resolve, command = [line for line in dry.stdout.splitlines() if line.startswith("Would run:")]
-    assert " pip compile <tmp>/requirements.in --output-file <tmp>/requirements.txt " in resolve
-    assert " --require-hashes -r <tmp>/torch-requirements.txt" in command
-    assert command.startswith(f"Would run: UV_INDEX_URL={index_server.base}/cu128 ")
+    # the index has no PEP 658 metadata: pip downloads each file once, uv installs them
+    shown = index_server.base.replace("://", "://alice:***@")
+    assert resolve.startswith(f"Would run: PIP_INDEX_URL={shown}/cu128 ")
+    assert " -m pip download --dest /" in resolve
+    assert " --no-index --find-links /" in command
+    assert command.endswith("/poetry-torch-XXXXXXXX/torch-requirements.txt")
     # no environment yet: the install would create it, so no interpreter is named
     assert "Would create the project's virtual environment first." in dry.stdout
-    assert " pip install --python <new virtualenv>/bin/python " in command
+    assert " pip install --python '<new virtualenv>/bin/python' " in command
     assert not project.venv.exists()
     assert secret not in dry.stdout + dry.stderr
 

@@ -44,7 +44,9 @@ def test_the_refusal_is_one_line_that_names_what_was_kept() -> None:
     assert "\n" not in line
     assert "secret" not in line
     assert line.startswith("https://alice:***@mirror.example/whl/cu129 serves torch 2.8.0+cu128")
-    assert "a cu128 build where cu129 was asked for" in line
+    assert "torchvision 0.23.0+cu128 (cu128 builds) where cu129 was asked for" in line
+    with pytest.raises(InstallError, match=r"2\.8\.0\+cpu \(a cpu build\) where cu129"):
+        refuse_foreign_builds({"torch": "2.8.0+cpu"}, CU129, "https://x/whl/cu129", kept="k")
     assert "nothing was uninstalled or installed" in line
     assert "pyproject.toml and the earlier build were left as they were" in line
     assert line.endswith("then run the command again.")
