@@ -36,6 +36,7 @@ def describe(
     """Say what ``execute_install`` would run and write; run and change nothing."""
     from poetry_torch_plugin.core.lockfile import LOCK_NAME
     from poetry_torch_plugin.errors import IndexAccessError
+    from poetry_torch_plugin.errors import TargetEnvError
     from poetry_torch_plugin.index.listing import fetch_listing
     from poetry_torch_plugin.install.base import Request
     from poetry_torch_plugin.install.pip import PipBackend
@@ -63,15 +64,17 @@ def describe(
             probe = None  # the real run stops there, before any installer command
         wheels = WHEELS if wheelhouse_needed(probe) else None
         resolving = Request.for_access(access, plan.settings.packages)
-        if wheels is not None:
+        pip = PipBackend()
+        try:
+            download = pip.download_command(target, resolving, WHEELS) if wheels else None
+        except TargetEnvError:
+            download, wheels = None, None  # no pip to download with: the installer resolves
+        if download is not None:
             say(
                 "The index offers no PEP 658 metadata: each file would be downloaded once,"
                 " into a temporary wheelhouse, and installed from there."
             )
-            pip = PipBackend()
-            _say_command(
-                pip.download_command(target, resolving, wheels), resolving, pip, access, say
-            )
+            _say_command(download, resolving, pip, access, say)
         else:
             first = backend.report_command(target, resolving, TMP)
             _say_command(first, resolving, backend, access, say)

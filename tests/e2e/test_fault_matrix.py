@@ -1101,6 +1101,7 @@ def test_hook_refuses_another_variants_builds_and_keeps_failing(
     (project.root / "poetry-torch.lock").unlink()  # the hook resolves from the index
     project.pip("uninstall", "-y", "torchvision")
     index_server.serve_as("cu129", "cu128")
+    index_server.clear_log()
     for _ in range(2):
         result = project.run("install", check=False)
         assert result.returncode == 1, result.stdout + result.stderr
@@ -1222,3 +1223,45 @@ def test_multiple_constraints_form_is_kept(project: Project, index_server: Index
     project.run("install")
     project.run("show")
     assert project.version_of("torch") == "2.8.0+cu128"
+
+
+def test_wrong_files_under_the_right_label_put_the_earlier_build_back(
+    project: Project, index_universe: Universe, tmp_path: Path
+) -> None:
+    """The index serves a torch labelled +cu128 whose files were built for no CUDA at all
+    (version.py says so): the install is verified from the installed files, the configured
+    cu129 build is put back from poetry-torch.lock, and one line says so (issue 12, item 17)."""
+    from tests.support.wheels import _torch_family_wheel
+    from tests.support.wheels import write_static_index
+
+    project.run("torch", "install", "--cuda", "12.9")
+    before = project.pyproject.read_bytes()
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    for wheel in (index_universe.root / "whl" / "cu128").glob("*.whl"):
+        if not wheel.name.startswith("torch-"):
+            shutil.copy2(wheel, wheels / wheel.name)
+    _torch_family_wheel(
+        wheels,
+        "torch",
+        "2.8.0",
+        "cpu",  # version.py: 2.8.0+cpu, cuda = None
+        requires=["nvidia-fakeblas-cu12==12.8.4"],
+        published_version="2.8.0+cu128",
+    )
+    house = write_static_index(wheels, tmp_path / "house" / "cu128").parent
+    result = project.run(
+        "torch", "install", "--cuda", "12.8", "--index-base", house.as_uri(), check=False
+    )
+    errors = _errors(result.stderr)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert len(errors) == 1, errors
+    assert (
+        "torch 2.8.0+cu128 is labelled cu128 but its files were built for no GPU runtime"
+        in errors[0]
+    )
+    assert "pyproject.toml was not changed, and the configured build was put back." in errors[0]
+    assert "Traceback" not in result.stdout + result.stderr
+    assert project.pyproject.read_bytes() == before
+    assert project.version_of("torch") == EARLIER
+    assert project.python("import torch; print(torch.__version__)") == EARLIER

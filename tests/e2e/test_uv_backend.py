@@ -198,12 +198,12 @@ def test_uv_dry_run_names_the_variable_uv_reads_the_login_from(
         "torch", "install", "--cuda", "12.8", "--installer", "uv", "--dry-run", extra_env=env
     )
     resolve, command = [line for line in dry.stdout.splitlines() if line.startswith("Would run:")]
-    # the index has no PEP 658 metadata: pip downloads each file once, uv installs them
+    # uv resolves (`uv pip compile`), then installs the hashed requirements it wrote
     shown = index_server.base.replace("://", "://alice:***@")
-    assert resolve.startswith(f"Would run: PIP_INDEX_URL={shown}/cu128 ")
-    assert " -m pip download --dest /" in resolve
-    assert " --no-index --find-links /" in command
-    assert command.endswith("/poetry-torch-XXXXXXXX/torch-requirements.txt")
+    assert resolve.startswith(f"Would run: UV_INDEX_URL={shown}/cu128 ")
+    assert " pip compile /" in resolve
+    assert "/poetry-torch-XXXXXXXX/requirements.in --output-file " in resolve
+    assert command.endswith("--require-hashes -r /tmp/poetry-torch-XXXXXXXX/torch-requirements.txt")
     # no environment yet: the install would create it, so no interpreter is named
     assert "Would create the project's virtual environment first." in dry.stdout
     assert " pip install --python '<new virtualenv>/bin/python' " in command
