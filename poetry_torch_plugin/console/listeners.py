@@ -125,6 +125,7 @@ def on_command(event: Event, event_name: str, dispatcher: EventDispatcher) -> No
             command.poetry.pyproject_path,
             lambda text: io.write_error_line(f"<comment>{text}</comment>"),
         )
+        hold.command = name  # an index error inside the solver names this command
         holdout.bind(
             command.poetry, getattr(command, "installer", None) if installer else None, hold
         )

@@ -69,6 +69,14 @@ class InstalledDist:
             return labelled
         return from_cuda_version(facts.get("cuda"), facts.get("hip"))
 
+    def runtime_variant(self) -> Variant | None:
+        """The variant the installed files were built for, from ``torch.version.cuda`` /
+        ``hip`` in version.py (not the label); None when version.py says neither."""
+        facts = self._version_py()
+        if "cuda" not in facts and "hip" not in facts:
+            return None
+        return from_cuda_version(facts.get("cuda"), facts.get("hip"))
+
     def installer(self) -> str | None:
         """The tool that installed it (the dist-info's ``INSTALLER``: pip, uv, Poetry)."""
         try:

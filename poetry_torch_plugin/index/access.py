@@ -111,6 +111,23 @@ def pip_passthrough() -> dict[str, str]:
     return found
 
 
+def refuse_query(source_name: str, url: str) -> None:
+    """A query string or fragment in an index URL (``…/whl/cu129?token=…``) breaks every page:
+    pip, uv and the probes add ``/torch/`` after it, so the index would look empty and pip
+    would say no wheel matches.  Refused in one line; the query (often a token) is not shown."""
+    parts = urllib.parse.urlsplit(url)
+    if not parts.query and not parts.fragment:
+        return
+    shown = redact(urllib.parse.urlunsplit(parts._replace(query="", fragment="")))
+    part = "a query string (?…)" if parts.query else "a fragment (#…)"
+    raise ConfigError(
+        f"the URL of the source {source_name} ({shown}) has {part}, which no package index URL"
+        " can carry: pip, uv and poetry add the package name after it, so every page would be"
+        " missing; nothing was changed. Remove it from the URL (a token belongs in a login:"
+        f" `poetry config http-basic.{source_name} USER`), then run the command again."
+    )
+
+
 def resolve_access(
     source_name: str, url: str, *, allow_http: bool = False, index_base: str | None = None
 ) -> IndexAccess:
@@ -130,6 +147,7 @@ def resolve_access(
             f" ({redact(url)}); nothing was changed. Run `poetry torch install` with an"
             " https:// --index-base (or fix the source URL)."
         )
+    refuse_query(source_name, clean)
     allowed = allow_http or env_flag(ALLOW_HTTP_ENV)
     if scheme == "http" and not is_loopback(clean) and not allowed:
         raise ConfigError(

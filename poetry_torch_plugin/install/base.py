@@ -97,6 +97,10 @@ class Backend(Protocol):
         """The child's environment: the user's settings neutralized, the login added."""
         ...
 
+    def report_command(self, target: TargetEnv, request: Request, folder: Path) -> list[str]:
+        """The command ``report`` runs, its files in ``folder`` (shown by ``--dry-run``)."""
+        ...
+
     def report(self, target: TargetEnv, request: Request) -> dict[str, Any]:
         """What would go into an empty environment, in the shape of pip's ``--report``:
         ``install`` items with ``metadata`` (name, version) and ``requested``, plus

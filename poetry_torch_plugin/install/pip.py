@@ -59,34 +59,36 @@ class PipBackend:
         command = [*self._base(target), "install", *self.index_args(request), *request.options]
         return [*command, *request.loudness(), *request.requirements]
 
+    def report_command(self, target: TargetEnv, request: Request, folder: Path) -> list[str]:
+        """The resolving command: a dry run that ignores what is installed, reported as JSON
+        into ``folder``/report.json."""
+        return [
+            *self._base(target),
+            "install",
+            "--dry-run",
+            "--ignore-installed",
+            "--quiet",
+            "--report",
+            str(folder / "report.json"),
+            *self.index_args(request),
+            *request.options,
+            *request.requirements,
+        ]
+
     def report(self, target: TargetEnv, request: Request) -> dict[str, Any]:
         """pip's own ``--report`` of a dry run that ignores what is installed."""
         with tempfile.TemporaryDirectory(prefix="poetry-torch-") as tmp:
-            report = Path(tmp) / "report.json"
-            command = [
-                *self._base(target),
-                "install",
-                "--dry-run",
-                "--ignore-installed",
-                "--quiet",
-                "--report",
-                str(report),
-                *self.index_args(request),
-                *request.options,
-                *request.requirements,
-            ]
+            command = self.report_command(target, request, Path(tmp))
             show_command(command, request)
             finished = run(command, env=self.environment(request), echo_stderr=request.verbose)
             if finished.code != 0:
                 raise InstallError(explain_failure(finished.stderr, request, target, self.name))
+            report = Path(tmp) / "report.json"
             data: dict[str, Any] = json.loads(report.read_text(encoding="utf-8"))
         return data
 
-    def download(self, target: TargetEnv, request: Request, dest: Path) -> None:
-        """``pip download`` the closure of ``request`` into ``dest``: pip resolves for the
-        target interpreter (ignoring what is installed, as ``report`` does) and checks every
-        file against the index's ``#sha256=``; each file crosses the network once."""
-        command = [
+    def download_command(self, target: TargetEnv, request: Request, dest: Path) -> list[str]:
+        return [
             *self._base(target),
             "download",
             "--dest",
@@ -96,6 +98,12 @@ class PipBackend:
             *request.loudness(),
             *request.requirements,
         ]
+
+    def download(self, target: TargetEnv, request: Request, dest: Path) -> None:
+        """``pip download`` the closure of ``request`` into ``dest``: pip resolves for the
+        target interpreter (ignoring what is installed, as ``report`` does) and checks every
+        file against the index's ``#sha256=``; each file crosses the network once."""
+        command = self.download_command(target, request, dest)
         show_command(command, request)
         finished = run(
             command,

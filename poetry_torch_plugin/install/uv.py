@@ -153,6 +153,23 @@ class UvBackend:
         command = [self.binary, "pip", "install", *self._options(target, request)]
         return [*command, *request.loudness(), *request.requirements]
 
+    def report_command(self, target: TargetEnv, request: Request, folder: Path) -> list[str]:
+        """The resolving command: ``uv pip compile`` of ``folder``/requirements.in (the
+        requirements, one a line) into a hashed ``folder``/requirements.txt."""
+        return [
+            self.binary,
+            "pip",
+            "compile",
+            str(folder / "requirements.in"),
+            "--output-file",
+            str(folder / "requirements.txt"),
+            "--generate-hashes",
+            "--no-header",
+            "--no-annotate",
+            "--quiet",
+            *self._options(target, request),
+        ]
+
     def report(self, target: TargetEnv, request: Request) -> dict[str, Any]:
         """What uv would install into an empty environment, in the shape of pip's report.
 
@@ -166,19 +183,7 @@ class UvBackend:
             wanted = Path(tmp) / "requirements.in"
             pinned = Path(tmp) / "requirements.txt"
             wanted.write_text("".join(f"{r}\n" for r in request.requirements), encoding="utf-8")
-            command = [
-                self.binary,
-                "pip",
-                "compile",
-                str(wanted),
-                "--output-file",
-                str(pinned),
-                "--generate-hashes",
-                "--no-header",
-                "--no-annotate",
-                "--quiet",
-                *self._options(target, request),
-            ]
+            command = self.report_command(target, request, Path(tmp))
             show_command(command, request)
             finished = run(command, env=self.environment(request), echo_stderr=request.verbose)
             if finished.code != 0:

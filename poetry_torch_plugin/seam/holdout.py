@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 from typing import Any
 
 from poetry_torch_plugin.errors import PoetrySeamError
+from poetry_torch_plugin.errors import TorchPluginError
 
 
 if TYPE_CHECKING:
@@ -82,10 +83,14 @@ class HoldOut:
         self._packages: dict[str, Package | None] = {}
         # what the solver asked for and the stand-in could not give: (name, constraint) -> version
         self.refused: dict[tuple[str, str], str] = {}
+        self.command = ""  # the Poetry command this hold-out serves (``lock``, ``install``)
 
     def package(self, name: str) -> Package | None:
         if name not in self._packages:
-            provided = self._provide(name)
+            try:
+                provided = self._provide(name)
+            except TorchPluginError as exc:
+                raise _solver_stop(str(exc), self.command or "lock") from None
             self._packages[name] = self._stand_in(name, *provided) if provided else None
         return self._packages[name]
 
@@ -123,6 +128,21 @@ class HoldOut:
             f" {version}; nothing was locked or installed. Relax that requirement, or install"
             f' a build it accepts: `poetry torch install "{name}{spec}"`.'
         )
+
+
+def _solver_stop(message: str, command: str) -> Exception:
+    """An index error met inside Poetry's solver (the PyTorch source down, a 404, a login
+    refused), as one prefixed line that names the command to rerun, not ``poetry torch install``
+    (issue 12, item 24): what went wrong is the message's first clause."""
+    from cleo.exceptions import CleoUserError
+
+    what = message.split("; ")[0].rstrip(".")
+    return CleoUserError(
+        f"poetry-torch: {what}, so Poetry's solver could not read the configured torch build;"
+        f" `poetry {command}` stopped before changing poetry.lock or the environment. Check"
+        f" the source with `poetry torch check` (or the network), then run `poetry {command}`"
+        " again."
+    )
 
 
 def _resolve(module: str, cls: str, attribute: str) -> Any:

@@ -14,18 +14,18 @@ from poetry_torch_plugin.core.config import effective_index_base
 from poetry_torch_plugin.core.config import parse_requirements
 from poetry_torch_plugin.core.config import read_config
 from poetry_torch_plugin.core.variants import from_index_name
-from poetry_torch_plugin.env.installed import installed_distributions
+from poetry_torch_plugin.env.mutex import COMMAND_WAIT
 from poetry_torch_plugin.env.mutex import exclusive
-from poetry_torch_plugin.errors import IndexAccessError
 from poetry_torch_plugin.errors import InstallError
 from poetry_torch_plugin.project.files import refuse_read_only
 from poetry_torch_plugin.project.lockstate import lock_state
 from poetry_torch_plugin.project.lockstate import write_lock
 from poetry_torch_plugin.project.pyproject import load
 from poetry_torch_plugin.project.pyproject import write_atomic
+from poetry_torch_plugin.service.restore import put_back
+from poetry_torch_plugin.service.restore import refuse_changed
 from poetry_torch_plugin.service.settings import _existing_source
 from poetry_torch_plugin.service.settings import access_for
-from poetry_torch_plugin.service.settings import request_for
 from poetry_torch_plugin.service.verify import verify
 
 
@@ -39,7 +39,6 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.core.lockfile import TorchLock
     from poetry_torch_plugin.core.variants import Variant
     from poetry_torch_plugin.env.installed import TargetEnv
-    from poetry_torch_plugin.index.access import IndexAccess
     from poetry_torch_plugin.install.base import Backend
     from poetry_torch_plugin.project.edits import EditResult
     from poetry_torch_plugin.project.pyproject import PyProject
@@ -205,6 +204,7 @@ def execute_install(
     """
     from poetry_torch_plugin.core.urls import redact
     from poetry_torch_plugin.index.listing import fetch_listing
+    from poetry_torch_plugin.install.labels import refuse_foreign_builds
     from poetry_torch_plugin.install.resolve import install_locked
     from poetry_torch_plugin.install.resolve import resolve
     from poetry_torch_plugin.install.resolve import wheelhouse_needed
@@ -226,62 +226,71 @@ def execute_install(
         refuse_read_only(state.path)
     access = access_for(plan.settings, plan.source)
     probe = fetch_listing(access.url, "torch", access=access)
-    with exclusive(target), tempfile.TemporaryDirectory(prefix="poetry-torch-wheels-") as tmp:
-        wheelhouse = None
-        if state.fresh and state.lock is not None and not upgrade:
-            lock = state.lock
-        else:
-            if state.error is not None:
-                tell(f"{state.error.split(';')[0]}: resolving afresh to replace it")
-            # Without PEP 658 metadata the installer would download every wheel to resolve
-            # and again to install: download once, into a wheelhouse, and install from it.
-            wheelhouse = Path(tmp) if wheelhouse_needed(probe) else None
-            tell(
-                f"Resolving {', '.join(plan.settings.package_names)} for"
-                f" {plan.variant.describe()} against {redact(plan.index_url)}"
-                + (
-                    " (it offers no PEP 658 metadata: downloading each file once, into a"
-                    " temporary wheelhouse)"
-                    if wheelhouse is not None
-                    else ""
+    with exclusive(target, wait=COMMAND_WAIT):
+        refuse_changed(plan.pyproject)
+        with tempfile.TemporaryDirectory(prefix="poetry-torch-wheels-") as tmp:
+            wheelhouse = None
+            if state.fresh and state.lock is not None and not upgrade:
+                lock = state.lock
+            else:
+                if state.error is not None:
+                    tell(f"{state.error.split(';')[0]}: resolving afresh to replace it")
+                # Without PEP 658 metadata the installer would download every wheel to resolve
+                # and again to install: download once, into a wheelhouse, and install from it.
+                wheelhouse = Path(tmp) if wheelhouse_needed(probe) else None
+                tell(
+                    f"Resolving {', '.join(plan.settings.package_names)} for"
+                    f" {plan.variant.describe()} against {redact(plan.index_url)}"
+                    + (
+                        " (it offers no PEP 658 metadata: downloading each file once, into a"
+                        " temporary wheelhouse)"
+                        if wheelhouse is not None
+                        else ""
+                    )
                 )
+                lock = resolve(
+                    backend,
+                    target,
+                    access,
+                    state.inputs,
+                    plan.settings.packages,
+                    verbose=verbose,
+                    quiet=quiet,
+                    known={"torch": probe},
+                    wheelhouse=wheelhouse,
+                )
+            refuse_foreign_builds(
+                {package.name: package.version for package in lock.packages},
+                plan.variant,
+                plan.index_url,
+                kept="pyproject.toml and the earlier build were left as they were",
             )
-            lock = resolve(
-                backend,
+            tell(_install_line(lock, wheelhouse, plan.index_url))
+            installed = install_locked(
                 target,
+                lock,
                 access,
-                state.inputs,
-                plan.settings.packages,
-                verbose=verbose,
+                backend=backend,
                 quiet=quiet,
-                known={"torch": probe},
+                verbose=verbose,
                 wheelhouse=wheelhouse,
             )
-        tell(_install_line(lock, wheelhouse, plan.index_url))
-        installed = install_locked(
-            target,
-            lock,
-            access,
-            backend=backend,
-            quiet=quiet,
-            verbose=verbose,
-            wheelhouse=wheelhouse,
-        )
-    problems = verify(plan.settings, target, plan.variant)
-    if problems:
-        raise InstallError(
-            f"after installing from {redact(plan.index_url)}, {problems[0].text};"
-            " pyproject.toml was not changed. Check that the index really serves"
-            f" {plan.variant} builds (`poetry torch check`)."
-        )
-    if plan.edit.changed:
-        write_atomic(plan.pyproject, plan.edit.text)
-    if lock is not state.lock and not plan.local:
-        write_lock(state.path, lock)
-    if plan.edit.changed:
-        from poetry_torch_plugin.service.relock import refresh_poetry_lock
+        problems = verify(plan.settings, target, plan.variant)
+        if problems:
+            raise InstallError(
+                f"after installing from {redact(plan.index_url)}, {problems[0].text};"
+                f" pyproject.toml was not changed, and {put_back(plan.pyproject, target)}."
+                f" Check that the index really serves {plan.variant} builds"
+                " (`poetry torch check`)."
+            )
+        if plan.edit.changed:
+            write_atomic(plan.pyproject, plan.edit.text)
+        if lock is not state.lock and not plan.local:
+            write_lock(state.path, lock)
+        if plan.edit.changed:
+            from poetry_torch_plugin.service.relock import refresh_poetry_lock
 
-        refresh_poetry_lock(plan.pyproject.path, plan.settings, target)
+            refresh_poetry_lock(plan.pyproject.path, plan.settings, target)
     return installed
 
 
@@ -301,50 +310,3 @@ def _install_line(lock: TorchLock, wheelhouse: Path | None, index_url: str) -> s
         f"Downloading and installing {count} package{'s' if count != 1 else ''} from"
         f" {redact(index_url)}, each checked against its sha256 in the lock"
     )
-
-
-def install_pins(
-    backend: Backend,
-    target: TargetEnv,
-    access: IndexAccess,
-    settings_requirements: Sequence[str],
-    names: Sequence[str],
-    *,
-    quiet: bool,
-    verbose: bool,
-) -> tuple[str, ...]:
-    """Install ``settings_requirements`` from the index in one transaction.
-
-    When part of the family is already installed, pip would keep a build that merely satisfies
-    the version range (a +cu129 torch satisfies ``torch==2.8.0`` for a cu128 install), so the
-    exact versions are resolved from the index first and pinned.
-    """
-    from poetry_torch_plugin.index.listing import fetch_listing
-    from poetry_torch_plugin.install.base import pins_of
-    from poetry_torch_plugin.install.resolve import download_report
-    from poetry_torch_plugin.install.resolve import wheelhouse_needed
-
-    request = request_for(access, settings_requirements, quiet=quiet, verbose=verbose)
-    try:
-        probe = fetch_listing(access.url, "torch", access=access)
-    except IndexAccessError:
-        probe = None  # the installer says what is wrong with the index
-    if wheelhouse_needed(probe):
-        # no PEP 658 metadata: download the closure once, then install it with no index
-        with tempfile.TemporaryDirectory(prefix="poetry-torch-wheels-") as tmp:
-            report = download_report(target, request, Path(tmp))
-            if report is not None:
-                pins = pins_of(report)
-                pinned = tuple(f"{name}=={pins[name]}" for name in names if name in pins)
-                request = replace(
-                    request_for(access, pinned, quiet=quiet, verbose=verbose), find_links=tmp
-                )
-                backend.install(target, request)
-                return request.requirements
-    installed = installed_distributions(target.site_packages)
-    if any(name in installed for name in names):
-        pins = pins_of(backend.report(target, request))
-        pinned = tuple(f"{name}=={pins[name]}" for name in names if name in pins)
-        request = request_for(access, pinned, quiet=quiet, verbose=verbose)
-    backend.install(target, request)
-    return request.requirements

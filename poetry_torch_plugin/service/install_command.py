@@ -16,7 +16,6 @@ if TYPE_CHECKING:
 
     from poetry_torch_plugin.core.variants import Variant
     from poetry_torch_plugin.env.installed import TargetEnv
-    from poetry_torch_plugin.install.base import Backend
     from poetry_torch_plugin.service.install import InstallPlan
     from poetry_torch_plugin.service.settings import EnvFinder
 
@@ -72,7 +71,9 @@ def install_torch(
         f" ({redact(plan.index_url)})"
     )
     if options.dry_run:
-        _describe(plan, backend, options, find_env, say)
+        from poetry_torch_plugin.service.dry_run import describe
+
+        describe(plan, backend, upgrade=options.upgrade, find_env=find_env, say=say)
         _login_note(plan, say, dry_run=True)
         return
     execute_install(
@@ -249,51 +250,3 @@ def _installed_torch(find_env: EnvFinder) -> str | None:
         return None
     dist = installed_distributions(target.site_packages).get("torch")
     return dist.version if dist else None
-
-
-def _describe(
-    plan: InstallPlan,
-    backend: Backend,
-    options: InstallOptions,
-    find_env: EnvFinder,
-    say: Callable[[str], None],
-) -> None:
-    """``--dry-run``: the exact installer command (login masked), the lock and file changes."""
-    from poetry_torch_plugin.core.lockfile import LOCK_NAME
-    from poetry_torch_plugin.project.lockstate import lock_state
-    from poetry_torch_plugin.service.settings import access_for
-    from poetry_torch_plugin.service.settings import request_for
-
-    target = _dry_run_target(plan.pyproject.path, find_env, say)
-    access = access_for(plan.settings, plan.source)
-    request = request_for(access, plan.settings.packages)
-    prefix = f"{backend.login_variable}={access.shown} " if access.has_credentials else ""
-    say(f"Would run: {prefix}{' '.join(backend.command(target, request))}")
-    state = lock_state(plan.pyproject.path, plan.source, plan.settings)
-    if plan.local:
-        say(f"Would resolve the packages afresh; {LOCK_NAME} is for the committed variant.")
-        return
-    state.refuse_newer()
-    if state.fresh and not options.upgrade:
-        say(f"Would install the builds pinned in {LOCK_NAME}, hash-checked.")
-    else:
-        say(f"Would resolve the packages afresh and write {LOCK_NAME}.")
-    if plan.edit.changed:
-        say(f"Would update {plan.pyproject.path.name}.")
-
-
-def _dry_run_target(pyproject: Path, find_env: EnvFinder, say: Callable[[str], None]) -> TargetEnv:
-    """The environment the install would use.  When there is none yet, a placeholder: the
-    install creates it first (as ``poetry install`` would), so naming the interpreter Poetry
-    runs on would show the wrong ``--python``."""
-    from pathlib import Path
-
-    from poetry_torch_plugin.env.installed import TargetEnv
-    from poetry_torch_plugin.project.read import read_project
-    from poetry_torch_plugin.seam.locate import locate_project_env
-
-    if locate_project_env(pyproject.parent, read_project(pyproject).name) is not None:
-        return find_env(create=False)
-    say("Would create the project's virtual environment first.")
-    new = Path("<new virtualenv>")
-    return TargetEnv(new, new / "bin" / "python", ())

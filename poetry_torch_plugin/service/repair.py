@@ -72,9 +72,11 @@ def ensure(
             f" from {origin}"
         )
         return False
+    from poetry_torch_plugin.errors import InstallError
+    from poetry_torch_plugin.install.labels import refuse_foreign_builds
     from poetry_torch_plugin.install.resolve import install_locked
     from poetry_torch_plugin.install.select import get_backend
-    from poetry_torch_plugin.service.install import install_pins
+    from poetry_torch_plugin.service.pins import install_pins
 
     with exclusive(target):
         problems = _ensure_problems(settings, target, variant, lock)
@@ -86,6 +88,12 @@ def ensure(
         )
         backend = get_backend(settings.installer)
         if lock is not None:
+            refuse_foreign_builds(
+                {package.name: package.version for package in lock.packages},
+                variant,
+                source.url,
+                kept="the installed build was left as it was",
+            )
             install_locked(
                 target,
                 lock,
@@ -104,7 +112,17 @@ def ensure(
                 settings.package_names,
                 quiet=quiet,
                 verbose=verbose,
+                variant=variant,
             )
+        after = verify(settings, target, variant)
+    if after:
+        # the index served what it should not: say so and fail, rather than reinstall (and
+        # succeed) after every Poetry command
+        raise InstallError(
+            f"after reinstalling from {redact(source.url)}, {after[0].text}. Check that the"
+            f" source serves {variant} builds (`poetry torch check`), fix it in pyproject.toml,"
+            " then run the command again."
+        )
     return True
 
 

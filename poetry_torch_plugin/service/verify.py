@@ -62,6 +62,17 @@ def verify(
             problems.append(
                 Problem(name, f"{name} {dist.build_version()} is a {found} build, not {variant}")
             )
+            continue
+        inside = dist.runtime_variant() if name == "torch" else None
+        if inside is not None and not _built_for(inside, variant):
+            # the label says the right variant, the files another (torch.version.cuda/hip)
+            problems.append(
+                Problem(
+                    name,
+                    f"{name} {dist.version} is labelled {found or variant} but its files were"
+                    f" built for {_runtime(inside)}, not {variant}",
+                )
+            )
     if companions:
         flagged = {problem.name for problem in problems}
         configured = {canonicalize_name(req.name) for req in settings.requirements}
@@ -71,6 +82,23 @@ def verify(
             if p.name not in flagged and p.name in configured
         ]
     return problems
+
+
+def _built_for(inside: Variant, variant: Variant) -> bool:
+    """Whether version.py's CUDA/HIP version fits ``variant``: the same CUDA X.Y; a HIP
+    version's X.Y for ROCm (``rocm6.2.4`` builds say hip 6.2.x); no CUDA or HIP for the CPU and
+    Intel (xpu) builds."""
+    if variant.kind in ("cpu", "xpu"):
+        return inside.kind == "cpu"
+    return inside.kind == variant.kind and inside.version[:2] == variant.version[:2]
+
+
+def _runtime(inside: Variant) -> str:
+    if inside.kind == "cuda":
+        return f"CUDA {inside.dotted} (torch.version.cuda)"
+    if inside.kind == "rocm":
+        return f"ROCm {inside.dotted} (torch.version.hip)"
+    return "no GPU runtime (torch.version.cuda and hip are None)"
 
 
 COMPANIONS = ("torchvision", "torchaudio")

@@ -360,6 +360,43 @@ CASES = [
         "triton is not published on",
     ),
     Case(
+        "foreign-builds",
+        ("torch", "install", "--upgrade"),
+        "serves torch 2.8.0+cu128, torchaudio 2.8.0+cu128, torchvision 0.23.0+cu128 (cu128 builds)",
+        fault=("alias", "cu128"),
+    ),
+    Case(
+        "query-string-url",
+        ("torch", "install"),
+        "has a query string (?…), which no package index URL can carry",
+        edit=_replace('/whl/cu129"', '/whl/cu129?token=abc"'),
+    ),
+    Case(
+        "solver-index-404",
+        ("lock",),
+        "so Poetry's solver could not read the configured torch build; `poetry lock` stopped",
+        edit=lambda text, server: text.replace("cu129", "cu128"),
+        fault=("/whl/cu128/", "404"),
+    ),
+    Case(
+        "solver-index-down",
+        ("lock",),
+        "cannot reach the index",
+        edit=lambda text, server: text.replace("cu129", "cu128"),
+        fault=("/whl/cu128/", "drop"),
+    ),
+    Case(
+        "multiple-constraints-versions",
+        ("torch", "install"),
+        "lists alternative versions",
+        edit=_replace(
+            "[tool.poetry]\npackage-mode = false\n",
+            "[tool.poetry]\npackage-mode = false\n\n[tool.poetry.dependencies]\ntorch = [\n"
+            '    {version = "^2.8.0", python = ">=3.10"},\n'
+            '    {version = "2.8.0", python = "<3.10"},\n]\n',
+        ),
+    ),
+    Case(
         "no-source-at-all",
         ("torch", "install"),
         "no pytorch source",
@@ -405,6 +442,8 @@ def test_fault_matrix(case: Case, matrix_project: Project, index_server: IndexSe
         prefix, mode = case.fault
         if prefix == "auth":
             index_server.require_auth(mode, "alice", "right-password")
+        elif prefix == "alias":
+            index_server.serve_as("cu129", mode)  # /whl/cu129/ hands out another variant's
         else:
             index_server.set_fault(prefix, mode)  # type: ignore[arg-type]
     try:
@@ -472,7 +511,8 @@ def test_credentials_reach_pip_but_never_the_output(
     assert SECRET not in project.pyproject.read_text()
     dry = project.run("torch", "install", "--dry-run", extra_env=env)
     assert SECRET not in dry.stdout + dry.stderr
-    assert "PIP_INDEX_URL=" in dry.stdout  # the login travels in the environment, not argv
+    # the login travels in the environment, not argv; --dry-run shows it masked
+    assert f"PIP_INDEX_URL={index_server.base.replace('://', '://alice:***@')}/cu128 " in dry.stdout
 
 
 def test_login_is_not_forwarded_across_a_redirect(
@@ -1043,3 +1083,185 @@ def test_matrix_lists_at_least_seventy_cases() -> None:
     assert sorted(numbered) == sorted(case.id for case in CASES)
     assert len(numbered) + len(scenarios) >= 70
     assert len({case.id for case in CASES}) == len(CASES)
+
+
+def _errors(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.strip()]
+
+
+def test_hook_refuses_another_variants_builds_and_keeps_failing(
+    project: Project, index_server: IndexServer
+) -> None:
+    """The index serves +cu128 files under /whl/cu129/: the hook's reinstall checks the labels
+    of what the installer resolved before anything is uninstalled, stops with exit 1, and does
+    so again on the next Poetry command (no loop of reinstalls ending in exit 0); issue 12,
+    item 17."""
+    project.run("torch", "install", "--cuda", "12.9")
+    project.run("lock")
+    (project.root / "poetry-torch.lock").unlink()  # the hook resolves from the index
+    project.pip("uninstall", "-y", "torchvision")
+    index_server.serve_as("cu129", "cu128")
+    index_server.clear_log()
+    for _ in range(2):
+        result = project.run("install", check=False)
+        assert result.returncode == 1, result.stdout + result.stderr
+        refusals = [line for line in _errors(result.stderr) if "serves torch" in line]
+        assert len(refusals) == 1, result.stderr
+        assert refusals[0].startswith(f"poetry-torch: {index_server.base}/cu129 serves torch 2.8.0")
+        assert "nothing was uninstalled or installed" in refusals[0]
+        assert "Traceback" not in result.stdout + result.stderr
+        assert project.version_of("torch") == EARLIER
+        wheels = [r for r in index_server.requested("/whl/cu129/") if r.path.endswith(".whl")]
+        assert wheels == []  # nothing downloaded (pip read only the PEP 658 metadata)
+    index_server.reset()
+    project.run("install")  # the index fixed: the hook repairs torchvision
+    assert project.version_of("torchvision") == "0.24.0+cu129"
+
+
+def test_second_concurrent_torch_install_waits_then_names_the_first(
+    project: Project, index_server: IndexServer
+) -> None:
+    """Two `poetry torch install` at once on one project: the second waits for the
+    environment's install lock, then gives up in one line naming the first one's pid; the
+    first finishes, and what it reports is what is installed (issue 12, item 19)."""
+    import subprocess
+    import time
+
+    project.run("torch", "install", "--cuda", "12.9")
+    before = project.pyproject.read_bytes()
+    index_server.set_fault("/whl/cu128/torch-", "slow", delay=25)
+    first = subprocess.Popen(
+        [str(project.poetry), "--no-ansi", "torch", "install", "--cuda", "12.8"],
+        cwd=project.root,
+        env={**project.env, "POETRY_TORCH_TIMEOUT": "60"},  # pip would give up after 15 s
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not index_server.requested("/whl/cu128/torch-"):
+            time.sleep(0.2)
+        second = project.run("torch", "install", "--cuda", "12.9", "--upgrade", check=False)
+        assert project.pyproject.read_bytes() == before  # the first has not written yet
+        stdout, stderr = first.communicate(timeout=240)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+        index_server.reset()
+    RECORDER.add("first install: stdout", stdout)
+    RECORDER.add("first install: stderr", stderr)
+    errors = _errors(second.stderr)
+    assert second.returncode == 1, second.stdout + second.stderr
+    assert len(errors) == 1, errors
+    assert errors[0].startswith("poetry-torch: another poetry torch command is running in ")
+    assert f"(pid {first.pid})" in errors[0]
+    assert "changed nothing" in errors[0]
+    assert first.returncode == 0, stdout + stderr
+    assert "torch ready: CUDA 12.8 (cu128)" in stdout
+    assert project.version_of("torch") == "2.8.0+cu128"
+    assert project.python("import torch; print(torch.__version__)") == "2.8.0+cu128"
+    assert 'name = "pytorch_cuda_cu128"' in project.pyproject.read_text()
+
+
+def _commands(text: str) -> list[str]:
+    """The installer commands in ``--dry-run``'s "Would run:" lines or ``-v``'s "running"
+    lines, temporary folders written as ``<tmp>``."""
+    found = []
+    for line in text.splitlines():
+        for marker in ("Would run: ", "poetry-torch: running "):
+            if line.startswith(marker):
+                command = line[len(marker) :]
+                command = re.sub(r"/\S*/poetry-torch-wheels-[^/\s]+", "<tmp>/wheels", command)
+                command = re.sub(r"/\S*/poetry-torch-[^/\s]+", "<tmp>", command)
+                found.append(command.replace(" --verbose", ""))  # -v makes the installer loud
+    return found
+
+
+def test_dry_run_prints_the_commands_that_run(project: Project) -> None:
+    """`--dry-run` prints every installer command the install runs (resolve or download, then
+    the hash-checked install), exactly as `-v` shows them running (issue 12, item 25)."""
+    project.run("torch", "install", "--cuda", "12.9")
+    for args in (("--cuda", "12.8"), ("--cuda", "12.9"), ("--cuda", "12.9", "--upgrade")):
+        dry = project.run("torch", "install", *args, "--dry-run")
+        done = project.run("torch", "install", *args, "-v")
+        shown, ran = _commands(dry.stdout), _commands(done.stderr)
+        assert shown == ran, (args, dry.stdout, done.stderr)
+        assert ran[-1].endswith("--require-hashes -r <tmp>/torch-requirements.txt"), ran
+    # a fresh poetry-torch.lock is replayed: one command, the hash-checked install
+    assert len(shown) == 2  # --upgrade resolves again
+    dry = project.run("torch", "install", "--dry-run")
+    assert len(_commands(dry.stdout)) == 1
+    assert "Would install the builds pinned in poetry-torch.lock, hash-checked." in dry.stdout
+
+
+def test_multiple_constraints_form_is_kept(project: Project, index_server: IndexServer) -> None:
+    """Poetry's multiple-constraints form for torch (one entry per platform, each with its
+    source) is kept through a switch: the plugin's entry follows the renamed source, the other
+    platform's entry and source stay, and Poetry keeps working (issue 12, item 8)."""
+    project.run("torch", "install", "--cuda", "12.9")
+    text = project.pyproject.read_text().replace(
+        "[tool.poetry]\npackage-mode = false\n",
+        "[tool.poetry]\npackage-mode = false\n\n[tool.poetry.dependencies]\ntorch = [\n"
+        '    {version = "^2.8.0", source = "pytorch_cuda_cu129", markers = "sys_platform =='
+        " 'linux'\"},\n"
+        '    {version = "^2.8.0", source = "mac-cpu", markers = "sys_platform == \'darwin\'"},\n'
+        "]\n",
+    )
+    text += f'\n[[tool.poetry.source]]\nname = "mac-cpu"\nurl = "{index_server.base}/cpu"\n'
+    text += 'priority = "explicit"\n'
+    project.pyproject.write_text(text)
+    project.run("lock")
+    project.run("install")
+    project.run("torch", "install", "--cuda", "12.8")
+    after = project.pyproject.read_text()
+    assert 'source = "pytorch_cuda_cu128", markers = "sys_platform == \'linux\'"' in after
+    assert 'source = "mac-cpu", markers = "sys_platform == \'darwin\'"' in after
+    assert 'name = "mac-cpu"' in after
+    project.run("check", "--lock")
+    project.run("install")
+    project.run("show")
+    assert project.version_of("torch") == "2.8.0+cu128"
+
+
+def test_wrong_files_under_the_right_label_put_the_earlier_build_back(
+    project: Project, index_universe: Universe, tmp_path: Path
+) -> None:
+    """The index serves a torch labelled +cu128 whose files were built for no CUDA at all
+    (version.py says so): the install is verified from the installed files, the configured
+    cu129 build is put back from poetry-torch.lock, and one line says so (issue 12, item 17)."""
+    from tests.support.wheels import _torch_family_wheel
+    from tests.support.wheels import write_static_index
+
+    project.run("torch", "install", "--cuda", "12.9")
+    before = project.pyproject.read_bytes()
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    for wheel in (index_universe.root / "whl" / "cu128").glob("*.whl"):
+        if not wheel.name.startswith("torch-"):
+            shutil.copy2(wheel, wheels / wheel.name)
+    _torch_family_wheel(
+        wheels,
+        "torch",
+        "2.8.0",
+        "cpu",  # version.py: 2.8.0+cpu, cuda = None
+        requires=["nvidia-fakeblas-cu12==12.8.4"],
+        published_version="2.8.0+cu128",
+    )
+    house = write_static_index(wheels, tmp_path / "house" / "cu128").parent
+    result = project.run(
+        "torch", "install", "--cuda", "12.8", "--index-base", house.as_uri(), check=False
+    )
+    errors = _errors(result.stderr)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert len(errors) == 1, errors
+    assert (
+        "torch 2.8.0+cu128 is labelled cu128 but its files were built for no GPU runtime"
+        in errors[0]
+    )
+    assert "pyproject.toml was not changed, and the configured build was put back." in errors[0]
+    assert "Traceback" not in result.stdout + result.stderr
+    assert project.pyproject.read_bytes() == before
+    assert project.version_of("torch") == EARLIER
+    assert project.python("import torch; print(torch.__version__)") == EARLIER

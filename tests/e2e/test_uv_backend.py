@@ -218,11 +218,16 @@ def test_uv_dry_run_names_the_variable_uv_reads_the_login_from(
     dry = project.run(
         "torch", "install", "--cuda", "12.8", "--installer", "uv", "--dry-run", extra_env=env
     )
-    [command] = [line for line in dry.stdout.splitlines() if line.startswith("Would run:")]
-    assert command.startswith(f"Would run: UV_INDEX_URL={index_server.base}/cu128 ")
+    resolve, command = [line for line in dry.stdout.splitlines() if line.startswith("Would run:")]
+    # uv resolves (`uv pip compile`), then installs the hashed requirements it wrote
+    shown = index_server.base.replace("://", "://alice:***@")
+    assert resolve.startswith(f"Would run: UV_INDEX_URL={shown}/cu128 ")
+    assert " pip compile /" in resolve
+    assert "/poetry-torch-XXXXXXXX/requirements.in --output-file " in resolve
+    assert command.endswith("--require-hashes -r /tmp/poetry-torch-XXXXXXXX/torch-requirements.txt")
     # no environment yet: the install would create it, so no interpreter is named
     assert "Would create the project's virtual environment first." in dry.stdout
-    assert " pip install --python <new virtualenv>/bin/python " in command
+    assert " pip install --python '<new virtualenv>/bin/python' " in command
     assert not project.venv.exists()
     assert secret not in dry.stdout + dry.stderr
 

@@ -124,6 +124,7 @@ class _Server(ThreadingHTTPServer):
         self.faults: dict[str, _Fault] = {}
         self.auth: dict[str, str] = {}  # prefix -> expected Authorization header
         self.redirects: dict[str, str] = {}  # prefix -> the server URL to send requests to
+        self.aliases: dict[str, str] = {}  # /whl/<name>/ served from root/whl/<other>
         self.log: list[RequestRecord] = []
         self._info: dict[tuple[Path, int, int], tuple[str, bytes, str | None]] = {}
 
@@ -154,7 +155,9 @@ class _Server(ThreadingHTTPServer):
     def index_for(self, parts: list[str]) -> tuple[_Index, list[str]] | None:
         """The index a request path (split on ``/``) points into, and the segments after it."""
         if len(parts) >= 2 and parts[0] == "whl" and parts[1]:
-            directory = self.root / "whl" / parts[1]
+            with self.lock:
+                served = self.aliases.get(parts[1], parts[1])
+            directory = self.root / "whl" / served
             prefix = f"/whl/{parts[1]}/"
             if directory.is_dir():
                 return _Index(directory, prefix, prefix), parts[2:]
@@ -488,6 +491,12 @@ class IndexServer:
         with self._server.lock:
             self._server.redirects[prefix] = server_url.rstrip("/")
 
+    def serve_as(self, index: str, other: str) -> None:
+        """Serve ``/whl/<index>/`` from ``other``'s wheels: an index (or a misconfigured mirror)
+        that hands out another variant's builds (``+cu128`` files under ``/whl/cu129/``)."""
+        with self._server.lock:
+            self._server.aliases[index] = other
+
     # -- request log -----------------------------------------------------------------------
 
     @property
@@ -513,6 +522,7 @@ class IndexServer:
         self.clear_auth()
         with self._server.lock:
             self._server.redirects.clear()
+            self._server.aliases.clear()
         self.clear_log()
 
 

@@ -44,3 +44,48 @@ def test_an_environment_that_cannot_hold_the_lock_file_still_runs_the_block(
     assert ran == [True]
     with pytest.raises(ValueError, match="inside"), exclusive(target(tmp_path / "missing")):
         raise ValueError("inside")
+
+
+def test_a_busy_environment_names_the_holder_after_the_wait(tmp_path: Path) -> None:
+    """Another process holds the lock: after ``wait`` seconds, one line naming its pid
+    (issue 12, item 19)."""
+    import subprocess
+
+    from poetry_torch_plugin.env.mutex import BusyError
+
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "from pathlib import Path\n"
+            "from poetry_torch_plugin.env.installed import TargetEnv\n"
+            "from poetry_torch_plugin.env.mutex import exclusive\n"
+            "with exclusive(TargetEnv(Path(sys.argv[1]), Path(sys.executable), ())):\n"
+            "    print('held', flush=True)\n"
+            "    time.sleep(60)\n",
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(BusyError) as info, exclusive(target(tmp_path), wait=0.3):
+            raise AssertionError("the block must not run")
+    finally:
+        holder.kill()
+        holder.wait()
+    line = str(info.value)
+    assert line == (
+        f"another poetry torch command is running in {tmp_path} (pid {holder.pid}); this one"
+        " waited 0.3 s and changed nothing. Let it finish, then run the command again."
+    )
+    with exclusive(target(tmp_path), wait=5):  # released when the holder died
+        pass
+
+
+def test_nested_use_in_one_process_does_not_wait_for_itself(tmp_path: Path) -> None:
+    with exclusive(target(tmp_path)), exclusive(target(tmp_path), wait=0.1):
+        pass

@@ -176,6 +176,9 @@ class RecordingBackend:
     def environment(self, request: Request) -> dict[str, str]:
         return {}
 
+    def report_command(self, target: TargetEnv, request: Request, folder: Path) -> list[str]:
+        raise AssertionError("a locked install resolves nothing")
+
     def report(self, target: TargetEnv, request: Request) -> dict[str, Any]:
         raise AssertionError("a locked install resolves nothing")
 

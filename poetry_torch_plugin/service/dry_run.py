@@ -1,0 +1,126 @@
+"""``poetry torch install --dry-run``: every installer command the install would run, exactly
+(the resolving or downloading one, then the hash-checked install), with a login masked, and
+the files it would write (issue 12, item 25)."""
+
+from __future__ import annotations
+
+import tempfile
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from poetry_torch_plugin.env.installed import TargetEnv
+    from poetry_torch_plugin.index.access import IndexAccess
+    from poetry_torch_plugin.install.base import Backend
+    from poetry_torch_plugin.install.base import Request
+    from poetry_torch_plugin.service.install import InstallPlan
+    from poetry_torch_plugin.service.settings import EnvFinder
+
+# Where the commands' temporary files would go: fresh folders of these shapes each run.
+TMP = Path(tempfile.gettempdir()) / "poetry-torch-XXXXXXXX"
+WHEELS = Path(tempfile.gettempdir()) / "poetry-torch-wheels-XXXXXXXX"
+
+
+def describe(
+    plan: InstallPlan,
+    backend: Backend,
+    *,
+    upgrade: bool,
+    find_env: EnvFinder,
+    say: Callable[[str], None],
+) -> None:
+    """Say what ``execute_install`` would run and write; run and change nothing."""
+    from poetry_torch_plugin.core.lockfile import LOCK_NAME
+    from poetry_torch_plugin.errors import IndexAccessError
+    from poetry_torch_plugin.errors import TargetEnvError
+    from poetry_torch_plugin.index.listing import fetch_listing
+    from poetry_torch_plugin.install.base import Request
+    from poetry_torch_plugin.install.pip import PipBackend
+    from poetry_torch_plugin.install.resolve import wheelhouse_needed
+    from poetry_torch_plugin.project.lockstate import lock_state
+    from poetry_torch_plugin.service.settings import access_for
+
+    target = _dry_run_target(plan.pyproject.path, find_env, say)
+    access = access_for(plan.settings, plan.source)
+    state = lock_state(plan.pyproject.path, plan.source, plan.settings)
+    if not plan.local:
+        state.refuse_newer()
+    replay = state.fresh and state.lock is not None and not upgrade and not plan.local
+    wheels = None
+    if replay:
+        say(f"Would install the builds pinned in {LOCK_NAME}, hash-checked.")
+    else:
+        if plan.local:
+            say(f"Would resolve the packages afresh; {LOCK_NAME} is for the committed variant.")
+        else:
+            say(f"Would resolve the packages afresh and write {LOCK_NAME}.")
+        try:
+            probe = fetch_listing(access.url, "torch", access=access)
+        except IndexAccessError:
+            probe = None  # the real run stops there, before any installer command
+        wheels = WHEELS if wheelhouse_needed(probe) else None
+        resolving = Request.for_access(access, plan.settings.packages)
+        pip = PipBackend()
+        try:
+            download = pip.download_command(target, resolving, WHEELS) if wheels else None
+        except TargetEnvError:
+            download, wheels = None, None  # no pip to download with: the installer resolves
+        if download is not None:
+            say(
+                "The index offers no PEP 658 metadata: each file would be downloaded once,"
+                " into a temporary wheelhouse, and installed from there."
+            )
+            _say_command(download, resolving, pip, access, say)
+        else:
+            first = backend.report_command(target, resolving, TMP)
+            _say_command(first, resolving, backend, access, say)
+    arguments = ("--require-hashes", "-r", str(TMP / "torch-requirements.txt"))
+    install = Request.for_access(access, arguments)
+    if wheels is not None:
+        from dataclasses import replace
+
+        install = replace(install, find_links=str(wheels))
+    _say_command(backend.command(target, install), install, backend, access, say)
+    say("(XXXXXXXX: each temporary folder gets a random name, and is removed after the run.)")
+    if plan.edit.changed:
+        say(f"Would update {plan.pyproject.path.name}.")
+
+
+def _say_command(
+    command: list[str],
+    request: Request,
+    backend: Backend,
+    access: IndexAccess,
+    say: Callable[[str], None],
+) -> None:
+    """``Would run: [PIP_INDEX_URL=https://user:***@… ]<command>``: a login travels in that
+    variable, never in the command line, and is shown masked."""
+    import shlex
+
+    from poetry_torch_plugin.core.urls import redact
+    from poetry_torch_plugin.core.urls import redact_text
+
+    login = access.has_credentials and request.find_links is None
+    variable = getattr(backend, "login_variable", "")
+    shown = redact(access.url_with_credentials())  # https://user:***@host/…
+    prefix = f"{variable}={shown} " if login and variable else ""
+    say(f"Would run: {redact_text(prefix + shlex.join(command))}")
+
+
+def _dry_run_target(pyproject: Path, find_env: EnvFinder, say: Callable[[str], None]) -> TargetEnv:
+    """The environment the install would use.  When there is none yet, a placeholder: the
+    install creates it first (as ``poetry install`` would), so naming the interpreter Poetry
+    runs on would show the wrong ``--python``."""
+    from poetry_torch_plugin.env.installed import TargetEnv
+    from poetry_torch_plugin.project.read import read_project
+    from poetry_torch_plugin.seam.locate import locate_project_env
+
+    if locate_project_env(pyproject.parent, read_project(pyproject).name) is not None:
+        return find_env(create=False)
+    say("Would create the project's virtual environment first.")
+    new = Path("<new virtualenv>")
+    return TargetEnv(new, new / "bin" / "python", ())
