@@ -23,6 +23,10 @@ class IndexAccessError(TorchPluginError):
     """The PyTorch index is unreachable, or does not publish what was asked for."""
 
 
+class NotPublishedError(IndexAccessError):
+    """The index has no page for a project (HTTP 404, or no folder in a file:// index)."""
+
+
 class InstallError(TorchPluginError):
     """The installer (pip or uv) failed; the earlier build is still in place."""
 

@@ -23,6 +23,7 @@ from packaging.version import Version
 
 from poetry_torch_plugin.core.urls import redact
 from poetry_torch_plugin.errors import IndexAccessError
+from poetry_torch_plugin.errors import NotPublishedError
 
 
 if TYPE_CHECKING:
@@ -173,7 +174,7 @@ def fetch_listing(
                 " with `poetry config http-basic.<source> USER`, then run the command again."
             ) from None
         if exc.code == 404:
-            raise IndexAccessError(
+            raise NotPublishedError(
                 f"the index {redact(index_url)} does not publish {project} (HTTP 404 for {shown});"
                 " pyproject.toml and the installed build were left untouched. Check the variant"
                 " with `poetry torch check`, then run `poetry torch install --cuda X.Y` with one"
@@ -222,7 +223,7 @@ def _read_local(index_url: str, project: str, url: str) -> str:
     try:
         return page.read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:
-        raise IndexAccessError(
+        raise NotPublishedError(
             f"the index {redact(index_url)} does not publish {project} (there is no {page});"
             " pyproject.toml and the installed build were left untouched. A file:// index is a"
             " PEP 503 tree (<index>/<project>/index.html linking the wheels): check the"

@@ -16,8 +16,11 @@ if TYPE_CHECKING:
 
     from poetry_torch_plugin.core.variants import Variant
     from poetry_torch_plugin.env.installed import TargetEnv
+    from poetry_torch_plugin.index.published import IndexPages
+    from poetry_torch_plugin.index.published import WheelTarget
     from poetry_torch_plugin.install.base import Backend
     from poetry_torch_plugin.service.install import InstallPlan
+    from poetry_torch_plugin.service.published import LiveIndex
     from poetry_torch_plugin.service.settings import EnvFinder
 
 
@@ -50,7 +53,7 @@ def install_torch(
     from poetry_torch_plugin.install.select import get_backend
 
     channel = parse_channel(options.channel) if options.channel is not None else None
-    variant = _variant(pyproject, options, find_env, say)
+    variant, live = _variant(pyproject, options, find_env, say)
     plan = plan_install(
         pyproject,
         variant=variant,
@@ -71,8 +74,9 @@ def install_torch(
         f" <c2>{plan.variant.describe()}</c2> from <info>{plan.source.name}</info>"
         f" ({redact(plan.index_url)})"
     )
+    checked = (live.pages, live.target) if live is not None else None
     if options.dry_run:
-        _describe(plan, backend, options, find_env, say)
+        _describe(plan, backend, options, find_env, say, checked)
         _login_note(plan, say, dry_run=True)
         return
     execute_install(
@@ -83,6 +87,7 @@ def install_torch(
         verbose=options.verbose,
         upgrade=options.upgrade,
         say=say,
+        checked=checked,
     )
     if plan.edit.changed:
         say(f"Updated {plan.pyproject.path.name}: {what_changed(plan)}.")
@@ -133,7 +138,9 @@ def _login_note(plan: InstallPlan, say: Callable[[str], None], *, dry_run: bool)
 
 def _variant(
     pyproject: Path, options: InstallOptions, find_env: EnvFinder, say: Callable[[str], None]
-) -> Variant | None:
+) -> tuple[Variant | None, LiveIndex | None]:
+    """The variant asked for (None: the configured one), and for ``auto`` the live index it
+    was chosen against."""
     from poetry_torch_plugin.core.variants import CPU
     from poetry_torch_plugin.core.variants import XPU
     from poetry_torch_plugin.core.variants import parse_cuda
@@ -154,8 +161,16 @@ def _variant(
         from poetry_torch_plugin.data import load_facts
         from poetry_torch_plugin.machine.detect import detect_machine
         from poetry_torch_plugin.project.read import configured_packages
+        from poetry_torch_plugin.service.published import live_index_for
 
         machine = detect_machine()
+        live = live_index_for(
+            pyproject,
+            options.requirements,
+            options.index_base,
+            options.channel and options.channel.strip().lower(),
+            _existing_env(find_env),
+        )
         if rocm_auto:
             # --rocm auto: the ROCm build for the AMD GPUs, whatever else the machine has
             machine = replace(machine, nvidia=None, intel_gpus=(), mps=False)
@@ -165,6 +180,7 @@ def _variant(
             options.requirements,
             configured_packages(pyproject),
             _installed_torch(find_env),
+            published=live,
         )
         if rocm_auto and choice.variant.kind != "rocm":
             why = (
@@ -177,22 +193,25 @@ def _variant(
                 " nothing was changed. Run `poetry torch check` to see what it has, or"
                 " `poetry torch install --cuda auto`."
             )
-        say(
-            f"--{'rocm' if rocm_auto else 'cuda'} auto: <c2>{choice.variant}</c2> ({choice.reason})"
-        )
-        return choice.variant
+        flag = f"--{'rocm' if rocm_auto else 'cuda'} auto"
+        say(f"{flag}: <c2>{choice.variant}</c2> ({choice.reason})")
+        for line in choice.dropped:
+            say(f"<comment>{flag}: dropped {line}</comment>")
+        if live.note is not None:
+            say(f"<comment>{flag}: {live.note}</comment>")
+        return choice.variant, live
     if cuda is not None:
         variant = parse_cuda(cuda)
         _refuse_unrunnable(pyproject, options, find_env, say, variant, f"--cuda {cuda.strip()}")
-        return variant
+        return variant, None
     if rocm is not None:
         variant = parse_rocm(rocm)
         _refuse_unrunnable(pyproject, options, find_env, say, variant, f"--rocm {rocm.strip()}")
-        return variant
+        return variant, None
     if xpu:
         _refuse_unrunnable(pyproject, options, find_env, say, XPU, "--xpu")
-        return XPU
-    return CPU if cpu else None
+        return XPU, None
+    return (CPU if cpu else None), None
 
 
 def _refuse_unrunnable(
@@ -257,14 +276,19 @@ def _describe(
     options: InstallOptions,
     find_env: EnvFinder,
     say: Callable[[str], None],
+    checked: tuple[IndexPages, WheelTarget] | None,
 ) -> None:
-    """``--dry-run``: the exact installer command (login masked), the lock and file changes."""
+    """``--dry-run``: the exact installer command (login masked), the lock and file changes;
+    a configured package the index lacks stops it as it would stop the install."""
     from poetry_torch_plugin.core.lockfile import LOCK_NAME
     from poetry_torch_plugin.project.lockstate import lock_state
+    from poetry_torch_plugin.service.published import checked_probe
     from poetry_torch_plugin.service.settings import access_for
     from poetry_torch_plugin.service.settings import request_for
 
     target = _dry_run_target(plan.pyproject.path, find_env, say)
+    existing = None if str(target.root) == _NEW_ENV else target
+    checked_probe(plan, existing, *(checked or (None, None)))
     access = access_for(plan.settings, plan.source)
     request = request_for(access, plan.settings.packages)
     prefix = f"{backend.login_variable}={access.shown} " if access.has_credentials else ""
@@ -282,6 +306,9 @@ def _describe(
         say(f"Would update {plan.pyproject.path.name}.")
 
 
+_NEW_ENV = "<new virtualenv>"
+
+
 def _dry_run_target(pyproject: Path, find_env: EnvFinder, say: Callable[[str], None]) -> TargetEnv:
     """The environment the install would use.  When there is none yet, a placeholder: the
     install creates it first (as ``poetry install`` would), so naming the interpreter Poetry
@@ -295,5 +322,5 @@ def _dry_run_target(pyproject: Path, find_env: EnvFinder, say: Callable[[str], N
     if locate_project_env(pyproject.parent, read_project(pyproject).name) is not None:
         return find_env(create=False)
     say("Would create the project's virtual environment first.")
-    new = Path("<new virtualenv>")
+    new = Path(_NEW_ENV)
     return TargetEnv(new, new / "bin" / "python", ())
