@@ -282,13 +282,20 @@ def _describe(
     a configured package the index lacks stops it as it would stop the install."""
     from poetry_torch_plugin.core.lockfile import LOCK_NAME
     from poetry_torch_plugin.project.lockstate import lock_state
-    from poetry_torch_plugin.service.published import checked_probe
+    from poetry_torch_plugin.service.published import pages_for
+    from poetry_torch_plugin.service.published import refuse_unpublished
+    from poetry_torch_plugin.service.published import wheel_target
     from poetry_torch_plugin.service.settings import access_for
     from poetry_torch_plugin.service.settings import request_for
 
     target = _dry_run_target(plan.pyproject.path, find_env, say)
-    existing = None if str(target.root) == _NEW_ENV else target
-    checked_probe(plan, existing, *(checked or (None, None)))
+    pages, tags = checked or (
+        pages_for(plan.settings),
+        wheel_target(None if str(target.root) == _NEW_ENV else target),
+    )
+    unread = refuse_unpublished(pages, plan.index_url, plan.variant, plan.settings.packages, tags)
+    if unread is not None and checked is None:
+        say(f"<comment>Could not check which packages the index publishes: {unread}.</comment>")
     access = access_for(plan.settings, plan.source)
     request = request_for(access, plan.settings.packages)
     prefix = f"{backend.login_variable}={access.shown} " if access.has_credentials else ""

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from poetry_torch_plugin.errors import IndexAccessError
-from poetry_torch_plugin.errors import NotPublishedError
 from poetry_torch_plugin.index.published import IndexPages
 from poetry_torch_plugin.index.published import WheelTarget
 from poetry_torch_plugin.index.published import wanted_packages
@@ -94,18 +93,17 @@ def refuse_unpublished(
     variant: Variant,
     requirements: Iterable[str],
     target: WheelTarget | None,
-) -> None:
+) -> str | None:
     """Stop, before any download, when ``index_url`` lacks a wheel of a wanted package for
     the target: one line naming the variant, the package and why.  An index that cannot be
-    read is left to the install, which says what is wrong with it."""
+    read is left to the install, which says what is wrong with it; the first part of its
+    reason comes back (for ``--dry-run`` to show), else None."""
     try:
         why = pages.missing(index_url, wanted_packages(requirements), target)
-    except NotPublishedError:  # pragma: no cover - missing() turns 404s into a reason
-        return
-    except IndexAccessError:
-        return
+    except IndexAccessError as exc:
+        return str(exc).split(";", 1)[0]
     if why is None:
-        return
+        return None
     name = why.split(" ", 1)[0]
     raise IndexAccessError(
         f"{variant.index_name}: {why}; nothing was downloaded, and pyproject.toml,"
