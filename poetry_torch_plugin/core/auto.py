@@ -44,7 +44,7 @@ class AutoChoice:
     variant: Variant
     reason: str
     torch_version: str | None
-    # candidates the live index ruled out, one line each: "cu130: torchaudio not published on …"
+    # candidates the live index ruled out, one line each: "cu130: torchaudio is not published on …"
     dropped: tuple[str, ...] = ()
 
 

@@ -89,6 +89,7 @@ class IndexPages:
     def __init__(self, access: Callable[[str], IndexAccess]) -> None:
         self._access = access
         self._pages: dict[tuple[str, str], Listing | None] = {}
+        self._errors: dict[tuple[str, str], NotPublishedError] = {}
 
     def page(self, index_url: str, project: str) -> Listing | None:
         """The project's page; None when the index has none (HTTP 404).  Any other failure
@@ -98,9 +99,15 @@ class IndexPages:
             access = self._access(key[0])
             try:
                 self._pages[key] = fetch_listing(access.url, project, access=access)
-            except NotPublishedError:
+            except NotPublishedError as exc:
                 self._pages[key] = None
+                self._errors[key] = exc
         return self._pages[key]
+
+    def not_published(self, index_url: str, project: str) -> NotPublishedError | None:
+        """The index's own one-line answer for a page it does not have (HTTP 404, or no
+        folder), once ``page`` has found it missing."""
+        return self._errors.get((index_url.rstrip("/"), canonicalize_name(project)))
 
     @property
     def read(self) -> int:
@@ -114,13 +121,13 @@ class IndexPages:
         target: WheelTarget | None,
     ) -> str | None:
         """Why ``index_url`` cannot serve every wanted package, in a few words
-        (``torchaudio not published on <index>``, ``torch==2.9.0 has no wheel for cp312
+        (``torchaudio is not published on <index>``, ``torch==2.9.0 has no wheel for cp312
         linux_x86_64``); None when it can.  Pages are read in order and stop at the first
         that fails; IndexAccessError when one cannot be read."""
         for name, specifier in wanted.items():
             listing = self.page(index_url, name)
             if listing is None:
-                return f"{name} not published on {redact(index_url.rstrip('/'))}"
+                return f"{name} is not published on {redact(index_url.rstrip('/'))}"
             if not has_wheel(listing, specifier, target):
                 where = target.short if target is not None else "any platform"
                 return f"{name}{specifier} has no wheel for {where}"

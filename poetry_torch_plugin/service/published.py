@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from poetry_torch_plugin.core.urls import redact
 from poetry_torch_plugin.errors import IndexAccessError
 from poetry_torch_plugin.index.published import IndexPages
 from poetry_torch_plugin.index.published import WheelTarget
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.index.access import IndexAccess
     from poetry_torch_plugin.index.listing import Listing
     from poetry_torch_plugin.service.install import InstallPlan
+    from poetry_torch_plugin.service.report import Report
 
 
 def wheel_target(env: TargetEnv | None) -> WheelTarget:
@@ -105,6 +107,9 @@ def refuse_unpublished(
     if why is None:
         return None
     name = why.split(" ", 1)[0]
+    error = pages.not_published(index_url, "torch") if name == "torch" else None
+    if error is not None:
+        raise error  # no torch at all: the index's own line (HTTP 404 for …/torch/)
     raise IndexAccessError(
         f"{variant.index_name}: {why}; nothing was downloaded, and pyproject.toml,"
         " poetry-torch.lock and the installed build were left untouched. Run `poetry torch"
@@ -158,3 +163,58 @@ def checked_probe(
         return probe
     access = access_for(plan.settings, plan.source)
     return fetch_listing(access.url, "torch", access=access)  # says that torch is not there
+
+
+def index_verdicts(report: Report) -> Report:
+    """``poetry torch check --index``: the report with what the configured index says added.
+
+    Whether the configured variant's index has a wheel of every configured package for the
+    environment's Python and platform (an error when not), and which ``--cuda auto``
+    candidates it rules out, one verdict each.  Reads the network, so only on request."""
+    from dataclasses import replace
+
+    from poetry_torch_plugin.core.auto import choose
+    from poetry_torch_plugin.data import load_facts
+    from poetry_torch_plugin.env.installed import TargetEnv
+    from poetry_torch_plugin.env.layout import env_python
+    from poetry_torch_plugin.service.install import _index_base_for
+    from poetry_torch_plugin.service.verdict import ERROR
+    from poetry_torch_plugin.service.verdict import FIX_AUTO
+    from poetry_torch_plugin.service.verdict import OK
+    from poetry_torch_plugin.service.verdict import WARNING
+    from poetry_torch_plugin.service.verdict import Verdict
+
+    settings, source = report.project.settings, report.project.source
+    if settings is None or source is None or source.variant is None:
+        return report  # the verdicts already say what is wrong with the configuration
+    env = report.environment
+    python = env_python(env.root) if env.root is not None else None
+    env_target = TargetEnv(env.root, python, env.site_packages) if env.root and python else None
+    tags = wheel_target(env_target)
+    pages = pages_for(settings)
+    found: list[Verdict] = []
+    try:
+        why = pages.missing(source.url, wanted_packages(settings.packages), tags)
+    except IndexAccessError as exc:
+        what = str(exc).split(";", 1)[0]
+        found.append(Verdict("index-unreadable", WARNING, f"could not read the index: {what}"))
+        return replace(report, verdicts=(*report.verdicts, *found))
+    if why is not None:
+        message = f"{source.variant.index_name}: {why}"
+        found.append(Verdict("index-missing", ERROR, message, FIX_AUTO))
+    else:
+        names = ", ".join(wanted_packages(settings.packages))
+        shown = redact(source.url)
+        found.append(Verdict("index-ok", OK, f"{shown} has {names} for {tags.short}"))
+    base = _index_base_for(settings, None)
+    live = LiveIndex(pages, base, settings.packages, tags)
+    torch = env.dists.get("torch")
+    choice = choose(
+        load_facts(), report.machine, (), settings.packages, torch.version if torch else None, live
+    )
+    found += [
+        Verdict("auto-dropped", "info", f"--cuda auto drops {line}") for line in choice.dropped
+    ]
+    found.append(Verdict("auto-choice", "info", f"--cuda auto picks {choice.variant}"))
+    kept = [v for v in report.verdicts if not (v.code == "ok" and why is not None)]
+    return replace(report, verdicts=(*kept, *found))

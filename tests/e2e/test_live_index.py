@@ -90,7 +90,7 @@ def test_auto_dry_run_drops_a_variant_the_index_lacks(
     assert lines[0].startswith("--cuda auto: cu128 (cu128 is the newest CUDA build of torch 2.11")
     assert "skipped cu130 (not on the index)" in lines[0]
     assert lines[1] == (
-        f"--cuda auto: dropped cu130: torchaudio not published on {live_index.base}/cu130"
+        f"--cuda auto: dropped cu130: torchaudio is not published on {live_index.base}/cu130"
     )
     assert "from pytorch_cuda_cu128" in result.stdout
     assert "Would run:" in result.stdout
@@ -115,7 +115,7 @@ def test_explicit_variant_without_a_package_stops_before_any_download(
     ]
     assert result.returncode == 1 and len(errors) == 1, result.stdout + result.stderr
     assert errors[0].startswith(
-        f"poetry-torch: cu130: torchaudio not published on {live_index.base}/cu130;"
+        f"poetry-torch: cu130: torchaudio is not published on {live_index.base}/cu130;"
         " nothing was downloaded"
     ), errors[0]
     assert "--cuda auto" in errors[0]
@@ -138,6 +138,27 @@ def test_auto_installs_the_next_candidate(family: Project, live_index: IndexServ
     assert family.version_of("torchaudio") == "2.11.0+cu128"
     assert 'name = "pytorch_cuda_cu128"' in family.pyproject.read_text()
     assert not [w for w in _wheels(live_index) if "/cu130/" in w]
+    quick = family.run("torch", "check")  # reads no index
+    assert "--cuda auto" not in quick.stdout
+    check = family.run("torch", "check", "--index")
+    lines = [line.strip() for line in check.stdout.splitlines()]
+    assert re.search(
+        rf"^ok: {re.escape(live_index.base)}/cu128 has torch, torchvision, torchaudio for"
+        r" cp3\d+ linux_x86_64$",
+        check.stdout,
+        re.MULTILINE,
+    ), check.stdout
+    assert (
+        f"info: --cuda auto drops cu130: torchaudio is not published on {live_index.base}/cu130"
+        in lines
+    )
+    assert "info: --cuda auto picks cu128" in lines
+    verdicts = json.loads(family.run("torch", "check", "--index", "--json").stdout)["verdicts"]
+    assert [v["code"] for v in verdicts if v["code"].startswith(("index", "auto"))] == [
+        "index-ok",
+        "auto-dropped",
+        "auto-choice",
+    ]
 
 
 def test_an_unreachable_index_falls_back_to_the_facts_with_a_note(family: Project) -> None:

@@ -96,7 +96,7 @@ FAMILY = wanted_packages(["torch==2.9.0", "torchvision", "torchaudio"])
 def test_a_package_without_a_page_is_not_published(base: str) -> None:
     pages, _ = counting_pages()
     why = pages.missing(f"{base}/cu130", FAMILY, CP312_LINUX)
-    assert why == f"torchaudio not published on {base}/cu130"
+    assert why == f"torchaudio is not published on {base}/cu130"
 
 
 def test_a_page_without_a_wheel_for_the_target(base: str) -> None:
