@@ -27,6 +27,11 @@ class NotPublishedError(IndexAccessError):
     """The index has no page for a project (HTTP 404, or no folder in a file:// index)."""
 
 
+class AccessRefusedError(IndexAccessError):
+    """The index answered HTTP 401 or 403 (S3-backed indexes such as download.pytorch.org
+    answer 403 for a page that does not exist, too)."""
+
+
 class InstallError(TorchPluginError):
     """The installer (pip or uv) failed; the earlier build is still in place."""
 

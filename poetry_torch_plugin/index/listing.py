@@ -22,6 +22,7 @@ from packaging.utils import parse_wheel_filename
 from packaging.version import Version
 
 from poetry_torch_plugin.core.urls import redact
+from poetry_torch_plugin.errors import AccessRefusedError
 from poetry_torch_plugin.errors import IndexAccessError
 from poetry_torch_plugin.errors import NotPublishedError
 
@@ -168,7 +169,7 @@ def fetch_listing(
             body = response.read().decode("utf-8", "replace")
     except urllib.error.HTTPError as exc:
         if exc.code in (401, 403):
-            raise IndexAccessError(
+            raise AccessRefusedError(
                 f"the index {redact(index_url)} refused access (HTTP {exc.code});"
                 " pyproject.toml and the installed build were left untouched. Set credentials"
                 " with `poetry config http-basic.<source> USER`, then run the command again."

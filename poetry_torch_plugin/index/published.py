@@ -16,6 +16,7 @@ from packaging.utils import canonicalize_name
 from packaging.utils import parse_wheel_filename
 
 from poetry_torch_plugin.core.urls import redact
+from poetry_torch_plugin.errors import AccessRefusedError
 from poetry_torch_plugin.errors import NotPublishedError
 from poetry_torch_plugin.index.listing import fetch_listing
 
@@ -102,6 +103,12 @@ class IndexPages:
             except NotPublishedError as exc:
                 self._pages[key] = None
                 self._errors[key] = exc
+            except AccessRefusedError:
+                # An index that served a sibling page with the same login and now refuses
+                # this one is S3 saying "no such key" (download.pytorch.org answers 403 so).
+                if not any(url == key[0] and page for (url, _), page in self._pages.items()):
+                    raise
+                self._pages[key] = None
         return self._pages[key]
 
     def not_published(self, index_url: str, project: str) -> NotPublishedError | None:

@@ -179,3 +179,58 @@ def test_the_target_interpreter_reports_its_own_tags() -> None:
     found = environment_wheel_target(Path(sys.executable))
     assert found == WheelTarget.here()
     assert environment_wheel_target(Path("/nonexistent/python")) is None
+
+
+class _S3Like:
+    """An index that answers 403 for every page it lacks, as download.pytorch.org (S3) does;
+    ``login`` makes it refuse every page (a real refusal)."""
+
+    def __init__(self, *, refuse_all: bool = False) -> None:
+        import threading
+
+        from http.server import BaseHTTPRequestHandler
+        from http.server import ThreadingHTTPServer
+
+        wheel = "torch-2.9.0+cu130-cp312-cp312-manylinux_2_28_x86_64.whl"
+        body = f'<a href="/{wheel}#sha256={"0" * 64}">{wheel}</a>'.encode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+            def do_GET(self) -> None:
+                found = self.path == "/whl/cu130/torch/" and not refuse_all
+                self.send_response(200 if found else 403)
+                self.send_header("Content-Length", str(len(body) if found else 0))
+                self.end_headers()
+                if found:
+                    self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}/whl"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_403_after_a_served_page_means_not_published() -> None:
+    s3 = _S3Like()
+    try:
+        pages, _ = counting_pages()
+        why = pages.missing(f"{s3.base}/cu130", FAMILY, CP312_LINUX)
+    finally:
+        s3.close()
+    assert why == f"torchvision is not published on {s3.base}/cu130"
+
+
+def test_a_403_on_the_first_page_is_a_refusal() -> None:
+    s3 = _S3Like(refuse_all=True)
+    try:
+        pages, _ = counting_pages()
+        with pytest.raises(IndexAccessError, match=r"refused access \(HTTP 403\)"):
+            pages.missing(f"{s3.base}/cu130", FAMILY, CP312_LINUX)
+    finally:
+        s3.close()
