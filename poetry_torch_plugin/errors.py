@@ -23,6 +23,15 @@ class IndexAccessError(TorchPluginError):
     """The PyTorch index is unreachable, or does not publish what was asked for."""
 
 
+class NotPublishedError(IndexAccessError):
+    """The index has no page for a project (HTTP 404, or no folder in a file:// index)."""
+
+
+class AccessRefusedError(IndexAccessError):
+    """The index answered HTTP 401 or 403 (S3-backed indexes such as download.pytorch.org
+    answer 403 for a page that does not exist, too)."""
+
+
 class InstallError(TorchPluginError):
     """The installer (pip or uv) failed; the earlier build is still in place."""
 

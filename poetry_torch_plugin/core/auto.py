@@ -28,6 +28,7 @@ from poetry_torch_plugin.core.variants import from_index_name
 
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from collections.abc import Iterable
     from collections.abc import Sequence
 
@@ -46,6 +47,8 @@ class AutoChoice:
     variant: Variant
     reason: str
     torch_version: str | None
+    # candidates the live index ruled out, one line each: "cu130: torchaudio is not published on …"
+    dropped: tuple[str, ...] = ()
 
 
 def pinned_torch_version(requirements: Iterable[str]) -> str | None:
@@ -95,18 +98,28 @@ def choose(
     requested: Iterable[str] = (),
     configured: Iterable[str] = (),
     installed: str | None = None,
+    published: Callable[[Variant], str | None] | None = None,
 ) -> AutoChoice:
     """The newest build for this machine, for the torch release that will be installed.
 
     A torch pin on the command line beats the configured one, which beats the torch already
     installed (a switch keeps the release); with none of them, the newest release in the table.
+    ``published`` is the live index's word on a candidate (see ``Published``).
     """
     requested, configured = list(requested), list(configured)
     version = target_torch_version(requested, configured, installed)
     companions = requirement_names([*requested, *configured]) & set(COMPANIONS)
-    name, reason = choose_auto_variant(facts, machine, version, companions=sorted(companions))
+    dropped: list[str] = []
+    name, reason = choose_auto_variant(
+        facts,
+        machine,
+        version,
+        companions=sorted(companions),
+        published=published,
+        dropped=dropped,
+    )
     variant = from_index_name(name) or CPU
-    return AutoChoice(variant, reason, version)
+    return AutoChoice(variant, reason, version, tuple(dropped))
 
 
 def _candidates(
@@ -169,30 +182,43 @@ def _without_nvidia_gpu(
     builds: Sequence[Variant],
     basis: str,
     torch_version: str | None,
+    usable: Callable[[Variant], bool],
 ) -> tuple[str, str]:
     if machine.rocm is not None or machine.amd_gpus:
         found = _amd_names(machine.amd_gpus) if machine.amd_gpus else f"ROCm {machine.rocm}"
         rocms = [build for build in builds if build.kind == "rocm"]
+        fitting = False
         for rocm in rocms:
             row = build_for(facts, rocm.index_name, torch_version)
             gfx = row.gfx.value if row is not None and row.gfx is not None else None
-            if gfx_fits(gfx, machine.amd_gpus):
+            if not gfx_fits(gfx, machine.amd_gpus):
+                continue
+            fitting = True
+            if usable(rocm):
                 return rocm.index_name, (
                     f"{found} found and no NVIDIA GPU;"
                     f" {rocm.index_name} is the newest ROCm build of {basis}"
                     + (" with kernels for it" if gfx and machine.amd_gpus else "")
                 )
+        if fitting:
+            return (
+                "cpu",
+                f"{found} found, but no ROCm build of {basis} has every configured package",
+            )
         if rocms:
             return "cpu", f"{found} found, but no ROCm build of {basis} has kernels for it"
         return "cpu", f"{found} found, but {basis} has no ROCm build"
     xpu_gpus = [gpu for gpu in machine.intel_gpus if gpu.xpu]
     if xpu_gpus:
         names = ", ".join(sorted({f"{gpu.name} ({gpu.device_id})" for gpu in xpu_gpus}))
-        if any(build.kind == "xpu" for build in builds):
+        xpu = [build for build in builds if build.kind == "xpu"]
+        if xpu and usable(xpu[0]):
             return (
                 "xpu",
                 f"{names} found and no NVIDIA or AMD GPU; xpu is {basis}'s Intel GPU build",
             )
+        if xpu:
+            return "cpu", f"{names} found, but {basis}'s xpu build lacks a configured package"
         return "cpu", f"{names} found, but {basis} has no xpu build"
     if machine.mps:
         floor = mps_macos_floor(facts, torch_version)
@@ -260,6 +286,8 @@ def choose_auto_variant(
     torch_version: str | None,
     available: Iterable[str] | None = None,
     companions: Iterable[str] = (),
+    published: Callable[[Variant], str | None] | None = None,
+    dropped: list[str] | None = None,
 ) -> tuple[str, str]:
     """The variant ``--cuda auto`` installs, and a one-line reason.
 
@@ -268,16 +296,34 @@ def choose_auto_variant(
     every GPU, and for which every configured companion (torchaudio, torchvision) is published.
     ROCm without an NVIDIA GPU picks the newest ROCm build; everything else gets ``cpu``, and
     the reason says why.
+
+    ``published`` asks the live index whether a candidate has a wheel of every configured
+    package for the target (its answer, when it has one, beats the facts' companion table);
+    each candidate it rules out is appended to ``dropped`` as ``"cu130: <why>"``.
     """
     builds, basis = _candidates(facts, torch_version, available)
     companions = list(companions)
     jetson = machine.jetpack_only
     if jetson is not None:
         return "cpu", f"{jetson_line(jetson)}; cpu is the build of this index that runs here"
+    gone = dropped if dropped is not None else []
+
+    def live(build: Variant) -> str | None:
+        """The index's objection to ``build`` ("" none), None when it was not asked."""
+        answer = published(build) if published is not None else None
+        if answer:
+            gone.append(f"{build.index_name}: {answer}")
+        return answer
+
+    def usable(build: Variant) -> bool:
+        answer = live(build)
+        if answer is not None:
+            return not answer
+        return not _companions_missing(facts, build, torch_version, companions)
+
     nvidia = machine.nvidia
     if nvidia is None or not nvidia.gpus:
-        usable = [b for b in builds if not _companions_missing(facts, b, torch_version, companions)]
-        return _without_nvidia_gpu(facts, machine, usable, basis, torch_version)
+        return _without_nvidia_gpu(facts, machine, builds, basis, torch_version, usable)
     cuda = [build for build in builds if build.kind == "cuda"]
     if not cuda:
         return "cpu", f"{basis} has no CUDA build"
@@ -292,7 +338,13 @@ def choose_auto_variant(
         archs = archs_for(facts, build.index_name, torch_version, machine.platform)
         if not _fits_gpus(archs, nvidia.gpus):
             continue
-        missing = _companions_missing(facts, build, torch_version, companions)
+        answer = live(build)
+        if answer:
+            skipped.append(f"{build.index_name} (not on the index)")
+            continue
+        missing = (
+            [] if answer == "" else _companions_missing(facts, build, torch_version, companions)
+        )
         if missing:
             skipped.append(f"{build.index_name} (no {', '.join(missing)})")
             continue

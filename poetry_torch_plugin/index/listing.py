@@ -22,7 +22,9 @@ from packaging.utils import parse_wheel_filename
 from packaging.version import Version
 
 from poetry_torch_plugin.core.urls import redact
+from poetry_torch_plugin.errors import AccessRefusedError
 from poetry_torch_plugin.errors import IndexAccessError
+from poetry_torch_plugin.errors import NotPublishedError
 
 
 if TYPE_CHECKING:
@@ -167,13 +169,13 @@ def fetch_listing(
             body = response.read().decode("utf-8", "replace")
     except urllib.error.HTTPError as exc:
         if exc.code in (401, 403):
-            raise IndexAccessError(
+            raise AccessRefusedError(
                 f"the index {redact(index_url)} refused access (HTTP {exc.code});"
                 " pyproject.toml and the installed build were left untouched. Set credentials"
                 " with `poetry config http-basic.<source> USER`, then run the command again."
             ) from None
         if exc.code == 404:
-            raise IndexAccessError(
+            raise NotPublishedError(
                 f"the index {redact(index_url)} does not publish {project} (HTTP 404 for {shown});"
                 " pyproject.toml and the installed build were left untouched. Check the variant"
                 " with `poetry torch check`, then run `poetry torch install --cuda X.Y` with one"
@@ -222,7 +224,7 @@ def _read_local(index_url: str, project: str, url: str) -> str:
     try:
         return page.read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:
-        raise IndexAccessError(
+        raise NotPublishedError(
             f"the index {redact(index_url)} does not publish {project} (there is no {page});"
             " pyproject.toml and the installed build were left untouched. A file:// index is a"
             " PEP 503 tree (<index>/<project>/index.html linking the wheels): check the"

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     from poetry_torch_plugin.env.installed import TargetEnv
     from poetry_torch_plugin.index.access import IndexAccess
+    from poetry_torch_plugin.index.published import WheelTarget
 
 
 @dataclass(frozen=True)
@@ -225,3 +226,30 @@ def environment_markers(python: Path) -> dict[str, str]:
     if not isinstance(markers, dict):
         return {}
     return {str(key): str(value) for key, value in markers.items()}
+
+
+def environment_wheel_target(python: Path) -> WheelTarget | None:
+    """The wheel tags the target interpreter supports, as pip would compute them there
+    (``packaging.tags.sys_tags`` of the plugin's own packaging, run by that interpreter);
+    None when it cannot run."""
+    from pathlib import Path
+
+    import packaging
+
+    from poetry_torch_plugin.index.published import WheelTarget
+
+    home = str(Path(packaging.__file__).resolve().parent.parent)
+    code = (
+        f"import json, sys, sysconfig; sys.path.insert(0, {home!r});"
+        "from packaging.tags import interpreter_name, sys_tags;"
+        "short = '%s%d%d %s' % (interpreter_name(), sys.version_info[0], sys.version_info[1],"
+        " sysconfig.get_platform().replace('-', '_').replace('.', '_'));"
+        "print(json.dumps({'short': short, 'tags': [str(t) for t in sys_tags()]}))"
+    )
+    try:
+        found = json.loads(_ask(python, code) or "null")
+    except ValueError:
+        return None
+    if not isinstance(found, dict) or not isinstance(found.get("tags"), list):
+        return None
+    return WheelTarget(str(found.get("short")), frozenset(str(tag) for tag in found["tags"]))

@@ -26,10 +26,12 @@ def check(
     runtime: bool = False,
     require_gpu: bool = False,
     note: Callable[[str], None] | None = None,
+    index: bool = False,
 ) -> Report:
     """The report; with ``runtime``, torch is also imported in the environment (``note`` hears
-    which interpreter runs it).  Raises only when the project or its environment cannot be
-    read or located (a TorchPluginError)."""
+    which interpreter runs it); with ``index``, the configured index's pages are read (see
+    ``service.published.index_verdicts``).  Raises only when the project or its environment
+    cannot be read or located (a TorchPluginError)."""
     from poetry_torch_plugin.machine.detect import detect_machine
 
     project = read_project(pyproject)
@@ -38,7 +40,12 @@ def check(
     project = _chosen(project, environment)
     machine = detect_machine()
     probed = _runtime(root, note) if runtime else None
-    return build_report(machine, environment, project, runtime=probed, require_gpu=require_gpu)
+    report = build_report(machine, environment, project, runtime=probed, require_gpu=require_gpu)
+    if index:
+        from poetry_torch_plugin.service.published import index_verdicts
+
+        report = index_verdicts(report)
+    return report
 
 
 def _runtime(root: Path | None, note: Callable[[str], None] | None) -> RuntimeResult:

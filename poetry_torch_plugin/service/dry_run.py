@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 
     from poetry_torch_plugin.env.installed import TargetEnv
     from poetry_torch_plugin.index.access import IndexAccess
+    from poetry_torch_plugin.index.published import IndexPages
+    from poetry_torch_plugin.index.published import WheelTarget
     from poetry_torch_plugin.install.base import Backend
     from poetry_torch_plugin.install.base import Request
     from poetry_torch_plugin.service.install import InstallPlan
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
 # Where the commands' temporary files would go: fresh folders of these shapes each run.
 TMP = Path(tempfile.gettempdir()) / "poetry-torch-XXXXXXXX"
 WHEELS = Path(tempfile.gettempdir()) / "poetry-torch-wheels-XXXXXXXX"
+_NEW_ENV = "<new virtualenv>"
 
 
 def describe(
@@ -32,8 +35,11 @@ def describe(
     upgrade: bool,
     find_env: EnvFinder,
     say: Callable[[str], None],
+    checked: tuple[IndexPages, WheelTarget] | None = None,
 ) -> None:
-    """Say what ``execute_install`` would run and write; run and change nothing."""
+    """Say what ``execute_install`` would run and write; run and change nothing.  A
+    configured package the index lacks stops it as it would stop the install (``checked``:
+    the pages and wheel target ``--cuda auto`` already read)."""
     from poetry_torch_plugin.core.lockfile import LOCK_NAME
     from poetry_torch_plugin.errors import IndexAccessError
     from poetry_torch_plugin.errors import TargetEnvError
@@ -42,9 +48,19 @@ def describe(
     from poetry_torch_plugin.install.pip import PipBackend
     from poetry_torch_plugin.install.resolve import wheelhouse_needed
     from poetry_torch_plugin.project.lockstate import lock_state
+    from poetry_torch_plugin.service.published import pages_for
+    from poetry_torch_plugin.service.published import refuse_unpublished
+    from poetry_torch_plugin.service.published import wheel_target
     from poetry_torch_plugin.service.settings import access_for
 
     target = _dry_run_target(plan.pyproject.path, find_env, say)
+    pages, tags = checked or (
+        pages_for(plan.settings),
+        wheel_target(None if str(target.root) == _NEW_ENV else target),
+    )
+    unread = refuse_unpublished(pages, plan.index_url, plan.variant, plan.settings.packages, tags)
+    if unread is not None and checked is None:
+        say(f"<comment>Could not check which packages the index publishes: {unread}.</comment>")
     access = access_for(plan.settings, plan.source)
     state = lock_state(plan.pyproject.path, plan.source, plan.settings)
     if not plan.local:
@@ -122,5 +138,5 @@ def _dry_run_target(pyproject: Path, find_env: EnvFinder, say: Callable[[str], N
     if locate_project_env(pyproject.parent, read_project(pyproject).name) is not None:
         return find_env(create=False)
     say("Would create the project's virtual environment first.")
-    new = Path("<new virtualenv>")
+    new = Path(_NEW_ENV)
     return TargetEnv(new, new / "bin" / "python", ())

@@ -22,6 +22,7 @@ from poetry_torch_plugin.project.lockstate import lock_state
 from poetry_torch_plugin.project.lockstate import write_lock
 from poetry_torch_plugin.project.pyproject import load
 from poetry_torch_plugin.project.pyproject import write_atomic
+from poetry_torch_plugin.service.published import checked_probe
 from poetry_torch_plugin.service.restore import put_back
 from poetry_torch_plugin.service.restore import refuse_changed
 from poetry_torch_plugin.service.settings import _existing_source
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.core.lockfile import TorchLock
     from poetry_torch_plugin.core.variants import Variant
     from poetry_torch_plugin.env.installed import TargetEnv
+    from poetry_torch_plugin.index.published import IndexPages
+    from poetry_torch_plugin.index.published import WheelTarget
     from poetry_torch_plugin.install.base import Backend
     from poetry_torch_plugin.project.edits import EditResult
     from poetry_torch_plugin.project.pyproject import PyProject
@@ -192,8 +195,12 @@ def execute_install(
     verbose: bool = False,
     upgrade: bool = False,
     say: Callable[[str], None] | None = None,
+    checked: tuple[IndexPages, WheelTarget] | None = None,
 ) -> tuple[str, ...]:
     """Install the plan's packages, then (only then) write pyproject.toml and the lock.
+
+    ``checked``: the pages ``--cuda auto`` read and the target's wheel tags, reused by the
+    check that every package is published before anything is downloaded.
 
     ``say`` hears one line before each phase that can take long (resolving, installing).
 
@@ -203,7 +210,6 @@ def execute_install(
     installed.  Returns the pins that were passed to the installer.
     """
     from poetry_torch_plugin.core.urls import redact
-    from poetry_torch_plugin.index.listing import fetch_listing
     from poetry_torch_plugin.install.labels import refuse_foreign_builds
     from poetry_torch_plugin.install.resolve import install_locked
     from poetry_torch_plugin.install.resolve import resolve
@@ -225,7 +231,7 @@ def execute_install(
     if (upgrade or not state.fresh) and not plan.local:
         refuse_read_only(state.path)
     access = access_for(plan.settings, plan.source)
-    probe = fetch_listing(access.url, "torch", access=access)
+    probe = checked_probe(plan, target, *(checked or (None, None)))
     with exclusive(target, wait=COMMAND_WAIT):
         refuse_changed(plan.pyproject)
         with tempfile.TemporaryDirectory(prefix="poetry-torch-wheels-") as tmp:

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.core.variants import Variant
     from poetry_torch_plugin.env.installed import TargetEnv
     from poetry_torch_plugin.service.install import InstallPlan
+    from poetry_torch_plugin.service.published import LiveIndex
     from poetry_torch_plugin.service.settings import EnvFinder
 
 
@@ -49,7 +50,7 @@ def install_torch(
     from poetry_torch_plugin.install.select import get_backend
 
     channel = parse_channel(options.channel) if options.channel is not None else None
-    variant = _variant(pyproject, options, find_env, say)
+    variant, live = _variant(pyproject, options, find_env, say)
     plan = plan_install(
         pyproject,
         variant=variant,
@@ -70,10 +71,13 @@ def install_torch(
         f" <c2>{plan.variant.describe()}</c2> from <info>{plan.source.name}</info>"
         f" ({redact(plan.index_url)})"
     )
+    checked = (live.pages, live.target) if live is not None else None
     if options.dry_run:
         from poetry_torch_plugin.service.dry_run import describe
 
-        describe(plan, backend, upgrade=options.upgrade, find_env=find_env, say=say)
+        describe(
+            plan, backend, upgrade=options.upgrade, find_env=find_env, say=say, checked=checked
+        )
         _login_note(plan, say, dry_run=True)
         return
     execute_install(
@@ -84,6 +88,7 @@ def install_torch(
         verbose=options.verbose,
         upgrade=options.upgrade,
         say=say,
+        checked=checked,
     )
     if plan.edit.changed:
         say(f"Updated {plan.pyproject.path.name}: {what_changed(plan)}.")
@@ -134,7 +139,9 @@ def _login_note(plan: InstallPlan, say: Callable[[str], None], *, dry_run: bool)
 
 def _variant(
     pyproject: Path, options: InstallOptions, find_env: EnvFinder, say: Callable[[str], None]
-) -> Variant | None:
+) -> tuple[Variant | None, LiveIndex | None]:
+    """The variant asked for (None: the configured one), and for ``auto`` the live index it
+    was chosen against."""
     from poetry_torch_plugin.core.variants import CPU
     from poetry_torch_plugin.core.variants import XPU
     from poetry_torch_plugin.core.variants import parse_cuda
@@ -155,8 +162,16 @@ def _variant(
         from poetry_torch_plugin.data import load_facts
         from poetry_torch_plugin.machine.detect import detect_machine
         from poetry_torch_plugin.project.read import configured_packages
+        from poetry_torch_plugin.service.published import live_index_for
 
         machine = detect_machine()
+        live = live_index_for(
+            pyproject,
+            options.requirements,
+            options.index_base,
+            options.channel and options.channel.strip().lower(),
+            _existing_env(find_env),
+        )
         if rocm_auto:
             # --rocm auto: the ROCm build for the AMD GPUs, whatever else the machine has
             machine = replace(machine, nvidia=None, intel_gpus=(), mps=False)
@@ -166,6 +181,7 @@ def _variant(
             options.requirements,
             configured_packages(pyproject),
             _installed_torch(find_env),
+            published=live,
         )
         if rocm_auto and choice.variant.kind != "rocm":
             why = (
@@ -178,22 +194,25 @@ def _variant(
                 " nothing was changed. Run `poetry torch check` to see what it has, or"
                 " `poetry torch install --cuda auto`."
             )
-        say(
-            f"--{'rocm' if rocm_auto else 'cuda'} auto: <c2>{choice.variant}</c2> ({choice.reason})"
-        )
-        return choice.variant
+        flag = f"--{'rocm' if rocm_auto else 'cuda'} auto"
+        say(f"{flag}: <c2>{choice.variant}</c2> ({choice.reason})")
+        for line in choice.dropped:
+            say(f"<comment>{flag}: dropped {line}</comment>")
+        if live.note is not None:
+            say(f"<comment>{flag}: {live.note}</comment>")
+        return choice.variant, live
     if cuda is not None:
         variant = parse_cuda(cuda)
         _refuse_unrunnable(pyproject, options, find_env, say, variant, f"--cuda {cuda.strip()}")
-        return variant
+        return variant, None
     if rocm is not None:
         variant = parse_rocm(rocm)
         _refuse_unrunnable(pyproject, options, find_env, say, variant, f"--rocm {rocm.strip()}")
-        return variant
+        return variant, None
     if xpu:
         _refuse_unrunnable(pyproject, options, find_env, say, XPU, "--xpu")
-        return XPU
-    return CPU if cpu else None
+        return XPU, None
+    return (CPU if cpu else None), None
 
 
 def _refuse_unrunnable(

@@ -6,6 +6,7 @@ URL layout (``root`` as written by ``tests.support.wheels.build_torch_universe``
     /whl/<idx>/                 PEP 503 project list of ``root/whl/<idx>``
     /whl/<idx>/<project>/       links to that project's wheels
     /whl/<idx>/<file>           a wheel; ``<file>.metadata`` is its PEP 658 metadata
+    /whl/test/<idx>/, /whl/nightly/<idx>/   the same for ``root/whl/<channel>/<idx>``
     /pypi/simple/               PEP 503 project list of ``root/pypi``
     /pypi/simple/<project>/     links to that project's wheels
     /pypi/files/<file>          a wheel (and ``<file>.metadata``)
@@ -154,6 +155,12 @@ class _Server(ThreadingHTTPServer):
 
     def index_for(self, parts: list[str]) -> tuple[_Index, list[str]] | None:
         """The index a request path (split on ``/``) points into, and the segments after it."""
+        if len(parts) >= 3 and parts[0] == "whl" and parts[1] in ("test", "nightly") and parts[2]:
+            # a channel's index (``/whl/nightly/cu130/``), from ``root/whl/nightly/cu130``
+            directory = self.root / "whl" / parts[1] / parts[2]
+            prefix = f"/whl/{parts[1]}/{parts[2]}/"
+            if directory.is_dir():
+                return _Index(directory, prefix, prefix), parts[3:]
         if len(parts) >= 2 and parts[0] == "whl" and parts[1]:
             with self.lock:
                 served = self.aliases.get(parts[1], parts[1])

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from cleo.testers.command_tester import CommandTester
 
     from tests.support.index_server import IndexServer
+    from tests.support.wheels import Universe
 
     Tester = Callable[[str], CommandTester]
 
@@ -182,23 +183,33 @@ def test_no_project_is_one_line(tester: Tester) -> None:
 def test_install_channel_dry_run(
     tester: Tester,
     project_dir: Path,
-    index_server: IndexServer,
+    index_universe: Universe,
     monkeypatch: pytest.MonkeyPatch,
     channel: str,
     path: str,
     pre: str,
 ) -> None:
     """``--channel test|nightly`` puts the source on ``…/whl/<channel>/<variant>`` and lets the
-    installer take pre-releases there (issue 13 item 7)."""
+    installer take pre-releases there (issue 13 item 7).  The dry run reads the channel's
+    pages (every package must be there), so the index serves cu129 on each channel."""
+    from tests.support.index_server import IndexServer
+
+    root = project_dir.parent / "channels"
+    (root / "whl").mkdir(parents=True)
+    (root / "whl" / "cu129").symlink_to(index_universe.root / "whl" / "cu129")
+    if channel != "stable":
+        (root / "whl" / channel).mkdir()
+        (root / "whl" / channel / "cu129").symlink_to(index_universe.root / "whl" / "cu129")
     machine = project_dir.parent / "machine.json"
     machine.write_text("{}")
     monkeypatch.setenv("POETRY_TORCH_FAKE_MACHINE", str(machine))
     (project_dir / "pyproject.toml").write_text(PLAIN)
     install = tester("torch install")
-    code = install.execute(
-        f"--cuda 12.9 --channel {channel} --index-base {index_server.base} --installer pip"
-        " --dry-run"
-    )
+    with IndexServer(root) as index_server:
+        code = install.execute(
+            f"--cuda 12.9 --channel {channel} --index-base {index_server.base} --installer pip"
+            " --dry-run"
+        )
     output = install.io.fetch_output()
     assert code == 0, install.io.fetch_error()
     assert f"from pytorch_cuda_cu129 ({index_server.base}{path})" in output
@@ -214,10 +225,14 @@ def test_install_rejects_an_unknown_channel(tester: Tester, project_dir: Path) -
     )
 
 
-def test_rocm_auto(
-    tester: Tester, project_dir: Path, index_server: IndexServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """``--rocm auto``: the ROCm build for the AMD GPUs' gfx, or one line when there is none."""
+def test_rocm_auto(tester: Tester, project_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--rocm auto``: the ROCm build for the AMD GPUs' gfx, or one line when there is none.
+    The index publishes torch 2.11.0 for rocm7.2 (the live index decides what exists)."""
+    from tests.support.index_server import IndexServer
+    from tests.support.wheels import build_wheel
+
+    root = project_dir.parent / "rocm-index"
+    build_wheel(root / "whl" / "rocm7.2", "torch", "2.11.0+rocm7.2")
     machine = project_dir.parent / "machine.json"
     machine.write_text(
         '{"platform": "linux-x86_64", "amd_gpus": [{"name": "AMD Instinct MI300X",'
@@ -226,7 +241,10 @@ def test_rocm_auto(
     monkeypatch.setenv("POETRY_TORCH_FAKE_MACHINE", str(machine))
     (project_dir / "pyproject.toml").write_text(PLAIN)
     install = tester("torch install")
-    code = install.execute(f"--rocm auto --index-base {index_server.base} --dry-run torch==2.11.0")
+    with IndexServer(root) as index_server:
+        code = install.execute(
+            f"--rocm auto --index-base {index_server.base} --dry-run torch==2.11.0"
+        )
     output = install.io.fetch_output()
     assert code == 0, install.io.fetch_error()
     assert output.startswith("--rocm auto: rocm7.2 (AMD Instinct MI300X (gfx942) found")

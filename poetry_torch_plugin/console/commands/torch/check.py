@@ -33,6 +33,13 @@ class TorchCheckCommand(TorchCommand):
             "Also import torch in the project environment (a subprocess, at most 120 s) and run"
             " a tiny tensor operation on the GPU.",
         ),
+        option(
+            "index",
+            None,
+            "Also read the configured index (network): whether it has a wheel of every"
+            " configured package for the environment's Python and platform, and which"
+            " --cuda auto candidates it rules out.",
+        ),
     ]
     help = """Reads the installed torch, torchvision and torchaudio from the environment's files,
 without importing torch, and compares them with the <c1>pytorch_*</c1> source and with this
@@ -41,6 +48,11 @@ machine's driver and GPUs. Exits 0 only when the environment matches the configu
   <c1>poetry torch check</c1>
   <c1>poetry torch check --json</c1>
   <c1>poetry torch check --runtime --require-gpu</c1>
+  <c1>poetry torch check --index</c1>
+
+Without <c1>--index</c1> nothing is read from the network, so the check stays well under a
+second; <c1>--index</c1> reads <c1><base>/<variant>/<package>/</c1> for each configured package
+(once each) and says, one line per candidate, why <c1>--cuda auto</c1> would drop it.
 """
 
     def handle(self) -> int:
@@ -66,6 +78,7 @@ machine's driver and GPUs. Exits 0 only when the environment matches the configu
                 runtime=self.option("runtime"),
                 require_gpu=self.option("require-gpu"),
                 note=note,
+                index=self.option("index"),
             )
         except TorchPluginError as error:
             if as_json:  # a JSON consumer always gets JSON, with the reason in "error"
