@@ -74,8 +74,10 @@ def describe(
             say(f"Would resolve the packages afresh; {LOCK_NAME} is for the committed variant.")
         else:
             say(f"Would resolve the packages afresh and write {LOCK_NAME}.")
-        try:
-            probe = fetch_listing(access.url, "torch", access=access)
+        try:  # the page the index check above read, else the one the install would read
+            probe = pages.page(plan.index_url, "torch") or fetch_listing(
+                access.url, "torch", access=access
+            )
         except IndexAccessError:
             probe = None  # the real run stops there, before any installer command
         wheels = WHEELS if wheelhouse_needed(probe) else None

@@ -103,14 +103,16 @@ def test_failing_uv_install_leaves_the_earlier_build(
     project.run("torch", "install", "--cuda", "12.9", "--installer", "uv", extra_env=uv_path)
     before = project.pyproject.read_bytes()
 
-    # cu126 publishes only Windows/CPython 3.9 wheels
+    # cu126 publishes only Windows/CPython 3.9 wheels: the index check refuses it before uv
+    # runs (issue 13 item 2), naming this Python and platform
     result = project.run(
         "torch", "install", "--cuda", "12.6", "--installer", "uv", check=False, extra_env=uv_path
     )
     assert result.returncode == 1
-    error = [line for line in result.stderr.splitlines() if "earlier build" in line]
+    error = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(error) == 1, result.stderr
-    assert "no wheel of torch" in error[0]
+    assert "cu126: torch has no wheel for cp3" in error[0], result.stderr
+    assert "the installed build were left untouched" in error[0]
     assert project.pyproject.read_bytes() == before
     assert project.version_of("torch") == "2.9.0+cu129"
     assert project.version_of("torchvision") == "0.24.0+cu129"
@@ -143,7 +145,7 @@ def test_failing_first_uv_install_changes_nothing(
         "torch", "install", "--cuda", "12.6", "--installer", "uv", check=False, extra_env=uv_path
     )
     assert result.returncode == 1
-    assert "no wheel of torch" in result.stderr
+    assert "cu126: torch has no wheel for cp3" in result.stderr, result.stderr
     assert project.pyproject.read_bytes() == before
     assert project.version_of("torch") is None
 
