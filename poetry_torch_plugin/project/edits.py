@@ -173,6 +173,33 @@ def apply_install_edits(
     return EditResult(text=text, changed=text != original_text)
 
 
+def apply_target_edit(
+    document: TOMLDocument, kind: str, value: str, original_text: str
+) -> EditResult:
+    """``[tool.poetry-torch.targets] <kind> = "<value>"``, every other entry and the rest of
+    the file as they were (``poetry torch install --for``)."""
+    import tomlkit
+
+    tool = document.get("tool")
+    if tool is None:
+        tool = tomlkit.table(is_super_table=True)
+        document["tool"] = tool
+    settings = tool.get(TOOL_TABLE)
+    if settings is None:
+        settings = tomlkit.table()
+        tool[TOOL_TABLE] = settings
+    targets = settings.get("targets")
+    if targets is None:
+        targets = tomlkit.table()
+        settings["targets"] = targets
+    if str(targets.get(kind, "")) != value:
+        targets[kind] = value
+    text = tidy(tomlkit.dumps(document), original_text)
+    if "\r\n" in original_text:
+        text = re.sub(r"(?<!\r)\n", "\r\n", text)
+    return EditResult(text=text, changed=text != original_text)
+
+
 _KEY = r"""(?:[A-Za-z0-9_-]+|"[^"\n]*"|'[^'\n]*')"""
 _HEADER = re.compile(rf"^\s*\[\[?\s*{_KEY}(?:\s*\.\s*{_KEY})*\s*\]\]?\s*(?:#.*)?$")
 

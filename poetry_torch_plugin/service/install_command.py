@@ -38,6 +38,7 @@ class InstallOptions:
     verbose: bool = False
     force: bool = False
     channel: str | None = None  # stable, test or nightly; None keeps the source's
+    for_kind: str | None = None  # --for: the [tool.poetry-torch.targets] entry to set
 
 
 def install_torch(
@@ -49,6 +50,9 @@ def install_torch(
     from poetry_torch_plugin.core.variants import parse_channel
     from poetry_torch_plugin.install.select import get_backend
 
+    if options.for_kind is not None:
+        _install_for(pyproject, options, find_env, say)
+        return
     channel = parse_channel(options.channel) if options.channel is not None else None
     variant, live = _variant(pyproject, options, find_env, say)
     plan = plan_install(
@@ -269,3 +273,46 @@ def _installed_torch(find_env: EnvFinder) -> str | None:
         return None
     dist = installed_distributions(target.site_packages).get("torch")
     return dist.version if dist else None
+
+
+def _install_for(
+    pyproject: Path, options: InstallOptions, find_env: EnvFinder, say: Callable[[str], None]
+) -> None:
+    """``--for KIND``: set that targets entry (nothing else in the file), then install it only
+    where this machine is of that kind."""
+    from dataclasses import replace
+
+    from poetry_torch_plugin.core.variants import parse_cuda
+    from poetry_torch_plugin.core.variants import parse_rocm
+    from poetry_torch_plugin.errors import ConfigError
+    from poetry_torch_plugin.service.targets import set_target
+    from poetry_torch_plugin.service.targets import this_machine_is
+
+    kind = str(options.for_kind).strip().lower()
+    flags = [(options.cuda, parse_cuda), (options.rocm, parse_rocm)]
+    values = [
+        "auto" if text.strip().lower() == "auto" else parse(text).index_name
+        for text, parse in flags
+        if text is not None
+    ]
+    values += ["cpu"] * options.cpu + ["xpu"] * options.xpu
+    if len(values) != 1 or options.requirements or options.channel or options.upgrade:
+        raise ConfigError(
+            "--for sets one [tool.poetry-torch.targets] entry and takes exactly one of --cuda,"
+            " --rocm, --cpu or --xpu (no package names, --channel or --upgrade); nothing was"
+            f" changed. Example: `poetry torch install --cuda 12.9 --for {kind}`."
+        )
+    entry = f'[tool.poetry-torch.targets] {kind} = "{values[0]}"'
+    if options.dry_run:
+        say(f"Would set {entry} in {pyproject.name}.")
+        return
+    changed = set_target(pyproject, kind, values[0])
+    say(f"Updated {pyproject.name}: {entry}." if changed else f"{entry} is already set.")
+    if not this_machine_is(pyproject, kind):
+        say(
+            f"This machine is not what {kind} covers: nothing installed here"
+            " (`poetry torch check` shows which entry applies to it)."
+        )
+        return
+    plain = replace(options, cuda=None, rocm=None, cpu=False, xpu=False, for_kind=None)
+    install_torch(pyproject, plain, find_env, say)

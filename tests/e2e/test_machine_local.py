@@ -114,10 +114,17 @@ def test_targets_pick_per_machine_kind_and_leave_committed_files(
     h100 = Path(__file__).resolve().parents[1] / "fixtures" / "synthetic" / "fake-machine-h100.json"
     on_gpu = {"POETRY_TORCH_FAKE_MACHINE": str(h100)}
     project.run("torch", "install", "--cuda", "12.9", extra_env=on_gpu)
-    text = project.pyproject.read_text()
-    project.pyproject.write_text(
-        text + '\n[tool.poetry-torch.targets]\nlinux-x86_64 = "cu129"\nno-gpu = "cpu"\n'
+    # `--for` sets one entry; it installs only where this machine is of that kind
+    mine = project.run(
+        "torch", "install", "--cuda", "12.9", "--for", "linux-x86_64", extra_env=on_gpu
     )
+    assert (
+        'Updated pyproject.toml: [tool.poetry-torch.targets] linux-x86_64 = "cu129"' in mine.stdout
+    )
+    other = project.run("torch", "install", "--cpu", "--for", "no-gpu", extra_env=on_gpu)
+    assert "nothing installed here" in other.stdout, other.stdout
+    text = project.pyproject.read_text()
+    assert '[tool.poetry-torch.targets]\nlinux-x86_64 = "cu129"\nno-gpu = "cpu"\n' in text, text
     project.run("lock", extra_env=on_gpu)
     assert project.version_of("torch") == "2.9.0+cu129"  # its linux-x86_64 entry
     before = committed(project)

@@ -91,3 +91,33 @@ def test_targets_are_read_and_rank_below_machine_overrides() -> None:
     assert by_env is not None and by_env.rule == "env"
     by_auto = choose_variant(env=None, local=None, auto=auto, target=("no-gpu", "auto"), **common)  # type: ignore[arg-type]
     assert by_auto is not None and (str(by_auto.variant), by_auto.rule) == ("cpu", "auto")
+
+
+def test_for_edits_one_entry_and_keeps_the_file() -> None:
+    import tomlkit
+
+    from poetry_torch_plugin.project.edits import apply_target_edit
+
+    original = (
+        "[project]\r\nname = 'x'  # keep me\r\n\r\n[tool.poetry-torch.targets]\r\n"
+        'macos = "cpu"  # laptops\r\n'
+    )
+    edit = apply_target_edit(tomlkit.parse(original), "no-gpu", "cpu", original)
+    assert edit.changed
+    assert "# keep me" in edit.text and "# laptops" in edit.text
+    assert "\n" not in edit.text.replace("\r\n", "")  # CRLF kept, no bare LF added
+    assert read_config(loads(edit.text)).targets == (("macos", "cpu"), ("no-gpu", "cpu"))
+    again = apply_target_edit(tomlkit.parse(edit.text), "no-gpu", "cpu", edit.text)
+    assert not again.changed
+
+
+def test_for_an_unknown_kind_changes_nothing(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from poetry_torch_plugin.service.targets import set_target
+
+    pyproject = Path(str(tmp_path)) / "pyproject.toml"
+    pyproject.write_bytes(b"[project]\nname = 'x'\n")
+    with pytest.raises(ConfigError, match="is not a kind of machine"):
+        set_target(pyproject, "beos", "cpu")
+    assert pyproject.read_bytes() == b"[project]\nname = 'x'\n"

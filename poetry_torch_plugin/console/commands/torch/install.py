@@ -68,6 +68,14 @@ class TorchInstallCommand(TorchCommand):
             "Resolve again within the constraints instead of replaying poetry-torch.lock.",
         ),
         option(
+            "for",
+            None,
+            "Set the [tool.poetry-torch.targets] entry for this kind of machine (linux,"
+            " linux-x86_64, linux-aarch64, macos, windows, no-gpu, ...) to the variant given,"
+            " leaving the others; install it only where this machine is of that kind.",
+            flag=False,
+        ),
+        option(
             "wheelhouse",
             None,
             "Replay poetry-torch.lock from this folder (filled by `poetry torch wheelhouse`),"
@@ -89,6 +97,7 @@ itself declares (say torchvision in [project.dependencies]) are installed from t
   <c1>poetry torch install --cpu "torch>=2.7,<2.9" torchvision</c1>
   <c1>poetry torch install</c1>                        (re-install what the existing source says)
   <c1>poetry torch install --upgrade</c1>              (newest builds the constraints allow)
+  <c1>poetry torch install --cpu --for no-gpu</c1>     (CI runners without a GPU get the CPU build)
 """
 
     def handle(self) -> int:
@@ -111,6 +120,7 @@ itself declares (say torchvision in [project.dependencies]) are installed from t
             upgrade=self.option("upgrade"),
             force=self.option("force"),
             channel=self.option("channel"),
+            for_kind=self.option("for"),
             quiet=self.io.output.is_quiet(),
             verbose=self.io.is_verbose(),
         )
