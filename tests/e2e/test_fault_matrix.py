@@ -973,7 +973,7 @@ def test_pip_killed_mid_install_is_repaired(project: Project, index_server: Inde
         start_new_session=True,
     )
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not index_server.requested("/whl/cu128/torch-"):
+    while time.monotonic() < deadline and not index_server.arrived("/whl/cu128/torch-"):
         time.sleep(0.2)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
@@ -1007,7 +1007,7 @@ def test_ctrl_c_mid_install_exits_130_with_one_line(
         start_new_session=True,
     )
     deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and not index_server.requested("/whl/cu128/torch-"):
+    while time.monotonic() < deadline and not index_server.arrived("/whl/cu128/torch-"):
         time.sleep(0.2)
     os.killpg(process.pid, signal.SIGINT)
     stdout, stderr = process.communicate(timeout=120)
@@ -1140,7 +1140,7 @@ def test_second_concurrent_torch_install_waits_then_names_the_first(
     )
     try:
         deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and not index_server.requested("/whl/cu128/torch-"):
+        while time.monotonic() < deadline and not index_server.arrived("/whl/cu128/torch-"):
             time.sleep(0.2)
         second = project.run("torch", "install", "--cuda", "12.9", "--upgrade", check=False)
         assert project.pyproject.read_bytes() == before  # the first has not written yet

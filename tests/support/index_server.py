@@ -28,6 +28,7 @@ import html
 import re
 import sys
 import threading
+import time
 import zipfile
 
 from dataclasses import dataclass
@@ -127,6 +128,8 @@ class _Server(ThreadingHTTPServer):
         self.redirects: dict[str, str] = {}  # prefix -> the server URL to send requests to
         self.aliases: dict[str, str] = {}  # /whl/<name>/ served from root/whl/<other>
         self.log: list[RequestRecord] = []
+        self.arrivals: list[str] = []  # every request's path as it arrives (before any fault)
+        self.generation = 0  # bumped by reset(): a request held from before it is dropped
         self._info: dict[tuple[Path, int, int], tuple[str, bytes, str | None]] = {}
 
     def handle_error(self, request: object, client_address: object) -> None:
@@ -230,6 +233,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(self) -> None:
         self._path = unquote(urlsplit(self.path).path)
         with self.server.lock:
+            self.server.arrivals.append(self._path)
             fault = _longest_prefix(self._path, self.server.faults)
             expected_auth = _longest_prefix(self._path, self.server.auth)
             elsewhere = _longest_prefix(self._path, self.server.redirects)
@@ -239,7 +243,14 @@ class _Handler(BaseHTTPRequestHandler):
                 self._record(0, 0)
                 return
             if fault.mode == "slow":
-                self.server.stopping.wait(fault.delay)
+                generation = self.server.generation
+                until = time.monotonic() + fault.delay
+                while time.monotonic() < until and not self.server.stopping.is_set():
+                    if self.server.generation != generation:
+                        # the test that held it is over: never answer into the next one's log
+                        self.close_connection = True
+                        return
+                    self.server.stopping.wait(0.1)
             elif fault.mode in ("404", "500"):
                 self._error(int(fault.mode), "injected fault")
                 return
@@ -515,6 +526,12 @@ class IndexServer:
     def requested(self, prefix: str) -> list[RequestRecord]:
         return [r for r in self.requests if r.path.startswith(prefix)]
 
+    def arrived(self, prefix: str) -> list[str]:
+        """Paths starting with ``prefix`` asked for so far, including requests a ``slow``
+        fault is still holding (``requested`` lists them only once answered)."""
+        with self._server.lock:
+            return [path for path in self._server.arrivals if path.startswith(prefix)]
+
     def bytes_for(self, prefix: str) -> int:
         """Response-body bytes sent for paths starting with ``prefix``."""
         return sum(r.bytes_sent for r in self.requested(prefix))
@@ -522,12 +539,14 @@ class IndexServer:
     def clear_log(self) -> None:
         with self._server.lock:
             self._server.log.clear()
+            self._server.arrivals.clear()
 
     def reset(self) -> None:
         """No faults, no auth, an empty log: the state a fresh server starts in."""
         self.clear_faults()
         self.clear_auth()
         with self._server.lock:
+            self._server.generation += 1
             self._server.redirects.clear()
             self._server.aliases.clear()
         self.clear_log()
