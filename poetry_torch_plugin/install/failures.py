@@ -36,7 +36,8 @@ _PATTERNS: tuple[tuple[str, int, str], ...] = (
         "nomatch",
     ),
     (
-        r"THESE PACKAGES DO NOT MATCH THE HASHES|hash mismatch|Bad CRC|Failed to extract archive",
+        r"THESE PACKAGES DO NOT MATCH THE HASHES|hash mismatch|Bad CRC|Failed to extract archive"
+        r"|ZIP local header",
         re.I,
         "hash",
     ),
@@ -130,7 +131,7 @@ def _published(request: Request, name: str) -> bool:
 
 def _last_error(stderr: str) -> str:
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    # pip: "ERROR: …"; uv 0.13: "error: …"; uv 0.11: "× …" (its cause follows on "╰─▶" lines)
+    # pip: "ERROR: …"; uv 0.13: "error: …"; uv 0.11: a multiplication sign, its causes follow
     errors = [line for line in lines if line.startswith(("ERROR:", "error:", "\u00d7"))]
     chosen = (errors or lines or ["no output"])[-1]
     chosen = chosen.removeprefix("ERROR:").removeprefix("error:").removeprefix("\u00d7")
