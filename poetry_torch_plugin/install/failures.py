@@ -25,7 +25,9 @@ if TYPE_CHECKING:
 # first use by re's cache: this module is imported after every hooked Poetry command.
 _PATTERNS: tuple[tuple[str, int, str], ...] = (
     (r"No matching distribution found for (\S+)", 0, "nomatch"),
-    (r"Because `?([^\s`,]+)`? has\s+no\s+wheels\s+with\s+a\s+matching", 0, "nomatch"),
+    # uv 0.13: "Because torch==… has no wheels"; uv 0.11: "Because only torch==2.8.0+cu126 is
+    # available and torch==2.8.0+cu126\n has no wheels with a matching Python ABI tag"
+    (r"(?:Because|and)\s+`?([^\s`,]+)`?\s+has\s+no\s+wheels\s+with\s+a\s+matching", 0, "nomatch"),
     (r"Because `?([^\s`,]+)`? was\s+not\s+found\s+in\s+the\s+package", 0, "nomatch"),
     (
         r"Because (?:there\s+is\s+no\s+version\s+of\s+\S+|only\s+\S+\s+(?:is|are)\s+available)"
@@ -34,7 +36,8 @@ _PATTERNS: tuple[tuple[str, int, str], ...] = (
         "nomatch",
     ),
     (
-        r"THESE PACKAGES DO NOT MATCH THE HASHES|hash mismatch|Bad CRC|Failed to extract archive",
+        r"THESE PACKAGES DO NOT MATCH THE HASHES|hash mismatch|Bad CRC|Failed to extract archive"
+        r"|ZIP local header",
         re.I,
         "hash",
     ),
@@ -80,8 +83,9 @@ def explain_failure(stderr: str, request: Request, target: TargetEnv, tool: str)
             return (
                 f"a file from {index} does not match the index's sha256 (or is not even a valid"
                 f" wheel); nothing was installed"
-                f" and {kept}. The index or a proxy is serving a corrupted file: retry, or use"
-                " another mirror."
+                f" and {kept}. The index or a proxy is serving a corrupted file: run the same"
+                " command again later, or use another mirror (`poetry torch install"
+                " --index-base URL`)."
             )
         if kind == "conflict":
             return (
@@ -127,7 +131,9 @@ def _published(request: Request, name: str) -> bool:
 
 def _last_error(stderr: str) -> str:
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    errors = [line for line in lines if line.startswith(("ERROR:", "error:"))]
+    # pip: "ERROR: …"; uv 0.13: "error: …"; uv 0.11: a multiplication sign, its causes follow
+    errors = [line for line in lines if line.startswith(("ERROR:", "error:", "\u00d7"))]
     chosen = (errors or lines or ["no output"])[-1]
-    chosen = chosen.removeprefix("ERROR:").removeprefix("error:").strip()
+    chosen = chosen.removeprefix("ERROR:").removeprefix("error:").removeprefix("\u00d7")
+    chosen = chosen.strip().rstrip(":")
     return redact_text(chosen)[:300]

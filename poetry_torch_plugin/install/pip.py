@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 import tempfile
 
@@ -23,11 +24,47 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.env.installed import TargetEnv
 
 
+# pip before 25.3 downloads every wheel of an ``install --dry-run`` even where the index serves
+# PEP 658 metadata (measured on a local index: 23.2.1, 24.0, 25.0.1, 25.1.1 and 25.2 fetch each
+# wheel, 25.3 and 26.0.1 only the .metadata files); Poetry 2.1 seeds project venvs with 25.1.1.
+DRY_RUN_WITHOUT_DOWNLOADS = (25, 3)
+
+
+def _version_tuple(text: str) -> tuple[int, ...] | None:
+    parts = []
+    for part in text.split("."):
+        digits = re.match(r"\d+", part)
+        if digits is None:
+            break
+        parts.append(int(digits.group()))
+    return tuple(parts) or None
+
+
 class PipBackend:
     """pip in the project environment; pip from Poetry's own environment when it has none."""
 
     name = "pip"
     login_variable = "PIP_INDEX_URL"
+
+    def version(self, target: TargetEnv) -> tuple[int, ...] | None:
+        """The version of the pip that runs for ``target`` (its ``pip-X.dist-info``, else
+        Poetry's own pip); None when there is none or it cannot tell."""
+        for path in target.site_packages:
+            if (path / "pip").is_dir():
+                for info in sorted(path.glob("pip-*.dist-info")):
+                    return _version_tuple(info.name[len("pip-") : -len(".dist-info")])
+                return None
+        try:
+            import pip
+        except ImportError:
+            return None
+        return _version_tuple(str(getattr(pip, "__version__", "")))
+
+    def resolving_downloads(self, target: TargetEnv) -> bool:
+        """Whether this pip's dry run (``report``) downloads every wheel it resolves, even
+        where the index serves PEP 658 metadata: pip older than 25.3, or one of unknown age."""
+        found = self.version(target)
+        return found is None or found < DRY_RUN_WITHOUT_DOWNLOADS
 
     def _base(self, target: TargetEnv) -> list[str]:
         if any((path / "pip").is_dir() for path in target.site_packages):

@@ -287,9 +287,13 @@ def replay_failure(
 
     shown = redact(index_url)
     # pip: "DO NOT MATCH THE HASHES"; uv 0.13: "Hash mismatch for `torch==...`", or, when the
-    # bytes are not even a zip, "Failed to extract archive" / "Bad CRC" before any hash check.
+    # bytes are not even a zip, "Failed to extract archive" / "Bad CRC" (uv 0.11 also "ZIP
+    # local header filename ... does not use UTF-8 encoding") before any hash check.
     if re.search(
-        r"DO NOT MATCH THE HASHES|Hash mismatch for|Failed to extract archive|Bad CRC", stderr, re.I
+        r"DO NOT MATCH THE HASHES|Hash mismatch for|Failed to extract archive|Bad CRC"
+        r"|ZIP local header",
+        stderr,
+        re.I,
     ):
         return (
             f"a file from {shown} does not match its sha256 in {LOCK_NAME} (or is not even a"

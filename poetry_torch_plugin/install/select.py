@@ -9,6 +9,8 @@ from poetry_torch_plugin.install.pip import PipBackend
 
 
 if TYPE_CHECKING:
+    from poetry_torch_plugin.env.installed import TargetEnv
+    from poetry_torch_plugin.index.listing import Listing
     from poetry_torch_plugin.install.base import Backend
 
 
@@ -42,3 +44,21 @@ def get_backend(name: str) -> Backend:
         " Poetry's environment); nothing was changed. Install it (`poetry self add uv`), or run"
         " `poetry torch install --installer pip`."
     )
+
+
+def wheelhouse_reason(listing: Listing | None, backend: Backend, target: TargetEnv) -> str | None:
+    """Why resolving against this index would download whole wheels (so the closure is
+    downloaded once, into a wheelhouse, and installed from there), or None when it would not:
+    the index offers no PEP 658 metadata (``wheelhouse_needed``), or the installer is a pip
+    whose dry run downloads every wheel anyway (before 25.3; Poetry 2.1 seeds 25.1.1)."""
+    from poetry_torch_plugin.install.resolve import wheelhouse_needed
+
+    if wheelhouse_needed(listing):
+        return "it offers no PEP 658 metadata"
+    if listing is None or listing.local or not isinstance(backend, PipBackend):
+        return None
+    if not backend.resolving_downloads(target):
+        return None
+    version = backend.version(target)
+    shown = f"pip {'.'.join(map(str, version))}" if version else "this pip"
+    return f"{shown} downloads every wheel while resolving"

@@ -47,6 +47,7 @@ def describe(
     from poetry_torch_plugin.install.base import Request
     from poetry_torch_plugin.install.pip import PipBackend
     from poetry_torch_plugin.install.resolve import wheelhouse_needed
+    from poetry_torch_plugin.install.select import wheelhouse_reason
     from poetry_torch_plugin.project.lockstate import lock_state
     from poetry_torch_plugin.service.published import pages_for
     from poetry_torch_plugin.service.published import refuse_unpublished
@@ -80,7 +81,10 @@ def describe(
             )
         except IndexAccessError:
             probe = None  # the real run stops there, before any installer command
-        wheels = WHEELS if wheelhouse_needed(probe) else None
+        if str(target.root) == _NEW_ENV:  # its pip is not known yet: the index decides
+            wheels = WHEELS if wheelhouse_needed(probe) else None
+        else:
+            wheels = WHEELS if wheelhouse_reason(probe, backend, target) is not None else None
         resolving = Request.for_access(access, plan.settings.packages)
         pip = PipBackend()
         try:

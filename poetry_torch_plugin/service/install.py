@@ -213,7 +213,7 @@ def execute_install(
     from poetry_torch_plugin.install.labels import refuse_foreign_builds
     from poetry_torch_plugin.install.resolve import install_locked
     from poetry_torch_plugin.install.resolve import resolve
-    from poetry_torch_plugin.install.resolve import wheelhouse_needed
+    from poetry_torch_plugin.install.select import wheelhouse_reason
 
     def tell(line: str) -> None:
         if say is not None:
@@ -241,16 +241,17 @@ def execute_install(
             else:
                 if state.error is not None:
                     tell(f"{state.error.split(';')[0]}: resolving afresh to replace it")
-                # Without PEP 658 metadata the installer would download every wheel to resolve
-                # and again to install: download once, into a wheelhouse, and install from it.
-                wheelhouse = Path(tmp) if wheelhouse_needed(probe) else None
+                # Without PEP 658 metadata (or with a pip older than 25.3) the installer would
+                # download every wheel to resolve and again to install: download once, into a
+                # wheelhouse, and install from it.
+                reason = wheelhouse_reason(probe, backend, target)
+                wheelhouse = Path(tmp) if reason is not None else None
                 tell(
                     f"Resolving {', '.join(plan.settings.package_names)} for"
                     f" {plan.variant.describe()} against {redact(plan.index_url)}"
                     + (
-                        " (it offers no PEP 658 metadata: downloading each file once, into a"
-                        " temporary wheelhouse)"
-                        if wheelhouse is not None
+                        f" ({reason}: downloading each file once, into a temporary wheelhouse)"
+                        if reason is not None
                         else ""
                     )
                 )

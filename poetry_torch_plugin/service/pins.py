@@ -48,15 +48,16 @@ def install_pins(
     from poetry_torch_plugin.install.base import pins_of
     from poetry_torch_plugin.install.labels import refuse_foreign_builds
     from poetry_torch_plugin.install.resolve import download_report
-    from poetry_torch_plugin.install.resolve import wheelhouse_needed
+    from poetry_torch_plugin.install.select import wheelhouse_reason
 
     request = request_for(access, settings_requirements, quiet=quiet, verbose=verbose)
     try:
         probe = fetch_listing(access.url, "torch", access=access)
     except IndexAccessError:
         probe = None  # the installer says what is wrong with the index
-    if wheelhouse_needed(probe):
-        # no PEP 658 metadata: download the closure once, then install it with no index
+    if wheelhouse_reason(probe, backend, target) is not None:
+        # no PEP 658 metadata, or a pip whose dry run downloads every wheel: download the
+        # closure once, then install it with no index
         with tempfile.TemporaryDirectory(prefix="poetry-torch-wheels-") as tmp:
             report = download_report(target, request, Path(tmp))
             if report is not None:

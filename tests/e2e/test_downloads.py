@@ -75,7 +75,12 @@ def test_each_wheel_is_downloaded_once(
         in (result.stdout)
     ), result.stdout
     once = "downloaded once, with no index" in result.stdout
-    assert once is not kind_has_metadata(kind), result.stdout
+    # pip before 25.3 (Poetry 2.1's venvs get 25.1.1) downloads whole wheels even to resolve
+    # on an index with metadata: then the wheelhouse too, and the line says why
+    old_pip = name == "pip" and project.pip_version() < (25, 3)
+    assert once is (not kind_has_metadata(kind) or old_pip), result.stdout
+    if old_pip and kind_has_metadata(kind):
+        assert "downloads every wheel while resolving" in result.stdout, result.stdout
     assert ratio(kind, index_universe) == 1.0
 
     # the hook's reinstall, without a lock to replay (it pins through the installer first)
@@ -94,8 +99,14 @@ def test_phases_are_one_line_each_quiet_silences_verbose_shows_commands(
     loud = project.run("torch", "install", "--cpu", "-v")
     out = loud.stdout + loud.stderr
     assert "Resolving torch, torchvision, torchaudio for CPU only (cpu) against" in out
-    assert "Downloading and installing " in out
-    assert "poetry-torch: running " in out and " install --dry-run " in out
+    if project.pip_version() < (25, 3):
+        # that pip downloads every wheel to resolve: once, into the wheelhouse, then no index
+        assert "downloads every wheel while resolving" in out, out
+        assert "downloaded once, with no index" in out, out
+        assert "poetry-torch: running " in out and " download --dest " in out
+    else:
+        assert "Downloading and installing " in out
+        assert "poetry-torch: running " in out and " install --dry-run " in out
     project.run("torch", "install", "--cpu", "torch")
     quiet = project.run("torch", "install", "--cpu", "--upgrade", "-q")
     assert "Resolving" not in quiet.stdout + quiet.stderr

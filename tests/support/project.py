@@ -98,6 +98,12 @@ class Project:
             timeout=300,
         )
 
+    def pip_version(self) -> tuple[int, ...]:
+        """The project venv's pip (``pip 25.1.1 from ...`` -> ``(25, 1, 1)``): pips before 25.3
+        download every wheel of a dry run, so the plugin resolves through a wheelhouse there."""
+        words = self.pip("--version").stdout.split()
+        return tuple(int(part) for part in words[1].split(".") if part.isdigit())
+
     def installed(self) -> dict[str, InstalledDist]:
         return installed_distributions(self.site_packages())
 
