@@ -23,6 +23,17 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.env.installed import TargetEnv
 
 
+def _progress() -> list[str]:
+    """pip's output goes straight to ours: on a terminal its progress bars stay; anywhere else
+    (CI, a log file) ``--progress-bar off`` leaves one ``Downloading …`` line per file."""
+    isatty = getattr(sys.stdout, "isatty", None)
+    try:
+        terminal = bool(isatty()) if callable(isatty) else False
+    except (OSError, ValueError):
+        terminal = False
+    return [] if terminal else ["--progress-bar", "off"]
+
+
 class PipBackend:
     """pip in the project environment; pip from Poetry's own environment when it has none."""
 
@@ -57,7 +68,7 @@ class PipBackend:
 
     def command(self, target: TargetEnv, request: Request) -> list[str]:
         command = [*self._base(target), "install", *self.index_args(request), *request.options]
-        return [*command, *request.loudness(), *request.requirements]
+        return [*command, *request.loudness(), *_progress(), *request.requirements]
 
     def report(self, target: TargetEnv, request: Request) -> dict[str, Any]:
         """pip's own ``--report`` of a dry run that ignores what is installed."""
@@ -94,6 +105,7 @@ class PipBackend:
             *self.index_args(request),
             *request.options,
             *request.loudness(),
+            *_progress(),
             *request.requirements,
         ]
         show_command(command, request)
