@@ -97,6 +97,12 @@ class PipBackend:
         """``pip download`` the closure of ``request`` into ``dest``: pip resolves for the
         target interpreter (ignoring what is installed, as ``report`` does) and checks every
         file against the index's ``#sha256=``; each file crosses the network once."""
+        code, stderr = self.fetch(target, request, dest)
+        if code != 0:
+            raise InstallError(explain_failure(stderr, request, target, self.name))
+
+    def fetch(self, target: TargetEnv, request: Request, dest: Path) -> tuple[int, str]:
+        """``download``, returning the exit code and the error output instead of raising."""
         command = [
             *self._base(target),
             "download",
@@ -115,8 +121,7 @@ class PipBackend:
             echo_stdout=not request.quiet,
             echo_stderr=request.verbose,
         )
-        if finished.code != 0:
-            raise InstallError(explain_failure(finished.stderr, request, target, self.name))
+        return finished.code, finished.stderr
 
     def run(self, target: TargetEnv, request: Request) -> tuple[int, str]:
         command = self.command(target, request)

@@ -207,7 +207,7 @@ def execute_install(
     from poetry_torch_plugin.index.listing import fetch_listing
     from poetry_torch_plugin.install.resolve import install_locked
     from poetry_torch_plugin.install.resolve import resolve
-    from poetry_torch_plugin.install.resolve import wheelhouse_needed
+    from poetry_torch_plugin.install.wheelhouse import wheelhouse_needed
 
     def tell(line: str) -> None:
         if say is not None:
@@ -266,6 +266,7 @@ def execute_install(
             quiet=quiet,
             verbose=verbose,
             wheelhouse=wheelhouse,
+            listing=probe,
         )
     problems = verify(plan.settings, target, plan.variant)
     if problems:
@@ -321,8 +322,8 @@ def install_pins(
     """
     from poetry_torch_plugin.index.listing import fetch_listing
     from poetry_torch_plugin.install.base import pins_of
-    from poetry_torch_plugin.install.resolve import download_report
-    from poetry_torch_plugin.install.resolve import wheelhouse_needed
+    from poetry_torch_plugin.install.wheelhouse import download_report
+    from poetry_torch_plugin.install.wheelhouse import wheelhouse_needed
 
     request = request_for(access, settings_requirements, quiet=quiet, verbose=verbose)
     try:

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.core.config import TorchConfig
     from poetry_torch_plugin.core.variants import Variant
     from poetry_torch_plugin.env.installed import TargetEnv
+    from poetry_torch_plugin.index.access import IndexAccess
+    from poetry_torch_plugin.index.listing import Listing
 
 
 def ensure(
@@ -86,13 +88,15 @@ def ensure(
         )
         backend = get_backend(settings.installer)
         if lock is not None:
+            access = access_for(settings, source)
             install_locked(
                 target,
                 lock,
-                access_for(settings, source),
+                access,
                 backend=backend,
                 quiet=quiet,
                 verbose=verbose,
+                listing=_torch_page(access) if backend.name == "uv" else None,
             )
         else:
             install_pins(
@@ -105,6 +109,18 @@ def ensure(
                 verbose=verbose,
             )
     return True
+
+
+def _torch_page(access: IndexAccess) -> Listing | None:
+    """The index's torch page (whether it offers PEP 658 metadata); None when unreadable,
+    and the installer says what is wrong with the index."""
+    from poetry_torch_plugin.errors import IndexAccessError
+    from poetry_torch_plugin.index.listing import fetch_listing
+
+    try:
+        return fetch_listing(access.url, "torch", access=access)
+    except IndexAccessError:
+        return None
 
 
 def _replayable_lock(

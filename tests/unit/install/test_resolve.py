@@ -261,7 +261,7 @@ def test_replay_failures_are_one_line_without_secrets(stderr: str, expected: str
 def test_wheelhouse_only_where_resolving_would_download_wheels(
     url: str, metadata: bool, needed: bool
 ) -> None:
-    from poetry_torch_plugin.install.resolve import wheelhouse_needed
+    from poetry_torch_plugin.install.wheelhouse import wheelhouse_needed
 
     assert wheelhouse_needed(Listing("torch", url, TORCH_FILES, metadata)) is needed
     assert wheelhouse_needed(None) is False
@@ -284,7 +284,7 @@ def test_download_report_describes_the_wheelhouse(
     import hashlib
 
     from poetry_torch_plugin.install import pip as pip_module
-    from poetry_torch_plugin.install.resolve import download_report
+    from poetry_torch_plugin.install.wheelhouse import download_report
 
     def fake_download(_self: object, _target: TargetEnv, _request: Request, dest: Path) -> None:
         (dest / "torch-2.9.0+cu129-py3-none-any.whl").write_bytes(b"torch")
