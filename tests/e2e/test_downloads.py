@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -16,7 +17,6 @@ from tests.support.index_server import IndexServer
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from pathlib import Path
 
     from tests.support.project import Project
     from tests.support.wheels import Universe
@@ -100,17 +100,34 @@ def test_each_wheel_is_downloaded_once(
 
 
 def test_phases_are_one_line_each_quiet_silences_verbose_shows_commands(
-    project: Project,
+    project: Project, installer: tuple[str, dict[str, str]], index_server: IndexServer
 ) -> None:
-    loud = project.run("torch", "install", "--cpu", "-v")
+    """Item 2: ``-q`` silences the phase lines and the installer's own output; ``-v`` shows
+    every installer command exactly as it runs (its executable, its index)."""
+    import shlex
+
+    name, extra = installer
+    quiet = project.run("torch", "install", "--cpu", "--installer", name, "-q", extra_env=extra)
+    assert project.version_of("torch") == "2.8.0+cpu"
+    assert quiet.stdout + quiet.stderr == ""
+
+    loud = project.run(
+        "torch", "install", "--cpu", "--installer", name, "--upgrade", "-v", extra_env=extra
+    )
     out = loud.stdout + loud.stderr
     assert "Resolving torch, torchvision, torchaudio for CPU only (cpu) against" in out
-    assert "Downloading and installing " in out
-    assert "poetry-torch: running " in out and " install --dry-run " in out
-    project.run("torch", "install", "--cpu", "torch")
-    quiet = project.run("torch", "install", "--cpu", "--upgrade", "-q")
-    assert "Resolving" not in quiet.stdout + quiet.stderr
-    assert "Installing" not in quiet.stdout + quiet.stderr
+    assert f"Downloading and installing 3 packages from {index_server.base}/cpu" in out
+    resolving, installing = installer_commands(out)
+    for command in (resolving, installing):
+        argv = shlex.split(command)
+        assert Path(argv[0]).is_file(), command
+        assert argv[argv.index("--index-url") + 1] == f"{index_server.base}/cpu", command
+    if name == "pip":
+        assert argv[0] == str(project.venv / "bin" / "python"), command
+        assert " -m pip install --dry-run " in resolving
+    else:
+        assert " pip compile " in resolving
+    assert " pip install " in installing and "--require-hashes" in installing
 
 
 def installer_commands(output: str) -> list[str]:
