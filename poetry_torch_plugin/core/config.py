@@ -90,7 +90,7 @@ class TorchConfig:
     packages: tuple[str, ...] = DEFAULT_PACKAGES
     written: tuple[str, ...] = DEFAULT_PACKAGES
     index_base: str = DEFAULT_INDEX_BASE
-    installer: str = "auto"
+    installer: str = "pip"
     allow_http: bool = False
     has_tool_table: bool = False
     requirements: tuple[Requirement, ...] = field(default=(), compare=False)
@@ -248,7 +248,7 @@ def read_config(data: Mapping[str, Any], *, declared: bool = True) -> TorchConfi
             " command again."
         )
     requirements = parse_requirements(packages_value, where=f"[tool.{TOOL_TABLE}] packages")
-    written_installer = settings.get("installer", "auto")
+    written_installer = settings.get("installer", "pip")
     installer = str(written_installer)
     if not isinstance(written_installer, str) or installer not in INSTALLERS:
         raise ConfigError(

@@ -157,7 +157,19 @@ def _project(report: Report) -> list[str]:
         )
     if data["packages"]:
         lines.append(_row("Packages", _e(", ".join(data["packages"]))))
+    installer = data["installer"]
+    if installer is not None:
+        lines.append(_row("Installer", _e(_installer_text(installer))))
     return lines
+
+
+def _installer_text(installer: dict[str, str | None]) -> str:
+    """``pip``, ``uv``, ``auto: uv (/usr/bin/uv)`` or ``auto: pip (no uv found)``."""
+    if installer["configured"] != "auto":
+        return str(installer["configured"])
+    if installer["runs"] == "uv":
+        return f"auto: uv ({installer['path']})"
+    return "auto: pip (no uv found)"
 
 
 def _runtime(runtime: RuntimeResult) -> list[str]:

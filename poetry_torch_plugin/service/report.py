@@ -91,6 +91,7 @@ class Report:
                 "variant": source.variant.index_name if source and source.variant else None,
                 "packages": list(settings.packages) if settings else [],
                 "variant_choice": _choice_dict(settings.choice if settings else None),
+                "installer": _installer_dict(settings.installer) if settings else None,
             },
             "runtime": self.runtime.to_dict() if self.runtime else None,
             "verdicts": [verdict.to_dict() for verdict in self.verdicts],
@@ -109,6 +110,18 @@ def _source_dict(source: Source | None) -> dict[str, str] | None:
         "priority": source.priority,
         "channel": channel_of(source.url),
     }
+
+
+def _installer_dict(name: str) -> dict[str, str | None]:
+    """The installer the project names and the one that runs: ``auto`` is uv when a uv
+    executable is found (not run here: ``check`` stays fast), else pip."""
+    runs, path = name, None
+    if name == "auto":
+        from poetry_torch_plugin.install.uv import find_uv
+
+        path = find_uv()
+        runs = "uv" if path is not None else "pip"
+    return {"configured": name, "runs": runs, "path": path}
 
 
 def _choice_dict(choice: VariantChoice | None) -> dict[str, str | None] | None:

@@ -57,7 +57,12 @@ def test_uv_installs_survives_and_switches(
     assert project.version_of("torch") == "2.9.0+cu129"
     assert project.version_of("torchmetrics") == "1.0.0"
 
-    # the hook repairs with uv too (installer = auto, and uv is on PATH)
+    # the hook repairs with uv too, when the project says so (installer = "auto", uv on PATH)
+    text = project.pyproject.read_text()
+    project.pyproject.write_text(
+        text.replace("[tool.poetry-torch]\n", '[tool.poetry-torch]\ninstaller = "auto"\n')
+    )
+    assert 'installer = "auto"' in project.pyproject.read_text()
     project.pip("uninstall", "-y", "torch")
     result = project.run("install", extra_env=uv_path)
     assert "reinstalling" in result.stderr
@@ -166,6 +171,22 @@ def test_hostile_uv_settings_do_not_change_what_gets_installed(
     assert project.version_of("torch") == "2.9.0+cu129"
     assert project.python("import torch; print(torch.version.cuda)") == "12.9"
     assert torch_family_requests(index_server, "/pypi/") == []
+
+
+def test_pip_is_the_default_even_with_uv_on_path(
+    project: Project, uv_path: dict[str, str], index_server: IndexServer
+) -> None:
+    """Issue 15 item 5: a machine that happens to have uv does not silently get uv."""
+    project.run("torch", "install", "--cuda", "12.9", extra_env=uv_path)
+    agents = {r.agent.split("/", 1)[0] for r in index_server.requested("/whl/")}
+    assert "pip" in agents and "uv" not in agents, agents  # (and the plugin's own probe)
+    assert "Installer      pip" in project.run("torch", "check", extra_env=uv_path).stdout
+    index_server.clear_log()
+    project.pip("uninstall", "-y", "torch")
+    project.run("install", extra_env=uv_path)  # the hook's reinstall: pip too
+    assert project.version_of("torch") == "2.9.0+cu129"
+    agents = {r.agent.split("/", 1)[0] for r in index_server.requested("/whl/")}
+    assert "pip" in agents and "uv" not in agents, agents
 
 
 def test_uv_configured_but_missing_changes_nothing(project: Project) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from dataclasses import dataclass
 from dataclasses import field
@@ -655,3 +656,34 @@ def test_check_shows_the_channel(tmp_path: Path) -> None:
     stable = build_report(H100, EnvState(None), read_project(pyproject))
     assert stable.to_dict()["project"]["source"]["channel"] == "stable"
     assert "Channel" not in "\n".join(check_text(stable))
+
+
+@pytest.mark.parametrize(
+    ("written", "uv_found", "configured", "runs", "shown"),
+    [
+        (None, True, "pip", "pip", "Installer      pip"),  # pip by default, uv or no uv
+        ('"uv"', False, "uv", "uv", "Installer      uv"),
+        ('"auto"', True, "auto", "uv", "Installer      auto: uv (/opt/bin/uv)"),
+        ('"auto"', False, "auto", "pip", "Installer      auto: pip (no uv found)"),
+    ],
+)
+def test_check_shows_which_installer_runs(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    written: str | None,
+    uv_found: bool,
+    configured: str,
+    runs: str,
+    shown: str,
+) -> None:
+    from poetry_torch_plugin.install import uv
+    from poetry_torch_plugin.service.render import check_text
+
+    monkeypatch.setattr(uv, "find_uv", lambda: "/opt/bin/uv" if uv_found else None)
+    extra = "" if written is None else f"\n[tool.poetry-torch]\ninstaller = {written}\n"
+    case = CASES["ok: the configured index's cu130 family on an H100"]
+    result = build(tmp_path, replace(case, packages=None, extra_toml=case.extra_toml + extra))
+    installer = result.to_dict()["project"]["installer"]
+    assert (installer["configured"], installer["runs"]) == (configured, runs)
+    text = "\n".join(check_text(result))
+    assert re.search(rf"^  {re.escape(shown)}$", re.sub(r"<[^>]+>", "", text), re.M), text

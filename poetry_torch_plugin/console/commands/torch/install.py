@@ -49,7 +49,7 @@ class TorchInstallCommand(TorchCommand):
         option(
             "installer",
             None,
-            "auto, pip or uv (default: [tool.poetry-torch] installer, else auto).",
+            "auto, pip or uv (default: [tool.poetry-torch] installer, else pip).",
             flag=False,
         ),
         *TorchCommand.shared_options,

@@ -30,7 +30,7 @@ class TorchLockCommand(TorchCommand):
         option(
             "installer",
             None,
-            "Resolve with auto, pip or uv (default: [tool.poetry-torch] installer, else auto).",
+            "Resolve with auto, pip or uv (default: [tool.poetry-torch] installer, else pip).",
             flag=False,
         ),
     ]
