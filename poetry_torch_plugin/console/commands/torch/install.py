@@ -80,6 +80,10 @@ itself declares (say torchvision in [project.dependencies]) are installed from t
   <c1>poetry torch install --cpu "torch>=2.7,<2.9" torchvision</c1>
   <c1>poetry torch install</c1>                        (re-install what the existing source says)
   <c1>poetry torch install --upgrade</c1>              (newest builds the constraints allow)
+
+The installer is pip, unless [tool.poetry-torch] installer or --installer says uv (auto: uv
+when it is found). Each wheel is downloaded once, and the installer's own cache is reused;
+-v prints the installer's exact commands, -q silences the progress lines.
 """
 
     def handle(self) -> int:
