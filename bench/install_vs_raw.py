@@ -91,12 +91,12 @@ def measure(
         sides = {"plugin": plugin_side, "raw": raw_side}
         samples: dict[str, list[float]] = {name: [] for name in sides}
         names = list(sides)
-        for index in range(1 + rounds):  # round 0 warms up
-            shift = index % len(names)
+        for number in range(1 + rounds):  # round 0 warms up
+            shift = number % len(names)
             for name in names[shift:] + names[:shift]:
                 _run(uninstall, env, project)  # not timed
                 seconds = timed(sides[name])
-                if index > 0:
+                if number > 0:
                     samples[name].append(seconds)
         return samples
 
