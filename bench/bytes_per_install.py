@@ -72,8 +72,16 @@ def _env(work: Path, server: IndexServer, cache: Path, uv: str | None) -> dict[s
     return env
 
 
-def _install(binary: Path, project: Path, env: Mapping[str, str], installer: str) -> None:
-    poetry(binary, project, env, "torch", "install", "--cpu", "torch", "--installer", installer)
+def _project(root: Path, pypi_url: str, installer: str) -> Path:
+    """A project whose installer is ``installer`` (so the hook's reinstall uses it too)."""
+    project = make_project(root, pypi_url, ())
+    with (project / "pyproject.toml").open("a", encoding="utf-8") as handle:
+        handle.write(f'\n[tool.poetry-torch]\ninstaller = "{installer}"\n')
+    return project
+
+
+def _install(binary: Path, project: Path, env: Mapping[str, str]) -> None:
+    poetry(binary, project, env, "torch", "install", "--cpu", "torch")
 
 
 def per_kind(
@@ -87,8 +95,8 @@ def per_kind(
     ):
         work = Path(tmp)
         env = _env(work, server, cache, uv)
-        project = make_project(work / "project", server.pypi_url, ())
-        _install(binary, project, env, installer)
+        project = _project(work / "project", server.pypi_url, installer)
+        _install(binary, project, env)
         rows.append((f"{installer:<4} {kind:<12} poetry torch install", *_served(server, root)))
         if hook:
             python = project / ".venv" / "bin" / "python"
@@ -115,12 +123,12 @@ def second_install(
     ):
         work = Path(tmp)
         env = _env(work, server, cache, uv)
-        first = make_project(work / "first", server.pypi_url, ())
+        first = _project(work / "first", server.pypi_url, installer)
         poetry(binary, first, env, "config", "certificates.pytorch_cpu.cert", "false")
-        _install(binary, first, env, installer)
-        second = make_project(work / "second", server.pypi_url, ())
+        _install(binary, first, env)
+        second = _project(work / "second", server.pypi_url, installer)
         server.clear_log()
-        _install(binary, second, env, installer)
+        _install(binary, second, env)
         return (f"{installer:<4} metadata     second project, warm cache", *_served(server, root))
 
 
@@ -140,13 +148,15 @@ def main(argv: list[str] | None = None) -> int:
     out(f"wheels:  {what}")
     installers = ["pip", "uv"] if uv else ["pip"]
     rows = []
+    out(f"\n  {'installer, index, command':<52} {'torch wheel':>12} {'all wheels':>11}")
     for installer in installers:
         for kind in KINDS:
-            rows += per_kind(binary, root, cache, uv, installer, kind, args.hook)
-        rows.append(second_install(binary, root, cache, uv, installer))
-    out(f"\n  {'installer, index, command':<52} {'torch wheel':>12} {'all wheels':>11}")
-    for label, torch, closure in rows:
-        out(f"  {label:<52} {torch:>11.2f}x {closure:>10.2f}x")
+            found = per_kind(binary, root, cache, uv, installer, kind, args.hook)
+            if kind == "neither":  # the last kind: then the warm cache
+                found.append(second_install(binary, root, cache, uv, installer))
+            for label, torch, closure in found:
+                out(f"  {label:<52} {torch:>11.2f}x {closure:>10.2f}x")
+            rows += found
     worst = max(torch for label, torch, _ in rows if "second" not in label)
     out(f"\nmost bytes of the torch wheel served per install: {worst:.2f}x (goal 1.00x)")
     return 0 if worst <= 1.0 else 1

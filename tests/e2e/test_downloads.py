@@ -67,7 +67,10 @@ def test_each_wheel_is_downloaded_once(
     name, extra = installer
     env = {"POETRY_TORCH_INDEX_BASE": kind.base}
     env.update(extra)
-    result = project.run("torch", "install", "--cpu", "--installer", name, extra_env=env)
+    # the project's installer, so that the hook's reinstalls below use it too (pip is the default)
+    with project.pyproject.open("a", encoding="utf-8") as handle:
+        handle.write(f'\n[tool.poetry-torch]\ninstaller = "{name}"\n')
+    result = project.run("torch", "install", "--cpu", extra_env=env)
     assert project.version_of("torch") == "2.8.0+cpu"
     # one line per long phase, naming the index
     assert (
