@@ -139,7 +139,9 @@ def pins_of(report: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
-_KEEP_ENV = ("PIP_CERT", "PIP_CLIENT_CERT", "PIP_PROXY")
+# pip's own settings that cannot change which files get installed: its certificates and proxy,
+# and its cache (the one a second install of the same build is served from).
+_KEEP_ENV = ("PIP_CERT", "PIP_CLIENT_CERT", "PIP_PROXY", "PIP_CACHE_DIR", "PIP_NO_CACHE_DIR")
 
 
 def clean_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -40,6 +40,17 @@ def _version_tuple(text: str) -> tuple[int, ...] | None:
     return tuple(parts) or None
 
 
+def _progress() -> list[str]:
+    """pip's output goes straight to ours: on a terminal its progress bars stay; anywhere else
+    (CI, a log file) ``--progress-bar off`` leaves one ``Downloading …`` line per file."""
+    isatty = getattr(sys.stdout, "isatty", None)
+    try:
+        terminal = bool(isatty()) if callable(isatty) else False
+    except (OSError, ValueError):
+        terminal = False
+    return [] if terminal else ["--progress-bar", "off"]
+
+
 class PipBackend:
     """pip in the project environment; pip from Poetry's own environment when it has none."""
 
@@ -94,7 +105,7 @@ class PipBackend:
 
     def command(self, target: TargetEnv, request: Request) -> list[str]:
         command = [*self._base(target), "install", *self.index_args(request), *request.options]
-        return [*command, *request.loudness(), *request.requirements]
+        return [*command, *request.loudness(), *_progress(), *request.requirements]
 
     def report_command(self, target: TargetEnv, request: Request, folder: Path) -> list[str]:
         """The resolving command: a dry run that ignores what is installed, reported as JSON
@@ -133,6 +144,7 @@ class PipBackend:
             *self.index_args(request),
             *request.options,
             *request.loudness(),
+            *_progress(),
             *request.requirements,
         ]
 
@@ -140,6 +152,12 @@ class PipBackend:
         """``pip download`` the closure of ``request`` into ``dest``: pip resolves for the
         target interpreter (ignoring what is installed, as ``report`` does) and checks every
         file against the index's ``#sha256=``; each file crosses the network once."""
+        code, stderr = self.fetch(target, request, dest)
+        if code != 0:
+            raise InstallError(explain_failure(stderr, request, target, self.name))
+
+    def fetch(self, target: TargetEnv, request: Request, dest: Path) -> tuple[int, str]:
+        """``download``, returning the exit code and the error output instead of raising."""
         command = self.download_command(target, request, dest)
         show_command(command, request)
         finished = run(
@@ -148,8 +166,7 @@ class PipBackend:
             echo_stdout=not request.quiet,
             echo_stderr=request.verbose,
         )
-        if finished.code != 0:
-            raise InstallError(explain_failure(finished.stderr, request, target, self.name))
+        return finished.code, finished.stderr
 
     def run(self, target: TargetEnv, request: Request) -> tuple[int, str]:
         command = self.command(target, request)

@@ -12,8 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
 
-from packaging.requirements import InvalidRequirement
-from packaging.requirements import Requirement
 from packaging.specifiers import InvalidSpecifier
 from packaging.specifiers import SpecifierSet
 from packaging.utils import InvalidSdistFilename
@@ -44,7 +42,6 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.index.access import IndexAccess
     from poetry_torch_plugin.index.listing import Listing
     from poetry_torch_plugin.install.base import Backend
-    from poetry_torch_plugin.install.base import Request
 
 
 _INTERPRETER = re.compile(r"^(?:cp|py|pp|ip|jy|graalpy)(\d)(\d*)$")
@@ -185,59 +182,6 @@ def lock_from_report(
     return TorchLock(inputs, inputs.content_hash(), tuple(packages), resolved_for)
 
 
-def wheelhouse_needed(listing: Listing | None) -> bool:
-    """Whether resolving against this index would download whole wheels only to read their
-    metadata: its pages offer no PEP 658 ``.metadata`` and it is not a local ``file://`` one.
-    Then the closure is downloaded once into a wheelhouse and installed from there."""
-    return listing is not None and not listing.metadata and not listing.local
-
-
-def download_report(target: TargetEnv, request: Request, wheelhouse: Path) -> dict[str, Any] | None:
-    """``pip download`` the closure into ``wheelhouse`` (each file once, checked against the
-    index's ``#sha256=``), and describe it in the shape of pip's ``--report``.  None when no
-    pip can run for ``target`` (the caller resolves the usual way)."""
-    import hashlib
-
-    from poetry_torch_plugin.errors import TargetEnvError
-    from poetry_torch_plugin.install.base import environment_markers
-    from poetry_torch_plugin.install.pip import PipBackend
-
-    try:
-        PipBackend().download(target, request, wheelhouse)
-    except TargetEnvError:
-        return None
-    requested = set()
-    for line in request.requirements:
-        try:
-            requested.add(canonicalize_name(Requirement(line).name))
-        except InvalidRequirement:
-            continue
-    install = []
-    for path in sorted(wheelhouse.iterdir()):
-        try:
-            if path.name.endswith(".whl"):
-                name, version, _, _ = parse_wheel_filename(path.name)
-            else:
-                name, version = parse_sdist_filename(path.name)
-        except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
-            continue
-        digest = hashlib.sha256()
-        with path.open("rb") as stream:
-            for block in iter(lambda: stream.read(1 << 20), b""):
-                digest.update(block)
-        install.append(
-            {
-                "metadata": {"name": name, "version": str(version)},
-                "requested": name in requested,
-                "download_info": {
-                    "url": path.as_uri(),
-                    "archive_info": {"hashes": {"sha256": digest.hexdigest()}},
-                },
-            }
-        )
-    return {"install": install, "environment": environment_markers(target.python)}
-
-
 def resolve(
     backend: Backend,
     target: TargetEnv,
@@ -254,12 +198,14 @@ def resolve(
 
     ``known`` holds index pages already read in this run (the torch page, read to check that
     the index answers), so they are not fetched twice.  With a ``wheelhouse`` the closure is
-    downloaded into it while resolving (see ``wheelhouse_needed``), for ``install_locked`` to
+    downloaded into it while resolving (see ``wheelhouse.wheelhouse_needed``), for ``install_locked`` to
     install from; it stays empty when no pip could download.
     """
     from poetry_torch_plugin.install.base import Request
 
     request = Request.for_access(access, tuple(requirements), verbose=verbose)
+    from poetry_torch_plugin.install.wheelhouse import download_report
+
     report = None
     if wheelhouse is not None:
         loud = Request.for_access(access, tuple(requirements), quiet=quiet, verbose=verbose)
@@ -326,9 +272,14 @@ def install_locked(
     quiet: bool = False,
     verbose: bool = False,
     wheelhouse: Path | None = None,
+    listing: Listing | None = None,
 ) -> tuple[str, ...]:
     """Install exactly the locked closure from the index (or from the ``wheelhouse`` that
     ``resolve`` filled, with no index), every file checked by sha256.
+
+    ``listing`` is the index's torch page, when read: uv, given hashes to check on an index
+    without PEP 658 metadata, downloads each wheel twice (once for its metadata), so there
+    pip first downloads the locked files once, checked, and uv installs them with no index.
 
     Dependencies are not switched off (no ``--no-deps``): since every dependency is pinned
     and hashed, the installer needs nothing more, and a dependency the lock lacks (one this
@@ -337,6 +288,8 @@ def install_locked(
     """
     from poetry_torch_plugin.install.base import Request
     from poetry_torch_plugin.install.pip import PipBackend
+    from poetry_torch_plugin.install.wheelhouse import fetch_locked
+    from poetry_torch_plugin.install.wheelhouse import wheelhouse_needed
 
     installer = backend if backend is not None else PipBackend()
     with tempfile.TemporaryDirectory(prefix="poetry-torch-") as tmp:
@@ -346,6 +299,13 @@ def install_locked(
         request = Request.for_access(access, arguments, quiet=quiet, verbose=verbose)
         if wheelhouse is not None and any(wheelhouse.iterdir()):
             request = replace(request, find_links=str(wheelhouse))
+        elif installer.name == "uv" and wheelhouse_needed(listing):
+            house = Path(tmp) / "wheels"
+            code, stderr = fetch_locked(target, request, house)
+            if code != 0:
+                raise InstallError(replay_failure(stderr, lock, access.url, target, "pip"))
+            if any(house.iterdir()):
+                request = replace(request, find_links=str(house))
         code, stderr = installer.run(target, request)
     if code != 0:
         raise InstallError(replay_failure(stderr, lock, access.url, target, installer.name))

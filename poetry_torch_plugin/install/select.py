@@ -51,7 +51,7 @@ def wheelhouse_reason(listing: Listing | None, backend: Backend, target: TargetE
     downloaded once, into a wheelhouse, and installed from there), or None when it would not:
     the index offers no PEP 658 metadata (``wheelhouse_needed``), or the installer is a pip
     whose dry run downloads every wheel anyway (before 25.3; Poetry 2.1 seeds 25.1.1)."""
-    from poetry_torch_plugin.install.resolve import wheelhouse_needed
+    from poetry_torch_plugin.install.wheelhouse import wheelhouse_needed
 
     if wheelhouse_needed(listing):
         return "it offers no PEP 658 metadata"

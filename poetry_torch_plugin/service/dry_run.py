@@ -46,8 +46,8 @@ def describe(
     from poetry_torch_plugin.index.listing import fetch_listing
     from poetry_torch_plugin.install.base import Request
     from poetry_torch_plugin.install.pip import PipBackend
-    from poetry_torch_plugin.install.resolve import wheelhouse_needed
     from poetry_torch_plugin.install.select import wheelhouse_reason
+    from poetry_torch_plugin.install.wheelhouse import wheelhouse_needed
     from poetry_torch_plugin.project.lockstate import lock_state
     from poetry_torch_plugin.service.published import pages_for
     from poetry_torch_plugin.service.published import refuse_unpublished

@@ -281,6 +281,7 @@ def execute_install(
                 quiet=quiet,
                 verbose=verbose,
                 wheelhouse=wheelhouse,
+                listing=probe,
             )
         problems = verify(plan.settings, target, plan.variant)
         if problems:

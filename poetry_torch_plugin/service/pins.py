@@ -47,8 +47,8 @@ def install_pins(
     from poetry_torch_plugin.index.listing import fetch_listing
     from poetry_torch_plugin.install.base import pins_of
     from poetry_torch_plugin.install.labels import refuse_foreign_builds
-    from poetry_torch_plugin.install.resolve import download_report
     from poetry_torch_plugin.install.select import wheelhouse_reason
+    from poetry_torch_plugin.install.wheelhouse import download_report
 
     request = request_for(access, settings_requirements, quiet=quiet, verbose=verbose)
     try:

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.core.config import TorchConfig
     from poetry_torch_plugin.core.variants import Variant
     from poetry_torch_plugin.env.installed import TargetEnv
+    from poetry_torch_plugin.index.access import IndexAccess
+    from poetry_torch_plugin.index.listing import Listing
 
 
 def ensure(
@@ -94,14 +96,17 @@ def ensure(
                 source.url,
                 kept="the installed build was left as it was",
             )
+            access = access_for(settings, source)
+            house = _wheelhouse()  # POETRY_TORCH_WHEELHOUSE: no index at all
             install_locked(
                 target,
                 lock,
-                access_for(settings, source),
+                access,
                 backend=backend,
                 quiet=quiet,
                 verbose=verbose,
-                wheelhouse=_wheelhouse(),
+                wheelhouse=house,
+                listing=_torch_page(access) if backend.name == "uv" and house is None else None,
             )
         else:
             install_pins(
@@ -124,6 +129,18 @@ def ensure(
             " then run the command again."
         )
     return True
+
+
+def _torch_page(access: IndexAccess) -> Listing | None:
+    """The index's torch page (whether it offers PEP 658 metadata); None when unreadable,
+    and the installer says what is wrong with the index."""
+    from poetry_torch_plugin.errors import IndexAccessError
+    from poetry_torch_plugin.index.listing import fetch_listing
+
+    try:
+        return fetch_listing(access.url, "torch", access=access)
+    except IndexAccessError:
+        return None
 
 
 def _replayable_lock(

@@ -80,3 +80,14 @@ def test_named_torch_needs_nothing_else_on_the_index(
     assert packages(local) == ["torch"]
     assert local.version_of("torch") == "2.8.0+cpu"
     assert not torch_only_index.requested("/whl/cpu/torchvision")
+
+
+def test_the_help_says_the_named_packages_rule_and_which_installer_runs(project: Project) -> None:
+    """The rule and the installer, in ``poetry torch install --help`` (items 3 and 5)."""
+    text = " ".join(project.run("torch", "install", "--help").stdout.split())
+    assert "Named packages mean those packages" in text
+    assert 'torch alone, recorded as packages = ["torch"]' in text
+    assert (
+        "The installer is pip, unless [tool.poetry-torch] installer or --installer says uv" in text
+    )
+    assert "-v prints the installer's exact commands, -q silences the progress lines" in text

@@ -115,12 +115,19 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(
-        self, address: tuple[str, int], root: Path, *, metadata: bool, ranges: bool = True
+        self,
+        address: tuple[str, int],
+        root: Path,
+        *,
+        metadata: bool,
+        ranges: bool = True,
+        cache: bool = False,
     ) -> None:
         super().__init__(address, _Handler)
         self.root = root
         self.metadata = metadata
         self.ranges = ranges
+        self.cache = cache
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.faults: dict[str, _Fault] = {}
@@ -349,20 +356,26 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             self._send(200, self.server.wheel_info(wheel)[1], "text/plain; charset=utf-8")
             return
+        cached: dict[str, str] = {}
+        if self.server.cache:
+            cached = _cache_headers(f'"{self.server.wheel_info(wheel)[0]}"')
+            if cached["ETag"] in self.headers.get("If-None-Match", ""):
+                self._send(304, b"", "application/octet-stream", cached)
+                return
         body = wheel.read_bytes()
         if tamper:
             changed = bytearray(body)
             changed[len(changed) // 2] ^= 0xFF
             body = bytes(changed)
-        self._ranged(body)
+        self._ranged(body, cached)
 
-    def _ranged(self, body: bytes) -> None:
+    def _ranged(self, body: bytes, cached: dict[str, str]) -> None:
         """Serve a file, honouring one ``Range: bytes=`` span the way lazy-wheel readers ask."""
         kind = "application/octet-stream"
         if not self.server.ranges:  # a server that ignores Range and says so
-            self._send(200, body, kind, {"Accept-Ranges": "none"})
+            self._send(200, body, kind, {"Accept-Ranges": "none", **cached})
             return
-        headers = {"Accept-Ranges": "bytes"}
+        headers = {"Accept-Ranges": "bytes", **cached}
         match = re.fullmatch(r"bytes=(\d*)-(\d*)", self.headers.get("Range", "").strip())
         if match is None or match.groups() == ("", ""):
             self._send(200, body, kind, headers)
@@ -376,6 +389,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         headers["Content-Range"] = f"bytes {start}-{end}/{size}"
         self._send(206, body[start : end + 1], kind, headers)
+
+
+def _cache_headers(etag: str) -> dict[str, str]:
+    """What PyPI sends with a file: it never changes, so any cache may keep it."""
+    return {"Cache-Control": "max-age=365000000, immutable, public", "ETag": etag}
 
 
 def _strip_metadata(name: str) -> str:
@@ -403,6 +421,8 @@ class IndexServer:
     ``metadata=False`` stops publishing PEP 658 ``.metadata`` files, so clients must read
     the wheels themselves; ``ranges=False`` ignores ``Range`` headers (whole files, 200), as
     many company mirrors and plain wheelhouses do, so they cannot read just the wheel's end.
+    ``cache=True`` sends wheels the way PyPI does (``Cache-Control: max-age=…, immutable`` and
+    an ``ETag``, answering ``If-None-Match`` with 304), so pip's and uv's caches keep them.
     """
 
     def __init__(
@@ -413,9 +433,10 @@ class IndexServer:
         port: int = 0,
         metadata: bool = True,
         ranges: bool = True,
+        cache: bool = False,
     ) -> None:
         self.root = root
-        self._server = _Server((host, port), root, metadata=metadata, ranges=ranges)
+        self._server = _Server((host, port), root, metadata=metadata, ranges=ranges, cache=cache)
         self._thread: threading.Thread | None = None
 
     # -- lifecycle -------------------------------------------------------------------------

@@ -79,8 +79,12 @@ def build_wheel(
     files: Mapping[str, str] | None = None,
     tag: str = "py3-none-any",
     requires_python: str | None = None,
+    padding: int = 0,
 ) -> Path:
     """Write ``{name}-{version}-{tag}.whl`` into ``dest_dir`` and return its path.
+
+    ``padding`` adds that many incompressible (but reproducible) bytes, for a wheel big
+    enough that pip draws a progress bar for it or that a download takes measurable time.
 
     ``files`` maps archive paths (``"torch/version.py"``) to their text; when omitted the
     wheel holds one module named after the project. ``version`` is used verbatim, so a
@@ -94,6 +98,10 @@ def build_wheel(
     entries: list[tuple[str, bytes]] = [
         (path, text.encode("utf-8")) for path, text in sorted(files.items())
     ]
+    if padding:
+        entries.append(
+            (f"{escaped}/_padding.bin", hashlib.shake_256(name.encode()).digest(padding))
+        )
     entries.append(
         (f"{dist_info}/METADATA", _metadata(name, version, requires, requires_python).encode())
     )
@@ -159,6 +167,7 @@ def _torch_family_wheel(
     requires: Sequence[str],
     published_version: str | None = None,
     tag: str = "py3-none-any",
+    padding: int = 0,
 ) -> Path:
     """A torch/torchvision/torchaudio wheel whose ``version.py`` reports ``build_label``.
 
@@ -171,7 +180,13 @@ def _torch_family_wheel(
         f"{package}/version.py": _version_py(full, _cuda_of(build_label)),
     }
     return build_wheel(
-        dest, package, published_version or full, requires=requires, files=files, tag=tag
+        dest,
+        package,
+        published_version or full,
+        requires=requires,
+        files=files,
+        tag=tag,
+        padding=padding,
     )
 
 
@@ -289,6 +304,18 @@ def build_torch_universe(root: Path) -> Universe:
     wheels[foreign] = tuple(_build_foreign_index(root, foreign))
     wheels[PYPI_INDEX] = tuple(_build_pypi(root))
     return Universe(root=root, wheels=MappingProxyType(wheels))
+
+
+def build_padded_cpu_index(dest: Path, padding: int) -> list[Path]:
+    """``dest`` as a ``whl/cpu`` index whose torch 2.8.0+cpu wheel carries ``padding`` more
+    bytes (torchvision and torchaudio stay small): big enough for progress bars and timings."""
+    vision, audio = _RELEASES["2.8.0"]
+    companions = ["torch==2.8.0"]
+    return [
+        _torch_family_wheel(dest, "torch", "2.8.0", "cpu", requires=[], padding=padding),
+        _torch_family_wheel(dest, "torchvision", vision, "cpu", requires=companions),
+        _torch_family_wheel(dest, "torchaudio", audio, "cpu", requires=companions),
+    ]
 
 
 def write_static_index(source: Path, target: Path) -> Path:

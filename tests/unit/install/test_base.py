@@ -59,9 +59,11 @@ def test_clean_environment_drops_pip_settings() -> None:
             "PIP_EXTRA_INDEX_URL": "http://evil",
             "PIP_FIND_LINKS": "/x",
             "PIP_CERT": "/ca.pem",
+            "PIP_CACHE_DIR": "/cache/pip",
             "PATH": "/bin",
         }
     )
+    assert env["PIP_CACHE_DIR"] == "/cache/pip"  # a second install is served from it
     assert "PIP_EXTRA_INDEX_URL" not in env
     assert "PIP_FIND_LINKS" not in env
     assert env["PIP_CERT"] == "/ca.pem"
@@ -105,3 +107,22 @@ def test_no_matching_distribution_without_a_page_says_not_published(tmp_path: Pa
     assert line.startswith(f"triton is not published on {tmp_path.as_uri()}")
     torch_line = explain_failure(stderr.replace("triton", "torch==3.0"), request, target, "pip")
     assert torch_line.startswith("no wheel of torch==3.0 on")
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_pip_draws_bars_only_on_a_terminal(terminal: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a terminal (CI) pip prints one line per downloaded file, no bar."""
+    import io
+    import sys
+
+    from poetry_torch_plugin.install.pip import PipBackend
+
+    class Stream(io.StringIO):
+        def isatty(self) -> bool:
+            return terminal
+
+    monkeypatch.setattr(sys, "stdout", Stream())
+    target = TargetEnv(Path("/venv"), Path("/venv/bin/python"), (Path("/venv/lib"),))
+    command = PipBackend().command(target, Request("https://x/whl/cpu", ("torch",)))
+    assert ("--progress-bar" in command) is not terminal
+    assert command[-1] == "torch"

@@ -264,7 +264,7 @@ def test_replay_failures_are_one_line_without_secrets(stderr: str, expected: str
 def test_wheelhouse_only_where_resolving_would_download_wheels(
     url: str, metadata: bool, needed: bool
 ) -> None:
-    from poetry_torch_plugin.install.resolve import wheelhouse_needed
+    from poetry_torch_plugin.install.wheelhouse import wheelhouse_needed
 
     assert wheelhouse_needed(Listing("torch", url, TORCH_FILES, metadata)) is needed
     assert wheelhouse_needed(None) is False
@@ -287,7 +287,7 @@ def test_download_report_describes_the_wheelhouse(
     import hashlib
 
     from poetry_torch_plugin.install import pip as pip_module
-    from poetry_torch_plugin.install.resolve import download_report
+    from poetry_torch_plugin.install.wheelhouse import download_report
 
     def fake_download(_self: object, _target: TargetEnv, _request: Request, dest: Path) -> None:
         (dest / "torch-2.9.0+cu129-py3-none-any.whl").write_bytes(b"torch")
@@ -318,3 +318,51 @@ def test_install_locked_from_a_wheelhouse_uses_no_index(tmp_path: Path) -> None:
     [(request, _)] = backend.seen
     assert request.find_links == str(house)
     assert PipBackend().index_args(request) == ["--no-index", "--find-links", str(house)]
+
+
+@pytest.mark.parametrize("metadata", [False, True])
+def test_uv_replays_from_files_pip_fetched_once_when_the_index_has_no_metadata(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, metadata: bool
+) -> None:
+    """uv would read each wheel twice from such an index: pip downloads the locked files once
+    (hash-checked) and uv installs them with no index; with metadata uv reads the index."""
+    import poetry_torch_plugin.install.wheelhouse as wheelhouse
+
+    fetched: list[tuple[str, ...]] = []
+
+    def fetch(target: TargetEnv, request: Request, house: Path) -> tuple[int, str]:
+        fetched.append(request.requirements)
+        house.mkdir(parents=True, exist_ok=True)
+        (house / "torch-2.9.0+cu129-py3-none-any.whl").write_bytes(b"torch")
+        return 0, ""
+
+    monkeypatch.setattr(wheelhouse, "fetch_locked", fetch)
+    backend = RecordingBackend()
+    target = TargetEnv(tmp_path, tmp_path / "bin" / "python", ())
+    listing = Listing("torch", URL, TORCH_FILES, metadata)
+    install_locked(target, sample_lock(), IndexAccess(URL), backend=backend, listing=listing)
+    [(request, _)] = backend.seen
+    if metadata:
+        assert fetched == [] and request.find_links is None
+    else:
+        assert fetched[0][:2] == ("--require-hashes", "-r")
+        assert request.find_links is not None and request.find_links.endswith("wheels")
+
+
+def test_a_tampered_file_pip_fetched_for_uv_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import poetry_torch_plugin.install.wheelhouse as wheelhouse
+
+    from poetry_torch_plugin.errors import InstallError
+
+    def fetch(target: TargetEnv, request: Request, house: Path) -> tuple[int, str]:
+        return 1, "ERROR: THESE PACKAGES DO NOT MATCH THE HASHES FROM THE REQUIREMENTS FILE."
+
+    monkeypatch.setattr(wheelhouse, "fetch_locked", fetch)
+    backend = RecordingBackend()
+    target = TargetEnv(tmp_path, tmp_path / "bin" / "python", ())
+    listing = Listing("torch", URL, TORCH_FILES, False)
+    with pytest.raises(InstallError, match="does not match its sha256"):
+        install_locked(target, sample_lock(), IndexAccess(URL), backend=backend, listing=listing)
+    assert backend.seen == []

@@ -98,6 +98,10 @@ itself declares (say torchvision in [project.dependencies]) are installed from t
   <c1>poetry torch install</c1>                        (re-install what the existing source says)
   <c1>poetry torch install --upgrade</c1>              (newest builds the constraints allow)
   <c1>poetry torch install --cpu --for no-gpu</c1>     (CI runners without a GPU get the CPU build)
+
+The installer is pip, unless [tool.poetry-torch] installer or --installer says uv (auto: uv
+when it is found). Each wheel is downloaded once, and the installer's own cache is reused;
+-v prints the installer's exact commands, -q silences the progress lines.
 """
 
     def handle(self) -> int:
