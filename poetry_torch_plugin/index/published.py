@@ -135,6 +135,12 @@ class IndexPages:
             listing = self.page(index_url, name)
             if listing is None:
                 return f"{name} is not published on {redact(index_url.rstrip('/'))}"
+            if specifier and not has_wheel(listing, specifier, None):
+                versions = ", ".join(str(v) for v in listing.versions()[-4:])
+                return (
+                    f"{name}{specifier} matches no version on {redact(index_url.rstrip('/'))}"
+                    f" (newest: {versions or 'none'})"
+                )
             if not has_wheel(listing, specifier, target):
                 where = target.short if target is not None else "any platform"
                 return f"{name}{specifier} has no wheel for {where}"

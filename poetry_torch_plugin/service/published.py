@@ -110,11 +110,21 @@ def refuse_unpublished(
     error = pages.not_published(index_url, "torch") if name == "torch" else None
     if error is not None:
         raise error  # no torch at all: the index's own line (HTTP 404 for …/torch/)
+    if " matches no version on " in why:
+        fix = "Ask for a version the index publishes (the newest are shown), then run it again."
+    elif " has no wheel for " in why:
+        fix = (
+            "Use a Python this variant publishes it for (`poetry env use 3.X`), or run `poetry"
+            " torch install --cuda auto` to take a variant that has every package."
+        )
+    else:
+        fix = (
+            "Run `poetry torch install --cuda auto` to take a variant that has every package,"
+            f" or drop {name} from [tool.poetry-torch] packages."
+        )
     raise IndexAccessError(
         f"{variant.index_name}: {why}; nothing was downloaded, and pyproject.toml,"
-        " poetry-torch.lock and the installed build were left untouched. Run `poetry torch"
-        f" install --cuda auto` to take a variant that has every package, or drop {name} from"
-        " [tool.poetry-torch] packages."
+        f" poetry-torch.lock and the installed build were left untouched. {fix}"
     )
 
 

@@ -63,11 +63,15 @@ def pypi_with_plugin(
     version = os.environ.get("POETRY_TORCH_TEST_POETRY", DEFAULT_POETRY)
     root = tmp_path_factory.mktemp("pypi-with-plugin")
     pypi = root / "pypi"
-    subprocess.run(
+    fetched = subprocess.run(
         [*DOWNLOAD, "-d", str(pypi), f"poetry=={version}"],
-        check=True,
+        check=False,
+        capture_output=True,
+        text=True,
         env=pip_environment(),
     )
+    if fetched.returncode != 0:  # a machine with no registry (the GPU machine): nothing to serve
+        pytest.skip(f"cannot download Poetry {version}'s wheels: {fetched.stderr.strip()[-200:]}")
     for wheel in (index_universe.root / "pypi").iterdir():
         if not (pypi / wheel.name).exists():
             (pypi / wheel.name).symlink_to(wheel)

@@ -113,7 +113,7 @@ def test_every_package_with_a_wheel(base: str) -> None:
     assert pages.missing(f"{base}/cu128", FAMILY, CP312_LINUX) is None
     # the pin is honoured: no torch 2.8.0 on this page
     assert pages.missing(f"{base}/cu128", wanted_packages(["torch==2.8.0"]), CP312_LINUX) == (
-        "torch==2.8.0 has no wheel for cp312 linux_x86_64"
+        f"torch==2.8.0 matches no version on {base}/cu128 (newest: 2.9.0+cu128)"
     )
 
 
