@@ -68,7 +68,7 @@ def test_no_wheel_for_this_python(installed: Project) -> None:
 
 def test_requirement_nothing_satisfies(installed: Project) -> None:
     line = assert_refused(installed, ("torch", "install", "torch==3.0"), "matches no version on")
-    assert "newest: 2.8.0, 2.9.0" in line
+    assert "newest: 2.8.0+cu129, 2.9.0+cu129" in line
 
 
 def test_malformed_pyproject(installed: Project) -> None:
