@@ -69,7 +69,10 @@ def poetry_bin(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
         POETRY_VERSION_ENV, DEFAULT_POETRY
     )
     cache = os.environ.get("POETRY_TORCH_TEST_VENVS")
-    root = Path(cache) if cache else tmp_path_factory.getbasetemp() / "poetry-venvs"
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # one folder for every worker of this run: each version built once
+    root = Path(cache) if cache else base / "poetry-venvs"
     return build_poetry_venv(root / f"poetry-{version}", version)
 
 

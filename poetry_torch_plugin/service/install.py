@@ -293,12 +293,15 @@ def execute_install(
             )
         if plan.edit.changed:
             write_atomic(plan.pyproject, plan.edit.text)
+        lock_before = state.path.read_bytes() if state.path.is_file() else None
         if lock is not state.lock and not plan.local:
             write_lock(state.path, lock)
         if plan.edit.changed:
-            from poetry_torch_plugin.service.relock import refresh_poetry_lock
+            from poetry_torch_plugin.service.relock import refresh_or_put_back
 
-            refresh_poetry_lock(plan.pyproject.path, plan.settings, target)
+            refresh_or_put_back(
+                plan.pyproject, plan.edit.text, plan.settings, target, state.path, lock_before
+            )
     return installed
 
 

@@ -13,6 +13,7 @@ from tests.support.toml import loads
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from tests.support.index_server import IndexServer
     from tests.support.project import Project
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -241,4 +242,32 @@ def test_an_isolated_build_that_needs_torch_gets_a_real_torch(project: Project) 
     assert project.version_of("torch") == "2.9.0+cu129"
     assert not locked_names(project) & {"torch", "nvidia-fakeblas-cu12"}
     project.run("install")
+    assert project.version_of("torch") == "2.9.0+cu129"
+
+
+def test_a_failed_lock_refresh_puts_everything_back(
+    project: Project, index_server: IndexServer
+) -> None:
+    """Fail closed: when Poetry cannot refresh poetry.lock after a switch, pyproject.toml and
+    poetry-torch.lock are put back byte for byte and the earlier build is reinstalled."""
+    project.run("torch", "install", "--cuda", "12.9")
+    project.run("lock")
+    # a dependency added by hand and not locked yet: the refresh has to resolve it, and the
+    # PyPI stand-in is down
+    text = project.pyproject.read_text()
+    project.pyproject.write_text(
+        text.replace('"torchmetrics>=1.0",', '"torchmetrics>=1.0",\n    "tinydep>=1.0",')
+    )
+    names = ("pyproject.toml", "poetry.lock", "poetry-torch.lock")
+    before = {name: (project.root / name).read_bytes() for name in names}
+    index_server.set_fault("/pypi/", "500")
+    result = project.run("torch", "install", "--cuda", "12.8", check=False)
+    index_server.clear_faults()
+    assert result.returncode == 1, result.stdout + result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1, result.stderr
+    assert errors[0].startswith("poetry-torch: poetry.lock could not be refreshed"), errors[0]
+    assert "were put back as they were, and the configured build was put back" in errors[0]
+    for name in names:
+        assert (project.root / name).read_bytes() == before[name], name
     assert project.version_of("torch") == "2.9.0+cu129"

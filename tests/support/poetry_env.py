@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
@@ -38,6 +39,17 @@ def build_poetry_venv(dest: Path, poetry_version: str) -> Path:
     marker = dest / f".ready-{poetry_version}"
     if marker.exists() and poetry.exists():
         return poetry
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    # pytest-xdist workers share the folder: one builds, the others wait for it
+    with (dest.parent / f".building-{dest.name}").open("w") as guard:
+        fcntl.flock(guard, fcntl.LOCK_EX)
+        if marker.exists() and poetry.exists():
+            return poetry
+        return _build(dest, poetry_version, poetry, marker)
+
+
+def _build(dest: Path, poetry_version: str, poetry: Path, marker: Path) -> Path:
+    bin_dir = poetry.parent
     venv.EnvBuilder(with_pip=True, clear=True).create(dest)
     python = bin_dir / "python"
     subprocess.run(
