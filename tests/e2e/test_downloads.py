@@ -260,6 +260,9 @@ def test_without_a_terminal_one_line_per_download_and_no_redraws(
     assert b"\x1b[" not in raw, text
     if name == "pip":
         downloads = [line.strip() for line in text.splitlines() if ".whl (" in line]
+        # one line per file from the index (pip before 25.3 downloads them into the temporary
+        # wheelhouse, then installs each from there: "Processing <local file>")
+        downloads = [line for line in downloads if not line.startswith("Processing /")]
         assert [line.split()[0] for line in downloads] == ["Downloading"] * 3, text
         assert len([line for line in downloads if "torch-2.8.0" in line]) == 1, text
         assert "\u2501" not in text, text  # no bar drawn once at the end either
