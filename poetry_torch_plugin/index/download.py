@@ -58,6 +58,9 @@ def download_verified(url: str, dest: Path, sha256: str, access: IndexAccess | N
             f"cannot download {dest.name} from {redact(url)} ({reason}); the files already in"
             f" {dest.parent} were kept. Check the network, then run the command again."
         ) from None
+    except BaseException:  # Ctrl-C: no half-written .part is left behind
+        part.unlink(missing_ok=True)
+        raise
     if digest.hexdigest() != sha256:
         part.unlink(missing_ok=True)
         raise IndexAccessError(
@@ -66,7 +69,14 @@ def download_verified(url: str, dest: Path, sha256: str, access: IndexAccess | N
             " or a proxy serves another file: check it, or run `poetry torch lock` if the"
             " index really changed."
         )
-    part.replace(dest)
+    try:
+        part.replace(dest)
+    except OSError as exc:
+        part.unlink(missing_ok=True)
+        raise IndexAccessError(
+            f"cannot write {dest} ({exc.strerror or exc}); the files already in {dest.parent}"
+            " were kept. Make the folder and its files writable, then run the command again."
+        ) from None
     return size
 
 

@@ -190,10 +190,14 @@ def apply_target_edit(
         tool[TOOL_TABLE] = settings
     targets = settings.get("targets")
     if targets is None:
-        targets = tomlkit.table()
+        # an inline ``poetry-torch = {...}`` can only hold an inline table
+        inline = isinstance(settings, tomlkit.items.InlineTable)
+        targets = tomlkit.inline_table() if inline else tomlkit.table()
         settings["targets"] = targets
-    if str(targets.get(kind, "")) != value:
-        targets[kind] = value
+    # the entry as the file spells it (``Linux``, `` linux ``): one entry per kind, never two
+    key = next((k for k in targets if str(k).strip().lower() == kind), kind)
+    if str(targets.get(key, "")) != value:
+        targets[key] = value
     text = tidy(tomlkit.dumps(document), original_text)
     if "\r\n" in original_text:
         text = re.sub(r"(?<!\r)\n", "\r\n", text)

@@ -106,7 +106,14 @@ def fill(
     settings, source = configured(pyproject)
     access = access_for(settings, source)
     _writable_folder(dest)
-    todo = [f for f in files if not _kept(dest / f[1], f[2], file_sha256)]
+    try:
+        todo = [f for f in files if not _kept(dest / f[1], f[2], file_sha256)]
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read {exc.filename} ({exc.strerror or exc}); nothing was downloaded."
+            " Make the wheelhouse's files readable (or pick another folder), then run the"
+            " command again."
+        ) from None
     say(
         f"Downloading {len(todo)} of {len(files)} locked files from {redact(source.url)} into"
         f" {dest}, each checked against its sha256 in {LOCK_NAME}"
@@ -124,8 +131,15 @@ def fill(
             )
         say(f"  {filename}")
         download_verified(url, dest / filename, digest, access)
-    _write_simple(dest, files)
-    size = sum((dest / filename).stat().st_size for _, filename, _ in files)
+    try:
+        _write_simple(dest, files)
+        size = sum((dest / filename).stat().st_size for _, filename, _ in files)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write {exc.filename or dest / 'simple'} ({exc.strerror or exc}); the"
+            f" wheels in {dest} were kept. Make {dest / 'simple'} a writable folder, then run"
+            " the command again."
+        ) from None
     return Filled(len(todo), len(files) - len(todo), size)
 
 
@@ -174,6 +188,38 @@ def _page(title: str, body: str) -> str:
     )
 
 
+def usable(folder: Path | str) -> Path:
+    """The wheelhouse to install from (``~`` expanded, made absolute): a folder holding
+    wheels, else ConfigError in one line, since installing from it could not work and the
+    user asked for no index."""
+    from pathlib import Path
+
+    if not str(folder).strip():
+        raise ConfigError(
+            f"the wheelhouse folder given (--wheelhouse or {WHEELHOUSE_ENV}) is empty; nothing"
+            " was installed and no index was read. Name the folder `poetry torch wheelhouse`"
+            " filled."
+        )
+    path = Path(folder).expanduser().absolute()
+    try:
+        holds = path.is_dir() and any(path.glob("*.whl"))
+    except OSError:
+        holds = False
+    if not holds:
+        raise ConfigError(
+            f"the wheelhouse {path} holds no wheels (or cannot be read); nothing was"
+            f" installed and no index was read. Fill it with `poetry torch wheelhouse {path}`"
+            " where the index is reachable."
+        )
+    return path
+
+
+def from_env() -> Path | None:
+    """``POETRY_TORCH_WHEELHOUSE`` checked by ``usable``; None when unset or empty."""
+    folder = os.environ.get(WHEELHOUSE_ENV, "")
+    return usable(folder) if folder.strip() else None
+
+
 def install_from(
     pyproject: Path,
     wheelhouse: Path,
@@ -195,11 +241,7 @@ def install_from(
     from poetry_torch_plugin.service.verify import verify
 
     lock = locked(pyproject)
-    if not wheelhouse.is_dir() or not any(wheelhouse.glob("*.whl")):
-        raise ConfigError(
-            f"the wheelhouse {wheelhouse} holds no wheels; nothing was changed. Fill it with"
-            f" `poetry torch wheelhouse {wheelhouse}` where the index is reachable."
-        )
+    wheelhouse = usable(wheelhouse)
     settings, source = configured(pyproject)
     backend = get_backend(installer or settings.installer)
     verb = "Would install" if dry_run else "Installing"
