@@ -298,11 +298,14 @@ def _install_for(
         if text is not None
     ]
     values += ["cpu"] * options.cpu + ["xpu"] * options.xpu
-    if len(values) != 1 or options.requirements or options.channel or options.upgrade:
+    # --index-base too: the entry records a variant, not an index, so the next `poetry
+    # install` would read another one (set [tool.poetry-torch] index-base instead)
+    extra = options.requirements or options.channel or options.upgrade or options.index_base
+    if len(values) != 1 or extra:
         raise ConfigError(
             "--for sets one [tool.poetry-torch.targets] entry and takes exactly one of --cuda,"
-            " --rocm, --cpu or --xpu (no package names, --channel or --upgrade); nothing was"
-            f" changed. Example: `poetry torch install --cuda 12.9 --for {kind}`."
+            " --rocm, --cpu or --xpu (no package names, --channel, --upgrade or --index-base);"
+            f" nothing was changed. Example: `poetry torch install --cuda 12.9 --for {kind}`."
         )
     kind = check_target(kind, values[0])  # before anything is said, planned or written
     entry = f'[tool.poetry-torch.targets] {kind} = "{values[0]}"'

@@ -4,6 +4,7 @@ without touching the others, and install it only where this machine is of that k
 from __future__ import annotations
 
 from contextlib import contextmanager
+from contextlib import suppress
 from typing import TYPE_CHECKING
 
 from poetry_torch_plugin.errors import ConfigError
@@ -68,10 +69,8 @@ def undone_on_failure(pyproject: Path, before: bytes | None) -> Iterator[None]:
     try:
         yield
     except BaseException:
-        try:
+        with suppress(OSError, ConfigError):  # changed meanwhile, or unwritable: left so
             write_atomic(pyproject, before, expected=written)
-        except (OSError, ConfigError):
-            pass  # changed meanwhile or unwritable now: left as it is
         raise
 
 

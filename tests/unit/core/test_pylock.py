@@ -42,3 +42,22 @@ def test_pylock_keeps_every_locked_file_and_no_login() -> None:
 def test_an_unknown_environment_is_not_guessed() -> None:
     assert environment_marker("") is None
     assert environment_marker("cpython ? linux x86_64") is None
+
+
+def test_requires_python_in_poetry_syntax_or_empty_is_left_out() -> None:
+    """PEP 751 wants PEP 440; Poetry's ``^3.10`` would make installers reject the file."""
+    from poetry_torch_plugin.core.pylock import pep440_python
+
+    for constraint, kept in [
+        ("^3.10", None),
+        ("~3.11", None),
+        ("3.10 || 3.12", None),
+        ("", None),
+        (">=3.10,<4.0", ">=3.10,<4.0"),
+        ("~=3.10", "~=3.10"),
+    ]:
+        assert pep440_python(constraint) == kept, constraint
+    inputs = LockInputs("pytorch_cpu", "https://m.example/whl/cpu", ("torch",), "^3.10")
+    data = loads(pylock_text(TorchLock(inputs, "e" * 64, (), "")))
+    assert "requires-python" not in data
+    assert "environments" not in data  # a lock lacking resolved-for: no guess
