@@ -132,7 +132,10 @@ def fill(
         say(f"  {filename}")
         download_verified(url, dest / filename, digest, access)
     try:
-        _write_simple(dest, files)
+        # every locked file the folder holds, not only this machine's: a wheelhouse shared by
+        # machines with other Pythons keeps serving them (pip checks each #sha256 link)
+        everything = [(p.name, name, digest) for p in lock.packages for name, digest in p.files]
+        _write_simple(dest, [f for f in everything if (dest / f[1]).is_file()])
         size = sum((dest / filename).stat().st_size for _, filename, _ in files)
     except OSError as exc:
         raise ConfigError(

@@ -131,3 +131,115 @@ def test_a_destination_that_cannot_be_replaced_is_one_line_and_no_part(tmp_path:
     assert f"cannot write {house / WHEEL}" in str(info.value)
     assert "\n" not in str(info.value)
     assert sorted(p.name for p in house.iterdir()) == [WHEEL]  # no .part left
+
+
+def _project_with_lock(tmp_path: Path) -> tuple[Path, Path, dict[str, bytes]]:
+    """A project whose fresh poetry-torch.lock pins one torch with a wheel for two Pythons,
+    both served by a ``file://`` index; returns (pyproject, index folder, wheel bytes)."""
+    from poetry_torch_plugin.core.config import read_config
+    from poetry_torch_plugin.core.lockfile import LockedPackage
+    from poetry_torch_plugin.core.lockfile import dumps
+    from poetry_torch_plugin.core.lockfile import inputs_for
+    from tests.support.toml import loads
+
+    index = tmp_path / "index" / "cpu"
+    (index / "torch").mkdir(parents=True)
+    wheels = {
+        f"torch-2.9.0+cpu-{tag}-{tag}-linux_x86_64.whl": tag.encode() for tag in ("cp311", "cp312")
+    }
+    links = ""
+    for name, data in wheels.items():
+        (index / name).write_bytes(data)
+        links += f'<a href="../{name.replace("+", "%2B")}">{name}</a>\n'
+    (index / "torch" / "index.html").write_text(f"<html><body>{links}</body></html>")
+    pyproject = tmp_path / "project" / "pyproject.toml"
+    pyproject.parent.mkdir()
+    pyproject.write_text(
+        '[project]\nname = "x"\nversion = "0.1"\nrequires-python = ">=3.9"\n'
+        'dependencies = ["torch"]\n\n[[tool.poetry.source]]\nname = "pytorch_cpu"\n'
+        f'url = "{index.as_uri()}"\npriority = "explicit"\n\n'
+        '[tool.poetry-torch]\npackages = ["torch"]\n'
+    )
+    settings = read_config(loads(pyproject.read_text()))
+    source = settings.source()
+    assert source is not None
+    inputs = inputs_for(source, settings, ">=3.9")
+    files = tuple(sorted((name, hashlib.sha256(data).hexdigest()) for name, data in wheels.items()))
+    lock = TorchLock(
+        inputs,
+        inputs.content_hash(),
+        (LockedPackage("torch", "2.9.0+cpu", True, files),),
+        "cpython 3.11 linux x86_64",
+    )
+    (pyproject.parent / "poetry-torch.lock").write_text(dumps(lock))
+    return pyproject, index, wheels
+
+
+def _no_env(create: bool = False) -> object:
+    raise AssertionError("--all asks no environment")
+
+
+def test_a_shared_wheelhouse_lists_every_locked_file_it_holds(tmp_path: Path) -> None:
+    """Filled with --all (or by a machine with another Python), then filled by this one: the
+    simple/ pages keep every locked file the folder holds, since pip elsewhere reads them."""
+    import sys
+
+    from types import SimpleNamespace
+
+    from poetry_torch_plugin.service.wheelhouse import fill
+
+    if sys.platform != "linux" or sys.version_info[:2] not in ((3, 11), (3, 12)):
+        pytest.skip("the locked wheels are cp311/cp312 linux_x86_64")
+    pyproject, _, wheels = _project_with_lock(tmp_path)
+    house = tmp_path / "house"
+    filled = fill(pyproject, house, _no_env, every_file=True)  # type: ignore[arg-type]
+    assert (filled.downloaded, filled.present) == (2, 0)
+    here = SimpleNamespace(python=sys.executable)
+    again = fill(pyproject, house, lambda create=False: here)  # type: ignore[arg-type]
+    assert (again.downloaded, again.present) == (0, 1)  # only this Python's file selected
+    page = (house / "simple" / "torch" / "index.html").read_text()
+    assert all(name in page for name in wheels), page
+    assert not list(house.glob("*.part"))
+
+
+def test_a_simple_path_that_is_a_file_is_one_line(tmp_path: Path) -> None:
+    from poetry_torch_plugin.service.wheelhouse import fill
+
+    pyproject, _, _ = _project_with_lock(tmp_path)
+    house = tmp_path / "house"
+    house.mkdir()
+    (house / "simple").write_text("in the way")
+    with pytest.raises(ConfigError) as info:
+        fill(pyproject, house, _no_env, every_file=True)  # type: ignore[arg-type]
+    assert "were kept" in str(info.value) and "\n" not in str(info.value)
+    assert (house / "simple").read_text() == "in the way"
+    assert len(list(house.glob("*.whl"))) == 2
+
+
+def test_a_wheelhouse_path_that_is_a_file_is_one_line(tmp_path: Path) -> None:
+    from poetry_torch_plugin.service.wheelhouse import fill
+
+    pyproject, _, _ = _project_with_lock(tmp_path)
+    house = tmp_path / "house"
+    house.write_text("a file")
+    with pytest.raises(ConfigError, match="cannot create the wheelhouse"):
+        fill(pyproject, house, _no_env, every_file=True)  # type: ignore[arg-type]
+    assert house.read_text() == "a file"
+
+
+def test_credentials_in_the_source_url_never_reach_the_wheelhouse_or_its_lines(
+    tmp_path: Path,
+) -> None:
+    from poetry_torch_plugin.service.wheelhouse import fill
+
+    pyproject, _, _ = _project_with_lock(tmp_path)
+    text = pyproject.read_text()
+    pyproject.write_text(text.replace("file://", "file://alice:s3cret@"))
+    said: list[str] = []
+    house = tmp_path / "house"
+    fill(pyproject, house, _no_env, every_file=True, say=said.append)  # type: ignore[arg-type]
+    assert "file://alice:***@" in said[0]
+    assert "s3cret" not in "\n".join(said)
+    written = [path for path in house.rglob("*") if path.is_file()]
+    assert len(written) == 4  # two wheels, simple/index.html, simple/torch/index.html
+    assert not [path for path in written if b"s3cret" in path.read_bytes()]
