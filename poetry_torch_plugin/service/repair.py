@@ -208,9 +208,12 @@ def _wheelhouse(lock: TorchLock | None) -> Path | None:
     from poetry_torch_plugin.errors import ConfigError
     from poetry_torch_plugin.service.wheelhouse import WHEELHOUSE_ENV
     from poetry_torch_plugin.service.wheelhouse import from_env
+    from poetry_torch_plugin.service.wheelhouse import holds
 
     house = from_env()
-    if house is not None and lock is None:
+    if house is not None and lock is not None:
+        return holds(house, lock)
+    if house is not None:
         raise ConfigError(
             f"{WHEELHOUSE_ENV} is set but there is no fresh {LOCK_NAME} for this machine to"
             f" replay from {house} (`poetry torch check` says why); nothing was"

@@ -217,6 +217,24 @@ def usable(folder: Path | str) -> Path:
     return path
 
 
+def holds(wheelhouse: Path, lock: TorchLock) -> Path:
+    """``wheelhouse`` once it holds a locked file of every package (which one this Python
+    takes, the installer decides); ConfigError in one line before anything is installed."""
+    missing = [
+        f"{package.name} {package.version}"
+        for package in lock.packages
+        if not any((wheelhouse / name).is_file() for name, _ in package.files)
+    ]
+    if missing:
+        raise ConfigError(
+            f"the wheelhouse {wheelhouse} holds no locked file of {', '.join(missing[:3])}"
+            f"{', …' if len(missing) > 3 else ''} (filled from another {LOCK_NAME}?); nothing"
+            " was installed and no index was read. Refill it with `poetry torch wheelhouse"
+            f" {wheelhouse}` where the index is reachable."
+        )
+    return wheelhouse
+
+
 def from_env() -> Path | None:
     """``POETRY_TORCH_WHEELHOUSE`` checked by ``usable``; None when unset or empty."""
     folder = os.environ.get(WHEELHOUSE_ENV, "")
@@ -244,7 +262,7 @@ def install_from(
     from poetry_torch_plugin.service.verify import verify
 
     lock = locked(pyproject)
-    wheelhouse = usable(wheelhouse)
+    wheelhouse = holds(usable(wheelhouse), lock)
     settings, source = configured(pyproject)
     backend = get_backend(installer or settings.installer)
     verb = "Would install" if dry_run else "Installing"

@@ -243,3 +243,31 @@ def test_credentials_in_the_source_url_never_reach_the_wheelhouse_or_its_lines(
     written = [path for path in house.rglob("*") if path.is_file()]
     assert len(written) == 4  # two wheels, simple/index.html, simple/torch/index.html
     assert not [path for path in written if b"s3cret" in path.read_bytes()]
+
+
+def test_a_wheelhouse_filled_from_another_lock_is_refused_before_installing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from poetry_torch_plugin.core.lockfile import LockedPackage
+    from poetry_torch_plugin.service.repair import _wheelhouse
+    from poetry_torch_plugin.service.wheelhouse import install_from
+
+    pyproject, _, wheels = _project_with_lock(tmp_path)
+    house = tmp_path / "house"
+    house.mkdir()
+    (house / "torch-2.8.0+cpu-cp311-cp311-linux_x86_64.whl").write_bytes(b"older lock's")
+    with pytest.raises(ConfigError) as info:
+        install_from(pyproject, house, _no_env, dry_run=True)  # type: ignore[arg-type]
+    assert "holds no locked file of torch 2.9.0+cpu" in str(info.value)
+    assert "no index was read" in str(info.value)
+    inputs = LockInputs("pytorch_cpu", "https://x/whl/cpu", ("torch",), "")
+    files = tuple((name, "0" * 64) for name in wheels)
+    lock = TorchLock(inputs, "e", (LockedPackage("torch", "2.9.0+cpu", True, files),))
+    monkeypatch.setenv(WHEELHOUSE_ENV, str(house))
+    with pytest.raises(ConfigError, match="holds no locked file of torch"):
+        _wheelhouse(lock)  # the hook: refused the same way
+    (house / next(iter(wheels))).write_bytes(b"x")
+    assert _wheelhouse(lock) == house
+    said: list[str] = []
+    assert install_from(pyproject, house, _no_env, dry_run=True, say=said.append) == ()  # type: ignore[arg-type]
+    assert said[0].startswith("Would install 1 locked packages (torch==2.9.0+cpu, …)")
