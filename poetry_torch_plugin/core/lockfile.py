@@ -242,6 +242,9 @@ def _package_problem(package: LockedPackage) -> str | None:
     for filename, digest in package.files:
         if not _SHA256.fullmatch(digest):
             return f"{filename} has no well-formed sha256 hash"
+        if "/" in filename or "\\" in filename or filename.startswith("."):
+            # a wheelhouse writes each file under this name: never outside its folder
+            return f"{filename!r} is not a plain file name"
         if not filename.endswith(".whl"):
             continue
         try:

@@ -63,8 +63,14 @@ def select_files(lock: TorchLock, tags: Collection[str] | None) -> list[tuple[st
         files = [
             (package.name, name, digest)
             for name, digest in package.files
-            if tags is None or {str(t) for t in parse_wheel_filename(name)[3]} & set(tags)
+            if tags is None
+            or (
+                name.endswith(".whl")
+                and {str(t) for t in parse_wheel_filename(name)[3]} & set(tags)
+            )
         ]
+        if not files:  # no wheel for here: a source archive builds anywhere
+            files = [(package.name, n, d) for n, d in package.files if not n.endswith(".whl")]
         if not files:
             raise ConfigError(
                 f"{LOCK_NAME} holds no file of {package.name} {package.version} that this"

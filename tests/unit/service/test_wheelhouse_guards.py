@@ -271,3 +271,30 @@ def test_a_wheelhouse_filled_from_another_lock_is_refused_before_installing(
     said: list[str] = []
     assert install_from(pyproject, house, _no_env, dry_run=True, say=said.append) == ()  # type: ignore[arg-type]
     assert said[0].startswith("Would install 1 locked packages (torch==2.9.0+cpu, …)")
+
+
+def test_a_locked_source_archive_is_selected_where_no_wheel_fits() -> None:
+    """sdists are valid in the lock; selecting by wheel tags used to raise on their names."""
+    from poetry_torch_plugin.core.lockfile import LockedPackage
+    from poetry_torch_plugin.service.wheelhouse import select_files
+
+    inputs = LockInputs("pytorch_cpu", "https://x/whl/cpu", ("torch",), "")
+    sdist = ("tinydep-1.0.tar.gz", "a" * 64)
+    wheel = ("tinydep-1.0-py3-none-any.whl", "b" * 64)
+    only_sdist = TorchLock(inputs, "e", (LockedPackage("tinydep", "1.0", False, (sdist,)),))
+    assert select_files(only_sdist, {"py3-none-any"}) == [("tinydep", *sdist)]
+    both = TorchLock(inputs, "e", (LockedPackage("tinydep", "1.0", False, (sdist, wheel)),))
+    assert select_files(both, {"py3-none-any"}) == [("tinydep", *wheel)]
+    assert select_files(both, None) == [("tinydep", *sdist), ("tinydep", *wheel)]
+
+
+@pytest.mark.parametrize("name", ["../../.bashrc", "sub/tinydep-1.0.tar.gz", ".hidden.tar.gz"])
+def test_a_locked_file_name_that_is_a_path_makes_the_lock_unreadable(name: str) -> None:
+    """A wheelhouse writes each locked file under its name: never outside the folder."""
+    from poetry_torch_plugin.core.lockfile import LockedPackage
+    from poetry_torch_plugin.core.lockfile import lock_problem
+
+    inputs = LockInputs("pytorch_cpu", "https://x/whl/cpu", ("torch",), "")
+    package = LockedPackage("tinydep", "1.0", False, ((name, "a" * 64),))
+    problem = lock_problem(TorchLock(inputs, "e" * 64, (package,)))
+    assert problem is not None and "is not a plain file name" in problem
