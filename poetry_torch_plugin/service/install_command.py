@@ -285,9 +285,9 @@ def _install_for(
     from poetry_torch_plugin.core.variants import parse_cuda
     from poetry_torch_plugin.core.variants import parse_rocm
     from poetry_torch_plugin.errors import ConfigError
+    from poetry_torch_plugin.service.targets import applying_target
     from poetry_torch_plugin.service.targets import check_target
     from poetry_torch_plugin.service.targets import set_target
-    from poetry_torch_plugin.service.targets import this_machine_is
     from poetry_torch_plugin.service.targets import undone_on_failure
 
     kind = str(options.for_kind).strip().lower()
@@ -315,9 +315,11 @@ def _install_for(
     before = set_target(pyproject, kind, values[0])
     say(f"Updated {pyproject.name}: {entry}." if before else f"{entry} is already set.")
     with undone_on_failure(pyproject, before):
-        if not this_machine_is(pyproject, kind):
+        applies = applying_target(pyproject)
+        if applies != kind:
+            why = f"the {applies} entry applies here" if applies else "no entry applies here"
             say(
-                f"This machine is not what {kind} covers: nothing installed here"
+                f"This machine is not what {kind} covers ({why}): nothing installed here"
                 " (`poetry torch check` shows which entry applies to it)."
             )
             return

@@ -74,11 +74,11 @@ def undone_on_failure(pyproject: Path, before: bytes | None) -> Iterator[None]:
         raise
 
 
-def this_machine_is(pyproject: Path, kind: str) -> bool:
-    """Whether the targets entry ``kind`` is the one that applies to this machine."""
+def applying_target(pyproject: Path) -> str | None:
+    """The ``[tool.poetry-torch.targets]`` key that applies to this machine, if any."""
     from poetry_torch_plugin.core.config import read_config
     from poetry_torch_plugin.project.pyproject import load
     from poetry_torch_plugin.service.settings import _target
 
     matched = _target(read_config(load(pyproject).document))
-    return matched is not None and matched[0] == kind.strip().lower()
+    return matched[0] if matched is not None else None

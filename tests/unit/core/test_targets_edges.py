@@ -120,3 +120,24 @@ def test_undone_on_failure_keeps_what_someone_else_wrote(tmp_path: Path) -> None
     with undone_on_failure(pyproject, b"before\n"):
         pass
     assert pyproject.read_bytes() == b"someone else\n"
+
+
+def test_for_a_kind_a_more_specific_entry_overrides_says_which_applies(tmp_path: Path) -> None:
+    import platform
+    import sys
+
+    if not sys.platform.startswith("linux") or platform.machine() != "x86_64":
+        pytest.skip("needs a linux-x86_64 machine")
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_bytes(PROJECT + b'\n[tool.poetry-torch.targets]\nlinux-x86_64 = "cu129"\n')
+    said: list[str] = []
+    install_torch(pyproject, InstallOptions(cpu=True, for_kind="linux"), _env, said.append)  # type: ignore[arg-type]
+    assert said == [
+        'Updated pyproject.toml: [tool.poetry-torch.targets] linux = "cpu".',
+        "This machine is not what linux covers (the linux-x86_64 entry applies here): nothing"
+        " installed here (`poetry torch check` shows which entry applies to it).",
+    ]
+    assert read_config(loads(pyproject.read_text())).targets == (
+        ("linux-x86_64", "cu129"),
+        ("linux", "cpu"),
+    )
