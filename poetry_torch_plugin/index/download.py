@@ -6,6 +6,8 @@ first and renamed), so a folder never holds a half-written or tampered wheel."""
 from __future__ import annotations
 
 import hashlib
+import os
+import secrets
 import socket
 import urllib.error
 import urllib.parse
@@ -42,11 +44,13 @@ def download_verified(url: str, dest: Path, sha256: str, access: IndexAccess | N
 
     IndexAccessError (one line) when the index cannot be read or the hash differs; ``dest``
     is then left as it was (absent)."""
-    part = dest.with_name(dest.name + ".part")
+    # one .part per download: two machines filling one shared folder never write into the
+    # same file (each verifies its own stream, so a shared .part could be renamed mixed)
+    part = dest.with_name(f"{dest.name}.{os.getpid()}-{secrets.token_hex(4)}.part")
     digest = hashlib.sha256()
     size = 0
     try:
-        with _source(url, access) as stream, part.open("wb") as out:
+        with _source(url, access) as stream, part.open("xb") as out:
             for chunk in iter(lambda: stream.read(_CHUNK), b""):
                 digest.update(chunk)
                 out.write(chunk)

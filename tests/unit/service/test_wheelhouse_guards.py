@@ -298,3 +298,19 @@ def test_a_locked_file_name_that_is_a_path_makes_the_lock_unreadable(name: str) 
     package = LockedPackage("tinydep", "1.0", False, ((name, "a" * 64),))
     problem = lock_problem(TorchLock(inputs, "e" * 64, (package,)))
     assert problem is not None and "is not a plain file name" in problem
+
+
+def test_a_download_never_writes_into_another_writers_part_file(tmp_path: Path) -> None:
+    """Two machines filling one shared folder: each streams into its own ``.part``."""
+    data = b"wheel bytes"
+    source = tmp_path / "index" / WHEEL
+    source.parent.mkdir()
+    source.write_bytes(data)
+    house = tmp_path / "house"
+    house.mkdir()
+    theirs = house / f"{WHEEL}.part"
+    theirs.write_bytes(b"another machine, half-way")
+    download_verified(source.as_uri(), house / WHEEL, hashlib.sha256(data).hexdigest(), None)
+    assert (house / WHEEL).read_bytes() == data
+    assert theirs.read_bytes() == b"another machine, half-way"
+    assert sorted(p.name for p in house.iterdir()) == sorted([WHEEL, theirs.name])
