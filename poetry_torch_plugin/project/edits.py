@@ -184,16 +184,17 @@ def apply_target_edit(
     if tool is None:
         tool = tomlkit.table(is_super_table=True)
         document["tool"] = tool
-    settings = tool.get(TOOL_TABLE)
+    settings = _a_table(tool, "tool").get(TOOL_TABLE)
     if settings is None:
         settings = tomlkit.table()
         tool[TOOL_TABLE] = settings
-    targets = settings.get("targets")
+    targets = _a_table(settings, f"tool.{TOOL_TABLE}").get("targets")
     if targets is None:
         # an inline ``poetry-torch = {...}`` can only hold an inline table
         inline = isinstance(settings, tomlkit.items.InlineTable)
         targets = tomlkit.inline_table() if inline else tomlkit.table()
         settings["targets"] = targets
+    _a_table(targets, f"tool.{TOOL_TABLE}.targets")
     # the entry as the file spells it (``Linux``, `` linux ``): one entry per kind, never two
     key = next((k for k in targets if str(k).strip().lower() == kind), kind)
     if str(targets.get(key, "")) != value:
@@ -202,6 +203,20 @@ def apply_target_edit(
     if "\r\n" in original_text:
         text = re.sub(r"(?<!\r)\n", "\r\n", text)
     return EditResult(text=text, changed=text != original_text)
+
+
+def _a_table(value: Any, where: str) -> Any:
+    """``value`` when it is a TOML table; ConfigError (one line) for ``tool = 3`` and the like."""
+    from collections.abc import MutableMapping
+
+    from poetry_torch_plugin.errors import ConfigError
+
+    if not isinstance(value, MutableMapping):
+        raise ConfigError(
+            f"[{where}] in pyproject.toml is not a table; nothing was changed. Fix it, then run"
+            " the command again."
+        )
+    return value
 
 
 _KEY = r"""(?:[A-Za-z0-9_-]+|"[^"\n]*"|'[^'\n]*')"""

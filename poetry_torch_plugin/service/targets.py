@@ -38,6 +38,7 @@ def set_target(pyproject: Path, kind: str, value: str) -> bytes | None:
     changed (for ``undone_on_failure``), else None.
 
     ConfigError (one line, nothing written) for an unknown kind or an unwritable file."""
+    from poetry_torch_plugin.core.config import read_config
     from poetry_torch_plugin.project.edits import apply_target_edit
     from poetry_torch_plugin.project.files import refuse_read_only
     from poetry_torch_plugin.project.pyproject import load
@@ -45,6 +46,7 @@ def set_target(pyproject: Path, kind: str, value: str) -> bytes | None:
 
     name = check_target(kind, value)
     pyproject_file = load(pyproject)
+    read_config(pyproject_file.document)  # a [tool.poetry-torch] already wrong: said first
     edit = apply_target_edit(
         pyproject_file.document, name, value, pyproject_file.original.decode("utf-8")
     )

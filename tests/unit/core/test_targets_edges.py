@@ -141,3 +141,29 @@ def test_for_a_kind_a_more_specific_entry_overrides_says_which_applies(tmp_path:
         ("linux-x86_64", "cu129"),
         ("linux", "cpu"),
     )
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ('tool = 3\n\n[project]\nname = "x"\n', r"\[tool\] in pyproject.toml is not a table"),
+        ('[tool]\npoetry-torch = "x"\n', r"\[tool.poetry-torch\] in pyproject.toml is not a"),
+        ('[tool.poetry-torch]\ntargets = "cpu"\n', "must be a table of machine kinds"),
+        ('[tool.poetry-torch]\ntargets = ["cpu"]\n', "must be a table of machine kinds"),
+        ('[tool.poetry-torch]\ninstaller = "conda"\n', "is not one of auto, pip, uv"),
+        ('[tool.poetry-torch.targets]\nmacos = "cu129"\n', "only the cpu build"),
+    ],
+)
+def test_for_refuses_a_malformed_table_in_one_line_and_writes_nothing(
+    tmp_path: Path, body: str, message: str
+) -> None:
+    """These were AttributeError tracebacks, or an entry added to an invalid config."""
+    from poetry_torch_plugin.service.targets import set_target
+
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(body)
+    before = pyproject.read_bytes()
+    with pytest.raises(ConfigError, match=message) as info:
+        set_target(pyproject, "linux", "cpu")
+    assert "\n" not in str(info.value)
+    assert pyproject.read_bytes() == before
