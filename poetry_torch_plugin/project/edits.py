@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from typing import Any
@@ -17,6 +18,7 @@ from packaging.utils import canonicalize_name
 
 from poetry_torch_plugin.core.config import TOOL_TABLE
 from poetry_torch_plugin.core.config import is_pytorch_source
+from poetry_torch_plugin.errors import ConfigError
 
 
 if TYPE_CHECKING:
@@ -48,14 +50,19 @@ def _set_source(document: TOMLDocument, source: Source) -> None:
     if tool is None:
         tool = tomlkit.table(is_super_table=True)
         document["tool"] = tool
-    poetry = tool.get("poetry")
+    poetry = _a_table(tool, "tool").get("poetry")
     if poetry is None:
         poetry = tomlkit.table(is_super_table=True)
         tool["poetry"] = poetry
-    entries = poetry.get("source")
+    entries = _a_table(poetry, "tool.poetry").get("source")
     if entries is None:
         entries = tomlkit.aot()
         poetry["source"] = entries
+    if not isinstance(entries, list) or not all(isinstance(e, MutableMapping) for e in entries):
+        raise ConfigError(
+            "[[tool.poetry.source]] in pyproject.toml is not a list of tables; nothing was"
+            " changed. Fix it, then run the command again."
+        )
     matches = [
         index
         for index, entry in enumerate(entries)
@@ -125,7 +132,7 @@ def _set_packages(document: TOMLDocument, packages: Sequence[str]) -> None:
     if settings is None:
         settings = tomlkit.table()
         tool[TOOL_TABLE] = settings
-    current = settings.get("packages")
+    current = _a_table(settings, f"tool.{TOOL_TABLE}").get("packages")
     if current is not None and [str(item) for item in current] == list(packages):
         return
     array = tomlkit.array()
@@ -207,10 +214,6 @@ def apply_target_edit(
 
 def _a_table(value: Any, where: str) -> Any:
     """``value`` when it is a TOML table; ConfigError (one line) for ``tool = 3`` and the like."""
-    from collections.abc import MutableMapping
-
-    from poetry_torch_plugin.errors import ConfigError
-
     if not isinstance(value, MutableMapping):
         raise ConfigError(
             f"[{where}] in pyproject.toml is not a table; nothing was changed. Fix it, then run"

@@ -167,3 +167,25 @@ def test_for_refuses_a_malformed_table_in_one_line_and_writes_nothing(
         set_target(pyproject, "linux", "cpu")
     assert "\n" not in str(info.value)
     assert pyproject.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ('[tool]\npoetry-torch = "x"\n', r"\[tool.poetry-torch\] in pyproject.toml is not a"),
+        ('[tool.poetry]\nsource = "x"\n', r"\[\[tool.poetry.source\]\] in pyproject.toml is"),
+        ("[tool.poetry]\nsource = [1]\n", r"\[\[tool.poetry.source\]\] in pyproject.toml is"),
+        ("[tool]\npoetry = 3\n", r"\[tool.poetry\] in pyproject.toml is not a table"),
+    ],
+)
+def test_install_refuses_a_malformed_table_in_one_line(
+    tmp_path: Path, body: str, message: str
+) -> None:
+    """The install's own edit (not only --for) met these with AttributeError tracebacks."""
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_bytes(PROJECT + b"\n" + body.encode())
+    before = pyproject.read_bytes()
+    with pytest.raises(ConfigError, match=message) as info:
+        install_torch(pyproject, InstallOptions(cpu=True, dry_run=True), _env, lambda _: None)  # type: ignore[arg-type]
+    assert "\n" not in str(info.value)
+    assert pyproject.read_bytes() == before
