@@ -80,7 +80,7 @@ def ensure(
     from poetry_torch_plugin.install.select import get_backend
     from poetry_torch_plugin.service.pins import install_pins
 
-    house = _wheelhouse(lock)  # POETRY_TORCH_WHEELHOUSE: no index at all
+    house = _wheelhouse(lock, target)  # POETRY_TORCH_WHEELHOUSE: no index at all
     with exclusive(target):
         problems = _ensure_problems(settings, target, variant, lock)
         if not problems:
@@ -201,7 +201,7 @@ def held_in_lock(settings: TorchConfig, lock_path: Path) -> None:
         )
 
 
-def _wheelhouse(lock: TorchLock | None) -> Path | None:
+def _wheelhouse(lock: TorchLock | None, target: TargetEnv | None = None) -> Path | None:
     """``POETRY_TORCH_WHEELHOUSE``: the hook replays the lock from that folder, no index.
     Set, it must hold wheels and there must be a lock to replay: the user asked for no
     network, so the hook never falls back to the index (ConfigError, nothing installed)."""
@@ -212,7 +212,9 @@ def _wheelhouse(lock: TorchLock | None) -> Path | None:
 
     house = from_env()
     if house is not None and lock is not None:
-        return holds(house, lock)
+        from poetry_torch_plugin.install.base import environment_tag_set
+
+        return holds(house, lock, environment_tag_set(target.python) if target else None)
     if house is not None:
         raise ConfigError(
             f"{WHEELHOUSE_ENV} is set but there is no fresh {LOCK_NAME} for this machine to"

@@ -12,6 +12,7 @@ import html
 import os
 
 from dataclasses import dataclass
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from poetry_torch_plugin.core.lockfile import LOCK_NAME
@@ -223,20 +224,26 @@ def usable(folder: Path | str) -> Path:
     return path
 
 
-def holds(wheelhouse: Path, lock: TorchLock) -> Path:
-    """``wheelhouse`` once it holds a locked file of every package (which one this Python
-    takes, the installer decides); ConfigError in one line before anything is installed."""
-    missing = [
-        f"{package.name} {package.version}"
-        for package in lock.packages
-        if not any((wheelhouse / name).is_file() for name, _ in package.files)
-    ]
+def holds(wheelhouse: Path, lock: TorchLock, tags: Collection[str] | None = None) -> Path:
+    """``wheelhouse`` once it holds a locked file of every package, one this environment
+    installs when its wheel ``tags`` are known; ConfigError in one line before anything is
+    installed (a folder filled from another lock, or for another Python or platform)."""
+    missing = []
+    for package in lock.packages:
+        try:
+            wanted = select_files(replace(lock, packages=(package,)), tags or None)
+        except ConfigError:
+            wanted = []  # the lock has no file for here at all: pip would say the same
+        if not any((wheelhouse / name).is_file() for _, name, _ in wanted):
+            missing.append(f"{package.name} {package.version}")
     if missing:
+        where = "for this environment's Python and platform " if tags else ""
         raise ConfigError(
-            f"the wheelhouse {wheelhouse} holds no locked file of {', '.join(missing[:3])}"
-            f"{', …' if len(missing) > 3 else ''} (filled from another {LOCK_NAME}?); nothing"
-            " was installed and no index was read. Refill it with `poetry torch wheelhouse"
-            f" {wheelhouse}` where the index is reachable."
+            f"the wheelhouse {wheelhouse} holds no locked file {where}of"
+            f" {', '.join(missing[:3])}{', …' if len(missing) > 3 else ''} (filled from another"
+            f" {LOCK_NAME}, or for another machine?); nothing was installed and no index was"
+            f" read. Fill it with `poetry torch wheelhouse {wheelhouse}` (--all for every"
+            " machine) where the index is reachable."
         )
     return wheelhouse
 
@@ -261,6 +268,7 @@ def install_from(
     """Replay the fresh lock from ``wheelhouse`` alone (no index, hash-checked); no file of the
     project is written.  Returns the pins installed (none for a dry run)."""
     from poetry_torch_plugin.env.mutex import exclusive
+    from poetry_torch_plugin.install.base import environment_tag_set
     from poetry_torch_plugin.install.resolve import install_locked
     from poetry_torch_plugin.install.select import get_backend
     from poetry_torch_plugin.project.lockstate import configured
@@ -281,6 +289,7 @@ def install_from(
         return ()
     access = access_for(settings, source)
     target = find_env(create=True)
+    holds(wheelhouse, lock, environment_tag_set(target.python))
     with exclusive(target):
         pins = install_locked(
             target,

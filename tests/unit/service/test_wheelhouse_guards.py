@@ -314,3 +314,28 @@ def test_a_download_never_writes_into_another_writers_part_file(tmp_path: Path) 
     assert (house / WHEEL).read_bytes() == data
     assert theirs.read_bytes() == b"another machine, half-way"
     assert sorted(p.name for p in house.iterdir()) == sorted([WHEEL, theirs.name])
+
+
+def test_a_wheelhouse_filled_for_another_python_is_refused_before_installing(
+    tmp_path: Path,
+) -> None:
+    """Filled on a cp312 build host, installed on a cp311 cluster: one line naming the
+    package, instead of pip's 'no matching distribution' after the environment was touched."""
+    from poetry_torch_plugin.core.lockfile import LockedPackage
+    from poetry_torch_plugin.service.wheelhouse import holds
+
+    cp311 = "torch-2.9.0+cpu-cp311-cp311-linux_x86_64.whl"
+    cp312 = "torch-2.9.0+cpu-cp312-cp312-linux_x86_64.whl"
+    inputs = LockInputs("pytorch_cpu", "https://x/whl/cpu", ("torch",), "")
+    files = ((cp311, "a" * 64), (cp312, "b" * 64))
+    lock = TorchLock(inputs, "e" * 64, (LockedPackage("torch", "2.9.0+cpu", True, files),))
+    (tmp_path / cp312).write_bytes(b"x")
+    here = {"cp311-cp311-linux_x86_64", "py3-none-any"}
+    with pytest.raises(ConfigError) as info:
+        holds(tmp_path, lock, here)
+    assert "holds no locked file for this environment's Python and platform of torch" in str(
+        info.value
+    )
+    assert holds(tmp_path, lock, None) == tmp_path  # tags unknown: any locked file will do
+    (tmp_path / cp311).write_bytes(b"x")
+    assert holds(tmp_path, lock, here) == tmp_path
