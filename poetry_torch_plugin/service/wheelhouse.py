@@ -102,6 +102,7 @@ def fill(
     from poetry_torch_plugin.service.settings import access_for
 
     lock = locked(pyproject)
+    _writable_folder(dest)  # before the project environment is looked for (or created)
     tags = None if every_file else environment_tag_set(find_env(create=True).python)
     if tags is not None and not tags:
         raise ConfigError(
@@ -112,7 +113,6 @@ def fill(
     files = select_files(lock, tags)
     settings, source = configured(pyproject)
     access = access_for(settings, source)
-    _writable_folder(dest)
     try:
         todo = [f for f in files if not _kept(dest / f[1], f[2], file_sha256)]
     except OSError as exc:

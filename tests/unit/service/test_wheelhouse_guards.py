@@ -224,6 +224,8 @@ def test_a_wheelhouse_path_that_is_a_file_is_one_line(tmp_path: Path) -> None:
     house.write_text("a file")
     with pytest.raises(ConfigError, match="cannot create the wheelhouse"):
         fill(pyproject, house, _no_env, every_file=True)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="cannot create the wheelhouse"):
+        fill(pyproject, house, _no_env)  # type: ignore[arg-type]  # before any environment
     assert house.read_text() == "a file"
 
 
