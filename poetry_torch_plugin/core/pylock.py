@@ -4,6 +4,7 @@ lock format (``uv pip install -r pylock.torch.toml``).  Pure: the text only."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+from typing import Any
 from urllib.parse import quote
 
 from poetry_torch_plugin import __version__
@@ -68,18 +69,22 @@ def pylock_text(lock: TorchLock) -> str:
         table.add("version", package.version)
         table.add("index", index)
         wheels = tomlkit.array()
+        sdists: list[Any] = []
         for filename, digest in package.files:
-            wheel = tomlkit.inline_table()
-            wheel.update(
+            entry = tomlkit.inline_table()
+            entry.update(
                 {
                     "name": filename,
                     "url": f"{index}/{quote(filename)}",
                     "hashes": {"sha256": digest},
                 }
             )
-            wheels.append(wheel)
-        wheels.multiline(True)
-        table.add("wheels", wheels)
+            (wheels if filename.endswith(".whl") else sdists).append(entry)
+        if sdists:  # PEP 751: a source archive is the package's one ``sdist``, never a wheel
+            table.add("sdist", sdists[0])
+        if wheels:
+            wheels.multiline(True)
+            table.add("wheels", wheels)
         packages.append(table)
     document.add("packages", packages)
     return tomlkit.dumps(document)

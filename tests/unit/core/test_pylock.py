@@ -61,3 +61,16 @@ def test_requires_python_in_poetry_syntax_or_empty_is_left_out() -> None:
     data = loads(pylock_text(TorchLock(inputs, "e" * 64, (), "")))
     assert "requires-python" not in data
     assert "environments" not in data  # a lock lacking resolved-for: no guess
+
+
+def test_a_locked_source_archive_is_the_packages_sdist_not_a_wheel() -> None:
+    inputs = LockInputs("pytorch_cpu", "https://m.example/whl/cpu", ("torch",), ">=3.9")
+    tiny = LockedPackage("tinydep", "1.0", False, (("tinydep-1.0.tar.gz", "c" * 64),))
+    data = loads(pylock_text(TorchLock(inputs, "e" * 64, (tiny,), "")))
+    [package] = data["packages"]
+    assert "wheels" not in package
+    assert package["sdist"] == {
+        "name": "tinydep-1.0.tar.gz",
+        "url": "https://m.example/whl/cpu/tinydep-1.0.tar.gz",
+        "hashes": {"sha256": "c" * 64},
+    }
