@@ -59,7 +59,7 @@ def download_verified(url: str, dest: Path, sha256: str, access: IndexAccess | N
         part.unlink(missing_ok=True)
         reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or exc
         raise IndexAccessError(
-            f"cannot download {dest.name} from {redact(url)} ({reason}); the files already in"
+            f"cannot download {dest.name} from {_shown(url)} ({reason}); the files already in"
             f" {dest.parent} were kept. Check the network, then run the command again."
         ) from None
     except BaseException:  # Ctrl-C: no half-written .part is left behind
@@ -68,7 +68,7 @@ def download_verified(url: str, dest: Path, sha256: str, access: IndexAccess | N
     if digest.hexdigest() != sha256:
         part.unlink(missing_ok=True)
         raise IndexAccessError(
-            f"{dest.name} from {redact(url)} does not match its sha256 in poetry-torch.lock"
+            f"{dest.name} from {_shown(url)} does not match its sha256 in poetry-torch.lock"
             f" (got {digest.hexdigest()[:16]}…, locked {sha256[:16]}…); it was not kept. The index"
             " or a proxy serves another file: check it, or run `poetry torch lock` if the"
             " index really changed."
@@ -82,6 +82,12 @@ def download_verified(url: str, dest: Path, sha256: str, access: IndexAccess | N
             " were kept. Make the folder and its files writable, then run the command again."
         ) from None
     return size
+
+
+def _shown(url: str) -> str:
+    """The URL to print: login masked, and no query or fragment, where a signed link (an
+    object store's ``?X-Amz-Signature=…``) carries a credential of its own."""
+    return redact(urllib.parse.urlsplit(url)._replace(query="", fragment="").geturl())
 
 
 def _source(url: str, access: IndexAccess | None) -> BinaryIO:

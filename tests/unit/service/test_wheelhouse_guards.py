@@ -341,3 +341,12 @@ def test_a_wheelhouse_filled_for_another_python_is_refused_before_installing(
     assert holds(tmp_path, lock, None) == tmp_path  # tags unknown: any locked file will do
     (tmp_path / cp311).write_bytes(b"x")
     assert holds(tmp_path, lock, here) == tmp_path
+
+
+def test_a_failed_download_prints_no_login_and_no_signed_query(tmp_path: Path) -> None:
+    url = "file://u:s3cret@/nowhere/" + WHEEL + "?X-Amz-Signature=t0ken#sha256=" + "0" * 64
+    with pytest.raises(IndexAccessError) as info:
+        download_verified(url, tmp_path / WHEEL, "0" * 64, None)
+    message = str(info.value)
+    assert message.startswith(f"cannot download {WHEEL} from file://u:***@/nowhere/{WHEEL} (")
+    assert "s3cret" not in message and "t0ken" not in message
