@@ -350,3 +350,16 @@ def test_a_failed_download_prints_no_login_and_no_signed_query(tmp_path: Path) -
     message = str(info.value)
     assert message.startswith(f"cannot download {WHEEL} from file://u:***@/nowhere/{WHEEL} (")
     assert "s3cret" not in message and "t0ken" not in message
+
+
+@pytest.mark.parametrize("name", ["../../etc", "Tiny_Dep", "a/b"])
+def test_a_locked_package_name_that_is_not_normalized_makes_the_lock_unreadable(
+    name: str,
+) -> None:
+    from poetry_torch_plugin.core.lockfile import LockedPackage
+    from poetry_torch_plugin.core.lockfile import lock_problem
+
+    inputs = LockInputs("pytorch_cpu", "https://x/whl/cpu", ("torch",), "")
+    package = LockedPackage(name, "1.0", False, (("tinydep-1.0.tar.gz", "a" * 64),))
+    problem = lock_problem(TorchLock(inputs, "e" * 64, (package,)))
+    assert problem == f"{name!r} is not a normalized package name"
