@@ -90,3 +90,16 @@ def test_ctrl_c_while_filling_a_wheelhouse_is_one_line_and_leaves_no_part(
     again = project.run("torch", "wheelhouse", str(folder))
     assert "Wheelhouse ready:" in again.stdout, again.stdout
     assert not list(folder.glob("*.part"))
+
+
+def test_a_project_not_opted_in_ignores_the_wheelhouse_variable(
+    project: Project, tmp_path: Path
+) -> None:
+    """A cluster may export POETRY_TORCH_WHEELHOUSE for everyone: a project without
+    [tool.poetry-torch] or a pytorch_* source behaves as with `poetry --no-plugins`."""
+    assert "poetry-torch" not in project.pyproject.read_text()
+    result = project.run(
+        "install", extra_env={"POETRY_TORCH_WHEELHOUSE": str(tmp_path / "missing")}
+    )
+    assert result.returncode == 0
+    assert "poetry-torch" not in result.stdout + result.stderr, result.stderr
