@@ -37,7 +37,7 @@ class Filled:
     size: int  # bytes of every selected file
 
 
-def locked(pyproject: Path) -> TorchLock:
+def locked(pyproject: Path, purpose: str = "fill a wheelhouse from") -> TorchLock:
     """The project's poetry-torch.lock, which must be fresh: a wheelhouse is only as good as
     the lock it replays."""
     from poetry_torch_plugin.project.lockstate import check_project
@@ -48,7 +48,7 @@ def locked(pyproject: Path) -> TorchLock:
         raise ConfigError(f"{problem.rstrip('.')}; the wheelhouse was left as it is.")
     if state.lock is None:
         raise ConfigError(
-            f"there is no {LOCK_NAME} to fill a wheelhouse from; nothing was changed."
+            f"there is no {LOCK_NAME} to {purpose}; nothing was changed."
             " Run `poetry torch lock` (or `poetry torch install`) first."
         )
     return state.lock
@@ -256,7 +256,7 @@ def from_env() -> Path | None:
 
 def install_from(
     pyproject: Path,
-    wheelhouse: Path,
+    wheelhouse: Path | str,
     find_env: EnvFinder,
     *,
     installer: str | None = None,
@@ -275,21 +275,22 @@ def install_from(
     from poetry_torch_plugin.service.settings import access_for
     from poetry_torch_plugin.service.verify import verify
 
-    lock = locked(pyproject)
-    wheelhouse = holds(usable(wheelhouse), lock)
+    house = usable(wheelhouse)
+    lock = locked(pyproject, "install from a wheelhouse")
+    holds(house, lock)
     settings, source = configured(pyproject)
     backend = get_backend(installer or settings.installer)
     verb = "Would install" if dry_run else "Installing"
     say(
         f"{verb} {len(lock.packages)} locked packages ({', '.join(lock.pins()[:3])}, …) from"
-        f" the wheelhouse {wheelhouse} with {backend.name}, no index, each checked against its"
+        f" the wheelhouse {house} with {backend.name}, no index, each checked against its"
         f" sha256 in {LOCK_NAME}"
     )
     if dry_run:
         return ()
     access = access_for(settings, source)
     target = find_env(create=True)
-    holds(wheelhouse, lock, environment_tag_set(target.python))
+    holds(house, lock, environment_tag_set(target.python))
     with exclusive(target):
         pins = install_locked(
             target,
@@ -298,14 +299,14 @@ def install_from(
             backend=backend,
             quiet=quiet,
             verbose=verbose,
-            wheelhouse=wheelhouse,
+            wheelhouse=house,
         )
     problems = verify(settings, target, source.variant) if source.variant else []
     if problems:
         from poetry_torch_plugin.errors import InstallError
 
         raise InstallError(
-            f"after installing from the wheelhouse {wheelhouse}, {problems[0].text}; no file"
+            f"after installing from the wheelhouse {house}, {problems[0].text}; no file"
             " of the project was changed. Refill it with `poetry torch wheelhouse`."
         )
     return pins

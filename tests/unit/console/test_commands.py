@@ -167,6 +167,24 @@ def test_export_to_a_pylock_name_writes_pep_751(tester: Tester, project_dir: Pat
     assert "lock-version" in export.io.fetch_output()
 
 
+def test_wheelhouse_install_refuses_for_and_an_empty_folder(
+    tester: Tester, project_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--for with a wheelhouse was silently ignored, and ``--wheelhouse ""`` meant no
+    wheelhouse at all (an install from the index the user had asked not to read)."""
+    configured_project(project_dir, "https://download.pytorch.org/whl/cpu")
+    before = (project_dir / "pyproject.toml").read_bytes()
+    install = tester("torch install")
+    assert install.execute(f"--for linux --wheelhouse {project_dir}") == 1
+    assert "so --for cannot apply" in one_error_line(install)
+    assert install.execute('--wheelhouse "" --dry-run') == 1
+    assert "is empty; nothing was installed" in one_error_line(install)
+    monkeypatch.setenv("POETRY_TORCH_WHEELHOUSE", str(project_dir / "missing"))
+    assert install.execute("--dry-run") == 1
+    assert "holds no wheels" in one_error_line(install)
+    assert (project_dir / "pyproject.toml").read_bytes() == before
+
+
 @pytest.mark.parametrize(
     ("args", "expected"),
     [

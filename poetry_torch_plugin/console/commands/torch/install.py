@@ -153,8 +153,6 @@ when it is found). Each wheel is downloaded once, and the installer's own cache 
         return 0
 
     def _from_wheelhouse(self, folder: str, options: InstallOptions) -> int:
-        from pathlib import Path
-
         from poetry_torch_plugin.errors import ConfigError
         from poetry_torch_plugin.errors import TorchPluginError
         from poetry_torch_plugin.service.wheelhouse import WHEELHOUSE_ENV
@@ -184,7 +182,7 @@ when it is found). Each wheel is downloaded once, and the installer's own cache 
                 )
             pins = install_from(
                 self.pyproject_path(),
-                Path(folder),
+                folder,  # a str: an empty one is refused, not read as '.'
                 self.project_env,
                 installer=options.installer,
                 dry_run=options.dry_run,
