@@ -64,6 +64,7 @@ def test_ctrl_c_while_filling_a_wheelhouse_is_one_line_and_leaves_no_part(
     project.run("lock")
     folder = tmp_path / "wheels"
     index_server.set_fault("/whl/cu129/torch-", "slow", delay=60)
+    index_server.clear_log()  # the install above fetched torch: wait for this command's request
     process = subprocess.Popen(
         [str(project.poetry), "--no-ansi", "torch", "wheelhouse", str(folder)],
         cwd=project.root,
