@@ -225,14 +225,19 @@ def loads(text: str, path: Path = Path(LOCK_NAME)) -> TorchLock:
 
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+_NAME = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?")  # a PEP 503 normalized name
 
 
 def _package_problem(package: LockedPackage) -> str | None:
     from packaging.utils import InvalidWheelFilename
+    from packaging.utils import canonicalize_name
     from packaging.utils import parse_wheel_filename
     from packaging.version import InvalidVersion
     from packaging.version import Version
 
+    if canonicalize_name(package.name) != package.name or not _NAME.fullmatch(package.name):
+        # simple/<name>/ in a wheelhouse: a name is never a path
+        return f"{package.name!r} is not a normalized package name"
     try:
         version = Version(package.version)
     except InvalidVersion:
@@ -242,6 +247,9 @@ def _package_problem(package: LockedPackage) -> str | None:
     for filename, digest in package.files:
         if not _SHA256.fullmatch(digest):
             return f"{filename} has no well-formed sha256 hash"
+        if "/" in filename or "\\" in filename or filename.startswith("."):
+            # a wheelhouse writes each file under this name: never outside its folder
+            return f"{filename!r} is not a plain file name"
         if not filename.endswith(".whl"):
             continue
         try:

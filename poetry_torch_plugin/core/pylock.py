@@ -4,6 +4,7 @@ lock format (``uv pip install -r pylock.torch.toml``).  Pure: the text only."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+from typing import Any
 from urllib.parse import quote
 
 from poetry_torch_plugin import __version__
@@ -26,6 +27,23 @@ def environment_marker(resolved_for: str) -> str | None:
     return " and ".join(f"{key} == '{value}'" for key, value in zip(_MARKERS, words))
 
 
+def pep440_python(constraint: str) -> str | None:
+    """The project's Python constraint as PEP 751's ``requires-python`` wants it (PEP 440);
+    None (the key is optional) when it is empty or in Poetry's own syntax (``^3.10``,
+    ``~3.11``, ``3.10 || 3.12``), which installers reading pylock.toml reject."""
+    from packaging.specifiers import InvalidSpecifier
+    from packaging.specifiers import SpecifierSet
+
+    text = constraint.strip()
+    if not text:
+        return None
+    try:
+        SpecifierSet(text)
+    except InvalidSpecifier:
+        return None
+    return text
+
+
 def pylock_text(lock: TorchLock) -> str:
     """The lock as PEP 751 TOML: every package with its index and each locked wheel's URL
     (the file beside the index's pages, as download.pytorch.org and its mirrors serve them)
@@ -40,7 +58,9 @@ def pylock_text(lock: TorchLock) -> str:
     marker = environment_marker(lock.resolved_for)
     if marker is not None:
         document.add("environments", [marker])
-    document.add("requires-python", lock.inputs.requires_python)
+    requires = pep440_python(lock.inputs.requires_python)
+    if requires is not None:
+        document.add("requires-python", requires)
     document.add("created-by", f"poetry-torch-plugin {__version__}")
     packages = tomlkit.aot()
     for package in lock.packages:
@@ -49,18 +69,22 @@ def pylock_text(lock: TorchLock) -> str:
         table.add("version", package.version)
         table.add("index", index)
         wheels = tomlkit.array()
+        sdists: list[Any] = []
         for filename, digest in package.files:
-            wheel = tomlkit.inline_table()
-            wheel.update(
+            entry = tomlkit.inline_table()
+            entry.update(
                 {
                     "name": filename,
                     "url": f"{index}/{quote(filename)}",
                     "hashes": {"sha256": digest},
                 }
             )
-            wheels.append(wheel)
-        wheels.multiline(True)
-        table.add("wheels", wheels)
+            (wheels if filename.endswith(".whl") else sdists).append(entry)
+        if sdists:  # PEP 751: a source archive is the package's one ``sdist``, never a wheel
+            table.add("sdist", sdists[0])
+        if wheels:
+            wheels.multiline(True)
+            table.add("wheels", wheels)
         packages.append(table)
     document.add("packages", packages)
     return tomlkit.dumps(document)

@@ -66,11 +66,21 @@ def parse_targets(value: object) -> tuple[tuple[str, str], ...]:
                 f"{where} has unknown machine kind {str(key)!r} (known: {', '.join(KEYS)});"
                 " nothing was changed. Fix pyproject.toml."
             )
+        if name in dict(pairs):
+            raise ConfigError(
+                f"{where} names {name} twice (keys differ only in case or spaces); nothing was"
+                " changed. Keep one of them in pyproject.toml."
+            )
         parsed = parse_variant(variant, where=f"{where} {name}", fix="Fix pyproject.toml")
         if parsed is None:
             raise ConfigError(
                 f"{where} {name} is empty; nothing was changed. Give it a variant"
                 ' ("cu129", "cpu", …) or "auto", or remove it.'
+            )
+        if name.startswith("macos") and parsed not in ("cpu", "auto"):
+            raise ConfigError(
+                f'{where} {name} = "{parsed}", but PyTorch publishes only the cpu build (with'
+                ' MPS) for macOS; nothing was changed. Set it to "cpu" or "auto".'
             )
         pairs.append((name, parsed))
     return tuple(pairs)

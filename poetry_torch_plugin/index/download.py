@@ -6,6 +6,8 @@ first and renamed), so a folder never holds a half-written or tampered wheel."""
 from __future__ import annotations
 
 import hashlib
+import os
+import secrets
 import socket
 import urllib.error
 import urllib.parse
@@ -42,11 +44,13 @@ def download_verified(url: str, dest: Path, sha256: str, access: IndexAccess | N
 
     IndexAccessError (one line) when the index cannot be read or the hash differs; ``dest``
     is then left as it was (absent)."""
-    part = dest.with_name(dest.name + ".part")
+    # one .part per download: two machines filling one shared folder never write into the
+    # same file (each verifies its own stream, so a shared .part could be renamed mixed)
+    part = dest.with_name(f"{dest.name}.{os.getpid()}-{secrets.token_hex(4)}.part")
     digest = hashlib.sha256()
     size = 0
     try:
-        with _source(url, access) as stream, part.open("wb") as out:
+        with _source(url, access) as stream, part.open("xb") as out:
             for chunk in iter(lambda: stream.read(_CHUNK), b""):
                 digest.update(chunk)
                 out.write(chunk)
@@ -55,19 +59,35 @@ def download_verified(url: str, dest: Path, sha256: str, access: IndexAccess | N
         part.unlink(missing_ok=True)
         reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or exc
         raise IndexAccessError(
-            f"cannot download {dest.name} from {redact(url)} ({reason}); the files already in"
+            f"cannot download {dest.name} from {_shown(url)} ({reason}); the files already in"
             f" {dest.parent} were kept. Check the network, then run the command again."
         ) from None
+    except BaseException:  # Ctrl-C: no half-written .part is left behind
+        part.unlink(missing_ok=True)
+        raise
     if digest.hexdigest() != sha256:
         part.unlink(missing_ok=True)
         raise IndexAccessError(
-            f"{dest.name} from {redact(url)} does not match its sha256 in poetry-torch.lock"
+            f"{dest.name} from {_shown(url)} does not match its sha256 in poetry-torch.lock"
             f" (got {digest.hexdigest()[:16]}…, locked {sha256[:16]}…); it was not kept. The index"
             " or a proxy serves another file: check it, or run `poetry torch lock` if the"
             " index really changed."
         )
-    part.replace(dest)
+    try:
+        part.replace(dest)
+    except OSError as exc:
+        part.unlink(missing_ok=True)
+        raise IndexAccessError(
+            f"cannot write {dest} ({exc.strerror or exc}); the files already in {dest.parent}"
+            " were kept. Make the folder and its files writable, then run the command again."
+        ) from None
     return size
+
+
+def _shown(url: str) -> str:
+    """The URL to print: login masked, and no query or fragment, where a signed link (an
+    object store's ``?X-Amz-Signature=…``) carries a credential of its own."""
+    return redact(urllib.parse.urlsplit(url)._replace(query="", fragment="").geturl())
 
 
 def _source(url: str, access: IndexAccess | None) -> BinaryIO:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from typing import Any
@@ -17,6 +18,7 @@ from packaging.utils import canonicalize_name
 
 from poetry_torch_plugin.core.config import TOOL_TABLE
 from poetry_torch_plugin.core.config import is_pytorch_source
+from poetry_torch_plugin.errors import ConfigError
 
 
 if TYPE_CHECKING:
@@ -48,14 +50,19 @@ def _set_source(document: TOMLDocument, source: Source) -> None:
     if tool is None:
         tool = tomlkit.table(is_super_table=True)
         document["tool"] = tool
-    poetry = tool.get("poetry")
+    poetry = _a_table(tool, "tool").get("poetry")
     if poetry is None:
         poetry = tomlkit.table(is_super_table=True)
         tool["poetry"] = poetry
-    entries = poetry.get("source")
+    entries = _a_table(poetry, "tool.poetry").get("source")
     if entries is None:
         entries = tomlkit.aot()
         poetry["source"] = entries
+    if not isinstance(entries, list) or not all(isinstance(e, MutableMapping) for e in entries):
+        raise ConfigError(
+            "[[tool.poetry.source]] in pyproject.toml is not a list of tables; nothing was"
+            " changed. Fix it, then run the command again."
+        )
     matches = [
         index
         for index, entry in enumerate(entries)
@@ -125,7 +132,7 @@ def _set_packages(document: TOMLDocument, packages: Sequence[str]) -> None:
     if settings is None:
         settings = tomlkit.table()
         tool[TOOL_TABLE] = settings
-    current = settings.get("packages")
+    current = _a_table(settings, f"tool.{TOOL_TABLE}").get("packages")
     if current is not None and [str(item) for item in current] == list(packages):
         return
     array = tomlkit.array()
@@ -184,20 +191,35 @@ def apply_target_edit(
     if tool is None:
         tool = tomlkit.table(is_super_table=True)
         document["tool"] = tool
-    settings = tool.get(TOOL_TABLE)
+    settings = _a_table(tool, "tool").get(TOOL_TABLE)
     if settings is None:
         settings = tomlkit.table()
         tool[TOOL_TABLE] = settings
-    targets = settings.get("targets")
+    targets = _a_table(settings, f"tool.{TOOL_TABLE}").get("targets")
     if targets is None:
-        targets = tomlkit.table()
+        # an inline ``poetry-torch = {...}`` can only hold an inline table
+        inline = isinstance(settings, tomlkit.items.InlineTable)
+        targets = tomlkit.inline_table() if inline else tomlkit.table()
         settings["targets"] = targets
-    if str(targets.get(kind, "")) != value:
-        targets[kind] = value
+    _a_table(targets, f"tool.{TOOL_TABLE}.targets")
+    # the entry as the file spells it (``Linux``, `` linux ``): one entry per kind, never two
+    key = next((k for k in targets if str(k).strip().lower() == kind), kind)
+    if str(targets.get(key, "")) != value:
+        targets[key] = value
     text = tidy(tomlkit.dumps(document), original_text)
     if "\r\n" in original_text:
         text = re.sub(r"(?<!\r)\n", "\r\n", text)
     return EditResult(text=text, changed=text != original_text)
+
+
+def _a_table(value: Any, where: str) -> Any:
+    """``value`` when it is a TOML table; ConfigError (one line) for ``tool = 3`` and the like."""
+    if not isinstance(value, MutableMapping):
+        raise ConfigError(
+            f"[{where}] in pyproject.toml is not a table; nothing was changed. Fix it, then run"
+            " the command again."
+        )
+    return value
 
 
 _KEY = r"""(?:[A-Za-z0-9_-]+|"[^"\n]*"|'[^'\n]*')"""

@@ -285,8 +285,10 @@ def _install_for(
     from poetry_torch_plugin.core.variants import parse_cuda
     from poetry_torch_plugin.core.variants import parse_rocm
     from poetry_torch_plugin.errors import ConfigError
+    from poetry_torch_plugin.service.targets import applying_target
+    from poetry_torch_plugin.service.targets import check_target
     from poetry_torch_plugin.service.targets import set_target
-    from poetry_torch_plugin.service.targets import this_machine_is
+    from poetry_torch_plugin.service.targets import undone_on_failure
 
     kind = str(options.for_kind).strip().lower()
     flags = [(options.cuda, parse_cuda), (options.rocm, parse_rocm)]
@@ -296,23 +298,30 @@ def _install_for(
         if text is not None
     ]
     values += ["cpu"] * options.cpu + ["xpu"] * options.xpu
-    if len(values) != 1 or options.requirements or options.channel or options.upgrade:
+    # --index-base too: the entry records a variant, not an index, so the next `poetry
+    # install` would read another one (set [tool.poetry-torch] index-base instead)
+    extra = options.requirements or options.channel or options.upgrade or options.index_base
+    if len(values) != 1 or extra:
         raise ConfigError(
             "--for sets one [tool.poetry-torch.targets] entry and takes exactly one of --cuda,"
-            " --rocm, --cpu or --xpu (no package names, --channel or --upgrade); nothing was"
-            f" changed. Example: `poetry torch install --cuda 12.9 --for {kind}`."
+            " --rocm, --cpu or --xpu (no package names, --channel, --upgrade or --index-base);"
+            f" nothing was changed. Example: `poetry torch install --cuda 12.9 --for {kind}`."
         )
+    kind = check_target(kind, values[0])  # before anything is said, planned or written
     entry = f'[tool.poetry-torch.targets] {kind} = "{values[0]}"'
     if options.dry_run:
         say(f"Would set {entry} in {pyproject.name}.")
         return
-    changed = set_target(pyproject, kind, values[0])
-    say(f"Updated {pyproject.name}: {entry}." if changed else f"{entry} is already set.")
-    if not this_machine_is(pyproject, kind):
-        say(
-            f"This machine is not what {kind} covers: nothing installed here"
-            " (`poetry torch check` shows which entry applies to it)."
-        )
-        return
-    plain = replace(options, cuda=None, rocm=None, cpu=False, xpu=False, for_kind=None)
-    install_torch(pyproject, plain, find_env, say)
+    before = set_target(pyproject, kind, values[0])
+    say(f"Updated {pyproject.name}: {entry}." if before else f"{entry} is already set.")
+    with undone_on_failure(pyproject, before):
+        applies = applying_target(pyproject)
+        if applies != kind:
+            why = f"the {applies} entry applies here" if applies else "no entry applies here"
+            say(
+                f"This machine is not what {kind} covers ({why}): nothing installed here"
+                " (`poetry torch check` shows which entry applies to it)."
+            )
+            return
+        plain = replace(options, cuda=None, rocm=None, cpu=False, xpu=False, for_kind=None)
+        install_torch(pyproject, plain, find_env, say)

@@ -86,17 +86,26 @@ def export(pyproject: Path, output: str | None = None, form: str | None = None) 
     from poetry_torch_plugin.project.files import write_atomic
     from poetry_torch_plugin.project.lockstate import export_project
 
-    form = form or "requirements"
+    name = output.replace("\\", "/").rsplit("/", 1)[-1] if output else None
+    pylock_named = name is not None and _pylock_name(name)
+    # -o pylock.torch.toml alone means the PEP 751 format: requirements text under that name
+    # would be a file every installer rejects
+    form = (form or ("pylock" if pylock_named else "requirements")).strip().lower()
     if form not in ("requirements", "pylock"):
         raise ConfigError(
             f"unknown export format {form!r}; nothing was exported. Use --format requirements"
             " (the default) or --format pylock (PEP 751)."
         )
-    name = output.replace("\\", "/").rsplit("/", 1)[-1] if output else None
-    if form == "pylock" and name is not None and not _pylock_name(name):
+    if form == "pylock" and name is not None and not pylock_named:
         raise ConfigError(
             f"PEP 751 names a lock file pylock.toml or pylock.<name>.toml, not {name};"
             " nothing was exported. Use -o pylock.torch.toml."
+        )
+    if form == "requirements" and pylock_named:
+        raise ConfigError(
+            f"{name} is a PEP 751 lock file name, but --format requirements writes a"
+            " requirements file; nothing was exported. Use --format pylock, or -o"
+            " requirements-torch.txt."
         )
     text = export_project(pyproject, form)
     if not output:

@@ -172,7 +172,10 @@ def _project(report: Report) -> list[str]:
 
 
 def _installer_text(installer: dict[str, str | None]) -> str:
-    """``pip``, ``uv``, ``auto: uv (/usr/bin/uv)`` or ``auto: pip (no uv found)``."""
+    """``pip``, ``uv``, ``auto: uv (/usr/bin/uv)`` or ``auto: pip (no uv found)``; ``uv``
+    that is not found says so (every install would fail until it is)."""
+    if installer["configured"] == "uv" and installer["path"] is None:
+        return 'uv (not found: `poetry self add uv`, or installer = "pip")'
     if installer["configured"] != "auto":
         return str(installer["configured"])
     if installer["runs"] == "uv":

@@ -80,6 +80,7 @@ def ensure(
     from poetry_torch_plugin.install.select import get_backend
     from poetry_torch_plugin.service.pins import install_pins
 
+    house = _wheelhouse(lock, target)  # POETRY_TORCH_WHEELHOUSE: no index at all
     with exclusive(target):
         problems = _ensure_problems(settings, target, variant, lock)
         if not problems:
@@ -97,7 +98,6 @@ def ensure(
                 kept="the installed build was left as it was",
             )
             access = access_for(settings, source)
-            house = _wheelhouse()  # POETRY_TORCH_WHEELHOUSE: no index at all
             install_locked(
                 target,
                 lock,
@@ -201,13 +201,25 @@ def held_in_lock(settings: TorchConfig, lock_path: Path) -> None:
         )
 
 
-def _wheelhouse() -> Path | None:
-    """``POETRY_TORCH_WHEELHOUSE``: the hook replays the lock from that folder, no index."""
-    import os
-
-    from pathlib import Path
-
+def _wheelhouse(lock: TorchLock | None, target: TargetEnv | None = None) -> Path | None:
+    """``POETRY_TORCH_WHEELHOUSE``: the hook replays the lock from that folder, no index.
+    Set, it must hold wheels and there must be a lock to replay: the user asked for no
+    network, so the hook never falls back to the index (ConfigError, nothing installed)."""
+    from poetry_torch_plugin.errors import ConfigError
     from poetry_torch_plugin.service.wheelhouse import WHEELHOUSE_ENV
+    from poetry_torch_plugin.service.wheelhouse import from_env
+    from poetry_torch_plugin.service.wheelhouse import holds
 
-    folder = os.environ.get(WHEELHOUSE_ENV)
-    return Path(folder) if folder else None
+    house = from_env()
+    if house is not None and lock is not None:
+        from poetry_torch_plugin.install.base import environment_tag_set
+
+        return holds(house, lock, environment_tag_set(target.python) if target else None)
+    if house is not None:
+        raise ConfigError(
+            f"{WHEELHOUSE_ENV} is set but there is no fresh {LOCK_NAME} for this machine to"
+            f" replay from {house} (`poetry torch check` says why); nothing was"
+            " installed and no index was read. Run `poetry torch lock` where the index is"
+            f" reachable, or unset {WHEELHOUSE_ENV}."
+        )
+    return house

@@ -116,11 +116,11 @@ def _installer_dict(name: str) -> dict[str, str | None]:
     """The installer the project names and the one that runs: ``auto`` is uv when a uv
     executable is found (not run here: ``check`` stays fast), else pip."""
     runs, path = name, None
-    if name == "auto":
+    if name in ("auto", "uv"):
         from poetry_torch_plugin.install.uv import find_uv
 
-        path = find_uv()
-        runs = "uv" if path is not None else "pip"
+        path = find_uv()  # None for "uv": the hook will fail, and check says so beforehand
+        runs = "uv" if path is not None or name == "uv" else "pip"
     return {"configured": name, "runs": runs, "path": path}
 
 

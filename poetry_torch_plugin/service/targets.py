@@ -3,25 +3,24 @@ without touching the others, and install it only where this machine is of that k
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from contextlib import suppress
 from typing import TYPE_CHECKING
 
 from poetry_torch_plugin.errors import ConfigError
 
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
 
-def set_target(pyproject: Path, kind: str, value: str) -> bool:
-    """Write ``<kind> = "<value>"`` into the targets table; whether the file changed.
-
-    ConfigError (one line, nothing written) for an unknown kind or an unwritable file."""
-    from poetry_torch_plugin.core.choice import parse_variant
+def check_target(kind: str, value: str) -> str:
+    """The ``--for`` kind as the keys spell it, once ``<kind> = "<value>"`` is known to be an
+    entry ``[tool.poetry-torch.targets]`` accepts; ConfigError (one line) otherwise.  Checked
+    before anything is written or planned (``--dry-run`` included)."""
     from poetry_torch_plugin.core.targets import KEYS
-    from poetry_torch_plugin.project.edits import apply_target_edit
-    from poetry_torch_plugin.project.files import refuse_read_only
-    from poetry_torch_plugin.project.pyproject import load
-    from poetry_torch_plugin.project.pyproject import write_atomic
+    from poetry_torch_plugin.core.targets import parse_targets
 
     name = kind.strip().lower()
     if name not in KEYS:
@@ -30,23 +29,58 @@ def set_target(pyproject: Path, kind: str, value: str) -> bool:
             " nothing was changed. Run `poetry torch install --cuda X.Y --for linux-x86_64`,"
             " for example."
         )
-    parse_variant(value, where=f"--for {name}", fix="Pass --cuda X.Y, --cpu, --rocm X.Y or --xpu")
+    parse_targets({name: value})
+    return name
+
+
+def set_target(pyproject: Path, kind: str, value: str) -> bytes | None:
+    """Write ``<kind> = "<value>"`` into the targets table; the file's earlier bytes when it
+    changed (for ``undone_on_failure``), else None.
+
+    ConfigError (one line, nothing written) for an unknown kind or an unwritable file."""
+    from poetry_torch_plugin.core.config import read_config
+    from poetry_torch_plugin.project.edits import apply_target_edit
+    from poetry_torch_plugin.project.files import refuse_read_only
+    from poetry_torch_plugin.project.pyproject import load
+    from poetry_torch_plugin.project.pyproject import write_atomic
+
+    name = check_target(kind, value)
     pyproject_file = load(pyproject)
+    read_config(pyproject_file.document)  # a [tool.poetry-torch] already wrong: said first
     edit = apply_target_edit(
         pyproject_file.document, name, value, pyproject_file.original.decode("utf-8")
     )
     if not edit.changed:
-        return False
+        return None
     refuse_read_only(pyproject)
     write_atomic(pyproject_file, edit.text)
-    return True
+    return pyproject_file.original
 
 
-def this_machine_is(pyproject: Path, kind: str) -> bool:
-    """Whether the targets entry ``kind`` is the one that applies to this machine."""
+@contextmanager
+def undone_on_failure(pyproject: Path, before: bytes | None) -> Iterator[None]:
+    """``--for`` writes its entry, then installs: when the install fails (or Ctrl-C), put
+    pyproject.toml back byte for byte, unless someone changed it meanwhile, so a failed
+    command leaves the file as it was (and its "pyproject.toml was not changed" holds)."""
+    if before is None:
+        yield
+        return
+    from poetry_torch_plugin.project.files import write_atomic
+
+    written = pyproject.read_bytes()
+    try:
+        yield
+    except BaseException:
+        with suppress(OSError, ConfigError):  # changed meanwhile, or unwritable: left so
+            write_atomic(pyproject, before, expected=written)
+        raise
+
+
+def applying_target(pyproject: Path) -> str | None:
+    """The ``[tool.poetry-torch.targets]`` key that applies to this machine, if any."""
     from poetry_torch_plugin.core.config import read_config
     from poetry_torch_plugin.project.pyproject import load
     from poetry_torch_plugin.service.settings import _target
 
     matched = _target(read_config(load(pyproject).document))
-    return matched is not None and matched[0] == kind.strip().lower()
+    return matched[0] if matched is not None else None

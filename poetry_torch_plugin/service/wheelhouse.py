@@ -12,6 +12,7 @@ import html
 import os
 
 from dataclasses import dataclass
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from poetry_torch_plugin.core.lockfile import LOCK_NAME
@@ -36,7 +37,7 @@ class Filled:
     size: int  # bytes of every selected file
 
 
-def locked(pyproject: Path) -> TorchLock:
+def locked(pyproject: Path, purpose: str = "fill a wheelhouse from") -> TorchLock:
     """The project's poetry-torch.lock, which must be fresh: a wheelhouse is only as good as
     the lock it replays."""
     from poetry_torch_plugin.project.lockstate import check_project
@@ -47,7 +48,7 @@ def locked(pyproject: Path) -> TorchLock:
         raise ConfigError(f"{problem.rstrip('.')}; the wheelhouse was left as it is.")
     if state.lock is None:
         raise ConfigError(
-            f"there is no {LOCK_NAME} to fill a wheelhouse from; nothing was changed."
+            f"there is no {LOCK_NAME} to {purpose}; nothing was changed."
             " Run `poetry torch lock` (or `poetry torch install`) first."
         )
     return state.lock
@@ -63,8 +64,14 @@ def select_files(lock: TorchLock, tags: Collection[str] | None) -> list[tuple[st
         files = [
             (package.name, name, digest)
             for name, digest in package.files
-            if tags is None or {str(t) for t in parse_wheel_filename(name)[3]} & set(tags)
+            if tags is None
+            or (
+                name.endswith(".whl")
+                and {str(t) for t in parse_wheel_filename(name)[3]} & set(tags)
+            )
         ]
+        if not files:  # no wheel for here: a source archive builds anywhere
+            files = [(package.name, n, d) for n, d in package.files if not n.endswith(".whl")]
         if not files:
             raise ConfigError(
                 f"{LOCK_NAME} holds no file of {package.name} {package.version} that this"
@@ -95,6 +102,7 @@ def fill(
     from poetry_torch_plugin.service.settings import access_for
 
     lock = locked(pyproject)
+    _writable_folder(dest)  # before the project environment is looked for (or created)
     tags = None if every_file else environment_tag_set(find_env(create=True).python)
     if tags is not None and not tags:
         raise ConfigError(
@@ -105,8 +113,14 @@ def fill(
     files = select_files(lock, tags)
     settings, source = configured(pyproject)
     access = access_for(settings, source)
-    _writable_folder(dest)
-    todo = [f for f in files if not _kept(dest / f[1], f[2], file_sha256)]
+    try:
+        todo = [f for f in files if not _kept(dest / f[1], f[2], file_sha256)]
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read {exc.filename} ({exc.strerror or exc}); nothing was downloaded."
+            " Make the wheelhouse's files readable (or pick another folder), then run the"
+            " command again."
+        ) from None
     say(
         f"Downloading {len(todo)} of {len(files)} locked files from {redact(source.url)} into"
         f" {dest}, each checked against its sha256 in {LOCK_NAME}"
@@ -124,8 +138,18 @@ def fill(
             )
         say(f"  {filename}")
         download_verified(url, dest / filename, digest, access)
-    _write_simple(dest, files)
-    size = sum((dest / filename).stat().st_size for _, filename, _ in files)
+    try:
+        # every locked file the folder holds, not only this machine's: a wheelhouse shared by
+        # machines with other Pythons keeps serving them (pip checks each #sha256 link)
+        everything = [(p.name, name, digest) for p in lock.packages for name, digest in p.files]
+        _write_simple(dest, [f for f in everything if (dest / f[1]).is_file()])
+        size = sum((dest / filename).stat().st_size for _, filename, _ in files)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write {exc.filename or dest / 'simple'} ({exc.strerror or exc}); the"
+            f" wheels in {dest} were kept. Make {dest / 'simple'} a writable folder, then run"
+            " the command again."
+        ) from None
     return Filled(len(todo), len(files) - len(todo), size)
 
 
@@ -174,9 +198,65 @@ def _page(title: str, body: str) -> str:
     )
 
 
+def usable(folder: Path | str) -> Path:
+    """The wheelhouse to install from (``~`` expanded, made absolute): a folder holding
+    wheels, else ConfigError in one line, since installing from it could not work and the
+    user asked for no index."""
+    from pathlib import Path
+
+    if not str(folder).strip():
+        raise ConfigError(
+            f"the wheelhouse folder given (--wheelhouse or {WHEELHOUSE_ENV}) is empty; nothing"
+            " was installed and no index was read. Name the folder `poetry torch wheelhouse`"
+            " filled."
+        )
+    path = Path(folder).expanduser().absolute()
+    try:
+        holds = path.is_dir() and any(path.glob("*.whl"))
+    except OSError:
+        holds = False
+    if not holds:
+        raise ConfigError(
+            f"the wheelhouse {path} holds no wheels (or cannot be read); nothing was"
+            f" installed and no index was read. Fill it with `poetry torch wheelhouse {path}`"
+            " where the index is reachable."
+        )
+    return path
+
+
+def holds(wheelhouse: Path, lock: TorchLock, tags: Collection[str] | None = None) -> Path:
+    """``wheelhouse`` once it holds a locked file of every package, one this environment
+    installs when its wheel ``tags`` are known; ConfigError in one line before anything is
+    installed (a folder filled from another lock, or for another Python or platform)."""
+    missing = []
+    for package in lock.packages:
+        try:
+            wanted = select_files(replace(lock, packages=(package,)), tags or None)
+        except ConfigError:
+            wanted = []  # the lock has no file for here at all: pip would say the same
+        if not any((wheelhouse / name).is_file() for _, name, _ in wanted):
+            missing.append(f"{package.name} {package.version}")
+    if missing:
+        where = "for this environment's Python and platform " if tags else ""
+        raise ConfigError(
+            f"the wheelhouse {wheelhouse} holds no locked file {where}of"
+            f" {', '.join(missing[:3])}{', …' if len(missing) > 3 else ''} (filled from another"
+            f" {LOCK_NAME}, or for another machine?); nothing was installed and no index was"
+            f" read. Fill it with `poetry torch wheelhouse {wheelhouse}` (--all for every"
+            " machine) where the index is reachable."
+        )
+    return wheelhouse
+
+
+def from_env() -> Path | None:
+    """``POETRY_TORCH_WHEELHOUSE`` checked by ``usable``; None when unset or empty."""
+    folder = os.environ.get(WHEELHOUSE_ENV, "")
+    return usable(folder) if folder.strip() else None
+
+
 def install_from(
     pyproject: Path,
-    wheelhouse: Path,
+    wheelhouse: Path | str,
     find_env: EnvFinder,
     *,
     installer: str | None = None,
@@ -188,30 +268,29 @@ def install_from(
     """Replay the fresh lock from ``wheelhouse`` alone (no index, hash-checked); no file of the
     project is written.  Returns the pins installed (none for a dry run)."""
     from poetry_torch_plugin.env.mutex import exclusive
+    from poetry_torch_plugin.install.base import environment_tag_set
     from poetry_torch_plugin.install.resolve import install_locked
     from poetry_torch_plugin.install.select import get_backend
     from poetry_torch_plugin.project.lockstate import configured
     from poetry_torch_plugin.service.settings import access_for
     from poetry_torch_plugin.service.verify import verify
 
-    lock = locked(pyproject)
-    if not wheelhouse.is_dir() or not any(wheelhouse.glob("*.whl")):
-        raise ConfigError(
-            f"the wheelhouse {wheelhouse} holds no wheels; nothing was changed. Fill it with"
-            f" `poetry torch wheelhouse {wheelhouse}` where the index is reachable."
-        )
+    house = usable(wheelhouse)
+    lock = locked(pyproject, "install from a wheelhouse")
+    holds(house, lock)
     settings, source = configured(pyproject)
     backend = get_backend(installer or settings.installer)
     verb = "Would install" if dry_run else "Installing"
     say(
         f"{verb} {len(lock.packages)} locked packages ({', '.join(lock.pins()[:3])}, …) from"
-        f" the wheelhouse {wheelhouse} with {backend.name}, no index, each checked against its"
+        f" the wheelhouse {house} with {backend.name}, no index, each checked against its"
         f" sha256 in {LOCK_NAME}"
     )
     if dry_run:
         return ()
     access = access_for(settings, source)
     target = find_env(create=True)
+    holds(house, lock, environment_tag_set(target.python))
     with exclusive(target):
         pins = install_locked(
             target,
@@ -220,14 +299,14 @@ def install_from(
             backend=backend,
             quiet=quiet,
             verbose=verbose,
-            wheelhouse=wheelhouse,
+            wheelhouse=house,
         )
     problems = verify(settings, target, source.variant) if source.variant else []
     if problems:
         from poetry_torch_plugin.errors import InstallError
 
         raise InstallError(
-            f"after installing from the wheelhouse {wheelhouse}, {problems[0].text}; no file"
+            f"after installing from the wheelhouse {house}, {problems[0].text}; no file"
             " of the project was changed. Refill it with `poetry torch wheelhouse`."
         )
     return pins

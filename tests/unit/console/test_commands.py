@@ -145,6 +145,46 @@ def test_export_writes_the_file(tester: Tester, project_dir: Path) -> None:
     assert export.io.fetch_output() == text
 
 
+def test_export_to_a_pylock_name_writes_pep_751(tester: Tester, project_dir: Path) -> None:
+    """``-o pylock.torch.toml`` without --format: requirements text under a PEP 751 name
+    would be a file uv rejects; the name picks the format, and a contradiction is refused."""
+    from tests.support.toml import loads
+
+    pyproject = configured_project(project_dir, "https://download.pytorch.org/whl/cpu")
+    settings, source = configured(pyproject)
+    given = inputs_for(source, settings, requires_python_of(load(pyproject).document))
+    torch = LockedPackage(
+        "torch", "2.9.0+cpu", True, (("torch-2.9.0+cpu-cp311-cp311-linux_x86_64.whl", "a" * 64),)
+    )
+    write_lock(project_dir / LOCK_NAME, TorchLock(given, given.content_hash(), (torch,), "x"))
+    export = tester("torch export")
+    assert export.execute("-o pylock.torch.toml") == 0, export.io.fetch_error()
+    assert loads((project_dir / "pylock.torch.toml").read_text())["lock-version"] == "1.0"
+    assert export.execute("--format requirements -o pylock.toml") == 1
+    assert "is a PEP 751 lock file name" in one_error_line(export)
+    assert not (project_dir / "pylock.toml").exists()
+    assert export.execute("--format PyLock") == 0
+    assert "lock-version" in export.io.fetch_output()
+
+
+def test_wheelhouse_install_refuses_for_and_an_empty_folder(
+    tester: Tester, project_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--for with a wheelhouse was silently ignored, and ``--wheelhouse ""`` meant no
+    wheelhouse at all (an install from the index the user had asked not to read)."""
+    configured_project(project_dir, "https://download.pytorch.org/whl/cpu")
+    before = (project_dir / "pyproject.toml").read_bytes()
+    install = tester("torch install")
+    assert install.execute(f"--for linux --wheelhouse {project_dir}") == 1
+    assert "so --for cannot apply" in one_error_line(install)
+    assert install.execute('--wheelhouse "" --dry-run') == 1
+    assert "is empty; nothing was installed" in one_error_line(install)
+    monkeypatch.setenv("POETRY_TORCH_WHEELHOUSE", str(project_dir / "missing"))
+    assert install.execute("--dry-run") == 1
+    assert "holds no wheels" in one_error_line(install)
+    assert (project_dir / "pyproject.toml").read_bytes() == before
+
+
 @pytest.mark.parametrize(
     ("args", "expected"),
     [

@@ -42,3 +42,35 @@ def test_pylock_keeps_every_locked_file_and_no_login() -> None:
 def test_an_unknown_environment_is_not_guessed() -> None:
     assert environment_marker("") is None
     assert environment_marker("cpython ? linux x86_64") is None
+
+
+def test_requires_python_in_poetry_syntax_or_empty_is_left_out() -> None:
+    """PEP 751 wants PEP 440; Poetry's ``^3.10`` would make installers reject the file."""
+    from poetry_torch_plugin.core.pylock import pep440_python
+
+    for constraint, kept in [
+        ("^3.10", None),
+        ("~3.11", None),
+        ("3.10 || 3.12", None),
+        ("", None),
+        (">=3.10,<4.0", ">=3.10,<4.0"),
+        ("~=3.10", "~=3.10"),
+    ]:
+        assert pep440_python(constraint) == kept, constraint
+    inputs = LockInputs("pytorch_cpu", "https://m.example/whl/cpu", ("torch",), "^3.10")
+    data = loads(pylock_text(TorchLock(inputs, "e" * 64, (), "")))
+    assert "requires-python" not in data
+    assert "environments" not in data  # a lock lacking resolved-for: no guess
+
+
+def test_a_locked_source_archive_is_the_packages_sdist_not_a_wheel() -> None:
+    inputs = LockInputs("pytorch_cpu", "https://m.example/whl/cpu", ("torch",), ">=3.9")
+    tiny = LockedPackage("tinydep", "1.0", False, (("tinydep-1.0.tar.gz", "c" * 64),))
+    data = loads(pylock_text(TorchLock(inputs, "e" * 64, (tiny,), "")))
+    [package] = data["packages"]
+    assert "wheels" not in package
+    assert package["sdist"] == {
+        "name": "tinydep-1.0.tar.gz",
+        "url": "https://m.example/whl/cpu/tinydep-1.0.tar.gz",
+        "hashes": {"sha256": "c" * 64},
+    }

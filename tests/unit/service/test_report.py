@@ -663,7 +663,15 @@ def test_check_shows_the_channel(tmp_path: Path) -> None:
     ("written", "uv_found", "configured", "runs", "shown"),
     [
         (None, True, "pip", "pip", "Installer      pip"),  # pip by default, uv or no uv
-        ('"uv"', False, "uv", "uv", "Installer      uv"),
+        ('"uv"', True, "uv", "uv", "Installer      uv"),
+        # a teammate without uv sees it before the hook fails on `poetry install`
+        (
+            '"uv"',
+            False,
+            "uv",
+            "uv",
+            'Installer      uv (not found: `poetry self add uv`, or installer = "pip")',
+        ),
         ('"auto"', True, "auto", "uv", "Installer      auto: uv (/opt/bin/uv)"),
         ('"auto"', False, "auto", "pip", "Installer      auto: pip (no uv found)"),
     ],

@@ -128,8 +128,10 @@ when it is found). Each wheel is downloaded once, and the installer's own cache 
             quiet=self.io.output.is_quiet(),
             verbose=self.io.is_verbose(),
         )
-        wheelhouse = self.option("wheelhouse") or os.environ.get(WHEELHOUSE_ENV)
-        if wheelhouse:
+        wheelhouse = self.option("wheelhouse")
+        if wheelhouse is None and os.environ.get(WHEELHOUSE_ENV, "").strip():
+            wheelhouse = os.environ[WHEELHOUSE_ENV]
+        if wheelhouse is not None:  # an empty --wheelhouse "" is refused, not ignored
             return self._from_wheelhouse(wheelhouse, options)
         if options.dry_run:
             # A plan for a pyproject.toml Poetry itself refuses would be a plan for nothing:
@@ -151,8 +153,6 @@ when it is found). Each wheel is downloaded once, and the installer's own cache 
         return 0
 
     def _from_wheelhouse(self, folder: str, options: InstallOptions) -> int:
-        from pathlib import Path
-
         from poetry_torch_plugin.errors import ConfigError
         from poetry_torch_plugin.errors import TorchPluginError
         from poetry_torch_plugin.service.wheelhouse import WHEELHOUSE_ENV
@@ -168,6 +168,7 @@ when it is found). Each wheel is downloaded once, and the installer's own cache 
                 ("--channel", options.channel),
                 ("--index-base", options.index_base),
                 ("--upgrade", options.upgrade),
+                ("--for", options.for_kind),
                 ("package names", options.requirements),
             )
             if value
@@ -181,7 +182,7 @@ when it is found). Each wheel is downloaded once, and the installer's own cache 
                 )
             pins = install_from(
                 self.pyproject_path(),
-                Path(folder),
+                folder,  # a str: an empty one is refused, not read as '.'
                 self.project_env,
                 installer=options.installer,
                 dry_run=options.dry_run,
@@ -191,6 +192,8 @@ when it is found). Each wheel is downloaded once, and the installer's own cache 
             )
         except TorchPluginError as error:
             return self.fail(error)
+        except KeyboardInterrupt:
+            return self.interrupted(kept=True)  # a wheelhouse install writes no project file
         if pins:
             self.line(f"<info>torch ready:</info> {', '.join(pins)} (from the wheelhouse)")
         return 0

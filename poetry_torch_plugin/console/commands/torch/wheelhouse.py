@@ -66,6 +66,13 @@ in <c1>simple/</c1>. Files already there with the locked hash are not downloaded
             )
         except TorchPluginError as error:
             return self.fail(error)
+        except KeyboardInterrupt:
+            self.line_error(
+                "<error>poetry-torch: interrupted (Ctrl-C); the files already in the wheelhouse"
+                " were kept and no half-written file was left. Run the command again to"
+                " finish.</error>"
+            )
+            return 130
         self.line(
             f"<info>Wheelhouse ready:</info> {folder} ({filled.downloaded} downloaded,"
             f" {filled.present} already there, {filled.size / 1e6:.1f} MB)"
