@@ -17,9 +17,7 @@ from typing import TYPE_CHECKING
 
 from poetry_torch_plugin.core.urls import redact
 from poetry_torch_plugin.errors import IndexAccessError
-from poetry_torch_plugin.index.listing import _open
-from poetry_torch_plugin.index.listing import _ssl_context
-from poetry_torch_plugin.index.listing import _timeout
+from poetry_torch_plugin.index.listing import open_url
 
 
 if TYPE_CHECKING:
@@ -94,13 +92,6 @@ def _source(url: str, access: IndexAccess | None) -> BinaryIO:
     parts = urllib.parse.urlsplit(url)
     if parts.scheme.lower() == "file":
         return open(urllib.request.url2pathname(parts.path), "rb")  # noqa: PTH123
-    headers = {}
-    auth = access.basic_auth() if access is not None else None
-    if auth is not None:
-        import base64
-
-        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
-        headers["Authorization"] = f"Basic {token}"
-    request = urllib.request.Request(url, headers=headers)  # noqa: S310
-    response: BinaryIO = _open(request, _timeout(), _ssl_context(access))
+    # the login goes only to the index's own origin, as for pages and .metadata files
+    response: BinaryIO = open_url(url, access, login_for=access.url if access else url)
     return response

@@ -147,6 +147,28 @@ def _open(request: urllib.request.Request, timeout: float, context: ssl.SSLConte
     return urllib.request.build_opener(*handlers).open(request, timeout=timeout)
 
 
+def open_url(
+    url: str,
+    access: IndexAccess | None,
+    *,
+    login_for: str,
+    timeout: float | None = None,
+    accept: str | None = None,
+) -> Any:
+    """GET ``url`` (an index page, a wheel, its ``.metadata``) with the index's certificates;
+    the index's login goes along only when ``url`` has the origin of ``login_for`` (the index
+    page it was linked from), and a redirect elsewhere drops it (``_DropLoginOnRedirect``)."""
+    headers = {"Accept": accept} if accept else {}
+    auth = access.basic_auth() if access else None
+    if auth is not None and _origin(url) == _origin(login_for):
+        import base64
+
+        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
+        headers["Authorization"] = f"Basic {token}"
+    request = urllib.request.Request(url, headers=headers)  # noqa: S310
+    return _open(request, _timeout() if timeout is None else timeout, _ssl_context(access))
+
+
 def fetch_listing(
     index_url: str, project: str, *, timeout: float | None = None, access: IndexAccess | None = None
 ) -> Listing:
@@ -156,16 +178,8 @@ def fetch_listing(
     shown = redact(url)
     if urllib.parse.urlsplit(url).scheme.lower() == "file":
         return _checked(_parse_listing(project, url, _read_local(index_url, project, url)))
-    headers = {"Accept": "text/html"}
-    auth = access.basic_auth() if access else None
-    if auth is not None:
-        import base64
-
-        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
-        headers["Authorization"] = f"Basic {token}"
-    request = urllib.request.Request(url, headers=headers)  # noqa: S310
     try:
-        with _open(request, timeout, _ssl_context(access)) as response:
+        with open_url(url, access, login_for=url, timeout=timeout, accept="text/html") as response:
             body = response.read().decode("utf-8", "replace")
     except urllib.error.HTTPError as exc:
         if exc.code in (401, 403):
@@ -254,16 +268,8 @@ def fetch_requires(
             continue
         if found != wanted:
             continue
-        headers = {}
-        auth = access.basic_auth() if access else None
-        if auth is not None and _origin(link) == _origin(listing.url):
-            import base64
-
-            token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
-            headers["Authorization"] = f"Basic {token}"
-        request = urllib.request.Request(f"{link}.metadata", headers=headers)  # noqa: S310
         try:
-            with _open(request, _timeout(), _ssl_context(access)) as response:
+            with open_url(f"{link}.metadata", access, login_for=listing.url) as response:
                 text = response.read().decode("utf-8", "replace")
         except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError):
             return None
