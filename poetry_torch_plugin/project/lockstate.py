@@ -25,6 +25,7 @@ from poetry_torch_plugin.project.pyproject import load
 
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from collections.abc import Mapping
     from pathlib import Path
 
@@ -110,20 +111,32 @@ def check_project(pyproject: Path) -> LockState:
     return lock_state(pyproject, source, settings)
 
 
-def export_project(pyproject: Path, form: str = "requirements") -> str:
-    """A fresh lock as a requirements file (``form`` "requirements") or as PEP 751
-    ``pylock.toml`` ("pylock"); ConfigError when it is missing or stale."""
+def fresh_lock(pyproject: Path, *, stale: Callable[[str], str], missing: str) -> TorchLock:
+    """The project's poetry-torch.lock, which must be fresh: ConfigError with ``stale(why)``
+    when it is stale or unreadable, and with "there is no poetry-torch.lock to ``missing``"
+    when there is none."""
     state = check_project(pyproject)
     problem = state.problem()
     if problem is not None:
-        raise ConfigError(f"{problem} Nothing was exported.")
+        raise ConfigError(stale(problem))
     if state.lock is None:
         raise ConfigError(
-            f"there is no {LOCK_NAME} to export; nothing was written."
+            f"there is no {LOCK_NAME} to {missing}."
             " Run `poetry torch lock` (or `poetry torch install`) first."
         )
+    return state.lock
+
+
+def export_project(pyproject: Path, form: str = "requirements") -> str:
+    """A fresh lock as a requirements file (``form`` "requirements") or as PEP 751
+    ``pylock.toml`` ("pylock"); ConfigError when it is missing or stale."""
+    lock = fresh_lock(
+        pyproject,
+        stale=lambda problem: f"{problem} Nothing was exported.",
+        missing="export; nothing was written",
+    )
     if form == "pylock":
         from poetry_torch_plugin.core.pylock import pylock_text
 
-        return pylock_text(state.lock)
-    return export_text(state.lock)
+        return pylock_text(lock)
+    return export_text(lock)

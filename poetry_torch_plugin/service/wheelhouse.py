@@ -40,18 +40,13 @@ class Filled:
 def locked(pyproject: Path, purpose: str = "fill a wheelhouse from") -> TorchLock:
     """The project's poetry-torch.lock, which must be fresh: a wheelhouse is only as good as
     the lock it replays."""
-    from poetry_torch_plugin.project.lockstate import check_project
+    from poetry_torch_plugin.project.lockstate import fresh_lock
 
-    state = check_project(pyproject)
-    problem = state.problem()
-    if problem is not None:
-        raise ConfigError(f"{problem.rstrip('.')}; the wheelhouse was left as it is.")
-    if state.lock is None:
-        raise ConfigError(
-            f"there is no {LOCK_NAME} to {purpose}; nothing was changed."
-            " Run `poetry torch lock` (or `poetry torch install`) first."
-        )
-    return state.lock
+    return fresh_lock(
+        pyproject,
+        stale=lambda problem: f"{problem.rstrip('.')}; the wheelhouse was left as it is.",
+        missing=f"{purpose}; nothing was changed",
+    )
 
 
 def select_files(lock: TorchLock, tags: Collection[str] | None) -> list[tuple[str, str, str]]:
