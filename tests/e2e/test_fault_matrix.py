@@ -960,25 +960,18 @@ def test_missing_venv_is_recreated_by_install(project: Project) -> None:
 
 def test_pip_killed_mid_install_is_repaired(project: Project, index_server: IndexServer) -> None:
     import signal
-    import subprocess
-    import time
 
     project.run("torch", "install", "--cuda", "12.9")
     project.run("lock")
     index_server.set_fault("/whl/cu128/torch-", "slow", delay=30)
-    process = subprocess.Popen(
-        [str(project.poetry), "torch", "install", "--cuda", "12.8"],
-        cwd=project.root,
-        env=dict(project.env),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
+    project.run_interrupted(
+        "torch",
+        "install",
+        "--cuda",
+        "12.8",
+        when=lambda: bool(index_server.arrived("/whl/cu128/torch-")),
+        sig=signal.SIGKILL,
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not index_server.arrived("/whl/cu128/torch-"):
-        time.sleep(0.2)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
     index_server.reset()
     # pyproject still says cu129; the next Poetry command puts the configured build back
     assert 'name = "pytorch_cuda_cu129"' in project.pyproject.read_text()
@@ -992,27 +985,17 @@ def test_ctrl_c_mid_install_exits_130_with_one_line(
     """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) while the wheels
     download: exit 130 and one line saying what was kept; the earlier build stays (issue 12,
     item 20)."""
-    import signal
-    import subprocess
-    import time
-
     project.run("torch", "install", "--cuda", "12.9")
     before = project.pyproject.read_bytes()
     index_server.set_fault("/whl/cu128/torch-", "slow", delay=60)
-    process = subprocess.Popen(
-        [str(project.poetry), "--no-ansi", "torch", "install", "--cuda", "12.8"],
-        cwd=project.root,
-        env=dict(project.env),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
+    process = project.run_interrupted(
+        "torch",
+        "install",
+        "--cuda",
+        "12.8",
+        when=lambda: bool(index_server.arrived("/whl/cu128/torch-")),
     )
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and not index_server.arrived("/whl/cu128/torch-"):
-        time.sleep(0.2)
-    os.killpg(process.pid, signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=120)
+    stdout, stderr = process.stdout, process.stderr
     index_server.reset()
     RECORDER.add("ctrl-c: stdout", stdout)
     RECORDER.add("ctrl-c: stderr", stderr)

@@ -4,8 +4,6 @@ index, and Ctrl-C while filling leaves one line, exit 130 and no ``.part`` file.
 
 from __future__ import annotations
 
-import os
-
 from typing import TYPE_CHECKING
 
 import pytest
@@ -56,29 +54,18 @@ def test_a_wheelhouse_that_cannot_serve_stops_the_hook_without_the_index(
 def test_ctrl_c_while_filling_a_wheelhouse_is_one_line_and_leaves_no_part(
     project: Project, index_server: IndexServer, tmp_path: Path
 ) -> None:
-    import signal
-    import subprocess
-    import time
-
     project.run("torch", "install", "--cuda", "12.9")
     project.run("lock")
     folder = tmp_path / "wheels"
     index_server.set_fault("/whl/cu129/torch-", "slow", delay=60)
     index_server.clear_log()  # the install above fetched torch: wait for this command's request
-    process = subprocess.Popen(
-        [str(project.poetry), "--no-ansi", "torch", "wheelhouse", str(folder)],
-        cwd=project.root,
-        env=dict(project.env),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
+    process = project.run_interrupted(
+        "torch",
+        "wheelhouse",
+        str(folder),
+        when=lambda: bool(index_server.arrived("/whl/cu129/torch-")),
     )
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and not index_server.arrived("/whl/cu129/torch-"):
-        time.sleep(0.2)
-    os.killpg(process.pid, signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=120)
+    stdout, stderr = process.stdout, process.stderr
     index_server.reset()
     errors = [line for line in stderr.splitlines() if line.strip()]
     assert process.returncode == 130, stdout + stderr

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
+import time
 
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +15,7 @@ from poetry_torch_plugin.env.installed import installed_distributions
 
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from collections.abc import Mapping
 
     from poetry_torch_plugin.env.installed import InstalledDist
@@ -83,6 +86,27 @@ class Project:
                 f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
             )
         return result
+
+    def run_interrupted(
+        self, *args: str, when: Callable[[], bool], sig: int = signal.SIGINT
+    ) -> subprocess.CompletedProcess[str]:
+        """``poetry args`` in its own process group, sent ``sig`` (as a terminal sends Ctrl-C,
+        to the whole group) as soon as ``when()`` is true (e.g. the index has the request)."""
+        process = subprocess.Popen(
+            [str(self.poetry), "--no-ansi", *args],
+            cwd=self.root,
+            env=dict(self.env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not when():
+            time.sleep(0.2)
+        os.killpg(process.pid, sig)
+        stdout, stderr = process.communicate(timeout=120)
+        return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
     def pip(self, *args: str) -> subprocess.CompletedProcess[str]:
         """pip of the project venv, isolated from the machine's pip configuration."""
