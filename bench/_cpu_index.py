@@ -4,18 +4,22 @@ padded built torch; beside it the test universe's other indexes and its fake PyP
 
 from __future__ import annotations
 
+import argparse
 import shutil
 
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import NamedTuple
 
+from _common import DEFAULT_CACHE
+from _common import machine
+from _common import out
+from _common import poetry_bin
+from _common import poetry_version
 from switch_real import closure_files
 
+from poetry_torch_plugin.install.uv import find_uv
 from tests.support.wheels import build_padded_cpu_index
 from tests.support.wheels import build_torch_universe
-
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 
 REAL_TORCH = "2.13.0+cpu"
@@ -52,3 +56,32 @@ def cpu_index(cache: Path, *, padded_mb: int, real: bool = True) -> tuple[Path, 
 
 def torch_wheel(root: Path) -> Path:
     return next((root / "whl" / "cpu").glob("torch-*.whl"))
+
+
+def cpu_index_arguments(description: str | None) -> argparse.ArgumentParser:
+    """The options every install bench takes: its cache folder and which wheels to serve."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="poetry venv, index")
+    parser.add_argument("--padded-mb", type=int, default=64)
+    parser.add_argument("--no-real", action="store_true", help="padded wheels even if real")
+    return parser
+
+
+class Bench(NamedTuple):
+    cache: Path
+    poetry: Path
+    root: Path  # the universe served
+    version: str  # torch's version in whl/cpu
+    uv: str | None
+
+
+def start_bench(args: argparse.Namespace) -> Bench:
+    """Poetry, the cpu index and uv for an install bench, with the header lines it prints."""
+    cache: Path = args.cache
+    binary = poetry_bin(cache)
+    root, version, what = cpu_index(cache, padded_mb=args.padded_mb, real=not args.no_real)
+    uv = find_uv()
+    out(f"machine: {machine()}")
+    out(f"poetry:  {poetry_version(binary)}; uv: {uv or 'not found (pip only)'}")
+    out(f"wheels:  {what}")
+    return Bench(cache, binary, root, version, uv)

@@ -20,7 +20,6 @@ on this machine's disk, else a torch wheel padded with ``--padded-mb`` MB.
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
@@ -32,18 +31,14 @@ from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import DEFAULT_CACHE
 from _common import isolated_env
-from _common import machine
 from _common import make_project
 from _common import out
 from _common import poetry
-from _common import poetry_bin
-from _common import poetry_version
-from _cpu_index import cpu_index
+from _cpu_index import cpu_index_arguments
+from _cpu_index import start_bench
 from _cpu_index import torch_wheel
 
-from poetry_torch_plugin.install.uv import find_uv
 from tests.support.index_server import IndexServer
 
 
@@ -133,19 +128,10 @@ def second_install(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="poetry venv, index")
-    parser.add_argument("--padded-mb", type=int, default=64)
-    parser.add_argument("--no-real", action="store_true", help="padded wheels even if real")
+    parser = cpu_index_arguments(__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--hook", action="store_true", help="also the hook's lock replay")
     args = parser.parse_args(argv)
-    cache: Path = args.cache
-    binary = poetry_bin(cache)
-    root, _, what = cpu_index(cache, padded_mb=args.padded_mb, real=not args.no_real)
-    uv = find_uv()
-    out(f"machine: {machine()}")
-    out(f"poetry:  {poetry_version(binary)}; uv: {uv or 'not found (pip only)'}")
-    out(f"wheels:  {what}")
+    cache, binary, root, _, uv = start_bench(args)
     installers = ["pip", "uv"] if uv else ["pip"]
     rows = []
     out(f"\n  {'installer, index, command':<52} {'torch wheel':>12} {'all wheels':>11}")
