@@ -10,11 +10,13 @@ from poetry_torch_plugin.errors import ConfigError
 
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from collections.abc import Sequence
     from pathlib import Path
 
     from poetry_torch_plugin.core.config import Source
     from poetry_torch_plugin.core.config import TorchConfig
+    from poetry_torch_plugin.core.machine import Machine
     from poetry_torch_plugin.core.variants import Variant
     from poetry_torch_plugin.env.installed import TargetEnv
     from poetry_torch_plugin.index.access import IndexAccess
@@ -124,6 +126,7 @@ def with_choice(
     from poetry_torch_plugin.project.read import local_variant
 
     configured = settings.source()
+    machine = _detected_once()  # the target rule and auto may both ask: detect once
     choice = choose_variant(
         env=parse_variant(
             os.environ.get(VARIANT_ENV),
@@ -134,8 +137,8 @@ def with_choice(
         pyproject=settings.variant,
         source=configured.variant if configured is not None else None,
         source_name=configured.name if configured is not None else None,
-        auto=lambda: _auto(settings, target),
-        target=_target(settings),
+        auto=lambda: _auto(settings, target, machine),
+        target=_target(settings, machine),
     )
     if choice is None:
         return settings  # nothing names a variant: the callers' "no pytorch source" errors
@@ -164,7 +167,23 @@ def _source_for(settings: TorchConfig, configured: Source | None, variant: Varia
     return Source(variant.source_name, f"{base}/{variant.index_name}", "explicit")
 
 
-def _target(settings: TorchConfig) -> tuple[str, str] | None:
+def _detected_once() -> Callable[[], Machine]:
+    """``detect_machine``, run at most once however often the returned callable is asked."""
+    found: list[Machine] = []
+
+    def machine() -> Machine:
+        if not found:
+            from poetry_torch_plugin.machine.detect import detect_machine
+
+            found.append(detect_machine())
+        return found[0]
+
+    return machine
+
+
+def _target(
+    settings: TorchConfig, machine: Callable[[], Machine] | None = None
+) -> tuple[str, str] | None:
     """The ``[tool.poetry-torch.targets]`` entry for this machine; GPUs are detected only
     when a ``no-gpu`` entry could decide."""
     if not settings.targets:
@@ -174,23 +193,22 @@ def _target(settings: TorchConfig) -> tuple[str, str] | None:
 
     from poetry_torch_plugin.core.targets import match_target
 
-    def has_gpu() -> bool:
-        from poetry_torch_plugin.machine.detect import detect_machine
-
-        return detect_machine().has_gpu
-
-    return match_target(settings.targets, sys.platform, platform.machine(), has_gpu)
+    detect = machine or _detected_once()
+    return match_target(
+        settings.targets, sys.platform, platform.machine(), lambda: detect().has_gpu
+    )
 
 
-def _auto(settings: TorchConfig, target: TargetEnv | None) -> tuple[Variant, str]:
+def _auto(
+    settings: TorchConfig, target: TargetEnv | None, machine: Callable[[], Machine]
+) -> tuple[Variant, str]:
     """The hardware rules of ``--cuda auto``, for this machine (an installed torch keeps its
     release, as with ``--cuda auto``)."""
     from poetry_torch_plugin.core.auto import choose
     from poetry_torch_plugin.data import load_facts
     from poetry_torch_plugin.env.installed import installed_distributions
-    from poetry_torch_plugin.machine.detect import detect_machine
 
     dist = installed_distributions(target.site_packages).get("torch") if target else None
     written = settings.written if settings.has_tool_table else ()
-    choice = choose(load_facts(), detect_machine(), (), written, dist.version if dist else None)
+    choice = choose(load_facts(), machine(), (), written, dist.version if dist else None)
     return choice.variant, choice.reason
