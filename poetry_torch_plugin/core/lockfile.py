@@ -9,6 +9,7 @@ import json
 import re
 
 from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
@@ -28,10 +29,12 @@ if TYPE_CHECKING:
 
     from poetry_torch_plugin.core.config import Source
     from poetry_torch_plugin.core.config import TorchConfig
+    from poetry_torch_plugin.core.lockentries import LockEntry
 
 
 LOCK_NAME = "poetry-torch.lock"
-LOCK_VERSION = "1"
+LOCK_VERSION = "2"  # written only with [[entry]] tables; a lock without them is version 1
+SINGLE_VERSION = "1"
 STALE = (
     f"{LOCK_NAME} is stale: the configuration changed after the lock was written (source,"
     " packages or requires-python); run `poetry torch lock` or `poetry torch install`."
@@ -78,6 +81,10 @@ class TorchLock:
     content_hash: str
     packages: tuple[LockedPackage, ...]  # sorted by name
     resolved_for: str = ""  # the interpreter and platform pip resolved the closure for
+    # the universal part (core.lockentries): other variants, platforms and Pythons
+    entries: tuple[LockEntry, ...] = ()
+    targets: tuple[str, ...] = ()  # [tool.poetry-torch.targets] as locked: "linux-aarch64=cu128"
+    added: tuple[str, ...] = ()  # variants added with `poetry torch lock --add-variant`
 
     def fresh_for(self, inputs: LockInputs) -> bool:
         return self.content_hash == inputs.content_hash()
@@ -121,19 +128,48 @@ def dumps(lock: TorchLock) -> str:
     for line in _HEADER:
         document.add(tomlkit.comment(line))
     document.add(tomlkit.nl())
+    universal = bool(lock.entries or lock.targets or lock.added)
     metadata = tomlkit.table()
-    metadata.add("lock-version", LOCK_VERSION)
+    metadata.add("lock-version", LOCK_VERSION if universal else SINGLE_VERSION)
     metadata.add("content-hash", lock.content_hash)
     metadata.add("requires-python", lock.inputs.requires_python)
     metadata.add("packages", list(lock.inputs.packages))
     metadata.add("resolved-for", lock.resolved_for)
+    if universal:
+        metadata.add("targets", list(lock.targets))
+        metadata.add("added-variants", list(lock.added))
     document.add("metadata", metadata)
-    source = tomlkit.table()
-    source.add("name", lock.inputs.source_name)
-    source.add("url", without_login(lock.inputs.source_url))
-    document.add("source", source)
+    document.add("source", _source_table(lock))
+    document.add("package", _packages_aot(lock.packages))
+    if universal:
+        entries = tomlkit.aot()
+        for entry in lock.entries:
+            table = tomlkit.table()
+            table.add("variant", entry.variant)
+            table.add("platform", entry.platform)
+            table.add("python", entry.python)
+            table.add("resolved-for", entry.lock.resolved_for)
+            table.add("inputs-hash", entry.lock.content_hash)
+            table.add("source", _source_table(entry.lock, inline=True))
+            table.add("package", _packages_aot(entry.lock.packages))
+            entries.append(table)
+        document.add("entry", entries)
+    return tomlkit.dumps(document)
+
+
+def _source_table(lock: TorchLock, *, inline: bool = False) -> Any:
+    import tomlkit
+
+    source = tomlkit.inline_table() if inline else tomlkit.table()
+    source.update({"name": lock.inputs.source_name, "url": without_login(lock.inputs.source_url)})
+    return source
+
+
+def _packages_aot(locked: tuple[LockedPackage, ...]) -> Any:
+    import tomlkit
+
     packages = tomlkit.aot()
-    for package in lock.packages:
+    for package in locked:
         table = tomlkit.table()
         table.add("name", package.name)
         table.add("version", package.version)
@@ -146,8 +182,7 @@ def dumps(lock: TorchLock) -> str:
         files.multiline(True)
         table.add("files", files)
         packages.append(table)
-    document.add("package", packages)
-    return tomlkit.dumps(document)
+    return packages
 
 
 def _unreadable(path: Path, reason: str) -> ConfigError:
@@ -190,103 +225,74 @@ def loads(text: str, path: Path = Path(LOCK_NAME)) -> TorchLock:
     try:
         metadata, source = data["metadata"], data["source"]
         version = metadata["lock-version"]
-        if str(version) != LOCK_VERSION:
+        if str(version) not in (SINGLE_VERSION, LOCK_VERSION):
             number = _version_number(version)
             if number is not None and number > int(LOCK_VERSION):
                 raise _newer(path, version, text)
             raise _unreadable(path, f"lock-version {version!r}")
-        inputs = LockInputs(
-            source_name=str(source["name"]),
-            source_url=str(source["url"]),
-            packages=tuple(str(p) for p in metadata["packages"]),
-            requires_python=str(metadata["requires-python"]),
-        )
-        packages = tuple(
-            LockedPackage(
-                name=canonicalize_name(str(entry["name"])),
-                version=str(entry["version"]),
-                requested=bool(entry.get("requested", False)),
-                files=tuple(
-                    (str(item["file"]), str(item["hash"]).removeprefix("sha256:"))
-                    for item in entry["files"]
-                ),
-            )
-            for entry in data.get("package", [])
-        )
+        inputs = _inputs(source, metadata)
         lock = TorchLock(
-            inputs, str(metadata["content-hash"]), packages, str(metadata.get("resolved-for", ""))
+            inputs,
+            str(metadata["content-hash"]),
+            _packages(data.get("package", [])),
+            str(metadata.get("resolved-for", "")),
         )
+        if str(version) == LOCK_VERSION:
+            lock = replace(
+                lock,
+                entries=tuple(_entry(table, metadata) for table in data.get("entry", [])),
+                targets=tuple(str(t) for t in metadata.get("targets", [])),
+                added=tuple(str(v) for v in metadata.get("added-variants", [])),
+            )
     except (KeyError, TypeError, AttributeError) as exc:
         raise _unreadable(path, f"missing or malformed {exc}") from None
-    problem = lock_problem(lock)
-    if problem is not None:
-        raise _unreadable(path, problem)
+    from poetry_torch_plugin.core.lockcheck import lock_problem
+
+    for whole in (lock, *(entry.lock for entry in lock.entries)):
+        problem = lock_problem(whole)
+        if problem is not None:
+            raise _unreadable(path, problem)
     return lock
 
 
-_SHA256 = re.compile(r"[0-9a-f]{64}")
-_NAME = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?")  # a PEP 503 normalized name
+def _inputs(source: Any, metadata: Any) -> LockInputs:
+    return LockInputs(
+        source_name=str(source["name"]),
+        source_url=str(source["url"]),
+        packages=tuple(str(p) for p in metadata["packages"]),
+        requires_python=str(metadata["requires-python"]),
+    )
 
 
-def _package_problem(package: LockedPackage) -> str | None:
-    from packaging.utils import InvalidWheelFilename
-    from packaging.utils import canonicalize_name
-    from packaging.utils import parse_wheel_filename
-    from packaging.version import InvalidVersion
-    from packaging.version import Version
-
-    if canonicalize_name(package.name) != package.name or not _NAME.fullmatch(package.name):
-        # simple/<name>/ in a wheelhouse: a name is never a path
-        return f"{package.name!r} is not a normalized package name"
-    try:
-        version = Version(package.version)
-    except InvalidVersion:
-        return f"{package.name} has version {package.version!r}, not a valid version"
-    if not package.files:
-        return f"{package.name} {package.version} lists no files"
-    for filename, digest in package.files:
-        if not _SHA256.fullmatch(digest):
-            return f"{filename} has no well-formed sha256 hash"
-        if "/" in filename or "\\" in filename or filename.startswith("."):
-            # a wheelhouse writes each file under this name: never outside its folder
-            return f"{filename!r} is not a plain file name"
-        if not filename.endswith(".whl"):
-            continue
-        try:
-            name, file_version, _, _ = parse_wheel_filename(filename)
-        except InvalidWheelFilename:
-            return f"{filename!r} is not a wheel file name"
-        if name != package.name or file_version != version:
-            return f"{filename} is not a file of {package.name} {package.version}"
-    return None
+def _packages(tables: Any) -> tuple[LockedPackage, ...]:
+    return tuple(
+        LockedPackage(
+            name=canonicalize_name(str(entry["name"])),
+            version=str(entry["version"]),
+            requested=bool(entry.get("requested", False)),
+            files=tuple(
+                (str(item["file"]), str(item["hash"]).removeprefix("sha256:"))
+                for item in entry["files"]
+            ),
+        )
+        for entry in tables
+    )
 
 
-def lock_problem(lock: TorchLock) -> str | None:
-    """Why a parsed lock cannot be trusted (a hand edit, a bad merge); None when it is whole:
-    the schema, every version and every hash is checked on every read."""
-    from packaging.requirements import InvalidRequirement
-    from packaging.requirements import Requirement
+def _entry(table: Any, metadata: Any) -> LockEntry:
+    from poetry_torch_plugin.core.lockentries import PLATFORMS
+    from poetry_torch_plugin.core.lockentries import LockEntry
 
-    if not _SHA256.fullmatch(lock.content_hash):
-        return f"content-hash {lock.content_hash!r} is not a sha256"
-    if not lock.inputs.source_name or not lock.inputs.source_url:
-        return "the source has no name or no url"
-    for text in lock.inputs.packages:
-        try:
-            Requirement(text)
-        except InvalidRequirement:
-            return f"packages entry {text!r} is not a valid requirement"
-    if not lock.packages:
-        return "it pins no package"
-    seen: set[str] = set()
-    for package in lock.packages:
-        if package.name in seen:
-            return f"{package.name} is pinned twice"
-        seen.add(package.name)
-        problem = _package_problem(package)
-        if problem is not None:
-            return problem
-    return None
+    platform = str(table["platform"])
+    if platform not in PLATFORMS:
+        raise KeyError(f"platform {platform!r}")
+    lock = TorchLock(
+        _inputs(table["source"], metadata),
+        str(table["inputs-hash"]),
+        _packages(table.get("package", [])),
+        str(table["resolved-for"]),
+    )
+    return LockEntry(str(table["variant"]), platform, str(table["python"]), lock)
 
 
 def requirement_lines(lock: TorchLock, *, continuation: bool = False) -> list[str]:
@@ -299,16 +305,3 @@ def requirement_lines(lock: TorchLock, *, continuation: bool = False) -> list[st
         )
         for package in lock.packages
     ]
-
-
-def export_text(lock: TorchLock) -> str:
-    """A requirements file for plain pip: the index, then every locked pin with its hashes."""
-    lines = [
-        f"# The PyTorch builds pinned in {LOCK_NAME}, written by `poetry torch export`.",
-        f"# Source {lock.inputs.source_name}; resolved for {lock.resolved_for or 'unknown'}.",
-        "# Install them before the rest of the project: pip install -r THIS_FILE",
-        f"--index-url {without_login(lock.inputs.source_url)}",
-        "",
-        *requirement_lines(lock, continuation=True),
-    ]
-    return "\n".join(lines) + "\n"

@@ -170,20 +170,31 @@ class UvBackend:
             *self._options(target, request),
         ]
 
-    def report(self, target: TargetEnv, request: Request) -> dict[str, Any]:
+    def report(
+        self,
+        target: TargetEnv,
+        request: Request,
+        *,
+        foreign: tuple[str, str] | None = None,
+    ) -> dict[str, Any]:
         """What uv would install into an empty environment, in the shape of pip's report.
 
         ``uv pip compile --python <env python> --generate-hashes`` never looks at installed
         packages, takes the markers and wheel tags from that interpreter (a wheel for another
         platform or ABI is skipped, as ``uv pip install`` skips it), and writes a hashed
         requirements file, a documented format; ``uv pip install --dry-run`` would only print
-        a human summary.
+        a human summary.  ``foreign`` (uv's ``--python-platform``, a Python ``3.12``) resolves
+        for another machine instead, wheels only, its markers evaluated as there.
         """
         with tempfile.TemporaryDirectory(prefix="poetry-torch-") as tmp:
             wanted = Path(tmp) / "requirements.in"
             pinned = Path(tmp) / "requirements.txt"
             wanted.write_text("".join(f"{r}\n" for r in request.requirements), encoding="utf-8")
             command = self.report_command(target, request, Path(tmp))
+            if foreign is not None:
+                platform, python = foreign
+                command += ["--python-platform", platform, "--python-version", python]
+                command += ["--no-build"]
             show_command(command, request)
             finished = run(command, env=self.environment(request), echo_stderr=request.verbose)
             if finished.code != 0:
@@ -198,7 +209,9 @@ class UvBackend:
             }
             for name, version, hashes in parse_hashed(text)
         ]
-        return {"install": install, "environment": environment_markers(target.python)}
+        if foreign is None:
+            return {"install": install, "environment": environment_markers(target.python)}
+        return {"install": install}
 
     def run(self, target: TargetEnv, request: Request) -> tuple[int, str]:
         command = self.command(target, request)

@@ -8,6 +8,7 @@ from typing import Any
 
 from poetry_torch_plugin.core.config import parse_toml
 from poetry_torch_plugin.core.config import read_config
+from poetry_torch_plugin.core.export import export_text
 from poetry_torch_plugin.core.lockfile import LOCK_NAME
 from poetry_torch_plugin.core.lockfile import STALE
 from poetry_torch_plugin.core.lockfile import LockInputs
@@ -15,7 +16,6 @@ from poetry_torch_plugin.core.lockfile import NewerLockError
 from poetry_torch_plugin.core.lockfile import TorchLock
 from poetry_torch_plugin.core.lockfile import _unreadable
 from poetry_torch_plugin.core.lockfile import dumps
-from poetry_torch_plugin.core.lockfile import export_text
 from poetry_torch_plugin.core.lockfile import inputs_for
 from poetry_torch_plugin.core.lockfile import loads
 from poetry_torch_plugin.core.lockfile import requires_python_of

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.index.published import WheelTarget
     from poetry_torch_plugin.install.base import Backend
     from poetry_torch_plugin.project.edits import EditResult
+    from poetry_torch_plugin.project.lockstate import LockState
     from poetry_torch_plugin.project.pyproject import PyProject
 
 
@@ -221,8 +222,8 @@ def execute_install(
 
     state = lock_state(plan.pyproject.path, plan.source, plan.settings)
     if plan.local:
-        # poetry-torch.lock locks the committed variant: neither replayed nor written here
-        state = replace(state, lock=None, error=None, newer=False)
+        # a machine-local choice replays its own entry of the lock, which it never writes
+        state = replace(state, lock=_local_entry(plan, state, target), error=None, newer=False)
     state.refuse_newer()
     # every file this command may write must be writable before the environment changes
     if plan.edit.changed:
@@ -303,6 +304,17 @@ def execute_install(
                 plan.pyproject, plan.edit.text, plan.settings, target, state.path, lock_before
             )
     return installed
+
+
+def _local_entry(plan: InstallPlan, state: LockState, target: TargetEnv) -> TorchLock | None:
+    """The lock entry of a machine-local choice; None without a readable lock (resolved
+    afresh, as before any lock existed); ConfigError when the lock does not hold it."""
+    from poetry_torch_plugin.service.universal import choice_lock
+
+    choice = plan.settings.choice
+    if state.newer or state.error is not None or choice is None:
+        return None
+    return choice_lock(state.lock, plan.settings, plan.variant, state.inputs, target, choice.line())
 
 
 def _install_line(lock: TorchLock, wheelhouse: Path | None, index_url: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from poetry_torch_plugin.errors import ConfigError
 from poetry_torch_plugin.index.listing import fetch_listing
 from poetry_torch_plugin.install.resolve import resolve
 
@@ -18,9 +19,19 @@ if TYPE_CHECKING:
 
 
 def lock_project(
-    pyproject: Path, target: TargetEnv, installer: str | None = None, *, verbose: bool = False
+    pyproject: Path,
+    target: TargetEnv,
+    installer: str | None = None,
+    *,
+    verbose: bool = False,
+    add: tuple[str, ...] = (),
+    regenerate: bool = False,
 ) -> TorchLock:
-    """Resolve the configured packages afresh and write the lock; nothing is installed."""
+    """Resolve the configured packages afresh for this interpreter and write the lock; with
+    targets (or ``add``, variants to add), also every other entry the project wants, keeping
+    those whose inputs did not change unless ``regenerate``.  Nothing is installed.
+
+    ``add`` alone keeps a fresh first part as it is: adding a variant re-resolves nothing else."""
     from poetry_torch_plugin.install.select import get_backend
     from poetry_torch_plugin.project.files import refuse_read_only
     from poetry_torch_plugin.project.lockstate import configured
@@ -32,20 +43,50 @@ def lock_project(
     state = lock_state(pyproject, source, settings)
     state.refuse_newer()
     refuse_read_only(state.path)
-    access = access_for(settings, source)
-    probe = fetch_listing(access.url, "torch", access=access)
-    backend = get_backend(installer or settings.installer)
-    lock = resolve(
-        backend,
-        target,
-        access,
-        state.inputs,
-        settings.packages,
-        verbose=verbose,
-        known={"torch": probe},
-    )
+    from poetry_torch_plugin.service.universal import lock_entries
+    from poetry_torch_plugin.service.universal import universal
+
+    previous = state.lock
+    add = _checked_variants(add)
+    if add and previous is not None and state.fresh and not regenerate:
+        lock = previous
+    else:
+        access = access_for(settings, source)
+        probe = fetch_listing(access.url, "torch", access=access)
+        backend = get_backend(installer or settings.installer)
+        lock = resolve(
+            backend,
+            target,
+            access,
+            state.inputs,
+            settings.packages,
+            verbose=verbose,
+            known={"torch": probe},
+        )
+    if universal(settings, previous, add):
+        lock = lock_entries(
+            settings, lock, previous, target, add=add, regenerate=regenerate, verbose=verbose
+        )
     write_lock(state.path, lock)
     return lock
+
+
+def _checked_variants(add: tuple[str, ...]) -> tuple[str, ...]:
+    """``--add-variant`` values as index names; ConfigError for one that is no variant."""
+    from poetry_torch_plugin.core.choice import parse_variant
+
+    found: list[str] = []
+    for value in add:
+        variant = parse_variant(
+            value, where="--add-variant", fix="Run `poetry torch lock --add-variant cu128`"
+        )
+        if variant is None or variant == "auto":
+            raise ConfigError(
+                f"--add-variant {value!r} names no variant; nothing was changed. Give one"
+                " such as cu128, cpu or rocm6.4."
+            )
+        found.append(variant)
+    return tuple(found)
 
 
 def lock_or_check(
@@ -55,34 +96,55 @@ def lock_or_check(
     check: bool = False,
     installer: str | None = None,
     verbose: bool = False,
+    add: tuple[str, ...] = (),
+    regenerate: bool = False,
 ) -> str:
     """Write the lock (or, with ``check``, only compare it with pyproject.toml); the line to
     show.  ConfigError in one line when the check fails."""
     from poetry_torch_plugin.core.lockfile import LOCK_NAME
-    from poetry_torch_plugin.errors import ConfigError
     from poetry_torch_plugin.project.lockstate import check_project
+    from poetry_torch_plugin.project.lockstate import configured
 
     if check:
         state = check_project(pyproject)
         problem = state.problem()
         if problem is None and state.lock is None:
             problem = f"there is no {LOCK_NAME}; run `poetry torch lock` to write it."
+        if problem is None and state.lock is not None:
+            from poetry_torch_plugin.service.universal import universal_problem
+
+            settings, _ = configured(pyproject)
+            problem = universal_problem(settings, state.lock)
         if problem is not None:
             raise ConfigError(problem)
         return f"{LOCK_NAME} matches pyproject.toml."
-    lock = lock_project(pyproject, find_env(create=True), installer, verbose=verbose)
+    lock = lock_project(
+        pyproject,
+        find_env(create=True),
+        installer,
+        verbose=verbose,
+        add=add,
+        regenerate=regenerate,
+    )
     requested = [f"{p.name} {p.version}" for p in lock.packages if p.requested]
     files = sum(len(p.files) for p in lock.packages)
-    return (
+    line = (
         f"Wrote <info>{LOCK_NAME}</info>: {', '.join(requested)}"
         f" ({len(lock.packages)} packages, {files} files)"
+    )
+    if not lock.entries:
+        return line
+    kinds = sorted({f"{e.variant} {e.platform}" for e in lock.entries})
+    pythons = sorted({e.python for e in lock.entries}, key=lambda p: tuple(map(int, p.split("."))))
+    return (
+        f"{line}, and {len(lock.entries)} entries for other machines"
+        f" ({'; '.join(kinds)}; Python {', '.join(pythons)})"
     )
 
 
 def export(pyproject: Path, output: str | None = None, form: str | None = None) -> str | None:
     """The requirements text (or, ``form`` "pylock", the PEP 751 text) of a fresh lock; with
     ``output`` (relative to the project) it is written there instead and None comes back."""
-    from poetry_torch_plugin.errors import ConfigError
     from poetry_torch_plugin.project.files import write_atomic
     from poetry_torch_plugin.project.lockstate import export_project
 

@@ -51,7 +51,7 @@ def ensure(
     reinstall.  The installer (``settings.installer``) is looked for only then.
     """
     source, variant = configured_variant(settings)
-    lock = _replayable_lock(pyproject, source, settings, reporter)
+    lock = _replayable_lock(pyproject, source, settings, reporter, target)
     problems = _ensure_problems(settings, target, variant, lock)
     if not problems:
         reporter.detail(f"poetry-torch: {', '.join(settings.package_names)} match {variant}")
@@ -144,17 +144,27 @@ def _torch_page(access: IndexAccess) -> Listing | None:
 
 
 def _replayable_lock(
-    pyproject: Path | None, source: Source, settings: TorchConfig, reporter: Reporter
+    pyproject: Path | None,
+    source: Source,
+    settings: TorchConfig,
+    reporter: Reporter,
+    target: TargetEnv,
 ) -> TorchLock | None:
     """The fresh lock to replay; a stale or unreadable one is reported and not used."""
     if pyproject is None:
         return None
     choice = settings.choice
-    if choice is not None and choice.machine_local:
-        # poetry-torch.lock locks what pyproject.toml commits to, not this machine's choice
-        reporter.detail(f"poetry-torch: variant {choice.line()}; {LOCK_NAME} not replayed")
-        return None
     state = lock_state(pyproject, source, settings)
+    if choice is not None and choice.machine_local:
+        # a machine-local choice replays its own entry of the lock (service.universal)
+        if state.error is not None:
+            reporter.detail(f"poetry-torch: variant {choice.line()}; {LOCK_NAME} not replayed")
+            return None
+        from poetry_torch_plugin.service.universal import choice_lock
+
+        return choice_lock(
+            state.lock, settings, choice.variant, state.inputs, target, choice.line()
+        )
     problem = state.problem()
     if problem is not None:
         reporter.line(f"poetry-torch: {problem}")

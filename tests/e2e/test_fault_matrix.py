@@ -628,7 +628,7 @@ def test_sources_as_an_inline_array(project: Project, index_server: IndexServer)
 
 
 def test_newer_lock_format_is_refused_not_rewritten(project: Project) -> None:
-    """A poetry-torch.lock from a newer plugin (lock-version 2) is never rewritten in the old
+    """A poetry-torch.lock from a newer plugin (lock-version 3) is never rewritten in the old
     format: install, lock and --dry-run refuse in one line naming its writer; the hook leaves
     it alone (issue 12, item 10)."""
     project.run("torch", "install", "--cuda", "12.9")
@@ -637,7 +637,7 @@ def test_newer_lock_format_is_refused_not_rewritten(project: Project) -> None:
         r"written by poetry-torch-plugin \S+",
         "written by poetry-torch-plugin 9.1.0",
         lock.read_text(),
-    ).replace('lock-version = "1"', 'lock-version = "2"')
+    ).replace('lock-version = "1"', 'lock-version = "3"')
     lock.write_text(newer)
     pyproject = project.pyproject.read_bytes()
     for args in (
@@ -651,7 +651,7 @@ def test_newer_lock_format_is_refused_not_rewritten(project: Project) -> None:
         errors = [line for line in result.stderr.splitlines() if line.strip()]
         assert result.returncode == 1, (args, result.stdout + result.stderr)
         assert len(errors) == 1, errors
-        assert "lock-version '2', written by poetry-torch-plugin 9.1.0" in errors[0]
+        assert "lock-version '3', written by poetry-torch-plugin 9.1.0" in errors[0]
         assert "poetry self add poetry-torch-plugin@latest" in errors[0]
         assert "Traceback" not in result.stdout + result.stderr
         assert lock.read_text() == newer

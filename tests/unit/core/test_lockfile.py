@@ -9,13 +9,13 @@ import pytest
 
 from poetry_torch_plugin.core.config import Source
 from poetry_torch_plugin.core.config import read_config
+from poetry_torch_plugin.core.export import export_text
 from poetry_torch_plugin.core.lockfile import LOCK_NAME
 from poetry_torch_plugin.core.lockfile import STALE
 from poetry_torch_plugin.core.lockfile import LockedPackage
 from poetry_torch_plugin.core.lockfile import LockInputs
 from poetry_torch_plugin.core.lockfile import TorchLock
 from poetry_torch_plugin.core.lockfile import dumps
-from poetry_torch_plugin.core.lockfile import export_text
 from poetry_torch_plugin.core.lockfile import inputs_for
 from poetry_torch_plugin.core.lockfile import loads
 from poetry_torch_plugin.core.lockfile import requirement_lines
@@ -302,13 +302,13 @@ def test_newer_lock_is_refused_naming_its_writer(tmp_path: Path) -> None:
     path = tmp_path / LOCK_NAME
     path.write_text(
         "# poetry-torch.lock: …, written by poetry-torch-plugin 0.9.1\n"
-        "[metadata]\nlock-version = '2'\n[source]\nname='x'\nurl='y'\n"
+        "[metadata]\nlock-version = '3'\n[source]\nname='x'\nurl='y'\n"
     )
     with pytest.raises(NewerLockError) as info:
         read_lock(path)
     message = str(info.value)
     assert "\n" not in message
-    assert "lock-version '2', written by poetry-torch-plugin 0.9.1" in message
+    assert "lock-version '3', written by poetry-torch-plugin 0.9.1" in message
     assert "left untouched" in message
     assert "poetry self add poetry-torch-plugin@latest" in message
     settings = read_config({"tool": {"poetry-torch": {"packages": ["torch"]}}})

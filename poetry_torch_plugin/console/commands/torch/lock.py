@@ -28,6 +28,21 @@ class TorchLockCommand(TorchCommand):
             " pyproject.toml.",
         ),
         option(
+            "add-variant",
+            None,
+            "Also lock this variant (cu128, cpu, ...) for this platform and every Python"
+            " requires-python admits, keeping the rest of the lock: for a machine-local choice"
+            " (POETRY_TORCH_VARIANT, poetry.toml, auto).",
+            flag=False,
+            multiple=True,
+        ),
+        option(
+            "regenerate",
+            None,
+            "Resolve every entry afresh (by default, entries for other machines whose inputs"
+            " did not change are kept).",
+        ),
+        option(
             "installer",
             None,
             "Resolve with auto, pip or uv (default: [tool.poetry-torch] installer, else pip).",
@@ -40,8 +55,13 @@ every package of that closure with the sha256 of each wheel the index publishes 
 <c1>poetry torch install</c1> and the hook after <c1>poetry install</c1> then install exactly these
 builds, hash-checked.
 
+With <c1>[tool.poetry-torch.targets]</c1> the lock also holds an entry for every target,
+platform and Python that requires-python admits, resolved with
+<c1>uv pip compile --python-platform</c1> (uv must be installed); each machine installs its own.
+
   <c1>poetry torch lock</c1>
-  <c1>poetry torch lock --check</c1>     (for CI: is the lock up to date?)
+  <c1>poetry torch lock --check</c1>     (for CI: is the lock up to date, for every target?)
+  <c1>poetry torch lock --add-variant cu126</c1>   (for a machine-local choice)
 """
 
     def handle(self) -> int:
@@ -55,6 +75,8 @@ builds, hash-checked.
                 check=self.option("check"),
                 installer=self.option("installer"),
                 verbose=self.io.is_verbose(),
+                add=tuple(self.option("add-variant") or ()),
+                regenerate=self.option("regenerate"),
             )
         except TorchPluginError as error:
             return self.fail(error)
