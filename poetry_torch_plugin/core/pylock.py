@@ -9,10 +9,10 @@ from urllib.parse import quote
 
 from poetry_torch_plugin import __version__
 from poetry_torch_plugin.core.lockfile import LOCK_NAME
-from poetry_torch_plugin.core.urls import without_login
 
 
 if TYPE_CHECKING:
+    from poetry_torch_plugin.core.export import Selected
     from poetry_torch_plugin.core.lockfile import TorchLock
 
 # resolved-for's words, in order (``cpython 3.11 linux x86_64``), as PEP 508 markers
@@ -44,33 +44,43 @@ def pep440_python(constraint: str) -> str | None:
     return text
 
 
-def pylock_text(lock: TorchLock) -> str:
+def pylock_text(lock: TorchLock, chosen: list[Selected] | None = None) -> str:
     """The lock as PEP 751 TOML: every package with its index and each locked wheel's URL
     (the file beside the index's pages, as download.pytorch.org and its mirrors serve them)
-    and sha256.  The closure was resolved for one environment, which ``environments`` says."""
+    and sha256.  The closure was resolved for one environment, which ``environments`` says;
+    ``chosen`` (``export --target``/``--all``): those closures instead, each package with the
+    marker of the machines it is for."""
     import tomlkit
 
-    index = without_login(lock.inputs.source_url).rstrip("/")
+    from poetry_torch_plugin.core.export import Selected
+    from poetry_torch_plugin.core.export import merged
+
+    selection = chosen if chosen is not None else [Selected(lock, None, "")]
     document = tomlkit.document()
     document.add(tomlkit.comment(f"The PyTorch builds pinned in {LOCK_NAME} (PEP 751)."))
     document.add(tomlkit.comment("Written by `poetry torch export --format pylock`; do not edit."))
     document.add("lock-version", "1.0")
+    markers = [part.marker for part in selection if part.marker is not None]
     marker = environment_marker(lock.resolved_for)
-    if marker is not None:
+    if markers:
+        document.add("environments", markers)
+    elif marker is not None:
         document.add("environments", [marker])
     requires = pep440_python(lock.inputs.requires_python)
     if requires is not None:
         document.add("requires-python", requires)
     document.add("created-by", f"poetry-torch-plugin {__version__}")
     packages = tomlkit.aot()
-    for package in lock.packages:
+    for name, version, index, package_marker, files in merged(selection):
         table = tomlkit.table()
-        table.add("name", package.name)
-        table.add("version", package.version)
+        table.add("name", name)
+        table.add("version", version)
+        if package_marker is not None:
+            table.add("marker", package_marker)
         table.add("index", index)
         wheels = tomlkit.array()
         sdists: list[Any] = []
-        for filename, digest in package.files:
+        for filename, digest in sorted(files.items()):
             entry = tomlkit.inline_table()
             entry.update(
                 {

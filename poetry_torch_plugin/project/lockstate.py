@@ -127,16 +127,34 @@ def fresh_lock(pyproject: Path, *, stale: Callable[[str], str], missing: str) ->
     return state.lock
 
 
-def export_project(pyproject: Path, form: str = "requirements") -> str:
+def export_project(
+    pyproject: Path,
+    form: str = "requirements",
+    target: str | None = None,
+    every: bool = False,
+    check: Callable[[TorchLock], str | None] | None = None,
+) -> str:
     """A fresh lock as a requirements file (``form`` "requirements") or as PEP 751
-    ``pylock.toml`` ("pylock"); ConfigError when it is missing or stale."""
+    ``pylock.toml`` ("pylock"); ConfigError when it is missing or stale.  ``target`` (a
+    targets key) or ``every``: those entries, each with its machines' marker; ``check`` says
+    why the lock does not hold what the targets ask for."""
     lock = fresh_lock(
         pyproject,
         stale=lambda problem: f"{problem} Nothing was exported.",
         missing="export; nothing was written",
     )
+    problem = check(lock) if check is not None and (target or every) else None
+    if problem is not None:
+        raise ConfigError(f"{problem} Nothing was exported.")
+    from poetry_torch_plugin.core.export import select
+
+    chosen = select(lock, target, every)
     if form == "pylock":
         from poetry_torch_plugin.core.pylock import pylock_text
 
-        return pylock_text(lock)
+        return pylock_text(lock, chosen if target or every else None)
+    if target or every:
+        from poetry_torch_plugin.core.export import export_selected
+
+        return export_selected(chosen, f"target {target}" if target else "every target")
     return export_text(lock)

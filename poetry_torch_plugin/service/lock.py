@@ -142,10 +142,17 @@ def lock_or_check(
     )
 
 
-def export(pyproject: Path, output: str | None = None, form: str | None = None) -> str | None:
+def export(
+    pyproject: Path,
+    output: str | None = None,
+    form: str | None = None,
+    target: str | None = None,
+    every: bool = False,
+) -> str | None:
     """The requirements text (or, ``form`` "pylock", the PEP 751 text) of a fresh lock; with
     ``output`` (relative to the project) it is written there instead and None comes back."""
     from poetry_torch_plugin.project.files import write_atomic
+    from poetry_torch_plugin.project.lockstate import configured
     from poetry_torch_plugin.project.lockstate import export_project
 
     name = output.replace("\\", "/").rsplit("/", 1)[-1] if output else None
@@ -169,7 +176,17 @@ def export(pyproject: Path, output: str | None = None, form: str | None = None) 
             " requirements file; nothing was exported. Use --format pylock, or -o"
             " requirements-torch.txt."
         )
-    text = export_project(pyproject, form)
+    if target is not None and every:
+        raise ConfigError(
+            "--target and --all exclude each other; nothing was exported. Give one of them."
+        )
+
+    def check(lock: TorchLock) -> str | None:
+        from poetry_torch_plugin.service.universal import universal_problem
+
+        return universal_problem(configured(pyproject)[0], lock)
+
+    text = export_project(pyproject, form, target and target.strip().lower(), every, check)
     if not output:
         return text
     path = pyproject.parent / output

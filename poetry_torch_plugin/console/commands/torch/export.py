@@ -27,6 +27,20 @@ class TorchExportCommand(TorchCommand):
             flag=False,
         ),
         option(
+            "target",
+            "t",
+            "Export the builds locked for one [tool.poetry-torch.targets] key (linux-aarch64,"
+            " macos, no-gpu, ...; default: the committed source's), each pin with its"
+            " machines' marker.",
+            flag=False,
+        ),
+        option(
+            "all",
+            None,
+            "Export every locked target at once, each pin with its marker (refused where two"
+            " variants share a platform, as GPU and no-GPU machines do).",
+        ),
+        option(
             "format",
             "f",
             "requirements (for pip, the default) or pylock (PEP 751, e.g. for"
@@ -45,6 +59,11 @@ Or as a PEP 751 lock file:
   <c1>poetry torch export --format pylock -o pylock.torch.toml</c1>
   <c1>uv pip install -r pylock.torch.toml</c1>
 
+With <c1>[tool.poetry-torch.targets]</c1>, one kind of machine at a time:
+
+  <c1>poetry torch export --target linux-aarch64 -o requirements-aarch64.txt</c1>
+  <c1>poetry torch export --target macos --format pylock -o pylock.macos.toml</c1>
+
 The rest of the dependencies come from <c1>poetry export</c1> (poetry-plugin-export).
 """
 
@@ -55,7 +74,13 @@ The rest of the dependencies come from <c1>poetry export</c1> (poetry-plugin-exp
         from poetry_torch_plugin.service.lock import export
 
         try:
-            text = export(self.pyproject_path(), self.option("output"), self.option("format"))
+            text = export(
+                self.pyproject_path(),
+                self.option("output"),
+                self.option("format"),
+                self.option("target"),
+                self.option("all"),
+            )
         except TorchPluginError as error:
             return self.fail(error)
         if text is not None:
