@@ -8,8 +8,12 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.support.fixtures import _index_server_session  # noqa: F401
+from tests.support.fixtures import _platform_server_session  # noqa: F401
+from tests.support.fixtures import fresh_platform_index  # noqa: F401
 from tests.support.fixtures import index_server  # noqa: F401
 from tests.support.fixtures import index_universe  # noqa: F401
+from tests.support.fixtures import platform_index  # noqa: F401
+from tests.support.fixtures import platform_universe  # noqa: F401
 from tests.support.isolation import ISOLATED_PREFIXES
 from tests.support.isolation import isolated_settings
 from tests.support.poetry_env import DEFAULT_POETRY
