@@ -14,6 +14,7 @@ from tests.support.fixtures import index_server  # noqa: F401
 from tests.support.fixtures import index_universe  # noqa: F401
 from tests.support.fixtures import platform_index  # noqa: F401
 from tests.support.fixtures import platform_universe  # noqa: F401
+from tests.support.fixtures import uv_path  # noqa: F401
 from tests.support.isolation import ISOLATED_PREFIXES
 from tests.support.isolation import isolated_settings
 from tests.support.poetry_env import DEFAULT_POETRY

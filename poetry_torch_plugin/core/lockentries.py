@@ -239,10 +239,10 @@ def fits(filename: str, allowed: frozenset[str]) -> bool:
 
 
 def marker_of(platform: Platform, python: str) -> str:
-    """The PEP 508 marker of an entry: ``python_version == "3.12" and sys_platform == ...``."""
+    """The PEP 508 marker of an entry: ``python_version == '3.12' and sys_platform == ...``."""
     return (
-        f'python_version == "{python}" and sys_platform == "{platform.sys_platform}"'
-        f' and platform_machine == "{platform.platform_machine}"'
+        f"python_version == '{python}' and sys_platform == '{platform.sys_platform}'"
+        f" and platform_machine == '{platform.platform_machine}'"
     )
 
 

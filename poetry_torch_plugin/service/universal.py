@@ -270,8 +270,13 @@ def choice_lock(
         if entry.lock.fresh_for(inputs):
             return entry.lock
         break
-    declared = any(value == name for _, value in settings.targets)
-    command = "poetry torch lock" if declared else f"poetry torch lock --add-variant {name}"
+    # (``settings`` holds the chosen source: what the lock commits to is its first part's)
+    asked = any(
+        (want.variant, want.platform) == (name, platform)
+        for want in wanted(settings.targets, _committed(lock), platform, lock.added)
+    )
+    # the targets ask for it (the lock is older than they are), or only this machine does
+    command = "poetry torch lock" if asked else f"poetry torch lock --add-variant {name}"
     locked = sorted({e.variant for e in lock.entries} | {_committed(lock)})
     raise ConfigError(
         f"{LOCK_NAME} holds no {name} build for {platform or 'this platform'}, Python {python}"

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 import pytest
 
 from poetry_torch_plugin.core.config import is_torch_family
-from poetry_torch_plugin.install.uv import find_uv
 
 
 if TYPE_CHECKING:
@@ -19,18 +18,6 @@ if TYPE_CHECKING:
     from tests.support.wheels import Universe
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-
-@pytest.fixture
-def uv_path(tmp_path: Path) -> dict[str, str]:
-    """PATH with only uv added (a link in its own directory), so Poetry picks nothing else up."""
-    binary = find_uv()
-    if binary is None:
-        pytest.skip("uv is not installed: `.venv/bin/pip install uv` (or put uv on PATH)")
-    directory = tmp_path / "uv-bin"
-    directory.mkdir()
-    (directory / "uv").symlink_to(binary)
-    return {"PATH": f"{directory}{os.pathsep}{os.environ.get('PATH', '')}"}
 
 
 def torch_family_requests(server: IndexServer, prefix: str) -> list[str]:

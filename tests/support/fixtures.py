@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 
 from dataclasses import dataclass
@@ -106,3 +107,17 @@ def fresh_platform_index(platform_universe: Universe, tmp_path: Path) -> Iterato
     )
     with IndexServer(root) as server:
         yield PlatformIndex(universe, server)
+
+
+@pytest.fixture
+def uv_path(tmp_path: Path) -> dict[str, str]:
+    """PATH with only uv added (a link in its own directory), so Poetry picks nothing else up."""
+    from poetry_torch_plugin.install.uv import find_uv
+
+    binary = find_uv()
+    if binary is None:
+        pytest.skip("uv is not installed: `.venv/bin/pip install uv` (or put uv on PATH)")
+    directory = tmp_path / "uv-bin"
+    directory.mkdir()
+    (directory / "uv").symlink_to(binary)
+    return {"PATH": f"{directory}{os.pathsep}{os.environ.get('PATH', '')}"}

@@ -1,0 +1,229 @@
+"""Issue 14 items 3 and 4: one poetry-torch.lock for every target x platform x Python, resolved
+here for machines this is not (real uv, ``--python-platform``), against indexes whose wheels
+carry real platform tags (``tests.support.platform_wheels``); each machine installs its entry;
+exports per target.  This machine is Linux x86_64 with CPython 3.11 and no GPU."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+from typing import Any
+
+import pytest
+
+from poetry_torch_plugin.core.lockfile import LOCK_NAME
+from poetry_torch_plugin.project.lockstate import read_lock
+from tests.support.project import Project
+
+
+if TYPE_CHECKING:
+    from tests.support.fixtures import PlatformIndex
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+HERE = f"{sys.version_info[0]}.{sys.version_info[1]}"
+TEAM = """
+[tool.poetry-torch.targets]
+linux-x86_64 = "cu129"  # the GPU workstations
+linux-aarch64 = "cu128"  # GH200 nodes
+macos = "cpu"  # laptops: PyPI's build, with MPS
+no-gpu = "cpu"  # CI runners
+"""
+
+
+def team_pyproject(index: PlatformIndex, targets: str = TEAM) -> str:
+    return f"""[project]
+name = "team"
+version = "0.1.0"
+requires-python = ">=3.10,<3.14"
+dependencies = []
+
+[tool.poetry]
+package-mode = false
+
+[[tool.poetry.source]]
+name = "pytorch_cuda_cu129"
+url = "{index.url("cu129")}"
+priority = "explicit"
+
+[tool.poetry-torch]
+packages = ["torch", "torchvision", "torchaudio"]
+{targets}"""
+
+
+def team(
+    root: Path, poetry_bin: Path, index: PlatformIndex, uv_path: dict[str, str], machine: str
+) -> Project:
+    root.mkdir()
+    (root / "pyproject.toml").write_text(team_pyproject(index))
+    env = dict(os.environ)
+    env.update(uv_path)
+    env["POETRY_TORCH_INDEX_BASE"] = index.base
+    env["POETRY_TORCH_FAKE_MACHINE"] = machine
+    return Project(root, poetry_bin, env)
+
+
+@pytest.fixture
+def no_gpu(tmp_path: Path) -> str:
+    from poetry_torch_plugin.core.machine import Machine
+    from poetry_torch_plugin.core.machine import machine_to_dict
+
+    bare = Machine(nvidia=None, nvcc=None, mps=False, rocm=None, platform="linux-x86_64")
+    path = tmp_path / "no-gpu.json"
+    path.write_text(json.dumps(machine_to_dict(bare)))
+    return str(path)
+
+
+def entries(project: Project) -> dict[tuple[str, str, str], dict[str, str]]:
+    """(variant, platform, Python) -> {package: version}, the lock's first part included."""
+    lock = read_lock(project.root / LOCK_NAME)
+    assert lock is not None
+    found = {
+        (e.variant, e.platform, e.python): {p.name: p.version for p in e.lock.packages}
+        for e in lock.entries
+    }
+    found[("cu129", "linux-x86_64", HERE)] = {p.name: p.version for p in lock.packages}
+    return found
+
+
+def one_error(result: Any) -> str:
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("poetry-torch:"), lines
+    return str(lines[0])
+
+
+def test_one_lock_for_every_machine_installs_here_and_exports_for_the_others(
+    tmp_path: Path,
+    poetry_bin: Path,
+    platform_index: PlatformIndex,
+    uv_path: dict[str, str],
+    no_gpu: str,
+) -> None:
+    project = team(tmp_path / "team", poetry_bin, platform_index, uv_path, no_gpu)
+    before = project.pyproject.read_bytes()
+    result = project.run("torch", "lock")
+    assert "and 19 entries for other machines" in result.stdout, result.stdout
+    locked = entries(project)
+    pythons = ("3.10", "3.11", "3.12", "3.13")
+    assert set(locked) == {
+        (variant, platform, python)
+        for variant, platform in (
+            ("cu129", "linux-x86_64"),
+            ("cpu", "linux-x86_64"),
+            ("cu128", "linux-aarch64"),
+            ("cpu", "linux-aarch64"),
+            ("cpu", "macos-arm64"),
+        )
+        for python in pythons
+    }
+    for (variant, platform, python), packages in locked.items():
+        label = "" if platform.startswith("macos") else f"+{variant}"
+        assert packages["torch"] == f"2.9.0{label}", (variant, platform, python)
+        # markers were evaluated as on that machine, not as here
+        x86_cuda = platform == "linux-x86_64" and variant.startswith("cu")
+        assert ("nvidia-fakeblas-cu12" in packages) == x86_cuda, (variant, platform, python)
+        assert ("fake-setuptools" in packages) == (python >= "3.12"), (variant, platform, python)
+    lock = read_lock(project.root / LOCK_NAME)
+    assert lock is not None
+    for entry in lock.entries:
+        tags = {name.rsplit("-", 1)[-1] for p in entry.lock.packages for name, _ in p.files}
+        wanted = {
+            "linux-x86_64": "manylinux_2_28_x86_64.whl",
+            "linux-aarch64": "manylinux_2_28_aarch64.whl",
+            "macos-arm64": "macosx_11_0_arm64.whl",
+        }[entry.platform]
+        assert tags <= {wanted, "any.whl"}, (entry.where, tags)
+    project.run("torch", "lock", "--check")
+    assert project.pyproject.read_bytes() == before
+
+    # this machine has no GPU: no-gpu chooses cpu, replayed from its entry, hash-checked
+    lock_bytes = (project.root / LOCK_NAME).read_bytes()
+    install = project.run("torch", "install")
+    assert "chosen by target ([tool.poetry-torch.targets] no-gpu" in install.stdout
+    assert "checked against its sha256 in the lock" in install.stdout
+    assert project.version_of("torch") == "2.9.0+cpu"
+    assert project.version_of("nvidia-fakeblas-cu12") is None
+    assert (project.root / LOCK_NAME).read_bytes() == lock_bytes
+    assert project.pyproject.read_bytes() == before
+
+    # exports for the other machines
+    aarch64 = project.run("torch", "export", "--target", "linux-aarch64").stdout
+    assert f"--index-url {platform_index.url('cu128')}" in aarch64
+    assert "nvidia" not in aarch64
+    assert "torch==2.9.0+cu128 ; (python_version == '3.10'" in aarch64
+    assert "platform_machine == 'aarch64'" in aarch64
+    assert "--extra-index-url" not in aarch64
+    project.run(
+        "torch", "export", "--target", "macos", "--format", "pylock", "-o", "pylock.macos.toml"
+    )
+    mac = (project.root / "pylock.macos.toml").read_text()
+    assert "macosx_11_0_arm64" in mac and "manylinux" not in mac
+    assert "sys_platform == 'darwin'" in mac
+    one = one_error(project.run("torch", "export", "--all", check=False))
+    assert "markers cannot tell such machines apart" in one
+    assert "--target no-gpu" in one
+
+    # a real pip on another interpreter would install the export: check it resolves here
+    cpu_here = project.run("torch", "export", "--target", "no-gpu").stdout
+    assert f"--index-url {platform_index.url('cpu')}" in cpu_here
+    assert re.search(r"torch==2\.9\.0\+cpu ; .*python_version == '3\.13'", cpu_here)
+
+
+def test_machine_local_choice_must_be_locked_and_adding_one_keeps_the_rest(
+    tmp_path: Path,
+    poetry_bin: Path,
+    fresh_platform_index: PlatformIndex,
+    uv_path: dict[str, str],
+    no_gpu: str,
+) -> None:
+    targets = '\n[tool.poetry-torch.targets]\nlinux-aarch64 = "cu128"\n'
+    project = team(tmp_path / "team", poetry_bin, fresh_platform_index, uv_path, no_gpu)
+    project.pyproject.write_text(team_pyproject(fresh_platform_index, targets))
+    project.run("torch", "lock")
+    assert project.version_of("torch") is None
+    first = entries(project)
+    assert {key[:2] for key in first} == {("cu129", "linux-x86_64"), ("cu128", "linux-aarch64")}
+
+    # an override this lock does not hold: refused, naming the command that locks it
+    cu128 = {"POETRY_TORCH_VARIANT": "cu128"}
+    lock_bytes = (project.root / LOCK_NAME).read_bytes()
+    refused = one_error(project.run("torch", "install", extra_env=cu128, check=False))
+    assert f"holds no cu128 build for linux-x86_64, Python {HERE}" in refused
+    assert "`poetry torch lock --add-variant cu128`" in refused
+    assert (project.root / LOCK_NAME).read_bytes() == lock_bytes
+    assert project.version_of("torch") is None
+
+    # the index publishes torch 2.9.1 for cu128 meanwhile: adding a variant resolves only it
+    fresh_platform_index.publish_newer("cu128")
+    project.run("torch", "lock", "--add-variant", "cu128")
+    added = entries(project)
+    for key, packages in first.items():
+        assert added[key] == packages, key  # the aarch64 entries kept 2.9.0
+    assert added[("cu128", "linux-x86_64", HERE)]["torch"] == "2.9.1+cu128"
+    project.run("torch", "lock", "--check")
+    project.run("torch", "install", extra_env=cu128)
+    assert project.version_of("torch") == "2.9.1+cu128"
+    assert project.version_of("nvidia-fakeblas-cu12") == "12.8.4"
+
+    # a plain lock keeps the added variant and the kept entries; --regenerate moves them
+    project.run("torch", "lock")
+    assert entries(project)[("cu128", "linux-aarch64", "3.12")]["torch"] == "2.9.0+cu128"
+    project.run("torch", "lock", "--regenerate")
+    regenerated = entries(project)
+    assert regenerated[("cu128", "linux-aarch64", "3.12")]["torch"] == "2.9.1+cu128"
+    assert ("cu128", "linux-x86_64", HERE) in regenerated
+
+    # a targets change makes --check fail in one line until the lock is refreshed
+    project.pyproject.write_text(project.pyproject.read_text() + 'macos = "cpu"\n')
+    stale = one_error(project.run("torch", "lock", "--check", check=False))
+    assert "other targets than pyproject.toml lists" in stale
+    project.run("torch", "lock")
+    assert ("cpu", "macos-arm64", "3.13") in entries(project)
+    project.run("torch", "lock", "--check")
