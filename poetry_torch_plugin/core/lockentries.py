@@ -133,6 +133,8 @@ class Wanted:
     keys: tuple[str, ...]  # targets keys (``default``: the committed source; ``added``)
 
 
+# the CPython minors a pure (py3-none-any) torch wheel is locked for
+PURE_PYTHONS = (9, 10, 11, 12, 13, 14)
 DEFAULT = "default"
 ADDED = "added"
 
@@ -202,6 +204,9 @@ def pythons_published(
             if tag.platform not in platform.wheel_platforms and tag.platform != "any":
                 continue
             interpreter = tag.interpreter
+            if interpreter == "py3":  # a pure wheel: every Python PyTorch still supports
+                found.update((3, minor) for minor in PURE_PYTHONS if admits(3, minor))
+                continue
             if not interpreter.startswith("cp") or tag.abi.endswith("t"):
                 continue
             digits = interpreter[2:]

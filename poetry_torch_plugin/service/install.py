@@ -296,6 +296,11 @@ def execute_install(
             write_atomic(plan.pyproject, plan.edit.text)
         lock_before = state.path.read_bytes() if state.path.is_file() else None
         if lock is not state.lock and not plan.local:
+            # the entries for other machines stay: `poetry torch lock --check` says when the
+            # targets changed, and each entry is checked against its inputs before a replay
+            kept = state.lock
+            if kept is not None:
+                lock = replace(lock, entries=kept.entries, targets=kept.targets, added=kept.added)
             write_lock(state.path, lock)
         if plan.edit.changed:
             from poetry_torch_plugin.service.relock import refresh_or_put_back

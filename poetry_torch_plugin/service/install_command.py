@@ -282,11 +282,13 @@ def _install_for(
     where this machine is of that kind."""
     from dataclasses import replace
 
+    from poetry_torch_plugin.core.lockfile import LOCK_NAME
     from poetry_torch_plugin.core.variants import parse_cuda
     from poetry_torch_plugin.core.variants import parse_rocm
     from poetry_torch_plugin.errors import ConfigError
     from poetry_torch_plugin.service.targets import applying_target
     from poetry_torch_plugin.service.targets import check_target
+    from poetry_torch_plugin.service.targets import lock_put_back
     from poetry_torch_plugin.service.targets import set_target
     from poetry_torch_plugin.service.targets import undone_on_failure
 
@@ -314,7 +316,15 @@ def _install_for(
         return
     before = set_target(pyproject, kind, values[0])
     say(f"Updated {pyproject.name}: {entry}." if before else f"{entry} is already set.")
-    with undone_on_failure(pyproject, before):
+    lock_path = pyproject.parent / LOCK_NAME
+    locked = lock_path.read_bytes() if before and lock_path.is_file() else None
+    with undone_on_failure(pyproject, before), lock_put_back(lock_path, locked):
+        if locked is not None:
+            # a project with a lock gets the new target's entries, the others kept as they are
+            from poetry_torch_plugin.service.lock import lock_project
+
+            lock = lock_project(pyproject, find_env(create=True), keep=True)
+            say(f"Locked {kind} in {LOCK_NAME} ({len(lock.entries)} entries for other machines).")
         applies = applying_target(pyproject)
         if applies != kind:
             why = f"the {applies} entry applies here" if applies else "no entry applies here"

@@ -26,12 +26,14 @@ def lock_project(
     verbose: bool = False,
     add: tuple[str, ...] = (),
     regenerate: bool = False,
+    keep: bool = False,
 ) -> TorchLock:
     """Resolve the configured packages afresh for this interpreter and write the lock; with
     targets (or ``add``, variants to add), also every other entry the project wants, keeping
     those whose inputs did not change unless ``regenerate``.  Nothing is installed.
 
-    ``add`` alone keeps a fresh first part as it is: adding a variant re-resolves nothing else."""
+    ``add`` (or ``keep``: a target was added) keeps a fresh first part as it is: adding a
+    variant or a target re-resolves nothing else."""
     from poetry_torch_plugin.install.select import get_backend
     from poetry_torch_plugin.project.files import refuse_read_only
     from poetry_torch_plugin.project.lockstate import configured
@@ -48,7 +50,7 @@ def lock_project(
 
     previous = state.lock
     add = _checked_variants(add)
-    if add and previous is not None and state.fresh and not regenerate:
+    if (add or keep) and previous is not None and state.fresh and not regenerate:
         lock = previous
     else:
         access = access_for(settings, source)

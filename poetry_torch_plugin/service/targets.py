@@ -76,6 +76,22 @@ def undone_on_failure(pyproject: Path, before: bytes | None) -> Iterator[None]:
         raise
 
 
+@contextmanager
+def lock_put_back(path: Path, before: bytes | None) -> Iterator[None]:
+    """poetry-torch.lock as it was (``before``), should the rest of ``--for`` fail."""
+    if before is None:
+        yield
+        return
+    from poetry_torch_plugin.project.files import write_atomic
+
+    try:
+        yield
+    except BaseException:
+        with suppress(OSError, ConfigError):
+            write_atomic(path, before)
+        raise
+
+
 def applying_target(pyproject: Path) -> str | None:
     """The ``[tool.poetry-torch.targets]`` key that applies to this machine, if any."""
     from poetry_torch_plugin.core.config import read_config

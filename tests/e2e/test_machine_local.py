@@ -26,14 +26,35 @@ def committed(project: Project) -> dict[str, bytes]:
     return {name: path.read_bytes() for name, path in files.items() if path.exists()}
 
 
-def test_env_override_installs_cpu_and_leaves_committed_files(project: Project) -> None:
+def test_env_override_installs_cpu_and_leaves_committed_files(
+    project: Project, uv_path: dict[str, str]
+) -> None:
     project.run("torch", "install", "--cuda", "12.9")
     project.run("lock")
     assert project.version_of("torch") == "2.9.0+cu129"
+    cpu = {"POETRY_TORCH_VARIANT": "cpu"}
+    # a machine-local choice installs only what poetry-torch.lock holds (issue 14 item 3) ...
+    refused = project.run("install", extra_env=cpu, check=False)
+    assert "Run `poetry torch lock --add-variant cpu` to lock it" in refused.stderr
+    assert project.version_of("torch") == "2.9.0+cu129"
+    # ... and adding it to the lock resolves nothing else (uv locks it for every Python)
+    from poetry_torch_plugin.project.lockstate import read_lock
+
+    torch_lock = project.root / "poetry-torch.lock"
+    first = read_lock(torch_lock)
+    added = project.run("torch", "lock", "--add-variant", "cpu", extra_env=uv_path)
+    assert "entries for other machines (cpu linux-x86_64" in added.stdout, added.stdout
+    now = read_lock(torch_lock)
+    assert first is not None and now is not None
+    assert (now.packages, now.resolved_for) == (first.packages, first.resolved_for)
+    # cpu for every Python, and the committed cu129 for the Pythons other than this one
+    found = {(e.variant, e.python) for e in now.entries}
+    pythons = {f"3.{minor}" for minor in range(9, 15)}
+    here = first.resolved_for.split()[1]
+    assert found == {("cpu", p) for p in pythons} | {("cu129", p) for p in pythons - {here}}
     before = committed(project)
     assert set(before) == {"pyproject.toml", "poetry.lock", "poetry-torch.lock"}
 
-    cpu = {"POETRY_TORCH_VARIANT": "cpu"}
     result = project.run("install", extra_env=cpu)
     assert "reinstalling" in result.stderr, result.stderr
     assert project.version_of("torch") == "2.8.0+cpu"
@@ -61,9 +82,12 @@ def test_env_override_installs_cpu_and_leaves_committed_files(project: Project) 
     assert committed(project) == before
 
 
-def test_poetry_toml_override_with_torch_install(project: Project) -> None:
+def test_poetry_toml_override_with_torch_install(project: Project, uv_path: dict[str, str]) -> None:
     project.run("torch", "install", "--cuda", "12.9")
     project.run("lock")
+    project.run(
+        "torch", "lock", "--add-variant", "cu128", "--add-variant", "cpu", extra_env=uv_path
+    )
     before = committed(project)
     # Poetry keeps an unknown table in poetry.toml, also through `poetry config --local`
     (project.root / "poetry.toml").write_text('[poetry-torch]\nvariant = "cu128"\n')
@@ -104,7 +128,7 @@ def test_auto_without_a_source_picks_by_hardware(project: Project, tmp_path: Pat
 
 
 def test_targets_pick_per_machine_kind_and_leave_committed_files(
-    project: Project, tmp_path: Path
+    project: Project, tmp_path: Path, uv_path: dict[str, str]
 ) -> None:
     """Issue 14 item 1: one committed pyproject says what each kind of machine gets."""
     from poetry_torch_plugin.core.machine import Machine
@@ -112,7 +136,7 @@ def test_targets_pick_per_machine_kind_and_leave_committed_files(
 
     # the GPU workstation (the H100 recording) configures the project ...
     h100 = Path(__file__).resolve().parents[1] / "fixtures" / "synthetic" / "fake-machine-h100.json"
-    on_gpu = {"POETRY_TORCH_FAKE_MACHINE": str(h100)}
+    on_gpu = {"POETRY_TORCH_FAKE_MACHINE": str(h100), **uv_path}
     project.run("torch", "install", "--cuda", "12.9", extra_env=on_gpu)
     # `--for` sets one entry; it installs only where this machine is of that kind
     mine = project.run(
@@ -123,6 +147,9 @@ def test_targets_pick_per_machine_kind_and_leave_committed_files(
     )
     other = project.run("torch", "install", "--cpu", "--for", "no-gpu", extra_env=on_gpu)
     assert "nothing installed here" in other.stdout, other.stdout
+    # with a lock, `--for` locks the new target's entries (uv, every Python), keeping the rest
+    assert "Locked no-gpu in poetry-torch.lock" in other.stdout, other.stdout
+    project.run("torch", "lock", "--check")
     text = project.pyproject.read_text()
     assert '[tool.poetry-torch.targets]\nlinux-x86_64 = "cu129"\nno-gpu = "cpu"\n' in text, text
     project.run("lock", extra_env=on_gpu)
