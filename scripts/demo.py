@@ -21,6 +21,7 @@ sys.path.insert(0, str(REPO))
 
 from tests.support.index_server import IndexServer  # noqa: E402
 from tests.support.isolation import isolated_env  # noqa: E402
+from tests.support.platform_wheels import build_platform_universe  # noqa: E402
 from tests.support.poetry_env import DEFAULT_POETRY  # noqa: E402
 from tests.support.poetry_env import build_poetry_venv  # noqa: E402
 from tests.support.project import pyproject_text  # noqa: E402
@@ -187,8 +188,60 @@ def main() -> int:
 
         say("7. pyproject.toml now says")
         sys.stdout.write((fixed / "pyproject.toml").read_text())
+    team_demo(poetry, env)
     sys.stdout.write("\nDemo done. Files are in .demo/ (delete it freely).\n")
     return 0
+
+
+def team_demo(poetry: Path, env: dict[str, str]) -> None:
+    """Step 8: docs/examples/team, locked here for every machine, installed for this one."""
+    from poetry_torch_plugin.install.uv import find_uv
+
+    platform_root = WORK / "platform-index"
+    if not (platform_root / "whl").exists():
+        build_platform_universe(platform_root)
+    uv = find_uv()
+    expect(uv is not None, "uv is needed to lock other platforms (`./dev` installs it)")
+    env = dict(env)
+    env["PATH"] = f"{Path(str(uv)).parent}:{env.get('PATH', '')}"
+    with IndexServer(platform_root) as server:
+        say("8. One project, every machine: docs/examples/team")
+        team = WORK / "projects" / "team"
+        team.mkdir(parents=True)
+        sample = (REPO / "docs" / "examples" / "team" / "pyproject.toml").read_text()
+        # the sample names download.pytorch.org; here a local index with real platform tags
+        (team / "pyproject.toml").write_text(
+            sample.replace("https://download.pytorch.org/whl", server.base)
+        )
+        env["POETRY_TORCH_INDEX_BASE"] = server.base
+        sys.stdout.write("".join(line + "\n" for line in sample.splitlines()[-5:]))
+
+        def run(*args: str) -> str:
+            sys.stdout.write(f"\n$ poetry {' '.join(args)}\n")
+            sys.stdout.flush()
+            done = subprocess.run(
+                [str(poetry), *args], cwd=team, env=env, capture_output=True, text=True
+            )
+            sys.stdout.write(done.stdout + done.stderr)
+            expect(done.returncode == 0, f"poetry {' '.join(args)} exited {done.returncode}")
+            return done.stdout
+
+        wrote = run("torch", "lock")
+        expect("entries for other machines" in wrote, "the lock holds no other machine")
+        run("torch", "lock", "--check")
+        run("install")
+        installed = torch_in(team)
+        sys.stdout.write(f"   -> {installed}  (this machine's entry)\n")
+        expect(installed.startswith("torch 2.9.0+"), "no build was installed here")
+        run("torch", "check")
+        run("torch", "export", "--target", "linux-aarch64", "-o", "requirements-aarch64.txt")
+        pins = (team / "requirements-aarch64.txt").read_text().splitlines()
+        sys.stdout.write("".join(f"   {line}\n" for line in pins[:6]) + "   …\n")
+        expect(not any("nvidia" in line for line in pins), "aarch64 got the x86_64 CUDA runtime")
+        run("torch", "export", "--target", "macos", "--format", "pylock", "-o", "pylock.macos.toml")
+        mac = (team / "pylock.macos.toml").read_text()
+        expect("macosx_11_0_arm64" in mac and "+cu" not in mac, "the macOS export is wrong")
+        sys.stdout.write("   -> pylock.macos.toml: the macOS arm64 wheels, one marker each\n")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from poetry_torch_plugin.core.config import Source
 from poetry_torch_plugin.core.lockfile import LOCK_NAME
 from poetry_torch_plugin.errors import ConfigError
 
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Collection
     from pathlib import Path
 
+    from poetry_torch_plugin.core.config import TorchConfig
     from poetry_torch_plugin.core.lockfile import TorchLock
     from poetry_torch_plugin.service.settings import EnvFinder
 
@@ -105,9 +107,15 @@ def fill(
             " neither packaging nor pip); nothing was downloaded. Pass --all for every locked"
             " file."
         )
-    files = select_files(lock, tags)
     settings, source = configured(pyproject)
-    access = access_for(settings, source)
+    if every_file:  # the first part and every entry for other machines, each from its index
+        parts = [lock, *(entry.lock for entry in lock.entries)]
+    else:
+        parts = [_this_machine(lock, settings, pyproject, find_env)]
+    by_file = {
+        name: part for part in parts for package in part.packages for name, _ in package.files
+    }
+    files = list(dict.fromkeys(f for part in parts for f in select_files(part, tags)))
     try:
         todo = [f for f in files if not _kept(dest / f[1], f[2], file_sha256)]
     except OSError as exc:
@@ -116,27 +124,45 @@ def fill(
             " Make the wheelhouse's files readable (or pick another folder), then run the"
             " command again."
         ) from None
+    indexes = sorted(
+        {
+            redact(source.url if by_file[f[1]] is lock else by_file[f[1]].inputs.source_url)
+            for f in files
+        }
+    )
     say(
-        f"Downloading {len(todo)} of {len(files)} locked files from {redact(source.url)} into"
+        f"Downloading {len(todo)} of {len(files)} locked files from {', '.join(indexes)} into"
         f" {dest}, each checked against its sha256 in {LOCK_NAME}"
     )
-    links: dict[str, str] = {}
-    for name in sorted({package for package, _, _ in todo}):
-        links.update(fetch_listing(access.url, name, access=access).links)
-    for package, filename, digest in todo:
-        url = links.get(filename)
-        if url is None:
-            raise ConfigError(
-                f"{redact(access.url)} no longer lists {filename} ({package}), which"
-                f" {LOCK_NAME} pins; the files already in {dest} were kept. Run"
-                " `poetry torch lock` to lock what the index publishes now."
-            )
-        say(f"  {filename}")
-        download_verified(url, dest / filename, digest, access)
+    links: dict[tuple[str, str], str] = {}
+    for part in parts:
+        part_source = Source(part.inputs.source_name, part.inputs.source_url, "explicit")
+        access = access_for(settings, source if part is lock else part_source)
+        for package, filename, digest in todo:
+            if by_file[filename] is not part:
+                continue
+            if (part.inputs.source_url, package) not in links:
+                listing = fetch_listing(access.url, package, access=access)
+                links.update({(part.inputs.source_url, n): u for n, u in listing.links})
+                links[(part.inputs.source_url, package)] = ""
+            url = links.get((part.inputs.source_url, filename))
+            if not url:
+                raise ConfigError(
+                    f"{redact(access.url)} no longer lists {filename} ({package}), which"
+                    f" {LOCK_NAME} pins; the files already in {dest} were kept. Run"
+                    " `poetry torch lock` to lock what the index publishes now."
+                )
+            say(f"  {filename}")
+            download_verified(url, dest / filename, digest, access)
     try:
         # every locked file the folder holds, not only this machine's: a wheelhouse shared by
         # machines with other Pythons keeps serving them (pip checks each #sha256 link)
-        everything = [(p.name, name, digest) for p in lock.packages for name, digest in p.files]
+        everything = [
+            (p.name, name, digest)
+            for part in (lock, *(entry.lock for entry in lock.entries))
+            for p in part.packages
+            for name, digest in p.files
+        ]
         _write_simple(dest, [f for f in everything if (dest / f[1]).is_file()])
         size = sum((dest / filename).stat().st_size for _, filename, _ in files)
     except OSError as exc:
@@ -243,6 +269,26 @@ def holds(wheelhouse: Path, lock: TorchLock, tags: Collection[str] | None = None
     return wheelhouse
 
 
+def _this_machine(
+    lock: TorchLock, settings: TorchConfig, pyproject: Path, find_env: EnvFinder
+) -> TorchLock:
+    """The part of ``lock`` this machine installs: its entry when its variant is a
+    machine-local choice (``service.universal.choice_lock``), else the first part (then no
+    environment is looked for)."""
+    from poetry_torch_plugin.project.lockstate import lock_state
+    from poetry_torch_plugin.service.settings import with_choice
+    from poetry_torch_plugin.service.universal import choice_lock
+
+    choice = with_choice(settings, pyproject).choice
+    if choice is None or not choice.machine_local:
+        return lock
+    target = find_env(create=True)
+    chosen = with_choice(settings, pyproject, target)
+    state = lock_state(pyproject, chosen.sources[0], chosen)
+    entry = choice_lock(lock, chosen, choice.variant, state.inputs, target, choice.line())
+    return entry if entry is not None else lock
+
+
 def from_env() -> Path | None:
     """``POETRY_TORCH_WHEELHOUSE`` checked by ``usable``; None when unset or empty."""
     folder = os.environ.get(WHEELHOUSE_ENV, "")
@@ -274,6 +320,10 @@ def install_from(
     lock = locked(pyproject, "install from a wheelhouse")
     holds(house, lock)
     settings, source = configured(pyproject)
+    first = lock
+    lock = _this_machine(lock, settings, pyproject, find_env)
+    if lock is not first:  # a machine-local choice: its entry, from its own index
+        source = Source(lock.inputs.source_name, lock.inputs.source_url, "explicit")
     backend = get_backend(installer or settings.installer)
     verb = "Would install" if dry_run else "Installing"
     say(

@@ -227,3 +227,31 @@ def test_machine_local_choice_must_be_locked_and_adding_one_keeps_the_rest(
     project.run("torch", "lock")
     assert ("cpu", "macos-arm64", "3.13") in entries(project)
     project.run("torch", "lock", "--check")
+
+
+def test_a_wheelhouse_for_every_machine_serves_this_ones_entry_offline(
+    tmp_path: Path,
+    poetry_bin: Path,
+    platform_index: PlatformIndex,
+    uv_path: dict[str, str],
+    no_gpu: str,
+) -> None:
+    project = team(tmp_path / "team", poetry_bin, platform_index, uv_path, no_gpu)
+    project.run("torch", "lock")
+    house = tmp_path / "house"
+    filled = project.run("torch", "wheelhouse", str(house), "--all")
+    assert (
+        platform_index.url("cu128") in filled.stdout and platform_index.url("cpu") in filled.stdout
+    )
+    names = {path.name for path in house.glob("*.whl")}
+    assert "torch-2.9.0+cu128-cp312-cp312-manylinux_2_28_aarch64.whl" in names
+    assert "torch-2.9.0-cp313-none-macosx_11_0_arm64.whl" in names
+    assert (
+        f"torch-2.9.0+cpu-cp{HERE.replace('.', '')}-cp{HERE.replace('.', '')}-manylinux_2_28_x86_64.whl"
+        in names
+    )
+    platform_index.server.reset()
+    platform_index.server.set_fault("/whl/", "500")  # the cluster has no index at all
+    project.run("torch", "install", "--wheelhouse", str(house))
+    assert project.version_of("torch") == "2.9.0+cpu"  # this machine's (no-gpu) entry
+    assert not platform_index.server.requested("/whl/")
