@@ -45,35 +45,12 @@ from _common import timed
 from poetry_torch_plugin.install.uv import find_uv
 from tests.support.index_server import IndexServer
 from tests.support.platform_wheels import build_platform_universe
+from tests.support.project import platform_pyproject_text
 
 
 GOAL = 3.0
 TARGETS = {"linux-x86_64": "cu129", "linux-aarch64": "cu128", "macos": "cpu", "no-gpu": "cpu"}
 LOCK = "poetry-torch.lock"
-
-
-def pyproject(base: str, targets: dict[str, str]) -> str:
-    text = f"""[project]
-name = "demo"
-version = "0.1.0"
-requires-python = ">=3.10,<3.14"
-dependencies = []
-
-[tool.poetry]
-package-mode = false
-
-[[tool.poetry.source]]
-name = "pytorch_cuda_cu129"
-url = "{base}/cu129"
-priority = "explicit"
-
-[tool.poetry-torch]
-packages = ["torch", "torchvision", "torchaudio"]
-"""
-    if targets:
-        text += "\n[tool.poetry-torch.targets]\n"
-        text += "".join(f'{key} = "{value}"\n' for key, value in targets.items())
-    return text
 
 
 def _tables(node: Any, path: str = "", inside: bool = False) -> list[tuple[str, int, bool]]:
@@ -149,7 +126,9 @@ def main(argv: list[str] | None = None) -> int:
             for name, targets in (("plain", {}), ("targets", TARGETS)):
                 project = work / name
                 project.mkdir()
-                (project / "pyproject.toml").write_text(pyproject(server.base, targets))
+                (project / "pyproject.toml").write_text(
+                    platform_pyproject_text(f"{server.base}/cu129", targets=targets)
+                )
                 # pip caches only from https or a trusted host
                 poetry(
                     binary, project, env, "config", "certificates.pytorch_cuda_cu129.cert", "false"

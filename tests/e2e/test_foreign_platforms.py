@@ -31,7 +31,9 @@ import pytest
 from packaging.markers import Marker
 from packaging.markers import default_environment
 
+from poetry_torch_plugin.core.lockfile import LOCK_NAME
 from poetry_torch_plugin.install.uv import find_uv
+from poetry_torch_plugin.project.lockstate import read_lock
 from tests.support.platform_wheels import LINUX_AARCH64
 from tests.support.platform_wheels import LINUX_X86_64
 from tests.support.platform_wheels import MACOS_ARM64
@@ -43,6 +45,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from tests.support.fixtures import PlatformIndex
+    from tests.support.project import Project
 
 pytestmark = [pytest.mark.e2e]
 
@@ -187,3 +190,33 @@ def test_pip_evaluates_markers_for_the_machine_running_it(
     # a 3.12 machine needs fake-setuptools; pip decides by the host's python_version
     host_is_312 = tuple(int(p) for p in host["python_version"].split(".")) >= (3, 12)
     assert any(name == "fake-setuptools" for name, _ in installed) is host_is_312
+
+
+@pytest.mark.skipif(
+    sys.platform != "linux"
+    or os.uname().machine not in ("x86_64", "aarch64")
+    or not ((3, 10) <= sys.version_info[:2] <= (3, 13)),
+    reason="the fake wheels are for CPython 3.10-3.13 on Linux x86_64/aarch64",
+)
+def test_poetry_torch_installs_and_locks_from_the_platform_index(
+    platform_project: Project, platform_index: PlatformIndex
+) -> None:
+    """The fixture works with the plugin as it is: ``poetry torch install`` picks this machine's
+    wheel, its ``version.py`` passes the post-install check, and the lock records every
+    platform's files of each locked version (the closure itself is this machine's)."""
+    platform_project.run("torch", "install", "--cuda", "12.9")
+    assert platform_project.version_of("torch") == "2.9.0+cu129"
+    assert platform_project.version_of("torchvision") == "0.24.0+cu129"
+    x86_64 = default_environment()["platform_machine"] == "x86_64"
+    assert (platform_project.version_of("nvidia-fakeblas-cu12") == "12.9.1") is x86_64
+    platform_project.run("torch", "lock", "--check")
+    lock = read_lock(platform_project.root / LOCK_NAME)
+    assert lock is not None
+    files = {name for package in lock.packages for name, _ in package.files}
+    for python in ("310", "313"):
+        for where in (LINUX_X86_64, LINUX_AARCH64, "win_amd64"):
+            wheel = platform_wheel(platform_index.universe, "cu129", "torch", python, where)
+            assert wheel.name in files
+    torch_pages = [r.path for r in platform_index.server.requests if r.path.endswith("/torch/")]
+    assert torch_pages
+    assert all(path.startswith("/whl/cu129/") for path in torch_pages)
