@@ -22,12 +22,14 @@ from tests.support.poetry_env import OLDEST_POETRY
 from tests.support.poetry_env import POETRY_VERSION_ENV
 from tests.support.poetry_env import build_poetry_venv
 from tests.support.project import Project
+from tests.support.project import platform_pyproject_text
 from tests.support.project import pyproject_text
 
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from tests.support.fixtures import PlatformIndex
     from tests.support.index_server import IndexServer
 
 
@@ -92,4 +94,20 @@ def project(
     (root / "pyproject.toml").write_text(pyproject_text(index_server.pypi_url))
     env = dict(os.environ)
     env["POETRY_TORCH_INDEX_BASE"] = index_server.base
+    return Project(root, poetry_bin, env)
+
+
+@pytest.fixture
+def platform_project(
+    tmp_path: Path,
+    poetry_bin: Path,
+    platform_index: PlatformIndex,  # noqa: F811
+) -> Project:
+    """A project on ``platform_index``'s cu129 (``platform_pyproject_text``: Pythons 3.10-3.13,
+    no targets, no other source), ``POETRY_TORCH_INDEX_BASE`` set to ``platform_index.base``."""
+    root = tmp_path / "demo"
+    root.mkdir()
+    (root / "pyproject.toml").write_text(platform_pyproject_text(platform_index.url("cu129")))
+    env = dict(os.environ)
+    env["POETRY_TORCH_INDEX_BASE"] = platform_index.base
     return Project(root, poetry_bin, env)

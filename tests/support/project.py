@@ -145,3 +145,36 @@ class Project:
             timeout=60,
         )
         return result.stdout.strip()
+
+
+def platform_pyproject_text(
+    index_url: str, *, targets: Mapping[str, str] | None = None, dependencies: tuple[str, ...] = ()
+) -> str:
+    """A project on the platform-tagged indexes (``tests.support.platform_wheels``): the plugin's
+    source ``index_url`` (``…/whl/cu129``, whose last segment names the variant), Pythons 3.10
+    to 3.13 (the wheels' CPythons), optional ``[tool.poetry-torch.targets]``; no other source."""
+    variant = index_url.rstrip("/").rsplit("/", 1)[-1]
+    name = "pytorch_cpu" if variant == "cpu" else f"pytorch_cuda_{variant}"
+    deps = "".join(f'    "{dep}",\n' for dep in dependencies)
+    text = f"""[project]
+name = "demo"
+version = "0.1.0"
+requires-python = ">=3.10,<3.14"
+dependencies = [
+{deps}]
+
+[tool.poetry]
+package-mode = false
+
+[[tool.poetry.source]]
+name = "{name}"
+url = "{index_url}"
+priority = "explicit"
+
+[tool.poetry-torch]
+packages = ["torch", "torchvision", "torchaudio"]
+"""
+    if targets:
+        text += "\n[tool.poetry-torch.targets]\n"
+        text += "".join(f'{key} = "{value}"\n' for key, value in targets.items())
+    return text
