@@ -104,6 +104,7 @@ def plan_install(
     ``variant`` None: the variant this machine chooses (``service.settings.with_choice``);
     when that is not what pyproject.toml commits to, nothing is edited (a local plan).
     """
+    from poetry_torch_plugin.core.poetry_form import refuse_rewrite
     from poetry_torch_plugin.core.urls import without_login
     from poetry_torch_plugin.core.variants import channel_base
     from poetry_torch_plugin.index.listing import source_url
@@ -128,6 +129,7 @@ def plan_install(
         derived = bool(index_base) or channel is not None
         source = Source(existing.name, url, "explicit")
     else:
+        refuse_rewrite(current.poetry_form, current.source(), variant.index_name)
         same = [s for s in current.sources if s.variant == variant]
         derived = bool(index_base) or channel is not None or not same
         if derived:
@@ -145,6 +147,7 @@ def plan_install(
         configured=current.written,
         requested=requested_reqs,
         original_text=pyproject.original.decode("utf-8"),
+        keep=current.poetry_form.referenced if current.poetry_form else frozenset(),
     )
     import tomlkit
 
