@@ -13,7 +13,9 @@ machine kind (``KINDS``); what they say about Python (``python_version``, the im
 an ``extra``) never makes an entry vanish: an entry applies to a kind when it holds there for
 at least one Python and extra.  ``python`` chooses no machine and is not read.  The entry's
 source gives the variant (its URL's last segment, else its name in the plugin's convention);
-no source on macOS means PyPI's build, which is the cpu one.  The result is targets pairs, most
+on macOS an entry without a plugin source (PyPI, the user's own index) gets the cpu build,
+the only one PyTorch publishes there.  Only a list with an entry naming a plugin source
+(``pytorch_cuda_cu129``, ``pytorch_cpu``, ...) is read; other lists are left as they were.  The result is targets pairs, most
 specific key first (``linux-x86_64``; ``linux`` only where one entry covers both
 architectures), plus the plugin sources the entries name and the committed ("default") one.
 Pure: callers hand in parsed TOML and the declared plugin sources.
@@ -185,9 +187,10 @@ def _variant_of(entry: _Entry, kind: str, sources: Mapping[str, Source]) -> str:
     from poetry_torch_plugin.core.variants import from_source_name
 
     instead = f'{_FIX} {kind} = "cu129" (or "cpu", …) instead.'
+    plugin = entry.source is not None and from_source_name(entry.source) is not None
+    if kind.startswith("macos") and not plugin:
+        return "cpu"  # PyTorch publishes one macOS build, the cpu one (with MPS), anywhere
     if entry.source is None:
-        if kind.startswith("macos"):
-            return "cpu"  # PyPI's macOS wheels are the cpu index's (with MPS)
         raise ConfigError(
             f"{entry.where} names no source, so on {kind} it is PyPI's torch, whose build the"
             " plugin cannot tell; nothing was changed. Name a pytorch_* source in it (source ="
@@ -335,11 +338,11 @@ def merge_targets(
 
 
 def refuse_rewrite(form: PoetryForm | None, committed: Source | None, variant: str) -> None:
-    """``poetry torch install --cuda X.Y`` (a committed switch) on a project whose plugin
-    sources the multiple-constraints entries name: only the committed variant is accepted,
-    since any other would mean rewriting the user's entries."""
-    if form is None or not form.referenced or committed is None:
-        return
+    """``poetry torch install --cuda X.Y`` (a committed switch) on a project whose several
+    plugin sources the multiple-constraints entries name: only the committed variant is
+    accepted, since any other would mean rewriting the user's entries."""
+    if form is None or len(form.referenced) < 2 or committed is None:
+        return  # one plugin source: a switch renames it and points its entries at the new one
     if committed.variant is not None and committed.variant.index_name == variant:
         return
     raise ConfigError(

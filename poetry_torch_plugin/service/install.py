@@ -147,12 +147,19 @@ def plan_install(
         configured=current.written,
         requested=requested_reqs,
         original_text=pyproject.original.decode("utf-8"),
-        keep=current.poetry_form.referenced if current.poetry_form else frozenset(),
+        keep=_named_sources(current),
     )
     import tomlkit
 
     updated = read_config(tomlkit.parse(edit.text))
     return InstallPlan(pyproject, variant, source, updated, edit, written.url != source.url)
+
+
+def _named_sources(current: TorchConfig) -> frozenset[str]:
+    """The plugin sources an edit leaves as written: those Poetry's multiple-constraints
+    entries name, when they name several (with one, a switch renames it and its entries)."""
+    form = current.poetry_form
+    return form.referenced if form is not None and len(form.referenced) > 1 else frozenset()
 
 
 def _local_plan(
