@@ -60,7 +60,10 @@ _PYTHONS = tuple(f"3.{minor}" for minor in range(8, 16))
 _IMPLEMENTATIONS = (("cpython", "CPython"), ("pypy", "PyPy"))
 _PYTHON_WORDS = re.compile(r"python|implementation")
 _EXTRA = re.compile(r"\bextra\s*==\s*['\"]([^'\"]+)['\"]")
-_FIX = "nothing was changed. Write what each machine kind installs as [tool.poetry-torch.targets]"
+_FIX = (
+    "nothing was changed. Fix pyproject.toml: write what each machine kind installs as"
+    " [tool.poetry-torch.targets]"
+)
 
 
 @dataclass(frozen=True)
@@ -130,7 +133,7 @@ def entry_kinds(entry: Mapping[str, Any], where: str) -> tuple[str, ...]:
     except InvalidMarker as exc:
         raise ConfigError(
             f"{where} has markers {_shown(' and '.join(texts))} that cannot be read"
-            f" ({str(exc).splitlines()[0]}); {_FIX} or fix the markers."
+            f" ({str(exc).splitlines()[0]}); {_FIX}, or fix the markers."
         ) from None
     if marker is None:
         return KINDS
@@ -193,9 +196,9 @@ def _variant_of(entry: _Entry, kind: str, sources: Mapping[str, Source]) -> str:
     if entry.source is None:
         raise ConfigError(
             f"{entry.where} names no source, so on {kind} it is PyPI's torch, whose build the"
-            " plugin cannot tell; nothing was changed. Name a pytorch_* source in it (source ="
-            f' "pytorch_cuda_cu129"), or write [tool.poetry-torch.targets] {kind} = "cu129"'
-            ' (or "cpu", …) instead.'
+            " plugin cannot tell; nothing was changed. Fix pyproject.toml: name a pytorch_*"
+            ' source in it (source = "pytorch_cuda_cu129"), or write'
+            f' [tool.poetry-torch.targets] {kind} = "cu129" (or "cpu", …) instead.'
         )
     if from_source_name(entry.source) is None:
         raise ConfigError(
@@ -215,7 +218,7 @@ def _variant_of(entry: _Entry, kind: str, sources: Mapping[str, Source]) -> str:
         raise ConfigError(
             f"{entry.where} gives macOS ({kind}) the source {source.name} ({variant}), but"
             " PyTorch publishes only the cpu build (with MPS) for macOS; nothing was changed."
-            ' Use source = "pytorch_cpu" (or no source) for macOS.'
+            ' Fix pyproject.toml: use source = "pytorch_cpu" (or no source) for macOS.'
         )
     return variant
 
@@ -327,8 +330,8 @@ def merge_targets(
             where = dict(form.details)[theirs[0]]
             raise ConfigError(
                 f'[tool.poetry-torch.targets] {mine[0]} = "{mine[1]}" and {where}'
-                f' ("{theirs[1]}") disagree on {kind}; nothing was changed. Make them agree,'
-                f" or remove the {mine[0]} entry from [tool.poetry-torch.targets]."
+                f' ("{theirs[1]}") disagree on {kind}; nothing was changed. Fix pyproject.toml:'
+                f" make them agree, or remove the {mine[0]} entry from [tool.poetry-torch.targets]."
             )
     from dataclasses import replace
 
@@ -348,6 +351,7 @@ def refuse_rewrite(form: PoetryForm | None, committed: Source | None, variant: s
     raise ConfigError(
         "pyproject.toml chooses torch's build per machine kind in Poetry's multiple-constraints"
         f" form (committed source {committed.name}), which `poetry torch install` does not"
-        f" rewrite; nothing was changed. Change the entries' source yourself, or install"
-        f" {variant} on this machine only with POETRY_TORCH_VARIANT={variant}."
+        " rewrite; nothing was changed. Change the entries' sources in pyproject.toml yourself,"
+        f" or run POETRY_TORCH_VARIANT={variant} poetry install to install {variant} on this"
+        " machine only."
     )
