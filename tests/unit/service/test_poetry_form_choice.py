@@ -122,3 +122,13 @@ def test_a_switch_that_would_rewrite_the_entries_is_refused(path: Path) -> None:
     assert "Poetry's multiple-constraints form (committed source pytorch_cuda_cu129)" in message
     assert "POETRY_TORCH_VARIANT=cu128" in message and "\n" not in message
     assert path.read_text("utf-8") == FORM
+
+
+def test_for_an_entry_disagreeing_with_the_form_is_refused_unwritten(path: Path) -> None:
+    from poetry_torch_plugin.service.targets import set_target
+
+    with pytest.raises(ConfigError, match="disagree on linux-x86_64"):
+        set_target(path, "linux-x86_64", "cpu")
+    assert path.read_text("utf-8") == FORM
+    assert set_target(path, "windows", "cu129") is not None  # a kind the entries leave free
+    assert 'windows = "cu129"' in path.read_text("utf-8")
