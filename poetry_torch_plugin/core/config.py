@@ -270,9 +270,7 @@ def read_config(data: Mapping[str, Any], *, declared: bool = True) -> TorchConfi
             " nothing was changed. Write allow-http = true or false in pyproject.toml."
         )
     from poetry_torch_plugin.core.choice import parse_variant
-    from poetry_torch_plugin.core.poetry_form import merge_targets
-    from poetry_torch_plugin.core.poetry_form import read_poetry_form
-    from poetry_torch_plugin.core.targets import parse_targets
+    from poetry_torch_plugin.core.targets import read_targets
 
     variant = parse_variant(
         settings.get("variant"),
@@ -285,11 +283,10 @@ def read_config(data: Mapping[str, Any], *, declared: bool = True) -> TorchConfi
         from poetry_torch_plugin.core.declared import with_declarations
 
         requirements, packages = with_declarations(data, requirements, written)
-    form = read_poetry_form(data, sources, variant) if sources or has_tool_table else None
-    if form is not None and form.default is not None:  # the committed source first
-        first = form.default
-        sources = tuple(sorted(sources, key=lambda source: source.name != first))
-    targets, form = merge_targets(parse_targets(settings.get("targets")), form)
+    active = bool(sources) or has_tool_table
+    sources, targets, form = read_targets(
+        data, sources, variant, settings.get("targets"), active=active
+    )
     return TorchConfig(
         sources=sources,
         packages=packages,

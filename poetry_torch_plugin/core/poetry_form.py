@@ -1,24 +1,13 @@
-"""Poetry's multiple-constraints form for the torch family, read as targets.
+"""Poetry's multiple-constraints form for the torch family (``torch = [{version, source,
+markers}, …]``), read as targets; see docs/user-guide.md, "Poetry's multiple-constraints form".
 
-```toml
-torch = [
-  { version = "2.9.0", source = "pytorch_cuda_cu129", markers = "sys_platform == 'linux' and platform_machine == 'x86_64'" },
-  { version = "2.9.0", source = "pytorch_cuda_cu128", markers = "sys_platform == 'linux' and platform_machine == 'aarch64'" },
-  { version = "2.9.0", source = "pytorch_cpu", markers = "sys_platform == 'darwin'" },
-]
-```
-
-Each entry's ``markers`` and ``platform`` are evaluated against one fixed environment per
-machine kind (``KINDS``); what they say about Python (``python_version``, the implementation,
-an ``extra``) never makes an entry vanish: an entry applies to a kind when it holds there for
-at least one Python and extra.  ``python`` chooses no machine and is not read.  The entry's
-source gives the variant (its URL's last segment, else its name in the plugin's convention);
-on macOS an entry without a plugin source (PyPI, the user's own index) gets the cpu build,
-the only one PyTorch publishes there.  Only a list with an entry naming a plugin source
-(``pytorch_cuda_cu129``, ``pytorch_cpu``, ...) is read; other lists are left as they were.  The result is targets pairs, most
-specific key first (``linux-x86_64``; ``linux`` only where one entry covers both
-architectures), plus the plugin sources the entries name and the committed ("default") one.
-Pure: callers hand in parsed TOML and the declared plugin sources.
+Only a list with an entry naming a plugin source (``pytorch_cuda_cu129``, ``pytorch_cpu``, …)
+is read.  Each entry's ``markers`` and ``platform`` are evaluated for one fixed environment per
+machine kind (``KINDS``); Python (``python_version``, the implementation, an ``extra``) never
+makes an entry vanish: it applies to a kind when it holds there for some Python and extra
+(``python`` is not read).  The entry's source gives the variant; on macOS an entry without a
+plugin source is the cpu build, the only one there.  Keys are the most specific ones
+(``linux`` only where one entry covers both architectures).  Pure: parsed TOML in.
 """
 
 from __future__ import annotations
@@ -47,7 +36,7 @@ if TYPE_CHECKING:
 
 
 FAMILY = ("torch", "torchvision", "torchaudio")
-_PLATFORMS = {
+PLATFORMS = {
     "linux-x86_64": ("linux", "Linux", "x86_64", "posix"),
     "linux-aarch64": ("linux", "Linux", "aarch64", "posix"),
     "macos-arm64": ("darwin", "Darwin", "arm64", "posix"),
@@ -55,7 +44,7 @@ _PLATFORMS = {
     "windows-amd64": ("win32", "Windows", "AMD64", "nt"),
     "windows-arm64": ("win32", "Windows", "ARM64", "nt"),
 }
-KINDS = tuple(_PLATFORMS)
+KINDS = tuple(PLATFORMS)
 _PYTHONS = tuple(f"3.{minor}" for minor in range(8, 16))
 _IMPLEMENTATIONS = (("cpython", "CPython"), ("pypy", "PyPy"))
 _PYTHON_WORDS = re.compile(r"python|implementation")
@@ -87,7 +76,7 @@ class _Entry:
 
 
 def _environment(kind: str, python: str, implementation: tuple[str, str], extra: str) -> Any:
-    sys_platform, system, machine, os_name = _PLATFORMS[kind]
+    sys_platform, system, machine, os_name = PLATFORMS[kind]
     return {
         "sys_platform": sys_platform,
         "platform_system": system,
@@ -310,48 +299,3 @@ def _default(
         if entry.source is not None and entry.source.strip().lower() in by_name:
             return by_name[entry.source.strip().lower()].name
     return None
-
-
-def merge_targets(
-    explicit: tuple[tuple[str, str], ...], form: PoetryForm | None
-) -> tuple[tuple[tuple[str, str], ...], PoetryForm | None]:
-    """``[tool.poetry-torch.targets]`` plus what the Poetry form says, and the form with only
-    the pairs it added (an explicit entry with the same key wins: it agrees); ConfigError when
-    the two name different values for the same machine kind (the form has no ``no-gpu``)."""
-    if form is None:
-        return explicit, None
-    from poetry_torch_plugin.core.targets import match_target
-
-    for kind in KINDS:
-        sys_platform, _, machine, _ = _PLATFORMS[kind]
-        mine = match_target(explicit, sys_platform, machine, lambda: True)
-        theirs = match_target(form.targets, sys_platform, machine, lambda: True)
-        if mine is not None and theirs is not None and mine[1] != theirs[1]:
-            where = dict(form.details)[theirs[0]]
-            raise ConfigError(
-                f'[tool.poetry-torch.targets] {mine[0]} = "{mine[1]}" and {where}'
-                f' ("{theirs[1]}") disagree on {kind}; nothing was changed. Fix pyproject.toml:'
-                f" make them agree, or remove the {mine[0]} entry from [tool.poetry-torch.targets]."
-            )
-    from dataclasses import replace
-
-    keys = {key for key, _ in explicit}
-    added = tuple(pair for pair in form.targets if pair[0] not in keys)
-    return explicit + added, replace(form, targets=added)
-
-
-def refuse_rewrite(form: PoetryForm | None, committed: Source | None, variant: str) -> None:
-    """``poetry torch install --cuda X.Y`` (a committed switch) on a project whose several
-    plugin sources the multiple-constraints entries name: only the committed variant is
-    accepted, since any other would mean rewriting the user's entries."""
-    if form is None or len(form.referenced) < 2 or committed is None:
-        return  # one plugin source: a switch renames it and points its entries at the new one
-    if committed.variant is not None and committed.variant.index_name == variant:
-        return
-    raise ConfigError(
-        "pyproject.toml chooses torch's build per machine kind in Poetry's multiple-constraints"
-        f" form (committed source {committed.name}), which `poetry torch install` does not"
-        " rewrite; nothing was changed. Change the entries' sources in pyproject.toml yourself,"
-        f" or run POETRY_TORCH_VARIANT={variant} poetry install to install {variant} on this"
-        " machine only."
-    )

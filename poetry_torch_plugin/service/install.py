@@ -104,7 +104,7 @@ def plan_install(
     ``variant`` None: the variant this machine chooses (``service.settings.with_choice``);
     when that is not what pyproject.toml commits to, nothing is edited (a local plan).
     """
-    from poetry_torch_plugin.core.poetry_form import refuse_rewrite
+    from poetry_torch_plugin.core.targets import refuse_rewrite
     from poetry_torch_plugin.core.urls import without_login
     from poetry_torch_plugin.core.variants import channel_base
     from poetry_torch_plugin.index.listing import source_url

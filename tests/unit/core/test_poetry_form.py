@@ -6,8 +6,8 @@ import pytest
 
 from poetry_torch_plugin.core.config import read_config
 from poetry_torch_plugin.core.poetry_form import entry_kinds
-from poetry_torch_plugin.core.poetry_form import refuse_rewrite
 from poetry_torch_plugin.core.targets import match_target
+from poetry_torch_plugin.core.targets import refuse_rewrite
 from poetry_torch_plugin.errors import ConfigError
 from tests.support.toml import loads
 
