@@ -93,12 +93,13 @@ def choose_variant(
     source_name: str | None,
     auto: Callable[[], tuple[Variant, str]],
     target: tuple[str, str] | None = None,
+    target_where: str = "[tool.poetry-torch.targets]",
 ) -> VariantChoice | None:
     """Apply the precedence above; None when no rule names a variant (no source, no
     ``variant``, no override): ``auto`` decides only where a rule says ``"auto"``.  ``env``,
     ``local`` and ``pyproject`` are values already checked by ``parse_variant``; ``target`` is
-    the ``[tool.poetry-torch.targets]`` (key, value) matching this machine; ``auto`` is
-    called only when the hardware decides."""
+    the ``[tool.poetry-torch.targets]`` (key, value) matching this machine (``target_where``
+    says where it was written); ``auto`` is called only when the hardware decides."""
     committed = source if pyproject is None else from_index_name(pyproject)
     if pyproject is not None:
         where = f'[tool.poetry-torch] variant = "{pyproject}"'
@@ -110,7 +111,7 @@ def choose_variant(
         (
             TARGET,
             target[1] if target else None,
-            f'[tool.poetry-torch.targets] {target[0]} = "{target[1]}"' if target else "",
+            f'{target_where} {target[0]} = "{target[1]}"' if target else "",
         ),
         (PYPROJECT, pyproject, where),
     ):

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from poetry_torch_plugin.core.choice import VariantChoice
+    from poetry_torch_plugin.core.poetry_form import PoetryForm
     from poetry_torch_plugin.core.variants import Variant
 
 
@@ -101,6 +102,8 @@ class TorchConfig:
     choice: VariantChoice | None = field(default=None, compare=False)
     # ``[tool.poetry-torch.targets]``: (machine kind, variant or "auto"), see ``core.targets``
     targets: tuple[tuple[str, str], ...] = ()
+    # Poetry's multiple-constraints form for the family, read as targets (``core.poetry_form``)
+    poetry_form: PoetryForm | None = field(default=None, compare=False)
 
     @property
     def active(self) -> bool:
@@ -112,8 +115,11 @@ class TorchConfig:
         return tuple(canonicalize_name(req.name) for req in self.requirements)
 
     def source(self) -> Source | None:
-        """The one source in the plugin's convention; ConfigError when there are several."""
-        if len(self.sources) > 1:
+        """The one source in the plugin's convention, or with Poetry's multiple-constraints form
+        the committed one (``sources[0]``) when its entries name every other; else ConfigError
+        when there are several."""
+        named = self.poetry_form.referenced if self.poetry_form else frozenset()
+        if len(self.sources) > 1 and not {s.name for s in self.sources[1:]} <= named:
             names = ", ".join(source.name for source in self.sources)
             raise ConfigError(
                 f"pyproject.toml has {len(self.sources)} pytorch sources ({names}) and nothing to"
@@ -264,7 +270,7 @@ def read_config(data: Mapping[str, Any], *, declared: bool = True) -> TorchConfi
             " nothing was changed. Write allow-http = true or false in pyproject.toml."
         )
     from poetry_torch_plugin.core.choice import parse_variant
-    from poetry_torch_plugin.core.targets import parse_targets
+    from poetry_torch_plugin.core.targets import read_targets
 
     variant = parse_variant(
         settings.get("variant"),
@@ -277,6 +283,10 @@ def read_config(data: Mapping[str, Any], *, declared: bool = True) -> TorchConfi
         from poetry_torch_plugin.core.declared import with_declarations
 
         requirements, packages = with_declarations(data, requirements, written)
+    active = bool(sources) or has_tool_table
+    sources, targets, form = read_targets(
+        data, sources, variant, settings.get("targets"), active=active
+    )
     return TorchConfig(
         sources=sources,
         packages=packages,
@@ -287,7 +297,8 @@ def read_config(data: Mapping[str, Any], *, declared: bool = True) -> TorchConfi
         has_tool_table=has_tool_table,
         requirements=requirements,
         variant=variant,
-        targets=parse_targets(settings.get("targets")),
+        targets=targets,
+        poetry_form=form,
     )
 
 

@@ -41,7 +41,10 @@ def _entry_variant(entry: Any) -> Any:
     return Source(str(entry.get("name", "")), str(entry.get("url", "")), "").variant
 
 
-def _set_source(document: TOMLDocument, source: Source) -> None:
+def _set_source(document: TOMLDocument, source: Source, named: frozenset[str]) -> None:
+    """The one plugin source: kept, renamed or added; the other plugin sources removed and
+    the entries naming them pointed at it, except those in ``named`` (the plugin sources that
+    Poetry's multiple-constraints entries name), which stay as written."""
     import tomlkit
 
     from tomlkit.items import AoT
@@ -66,7 +69,8 @@ def _set_source(document: TOMLDocument, source: Source) -> None:
     matches = [
         index
         for index, entry in enumerate(entries)
-        if is_pytorch_source(str(entry.get("name", "")))
+        if is_pytorch_source(name := str(entry.get("name", "")))
+        and (name not in named or name == source.name)
     ]
     if matches:
         wanted = source.variant
@@ -159,6 +163,7 @@ def apply_install_edits(
     configured: Sequence[str],
     requested: Sequence[Requirement],
     original_text: str,
+    keep: frozenset[str] = frozenset(),
 ) -> EditResult:
     """Set the one source in the plugin's convention and ``[tool.poetry-torch] packages``.
 
@@ -171,7 +176,7 @@ def apply_install_edits(
     """
     import tomlkit
 
-    _set_source(document, source)
+    _set_source(document, source, keep)
     _set_packages(document, packages_for(configured, requested))
     _set_variant(document, source)
     text = tidy(tomlkit.dumps(document), original_text)

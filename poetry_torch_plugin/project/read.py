@@ -31,9 +31,14 @@ class ProjectState:
 
     @property
     def source(self) -> Source | None:
-        if self.settings is None or len(self.settings.sources) != 1:
+        """The committed plugin source (see ``TorchConfig.source``); None when there is none
+        or several with nothing to choose between them."""
+        if self.settings is None:
             return None
-        return self.settings.sources[0]
+        try:
+            return self.settings.source()
+        except TorchPluginError:
+            return None
 
 
 def _load_toml(path: Path) -> dict[str, Any]:

@@ -71,7 +71,7 @@ def _chosen(project: ProjectState, environment: EnvState) -> ProjectState:
     from poetry_torch_plugin.service.settings import with_choice
 
     settings = project.settings
-    if settings is None or not settings.active or len(settings.sources) > 1:
+    if settings is None or not settings.active or (project.source is None and settings.sources):
         return project  # the verdicts say what is wrong with the configuration
     target = (
         TargetEnv(environment.root, environment.root, environment.site_packages)

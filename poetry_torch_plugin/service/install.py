@@ -105,6 +105,7 @@ def plan_install(
     ``variant`` None: the variant this machine chooses (``service.settings.with_choice``);
     when that is not what pyproject.toml commits to, nothing is edited (a local plan).
     """
+    from poetry_torch_plugin.core.targets import refuse_rewrite
     from poetry_torch_plugin.core.urls import without_login
     from poetry_torch_plugin.core.variants import channel_base
     from poetry_torch_plugin.index.listing import source_url
@@ -129,6 +130,7 @@ def plan_install(
         derived = bool(index_base) or channel is not None
         source = Source(existing.name, url, "explicit")
     else:
+        refuse_rewrite(current.poetry_form, current.source(), variant.index_name)
         same = [s for s in current.sources if s.variant == variant]
         derived = bool(index_base) or channel is not None or not same
         if derived:
@@ -146,11 +148,19 @@ def plan_install(
         configured=current.written,
         requested=requested_reqs,
         original_text=pyproject.original.decode("utf-8"),
+        keep=_named_sources(current),
     )
     import tomlkit
 
     updated = read_config(tomlkit.parse(edit.text))
     return InstallPlan(pyproject, variant, source, updated, edit, written.url != source.url)
+
+
+def _named_sources(current: TorchConfig) -> frozenset[str]:
+    """The plugin sources an edit leaves as written: those Poetry's multiple-constraints
+    entries name, when they name several (with one, a switch renames it and its entries)."""
+    form = current.poetry_form
+    return form.referenced if form is not None and len(form.referenced) > 1 else frozenset()
 
 
 def _local_plan(

@@ -127,6 +127,7 @@ def with_choice(
 
     configured = settings.source()
     machine = _detected_once()  # the target rule and auto may both ask: detect once
+    matched = _target(settings, machine)
     choice = choose_variant(
         env=parse_variant(
             os.environ.get(VARIANT_ENV),
@@ -138,7 +139,8 @@ def with_choice(
         source=configured.variant if configured is not None else None,
         source_name=configured.name if configured is not None else None,
         auto=lambda: _auto(settings, target, machine),
-        target=_target(settings, machine),
+        target=matched,
+        target_where=_target_where(settings, matched),
     )
     if choice is None:
         return settings  # nothing names a variant: the callers' "no pytorch source" errors
@@ -155,6 +157,11 @@ def _source_for(settings: TorchConfig, configured: Source | None, variant: Varia
 
     if configured is not None and configured.variant == variant:
         return configured
+    # several plugin sources (Poetry's multiple-constraints form): the declared one of this
+    # variant, as written (its URL, its name and so its login)
+    declared = next((source for source in settings.sources if source.variant == variant), None)
+    if declared is not None:
+        return declared
     if configured is not None and not os.environ.get(INDEX_BASE_ENV):
         old = from_url(configured.url)
         path = configured.url.split("?", 1)[0].split("#", 1)[0].rstrip("/")
@@ -165,6 +172,15 @@ def _source_for(settings: TorchConfig, configured: Source | None, variant: Varia
 
     base = effective_index_base(settings)
     return Source(variant.source_name, f"{base}/{variant.index_name}", "explicit")
+
+
+def _target_where(settings: TorchConfig, matched: tuple[str, str] | None) -> str:
+    """Where the matching target was written: ``[tool.poetry-torch.targets]``, or the
+    multiple-constraints entry it was read from (``[tool.poetry.dependencies] torch entry 1``)."""
+    form = settings.poetry_form
+    if matched is not None and form is not None and matched in form.targets:
+        return dict(form.details)[matched[0]] + ", read as"
+    return "[tool.poetry-torch.targets]"
 
 
 def _detected_once() -> Callable[[], Machine]:

@@ -52,6 +52,10 @@ def set_target(pyproject: Path, kind: str, value: str) -> bytes | None:
     )
     if not edit.changed:
         return None
+    from poetry_torch_plugin.core.config import parse_toml
+
+    # an entry that disagrees with Poetry's multiple-constraints entries: refused unwritten
+    read_config(parse_toml(edit.text))
     refuse_read_only(pyproject)
     write_atomic(pyproject_file, edit.text)
     return pyproject_file.original

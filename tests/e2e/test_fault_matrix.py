@@ -144,6 +144,27 @@ def _lock_sub(pattern: str, new: str) -> Callable[[str], str]:
     return lambda text: re.sub(pattern, new, text, count=1)
 
 
+def _form(*entries: str, tail: str = "") -> Callable[[str, IndexServer], str]:
+    """Poetry's multiple-constraints form for torch, one entry per ``entries`` item (its source
+    and markers), with the cu128 and cpu plugin sources beside the project's cu129 one."""
+    listed = "".join(f'    {{version = "2.8.0", {entry}}},\n' for entry in entries)
+    sources = "".join(
+        f'\n[[tool.poetry.source]]\nname = "{name}"\nurl = "{{base}}/{variant}"\n'
+        'priority = "explicit"\n'
+        for name, variant in (("pytorch_cuda_cu128", "cu128"), ("pytorch_cpu", "cpu"))
+    )
+    header = "[tool.poetry]\npackage-mode = false\n"
+    new = header + "\n[tool.poetry.dependencies]\ntorch = [\n" + listed + "]\n"
+    return lambda text, server: (text.replace(header, new) + sources + tail).replace(
+        "{base}", server.base
+    )
+
+
+X86 = "markers = \"sys_platform == 'linux' and platform_machine == 'x86_64'\""
+ARM = "markers = \"sys_platform == 'linux' and platform_machine == 'aarch64'\""
+MAC = "markers = \"sys_platform == 'darwin'\""
+
+
 CASES = [
     Case("cuda-garbage", ("torch", "install", "--cuda", "banana"), "invalid --cuda value"),
     Case("cuda-empty", ("torch", "install", "--cuda", ""), "invalid --cuda value"),
@@ -403,6 +424,80 @@ CASES = [
         ("torch", "install"),
         "no pytorch source",
         edit=lambda text, server: text.split('[[tool.poetry.source]]\nname = "pytorch')[0],
+    ),
+    Case(
+        "poetry-form-no-source",
+        ("torch", "install"),
+        "torch entry 2 names no source, so on linux-aarch64",
+        edit=_form(f'source = "pytorch_cuda_cu129", {X86}', ARM),
+    ),
+    Case(
+        "poetry-form-foreign-source",
+        ("torch", "install"),
+        "names the source 'nightly', which is not one of the plugin's",
+        edit=_form(f'source = "pytorch_cuda_cu129", {X86}', f'source = "nightly", {ARM}'),
+    ),
+    Case(
+        "poetry-form-undeclared-source",
+        ("lock",),
+        "names the source 'pytorch_cuda_cu126', which no [[tool.poetry.source]] declares",
+        edit=_form(f'source = "pytorch_cuda_cu126", {X86}'),
+    ),
+    Case(
+        "poetry-form-no-machine-kind",
+        ("torch", "install"),
+        "applies to no machine kind the plugin knows",
+        edit=_form('source = "pytorch_cuda_cu129", markers = "sys_platform == \'freebsd\'"'),
+    ),
+    Case(
+        "poetry-form-one-kind-two-builds",
+        ("install",),
+        "torch entry 1 (cu129) and [tool.poetry.dependencies] torch entry 2 (cu128) both apply"
+        " to linux-aarch64",
+        edit=_form(
+            'source = "pytorch_cuda_cu129", markers = "sys_platform == \'linux\'"',
+            f'source = "pytorch_cuda_cu128", {ARM}',
+        ),
+    ),
+    Case(
+        "poetry-form-macos-cuda",
+        ("torch", "install"),
+        "PyTorch publishes only the cpu build (with MPS) for macOS",
+        edit=_form(
+            f'source = "pytorch_cuda_cu129", {X86}', f'source = "pytorch_cuda_cu128", {MAC}'
+        ),
+    ),
+    Case(
+        "poetry-form-unreadable-markers",
+        ("torch", "install"),
+        "that cannot be read",
+        edit=_form('source = "pytorch_cuda_cu129", markers = "sys_platform = \'linux\'"'),
+    ),
+    Case(
+        "poetry-form-unevaluable-markers",
+        ("torch", "install"),
+        "that cannot be evaluated",
+        edit=_form('source = "pytorch_cuda_cu129", markers = "platform_release ~= \'x\'"'),
+    ),
+    Case(
+        "poetry-form-targets-disagree",
+        ("torch", "install"),
+        '[tool.poetry-torch.targets] linux = "cpu" and [tool.poetry.dependencies] torch entry 1'
+        ' ("cu129") disagree on linux-x86_64',
+        edit=_form(
+            f'source = "pytorch_cuda_cu129", {X86}',
+            tail='\n[tool.poetry-torch.targets]\nlinux = "cpu"\n',
+        ),
+    ),
+    Case(
+        "poetry-form-switch",
+        ("torch", "install", "--cuda", "12.8"),
+        "form (committed source pytorch_cuda_cu129), which `poetry torch install` does not rewrite",
+        edit=_form(
+            f'source = "pytorch_cuda_cu129", {X86}',
+            f'source = "pytorch_cuda_cu128", {ARM}',
+            f'source = "pytorch_cpu", {MAC}',
+        ),
     ),
 ]
 
