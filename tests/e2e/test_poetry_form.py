@@ -55,7 +55,7 @@ def with_form(project: Project, server: IndexServer, entries: str = ENTRIES) -> 
 
 
 def test_multiple_constraints_form_is_read_as_targets(
-    project: Project, index_server: IndexServer
+    project: Project, index_server: IndexServer, uv_path: dict[str, str]
 ) -> None:
     with_form(project, index_server)
     before = project.pyproject.read_bytes()
@@ -85,6 +85,18 @@ def test_multiple_constraints_form_is_read_as_targets(
     project.run("check", "--lock")
     project.run("show")
     assert committed(project) == files
+
+    # the entries are targets: `poetry torch lock` locks each for its machine kind (issue 14
+    # item 3), and a variant only this machine chooses is added to the lock first
+    project.run("torch", "lock", "--add-variant", "cpu", extra_env=uv_path)
+    project.run("torch", "lock", "--check")
+    from poetry_torch_plugin.project.lockstate import read_lock
+
+    lock = read_lock(project.root / "poetry-torch.lock")
+    assert lock is not None
+    kinds = {(entry.variant, entry.platform) for entry in lock.entries}
+    assert {("cu129", "linux-aarch64"), ("cpu", "macos-arm64"), ("cpu", "linux-x86_64")} <= kinds
+    files = committed(project)
 
     # this machine only, cpu: installed from the declared pytorch_cpu source; pyproject.toml
     # and both locks untouched
