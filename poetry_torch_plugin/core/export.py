@@ -7,9 +7,8 @@ from typing import TYPE_CHECKING
 from typing import cast
 
 from poetry_torch_plugin.core.lockentries import DEFAULT
-from poetry_torch_plugin.core.lockentries import PLATFORMS
 from poetry_torch_plugin.core.lockentries import key_of
-from poetry_torch_plugin.core.lockentries import marker_of
+from poetry_torch_plugin.core.lockentries import machines_marker
 from poetry_torch_plugin.core.lockentries import wanted
 from poetry_torch_plugin.core.lockfile import LOCK_NAME
 from poetry_torch_plugin.core.lockfile import requirement_lines
@@ -36,11 +35,15 @@ def export_text(lock: TorchLock) -> str:
 
 @dataclass(frozen=True)
 class Selected:
-    """One locked closure and the marker of the machines it is for (None: the only one)."""
+    """One locked closure and the (platform, Python) it is for (None: the only one)."""
 
     lock: TorchLock
-    marker: str | None
+    where: tuple[str, str] | None
     variant: str
+
+    @property
+    def marker(self) -> str | None:
+        return machines_marker([self.where]) if self.where is not None else None
 
 
 def _first_part_key(lock: TorchLock) -> tuple[str, str, str] | None:
@@ -92,7 +95,7 @@ def select(lock: TorchLock, target: str | None, every: bool) -> list[Selected]:
                 " tell such machines apart; nothing was exported. Export one target at a"
                 f" time: --target {' | --target '.join(target_keys(lock))}."
             )
-        chosen.append(Selected(part, marker_of(PLATFORMS[platform], python), variant))
+        chosen.append(Selected(part, (platform, python), variant))
     if not chosen:
         raise ConfigError(
             f"{LOCK_NAME} holds nothing for target {target!r} (it has:"
@@ -104,20 +107,19 @@ def select(lock: TorchLock, target: str | None, every: bool) -> list[Selected]:
 
 def merged(chosen: list[Selected]) -> list[tuple[str, str, str, str | None, dict[str, str]]]:
     """(name, version, index URL, marker, {file: sha256}) per package of the selection; a
-    package pinned alike in several closures appears once, its markers joined with ``or``."""
-    groups: dict[tuple[str, str, str], tuple[list[str], dict[str, str]]] = {}
+    package pinned alike in several closures appears once, with one marker for all of them."""
+    groups: dict[tuple[str, str, str], tuple[list[tuple[str, str]], dict[str, str]]] = {}
     for part in chosen:
         index = without_login(part.lock.inputs.source_url).rstrip("/")
         for package in part.lock.packages:
-            markers, files = groups.setdefault((package.name, package.version, index), ([], {}))
-            if part.marker is not None and part.marker not in markers:
-                markers.append(part.marker)
+            where, files = groups.setdefault((package.name, package.version, index), ([], {}))
+            if part.where is not None:
+                where.append(part.where)
             files.update(package.files)
-    result = []
-    for (name, version, index), (markers, files) in sorted(groups.items()):
-        marker = " or ".join(f"({m})" for m in markers) if len(markers) > 1 else None
-        result.append((name, version, index, marker or (markers[0] if markers else None), files))
-    return result
+    return [
+        (name, version, index, machines_marker(where) if where else None, files)
+        for (name, version, index), (where, files) in sorted(groups.items())
+    ]
 
 
 def export_selected(chosen: list[Selected], what: str) -> str:

@@ -17,6 +17,8 @@ from poetry_torch_plugin.core.targets import NO_GPU
 
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from poetry_torch_plugin.core.lockfile import TorchLock
 
 
@@ -249,6 +251,37 @@ def marker_of(platform: Platform, python: str) -> str:
         f"python_version == '{python}' and sys_platform == '{platform.sys_platform}'"
         f" and platform_machine == '{platform.platform_machine}'"
     )
+
+
+def machines_marker(where: Iterable[tuple[str, str]]) -> str:
+    """One marker for several (platform, Python) pairs: per platform, its Pythons as ranges
+    (``python_version >= '3.10' and python_version <= '3.13'``), platforms joined by ``or``."""
+    minors: dict[str, set[tuple[int, int]]] = {}
+    for platform, python in where:
+        major, minor = python.split(".")[:2]
+        minors.setdefault(platform, set()).add((int(major), int(minor)))
+    clauses = []
+    for key in sorted(minors):
+        runs: list[list[tuple[int, int]]] = []
+        for version in sorted(minors[key]):
+            if runs and runs[-1][-1] == (version[0], version[1] - 1):
+                runs[-1].append(version)
+            else:
+                runs.append([version])
+        ranges = [
+            f"python_version == '{run[0][0]}.{run[0][1]}'"
+            if len(run) == 1
+            else f"python_version >= '{run[0][0]}.{run[0][1]}'"
+            f" and python_version <= '{run[-1][0]}.{run[-1][1]}'"
+            for run in runs
+        ]
+        pythons = ranges[0] if len(ranges) == 1 else "(" + " or ".join(ranges) + ")"
+        spec = PLATFORMS[key]
+        clauses.append(
+            f"sys_platform == '{spec.sys_platform}'"
+            f" and platform_machine == '{spec.platform_machine}' and {pythons}"
+        )
+    return clauses[0] if len(clauses) == 1 else " or ".join(f"({c})" for c in clauses)
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,13 @@ def pylock_text(lock: TorchLock, chosen: list[Selected] | None = None) -> str:
     document.add(tomlkit.comment(f"The PyTorch builds pinned in {LOCK_NAME} (PEP 751)."))
     document.add(tomlkit.comment("Written by `poetry torch export --format pylock`; do not edit."))
     document.add("lock-version", "1.0")
-    markers = [part.marker for part in selection if part.marker is not None]
+    from poetry_torch_plugin.core.lockentries import machines_marker
+
+    where = [part.where for part in selection if part.where is not None]
+    markers = [
+        machines_marker([w for w in where if w[0] == platform])
+        for platform in dict.fromkeys(w[0] for w in where)
+    ]
     marker = environment_marker(lock.resolved_for)
     if markers:
         document.add("environments", markers)

@@ -157,8 +157,10 @@ def test_one_lock_for_every_machine_installs_here_and_exports_for_the_others(
     aarch64 = project.run("torch", "export", "--target", "linux-aarch64").stdout
     assert f"--index-url {platform_index.url('cu128')}" in aarch64
     assert "nvidia" not in aarch64
-    assert "torch==2.9.0+cu128 ; (python_version == '3.10'" in aarch64
-    assert "platform_machine == 'aarch64'" in aarch64
+    assert (
+        "torch==2.9.0+cu128 ; sys_platform == 'linux' and platform_machine == 'aarch64'"
+        " and python_version >= '3.10' and python_version <= '3.13' \\\n    --hash=sha256:"
+    ) in aarch64
     assert "--extra-index-url" not in aarch64
     project.run(
         "torch", "export", "--target", "macos", "--format", "pylock", "-o", "pylock.macos.toml"
@@ -170,10 +172,34 @@ def test_one_lock_for_every_machine_installs_here_and_exports_for_the_others(
     assert "markers cannot tell such machines apart" in one
     assert "--target no-gpu" in one
 
-    # a real pip on another interpreter would install the export: check it resolves here
-    cpu_here = project.run("torch", "export", "--target", "no-gpu").stdout
+    # the export installs with plain pip here: this machine's marker picks its pins, hash-checked
+    cpu_here = project.run("torch", "export", "--target", "no-gpu", "-o", "req.txt").stdout
+    cpu_here = (project.root / "req.txt").read_text()
+    report = project.root / "report.json"
+    project.pip(
+        "install",
+        "--dry-run",
+        "--ignore-installed",
+        "--report",
+        str(report),
+        "-r",
+        str(project.root / "req.txt"),
+    )
+    chosen = {
+        item["metadata"]["name"]: item["metadata"]["version"]
+        for item in json.loads(report.read_text())["install"]
+    }
+    assert chosen == {
+        "torch": "2.9.0+cpu",
+        "torchvision": "0.24.0+cpu",
+        "torchaudio": "2.9.0+cpu",
+        "fake-filelock": "3.20.0",
+    }
     assert f"--index-url {platform_index.url('cpu')}" in cpu_here
-    assert re.search(r"torch==2\.9\.0\+cpu ; .*python_version == '3\.13'", cpu_here)
+    assert re.search(
+        r"torch==2\.9\.0\+cpu ; \(sys_platform == 'linux' and platform_machine == 'aarch64' and python_version >= '3\.10' and python_version <= '3\.13'\) or \(.*'x86_64'",
+        cpu_here,
+    )
 
 
 def test_machine_local_choice_must_be_locked_and_adding_one_keeps_the_rest(

@@ -178,3 +178,31 @@ def test_a_tampered_entry_is_refused_like_the_first_part() -> None:
         loads(text.replace('version = "2.9.0+cu128"', 'version = "2.9.1+cu128"'))
     with pytest.raises(ConfigError, match="platform 'plan9-mips'"):
         loads(text.replace('platform = "linux-aarch64"', 'platform = "plan9-mips"'))
+
+
+def test_machines_marker_joins_pythons_as_ranges_per_platform() -> None:
+    from packaging.markers import Marker
+
+    from poetry_torch_plugin.core.lockentries import machines_marker
+
+    where = [("linux-aarch64", p) for p in ("3.10", "3.11", "3.13", "3.9")]
+    where.append(("macos-arm64", "3.12"))
+    text = machines_marker(where)
+    assert text == (
+        "(sys_platform == 'linux' and platform_machine == 'aarch64' and (python_version >= '3.9'"
+        " and python_version <= '3.11' or python_version == '3.13'))"
+        " or (sys_platform == 'darwin' and platform_machine == 'arm64'"
+        " and python_version == '3.12')"
+    )
+    marker = Marker(text)
+    for machine, python, expected in (
+        ("aarch64", "3.9", True),
+        ("aarch64", "3.10", True),
+        ("aarch64", "3.12", False),
+        ("aarch64", "3.13", True),
+        ("x86_64", "3.10", False),
+    ):
+        env = {"sys_platform": "linux", "platform_machine": machine, "python_version": python}
+        assert marker.evaluate(env) is expected, (machine, python)
+    mac = {"sys_platform": "darwin", "platform_machine": "arm64", "python_version": "3.12"}
+    assert marker.evaluate(mac)
