@@ -66,13 +66,26 @@ def describe(
     state = lock_state(plan.pyproject.path, plan.source, plan.settings)
     if not plan.local:
         state.refuse_newer()
+    entry = None
+    if plan.local and not upgrade and str(target.root) != _NEW_ENV:
+        from poetry_torch_plugin.service.install import _local_entry
+
+        entry = _local_entry(plan, state, target)  # the refusal the install would print
     replay = state.fresh and state.lock is not None and not upgrade and not plan.local
     wheels = None
-    if replay:
+    if entry is not None:
+        say(
+            f"Would install the builds pinned in {LOCK_NAME} for {plan.variant.index_name}"
+            f" ({entry.resolved_for}), hash-checked."
+        )
+    elif replay:
         say(f"Would install the builds pinned in {LOCK_NAME}, hash-checked.")
     else:
         if plan.local:
-            say(f"Would resolve the packages afresh; {LOCK_NAME} is for the committed variant.")
+            say(
+                "Would resolve the packages afresh for this machine's choice"
+                f" ({LOCK_NAME} is not replayed here); nothing would be written."
+            )
         else:
             say(f"Would resolve the packages afresh and write {LOCK_NAME}.")
         try:  # the page the index check above read, else the one the install would read

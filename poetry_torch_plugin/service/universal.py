@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from poetry_torch_plugin.core.lockentries import DEFAULT
 from poetry_torch_plugin.core.lockentries import PLATFORMS
 from poetry_torch_plugin.core.lockentries import LockEntry
 from poetry_torch_plugin.core.lockentries import key_of
@@ -186,6 +187,8 @@ def _pythons(
     listing = pages.page(source, "torch", required=True)
     names = tuple(name for name, _ in listing.files) if listing is not None else ()
     found = pythons_published(names, PLATFORMS[want.platform], allows)
+    if not found and want.keys == (DEFAULT,):
+        return ()  # this machine's own variant and platform: the lock's first part holds it
     if not found:
         asked = ", ".join(f'{key} = "{want.variant}"' for key in want.keys)
         raise ConfigError(
@@ -263,27 +266,45 @@ def choice_lock(
     markers = environment_markers(target.python)
     platform = platform_of(markers.get("sys_platform", ""), markers.get("platform_machine", ""))
     python = ".".join(markers.get("python_version", "").split(".")[:2])
+    found, problem, command = entry_for(lock, settings, variant, inputs, platform, python)
+    if found is not None:
+        return found
+    raise ConfigError(
+        f"{problem} (this machine's variant is {why}); nothing was installed and the files"
+        f" were left as they were. Run `{command}` to lock it, then run the command again."
+    )
+
+
+def entry_for(
+    lock: TorchLock,
+    settings: TorchConfig,
+    variant: Variant,
+    inputs: LockInputs,
+    platform: str | None,
+    python: str,
+) -> tuple[TorchLock | None, str, str]:
+    """(the fresh entry of ``variant`` for ``platform`` and ``python``, or None; why not; the
+    command that locks it)."""
     name = variant.index_name
+    stale = False
     for entry in lock.entries:
         if (entry.variant, entry.platform, entry.python) != (name, platform, python):
             continue
         if entry.lock.fresh_for(inputs):
-            return entry.lock
-        break
+            return entry.lock, "", ""
+        stale = True
     # (``settings`` holds the chosen source: what the lock commits to is its first part's)
     asked = any(
         (want.variant, want.platform) == (name, platform)
         for want in wanted(settings.targets, _committed(lock), platform, lock.added)
     )
     # the targets ask for it (the lock is older than they are), or only this machine does
-    command = "poetry torch lock" if asked else f"poetry torch lock --add-variant {name}"
+    command = "poetry torch lock" if asked or stale else f"poetry torch lock --add-variant {name}"
+    where = f"for {platform or 'this platform'}, Python {python}"
+    if stale:
+        return None, f"{LOCK_NAME}'s {name} entry {where} is stale", command
     locked = sorted({e.variant for e in lock.entries} | {_committed(lock)})
-    raise ConfigError(
-        f"{LOCK_NAME} holds no {name} build for {platform or 'this platform'}, Python {python}"
-        f" (this machine's variant is {why}; the lock has {', '.join(locked)}); nothing was"
-        f" installed and the files were left as they were. Run `{command}` to lock it, then"
-        " run the command again."
-    )
+    return None, f"{LOCK_NAME} holds no {name} build {where} (it has {', '.join(locked)})", command
 
 
 def _committed(lock: TorchLock) -> str:

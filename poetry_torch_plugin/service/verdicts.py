@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.core.variants import Variant
     from poetry_torch_plugin.env.installed import InstalledDist
     from poetry_torch_plugin.env.runtime import RuntimeResult
+    from poetry_torch_plugin.project.lockstate import LockState
     from poetry_torch_plugin.project.read import ProjectState
 
 
@@ -133,11 +134,12 @@ class _Verdicts:
         if project.settings is None or source is None:
             return
         choice = project.settings.choice
-        if choice is not None and choice.machine_local:
-            return  # the torch lock is for the committed variant, not this machine's choice
         try:
             state = lock_state(project.pyproject, source, project.settings)
         except TorchPluginError:
+            return
+        if choice is not None and choice.machine_local:
+            self.local_entry(project.settings, state, choice.variant)
             return
         problem = state.problem()
         if problem is not None:
@@ -148,6 +150,28 @@ class _Verdicts:
         elif state.lock is not None:
             for text in lock_drift(state.lock, self.env.dists):
                 self.add("lock-drift", WARNING, text, FIX_INSTALL)
+
+    def local_entry(self, settings: TorchConfig, state: LockState, variant: Variant) -> None:
+        """A machine-local choice replays its entry of the lock: is there a fresh one?"""
+        import platform
+        import sys
+
+        from poetry_torch_plugin.core.lockentries import platform_of
+        from poetry_torch_plugin.env.drift import lock_drift
+        from poetry_torch_plugin.service.universal import entry_for
+
+        if state.lock is None or state.error is not None or not self.env.python_version:
+            return
+        python = ".".join(self.env.python_version.split(".")[:2])
+        here = platform_of(sys.platform, platform.machine())
+        entry, problem, command = entry_for(
+            state.lock, settings, variant, state.inputs, here, python
+        )
+        if entry is None:
+            self.add("lock-no-entry", WARNING, problem, command)
+            return
+        for text in lock_drift(entry, self.env.dists):
+            self.add("lock-drift", WARNING, text, FIX_INSTALL)
 
     def companions(self, torch: InstalledDist) -> None:
         """The same verdict the hook acts on (``verify.companion_mismatches``)."""

@@ -225,6 +225,9 @@ def test_machine_local_choice_must_be_locked_and_adding_one_keeps_the_rest(
     assert "`poetry torch lock --add-variant cu128`" in refused
     assert (project.root / LOCK_NAME).read_bytes() == lock_bytes
     assert project.version_of("torch") is None
+    check = project.run("torch", "check", "--json", extra_env=cu128, check=False)
+    verdicts = {v["code"]: v for v in json.loads(check.stdout)["verdicts"]}
+    assert "poetry torch lock --add-variant cu128" in json.dumps(verdicts["lock-no-entry"])
 
     # the index publishes torch 2.9.1 for cu128 meanwhile: adding a variant resolves only it
     fresh_platform_index.publish_newer("cu128")

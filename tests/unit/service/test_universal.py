@@ -1,0 +1,163 @@
+"""The universal lock's refusals, without an index or uv: each one line, nothing written."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from poetry_torch_plugin.core.config import read_config
+from poetry_torch_plugin.errors import ConfigError
+from poetry_torch_plugin.index.listing import Listing
+from tests.unit.core.test_lockentries import entry_lock
+from tests.unit.core.test_lockfile import sample_lock
+
+
+CU129 = "https://download.pytorch.org/whl/cu129"
+
+
+def settings(targets: dict[str, str] | None = None) -> Any:
+    data: dict[str, Any] = {
+        "tool": {
+            "poetry": {
+                "source": [{"name": "pytorch_cuda_cu129", "url": CU129, "priority": "explicit"}]
+            },
+            "poetry-torch": {"packages": ["torch", "torchvision"]},
+        }
+    }
+    if targets is not None:
+        data["tool"]["poetry-torch"]["targets"] = targets
+    return read_config(data)
+
+
+def primary() -> Any:
+    return replace(sample_lock(), resolved_for="cpython 3.11 linux x86_64")
+
+
+def pages(monkeypatch: pytest.MonkeyPatch, files: tuple[str, ...]) -> None:
+    """Each index lists the ``files`` of its own variant (``+cu128`` on .../cu128)."""
+
+    def fetch(url: str, project: str, *, access: object = None) -> Listing:
+        mine = [name for name in files if f"+{url.rstrip('/').rsplit('/', 1)[-1]}-" in name]
+        return Listing(project, url, tuple((name, "0" * 64) for name in mine))
+
+    monkeypatch.setattr("poetry_torch_plugin.index.listing.fetch_listing", fetch)
+
+
+def test_locking_other_platforms_without_uv_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    from poetry_torch_plugin.service.universal import lock_entries
+
+    pages(monkeypatch, ("torch-2.9.0+cu128-cp311-cp311-manylinux_2_28_aarch64.whl",))
+    monkeypatch.setattr("poetry_torch_plugin.install.uv.find_uv", lambda: None)
+    with pytest.raises(ConfigError) as info:
+        lock_entries(settings({"linux-aarch64": "cu128"}), primary(), None, None)  # type: ignore[arg-type]
+    message = str(info.value)
+    assert "\n" not in message
+    assert "locking other platforms needs uv 0.5 or newer" in message
+    assert "poetry-torch.lock was left as it was" in message
+    assert "`poetry self add uv`" in message
+
+
+def test_a_target_the_index_does_not_publish_is_refused_naming_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from poetry_torch_plugin.service.universal import lock_entries
+
+    pages(monkeypatch, ("torch-2.9.0+cu128-cp311-cp311-manylinux_2_28_x86_64.whl",))
+    with pytest.raises(ConfigError) as info:
+        lock_entries(settings({"windows": "cu128"}), primary(), None, None)  # type: ignore[arg-type]
+    message = str(info.value)
+    assert "publishes no torch wheel for windows-amd64" in message
+    assert 'windows = "cu128" asks for' in message
+    assert "poetry-torch.lock was left as it was" in message
+
+
+def test_nothing_is_resolved_when_every_entry_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Adding nothing re-resolves nothing: kept entries need neither uv nor a resolution."""
+    from poetry_torch_plugin.core.lockfile import inputs_for
+    from poetry_torch_plugin.service.universal import lock_entries
+    from poetry_torch_plugin.service.universal import source_of
+
+    pages(monkeypatch, ("torch-2.9.0+cu128-cp311-cp311-manylinux_2_28_aarch64.whl",))
+    monkeypatch.setattr("poetry_torch_plugin.install.uv.find_uv", lambda: None)  # not needed
+    chosen = settings({"linux-aarch64": "cu128"})
+    old = entry_lock("cu128", "linux-aarch64", "3.11")
+    inputs = inputs_for(source_of(chosen, "cu128"), chosen, primary().inputs.requires_python)
+    kept = replace(old, lock=replace(old.lock, inputs=inputs, content_hash=inputs.content_hash()))
+    previous = replace(primary(), entries=(kept,))
+    lock = lock_entries(chosen, primary(), previous, None)  # type: ignore[arg-type]
+    assert lock.entries == (kept,)
+    assert lock.targets == ("linux-aarch64=cu128",)
+
+
+def test_add_variant_takes_variants_only() -> None:
+    from poetry_torch_plugin.service.lock import _checked_variants
+
+    assert _checked_variants(("CU128", "cpu")) == ("cu128", "cpu")
+    for bad in ("gpu", "auto", ""):
+        with pytest.raises(ConfigError) as info:
+            _checked_variants((bad,))
+        assert "\n" not in str(info.value) and "nothing was changed" in str(info.value)
+
+
+def test_export_selection_refusals() -> None:
+    from poetry_torch_plugin.core.export import select
+
+    lock = replace(
+        primary(),
+        entries=(
+            entry_lock("cu128", "linux-aarch64", "3.11"),
+            entry_lock("cpu", "macos-arm64", "3.12"),
+        ),
+        targets=("linux-aarch64=cu128", "macos=cpu"),
+    )
+    with pytest.raises(ConfigError, match=r"holds nothing for target 'windows' \(it has"):
+        select(lock, "windows", False)
+    chosen = select(lock, "macos", False)
+    assert [(part.variant, part.where) for part in chosen] == [("cpu", ("macos-arm64", "3.12"))]
+    everything = select(lock, None, True)
+    assert {part.variant for part in everything} == {"cu129", "cu128", "cpu"}
+    # a no-gpu entry beside the first part's platform and Python: markers cannot tell them apart
+    clash = replace(lock, entries=(*lock.entries, entry_lock("cpu", "linux-aarch64", "3.11")))
+    clash = replace(clash, targets=(*lock.targets, "no-gpu=cpu"))
+    with pytest.raises(ConfigError, match="markers cannot tell such machines apart"):
+        select(clash, None, True)
+
+
+def test_universal_problem_names_what_check_finds(tmp_path: Path) -> None:
+    from poetry_torch_plugin.service.universal import universal_problem
+
+    chosen = settings({"linux-aarch64": "cu128"})
+    assert universal_problem(settings(), primary()) is None  # no targets: nothing more
+    problem = universal_problem(chosen, primary())
+    assert problem is not None and "other targets than pyproject.toml lists" in problem
+    missing = replace(primary(), targets=("linux-aarch64=cu128",))
+    problem = universal_problem(chosen, missing)
+    assert problem is not None and "holds no cu128 build for linux-aarch64" in problem
+
+
+def test_a_stale_entry_is_never_replayed() -> None:
+    from poetry_torch_plugin.core.lockfile import inputs_for
+    from poetry_torch_plugin.core.variants import from_index_name
+    from poetry_torch_plugin.service.universal import entry_for
+    from poetry_torch_plugin.service.universal import source_of
+
+    chosen = settings({"linux-aarch64": "cu128"})
+    old = entry_lock("cu128", "linux-aarch64", "3.11")  # locked for other packages
+    lock = replace(primary(), entries=(old,), targets=("linux-aarch64=cu128",))
+    variant = from_index_name("cu128")
+    assert variant is not None
+    inputs = inputs_for(source_of(chosen, "cu128"), chosen, lock.inputs.requires_python)
+    found, problem, command = entry_for(lock, chosen, variant, inputs, "linux-aarch64", "3.11")
+    assert found is None
+    assert problem == "poetry-torch.lock's cu128 entry for linux-aarch64, Python 3.11 is stale"
+    assert command == "poetry torch lock"
+    fresh = replace(old, lock=replace(old.lock, inputs=inputs, content_hash=inputs.content_hash()))
+    lock = replace(lock, entries=(fresh,))
+    assert entry_for(lock, chosen, variant, inputs, "linux-aarch64", "3.11")[0] == fresh.lock
+    # another Python on the same platform: not held, and the targets ask for it
+    missing = entry_for(lock, chosen, variant, inputs, "linux-aarch64", "3.12")
+    assert missing[0] is None and missing[2] == "poetry torch lock"
+    assert "holds no cu128 build for linux-aarch64, Python 3.12 (it has cu128, cu129)" in missing[1]
