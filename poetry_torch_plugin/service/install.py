@@ -130,7 +130,8 @@ def plan_install(
         derived = bool(index_base) or channel is not None
         source = Source(existing.name, url, "explicit")
     else:
-        refuse_rewrite(current.poetry_form, current.source(), variant.index_name)
+        if current.poetry_form is not None:  # several sources are fine to replace otherwise
+            refuse_rewrite(current.poetry_form, current.source(), variant.index_name)
         same = [s for s in current.sources if s.variant == variant]
         derived = bool(index_base) or channel is not None or not same
         if derived:
