@@ -84,8 +84,8 @@ def _checked_variants(add: tuple[str, ...]) -> tuple[str, ...]:
         )
         if variant is None or variant == "auto":
             raise ConfigError(
-                f"--add-variant {value!r} names no variant; nothing was changed. Give one"
-                " such as cu128, cpu or rocm6.4."
+                f"--add-variant {value!r} names no variant; nothing was changed. Run"
+                " `poetry torch lock --add-variant cu128` (or cpu, rocm6.4, …)."
             )
         found.append(variant)
     return tuple(found)

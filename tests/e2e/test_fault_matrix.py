@@ -499,6 +499,43 @@ CASES = [
             f'source = "pytorch_cpu", {MAC}',
         ),
     ),
+    # issue 14, items 3 and 4: the universal lock (a machine-local choice replays only its entry)
+    Case(
+        "local-choice-not-locked",
+        ("torch", "install"),
+        "holds no cu128 build for linux-x86_64",
+        env={"POETRY_TORCH_VARIANT": "cu128"},
+    ),
+    Case(
+        "local-choice-not-locked-hook",
+        ("install",),
+        "Run `poetry torch lock --add-variant cu128` to lock it",
+        env={"POETRY_TORCH_VARIANT": "cu128"},
+    ),
+    Case(
+        "add-variant-not-a-variant",
+        ("torch", "lock", "--add-variant", "gpu"),
+        "--add-variant = 'gpu' is not a PyTorch variant",
+    ),
+    Case("add-variant-auto", ("torch", "lock", "--add-variant", "auto"), "names no variant"),
+    Case(
+        "lock-check-targets-changed",
+        ("torch", "lock", "--check"),
+        "was written for other targets than pyproject.toml lists",
+        edit=_append('\n[tool.poetry-torch.targets]\nmacos = "cpu"\n'),
+    ),
+    Case(
+        "lock-targets-without-uv",
+        ("torch", "lock"),
+        "locking other platforms needs uv 0.5 or newer",
+        env={"PATH": "/nonexistent-poetry-torch-test"},
+        edit=_append('\n[tool.poetry-torch.targets]\nmacos = "cpu"\n'),
+    ),
+    Case(
+        "export-unknown-target",
+        ("torch", "export", "--target", "windows"),
+        "holds nothing for target 'windows' (it has: default)",
+    ),
 ]
 
 
