@@ -214,7 +214,7 @@ def team_demo(poetry: Path, env: dict[str, str]) -> None:
             sample.replace("https://download.pytorch.org/whl", server.base)
         )
         env["POETRY_TORCH_INDEX_BASE"] = server.base
-        sys.stdout.write("".join(line + "\n" for line in sample.splitlines()[-5:]))
+        sys.stdout.write("".join(line + "\n" for line in sample.splitlines()[-6:]))
 
         def run(*args: str) -> str:
             sys.stdout.write(f"\n$ poetry {' '.join(args)}\n")
