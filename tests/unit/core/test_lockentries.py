@@ -180,6 +180,29 @@ def test_a_tampered_entry_is_refused_like_the_first_part() -> None:
         loads(text.replace('platform = "linux-aarch64"', 'platform = "plan9-mips"'))
 
 
+def test_an_entry_moved_to_another_index_is_refused_not_fresh() -> None:
+    # freshness compares the inputs-hash: a source edited beside it (a bad merge, or a pull
+    # request pointing an entry at another host, where the login of that name would be sent)
+    # must not pass for fresh
+    universal = replace(sample_lock(), entries=(entry_lock("cu128", "linux-aarch64", "3.11"),))
+    text = dumps(universal)
+    moved = text.replace(
+        'url = "https://download.pytorch.org/whl/cu128"', 'url = "https://evil.example/whl/cu128"'
+    )
+    assert moved != text
+    with pytest.raises(ConfigError, match="do not match its content-hash") as info:
+        loads(moved)
+    assert "Run `poetry torch lock`" in str(info.value)
+    first = text.replace(
+        'url = "https://download.pytorch.org/whl/cu129"', 'url = "https://evil.example/whl/cu129"'
+    )
+    assert first != text
+    with pytest.raises(ConfigError, match="do not match its content-hash"):
+        loads(first)
+    with pytest.raises(ConfigError, match="do not match its content-hash"):
+        loads(text.replace('requires-python = ">=3.9"', 'requires-python = ">=3.8"'))
+
+
 def test_machines_marker_joins_pythons_as_ranges_per_platform() -> None:
     from packaging.markers import Marker
 
