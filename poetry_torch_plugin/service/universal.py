@@ -296,8 +296,8 @@ def _committed(lock: TorchLock) -> str:
 def universal_problem(settings: TorchConfig, lock: TorchLock) -> str | None:
     """Why a fresh lock does not hold what the targets ask for (``poetry torch lock --check``);
     None when it does.  Offline: the Pythons are those the lock found published."""
-    if not universal(settings, lock, ()):
-        return None
+    if not universal(settings, lock, ()) and not lock.targets and not lock.entries:
+        return None  # (targets removed from pyproject.toml: the lock still holds them)
     rerun = "run `poetry torch lock` to lock them."
     if targets_text(settings) != lock.targets:
         return f"{LOCK_NAME} was written for other targets than pyproject.toml lists; {rerun}"
@@ -314,3 +314,12 @@ def universal_problem(settings: TorchConfig, lock: TorchLock) -> str | None:
         if not entry.lock.fresh_for(_inputs(settings, entry.variant, requires_python)):
             return f"{LOCK_NAME}'s entry {entry.where} is stale; {rerun}"
     return None
+
+
+def every_part(settings: TorchConfig, lock: TorchLock, untouched: str) -> list[TorchLock]:
+    """The first part and every entry, each fresh for its own source (``wheelhouse --all``
+    downloads each from the index it names); ConfigError when one is stale or missing."""
+    problem = universal_problem(settings, lock)
+    if problem is not None:
+        raise ConfigError(f"{problem} {untouched}")
+    return [lock, *(entry.lock for entry in lock.entries)]

@@ -97,6 +97,7 @@ def fill(
     from poetry_torch_plugin.install.base import environment_tag_set
     from poetry_torch_plugin.project.lockstate import configured
     from poetry_torch_plugin.service.settings import access_for
+    from poetry_torch_plugin.service.universal import every_part
 
     lock = locked(pyproject)
     _writable_folder(dest)  # before the project environment is looked for (or created)
@@ -109,7 +110,7 @@ def fill(
         )
     settings, source = configured(pyproject)
     if every_file:  # the first part and every entry for other machines, each from its index
-        parts = [lock, *(entry.lock for entry in lock.entries)]
+        parts = every_part(settings, lock, "Nothing was downloaded.")
     else:
         parts = [_this_machine(lock, settings, pyproject, find_env)]
     by_file = {

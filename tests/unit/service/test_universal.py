@@ -1,0 +1,97 @@
+"""The universal lock's guards (``service.universal``): what a lock with entries for other
+machines may be used for, checked offline on real parsed configuration and real locks."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from poetry_torch_plugin.core.config import Source
+from poetry_torch_plugin.core.config import read_config
+from poetry_torch_plugin.core.lockentries import PLATFORMS
+from poetry_torch_plugin.core.lockentries import LockEntry
+from poetry_torch_plugin.core.lockentries import resolved_for
+from poetry_torch_plugin.core.lockfile import LockedPackage
+from poetry_torch_plugin.core.lockfile import TorchLock
+from poetry_torch_plugin.core.lockfile import inputs_for
+from poetry_torch_plugin.errors import ConfigError
+from poetry_torch_plugin.service.universal import every_part
+from poetry_torch_plugin.service.universal import source_of
+from poetry_torch_plugin.service.universal import universal_problem
+
+
+BASE = "https://mirror.example/whl"
+
+
+def project(targets: dict[str, str] | None = None) -> dict[str, Any]:
+    torch: dict[str, Any] = {"packages": ["torch"]}
+    if targets is not None:
+        torch["targets"] = targets
+    return {
+        "project": {"requires-python": ">=3.10"},
+        "tool": {
+            "poetry": {
+                "source": [
+                    {"name": "pytorch_cuda_cu129", "url": f"{BASE}/cu129", "priority": "explicit"}
+                ]
+            },
+            "poetry-torch": torch,
+        },
+    }
+
+
+def part(source: Source, settings: Any, platform: str, python: str, label: str) -> TorchLock:
+    given = inputs_for(source, settings, ">=3.10")
+    tag = PLATFORMS[platform].wheel_platforms[0]
+    py = python.replace(".", "")
+    filename = f"torch-2.9.0+{label}-cp{py}-cp{py}-{tag}.whl"
+    package = LockedPackage("torch", f"2.9.0+{label}", True, ((filename, "a" * 64),))
+    return TorchLock(
+        given, given.content_hash(), (package,), resolved_for(PLATFORMS[platform], python)
+    )
+
+
+def universal_lock(settings: Any) -> TorchLock:
+    """The committed cu129 for linux-x86_64, Python 3.11, and cu128 for linux-aarch64, 3.11."""
+    first = part(settings.source(), settings, "linux-x86_64", "3.11", "cu129")
+    entry = part(source_of(settings, "cu128"), settings, "linux-aarch64", "3.11", "cu128")
+    return replace(
+        first,
+        entries=(LockEntry("cu128", "linux-aarch64", "3.11", entry),),
+        targets=("linux-aarch64=cu128",),
+    )
+
+
+def test_wheelhouse_all_takes_every_part_only_while_each_is_fresh_for_its_index(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("POETRY_TORCH_INDEX_BASE", raising=False)
+    settings = read_config(project({"linux-aarch64": "cu128"}))
+    lock = universal_lock(settings)
+    parts = every_part(settings, lock, "Nothing was downloaded.")
+    assert [p.inputs.source_url for p in parts] == [f"{BASE}/cu129", f"{BASE}/cu128"]
+    # the cu128 index now derives from another base: the entry names an index no longer
+    # configured, so nothing is downloaded from it
+    monkeypatch.setenv("POETRY_TORCH_INDEX_BASE", "https://other.example/whl")
+    with pytest.raises(ConfigError) as info:
+        every_part(settings, lock, "Nothing was downloaded.")
+    line = str(info.value)
+    assert "entry cu128 for linux-aarch64, Python 3.11 is stale" in line
+    assert line.endswith("run `poetry torch lock` to lock them. Nothing was downloaded.")
+    assert "\n" not in line
+
+
+def test_a_lock_holding_targets_pyproject_no_longer_lists_fails_the_check(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("POETRY_TORCH_INDEX_BASE", raising=False)
+    with_targets = read_config(project({"linux-aarch64": "cu128"}))
+    lock = universal_lock(with_targets)
+    assert universal_problem(with_targets, lock) is None
+    without = read_config(project())
+    problem = universal_problem(without, lock)
+    assert problem is not None and "other targets than pyproject.toml lists" in problem
+    # a single lock for a project without targets stays fine
+    assert universal_problem(without, replace(lock, entries=(), targets=())) is None
