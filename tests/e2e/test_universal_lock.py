@@ -281,3 +281,33 @@ def test_a_wheelhouse_for_every_machine_serves_this_ones_entry_offline(
     project.run("torch", "install", "--wheelhouse", str(house))
     assert project.version_of("torch") == "2.9.0+cpu"  # this machine's (no-gpu) entry
     assert not platform_index.server.requested("/whl/")
+
+
+def test_ctrl_c_while_entries_resolve_leaves_the_lock_and_starts_no_more(
+    tmp_path: Path,
+    poetry_bin: Path,
+    fresh_platform_index: PlatformIndex,
+    uv_path: dict[str, str],
+    no_gpu: str,
+) -> None:
+    index = fresh_platform_index
+    project = team(tmp_path / "team", poetry_bin, index, uv_path, no_gpu)
+    project.pyproject.write_text(team_pyproject(index, ""))
+    project.run("torch", "lock")  # a single lock (version 1): no targets yet
+    lock_bytes = (project.root / LOCK_NAME).read_bytes()
+    targets = '\n[tool.poetry-torch.targets]\nmacos = "cpu"\nno-gpu = "cpu"\n'
+    project.pyproject.write_text(team_pyproject(index, targets))
+    # the four cpu macOS resolutions run first (four at once) and hang on the cpu index; the
+    # cu129 and cpu Linux ones wait in the queue
+    index.server.set_fault("/whl/cpu/fake-filelock/", "slow", delay=20)
+    result = project.run_interrupted(
+        "torch", "lock", when=lambda: bool(index.server.arrived("/whl/cpu/fake-filelock/"))
+    )
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 130, result.stdout + result.stderr
+    assert len(lines) == 1 and lines[0].startswith("poetry-torch: interrupted (Ctrl-C)"), lines
+    assert "Traceback" not in result.stdout + result.stderr
+    assert f"{LOCK_NAME} and pyproject.toml were left as they were" in lines[0]
+    assert (project.root / LOCK_NAME).read_bytes() == lock_bytes
+    # no queued resolution started after Ctrl-C (Executor.map cancels what waits)
+    assert not [r for r in index.server.requested("/whl/cu129/") if r.agent.startswith("uv")]
