@@ -107,6 +107,13 @@ def lock_or_check(
     from poetry_torch_plugin.project.lockstate import check_project
     from poetry_torch_plugin.project.lockstate import configured
 
+    if check and (add or regenerate):
+        given = "--add-variant" if add else "--regenerate"
+        raise ConfigError(
+            f"--check writes nothing, so {given} cannot apply; nothing was changed. Run"
+            f" `poetry torch lock {given}{' ' + add[0] if add else ''}` first, then"
+            " `poetry torch lock --check`."
+        )
     if check:
         state = check_project(pyproject)
         problem = state.problem()
@@ -120,6 +127,7 @@ def lock_or_check(
         if problem is not None:
             raise ConfigError(problem)
         return f"{LOCK_NAME} matches pyproject.toml."
+    _checked_variants(add)  # before the project environment is looked for (or created)
     lock = lock_project(
         pyproject,
         find_env(create=True),
