@@ -225,6 +225,7 @@ def execute_install(
     from poetry_torch_plugin.install.resolve import install_locked
     from poetry_torch_plugin.install.resolve import resolve
     from poetry_torch_plugin.install.select import wheelhouse_reason
+    from poetry_torch_plugin.service.universal import own_part
 
     def tell(line: str) -> None:
         if say is not None:
@@ -247,8 +248,9 @@ def execute_install(
         refuse_changed(plan.pyproject)
         with tempfile.TemporaryDirectory(prefix="poetry-torch-wheels-") as tmp:
             wheelhouse = None
-            if state.fresh and state.lock is not None and not upgrade:
-                lock = state.lock
+            replay = state.fresh and state.lock is not None and not upgrade
+            if replay and state.lock is not None:
+                lock = state.lock if plan.local else own_part(state.lock, target)
             else:
                 if state.error is not None:
                     tell(f"{state.error.split(';')[0]}: resolving afresh to replace it")
@@ -305,7 +307,7 @@ def execute_install(
         if plan.edit.changed:
             write_atomic(plan.pyproject, plan.edit.text)
         lock_before = state.path.read_bytes() if state.path.is_file() else None
-        if lock is not state.lock and not plan.local:
+        if not replay and not plan.local:
             # the entries for other machines stay: `poetry torch lock --check` says when the
             # targets changed, and each entry is checked against its inputs before a replay
             kept = state.lock

@@ -169,7 +169,9 @@ def _replayable_lock(
     if problem is not None:
         reporter.line(f"poetry-torch: {problem}")
         return None
-    return state.lock
+    from poetry_torch_plugin.service.universal import own_part
+
+    return own_part(state.lock, target) if state.lock is not None else None
 
 
 def _ensure_problems(

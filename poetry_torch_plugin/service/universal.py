@@ -244,6 +244,33 @@ def _resolve_entry(
     return LockEntry(variant, platform_key, python, entry_lock)
 
 
+def _machine(target: TargetEnv) -> tuple[str | None, str]:
+    """(platform key, Python ``3.12``) of the environment's interpreter."""
+    from poetry_torch_plugin.core.lockentries import platform_of
+    from poetry_torch_plugin.install.base import environment_markers
+
+    markers = environment_markers(target.python)
+    platform = platform_of(markers.get("sys_platform", ""), markers.get("platform_machine", ""))
+    return platform, ".".join(markers.get("python_version", "").split(".")[:2])
+
+
+def own_part(lock: TorchLock, target: TargetEnv) -> TorchLock:
+    """The part of a fresh lock this environment installs for the committed variant: the
+    first part is one interpreter's closure (another Python may need other packages), so an
+    environment with another Python or platform gets the entry resolved for it, when the lock
+    holds one with the first part's inputs; else the first part (a single lock, as before)."""
+    if not lock.entries:
+        return lock
+    here = _machine(target)
+    if here[0] is None or here == host_of(lock):
+        return lock
+    for entry in lock.entries:
+        same = entry.lock.content_hash == lock.content_hash
+        if same and (entry.variant, entry.platform, entry.python) == (_committed(lock), *here):
+            return entry.lock
+    return lock
+
+
 def choice_lock(
     lock: TorchLock | None,
     settings: TorchConfig,
@@ -255,14 +282,9 @@ def choice_lock(
     """The entry of ``lock`` this machine installs for a variant that is not the committed
     one (None: there is no lock, so the packages are resolved afresh).  ConfigError in one line
     when the lock holds no such entry, or a stale one: ``why`` says what chose the variant."""
-    from poetry_torch_plugin.core.lockentries import platform_of
-    from poetry_torch_plugin.install.base import environment_markers
-
     if lock is None:
         return None
-    markers = environment_markers(target.python)
-    platform = platform_of(markers.get("sys_platform", ""), markers.get("platform_machine", ""))
-    python = ".".join(markers.get("python_version", "").split(".")[:2])
+    platform, python = _machine(target)
     name = variant.index_name
     for entry in lock.entries:
         if (entry.variant, entry.platform, entry.python) != (name, platform, python):

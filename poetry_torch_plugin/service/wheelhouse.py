@@ -274,15 +274,15 @@ def _this_machine(
     lock: TorchLock, settings: TorchConfig, pyproject: Path, find_env: EnvFinder
 ) -> TorchLock:
     """The part of ``lock`` this machine installs: its entry when its variant is a
-    machine-local choice (``service.universal.choice_lock``), else the first part (then no
-    environment is looked for)."""
+    machine-local choice (``service.universal.choice_lock``), else ``own_part``'s."""
     from poetry_torch_plugin.project.lockstate import lock_state
     from poetry_torch_plugin.service.settings import with_choice
     from poetry_torch_plugin.service.universal import choice_lock
+    from poetry_torch_plugin.service.universal import own_part
 
     choice = with_choice(settings, pyproject).choice
-    if choice is None or not choice.machine_local:
-        return lock
+    if choice is None or not choice.machine_local:  # a single lock: no environment looked for
+        return own_part(lock, find_env(create=True)) if lock.entries else lock
     target = find_env(create=True)
     chosen = with_choice(settings, pyproject, target)
     state = lock_state(pyproject, chosen.sources[0], chosen)

@@ -311,3 +311,66 @@ def test_ctrl_c_while_entries_resolve_leaves_the_lock_and_starts_no_more(
     assert (project.root / LOCK_NAME).read_bytes() == lock_bytes
     # no queued resolution started after Ctrl-C (Executor.map cancels what waits)
     assert not [r for r in index.server.requested("/whl/cu129/") if r.agent.startswith("uv")]
+
+
+def _python_at_least_312() -> str | None:
+    """A CPython 3.12 or 3.13 other than this one (where torch's closure gains setuptools)."""
+    import shutil
+    import subprocess
+
+    for minor in (12, 13):
+        if sys.version_info[:2] == (3, minor):
+            continue
+        found = shutil.which(f"python3.{minor}")
+        pyenv = Path("~/.pyenv/versions").expanduser()
+        candidates = [found] if found else []
+        candidates += sorted(str(p) for p in pyenv.glob(f"3.{minor}*/bin/python3.{minor}"))
+        for path in candidates:
+            probe = subprocess.run(
+                [path, "-c", "import sys; print(sys.version_info[1])"],
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=30,
+            )
+            if probe.stdout.strip() == str(minor):
+                return path
+    return None
+
+
+def test_the_committed_variant_on_another_python_replays_its_own_entry(
+    tmp_path: Path,
+    poetry_bin: Path,
+    platform_index: PlatformIndex,
+    uv_path: dict[str, str],
+    no_gpu: str,
+) -> None:
+    import shutil
+    import subprocess
+
+    other = _python_at_least_312()
+    if other is None or sys.version_info[:2] >= (3, 12):
+        pytest.skip("needs this CPython < 3.12 and another CPython >= 3.12")
+    targets = '\n[tool.poetry-torch.targets]\nlinux-aarch64 = "cu128"\n'
+    project = team(tmp_path / "team", poetry_bin, platform_index, uv_path, no_gpu)
+    project.pyproject.write_text(team_pyproject(platform_index, targets))
+    project.run("torch", "lock")  # the first part: cu129 for this Python (no setuptools)
+    lock = read_lock(project.root / LOCK_NAME)
+    assert lock is not None and "fake-setuptools" not in {p.name for p in lock.packages}
+    lock_bytes = (project.root / LOCK_NAME).read_bytes()
+    # the same project on a machine with Python 3.12+: the committed variant, another Python
+    shutil.rmtree(project.venv)
+    subprocess.run([other, "-m", "venv", str(project.venv)], check=True, timeout=120)
+    install = project.run("torch", "install")
+    assert "checked against its sha256 in the lock" in install.stdout
+    assert project.version_of("torch") == "2.9.0+cu129"
+    assert project.version_of("fake-setuptools") == "80.9.0"  # its entry's closure
+    assert (project.root / LOCK_NAME).read_bytes() == lock_bytes
+    # the hook replays the same entry: with torch gone, it reinstalls that closure
+    project.pip("uninstall", "-y", "torch", "fake-setuptools")
+    hooked = project.run("install")
+    assert "reinstalling torch" in hooked.stdout + hooked.stderr
+    project.run("check", "--lock")
+    assert project.version_of("torch") == "2.9.0+cu129"
+    assert project.version_of("fake-setuptools") == "80.9.0"
+    assert (project.root / LOCK_NAME).read_bytes() == lock_bytes

@@ -95,3 +95,41 @@ def test_a_lock_holding_targets_pyproject_no_longer_lists_fails_the_check(
     assert problem is not None and "other targets than pyproject.toml lists" in problem
     # a single lock for a project without targets stays fine
     assert universal_problem(without, replace(lock, entries=(), targets=())) is None
+
+
+def test_the_committed_variant_on_another_python_installs_its_own_entry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first part is one interpreter's closure (torch asks for setuptools only on 3.12+):
+    an environment with another Python replays the entry resolved for it."""
+    import platform
+    import sys
+
+    from pathlib import Path
+
+    from poetry_torch_plugin.core.lockentries import platform_of
+    from poetry_torch_plugin.env.installed import TargetEnv
+    from poetry_torch_plugin.service.universal import own_part
+
+    monkeypatch.delenv("POETRY_TORCH_INDEX_BASE", raising=False)
+    here = platform_of(sys.platform, platform.machine())
+    if here is None:
+        pytest.skip("this interpreter's platform has no lock key")
+    python = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    other = "3.13" if python != "3.13" else "3.12"
+    settings = read_config(project())
+    committed = settings.source()
+    assert committed is not None
+    first = part(committed, settings, here, other, "cu129")
+    mine = part(committed, settings, here, python, "cu129")
+    lock = replace(first, entries=(LockEntry("cu129", here, python, mine),))
+    target = TargetEnv(Path(sys.prefix), Path(sys.executable), ())
+    assert own_part(lock, target) is mine
+    # the first part is this environment's: kept
+    own = replace(mine, entries=(LockEntry("cu129", here, other, first),))
+    assert own_part(own, target) is own
+    # an entry for other inputs than the first part's is never replayed in its place
+    stale = replace(mine, content_hash="b" * 64)
+    kept = replace(first, entries=(LockEntry("cu129", here, python, stale),))
+    assert own_part(kept, target) is kept
+    assert own_part(first, target) is first  # a single lock
