@@ -310,10 +310,9 @@ def execute_install(
         if not replay and not plan.local:
             # the entries for other machines stay: `poetry torch lock --check` says when the
             # targets changed, and each entry is checked against its inputs before a replay
-            kept = state.lock
-            if kept is not None:
-                lock = replace(lock, entries=kept.entries, targets=kept.targets, added=kept.added)
-            write_lock(state.path, lock)
+            from poetry_torch_plugin.core.lockentries import carried
+
+            write_lock(state.path, carried(lock, state.lock, plan.variant.index_name))
         if plan.edit.changed:
             from poetry_torch_plugin.service.relock import refresh_or_put_back
 
