@@ -235,6 +235,13 @@ def execute_install(
     if plan.local:
         # a machine-local choice replays its own entry of the lock, which it never writes
         state = replace(state, lock=_local_entry(plan, state, target), error=None, newer=False)
+        if upgrade and state.lock is not None and plan.settings.choice is not None:
+            raise InstallError(
+                f"--upgrade resolves afresh, and this machine's variant is"
+                f" {plan.settings.choice.line()}, whose builds {state.path.name} pins (the"
+                " hook would put them back); nothing was installed and the files were left as"
+                " they were. Run `poetry torch lock --regenerate`, then `poetry torch install`."
+            )
     state.refuse_newer()
     # every file this command may write must be writable before the environment changes
     if plan.edit.changed:

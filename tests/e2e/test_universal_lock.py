@@ -152,6 +152,11 @@ def test_one_lock_for_every_machine_installs_here_and_exports_for_the_others(
     assert project.version_of("nvidia-fakeblas-cu12") is None
     assert (project.root / LOCK_NAME).read_bytes() == lock_bytes
     assert project.pyproject.read_bytes() == before
+    # --upgrade would install builds the lock does not pin (and the hook would undo it)
+    upgrade = one_error(project.run("torch", "install", "--upgrade", check=False))
+    assert "`poetry torch lock --regenerate`, then `poetry torch install`" in upgrade
+    assert (project.root / LOCK_NAME).read_bytes() == lock_bytes
+    assert project.version_of("torch") == "2.9.0+cpu"
 
     # exports for the other machines
     aarch64 = project.run("torch", "export", "--target", "linux-aarch64").stdout
