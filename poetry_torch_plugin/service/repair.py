@@ -51,6 +51,14 @@ def ensure(
     reinstall.  The installer (``settings.installer``) is looked for only then.
     """
     source, variant = configured_variant(settings)
+    if lock_only and not set(settings.package_names) & set(
+        installed_distributions(target.site_packages)
+    ):  # before the lock is read: a machine-local variant it lacks does not fail `poetry lock`
+        reporter.detail(
+            f"poetry-torch: no torch build in {target.root}; a lock-only command installs none"
+            " (run `poetry install` to get one)"
+        )
+        return False
     lock = _replayable_lock(pyproject, source, settings, reporter, target)
     problems = _ensure_problems(settings, target, variant, lock)
     if not problems:
@@ -60,14 +68,6 @@ def ensure(
     origin = (
         f"{LOCK_NAME} ({where})" if lock is not None else f"{source.name} ({redact(source.url)})"
     )
-    if lock_only and not set(settings.package_names) & set(
-        installed_distributions(target.site_packages)
-    ):
-        reporter.detail(
-            f"poetry-torch: no torch build in {target.root}; a lock-only command installs none"
-            " (run `poetry install` to get one)"
-        )
-        return False
     if dry_run:
         reporter.line(
             f"poetry-torch: {problems[0]}; would reinstall {', '.join(settings.package_names)}"

@@ -230,6 +230,10 @@ def test_machine_local_choice_must_be_locked_and_adding_one_keeps_the_rest(
     assert "`poetry torch lock --add-variant cu128`" in refused
     assert (project.root / LOCK_NAME).read_bytes() == lock_bytes
     assert project.version_of("torch") is None
+    # Poetry's own lock-only commands keep working there: they install no torch
+    project.run("lock", extra_env=cu128)
+    project.run("check", "--lock", extra_env=cu128)
+    assert (project.root / LOCK_NAME).read_bytes() == lock_bytes
 
     # the index publishes torch 2.9.1 for cu128 meanwhile: adding a variant resolves only it
     fresh_platform_index.publish_newer("cu128")
