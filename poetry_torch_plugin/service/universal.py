@@ -286,11 +286,13 @@ def choice_lock(
         return None
     platform, python = _machine(target)
     name = variant.index_name
+    held = "holds no"
     for entry in lock.entries:
         if (entry.variant, entry.platform, entry.python) != (name, platform, python):
             continue
         if entry.lock.fresh_for(inputs):
             return entry.lock
+        held = "holds a stale (locked before pyproject.toml changed)"
         break
     # (``settings`` holds the chosen source: what the lock commits to is its first part's)
     asked = any(
@@ -301,7 +303,7 @@ def choice_lock(
     command = "poetry torch lock" if asked else f"poetry torch lock --add-variant {name}"
     locked = sorted({e.variant for e in lock.entries} | {_committed(lock)})
     raise ConfigError(
-        f"{LOCK_NAME} holds no {name} build for {platform or 'this platform'}, Python {python}"
+        f"{LOCK_NAME} {held} {name} build for {platform or 'this platform'}, Python {python}"
         f" (this machine's variant is {why}; the lock has {', '.join(locked)}); nothing was"
         f" installed and the files were left as they were. Run `{command}` to lock it, then"
         " run the command again."

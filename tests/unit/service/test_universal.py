@@ -133,3 +133,45 @@ def test_the_committed_variant_on_another_python_installs_its_own_entry(
     kept = replace(first, entries=(LockEntry("cu129", here, python, stale),))
     assert own_part(kept, target) is kept
     assert own_part(first, target) is first  # a single lock
+
+
+def test_a_stale_entry_for_a_machine_local_choice_is_refused_naming_poetry_torch_lock(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The hook and `poetry torch install` never replay an entry locked for other inputs (the
+    packages changed in pyproject.toml), nor install something else in its place."""
+    import platform
+    import sys
+
+    from pathlib import Path
+
+    from poetry_torch_plugin.core.lockentries import platform_of
+    from poetry_torch_plugin.core.variants import from_index_name
+    from poetry_torch_plugin.env.installed import TargetEnv
+    from poetry_torch_plugin.service.universal import choice_lock
+
+    monkeypatch.delenv("POETRY_TORCH_INDEX_BASE", raising=False)
+    here = platform_of(sys.platform, platform.machine())
+    if here is None:
+        pytest.skip("this interpreter's platform has no lock key")
+    python = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    settings = read_config(project())
+    cpu = source_of(settings, "cpu")
+    mine = part(cpu, settings, here, python, "cpu")
+    first = part(settings.source() or cpu, settings, here, python, "cu129")
+    lock = replace(first, entries=(LockEntry("cpu", here, python, mine),), added=("cpu",))
+    variant = from_index_name("cpu")
+    assert variant is not None
+    target = TargetEnv(Path(sys.prefix), Path(sys.executable), ())
+    why = "cpu (POETRY_TORCH_VARIANT)"
+    assert choice_lock(lock, settings, variant, mine.inputs, target, why) is mine
+    changed = read_config(
+        project()
+        | {"tool": {**project()["tool"], "poetry-torch": {"packages": ["torch", "torchvision"]}}}
+    )
+    now = inputs_for(cpu, changed, ">=3.10")
+    with pytest.raises(ConfigError) as info:
+        choice_lock(lock, changed, variant, now, target, why)
+    line = str(info.value)
+    assert f"holds a stale (locked before pyproject.toml changed) cpu build for {here}" in line
+    assert "nothing was installed" in line and "Run `poetry torch lock` to lock it" in line
