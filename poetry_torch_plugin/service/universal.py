@@ -183,7 +183,10 @@ def _pythons(
     from poetry_torch_plugin.core.urls import redact
 
     source = source_of(settings, want.variant)
-    listing = pages.page(source, "torch", required=True)
+    try:
+        listing = pages.page(source, "torch", required=True)
+    except TorchPluginError as error:
+        raise _while_locking(f"{want.variant} for {want.platform}", error) from None
     names = tuple(name for name, _ in listing.files) if listing is not None else ()
     found = pythons_published(names, PLATFORMS[want.platform], allows)
     if not found:
@@ -195,6 +198,16 @@ def _pythons(
             " [tool.poetry-torch.targets] (or requires-python), then run `poetry torch lock`."
         )
     return found
+
+
+def _while_locking(where: str, error: TorchPluginError) -> TorchPluginError:
+    """An index or installer failure while an entry resolves, said for the lock."""
+    cause = str(error).split("; ", 1)[0]
+    return type(error)(
+        f"while locking {where}: {cause}; {LOCK_NAME} and pyproject.toml were left as they"
+        " were. Run `poetry torch lock` again once the index answers (`poetry torch check`"
+        " says what it serves)."
+    )
 
 
 def _resolve_entry(
@@ -226,7 +239,7 @@ def _resolve_entry(
         report = uv.report(target, request, foreign=(platform.uv, python))
         lock = lock_from_report(report, inputs, lambda name: pages.page(source, name))
     except TorchPluginError as error:
-        raise type(error)(f"while locking {where}: {error}") from None
+        raise _while_locking(where, error) from None
     allowed = tag_set(platform, python)
     packages = []
     for package in lock.packages:
@@ -255,10 +268,8 @@ def _machine(target: TargetEnv) -> tuple[str | None, str]:
 
 
 def own_part(lock: TorchLock, target: TargetEnv) -> TorchLock:
-    """The part of a fresh lock this environment installs for the committed variant: the
-    first part is one interpreter's closure (another Python may need other packages), so an
-    environment with another Python or platform gets the entry resolved for it, when the lock
-    holds one with the first part's inputs; else the first part (a single lock, as before)."""
+    """The part of a fresh lock this environment installs for the committed variant: the first
+    part is one interpreter's closure, so another Python or platform gets its entry, if held."""
     if not lock.entries:
         return lock
     here = _machine(target)
@@ -341,8 +352,7 @@ def universal_problem(settings: TorchConfig, lock: TorchLock) -> str | None:
 
 
 def every_part(settings: TorchConfig, lock: TorchLock, untouched: str) -> list[TorchLock]:
-    """The first part and every entry, each fresh for its own source (``wheelhouse --all``
-    downloads each from the index it names); ConfigError when one is stale or missing."""
+    """The first part and every entry, each fresh for its own index (``wheelhouse --all``)."""
     problem = universal_problem(settings, lock)
     if problem is not None:
         raise ConfigError(f"{problem} {untouched}")

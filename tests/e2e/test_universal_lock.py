@@ -383,3 +383,39 @@ def test_the_committed_variant_on_another_python_replays_its_own_entry(
     assert project.version_of("torch") == "2.9.0+cu129"
     assert project.version_of("fake-setuptools") == "80.9.0"
     assert (project.root / LOCK_NAME).read_bytes() == lock_bytes
+
+
+@pytest.mark.parametrize(
+    ("prefix", "mode"),
+    [
+        ("/whl/cu128/torch/", "500"),  # the page the Pythons are read from
+        ("/whl/cu128/fake-filelock/", "500"),  # mid-resolution, in uv
+        ("/whl/cu128/fake-filelock/", "drop"),
+    ],
+)
+def test_an_index_failing_while_entries_resolve_is_one_line_and_leaves_the_lock(
+    tmp_path: Path,
+    poetry_bin: Path,
+    fresh_platform_index: PlatformIndex,
+    uv_path: dict[str, str],
+    no_gpu: str,
+    prefix: str,
+    mode: Any,
+) -> None:
+    index = fresh_platform_index
+    project = team(tmp_path / "team", poetry_bin, index, uv_path, no_gpu)
+    project.pyproject.write_text(team_pyproject(index, ""))
+    project.run("torch", "lock")
+    lock_bytes = (project.root / LOCK_NAME).read_bytes()
+    targets = '\n[tool.poetry-torch.targets]\nlinux-aarch64 = "cu128"\n'
+    project.pyproject.write_text(team_pyproject(index, targets))
+    index.server.set_fault(prefix, mode)
+    line = one_error(project.run("torch", "lock", check=False))
+    assert line.startswith("poetry-torch: while locking cu128 for linux-aarch64"), line
+    assert str(index.server.port) in line  # which index failed
+    assert f"{LOCK_NAME} and pyproject.toml were left as they were" in line
+    assert line.endswith(
+        "Run `poetry torch lock` again once the index answers (`poetry torch check` says what it serves)."
+    )
+    assert "installed build" not in line and "poetry torch install" not in line
+    assert (project.root / LOCK_NAME).read_bytes() == lock_bytes
