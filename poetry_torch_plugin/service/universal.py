@@ -202,11 +202,12 @@ def _pythons(
 
 def _while_locking(where: str, error: TorchPluginError) -> TorchPluginError:
     """An index or installer failure while an entry resolves, said for the lock."""
-    cause = str(error).split("; ", 1)[0]
+    cause = str(error).split("; ", 1)[0].split(" matches ", 1)  # (this machine's tags)
     return type(error)(
-        f"while locking {where}: {cause}; {LOCK_NAME} and pyproject.toml were left as they"
-        " were. Run `poetry torch lock` again once the index answers (`poetry torch check`"
-        " says what it serves)."
+        f"while locking {where}: {cause[0]}{' fits there' if len(cause) > 1 else ''};"
+        f" {LOCK_NAME} and pyproject.toml were left as they were. Once the index serves it"
+        " (`poetry torch lock -v` shows uv's output), or that target is changed, run"
+        " `poetry torch lock` again."
     )
 
 

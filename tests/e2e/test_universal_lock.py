@@ -414,8 +414,33 @@ def test_an_index_failing_while_entries_resolve_is_one_line_and_leaves_the_lock(
     assert line.startswith("poetry-torch: while locking cu128 for linux-aarch64"), line
     assert str(index.server.port) in line  # which index failed
     assert f"{LOCK_NAME} and pyproject.toml were left as they were" in line
-    assert line.endswith(
-        "Run `poetry torch lock` again once the index answers (`poetry torch check` says what it serves)."
-    )
+    assert line.endswith("or that target is changed, run `poetry torch lock` again."), line
+
     assert "installed build" not in line and "poetry torch install" not in line
+    assert (project.root / LOCK_NAME).read_bytes() == lock_bytes
+
+
+def test_a_target_whose_index_lacks_a_wheel_for_one_python_is_one_line(
+    tmp_path: Path,
+    poetry_bin: Path,
+    fresh_platform_index: PlatformIndex,
+    uv_path: dict[str, str],
+    no_gpu: str,
+) -> None:
+    from tests.support.platform_wheels import platform_wheel
+
+    index = fresh_platform_index
+    platform_wheel(index.universe, "cu128", "torchvision", "313", "manylinux_2_28_aarch64").unlink()
+    targets = '\n[tool.poetry-torch.targets]\nlinux-aarch64 = "cu128"\n'
+    project = team(tmp_path / "team", poetry_bin, index, uv_path, no_gpu)
+    project.pyproject.write_text(team_pyproject(index, ""))
+    project.run("torch", "lock")
+    lock_bytes = (project.root / LOCK_NAME).read_bytes()
+    project.pyproject.write_text(team_pyproject(index, targets))
+    line = one_error(project.run("torch", "lock", check=False))
+    assert line.startswith("poetry-torch: while locking cu128 for linux-aarch64, Python 3.13:"), (
+        line
+    )
+    assert "torchvision" in line and "fits there" in line, line
+    assert "cp311" not in line  # this machine's tags say nothing about that one
     assert (project.root / LOCK_NAME).read_bytes() == lock_bytes
