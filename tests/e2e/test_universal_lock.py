@@ -206,6 +206,13 @@ def test_one_lock_for_every_machine_installs_here_and_exports_for_the_others(
         cpu_here,
     )
 
+    # Poetry's contract holds after all of it: its own commands pass, nothing is rewritten
+    project.run("install")
+    project.run("check", "--lock")
+    assert "torch" not in project.run("show").stdout  # held out of Poetry's lock
+    assert (project.root / LOCK_NAME).read_bytes() == lock_bytes
+    assert project.version_of("torch") == "2.9.0+cpu"
+
 
 def test_machine_local_choice_must_be_locked_and_adding_one_keeps_the_rest(
     tmp_path: Path,
