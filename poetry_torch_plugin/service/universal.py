@@ -110,10 +110,9 @@ class _Pages:
         with self._lock:
             if key in self._pages:
                 return self._pages[key]
+        access = access_for(self.settings, source)  # its url without a login in it
         try:
-            found: Listing | None = fetch_listing(
-                source.url, name, access=access_for(self.settings, source)
-            )
+            found: Listing | None = fetch_listing(access.url, name, access=access)
         except IndexAccessError:
             if required:
                 raise

@@ -451,3 +451,28 @@ def test_a_target_whose_index_lacks_a_wheel_for_one_python_is_one_line(
     assert "torchvision" in line and "fits there" in line, line
     assert "cp311" not in line  # this machine's tags say nothing about that one
     assert (project.root / LOCK_NAME).read_bytes() == lock_bytes
+
+
+def test_a_login_reaches_every_entrys_index_and_never_the_lock_or_the_output(
+    tmp_path: Path,
+    poetry_bin: Path,
+    fresh_platform_index: PlatformIndex,
+    uv_path: dict[str, str],
+    no_gpu: str,
+) -> None:
+    index = fresh_platform_index
+    secret = "s3cret-entry-login"
+    index.server.require_auth("/whl/", "alice", secret)
+    targets = '\n[tool.poetry-torch.targets]\nlinux-aarch64 = "cu128"\n'
+    project = team(tmp_path / "team", poetry_bin, index, uv_path, no_gpu)
+    project.pyproject.write_text(team_pyproject(index, targets))
+    with_login = index.base.replace("http://", f"http://alice:{secret}@")
+    result = project.run("-v", "torch", "lock", extra_env={"POETRY_TORCH_INDEX_BASE": with_login})
+    assert "and 7 entries for other machines" in result.stdout, result.stdout
+    assert "running" in result.stderr and "--python-platform" in result.stderr  # uv's argv, -v
+    assert secret not in result.stdout + result.stderr
+    text = (project.root / LOCK_NAME).read_text()
+    assert secret not in text and "alice" not in text
+    assert f'url = "{index.url("cu128")}"' in text
+    uv = [r for r in index.server.requested("/whl/cu128/") if r.agent.startswith("uv")]
+    assert uv and all(r.authorization.startswith("Basic ") for r in uv)
