@@ -476,3 +476,33 @@ def test_a_login_reaches_every_entrys_index_and_never_the_lock_or_the_output(
     assert f'url = "{index.url("cu128")}"' in text
     uv = [r for r in index.server.requested("/whl/cu128/") if r.agent.startswith("uv")]
     assert uv and all(r.authorization.startswith("Basic ") for r in uv)
+
+
+def test_check_compares_another_pythons_environment_with_its_own_entry(
+    tmp_path: Path,
+    poetry_bin: Path,
+    platform_index: PlatformIndex,
+    uv_path: dict[str, str],
+    no_gpu: str,
+) -> None:
+    import shutil
+    import subprocess
+
+    other = _python_at_least_312()
+    if other is None or sys.version_info[:2] >= (3, 12):
+        pytest.skip("needs this CPython < 3.12 and another CPython >= 3.12")
+    targets = '\n[tool.poetry-torch.targets]\nlinux-aarch64 = "cu128"\n'
+    project = team(tmp_path / "team", poetry_bin, platform_index, uv_path, no_gpu)
+    project.pyproject.write_text(team_pyproject(platform_index, targets))
+    subprocess.run([other, "-m", "venv", str(project.venv)], check=True, timeout=120)
+    project.run("torch", "lock")  # the first part: cu129 for 3.12+, with fake-setuptools
+    lock = read_lock(project.root / LOCK_NAME)
+    assert lock is not None and "fake-setuptools" in {p.name for p in lock.packages}
+    shutil.rmtree(project.venv)
+    subprocess.run([sys.executable, "-m", "venv", str(project.venv)], check=True, timeout=120)
+    project.run("torch", "install")
+    assert project.version_of("torch") == "2.9.0+cu129"
+    assert project.version_of("fake-setuptools") is None  # this Python's entry has none
+    report = json.loads(project.run("torch", "check", "--json", check=False).stdout)
+    codes = {verdict["code"] for verdict in report["verdicts"]}
+    assert "lock-drift" not in codes, report
