@@ -254,6 +254,22 @@ def test_machine_local_choice_must_be_locked_and_adding_one_keeps_the_rest(
     assert project.version_of("torch") == "2.9.1+cu128"
     assert project.version_of("nvidia-fakeblas-cu12") == "12.8.4"
 
+    # the packages change in pyproject.toml: the hook refuses the now stale entry in one line
+    # and installs nothing else in its place
+    text = project.pyproject.read_text()
+    project.pyproject.write_text(text.replace('["torch",', '["torch>=2.0",'))
+    project.pip("uninstall", "-y", "torchaudio")
+    hooked = project.run("install", extra_env=cu128, check=False)
+    errors = [line for line in hooked.stderr.splitlines() if "poetry-torch:" in line]
+    assert hooked.returncode == 1 and len(errors) == 1, hooked.stdout + hooked.stderr
+    assert "holds a stale (locked before pyproject.toml changed) cu128 build" in errors[0]
+    assert "Run `poetry torch lock` to lock it" in errors[0]
+    assert project.version_of("torchaudio") is None  # nothing installed in its place
+    assert project.version_of("torch") == "2.9.1+cu128"
+    project.pyproject.write_text(text)
+    project.run("install", extra_env=cu128)  # the entry is fresh again: replayed
+    assert project.version_of("torchaudio") == "2.9.1+cu128"
+
     # a plain lock keeps the added variant and the kept entries; --regenerate moves them
     project.run("torch", "lock")
     assert entries(project)[("cu128", "linux-aarch64", "3.12")]["torch"] == "2.9.0+cu128"
