@@ -319,10 +319,10 @@ def install_from(
 
     house = usable(wheelhouse)
     lock = locked(pyproject, "install from a wheelhouse")
-    holds(house, lock)
     settings, source = configured(pyproject)
     first = lock
     lock = _this_machine(lock, settings, pyproject, find_env)
+    holds(house, lock)  # the part this machine installs (its entry, for a local choice)
     if lock is not first:  # a machine-local choice: its entry, from its own index
         source = Source(lock.inputs.source_name, lock.inputs.source_url, "explicit")
     backend = get_backend(installer or settings.installer)

@@ -314,6 +314,18 @@ def test_a_wheelhouse_for_every_machine_serves_this_ones_entry_offline(
     assert project.version_of("torch") == "2.9.0+cpu"  # this machine's (no-gpu) entry
     assert not platform_index.server.requested("/whl/")
 
+    # a wheelhouse of this machine's files only (no --all) serves it too
+    platform_index.server.reset()
+    own = tmp_path / "own"
+    project.run("torch", "wheelhouse", str(own))
+    assert {path.name for path in own.glob("torch-*.whl")} == {
+        f"torch-2.9.0+cpu-cp{HERE.replace('.', '')}-cp{HERE.replace('.', '')}-manylinux_2_28_x86_64.whl"
+    }
+    project.pip("uninstall", "-y", "torch")
+    platform_index.server.set_fault("/whl/", "500")
+    project.run("torch", "install", "--wheelhouse", str(own))
+    assert project.version_of("torch") == "2.9.0+cpu"
+
 
 def test_ctrl_c_while_entries_resolve_leaves_the_lock_and_starts_no_more(
     tmp_path: Path,
