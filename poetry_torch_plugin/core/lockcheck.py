@@ -74,4 +74,8 @@ def lock_problem(lock: TorchLock) -> str | None:
         problem = _package_problem(package)
         if problem is not None:
             return problem
+    if lock.inputs.content_hash() != lock.content_hash:
+        # the hash is what freshness compares: a source or packages edited beside it (an
+        # entry's index moved to another host) would otherwise pass for fresh
+        return "its source, packages or requires-python do not match its content-hash"
     return None

@@ -297,3 +297,27 @@ class LockEntry:
     @property
     def where(self) -> str:
         return f"{self.variant} for {self.platform}, Python {self.python}"
+
+
+def carried(lock: TorchLock, old: TorchLock | None, variant: str) -> TorchLock:
+    """A first part ``poetry torch install`` resolved afresh (for ``variant``, this machine's
+    Python), with ``old``'s entries for other machines: an entry for the new first part's
+    machine is dropped (it is the first part now), and ``old``'s first part, when it was for
+    the same inputs and another Python or platform, becomes that machine's entry rather than
+    vanish (``lock --check`` could not tell a Python went missing)."""
+    from dataclasses import replace
+
+    if old is None or not (old.entries or old.targets or old.added):
+        return lock
+    here, before = key_of(lock.resolved_for), key_of(old.resolved_for)
+    entries = [e for e in old.entries if (e.variant, (e.platform, e.python)) != (variant, here)]
+    if before is not None and before != here and old.content_hash == lock.content_hash:
+        allowed = tag_set(PLATFORMS[before[0]], before[1])
+        packages = [
+            replace(p, files=tuple(f for f in p.files if fits(f[0], allowed))) for p in old.packages
+        ]
+        if all(p.files for p in packages):
+            part = replace(old, packages=tuple(packages), entries=(), targets=(), added=())
+            entries.append(LockEntry(variant, *before, part))
+    entries.sort(key=lambda e: (e.variant, e.platform, tuple(map(int, e.python.split(".")))))
+    return replace(lock, entries=tuple(entries), targets=old.targets, added=old.added)

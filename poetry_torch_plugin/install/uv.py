@@ -196,7 +196,14 @@ class UvBackend:
                 command += ["--python-platform", platform, "--python-version", python]
                 command += ["--no-build"]
             show_command(command, request)
-            finished = run(command, env=self.environment(request), echo_stderr=request.verbose)
+            try:
+                finished = run(command, env=self.environment(request), echo_stderr=request.verbose)
+            except OSError as exc:  # gone or not executable since it was found
+                raise InstallError(
+                    f"uv could not be started ({self.binary}: {exc.strerror or exc}); nothing"
+                    " was installed. Install uv again (`poetry self add uv`), then run the"
+                    " command again."
+                ) from None
             if finished.code != 0:
                 raise InstallError(explain_failure(finished.stderr, request, target, self.name))
             text = pinned.read_text(encoding="utf-8")

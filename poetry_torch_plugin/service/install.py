@@ -226,6 +226,7 @@ def execute_install(
     from poetry_torch_plugin.install.resolve import install_locked
     from poetry_torch_plugin.install.resolve import resolve
     from poetry_torch_plugin.install.select import wheelhouse_reason
+    from poetry_torch_plugin.service.lockparts import own_part
 
     def tell(line: str) -> None:
         if say is not None:
@@ -235,6 +236,13 @@ def execute_install(
     if plan.local:
         # a machine-local choice replays its own entry of the lock, which it never writes
         state = replace(state, lock=_local_entry(plan, state, target), error=None, newer=False)
+        if upgrade and state.lock is not None and plan.settings.choice is not None:
+            raise InstallError(
+                f"--upgrade resolves afresh, and this machine's variant is"
+                f" {plan.settings.choice.line()}, whose builds {state.path.name} pins (the"
+                " hook would put them back); nothing was installed and the files were left as"
+                " they were. Run `poetry torch lock --regenerate`, then `poetry torch install`."
+            )
     state.refuse_newer()
     # every file this command may write must be writable before the environment changes
     if plan.edit.changed:
@@ -248,8 +256,9 @@ def execute_install(
         refuse_changed(plan.pyproject)
         with tempfile.TemporaryDirectory(prefix="poetry-torch-wheels-") as tmp:
             wheelhouse = None
-            if state.fresh and state.lock is not None and not upgrade:
-                lock = state.lock
+            replay = state.fresh and state.lock is not None and not upgrade
+            if replay and state.lock is not None:
+                lock = state.lock if plan.local else own_part(state.lock, target)
             else:
                 if state.error is not None:
                     tell(f"{state.error.split(';')[0]}: resolving afresh to replace it")
@@ -306,13 +315,12 @@ def execute_install(
         if plan.edit.changed:
             write_atomic(plan.pyproject, plan.edit.text)
         lock_before = state.path.read_bytes() if state.path.is_file() else None
-        if lock is not state.lock and not plan.local:
+        if not replay and not plan.local:
             # the entries for other machines stay: `poetry torch lock --check` says when the
             # targets changed, and each entry is checked against its inputs before a replay
-            kept = state.lock
-            if kept is not None:
-                lock = replace(lock, entries=kept.entries, targets=kept.targets, added=kept.added)
-            write_lock(state.path, lock)
+            from poetry_torch_plugin.core.lockentries import carried
+
+            write_lock(state.path, carried(lock, state.lock, plan.variant.index_name))
         if plan.edit.changed:
             from poetry_torch_plugin.service.relock import refresh_or_put_back
 
@@ -325,7 +333,7 @@ def execute_install(
 def _local_entry(plan: InstallPlan, state: LockState, target: TargetEnv) -> TorchLock | None:
     """The lock entry of a machine-local choice; None without a readable lock (resolved
     afresh, as before any lock existed); ConfigError when the lock does not hold it."""
-    from poetry_torch_plugin.service.universal import choice_lock
+    from poetry_torch_plugin.service.lockparts import choice_lock
 
     choice = plan.settings.choice
     if state.newer or state.error is not None or choice is None:

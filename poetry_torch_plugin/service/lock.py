@@ -107,19 +107,27 @@ def lock_or_check(
     from poetry_torch_plugin.project.lockstate import check_project
     from poetry_torch_plugin.project.lockstate import configured
 
+    if check and (add or regenerate):
+        given = "--add-variant" if add else "--regenerate"
+        raise ConfigError(
+            f"--check writes nothing, so {given} cannot apply; nothing was changed. Run"
+            f" `poetry torch lock {given}{' ' + add[0] if add else ''}` first, then"
+            " `poetry torch lock --check`."
+        )
     if check:
         state = check_project(pyproject)
         problem = state.problem()
         if problem is None and state.lock is None:
             problem = f"there is no {LOCK_NAME}; run `poetry torch lock` to write it."
         if problem is None and state.lock is not None:
-            from poetry_torch_plugin.service.universal import universal_problem
+            from poetry_torch_plugin.service.lockparts import universal_problem
 
             settings, _ = configured(pyproject)
             problem = universal_problem(settings, state.lock)
         if problem is not None:
             raise ConfigError(problem)
         return f"{LOCK_NAME} matches pyproject.toml."
+    _checked_variants(add)  # before the project environment is looked for (or created)
     lock = lock_project(
         pyproject,
         find_env(create=True),
@@ -184,7 +192,7 @@ def export(
         )
 
     def check(lock: TorchLock) -> str | None:
-        from poetry_torch_plugin.service.universal import universal_problem
+        from poetry_torch_plugin.service.lockparts import universal_problem
 
         return universal_problem(configured(pyproject)[0], lock)
 

@@ -51,6 +51,14 @@ def ensure(
     reinstall.  The installer (``settings.installer``) is looked for only then.
     """
     source, variant = configured_variant(settings)
+    if lock_only and not set(settings.package_names) & set(
+        installed_distributions(target.site_packages)
+    ):  # before the lock is read: a machine-local variant it lacks does not fail `poetry lock`
+        reporter.detail(
+            f"poetry-torch: no torch build in {target.root}; a lock-only command installs none"
+            " (run `poetry install` to get one)"
+        )
+        return False
     lock = _replayable_lock(pyproject, source, settings, reporter, target)
     problems = _ensure_problems(settings, target, variant, lock)
     if not problems:
@@ -60,14 +68,6 @@ def ensure(
     origin = (
         f"{LOCK_NAME} ({where})" if lock is not None else f"{source.name} ({redact(source.url)})"
     )
-    if lock_only and not set(settings.package_names) & set(
-        installed_distributions(target.site_packages)
-    ):
-        reporter.detail(
-            f"poetry-torch: no torch build in {target.root}; a lock-only command installs none"
-            " (run `poetry install` to get one)"
-        )
-        return False
     if dry_run:
         reporter.line(
             f"poetry-torch: {problems[0]}; would reinstall {', '.join(settings.package_names)}"
@@ -160,7 +160,7 @@ def _replayable_lock(
         if state.error is not None:
             reporter.detail(f"poetry-torch: variant {choice.line()}; {LOCK_NAME} not replayed")
             return None
-        from poetry_torch_plugin.service.universal import choice_lock
+        from poetry_torch_plugin.service.lockparts import choice_lock
 
         return choice_lock(
             state.lock, settings, choice.variant, state.inputs, target, choice.line()
@@ -169,7 +169,9 @@ def _replayable_lock(
     if problem is not None:
         reporter.line(f"poetry-torch: {problem}")
         return None
-    return state.lock
+    from poetry_torch_plugin.service.lockparts import own_part
+
+    return own_part(state.lock, target) if state.lock is not None else None
 
 
 def _ensure_problems(

@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.core.lockentries import Wanted
     from poetry_torch_plugin.core.lockfile import LockInputs
     from poetry_torch_plugin.core.lockfile import TorchLock
-    from poetry_torch_plugin.core.variants import Variant
     from poetry_torch_plugin.env.installed import TargetEnv
     from poetry_torch_plugin.index.listing import Listing
     from poetry_torch_plugin.install.uv import UvBackend
@@ -111,10 +110,9 @@ class _Pages:
         with self._lock:
             if key in self._pages:
                 return self._pages[key]
+        access = access_for(self.settings, source)  # its url without a login in it
         try:
-            found: Listing | None = fetch_listing(
-                source.url, name, access=access_for(self.settings, source)
-            )
+            found: Listing | None = fetch_listing(access.url, name, access=access)
         except IndexAccessError:
             if required:
                 raise
@@ -184,7 +182,10 @@ def _pythons(
     from poetry_torch_plugin.core.urls import redact
 
     source = source_of(settings, want.variant)
-    listing = pages.page(source, "torch", required=True)
+    try:
+        listing = pages.page(source, "torch", required=True)
+    except TorchPluginError as error:
+        raise _while_locking(f"{want.variant} for {want.platform}", error) from None
     names = tuple(name for name, _ in listing.files) if listing is not None else ()
     found = pythons_published(names, PLATFORMS[want.platform], allows)
     if not found and want.keys == (DEFAULT,):
@@ -198,6 +199,17 @@ def _pythons(
             " [tool.poetry-torch.targets] (or requires-python), then run `poetry torch lock`."
         )
     return found
+
+
+def _while_locking(where: str, error: TorchPluginError) -> TorchPluginError:
+    """An index or installer failure while an entry resolves, said for the lock."""
+    cause = str(error).split("; ", 1)[0].split(" matches ", 1)  # (this machine's tags)
+    return type(error)(
+        f"while locking {where}: {cause[0]}{' fits there' if len(cause) > 1 else ''};"
+        f" {LOCK_NAME} and pyproject.toml were left as they were. Once the index serves it"
+        " (`poetry torch lock -v` shows uv's output), or that target is changed, run"
+        " `poetry torch lock` again."
+    )
 
 
 def _resolve_entry(
@@ -229,7 +241,7 @@ def _resolve_entry(
         report = uv.report(target, request, foreign=(platform.uv, python))
         lock = lock_from_report(report, inputs, lambda name: pages.page(source, name))
     except TorchPluginError as error:
-        raise type(error)(f"while locking {where}: {error}") from None
+        raise _while_locking(where, error) from None
     allowed = tag_set(platform, python)
     packages = []
     for package in lock.packages:
@@ -245,93 +257,3 @@ def _resolve_entry(
         lock, packages=tuple(packages), resolved_for=resolved_for(platform, python)
     )
     return LockEntry(variant, platform_key, python, entry_lock)
-
-
-def choice_lock(
-    lock: TorchLock | None,
-    settings: TorchConfig,
-    variant: Variant,
-    inputs: LockInputs,
-    target: TargetEnv,
-    why: str,
-) -> TorchLock | None:
-    """The entry of ``lock`` this machine installs for a variant that is not the committed
-    one (None: there is no lock, so the packages are resolved afresh).  ConfigError in one line
-    when the lock holds no such entry, or a stale one: ``why`` says what chose the variant."""
-    from poetry_torch_plugin.core.lockentries import platform_of
-    from poetry_torch_plugin.install.base import environment_markers
-
-    if lock is None:
-        return None
-    markers = environment_markers(target.python)
-    platform = platform_of(markers.get("sys_platform", ""), markers.get("platform_machine", ""))
-    python = ".".join(markers.get("python_version", "").split(".")[:2])
-    found, problem, command = entry_for(lock, settings, variant, inputs, platform, python)
-    if found is not None:
-        return found
-    raise ConfigError(
-        f"{problem} (this machine's variant is {why}); nothing was installed and the files"
-        f" were left as they were. Run `{command}` to lock it, then run the command again."
-    )
-
-
-def entry_for(
-    lock: TorchLock,
-    settings: TorchConfig,
-    variant: Variant,
-    inputs: LockInputs,
-    platform: str | None,
-    python: str,
-) -> tuple[TorchLock | None, str, str]:
-    """(the fresh entry of ``variant`` for ``platform`` and ``python``, or None; why not; the
-    command that locks it)."""
-    name = variant.index_name
-    stale = False
-    for entry in lock.entries:
-        if (entry.variant, entry.platform, entry.python) != (name, platform, python):
-            continue
-        if entry.lock.fresh_for(inputs):
-            return entry.lock, "", ""
-        stale = True
-    # (``settings`` holds the chosen source: what the lock commits to is its first part's)
-    asked = any(
-        (want.variant, want.platform) == (name, platform)
-        for want in wanted(settings.targets, _committed(lock), platform, lock.added)
-    )
-    # the targets ask for it (the lock is older than they are), or only this machine does
-    command = "poetry torch lock" if asked or stale else f"poetry torch lock --add-variant {name}"
-    where = f"for {platform or 'this platform'}, Python {python}"
-    if stale:
-        return None, f"{LOCK_NAME}'s {name} entry {where} is stale", command
-    locked = sorted({e.variant for e in lock.entries} | {_committed(lock)})
-    return None, f"{LOCK_NAME} holds no {name} build {where} (it has {', '.join(locked)})", command
-
-
-def _committed(lock: TorchLock) -> str:
-    from poetry_torch_plugin.core.variants import from_url
-
-    found = from_url(lock.inputs.source_url)
-    return found.index_name if found is not None else lock.inputs.source_name
-
-
-def universal_problem(settings: TorchConfig, lock: TorchLock) -> str | None:
-    """Why a fresh lock does not hold what the targets ask for (``poetry torch lock --check``);
-    None when it does.  Offline: the Pythons are those the lock found published."""
-    if not universal(settings, lock, ()):
-        return None
-    rerun = "run `poetry torch lock` to lock them."
-    if targets_text(settings) != lock.targets:
-        return f"{LOCK_NAME} was written for other targets than pyproject.toml lists; {rerun}"
-    source = settings.source()
-    if source is None or source.variant is None:
-        return None
-    host, _ = host_of(lock)
-    held = {(e.variant, e.platform) for e in lock.entries} | {(source.variant.index_name, host)}
-    requires_python = lock.inputs.requires_python
-    for want in wanted(settings.targets, source.variant.index_name, host, lock.added):
-        if (want.variant, want.platform) not in held:
-            return f"{LOCK_NAME} holds no {want.variant} build for {want.platform}; {rerun}"
-    for entry in lock.entries:
-        if not entry.lock.fresh_for(_inputs(settings, entry.variant, requires_python)):
-            return f"{LOCK_NAME}'s entry {entry.where} is stale; {rerun}"
-    return None

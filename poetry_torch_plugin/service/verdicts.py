@@ -148,7 +148,15 @@ class _Verdicts:
             fix = UPGRADE if state.newer else "poetry torch lock"
             self.add("lock-stale", WARNING, problem, fix)
         elif state.lock is not None:
-            for text in lock_drift(state.lock, self.env.dists):
+            lock = state.lock
+            if lock.entries and self.env.root is not None:  # this Python's part of the lock
+                from poetry_torch_plugin.env.installed import TargetEnv
+                from poetry_torch_plugin.service.lockparts import own_part
+
+                root = self.env.root
+                target = TargetEnv(root, env_python(root) or root, self.env.site_packages)
+                lock = own_part(lock, target)
+            for text in lock_drift(lock, self.env.dists):
                 self.add("lock-drift", WARNING, text, FIX_INSTALL)
 
     def local_entry(self, settings: TorchConfig, state: LockState, variant: Variant) -> None:
@@ -158,7 +166,7 @@ class _Verdicts:
 
         from poetry_torch_plugin.core.lockentries import platform_of
         from poetry_torch_plugin.env.drift import lock_drift
-        from poetry_torch_plugin.service.universal import entry_for
+        from poetry_torch_plugin.service.lockparts import entry_for
 
         if state.lock is None or state.error is not None or not self.env.python_version:
             return

@@ -96,6 +96,7 @@ def fill(
     from poetry_torch_plugin.index.listing import fetch_listing
     from poetry_torch_plugin.install.base import environment_tag_set
     from poetry_torch_plugin.project.lockstate import configured
+    from poetry_torch_plugin.service.lockparts import every_part
     from poetry_torch_plugin.service.settings import access_for
 
     lock = locked(pyproject)
@@ -109,7 +110,7 @@ def fill(
         )
     settings, source = configured(pyproject)
     if every_file:  # the first part and every entry for other machines, each from its index
-        parts = [lock, *(entry.lock for entry in lock.entries)]
+        parts = every_part(settings, lock, "Nothing was downloaded.")
     else:
         parts = [_this_machine(lock, settings, pyproject, find_env)]
     by_file = {
@@ -273,15 +274,15 @@ def _this_machine(
     lock: TorchLock, settings: TorchConfig, pyproject: Path, find_env: EnvFinder
 ) -> TorchLock:
     """The part of ``lock`` this machine installs: its entry when its variant is a
-    machine-local choice (``service.universal.choice_lock``), else the first part (then no
-    environment is looked for)."""
+    machine-local choice (``service.universal.choice_lock``), else ``own_part``'s."""
     from poetry_torch_plugin.project.lockstate import lock_state
+    from poetry_torch_plugin.service.lockparts import choice_lock
+    from poetry_torch_plugin.service.lockparts import own_part
     from poetry_torch_plugin.service.settings import with_choice
-    from poetry_torch_plugin.service.universal import choice_lock
 
     choice = with_choice(settings, pyproject).choice
-    if choice is None or not choice.machine_local:
-        return lock
+    if choice is None or not choice.machine_local:  # a single lock: no environment looked for
+        return own_part(lock, find_env(create=True)) if lock.entries else lock
     target = find_env(create=True)
     chosen = with_choice(settings, pyproject, target)
     state = lock_state(pyproject, chosen.sources[0], chosen)
@@ -318,10 +319,10 @@ def install_from(
 
     house = usable(wheelhouse)
     lock = locked(pyproject, "install from a wheelhouse")
-    holds(house, lock)
     settings, source = configured(pyproject)
     first = lock
     lock = _this_machine(lock, settings, pyproject, find_env)
+    holds(house, lock)  # the part this machine installs (its entry, for a local choice)
     if lock is not first:  # a machine-local choice: its entry, from its own index
         source = Source(lock.inputs.source_name, lock.inputs.source_url, "explicit")
     backend = get_backend(installer or settings.installer)

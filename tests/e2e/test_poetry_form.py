@@ -90,6 +90,8 @@ def test_multiple_constraints_form_is_read_as_targets(
     # item 3), and a variant only this machine chooses is added to the lock first
     project.run("torch", "lock", "--add-variant", "cpu", extra_env=uv_path)
     project.run("torch", "lock", "--check")
+    project.run("check", "--lock")  # Poetry's contract after a universal lock
+    project.run("show")
     from poetry_torch_plugin.project.lockstate import read_lock
 
     lock = read_lock(project.root / "poetry-torch.lock")

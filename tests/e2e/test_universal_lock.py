@@ -152,6 +152,11 @@ def test_one_lock_for_every_machine_installs_here_and_exports_for_the_others(
     assert project.version_of("nvidia-fakeblas-cu12") is None
     assert (project.root / LOCK_NAME).read_bytes() == lock_bytes
     assert project.pyproject.read_bytes() == before
+    # --upgrade would install builds the lock does not pin (and the hook would undo it)
+    upgrade = one_error(project.run("torch", "install", "--upgrade", check=False))
+    assert "`poetry torch lock --regenerate`, then `poetry torch install`" in upgrade
+    assert (project.root / LOCK_NAME).read_bytes() == lock_bytes
+    assert project.version_of("torch") == "2.9.0+cpu"
 
     # exports for the other machines
     aarch64 = project.run("torch", "export", "--target", "linux-aarch64").stdout
@@ -204,6 +209,13 @@ def test_one_lock_for_every_machine_installs_here_and_exports_for_the_others(
         cpu_here,
     )
 
+    # Poetry's contract holds after all of it: its own commands pass, nothing is rewritten
+    project.run("install")
+    project.run("check", "--lock")
+    assert "torch" not in project.run("show").stdout  # held out of Poetry's lock
+    assert (project.root / LOCK_NAME).read_bytes() == lock_bytes
+    assert project.version_of("torch") == "2.9.0+cpu"
+
 
 def test_machine_local_choice_must_be_locked_and_adding_one_keeps_the_rest(
     tmp_path: Path,
@@ -231,6 +243,10 @@ def test_machine_local_choice_must_be_locked_and_adding_one_keeps_the_rest(
     check = project.run("torch", "check", "--json", extra_env=cu128, check=False)
     verdicts = {v["code"]: v for v in json.loads(check.stdout)["verdicts"]}
     assert "poetry torch lock --add-variant cu128" in json.dumps(verdicts["lock-no-entry"])
+    # Poetry's own lock-only commands keep working there: they install no torch
+    project.run("lock", extra_env=cu128)
+    project.run("check", "--lock", extra_env=cu128)
+    assert (project.root / LOCK_NAME).read_bytes() == lock_bytes
 
     # the index publishes torch 2.9.1 for cu128 meanwhile: adding a variant resolves only it
     fresh_platform_index.publish_newer("cu128")
@@ -243,6 +259,22 @@ def test_machine_local_choice_must_be_locked_and_adding_one_keeps_the_rest(
     project.run("torch", "install", extra_env=cu128)
     assert project.version_of("torch") == "2.9.1+cu128"
     assert project.version_of("nvidia-fakeblas-cu12") == "12.8.4"
+
+    # the packages change in pyproject.toml: the hook refuses the now stale entry in one line
+    # and installs nothing else in its place
+    text = project.pyproject.read_text()
+    project.pyproject.write_text(text.replace('["torch",', '["torch>=2.0",'))
+    project.pip("uninstall", "-y", "torchaudio")
+    hooked = project.run("install", extra_env=cu128, check=False)
+    errors = [line for line in hooked.stderr.splitlines() if "poetry-torch:" in line]
+    assert hooked.returncode == 1 and len(errors) == 1, hooked.stdout + hooked.stderr
+    assert f"cu128 entry for linux-x86_64, Python {HERE} is stale (locked before" in errors[0]
+    assert "Run `poetry torch lock` to lock it" in errors[0]
+    assert project.version_of("torchaudio") is None  # nothing installed in its place
+    assert project.version_of("torch") == "2.9.1+cu128"
+    project.pyproject.write_text(text)
+    project.run("install", extra_env=cu128)  # the entry is fresh again: replayed
+    assert project.version_of("torchaudio") == "2.9.1+cu128"
 
     # a plain lock keeps the added variant and the kept entries; --regenerate moves them
     project.run("torch", "lock")
@@ -287,3 +319,224 @@ def test_a_wheelhouse_for_every_machine_serves_this_ones_entry_offline(
     project.run("torch", "install", "--wheelhouse", str(house))
     assert project.version_of("torch") == "2.9.0+cpu"  # this machine's (no-gpu) entry
     assert not platform_index.server.requested("/whl/")
+
+    # a wheelhouse of this machine's files only (no --all) serves it too
+    platform_index.server.reset()
+    own = tmp_path / "own"
+    project.run("torch", "wheelhouse", str(own))
+    assert {path.name for path in own.glob("torch-*.whl")} == {
+        f"torch-2.9.0+cpu-cp{HERE.replace('.', '')}-cp{HERE.replace('.', '')}-manylinux_2_28_x86_64.whl"
+    }
+    project.pip("uninstall", "-y", "torch")
+    platform_index.server.set_fault("/whl/", "500")
+    project.run("torch", "install", "--wheelhouse", str(own))
+    assert project.version_of("torch") == "2.9.0+cpu"
+
+
+def test_ctrl_c_while_entries_resolve_leaves_the_lock_and_starts_no_more(
+    tmp_path: Path,
+    poetry_bin: Path,
+    fresh_platform_index: PlatformIndex,
+    uv_path: dict[str, str],
+    no_gpu: str,
+) -> None:
+    index = fresh_platform_index
+    project = team(tmp_path / "team", poetry_bin, index, uv_path, no_gpu)
+    project.pyproject.write_text(team_pyproject(index, ""))
+    project.run("torch", "lock")  # a single lock (version 1): no targets yet
+    lock_bytes = (project.root / LOCK_NAME).read_bytes()
+    targets = '\n[tool.poetry-torch.targets]\nmacos = "cpu"\nno-gpu = "cpu"\n'
+    project.pyproject.write_text(team_pyproject(index, targets))
+    # the four cpu macOS resolutions run first (four at once) and hang on the cpu index; the
+    # cu129 and cpu Linux ones wait in the queue
+    index.server.set_fault("/whl/cpu/fake-filelock/", "slow", delay=20)
+    result = project.run_interrupted(
+        "torch", "lock", when=lambda: bool(index.server.arrived("/whl/cpu/fake-filelock/"))
+    )
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 130, result.stdout + result.stderr
+    assert len(lines) == 1 and lines[0].startswith("poetry-torch: interrupted (Ctrl-C)"), lines
+    assert "Traceback" not in result.stdout + result.stderr
+    assert f"{LOCK_NAME} and pyproject.toml were left as they were" in lines[0]
+    assert (project.root / LOCK_NAME).read_bytes() == lock_bytes
+    # no queued resolution started after Ctrl-C (Executor.map cancels what waits)
+    assert not [r for r in index.server.requested("/whl/cu129/") if r.agent.startswith("uv")]
+
+
+def _python_at_least_312() -> str | None:
+    """A CPython 3.12 or 3.13 other than this one (where torch's closure gains setuptools)."""
+    import shutil
+    import subprocess
+
+    for minor in (12, 13):
+        if sys.version_info[:2] == (3, minor):
+            continue
+        found = shutil.which(f"python3.{minor}")
+        pyenv = Path("~/.pyenv/versions").expanduser()
+        candidates = [found] if found else []
+        candidates += sorted(str(p) for p in pyenv.glob(f"3.{minor}*/bin/python3.{minor}"))
+        for path in candidates:
+            probe = subprocess.run(
+                [path, "-c", "import sys; print(sys.version_info[1])"],
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=30,
+            )
+            if probe.stdout.strip() == str(minor):
+                return path
+    return None
+
+
+def test_the_committed_variant_on_another_python_replays_its_own_entry(
+    tmp_path: Path,
+    poetry_bin: Path,
+    platform_index: PlatformIndex,
+    uv_path: dict[str, str],
+    no_gpu: str,
+) -> None:
+    import shutil
+    import subprocess
+
+    other = _python_at_least_312()
+    if other is None or sys.version_info[:2] >= (3, 12):
+        pytest.skip("needs this CPython < 3.12 and another CPython >= 3.12")
+    targets = '\n[tool.poetry-torch.targets]\nlinux-aarch64 = "cu128"\n'
+    project = team(tmp_path / "team", poetry_bin, platform_index, uv_path, no_gpu)
+    project.pyproject.write_text(team_pyproject(platform_index, targets))
+    project.run("torch", "lock")  # the first part: cu129 for this Python (no setuptools)
+    lock = read_lock(project.root / LOCK_NAME)
+    assert lock is not None and "fake-setuptools" not in {p.name for p in lock.packages}
+    lock_bytes = (project.root / LOCK_NAME).read_bytes()
+    # the same project on a machine with Python 3.12+: the committed variant, another Python
+    shutil.rmtree(project.venv)
+    subprocess.run([other, "-m", "venv", str(project.venv)], check=True, timeout=120)
+    install = project.run("torch", "install")
+    assert "checked against its sha256 in the lock" in install.stdout
+    assert project.version_of("torch") == "2.9.0+cu129"
+    assert project.version_of("fake-setuptools") == "80.9.0"  # its entry's closure
+    assert (project.root / LOCK_NAME).read_bytes() == lock_bytes
+    # the hook replays the same entry: with torch gone, it reinstalls that closure
+    project.pip("uninstall", "-y", "torch", "fake-setuptools")
+    hooked = project.run("install")
+    assert "reinstalling torch" in hooked.stdout + hooked.stderr
+    project.run("check", "--lock")
+    assert project.version_of("torch") == "2.9.0+cu129"
+    assert project.version_of("fake-setuptools") == "80.9.0"
+    assert (project.root / LOCK_NAME).read_bytes() == lock_bytes
+
+
+@pytest.mark.parametrize(
+    ("prefix", "mode"),
+    [
+        ("/whl/cu128/torch/", "500"),  # the page the Pythons are read from
+        ("/whl/cu128/fake-filelock/", "500"),  # mid-resolution, in uv
+        ("/whl/cu128/fake-filelock/", "drop"),
+    ],
+)
+def test_an_index_failing_while_entries_resolve_is_one_line_and_leaves_the_lock(
+    tmp_path: Path,
+    poetry_bin: Path,
+    fresh_platform_index: PlatformIndex,
+    uv_path: dict[str, str],
+    no_gpu: str,
+    prefix: str,
+    mode: Any,
+) -> None:
+    index = fresh_platform_index
+    project = team(tmp_path / "team", poetry_bin, index, uv_path, no_gpu)
+    project.pyproject.write_text(team_pyproject(index, ""))
+    project.run("torch", "lock")
+    lock_bytes = (project.root / LOCK_NAME).read_bytes()
+    targets = '\n[tool.poetry-torch.targets]\nlinux-aarch64 = "cu128"\n'
+    project.pyproject.write_text(team_pyproject(index, targets))
+    index.server.set_fault(prefix, mode)
+    line = one_error(project.run("torch", "lock", check=False))
+    assert line.startswith("poetry-torch: while locking cu128 for linux-aarch64"), line
+    assert str(index.server.port) in line  # which index failed
+    assert f"{LOCK_NAME} and pyproject.toml were left as they were" in line
+    assert line.endswith("or that target is changed, run `poetry torch lock` again."), line
+
+    assert "installed build" not in line and "poetry torch install" not in line
+    assert (project.root / LOCK_NAME).read_bytes() == lock_bytes
+
+
+def test_a_target_whose_index_lacks_a_wheel_for_one_python_is_one_line(
+    tmp_path: Path,
+    poetry_bin: Path,
+    fresh_platform_index: PlatformIndex,
+    uv_path: dict[str, str],
+    no_gpu: str,
+) -> None:
+    from tests.support.platform_wheels import platform_wheel
+
+    index = fresh_platform_index
+    platform_wheel(index.universe, "cu128", "torchvision", "313", "manylinux_2_28_aarch64").unlink()
+    targets = '\n[tool.poetry-torch.targets]\nlinux-aarch64 = "cu128"\n'
+    project = team(tmp_path / "team", poetry_bin, index, uv_path, no_gpu)
+    project.pyproject.write_text(team_pyproject(index, ""))
+    project.run("torch", "lock")
+    lock_bytes = (project.root / LOCK_NAME).read_bytes()
+    project.pyproject.write_text(team_pyproject(index, targets))
+    line = one_error(project.run("torch", "lock", check=False))
+    assert line.startswith("poetry-torch: while locking cu128 for linux-aarch64, Python 3.13:"), (
+        line
+    )
+    assert "torchvision" in line and "fits there" in line, line
+    assert "cp311" not in line  # this machine's tags say nothing about that one
+    assert (project.root / LOCK_NAME).read_bytes() == lock_bytes
+
+
+def test_a_login_reaches_every_entrys_index_and_never_the_lock_or_the_output(
+    tmp_path: Path,
+    poetry_bin: Path,
+    fresh_platform_index: PlatformIndex,
+    uv_path: dict[str, str],
+    no_gpu: str,
+) -> None:
+    index = fresh_platform_index
+    secret = "s3cret-entry-login"
+    index.server.require_auth("/whl/", "alice", secret)
+    targets = '\n[tool.poetry-torch.targets]\nlinux-aarch64 = "cu128"\n'
+    project = team(tmp_path / "team", poetry_bin, index, uv_path, no_gpu)
+    project.pyproject.write_text(team_pyproject(index, targets))
+    with_login = index.base.replace("http://", f"http://alice:{secret}@")
+    result = project.run("-v", "torch", "lock", extra_env={"POETRY_TORCH_INDEX_BASE": with_login})
+    assert "and 7 entries for other machines" in result.stdout, result.stdout
+    assert "running" in result.stderr and "--python-platform" in result.stderr  # uv's argv, -v
+    assert secret not in result.stdout + result.stderr
+    text = (project.root / LOCK_NAME).read_text()
+    assert secret not in text and "alice" not in text
+    assert f'url = "{index.url("cu128")}"' in text
+    uv = [r for r in index.server.requested("/whl/cu128/") if r.agent.startswith("uv")]
+    assert uv and all(r.authorization.startswith("Basic ") for r in uv)
+
+
+def test_check_compares_another_pythons_environment_with_its_own_entry(
+    tmp_path: Path,
+    poetry_bin: Path,
+    platform_index: PlatformIndex,
+    uv_path: dict[str, str],
+    no_gpu: str,
+) -> None:
+    import shutil
+    import subprocess
+
+    other = _python_at_least_312()
+    if other is None or sys.version_info[:2] >= (3, 12):
+        pytest.skip("needs this CPython < 3.12 and another CPython >= 3.12")
+    targets = '\n[tool.poetry-torch.targets]\nlinux-aarch64 = "cu128"\n'
+    project = team(tmp_path / "team", poetry_bin, platform_index, uv_path, no_gpu)
+    project.pyproject.write_text(team_pyproject(platform_index, targets))
+    subprocess.run([other, "-m", "venv", str(project.venv)], check=True, timeout=120)
+    project.run("torch", "lock")  # the first part: cu129 for 3.12+, with fake-setuptools
+    lock = read_lock(project.root / LOCK_NAME)
+    assert lock is not None and "fake-setuptools" in {p.name for p in lock.packages}
+    shutil.rmtree(project.venv)
+    subprocess.run([sys.executable, "-m", "venv", str(project.venv)], check=True, timeout=120)
+    project.run("torch", "install")
+    assert project.version_of("torch") == "2.9.0+cu129"
+    assert project.version_of("fake-setuptools") is None  # this Python's entry has none
+    report = json.loads(project.run("torch", "check", "--json", check=False).stdout)
+    codes = {verdict["code"] for verdict in report["verdicts"]}
+    assert "lock-drift" not in codes, report

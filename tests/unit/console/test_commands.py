@@ -123,6 +123,31 @@ def test_lock_check_fails_in_one_line(tester: Tester, project_dir: Path) -> None
     assert not (project_dir / LOCK_NAME).exists()
 
 
+def test_lock_check_with_a_variant_to_add_or_regenerate_is_refused(
+    tester: Tester, project_dir: Path
+) -> None:
+    configured_project(project_dir, "https://download.pytorch.org/whl/cpu")
+    lock = tester("torch lock")
+    assert lock.execute("--check --add-variant cu128") == 1
+    line = one_error_line(lock)
+    assert "--check writes nothing, so --add-variant cannot apply" in line
+    assert "Run `poetry torch lock --add-variant cu128` first" in line
+    assert lock.execute("--check --regenerate") == 1
+    assert "so --regenerate cannot apply" in one_error_line(lock)
+    assert not (project_dir / LOCK_NAME).exists()
+
+
+def test_lock_add_variant_that_names_no_variant_is_one_line(
+    tester: Tester, project_dir: Path
+) -> None:
+    configured_project(project_dir, "https://download.pytorch.org/whl/cpu")
+    lock = tester("torch lock")
+    for value in ("auto", "garbage"):
+        assert lock.execute(f"--add-variant {value}") == 1
+        assert one_error_line(lock).startswith("poetry-torch: --add-variant")
+    assert not (project_dir / LOCK_NAME).exists()
+
+
 def test_export_writes_the_file(tester: Tester, project_dir: Path) -> None:
     pyproject = configured_project(project_dir, "https://download.pytorch.org/whl/cpu")
     settings, source = configured(pyproject)

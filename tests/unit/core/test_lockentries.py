@@ -180,6 +180,29 @@ def test_a_tampered_entry_is_refused_like_the_first_part() -> None:
         loads(text.replace('platform = "linux-aarch64"', 'platform = "plan9-mips"'))
 
 
+def test_an_entry_moved_to_another_index_is_refused_not_fresh() -> None:
+    # freshness compares the inputs-hash: a source edited beside it (a bad merge, or a pull
+    # request pointing an entry at another host, where the login of that name would be sent)
+    # must not pass for fresh
+    universal = replace(sample_lock(), entries=(entry_lock("cu128", "linux-aarch64", "3.11"),))
+    text = dumps(universal)
+    moved = text.replace(
+        'url = "https://download.pytorch.org/whl/cu128"', 'url = "https://evil.example/whl/cu128"'
+    )
+    assert moved != text
+    with pytest.raises(ConfigError, match="do not match its content-hash") as info:
+        loads(moved)
+    assert "Run `poetry torch lock`" in str(info.value)
+    first = text.replace(
+        'url = "https://download.pytorch.org/whl/cu129"', 'url = "https://evil.example/whl/cu129"'
+    )
+    assert first != text
+    with pytest.raises(ConfigError, match="do not match its content-hash"):
+        loads(first)
+    with pytest.raises(ConfigError, match="do not match its content-hash"):
+        loads(text.replace('requires-python = ">=3.9"', 'requires-python = ">=3.8"'))
+
+
 def test_machines_marker_joins_pythons_as_ranges_per_platform() -> None:
     from packaging.markers import Marker
 
@@ -206,3 +229,28 @@ def test_machines_marker_joins_pythons_as_ranges_per_platform() -> None:
         assert marker.evaluate(env) is expected, (machine, python)
     mac = {"sys_platform": "darwin", "platform_machine": "arm64", "python_version": "3.12"}
     assert marker.evaluate(mac)
+
+
+def test_an_install_on_another_python_keeps_the_old_first_part_as_that_pythons_entry() -> None:
+    from poetry_torch_plugin.core.lockentries import carried
+
+    old = sample_lock()  # cu129, cpython 3.11 linux x86_64; files for 3.11 Linux and Windows
+    entry_312 = LockEntry("cu129", "linux-x86_64", "3.12", replace(old, packages=old.packages[1:]))
+    aarch = entry_lock("cu128", "linux-aarch64", "3.11")
+    old = replace(old, entries=(aarch, entry_312), targets=("linux-aarch64=cu128",))
+    # `poetry torch install --upgrade` on Python 3.12: a new first part for 3.12
+    new = replace(sample_lock(), resolved_for="cpython 3.12 linux x86_64")
+    merged = carried(new, old, "cu129")
+    assert merged.targets == old.targets
+    keys = [(e.variant, e.platform, e.python) for e in merged.entries]
+    assert keys == [("cu128", "linux-aarch64", "3.11"), ("cu129", "linux-x86_64", "3.11")]
+    first = merged.entries[1].lock
+    assert first.resolved_for == "cpython 3.11 linux x86_64"
+    files = [name for p in first.packages for name, _ in p.files]
+    assert not any(name.endswith("win_amd64.whl") for name in files)  # only its machine's
+    assert loads(dumps(merged)) == merged
+    # other inputs (a package was added): the old first part is stale, nothing carried
+    changed = replace(new, content_hash="f" * 64)
+    assert [e.python for e in carried(changed, old, "cu129").entries] == ["3.11"]
+    assert carried(new, None, "cu129") is new
+    assert carried(new, sample_lock(), "cu129") is new  # a single lock stays single

@@ -428,3 +428,13 @@ def test_test_and_nightly_channels_allow_prereleases() -> None:
     assert not stable.prereleases
     assert "--pre" not in PipBackend().index_args(stable)
     assert "--prerelease" not in UvBackend("uv").command(TARGET, stable)
+
+
+def test_a_uv_that_cannot_start_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    """uv found, then gone (or not executable) when an entry is resolved for another machine."""
+    target = TargetEnv(Path(sys.prefix), Path(sys.executable), ())
+    request = Request("https://download.pytorch.org/whl/cpu", ("torch",))
+    gone = UvBackend(str(tmp_path / "uv"))
+    with pytest.raises(InstallError, match=r"^uv could not be started \(.*uv: ") as info:
+        gone.report(target, request, foreign=("aarch64-manylinux_2_28", "3.12"))
+    assert "\n" not in str(info.value) and "`poetry self add uv`" in str(info.value)

@@ -127,7 +127,7 @@ def test_export_selection_refusals() -> None:
 
 
 def test_universal_problem_names_what_check_finds(tmp_path: Path) -> None:
-    from poetry_torch_plugin.service.universal import universal_problem
+    from poetry_torch_plugin.service.lockparts import universal_problem
 
     chosen = settings({"linux-aarch64": "cu128"})
     assert universal_problem(settings(), primary()) is None  # no targets: nothing more
@@ -141,7 +141,7 @@ def test_universal_problem_names_what_check_finds(tmp_path: Path) -> None:
 def test_a_stale_entry_is_never_replayed() -> None:
     from poetry_torch_plugin.core.lockfile import inputs_for
     from poetry_torch_plugin.core.variants import from_index_name
-    from poetry_torch_plugin.service.universal import entry_for
+    from poetry_torch_plugin.service.lockparts import entry_for
     from poetry_torch_plugin.service.universal import source_of
 
     chosen = settings({"linux-aarch64": "cu128"})
@@ -152,7 +152,10 @@ def test_a_stale_entry_is_never_replayed() -> None:
     inputs = inputs_for(source_of(chosen, "cu128"), chosen, lock.inputs.requires_python)
     found, problem, command = entry_for(lock, chosen, variant, inputs, "linux-aarch64", "3.11")
     assert found is None
-    assert problem == "poetry-torch.lock's cu128 entry for linux-aarch64, Python 3.11 is stale"
+    assert problem == (
+        "poetry-torch.lock's cu128 entry for linux-aarch64, Python 3.11 is stale"
+        " (locked before pyproject.toml changed)"
+    )
     assert command == "poetry torch lock"
     fresh = replace(old, lock=replace(old.lock, inputs=inputs, content_hash=inputs.content_hash()))
     lock = replace(lock, entries=(fresh,))

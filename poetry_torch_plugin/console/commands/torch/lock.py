@@ -80,5 +80,13 @@ platform and Python that requires-python admits, resolved with
             )
         except TorchPluginError as error:
             return self.fail(error)
+        except KeyboardInterrupt:
+            # the lock is written once, at the end, atomically: nothing was written yet
+            self.line_error(
+                "<error>poetry-torch: interrupted (Ctrl-C); poetry-torch.lock and"
+                " pyproject.toml were left as they were, and the resolutions running were"
+                " stopped. Run `poetry torch lock` again to finish.</error>"
+            )
+            return 130
         self.line(shown)
         return 0
