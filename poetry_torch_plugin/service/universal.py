@@ -142,6 +142,15 @@ def lock_entries(
     host, host_python = host_of(primary)
     if committed is None:
         return primary
+    if add and host is None:
+        from poetry_torch_plugin.core.lockentries import PLATFORMS as KNOWN
+
+        raise ConfigError(
+            f"--add-variant locks a variant for this machine's platform, and"
+            f" {primary.resolved_for or 'this machine'} is none the lock knows"
+            f" ({', '.join(KNOWN)}); {LOCK_NAME} was left as it was. Run `poetry torch lock`"
+            " on such a machine, or without --add-variant."
+        )
     requires_python = primary.inputs.requires_python
     allows = python_allows(requires_python)
     pages = _Pages(settings)

@@ -164,3 +164,18 @@ def test_a_stale_entry_is_never_replayed() -> None:
     missing = entry_for(lock, chosen, variant, inputs, "linux-aarch64", "3.12")
     assert missing[0] is None and missing[2] == "poetry torch lock"
     assert "holds no cu128 build for linux-aarch64, Python 3.12 (it has cu128, cu129)" in missing[1]
+
+
+def test_add_variant_on_a_platform_the_lock_does_not_know_is_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from poetry_torch_plugin.service.universal import lock_entries
+
+    pages(monkeypatch, ())
+    first = replace(primary(), resolved_for="cpython 3.11 linux ppc64le")
+    with pytest.raises(ConfigError) as info:
+        lock_entries(settings(), first, None, None, add=("cpu",))  # type: ignore[arg-type]
+    message = str(info.value)
+    assert "\n" not in message
+    assert "cpython 3.11 linux ppc64le is none the lock knows (linux-x86_64" in message
+    assert "poetry-torch.lock was left as it was" in message
