@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from poetry_torch_plugin.errors import ConfigError
+from poetry_torch_plugin.errors import IndexAccessError
 from poetry_torch_plugin.index.listing import fetch_listing
 from poetry_torch_plugin.install.resolve import resolve
 
@@ -54,7 +55,10 @@ def lock_project(
         lock = previous
     else:
         access = access_for(settings, source)
-        probe = fetch_listing(access.url, "torch", access=access)
+        try:
+            probe = fetch_listing(access.url, "torch", access=access)
+        except IndexAccessError as error:
+            raise _for_the_lock(error) from None
         backend = get_backend(installer or settings.installer)
         lock = resolve(
             backend,
@@ -71,6 +75,19 @@ def lock_project(
         )
     write_lock(state.path, lock)
     return lock
+
+
+def _for_the_lock(error: IndexAccessError) -> IndexAccessError:
+    """An unreadable index, said for ``poetry torch lock`` (the index layer's line names
+    ``poetry torch install``, which would change the environment)."""
+    from poetry_torch_plugin.core.lockfile import LOCK_NAME
+
+    cause = str(error).split("; ", 1)[0]
+    return IndexAccessError(
+        f"{cause}; {LOCK_NAME}, pyproject.toml and the installed build were left as they were."
+        " Run `poetry torch lock` again once the index answers (`poetry torch check --index`"
+        " shows what it answers)."
+    )
 
 
 def _checked_variants(add: tuple[str, ...]) -> tuple[str, ...]:

@@ -179,3 +179,33 @@ def test_add_variant_on_a_platform_the_lock_does_not_know_is_one_line(
     assert "\n" not in message
     assert "cpython 3.11 linux ppc64le is none the lock knows (linux-x86_64" in message
     assert "poetry-torch.lock was left as it was" in message
+
+
+def test_an_unreadable_index_while_locking_names_the_lock_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from poetry_torch_plugin.errors import IndexAccessError
+    from poetry_torch_plugin.service.lock import lock_project
+
+    def down(url: str, project: str, *, access: object = None) -> Listing:
+        raise IndexAccessError(
+            f"the index {url} answered HTTP 500 for torch; pyproject.toml and the installed"
+            " build were left untouched. Run `poetry torch install` again later."
+        )
+
+    monkeypatch.setattr("poetry_torch_plugin.service.lock.fetch_listing", down)
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(
+        '[project]\nname = "demo"\nversion = "0.1.0"\nrequires-python = ">=3.10"\n'
+        f'[[tool.poetry.source]]\nname = "pytorch_cuda_cu129"\nurl = "{CU129}"\n'
+        'priority = "explicit"\n[tool.poetry-torch]\npackages = ["torch"]\n'
+        '[tool.poetry-torch.targets]\nmacos = "cpu"\n'
+    )
+    before = pyproject.read_bytes()
+    with pytest.raises(IndexAccessError) as info:
+        lock_project(pyproject, None)  # type: ignore[arg-type]
+    message = str(info.value)
+    assert message.startswith(f"the index {CU129} answered HTTP 500 for torch; poetry-torch.lock")
+    assert "Run `poetry torch lock` again" in message and "torch install" not in message
+    assert pyproject.read_bytes() == before
+    assert not (tmp_path / "poetry-torch.lock").exists()
