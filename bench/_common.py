@@ -73,6 +73,15 @@ def isolated_env(home: Path, *, index_base: str, pycache: Path) -> dict[str, str
     return env
 
 
+def uv_alone_on_path(env: dict[str, str], work: Path, uv: str) -> None:
+    """Put ``uv`` first on ``env``'s PATH as a link in its own folder (``work/uv-bin``), so
+    Poetry picks up nothing else from there."""
+    folder = work / "uv-bin"
+    folder.mkdir(exist_ok=True)
+    (folder / "uv").symlink_to(uv)
+    env["PATH"] = f"{folder}{os.pathsep}{env.get('PATH', '')}"
+
+
 def make_project(
     root: Path, pypi_url: str, dependencies: tuple[str, ...] = ("torchmetrics>=1.0",)
 ) -> Path:

@@ -20,7 +20,6 @@ on this machine's disk, else a torch wheel padded with ``--padded-mb`` MB.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import tempfile
@@ -35,6 +34,7 @@ from _common import isolated_env
 from _common import make_project
 from _common import out
 from _common import poetry
+from _common import uv_alone_on_path
 from _cpu_index import cpu_index_arguments
 from _cpu_index import start_bench
 from _cpu_index import torch_wheel
@@ -60,10 +60,7 @@ def _served(server: IndexServer, root: Path) -> tuple[float, float]:
 def _env(work: Path, server: IndexServer, cache: Path, uv: str | None) -> dict[str, str]:
     env = isolated_env(work / "home", index_base=server.base, pycache=cache / "pycache")
     if uv is not None:
-        uv_dir = work / "uv-bin"
-        uv_dir.mkdir(exist_ok=True)
-        (uv_dir / "uv").symlink_to(uv)
-        env["PATH"] = f"{uv_dir}{os.pathsep}{env.get('PATH', '')}"
+        uv_alone_on_path(env, work, uv)
     return env
 
 

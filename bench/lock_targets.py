@@ -22,7 +22,6 @@ gives ~1x.  uv is put on PATH when found; ``--installer`` is passed to both side
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 
@@ -41,6 +40,7 @@ from _common import poetry
 from _common import poetry_bin
 from _common import poetry_version
 from _common import timed
+from _common import uv_alone_on_path
 
 from poetry_torch_plugin.install.uv import find_uv
 from tests.support.index_server import IndexServer
@@ -118,10 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         with IndexServer(universe.root, cache=True) as server:
             env = isolated_env(work / "home", index_base=server.base, pycache=cache / "pycache")
             if uv is not None:
-                uv_dir = work / "uv-bin"
-                uv_dir.mkdir()
-                (uv_dir / "uv").symlink_to(uv)
-                env["PATH"] = f"{uv_dir}{os.pathsep}{env.get('PATH', '')}"
+                uv_alone_on_path(env, work, uv)
             projects: dict[str, Path] = {}
             for name, targets in (("plain", {}), ("targets", TARGETS)):
                 project = work / name

@@ -27,7 +27,6 @@ import base64
 import contextlib
 import functools
 import hashlib
-import os
 import random
 import shlex
 import shutil
@@ -53,6 +52,7 @@ from _common import poetry
 from _common import poetry_bin
 from _common import poetry_version
 from _common import timed
+from _common import uv_alone_on_path
 
 from poetry_torch_plugin.install.uv import find_uv
 from tests.support import index_server
@@ -210,10 +210,7 @@ def measure(
         pypi = server.pypi_url.replace("http://", f"{scheme}://", 1)
         env = isolated_env(work / "home", index_base=base, pycache=cache / "pycache")
         env.update(trust)
-        uv_dir = work / "uv-bin"  # uv alone on PATH, so Poetry picks up nothing else from there
-        uv_dir.mkdir()
-        (uv_dir / "uv").symlink_to(uv)
-        env["PATH"] = f"{uv_dir}{os.pathsep}{env.get('PATH', '')}"
+        uv_alone_on_path(env, work, uv)
         projects = {name: make_project(work / name, pypi) for name in ("pip", "uv")}
         for project in projects.values():
             with (project / "pyproject.toml").open("a", encoding="utf-8") as handle:

@@ -20,7 +20,6 @@ this machine's disk, else a torch wheel padded with ``--padded-mb`` MB.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,7 @@ from _common import median
 from _common import out
 from _common import poetry
 from _common import timed
+from _common import uv_alone_on_path
 from _cpu_index import cpu_index_arguments
 from _cpu_index import start_bench
 
@@ -52,10 +52,7 @@ def measure(
         work = Path(tmp)
         env = isolated_env(work / "home", index_base=server.base, pycache=cache / "pycache")
         if uv is not None:
-            uv_dir = work / "uv-bin"
-            uv_dir.mkdir()
-            (uv_dir / "uv").symlink_to(uv)
-            env["PATH"] = f"{uv_dir}{os.pathsep}{env.get('PATH', '')}"
+            uv_alone_on_path(env, work, uv)
         project = make_project(work / "project", server.pypi_url, ())
         poetry(binary, project, env, "config", "certificates.pytorch_cpu.cert", "false")
         chosen = ("--installer", installer)
