@@ -93,22 +93,14 @@ _OS_PLATFORMS = {
     "macos": ("macos-arm64",),
     "windows": ("windows-amd64",),
 }
-_SYSTEM_OF = {"linux": "linux", "darwin": "macos", "win32": "windows"}
 
 
 def platform_of(sys_platform: str, machine: str) -> str | None:
-    """The platform key of an interpreter (``linux x86_64`` -> ``linux-x86_64``)."""
-    system = _SYSTEM_OF.get(sys_platform) or ("linux" if sys_platform.startswith("linux") else "")
-    arch = {"amd64": "x86_64", "x86_64": "x86_64", "arm64": "aarch64", "aarch64": "aarch64"}.get(
-        machine.lower()
-    )
-    for platform in PLATFORMS.values():
-        if not platform.key.startswith(system + "-") or arch is None:
-            continue
-        spelled = platform.platform_machine.lower()
-        if {"amd64": "x86_64", "arm64": "aarch64"}.get(spelled, spelled) == arch:
-            return platform.key
-    return None
+    """The platform key of an interpreter (``linux x86_64`` -> ``linux-x86_64``): the targets'
+    own ``<os>-<arch>`` key for it (``core.targets.machine_kind``)."""
+    from poetry_torch_plugin.core.targets import machine_kind
+
+    return machine_kind(sys_platform, machine)[1]
 
 
 def resolved_for(platform: Platform, python: str) -> str:
@@ -243,14 +235,6 @@ def fits(filename: str, allowed: frozenset[str]) -> bool:
         return any(str(tag) in allowed for tag in parse_wheel_filename(filename)[3])
     except InvalidWheelFilename:
         return False
-
-
-def marker_of(platform: Platform, python: str) -> str:
-    """The PEP 508 marker of an entry: ``python_version == '3.12' and sys_platform == ...``."""
-    return (
-        f"python_version == '{python}' and sys_platform == '{platform.sys_platform}'"
-        f" and platform_machine == '{platform.platform_machine}'"
-    )
 
 
 def machines_marker(where: Iterable[tuple[str, str]]) -> str:

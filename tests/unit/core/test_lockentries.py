@@ -8,7 +8,6 @@ from poetry_torch_plugin.core.lockentries import PLATFORMS
 from poetry_torch_plugin.core.lockentries import LockEntry
 from poetry_torch_plugin.core.lockentries import fits
 from poetry_torch_plugin.core.lockentries import key_of
-from poetry_torch_plugin.core.lockentries import marker_of
 from poetry_torch_plugin.core.lockentries import platform_of
 from poetry_torch_plugin.core.lockentries import pythons_published
 from poetry_torch_plugin.core.lockentries import resolved_for
@@ -117,7 +116,9 @@ def test_fits_matches_wheel_tags_of_the_entry_only() -> None:
 def test_marker_of_entry() -> None:
     from packaging.markers import Marker
 
-    marker = Marker(marker_of(PLATFORMS["windows-amd64"], "3.11"))
+    from poetry_torch_plugin.core.lockentries import machines_marker
+
+    marker = Marker(machines_marker([("windows-amd64", "3.11")]))
     assert marker.evaluate(
         {"python_version": "3.11", "sys_platform": "win32", "platform_machine": "AMD64"}
     )
