@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 HERE = f"{sys.version_info[0]}.{sys.version_info[1]}"
+AARCH64 = '\n[tool.poetry-torch.targets]\nlinux-aarch64 = "cu128"\n'  # one target only
 TEAM = """
 [tool.poetry-torch.targets]
 linux-x86_64 = "cu129"  # the GPU workstations
@@ -57,10 +58,15 @@ packages = ["torch", "torchvision", "torchaudio"]
 
 
 def team(
-    root: Path, poetry_bin: Path, index: PlatformIndex, uv_path: dict[str, str], machine: str
+    root: Path,
+    poetry_bin: Path,
+    index: PlatformIndex,
+    uv_path: dict[str, str],
+    machine: str,
+    targets: str = TEAM,
 ) -> Project:
     root.mkdir()
-    (root / "pyproject.toml").write_text(team_pyproject(index))
+    (root / "pyproject.toml").write_text(team_pyproject(index, targets))
     env = dict(os.environ)
     env.update(uv_path)
     env["POETRY_TORCH_INDEX_BASE"] = index.base
@@ -224,9 +230,8 @@ def test_machine_local_choice_must_be_locked_and_adding_one_keeps_the_rest(
     uv_path: dict[str, str],
     no_gpu: str,
 ) -> None:
-    targets = '\n[tool.poetry-torch.targets]\nlinux-aarch64 = "cu128"\n'
-    project = team(tmp_path / "team", poetry_bin, fresh_platform_index, uv_path, no_gpu)
-    project.pyproject.write_text(team_pyproject(fresh_platform_index, targets))
+    targets = AARCH64
+    project = team(tmp_path / "team", poetry_bin, fresh_platform_index, uv_path, no_gpu, targets)
     project.run("torch", "lock")
     assert project.version_of("torch") is None
     first = entries(project)
@@ -341,8 +346,7 @@ def test_ctrl_c_while_entries_resolve_leaves_the_lock_and_starts_no_more(
     no_gpu: str,
 ) -> None:
     index = fresh_platform_index
-    project = team(tmp_path / "team", poetry_bin, index, uv_path, no_gpu)
-    project.pyproject.write_text(team_pyproject(index, ""))
+    project = team(tmp_path / "team", poetry_bin, index, uv_path, no_gpu, "")
     project.run("torch", "lock")  # a single lock (version 1): no targets yet
     lock_bytes = (project.root / LOCK_NAME).read_bytes()
     targets = '\n[tool.poetry-torch.targets]\nmacos = "cpu"\nno-gpu = "cpu"\n'
@@ -401,9 +405,8 @@ def test_the_committed_variant_on_another_python_replays_its_own_entry(
     other = _python_at_least_312()
     if other is None or sys.version_info[:2] >= (3, 12):
         pytest.skip("needs this CPython < 3.12 and another CPython >= 3.12")
-    targets = '\n[tool.poetry-torch.targets]\nlinux-aarch64 = "cu128"\n'
-    project = team(tmp_path / "team", poetry_bin, platform_index, uv_path, no_gpu)
-    project.pyproject.write_text(team_pyproject(platform_index, targets))
+    targets = AARCH64
+    project = team(tmp_path / "team", poetry_bin, platform_index, uv_path, no_gpu, targets)
     project.run("torch", "lock")  # the first part: cu129 for this Python (no setuptools)
     lock = read_lock(project.root / LOCK_NAME)
     assert lock is not None and "fake-setuptools" not in {p.name for p in lock.packages}
@@ -444,11 +447,10 @@ def test_an_index_failing_while_entries_resolve_is_one_line_and_leaves_the_lock(
     mode: Any,
 ) -> None:
     index = fresh_platform_index
-    project = team(tmp_path / "team", poetry_bin, index, uv_path, no_gpu)
-    project.pyproject.write_text(team_pyproject(index, ""))
+    project = team(tmp_path / "team", poetry_bin, index, uv_path, no_gpu, "")
     project.run("torch", "lock")
     lock_bytes = (project.root / LOCK_NAME).read_bytes()
-    targets = '\n[tool.poetry-torch.targets]\nlinux-aarch64 = "cu128"\n'
+    targets = AARCH64
     project.pyproject.write_text(team_pyproject(index, targets))
     index.server.set_fault(prefix, mode)
     line = one_error(project.run("torch", "lock", check=False))
@@ -472,9 +474,8 @@ def test_a_target_whose_index_lacks_a_wheel_for_one_python_is_one_line(
 
     index = fresh_platform_index
     platform_wheel(index.universe, "cu128", "torchvision", "313", "manylinux_2_28_aarch64").unlink()
-    targets = '\n[tool.poetry-torch.targets]\nlinux-aarch64 = "cu128"\n'
-    project = team(tmp_path / "team", poetry_bin, index, uv_path, no_gpu)
-    project.pyproject.write_text(team_pyproject(index, ""))
+    targets = AARCH64
+    project = team(tmp_path / "team", poetry_bin, index, uv_path, no_gpu, "")
     project.run("torch", "lock")
     lock_bytes = (project.root / LOCK_NAME).read_bytes()
     project.pyproject.write_text(team_pyproject(index, targets))
@@ -497,9 +498,8 @@ def test_a_login_reaches_every_entrys_index_and_never_the_lock_or_the_output(
     index = fresh_platform_index
     secret = "s3cret-entry-login"
     index.server.require_auth("/whl/", "alice", secret)
-    targets = '\n[tool.poetry-torch.targets]\nlinux-aarch64 = "cu128"\n'
-    project = team(tmp_path / "team", poetry_bin, index, uv_path, no_gpu)
-    project.pyproject.write_text(team_pyproject(index, targets))
+    targets = AARCH64
+    project = team(tmp_path / "team", poetry_bin, index, uv_path, no_gpu, targets)
     with_login = index.base.replace("http://", f"http://alice:{secret}@")
     result = project.run("-v", "torch", "lock", extra_env={"POETRY_TORCH_INDEX_BASE": with_login})
     assert "and 7 entries for other machines" in result.stdout, result.stdout
@@ -525,9 +525,8 @@ def test_check_compares_another_pythons_environment_with_its_own_entry(
     other = _python_at_least_312()
     if other is None or sys.version_info[:2] >= (3, 12):
         pytest.skip("needs this CPython < 3.12 and another CPython >= 3.12")
-    targets = '\n[tool.poetry-torch.targets]\nlinux-aarch64 = "cu128"\n'
-    project = team(tmp_path / "team", poetry_bin, platform_index, uv_path, no_gpu)
-    project.pyproject.write_text(team_pyproject(platform_index, targets))
+    targets = AARCH64
+    project = team(tmp_path / "team", poetry_bin, platform_index, uv_path, no_gpu, targets)
     subprocess.run([other, "-m", "venv", str(project.venv)], check=True, timeout=120)
     project.run("torch", "lock")  # the first part: cu129 for 3.12+, with fake-setuptools
     lock = read_lock(project.root / LOCK_NAME)
