@@ -70,6 +70,17 @@ class Variant:
         return self.index_name
 
 
+@dataclass(frozen=True)
+class Source:
+    name: str
+    url: str
+    priority: str
+
+    @property
+    def variant(self) -> Variant | None:
+        return from_url(self.url) or from_source_name(self.name)
+
+
 CPU = Variant("cpu")
 XPU = Variant("xpu")
 

@@ -103,7 +103,7 @@ def test_add_variant_takes_variants_only() -> None:
 
 
 def test_export_selection_refusals() -> None:
-    from poetry_torch_plugin.core.export import select
+    from poetry_torch_plugin.core.formats import select
 
     lock = replace(
         primary(),
