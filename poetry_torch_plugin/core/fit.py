@@ -86,17 +86,9 @@ def _instead(
     picked = from_index_name(name)
     if picked is None or picked == variant:
         return "run `poetry torch install --cuda auto`"
-    if picked.kind == "cuda":
-        older = f"--cuda {picked.dotted}"
-    elif picked.kind == "rocm":
-        older = f"--rocm {picked.dotted}"
-    elif picked.kind == "xpu":
-        older = "--xpu"
-    else:
-        older = "--cpu"
     return (
         f"run `poetry torch install --cuda auto` (picks {picked.index_name} here)"
-        f" or `poetry torch install {older}`"
+        f" or `poetry torch install {picked.option}`"
     )
 
 
