@@ -11,8 +11,8 @@ import pytest
 from poetry_torch_plugin.core.config import read_config
 from poetry_torch_plugin.errors import ConfigError
 from poetry_torch_plugin.index.listing import Listing
-from tests.unit.core.test_lockentries import entry_lock
 from tests.unit.core.test_lockfile import sample_lock
+from tests.unit.core.test_lockfile_entries import entry_lock
 
 
 CU129 = "https://download.pytorch.org/whl/cu129"
