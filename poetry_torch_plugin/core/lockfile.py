@@ -196,27 +196,54 @@ def unreadable(path: Path, reason: str) -> ConfigError:
 
 
 class NewerLockError(ConfigError):
-    """The lock is in a format newer than this plugin writes: never read, never rewritten."""
+    """The lock is in a format newer than this plugin writes: never read, never rewritten.
+
+    ``project.lockstate`` raises it from every read, so every command that reads the lock
+    (install, the hook, check, lock, export, wheelhouse) stops before it changes anything."""
 
 
-UPGRADE = "poetry self add poetry-torch-plugin@latest"
+UPGRADE = "poetry self add poetry-torch-plugin@latest"  # `self update` updates Poetry itself
+
+_KNOWN_VERSIONS = {(int(SINGLE_VERSION),): SINGLE_VERSION, (int(LOCK_VERSION),): LOCK_VERSION}
 
 
-def _version_number(value: object) -> int | None:
-    try:
-        return int(str(value).strip())
-    except ValueError:
+def _version_key(value: object) -> tuple[int, ...] | None:
+    """``lock-version`` as numbers without trailing zeros ("2.0" -> (2,), "3.1" -> (3, 1));
+    None when it is not a version ("abc", "", "-1", a table)."""
+    text = str(value).strip()
+    if isinstance(value, bool) or not re.fullmatch(r"[0-9]{1,6}(?:\.[0-9]{1,6}){0,3}", text):
         return None
+    key = tuple(int(part) for part in text.split("."))
+    while len(key) > 1 and key[-1] == 0:
+        key = key[:-1]
+    return key
 
 
-def _newer(path: Path, version: object, text: str) -> NewerLockError:
-    found = re.search(r"written by poetry-torch-plugin (\S+)", text)
-    writer = f"poetry-torch-plugin {found.group(1).rstrip('.,;')}" if found else "a newer plugin"
+def lock_format(value: object, path: Path = Path(LOCK_NAME), text: str = "") -> str:
+    """The format of a lock whose ``lock-version`` is ``value``: SINGLE_VERSION or
+    LOCK_VERSION ("1.0" and "2.0" are the same as "1" and "2").  NewerLockError for any
+    other version above 1 (a newer plugin's "2.1", "3", "3.0", also "1.1"): it is never
+    read nor rewritten.  ConfigError (unreadable) for anything that is no version."""
+    key = _version_key(value)
+    if key is not None and key in _KNOWN_VERSIONS:
+        return _KNOWN_VERSIONS[key]
+    if key is not None and key > (int(SINGLE_VERSION),):
+        raise _newer(path, str(value).strip(), text)
+    raise unreadable(path, f"lock-version {value!r}")
+
+
+def _newer(path: Path, version: str, text: str) -> NewerLockError:
+    found = re.search(r"written by poetry-torch-plugin ([0-9][0-9A-Za-z.+!-]{0,40})", text)
+    writer = (
+        f"poetry-torch-plugin {found.group(1).rstrip('.')}"
+        if found
+        else "a newer poetry-torch-plugin"
+    )
     return NewerLockError(
-        f"{path.name} has lock-version {str(version)!r}, written by {writer}; this"
-        f" poetry-torch-plugin {__version__} reads only version {LOCK_VERSION}, so the lock,"
-        " pyproject.toml and the environment were left untouched."
-        f" Upgrade the plugin (`{UPGRADE}`), then run the command again."
+        f"{path.name} has lock-version {version}, written by {writer}; this"
+        f" poetry-torch-plugin {__version__} reads lock-version {LOCK_VERSION} and older,"
+        " so nothing was changed (the lock, pyproject.toml and the environment are as they"
+        f" were). Upgrade the plugin (`{UPGRADE}`), then run the command again."
     )
 
 
@@ -226,13 +253,10 @@ def loads(text: str, path: Path = Path(LOCK_NAME)) -> TorchLock:
     except ValueError as exc:
         raise unreadable(path, str(exc).splitlines()[0]) from None
     try:
-        metadata, source = data["metadata"], data["source"]
-        version = metadata["lock-version"]
-        if str(version) not in (SINGLE_VERSION, LOCK_VERSION):
-            number = _version_number(version)
-            if number is not None and number > int(LOCK_VERSION):
-                raise _newer(path, version, text)
-            raise unreadable(path, f"lock-version {version!r}")
+        metadata = data["metadata"]
+        # first, before the rest of the shape: a newer format may have changed all of it
+        version = lock_format(metadata["lock-version"], path, text)
+        source = data["source"]
         inputs = _inputs(source, metadata)
         lock = TorchLock(
             inputs,
@@ -240,7 +264,7 @@ def loads(text: str, path: Path = Path(LOCK_NAME)) -> TorchLock:
             _packages(data.get("package", [])),
             str(metadata.get("resolved-for", "")),
         )
-        if str(version) == LOCK_VERSION:
+        if version == LOCK_VERSION:
             lock = replace(
                 lock,
                 entries=tuple(_entry(table, metadata) for table in data.get("entry", [])),

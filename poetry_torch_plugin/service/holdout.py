@@ -56,6 +56,7 @@ def _closure(
 
 
 def _fresh_lock(settings: TorchConfig, pyproject: Path) -> TorchLock | None:
+    from poetry_torch_plugin.core.lockfile import NewerLockError
     from poetry_torch_plugin.errors import TorchPluginError
     from poetry_torch_plugin.project.lockstate import lock_state
 
@@ -66,6 +67,8 @@ def _fresh_lock(settings: TorchConfig, pyproject: Path) -> TorchLock | None:
         if source is None:
             return None
         state = lock_state(pyproject, source, settings)
+    except NewerLockError:
+        raise  # a newer plugin's lock: the Poetry command is stopped before it runs
     except TorchPluginError:
         return None
     return state.lock if state.fresh else None

@@ -128,6 +128,7 @@ class _Verdicts:
 
     def lock(self, project: ProjectState, source: Source | None) -> None:
         """Drift between poetry-torch.lock and the environment (nothing without a lock)."""
+        from poetry_torch_plugin.core.lockfile import NewerLockError
         from poetry_torch_plugin.env.drift import lock_drift
         from poetry_torch_plugin.project.lockstate import lock_state
 
@@ -136,6 +137,8 @@ class _Verdicts:
         choice = project.settings.choice
         try:
             state = lock_state(project.pyproject, source, project.settings)
+        except NewerLockError:
+            raise  # a newer plugin's lock: `check` stops in one line, as every command does
         except TorchPluginError:
             return
         if choice is not None and choice.machine_local:
