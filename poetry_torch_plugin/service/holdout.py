@@ -60,9 +60,13 @@ def _fresh_lock(settings: TorchConfig, pyproject: Path) -> TorchLock | None:
     from poetry_torch_plugin.errors import TorchPluginError
     from poetry_torch_plugin.project.lockstate import lock_state
 
-    if settings.choice is not None and settings.choice.machine_local:
-        return None  # the torch lock is for the committed variant, not this machine's choice
     try:
+        if settings.choice is not None and settings.choice.machine_local:
+            from poetry_torch_plugin.project.lockstate import lock_path_for
+            from poetry_torch_plugin.project.lockstate import read_lock
+
+            read_lock(lock_path_for(pyproject))  # only to stop on a newer plugin's lock
+            return None  # the torch lock is for the committed variant, not this machine's choice
         source = settings.source()
         if source is None:
             return None

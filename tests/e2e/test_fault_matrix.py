@@ -853,6 +853,12 @@ def test_newer_lock_format_is_refused_not_rewritten(project: Project, version: s
         assert not (project.root / "requirements-torch.txt").exists()
         assert not (project.root / "wheels").exists()
         assert project.version_of("torch") == EARLIER
+    # a machine-local choice does not replay the committed lock, yet it stops too
+    local = project.run("lock", check=False, extra_env={"POETRY_TORCH_VARIANT": "cu128"})
+    assert local.returncode == 1, local.stdout + local.stderr
+    [line] = _errors(local.stderr)
+    assert "The command `poetry lock` was not run." in line and NEWER in line, line
+    assert {path: path.read_bytes() for path in files} == files
 
 
 def test_read_only_pyproject_is_refused_before_any_download(
