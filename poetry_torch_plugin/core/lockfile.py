@@ -76,6 +76,10 @@ class LockedPackage:
     version: str  # with its local label: 2.9.0+cu129
     requested: bool  # listed in [tool.poetry-torch] packages, not pulled in by one
     files: tuple[tuple[str, str], ...]  # (file name, sha256 hex), sorted by file name
+    # False: the index published no sha256 for these files (PyTorch's nightly pages carry no
+    # ``#sha256=``), so each is the sha256 of the bytes downloaded when locking; every replay
+    # checks it all the same.  Written as ``index-sha256 = false``, absent when True.
+    index_sha256: bool = True
 
 
 @dataclass(frozen=True)
@@ -177,6 +181,13 @@ def _packages_aot(locked: tuple[LockedPackage, ...]) -> Any:
         table.add("name", package.name)
         table.add("version", package.version)
         table.add("requested", package.requested)
+        if not package.index_sha256:
+            table.add("index-sha256", False)
+            table.add(
+                tomlkit.comment(
+                    "the index published no sha256: these are of the bytes downloaded when locking"
+                )
+            )
         files = tomlkit.array()
         for filename, digest in package.files:
             entry = tomlkit.inline_table()
@@ -296,6 +307,7 @@ def _packages(tables: Any) -> tuple[LockedPackage, ...]:
             name=canonicalize_name(str(entry["name"])),
             version=str(entry["version"]),
             requested=bool(entry.get("requested", False)),
+            index_sha256=entry.get("index-sha256", True) is not False,
             files=tuple(
                 (str(item["file"]), str(item["hash"]).removeprefix("sha256:"))
                 for item in entry["files"]

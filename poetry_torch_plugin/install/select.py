@@ -51,10 +51,13 @@ def wheelhouse_reason(listing: Listing | None, backend: Backend, target: TargetE
     downloaded once, into a wheelhouse, and installed from there), or None when it would not:
     the index offers no PEP 658 metadata (``wheelhouse_needed``), or the installer is a pip
     whose dry run downloads every wheel anyway (before 25.3; Poetry 2.1 seeds 25.1.1)."""
+    from poetry_torch_plugin.install.wheelhouse import hashes_missing
     from poetry_torch_plugin.install.wheelhouse import wheelhouse_needed
 
     if wheelhouse_needed(listing):
         return "it offers no PEP 658 metadata"
+    if hashes_missing(listing):
+        return "it publishes no sha256, so the lock holds that of the files downloaded"
     if listing is None or listing.local or not isinstance(backend, PipBackend):
         return None
     if not backend.resolving_downloads(target):
