@@ -29,7 +29,7 @@ RECORD).  Run with any Python 3.9+ (standard library only; the repack runs in th
 which has ``packaging``)::
 
     python3 bench/gpu_flow.py --wheels .whl [--python PY] [--out DIR] [--pairs 7]
-        [--installer pip|uv] [--work DIR] [--keep-work]
+        [--installer pip|uv] [--timeout 600] [--commit SHA] [--work DIR] [--keep-work]
 
 ``python bench/gpu_flow.py repack ROOT --variant V --path SITE...`` runs the repack alone.
 """
@@ -675,7 +675,7 @@ def build_poetry_venv(
 def run_flow(args: argparse.Namespace, work: Path, out: Path) -> int:
     record: dict[str, Any] = {
         "script": "bench/gpu_flow.py",
-        "commit": _git_commit(),
+        "commit": args.commit or _git_commit(),
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": machine(),
     }
@@ -806,6 +806,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--installer", choices=("pip", "uv"))
     parser.add_argument("--poetry-version", default="2.5.1")
     parser.add_argument("--timeout", type=float, default=600, help="seconds per command")
+    parser.add_argument("--commit", help="the code's commit, where the copy has no .git")
     parser.add_argument("--work", type=Path, help="default: a temporary folder")
     parser.add_argument("--keep-work", action="store_true")
     args = parser.parse_args(argv)
