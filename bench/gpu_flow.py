@@ -49,6 +49,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -57,6 +58,7 @@ import threading
 import time
 import zipfile
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from dataclasses import field
 from http.server import SimpleHTTPRequestHandler
@@ -76,6 +78,7 @@ from tests.support.isolation import isolated_env
 
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from collections.abc import Iterable
     from collections.abc import Iterator
     from collections.abc import Mapping
@@ -349,13 +352,19 @@ def build_indexes(root: Path, variant: str, path: Sequence[str]) -> dict[str, An
     files.mkdir(parents=True, exist_ok=True)
     report = RepackReport(missing=missing)
     lacking = []
-    for dist in dists:
+
+    def one(dist: Distribution) -> Wheel | None:
         try:
-            report.wheels.append(repack(dist, whl, variant, report))
+            return repack(dist, whl, variant, report)
         except ValueError as error:
             lacking.append(str(error))
+            return None
+
+    # hashing and file copies release the GIL: a few threads read and write the big ones at once
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        report.wheels = [w for w in pool.map(one, dists) if w is not None]
     if lacking:
-        raise ValueError("; ".join(lacking))
+        raise ValueError("; ".join(sorted(lacking)))
     url_of = {w.path: f"/whl/{variant}/{quote(w.path.name)}" for w in report.wheels}
     write_index(whl, url_of, report.wheels)
     extras = [
@@ -449,6 +458,7 @@ class Flow:
     env: dict[str, str]
     log: TextIO
     timeout: float
+    save: Callable[[], None]
     steps: list[dict[str, Any]] = field(default_factory=list)
 
     def run(self, *args: str) -> tuple[int, str, int]:
@@ -481,6 +491,7 @@ class Flow:
         self.log.write("\n")
         self.log.flush()
         self.steps.append(entry)
+        self.save()  # a run stopped from outside still leaves the steps done so far
         return entry, output
 
 
@@ -681,14 +692,21 @@ def run_flow(args: argparse.Namespace, work: Path, out: Path) -> int:
     }
     problems: list[str] = []
     record["problems"] = problems
+
+    def save() -> None:
+        record["ok"] = not problems
+        (out / JSON_NAME).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+
     log = (out / LOG_NAME).open("w", encoding="utf-8")
     try:
-        code = _flow(args, work, record, problems, log)
+        code = _flow(args, work, record, problems, log, save)
+    except SystemExit as stopped:  # SIGTERM (see main)
+        problems.append(f"stopped from outside (exit {stopped.code}) before the end")
+        raise
     finally:
-        record["ok"] = not problems
         log.write("### problems: " + ("; ".join(problems) or "none") + "\n")
         log.close()
-        (out / JSON_NAME).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+        save()
     return code
 
 
@@ -698,6 +716,7 @@ def _flow(
     record: dict[str, Any],
     problems: list[str],
     log: TextIO,
+    save: Callable[[], None],
 ) -> int:
     stack = probe_stack(args.python)
     record["stack"] = {k: v for k, v in stack.items() if k != "path"}
@@ -748,7 +767,7 @@ def _flow(
             POETRY_TORCH_INDEX_BASE=f"{base}/whl",
             POETRY_VIRTUALENVS_USE_POETRY_PYTHON="true",
         )
-        flow = Flow(poetry, project, env, log, args.timeout)
+        flow = Flow(poetry, project, env, log, args.timeout, save)
         record["poetry"] = flow.run("--version")[1].strip()
         record["steps"] = flow.steps
         chosen = ("--cuda", cuda) if cuda else ("--cpu",)
@@ -816,6 +835,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"no poetry_torch_plugin wheel in {args.wheels} (pip wheel --no-deps .)")
     args.wheels = args.wheels.resolve()
     args.out.mkdir(parents=True, exist_ok=True)
+    # a time limit's SIGTERM unwinds: the record is written and the work folder removed
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     work = Path(tempfile.mkdtemp(prefix="gpu-flow-", dir=args.work))
     try:
         code = run_flow(args, work, args.out)
