@@ -578,7 +578,7 @@ def probe_stack(python: str) -> dict[str, Any]:
     """The stack's torch as it reports itself (imported: this is the real build), and the
     interpreter's site directories."""
     code = (
-        "import json, site, sys\n"
+        "import json, sys\n"
         "out = {'python': sys.version.split()[0], 'executable': sys.executable,"
         " 'path': [p for p in sys.path if p and not p.endswith('.zip')]}\n"
         "try:\n"
@@ -667,7 +667,15 @@ def build_poetry_venv(
     python: str, wheels: Path, dest: Path, version: str, env: Mapping[str, str]
 ) -> tuple[Path, str]:
     """Poetry ``version``, uv and the plugin in a venv of ``python``, from ``wheels`` only."""
-    subprocess.run([python, "-m", "venv", str(dest)], check=True, env=dict(env))
+    made = subprocess.run(
+        [python, "-m", "venv", str(dest)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=dict(env),
+    )
+    if made.returncode != 0:
+        return dest / "bin" / "poetry", f"{python} -m venv: {(made.stdout + made.stderr).strip()}"
     result = subprocess.run(
         [
             *(str(dest / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-index"),
