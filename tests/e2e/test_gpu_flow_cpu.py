@@ -40,6 +40,18 @@ POETRY_COMMANDS = (
 )
 
 
+def _skip_unless_selected(config: pytest.Config) -> None:
+    # called first by the session fixtures too: they would otherwise install the stack before
+    # a function-scoped skip is reached
+    if "gpu_flow" not in (config.getoption("markexpr") or ""):
+        pytest.skip("minutes of pip and Poetry on the real torch wheel: select with -m gpu_flow")
+
+
+@pytest.fixture(autouse=True)
+def _only_when_selected(request: pytest.FixtureRequest) -> None:
+    _skip_unless_selected(request.config)
+
+
 def _cache(factory: pytest.TempPathFactory) -> Path:
     shared = os.environ.get("POETRY_TORCH_TEST_VENVS")
     return Path(shared) if shared else factory.getbasetemp()
@@ -51,9 +63,10 @@ def _last_line(result: subprocess.CompletedProcess[str]) -> str:
 
 
 @pytest.fixture(scope="session")
-def cpu_stack(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def cpu_stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The python of a venv holding the real torch CPU wheel and its dependencies (pip's own
     configuration finds them; this runs before the per-test isolation)."""
+    _skip_unless_selected(request.config)
     tag = f"cp{sys.version_info[0]}{sys.version_info[1]}"
     if not CPU_TORCH.is_file():
         pytest.skip(f"no real torch CPU wheel at {CPU_TORCH} (POETRY_TORCH_CPU_TORCH_WHEEL)")
@@ -77,8 +90,9 @@ def cpu_stack(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def flow_wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def flow_wheels(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Poetry, its dependencies and uv as wheels for this Python, plus this checkout's plugin."""
+    _skip_unless_selected(request.config)
     given = os.environ.get("POETRY_TORCH_FLOW_WHEELS")
     source = Path(given) if given else _cache(tmp_path_factory) / f"gpu-flow-wheels-{POETRY}"
     if not any(source.glob(f"poetry-{POETRY}-*.whl")) and not given:
@@ -110,12 +124,6 @@ def flow_wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
         capture_output=True,
     )
     return wheels
-
-
-@pytest.fixture(autouse=True)
-def _only_when_selected(request: pytest.FixtureRequest) -> None:
-    if "gpu_flow" not in (request.config.getoption("markexpr") or ""):
-        pytest.skip("minutes of pip and Poetry on the real torch wheel: select with -m gpu_flow")
 
 
 def test_the_whole_flow_on_the_cpu_stack(
