@@ -41,7 +41,7 @@ class TorchOverviewCommand(Command):
     ]
     help = INTRO
 
-    def commands(self) -> list[tuple[str, str]]:
+    def subcommands(self) -> list[tuple[str, str]]:
         """``(name, description)`` of each ``torch ...`` command, in the order they were added."""
         application = self.application
         if application is None:
@@ -53,7 +53,7 @@ class TorchOverviewCommand(Command):
         ]
 
     def listing(self) -> str:
-        rows = self.commands()
+        rows = self.subcommands()
         width = max((len(name) for name, _ in rows), default=0)
         lines = ["<b>Commands:</b>"]
         lines += [f"  <c1>{name.ljust(width)}</c1>  {text}" for name, text in rows]
@@ -77,7 +77,7 @@ class TorchOverviewCommand(Command):
     def _unknown(self, word: str) -> int:
         from difflib import get_close_matches
 
-        names = [name.split(" ", 1)[1] for name, _ in self.commands()]
+        names = [name.split(" ", 1)[1] for name, _ in self.subcommands()]
         near = get_close_matches(word, names, n=1)
         hint = f"did you mean `poetry torch {near[0]}`? " if near else ""
         self.line_error(
