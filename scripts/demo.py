@@ -130,9 +130,9 @@ def main() -> int:
 
         say("3. Switching variants: `poetry torch install --cuda 12.8`, then Poetry as usual")
         sys.stdout.write(
-            "   (this local cu128 index publishes torch 2.8.0 only, so the switch also moves torch"
-            " 2.9.0 -> 2.8.0:\n   the newest build on the new index that the configured"
-            ' packages, "torch" unpinned, allow)\n'
+            "   (this local cu128 index has torch 2.8.0 only, so the switch also moves torch"
+            " 2.9.0 -> 2.8.0:\n   with no version pinned, a switch installs the newest build"
+            " the new index has; PyTorch's own\n   cu128 index has 2.9.0 too)\n"
         )
         poetry_run(fixed, "torch", "install", "--cuda", "12.8")
         sys.stdout.write(f"   -> {torch_in(fixed)}\n")
