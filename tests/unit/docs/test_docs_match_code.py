@@ -92,33 +92,29 @@ def explained(doc: str, code: str) -> tuple[int, int] | None:
     (STAR matches any text)."""
     elsewhere = _elsewhere(doc)
     n, m = len(doc), len(code)
+    none = (-1, -1)  # no match; real scores are never negative
     # best[i][j]: the best (all, own) for doc[i:] against code[j:]
-    best: list[list[tuple[int, int] | None]] = [[None] * (m + 1) for _ in range(n + 1)]
+    best = [[none] * (m + 1) for _ in range(n + 1)]
     best[n][m] = (0, 0)
     for i in range(n, -1, -1):
+        row, below = best[i], best[i + 1] if i < n else None
         for j in range(m, -1, -1):
             if i == n and j == m:
                 continue
-            options: list[tuple[int, int]] = []
-
-            def step(i2: int, j2: int, gain: int, own: int) -> None:
-                after = best[i2][j2]
-                if after is not None:
-                    options.append((after[0] + gain, after[1] + own))  # noqa: B023
-
+            score = none
             if i < n and doc[i] == STAR:
-                step(i + 1, j, 0, 0)
-                if j < m:
-                    step(i, j + 1, 0, 0)
+                assert below is not None
+                score = max(below[j], row[j + 1] if j < m else none)
             elif j < m and code[j] == STAR:
-                step(i, j + 1, 0, 0)
-                if i < n:
-                    step(i + 1, j, int(elsewhere[i]), 0)
-            elif i < n and j < m and doc[i] == code[j]:
-                step(i + 1, j + 1, 1, 1)
-            best[i][j] = max(options) if options else None
+                score = row[j + 1]
+                if below is not None and below[j] != none:
+                    gain = int(elsewhere[i])
+                    score = max(score, (below[j][0] + gain, below[j][1]))
+            elif below is not None and j < m and doc[i] == code[j] and below[j + 1] != none:
+                score = (below[j + 1][0] + 1, below[j + 1][1] + 1)
+            row[j] = score
     found = best[0][0]
-    return (found[1], found[0]) if found is not None else None
+    return (found[1], found[0]) if found != none else None
 
 
 def _all_in(code: str, doc: str) -> bool:
