@@ -53,3 +53,30 @@ def test_a_mistyped_command_names_the_nearest(project: Project) -> None:
         "poetry-torch: `poetry torch instal` is not a command; did you mean"
         " `poetry torch install`? `poetry torch` lists them."
     )
+
+
+def test_cuda_13_means_13_0(project: Project) -> None:
+    """The local index has no cu130: the refusal names the index ``--cuda 13`` went to."""
+    before = project.pyproject.read_bytes()
+    result = project.run("torch", "install", "--cuda", "13", check=False)
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("poetry-torch:")]
+    assert len(errors) == 1, result.stderr
+    assert "/whl/cu130" in errors[0]
+    assert project.pyproject.read_bytes() == before
+
+
+def test_a_cuda_typo_names_the_nearest_and_that_command_works(project: Project) -> None:
+    before = project.pyproject.read_bytes()
+    result = project.run("torch", "install", "--cuda", "12.99", check=False)
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1, result.stderr
+    assert errors[0].startswith("poetry-torch: invalid --cuda value '12.99'")
+    assert "PyTorch publishes builds for CUDA " in errors[0]
+    assert "the nearest is 12.9: run `poetry torch install --cuda 12.9`" in errors[0]
+    assert project.pyproject.read_bytes() == before
+    # the command it names is one the plugin accepts, and it works
+    suggested = errors[0].split("run `poetry ", 1)[1].split("`", 1)[0].split()
+    project.run(*suggested)
+    assert project.version_of("torch") == "2.9.0+cu129"
