@@ -206,11 +206,11 @@ def _variant(
             say(f"<comment>{flag}: {live.note}</comment>")
         return choice.variant, live
     if cuda is not None:
-        variant = parse_cuda(cuda)
+        variant = parse_cuda(cuda, published_variants)
         _refuse_unrunnable(pyproject, options, find_env, say, variant, f"--cuda {cuda.strip()}")
         return variant, None
     if rocm is not None:
-        variant = parse_rocm(rocm)
+        variant = parse_rocm(rocm, published_variants)
         _refuse_unrunnable(pyproject, options, find_env, say, variant, f"--rocm {rocm.strip()}")
         return variant, None
     if xpu:
@@ -295,7 +295,7 @@ def _install_for(
     kind = str(options.for_kind).strip().lower()
     flags = [(options.cuda, parse_cuda), (options.rocm, parse_rocm)]
     values = [
-        "auto" if text.strip().lower() == "auto" else parse(text).index_name
+        "auto" if text.strip().lower() == "auto" else parse(text, published_variants).index_name
         for text, parse in flags
         if text is not None
     ]
@@ -335,3 +335,13 @@ def _install_for(
             return
         plain = replace(options, cuda=None, rocm=None, cpu=False, xpu=False, for_kind=None)
         install_torch(pyproject, plain, find_env, say)
+
+
+def published_variants() -> list[Variant]:
+    """Every variant the facts list for some torch release: what a mistyped ``--cuda`` or
+    ``--rocm`` value is answered with (offline, so a typo costs no index read)."""
+    from poetry_torch_plugin.core.variants import from_index_name
+    from poetry_torch_plugin.data import load_facts
+
+    names = {build.name for release in load_facts().releases for build in release.builds}
+    return [variant for variant in map(from_index_name, sorted(names)) if variant is not None]
