@@ -15,10 +15,10 @@ if TYPE_CHECKING:
 
     from poetry_torch_plugin.env.installed import TargetEnv
     from poetry_torch_plugin.index.access import IndexAccess
-    from poetry_torch_plugin.index.published import IndexPages
-    from poetry_torch_plugin.index.published import WheelTarget
-    from poetry_torch_plugin.install.base import Backend
-    from poetry_torch_plugin.install.base import Request
+    from poetry_torch_plugin.index.pages import IndexPages
+    from poetry_torch_plugin.index.pages import WheelTarget
+    from poetry_torch_plugin.installer.backend import Backend
+    from poetry_torch_plugin.installer.backend import Request
     from poetry_torch_plugin.service.install import InstallPlan
     from poetry_torch_plugin.service.settings import EnvFinder
 
@@ -43,11 +43,11 @@ def describe(
     from poetry_torch_plugin.core.lockfile import LOCK_NAME
     from poetry_torch_plugin.errors import IndexAccessError
     from poetry_torch_plugin.errors import TargetEnvError
-    from poetry_torch_plugin.index.listing import fetch_listing
-    from poetry_torch_plugin.install.base import Request
-    from poetry_torch_plugin.install.pip import PipBackend
-    from poetry_torch_plugin.install.select import wheelhouse_reason
-    from poetry_torch_plugin.install.wheelhouse import wheelhouse_needed
+    from poetry_torch_plugin.index.pages import fetch_listing
+    from poetry_torch_plugin.installer.backend import Request
+    from poetry_torch_plugin.installer.download_once import wheelhouse_needed
+    from poetry_torch_plugin.installer.pip import PipBackend
+    from poetry_torch_plugin.installer.select import wheelhouse_reason
     from poetry_torch_plugin.project.lockstate import lock_state
     from poetry_torch_plugin.service.published import pages_for
     from poetry_torch_plugin.service.published import refuse_unpublished

@@ -48,7 +48,7 @@ def install_torch(
     hears each line to show, in cleo's markup.  Raises a one-line TorchPluginError."""
     from poetry_torch_plugin.core.urls import redact
     from poetry_torch_plugin.core.variants import parse_channel
-    from poetry_torch_plugin.install.select import get_backend
+    from poetry_torch_plugin.installer.select import get_backend
 
     if options.for_kind is not None:
         _install_for(pyproject, options, find_env, say)

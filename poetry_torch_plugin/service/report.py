@@ -117,7 +117,7 @@ def _installer_dict(name: str) -> dict[str, str | None]:
     executable is found (not run here: ``check`` stays fast), else pip."""
     runs, path = name, None
     if name in ("auto", "uv"):
-        from poetry_torch_plugin.install.uv import find_uv
+        from poetry_torch_plugin.installer.uv import find_uv
 
         path = find_uv()  # None for "uv": the hook will fail, and check says so beforehand
         runs = "uv" if path is not None or name == "uv" else "pip"

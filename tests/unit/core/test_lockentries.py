@@ -17,7 +17,7 @@ from poetry_torch_plugin.core.lockfile import LockedPackage
 from poetry_torch_plugin.core.lockfile import dumps
 from poetry_torch_plugin.core.lockfile import loads
 from poetry_torch_plugin.errors import ConfigError
-from poetry_torch_plugin.install.resolve import python_allows
+from poetry_torch_plugin.installer.resolve import python_allows
 from tests.unit.core.test_lockfile import digest
 from tests.unit.core.test_lockfile import inputs
 from tests.unit.core.test_lockfile import sample_lock

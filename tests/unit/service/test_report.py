@@ -685,7 +685,7 @@ def test_check_shows_which_installer_runs(
     runs: str,
     shown: str,
 ) -> None:
-    from poetry_torch_plugin.install import uv
+    from poetry_torch_plugin.installer import uv
     from poetry_torch_plugin.service.render import check_text
 
     monkeypatch.setattr(uv, "find_uv", lambda: "/opt/bin/uv" if uv_found else None)
