@@ -151,7 +151,7 @@ def _dry_run_target(pyproject: Path, find_env: EnvFinder, say: Callable[[str], N
     install creates it first (as ``poetry install`` would), so naming the interpreter Poetry
     runs on would show the wrong ``--python``."""
     from poetry_torch_plugin.env.installed import TargetEnv
-    from poetry_torch_plugin.project.read import read_project
+    from poetry_torch_plugin.project.files import read_project
     from poetry_torch_plugin.seam.locate import locate_project_env
 
     if locate_project_env(pyproject.parent, read_project(pyproject).name) is not None:

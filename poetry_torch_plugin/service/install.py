@@ -14,14 +14,14 @@ from poetry_torch_plugin.core.config import effective_index_base
 from poetry_torch_plugin.core.config import parse_requirements
 from poetry_torch_plugin.core.config import read_config
 from poetry_torch_plugin.core.variants import from_index_name
-from poetry_torch_plugin.env.mutex import COMMAND_WAIT
-from poetry_torch_plugin.env.mutex import exclusive
+from poetry_torch_plugin.env.installed import COMMAND_WAIT
+from poetry_torch_plugin.env.installed import exclusive
 from poetry_torch_plugin.errors import InstallError
+from poetry_torch_plugin.project.edits import load
+from poetry_torch_plugin.project.edits import write_atomic
 from poetry_torch_plugin.project.files import refuse_read_only
 from poetry_torch_plugin.project.lockstate import lock_state
 from poetry_torch_plugin.project.lockstate import write_lock
-from poetry_torch_plugin.project.pyproject import load
-from poetry_torch_plugin.project.pyproject import write_atomic
 from poetry_torch_plugin.service.published import checked_probe
 from poetry_torch_plugin.service.restore import put_back
 from poetry_torch_plugin.service.restore import refuse_changed
@@ -44,8 +44,8 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.index.pages import WheelTarget
     from poetry_torch_plugin.installer.backend import Backend
     from poetry_torch_plugin.project.edits import EditResult
+    from poetry_torch_plugin.project.edits import PyProject
     from poetry_torch_plugin.project.lockstate import LockState
-    from poetry_torch_plugin.project.pyproject import PyProject
 
 
 @dataclass(frozen=True)

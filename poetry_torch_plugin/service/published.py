@@ -142,7 +142,7 @@ def live_index_for(
     from poetry_torch_plugin.core.config import parse_requirements
     from poetry_torch_plugin.core.variants import channel_base
     from poetry_torch_plugin.project.edits import packages_for
-    from poetry_torch_plugin.project.read import read_project
+    from poetry_torch_plugin.project.files import read_project
     from poetry_torch_plugin.service.install import _index_base_for
 
     settings = read_project(pyproject).settings or TorchConfig()
@@ -186,7 +186,7 @@ def index_verdicts(report: Report) -> Report:
     from poetry_torch_plugin.core.auto import choose
     from poetry_torch_plugin.data import load_facts
     from poetry_torch_plugin.env.installed import TargetEnv
-    from poetry_torch_plugin.env.layout import env_python
+    from poetry_torch_plugin.env.installed import env_python
     from poetry_torch_plugin.service.install import _index_base_for
     from poetry_torch_plugin.service.verdict import ERROR
     from poetry_torch_plugin.service.verdict import FIX_AUTO

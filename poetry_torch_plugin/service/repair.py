@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 from poetry_torch_plugin.core.lockfile import LOCK_NAME
 from poetry_torch_plugin.core.lockfile import TorchLock
 from poetry_torch_plugin.core.urls import redact
-from poetry_torch_plugin.env.drift import drift
+from poetry_torch_plugin.env.installed import drift
+from poetry_torch_plugin.env.installed import exclusive
 from poetry_torch_plugin.env.installed import installed_distributions
-from poetry_torch_plugin.env.mutex import exclusive
 from poetry_torch_plugin.project.lockstate import lock_state
 from poetry_torch_plugin.service.settings import Reporter
 from poetry_torch_plugin.service.settings import access_for

@@ -25,9 +25,9 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.core.choice import VariantChoice
     from poetry_torch_plugin.core.config import Source
     from poetry_torch_plugin.core.machine import Machine
-    from poetry_torch_plugin.env.layout import EnvState
+    from poetry_torch_plugin.env.installed import EnvState
     from poetry_torch_plugin.env.runtime import RuntimeResult
-    from poetry_torch_plugin.project.read import ProjectState
+    from poetry_torch_plugin.project.files import ProjectState
 
 
 @dataclass(frozen=True)

@@ -123,7 +123,7 @@ def with_choice(
     from poetry_torch_plugin.core.choice import VARIANT_ENV
     from poetry_torch_plugin.core.choice import choose_variant
     from poetry_torch_plugin.core.choice import parse_variant
-    from poetry_torch_plugin.project.read import local_variant
+    from poetry_torch_plugin.project.files import local_variant
 
     configured = settings.source()
     machine = _detected_once()  # the target rule and auto may both ask: detect once

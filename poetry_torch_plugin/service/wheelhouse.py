@@ -309,7 +309,7 @@ def install_from(
 ) -> tuple[str, ...]:
     """Replay the fresh lock from ``wheelhouse`` alone (no index, hash-checked); no file of the
     project is written.  Returns the pins installed (none for a dry run)."""
-    from poetry_torch_plugin.env.mutex import exclusive
+    from poetry_torch_plugin.env.installed import exclusive
     from poetry_torch_plugin.installer.backend import environment_tag_set
     from poetry_torch_plugin.installer.resolve import install_locked
     from poetry_torch_plugin.installer.select import get_backend

@@ -25,7 +25,7 @@ from poetry_torch_plugin.core.machine import NvccInfo
 from poetry_torch_plugin.core.machine import NvidiaInfo
 from poetry_torch_plugin.core.machine import machine_to_dict
 from poetry_torch_plugin.data import load_facts
-from poetry_torch_plugin.env.layout import read_environment
+from poetry_torch_plugin.env.installed import read_environment
 from poetry_torch_plugin.machine import nvml as nvml_probe
 from poetry_torch_plugin.machine import probes
 from poetry_torch_plugin.machine.detect import FAKE_MACHINE_ENV
@@ -37,7 +37,7 @@ from poetry_torch_plugin.machine.probes import parse_nvcc_version
 from poetry_torch_plugin.machine.probes import parse_proc_driver_version
 from poetry_torch_plugin.machine.probes import parse_query_gpu_csv
 from poetry_torch_plugin.machine.probes import parse_smi_header
-from poetry_torch_plugin.project.read import read_project
+from poetry_torch_plugin.project.files import read_project
 from poetry_torch_plugin.service.report import build_report
 from tests.support.check_demo import PYPROJECT
 from tests.support.check_demo import make_check_demo

@@ -20,13 +20,13 @@ from poetry_torch_plugin.core.facts import archs_for
 from poetry_torch_plugin.core.machine import Machine
 from poetry_torch_plugin.core.machine import machine_to_dict
 from poetry_torch_plugin.data import load_facts
-from poetry_torch_plugin.env.layout import EnvState
-from poetry_torch_plugin.env.layout import env_python
-from poetry_torch_plugin.env.layout import read_environment
+from poetry_torch_plugin.env.installed import EnvState
+from poetry_torch_plugin.env.installed import env_python
+from poetry_torch_plugin.env.installed import read_environment
 from poetry_torch_plugin.env.runtime import RuntimeResult
 from poetry_torch_plugin.machine.detect import machine_from_dict
-from poetry_torch_plugin.project.read import ProjectState
-from poetry_torch_plugin.project.read import read_project
+from poetry_torch_plugin.project.files import ProjectState
+from poetry_torch_plugin.project.files import read_project
 from poetry_torch_plugin.service.report import Report
 from poetry_torch_plugin.service.report import build_report
 
