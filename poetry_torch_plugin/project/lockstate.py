@@ -21,7 +21,6 @@ from poetry_torch_plugin.core.lockfile import dumps
 from poetry_torch_plugin.core.lockfile import inputs_for
 from poetry_torch_plugin.core.lockfile import loads
 from poetry_torch_plugin.core.lockfile import requires_python_of
-from poetry_torch_plugin.core.pylock import pylock_text
 from poetry_torch_plugin.errors import ConfigError
 from poetry_torch_plugin.project.edits import load
 from poetry_torch_plugin.project.files import write_atomic
@@ -151,6 +150,10 @@ def export_project(
         raise ConfigError(f"{problem} Nothing was exported.")
     chosen = select(lock, target, every)
     if form == "pylock":
+        # lazy: only `poetry torch export --format pylock` needs it, and this module is
+        # imported by the hook after every Poetry command
+        from poetry_torch_plugin.core.pylock import pylock_text
+
         return pylock_text(lock, chosen if target or every else None)
     if target or every:
         return export_selected(chosen, f"target {target}" if target else "every target")
