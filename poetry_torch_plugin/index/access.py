@@ -20,6 +20,8 @@ from poetry_torch_plugin.core.urls import is_loopback
 from poetry_torch_plugin.core.urls import redact
 from poetry_torch_plugin.core.urls import split_login
 from poetry_torch_plugin.errors import ConfigError
+from poetry_torch_plugin.seam.credentials import poetry_certificates
+from poetry_torch_plugin.seam.credentials import poetry_credentials
 
 
 ALLOW_HTTP_ENV = "POETRY_TORCH_ALLOW_HTTP"
@@ -136,9 +138,6 @@ def resolve_access(
     The login comes from the URL, else Poetry's configuration for the source, else
     ``index_base`` (``POETRY_TORCH_INDEX_BASE`` or ``index-base``) when that carries one and
     ``url`` lies under it: the plugin never writes such a login into the source URL."""
-    from poetry_torch_plugin.seam.credentials import poetry_certificates
-    from poetry_torch_plugin.seam.credentials import poetry_credentials
-
     clean, username, password = split_login(url)
     scheme = urllib.parse.urlsplit(clean).scheme.lower()
     if scheme not in ("https", "http", "file"):
