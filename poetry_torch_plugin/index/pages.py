@@ -11,21 +11,18 @@ written first and renamed), so a folder never holds a half-written or tampered w
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import html
 import os
 import re
 import secrets
 import socket
-import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-from typing import Any
 
 from packaging.requirements import InvalidRequirement
 from packaging.requirements import Requirement
@@ -38,6 +35,9 @@ from poetry_torch_plugin.core.urls import redact
 from poetry_torch_plugin.errors import AccessRefusedError
 from poetry_torch_plugin.errors import IndexAccessError
 from poetry_torch_plugin.errors import NotPublishedError
+from poetry_torch_plugin.index.access import IndexAccess
+from poetry_torch_plugin.index.access import open_url
+from poetry_torch_plugin.index.access import request_timeout
 
 
 if TYPE_CHECKING:
@@ -50,7 +50,6 @@ if TYPE_CHECKING:
     from packaging.specifiers import SpecifierSet
 
     from poetry_torch_plugin.core.variants import Variant
-    from poetry_torch_plugin.index.access import IndexAccess
 
 
 _ANCHOR = re.compile(r"<a\s[^>]*href=[\"']([^\"']+)[\"'][^>]*>", re.IGNORECASE)
@@ -101,100 +100,11 @@ def _parse_listing(project: str, url: str, body: str) -> Listing:
     return Listing(project, url, tuple(files), metadata, tuple(links))
 
 
-def _ssl_context(access: IndexAccess | None) -> ssl.SSLContext | None:
-    if access is None or access.url.startswith("http:"):
-        return None
-    return _context(access.cert, access.client_cert, access.verify)
-
-
-@functools.lru_cache(maxsize=4)
-def _context(cafile: str | None, client_cert: str | None, verify: bool) -> ssl.SSLContext:
-    """One context per trust setting: loading the CA bundle costs ~10 ms, and locking reads
-    the page of every package in the closure."""
-    context = ssl.create_default_context(cafile=cafile)
-    if client_cert:
-        context.load_cert_chain(client_cert)
-    if not verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
-
-
-TIMEOUT_ENV = "POETRY_TORCH_TIMEOUT"
-
-
-def _timeout() -> float:
-    try:
-        return max(0.1, float(os.environ.get(TIMEOUT_ENV, "15")))
-    except ValueError:
-        return 15.0
-
-
-class _DropLoginOnRedirect(urllib.request.HTTPRedirectHandler):
-    """Follow redirects, but send the login only to the origin it was meant for: a redirect
-    that changes scheme, host or port drops ``Authorization`` (as pip and requests do)."""
-
-    def redirect_request(
-        self,
-        req: urllib.request.Request,
-        fp: Any,
-        code: int,
-        msg: str,
-        headers: Any,
-        newurl: str,
-    ) -> urllib.request.Request | None:
-        new = super().redirect_request(req, fp, code, msg, headers, newurl)
-        if new is not None and _origin(newurl) != _origin(req.full_url):
-            for key in [k for k in new.headers if k.lower() == "authorization"]:
-                del new.headers[key]
-            new.unredirected_hdrs.pop("Authorization", None)
-        return new
-
-
-def _origin(url: str) -> tuple[str, str, int | None]:
-    parts = urllib.parse.urlsplit(url)
-    scheme = parts.scheme.lower()
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    return scheme, (parts.hostname or "").lower(), port or {"http": 80, "https": 443}.get(scheme)
-
-
-def _open(request: urllib.request.Request, timeout: float, context: ssl.SSLContext | None) -> Any:
-    handlers: list[urllib.request.BaseHandler] = [_DropLoginOnRedirect()]
-    if context is not None:
-        handlers.append(urllib.request.HTTPSHandler(context=context))
-    return urllib.request.build_opener(*handlers).open(request, timeout=timeout)
-
-
-def open_url(
-    url: str,
-    access: IndexAccess | None,
-    *,
-    login_for: str,
-    timeout: float | None = None,
-    accept: str | None = None,
-) -> Any:
-    """GET ``url`` (an index page, a wheel, its ``.metadata``) with the index's certificates;
-    the index's login goes along only when ``url`` has the origin of ``login_for`` (the index
-    page it was linked from), and a redirect elsewhere drops it (``_DropLoginOnRedirect``)."""
-    headers = {"Accept": accept} if accept else {}
-    auth = access.basic_auth() if access else None
-    if auth is not None and _origin(url) == _origin(login_for):
-        import base64
-
-        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
-        headers["Authorization"] = f"Basic {token}"
-    request = urllib.request.Request(url, headers=headers)  # noqa: S310
-    return _open(request, _timeout() if timeout is None else timeout, _ssl_context(access))
-
-
 def fetch_listing(
     index_url: str, project: str, *, timeout: float | None = None, access: IndexAccess | None = None
 ) -> Listing:
     """GET ``<index>/<project>/`` and parse its anchors; IndexAccessError with a one-line reason."""
-    timeout = _timeout() if timeout is None else timeout
+    timeout = request_timeout() if timeout is None else timeout
     url = f"{index_url.rstrip('/')}/{canonicalize_name(project)}/"
     shown = redact(url)
     if urllib.parse.urlsplit(url).scheme.lower() == "file":
