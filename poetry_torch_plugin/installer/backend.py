@@ -35,8 +35,8 @@ from poetry_torch_plugin.core.urls import redact_text
 from poetry_torch_plugin.core.urls import without_login
 from poetry_torch_plugin.core.variants import channel_of
 from poetry_torch_plugin.core.variants import from_local_label
-from poetry_torch_plugin.errors import IndexAccessError
 from poetry_torch_plugin.errors import InstallError
+from poetry_torch_plugin.errors import NotPublishedError
 from poetry_torch_plugin.index.access import IndexAccess
 from poetry_torch_plugin.index.pages import WheelTarget
 from poetry_torch_plugin.index.pages import fetch_listing
@@ -397,8 +397,8 @@ def _published(request: Request, name: str) -> bool:
     user, password = request.credentials or (None, None)
     try:
         fetch_listing(url, name, timeout=5, access=IndexAccess(url, user, password))
-    except IndexAccessError as exc:
-        return "does not publish" not in str(exc)
+    except NotPublishedError:  # the two "does not publish" answers (404, no folder)
+        return False
     except Exception:  # a message is being built: any doubt means "published"
         return True
     return True
