@@ -18,18 +18,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
 
-from poetry_torch_plugin.core.choice import LOCAL_FILE
-from poetry_torch_plugin.core.choice import LOCAL_TABLE
-from poetry_torch_plugin.core.choice import parse_variant
 from poetry_torch_plugin.core.config import parse_toml
 from poetry_torch_plugin.core.config import read_config
+from poetry_torch_plugin.core.targets import LOCAL_FILE
+from poetry_torch_plugin.core.targets import LOCAL_TABLE
+from poetry_torch_plugin.core.targets import parse_variant
 from poetry_torch_plugin.errors import ConfigError
 from poetry_torch_plugin.errors import TorchPluginError
 
 
 if TYPE_CHECKING:
-    from poetry_torch_plugin.core.config import Source
     from poetry_torch_plugin.core.config import TorchConfig
+    from poetry_torch_plugin.core.variants import Source
 
 
 # the mode of a file that did not exist before (an existing file keeps its own)
