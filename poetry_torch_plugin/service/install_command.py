@@ -48,7 +48,7 @@ def install_torch(
     hears each line to show, in cleo's markup.  Raises a one-line TorchPluginError."""
     from poetry_torch_plugin.core.urls import redact
     from poetry_torch_plugin.core.variants import parse_channel
-    from poetry_torch_plugin.install.select import get_backend
+    from poetry_torch_plugin.installer.select import get_backend
 
     if options.for_kind is not None:
         _install_for(pyproject, options, find_env, say)
@@ -165,7 +165,7 @@ def _variant(
         from poetry_torch_plugin.core.fit import choose
         from poetry_torch_plugin.data import load_facts
         from poetry_torch_plugin.machine.detect import detect_machine
-        from poetry_torch_plugin.project.read import configured_packages
+        from poetry_torch_plugin.project.files import configured_packages
         from poetry_torch_plugin.service.published import live_index_for
 
         machine = detect_machine()
@@ -236,7 +236,7 @@ def _refuse_unrunnable(
     from poetry_torch_plugin.data import load_facts
     from poetry_torch_plugin.errors import VariantError
     from poetry_torch_plugin.machine.detect import detect_machine
-    from poetry_torch_plugin.project.read import configured_packages
+    from poetry_torch_plugin.project.files import configured_packages
 
     configured = list(configured_packages(pyproject))
     requested = list(options.requirements)

@@ -236,7 +236,7 @@ def test_export_installs_with_plain_pip(project: Project, tmp_path: Path) -> Non
 
 def test_pylock_export_installs_with_uv(project: Project, tmp_path: Path) -> None:
     """Issue 14 item 4: PEP 751 ``pylock.toml``, read by a real installer (uv)."""
-    from poetry_torch_plugin.install.uv import find_uv
+    from poetry_torch_plugin.installer.uv import find_uv
 
     uv = find_uv()
     if uv is None:

@@ -29,7 +29,11 @@ from poetry_torch_plugin.core.lockfile import requirement_lines
 from poetry_torch_plugin.core.urls import redact
 from poetry_torch_plugin.errors import IndexAccessError
 from poetry_torch_plugin.errors import InstallError
-from poetry_torch_plugin.index.listing import fetch_listing
+from poetry_torch_plugin.index.pages import fetch_listing
+from poetry_torch_plugin.installer import download_once
+from poetry_torch_plugin.installer.backend import Request
+from poetry_torch_plugin.installer.backend import explain_failure
+from poetry_torch_plugin.installer.pip import PipBackend
 
 
 if TYPE_CHECKING:
@@ -40,8 +44,8 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.core.lockfile import LockInputs
     from poetry_torch_plugin.env.installed import TargetEnv
     from poetry_torch_plugin.index.access import IndexAccess
-    from poetry_torch_plugin.index.listing import Listing
-    from poetry_torch_plugin.install.base import Backend
+    from poetry_torch_plugin.index.pages import Listing
+    from poetry_torch_plugin.installer.backend import Backend
 
 
 _INTERPRETER = re.compile(r"^(?:cp|py|pp|ip|jy|graalpy)(\d)(\d*)$")
@@ -208,23 +212,18 @@ def resolve(
 
     ``known`` holds index pages already read in this run (the torch page, read to check that
     the index answers), so they are not fetched twice.  With a ``wheelhouse`` the closure is
-    downloaded into it while resolving (see ``wheelhouse.wheelhouse_needed``), for ``install_locked`` to
+    downloaded into it while resolving (see ``download_once.wheelhouse_needed``), for ``install_locked`` to
     install from; it stays empty when no pip could download.
     """
-    from poetry_torch_plugin.install.base import Request
-
     request = Request.for_access(access, tuple(requirements), verbose=verbose)
-    from poetry_torch_plugin.install.wheelhouse import download_report
-    from poetry_torch_plugin.install.wheelhouse import hashes_missing
-
     report = None
     loud = Request.for_access(access, tuple(requirements), quiet=quiet, verbose=verbose)
     if wheelhouse is not None:
-        report = download_report(target, loud, wheelhouse)
-    elif hashes_missing((known or {}).get("torch")):
+        report = download_once.download_report(target, loud, wheelhouse)
+    elif download_once.hashes_missing((known or {}).get("torch")):
         # the index gives no sha256 (nightly pages): download the closure to hash its bytes
         with tempfile.TemporaryDirectory(prefix="poetry-torch-hash-") as tmp:
-            report = download_report(target, loud, Path(tmp))
+            report = download_once.download_report(target, loud, Path(tmp))
     if report is None:
         report = backend.report(target, request)
 
@@ -243,9 +242,6 @@ def replay_failure(
     stderr: str, lock: TorchLock, index_url: str, target: TargetEnv, tool: str = "pip"
 ) -> str:
     """One line for a failed ``--require-hashes`` install, from pip's or uv's error output."""
-    from poetry_torch_plugin.install.base import Request
-    from poetry_torch_plugin.install.failures import explain_failure
-
     shown = redact(index_url)
     # pip: "DO NOT MATCH THE HASHES"; uv 0.13: "Hash mismatch for `torch==...`", or, when the
     # bytes are not even a zip, "Failed to extract archive" / "Bad CRC" (uv 0.11 also "ZIP
@@ -301,11 +297,6 @@ def install_locked(
     interpreter needs but the locking one did not) stops the install instead of coming in
     unchecked.  pip and uv get the same requirements file and ``--require-hashes``.
     """
-    from poetry_torch_plugin.install.base import Request
-    from poetry_torch_plugin.install.pip import PipBackend
-    from poetry_torch_plugin.install.wheelhouse import fetch_locked
-    from poetry_torch_plugin.install.wheelhouse import wheelhouse_needed
-
     installer = backend if backend is not None else PipBackend()
     with tempfile.TemporaryDirectory(prefix="poetry-torch-") as tmp:
         requirements = Path(tmp) / "torch-requirements.txt"
@@ -314,9 +305,9 @@ def install_locked(
         request = Request.for_access(access, arguments, quiet=quiet, verbose=verbose)
         if wheelhouse is not None and any(wheelhouse.iterdir()):
             request = replace(request, find_links=str(wheelhouse))
-        elif installer.name == "uv" and wheelhouse_needed(listing):
+        elif installer.name == "uv" and download_once.wheelhouse_needed(listing):
             house = Path(tmp) / "wheels"
-            code, stderr = fetch_locked(target, request, house)
+            code, stderr = download_once.fetch_locked(target, request, house)
             if code != 0:
                 raise InstallError(replay_failure(stderr, lock, access.url, target, "pip"))
             if any(house.iterdir()):
