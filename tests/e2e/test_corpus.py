@@ -62,7 +62,9 @@ if TYPE_CHECKING:
 
     from tests.support.index_server import IndexServer
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+# One pytest-xdist worker runs the whole module (``--dist loadgroup``): the ``corpus`` fixture
+# starts the job of every selected test of the module, so a second worker would run them all again.
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.xdist_group("test_corpus")]
 
 CORPUS = Path(__file__).resolve().parents[1] / "fixtures" / "corpus"
 FAMILY = frozenset({"torch", "torchvision", "torchaudio"})
