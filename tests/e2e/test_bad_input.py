@@ -11,15 +11,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.support.isolation import isolated_env
-from tests.support.project import Project
-from tests.support.project import pyproject_text
-
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from tests.support.index_server import IndexServer
+    from tests.support.project import Project
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 # the tests on the shared project: on one pytest-xdist worker (``--dist loadgroup``), so it is
@@ -36,23 +31,11 @@ def installed(project: Project) -> Project:
 
 
 @pytest.fixture(scope="module")
-def _shared_installed(
-    tmp_path_factory: pytest.TempPathFactory,
-    poetry_bin: Path,
-    _index_server_session: IndexServer,
-) -> Project:
-    """``installed``, built once for the module's refusals (their own isolated home)."""
-    server = _index_server_session
-    server.reset()
-    root = tmp_path_factory.mktemp("refusing") / "demo"
-    root.mkdir()
-    root.joinpath("pyproject.toml").write_text(pyproject_text(server.pypi_url))
-    env = isolated_env(root.parent / "home")
-    env["POETRY_TORCH_INDEX_BASE"] = server.base
-    project = Project(root, poetry_bin, env)
-    project.run("torch", "install", "--cuda", "12.9")
-    assert project.version_of("torch") == "2.9.0+cu129"
-    return project
+def _shared_installed(module_project: Project) -> Project:
+    """``installed``, built once for the module's refusals."""
+    module_project.run("torch", "install", "--cuda", "12.9")
+    assert module_project.version_of("torch") == "2.9.0+cu129"
+    return module_project
 
 
 @pytest.fixture
