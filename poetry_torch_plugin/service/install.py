@@ -9,10 +9,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from poetry_torch_plugin.core.config import Source
 from poetry_torch_plugin.core.config import effective_index_base
 from poetry_torch_plugin.core.config import parse_requirements
 from poetry_torch_plugin.core.config import read_config
+from poetry_torch_plugin.core.variants import Source
 from poetry_torch_plugin.core.variants import from_index_name
 from poetry_torch_plugin.env.mutex import COMMAND_WAIT
 from poetry_torch_plugin.env.mutex import exclusive
@@ -318,7 +318,7 @@ def execute_install(
         if not replay and not plan.local:
             # the entries for other machines stay: `poetry torch lock --check` says when the
             # targets changed, and each entry is checked against its inputs before a replay
-            from poetry_torch_plugin.core.lockentries import carried
+            from poetry_torch_plugin.core.lockfile import carried
 
             write_lock(state.path, carried(lock, state.lock, plan.variant.index_name))
         if plan.edit.changed:

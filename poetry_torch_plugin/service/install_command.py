@@ -162,7 +162,7 @@ def _variant(
     if (cuda is not None and cuda.strip().lower() == "auto") or rocm_auto:
         from dataclasses import replace
 
-        from poetry_torch_plugin.core.auto import choose
+        from poetry_torch_plugin.core.fit import choose
         from poetry_torch_plugin.data import load_facts
         from poetry_torch_plugin.machine.detect import detect_machine
         from poetry_torch_plugin.project.read import configured_packages
@@ -229,10 +229,10 @@ def _refuse_unrunnable(
 ) -> None:
     """An explicit build this machine cannot run stops here, before the index is read
     (``--force`` turns the refusal into a warning); see ``core/fit.py``."""
-    from poetry_torch_plugin.core.auto import COMPANIONS
-    from poetry_torch_plugin.core.auto import requirement_names
-    from poetry_torch_plugin.core.auto import target_torch_version
+    from poetry_torch_plugin.core.fit import COMPANIONS
     from poetry_torch_plugin.core.fit import judge_variant
+    from poetry_torch_plugin.core.fit import requirement_names
+    from poetry_torch_plugin.core.fit import target_torch_version
     from poetry_torch_plugin.data import load_facts
     from poetry_torch_plugin.errors import VariantError
     from poetry_torch_plugin.machine.detect import detect_machine

@@ -92,7 +92,7 @@ def _for_the_lock(error: IndexAccessError) -> IndexAccessError:
 
 def _checked_variants(add: tuple[str, ...]) -> tuple[str, ...]:
     """``--add-variant`` values as index names; ConfigError for one that is no variant."""
-    from poetry_torch_plugin.core.choice import parse_variant
+    from poetry_torch_plugin.core.targets import parse_variant
 
     found: list[str] = []
     for value in add:

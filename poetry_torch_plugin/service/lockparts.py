@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from poetry_torch_plugin.core.lockentries import wanted
 from poetry_torch_plugin.core.lockfile import LOCK_NAME
+from poetry_torch_plugin.core.lockfile import wanted
 from poetry_torch_plugin.errors import ConfigError
 from poetry_torch_plugin.service.universal import _inputs
 from poetry_torch_plugin.service.universal import host_of
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 def _machine(target: TargetEnv) -> tuple[str | None, str]:
     """(platform key, Python ``3.12``) of the environment's interpreter."""
-    from poetry_torch_plugin.core.lockentries import platform_of
+    from poetry_torch_plugin.core.lockfile import platform_of
     from poetry_torch_plugin.install.base import environment_markers
 
     markers = environment_markers(target.python)

@@ -183,7 +183,7 @@ def index_verdicts(report: Report) -> Report:
     candidates it rules out, one verdict each.  Reads the network, so only on request."""
     from dataclasses import replace
 
-    from poetry_torch_plugin.core.auto import choose
+    from poetry_torch_plugin.core.fit import choose
     from poetry_torch_plugin.data import load_facts
     from poetry_torch_plugin.env.installed import TargetEnv
     from poetry_torch_plugin.env.layout import env_python

@@ -22,9 +22,9 @@ from poetry_torch_plugin.service.verdicts import _Verdicts
 
 
 if TYPE_CHECKING:
-    from poetry_torch_plugin.core.choice import VariantChoice
-    from poetry_torch_plugin.core.config import Source
     from poetry_torch_plugin.core.machine import Machine
+    from poetry_torch_plugin.core.targets import VariantChoice
+    from poetry_torch_plugin.core.variants import Source
     from poetry_torch_plugin.env.layout import EnvState
     from poetry_torch_plugin.env.runtime import RuntimeResult
     from poetry_torch_plugin.project.read import ProjectState

@@ -17,22 +17,22 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from poetry_torch_plugin.core.lockentries import DEFAULT
-from poetry_torch_plugin.core.lockentries import PLATFORMS
-from poetry_torch_plugin.core.lockentries import LockEntry
-from poetry_torch_plugin.core.lockentries import key_of
-from poetry_torch_plugin.core.lockentries import wanted
+from poetry_torch_plugin.core.lockfile import DEFAULT
 from poetry_torch_plugin.core.lockfile import LOCK_NAME
+from poetry_torch_plugin.core.lockfile import PLATFORMS
+from poetry_torch_plugin.core.lockfile import LockEntry
+from poetry_torch_plugin.core.lockfile import key_of
+from poetry_torch_plugin.core.lockfile import wanted
 from poetry_torch_plugin.errors import ConfigError
 from poetry_torch_plugin.errors import TorchPluginError
 
 
 if TYPE_CHECKING:
-    from poetry_torch_plugin.core.config import Source
     from poetry_torch_plugin.core.config import TorchConfig
-    from poetry_torch_plugin.core.lockentries import Wanted
     from poetry_torch_plugin.core.lockfile import LockInputs
     from poetry_torch_plugin.core.lockfile import TorchLock
+    from poetry_torch_plugin.core.lockfile import Wanted
+    from poetry_torch_plugin.core.variants import Source
     from poetry_torch_plugin.env.installed import TargetEnv
     from poetry_torch_plugin.index.listing import Listing
     from poetry_torch_plugin.install.uv import UvBackend
@@ -143,7 +143,7 @@ def lock_entries(
     if committed is None:
         return primary
     if add and host is None:
-        from poetry_torch_plugin.core.lockentries import PLATFORMS as KNOWN
+        from poetry_torch_plugin.core.lockfile import PLATFORMS as KNOWN
 
         raise ConfigError(
             f"--add-variant locks a variant for this machine's platform, and"
@@ -187,7 +187,7 @@ def _pythons(
     allows: object,
     requires_python: str,
 ) -> tuple[str, ...]:
-    from poetry_torch_plugin.core.lockentries import pythons_published
+    from poetry_torch_plugin.core.lockfile import pythons_published
     from poetry_torch_plugin.core.urls import redact
 
     source = source_of(settings, want.variant)
@@ -230,10 +230,10 @@ def _resolve_entry(
     requires_python: str,
     verbose: bool,
 ) -> LockEntry:
-    from poetry_torch_plugin.core.lockentries import fits
-    from poetry_torch_plugin.core.lockentries import resolved_for
-    from poetry_torch_plugin.core.lockentries import tag_set
     from poetry_torch_plugin.core.lockfile import LockedPackage
+    from poetry_torch_plugin.core.lockfile import fits
+    from poetry_torch_plugin.core.lockfile import resolved_for
+    from poetry_torch_plugin.core.lockfile import tag_set
     from poetry_torch_plugin.install.base import Request
     from poetry_torch_plugin.install.resolve import lock_from_report
     from poetry_torch_plugin.service.settings import access_for

@@ -10,9 +10,9 @@ from poetry_torch_plugin.errors import TorchPluginError
 
 
 if TYPE_CHECKING:
-    from poetry_torch_plugin.core.config import Source
     from poetry_torch_plugin.core.config import TorchConfig
     from poetry_torch_plugin.core.machine import Machine
+    from poetry_torch_plugin.core.variants import Source
     from poetry_torch_plugin.core.variants import Variant
     from poetry_torch_plugin.env.installed import InstalledDist
     from poetry_torch_plugin.env.runtime import RuntimeResult
@@ -164,7 +164,7 @@ class _Verdicts:
         import platform
         import sys
 
-        from poetry_torch_plugin.core.lockentries import platform_of
+        from poetry_torch_plugin.core.lockfile import platform_of
         from poetry_torch_plugin.env.drift import lock_drift
         from poetry_torch_plugin.service.lockparts import entry_for
 

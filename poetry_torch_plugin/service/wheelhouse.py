@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from poetry_torch_plugin.core.config import Source
 from poetry_torch_plugin.core.lockfile import LOCK_NAME
+from poetry_torch_plugin.core.variants import Source
 from poetry_torch_plugin.errors import ConfigError
 
 
