@@ -45,13 +45,6 @@ def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
     yield
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    # pytest-xdist registers it; this keeps --strict-markers happy without xdist (-p no:xdist)
-    config.addinivalue_line(
-        "markers", "xdist_group(name): tests that run on one pytest-xdist worker (--dist loadgroup)"
-    )
-
-
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Tests marked ``smoke`` run on the newest and on the oldest supported Poetry.
 

@@ -17,9 +17,6 @@ if TYPE_CHECKING:
     from tests.support.project import Project
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-# the tests on the shared project: on one pytest-xdist worker (``--dist loadgroup``), so it is
-# built once
-SHARED = pytest.mark.xdist_group("test_bad_input-refusing")
 
 
 @pytest.fixture
@@ -66,17 +63,14 @@ def assert_refused(
 
 
 @pytest.mark.parametrize("value", ["12.x", "cu12", "banana", "12.9;rm -rf /", ""])
-@SHARED
 def test_invalid_cuda_value(refusing: Project, value: str) -> None:
     assert_refused(refusing, ("torch", "install", "--cuda", value), "invalid --cuda value")
 
 
-@SHARED
 def test_unpublished_variant_404(refusing: Project) -> None:
     assert_refused(refusing, ("torch", "install", "--cuda", "11.7"), "HTTP 404")
 
 
-@SHARED
 def test_unreachable_index(refusing: Project) -> None:
     assert_refused(
         refusing,
@@ -85,7 +79,6 @@ def test_unreachable_index(refusing: Project) -> None:
     )
 
 
-@SHARED
 def test_no_wheel_for_this_python(refusing: Project) -> None:
     # the live index check refuses it before any download, naming this Python and platform
     line = assert_refused(refusing, ("torch", "install", "--cuda", "12.6"), "has no wheel for cp3")
@@ -93,7 +86,6 @@ def test_no_wheel_for_this_python(refusing: Project) -> None:
     assert "nothing was downloaded" in line
 
 
-@SHARED
 def test_requirement_nothing_satisfies(refusing: Project) -> None:
     line = assert_refused(refusing, ("torch", "install", "torch==3.0"), "matches no version on")
     assert "newest: 2.8.0+cu129, 2.9.0+cu129" in line

@@ -558,8 +558,6 @@ def matrix_project(
     yield project
 
 
-# every case on one pytest-xdist worker (``--dist loadgroup``): matrix_project is built once
-@pytest.mark.xdist_group("test_fault_matrix-cases")
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
 def test_fault_matrix(case: Case, matrix_project: Project, index_server: IndexServer) -> None:
     project = matrix_project

@@ -221,8 +221,6 @@ def exporting(_installed_cu129: Project, index_server: IndexServer) -> Project:
     return _installed_cu129
 
 
-# the export tests: on one pytest-xdist worker (``--dist loadgroup``), so their project is built once
-@pytest.mark.xdist_group("test_lock-exporting")
 def test_export_installs_with_plain_pip(exporting: Project, tmp_path: Path) -> None:
     project = exporting
     project.run("torch", "export", "-o", "requirements-torch.txt")
@@ -249,7 +247,6 @@ def test_export_installs_with_plain_pip(exporting: Project, tmp_path: Path) -> N
     assert {name: installed[name].version for name in CU129_29} == CU129_29
 
 
-@pytest.mark.xdist_group("test_lock-exporting")
 def test_pylock_export_installs_with_uv(exporting: Project, tmp_path: Path) -> None:
     """Issue 14 item 4: PEP 751 ``pylock.toml``, read by a real installer (uv)."""
     from poetry_torch_plugin.install.uv import find_uv
