@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from poetry_torch_plugin.env.layout import read_environment
-from poetry_torch_plugin.project.read import read_project
+from poetry_torch_plugin.env.installed import read_environment
+from poetry_torch_plugin.project.files import read_project
 from poetry_torch_plugin.seam.locate import locate_project_env
 from poetry_torch_plugin.service.report import build_report
 
@@ -14,9 +14,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
-    from poetry_torch_plugin.env.layout import EnvState
+    from poetry_torch_plugin.env.installed import EnvState
     from poetry_torch_plugin.env.runtime import RuntimeResult
-    from poetry_torch_plugin.project.read import ProjectState
+    from poetry_torch_plugin.project.files import ProjectState
     from poetry_torch_plugin.service.report import Report
 
 
@@ -49,7 +49,7 @@ def check(
 
 
 def _runtime(root: Path | None, note: Callable[[str], None] | None) -> RuntimeResult:
-    from poetry_torch_plugin.env.layout import env_python
+    from poetry_torch_plugin.env.installed import env_python
     from poetry_torch_plugin.env.runtime import RuntimeResult
     from poetry_torch_plugin.env.runtime import probe
 

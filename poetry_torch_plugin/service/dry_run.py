@@ -15,10 +15,10 @@ if TYPE_CHECKING:
 
     from poetry_torch_plugin.env.installed import TargetEnv
     from poetry_torch_plugin.index.access import IndexAccess
-    from poetry_torch_plugin.index.published import IndexPages
-    from poetry_torch_plugin.index.published import WheelTarget
-    from poetry_torch_plugin.install.base import Backend
-    from poetry_torch_plugin.install.base import Request
+    from poetry_torch_plugin.index.pages import IndexPages
+    from poetry_torch_plugin.index.pages import WheelTarget
+    from poetry_torch_plugin.installer.backend import Backend
+    from poetry_torch_plugin.installer.backend import Request
     from poetry_torch_plugin.service.install import InstallPlan
     from poetry_torch_plugin.service.settings import EnvFinder
 
@@ -43,11 +43,11 @@ def describe(
     from poetry_torch_plugin.core.lockfile import LOCK_NAME
     from poetry_torch_plugin.errors import IndexAccessError
     from poetry_torch_plugin.errors import TargetEnvError
-    from poetry_torch_plugin.index.listing import fetch_listing
-    from poetry_torch_plugin.install.base import Request
-    from poetry_torch_plugin.install.pip import PipBackend
-    from poetry_torch_plugin.install.select import wheelhouse_reason
-    from poetry_torch_plugin.install.wheelhouse import wheelhouse_needed
+    from poetry_torch_plugin.index.pages import fetch_listing
+    from poetry_torch_plugin.installer.backend import Request
+    from poetry_torch_plugin.installer.download_once import wheelhouse_needed
+    from poetry_torch_plugin.installer.pip import PipBackend
+    from poetry_torch_plugin.installer.select import wheelhouse_reason
     from poetry_torch_plugin.project.lockstate import lock_state
     from poetry_torch_plugin.service.published import pages_for
     from poetry_torch_plugin.service.published import refuse_unpublished
@@ -151,7 +151,7 @@ def _dry_run_target(pyproject: Path, find_env: EnvFinder, say: Callable[[str], N
     install creates it first (as ``poetry install`` would), so naming the interpreter Poetry
     runs on would show the wrong ``--python``."""
     from poetry_torch_plugin.env.installed import TargetEnv
-    from poetry_torch_plugin.project.read import read_project
+    from poetry_torch_plugin.project.files import read_project
     from poetry_torch_plugin.seam.locate import locate_project_env
 
     if locate_project_env(pyproject.parent, read_project(pyproject).name) is not None:

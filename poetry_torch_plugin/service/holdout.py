@@ -120,7 +120,7 @@ def build(
     def newest_on_index(name: str) -> str | None:
         if source is None:
             return None
-        from poetry_torch_plugin.index.listing import fetch_listing
+        from poetry_torch_plugin.index.pages import fetch_listing
         from poetry_torch_plugin.service.settings import access_for
 
         access = access_for(settings, source)
@@ -158,7 +158,7 @@ def build(
         if dist is not None and dist.version == version:
             return version, requires_of(dist)
         if name in listings:
-            from poetry_torch_plugin.index.listing import fetch_requires
+            from poetry_torch_plugin.index.pages import fetch_requires
 
             listing, access = listings[name]
             requires = fetch_requires(listing, version, access=access)

@@ -14,14 +14,14 @@ from poetry_torch_plugin.core.config import parse_requirements
 from poetry_torch_plugin.core.config import read_config
 from poetry_torch_plugin.core.variants import Source
 from poetry_torch_plugin.core.variants import from_index_name
-from poetry_torch_plugin.env.mutex import COMMAND_WAIT
-from poetry_torch_plugin.env.mutex import exclusive
+from poetry_torch_plugin.env.installed import COMMAND_WAIT
+from poetry_torch_plugin.env.installed import exclusive
 from poetry_torch_plugin.errors import InstallError
+from poetry_torch_plugin.project.edits import load
+from poetry_torch_plugin.project.edits import write_atomic
 from poetry_torch_plugin.project.files import refuse_read_only
 from poetry_torch_plugin.project.lockstate import lock_state
 from poetry_torch_plugin.project.lockstate import write_lock
-from poetry_torch_plugin.project.pyproject import load
-from poetry_torch_plugin.project.pyproject import write_atomic
 from poetry_torch_plugin.service.published import checked_probe
 from poetry_torch_plugin.service.restore import put_back
 from poetry_torch_plugin.service.restore import refuse_changed
@@ -40,12 +40,12 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.core.lockfile import TorchLock
     from poetry_torch_plugin.core.variants import Variant
     from poetry_torch_plugin.env.installed import TargetEnv
-    from poetry_torch_plugin.index.published import IndexPages
-    from poetry_torch_plugin.index.published import WheelTarget
-    from poetry_torch_plugin.install.base import Backend
+    from poetry_torch_plugin.index.pages import IndexPages
+    from poetry_torch_plugin.index.pages import WheelTarget
+    from poetry_torch_plugin.installer.backend import Backend
     from poetry_torch_plugin.project.edits import EditResult
+    from poetry_torch_plugin.project.edits import PyProject
     from poetry_torch_plugin.project.lockstate import LockState
-    from poetry_torch_plugin.project.pyproject import PyProject
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,7 @@ def plan_install(
     from poetry_torch_plugin.core.targets import refuse_rewrite
     from poetry_torch_plugin.core.urls import without_login
     from poetry_torch_plugin.core.variants import channel_base
-    from poetry_torch_plugin.index.listing import source_url
+    from poetry_torch_plugin.index.pages import source_url
     from poetry_torch_plugin.project.edits import apply_install_edits
 
     pyproject = load(path)
@@ -173,7 +173,7 @@ def _local_plan(
     """The plan for a machine-local choice (None when the choice is pyproject's): the chosen
     variant's source, derived, and no edit.  Named packages need a committed edit: refused."""
     from poetry_torch_plugin.errors import ConfigError
-    from poetry_torch_plugin.index.listing import source_url
+    from poetry_torch_plugin.index.pages import source_url
     from poetry_torch_plugin.project.edits import EditResult
     from poetry_torch_plugin.service.settings import with_choice
 
@@ -222,10 +222,10 @@ def execute_install(
     installed.  Returns the pins that were passed to the installer.
     """
     from poetry_torch_plugin.core.urls import redact
-    from poetry_torch_plugin.install.labels import refuse_foreign_builds
-    from poetry_torch_plugin.install.resolve import install_locked
-    from poetry_torch_plugin.install.resolve import resolve
-    from poetry_torch_plugin.install.select import wheelhouse_reason
+    from poetry_torch_plugin.installer.backend import refuse_foreign_builds
+    from poetry_torch_plugin.installer.resolve import install_locked
+    from poetry_torch_plugin.installer.resolve import resolve
+    from poetry_torch_plugin.installer.select import wheelhouse_reason
     from poetry_torch_plugin.service.lockparts import own_part
 
     def tell(line: str) -> None:

@@ -48,7 +48,7 @@ def install_torch(
     hears each line to show, in cleo's markup.  Raises a one-line TorchPluginError."""
     from poetry_torch_plugin.core.urls import redact
     from poetry_torch_plugin.core.variants import parse_channel
-    from poetry_torch_plugin.install.select import get_backend
+    from poetry_torch_plugin.installer.select import get_backend
 
     if options.for_kind is not None:
         _install_for(pyproject, options, find_env, say)
@@ -165,7 +165,7 @@ def _variant(
         from poetry_torch_plugin.core.fit import choose
         from poetry_torch_plugin.data import load_facts
         from poetry_torch_plugin.machine.detect import detect_machine
-        from poetry_torch_plugin.project.read import configured_packages
+        from poetry_torch_plugin.project.files import configured_packages
         from poetry_torch_plugin.service.published import live_index_for
 
         machine = detect_machine()
@@ -206,11 +206,11 @@ def _variant(
             say(f"<comment>{flag}: {live.note}</comment>")
         return choice.variant, live
     if cuda is not None:
-        variant = parse_cuda(cuda)
+        variant = parse_cuda(cuda, published_variants)
         _refuse_unrunnable(pyproject, options, find_env, say, variant, f"--cuda {cuda.strip()}")
         return variant, None
     if rocm is not None:
-        variant = parse_rocm(rocm)
+        variant = parse_rocm(rocm, published_variants)
         _refuse_unrunnable(pyproject, options, find_env, say, variant, f"--rocm {rocm.strip()}")
         return variant, None
     if xpu:
@@ -236,7 +236,7 @@ def _refuse_unrunnable(
     from poetry_torch_plugin.data import load_facts
     from poetry_torch_plugin.errors import VariantError
     from poetry_torch_plugin.machine.detect import detect_machine
-    from poetry_torch_plugin.project.read import configured_packages
+    from poetry_torch_plugin.project.files import configured_packages
 
     configured = list(configured_packages(pyproject))
     requested = list(options.requirements)
@@ -295,7 +295,7 @@ def _install_for(
     kind = str(options.for_kind).strip().lower()
     flags = [(options.cuda, parse_cuda), (options.rocm, parse_rocm)]
     values = [
-        "auto" if text.strip().lower() == "auto" else parse(text).index_name
+        "auto" if text.strip().lower() == "auto" else parse(text, published_variants).index_name
         for text, parse in flags
         if text is not None
     ]
@@ -335,3 +335,13 @@ def _install_for(
             return
         plain = replace(options, cuda=None, rocm=None, cpu=False, xpu=False, for_kind=None)
         install_torch(pyproject, plain, find_env, say)
+
+
+def published_variants() -> list[Variant]:
+    """Every variant the facts list for some torch release: what a mistyped ``--cuda`` or
+    ``--rocm`` value is answered with (offline, so a typo costs no index read)."""
+    from poetry_torch_plugin.core.variants import from_index_name
+    from poetry_torch_plugin.data import load_facts
+
+    names = {build.name for release in load_facts().releases for build in release.builds}
+    return [variant for variant in map(from_index_name, sorted(names)) if variant is not None]

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 from poetry_torch_plugin.errors import ConfigError
 from poetry_torch_plugin.errors import IndexAccessError
-from poetry_torch_plugin.index.listing import fetch_listing
-from poetry_torch_plugin.install.resolve import resolve
+from poetry_torch_plugin.index.pages import fetch_listing
+from poetry_torch_plugin.installer.resolve import resolve
 
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ def lock_project(
 
     ``add`` (or ``keep``: a target was added) keeps a fresh first part as it is: adding a
     variant or a target re-resolves nothing else."""
-    from poetry_torch_plugin.install.select import get_backend
+    from poetry_torch_plugin.installer.select import get_backend
     from poetry_torch_plugin.project.files import refuse_read_only
     from poetry_torch_plugin.project.lockstate import configured
     from poetry_torch_plugin.project.lockstate import lock_state

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 def _machine(target: TargetEnv) -> tuple[str | None, str]:
     """(platform key, Python ``3.12``) of the environment's interpreter."""
     from poetry_torch_plugin.core.lockfile import platform_of
-    from poetry_torch_plugin.install.base import environment_markers
+    from poetry_torch_plugin.installer.backend import environment_markers
 
     markers = environment_markers(target.python)
     platform = platform_of(markers.get("sys_platform", ""), markers.get("platform_machine", ""))

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.core.variants import Variant
     from poetry_torch_plugin.env.installed import TargetEnv
     from poetry_torch_plugin.index.access import IndexAccess
-    from poetry_torch_plugin.install.base import Backend
+    from poetry_torch_plugin.installer.backend import Backend
 
 
 _HOOK_KEPT = "the installed build was left as it was"
@@ -44,11 +44,11 @@ def install_pins(
     the version range (a +cu129 torch satisfies ``torch==2.8.0`` for a cu128 install), so the
     exact versions are resolved from the index first and pinned.
     """
-    from poetry_torch_plugin.index.listing import fetch_listing
-    from poetry_torch_plugin.install.base import pins_of
-    from poetry_torch_plugin.install.labels import refuse_foreign_builds
-    from poetry_torch_plugin.install.select import wheelhouse_reason
-    from poetry_torch_plugin.install.wheelhouse import download_report
+    from poetry_torch_plugin.index.pages import fetch_listing
+    from poetry_torch_plugin.installer.backend import pins_of
+    from poetry_torch_plugin.installer.backend import refuse_foreign_builds
+    from poetry_torch_plugin.installer.download_once import download_report
+    from poetry_torch_plugin.installer.select import wheelhouse_reason
 
     request = request_for(access, settings_requirements, quiet=quiet, verbose=verbose)
     try:

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING
 
 from poetry_torch_plugin.core.urls import redact
 from poetry_torch_plugin.errors import IndexAccessError
-from poetry_torch_plugin.index.published import IndexPages
-from poetry_torch_plugin.index.published import WheelTarget
-from poetry_torch_plugin.index.published import wanted_packages
+from poetry_torch_plugin.index.pages import IndexPages
+from poetry_torch_plugin.index.pages import WheelTarget
+from poetry_torch_plugin.index.pages import wanted_packages
 
 
 if TYPE_CHECKING:
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.core.variants import Variant
     from poetry_torch_plugin.env.installed import TargetEnv
     from poetry_torch_plugin.index.access import IndexAccess
-    from poetry_torch_plugin.index.listing import Listing
+    from poetry_torch_plugin.index.pages import Listing
     from poetry_torch_plugin.service.install import InstallPlan
     from poetry_torch_plugin.service.report import Report
 
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 def wheel_target(env: TargetEnv | None) -> WheelTarget:
     """The tags of the project environment's interpreter; this interpreter's when there is no
     environment yet (or it cannot run), as the install would then create one."""
-    from poetry_torch_plugin.install.base import environment_wheel_target
+    from poetry_torch_plugin.installer.backend import environment_wheel_target
 
     found = environment_wheel_target(env.python) if env is not None else None
     return found or WheelTarget.here()
@@ -142,7 +142,7 @@ def live_index_for(
     from poetry_torch_plugin.core.config import parse_requirements
     from poetry_torch_plugin.core.variants import channel_base
     from poetry_torch_plugin.project.edits import packages_for
-    from poetry_torch_plugin.project.read import read_project
+    from poetry_torch_plugin.project.files import read_project
     from poetry_torch_plugin.service.install import _index_base_for
 
     settings = read_project(pyproject).settings or TorchConfig()
@@ -162,7 +162,7 @@ def checked_probe(
     """Before any download: refuse a variant whose index lacks a configured package for the
     target (``refuse_unpublished``), then return the torch page (read once: the install reads
     it for its PEP 658 metadata and hashes).  IndexAccessError when it cannot be read."""
-    from poetry_torch_plugin.index.listing import fetch_listing
+    from poetry_torch_plugin.index.pages import fetch_listing
     from poetry_torch_plugin.service.settings import access_for
 
     pages = pages or pages_for(plan.settings)
@@ -186,7 +186,7 @@ def index_verdicts(report: Report) -> Report:
     from poetry_torch_plugin.core.fit import choose
     from poetry_torch_plugin.data import load_facts
     from poetry_torch_plugin.env.installed import TargetEnv
-    from poetry_torch_plugin.env.layout import env_python
+    from poetry_torch_plugin.env.installed import env_python
     from poetry_torch_plugin.service.install import _index_base_for
     from poetry_torch_plugin.service.verdict import ERROR
     from poetry_torch_plugin.service.verdict import FIX_AUTO

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
     from poetry_torch_plugin.core.config import TorchConfig
     from poetry_torch_plugin.env.installed import TargetEnv
-    from poetry_torch_plugin.project.pyproject import PyProject
+    from poetry_torch_plugin.project.edits import PyProject
 
 
 def refresh_poetry_lock(pyproject: Path, settings: TorchConfig, target: TargetEnv) -> bool:

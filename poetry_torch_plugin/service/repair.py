@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 from poetry_torch_plugin.core.lockfile import LOCK_NAME
 from poetry_torch_plugin.core.lockfile import TorchLock
 from poetry_torch_plugin.core.urls import redact
-from poetry_torch_plugin.env.drift import drift
+from poetry_torch_plugin.env.installed import drift
+from poetry_torch_plugin.env.installed import exclusive
 from poetry_torch_plugin.env.installed import installed_distributions
-from poetry_torch_plugin.env.mutex import exclusive
 from poetry_torch_plugin.project.lockstate import lock_state
 from poetry_torch_plugin.service.settings import Reporter
 from poetry_torch_plugin.service.settings import access_for
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.core.variants import Variant
     from poetry_torch_plugin.env.installed import TargetEnv
     from poetry_torch_plugin.index.access import IndexAccess
-    from poetry_torch_plugin.index.listing import Listing
+    from poetry_torch_plugin.index.pages import Listing
 
 
 def ensure(
@@ -75,9 +75,9 @@ def ensure(
         )
         return False
     from poetry_torch_plugin.errors import InstallError
-    from poetry_torch_plugin.install.labels import refuse_foreign_builds
-    from poetry_torch_plugin.install.resolve import install_locked
-    from poetry_torch_plugin.install.select import get_backend
+    from poetry_torch_plugin.installer.backend import refuse_foreign_builds
+    from poetry_torch_plugin.installer.resolve import install_locked
+    from poetry_torch_plugin.installer.select import get_backend
     from poetry_torch_plugin.service.pins import install_pins
 
     house = _wheelhouse(lock, target)  # POETRY_TORCH_WHEELHOUSE: no index at all
@@ -135,7 +135,7 @@ def _torch_page(access: IndexAccess) -> Listing | None:
     """The index's torch page (whether it offers PEP 658 metadata); None when unreadable,
     and the installer says what is wrong with the index."""
     from poetry_torch_plugin.errors import IndexAccessError
-    from poetry_torch_plugin.index.listing import fetch_listing
+    from poetry_torch_plugin.index.pages import fetch_listing
 
     try:
         return fetch_listing(access.url, "torch", access=access)
@@ -224,7 +224,7 @@ def _wheelhouse(lock: TorchLock | None, target: TargetEnv | None = None) -> Path
 
     house = from_env()
     if house is not None and lock is not None:
-        from poetry_torch_plugin.install.base import environment_tag_set
+        from poetry_torch_plugin.installer.backend import environment_tag_set
 
         return holds(house, lock, environment_tag_set(target.python) if target else None)
     if house is not None:

@@ -25,9 +25,9 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.core.machine import Machine
     from poetry_torch_plugin.core.targets import VariantChoice
     from poetry_torch_plugin.core.variants import Source
-    from poetry_torch_plugin.env.layout import EnvState
+    from poetry_torch_plugin.env.installed import EnvState
     from poetry_torch_plugin.env.runtime import RuntimeResult
-    from poetry_torch_plugin.project.read import ProjectState
+    from poetry_torch_plugin.project.files import ProjectState
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ def _installer_dict(name: str) -> dict[str, str | None]:
     executable is found (not run here: ``check`` stays fast), else pip."""
     runs, path = name, None
     if name in ("auto", "uv"):
-        from poetry_torch_plugin.install.uv import find_uv
+        from poetry_torch_plugin.installer.uv import find_uv
 
         path = find_uv()  # None for "uv": the hook will fail, and check says so beforehand
         runs = "uv" if path is not None or name == "uv" else "pip"

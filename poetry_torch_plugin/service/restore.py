@@ -12,7 +12,7 @@ from poetry_torch_plugin.errors import TorchPluginError
 
 if TYPE_CHECKING:
     from poetry_torch_plugin.env.installed import TargetEnv
-    from poetry_torch_plugin.project.pyproject import PyProject
+    from poetry_torch_plugin.project.edits import PyProject
 
 
 class _Quiet:

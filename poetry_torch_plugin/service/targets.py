@@ -40,9 +40,9 @@ def set_target(pyproject: Path, kind: str, value: str) -> bytes | None:
     ConfigError (one line, nothing written) for an unknown kind or an unwritable file."""
     from poetry_torch_plugin.core.config import read_config
     from poetry_torch_plugin.project.edits import apply_target_edit
+    from poetry_torch_plugin.project.edits import load
+    from poetry_torch_plugin.project.edits import write_atomic
     from poetry_torch_plugin.project.files import refuse_read_only
-    from poetry_torch_plugin.project.pyproject import load
-    from poetry_torch_plugin.project.pyproject import write_atomic
 
     name = check_target(kind, value)
     pyproject_file = load(pyproject)
@@ -99,7 +99,7 @@ def lock_put_back(path: Path, before: bytes | None) -> Iterator[None]:
 def applying_target(pyproject: Path) -> str | None:
     """The ``[tool.poetry-torch.targets]`` key that applies to this machine, if any."""
     from poetry_torch_plugin.core.config import read_config
-    from poetry_torch_plugin.project.pyproject import load
+    from poetry_torch_plugin.project.edits import load
     from poetry_torch_plugin.service.settings import _target
 
     matched = _target(read_config(load(pyproject).document))

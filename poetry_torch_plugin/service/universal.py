@@ -34,8 +34,8 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.core.lockfile import Wanted
     from poetry_torch_plugin.core.variants import Source
     from poetry_torch_plugin.env.installed import TargetEnv
-    from poetry_torch_plugin.index.listing import Listing
-    from poetry_torch_plugin.install.uv import UvBackend
+    from poetry_torch_plugin.index.pages import Listing
+    from poetry_torch_plugin.installer.uv import UvBackend
 
 
 # uv resolutions run at once (each is one process reading a few index pages)
@@ -76,8 +76,8 @@ def host_of(lock: TorchLock) -> tuple[str | None, str | None]:
 
 
 def _uv() -> UvBackend:
-    from poetry_torch_plugin.install.select import get_backend
-    from poetry_torch_plugin.install.uv import UvBackend
+    from poetry_torch_plugin.installer.select import get_backend
+    from poetry_torch_plugin.installer.uv import UvBackend
 
     try:
         backend = get_backend("uv")
@@ -103,7 +103,7 @@ class _Pages:
 
     def page(self, source: Source, name: str, *, required: bool = False) -> Listing | None:
         from poetry_torch_plugin.errors import IndexAccessError
-        from poetry_torch_plugin.index.listing import fetch_listing
+        from poetry_torch_plugin.index.pages import fetch_listing
         from poetry_torch_plugin.service.settings import access_for
 
         key = (source.url, name)
@@ -134,7 +134,7 @@ def lock_entries(
 ) -> TorchLock:
     """``primary`` with every entry the project wants: those of ``previous`` whose inputs are
     unchanged kept (unless ``regenerate``), the others resolved in parallel.  Nothing is written."""
-    from poetry_torch_plugin.install.resolve import python_allows
+    from poetry_torch_plugin.installer.resolve import python_allows
 
     added = tuple(dict.fromkeys((*(previous.added if previous else ()), *add)))
     source = settings.source()
@@ -234,8 +234,8 @@ def _resolve_entry(
     from poetry_torch_plugin.core.lockfile import fits
     from poetry_torch_plugin.core.lockfile import resolved_for
     from poetry_torch_plugin.core.lockfile import tag_set
-    from poetry_torch_plugin.install.base import Request
-    from poetry_torch_plugin.install.resolve import lock_from_report
+    from poetry_torch_plugin.installer.backend import Request
+    from poetry_torch_plugin.installer.resolve import lock_from_report
     from poetry_torch_plugin.service.settings import access_for
 
     variant, platform_key, python = key

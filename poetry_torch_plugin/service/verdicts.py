@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from poetry_torch_plugin.env.layout import EnvState
-from poetry_torch_plugin.env.layout import env_python
+from poetry_torch_plugin.env.installed import EnvState
+from poetry_torch_plugin.env.installed import env_python
 from poetry_torch_plugin.errors import TorchPluginError
 
 
@@ -16,8 +16,8 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.core.variants import Variant
     from poetry_torch_plugin.env.installed import InstalledDist
     from poetry_torch_plugin.env.runtime import RuntimeResult
+    from poetry_torch_plugin.project.files import ProjectState
     from poetry_torch_plugin.project.lockstate import LockState
-    from poetry_torch_plugin.project.read import ProjectState
 
 
 from poetry_torch_plugin.service.machine_fit import gpus_text
@@ -128,7 +128,7 @@ class _Verdicts:
 
     def lock(self, project: ProjectState, source: Source | None) -> None:
         """Drift between poetry-torch.lock and the environment (nothing without a lock)."""
-        from poetry_torch_plugin.env.drift import lock_drift
+        from poetry_torch_plugin.env.installed import lock_drift
         from poetry_torch_plugin.project.lockstate import lock_state
 
         if project.settings is None or source is None:
@@ -165,7 +165,7 @@ class _Verdicts:
         import sys
 
         from poetry_torch_plugin.core.lockfile import platform_of
-        from poetry_torch_plugin.env.drift import lock_drift
+        from poetry_torch_plugin.env.installed import lock_drift
         from poetry_torch_plugin.service.lockparts import entry_for
 
         if state.lock is None or state.error is not None or not self.env.python_version:

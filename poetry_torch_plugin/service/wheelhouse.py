@@ -91,10 +91,10 @@ def fill(
     """Download the selected locked files into ``dest`` (kept ones are re-checked, not
     re-downloaded) and write its ``simple/`` pages."""
     from poetry_torch_plugin.core.urls import redact
-    from poetry_torch_plugin.index.download import download_verified
-    from poetry_torch_plugin.index.download import file_sha256
-    from poetry_torch_plugin.index.listing import fetch_listing
-    from poetry_torch_plugin.install.base import environment_tag_set
+    from poetry_torch_plugin.index.pages import download_verified
+    from poetry_torch_plugin.index.pages import fetch_listing
+    from poetry_torch_plugin.index.pages import file_sha256
+    from poetry_torch_plugin.installer.backend import environment_tag_set
     from poetry_torch_plugin.project.lockstate import configured
     from poetry_torch_plugin.service.lockparts import every_part
     from poetry_torch_plugin.service.settings import access_for
@@ -309,10 +309,10 @@ def install_from(
 ) -> tuple[str, ...]:
     """Replay the fresh lock from ``wheelhouse`` alone (no index, hash-checked); no file of the
     project is written.  Returns the pins installed (none for a dry run)."""
-    from poetry_torch_plugin.env.mutex import exclusive
-    from poetry_torch_plugin.install.base import environment_tag_set
-    from poetry_torch_plugin.install.resolve import install_locked
-    from poetry_torch_plugin.install.select import get_backend
+    from poetry_torch_plugin.env.installed import exclusive
+    from poetry_torch_plugin.installer.backend import environment_tag_set
+    from poetry_torch_plugin.installer.resolve import install_locked
+    from poetry_torch_plugin.installer.select import get_backend
     from poetry_torch_plugin.project.lockstate import configured
     from poetry_torch_plugin.service.settings import access_for
     from poetry_torch_plugin.service.verify import verify

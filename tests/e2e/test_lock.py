@@ -249,7 +249,7 @@ def test_export_installs_with_plain_pip(exporting: Project, tmp_path: Path) -> N
 
 def test_pylock_export_installs_with_uv(exporting: Project, tmp_path: Path) -> None:
     """Issue 14 item 4: PEP 751 ``pylock.toml``, read by a real installer (uv)."""
-    from poetry_torch_plugin.install.uv import find_uv
+    from poetry_torch_plugin.installer.uv import find_uv
 
     uv = find_uv()
     if uv is None:

@@ -10,7 +10,7 @@ import pytest
 
 from poetry_torch_plugin.core.config import read_config
 from poetry_torch_plugin.errors import ConfigError
-from poetry_torch_plugin.index.listing import Listing
+from poetry_torch_plugin.index.pages import Listing
 from tests.unit.core.test_lockfile import sample_lock
 from tests.unit.core.test_lockfile_entries import entry_lock
 
@@ -43,14 +43,14 @@ def pages(monkeypatch: pytest.MonkeyPatch, files: tuple[str, ...]) -> None:
         mine = [name for name in files if f"+{url.rstrip('/').rsplit('/', 1)[-1]}-" in name]
         return Listing(project, url, tuple((name, "0" * 64) for name in mine))
 
-    monkeypatch.setattr("poetry_torch_plugin.index.listing.fetch_listing", fetch)
+    monkeypatch.setattr("poetry_torch_plugin.index.pages.fetch_listing", fetch)
 
 
 def test_locking_other_platforms_without_uv_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     from poetry_torch_plugin.service.universal import lock_entries
 
     pages(monkeypatch, ("torch-2.9.0+cu128-cp311-cp311-manylinux_2_28_aarch64.whl",))
-    monkeypatch.setattr("poetry_torch_plugin.install.uv.find_uv", lambda: None)
+    monkeypatch.setattr("poetry_torch_plugin.installer.uv.find_uv", lambda: None)
     with pytest.raises(ConfigError) as info:
         lock_entries(settings({"linux-aarch64": "cu128"}), primary(), None, None)  # type: ignore[arg-type]
     message = str(info.value)
@@ -81,7 +81,7 @@ def test_nothing_is_resolved_when_every_entry_is_kept(monkeypatch: pytest.Monkey
     from poetry_torch_plugin.service.universal import source_of
 
     pages(monkeypatch, ("torch-2.9.0+cu128-cp311-cp311-manylinux_2_28_aarch64.whl",))
-    monkeypatch.setattr("poetry_torch_plugin.install.uv.find_uv", lambda: None)  # not needed
+    monkeypatch.setattr("poetry_torch_plugin.installer.uv.find_uv", lambda: None)  # not needed
     chosen = settings({"linux-aarch64": "cu128"})
     old = entry_lock("cu128", "linux-aarch64", "3.11")
     inputs = inputs_for(source_of(chosen, "cu128"), chosen, primary().inputs.requires_python)
