@@ -9,6 +9,8 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from poetry_torch_plugin.service.plan import machine_part
+
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -66,12 +68,11 @@ def describe(
     state = lock_state(plan.pyproject.path, plan.source, plan.settings)
     if not plan.local:
         state.refuse_newer()
-    entry = None
-    if plan.local and not upgrade and str(target.root) != _NEW_ENV:
-        from poetry_torch_plugin.service.install import _local_entry
-
-        entry = _local_entry(plan, state, target)  # the refusal the install would print
-    replay = state.fresh and state.lock is not None and not upgrade and not plan.local
+    part = machine_part(state, plan.settings, None if str(target.root) == _NEW_ENV else target)
+    if part.missing and not upgrade:
+        raise part.refusal()  # the refusal the install would print
+    entry = part.lock if plan.local and not upgrade else None
+    replay = part.lock is not None and not upgrade and not plan.local
     wheels = None
     if entry is not None:
         say(

@@ -56,11 +56,12 @@ def _closure(
 
 
 def _fresh_lock(settings: TorchConfig, pyproject: Path) -> TorchLock | None:
+    """The lock's first part, when fresh: what the solver sees (no interpreter is asked; a
+    machine-local choice gets none, the lock being for the committed variant)."""
     from poetry_torch_plugin.errors import TorchPluginError
     from poetry_torch_plugin.project.lockstate import lock_state
+    from poetry_torch_plugin.service.plan import machine_part
 
-    if settings.choice is not None and settings.choice.machine_local:
-        return None  # the torch lock is for the committed variant, not this machine's choice
     try:
         source = settings.source()
         if source is None:
@@ -68,7 +69,7 @@ def _fresh_lock(settings: TorchConfig, pyproject: Path) -> TorchLock | None:
         state = lock_state(pyproject, source, settings)
     except TorchPluginError:
         return None
-    return state.lock if state.fresh else None
+    return machine_part(state, settings, None).lock
 
 
 def build(

@@ -22,6 +22,7 @@ from poetry_torch_plugin.project.lockstate import lock_state
 from poetry_torch_plugin.project.lockstate import write_lock
 from poetry_torch_plugin.project.pyproject import load
 from poetry_torch_plugin.project.pyproject import write_atomic
+from poetry_torch_plugin.service.plan import machine_part
 from poetry_torch_plugin.service.published import checked_probe
 from poetry_torch_plugin.service.restore import put_back
 from poetry_torch_plugin.service.restore import refuse_changed
@@ -44,7 +45,6 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.index.published import WheelTarget
     from poetry_torch_plugin.install.base import Backend
     from poetry_torch_plugin.project.edits import EditResult
-    from poetry_torch_plugin.project.lockstate import LockState
     from poetry_torch_plugin.project.pyproject import PyProject
 
 
@@ -226,24 +226,26 @@ def execute_install(
     from poetry_torch_plugin.install.resolve import install_locked
     from poetry_torch_plugin.install.resolve import resolve
     from poetry_torch_plugin.install.select import wheelhouse_reason
-    from poetry_torch_plugin.service.lockparts import own_part
 
     def tell(line: str) -> None:
         if say is not None:
             say(line)
 
     state = lock_state(plan.pyproject.path, plan.source, plan.settings)
+    part = machine_part(state, plan.settings, target)
+    if part.missing:
+        raise part.refusal()
     if plan.local:
         # a machine-local choice replays its own entry of the lock, which it never writes
-        state = replace(state, lock=_local_entry(plan, state, target), error=None, newer=False)
-        if upgrade and state.lock is not None and plan.settings.choice is not None:
+        if upgrade and part.lock is not None:
             raise InstallError(
                 f"--upgrade resolves afresh, and this machine's variant is"
-                f" {plan.settings.choice.line()}, whose builds {state.path.name} pins (the"
+                f" {part.choice}, whose builds {state.path.name} pins (the"
                 " hook would put them back); nothing was installed and the files were left as"
                 " they were. Run `poetry torch lock --regenerate`, then `poetry torch install`."
             )
-    state.refuse_newer()
+    else:
+        state.refuse_newer()
     # every file this command may write must be writable before the environment changes
     if plan.edit.changed:
         refuse_read_only(plan.pyproject.path)
@@ -256,11 +258,11 @@ def execute_install(
         refuse_changed(plan.pyproject)
         with tempfile.TemporaryDirectory(prefix="poetry-torch-wheels-") as tmp:
             wheelhouse = None
-            replay = state.fresh and state.lock is not None and not upgrade
-            if replay and state.lock is not None:
-                lock = state.lock if plan.local else own_part(state.lock, target)
+            replay = part.lock is not None and not upgrade
+            if replay and part.lock is not None:
+                lock = part.lock
             else:
-                if state.error is not None:
+                if state.error is not None and not plan.local:
                     tell(f"{state.error.split(';')[0]}: resolving afresh to replace it")
                 # Without PEP 658 metadata (or with a pip older than 25.3) the installer would
                 # download every wheel to resolve and again to install: download once, into a
@@ -328,17 +330,6 @@ def execute_install(
                 plan.pyproject, plan.edit.text, plan.settings, target, state.path, lock_before
             )
     return installed
-
-
-def _local_entry(plan: InstallPlan, state: LockState, target: TargetEnv) -> TorchLock | None:
-    """The lock entry of a machine-local choice; None without a readable lock (resolved
-    afresh, as before any lock existed); ConfigError when the lock does not hold it."""
-    from poetry_torch_plugin.service.lockparts import choice_lock
-
-    choice = plan.settings.choice
-    if state.newer or state.error is not None or choice is None:
-        return None
-    return choice_lock(state.lock, plan.settings, plan.variant, state.inputs, target, choice.line())
 
 
 def _install_line(lock: TorchLock, wheelhouse: Path | None, index_url: str) -> str:

@@ -11,6 +11,7 @@ from poetry_torch_plugin.env.drift import drift
 from poetry_torch_plugin.env.installed import installed_distributions
 from poetry_torch_plugin.env.mutex import exclusive
 from poetry_torch_plugin.project.lockstate import lock_state
+from poetry_torch_plugin.service.plan import machine_part
 from poetry_torch_plugin.service.settings import Reporter
 from poetry_torch_plugin.service.settings import access_for
 from poetry_torch_plugin.service.settings import configured_variant
@@ -153,25 +154,15 @@ def _replayable_lock(
     """The fresh lock to replay; a stale or unreadable one is reported and not used."""
     if pyproject is None:
         return None
-    choice = settings.choice
-    state = lock_state(pyproject, source, settings)
-    if choice is not None and choice.machine_local:
-        # a machine-local choice replays its own entry of the lock (service.universal)
-        if state.error is not None:
-            reporter.detail(f"poetry-torch: variant {choice.line()}; {LOCK_NAME} not replayed")
-            return None
-        from poetry_torch_plugin.service.lockparts import choice_lock
-
-        return choice_lock(
-            state.lock, settings, choice.variant, state.inputs, target, choice.line()
-        )
-    problem = state.problem()
-    if problem is not None:
-        reporter.line(f"poetry-torch: {problem}")
-        return None
-    from poetry_torch_plugin.service.lockparts import own_part
-
-    return own_part(state.lock, target) if state.lock is not None else None
+    part = machine_part(lock_state(pyproject, source, settings), settings, target)
+    if part.missing:
+        raise part.refusal()
+    if part.choice is not None and part.problem is not None:
+        # a machine-local choice replays its own entry of the lock (service.plan)
+        reporter.detail(f"poetry-torch: variant {part.choice}; {LOCK_NAME} not replayed")
+    elif part.problem is not None:
+        reporter.line(f"poetry-torch: {part.problem}")
+    return part.lock
 
 
 def _ensure_problems(

@@ -16,12 +16,12 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.core.variants import Variant
     from poetry_torch_plugin.env.installed import InstalledDist
     from poetry_torch_plugin.env.runtime import RuntimeResult
-    from poetry_torch_plugin.project.lockstate import LockState
     from poetry_torch_plugin.project.read import ProjectState
 
 
 from poetry_torch_plugin.service.machine_fit import gpus_text
 from poetry_torch_plugin.service.machine_fit import machine_fit
+from poetry_torch_plugin.service.plan import machine_part
 from poetry_torch_plugin.service.verdict import ERROR
 from poetry_torch_plugin.service.verdict import FIX_AUTO
 from poetry_torch_plugin.service.verdict import FIX_INSTALL
@@ -127,59 +127,28 @@ class _Verdicts:
             )
 
     def lock(self, project: ProjectState, source: Source | None) -> None:
-        """Drift between poetry-torch.lock and the environment (nothing without a lock)."""
+        """Drift between the part of poetry-torch.lock this machine replays and the
+        environment (nothing without a lock)."""
         from poetry_torch_plugin.env.drift import lock_drift
+        from poetry_torch_plugin.env.installed import TargetEnv
         from poetry_torch_plugin.project.lockstate import lock_state
 
         if project.settings is None or source is None:
             return
-        choice = project.settings.choice
         try:
             state = lock_state(project.pyproject, source, project.settings)
         except TorchPluginError:
             return
-        if choice is not None and choice.machine_local:
-            self.local_entry(project.settings, state, choice.variant)
-            return
-        problem = state.problem()
-        if problem is not None:
-            from poetry_torch_plugin.core.lockfile import UPGRADE
-
-            fix = UPGRADE if state.newer else "poetry torch lock"
-            self.add("lock-stale", WARNING, problem, fix)
-        elif state.lock is not None:
-            lock = state.lock
-            if lock.entries and self.env.root is not None:  # this Python's part of the lock
-                from poetry_torch_plugin.env.installed import TargetEnv
-                from poetry_torch_plugin.service.lockparts import own_part
-
-                root = self.env.root
-                target = TargetEnv(root, env_python(root) or root, self.env.site_packages)
-                lock = own_part(lock, target)
-            for text in lock_drift(lock, self.env.dists):
+        root = self.env.root
+        target = TargetEnv(root, env_python(root) or root, self.env.site_packages) if root else None
+        part = machine_part(state, project.settings, target)
+        if part.missing:
+            self.add("lock-no-entry", WARNING, part.problem or "", part.fix)
+        elif part.problem is not None and part.choice is None:
+            self.add("lock-stale", WARNING, part.problem, part.fix)
+        if part.lock is not None:
+            for text in lock_drift(part.lock, self.env.dists):
                 self.add("lock-drift", WARNING, text, FIX_INSTALL)
-
-    def local_entry(self, settings: TorchConfig, state: LockState, variant: Variant) -> None:
-        """A machine-local choice replays its entry of the lock: is there a fresh one?"""
-        import platform
-        import sys
-
-        from poetry_torch_plugin.core.lockentries import platform_of
-        from poetry_torch_plugin.env.drift import lock_drift
-        from poetry_torch_plugin.service.lockparts import entry_for
-
-        if state.lock is None or state.error is not None or not self.env.python_version:
-            return
-        python = ".".join(self.env.python_version.split(".")[:2])
-        here = platform_of(sys.platform, platform.machine())
-        entry, problem, command = entry_for(
-            state.lock, settings, variant, state.inputs, here, python
-        )
-        if entry is None:
-            self.add("lock-no-entry", WARNING, problem, command)
-            return
-        for text in lock_drift(entry, self.env.dists):
-            self.add("lock-drift", WARNING, text, FIX_INSTALL)
 
     def companions(self, torch: InstalledDist) -> None:
         """The same verdict the hook acts on (``verify.companion_mismatches``)."""

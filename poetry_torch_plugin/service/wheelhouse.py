@@ -273,21 +273,25 @@ def holds(wheelhouse: Path, lock: TorchLock, tags: Collection[str] | None = None
 def _this_machine(
     lock: TorchLock, settings: TorchConfig, pyproject: Path, find_env: EnvFinder
 ) -> TorchLock:
-    """The part of ``lock`` this machine installs: its entry when its variant is a
-    machine-local choice (``service.universal.choice_lock``), else ``own_part``'s."""
+    """The part of ``lock`` (fresh) this machine installs (``service.plan.machine_part``): its
+    entry when its variant is a machine-local choice, else the committed variant's part."""
     from poetry_torch_plugin.project.lockstate import lock_state
-    from poetry_torch_plugin.service.lockparts import choice_lock
-    from poetry_torch_plugin.service.lockparts import own_part
+    from poetry_torch_plugin.service.plan import machine_part
     from poetry_torch_plugin.service.settings import with_choice
 
     choice = with_choice(settings, pyproject).choice
-    if choice is None or not choice.machine_local:  # a single lock: no environment looked for
-        return own_part(lock, find_env(create=True)) if lock.entries else lock
-    target = find_env(create=True)
-    chosen = with_choice(settings, pyproject, target)
-    state = lock_state(pyproject, chosen.sources[0], chosen)
-    entry = choice_lock(lock, chosen, choice.variant, state.inputs, target, choice.line())
-    return entry if entry is not None else lock
+    local = choice is not None and choice.machine_local
+    # a single lock for the committed variant: no environment looked for
+    target = find_env(create=True) if local or lock.entries else None
+    chosen = with_choice(settings, pyproject, target) if local else settings
+    source = chosen.sources[0] if local else settings.source()
+    if source is None:
+        return lock
+    state = replace(lock_state(pyproject, source, chosen), lock=lock, error=None, newer=False)
+    part = machine_part(state, chosen, target)
+    if part.missing:
+        raise part.refusal()
+    return part.lock if part.lock is not None else lock
 
 
 def from_env() -> Path | None:

@@ -193,10 +193,11 @@ def test_the_checker_sees_imports_inside_functions_and_type_checking(tmp_path: P
     assert "poetry.console.application" in names
 
 
-def test_no_module_is_much_over_350_lines() -> None:
+def test_no_module_is_over_800_lines() -> None:
+    # issue 21: one concept per module, never split for size alone (look again at 600)
     long = [
         f"{path.relative_to(PACKAGE)}: {n}"
         for path in modules()
-        if (n := len(path.read_text(encoding="utf-8").splitlines())) > 360
+        if (n := len(path.read_text(encoding="utf-8").splitlines())) > 800
     ]
     assert not long, long

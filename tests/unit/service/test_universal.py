@@ -141,7 +141,7 @@ def test_universal_problem_names_what_check_finds(tmp_path: Path) -> None:
 def test_a_stale_entry_is_never_replayed() -> None:
     from poetry_torch_plugin.core.lockfile import inputs_for
     from poetry_torch_plugin.core.variants import from_index_name
-    from poetry_torch_plugin.service.lockparts import entry_for
+    from poetry_torch_plugin.service.plan import entry_for
     from poetry_torch_plugin.service.universal import source_of
 
     chosen = settings({"linux-aarch64": "cu128"})

@@ -1,0 +1,138 @@
+"""Which part of poetry-torch.lock this machine replays: ``machine_part``, the one answer that
+``poetry torch install``, its dry run, the hook, the wheelhouse, ``check`` and the hold-out ask.
+
+A fresh lock's first part is one interpreter's closure for the committed variant; its
+``[[entry]]`` tables hold the other variants, platforms and Pythons (``service.universal``
+writes them).  The committed variant on another Python or platform replays its entry when the
+lock holds one, else the first part; a machine-local choice (``POETRY_TORCH_VARIANT``,
+poetry.toml, a targets entry, auto) replays its own entry and nothing else."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from poetry_torch_plugin.core.lockentries import platform_of
+from poetry_torch_plugin.core.lockentries import wanted
+from poetry_torch_plugin.core.lockfile import LOCK_NAME
+from poetry_torch_plugin.core.lockfile import UPGRADE
+from poetry_torch_plugin.core.variants import from_url
+from poetry_torch_plugin.errors import ConfigError
+from poetry_torch_plugin.install.base import environment_markers
+from poetry_torch_plugin.service.universal import host_of
+
+
+if TYPE_CHECKING:
+    from poetry_torch_plugin.core.config import TorchConfig
+    from poetry_torch_plugin.core.lockfile import LockInputs
+    from poetry_torch_plugin.core.lockfile import TorchLock
+    from poetry_torch_plugin.core.variants import Variant
+    from poetry_torch_plugin.env.installed import TargetEnv
+    from poetry_torch_plugin.project.lockstate import LockState
+
+
+@dataclass(frozen=True)
+class MachinePart:
+    """The part of poetry-torch.lock this machine replays, or why there is none."""
+
+    lock: TorchLock | None  # None: nothing fresh to replay (no lock, or ``problem``)
+    problem: str | None = None  # stale, unreadable, newer, or no fresh entry for the choice
+    fix: str = "poetry torch lock"  # the command that puts it right
+    choice: str | None = None  # a machine-local choice's line: its entry, never the first part
+    missing: bool = False  # the lock was read, and holds no fresh entry for the choice
+
+    def refusal(self) -> ConfigError:
+        """The one line that stops an install when the lock lacks the choice's entry."""
+        return ConfigError(
+            f"{self.problem} (this machine's variant is {self.choice}); nothing was installed"
+            f" and the files were left as they were. Run `{self.fix}` to lock it, then run"
+            " the command again."
+        )
+
+
+def machine_part(state: LockState, settings: TorchConfig, target: TargetEnv | None) -> MachinePart:
+    """Which part of the project's poetry-torch.lock (``state``, read for ``settings``' one
+    source) this machine replays.  ``target``: the environment whose interpreter names the
+    platform and Python; None when there is none to ask (the first part, for the committed
+    variant: what Poetry's solver sees; nothing, for a machine-local choice)."""
+    choice = settings.choice
+    if choice is not None and choice.machine_local:
+        line = choice.line()
+        if state.lock is None or state.error is not None or target is None:
+            return MachinePart(None, state.error, choice=line)
+        platform, python = _machine(target)
+        found, why, command = entry_for(
+            state.lock, settings, choice.variant, state.inputs, platform, python
+        )
+        if found is not None:
+            return MachinePart(found, choice=line)
+        return MachinePart(None, why, command, choice=line, missing=True)
+    problem = state.problem()
+    if problem is not None:
+        return MachinePart(None, problem, UPGRADE if state.newer else "poetry torch lock")
+    if state.lock is None or target is None:
+        return MachinePart(state.lock)
+    return MachinePart(own_part(state.lock, target))
+
+
+def _machine(target: TargetEnv) -> tuple[str | None, str]:
+    """(platform key, Python ``3.12``) of the environment's interpreter."""
+    markers = environment_markers(target.python)
+    platform = platform_of(markers.get("sys_platform", ""), markers.get("platform_machine", ""))
+    return platform, ".".join(markers.get("python_version", "").split(".")[:2])
+
+
+def own_part(lock: TorchLock, target: TargetEnv) -> TorchLock:
+    """The part of a fresh lock this environment installs for the committed variant: the first
+    part is one interpreter's closure, so another Python or platform gets its entry, if held."""
+    if not lock.entries:
+        return lock
+    here = _machine(target)
+    if here[0] is None or here == host_of(lock):
+        return lock
+    for entry in lock.entries:
+        same = entry.lock.content_hash == lock.content_hash
+        if same and (entry.variant, entry.platform, entry.python) == (committed_of(lock), *here):
+            return entry.lock
+    return lock
+
+
+def entry_for(
+    lock: TorchLock,
+    settings: TorchConfig,
+    variant: Variant,
+    inputs: LockInputs,
+    platform: str | None,
+    python: str,
+) -> tuple[TorchLock | None, str, str]:
+    """(the fresh entry of ``variant`` for ``platform`` and ``python``, or None; why not; the
+    command that locks it)."""
+    name = variant.index_name
+    stale = False
+    for entry in lock.entries:
+        if (entry.variant, entry.platform, entry.python) != (name, platform, python):
+            continue
+        if entry.lock.fresh_for(inputs):
+            return entry.lock, "", ""
+        stale = True
+    # (``settings`` holds the chosen source: what the lock commits to is its first part's)
+    asked = any(
+        (want.variant, want.platform) == (name, platform)
+        for want in wanted(settings.targets, committed_of(lock), platform, lock.added)
+    )
+    # the targets ask for it (the lock is older than they are), or only this machine does
+    command = "poetry torch lock" if asked or stale else f"poetry torch lock --add-variant {name}"
+    where = f"for {platform or 'this platform'}, Python {python}"
+    if stale:
+        stale_line = (
+            f"{LOCK_NAME}'s {name} entry {where} is stale (locked before pyproject.toml changed)"
+        )
+        return None, stale_line, command
+    locked = sorted({e.variant for e in lock.entries} | {committed_of(lock)})
+    return None, f"{LOCK_NAME} holds no {name} build {where} (it has {', '.join(locked)})", command
+
+
+def committed_of(lock: TorchLock) -> str:
+    """The variant the lock's first part was resolved for (its index name)."""
+    found = from_url(lock.inputs.source_url)
+    return found.index_name if found is not None else lock.inputs.source_name
