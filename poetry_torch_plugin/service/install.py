@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import tempfile
-
 from dataclasses import dataclass
 from dataclasses import replace
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from poetry_torch_plugin.core.config import Source
@@ -19,26 +16,25 @@ from poetry_torch_plugin.env.mutex import exclusive
 from poetry_torch_plugin.errors import InstallError
 from poetry_torch_plugin.project.files import refuse_read_only
 from poetry_torch_plugin.project.lockstate import lock_state
-from poetry_torch_plugin.project.lockstate import write_lock
 from poetry_torch_plugin.project.pyproject import load
-from poetry_torch_plugin.project.pyproject import write_atomic
+from poetry_torch_plugin.service.apply import apply
+from poetry_torch_plugin.service.plan import Plan
 from poetry_torch_plugin.service.plan import machine_part
 from poetry_torch_plugin.service.published import checked_probe
 from poetry_torch_plugin.service.restore import put_back
 from poetry_torch_plugin.service.restore import refuse_changed
 from poetry_torch_plugin.service.settings import _existing_source
 from poetry_torch_plugin.service.settings import access_for
-from poetry_torch_plugin.service.verify import verify
 
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from collections.abc import Sequence
+    from pathlib import Path
 
     from packaging.requirements import Requirement
 
     from poetry_torch_plugin.core.config import TorchConfig
-    from poetry_torch_plugin.core.lockfile import TorchLock
     from poetry_torch_plugin.core.variants import Variant
     from poetry_torch_plugin.env.installed import TargetEnv
     from poetry_torch_plugin.index.published import IndexPages
@@ -222,14 +218,6 @@ def execute_install(
     installed.  Returns the pins that were passed to the installer.
     """
     from poetry_torch_plugin.core.urls import redact
-    from poetry_torch_plugin.install.labels import refuse_foreign_builds
-    from poetry_torch_plugin.install.resolve import install_locked
-    from poetry_torch_plugin.install.resolve import resolve
-    from poetry_torch_plugin.install.select import wheelhouse_reason
-
-    def tell(line: str) -> None:
-        if say is not None:
-            say(line)
 
     state = lock_state(plan.pyproject.path, plan.source, plan.settings)
     part = machine_part(state, plan.settings, target)
@@ -254,97 +242,41 @@ def execute_install(
         refuse_read_only(state.path)
     access = access_for(plan.settings, plan.source)
     probe = checked_probe(plan, target, *(checked or (None, None)))
+    note = None
+    if state.error is not None and not plan.local:
+        note = f"{state.error.split(';')[0]}: resolving afresh to replace it"
+
+    def failure(problem: str, target: TargetEnv) -> str:
+        return (
+            f"after installing from {redact(plan.index_url)}, {problem};"
+            f" pyproject.toml was not changed, and {put_back(plan.pyproject, target)}."
+            f" Check that the index really serves {plan.variant} builds"
+            " (`poetry torch check`)."
+        )
+
+    steps = Plan(
+        plan.settings,
+        plan.variant,
+        plan.source,
+        replay=part.lock if not upgrade else None,
+        failure=failure,
+        foreign="pyproject.toml and the earlier build were left as they were",
+        state=state,
+        write_lock=not plan.local,
+        pyproject=plan.pyproject,
+        edit=plan.edit,
+        note=note,
+    )
     with exclusive(target, wait=COMMAND_WAIT):
         refuse_changed(plan.pyproject)
-        with tempfile.TemporaryDirectory(prefix="poetry-torch-wheels-") as tmp:
-            wheelhouse = None
-            replay = part.lock is not None and not upgrade
-            if replay and part.lock is not None:
-                lock = part.lock
-            else:
-                if state.error is not None and not plan.local:
-                    tell(f"{state.error.split(';')[0]}: resolving afresh to replace it")
-                # Without PEP 658 metadata (or with a pip older than 25.3) the installer would
-                # download every wheel to resolve and again to install: download once, into a
-                # wheelhouse, and install from it.
-                reason = wheelhouse_reason(probe, backend, target)
-                wheelhouse = Path(tmp) if reason is not None else None
-                tell(
-                    f"Resolving {', '.join(plan.settings.package_names)} for"
-                    f" {plan.variant.describe()} against {redact(plan.index_url)}"
-                    + (
-                        f" ({reason}: downloading each file once, into a temporary wheelhouse)"
-                        if reason is not None
-                        else ""
-                    )
-                )
-                lock = resolve(
-                    backend,
-                    target,
-                    access,
-                    state.inputs,
-                    plan.settings.packages,
-                    verbose=verbose,
-                    quiet=quiet,
-                    known={"torch": probe},
-                    wheelhouse=wheelhouse,
-                )
-            refuse_foreign_builds(
-                {package.name: package.version for package in lock.packages},
-                plan.variant,
-                plan.index_url,
-                kept="pyproject.toml and the earlier build were left as they were",
-            )
-            tell(_install_line(lock, wheelhouse, plan.index_url))
-            installed = install_locked(
-                target,
-                lock,
-                access,
-                backend=backend,
-                quiet=quiet,
-                verbose=verbose,
-                wheelhouse=wheelhouse,
-                listing=probe,
-            )
-        problems = verify(plan.settings, target, plan.variant)
-        if problems:
-            raise InstallError(
-                f"after installing from {redact(plan.index_url)}, {problems[0].text};"
-                f" pyproject.toml was not changed, and {put_back(plan.pyproject, target)}."
-                f" Check that the index really serves {plan.variant} builds"
-                " (`poetry torch check`)."
-            )
-        if plan.edit.changed:
-            write_atomic(plan.pyproject, plan.edit.text)
-        lock_before = state.path.read_bytes() if state.path.is_file() else None
-        if not replay and not plan.local:
-            # the entries for other machines stay: `poetry torch lock --check` says when the
-            # targets changed, and each entry is checked against its inputs before a replay
-            from poetry_torch_plugin.core.lockentries import carried
-
-            write_lock(state.path, carried(lock, state.lock, plan.variant.index_name))
-        if plan.edit.changed:
-            from poetry_torch_plugin.service.relock import refresh_or_put_back
-
-            refresh_or_put_back(
-                plan.pyproject, plan.edit.text, plan.settings, target, state.path, lock_before
-            )
-    return installed
-
-
-def _install_line(lock: TorchLock, wheelhouse: Path | None, index_url: str) -> str:
-    """``Installing 3 files (812.4 MB) from the wheelhouse …`` or ``… 3 packages from <index>``."""
-    from poetry_torch_plugin.core.urls import redact
-
-    count = len(lock.packages)
-    files = sorted(wheelhouse.iterdir()) if wheelhouse is not None else []
-    if files:
-        size = sum(path.stat().st_size for path in files)
-        return (
-            f"Installing {len(files)} files ({size / 1e6:.1f} MB), downloaded once, with no"
-            " index, each checked against its sha256 in the lock"
+        return apply(
+            steps,
+            target,
+            backend,
+            access,
+            quiet=quiet,
+            verbose=verbose,
+            say=say,
+            page=lambda _: probe,
+            wait=COMMAND_WAIT,
         )
-    return (
-        f"Downloading and installing {count} package{'s' if count != 1 else ''} from"
-        f" {redact(index_url)}, each checked against its sha256 in the lock"
-    )

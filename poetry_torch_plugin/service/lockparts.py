@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 from poetry_torch_plugin.core.lockentries import wanted
 from poetry_torch_plugin.core.lockfile import LOCK_NAME
 from poetry_torch_plugin.errors import ConfigError
+from poetry_torch_plugin.service.plan import host_of
 from poetry_torch_plugin.service.universal import _inputs
-from poetry_torch_plugin.service.universal import host_of
 from poetry_torch_plugin.service.universal import targets_text
 from poetry_torch_plugin.service.universal import universal
 

@@ -1,5 +1,6 @@
-"""Which part of poetry-torch.lock this machine replays: ``machine_part``, the one answer that
-``poetry torch install``, its dry run, the hook, the wheelhouse, ``check`` and the hold-out ask.
+"""The ``Plan`` of one run, and which part of poetry-torch.lock this machine replays
+(``machine_part``: the one answer that ``poetry torch install``, its dry run, the hook, the
+wheelhouse, ``check`` and the hold-out ask).  ``service.apply`` carries a plan out.
 
 A fresh lock's first part is one interpreter's closure for the committed variant; its
 ``[[entry]]`` tables hold the other variants, platforms and Pythons (``service.universal``
@@ -12,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from poetry_torch_plugin.core.lockentries import key_of
 from poetry_torch_plugin.core.lockentries import platform_of
 from poetry_torch_plugin.core.lockentries import wanted
 from poetry_torch_plugin.core.lockfile import LOCK_NAME
@@ -19,16 +21,43 @@ from poetry_torch_plugin.core.lockfile import UPGRADE
 from poetry_torch_plugin.core.variants import from_url
 from poetry_torch_plugin.errors import ConfigError
 from poetry_torch_plugin.install.base import environment_markers
-from poetry_torch_plugin.service.universal import host_of
 
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from poetry_torch_plugin.core.config import Source
     from poetry_torch_plugin.core.config import TorchConfig
     from poetry_torch_plugin.core.lockfile import LockInputs
     from poetry_torch_plugin.core.lockfile import TorchLock
     from poetry_torch_plugin.core.variants import Variant
     from poetry_torch_plugin.env.installed import TargetEnv
+    from poetry_torch_plugin.project.edits import EditResult
     from poetry_torch_plugin.project.lockstate import LockState
+    from poetry_torch_plugin.project.pyproject import PyProject
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one run does to this machine and to the project's files, decided before any of it
+    happens: ``poetry torch install``, the hook's repair and the wheelhouse replay each build
+    one, and ``service.apply.apply`` carries it out."""
+
+    settings: TorchConfig  # the packages, the installer, how to reach the index
+    variant: Variant | None  # the build verified after (None: an index naming no variant)
+    source: Source  # the index read (a login it came with is used, never written)
+    replay: TorchLock | None  # the exact files (name, version, sha256); None: resolved first
+    # the one line when the installed result fails verification (the problem, the env)
+    failure: Callable[[str, TargetEnv], str]
+    foreign: str | None = None  # refuse a build of another variant, saying this was kept
+    wheelhouse: Path | None = None  # the files come from this folder, with no index
+    pins: bool = False  # no lock to replay or write: the hook's pinned install
+    state: LockState | None = None  # poetry-torch.lock as read (resolving needs its inputs)
+    write_lock: bool = False  # a resolution is written to poetry-torch.lock (with the entries)
+    pyproject: PyProject | None = None  # pyproject.toml as read, written after with ``edit``
+    edit: EditResult | None = None
+    note: str | None = None  # said before resolving afresh: why the lock is not replayed
 
 
 @dataclass(frozen=True)
@@ -130,6 +159,12 @@ def entry_for(
         return None, stale_line, command
     locked = sorted({e.variant for e in lock.entries} | {committed_of(lock)})
     return None, f"{LOCK_NAME} holds no {name} build {where} (it has {', '.join(locked)})", command
+
+
+def host_of(lock: TorchLock) -> tuple[str | None, str | None]:
+    """(platform key, Python) the lock's first part was resolved for."""
+    found = key_of(lock.resolved_for)
+    return found if found is not None else (None, None)
 
 
 def committed_of(lock: TorchLock) -> str:

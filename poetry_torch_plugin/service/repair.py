@@ -11,6 +11,7 @@ from poetry_torch_plugin.env.drift import drift
 from poetry_torch_plugin.env.installed import installed_distributions
 from poetry_torch_plugin.env.mutex import exclusive
 from poetry_torch_plugin.project.lockstate import lock_state
+from poetry_torch_plugin.service.plan import Plan
 from poetry_torch_plugin.service.plan import machine_part
 from poetry_torch_plugin.service.settings import Reporter
 from poetry_torch_plugin.service.settings import access_for
@@ -75,11 +76,10 @@ def ensure(
             f" from {origin}"
         )
         return False
-    from poetry_torch_plugin.errors import InstallError
-    from poetry_torch_plugin.install.labels import refuse_foreign_builds
-    from poetry_torch_plugin.install.resolve import install_locked
+    # The one deliberate boundary: everything above is the hook's fast path, after every
+    # Poetry command; the repair path (installers, resolve, relock) loads only when needed.
     from poetry_torch_plugin.install.select import get_backend
-    from poetry_torch_plugin.service.pins import install_pins
+    from poetry_torch_plugin.service.apply import apply
 
     house = _wheelhouse(lock, target)  # POETRY_TORCH_WHEELHOUSE: no index at all
     with exclusive(target):
@@ -91,43 +91,35 @@ def ensure(
             f" from {origin}"
         )
         backend = get_backend(settings.installer)
-        if lock is not None:
-            refuse_foreign_builds(
-                {package.name: package.version for package in lock.packages},
-                variant,
-                source.url,
-                kept="the installed build was left as it was",
+
+        def failure(problem: str, _: TargetEnv) -> str:
+            # the index served what it should not: say so and fail, rather than reinstall (and
+            # succeed) after every Poetry command
+            return (
+                f"after reinstalling from {redact(source.url)}, {problem}. Check that the"
+                f" source serves {variant} builds (`poetry torch check`), fix it in"
+                " pyproject.toml, then run the command again."
             )
-            access = access_for(settings, source)
-            install_locked(
-                target,
-                lock,
-                access,
-                backend=backend,
-                quiet=quiet,
-                verbose=verbose,
-                wheelhouse=house,
-                listing=_torch_page(access) if backend.name == "uv" and house is None else None,
-            )
-        else:
-            install_pins(
-                backend,
-                target,
-                access_for(settings, source),
-                settings.packages,
-                settings.package_names,
-                quiet=quiet,
-                verbose=verbose,
-                variant=variant,
-            )
-        after = verify(settings, target, variant)
-    if after:
-        # the index served what it should not: say so and fail, rather than reinstall (and
-        # succeed) after every Poetry command
-        raise InstallError(
-            f"after reinstalling from {redact(source.url)}, {after[0].text}. Check that the"
-            f" source serves {variant} builds (`poetry torch check`), fix it in pyproject.toml,"
-            " then run the command again."
+
+        plan = Plan(
+            settings,
+            variant,
+            source,
+            replay=lock,
+            failure=failure,
+            foreign="the installed build was left as it was",
+            wheelhouse=house,
+            pins=lock is None,
+        )
+        uv_page = backend.name == "uv" and house is None
+        apply(
+            plan,
+            target,
+            backend,
+            access_for(settings, source),
+            quiet=quiet,
+            verbose=verbose,
+            page=_torch_page if uv_page else None,
         )
     return True
 

@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING
 from poetry_torch_plugin.core.lockentries import DEFAULT
 from poetry_torch_plugin.core.lockentries import PLATFORMS
 from poetry_torch_plugin.core.lockentries import LockEntry
-from poetry_torch_plugin.core.lockentries import key_of
 from poetry_torch_plugin.core.lockentries import wanted
 from poetry_torch_plugin.core.lockfile import LOCK_NAME
 from poetry_torch_plugin.errors import ConfigError
 from poetry_torch_plugin.errors import TorchPluginError
+from poetry_torch_plugin.service.plan import host_of
 
 
 if TYPE_CHECKING:
@@ -67,12 +67,6 @@ def _inputs(settings: TorchConfig, variant: str, requires_python: str) -> LockIn
     from poetry_torch_plugin.core.lockfile import inputs_for
 
     return inputs_for(source_of(settings, variant), settings, requires_python)
-
-
-def host_of(lock: TorchLock) -> tuple[str | None, str | None]:
-    """(platform key, Python) the lock's first part was resolved for."""
-    found = key_of(lock.resolved_for)
-    return found if found is not None else (None, None)
 
 
 def _uv() -> UvBackend:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
     from poetry_torch_plugin.core.config import TorchConfig
     from poetry_torch_plugin.core.lockfile import TorchLock
+    from poetry_torch_plugin.env.installed import TargetEnv
     from poetry_torch_plugin.service.settings import EnvFinder
 
 WHEELHOUSE_ENV = "POETRY_TORCH_WHEELHOUSE"
@@ -313,13 +314,12 @@ def install_from(
 ) -> tuple[str, ...]:
     """Replay the fresh lock from ``wheelhouse`` alone (no index, hash-checked); no file of the
     project is written.  Returns the pins installed (none for a dry run)."""
-    from poetry_torch_plugin.env.mutex import exclusive
     from poetry_torch_plugin.install.base import environment_tag_set
-    from poetry_torch_plugin.install.resolve import install_locked
     from poetry_torch_plugin.install.select import get_backend
     from poetry_torch_plugin.project.lockstate import configured
+    from poetry_torch_plugin.service.apply import apply
+    from poetry_torch_plugin.service.plan import Plan
     from poetry_torch_plugin.service.settings import access_for
-    from poetry_torch_plugin.service.verify import verify
 
     house = usable(wheelhouse)
     lock = locked(pyproject, "install from a wheelhouse")
@@ -341,22 +341,12 @@ def install_from(
     access = access_for(settings, source)
     target = find_env(create=True)
     holds(house, lock, environment_tag_set(target.python))
-    with exclusive(target):
-        pins = install_locked(
-            target,
-            lock,
-            access,
-            backend=backend,
-            quiet=quiet,
-            verbose=verbose,
-            wheelhouse=house,
-        )
-    problems = verify(settings, target, source.variant) if source.variant else []
-    if problems:
-        from poetry_torch_plugin.errors import InstallError
 
-        raise InstallError(
-            f"after installing from the wheelhouse {house}, {problems[0].text}; no file"
+    def failure(problem: str, _: TargetEnv) -> str:
+        return (
+            f"after installing from the wheelhouse {house}, {problem}; no file"
             " of the project was changed. Refill it with `poetry torch wheelhouse`."
         )
-    return pins
+
+    plan = Plan(settings, source.variant, source, replay=lock, failure=failure, wheelhouse=house)
+    return apply(plan, target, backend, access, quiet=quiet, verbose=verbose)

@@ -1,0 +1,204 @@
+"""``apply(plan)``: the one way the plugin changes an environment, for ``poetry torch install``,
+the hook's repair and the wheelhouse replay.
+
+Replay the plan's files (or resolve them first, or pin them for the hook without a lock) ->
+refuse builds of another variant -> install them hash-checked -> verify the result -> write
+pyproject.toml and poetry-torch.lock -> refresh poetry.lock, or put everything back."""
+
+from __future__ import annotations
+
+import tempfile
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from poetry_torch_plugin.core.lockentries import carried
+from poetry_torch_plugin.core.urls import redact
+from poetry_torch_plugin.env.mutex import HOOK_WAIT
+from poetry_torch_plugin.env.mutex import exclusive
+from poetry_torch_plugin.errors import InstallError
+from poetry_torch_plugin.install.labels import refuse_foreign_builds
+from poetry_torch_plugin.install.resolve import install_locked
+from poetry_torch_plugin.install.resolve import resolve
+from poetry_torch_plugin.install.select import wheelhouse_reason
+from poetry_torch_plugin.project.lockstate import write_lock
+from poetry_torch_plugin.project.pyproject import write_atomic
+from poetry_torch_plugin.service.pins import install_pins
+from poetry_torch_plugin.service.relock import refresh_or_put_back
+from poetry_torch_plugin.service.verify import verify
+
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from poetry_torch_plugin.core.lockfile import TorchLock
+    from poetry_torch_plugin.env.installed import TargetEnv
+    from poetry_torch_plugin.index.access import IndexAccess
+    from poetry_torch_plugin.index.listing import Listing
+    from poetry_torch_plugin.install.base import Backend
+    from poetry_torch_plugin.service.plan import Plan
+
+
+def apply(
+    plan: Plan,
+    target: TargetEnv,
+    backend: Backend,
+    access: IndexAccess,
+    *,
+    quiet: bool = False,
+    verbose: bool = False,
+    say: Callable[[str], None] | None = None,
+    page: Callable[[IndexAccess], Listing | None] | None = None,
+    wait: float = HOOK_WAIT,
+) -> tuple[str, ...]:
+    """Carry ``plan`` out in ``target`` while holding its mutex (``wait`` seconds at most);
+    returns the pins passed to the installer.
+
+    ``access``: how to reach the plan's index.  ``page``: the index's torch page (its PEP 658
+    metadata and hashes), read when needed; ``say`` hears one line before each long phase.
+    Anything that fails before the files are written leaves them byte-identical."""
+
+    def tell(line: str) -> None:
+        if say is not None:
+            say(line)
+
+    with exclusive(target, wait=wait):
+        if plan.pins:
+            installed = install_pins(
+                backend,
+                target,
+                access,
+                plan.settings.packages,
+                plan.settings.package_names,
+                quiet=quiet,
+                verbose=verbose,
+                variant=plan.variant,
+            )
+            lock = None
+        else:
+            with tempfile.TemporaryDirectory(prefix="poetry-torch-wheels-") as tmp:
+                wheelhouse = plan.wheelhouse
+                if plan.replay is not None:
+                    lock = plan.replay
+                    _refuse_foreign(plan, lock)
+                    probe = page(access) if page is not None else None
+                else:
+                    probe = page(access) if page is not None else None
+                    wheelhouse = _wheelhouse(plan, target, backend, probe, Path(tmp), tell)
+                    lock = _resolve(
+                        plan, target, backend, access, probe, wheelhouse, quiet, verbose
+                    )
+                    _refuse_foreign(plan, lock)
+                tell(_install_line(lock, wheelhouse, plan))
+                installed = install_locked(
+                    target,
+                    lock,
+                    access,
+                    backend=backend,
+                    quiet=quiet,
+                    verbose=verbose,
+                    wheelhouse=wheelhouse,
+                    listing=probe,
+                )
+        problems = verify(plan.settings, target, plan.variant) if plan.variant else []
+        if problems:
+            raise InstallError(plan.failure(problems[0].text, target))
+        if lock is not None:
+            _write(plan, lock, target)
+    return installed
+
+
+def _refuse_foreign(plan: Plan, lock: TorchLock) -> None:
+    if plan.foreign is not None and plan.variant is not None:
+        refuse_foreign_builds(
+            {package.name: package.version for package in lock.packages},
+            plan.variant,
+            plan.source.url,
+            kept=plan.foreign,
+        )
+
+
+def _wheelhouse(
+    plan: Plan,
+    target: TargetEnv,
+    backend: Backend,
+    probe: Listing | None,
+    tmp: Path,
+    tell: Callable[[str], None],
+) -> Path | None:
+    """Where a resolution downloads each file once, when it must (else None), said in one line.
+
+    Without PEP 658 metadata (or with a pip older than 25.3) the installer would download
+    every wheel to resolve and again to install: download once, into a wheelhouse, and install
+    from it."""
+    if plan.note is not None:
+        tell(plan.note)
+    reason = wheelhouse_reason(probe, backend, target)
+    tell(
+        f"Resolving {', '.join(plan.settings.package_names)} for"
+        f" {plan.variant.describe() if plan.variant else plan.source.name} against"
+        f" {redact(plan.source.url)}"
+        + (
+            f" ({reason}: downloading each file once, into a temporary wheelhouse)"
+            if reason is not None
+            else ""
+        )
+    )
+    return tmp if reason is not None else None
+
+
+def _resolve(
+    plan: Plan,
+    target: TargetEnv,
+    backend: Backend,
+    access: IndexAccess,
+    probe: Listing | None,
+    wheelhouse: Path | None,
+    quiet: bool,
+    verbose: bool,
+) -> TorchLock:
+    if plan.state is None:
+        raise InstallError("nothing to resolve the packages for; nothing was installed.")
+    return resolve(
+        backend,
+        target,
+        access,
+        plan.state.inputs,
+        plan.settings.packages,
+        verbose=verbose,
+        quiet=quiet,
+        known={"torch": probe} if probe is not None else {},
+        wheelhouse=wheelhouse,
+    )
+
+
+def _write(plan: Plan, lock: TorchLock, target: TargetEnv) -> None:
+    """pyproject.toml, then poetry-torch.lock, then poetry.lock (or all of them put back)."""
+    edit, pyproject, state = plan.edit, plan.pyproject, plan.state
+    if edit is None or pyproject is None or state is None:
+        return
+    if edit.changed:
+        write_atomic(pyproject, edit.text)
+    lock_before = state.path.read_bytes() if state.path.is_file() else None
+    if plan.replay is None and plan.write_lock and plan.variant is not None:
+        # the entries for other machines stay: `poetry torch lock --check` says when the
+        # targets changed, and each entry is checked against its inputs before a replay
+        write_lock(state.path, carried(lock, state.lock, plan.variant.index_name))
+    if edit.changed:
+        refresh_or_put_back(pyproject, edit.text, plan.settings, target, state.path, lock_before)
+
+
+def _install_line(lock: TorchLock, wheelhouse: Path | None, plan: Plan) -> str:
+    """``Installing 3 files (812.4 MB) from the wheelhouse …`` or ``… 3 packages from <index>``."""
+    count = len(lock.packages)
+    files = sorted(wheelhouse.iterdir()) if wheelhouse is not None else []
+    if files:
+        size = sum(path.stat().st_size for path in files)
+        return (
+            f"Installing {len(files)} files ({size / 1e6:.1f} MB), downloaded once, with no"
+            " index, each checked against its sha256 in the lock"
+        )
+    return (
+        f"Downloading and installing {count} package{'s' if count != 1 else ''} from"
+        f" {redact(plan.source.url)}, each checked against its sha256 in the lock"
+    )
