@@ -70,7 +70,7 @@ def request_for(
     return Request.for_access(access, requirements, quiet=quiet, verbose=verbose)
 
 
-def _existing_source(settings: TorchConfig) -> tuple[Source, Variant]:
+def existing_source(settings: TorchConfig) -> tuple[Source, Variant]:
     """The one pytorch source and its variant; ConfigError when there is none or several."""
     source = settings.source()
     if source is None:
@@ -88,7 +88,7 @@ def _existing_source(settings: TorchConfig) -> tuple[Source, Variant]:
 
 def configured_variant(settings: TorchConfig) -> tuple[Source, Variant]:
     """The configured source and variant, for the hook: the source must also be explicit."""
-    source, variant = _existing_source(settings)
+    source, variant = existing_source(settings)
     if source.priority != "explicit":
         raise ConfigError(
             f"the source {source.name} has priority {source.priority or 'primary'!r}, so Poetry"
@@ -127,7 +127,7 @@ def with_choice(
 
     configured = settings.source()
     machine = _detected_once()  # the target rule and auto may both ask: detect once
-    matched = _target(settings, machine)
+    matched = matching_target(settings, machine)
     choice = choose_variant(
         env=parse_variant(
             os.environ.get(VARIANT_ENV),
@@ -144,11 +144,11 @@ def with_choice(
     )
     if choice is None:
         return settings  # nothing names a variant: the callers' "no pytorch source" errors
-    source = _source_for(settings, configured, choice.variant)
+    source = source_for(settings, configured, choice.variant)
     return replace(settings, sources=(source,), choice=choice)
 
 
-def _source_for(settings: TorchConfig, configured: Source | None, variant: Variant) -> Source:
+def source_for(settings: TorchConfig, configured: Source | None, variant: Variant) -> Source:
     import os
 
     from poetry_torch_plugin.core.config import INDEX_BASE_ENV
@@ -197,7 +197,7 @@ def _detected_once() -> Callable[[], Machine]:
     return machine
 
 
-def _target(
+def matching_target(
     settings: TorchConfig, machine: Callable[[], Machine] | None = None
 ) -> tuple[str, str] | None:
     """The ``[tool.poetry-torch.targets]`` entry for this machine; GPUs are detected only

@@ -17,7 +17,23 @@ from typing import TYPE_CHECKING
 
 from poetry_torch_plugin.core.config import Source
 from poetry_torch_plugin.core.lockfile import LOCK_NAME
+from poetry_torch_plugin.core.urls import redact
 from poetry_torch_plugin.errors import ConfigError
+from poetry_torch_plugin.index.download import download_verified
+from poetry_torch_plugin.index.download import file_sha256
+from poetry_torch_plugin.index.listing import fetch_listing
+from poetry_torch_plugin.install.base import environment_tag_set
+from poetry_torch_plugin.install.select import get_backend
+from poetry_torch_plugin.project.files import write_atomic
+from poetry_torch_plugin.project.lockstate import configured
+from poetry_torch_plugin.project.lockstate import fresh_lock
+from poetry_torch_plugin.project.lockstate import lock_state
+from poetry_torch_plugin.service.apply import apply
+from poetry_torch_plugin.service.lock import every_part
+from poetry_torch_plugin.service.plan import Plan
+from poetry_torch_plugin.service.plan import machine_part
+from poetry_torch_plugin.service.settings import access_for
+from poetry_torch_plugin.service.settings import with_choice
 
 
 if TYPE_CHECKING:
@@ -29,6 +45,7 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.core.lockfile import TorchLock
     from poetry_torch_plugin.env.installed import TargetEnv
     from poetry_torch_plugin.service.settings import EnvFinder
+
 
 WHEELHOUSE_ENV = "POETRY_TORCH_WHEELHOUSE"
 
@@ -43,8 +60,6 @@ class Filled:
 def locked(pyproject: Path, purpose: str = "fill a wheelhouse from") -> TorchLock:
     """The project's poetry-torch.lock, which must be fresh: a wheelhouse is only as good as
     the lock it replays."""
-    from poetry_torch_plugin.project.lockstate import fresh_lock
-
     return fresh_lock(
         pyproject,
         stale=lambda problem: f"{problem.rstrip('.')}; the wheelhouse was left as it is.",
@@ -91,15 +106,6 @@ def fill(
 ) -> Filled:
     """Download the selected locked files into ``dest`` (kept ones are re-checked, not
     re-downloaded) and write its ``simple/`` pages."""
-    from poetry_torch_plugin.core.urls import redact
-    from poetry_torch_plugin.index.download import download_verified
-    from poetry_torch_plugin.index.download import file_sha256
-    from poetry_torch_plugin.index.listing import fetch_listing
-    from poetry_torch_plugin.install.base import environment_tag_set
-    from poetry_torch_plugin.project.lockstate import configured
-    from poetry_torch_plugin.service.lockparts import every_part
-    from poetry_torch_plugin.service.settings import access_for
-
     lock = locked(pyproject)
     _writable_folder(dest)  # before the project environment is looked for (or created)
     tags = None if every_file else environment_tag_set(find_env(create=True).python)
@@ -197,8 +203,6 @@ def _writable_folder(dest: Path) -> None:
 
 def _write_simple(dest: Path, files: list[tuple[str, str, str]]) -> None:
     """``simple/index.html`` and ``simple/<package>/index.html`` linking the flat files."""
-    from poetry_torch_plugin.project.files import write_atomic
-
     by_package: dict[str, list[tuple[str, str]]] = {}
     for package, filename, digest in files:
         by_package.setdefault(package, []).append((filename, digest))
@@ -276,10 +280,6 @@ def _this_machine(
 ) -> TorchLock:
     """The part of ``lock`` (fresh) this machine installs (``service.plan.machine_part``): its
     entry when its variant is a machine-local choice, else the committed variant's part."""
-    from poetry_torch_plugin.project.lockstate import lock_state
-    from poetry_torch_plugin.service.plan import machine_part
-    from poetry_torch_plugin.service.settings import with_choice
-
     choice = with_choice(settings, pyproject).choice
     local = choice is not None and choice.machine_local
     # a single lock for the committed variant: no environment looked for
@@ -314,13 +314,6 @@ def install_from(
 ) -> tuple[str, ...]:
     """Replay the fresh lock from ``wheelhouse`` alone (no index, hash-checked); no file of the
     project is written.  Returns the pins installed (none for a dry run)."""
-    from poetry_torch_plugin.install.base import environment_tag_set
-    from poetry_torch_plugin.install.select import get_backend
-    from poetry_torch_plugin.project.lockstate import configured
-    from poetry_torch_plugin.service.apply import apply
-    from poetry_torch_plugin.service.plan import Plan
-    from poetry_torch_plugin.service.settings import access_for
-
     house = usable(wheelhouse)
     lock = locked(pyproject, "install from a wheelhouse")
     settings, source = configured(pyproject)

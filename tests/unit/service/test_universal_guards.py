@@ -1,4 +1,4 @@
-"""The universal lock's guards (``service.universal``): what a lock with entries for other
+"""The universal lock's guards (``service.lock``): what a lock with entries for other
 machines may be used for, checked offline on real parsed configuration and real locks."""
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from poetry_torch_plugin.core.lockfile import LockedPackage
 from poetry_torch_plugin.core.lockfile import TorchLock
 from poetry_torch_plugin.core.lockfile import inputs_for
 from poetry_torch_plugin.errors import ConfigError
-from poetry_torch_plugin.service.lockparts import every_part
-from poetry_torch_plugin.service.lockparts import universal_problem
-from poetry_torch_plugin.service.universal import source_of
+from poetry_torch_plugin.service.lock import every_part
+from poetry_torch_plugin.service.lock import source_of
+from poetry_torch_plugin.service.lock import universal_problem
 
 
 BASE = "https://mirror.example/whl"

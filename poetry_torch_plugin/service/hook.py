@@ -4,18 +4,22 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from poetry_torch_plugin.core.config import parse_toml
+from poetry_torch_plugin.core.config import read_config
 from poetry_torch_plugin.core.lockfile import LOCK_NAME
 from poetry_torch_plugin.core.lockfile import TorchLock
 from poetry_torch_plugin.core.urls import redact
 from poetry_torch_plugin.env.drift import drift
 from poetry_torch_plugin.env.installed import installed_distributions
 from poetry_torch_plugin.env.mutex import exclusive
+from poetry_torch_plugin.errors import TorchPluginError
 from poetry_torch_plugin.project.lockstate import lock_state
 from poetry_torch_plugin.service.plan import Plan
 from poetry_torch_plugin.service.plan import machine_part
 from poetry_torch_plugin.service.settings import Reporter
 from poetry_torch_plugin.service.settings import access_for
 from poetry_torch_plugin.service.settings import configured_variant
+from poetry_torch_plugin.service.settings import with_choice
 from poetry_torch_plugin.service.verify import verify
 
 
@@ -28,6 +32,7 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.env.installed import TargetEnv
     from poetry_torch_plugin.index.access import IndexAccess
     from poetry_torch_plugin.index.listing import Listing
+    from poetry_torch_plugin.project.pyproject import PyProject
 
 
 def ensure(
@@ -218,3 +223,29 @@ def _wheelhouse(lock: TorchLock | None, target: TargetEnv | None = None) -> Path
             f" reachable, or unset {WHEELHOUSE_ENV}."
         )
     return house
+
+
+class _Quiet:
+    """A Reporter that keeps the restore's lines to itself: the command prints one line."""
+
+    def line(self, text: str) -> None:
+        return
+
+    def detail(self, text: str) -> None:
+        return
+
+
+def put_back(pyproject: PyProject, target: TargetEnv) -> str:
+    """Reinstall what the unchanged pyproject.toml configures; say how that went (a clause)."""
+    failed = "the earlier build could not be put back: run poetry install to reinstall it"
+    try:
+        settings = read_config(parse_toml(pyproject.original.decode("utf-8")))
+        if not settings.active:
+            return failed
+        settings = with_choice(settings, pyproject.path, target)
+        ensure(settings, target, _Quiet(), quiet=True, pyproject=pyproject.path)
+        if verify(settings, target, configured_variant(settings)[1]):
+            return failed
+    except (TorchPluginError, ValueError, UnicodeDecodeError):
+        return failed
+    return "the configured build was put back"
