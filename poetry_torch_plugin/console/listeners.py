@@ -146,7 +146,6 @@ def _committed(settings: Any, chosen: Any) -> bool:
 
 def _project_data(command: Any) -> Any:
     """The parsed pyproject.toml of the command's project; None outside a project."""
-    from poetry_torch_plugin.core.config import parse_toml
     from poetry_torch_plugin.seam.locate import project_directory
 
     application = command.application
@@ -159,6 +158,8 @@ def _project_data(command: Any) -> Any:
         return None
     if b"poetry-torch" not in raw and b"pytorch_" not in raw:
         return None  # the common case, without parsing anything
+    from poetry_torch_plugin.core.config import parse_toml  # after the cheap test: config is big
+
     try:
         return parse_toml(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):

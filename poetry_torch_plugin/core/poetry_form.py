@@ -24,6 +24,7 @@ from packaging.markers import UndefinedComparison
 from packaging.markers import UndefinedEnvironmentName
 from packaging.utils import canonicalize_name
 
+from poetry_torch_plugin.core.variants import from_source_name
 from poetry_torch_plugin.errors import ConfigError
 
 
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from collections.abc import Sequence
 
-    from poetry_torch_plugin.core.config import Source
+    from poetry_torch_plugin.core.variants import Source
 
 
 FAMILY = ("torch", "torchvision", "torchaudio")
@@ -150,7 +151,6 @@ def entry_kinds(entry: Mapping[str, Any], where: str) -> tuple[str, ...]:
 def _names_plugin_source(entries: list[Any]) -> bool:
     """Whether an entry names a source in the plugin's convention: only then is a list read
     as targets (a list without one is left as it was: the plugin's source decides)."""
-    from poetry_torch_plugin.core.variants import from_source_name
 
     return any(from_source_name(str(entry.get("source", ""))) is not None for entry in entries)
 
@@ -176,7 +176,6 @@ def _lists(data: Mapping[str, Any]) -> Iterator[tuple[str, str, list[Any]]]:
 
 def _variant_of(entry: _Entry, kind: str, sources: Mapping[str, Source]) -> str:
     """The variant ``entry`` installs on ``kind``; ConfigError when it cannot be told."""
-    from poetry_torch_plugin.core.variants import from_source_name
 
     instead = f'{_FIX} {kind} = "cu129" (or "cpu", …) instead.'
     plugin = entry.source is not None and from_source_name(entry.source) is not None

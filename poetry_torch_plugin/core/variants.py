@@ -11,16 +11,82 @@ from poetry_torch_plugin.errors import VariantError
 
 
 _CUDA_DOTTED = re.compile(r"^(1\d)\.(\d)$")
-_CUDA_INDEX = re.compile(r"^cu(1\d)(\d)$")
 _ROCM_DOTTED = re.compile(r"^(\d{1,2})\.(\d{1,2})(?:\.(\d{1,2}))?$")
-_ROCM_INDEX = re.compile(r"^rocm(\d{1,2})\.(\d{1,2})(?:\.(\d{1,2}))?$")
-_SOURCE_NAME = re.compile(
-    r"^pytorch_(?:cuda_(cu\d{3})|(cpu)|(xpu)|rocm(\d{1,2})_(\d{1,2})(?:_(\d{1,2}))?)$"
+
+
+@dataclass(frozen=True)
+class Family:
+    """One accelerator family as PyTorch publishes it: one index per version (``cu129``,
+    ``rocm6.4``) or one index for the family (``cpu``, ``xpu``).
+
+    ``index`` matches an index name, its groups the version parts, which ``separator`` joins
+    back after ``prefix``; ``source_prefix`` starts the ``[[tool.poetry.source]]`` name
+    (``pytorch_cuda_cu129``, with the index name's dots as underscores); ``option`` is
+    ``poetry torch install``'s option; ``rank`` orders variants of different families
+    (cpu < xpu < rocm < cuda, then by version); ``title`` starts the description."""
+
+    kind: str
+    index: re.Pattern[str]
+    prefix: str
+    separator: str
+    source_prefix: str
+    option: str
+    rank: int
+    title: str
+
+    def match_index(self, name: str) -> tuple[int, ...] | None:
+        """The version parts of an index name of this family (``()`` for cpu/xpu), else None."""
+        match = self.index.match(name)
+        if match is None:
+            return None
+        return tuple(int(part) for part in match.groups() if part is not None)
+
+
+# One row per accelerator family: a new family is one row here, a probe in machine/, a run rule
+# in core.fit, and its option on `poetry torch install`.
+FAMILIES = (
+    Family(
+        kind="cpu",
+        index=re.compile(r"^cpu$"),
+        prefix="cpu",
+        separator="",
+        source_prefix="pytorch_",
+        option="--cpu",
+        rank=0,
+        title="CPU only",
+    ),
+    Family(
+        kind="xpu",
+        index=re.compile(r"^xpu$"),
+        prefix="xpu",
+        separator="",
+        source_prefix="pytorch_",
+        option="--xpu",
+        rank=1,
+        title="Intel GPU",
+    ),
+    Family(
+        kind="rocm",
+        index=re.compile(r"^rocm(\d{1,2})\.(\d{1,2})(?:\.(\d{1,2}))?$"),
+        prefix="rocm",
+        separator=".",
+        source_prefix="pytorch_",
+        option="--rocm",
+        rank=2,
+        title="ROCm",
+    ),
+    Family(
+        kind="cuda",
+        index=re.compile(r"^cu(1\d)(\d)$"),
+        prefix="cu",
+        separator="",
+        source_prefix="pytorch_cuda_",
+        option="--cuda",
+        rank=3,
+        title="CUDA",
+    ),
 )
-
-
-# Order between kinds: cpu < xpu < rocm < cuda, then by version.
-_KIND_RANK = {"cpu": 0, "xpu": 1, "rocm": 2, "cuda": 3}
+_BY_KIND = {family.kind: family for family in FAMILIES}
 
 
 @dataclass(frozen=True)
@@ -31,20 +97,20 @@ class Variant:
     version: tuple[int, ...] = ()
 
     @property
+    def family(self) -> Family:
+        return _BY_KIND[self.kind]
+
+    @property
     def index_name(self) -> str:
         """The last path segment of the index URL, also the wheel's local version label."""
-        if self.kind == "cuda":
-            return f"cu{self.version[0]}{self.version[1]}"
-        if self.kind == "rocm":
-            return "rocm" + ".".join(str(part) for part in self.version)
-        return "xpu" if self.kind == "xpu" else "cpu"
+        family = self.family
+        return family.prefix + family.separator.join(str(part) for part in self.version)
 
     @property
     def source_name(self) -> str:
         """The ``[[tool.poetry.source]]`` name the plugin writes for this variant
         (``pytorch_cuda_cu129``, ``pytorch_rocm6_4``, ``pytorch_cpu``)."""
-        prefix = "pytorch_cuda_" if self.kind == "cuda" else "pytorch_"
-        return prefix + self.index_name.replace(".", "_")
+        return self.family.source_prefix + self.index_name.replace(".", "_")
 
     @property
     def local_label(self) -> str:
@@ -54,20 +120,35 @@ class Variant:
     def dotted(self) -> str:
         return ".".join(str(part) for part in self.version)
 
+    @property
+    def option(self) -> str:
+        """``poetry torch install``'s option for this variant: ``--cuda 12.9``, ``--cpu``."""
+        return f"{self.family.option} {self.dotted}" if self.version else self.family.option
+
     def describe(self) -> str:
-        if self.kind == "cuda":
-            return f"CUDA {self.dotted} ({self.index_name})"
-        if self.kind == "rocm":
-            return f"ROCm {self.dotted} ({self.index_name})"
-        if self.kind == "xpu":
-            return "Intel GPU (xpu)"
-        return "CPU only (cpu)"
+        title = self.family.title
+        return (
+            f"{title} {self.dotted} ({self.index_name})"
+            if self.version
+            else f"{title} ({self.index_name})"
+        )
 
     def sort_key(self) -> tuple[int, tuple[int, ...]]:
-        return (_KIND_RANK[self.kind], self.version)
+        return (self.family.rank, self.version)
 
     def __str__(self) -> str:
         return self.index_name
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str
+    url: str
+    priority: str
+
+    @property
+    def variant(self) -> Variant | None:
+        return from_url(self.url) or from_source_name(self.name)
 
 
 CPU = Variant("cpu")
@@ -83,7 +164,7 @@ def _shown(value: str) -> str:
 def parse_cuda(value: str) -> Variant:
     """Parse ``12.9`` or ``cu129``; anything else raises VariantError."""
     text = value.strip().lower()
-    match = _CUDA_DOTTED.match(text) or _CUDA_INDEX.match(text)
+    match = _CUDA_DOTTED.match(text) or _BY_KIND["cuda"].index.match(text)
     if match is None:
         raise VariantError(
             f"invalid --cuda value {_shown(value)}: expected a CUDA version such as 12.9 or an"
@@ -96,7 +177,7 @@ def parse_cuda(value: str) -> Variant:
 def parse_rocm(value: str) -> Variant:
     """Parse ``6.4`` or ``rocm6.4``."""
     text = value.strip().lower()
-    match = _ROCM_DOTTED.match(text) or _ROCM_INDEX.match(text)
+    match = _ROCM_DOTTED.match(text) or _BY_KIND["rocm"].index.match(text)
     if match is None:
         raise VariantError(
             f"invalid --rocm value {_shown(value)}: expected a ROCm version such as 6.4 or an"
@@ -110,16 +191,10 @@ def parse_rocm(value: str) -> Variant:
 def from_index_name(name: str) -> Variant | None:
     """``cu129`` / ``cpu`` / ``rocm6.4`` -> Variant; None for anything else."""
     text = name.strip().lower()
-    if text == "cpu":
-        return CPU
-    if text == "xpu":
-        return XPU
-    match = _CUDA_INDEX.match(text)
-    if match:
-        return Variant("cuda", (int(match.group(1)), int(match.group(2))))
-    match = _ROCM_INDEX.match(text)
-    if match:
-        return Variant("rocm", tuple(int(part) for part in match.groups() if part is not None))
+    for family in FAMILIES:
+        version = family.match_index(text)
+        if version is not None:
+            return Variant(family.kind, version)
     return None
 
 
@@ -131,18 +206,16 @@ def from_local_label(version: str) -> Variant | None:
 
 def from_source_name(name: str) -> Variant | None:
     """``pytorch_cuda_cu129`` / ``pytorch_cpu`` / ``pytorch_xpu`` / ``pytorch_rocm6_4`` ->
-    Variant."""
-    match = _SOURCE_NAME.match(name.strip().lower())
-    if match is None:
-        return None
-    cuda, cpu, xpu, *rocm = match.groups()
-    if cuda:
-        return from_index_name(cuda)
-    if cpu:
-        return CPU
-    if xpu:
-        return XPU
-    return Variant("rocm", tuple(int(part) for part in rocm if part is not None))
+    Variant: a family's source prefix, then its index name with underscores for dots."""
+    text = name.strip().lower()
+    for family in FAMILIES:
+        rest = text[len(family.source_prefix) :]
+        if not text.startswith(family.source_prefix) or "." in rest:
+            continue
+        version = family.match_index(rest.replace("_", "."))
+        if version is not None:
+            return Variant(family.kind, version)
+    return None
 
 
 def from_url(url: str) -> Variant | None:

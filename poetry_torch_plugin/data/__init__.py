@@ -14,7 +14,7 @@ import json
 from importlib import resources
 from typing import TYPE_CHECKING
 
-from poetry_torch_plugin.core.facts_parse import parse_facts
+from poetry_torch_plugin.core.facts import parse_facts
 
 
 if TYPE_CHECKING:

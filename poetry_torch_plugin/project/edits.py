@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from tomlkit.toml_document import TOMLDocument
 
-    from poetry_torch_plugin.core.config import Source
+    from poetry_torch_plugin.core.variants import Source
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class EditResult:
 
 
 def _entry_variant(entry: Any) -> Any:
-    from poetry_torch_plugin.core.config import Source
+    from poetry_torch_plugin.core.variants import Source
 
     return Source(str(entry.get("name", "")), str(entry.get("url", "")), "").variant
 

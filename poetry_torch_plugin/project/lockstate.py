@@ -8,17 +8,17 @@ from typing import Any
 
 from poetry_torch_plugin.core.config import parse_toml
 from poetry_torch_plugin.core.config import read_config
-from poetry_torch_plugin.core.export import export_text
+from poetry_torch_plugin.core.formats import export_text
 from poetry_torch_plugin.core.lockfile import LOCK_NAME
 from poetry_torch_plugin.core.lockfile import STALE
 from poetry_torch_plugin.core.lockfile import LockInputs
 from poetry_torch_plugin.core.lockfile import NewerLockError
 from poetry_torch_plugin.core.lockfile import TorchLock
-from poetry_torch_plugin.core.lockfile import _unreadable
 from poetry_torch_plugin.core.lockfile import dumps
 from poetry_torch_plugin.core.lockfile import inputs_for
 from poetry_torch_plugin.core.lockfile import loads
 from poetry_torch_plugin.core.lockfile import requires_python_of
+from poetry_torch_plugin.core.lockfile import unreadable
 from poetry_torch_plugin.errors import ConfigError
 from poetry_torch_plugin.project.files import write_atomic
 from poetry_torch_plugin.project.pyproject import load
@@ -29,8 +29,8 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from pathlib import Path
 
-    from poetry_torch_plugin.core.config import Source
     from poetry_torch_plugin.core.config import TorchConfig
+    from poetry_torch_plugin.core.variants import Source
 
 
 def lock_path_for(pyproject: Path) -> Path:
@@ -44,7 +44,7 @@ def read_lock(path: Path) -> TorchLock | None:
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError) as exc:
-        raise _unreadable(path, getattr(exc, "strerror", None) or type(exc).__name__) from None
+        raise unreadable(path, getattr(exc, "strerror", None) or type(exc).__name__) from None
     return loads(text, path)
 
 
@@ -146,15 +146,15 @@ def export_project(
     problem = check(lock) if check is not None and (target or every) else None
     if problem is not None:
         raise ConfigError(f"{problem} Nothing was exported.")
-    from poetry_torch_plugin.core.export import select
+    from poetry_torch_plugin.core.formats import select
 
     chosen = select(lock, target, every)
     if form == "pylock":
-        from poetry_torch_plugin.core.pylock import pylock_text
+        from poetry_torch_plugin.core.formats import pylock_text
 
         return pylock_text(lock, chosen if target or every else None)
     if target or every:
-        from poetry_torch_plugin.core.export import export_selected
+        from poetry_torch_plugin.core.formats import export_selected
 
         return export_selected(chosen, f"target {target}" if target else "every target")
     return export_text(lock)

@@ -12,8 +12,8 @@ from poetry_torch_plugin.errors import TorchPluginError
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from poetry_torch_plugin.core.config import Source
     from poetry_torch_plugin.core.config import TorchConfig
+    from poetry_torch_plugin.core.variants import Source
 
 
 if TYPE_CHECKING:
@@ -82,9 +82,9 @@ def local_variant(project_dir: Path) -> str | None:
     """``[poetry-torch] variant`` in the project's uncommitted ``poetry.toml`` (where
     ``poetry config --local`` keeps this checkout's settings); None when the file or the key is
     absent.  ConfigError when the file is not TOML or the value is no variant."""
-    from poetry_torch_plugin.core.choice import LOCAL_FILE
-    from poetry_torch_plugin.core.choice import LOCAL_TABLE
-    from poetry_torch_plugin.core.choice import parse_variant
+    from poetry_torch_plugin.core.targets import LOCAL_FILE
+    from poetry_torch_plugin.core.targets import LOCAL_TABLE
+    from poetry_torch_plugin.core.targets import parse_variant
     from poetry_torch_plugin.errors import ConfigError
 
     path = project_dir / LOCAL_FILE

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
 
-from poetry_torch_plugin.core.lockentries import carried
+from poetry_torch_plugin.core.lockfile import carried
 from poetry_torch_plugin.core.urls import redact
 from poetry_torch_plugin.env.installed import installed_distributions
 from poetry_torch_plugin.env.mutex import HOOK_WAIT

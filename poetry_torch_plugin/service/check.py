@@ -20,9 +20,9 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion
 from packaging.version import Version
 
-from poetry_torch_plugin.core.auto import choose
 from poetry_torch_plugin.core.facts import mps_macos_floor
 from poetry_torch_plugin.core.facts import torch_minor
+from poetry_torch_plugin.core.fit import choose
 from poetry_torch_plugin.core.fit import judge_variant
 from poetry_torch_plugin.core.machine import MPS_FIRST_MACOS
 from poetry_torch_plugin.core.machine import jetson_line
@@ -63,10 +63,10 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
-    from poetry_torch_plugin.core.choice import VariantChoice
-    from poetry_torch_plugin.core.config import Source
     from poetry_torch_plugin.core.config import TorchConfig
     from poetry_torch_plugin.core.machine import Machine
+    from poetry_torch_plugin.core.targets import VariantChoice
+    from poetry_torch_plugin.core.variants import Source
     from poetry_torch_plugin.core.variants import Variant
     from poetry_torch_plugin.project.read import ProjectState
 

@@ -11,14 +11,14 @@ from dataclasses import dataclass
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from poetry_torch_plugin.core.auto import COMPANIONS
-from poetry_torch_plugin.core.auto import choose
-from poetry_torch_plugin.core.auto import requirement_names
-from poetry_torch_plugin.core.auto import target_torch_version
 from poetry_torch_plugin.core.config import TorchConfig
 from poetry_torch_plugin.core.config import effective_index_base
 from poetry_torch_plugin.core.config import parse_requirements
+from poetry_torch_plugin.core.fit import COMPANIONS
+from poetry_torch_plugin.core.fit import choose
 from poetry_torch_plugin.core.fit import judge_variant
+from poetry_torch_plugin.core.fit import requirement_names
+from poetry_torch_plugin.core.fit import target_torch_version
 from poetry_torch_plugin.core.variants import CPU
 from poetry_torch_plugin.core.variants import XPU
 from poetry_torch_plugin.core.variants import channel_base

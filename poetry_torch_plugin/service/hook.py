@@ -26,8 +26,8 @@ from poetry_torch_plugin.service.verify import verify
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from poetry_torch_plugin.core.config import Source
     from poetry_torch_plugin.core.config import TorchConfig
+    from poetry_torch_plugin.core.variants import Source
     from poetry_torch_plugin.core.variants import Variant
     from poetry_torch_plugin.env.installed import TargetEnv
     from poetry_torch_plugin.index.access import IndexAccess

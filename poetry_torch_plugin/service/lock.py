@@ -16,19 +16,19 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from poetry_torch_plugin.core.choice import parse_variant
-from poetry_torch_plugin.core.lockentries import DEFAULT
-from poetry_torch_plugin.core.lockentries import PLATFORMS
-from poetry_torch_plugin.core.lockentries import PLATFORMS as KNOWN
-from poetry_torch_plugin.core.lockentries import LockEntry
-from poetry_torch_plugin.core.lockentries import fits
-from poetry_torch_plugin.core.lockentries import pythons_published
-from poetry_torch_plugin.core.lockentries import resolved_for
-from poetry_torch_plugin.core.lockentries import tag_set
-from poetry_torch_plugin.core.lockentries import wanted
+from poetry_torch_plugin.core.lockfile import DEFAULT
 from poetry_torch_plugin.core.lockfile import LOCK_NAME
+from poetry_torch_plugin.core.lockfile import PLATFORMS
+from poetry_torch_plugin.core.lockfile import PLATFORMS as KNOWN
 from poetry_torch_plugin.core.lockfile import LockedPackage
+from poetry_torch_plugin.core.lockfile import LockEntry
+from poetry_torch_plugin.core.lockfile import fits
 from poetry_torch_plugin.core.lockfile import inputs_for
+from poetry_torch_plugin.core.lockfile import pythons_published
+from poetry_torch_plugin.core.lockfile import resolved_for
+from poetry_torch_plugin.core.lockfile import tag_set
+from poetry_torch_plugin.core.lockfile import wanted
+from poetry_torch_plugin.core.targets import parse_variant
 from poetry_torch_plugin.core.urls import redact
 from poetry_torch_plugin.core.variants import from_index_name
 from poetry_torch_plugin.errors import ConfigError
@@ -56,11 +56,11 @@ from poetry_torch_plugin.service.settings import source_for
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from poetry_torch_plugin.core.config import Source
     from poetry_torch_plugin.core.config import TorchConfig
-    from poetry_torch_plugin.core.lockentries import Wanted
     from poetry_torch_plugin.core.lockfile import LockInputs
     from poetry_torch_plugin.core.lockfile import TorchLock
+    from poetry_torch_plugin.core.lockfile import Wanted
+    from poetry_torch_plugin.core.variants import Source
     from poetry_torch_plugin.env.installed import TargetEnv
     from poetry_torch_plugin.index.listing import Listing
     from poetry_torch_plugin.service.settings import EnvFinder

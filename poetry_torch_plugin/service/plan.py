@@ -20,17 +20,17 @@ import tomlkit
 
 from poetry_torch_plugin.core.config import DEFAULT_INDEX_BASE
 from poetry_torch_plugin.core.config import INDEX_BASE_ENV
-from poetry_torch_plugin.core.config import Source
 from poetry_torch_plugin.core.config import effective_index_base
 from poetry_torch_plugin.core.config import parse_requirements
 from poetry_torch_plugin.core.config import read_config
-from poetry_torch_plugin.core.lockentries import key_of
-from poetry_torch_plugin.core.lockentries import platform_of
-from poetry_torch_plugin.core.lockentries import wanted
 from poetry_torch_plugin.core.lockfile import LOCK_NAME
 from poetry_torch_plugin.core.lockfile import UPGRADE
+from poetry_torch_plugin.core.lockfile import key_of
+from poetry_torch_plugin.core.lockfile import platform_of
+from poetry_torch_plugin.core.lockfile import wanted
 from poetry_torch_plugin.core.targets import refuse_rewrite
 from poetry_torch_plugin.core.urls import without_login
+from poetry_torch_plugin.core.variants import Source
 from poetry_torch_plugin.core.variants import channel_base
 from poetry_torch_plugin.core.variants import from_index_name
 from poetry_torch_plugin.core.variants import from_url

@@ -14,9 +14,9 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from pathlib import Path
 
-    from poetry_torch_plugin.core.config import Source
     from poetry_torch_plugin.core.config import TorchConfig
     from poetry_torch_plugin.core.machine import Machine
+    from poetry_torch_plugin.core.variants import Source
     from poetry_torch_plugin.core.variants import Variant
     from poetry_torch_plugin.env.installed import TargetEnv
     from poetry_torch_plugin.index.access import IndexAccess
@@ -108,7 +108,7 @@ def skip_requested() -> bool:
 def with_choice(
     settings: TorchConfig, pyproject: Path, target: TargetEnv | None = None
 ) -> TorchConfig:
-    """``settings`` with the variant this machine installs decided (``core.choice``: env >
+    """``settings`` with the variant this machine installs decided (``core.targets``: env >
     poetry.toml > pyproject's targets > pyproject > auto) and ``sources`` holding the one source to install from.
 
     pyproject.toml is not read again nor changed: a machine-local choice only changes what the
@@ -120,9 +120,9 @@ def with_choice(
     else from ``index-base``.  Several plugin sources: ConfigError, as before."""
     import os
 
-    from poetry_torch_plugin.core.choice import VARIANT_ENV
-    from poetry_torch_plugin.core.choice import choose_variant
-    from poetry_torch_plugin.core.choice import parse_variant
+    from poetry_torch_plugin.core.targets import VARIANT_ENV
+    from poetry_torch_plugin.core.targets import choose_variant
+    from poetry_torch_plugin.core.targets import parse_variant
     from poetry_torch_plugin.project.read import local_variant
 
     configured = settings.source()
@@ -152,7 +152,7 @@ def source_for(settings: TorchConfig, configured: Source | None, variant: Varian
     import os
 
     from poetry_torch_plugin.core.config import INDEX_BASE_ENV
-    from poetry_torch_plugin.core.config import Source
+    from poetry_torch_plugin.core.variants import Source
     from poetry_torch_plugin.core.variants import from_url
 
     if configured is not None and configured.variant == variant:
@@ -220,7 +220,7 @@ def _auto(
 ) -> tuple[Variant, str]:
     """The hardware rules of ``--cuda auto``, for this machine (an installed torch keeps its
     release, as with ``--cuda auto``)."""
-    from poetry_torch_plugin.core.auto import choose
+    from poetry_torch_plugin.core.fit import choose
     from poetry_torch_plugin.data import load_facts
     from poetry_torch_plugin.env.installed import installed_distributions
 

@@ -19,8 +19,8 @@ from poetry_torch_plugin.service.settings import access_for
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from poetry_torch_plugin.core.config import Source
     from poetry_torch_plugin.core.config import TorchConfig
+    from poetry_torch_plugin.core.variants import Source
     from poetry_torch_plugin.core.variants import Variant
     from poetry_torch_plugin.env.installed import InstalledDist
     from poetry_torch_plugin.env.installed import TargetEnv

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from poetry_torch_plugin.core.config import Source
 from poetry_torch_plugin.core.lockfile import LOCK_NAME
 from poetry_torch_plugin.core.urls import redact
+from poetry_torch_plugin.core.variants import Source
 from poetry_torch_plugin.errors import ConfigError
 from poetry_torch_plugin.index.download import download_verified
 from poetry_torch_plugin.index.download import file_sha256

@@ -5,8 +5,8 @@ import pytest
 from poetry_torch_plugin.core.config import DEFAULT_PACKAGES as DEFAULT
 from poetry_torch_plugin.core.config import INDEX_BASE_ENV
 from poetry_torch_plugin.core.config import effective_index_base
+from poetry_torch_plugin.core.config import poetry_to_pep440
 from poetry_torch_plugin.core.config import read_config
-from poetry_torch_plugin.core.declared import poetry_to_pep440
 from poetry_torch_plugin.errors import ConfigError
 from tests.support.toml import loads
 

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import pytest
 
-from poetry_torch_plugin.core.auto import choose_auto_variant
 from poetry_torch_plugin.core.facts import arch_row
 from poetry_torch_plugin.core.facts import arch_supported
 from poetry_torch_plugin.core.facts import archs_for
@@ -16,6 +15,7 @@ from poetry_torch_plugin.core.facts import full_feature_driver_for_cuda
 from poetry_torch_plugin.core.facts import known_torch_releases
 from poetry_torch_plugin.core.facts import min_driver_for_cuda
 from poetry_torch_plugin.core.facts import variants_for_torch
+from poetry_torch_plugin.core.fit import choose_auto_variant
 from poetry_torch_plugin.core.machine import Gpu
 from poetry_torch_plugin.core.machine import Machine
 from poetry_torch_plugin.core.machine import NvidiaInfo

@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from poetry_torch_plugin.core.auto import choose_auto_variant
 from poetry_torch_plugin.core.facts import Checked
 from poetry_torch_plugin.core.facts import Facts
+from poetry_torch_plugin.core.fit import choose_auto_variant
 from poetry_torch_plugin.core.fit import judge_variant
 from poetry_torch_plugin.core.variants import Variant
 from poetry_torch_plugin.data import load_facts

@@ -7,9 +7,8 @@ from typing import Any
 
 import pytest
 
-from poetry_torch_plugin.core.config import Source
 from poetry_torch_plugin.core.config import read_config
-from poetry_torch_plugin.core.export import export_text
+from poetry_torch_plugin.core.formats import export_text
 from poetry_torch_plugin.core.lockfile import LOCK_NAME
 from poetry_torch_plugin.core.lockfile import STALE
 from poetry_torch_plugin.core.lockfile import LockedPackage
@@ -20,6 +19,7 @@ from poetry_torch_plugin.core.lockfile import inputs_for
 from poetry_torch_plugin.core.lockfile import loads
 from poetry_torch_plugin.core.lockfile import requirement_lines
 from poetry_torch_plugin.core.lockfile import requires_python_of
+from poetry_torch_plugin.core.variants import Source
 from poetry_torch_plugin.env.drift import drift
 from poetry_torch_plugin.env.drift import lock_drift
 from poetry_torch_plugin.env.installed import installed_distributions

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from poetry_torch_plugin.core.choice import choose_variant
 from poetry_torch_plugin.core.config import read_config
+from poetry_torch_plugin.core.targets import choose_variant
 from poetry_torch_plugin.core.targets import machine_kind
 from poetry_torch_plugin.core.targets import match_target
 from poetry_torch_plugin.core.targets import parse_targets

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from poetry_torch_plugin.core.variants import CPU
+from poetry_torch_plugin.core.variants import FAMILIES
 from poetry_torch_plugin.core.variants import Variant
 from poetry_torch_plugin.core.variants import channel_base
 from poetry_torch_plugin.core.variants import channel_of
@@ -171,3 +172,25 @@ def test_channels() -> None:
     )
     with pytest.raises(VariantError, match="invalid --channel value 'rc'"):
         parse_channel("rc")
+
+
+@pytest.mark.parametrize(
+    ("variant", "option"),
+    [
+        (Variant("cuda", (12, 9)), "--cuda 12.9"),
+        (Variant("rocm", (6, 4, 1)), "--rocm 6.4.1"),
+        (Variant("xpu"), "--xpu"),
+        (CPU, "--cpu"),
+    ],
+)
+def test_each_family_row_round_trips(variant: Variant, option: str) -> None:
+    assert variant.family in FAMILIES
+    assert from_index_name(variant.index_name) == variant
+    assert from_source_name(variant.source_name) == variant
+    assert variant.option == option
+
+
+def test_families_are_one_row_each_in_rank_order() -> None:
+    assert [family.kind for family in FAMILIES] == ["cpu", "xpu", "rocm", "cuda"]
+    assert [family.rank for family in FAMILIES] == sorted({family.rank for family in FAMILIES})
+    assert len({family.option for family in FAMILIES}) == len(FAMILIES)

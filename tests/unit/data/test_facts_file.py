@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from poetry_torch_plugin.core.facts import PLATFORMS
-from poetry_torch_plugin.core.facts_parse import FactsError
-from poetry_torch_plugin.core.facts_parse import parse_facts
+from poetry_torch_plugin.core.facts import FactsError
+from poetry_torch_plugin.core.facts import parse_facts
 from poetry_torch_plugin.data import facts_text
 from poetry_torch_plugin.data import load_facts
 

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from poetry_torch_plugin.core.auto import choose
-from poetry_torch_plugin.core.auto import choose_auto_variant
 from poetry_torch_plugin.core.facts import archs_for
+from poetry_torch_plugin.core.fit import choose
+from poetry_torch_plugin.core.fit import choose_auto_variant
 from poetry_torch_plugin.core.machine import DriverReading
 from poetry_torch_plugin.core.machine import Gpu
 from poetry_torch_plugin.core.machine import NvccInfo

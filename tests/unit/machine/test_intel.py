@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from poetry_torch_plugin.core.auto import choose_auto_variant
+from poetry_torch_plugin.core.fit import choose_auto_variant
 from poetry_torch_plugin.core.fit import judge_variant
 from poetry_torch_plugin.core.machine import IntelGpu
 from poetry_torch_plugin.core.machine import intel_gpu

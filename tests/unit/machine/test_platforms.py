@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from poetry_torch_plugin.core.auto import choose_auto_variant
+from poetry_torch_plugin.core.fit import choose_auto_variant
 from poetry_torch_plugin.core.fit import judge_variant
 from poetry_torch_plugin.core.machine import Jetson
 from poetry_torch_plugin.core.machine import jetson_line

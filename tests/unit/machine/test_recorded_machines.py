@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from poetry_torch_plugin.core.auto import choose_auto_variant
+from poetry_torch_plugin.core.fit import choose_auto_variant
 from poetry_torch_plugin.core.fit import judge_variant
 from poetry_torch_plugin.core.machine import Machine
 from poetry_torch_plugin.core.variants import parse_cuda

@@ -10,9 +10,9 @@ import tomlkit
 
 from poetry.factory import Factory
 
-from poetry_torch_plugin.core.config import Source
 from poetry_torch_plugin.core.config import parse_requirements
 from poetry_torch_plugin.core.config import read_config
+from poetry_torch_plugin.core.variants import Source
 from poetry_torch_plugin.errors import ConfigError
 from poetry_torch_plugin.project.edits import apply_install_edits
 from poetry_torch_plugin.project.pyproject import load

@@ -11,9 +11,9 @@ import re
 import pytest
 import tomlkit
 
-from poetry_torch_plugin.core.config import Source
 from poetry_torch_plugin.core.config import parse_requirements
 from poetry_torch_plugin.core.config import read_config
+from poetry_torch_plugin.core.variants import Source
 from poetry_torch_plugin.project.edits import apply_install_edits
 from tests.support.toml import loads
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from poetry_torch_plugin.core.choice import VARIANT_ENV
 from poetry_torch_plugin.core.config import INDEX_BASE_ENV
 from poetry_torch_plugin.core.config import read_config
+from poetry_torch_plugin.core.targets import VARIANT_ENV
 from poetry_torch_plugin.errors import ConfigError
 from poetry_torch_plugin.machine.detect import FAKE_MACHINE_ENV
 from poetry_torch_plugin.project.read import local_variant

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from poetry_torch_plugin.core.choice import VARIANT_ENV
 from poetry_torch_plugin.core.config import INDEX_BASE_ENV
+from poetry_torch_plugin.core.targets import VARIANT_ENV
 from poetry_torch_plugin.errors import ConfigError
 from poetry_torch_plugin.service.plan import plan_install
 

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from poetry_torch_plugin.core.choice import VARIANT_ENV
 from poetry_torch_plugin.core.config import INDEX_BASE_ENV
 from poetry_torch_plugin.core.config import parse_toml
 from poetry_torch_plugin.core.config import read_config
+from poetry_torch_plugin.core.targets import VARIANT_ENV
 from poetry_torch_plugin.core.variants import parse_cuda
 from poetry_torch_plugin.errors import ConfigError
 from poetry_torch_plugin.service.plan import plan_install

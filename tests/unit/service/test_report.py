@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from poetry_torch_plugin.core.auto import choose
-from poetry_torch_plugin.core.auto import choose_auto_variant
 from poetry_torch_plugin.core.config import read_config
 from poetry_torch_plugin.core.facts import archs_for
+from poetry_torch_plugin.core.fit import choose
+from poetry_torch_plugin.core.fit import choose_auto_variant
 from poetry_torch_plugin.core.machine import Machine
 from poetry_torch_plugin.core.machine import machine_to_dict
 from poetry_torch_plugin.data import load_facts

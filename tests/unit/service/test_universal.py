@@ -11,8 +11,8 @@ import pytest
 from poetry_torch_plugin.core.config import read_config
 from poetry_torch_plugin.errors import ConfigError
 from poetry_torch_plugin.index.listing import Listing
-from tests.unit.core.test_lockentries import entry_lock
 from tests.unit.core.test_lockfile import sample_lock
+from tests.unit.core.test_lockfile_entries import entry_lock
 
 
 CU129 = "https://download.pytorch.org/whl/cu129"
@@ -103,7 +103,7 @@ def test_add_variant_takes_variants_only() -> None:
 
 
 def test_export_selection_refusals() -> None:
-    from poetry_torch_plugin.core.export import select
+    from poetry_torch_plugin.core.formats import select
 
     lock = replace(
         primary(),

@@ -8,14 +8,14 @@ from typing import Any
 
 import pytest
 
-from poetry_torch_plugin.core.config import Source
 from poetry_torch_plugin.core.config import read_config
-from poetry_torch_plugin.core.lockentries import PLATFORMS
-from poetry_torch_plugin.core.lockentries import LockEntry
-from poetry_torch_plugin.core.lockentries import resolved_for
+from poetry_torch_plugin.core.lockfile import PLATFORMS
 from poetry_torch_plugin.core.lockfile import LockedPackage
+from poetry_torch_plugin.core.lockfile import LockEntry
 from poetry_torch_plugin.core.lockfile import TorchLock
 from poetry_torch_plugin.core.lockfile import inputs_for
+from poetry_torch_plugin.core.lockfile import resolved_for
+from poetry_torch_plugin.core.variants import Source
 from poetry_torch_plugin.errors import ConfigError
 from poetry_torch_plugin.service.lock import every_part
 from poetry_torch_plugin.service.lock import source_of
@@ -107,7 +107,7 @@ def test_the_committed_variant_on_another_python_installs_its_own_entry(
 
     from pathlib import Path
 
-    from poetry_torch_plugin.core.lockentries import platform_of
+    from poetry_torch_plugin.core.lockfile import platform_of
     from poetry_torch_plugin.env.installed import TargetEnv
     from poetry_torch_plugin.service.plan import own_part
 
@@ -145,8 +145,8 @@ def test_a_stale_entry_for_a_machine_local_choice_is_refused_naming_poetry_torch
 
     from pathlib import Path
 
-    from poetry_torch_plugin.core.choice import VariantChoice
-    from poetry_torch_plugin.core.lockentries import platform_of
+    from poetry_torch_plugin.core.lockfile import platform_of
+    from poetry_torch_plugin.core.targets import VariantChoice
     from poetry_torch_plugin.core.variants import from_index_name
     from poetry_torch_plugin.env.installed import TargetEnv
     from poetry_torch_plugin.project.lockstate import LockState

@@ -293,8 +293,8 @@ def test_a_locked_source_archive_is_selected_where_no_wheel_fits() -> None:
 @pytest.mark.parametrize("name", ["../../.bashrc", "sub/tinydep-1.0.tar.gz", ".hidden.tar.gz"])
 def test_a_locked_file_name_that_is_a_path_makes_the_lock_unreadable(name: str) -> None:
     """A wheelhouse writes each locked file under its name: never outside the folder."""
-    from poetry_torch_plugin.core.lockcheck import lock_problem
     from poetry_torch_plugin.core.lockfile import LockedPackage
+    from poetry_torch_plugin.core.lockfile import lock_problem
 
     inputs = LockInputs("pytorch_cpu", "https://x/whl/cpu", ("torch",), "")
     package = LockedPackage("tinydep", "1.0", False, ((name, "a" * 64),))
@@ -356,8 +356,8 @@ def test_a_failed_download_prints_no_login_and_no_signed_query(tmp_path: Path) -
 def test_a_locked_package_name_that_is_not_normalized_makes_the_lock_unreadable(
     name: str,
 ) -> None:
-    from poetry_torch_plugin.core.lockcheck import lock_problem
     from poetry_torch_plugin.core.lockfile import LockedPackage
+    from poetry_torch_plugin.core.lockfile import lock_problem
 
     inputs = LockInputs("pytorch_cpu", "https://x/whl/cpu", ("torch",), "")
     package = LockedPackage(name, "1.0", False, (("tinydep-1.0.tar.gz", "a" * 64),))

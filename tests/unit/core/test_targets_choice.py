@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from poetry_torch_plugin.core.choice import VariantChoice
-from poetry_torch_plugin.core.choice import choose_variant
-from poetry_torch_plugin.core.choice import parse_variant
 from poetry_torch_plugin.core.config import read_config
+from poetry_torch_plugin.core.targets import VariantChoice
+from poetry_torch_plugin.core.targets import choose_variant
+from poetry_torch_plugin.core.targets import parse_variant
 from poetry_torch_plugin.core.variants import CPU
 from poetry_torch_plugin.core.variants import Variant
 from poetry_torch_plugin.core.variants import from_index_name

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from poetry_torch_plugin.core.auto import choose
-from poetry_torch_plugin.core.auto import pinned_torch_version
+from poetry_torch_plugin.core.fit import choose
+from poetry_torch_plugin.core.fit import pinned_torch_version
 from poetry_torch_plugin.core.variants import Variant
 from poetry_torch_plugin.data import load_facts
 from poetry_torch_plugin.machine.detect import machine_from_dict

@@ -4,18 +4,18 @@ from dataclasses import replace
 
 import pytest
 
-from poetry_torch_plugin.core.lockentries import PLATFORMS
-from poetry_torch_plugin.core.lockentries import LockEntry
-from poetry_torch_plugin.core.lockentries import fits
-from poetry_torch_plugin.core.lockentries import key_of
-from poetry_torch_plugin.core.lockentries import platform_of
-from poetry_torch_plugin.core.lockentries import pythons_published
-from poetry_torch_plugin.core.lockentries import resolved_for
-from poetry_torch_plugin.core.lockentries import tag_set
-from poetry_torch_plugin.core.lockentries import wanted
+from poetry_torch_plugin.core.lockfile import PLATFORMS
 from poetry_torch_plugin.core.lockfile import LockedPackage
+from poetry_torch_plugin.core.lockfile import LockEntry
 from poetry_torch_plugin.core.lockfile import dumps
+from poetry_torch_plugin.core.lockfile import fits
+from poetry_torch_plugin.core.lockfile import key_of
 from poetry_torch_plugin.core.lockfile import loads
+from poetry_torch_plugin.core.lockfile import platform_of
+from poetry_torch_plugin.core.lockfile import pythons_published
+from poetry_torch_plugin.core.lockfile import resolved_for
+from poetry_torch_plugin.core.lockfile import tag_set
+from poetry_torch_plugin.core.lockfile import wanted
 from poetry_torch_plugin.errors import ConfigError
 from poetry_torch_plugin.install.resolve import python_allows
 from tests.unit.core.test_lockfile import digest
@@ -116,7 +116,7 @@ def test_fits_matches_wheel_tags_of_the_entry_only() -> None:
 def test_marker_of_entry() -> None:
     from packaging.markers import Marker
 
-    from poetry_torch_plugin.core.lockentries import machines_marker
+    from poetry_torch_plugin.core.lockfile import machines_marker
 
     marker = Marker(machines_marker([("windows-amd64", "3.11")]))
     assert marker.evaluate(
@@ -128,7 +128,7 @@ def test_marker_of_entry() -> None:
 
 
 def entry_lock(variant: str, platform: str, python: str) -> LockEntry:
-    from poetry_torch_plugin.core.config import Source
+    from poetry_torch_plugin.core.variants import Source
 
     source = Source(f"pytorch_{variant}", f"https://download.pytorch.org/whl/{variant}", "")
     given = inputs(source=source)
@@ -207,7 +207,7 @@ def test_an_entry_moved_to_another_index_is_refused_not_fresh() -> None:
 def test_machines_marker_joins_pythons_as_ranges_per_platform() -> None:
     from packaging.markers import Marker
 
-    from poetry_torch_plugin.core.lockentries import machines_marker
+    from poetry_torch_plugin.core.lockfile import machines_marker
 
     where = [("linux-aarch64", p) for p in ("3.10", "3.11", "3.13", "3.9")]
     where.append(("macos-arm64", "3.12"))
@@ -233,7 +233,7 @@ def test_machines_marker_joins_pythons_as_ranges_per_platform() -> None:
 
 
 def test_an_install_on_another_python_keeps_the_old_first_part_as_that_pythons_entry() -> None:
-    from poetry_torch_plugin.core.lockentries import carried
+    from poetry_torch_plugin.core.lockfile import carried
 
     old = sample_lock()  # cu129, cpython 3.11 linux x86_64; files for 3.11 Linux and Windows
     entry_312 = LockEntry("cu129", "linux-x86_64", "3.12", replace(old, packages=old.packages[1:]))

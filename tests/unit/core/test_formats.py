@@ -1,10 +1,10 @@
 from __future__ import annotations
 
+from poetry_torch_plugin.core.formats import environment_marker
+from poetry_torch_plugin.core.formats import pylock_text
 from poetry_torch_plugin.core.lockfile import LockedPackage
 from poetry_torch_plugin.core.lockfile import LockInputs
 from poetry_torch_plugin.core.lockfile import TorchLock
-from poetry_torch_plugin.core.pylock import environment_marker
-from poetry_torch_plugin.core.pylock import pylock_text
 from tests.support.toml import loads
 
 
@@ -46,7 +46,7 @@ def test_an_unknown_environment_is_not_guessed() -> None:
 
 def test_requires_python_in_poetry_syntax_or_empty_is_left_out() -> None:
     """PEP 751 wants PEP 440; Poetry's ``^3.10`` would make installers reject the file."""
-    from poetry_torch_plugin.core.pylock import pep440_python
+    from poetry_torch_plugin.core.formats import pep440_python
 
     for constraint, kept in [
         ("^3.10", None),
