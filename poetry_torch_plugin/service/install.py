@@ -75,6 +75,96 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.service.settings import EnvFinder
 
 
+def install_torch(
+    pyproject: Path, options: InstallOptions, find_env: EnvFinder, say: Callable[[str], None]
+) -> None:
+    """Configure the source and install from it (or only say what would happen); ``say``
+    hears each line to show, in cleo's markup.  Raises a one-line TorchPluginError."""
+    if options.for_kind is not None:
+        _install_for(pyproject, options, find_env, say)
+        return
+    channel = parse_channel(options.channel) if options.channel is not None else None
+    variant, live = asked_variant(pyproject, options, find_env, say)
+    plan = plan_install(
+        pyproject,
+        variant=variant,
+        requested=options.requirements,
+        index_base=options.index_base,
+        channel=channel,
+        target=existing_env(find_env) if variant is None else None,
+    )
+    choice = plan.settings.choice
+    if plan.local and choice is not None:
+        say(
+            f"Variant <c2>{choice.variant}</c2>, chosen by <c1>{choice.rule}</c1>"
+            f" ({choice.detail}); pyproject.toml and poetry-torch.lock are left as they are"
+        )
+    backend = get_backend(options.installer or plan.settings.installer)
+    say(
+        f"Installing <c1>{', '.join(plan.settings.packages)}</c1> for"
+        f" <c2>{plan.variant.describe()}</c2> from <info>{plan.source.name}</info>"
+        f" ({redact(plan.index_url)})"
+    )
+    checked = (live.pages, live.target) if live is not None else None
+    if options.dry_run:
+        describe(
+            plan, backend, upgrade=options.upgrade, find_env=find_env, say=say, checked=checked
+        )
+        _login_note(plan, say, dry_run=True)
+        return
+    execute_install(
+        plan,
+        find_env(create=True),
+        backend,
+        quiet=options.quiet,
+        verbose=options.verbose,
+        upgrade=options.upgrade,
+        say=say,
+        checked=checked,
+    )
+    if plan.edit.changed:
+        say(f"Updated {plan.pyproject.path.name}: {what_changed(plan)}.")
+    _login_note(plan, say, dry_run=False)
+    say(f"<info>torch ready:</info> {plan.variant.describe()}")
+
+
+def what_changed(plan: InstallPlan) -> str:
+    """What the edit changed, said truly: the source (name or URL), the packages, or else
+    only the source entry's form (made explicit, a Poetry 1 priority key dropped)."""
+    import json
+
+    try:
+        before = read_config(parse_toml(plan.pyproject.original.decode("utf-8")), declared=False)
+        old = before.source()
+    except (TorchPluginError, ValueError):
+        before, old = None, None
+    new = plan.settings.source()
+    parts = []
+    if new is not None and (old is None or (old.name, old.url) != (new.name, new.url)):
+        parts.append(f"source <info>{new.name}</info>")
+    if before is None or before.written != plan.settings.written:
+        parts.append(f"packages = {json.dumps(list(plan.settings.written), ensure_ascii=False)}")
+    if not parts:
+        name = new.name if new is not None else plan.source.name
+        parts.append(f"source <info>{name}</info> entry (priority explicit)")
+    return ", ".join(parts)
+
+
+def _login_note(plan: InstallPlan, say: Callable[[str], None], *, dry_run: bool) -> None:
+    """One line when the index base carried a login: it is not written; store it Poetry's way."""
+    if not plan.login_not_written:
+        return
+    name = plan.source.name
+    variable = "POETRY_HTTP_BASIC_" + "".join(c if c.isalnum() else "_" for c in name.upper())
+    verb = "would not be" if dry_run else "was not"
+    say(
+        f"<comment>The login in the index URL {verb} written to"
+        f" {plan.pyproject.path.name}; store it the Poetry way for later commands:"
+        f" `poetry config http-basic.{name} USER` (or {variable}_USERNAME and"
+        f" {variable}_PASSWORD).</comment>"
+    )
+
+
 def run_plan(plan: InstallPlan, target: TargetEnv | None, *, upgrade: bool) -> Plan:
     """The ``Plan`` that ``poetry torch install`` applies and ``--dry-run`` prints: this
     machine's part of a fresh poetry-torch.lock replayed (unless ``upgrade``), else the
@@ -187,143 +277,23 @@ def refuse_changed(pyproject: PyProject) -> None:
         )
 
 
-def install_torch(
-    pyproject: Path, options: InstallOptions, find_env: EnvFinder, say: Callable[[str], None]
-) -> None:
-    """Configure the source and install from it (or only say what would happen); ``say``
-    hears each line to show, in cleo's markup.  Raises a one-line TorchPluginError."""
-    if options.for_kind is not None:
-        _install_for(pyproject, options, find_env, say)
-        return
-    channel = parse_channel(options.channel) if options.channel is not None else None
-    variant, live = asked_variant(pyproject, options, find_env, say)
-    plan = plan_install(
-        pyproject,
-        variant=variant,
-        requested=options.requirements,
-        index_base=options.index_base,
-        channel=channel,
-        target=existing_env(find_env) if variant is None else None,
-    )
-    choice = plan.settings.choice
-    if plan.local and choice is not None:
-        say(
-            f"Variant <c2>{choice.variant}</c2>, chosen by <c1>{choice.rule}</c1>"
-            f" ({choice.detail}); pyproject.toml and poetry-torch.lock are left as they are"
-        )
-    backend = get_backend(options.installer or plan.settings.installer)
-    say(
-        f"Installing <c1>{', '.join(plan.settings.packages)}</c1> for"
-        f" <c2>{plan.variant.describe()}</c2> from <info>{plan.source.name}</info>"
-        f" ({redact(plan.index_url)})"
-    )
-    checked = (live.pages, live.target) if live is not None else None
-    if options.dry_run:
-        describe(
-            plan, backend, upgrade=options.upgrade, find_env=find_env, say=say, checked=checked
-        )
-        _login_note(plan, say, dry_run=True)
-        return
-    execute_install(
-        plan,
-        find_env(create=True),
-        backend,
-        quiet=options.quiet,
-        verbose=options.verbose,
-        upgrade=options.upgrade,
-        say=say,
-        checked=checked,
-    )
-    if plan.edit.changed:
-        say(f"Updated {plan.pyproject.path.name}: {what_changed(plan)}.")
-    _login_note(plan, say, dry_run=False)
-    say(f"<info>torch ready:</info> {plan.variant.describe()}")
-
-
-def what_changed(plan: InstallPlan) -> str:
-    """What the edit changed, said truly: the source (name or URL), the packages, or else
-    only the source entry's form (made explicit, a Poetry 1 priority key dropped)."""
-    import json
-
-    try:
-        before = read_config(parse_toml(plan.pyproject.original.decode("utf-8")), declared=False)
-        old = before.source()
-    except (TorchPluginError, ValueError):
-        before, old = None, None
-    new = plan.settings.source()
-    parts = []
-    if new is not None and (old is None or (old.name, old.url) != (new.name, new.url)):
-        parts.append(f"source <info>{new.name}</info>")
-    if before is None or before.written != plan.settings.written:
-        parts.append(f"packages = {json.dumps(list(plan.settings.written), ensure_ascii=False)}")
-    if not parts:
-        name = new.name if new is not None else plan.source.name
-        parts.append(f"source <info>{name}</info> entry (priority explicit)")
-    return ", ".join(parts)
-
-
-def _login_note(plan: InstallPlan, say: Callable[[str], None], *, dry_run: bool) -> None:
-    """One line when the index base carried a login: it is not written; store it Poetry's way."""
-    if not plan.login_not_written:
-        return
-    name = plan.source.name
-    variable = "POETRY_HTTP_BASIC_" + "".join(c if c.isalnum() else "_" for c in name.upper())
-    verb = "would not be" if dry_run else "was not"
-    say(
-        f"<comment>The login in the index URL {verb} written to"
-        f" {plan.pyproject.path.name}; store it the Poetry way for later commands:"
-        f" `poetry config http-basic.{name} USER` (or {variable}_USERNAME and"
-        f" {variable}_PASSWORD).</comment>"
-    )
-
-
-def _install_for(
-    pyproject: Path, options: InstallOptions, find_env: EnvFinder, say: Callable[[str], None]
-) -> None:
-    """``--for KIND``: set that targets entry (nothing else in the file), then install it only
-    where this machine is of that kind."""
-    kind = str(options.for_kind).strip().lower()
-    flags = [(options.cuda, parse_cuda), (options.rocm, parse_rocm)]
-    values = [
-        "auto" if text.strip().lower() == "auto" else parse(text).index_name
-        for text, parse in flags
-        if text is not None
-    ]
-    values += ["cpu"] * options.cpu + ["xpu"] * options.xpu
-    # --index-base too: the entry records a variant, not an index, so the next `poetry
-    # install` would read another one (set [tool.poetry-torch] index-base instead)
-    extra = options.requirements or options.channel or options.upgrade or options.index_base
-    if len(values) != 1 or extra:
-        raise ConfigError(
-            "--for sets one [tool.poetry-torch.targets] entry and takes exactly one of --cuda,"
-            " --rocm, --cpu or --xpu (no package names, --channel, --upgrade or --index-base);"
-            f" nothing was changed. Example: `poetry torch install --cuda 12.9 --for {kind}`."
-        )
-    kind = check_target(kind, values[0])  # before anything is said, planned or written
-    entry = f'[tool.poetry-torch.targets] {kind} = "{values[0]}"'
-    if options.dry_run:
-        say(f"Would set {entry} in {pyproject.name}.")
-        return
-    before = set_target(pyproject, kind, values[0])
-    say(f"Updated {pyproject.name}: {entry}." if before else f"{entry} is already set.")
-    lock_path = pyproject.parent / LOCK_NAME
-    locked = lock_path.read_bytes() if before and lock_path.is_file() else None
-    with undone_on_failure(pyproject, before), lock_put_back(lock_path, locked):
-        if locked is not None:
-            # a project with a lock gets the new target's entries, the others kept as they are
-
-            lock = lock_project(pyproject, find_env(create=True), keep=True)
-            say(f"Locked {kind} in {LOCK_NAME} ({len(lock.entries)} entries for other machines).")
-        applies = applying_target(pyproject)
-        if applies != kind:
-            why = f"the {applies} entry applies here" if applies else "no entry applies here"
-            say(
-                f"This machine is not what {kind} covers ({why}): nothing installed here"
-                " (`poetry torch check` shows which entry applies to it)."
-            )
-            return
-        plain = replace(options, cuda=None, rocm=None, cpu=False, xpu=False, for_kind=None)
-        install_torch(pyproject, plain, find_env, say)
+def checked_probe(
+    plan: InstallPlan,
+    env: TargetEnv | None,
+    pages: IndexPages | None = None,
+    target: WheelTarget | None = None,
+) -> Listing:
+    """Before any download: refuse a variant whose index lacks a configured package for the
+    target (``refuse_unpublished``), then return the torch page (read once: the install reads
+    it for its PEP 658 metadata and hashes).  IndexAccessError when it cannot be read."""
+    pages = pages or pages_for(plan.settings)
+    wanted = plan.settings.packages
+    refuse_unpublished(pages, plan.index_url, plan.variant, wanted, target or wheel_target(env))
+    probe = pages.page(plan.index_url, "torch")
+    if probe is not None:
+        return probe
+    access = access_for(plan.settings, plan.source)
+    return fetch_listing(access.url, "torch", access=access)  # says that torch is not there
 
 
 # Where the commands' temporary files would go: fresh folders of these shapes each run.
@@ -435,6 +405,55 @@ def _dry_run_target(pyproject: Path, find_env: EnvFinder, say: Callable[[str], N
     return TargetEnv(new, new / "bin" / "python", ())
 
 
+def _install_for(
+    pyproject: Path, options: InstallOptions, find_env: EnvFinder, say: Callable[[str], None]
+) -> None:
+    """``--for KIND``: set that targets entry (nothing else in the file), then install it only
+    where this machine is of that kind."""
+    kind = str(options.for_kind).strip().lower()
+    flags = [(options.cuda, parse_cuda), (options.rocm, parse_rocm)]
+    values = [
+        "auto" if text.strip().lower() == "auto" else parse(text).index_name
+        for text, parse in flags
+        if text is not None
+    ]
+    values += ["cpu"] * options.cpu + ["xpu"] * options.xpu
+    # --index-base too: the entry records a variant, not an index, so the next `poetry
+    # install` would read another one (set [tool.poetry-torch] index-base instead)
+    extra = options.requirements or options.channel or options.upgrade or options.index_base
+    if len(values) != 1 or extra:
+        raise ConfigError(
+            "--for sets one [tool.poetry-torch.targets] entry and takes exactly one of --cuda,"
+            " --rocm, --cpu or --xpu (no package names, --channel, --upgrade or --index-base);"
+            f" nothing was changed. Example: `poetry torch install --cuda 12.9 --for {kind}`."
+        )
+    kind = check_target(kind, values[0])  # before anything is said, planned or written
+    entry = f'[tool.poetry-torch.targets] {kind} = "{values[0]}"'
+    if options.dry_run:
+        say(f"Would set {entry} in {pyproject.name}.")
+        return
+    before = set_target(pyproject, kind, values[0])
+    say(f"Updated {pyproject.name}: {entry}." if before else f"{entry} is already set.")
+    lock_path = pyproject.parent / LOCK_NAME
+    locked = lock_path.read_bytes() if before and lock_path.is_file() else None
+    with undone_on_failure(pyproject, before), lock_put_back(lock_path, locked):
+        if locked is not None:
+            # a project with a lock gets the new target's entries, the others kept as they are
+
+            lock = lock_project(pyproject, find_env(create=True), keep=True)
+            say(f"Locked {kind} in {LOCK_NAME} ({len(lock.entries)} entries for other machines).")
+        applies = applying_target(pyproject)
+        if applies != kind:
+            why = f"the {applies} entry applies here" if applies else "no entry applies here"
+            say(
+                f"This machine is not what {kind} covers ({why}): nothing installed here"
+                " (`poetry torch check` shows which entry applies to it)."
+            )
+            return
+        plain = replace(options, cuda=None, rocm=None, cpu=False, xpu=False, for_kind=None)
+        install_torch(pyproject, plain, find_env, say)
+
+
 def check_target(kind: str, value: str) -> str:
     """The ``--for`` kind as the keys spell it, once ``<kind> = "<value>"`` is known to be an
     entry ``[tool.poetry-torch.targets]`` accepts; ConfigError (one line) otherwise.  Checked
@@ -508,22 +527,3 @@ def applying_target(pyproject: Path) -> str | None:
     """The ``[tool.poetry-torch.targets]`` key that applies to this machine, if any."""
     matched = matching_target(read_config(load(pyproject).document))
     return matched[0] if matched is not None else None
-
-
-def checked_probe(
-    plan: InstallPlan,
-    env: TargetEnv | None,
-    pages: IndexPages | None = None,
-    target: WheelTarget | None = None,
-) -> Listing:
-    """Before any download: refuse a variant whose index lacks a configured package for the
-    target (``refuse_unpublished``), then return the torch page (read once: the install reads
-    it for its PEP 658 metadata and hashes).  IndexAccessError when it cannot be read."""
-    pages = pages or pages_for(plan.settings)
-    wanted = plan.settings.packages
-    refuse_unpublished(pages, plan.index_url, plan.variant, wanted, target or wheel_target(env))
-    probe = pages.page(plan.index_url, "torch")
-    if probe is not None:
-        return probe
-    access = access_for(plan.settings, plan.source)
-    return fetch_listing(access.url, "torch", access=access)  # says that torch is not there
