@@ -12,7 +12,12 @@ from poetry_torch_plugin.core.urls import redact
 from poetry_torch_plugin.env.drift import drift
 from poetry_torch_plugin.env.installed import installed_distributions
 from poetry_torch_plugin.env.mutex import exclusive
+from poetry_torch_plugin.errors import ConfigError
+from poetry_torch_plugin.errors import IndexAccessError
+from poetry_torch_plugin.errors import PoetrySeamError
 from poetry_torch_plugin.errors import TorchPluginError
+from poetry_torch_plugin.index.listing import fetch_listing
+from poetry_torch_plugin.install.base import environment_tag_set
 from poetry_torch_plugin.project.lockstate import lock_state
 from poetry_torch_plugin.service.plan import Plan
 from poetry_torch_plugin.service.plan import machine_part
@@ -132,9 +137,6 @@ def ensure(
 def _torch_page(access: IndexAccess) -> Listing | None:
     """The index's torch page (whether it offers PEP 658 metadata); None when unreadable,
     and the installer says what is wrong with the index."""
-    from poetry_torch_plugin.errors import IndexAccessError
-    from poetry_torch_plugin.index.listing import fetch_listing
-
     try:
         return fetch_listing(access.url, "torch", access=access)
     except IndexAccessError:
@@ -182,9 +184,6 @@ def held_in_lock(settings: TorchConfig, lock_path: Path) -> None:
     """Fail closed: after Poetry wrote poetry.lock, no configured torch package may be in it."""
     from importlib.metadata import version
 
-    from poetry_torch_plugin.core.config import parse_toml
-    from poetry_torch_plugin.errors import PoetrySeamError
-
     try:
         data = parse_toml(lock_path.read_bytes().decode("utf-8"))
     except (OSError, ValueError):
@@ -205,15 +204,13 @@ def _wheelhouse(lock: TorchLock | None, target: TargetEnv | None = None) -> Path
     """``POETRY_TORCH_WHEELHOUSE``: the hook replays the lock from that folder, no index.
     Set, it must hold wheels and there must be a lock to replay: the user asked for no
     network, so the hook never falls back to the index (ConfigError, nothing installed)."""
-    from poetry_torch_plugin.errors import ConfigError
+    # the repair path, as in ``ensure``: the wheelhouse module loads only when repairing
     from poetry_torch_plugin.service.wheelhouse import WHEELHOUSE_ENV
     from poetry_torch_plugin.service.wheelhouse import from_env
     from poetry_torch_plugin.service.wheelhouse import holds
 
     house = from_env()
     if house is not None and lock is not None:
-        from poetry_torch_plugin.install.base import environment_tag_set
-
         return holds(house, lock, environment_tag_set(target.python) if target else None)
     if house is not None:
         raise ConfigError(
