@@ -9,7 +9,6 @@ from typing import Any
 from typing import cast
 from urllib.parse import quote
 
-from poetry_torch_plugin import __version__
 from poetry_torch_plugin.core.lockfile import DEFAULT
 from poetry_torch_plugin.core.lockfile import LOCK_NAME
 from poetry_torch_plugin.core.lockfile import key_of
@@ -208,6 +207,8 @@ def pylock_text(lock: TorchLock, chosen: list[Selected] | None = None) -> str:
     requires = pep440_python(lock.inputs.requires_python)
     if requires is not None:
         document.add("requires-python", requires)
+    from poetry_torch_plugin import __version__
+
     document.add("created-by", f"poetry-torch-plugin {__version__}")
     packages = tomlkit.aot()
     for name, version, index, package_marker, files in merged(selection):

@@ -17,7 +17,6 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
-from poetry_torch_plugin import __version__
 from poetry_torch_plugin.core.config import parse_toml
 from poetry_torch_plugin.core.targets import NO_GPU
 from poetry_torch_plugin.core.targets import machine_kind
@@ -46,7 +45,7 @@ STALE = (
 
 _HEADER = (
     f"{LOCK_NAME}: the exact PyTorch builds of this project,"
-    f" written by poetry-torch-plugin {__version__}",
+    " written by poetry-torch-plugin {version}",
     "Do not edit it by hand: `poetry torch lock` refreshes it, `poetry torch install` replays it.",
 )
 
@@ -127,9 +126,11 @@ def dumps(lock: TorchLock) -> str:
     """The lock as TOML; the same lock always gives the same bytes."""
     import tomlkit
 
+    from poetry_torch_plugin import __version__
+
     document = tomlkit.document()
     for line in _HEADER:
-        document.add(tomlkit.comment(line))
+        document.add(tomlkit.comment(line.format(version=__version__)))
     document.add(tomlkit.nl())
     universal = bool(lock.entries or lock.targets or lock.added)
     metadata = tomlkit.table()
@@ -210,6 +211,8 @@ def _version_number(value: object) -> int | None:
 
 
 def _newer(path: Path, version: object, text: str) -> NewerLockError:
+    from poetry_torch_plugin import __version__
+
     found = re.search(r"written by poetry-torch-plugin (\S+)", text)
     writer = f"poetry-torch-plugin {found.group(1).rstrip('.,;')}" if found else "a newer plugin"
     return NewerLockError(
