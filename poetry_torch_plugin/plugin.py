@@ -19,9 +19,11 @@ class TorchApplicationPlugin(ApplicationPlugin):
         from poetry_torch_plugin.console.commands.torch.export import TorchExportCommand
         from poetry_torch_plugin.console.commands.torch.install import TorchInstallCommand
         from poetry_torch_plugin.console.commands.torch.lock import TorchLockCommand
+        from poetry_torch_plugin.console.commands.torch.overview import TorchOverviewCommand
         from poetry_torch_plugin.console.commands.torch.wheelhouse import TorchWheelhouseCommand
 
         return [
+            TorchOverviewCommand,
             TorchInstallCommand,
             TorchCheckCommand,
             TorchLockCommand,

@@ -60,6 +60,9 @@ def main() -> int:
     if not (universe_root / "whl").exists():
         build_torch_universe(universe_root)
     env = isolated_env(WORK / "home")
+    # Poetry, pip and the plugin write each line as it happens, so the plugin's lines (stderr)
+    # stay between Poetry's and pip's (stdout) even when the demo's output is a pipe
+    env["PYTHONUNBUFFERED"] = "1"
     with IndexServer(universe_root) as server:
         env["POETRY_TORCH_INDEX_BASE"] = server.base
         sys.stdout.write(
@@ -105,6 +108,9 @@ def main() -> int:
         poetry_run(plain, "--no-plugins", "install")
         sys.stdout.write(
             f"   -> after `poetry install`: {torch_in(plain)}   <- the CUDA 12.9 build is gone\n"
+            "   (PyPI's own Linux torch is itself a CUDA build, cu128: its version says 2.9.0 to"
+            " pip and\n   2.9.0+cu128 to Python. Poetry took it from PyPI because torchmetrics"
+            " requires torch.)\n"
         )
 
         say("2. With the plugin: `poetry torch install --cuda 12.9`")
@@ -123,6 +129,11 @@ def main() -> int:
         )
 
         say("3. Switching variants: `poetry torch install --cuda 12.8`, then Poetry as usual")
+        sys.stdout.write(
+            "   (this local cu128 index has torch 2.8.0 only, so the switch also moves torch"
+            " 2.9.0 -> 2.8.0:\n   with no version pinned, a switch installs the newest build"
+            " the new index has; PyTorch's own\n   cu128 index has 2.9.0 too)\n"
+        )
         poetry_run(fixed, "torch", "install", "--cuda", "12.8")
         sys.stdout.write(f"   -> {torch_in(fixed)}\n")
         poetry_run(fixed, "install")  # poetry.lock was refreshed with the switch: no extra step
@@ -219,10 +230,17 @@ def team_demo(poetry: Path, env: dict[str, str]) -> None:
         def run(*args: str) -> str:
             sys.stdout.write(f"\n$ poetry {' '.join(args)}\n")
             sys.stdout.flush()
+            # one pipe for both streams: the plugin's lines (stderr) stay where they happen,
+            # between Poetry's and pip's (stdout), instead of after all of them
             done = subprocess.run(
-                [str(poetry), *args], cwd=team, env=env, capture_output=True, text=True
+                [str(poetry), *args],
+                cwd=team,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
             )
-            sys.stdout.write(done.stdout + done.stderr)
+            sys.stdout.write(done.stdout)
             expect(done.returncode == 0, f"poetry {' '.join(args)} exited {done.returncode}")
             return done.stdout
 

@@ -6,11 +6,17 @@ from __future__ import annotations
 import re
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from poetry_torch_plugin.errors import VariantError
 
 
-_CUDA_DOTTED = re.compile(r"^(1\d)\.(\d)$")
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from collections.abc import Sequence
+
+# ``12.9``, or a bare major (``13``), which means its .0 release (``13.0``)
+_CUDA_DOTTED = re.compile(r"^(1\d)(?:\.(\d))?$")
 _ROCM_DOTTED = re.compile(r"^(\d{1,2})\.(\d{1,2})(?:\.(\d{1,2}))?$")
 
 
@@ -161,28 +167,85 @@ def _shown(value: str) -> str:
     return repr(clean if len(clean) <= 40 else clean[:37] + "...")
 
 
-def parse_cuda(value: str) -> Variant:
-    """Parse ``12.9`` or ``cu129``; anything else raises VariantError."""
+def parse_cuda(value: str, published: Callable[[], Sequence[Variant]] | None = None) -> Variant:
+    """Parse ``12.9``, ``cu129`` or a bare major, ``13``, which means 13.0 (where
+    ``published()`` lists no such build, it is refused like a typo); anything else raises
+    VariantError, which names the CUDA builds ``published()`` returns and the nearest one."""
     text = value.strip().lower()
     match = _CUDA_DOTTED.match(text) or _BY_KIND["cuda"].index.match(text)
-    if match is None:
+    variant = (
+        Variant("cuda", (int(match.group(1)), int(match.group(2) or 0)))
+        if match is not None
+        else None
+    )
+    bare_major = match is not None and match.group(2) is None
+    if variant is None or (bare_major and not _published_or_unknown(variant, published)):
         raise VariantError(
             f"invalid --cuda value {_shown(value)}: expected a CUDA version such as 12.9 or an"
             " index name such as cu129 (or 'auto'); nothing was changed."
-            " Run `poetry torch check` to see what this machine supports."
+            + _way_forward(text, "cuda", published)
         )
-    return Variant("cuda", (int(match.group(1)), int(match.group(2))))
+    return variant
 
 
-def parse_rocm(value: str) -> Variant:
-    """Parse ``6.4`` or ``rocm6.4``."""
+def _published_or_unknown(
+    variant: Variant, published: Callable[[], Sequence[Variant]] | None
+) -> bool:
+    """Whether ``variant`` is among the published builds of its family (True when there is no
+    list to ask)."""
+    known = [other for other in (published() if published else ()) if other.kind == variant.kind]
+    return not known or variant in known
+
+
+def _way_forward(text: str, kind: str, published: Callable[[], Sequence[Variant]] | None) -> str:
+    """The end of an invalid-value refusal: the builds PyTorch publishes of that family and
+    the one nearest to what was typed (``12.99`` -> 12.9), else where to look."""
+    family = _BY_KIND[kind]
+    known = sorted(published(), key=Variant.sort_key) if published is not None else []
+    known = [variant for variant in known if variant.kind == kind]
+    if not known:
+        return " Run `poetry torch check` to see what this machine supports."
+    listed = ", ".join(variant.dotted for variant in known)
+    typed = re.match(rf"^(?:{family.prefix})?(\d+(?:\.\d+)*)", text)
+    if typed is None:
+        return (
+            f" PyTorch publishes builds for {family.title} {listed}; run"
+            f" `poetry torch install {family.option} auto` to pick the one this machine runs,"
+            " or `poetry torch check` to see what it supports."
+        )
+    digits = typed.group(1)
+    parts = [int(part) for part in digits.split(".")]
+    if kind == "cuda" and "." not in digits and len(digits) >= 3:
+        parts = [int(digits[:2]), int(digits[2:])]  # cu129's digits: 12 and 9
+
+    def distance(variant: Variant) -> tuple[int, ...]:
+        size = max(len(parts), len(variant.version))
+        ours = parts + [0] * (size - len(parts))
+        theirs = list(variant.version) + [0] * (size - len(variant.version))
+        return tuple(abs(a - b) for a, b in zip(ours, theirs))
+
+    same_major = [variant for variant in known if variant.version[:1] == tuple(parts[:1])]
+    # "12.x", "cu12": the newest 12.*; else the one nearest part by part
+    candidates = same_major[-1:] if len(parts) == 1 and same_major else known
+    nearest = min(reversed(candidates), key=distance)
+    return (
+        f" PyTorch publishes builds for {family.title} {listed}; the nearest is"
+        f" {nearest.dotted}: run `poetry torch install {nearest.option}`, or `poetry torch check`"
+        " to see what this machine supports."
+    )
+
+
+def parse_rocm(value: str, published: Callable[[], Sequence[Variant]] | None = None) -> Variant:
+    """Parse ``6.4`` or ``rocm6.4``; anything else raises VariantError, which names the ROCm
+    builds ``published()`` returns and the nearest one when given."""
     text = value.strip().lower()
     match = _ROCM_DOTTED.match(text) or _BY_KIND["rocm"].index.match(text)
     if match is None:
+        forward = _way_forward(text, "rocm", published) if published is not None else ""
         raise VariantError(
             f"invalid --rocm value {_shown(value)}: expected a ROCm version such as 6.4 or an"
-            " index name such as rocm6.4; nothing was changed. Run e.g."
-            " `poetry torch install --rocm 6.4`."
+            " index name such as rocm6.4; nothing was changed."
+            + (forward or " Run e.g. `poetry torch install --rocm 6.4`.")
         )
     parts = tuple(int(part) for part in match.groups() if part is not None)
     return Variant("rocm", parts)

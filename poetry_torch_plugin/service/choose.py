@@ -234,11 +234,11 @@ def asked_variant(
             say(f"<comment>{flag}: {live.note}</comment>")
         return choice.variant, live
     if cuda is not None:
-        variant = parse_cuda(cuda)
+        variant = parse_cuda(cuda, published_variants)
         refuse_unrunnable(pyproject, options, find_env, say, variant, f"--cuda {cuda.strip()}")
         return variant, None
     if rocm is not None:
-        variant = parse_rocm(rocm)
+        variant = parse_rocm(rocm, published_variants)
         refuse_unrunnable(pyproject, options, find_env, say, variant, f"--rocm {rocm.strip()}")
         return variant, None
     if xpu:
@@ -291,3 +291,10 @@ def installed_torch(find_env: EnvFinder) -> str | None:
         return None
     dist = installed_distributions(target.site_packages).get("torch")
     return dist.version if dist else None
+
+
+def published_variants() -> list[Variant]:
+    """Every variant the facts list for some torch release: what a mistyped ``--cuda`` or
+    ``--rocm`` value is answered with (offline, so a typo costs no index read)."""
+    names = {build.name for release in load_facts().releases for build in release.builds}
+    return [variant for variant in map(from_index_name, sorted(names)) if variant is not None]

@@ -50,6 +50,7 @@ from poetry_torch_plugin.service.choose import InstallOptions
 from poetry_torch_plugin.service.choose import asked_variant
 from poetry_torch_plugin.service.choose import existing_env
 from poetry_torch_plugin.service.choose import pages_for
+from poetry_torch_plugin.service.choose import published_variants
 from poetry_torch_plugin.service.choose import refuse_unpublished
 from poetry_torch_plugin.service.choose import wheel_target
 from poetry_torch_plugin.service.hook import put_back
@@ -413,7 +414,7 @@ def _install_for(
     kind = str(options.for_kind).strip().lower()
     flags = [(options.cuda, parse_cuda), (options.rocm, parse_rocm)]
     values = [
-        "auto" if text.strip().lower() == "auto" else parse(text).index_name
+        "auto" if text.strip().lower() == "auto" else parse(text, published_variants).index_name
         for text, parse in flags
         if text is not None
     ]

@@ -120,6 +120,9 @@ def test_driver_supports(driver: str, cuda: tuple[int, int], expected: bool) -> 
         ("2.11.0+cu130", ("cu126", "cu128", "cu130", "cpu", "rocm7.2", "xpu")),
         ("==2.10.0", ("cu126", "cu128", "cu130", "cpu", "rocm7.0", "rocm7.1", "xpu")),
         ("2.13.0", ("cu126", "cu130", "cu132", "cpu", "rocm7.2", "xpu")),
+        ("2.14.0", ("cu126", "cu130", "cu132", "cpu", "rocm7.14", "xpu")),
+        # pytorch/pytorch#190385, pytorch/test-infra#8739: no CUDA 12.6 build from 2.15 on.
+        ("2.15.0", ("cu130", "cu132", "cpu", "xpu")),
         ("1.13.1", None),
         ("latest", None),
         ("", None),
@@ -148,6 +151,8 @@ def test_variants_for_torch(version: str, expected: tuple[str, ...] | None) -> N
         ("cu118", "1.13", None),
         ("cu130", None, TURING_TO_BLACKWELL),
         ("cu126", "9.0", MAXWELL_TO_HOPPER),
+        ("cu126", "2.14", MAXWELL_TO_HOPPER),
+        ("cu126", "2.15", None),
     ],
 )
 def test_archs_for(
@@ -287,6 +292,21 @@ def test_choose_auto_variant(
     chosen, reason = choose_auto_variant(FACTS, machine, torch_version)
     assert (chosen, reason_has in reason) == (variant, True), reason
     assert "\n" not in reason
+
+
+@pytest.mark.parametrize("gpu", [M6000, GTX_1080, V100], ids=["maxwell", "pascal", "volta"])
+def test_pre_turing_gpus_keep_cu126_up_to_2_14_and_have_no_cuda_build_of_2_15(
+    gpu: tuple[str, tuple[int, int]],
+) -> None:
+    """2.14 keeps CUDA 12.6 as Legacy (pytorch/pytorch#190355); 2.15 publishes none
+    (#190385), and CUDA 13 has no kernels below sm_75, so the facts offer such a GPU cpu."""
+    machine = nvidia_machine("580.95.05", gpu)
+    assert choose_auto_variant(FACTS, machine, "2.14.0")[0] == "cu126"
+    chosen, reason = choose_auto_variant(FACTS, machine, "2.15.0")
+    assert chosen == "cpu" and gpu[0] in reason and "torch 2.15" in reason, reason
+    legacy = arch_row(FACTS, "cu126", "2.14", "linux-x86_64")
+    assert legacy is not None and legacy.checked
+    assert arch_row(FACTS, "cu126", "2.15") is None
 
 
 def test_choose_auto_variant_driver_reason_names_the_floor() -> None:

@@ -40,7 +40,6 @@ def test_parse_cuda(value: str, index: str, source: str) -> None:
     "value",
     [
         "",
-        "12",
         "12.9.1",
         "cu12",
         "cu1290",
@@ -194,3 +193,71 @@ def test_families_are_one_row_each_in_rank_order() -> None:
     assert [family.kind for family in FAMILIES] == ["cpu", "xpu", "rocm", "cuda"]
     assert [family.rank for family in FAMILIES] == sorted({family.rank for family in FAMILIES})
     assert len({family.option for family in FAMILIES}) == len(FAMILIES)
+
+
+# What PyTorch publishes, for the typo tests (a fixed list: the facts change, the rules don't).
+PUBLISHED = tuple(
+    from_index_name(name)
+    for name in ("cu118", "cu126", "cu128", "cu129", "cu130", "cpu", "rocm6.3", "rocm6.4", "xpu")
+)
+
+
+def published() -> list[Variant]:
+    return [variant for variant in PUBLISHED if variant is not None]
+
+
+def test_a_bare_cuda_major_means_its_dot_zero() -> None:
+    """``--cuda 13`` is 13.0 (issue 23 item 6); without a list to ask, so is ``12``."""
+    assert parse_cuda("13") == parse_cuda("13.0") == parse_cuda("13", published)
+    assert parse_cuda("12").index_name == "cu120"
+
+
+@pytest.mark.parametrize(
+    ("value", "nearest"),
+    [
+        ("12.99", "12.9"),
+        ("cu1299", "12.9"),
+        ("12.x", "12.9"),  # only a major: its newest build
+        ("cu12", "12.9"),
+        ("12", "12.9"),  # a bare major PyTorch never published (no 12.0)
+        ("14", "13.0"),
+        ("11.8.0", "11.8"),
+    ],
+)
+def test_a_typo_names_the_published_builds_and_the_nearest(value: str, nearest: str) -> None:
+    with pytest.raises(VariantError) as info:
+        parse_cuda(value, published)
+    message = str(info.value)
+    assert "PyTorch publishes builds for CUDA 11.8, 12.6, 12.8, 12.9, 13.0;" in message
+    assert f"the nearest is {nearest}: run `poetry torch install --cuda {nearest}`" in message
+    assert "nothing was changed" in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("value", ["banana", "", "$(reboot)"])
+def test_a_word_gets_the_list_and_auto(value: str) -> None:
+    with pytest.raises(VariantError) as info:
+        parse_cuda(value, published)
+    message = str(info.value)
+    assert "PyTorch publishes builds for CUDA 11.8, 12.6, 12.8, 12.9, 13.0;" in message
+    assert "run `poetry torch install --cuda auto`" in message
+    assert "nearest" not in message
+
+
+def test_a_rocm_typo_names_the_nearest_rocm_build() -> None:
+    with pytest.raises(VariantError) as info:
+        parse_rocm("6.4.0.1", published)
+    message = str(info.value)
+    assert "PyTorch publishes builds for ROCm 6.3, 6.4;" in message
+    assert "the nearest is 6.4: run `poetry torch install --rocm 6.4`" in message
+    with pytest.raises(VariantError, match=r"run `poetry torch install --rocm auto`"):
+        parse_rocm("six", published)
+
+
+def test_every_suggested_option_parses() -> None:
+    """The command a typo's refusal names is one the plugin accepts."""
+    for value in ("12.99", "cu1299", "12", "14", "11.8.0"):
+        with pytest.raises(VariantError) as info:
+            parse_cuda(value, published)
+        suggested = str(info.value).split("`poetry torch install --cuda ", 1)[1].split("`")[0]
+        assert parse_cuda(suggested, published) in PUBLISHED
