@@ -17,7 +17,7 @@ from _common import poetry_bin
 from _common import poetry_version
 from switch_real import closure_files
 
-from poetry_torch_plugin.install.uv import find_uv
+from poetry_torch_plugin.installer.uv import find_uv
 from tests.support.wheels import build_padded_cpu_index
 from tests.support.wheels import build_torch_universe
 

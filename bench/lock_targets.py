@@ -42,7 +42,7 @@ from _common import poetry_version
 from _common import timed
 from _common import uv_alone_on_path
 
-from poetry_torch_plugin.install.uv import find_uv
+from poetry_torch_plugin.installer.uv import find_uv
 from tests.support.index_server import IndexServer
 from tests.support.platform_wheels import build_platform_universe
 from tests.support.project import platform_pyproject_text

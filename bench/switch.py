@@ -54,7 +54,7 @@ from _common import poetry_version
 from _common import timed
 from _common import uv_alone_on_path
 
-from poetry_torch_plugin.install.uv import find_uv
+from poetry_torch_plugin.installer.uv import find_uv
 from tests.support import index_server
 from tests.support.index_server import IndexServer
 from tests.support.wheels import build_torch_universe

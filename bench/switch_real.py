@@ -38,7 +38,7 @@ from switch import big_universe
 from switch import measure
 from switch import report
 
-from poetry_torch_plugin.install.uv import find_uv
+from poetry_torch_plugin.installer.uv import find_uv
 
 
 def closure_files(requirement: str, downloads: Path) -> list[Path] | None:

@@ -206,7 +206,7 @@ def main() -> int:
 
 def team_demo(poetry: Path, env: dict[str, str]) -> None:
     """Step 8: docs/examples/team, locked here for every machine, installed for this one."""
-    from poetry_torch_plugin.install.uv import find_uv
+    from poetry_torch_plugin.installer.uv import find_uv
 
     platform_root = WORK / "platform-index"
     if not (platform_root / "whl").exists():

@@ -30,7 +30,7 @@ from packaging.utils import InvalidWheelFilename
 from packaging.utils import parse_wheel_filename
 
 from poetry_torch_plugin.errors import IndexAccessError
-from poetry_torch_plugin.index.listing import fetch_listing
+from poetry_torch_plugin.index.pages import fetch_listing
 
 
 FACTS = Path(__file__).resolve().parents[1] / "poetry_torch_plugin" / "data" / "facts.json"

@@ -1,23 +1,40 @@
-"""What is installed in the project environment, read from disk without importing torch."""
+"""What is installed in the project environment, read from disk without importing torch:
+where the environment keeps its interpreter and site-packages, the distributions there, how
+they differ from ``poetry-torch.lock`` (missing, other build, unlocked), and the one torch
+install at a time per environment.
+
+The install lock file lives in the environment (``<venv>/.poetry-torch-install.mutex``), so two
+projects never wait for each other while two commands on one project always do.  Beside it,
+``.poetry-torch-install.pid`` names the process that holds it, for the message of one that
+gives up waiting (issue 12, item 19)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 
 from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion
+from packaging.version import Version
 
+from poetry_torch_plugin.core.config import is_torch_family
 from poetry_torch_plugin.core.variants import from_cuda_version
 from poetry_torch_plugin.core.variants import from_local_label
+from poetry_torch_plugin.errors import TorchPluginError
 
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
+    from collections.abc import Iterator
+    from collections.abc import Mapping
 
+    from poetry_torch_plugin.core.lockfile import TorchLock
     from poetry_torch_plugin.core.variants import Variant
 
 
@@ -148,3 +165,168 @@ def requires_of(dist: InstalledDist) -> list[str]:
         for line in header.splitlines()
         if line.startswith("Requires-Dist:")
     ]
+
+
+# Where an environment keeps its interpreter and site-packages
+
+
+_PYVENV_VERSION = re.compile(r"^\s*(?:version|version_info)\s*=\s*(\d+\.\d+(?:\.\d+)?)", re.M)
+_LIB_PYTHON = re.compile(r"python(\d+\.\d+)")
+
+
+@dataclass(frozen=True)
+class EnvState:
+    """The project environment read from disk; ``root`` is None when there is none yet."""
+
+    root: Path | None
+    python_version: str | None = None
+    site_packages: tuple[Path, ...] = ()
+    dists: dict[str, InstalledDist] = field(default_factory=dict, compare=False)
+
+
+def site_packages_of(root: Path) -> tuple[Path, ...]:
+    """``lib/python*/site-packages`` (and ``lib64``), ``Lib/site-packages`` on Windows, else
+    Debian's ``dist-packages``."""
+    found = [*sorted(root.glob("lib/python*/site-packages")), *root.glob("Lib/site-packages")]
+    lib64 = sorted(root.glob("lib64/python*/site-packages"))
+    found += [path for path in lib64 if path.resolve() not in {p.resolve() for p in found}]
+    if not found:
+        # A Debian/Ubuntu system Python (virtualenvs.create = false, root /usr): pip installs
+        # into /usr/local/lib/python3.X/dist-packages, the distribution into lib/python3/...
+        found = [
+            *sorted((root / "local").glob("lib/python3*/dist-packages")),
+            *sorted(root.glob("lib/python3*/dist-packages")),
+        ]
+    return tuple(found)
+
+
+def python_version_of(root: Path, site_packages: tuple[Path, ...] = ()) -> str | None:
+    """From ``pyvenv.cfg`` (venv, virtualenv and uv write it), else the ``lib/pythonX.Y`` name."""
+    try:
+        match = _PYVENV_VERSION.search((root / "pyvenv.cfg").read_text(encoding="utf-8"))
+    except OSError:
+        match = None
+    if match is not None:
+        return match.group(1)
+    named = (_LIB_PYTHON.search(str(path)) for path in site_packages)
+    return next((found.group(1) for found in named if found is not None), None)
+
+
+def read_environment(root: Path | None) -> EnvState:
+    if root is None:
+        return EnvState(None)
+    site = site_packages_of(root)
+    return EnvState(root, python_version_of(root, site), site, installed_distributions(site))
+
+
+def env_python(root: Path) -> Path | None:
+    """The interpreter of an environment root (no Python is run to find it)."""
+    for candidate in ("bin/python", "bin/python3", "Scripts/python.exe", "python.exe"):
+        path = root / candidate
+        if path.is_file():
+            return path
+    return None
+
+
+# How the environment differs from poetry-torch.lock
+
+
+@dataclass(frozen=True)
+class Drift:
+    name: str
+    kind: str  # "missing", "version" (installed at another version) or "unlocked"
+    text: str
+
+
+def drift(lock: TorchLock, installed: Mapping[str, InstalledDist]) -> list[Drift]:
+    """Each locked package the environment lacks or holds at another version, then each
+    torch-family package installed that the lock does not hold."""
+    found: list[Drift] = []
+    for package in lock.packages:
+        name, version = package.name, package.version
+        dist = installed.get(name)
+        if dist is None:
+            found.append(Drift(name, "missing", f"{name} is not installed (locked {version})"))
+        elif not _same_version(dist.version, version):
+            text = f"{name} {dist.build_version()} is installed, the lock pins {version}"
+            found.append(Drift(name, "version", text))
+    locked = {package.name for package in lock.packages}
+    for name in sorted(installed):
+        if name not in locked and is_torch_family(name):
+            text = f"{name} {installed[name].version} is installed but not locked"
+            found.append(Drift(name, "unlocked", text))
+    return found
+
+
+def lock_drift(lock: TorchLock, installed_distributions: Mapping[str, InstalledDist]) -> list[str]:
+    """One line per difference between the lock and the environment (empty when they agree)."""
+    return [item.text for item in drift(lock, installed_distributions)]
+
+
+def _same_version(installed: str, locked: str) -> bool:
+    try:
+        return Version(installed) == Version(locked)
+    except InvalidVersion:
+        return installed == locked
+
+
+# One torch install at a time per environment, across concurrent Poetry processes
+
+MUTEX_NAME = ".poetry-torch-install.mutex"
+OWNER_NAME = ".poetry-torch-install.pid"
+# How long the hook waits for another reinstall (it then re-checks, and mostly has nothing to do)
+HOOK_WAIT = 900.0
+# How long `poetry torch install` waits before it says which command holds the environment
+COMMAND_WAIT = 10.0
+
+# Environments this process holds already: a nested exclusive() does not wait for itself.
+_HELD: set[str] = set()
+
+
+class BusyError(TorchPluginError):
+    """Another poetry torch command holds the environment's install lock."""
+
+
+def _owner(root: Path) -> str:
+    try:
+        text = (root / OWNER_NAME).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return "pid unknown"
+    return f"pid {text}" if text.isdigit() else "pid unknown"
+
+
+@contextlib.contextmanager
+def exclusive(target: TargetEnv, *, wait: float = HOOK_WAIT) -> Iterator[None]:
+    """Serialize torch installs into one environment across concurrent Poetry processes.
+
+    Gives up after ``wait`` seconds with one line naming the process that holds the lock."""
+    from filelock import FileLock
+    from filelock import Timeout
+
+    key = str(target.root.resolve())
+    if key in _HELD:
+        yield
+        return
+    lock = FileLock(str(target.root / MUTEX_NAME), timeout=wait)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise BusyError(
+            f"another poetry torch command is running in {target.root} ({_owner(target.root)});"
+            f" this one waited {wait:g} s and changed nothing. Let it finish, then run the"
+            " command again."
+        ) from None
+    except OSError:
+        # A read-only environment cannot hold a lock file; the install will say why it failed.
+        # Only the acquiring is guarded: an error inside the block is the caller's, unchanged
+        # (yielding again after it was the "generator didn't stop after throw()").
+        yield
+        return
+    _HELD.add(key)
+    try:
+        with contextlib.suppress(OSError):
+            (target.root / OWNER_NAME).write_text(f"{os.getpid()}\n", encoding="utf-8")
+        yield
+    finally:
+        _HELD.discard(key)
+        lock.release()

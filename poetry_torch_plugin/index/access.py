@@ -1,4 +1,5 @@
-"""How to reach the PyTorch index: credentials, certificates, proxy, and the plain-http policy.
+"""How to reach the PyTorch index: credentials, certificates, proxy, the plain-http policy, and
+the one way a page or a file is opened (TLS context, timeout, the login only to its origin).
 
 Credentials come from Poetry's own configuration (``poetry config http-basic.<source>``,
 ``POETRY_HTTP_BASIC_<SOURCE>_USERNAME/PASSWORD``, or the keyring Poetry uses) or from the URL
@@ -7,19 +8,26 @@ is printed goes through ``core.urls.redact``."""
 
 from __future__ import annotations
 
+import base64
 import configparser
+import functools
 import os
+import ssl
 import urllib.parse
+import urllib.request
 
 from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
+from typing import Any
 
 from poetry_torch_plugin.core.config import env_flag
 from poetry_torch_plugin.core.urls import is_loopback
 from poetry_torch_plugin.core.urls import redact
 from poetry_torch_plugin.core.urls import split_login
 from poetry_torch_plugin.errors import ConfigError
+from poetry_torch_plugin.seam.credentials import poetry_certificates
+from poetry_torch_plugin.seam.credentials import poetry_credentials
 
 
 ALLOW_HTTP_ENV = "POETRY_TORCH_ALLOW_HTTP"
@@ -136,9 +144,6 @@ def resolve_access(
     The login comes from the URL, else Poetry's configuration for the source, else
     ``index_base`` (``POETRY_TORCH_INDEX_BASE`` or ``index-base``) when that carries one and
     ``url`` lies under it: the plugin never writes such a login into the source URL."""
-    from poetry_torch_plugin.seam.credentials import poetry_certificates
-    from poetry_torch_plugin.seam.credentials import poetry_credentials
-
     clean, username, password = split_login(url)
     scheme = urllib.parse.urlsplit(clean).scheme.lower()
     if scheme not in ("https", "http", "file"):
@@ -173,3 +178,94 @@ def resolve_access(
         verify=verify,
         proxy=passthrough.get("proxy"),
     )
+
+
+# Opening a page or a file of the index
+
+
+def _ssl_context(access: IndexAccess | None) -> ssl.SSLContext | None:
+    if access is None or access.url.startswith("http:"):
+        return None
+    return _context(access.cert, access.client_cert, access.verify)
+
+
+@functools.lru_cache(maxsize=4)
+def _context(cafile: str | None, client_cert: str | None, verify: bool) -> ssl.SSLContext:
+    """One context per trust setting: loading the CA bundle costs ~10 ms, and locking reads
+    the page of every package in the closure."""
+    context = ssl.create_default_context(cafile=cafile)
+    if client_cert:
+        context.load_cert_chain(client_cert)
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+TIMEOUT_ENV = "POETRY_TORCH_TIMEOUT"
+
+
+def request_timeout() -> float:
+    """``POETRY_TORCH_TIMEOUT`` seconds (15 when unset) for one read from the index."""
+    try:
+        return max(0.1, float(os.environ.get(TIMEOUT_ENV, "15")))
+    except ValueError:
+        return 15.0
+
+
+class _DropLoginOnRedirect(urllib.request.HTTPRedirectHandler):
+    """Follow redirects, but send the login only to the origin it was meant for: a redirect
+    that changes scheme, host or port drops ``Authorization`` (as pip and requests do)."""
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: Any,
+        code: int,
+        msg: str,
+        headers: Any,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None and _origin(newurl) != _origin(req.full_url):
+            for key in [k for k in new.headers if k.lower() == "authorization"]:
+                del new.headers[key]
+            new.unredirected_hdrs.pop("Authorization", None)
+        return new
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port or {"http": 80, "https": 443}.get(scheme)
+
+
+def _open(request: urllib.request.Request, timeout: float, context: ssl.SSLContext | None) -> Any:
+    handlers: list[urllib.request.BaseHandler] = [_DropLoginOnRedirect()]
+    if context is not None:
+        handlers.append(urllib.request.HTTPSHandler(context=context))
+    return urllib.request.build_opener(*handlers).open(request, timeout=timeout)
+
+
+def open_url(
+    url: str,
+    access: IndexAccess | None,
+    *,
+    login_for: str,
+    timeout: float | None = None,
+    accept: str | None = None,
+) -> Any:
+    """GET ``url`` (an index page, a wheel, its ``.metadata``) with the index's certificates;
+    the index's login goes along only when ``url`` has the origin of ``login_for`` (the index
+    page it was linked from), and a redirect elsewhere drops it (``_DropLoginOnRedirect``)."""
+    headers = {"Accept": accept} if accept else {}
+    auth = access.basic_auth() if access else None
+    if auth is not None and _origin(url) == _origin(login_for):
+        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
+        headers["Authorization"] = f"Basic {token}"
+    request = urllib.request.Request(url, headers=headers)  # noqa: S310
+    return _open(request, request_timeout() if timeout is None else timeout, _ssl_context(access))

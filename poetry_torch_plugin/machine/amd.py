@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 from typing import Any
 
 from poetry_torch_plugin.core.machine import AmdGpu
-from poetry_torch_plugin.machine.probes import _read_text
-from poetry_torch_plugin.machine.probes import _stdout
+from poetry_torch_plugin.machine.probes import read_text
+from poetry_torch_plugin.machine.probes import tool_output
 
 
 if TYPE_CHECKING:
@@ -121,7 +121,7 @@ def probe_kfd(root: Path = Path("/")) -> tuple[AmdGpu, ...]:
         return ()
     gpus: list[AmdGpu] = []
     for node in entries:
-        gfx = parse_kfd_properties(_read_text(node / "properties") or "")
+        gfx = parse_kfd_properties(read_text(node / "properties") or "")
         if gfx is not None:
             gpus.append(AmdGpu(index=len(gpus), name="AMD GPU", gfx=gfx))
     return tuple(gpus)
@@ -134,10 +134,10 @@ def probe_amd_gpus(root: Path = Path("/")) -> tuple[AmdGpu, ...]:
         return gpus
     amd_smi = shutil.which("amd-smi")
     if amd_smi is not None:
-        gpus = parse_amd_smi_asic(_stdout([amd_smi, "static", "--asic", "--json"]) or "")
+        gpus = parse_amd_smi_asic(tool_output([amd_smi, "static", "--asic", "--json"]) or "")
         if gpus:
             return gpus
     rocminfo = shutil.which("rocminfo")
     if rocminfo is not None:
-        return parse_rocminfo(_stdout([rocminfo]) or "")
+        return parse_rocminfo(tool_output([rocminfo]) or "")
     return ()

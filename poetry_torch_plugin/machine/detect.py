@@ -22,7 +22,6 @@ from poetry_torch_plugin.core.machine import NvidiaInfo
 from poetry_torch_plugin.core.machine import intel_gpu
 from poetry_torch_plugin.errors import TorchPluginError
 from poetry_torch_plugin.machine import nvml
-from poetry_torch_plugin.machine import platforms
 from poetry_torch_plugin.machine import probes
 from poetry_torch_plugin.machine.amd import probe_amd_gpus
 from poetry_torch_plugin.machine.intel import probe_intel_gpus
@@ -50,7 +49,7 @@ def detect_machine(*, use_nvml: bool = True) -> Machine:
         return _load_fake(Path(fake))
     nvidia = nvml.probe_nvml() if use_nvml else None
     nvidia = nvidia or probes.probe_nvidia_smi() or probes.probe_proc_driver()
-    macos, mps = platforms.probe_macos()
+    macos, mps = probes.probe_macos()
     return Machine(
         nvidia=nvidia,
         nvcc=probes.probe_nvcc(),
@@ -60,7 +59,7 @@ def detect_machine(*, use_nvml: bool = True) -> Machine:
         amd_gpus=probe_amd_gpus(),
         intel_gpus=probe_intel_gpus(),
         macos=macos,
-        jetson=platforms.probe_jetson(),
+        jetson=probes.probe_jetson(),
     )
 
 

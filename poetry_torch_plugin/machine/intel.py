@@ -10,8 +10,8 @@ from pathlib import Path
 
 from poetry_torch_plugin.core.machine import IntelGpu
 from poetry_torch_plugin.core.machine import intel_gpu
-from poetry_torch_plugin.machine.probes import _read_text
-from poetry_torch_plugin.machine.probes import _stdout
+from poetry_torch_plugin.machine.probes import read_text
+from poetry_torch_plugin.machine.probes import tool_output
 
 
 DRM = Path("sys/class/drm")
@@ -57,7 +57,7 @@ def probe_intel_gpus(root: Path = Path("/")) -> tuple[IntelGpu, ...]:
         cards = sorted(path for path in (root / DRM).iterdir() if path.name[4:].isdigit())
     except OSError:
         xpu_smi = shutil.which("xpu-smi")
-        text = _stdout([xpu_smi, "discovery", "-j"]) if xpu_smi is not None else None
+        text = tool_output([xpu_smi, "discovery", "-j"]) if xpu_smi is not None else None
         ids = parse_xpu_smi_discovery(text or "")
         return tuple(intel_gpu(index, device) for index, device in enumerate(ids))
     seen: set[Path] = set()
@@ -72,9 +72,9 @@ def probe_intel_gpus(root: Path = Path("/")) -> tuple[IntelGpu, ...]:
             continue
         seen.add(key)
         found = parse_drm_device(
-            _read_text(device / "vendor") or "",
-            _read_text(device / "device") or "",
-            _read_text(device / "class") or "",
+            read_text(device / "vendor") or "",
+            read_text(device / "device") or "",
+            read_text(device / "class") or "",
         )
         if found is not None:
             gpus.append(intel_gpu(len(gpus), found))

@@ -9,7 +9,7 @@ from typing import Any
 
 from poetry_torch_plugin.core.machine import Gpu
 from poetry_torch_plugin.core.machine import NvidiaInfo
-from poetry_torch_plugin.machine.windows import nvml_library_names
+from poetry_torch_plugin.machine.probes import nvml_library_names
 
 
 # nvmlInit can take seconds on a multi-GPU box without persistence mode; past this, give up.

@@ -1,4 +1,8 @@
-"""Probes that run tools or read files: nvidia-smi, /proc, nvcc, ROCm (MPS: platforms.py).
+"""Probes that run tools or read files: nvidia-smi, /proc, nvcc, ROCm, Apple Silicon
+(``sw_vers``, ``sysctl``) and NVIDIA Jetson (``/etc/nv_tegra_release``, the device tree); the
+parsers of what they print (each takes recorded text); where the NVIDIA driver keeps its tools
+on Windows; and the helpers the vendor probes (nvml.py, amd.py, intel.py) share: ``read_text``
+and ``tool_output``.
 
 Every probe returns ``None`` (or ``False``) when the thing is absent or its output cannot be
 read; none raises, none waits more than a few seconds."""
@@ -6,6 +10,7 @@ read; none raises, none waits more than a few seconds."""
 from __future__ import annotations
 
 import os
+import platform
 import re
 import shutil
 
@@ -14,18 +19,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from poetry_torch_plugin.core.machine import DRIVER_VERSION
+from poetry_torch_plugin.core.machine import JETSON_SOCS
+from poetry_torch_plugin.core.machine import MPS_FIRST_MACOS
 from poetry_torch_plugin.core.machine import DriverReading
 from poetry_torch_plugin.core.machine import Gpu
+from poetry_torch_plugin.core.machine import Jetson
 from poetry_torch_plugin.core.machine import NvccInfo
 from poetry_torch_plugin.core.machine import NvidiaInfo
-from poetry_torch_plugin.machine.parsers import _PROC_MODEL
-from poetry_torch_plugin.machine.parsers import MINIMAL_QUERY_COLUMNS
-from poetry_torch_plugin.machine.parsers import QUERY_COLUMNS
-from poetry_torch_plugin.machine.parsers import parse_nvcc_version
-from poetry_torch_plugin.machine.parsers import parse_proc_driver_version
-from poetry_torch_plugin.machine.parsers import parse_query_gpu_csv
-from poetry_torch_plugin.machine.parsers import parse_smi_header
-from poetry_torch_plugin.machine.windows import windows_tool
+from poetry_torch_plugin.core.machine import version_tuple
 from poetry_torch_plugin.process import Finished
 from poetry_torch_plugin.process import run
 
@@ -49,16 +50,142 @@ def _run(argv: Sequence[str]) -> Finished | None:
     return None if finished.timed_out else finished
 
 
-def _stdout(argv: Sequence[str]) -> str | None:
+def tool_output(argv: Sequence[str]) -> str | None:
     result = _run(argv)
     return result.stdout if result is not None and result.code == 0 else None
 
 
-def _read_text(path: Path) -> str | None:
+def read_text(path: Path) -> str | None:
     try:
         return path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return None
+
+
+# Windows: where the NVIDIA driver keeps ``nvidia-smi.exe`` and ``nvml.dll``
+
+# System32 since the DCH drivers (R4xx), the NVSMI folder before them.  PATH usually has the
+# first; a service account or a trimmed PATH may not.
+WINDOWS_NVIDIA_DIRS = (
+    Path("C:/Windows/System32"),
+    Path("C:/Program Files/NVIDIA Corporation/NVSMI"),
+)
+
+
+def windows_tool(name: str) -> str | None:
+    """``nvidia-smi.exe`` (or another driver tool) on PATH, else where the driver installs it."""
+    found = shutil.which(name)
+    if found is not None or platform.system() != "Windows":
+        return found
+    for folder in WINDOWS_NVIDIA_DIRS:
+        candidate = folder / f"{name}.exe"
+        if candidate.is_file():
+            return str(candidate)
+    return None
+
+
+def nvml_library_names() -> tuple[str, ...]:
+    """What to hand ctypes for NVML: ``libnvidia-ml.so.1`` on Linux; on Windows ``nvml.dll``
+    (System32 is searched) and then the full paths the driver uses."""
+    if platform.system() != "Windows":
+        return ("libnvidia-ml.so.1",)
+    return ("nvml.dll", *(str(folder / "nvml.dll") for folder in WINDOWS_NVIDIA_DIRS))
+
+
+# NVIDIA: the text that ``nvidia-smi``, ``/proc/driver/nvidia`` and ``nvcc`` print
+
+
+QUERY_COLUMNS = (
+    "index",
+    "name",
+    "driver_version",
+    "compute_cap",
+    "memory.total",
+    "mig.mode.current",
+)
+
+
+# Drivers older than ~510 reject compute_cap and mig.mode.current as query fields.
+MINIMAL_QUERY_COLUMNS = ("index", "name", "driver_version", "memory.total")
+_SMI_DRIVER = re.compile(r"driver version\s*:\s*(\d+\.\d+(?:\.\d+)?)", re.IGNORECASE)
+_SMI_CUDA = re.compile(r"cuda version\s*:\s*(\d+)\.(\d+)", re.IGNORECASE)
+_PROC_DRIVER = re.compile(r"^NVRM version:.*?\s(\d+\.\d+(?:\.\d+)?)\s", re.MULTILINE)
+_PROC_MODEL = re.compile(r"^Model:\s*(.+?)\s*$", re.MULTILINE)
+_NVCC = re.compile(r"release (\d+)\.(\d+)(?:, V(\d+(?:\.\d+)*))?")
+
+
+def _cell(value: str) -> str | None:
+    text = value.strip()
+    return None if not text or text.startswith("[") else text
+
+
+def _leading_int(value: str | None) -> int | None:
+    match = re.match(r"\d+", value or "")
+    return int(match.group()) if match else None
+
+
+def _capability(value: str | None) -> tuple[int, int] | None:
+    match = re.fullmatch(r"(\d+)\.(\d+)", value or "")
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def parse_query_gpu_csv(text: str, columns: Sequence[str] = QUERY_COLUMNS) -> NvidiaInfo | None:
+    """Parse ``nvidia-smi --query-gpu=<columns> --format=csv,noheader[,nounits]``.
+
+    Malformed lines are skipped; ``None`` when no line names a GPU (for instance
+    "No devices were found").  Without an ``index`` column, GPUs are numbered by line.
+    """
+    driver: str | None = None
+    gpus: list[Gpu] = []
+    for line in text.splitlines():
+        cells = [part.strip() for part in line.split(",")]
+        if len(cells) != len(columns):
+            continue
+        row = dict(zip(columns, cells))
+        name = _cell(row.get("name", ""))
+        version = row.get("driver_version", "")
+        index = _leading_int(row["index"]) if "index" in row else len(gpus)
+        if name is None or index is None or not DRIVER_VERSION.match(version):
+            continue
+        driver = driver or version
+        gpus.append(
+            Gpu(
+                index=index,
+                name=name,
+                compute_capability=_capability(_cell(row.get("compute_cap", ""))),
+                memory_mib=_leading_int(_cell(row.get("memory.total", ""))),
+                mig=(_cell(row.get("mig.mode.current", "")) or "").lower() == "enabled",
+            )
+        )
+    if driver is None:
+        return None
+    return NvidiaInfo(driver, None, tuple(gpus), "nvidia-smi")
+
+
+def parse_smi_header(text: str) -> DriverReading | None:
+    """Driver and CUDA version from plain ``nvidia-smi`` or ``nvidia-smi --version``."""
+    driver = _SMI_DRIVER.search(text)
+    if driver is None:
+        return None
+    cuda = _SMI_CUDA.search(text)
+    return DriverReading(
+        driver.group(1), (int(cuda.group(1)), int(cuda.group(2))) if cuda else None
+    )
+
+
+def parse_proc_driver_version(text: str) -> DriverReading | None:
+    """The kernel module's version from ``/proc/driver/nvidia/version`` (no CUDA version)."""
+    match = _PROC_DRIVER.search(text)
+    return DriverReading(match.group(1), None) if match else None
+
+
+def parse_nvcc_version(text: str) -> NvccInfo | None:
+    """``nvcc --version``: "Cuda compilation tools, release 13.0, V13.0.88"."""
+    match = _NVCC.search(text)
+    if match is None:
+        return None
+    major, minor, full = match.groups()
+    return NvccInfo((int(major), int(minor)), full or f"{major}.{minor}")
 
 
 def probe_nvidia_smi() -> NvidiaInfo | None:
@@ -79,7 +206,7 @@ def probe_nvidia_smi() -> NvidiaInfo | None:
     info = parse_query_gpu_csv(result.stdout, columns)
     if info is None:
         return None
-    banner = _stdout([exe])
+    banner = tool_output([exe])
     header = parse_smi_header(banner) if banner is not None else None
     return replace(info, cuda_driver_version=header.cuda_driver_version if header else None)
 
@@ -90,16 +217,16 @@ def probe_proc_driver(root: Path = Path("/")) -> NvidiaInfo | None:
     This finds the driver where neither NVML nor nvidia-smi are reachable; it knows no
     compute capability and no CUDA version.
     """
-    text = _read_text(root / "proc/driver/nvidia/version")
+    text = read_text(root / "proc/driver/nvidia/version")
     reading = parse_proc_driver_version(text) if text is not None else None
     if reading is None:
-        plain = (_read_text(root / "sys/module/nvidia/version") or "").strip()
+        plain = (read_text(root / "sys/module/nvidia/version") or "").strip()
         reading = DriverReading(plain, None) if DRIVER_VERSION.match(plain) else None
     if reading is None:
         return None
     gpus: list[Gpu] = []
     for information in sorted((root / "proc/driver/nvidia/gpus").glob("*/information")):
-        model = _PROC_MODEL.search(_read_text(information) or "")
+        model = _PROC_MODEL.search(read_text(information) or "")
         if model is not None:
             gpus.append(Gpu(len(gpus), model.group(1), None, None))
     return NvidiaInfo(reading.driver_version, None, tuple(gpus), "proc")
@@ -112,7 +239,7 @@ def probe_nvcc() -> NvccInfo | None:
     bundle their own CUDA runtime, and only the driver decides which of them can run.
     """
     exe = shutil.which("nvcc")
-    output = _stdout([exe, "--version"]) if exe is not None else None
+    output = tool_output([exe, "--version"]) if exe is not None else None
     return parse_nvcc_version(output) if output is not None else None
 
 
@@ -120,11 +247,94 @@ def probe_rocm() -> str | None:
     """The ROCm version (``6.4.1``); ``unknown`` when ROCm tools are present but unversioned."""
     roots = [Path(os.environ["ROCM_PATH"])] if os.environ.get("ROCM_PATH") else []
     for root in [*roots, ROCM_DEFAULT_PATH]:
-        version = (_read_text(root / ".info/version") or "").strip().split("-")[0]
+        version = (read_text(root / ".info/version") or "").strip().split("-")[0]
         if re.fullmatch(r"\d+(?:\.\d+)+", version):
             return version
     amd_smi = shutil.which("amd-smi")
     if amd_smi is not None:
-        match = _AMD_SMI_ROCM.search(_stdout([amd_smi, "version"]) or "")
+        match = _AMD_SMI_ROCM.search(tool_output([amd_smi, "version"]) or "")
         return match.group(1) if match else "unknown"
     return "unknown" if shutil.which("rocminfo") is not None else None
+
+
+_SW_VERS = re.compile(r"^ProductVersion:\s*(\d+(?:\.\d+)*)\s*$", re.MULTILINE)
+_SYSCTL = re.compile(r"^([a-z][\w.]*):\s*(.*?)\s*$", re.MULTILINE)
+_TEGRA_RELEASE = re.compile(r"#\s*R(\d+)\s*\(release\),\s*REVISION:\s*(\d+(?:\.\d+)*)")
+
+
+# Apple
+
+
+def parse_sw_vers(text: str) -> str | None:
+    """``sw_vers``: the ``ProductVersion:`` line (``14.5``)."""
+    match = _SW_VERS.search(text)
+    return match.group(1) if match else None
+
+
+def parse_sysctl(text: str) -> dict[str, str]:
+    """``sysctl machdep.cpu.brand_string hw.optional.arm64``: ``name: value`` lines."""
+    return {match.group(1): match.group(2) for match in _SYSCTL.finditer(text)}
+
+
+def apple_silicon(sysctl: dict[str, str]) -> bool:
+    """An Apple chip, whatever this process runs as: under Rosetta 2 the Python is x86_64, yet
+    ``hw.optional.arm64`` still says 1."""
+    return sysctl.get("hw.optional.arm64") == "1" or sysctl.get(
+        "machdep.cpu.brand_string", ""
+    ).startswith("Apple")
+
+
+def mps_usable(macos: str | None, arm64_process: bool, silicon: bool) -> bool:
+    """Whether torch's MPS backend can run: an arm64 Python on Apple Silicon, macOS >= 12.3
+    (each torch release needs more; ``check`` reports that from the facts)."""
+    return silicon and arm64_process and version_tuple(macos) >= MPS_FIRST_MACOS
+
+
+def probe_macos() -> tuple[str | None, bool]:
+    """The macOS version and whether MPS can run in this Python; ``(None, False)`` elsewhere."""
+    if platform.system() != "Darwin":
+        return None, False
+    version = platform.mac_ver()[0] or None
+    if version is None:
+        version = parse_sw_vers(tool_output(["/usr/bin/sw_vers"]) or "")
+    arm64 = platform.machine().lower() == "arm64"
+    silicon = arm64
+    if not arm64:
+        answer = tool_output(["/usr/sbin/sysctl", "machdep.cpu.brand_string", "hw.optional.arm64"])
+        silicon = apple_silicon(parse_sysctl(answer or ""))
+    return version, mps_usable(version, arm64, silicon)
+
+
+# NVIDIA Jetson
+
+
+def parse_tegra_release(text: str) -> str | None:
+    """``/etc/nv_tegra_release``: "# R36 (release), REVISION: 4.3, ..." -> ``R36.4.3``."""
+    match = _TEGRA_RELEASE.search(text)
+    return f"R{match.group(1)}.{match.group(2)}" if match else None
+
+
+def parse_compatible(data: bytes) -> str | None:
+    """``/proc/device-tree/compatible`` (NUL-separated): the ``nvidia,tegraNNN`` SoC."""
+    for entry in data.decode("ascii", "replace").split("\0"):
+        vendor, _, soc = entry.strip().partition(",")
+        if vendor == "nvidia" and soc.startswith("tegra"):
+            return soc
+    return None
+
+
+def probe_jetson(root: Path = Path("/")) -> Jetson | None:
+    """A Jetson: an ``nvidia,tegra*`` device tree, or an L4T release file; None elsewhere."""
+    try:
+        compatible = (root / "proc/device-tree/compatible").read_bytes()
+    except OSError:
+        compatible = b""
+    soc = parse_compatible(compatible)
+    release = read_text(root / "etc/nv_tegra_release")
+    l4t = parse_tegra_release(release) if release is not None else None
+    if soc is None and l4t is None:
+        return None
+    model = (read_text(root / "proc/device-tree/model") or "").replace("\0", "").strip()
+    if not model:
+        model = JETSON_SOCS[soc][0] if soc in JETSON_SOCS else "NVIDIA Jetson"
+    return Jetson(model, soc, l4t)

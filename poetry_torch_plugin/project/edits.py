@@ -1,4 +1,6 @@
-"""The tomlkit edits ``poetry torch install`` makes to pyproject.toml, computed in memory.
+"""pyproject.toml for editing: loaded with its exact bytes, the tomlkit edits ``poetry torch
+install`` makes to it (computed in memory), and the write back (through ``files``, refused when
+someone else changed the file since it was read).
 
 Only the plugin's own parts change: the source in its naming convention and
 ``[tool.poetry-torch]``.  The user's torch declarations, their other sources (a ``pytorch`` or
@@ -18,15 +20,16 @@ from packaging.utils import canonicalize_name
 
 from poetry_torch_plugin.core.config import TOOL_TABLE
 from poetry_torch_plugin.core.config import is_pytorch_source
+from poetry_torch_plugin.core.variants import Source
 from poetry_torch_plugin.errors import ConfigError
+from poetry_torch_plugin.project import files
 
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from pathlib import Path
 
     from tomlkit.toml_document import TOMLDocument
-
-    from poetry_torch_plugin.core.variants import Source
 
 
 @dataclass(frozen=True)
@@ -36,8 +39,6 @@ class EditResult:
 
 
 def _entry_variant(entry: Any) -> Any:
-    from poetry_torch_plugin.core.variants import Source
-
     return Source(str(entry.get("name", "")), str(entry.get("url", "")), "").variant
 
 
@@ -284,3 +285,40 @@ def packages_for(configured: Sequence[str], requested: Sequence[Requirement]) ->
         return list(named.values())
     torch = next((p for p in configured if canonicalize_name(Requirement(p).name) == "torch"), None)
     return [torch or "torch", *named.values()]
+
+
+@dataclass(frozen=True)
+class PyProject:
+    """pyproject.toml as read: its exact bytes (to detect concurrent edits) and its document."""
+
+    path: Path
+    original: bytes
+    document: TOMLDocument
+
+
+def load(path: Path) -> PyProject:
+    # tomlkit only when a command edits the file: the hook reads pyproject.toml with tomllib
+    import tomlkit
+
+    from tomlkit.exceptions import ParseError
+
+    try:
+        original = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read {path}: {exc.strerror}; run the command from the project directory."
+        ) from None
+    try:
+        document = tomlkit.parse(original.decode("utf-8"))
+    except (ParseError, UnicodeDecodeError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(
+            f"{path.name} is not valid TOML ({reason}); nothing was changed."
+            " Fix the file, then run `poetry torch install` again."
+        ) from None
+    return PyProject(path, original, document)
+
+
+def write_atomic(pyproject: PyProject, text: str) -> None:
+    """Replace the file with ``text`` unless someone else changed it since we read it."""
+    files.write_atomic(pyproject.path, text.encode("utf-8"), expected=pyproject.original)

@@ -8,7 +8,10 @@ from typing import Any
 
 from poetry_torch_plugin.core.config import parse_toml
 from poetry_torch_plugin.core.config import read_config
+from poetry_torch_plugin.core.formats import export_selected
 from poetry_torch_plugin.core.formats import export_text
+from poetry_torch_plugin.core.formats import pylock_text
+from poetry_torch_plugin.core.formats import select
 from poetry_torch_plugin.core.lockfile import LOCK_NAME
 from poetry_torch_plugin.core.lockfile import STALE
 from poetry_torch_plugin.core.lockfile import LockInputs
@@ -20,8 +23,8 @@ from poetry_torch_plugin.core.lockfile import loads
 from poetry_torch_plugin.core.lockfile import requires_python_of
 from poetry_torch_plugin.core.lockfile import unreadable
 from poetry_torch_plugin.errors import ConfigError
+from poetry_torch_plugin.project.edits import load
 from poetry_torch_plugin.project.files import write_atomic
-from poetry_torch_plugin.project.pyproject import load
 
 
 if TYPE_CHECKING:
@@ -146,15 +149,9 @@ def export_project(
     problem = check(lock) if check is not None and (target or every) else None
     if problem is not None:
         raise ConfigError(f"{problem} Nothing was exported.")
-    from poetry_torch_plugin.core.formats import select
-
     chosen = select(lock, target, every)
     if form == "pylock":
-        from poetry_torch_plugin.core.formats import pylock_text
-
         return pylock_text(lock, chosen if target or every else None)
     if target or every:
-        from poetry_torch_plugin.core.formats import export_selected
-
         return export_selected(chosen, f"target {target}" if target else "every target")
     return export_text(lock)

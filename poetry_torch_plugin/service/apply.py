@@ -17,21 +17,21 @@ from typing import Any
 
 from poetry_torch_plugin.core.lockfile import carried
 from poetry_torch_plugin.core.urls import redact
+from poetry_torch_plugin.env.installed import HOOK_WAIT
+from poetry_torch_plugin.env.installed import exclusive
 from poetry_torch_plugin.env.installed import installed_distributions
-from poetry_torch_plugin.env.mutex import HOOK_WAIT
-from poetry_torch_plugin.env.mutex import exclusive
 from poetry_torch_plugin.errors import IndexAccessError
 from poetry_torch_plugin.errors import InstallError
-from poetry_torch_plugin.index.listing import fetch_listing
-from poetry_torch_plugin.install.base import pins_of
-from poetry_torch_plugin.install.labels import refuse_foreign_builds
-from poetry_torch_plugin.install.resolve import install_locked
-from poetry_torch_plugin.install.resolve import resolve
-from poetry_torch_plugin.install.select import wheelhouse_reason
-from poetry_torch_plugin.install.wheelhouse import download_report
+from poetry_torch_plugin.index.pages import fetch_listing
+from poetry_torch_plugin.installer.backend import pins_of
+from poetry_torch_plugin.installer.backend import refuse_foreign_builds
+from poetry_torch_plugin.installer.download_once import download_report
+from poetry_torch_plugin.installer.resolve import install_locked
+from poetry_torch_plugin.installer.resolve import resolve
+from poetry_torch_plugin.installer.select import wheelhouse_reason
 from poetry_torch_plugin.project import files
+from poetry_torch_plugin.project.edits import write_atomic
 from poetry_torch_plugin.project.lockstate import write_lock
-from poetry_torch_plugin.project.pyproject import write_atomic
 from poetry_torch_plugin.seam.relock import refresh_lock
 from poetry_torch_plugin.service import standin
 from poetry_torch_plugin.service.settings import request_for
@@ -47,9 +47,9 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.core.variants import Variant
     from poetry_torch_plugin.env.installed import TargetEnv
     from poetry_torch_plugin.index.access import IndexAccess
-    from poetry_torch_plugin.index.listing import Listing
-    from poetry_torch_plugin.install.base import Backend
-    from poetry_torch_plugin.project.pyproject import PyProject
+    from poetry_torch_plugin.index.pages import Listing
+    from poetry_torch_plugin.installer.backend import Backend
+    from poetry_torch_plugin.project.edits import PyProject
     from poetry_torch_plugin.service.plan import Plan
 
 

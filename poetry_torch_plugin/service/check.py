@@ -31,22 +31,22 @@ from poetry_torch_plugin.core.machine import version_tuple
 from poetry_torch_plugin.core.urls import redact
 from poetry_torch_plugin.core.variants import channel_of
 from poetry_torch_plugin.data import load_facts
-from poetry_torch_plugin.env.drift import lock_drift
+from poetry_torch_plugin.env.installed import EnvState
 from poetry_torch_plugin.env.installed import InstalledDist
 from poetry_torch_plugin.env.installed import TargetEnv
+from poetry_torch_plugin.env.installed import env_python
+from poetry_torch_plugin.env.installed import lock_drift
+from poetry_torch_plugin.env.installed import read_environment
 from poetry_torch_plugin.env.installed import requires_of
-from poetry_torch_plugin.env.layout import EnvState
-from poetry_torch_plugin.env.layout import env_python
-from poetry_torch_plugin.env.layout import read_environment
 from poetry_torch_plugin.env.runtime import RuntimeResult
 from poetry_torch_plugin.env.runtime import probe
 from poetry_torch_plugin.errors import IndexAccessError
 from poetry_torch_plugin.errors import TorchPluginError
-from poetry_torch_plugin.index.published import wanted_packages
-from poetry_torch_plugin.install import uv
+from poetry_torch_plugin.index.pages import wanted_packages
+from poetry_torch_plugin.installer import uv
 from poetry_torch_plugin.machine.detect import detect_machine
+from poetry_torch_plugin.project.files import read_project
 from poetry_torch_plugin.project.lockstate import lock_state
-from poetry_torch_plugin.project.read import read_project
 from poetry_torch_plugin.seam.locate import locate_project_env
 from poetry_torch_plugin.service.choose import LiveIndex
 from poetry_torch_plugin.service.choose import pages_for
@@ -68,7 +68,7 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.core.targets import VariantChoice
     from poetry_torch_plugin.core.variants import Source
     from poetry_torch_plugin.core.variants import Variant
-    from poetry_torch_plugin.project.read import ProjectState
+    from poetry_torch_plugin.project.files import ProjectState
 
 
 # The packages shown in the environment section, whatever the configuration lists.

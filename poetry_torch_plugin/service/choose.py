@@ -30,14 +30,14 @@ from poetry_torch_plugin.env.installed import installed_distributions
 from poetry_torch_plugin.errors import IndexAccessError
 from poetry_torch_plugin.errors import VariantError
 from poetry_torch_plugin.index.access import resolve_access
-from poetry_torch_plugin.index.published import IndexPages
-from poetry_torch_plugin.index.published import WheelTarget
-from poetry_torch_plugin.index.published import wanted_packages
-from poetry_torch_plugin.install.base import environment_wheel_target
+from poetry_torch_plugin.index.pages import IndexPages
+from poetry_torch_plugin.index.pages import WheelTarget
+from poetry_torch_plugin.index.pages import wanted_packages
+from poetry_torch_plugin.installer.backend import environment_wheel_target
 from poetry_torch_plugin.machine.detect import detect_machine
 from poetry_torch_plugin.project.edits import packages_for
-from poetry_torch_plugin.project.read import configured_packages
-from poetry_torch_plugin.project.read import read_project
+from poetry_torch_plugin.project.files import configured_packages
+from poetry_torch_plugin.project.files import read_project
 from poetry_torch_plugin.service.plan import index_base_for
 
 

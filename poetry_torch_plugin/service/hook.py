@@ -9,15 +9,15 @@ from poetry_torch_plugin.core.config import read_config
 from poetry_torch_plugin.core.lockfile import LOCK_NAME
 from poetry_torch_plugin.core.lockfile import TorchLock
 from poetry_torch_plugin.core.urls import redact
-from poetry_torch_plugin.env.drift import drift
+from poetry_torch_plugin.env.installed import drift
+from poetry_torch_plugin.env.installed import exclusive
 from poetry_torch_plugin.env.installed import installed_distributions
-from poetry_torch_plugin.env.mutex import exclusive
 from poetry_torch_plugin.errors import ConfigError
 from poetry_torch_plugin.errors import IndexAccessError
 from poetry_torch_plugin.errors import PoetrySeamError
 from poetry_torch_plugin.errors import TorchPluginError
-from poetry_torch_plugin.index.listing import fetch_listing
-from poetry_torch_plugin.install.base import environment_tag_set
+from poetry_torch_plugin.index.pages import fetch_listing
+from poetry_torch_plugin.installer.backend import environment_tag_set
 from poetry_torch_plugin.project.lockstate import lock_state
 from poetry_torch_plugin.service.plan import Plan
 from poetry_torch_plugin.service.plan import machine_part
@@ -36,8 +36,8 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.core.variants import Variant
     from poetry_torch_plugin.env.installed import TargetEnv
     from poetry_torch_plugin.index.access import IndexAccess
-    from poetry_torch_plugin.index.listing import Listing
-    from poetry_torch_plugin.project.pyproject import PyProject
+    from poetry_torch_plugin.index.pages import Listing
+    from poetry_torch_plugin.project.edits import PyProject
 
 
 def ensure(
@@ -88,7 +88,7 @@ def ensure(
         return False
     # The one deliberate boundary: everything above is the hook's fast path, after every
     # Poetry command; the repair path (installers, resolve, relock) loads only when needed.
-    from poetry_torch_plugin.install.select import get_backend
+    from poetry_torch_plugin.installer.select import get_backend
     from poetry_torch_plugin.service.apply import apply
 
     house = _wheelhouse(lock, target)  # POETRY_TORCH_WHEELHOUSE: no index at all

@@ -23,27 +23,27 @@ from poetry_torch_plugin.core.urls import redact_text
 from poetry_torch_plugin.core.variants import parse_channel
 from poetry_torch_plugin.core.variants import parse_cuda
 from poetry_torch_plugin.core.variants import parse_rocm
+from poetry_torch_plugin.env.installed import COMMAND_WAIT
 from poetry_torch_plugin.env.installed import TargetEnv
-from poetry_torch_plugin.env.mutex import COMMAND_WAIT
-from poetry_torch_plugin.env.mutex import exclusive
+from poetry_torch_plugin.env.installed import exclusive
 from poetry_torch_plugin.errors import ConfigError
 from poetry_torch_plugin.errors import IndexAccessError
 from poetry_torch_plugin.errors import InstallError
 from poetry_torch_plugin.errors import TargetEnvError
 from poetry_torch_plugin.errors import TorchPluginError
-from poetry_torch_plugin.index.listing import fetch_listing
-from poetry_torch_plugin.install.base import Request
-from poetry_torch_plugin.install.pip import PipBackend
-from poetry_torch_plugin.install.select import get_backend
-from poetry_torch_plugin.install.select import wheelhouse_reason
-from poetry_torch_plugin.install.wheelhouse import wheelhouse_needed
+from poetry_torch_plugin.index.pages import fetch_listing
+from poetry_torch_plugin.installer.backend import Request
+from poetry_torch_plugin.installer.download_once import wheelhouse_needed
+from poetry_torch_plugin.installer.pip import PipBackend
+from poetry_torch_plugin.installer.select import get_backend
+from poetry_torch_plugin.installer.select import wheelhouse_reason
 from poetry_torch_plugin.project import files
 from poetry_torch_plugin.project.edits import apply_target_edit
+from poetry_torch_plugin.project.edits import load
+from poetry_torch_plugin.project.edits import write_atomic
+from poetry_torch_plugin.project.files import read_project
 from poetry_torch_plugin.project.files import refuse_read_only
 from poetry_torch_plugin.project.lockstate import lock_state
-from poetry_torch_plugin.project.pyproject import load
-from poetry_torch_plugin.project.pyproject import write_atomic
-from poetry_torch_plugin.project.read import read_project
 from poetry_torch_plugin.seam.locate import locate_project_env
 from poetry_torch_plugin.service.apply import apply
 from poetry_torch_plugin.service.choose import InstallOptions
@@ -68,11 +68,11 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from poetry_torch_plugin.index.access import IndexAccess
-    from poetry_torch_plugin.index.listing import Listing
-    from poetry_torch_plugin.index.published import IndexPages
-    from poetry_torch_plugin.index.published import WheelTarget
-    from poetry_torch_plugin.install.base import Backend
-    from poetry_torch_plugin.project.pyproject import PyProject
+    from poetry_torch_plugin.index.pages import IndexPages
+    from poetry_torch_plugin.index.pages import Listing
+    from poetry_torch_plugin.index.pages import WheelTarget
+    from poetry_torch_plugin.installer.backend import Backend
+    from poetry_torch_plugin.project.edits import PyProject
     from poetry_torch_plugin.service.settings import EnvFinder
 
 

@@ -34,13 +34,13 @@ from poetry_torch_plugin.core.variants import from_index_name
 from poetry_torch_plugin.errors import ConfigError
 from poetry_torch_plugin.errors import IndexAccessError
 from poetry_torch_plugin.errors import TorchPluginError
-from poetry_torch_plugin.index.listing import fetch_listing
-from poetry_torch_plugin.install.base import Request
-from poetry_torch_plugin.install.resolve import lock_from_report
-from poetry_torch_plugin.install.resolve import python_allows
-from poetry_torch_plugin.install.resolve import resolve
-from poetry_torch_plugin.install.select import get_backend
-from poetry_torch_plugin.install.uv import UvBackend
+from poetry_torch_plugin.index.pages import fetch_listing
+from poetry_torch_plugin.installer.backend import Request
+from poetry_torch_plugin.installer.resolve import lock_from_report
+from poetry_torch_plugin.installer.resolve import python_allows
+from poetry_torch_plugin.installer.resolve import resolve
+from poetry_torch_plugin.installer.select import get_backend
+from poetry_torch_plugin.installer.uv import UvBackend
 from poetry_torch_plugin.project.files import refuse_read_only
 from poetry_torch_plugin.project.files import write_atomic
 from poetry_torch_plugin.project.lockstate import check_project
@@ -62,7 +62,7 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.core.lockfile import Wanted
     from poetry_torch_plugin.core.variants import Source
     from poetry_torch_plugin.env.installed import TargetEnv
-    from poetry_torch_plugin.index.listing import Listing
+    from poetry_torch_plugin.index.pages import Listing
     from poetry_torch_plugin.service.settings import EnvFinder
 
 

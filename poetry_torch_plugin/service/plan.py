@@ -35,11 +35,11 @@ from poetry_torch_plugin.core.variants import channel_base
 from poetry_torch_plugin.core.variants import from_index_name
 from poetry_torch_plugin.core.variants import from_url
 from poetry_torch_plugin.errors import ConfigError
-from poetry_torch_plugin.index.listing import source_url
-from poetry_torch_plugin.install.base import environment_markers
+from poetry_torch_plugin.index.pages import source_url
+from poetry_torch_plugin.installer.backend import environment_markers
 from poetry_torch_plugin.project.edits import EditResult
 from poetry_torch_plugin.project.edits import apply_install_edits
-from poetry_torch_plugin.project.pyproject import load
+from poetry_torch_plugin.project.edits import load
 from poetry_torch_plugin.service.settings import existing_source
 from poetry_torch_plugin.service.settings import with_choice
 
@@ -56,8 +56,8 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.core.lockfile import TorchLock
     from poetry_torch_plugin.core.variants import Variant
     from poetry_torch_plugin.env.installed import TargetEnv
+    from poetry_torch_plugin.project.edits import PyProject
     from poetry_torch_plugin.project.lockstate import LockState
-    from poetry_torch_plugin.project.pyproject import PyProject
 
 
 @dataclass(frozen=True)

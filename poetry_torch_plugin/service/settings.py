@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.core.variants import Variant
     from poetry_torch_plugin.env.installed import TargetEnv
     from poetry_torch_plugin.index.access import IndexAccess
-    from poetry_torch_plugin.install.base import Request
+    from poetry_torch_plugin.installer.backend import Request
 
 
 SKIP_ENV = "POETRY_TORCH_SKIP"
@@ -65,7 +65,7 @@ def access_for(settings: TorchConfig, source: Source) -> IndexAccess:
 def request_for(
     access: IndexAccess, requirements: Sequence[str], *, quiet: bool = False, verbose: bool = False
 ) -> Request:
-    from poetry_torch_plugin.install.base import Request
+    from poetry_torch_plugin.installer.backend import Request
 
     return Request.for_access(access, requirements, quiet=quiet, verbose=verbose)
 
@@ -123,7 +123,7 @@ def with_choice(
     from poetry_torch_plugin.core.targets import VARIANT_ENV
     from poetry_torch_plugin.core.targets import choose_variant
     from poetry_torch_plugin.core.targets import parse_variant
-    from poetry_torch_plugin.project.read import local_variant
+    from poetry_torch_plugin.project.files import local_variant
 
     configured = settings.source()
     machine = _detected_once()  # the target rule and auto may both ask: detect once

@@ -18,8 +18,8 @@ from poetry_torch_plugin.core.config import is_runtime_package
 from poetry_torch_plugin.env.installed import installed_distributions
 from poetry_torch_plugin.env.installed import requires_of
 from poetry_torch_plugin.errors import TorchPluginError
-from poetry_torch_plugin.index.listing import fetch_listing
-from poetry_torch_plugin.index.listing import fetch_requires
+from poetry_torch_plugin.index.pages import fetch_listing
+from poetry_torch_plugin.index.pages import fetch_requires
 from poetry_torch_plugin.project.lockstate import lock_state
 from poetry_torch_plugin.seam.holdout import HoldOut
 from poetry_torch_plugin.seam.holdout import bind as bind_seam

@@ -19,11 +19,11 @@ from poetry_torch_plugin.core.lockfile import LOCK_NAME
 from poetry_torch_plugin.core.urls import redact
 from poetry_torch_plugin.core.variants import Source
 from poetry_torch_plugin.errors import ConfigError
-from poetry_torch_plugin.index.download import download_verified
-from poetry_torch_plugin.index.download import file_sha256
-from poetry_torch_plugin.index.listing import fetch_listing
-from poetry_torch_plugin.install.base import environment_tag_set
-from poetry_torch_plugin.install.select import get_backend
+from poetry_torch_plugin.index.pages import download_verified
+from poetry_torch_plugin.index.pages import fetch_listing
+from poetry_torch_plugin.index.pages import file_sha256
+from poetry_torch_plugin.installer.backend import environment_tag_set
+from poetry_torch_plugin.installer.select import get_backend
 from poetry_torch_plugin.project.files import write_atomic
 from poetry_torch_plugin.project.lockstate import configured
 from poetry_torch_plugin.project.lockstate import fresh_lock

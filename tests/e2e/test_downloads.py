@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from poetry_torch_plugin.install.uv import find_uv
+from poetry_torch_plugin.installer.uv import find_uv
 from tests.support.index_server import IndexServer
 
 

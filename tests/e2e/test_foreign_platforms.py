@@ -32,7 +32,7 @@ from packaging.markers import Marker
 from packaging.markers import default_environment
 
 from poetry_torch_plugin.core.lockfile import LOCK_NAME
-from poetry_torch_plugin.install.uv import find_uv
+from poetry_torch_plugin.installer.uv import find_uv
 from poetry_torch_plugin.project.lockstate import read_lock
 from tests.support.platform_wheels import LINUX_AARCH64
 from tests.support.platform_wheels import LINUX_X86_64

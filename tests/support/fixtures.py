@@ -112,7 +112,7 @@ def fresh_platform_index(platform_universe: Universe, tmp_path: Path) -> Iterato
 @pytest.fixture
 def uv_path(tmp_path: Path) -> dict[str, str]:
     """PATH with only uv added (a link in its own directory), so Poetry picks nothing else up."""
-    from poetry_torch_plugin.install.uv import find_uv
+    from poetry_torch_plugin.installer.uv import find_uv
 
     binary = find_uv()
     if binary is None:

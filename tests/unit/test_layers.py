@@ -1,6 +1,6 @@
 """The import rule that keeps the package readable, checked over every import statement.
 
-One direction: ``plugin > console > service > install > index > {seam | machine} >
+One direction: ``plugin > console > service > installer > index > {seam | machine} >
 {project | env} > process > core > errors``.  A module imports its own folder or a lower rank; the folders
 in one pair of braces never import each other.  Poetry's internals (``poetry.*`` other than
 ``poetry.core``) and cleo only in ``plugin``, ``console`` and ``seam``.  ``core`` does no I/O.
@@ -23,13 +23,13 @@ RANKS = {
     "plugin": 10,
     "console": 9,
     "service": 8,
-    "install": 7,
+    "installer": 7,
     "index": 6,
     "seam": 5,
     "machine": 5,
     "project": 4,
     "env": 4,
-    # the one child-process runner: install (pip, uv), machine (probes) and env (the torch
+    # the one child-process runner: installer (pip, uv), machine (probes) and env (the torch
     # probe) all run children, and core may do no I/O
     "process": 3,
     # data shipped in the package (facts.json), read through importlib.resources and parsed

@@ -13,9 +13,9 @@ from poetry_torch_plugin.core.lockfile import LockedPackage
 from poetry_torch_plugin.core.lockfile import TorchLock
 from poetry_torch_plugin.core.lockfile import inputs_for
 from poetry_torch_plugin.core.lockfile import requires_python_of
+from poetry_torch_plugin.project.edits import load
 from poetry_torch_plugin.project.lockstate import configured
 from poetry_torch_plugin.project.lockstate import write_lock
-from poetry_torch_plugin.project.pyproject import load
 
 
 if TYPE_CHECKING:

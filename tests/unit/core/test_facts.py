@@ -20,8 +20,8 @@ from poetry_torch_plugin.core.machine import Gpu
 from poetry_torch_plugin.core.machine import Machine
 from poetry_torch_plugin.core.machine import NvidiaInfo
 from poetry_torch_plugin.data import load_facts
-from poetry_torch_plugin.machine.parsers import parse_query_gpu_csv
-from poetry_torch_plugin.machine.parsers import parse_smi_header
+from poetry_torch_plugin.machine.probes import parse_query_gpu_csv
+from poetry_torch_plugin.machine.probes import parse_smi_header
 
 
 FACTS = load_facts()

@@ -12,7 +12,7 @@ from poetry_torch_plugin.core.fit import pinned_torch_version
 from poetry_torch_plugin.core.variants import Variant
 from poetry_torch_plugin.data import load_facts
 from poetry_torch_plugin.machine.detect import machine_from_dict
-from poetry_torch_plugin.project.read import configured_packages
+from poetry_torch_plugin.project.files import configured_packages
 
 
 if TYPE_CHECKING:

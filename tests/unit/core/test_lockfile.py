@@ -20,9 +20,9 @@ from poetry_torch_plugin.core.lockfile import loads
 from poetry_torch_plugin.core.lockfile import requirement_lines
 from poetry_torch_plugin.core.lockfile import requires_python_of
 from poetry_torch_plugin.core.variants import Source
-from poetry_torch_plugin.env.drift import drift
-from poetry_torch_plugin.env.drift import lock_drift
+from poetry_torch_plugin.env.installed import drift
 from poetry_torch_plugin.env.installed import installed_distributions
+from poetry_torch_plugin.env.installed import lock_drift
 from poetry_torch_plugin.errors import ConfigError
 from poetry_torch_plugin.project.lockstate import lock_state
 from poetry_torch_plugin.project.lockstate import read_lock

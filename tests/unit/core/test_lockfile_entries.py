@@ -17,7 +17,7 @@ from poetry_torch_plugin.core.lockfile import resolved_for
 from poetry_torch_plugin.core.lockfile import tag_set
 from poetry_torch_plugin.core.lockfile import wanted
 from poetry_torch_plugin.errors import ConfigError
-from poetry_torch_plugin.install.resolve import python_allows
+from poetry_torch_plugin.installer.resolve import python_allows
 from tests.unit.core.test_lockfile import digest
 from tests.unit.core.test_lockfile import inputs
 from tests.unit.core.test_lockfile import sample_lock

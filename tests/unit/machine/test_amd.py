@@ -90,7 +90,7 @@ def test_probe_falls_back_to_rocminfo(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setattr(
         "shutil.which", lambda name: "/opt/rocm/bin/rocminfo" if name == "rocminfo" else None
     )
-    monkeypatch.setattr(amd, "_stdout", lambda argv: text)
+    monkeypatch.setattr(amd, "tool_output", lambda argv: text)
     assert [gpu.gfx for gpu in probe_amd_gpus(tmp_path)] == ["gfx1100", "gfx1036"]
     monkeypatch.setattr("shutil.which", lambda name: None)
     assert probe_amd_gpus(tmp_path) == ()

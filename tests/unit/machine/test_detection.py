@@ -19,20 +19,19 @@ from poetry_torch_plugin.core.machine import NvidiaInfo
 from poetry_torch_plugin.core.machine import machine_to_dict
 from poetry_torch_plugin.errors import TorchPluginError
 from poetry_torch_plugin.machine import nvml as nvml_probe
-from poetry_torch_plugin.machine import platforms
 from poetry_torch_plugin.machine import probes
 from poetry_torch_plugin.machine.detect import FAKE_MACHINE_ENV
 from poetry_torch_plugin.machine.detect import detect_machine
 from poetry_torch_plugin.machine.detect import machine_from_dict
 from poetry_torch_plugin.machine.nvml import _NvmlMemory
 from poetry_torch_plugin.machine.nvml import probe_nvml
-from poetry_torch_plugin.machine.parsers import MINIMAL_QUERY_COLUMNS
-from poetry_torch_plugin.machine.parsers import QUERY_COLUMNS
-from poetry_torch_plugin.machine.parsers import parse_nvcc_version
-from poetry_torch_plugin.machine.parsers import parse_proc_driver_version
-from poetry_torch_plugin.machine.parsers import parse_query_gpu_csv
-from poetry_torch_plugin.machine.parsers import parse_smi_header
-from poetry_torch_plugin.machine.platforms import probe_macos
+from poetry_torch_plugin.machine.probes import MINIMAL_QUERY_COLUMNS
+from poetry_torch_plugin.machine.probes import QUERY_COLUMNS
+from poetry_torch_plugin.machine.probes import parse_nvcc_version
+from poetry_torch_plugin.machine.probes import parse_proc_driver_version
+from poetry_torch_plugin.machine.probes import parse_query_gpu_csv
+from poetry_torch_plugin.machine.probes import parse_smi_header
+from poetry_torch_plugin.machine.probes import probe_macos
 from poetry_torch_plugin.machine.probes import probe_nvcc
 from poetry_torch_plugin.machine.probes import probe_nvidia_smi
 from poetry_torch_plugin.machine.probes import probe_proc_driver
@@ -370,7 +369,7 @@ def test_probe_macos(
     monkeypatch.setattr(platform, "machine", lambda: machine)
     monkeypatch.setattr(platform, "mac_ver", lambda: (mac_release, ("", "", ""), ""))
     intel_mac = "machdep.cpu.brand_string: Intel(R) Core(TM) i9-9980HK CPU @ 2.40GHz\n"
-    monkeypatch.setattr(platforms, "_stdout", lambda argv: intel_mac)
+    monkeypatch.setattr(probes, "tool_output", lambda argv: intel_mac)
     assert probe_macos() == expected
 
 

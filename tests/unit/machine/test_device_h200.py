@@ -25,20 +25,19 @@ from poetry_torch_plugin.core.machine import NvccInfo
 from poetry_torch_plugin.core.machine import NvidiaInfo
 from poetry_torch_plugin.core.machine import machine_to_dict
 from poetry_torch_plugin.data import load_facts
-from poetry_torch_plugin.env.layout import read_environment
+from poetry_torch_plugin.env.installed import read_environment
 from poetry_torch_plugin.machine import nvml as nvml_probe
-from poetry_torch_plugin.machine import platforms
 from poetry_torch_plugin.machine import probes
 from poetry_torch_plugin.machine.detect import FAKE_MACHINE_ENV
 from poetry_torch_plugin.machine.detect import detect_machine
 from poetry_torch_plugin.machine.detect import machine_from_dict
-from poetry_torch_plugin.machine.parsers import MINIMAL_QUERY_COLUMNS
-from poetry_torch_plugin.machine.parsers import QUERY_COLUMNS
-from poetry_torch_plugin.machine.parsers import parse_nvcc_version
-from poetry_torch_plugin.machine.parsers import parse_proc_driver_version
-from poetry_torch_plugin.machine.parsers import parse_query_gpu_csv
-from poetry_torch_plugin.machine.parsers import parse_smi_header
-from poetry_torch_plugin.project.read import read_project
+from poetry_torch_plugin.machine.probes import MINIMAL_QUERY_COLUMNS
+from poetry_torch_plugin.machine.probes import QUERY_COLUMNS
+from poetry_torch_plugin.machine.probes import parse_nvcc_version
+from poetry_torch_plugin.machine.probes import parse_proc_driver_version
+from poetry_torch_plugin.machine.probes import parse_query_gpu_csv
+from poetry_torch_plugin.machine.probes import parse_smi_header
+from poetry_torch_plugin.project.files import read_project
 from poetry_torch_plugin.service.check import build_report
 from tests.support.check_demo import PYPROJECT
 from tests.support.check_demo import make_check_demo
@@ -221,8 +220,8 @@ def test_detect_machine_on_the_recorded_machine(monkeypatch: pytest.MonkeyPatch)
     machine_dict = recorded("probes.json")["detect_machine"]
     monkeypatch.setattr(nvml_probe, "probe_nvml", lambda: probed("probe_nvml"))
     monkeypatch.setattr(probes, "probe_nvcc", lambda: NvccInfo((13, 0), "13.0.88"))
-    monkeypatch.setattr(platforms, "probe_macos", lambda: (None, False))
-    monkeypatch.setattr(platforms, "probe_jetson", lambda: None)
+    monkeypatch.setattr(probes, "probe_macos", lambda: (None, False))
+    monkeypatch.setattr(probes, "probe_jetson", lambda: None)
     monkeypatch.setattr(probes, "probe_rocm", lambda: None)
     monkeypatch.setattr("platform.system", lambda: "Linux")
     monkeypatch.setattr("platform.machine", lambda: read("uname-m.txt").strip())

@@ -31,10 +31,8 @@ from poetry_torch_plugin.machine import amd
 from poetry_torch_plugin.machine import detect
 from poetry_torch_plugin.machine import intel
 from poetry_torch_plugin.machine import nvml as nvml_probe
-from poetry_torch_plugin.machine import platforms
 from poetry_torch_plugin.machine import probes
-from poetry_torch_plugin.machine import windows
-from poetry_torch_plugin.machine.parsers import QUERY_COLUMNS
+from poetry_torch_plugin.machine.probes import QUERY_COLUMNS
 from poetry_torch_plugin.process import Finished
 
 
@@ -49,7 +47,7 @@ PROBE_PROC, PROBE_AMD, PROBE_INTEL, PROBE_JETSON = (
     probes.probe_proc_driver,
     amd.probe_amd_gpus,
     intel.probe_intel_gpus,
-    platforms.probe_jetson,
+    probes.probe_jetson,
 )
 
 # The tool -> the file holding its output; a tool is installed where its file exists.
@@ -161,7 +159,7 @@ def detect_recorded(
     if not smi:
         root_smi = ("Windows/System32", "Program Files/NVIDIA Corporation/NVSMI")
         monkeypatch.setattr(
-            windows, "WINDOWS_NVIDIA_DIRS", tuple(Path("/nonexistent", part) for part in root_smi)
+            probes, "WINDOWS_NVIDIA_DIRS", tuple(Path("/nonexistent", part) for part in root_smi)
         )
     monkeypatch.setattr(
         shutil, "which", lambda name, *_a, **_k: f"/usr/bin/{name}" if name in on_path else None
@@ -169,7 +167,7 @@ def detect_recorded(
     monkeypatch.setattr(probes, "run", lambda argv, **_k: _answer(folder, list(argv)))
     if smi:
         monkeypatch.setattr(
-            windows,
+            probes,
             "WINDOWS_NVIDIA_DIRS",
             (root / "Windows/System32", root / "Program Files/NVIDIA Corporation/NVSMI"),
         )
@@ -186,7 +184,7 @@ def detect_recorded(
     monkeypatch.setattr(probes, "probe_proc_driver", functools.partial(PROBE_PROC, root))
     monkeypatch.setattr(detect, "probe_amd_gpus", functools.partial(PROBE_AMD, root))
     monkeypatch.setattr(detect, "probe_intel_gpus", functools.partial(PROBE_INTEL, root))
-    monkeypatch.setattr(platforms, "probe_jetson", functools.partial(PROBE_JETSON, root))
+    monkeypatch.setattr(probes, "probe_jetson", functools.partial(PROBE_JETSON, root))
     return detect.detect_machine()
 
 

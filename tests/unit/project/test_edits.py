@@ -15,8 +15,8 @@ from poetry_torch_plugin.core.config import read_config
 from poetry_torch_plugin.core.variants import Source
 from poetry_torch_plugin.errors import ConfigError
 from poetry_torch_plugin.project.edits import apply_install_edits
-from poetry_torch_plugin.project.pyproject import load
-from poetry_torch_plugin.project.pyproject import write_atomic
+from poetry_torch_plugin.project.edits import load
+from poetry_torch_plugin.project.edits import write_atomic
 from tests.support.toml import loads
 
 

@@ -12,7 +12,7 @@ from poetry_torch_plugin.core.config import read_config
 from poetry_torch_plugin.core.targets import VARIANT_ENV
 from poetry_torch_plugin.errors import ConfigError
 from poetry_torch_plugin.machine.detect import FAKE_MACHINE_ENV
-from poetry_torch_plugin.project.read import local_variant
+from poetry_torch_plugin.project.files import local_variant
 from poetry_torch_plugin.service.settings import with_choice
 
 

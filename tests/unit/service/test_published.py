@@ -11,11 +11,11 @@ from poetry_torch_plugin.core.variants import Variant
 from poetry_torch_plugin.errors import IndexAccessError
 from poetry_torch_plugin.errors import NotPublishedError
 from poetry_torch_plugin.index.access import IndexAccess
-from poetry_torch_plugin.index.published import IndexPages
+from poetry_torch_plugin.index.pages import IndexPages
 from poetry_torch_plugin.service.choose import LiveIndex
 from poetry_torch_plugin.service.choose import refuse_unpublished
-from tests.unit.index.test_published import CP312_LINUX
-from tests.unit.index.test_published import write_index
+from tests.unit.index.test_pages_published import CP312_LINUX
+from tests.unit.index.test_pages_published import write_index
 
 
 if TYPE_CHECKING:

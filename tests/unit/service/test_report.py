@@ -20,13 +20,13 @@ from poetry_torch_plugin.core.fit import choose_auto_variant
 from poetry_torch_plugin.core.machine import Machine
 from poetry_torch_plugin.core.machine import machine_to_dict
 from poetry_torch_plugin.data import load_facts
-from poetry_torch_plugin.env.layout import EnvState
-from poetry_torch_plugin.env.layout import env_python
-from poetry_torch_plugin.env.layout import read_environment
+from poetry_torch_plugin.env.installed import EnvState
+from poetry_torch_plugin.env.installed import env_python
+from poetry_torch_plugin.env.installed import read_environment
 from poetry_torch_plugin.env.runtime import RuntimeResult
 from poetry_torch_plugin.machine.detect import machine_from_dict
-from poetry_torch_plugin.project.read import ProjectState
-from poetry_torch_plugin.project.read import read_project
+from poetry_torch_plugin.project.files import ProjectState
+from poetry_torch_plugin.project.files import read_project
 from poetry_torch_plugin.service.check import Report
 from poetry_torch_plugin.service.check import build_report
 
@@ -685,7 +685,7 @@ def test_check_shows_which_installer_runs(
     runs: str,
     shown: str,
 ) -> None:
-    from poetry_torch_plugin.install import uv
+    from poetry_torch_plugin.installer import uv
     from poetry_torch_plugin.service.render import check_text
 
     monkeypatch.setattr(uv, "find_uv", lambda: "/opt/bin/uv" if uv_found else None)

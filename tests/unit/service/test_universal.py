@@ -10,7 +10,7 @@ import pytest
 
 from poetry_torch_plugin.core.config import read_config
 from poetry_torch_plugin.errors import ConfigError
-from poetry_torch_plugin.index.listing import Listing
+from poetry_torch_plugin.index.pages import Listing
 from tests.unit.core.test_lockfile import sample_lock
 from tests.unit.core.test_lockfile_entries import entry_lock
 
@@ -50,7 +50,7 @@ def test_locking_other_platforms_without_uv_is_one_line(monkeypatch: pytest.Monk
     from poetry_torch_plugin.service.lock import lock_entries
 
     pages(monkeypatch, ("torch-2.9.0+cu128-cp311-cp311-manylinux_2_28_aarch64.whl",))
-    monkeypatch.setattr("poetry_torch_plugin.install.uv.find_uv", lambda: None)
+    monkeypatch.setattr("poetry_torch_plugin.installer.uv.find_uv", lambda: None)
     with pytest.raises(ConfigError) as info:
         lock_entries(settings({"linux-aarch64": "cu128"}), primary(), None, None)  # type: ignore[arg-type]
     message = str(info.value)
@@ -81,7 +81,7 @@ def test_nothing_is_resolved_when_every_entry_is_kept(monkeypatch: pytest.Monkey
     from poetry_torch_plugin.service.lock import source_of
 
     pages(monkeypatch, ("torch-2.9.0+cu128-cp311-cp311-manylinux_2_28_aarch64.whl",))
-    monkeypatch.setattr("poetry_torch_plugin.install.uv.find_uv", lambda: None)  # not needed
+    monkeypatch.setattr("poetry_torch_plugin.installer.uv.find_uv", lambda: None)  # not needed
     chosen = settings({"linux-aarch64": "cu128"})
     old = entry_lock("cu128", "linux-aarch64", "3.11")
     inputs = inputs_for(source_of(chosen, "cu128"), chosen, primary().inputs.requires_python)

@@ -15,8 +15,8 @@ from poetry_torch_plugin.core.lockfile import LockInputs
 from poetry_torch_plugin.core.lockfile import TorchLock
 from poetry_torch_plugin.errors import ConfigError
 from poetry_torch_plugin.errors import IndexAccessError
-from poetry_torch_plugin.index import download
-from poetry_torch_plugin.index.download import download_verified
+from poetry_torch_plugin.index import pages
+from poetry_torch_plugin.index.pages import download_verified
 from poetry_torch_plugin.service.wheelhouse import WHEELHOUSE_ENV
 from poetry_torch_plugin.service.wheelhouse import from_env
 from poetry_torch_plugin.service.wheelhouse import usable
@@ -113,7 +113,7 @@ def test_ctrl_c_during_a_download_leaves_no_part_file(
 ) -> None:
     house = tmp_path / "house"
     house.mkdir()
-    monkeypatch.setattr(download, "_source", lambda url, access: _CutShort())
+    monkeypatch.setattr(pages, "_source", lambda url, access: _CutShort())
     with pytest.raises(KeyboardInterrupt):
         download_verified("https://x/whl/cpu/" + WHEEL, house / WHEEL, "0" * 64, None)
     assert list(house.iterdir()) == []

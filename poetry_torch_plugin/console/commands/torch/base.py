@@ -71,9 +71,9 @@ class TorchCommand(Command):
 
     def _existing_venv(self) -> TargetEnv | None:
         from poetry_torch_plugin.env.installed import TargetEnv
-        from poetry_torch_plugin.env.layout import env_python
-        from poetry_torch_plugin.env.layout import site_packages_of
-        from poetry_torch_plugin.project.read import read_project
+        from poetry_torch_plugin.env.installed import env_python
+        from poetry_torch_plugin.env.installed import site_packages_of
+        from poetry_torch_plugin.project.files import read_project
         from poetry_torch_plugin.seam.locate import locate_existing_venv
 
         pyproject = self.pyproject_path()

@@ -1,34 +1,54 @@
 """What every installer backend shares: the Request, the Backend protocol, a clean child
-environment, and the target interpreter's tags and markers.
+environment, and the target interpreter's tags and markers; the check that a resolution holds the
+asked-for variant's builds (before anything is uninstalled); and the one line that explains an
+installer's failure.
 
 Each backend runs with the user's own pip/uv configuration neutralized, so that only the
 configured PyTorch index can serve torch-family packages (an ``extra-index-url`` or
-``find-links`` in pip.conf must not change what gets installed)."""
+``find-links`` in pip.conf must not change what gets installed).
+
+The foreign-build check exists because an index (or a mirror) that serves ``+cu128`` files under
+``…/whl/cu129`` would otherwise replace a working build with the wrong one (issue 12, item 17)."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
+import sys
+import urllib.parse
 
 from dataclasses import dataclass
 from dataclasses import field
+from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
 from typing import Protocol
 
+import packaging
+
 from packaging.utils import canonicalize_name
 
+from poetry_torch_plugin.core.urls import redact
+from poetry_torch_plugin.core.urls import redact_text
+from poetry_torch_plugin.core.urls import without_login
+from poetry_torch_plugin.core.variants import channel_of
+from poetry_torch_plugin.core.variants import from_local_label
+from poetry_torch_plugin.errors import InstallError
+from poetry_torch_plugin.errors import NotPublishedError
+from poetry_torch_plugin.index.access import IndexAccess
+from poetry_torch_plugin.index.pages import WheelTarget
+from poetry_torch_plugin.index.pages import fetch_listing
 from poetry_torch_plugin.process import run
 
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from collections.abc import Sequence
-    from pathlib import Path
 
+    from poetry_torch_plugin.core.variants import Variant
     from poetry_torch_plugin.env.installed import TargetEnv
-    from poetry_torch_plugin.index.access import IndexAccess
-    from poetry_torch_plugin.index.published import WheelTarget
 
 
 @dataclass(frozen=True)
@@ -48,8 +68,6 @@ class Request:
     def prereleases(self) -> bool:
         """Whether the index is PyTorch's test or nightly channel, whose builds are
         pre-releases (``2.12.0.dev20260301+cu130``): the installers must be told to take them."""
-        from poetry_torch_plugin.core.variants import channel_of
-
         return channel_of(self.index_url) != "stable"
 
     @classmethod
@@ -79,8 +97,6 @@ class Request:
         """The index URL with the login inside; only ever put in a child's environment."""
         if self.credentials is None:
             return self.index_url
-        import urllib.parse
-
         parts = urllib.parse.urlsplit(self.index_url)
         user, secret = (urllib.parse.quote(part, safe="") for part in self.credentials)
         return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:{secret}@{parts.netloc}"))
@@ -122,11 +138,6 @@ def show_command(command: Sequence[str], request: Request) -> None:
     any URL login is masked all the same)."""
     if not request.verbose:
         return
-    import shlex
-    import sys
-
-    from poetry_torch_plugin.core.urls import redact_text
-
     sys.stderr.write(f"poetry-torch: running {redact_text(shlex.join(command))}\n")
     sys.stderr.flush()
 
@@ -234,12 +245,6 @@ def environment_wheel_target(python: Path) -> WheelTarget | None:
     """The wheel tags the target interpreter supports, as pip would compute them there
     (``packaging.tags.sys_tags`` of the plugin's own packaging, run by that interpreter);
     None when it cannot run."""
-    from pathlib import Path
-
-    import packaging
-
-    from poetry_torch_plugin.index.published import WheelTarget
-
     home = str(Path(packaging.__file__).resolve().parent.parent)
     code = (
         f"import json, sys, sysconfig; sys.path.insert(0, {home!r});"
@@ -255,3 +260,155 @@ def environment_wheel_target(python: Path) -> WheelTarget | None:
     if not isinstance(found, dict) or not isinstance(found.get("tags"), list):
         return None
     return WheelTarget(str(found.get("short")), frozenset(str(tag) for tag in found["tags"]))
+
+
+# The packages whose builds differ per variant and carry the variant as their local label.
+VARIANT_BUILDS = ("torch", "torchvision", "torchaudio")
+
+
+def foreign_builds(versions: Mapping[str, str], variant: Variant) -> list[str]:
+    """``torch 2.8.0+cu128`` for each variant build in ``versions`` ({name: version}) whose local
+    label names another variant.  An unlabelled version (macOS, PyPI) cannot be told apart."""
+    found = []
+    for name, version in versions.items():
+        if canonicalize_name(name) not in VARIANT_BUILDS:
+            continue
+        labelled = from_local_label(version)
+        if labelled is not None and labelled != variant:
+            found.append(f"{canonicalize_name(name)} {version}")
+    return found
+
+
+def refuse_foreign_builds(
+    versions: Mapping[str, str], variant: Variant, index_url: str, *, kept: str
+) -> None:
+    """One line, before anything is installed, when the resolution holds another variant's
+    builds; ``kept`` says what was left as it was (``pyproject.toml and the earlier build
+    were left as they were``)."""
+    foreign = foreign_builds(versions, variant)
+    if not foreign:
+        return
+    first = from_local_label(foreign[0].rsplit(" ", 1)[-1])
+    raise InstallError(
+        f"{redact(index_url)} serves {', '.join(foreign)}"
+        f" ({'a ' + str(first) + ' build' if len(foreign) == 1 else str(first) + ' builds'})"
+        f" where {variant} was asked for; nothing was uninstalled or installed, and {kept}. Point the source"
+        f" at an index that serves {variant} builds (…/whl/{variant}), then run the command"
+        " again."
+    )
+
+
+# pip's texts, then uv's (0.13: "Because torch==2.8.0+cu126 has no wheels with a matching
+# platform tag", "Because only torch==2.8.0 is available and you require torch==2.10.*",
+# "Request failed after 3 retries", "error sending request for url"; a corrupted download
+# usually fails uv's zip "Bad CRC" check before its hash check).  Plain strings, compiled on
+# first use by re's cache.
+_PATTERNS: tuple[tuple[str, int, str], ...] = (
+    (r"No matching distribution found for (\S+)", 0, "nomatch"),
+    # uv 0.13: "Because torch==… has no wheels"; uv 0.11: "Because only torch==2.8.0+cu126 is
+    # available and torch==2.8.0+cu126\n has no wheels with a matching Python ABI tag"
+    (r"(?:Because|and)\s+`?([^\s`,]+)`?\s+has\s+no\s+wheels\s+with\s+a\s+matching", 0, "nomatch"),
+    (r"Because `?([^\s`,]+)`? was\s+not\s+found\s+in\s+the\s+package", 0, "nomatch"),
+    (
+        r"Because (?:there\s+is\s+no\s+version\s+of\s+\S+|only\s+\S+\s+(?:is|are)\s+available)"
+        r"\s+and\s+you\s+require\s+`?([^\s`,]+?)`?,",
+        0,
+        "nomatch",
+    ),
+    (
+        r"THESE PACKAGES DO NOT MATCH THE HASHES|hash mismatch|Bad CRC|Failed to extract archive"
+        r"|ZIP local header",
+        re.I,
+        "hash",
+    ),
+    (
+        r"ResolutionImpossible|conflicting dependencies|No solution found when resolving",
+        re.I,
+        "conflict",
+    ),
+    (r"Read-only file system|Permission denied|Errno 13|Errno 30", re.I, "readonly"),
+    (
+        r"timed out|Connection refused|Failed to establish|NewConnectionError"
+        r"|error sending request|Request failed after|dns error",
+        re.I,
+        "network",
+    ),
+)
+
+
+def explain_failure(stderr: str, request: Request, target: TargetEnv, tool: str) -> str:
+    """Turn an installer's error output into one line that says what to do next."""
+    index = redact(request.index_url)
+    kept = "the earlier build is still installed"
+    for pattern, flags, kind in _PATTERNS:
+        match = re.search(pattern, stderr, flags)
+        if match is None:
+            continue
+        if kind == "nomatch":
+            name = re.split(r"[<>=!~;\[ (]", match.group(1), maxsplit=1)[0]
+            if name and not _published(request, name):
+                return (
+                    f"{name} is not published on {index} (there is no"
+                    f" {index.rstrip('/')}/{canonicalize_name(name)}/ page); {kept}. Drop it from"
+                    " the requested packages, or use an index that publishes it, then run"
+                    " poetry torch install again."
+                )
+            return (
+                f"no wheel of {match.group(1)} on {index} matches {environment_tags(target.python)}"
+                f" (no wheels with a matching Python ABI tag or platform); {kept}."
+                " Pick a torch version or variant that publishes wheels for this Python"
+                " (`poetry torch install --cuda X.Y 'torch==A.B.*'`), or use another Python."
+            )
+        if kind == "hash":
+            return (
+                f"a file from {index} does not match the index's sha256 (or is not even a valid"
+                f" wheel); nothing was installed"
+                f" and {kept}. The index or a proxy is serving a corrupted file: run the same"
+                " command again later, or use another mirror (`poetry torch install"
+                " --index-base URL`)."
+            )
+        if kind == "conflict":
+            return (
+                f"the requested packages conflict on {index} ({_last_error(stderr)}); {kept}."
+                " Relax the requested versions (on the command line, or in [tool.poetry-torch]"
+                " packages when none are given there) so torch, torchvision and torchaudio can"
+                " come from one release, then run poetry torch install again."
+            )
+        if kind == "readonly":
+            return (
+                f"cannot write to the environment {target.root} (read-only or permission"
+                f" denied); {kept}. Fix its permissions, or run `poetry env remove --all` and"
+                " `poetry install` to recreate it."
+            )
+        return (
+            f"the index {index} could not be reached during the install ({_last_error(stderr)});"
+            f" {kept}. Check the network, then run `poetry torch install`."
+        )
+    return (
+        f"{tool} failed: {_last_error(stderr)}; {kept}. Run `poetry torch install -v` for details."
+    )
+
+
+def _published(request: Request, name: str) -> bool:
+    """Whether the index has a page for ``name`` at all: pip and uv say "no matching
+    distribution" both when it has none and when no wheel fits; only a 404 (or a missing
+    folder of a file:// index) means "not published".  Any other answer counts as published."""
+    url = without_login(request.index_url)
+    user, password = request.credentials or (None, None)
+    try:
+        fetch_listing(url, name, timeout=5, access=IndexAccess(url, user, password))
+    except NotPublishedError:  # the two "does not publish" answers (404, no folder)
+        return False
+    except Exception:  # a message is being built: any doubt means "published"
+        return True
+    return True
+
+
+def _last_error(stderr: str) -> str:
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    # pip: "ERROR: …"; uv 0.13: "error: …"; uv 0.11: a multiplication sign, its causes follow
+    errors = [line for line in lines if line.startswith(("ERROR:", "error:", "\u00d7"))]
+    chosen = (errors or lines or ["no output"])[-1]
+    chosen = chosen.removeprefix("ERROR:").removeprefix("error:").removeprefix("\u00d7")
+    chosen = chosen.strip().rstrip(":")
+    return redact_text(chosen)[:300]

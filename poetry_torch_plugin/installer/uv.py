@@ -26,10 +26,10 @@ from packaging.utils import canonicalize_name
 
 from poetry_torch_plugin.errors import InstallError
 from poetry_torch_plugin.errors import TargetEnvError
-from poetry_torch_plugin.install.base import clean_environment
-from poetry_torch_plugin.install.base import environment_markers
-from poetry_torch_plugin.install.base import show_command
-from poetry_torch_plugin.install.failures import explain_failure
+from poetry_torch_plugin.installer.backend import clean_environment
+from poetry_torch_plugin.installer.backend import environment_markers
+from poetry_torch_plugin.installer.backend import explain_failure
+from poetry_torch_plugin.installer.backend import show_command
 from poetry_torch_plugin.process import child
 from poetry_torch_plugin.process import run
 
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from poetry_torch_plugin.env.installed import TargetEnv
-    from poetry_torch_plugin.install.base import Request
+    from poetry_torch_plugin.installer.backend import Request
 
 
 # UV_* settings that cannot change which files get installed (names from uv's

@@ -3,6 +3,8 @@ cross the network twice: no PEP 658 metadata, so the installer reads whole wheel
 
 from __future__ import annotations
 
+import hashlib
+
 from typing import TYPE_CHECKING
 from typing import Any
 
@@ -15,13 +17,17 @@ from packaging.utils import parse_sdist_filename
 from packaging.utils import parse_wheel_filename
 from packaging.version import InvalidVersion
 
+from poetry_torch_plugin.errors import TargetEnvError
+from poetry_torch_plugin.installer.backend import environment_markers
+from poetry_torch_plugin.installer.pip import PipBackend
+
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from poetry_torch_plugin.env.installed import TargetEnv
-    from poetry_torch_plugin.index.listing import Listing
-    from poetry_torch_plugin.install.base import Request
+    from poetry_torch_plugin.index.pages import Listing
+    from poetry_torch_plugin.installer.backend import Request
 
 
 def wheelhouse_needed(listing: Listing | None) -> bool:
@@ -35,12 +41,6 @@ def download_report(target: TargetEnv, request: Request, wheelhouse: Path) -> di
     """``pip download`` the closure into ``wheelhouse`` (each file once, checked against the
     index's ``#sha256=``), and describe it in the shape of pip's ``--report``.  None when no
     pip can run for ``target`` (the caller resolves the usual way)."""
-    import hashlib
-
-    from poetry_torch_plugin.errors import TargetEnvError
-    from poetry_torch_plugin.install.base import environment_markers
-    from poetry_torch_plugin.install.pip import PipBackend
-
     try:
         PipBackend().download(target, request, wheelhouse)
     except TargetEnvError:
@@ -81,9 +81,6 @@ def fetch_locked(target: TargetEnv, request: Request, wheelhouse: Path) -> tuple
     """``pip download`` a hashed requirements ``request`` into ``wheelhouse``, every file
     checked against the lock; the exit code and pip's error output.  ``(0, "")`` with nothing
     downloaded when no pip can run for ``target`` (the installer then reads the index)."""
-    from poetry_torch_plugin.errors import TargetEnvError
-    from poetry_torch_plugin.install.pip import PipBackend
-
     wheelhouse.mkdir(parents=True, exist_ok=True)
     try:
         return PipBackend().fetch(target, request, wheelhouse)

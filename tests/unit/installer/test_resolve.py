@@ -9,13 +9,13 @@ from poetry_torch_plugin.core.lockfile import requirement_lines
 from poetry_torch_plugin.env.installed import TargetEnv
 from poetry_torch_plugin.errors import IndexAccessError
 from poetry_torch_plugin.index.access import IndexAccess
-from poetry_torch_plugin.index.listing import Listing
-from poetry_torch_plugin.install.base import Request
-from poetry_torch_plugin.install.resolve import install_locked
-from poetry_torch_plugin.install.resolve import lock_from_report
-from poetry_torch_plugin.install.resolve import python_allows
-from poetry_torch_plugin.install.resolve import replay_failure
-from poetry_torch_plugin.install.resolve import wheel_allowed
+from poetry_torch_plugin.index.pages import Listing
+from poetry_torch_plugin.installer.backend import Request
+from poetry_torch_plugin.installer.resolve import install_locked
+from poetry_torch_plugin.installer.resolve import lock_from_report
+from poetry_torch_plugin.installer.resolve import python_allows
+from poetry_torch_plugin.installer.resolve import replay_failure
+from poetry_torch_plugin.installer.resolve import wheel_allowed
 from tests.unit.core.test_lockfile import URL
 from tests.unit.core.test_lockfile import digest
 from tests.unit.core.test_lockfile import inputs
@@ -264,14 +264,14 @@ def test_replay_failures_are_one_line_without_secrets(stderr: str, expected: str
 def test_wheelhouse_only_where_resolving_would_download_wheels(
     url: str, metadata: bool, needed: bool
 ) -> None:
-    from poetry_torch_plugin.install.wheelhouse import wheelhouse_needed
+    from poetry_torch_plugin.installer.download_once import wheelhouse_needed
 
     assert wheelhouse_needed(Listing("torch", url, TORCH_FILES, metadata)) is needed
     assert wheelhouse_needed(None) is False
 
 
 def test_listing_sees_pep658_metadata() -> None:
-    from poetry_torch_plugin.index.listing import _parse_listing
+    from poetry_torch_plugin.index.pages import _parse_listing
 
     plain = '<a href="/t/torch-2.9.0-py3-none-any.whl#sha256=ab">torch</a>'
     offered = '<a href="/t/torch-2.9.0-py3-none-any.whl#sha256=ab" data-core-metadata="sha256=cd">'
@@ -286,8 +286,8 @@ def test_download_report_describes_the_wheelhouse(
 ) -> None:
     import hashlib
 
-    from poetry_torch_plugin.install import pip as pip_module
-    from poetry_torch_plugin.install.wheelhouse import download_report
+    from poetry_torch_plugin.installer import pip as pip_module
+    from poetry_torch_plugin.installer.download_once import download_report
 
     def fake_download(_self: object, _target: TargetEnv, _request: Request, dest: Path) -> None:
         (dest / "torch-2.9.0+cu129-py3-none-any.whl").write_bytes(b"torch")
@@ -307,7 +307,7 @@ def test_download_report_describes_the_wheelhouse(
 
 
 def test_install_locked_from_a_wheelhouse_uses_no_index(tmp_path: Path) -> None:
-    from poetry_torch_plugin.install.pip import PipBackend
+    from poetry_torch_plugin.installer.pip import PipBackend
 
     backend = RecordingBackend()
     target = TargetEnv(tmp_path, tmp_path / "bin" / "python", ())
@@ -326,7 +326,7 @@ def test_uv_replays_from_files_pip_fetched_once_when_the_index_has_no_metadata(
 ) -> None:
     """uv would read each wheel twice from such an index: pip downloads the locked files once
     (hash-checked) and uv installs them with no index; with metadata uv reads the index."""
-    import poetry_torch_plugin.install.wheelhouse as wheelhouse
+    import poetry_torch_plugin.installer.download_once as wheelhouse
 
     fetched: list[tuple[str, ...]] = []
 
@@ -352,7 +352,7 @@ def test_uv_replays_from_files_pip_fetched_once_when_the_index_has_no_metadata(
 def test_a_tampered_file_pip_fetched_for_uv_says_so(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import poetry_torch_plugin.install.wheelhouse as wheelhouse
+    import poetry_torch_plugin.installer.download_once as wheelhouse
 
     from poetry_torch_plugin.errors import InstallError
 

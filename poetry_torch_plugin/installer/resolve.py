@@ -29,7 +29,11 @@ from poetry_torch_plugin.core.lockfile import requirement_lines
 from poetry_torch_plugin.core.urls import redact
 from poetry_torch_plugin.errors import IndexAccessError
 from poetry_torch_plugin.errors import InstallError
-from poetry_torch_plugin.index.listing import fetch_listing
+from poetry_torch_plugin.index.pages import fetch_listing
+from poetry_torch_plugin.installer import download_once
+from poetry_torch_plugin.installer.backend import Request
+from poetry_torch_plugin.installer.backend import explain_failure
+from poetry_torch_plugin.installer.pip import PipBackend
 
 
 if TYPE_CHECKING:
@@ -40,8 +44,8 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.core.lockfile import LockInputs
     from poetry_torch_plugin.env.installed import TargetEnv
     from poetry_torch_plugin.index.access import IndexAccess
-    from poetry_torch_plugin.index.listing import Listing
-    from poetry_torch_plugin.install.base import Backend
+    from poetry_torch_plugin.index.pages import Listing
+    from poetry_torch_plugin.installer.backend import Backend
 
 
 _INTERPRETER = re.compile(r"^(?:cp|py|pp|ip|jy|graalpy)(\d)(\d*)$")
@@ -198,18 +202,14 @@ def resolve(
 
     ``known`` holds index pages already read in this run (the torch page, read to check that
     the index answers), so they are not fetched twice.  With a ``wheelhouse`` the closure is
-    downloaded into it while resolving (see ``wheelhouse.wheelhouse_needed``), for ``install_locked`` to
+    downloaded into it while resolving (see ``download_once.wheelhouse_needed``), for ``install_locked`` to
     install from; it stays empty when no pip could download.
     """
-    from poetry_torch_plugin.install.base import Request
-
     request = Request.for_access(access, tuple(requirements), verbose=verbose)
-    from poetry_torch_plugin.install.wheelhouse import download_report
-
     report = None
     if wheelhouse is not None:
         loud = Request.for_access(access, tuple(requirements), quiet=quiet, verbose=verbose)
-        report = download_report(target, loud, wheelhouse)
+        report = download_once.download_report(target, loud, wheelhouse)
     if report is None:
         report = backend.report(target, request)
 
@@ -228,9 +228,6 @@ def replay_failure(
     stderr: str, lock: TorchLock, index_url: str, target: TargetEnv, tool: str = "pip"
 ) -> str:
     """One line for a failed ``--require-hashes`` install, from pip's or uv's error output."""
-    from poetry_torch_plugin.install.base import Request
-    from poetry_torch_plugin.install.failures import explain_failure
-
     shown = redact(index_url)
     # pip: "DO NOT MATCH THE HASHES"; uv 0.13: "Hash mismatch for `torch==...`", or, when the
     # bytes are not even a zip, "Failed to extract archive" / "Bad CRC" (uv 0.11 also "ZIP
@@ -286,11 +283,6 @@ def install_locked(
     interpreter needs but the locking one did not) stops the install instead of coming in
     unchecked.  pip and uv get the same requirements file and ``--require-hashes``.
     """
-    from poetry_torch_plugin.install.base import Request
-    from poetry_torch_plugin.install.pip import PipBackend
-    from poetry_torch_plugin.install.wheelhouse import fetch_locked
-    from poetry_torch_plugin.install.wheelhouse import wheelhouse_needed
-
     installer = backend if backend is not None else PipBackend()
     with tempfile.TemporaryDirectory(prefix="poetry-torch-") as tmp:
         requirements = Path(tmp) / "torch-requirements.txt"
@@ -299,9 +291,9 @@ def install_locked(
         request = Request.for_access(access, arguments, quiet=quiet, verbose=verbose)
         if wheelhouse is not None and any(wheelhouse.iterdir()):
             request = replace(request, find_links=str(wheelhouse))
-        elif installer.name == "uv" and wheelhouse_needed(listing):
+        elif installer.name == "uv" and download_once.wheelhouse_needed(listing):
             house = Path(tmp) / "wheels"
-            code, stderr = fetch_locked(target, request, house)
+            code, stderr = download_once.fetch_locked(target, request, house)
             if code != 0:
                 raise InstallError(replay_failure(stderr, lock, access.url, target, "pip"))
             if any(house.iterdir()):

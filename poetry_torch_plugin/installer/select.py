@@ -5,13 +5,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from poetry_torch_plugin.errors import TargetEnvError
-from poetry_torch_plugin.install.pip import PipBackend
+from poetry_torch_plugin.installer import uv
+from poetry_torch_plugin.installer.download_once import wheelhouse_needed
+from poetry_torch_plugin.installer.pip import PipBackend
 
 
 if TYPE_CHECKING:
     from poetry_torch_plugin.env.installed import TargetEnv
-    from poetry_torch_plugin.index.listing import Listing
-    from poetry_torch_plugin.install.base import Backend
+    from poetry_torch_plugin.index.pages import Listing
+    from poetry_torch_plugin.installer.backend import Backend
 
 
 def get_backend(name: str) -> Backend:
@@ -20,22 +22,17 @@ def get_backend(name: str) -> Backend:
         return PipBackend()
     if name not in ("uv", "auto"):
         raise TargetEnvError(f"unknown installer {name!r}; use pip, uv or auto.")
-    from poetry_torch_plugin.install.uv import MIN_UV
-    from poetry_torch_plugin.install.uv import UvBackend
-    from poetry_torch_plugin.install.uv import find_uv
-    from poetry_torch_plugin.install.uv import uv_version
-
-    binary = find_uv()
-    version = uv_version(binary) if binary is not None else None
-    if binary is not None and version is not None and version >= MIN_UV:
-        return UvBackend(binary)
+    binary = uv.find_uv()
+    version = uv.uv_version(binary) if binary is not None else None
+    if binary is not None and version is not None and version >= uv.MIN_UV:
+        return uv.UvBackend(binary)
     if name == "auto":
         return PipBackend()  # no uv, or one too old to pin the index the way pip is pinned
     if binary is not None:
         found = f"uv {'.'.join(map(str, version))}" if version else "not a working uv"
         raise TargetEnvError(
             f"the installer is uv, but {binary} is {found}, and poetry-torch-plugin needs"
-            f" uv {'.'.join(map(str, MIN_UV))} or newer; nothing was changed. Upgrade it"
+            f" uv {'.'.join(map(str, uv.MIN_UV))} or newer; nothing was changed. Upgrade it"
             " (`uv self update`, or `poetry self add 'uv>=0.5'`), or run"
             " `poetry torch install --installer pip`."
         )
@@ -51,8 +48,6 @@ def wheelhouse_reason(listing: Listing | None, backend: Backend, target: TargetE
     downloaded once, into a wheelhouse, and installed from there), or None when it would not:
     the index offers no PEP 658 metadata (``wheelhouse_needed``), or the installer is a pip
     whose dry run downloads every wheel anyway (before 25.3; Poetry 2.1 seeds 25.1.1)."""
-    from poetry_torch_plugin.install.wheelhouse import wheelhouse_needed
-
     if wheelhouse_needed(listing):
         return "it offers no PEP 658 metadata"
     if listing is None or listing.local or not isinstance(backend, PipBackend):

@@ -10,19 +10,19 @@ import pytest
 from poetry_torch_plugin.env.installed import TargetEnv
 from poetry_torch_plugin.errors import InstallError
 from poetry_torch_plugin.errors import TargetEnvError
-from poetry_torch_plugin.install import uv as uv_backend
-from poetry_torch_plugin.install.base import Request
-from poetry_torch_plugin.install.failures import explain_failure
-from poetry_torch_plugin.install.pip import PipBackend
-from poetry_torch_plugin.install.select import get_backend
-from poetry_torch_plugin.install.uv import MIN_UV
-from poetry_torch_plugin.install.uv import UvBackend
-from poetry_torch_plugin.install.uv import find_uv
-from poetry_torch_plugin.install.uv import parse_hashed
-from poetry_torch_plugin.install.uv import plain_text
-from poetry_torch_plugin.install.uv import run_uv
-from poetry_torch_plugin.install.uv import uv_environment
-from poetry_torch_plugin.install.uv import uv_version
+from poetry_torch_plugin.installer import uv as uv_backend
+from poetry_torch_plugin.installer.backend import Request
+from poetry_torch_plugin.installer.backend import explain_failure
+from poetry_torch_plugin.installer.pip import PipBackend
+from poetry_torch_plugin.installer.select import get_backend
+from poetry_torch_plugin.installer.uv import MIN_UV
+from poetry_torch_plugin.installer.uv import UvBackend
+from poetry_torch_plugin.installer.uv import find_uv
+from poetry_torch_plugin.installer.uv import parse_hashed
+from poetry_torch_plugin.installer.uv import plain_text
+from poetry_torch_plugin.installer.uv import run_uv
+from poetry_torch_plugin.installer.uv import uv_environment
+from poetry_torch_plugin.installer.uv import uv_version
 
 
 TARGET = TargetEnv(Path("/p/.venv"), Path("/p/.venv/bin/python"), ())

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from poetry_torch_plugin.index.listing import fetch_listing
-from poetry_torch_plugin.index.listing import fetch_requires
+from poetry_torch_plugin.index.pages import fetch_listing
+from poetry_torch_plugin.index.pages import fetch_requires
 from tests.support.index_server import IndexServer
 
 

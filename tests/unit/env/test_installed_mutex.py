@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from poetry_torch_plugin.env.installed import TargetEnv
-from poetry_torch_plugin.env.mutex import exclusive
+from poetry_torch_plugin.env.installed import exclusive
 
 
 def target(root: Path) -> TargetEnv:
@@ -51,7 +51,7 @@ def test_a_busy_environment_names_the_holder_after_the_wait(tmp_path: Path) -> N
     (issue 12, item 19)."""
     import subprocess
 
-    from poetry_torch_plugin.env.mutex import BusyError
+    from poetry_torch_plugin.env.installed import BusyError
 
     holder = subprocess.Popen(
         [
@@ -60,7 +60,7 @@ def test_a_busy_environment_names_the_holder_after_the_wait(tmp_path: Path) -> N
             "import sys, time\n"
             "from pathlib import Path\n"
             "from poetry_torch_plugin.env.installed import TargetEnv\n"
-            "from poetry_torch_plugin.env.mutex import exclusive\n"
+            "from poetry_torch_plugin.env.installed import exclusive\n"
             "with exclusive(TargetEnv(Path(sys.argv[1]), Path(sys.executable), ())):\n"
             "    print('held', flush=True)\n"
             "    time.sleep(60)\n",

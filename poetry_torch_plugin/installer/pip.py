@@ -13,10 +13,10 @@ from typing import Any
 
 from poetry_torch_plugin.errors import InstallError
 from poetry_torch_plugin.errors import TargetEnvError
-from poetry_torch_plugin.install.base import Request
-from poetry_torch_plugin.install.base import clean_environment
-from poetry_torch_plugin.install.base import show_command
-from poetry_torch_plugin.install.failures import explain_failure
+from poetry_torch_plugin.installer.backend import Request
+from poetry_torch_plugin.installer.backend import clean_environment
+from poetry_torch_plugin.installer.backend import explain_failure
+from poetry_torch_plugin.installer.backend import show_command
 from poetry_torch_plugin.process import run
 
 

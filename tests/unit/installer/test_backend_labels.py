@@ -8,8 +8,8 @@ import pytest
 from poetry_torch_plugin.core.variants import CPU
 from poetry_torch_plugin.core.variants import Variant
 from poetry_torch_plugin.errors import InstallError
-from poetry_torch_plugin.install.labels import foreign_builds
-from poetry_torch_plugin.install.labels import refuse_foreign_builds
+from poetry_torch_plugin.installer.backend import foreign_builds
+from poetry_torch_plugin.installer.backend import refuse_foreign_builds
 
 
 CU129 = Variant("cuda", (12, 9))

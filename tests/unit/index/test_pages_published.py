@@ -12,11 +12,11 @@ import pytest
 
 from poetry_torch_plugin.errors import IndexAccessError
 from poetry_torch_plugin.index.access import IndexAccess
-from poetry_torch_plugin.index.listing import Listing
-from poetry_torch_plugin.index.published import IndexPages
-from poetry_torch_plugin.index.published import WheelTarget
-from poetry_torch_plugin.index.published import has_wheel
-from poetry_torch_plugin.index.published import wanted_packages
+from poetry_torch_plugin.index.pages import IndexPages
+from poetry_torch_plugin.index.pages import Listing
+from poetry_torch_plugin.index.pages import WheelTarget
+from poetry_torch_plugin.index.pages import has_wheel
+from poetry_torch_plugin.index.pages import wanted_packages
 
 
 if TYPE_CHECKING:
@@ -174,7 +174,7 @@ def test_the_target_interpreter_reports_its_own_tags() -> None:
 
     from pathlib import Path
 
-    from poetry_torch_plugin.install.base import environment_wheel_target
+    from poetry_torch_plugin.installer.backend import environment_wheel_target
 
     found = environment_wheel_target(Path(sys.executable))
     assert found == WheelTarget.here()

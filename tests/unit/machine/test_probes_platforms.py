@@ -16,18 +16,18 @@ from poetry_torch_plugin.core.machine import jetson_line
 from poetry_torch_plugin.core.machine import version_tuple
 from poetry_torch_plugin.core.variants import parse_cuda
 from poetry_torch_plugin.data import load_facts
-from poetry_torch_plugin.machine import windows
+from poetry_torch_plugin.machine import probes
 from poetry_torch_plugin.machine.detect import machine_from_dict
 from poetry_torch_plugin.machine.intel import parse_xpu_smi_discovery
-from poetry_torch_plugin.machine.platforms import apple_silicon
-from poetry_torch_plugin.machine.platforms import mps_usable
-from poetry_torch_plugin.machine.platforms import parse_compatible
-from poetry_torch_plugin.machine.platforms import parse_sw_vers
-from poetry_torch_plugin.machine.platforms import parse_sysctl
-from poetry_torch_plugin.machine.platforms import parse_tegra_release
-from poetry_torch_plugin.machine.platforms import probe_jetson
-from poetry_torch_plugin.machine.windows import nvml_library_names
-from poetry_torch_plugin.machine.windows import windows_tool
+from poetry_torch_plugin.machine.probes import apple_silicon
+from poetry_torch_plugin.machine.probes import mps_usable
+from poetry_torch_plugin.machine.probes import nvml_library_names
+from poetry_torch_plugin.machine.probes import parse_compatible
+from poetry_torch_plugin.machine.probes import parse_sw_vers
+from poetry_torch_plugin.machine.probes import parse_sysctl
+from poetry_torch_plugin.machine.probes import parse_tegra_release
+from poetry_torch_plugin.machine.probes import probe_jetson
+from poetry_torch_plugin.machine.probes import windows_tool
 
 
 MACHINES = Path(__file__).resolve().parents[2] / "fixtures" / "machines"
@@ -173,7 +173,7 @@ def test_windows_tool_falls_back_to_the_driver_folders(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     system32, nvsmi = tmp_path / "System32", tmp_path / "NVSMI"
-    monkeypatch.setattr(windows, "WINDOWS_NVIDIA_DIRS", (system32, nvsmi))
+    monkeypatch.setattr(probes, "WINDOWS_NVIDIA_DIRS", (system32, nvsmi))
     monkeypatch.setattr(shutil, "which", lambda name, *_a, **_k: None)
     monkeypatch.setattr(platform, "system", lambda: "Windows")
     assert windows_tool("nvidia-smi") is None

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from poetry_torch_plugin.env.installed import TargetEnv
-from poetry_torch_plugin.install.base import Request
-from poetry_torch_plugin.install.base import clean_environment
-from poetry_torch_plugin.install.failures import explain_failure
+from poetry_torch_plugin.installer.backend import Request
+from poetry_torch_plugin.installer.backend import clean_environment
+from poetry_torch_plugin.installer.backend import explain_failure
 
 
 TARGET = TargetEnv(Path("/nonexistent/venv"), Path("/nonexistent/venv/bin/python"), ())
@@ -81,7 +81,7 @@ def test_clean_environment_drops_pip_settings() -> None:
 )
 def test_poetry_torch_timeout_reaches_pip_and_uv(value: str, expected: dict[str, str]) -> None:
     """A stalled download stops in about POETRY_TORCH_TIMEOUT (issue 12, item 21)."""
-    from poetry_torch_plugin.install.uv import uv_environment
+    from poetry_torch_plugin.installer.uv import uv_environment
 
     base = {"POETRY_TORCH_TIMEOUT": value, "PIP_TIMEOUT": "99", "PATH": "/bin"}
     for env in (clean_environment(base), uv_environment(base)):
@@ -115,7 +115,7 @@ def test_pip_draws_bars_only_on_a_terminal(terminal: bool, monkeypatch: pytest.M
     import io
     import sys
 
-    from poetry_torch_plugin.install.pip import PipBackend
+    from poetry_torch_plugin.installer.pip import PipBackend
 
     class Stream(io.StringIO):
         def isatty(self) -> bool:

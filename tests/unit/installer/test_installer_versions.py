@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 
 from poetry_torch_plugin.env.installed import TargetEnv
-from poetry_torch_plugin.index.listing import Listing
-from poetry_torch_plugin.install.base import Request
-from poetry_torch_plugin.install.failures import explain_failure
-from poetry_torch_plugin.install.pip import PipBackend
-from poetry_torch_plugin.install.resolve import replay_failure
-from poetry_torch_plugin.install.select import wheelhouse_reason
-from poetry_torch_plugin.install.uv import UvBackend
+from poetry_torch_plugin.index.pages import Listing
+from poetry_torch_plugin.installer.backend import Request
+from poetry_torch_plugin.installer.backend import explain_failure
+from poetry_torch_plugin.installer.pip import PipBackend
+from poetry_torch_plugin.installer.resolve import replay_failure
+from poetry_torch_plugin.installer.select import wheelhouse_reason
+from poetry_torch_plugin.installer.uv import UvBackend
 from tests.unit.core.test_lockfile import sample_lock
 
 
