@@ -1,4 +1,10 @@
-"""The configured source and variant, how to reach its index, and the hook's skip switch."""
+"""The configured source and variant, the variant this machine chooses (``with_choice``), how to
+reach the index, and the hook's skip switch.
+
+``with_choice`` runs before every hooked Poetry command, so the imports of what only some
+rules need (detection, the fit rules, the facts) stay inside the functions that need them:
+at module top they would load machine/*, ctypes, core.fit and core.facts into every
+``poetry lock`` or ``poetry show``."""
 
 from __future__ import annotations
 
