@@ -261,7 +261,9 @@ def _resolve_entry(
                 f" {package.version} for that platform; {LOCK_NAME} was left as it was."
                 " Run `poetry torch lock` again (the index may have changed meanwhile)."
             )
-        packages.append(LockedPackage(package.name, package.version, package.requested, files))
+        packages.append(
+            LockedPackage(package.name, package.version, package.requested, files, package.urls)
+        )
     entry_lock = replace(
         lock, packages=tuple(packages), resolved_for=resolved_for(platform, python)
     )
