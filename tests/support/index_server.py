@@ -20,7 +20,8 @@ its trailing slash, gets a 301 to the canonical URL.
 ``<!--TIMESTAMP …-->`` trailer after ``</html>``; torch, torchvision and torchaudio linked
 absolutely to a second loopback origin (``files_url``, standing in for
 https://download-r2.pytorch.org; it serves the same tree, and never asks for a login), every
-other package root-relative (``/whl/cu129/nvidia_…whl``); both metadata attributes
+other package root-relative (``/whl/cu129/nvidia_…whl``), and the index's own origin
+answers 404 for a foundation file (``{index}/{file}`` is not where it lives); both metadata attributes
 (``data-dist-info-metadata`` and ``data-core-metadata``) on the foundation packages' files only
 (the others' ``.metadata`` is a 404), ``data-upload-time`` on every file, no
 ``data-requires-python``; no ``#sha256=`` on nightly pages; the test channel links every file
@@ -375,7 +376,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(404, "no such file")
             return
         wheel = index.directory / _strip_metadata(rest[0])
-        if not wheel.is_file():
+        if not wheel.is_file() or (
+            self.server.files_origin and _real_origin(index, wheel.name) == "R2"
+        ):
+            # the real shape's foundation files live on the second origin only
             self._error(404, "no such file")
             return
         if rest[0].endswith(".metadata"):
