@@ -377,15 +377,16 @@ class _Handler(BaseHTTPRequestHandler):
             return
         wheel = index.directory / _strip_metadata(rest[0])
         if not wheel.is_file() or (
-            self.server.files_origin and _real_origin(index, wheel.name) == "R2"
+            self.server.files_origin
+            and index.pages == index.files
+            and _real_origin(index, wheel.name) == "R2"
         ):
             # the real shape's foundation files live on the second origin only
             self._error(404, "no such file")
             return
+        real = self.server.real and index.pages == index.files  # a /whl/ index, not PyPI's
         if rest[0].endswith(".metadata"):
-            if not self.server.metadata or (
-                self.server.real and _real_origin(index, wheel.name) is None
-            ):
+            if not self.server.metadata or (real and _real_origin(index, wheel.name) is None):
                 self._error(404, "no such file")
                 return
             self._send(200, self.server.wheel_info(wheel)[1], "text/plain; charset=utf-8")
