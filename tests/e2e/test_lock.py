@@ -208,11 +208,24 @@ def test_changing_cuda_rewrites_the_lock_and_a_hand_edit_makes_it_stale(
     assert "poetry-torch" not in quiet.stdout + quiet.stderr
 
 
-def test_export_installs_with_plain_pip(real_project: Project, tmp_path: Path) -> None:
-    """On PyTorch's own page shape (torch on another host, the rest root-relative): pip reads
-    the index the export names and follows its links."""
-    project = real_project
-    project.run("torch", "install", "--cuda", "12.9")
+@pytest.fixture(scope="module")
+def _installed_cu129(real_module_project: Project) -> Project:
+    real_module_project.run("torch", "install", "--cuda", "12.9")
+    real_module_project.run("torch", "lock")
+    return real_module_project
+
+
+@pytest.fixture
+def exporting(_installed_cu129: Project, real_index_server: IndexServer) -> Project:
+    """cu129 installed and locked on PyTorch's own page shape (torch on another host, the rest
+    root-relative), shared by the module's export tests (they only read the lock and write
+    their own export file); the index has no faults (``real_index_server``)."""
+    return _installed_cu129
+
+
+def test_export_installs_with_plain_pip(exporting: Project, tmp_path: Path) -> None:
+    """pip reads the index the export names and follows its links."""
+    project = exporting
     project.run("torch", "export", "-o", "requirements-torch.txt")
     exported = project.root / "requirements-torch.txt"
     text = exported.read_text()
@@ -238,22 +251,20 @@ def test_export_installs_with_plain_pip(real_project: Project, tmp_path: Path) -
 
 
 def test_pylock_export_installs_with_uv(
-    real_project: Project, real_index_server: IndexServer, tmp_path: Path
+    exporting: Project, real_index_server: IndexServer, tmp_path: Path
 ) -> None:
     """Issue 14 item 4: PEP 751 ``pylock.toml``, read by a real installer (uv).  Issue 22
     item 3: on PyTorch's own page shape, each wheel's URL is the one the index gave (torch
-    on the second origin, nvidia root-relative on the index's), kept in the lock, and it
-    downloads to the locked bytes."""
+    on the second origin, nvidia root-relative on the index's), kept in the lock by
+    ``poetry torch lock``, and it downloads to the locked bytes."""
     import urllib.request
 
     from poetry_torch_plugin.installer.uv import find_uv
 
-    project = real_project
+    project = exporting
     uv = find_uv()
     if uv is None:
         pytest.skip("uv is not installed: `.venv/bin/pip install uv`")
-    project.run("torch", "install", "--cuda", "12.9")
-    project.run("torch", "lock")
     lock = lock_of(project)
     files = real_index_server.files_url
     for package in lock.packages:
