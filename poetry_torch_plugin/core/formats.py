@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from typing import Any
 from typing import cast
-from urllib.parse import quote
 
 from poetry_torch_plugin.core.lockfile import DEFAULT
 from poetry_torch_plugin.core.lockfile import LOCK_NAME
@@ -111,17 +110,29 @@ def select(lock: TorchLock, target: str | None, every: bool) -> list[Selected]:
 def merged(chosen: list[Selected]) -> list[tuple[str, str, str, str | None, dict[str, str]]]:
     """(name, version, index URL, marker, {file: sha256}) per package of the selection; a
     package pinned alike in several closures appears once, with one marker for all of them."""
-    groups: dict[tuple[str, str, str], tuple[list[tuple[str, str]], dict[str, str]]] = {}
+    return [(n, v, i, m, files) for n, v, i, m, files, _ in merged_urls(chosen)]
+
+
+def merged_urls(
+    chosen: list[Selected],
+) -> list[tuple[str, str, str, str | None, dict[str, str], dict[str, str]]]:
+    """``merged``, each with ``{file: URL}``: where the index gave each file when it was
+    locked (``LockedPackage.url_of``: beside the index's pages for an older lock)."""
+    groups: dict[
+        tuple[str, str, str], tuple[list[tuple[str, str]], dict[str, str], dict[str, str]]
+    ] = {}
     for part in chosen:
         index = without_login(part.lock.inputs.source_url).rstrip("/")
         for package in part.lock.packages:
-            where, files = groups.setdefault((package.name, package.version, index), ([], {}))
+            key = (package.name, package.version, index)
+            where, files, urls = groups.setdefault(key, ([], {}, {}))
             if part.where is not None:
                 where.append(part.where)
             files.update(package.files)
+            urls.update((name, package.url_of(name, index)) for name, _ in package.files)
     return [
-        (name, version, index, machines_marker(where) if where else None, files)
-        for (name, version, index), (where, files) in sorted(groups.items())
+        (name, version, index, machines_marker(where) if where else None, files, urls)
+        for (name, version, index), (where, files, urls) in sorted(groups.items())
     ]
 
 
@@ -182,8 +193,8 @@ def pep440_python(constraint: str) -> str | None:
 
 def pylock_text(lock: TorchLock, chosen: list[Selected] | None = None) -> str:
     """The lock as PEP 751 TOML: every package with its index and each locked wheel's URL
-    (the file beside the index's pages, as download.pytorch.org and its mirrors serve them)
-    and sha256.  The closure was resolved for one environment, which ``environments`` says;
+    (where the index's page linked it when it was locked: download.pytorch.org sends torch to
+    another host; the file beside the index's pages for a lock that kept no URL) and sha256.  The closure was resolved for one environment, which ``environments`` says;
     ``chosen`` (``export --target``/``--all``): those closures instead, each package with the
     marker of the machines it is for."""
     import tomlkit
@@ -211,7 +222,7 @@ def pylock_text(lock: TorchLock, chosen: list[Selected] | None = None) -> str:
 
     document.add("created-by", f"poetry-torch-plugin {__version__}")
     packages = tomlkit.aot()
-    for name, version, index, package_marker, files in merged(selection):
+    for name, version, index, package_marker, files, urls in merged_urls(selection):
         table = tomlkit.table()
         table.add("name", name)
         table.add("version", version)
@@ -225,7 +236,7 @@ def pylock_text(lock: TorchLock, chosen: list[Selected] | None = None) -> str:
             entry.update(
                 {
                     "name": filename,
-                    "url": f"{index}/{quote(filename)}",
+                    "url": urls[filename],
                     "hashes": {"sha256": digest},
                 }
             )

@@ -79,6 +79,17 @@ class LockedPackage:
     # ``#sha256=``), so each is the sha256 of the bytes downloaded when locking; every replay
     # checks it all the same.  Written as ``index-sha256 = false``, absent when True.
     index_sha256: bool = True
+    # (file name, URL) where the index's page linked each file, login-free; a lock written
+    # before the URLs were kept has none, and the file is then ``{index}/{file name}``
+    urls: tuple[tuple[str, str], ...] = ()
+
+    def url_of(self, filename: str, index: str) -> str:
+        """Where ``filename`` is downloaded from: the URL the index gave when it was locked,
+        else the file beside the index's pages (``{index}/{file}``, quoted)."""
+        from urllib.parse import quote
+
+        found = dict(self.urls).get(filename)
+        return found or f"{without_login(index).rstrip('/')}/{quote(filename)}"
 
 
 @dataclass(frozen=True)
@@ -190,9 +201,12 @@ def _packages_aot(locked: tuple[LockedPackage, ...]) -> Any:
                 )
             )
         files = tomlkit.array()
+        urls = dict(package.urls)
         for filename, digest in package.files:
             entry = tomlkit.inline_table()
             entry.update({"file": filename, "hash": f"sha256:{digest}"})
+            if filename in urls:
+                entry["url"] = urls[filename]
             files.append(entry)
         files.multiline(True)
         table.add("files", files)
@@ -314,6 +328,9 @@ def _packages(tables: Any) -> tuple[LockedPackage, ...]:
             files=tuple(
                 (str(item["file"]), str(item["hash"]).removeprefix("sha256:"))
                 for item in entry["files"]
+            ),
+            urls=tuple(
+                (str(item["file"]), str(item["url"])) for item in entry["files"] if "url" in item
             ),
         )
         for entry in tables
@@ -679,7 +696,40 @@ def _package_problem(package: LockedPackage) -> str | None:
             return f"{filename!r} is not a wheel file name"
         if name != package.name or file_version != version:
             return f"{filename} is not a file of {package.name} {package.version}"
+    for filename, url in package.urls:
+        problem = url_problem(filename, url)
+        if problem is not None:
+            return problem
     return None
+
+
+def url_problem(filename: str, url: str) -> str | None:
+    """Why ``url`` cannot be the recorded place of ``filename`` (a hand edit, a login written
+    into the lock); None when it is an http(s) or file URL, with no login, query or fragment,
+    whose last path segment is that file."""
+    from urllib.parse import unquote
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https", "file") or (
+        parts.scheme.lower() != "file" and not parts.hostname
+    ):
+        return f"the url of {filename} is not an http(s) or file URL"
+    if without_login(url) != url or parts.query or parts.fragment:
+        return f"the url of {filename} carries a login, a query or a fragment"
+    if unquote(parts.path.rsplit("/", 1)[-1]) != filename:
+        return f"the url of {filename} names another file"
+    return None
+
+
+def recorded_url(filename: str, link: str) -> str | None:
+    """What the lock keeps of the link an index page gave for ``filename``: the URL without
+    login and fragment; None where it cannot be kept (a signed link's query is a credential
+    of its own and expires, so such a file stays ``{index}/{file}``)."""
+    from urllib.parse import urlsplit
+
+    url = without_login(urlsplit(link)._replace(fragment="").geturl())
+    return url if url_problem(filename, url) is None else None
 
 
 def lock_problem(lock: TorchLock) -> str | None:

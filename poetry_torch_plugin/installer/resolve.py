@@ -25,6 +25,7 @@ from packaging.version import Version
 from poetry_torch_plugin.core.lockfile import LOCK_NAME
 from poetry_torch_plugin.core.lockfile import LockedPackage
 from poetry_torch_plugin.core.lockfile import TorchLock
+from poetry_torch_plugin.core.lockfile import recorded_url
 from poetry_torch_plugin.core.lockfile import requirement_lines
 from poetry_torch_plugin.core.urls import redact
 from poetry_torch_plugin.errors import IndexAccessError
@@ -110,6 +111,13 @@ def _file_of(filename: str, name: str, version: Version) -> bool:
     return found == name and found_version == version
 
 
+def _chosen_url(item: Mapping[str, Any]) -> str:
+    """The URL of the file pip picked, from the report's ``download_info``; "" when none or
+    not on an http(s) index (a local cache or folder is no place to lock)."""
+    url = str((item.get("download_info") or {}).get("url", ""))
+    return url if url.lower().startswith(("http://", "https://")) else ""
+
+
 def _chosen_file(item: Mapping[str, Any]) -> tuple[str, str] | None:
     """(file name, sha256) of the file pip picked, from the report's ``download_info``."""
     import urllib.parse
@@ -136,7 +144,8 @@ def lock_from_report(
     Every file the index lists for the chosen version (and requires-python admits) is recorded.
     pip's report also names the file it picked, with its hash, which stands in when the page
     could not be read.  uv names hashes without files (``hashes``): the page must agree with
-    them, or the index changed between the two reads.
+    them, or the index changed between the two reads.  Each file's URL is kept as the page
+    linked it (PyTorch's pages send torch to another host), without any login.
     """
     allows = python_allows(inputs.requires_python)
     items = list(report.get("install", []))
@@ -155,9 +164,11 @@ def lock_from_report(
         # the page was read and gives no sha256 for this version: the lock holds the sha256
         # of the bytes the installer downloaded (``resolve`` makes sure it downloads them)
         from_download = listing is not None and not files
+        links = dict(listing.links) if listing is not None else {}
         chosen = _chosen_file(item)
         if chosen is not None:
             files.setdefault(*chosen)
+            links.setdefault(chosen[0], _chosen_url(item))
         if not files and listing is None:
             raise IndexAccessError(
                 f"the page of {name} on {redact(inputs.source_url)} could not be read, so"
@@ -178,6 +189,7 @@ def lock_from_report(
                 f" the installer just resolved; {LOCK_NAME} and the environment were left"
                 " untouched. The index changed while locking: run the command again."
             )
+        kept = {f: recorded_url(f, links[f]) for f in files if links.get(f)}
         packages.append(
             LockedPackage(
                 name,
@@ -185,6 +197,7 @@ def lock_from_report(
                 bool(item.get("requested")),
                 tuple(sorted(files.items())),
                 index_sha256=not from_download,
+                urls=tuple(sorted((f, url) for f, url in kept.items() if url)),
             )
         )
     env = report.get("environment") or {}

@@ -29,8 +29,10 @@ def torch_family_requests(server: IndexServer, prefix: str) -> list[str]:
 
 
 def test_uv_installs_survives_and_switches(
-    project: Project, uv_path: dict[str, str], index_server: IndexServer
+    real_project: Project, uv_path: dict[str, str], real_index_server: IndexServer
 ) -> None:
+    """On PyTorch's own page shape (torch on another host, the rest root-relative)."""
+    project, index_server = real_project, real_index_server
     result = project.run(
         "torch", "install", "--cuda", "12.9", "--installer", "uv", extra_env=uv_path
     )

@@ -27,8 +27,11 @@ def locked_files(project: Project) -> dict[str, str]:
 
 
 def test_fill_once_then_install_with_the_index_down(
-    project: Project, index_server: IndexServer
+    real_project: Project, real_index_server: IndexServer
 ) -> None:
+    """On PyTorch's own page shape: each file comes from the URL the lock kept (torch from
+    the second origin), with no index page read."""
+    project, index_server = real_project, real_index_server
     project.run("torch", "install", "--cuda", "12.9")
     project.run("lock")
     before = {
@@ -47,6 +50,7 @@ def test_fill_once_then_install_with_the_index_down(
     }
     served = [r.path for r in index_server.requested("/whl/") if r.path.endswith(".whl")]
     assert sorted(served) == sorted(f"/whl/cu129/{name}" for name in wheels)  # each once
+    assert not [r.path for r in index_server.requested("/whl/") if r.path.endswith("/")]
 
     # a second fill downloads nothing: the files are there, with the locked hashes
     index_server.clear_log()

@@ -377,3 +377,49 @@ def test_lock_header_names_the_plugin_version() -> None:
     from poetry_torch_plugin import __version__
 
     assert f"written by poetry-torch-plugin {__version__}\n" in dumps(sample_lock())
+
+
+def test_each_files_url_round_trips_and_an_older_lock_without_it_still_reads(
+    tmp_path: Path,
+) -> None:
+    """Issue 22 item 3: the URL the index gave is kept per file; a lock written before has
+    none and each file is then beside the index's pages."""
+    from dataclasses import replace
+
+    lock = sample_lock()
+    torch = lock.packages[1]
+    name = torch.files[0][0]
+    r2 = f"https://download-r2.pytorch.org/whl/cu129/{name.replace('+', '%2B')}"
+    kept = replace(lock, packages=(lock.packages[0], replace(torch, urls=((name, r2),))))
+    text = dumps(kept)
+    assert f'url = "{r2}"' in text
+    assert loads(text) == kept
+    assert loads(text).packages[1].url_of(name, URL) == r2
+    older = loads(dumps(lock))  # no url keys at all
+    other = torch.files[1][0]
+    assert older.packages[1].urls == ()
+    assert older.packages[1].url_of(other, URL + "/") == f"{URL}/{other.replace('+', '%2B')}"
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("https://u:pw@r2.example/whl/cu129/{file}", "carries a login"),
+        ("https://r2.example/whl/cu129/{file}?X-Amz-Signature=s", "carries a login, a query"),
+        ("https://r2.example/whl/cu129/other.whl", "names another file"),
+        ("ftp://r2.example/{file}", r"not an http\(s\) or file URL"),
+    ],
+)
+def test_a_hand_edited_file_url_is_refused_on_read(tmp_path: Path, url: str, reason: str) -> None:
+    from dataclasses import replace
+
+    lock = sample_lock()
+    torch = lock.packages[1]
+    name = torch.files[0][0]
+    bad = url.format(file=name.replace("+", "%2B"))
+    path = tmp_path / LOCK_NAME
+    path.write_text(
+        dumps(replace(lock, packages=(lock.packages[0], replace(torch, urls=((name, bad),)))))
+    )
+    with pytest.raises(ConfigError, match=reason):
+        read_lock(path)

@@ -407,3 +407,35 @@ def test_a_tampered_file_pip_fetched_for_uv_says_so(
     with pytest.raises(InstallError, match="does not match its sha256"):
         install_locked(target, sample_lock(), IndexAccess(URL), backend=backend, listing=listing)
     assert backend.seen == []
+
+
+def test_lock_keeps_the_url_the_page_gave_without_login_or_fragment() -> None:
+    """PyTorch's pages link torch to another host (download-r2) and the rest root-relative:
+    the lock keeps each file's URL as linked, never the index's login, never a signed query."""
+    page = "https://u:secret@download.pytorch.org/whl/cu129/torch/"
+    name = "torch-2.9.0+cu129-cp311-cp311-manylinux_2_28_x86_64.whl"
+    other = "torch-2.9.0+cu129-cp311-cp311-manylinux_2_28_aarch64.whl"
+    r2 = f"https://download-r2.pytorch.org/whl/cu129/{name.replace('+', '%2B')}"
+    listing = Listing(
+        "torch",
+        page,
+        ((name, digest("311")), (other, digest("311a"))),
+        links=((name, r2 + f"#sha256={digest('311')}"), (other, f"{r2}?X-Amz-Signature=s")),
+    )
+
+    def listing_of(project: str) -> Listing | None:
+        return listing if project == "torch" else None
+
+    lock = lock_from_report(REPORT, inputs(requires_python=">=3.11"), listing_of)
+    filelock, torch = lock.packages
+    assert dict(torch.urls) == {name: r2}  # the signed link is left to {index}/{file}
+    assert torch.url_of(other, URL) == f"{URL}/{other.replace('+', '%2B')}"
+    # pip's report names the file it chose where no page was read
+    assert filelock.urls == (
+        (
+            "filelock-3.19.1-py3-none-any.whl",
+            "https://download.pytorch.org/whl/cu129/filelock-3.19.1-py3-none-any.whl",
+        ),
+    )
+    listed = Listing("x", "https://u:pw@mirror.example/simple/x/", ())
+    assert "pw" not in str(lock_from_report(REPORT, inputs(), lambda n: listed).packages)
