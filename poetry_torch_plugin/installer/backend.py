@@ -397,7 +397,7 @@ def explain_failure(
             return (
                 f"a file from {index} does not match the index's sha256 (or is not even a valid"
                 " wheel); nothing was installed"
-                + (", and the earlier build is still installed" if earlier else "")
+                + (" and the earlier build is still installed" if earlier else "")
                 + ". The index or a proxy is serving a corrupted file: run the same"
                 " command again later, or use another mirror (`poetry torch install"
                 " --index-base URL`)."

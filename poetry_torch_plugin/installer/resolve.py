@@ -243,7 +243,7 @@ def replay_failure(
             f"a file from {shown} does not match its sha256 in {LOCK_NAME} (or is not even a"
             " valid wheel); nothing was installed"
             + (
-                ", and the earlier build is still installed"
+                " and the earlier build is still installed"
                 if earlier_build(target, lock.pins())
                 else ""
             )
