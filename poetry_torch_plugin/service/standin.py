@@ -168,8 +168,12 @@ def build(
     def protected() -> frozenset[str]:
         return frozenset(_closure([n for n in installed if held(n)], installed, lambda _: True))
 
+    # the advice edits pyproject.toml: it names the committed variant, not a machine-local one
+    choice = settings.choice
+    committed = choice.committed if choice is not None and choice.machine_local else variant
+
     def suggest(name: str, constraint: str) -> str:
-        option = variant.option if variant is not None else ""
+        option = committed.option if committed is not None else ""
         return install_advice(name, constraint, option=option, companions=settings.written)
 
     return HoldOut(held, provide, protected, shown=tuple(wanted), suggest=suggest)
