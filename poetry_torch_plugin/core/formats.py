@@ -59,9 +59,24 @@ def _first_part_key(lock: TorchLock) -> tuple[str, str, str] | None:
     return variant.index_name, found[0], found[1]
 
 
+def _keys_of(
+    lock: TorchLock, first: tuple[str, str, str]
+) -> dict[tuple[str, str], tuple[str, ...]]:
+    """(variant, platform) -> the targets keys that lock it."""
+    targets = tuple(tuple(text.split("=", 1)) for text in lock.targets)
+    pairs = cast("tuple[tuple[str, str], ...]", targets)
+    return {(w.variant, w.platform): w.keys for w in wanted(pairs, first[0], first[1], lock.added)}
+
+
 def target_keys(lock: TorchLock) -> tuple[str, ...]:
-    """The keys ``--target`` accepts for this lock: its targets, and ``default``."""
-    return (*(text.split("=", 1)[0] for text in lock.targets), DEFAULT)
+    """The keys ``--target`` accepts for this lock: its targets, and ``default`` where some
+    machine kind gets the committed build because no key decides for it (issue 23: never a
+    key listed here that ``select`` then refuses)."""
+    keys = [text.split("=", 1)[0] for text in lock.targets]
+    first = _first_part_key(lock)
+    if first is None or any(DEFAULT in found for found in _keys_of(lock, first).values()):
+        keys.append(DEFAULT)
+    return tuple(keys)
 
 
 def select(lock: TorchLock, target: str | None, every: bool) -> list[Selected]:
@@ -77,11 +92,7 @@ def select(lock: TorchLock, target: str | None, every: bool) -> list[Selected]:
             f"{LOCK_NAME} does not say which machine its first part is for; nothing was"
             " exported. Run `poetry torch lock` to write it again."
         )
-    targets = tuple(tuple(text.split("=", 1)) for text in lock.targets)
-    pairs = cast("tuple[tuple[str, str], ...]", targets)
-    keys_of = {
-        (w.variant, w.platform): w.keys for w in wanted(pairs, first[0], first[1], lock.added)
-    }
+    keys_of = _keys_of(lock, first)
     chosen: list[Selected] = []
     seen: dict[tuple[str, str], str] = {}
     for key, part in parts:

@@ -33,6 +33,7 @@ from poetry_torch_plugin.errors import InstallError
 from poetry_torch_plugin.index.pages import fetch_listing
 from poetry_torch_plugin.installer import download_once
 from poetry_torch_plugin.installer.backend import Request
+from poetry_torch_plugin.installer.backend import earlier_build
 from poetry_torch_plugin.installer.backend import explain_failure
 from poetry_torch_plugin.installer.pip import PipBackend
 
@@ -268,7 +269,12 @@ def replay_failure(
         return (
             f"a file from {shown} does not match its sha256 in {LOCK_NAME} (or is not even a"
             " valid wheel); nothing was installed"
-            " and the earlier build is still installed. The index or a proxy is serving a"
+            + (
+                " and the earlier build is still installed"
+                if earlier_build(target, lock.pins())
+                else ""
+            )
+            + ". The index or a proxy is serving a"
             " different file: retry, or use another mirror (run `poetry torch lock` only if the"
             " index really republished it)."
         )
@@ -284,7 +290,7 @@ def replay_failure(
             f" resolved for {lock.resolved_for or 'another environment'}); nothing was installed."
             " Run `poetry torch lock` with this environment's Python, then try again."
         )
-    return explain_failure(stderr, Request(index_url, lock.pins()), target, tool)
+    return explain_failure(stderr, Request(index_url, lock.pins()), target, tool, locked=True)
 
 
 def install_locked(

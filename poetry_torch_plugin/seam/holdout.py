@@ -75,11 +75,14 @@ class HoldOut:
         provide: Callable[[str], tuple[str, Sequence[str]] | None],
         protected: Callable[[], frozenset[str]],
         shown: Sequence[str] = (),
+        suggest: Callable[[str, str], str] | None = None,
     ) -> None:
         self.held = held
         self._provide = provide
         self._protected = protected
         self.shown = tuple(shown)
+        # (name, Poetry constraint) -> the install command(s) that would satisfy it, or ""
+        self._suggest = suggest or _plain_advice
         self._packages: dict[str, Package | None] = {}
         # what the solver asked for and the stand-in could not give: (name, constraint) -> version
         self.refused: dict[tuple[str, str], str] = {}
@@ -122,12 +125,18 @@ class HoldOut:
         if not self.refused:
             return None
         (name, constraint), version = next(iter(self.refused.items()))
-        spec = f"=={constraint}" if constraint[:1].isdigit() else constraint.replace(" ", "")
+        command = self._suggest(name, constraint)
         return (
             f"a dependency requires {name} ({constraint}), but the configured build is"
-            f" {version}; nothing was locked or installed. Relax that requirement, or install"
-            f' a build it accepts: `poetry torch install "{name}{spec}"`.'
+            f" {version}; nothing was locked or installed. Relax that requirement"
+            + (f", or install a build it accepts: {command}." if command else ".")
         )
+
+
+def _plain_advice(name: str, constraint: str) -> str:
+    from poetry_torch_plugin.core.config import install_advice
+
+    return install_advice(name, constraint)
 
 
 def _solver_stop(message: str, command: str) -> Exception:

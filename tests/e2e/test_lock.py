@@ -304,3 +304,27 @@ def test_pylock_export_installs_with_uv(
     site = sorted(target.glob("lib/python*/site-packages"))
     installed = installed_distributions(site)
     assert {name: installed[name].version for name in CU129_29} == CU129_29
+
+
+def test_a_locked_file_the_index_no_longer_lists_says_lock_again(project: Project) -> None:
+    """A fresh environment replays poetry-torch.lock, but the index's torch page no longer
+    lists the locked file: not "no wheel ... matches Python 3.x ... use another Python" but the
+    index no longer lists the locked build, and `poetry torch lock` (issue 23, item 3)."""
+    project.run("torch", "install", "--cuda", "12.9")
+    shutil.rmtree(project.venv)
+    lock = lock_of(project)
+    gone = tuple(
+        replace(package, version="2.9.9+cu129", files=((f"torch-2.9.9+cu129-{name}", "0" * 64),))
+        if package.name == "torch"
+        else package
+        for package in lock.packages
+        for name in [package.files[0][0].split("-", 2)[2]]
+    )
+    write_lock(project.root / LOCK_NAME, replace(lock, packages=gone))  # a build since removed
+    result = project.run("torch", "install", check=False)
+    assert result.returncode == 1, result.stdout + result.stderr
+    ours = [line for line in result.stderr.splitlines() if line.startswith("poetry-torch:")]
+    assert len(ours) == 1, result.stderr
+    assert "no longer lists the locked torch==2.9.9+cu129" in ours[0], ours[0]
+    assert "`poetry torch lock`" in ours[0] and "another Python" not in ours[0], ours[0]
+    assert "earlier build" not in ours[0], ours[0]  # the environment was new
