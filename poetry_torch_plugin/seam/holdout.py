@@ -339,7 +339,7 @@ def _with_held(root: Any, hold: HoldOut) -> Any:
     )
     base: type[Any] = type(main)
 
-    class HeldGroup(base):  # type: ignore[misc,valid-type]
+    class HeldGroup(base):  # type: ignore[misc]
         """The main group, plus the held requirements (what the solver and the locker read)."""
 
         @property

@@ -96,11 +96,11 @@ def test_bind_scopes_the_hold_out_to_one_command(tmp_path: Path) -> None:
 class _Installer:
     """The parts of Poetry's ``Installer`` that the seam binds to."""
 
-    def __init__(self, package: object, pool: object) -> None:
+    def __init__(self, package: Any, pool: object) -> None:
         self._package = package
         self._pool = pool
 
-    def set_package(self, package: object) -> _Installer:
+    def set_package(self, package: Any) -> _Installer:
         self._package = package
         return self
 
