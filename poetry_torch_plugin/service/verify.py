@@ -9,7 +9,11 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion
 from packaging.version import Version
 
+from poetry_torch_plugin.core.urls import redact
 from poetry_torch_plugin.env.installed import installed_distributions
+from poetry_torch_plugin.env.installed import requires_of
+from poetry_torch_plugin.errors import TorchPluginError
+from poetry_torch_plugin.service.settings import access_for
 
 
 if TYPE_CHECKING:
@@ -111,8 +115,6 @@ def companion_mismatches(installed: Mapping[str, InstalledDist]) -> list[Problem
     from packaging.requirements import InvalidRequirement
     from packaging.requirements import Requirement
 
-    from poetry_torch_plugin.env.installed import requires_of
-
     torch = installed.get("torch")
     if torch is None:
         return []
@@ -168,10 +170,6 @@ def foreign_builds(
     build) or a direct URL or file install from elsewhere (its ``direct_url.json``).  Each text
     names the packages, the origin and the tool that installed them (``INSTALLER``)."""
     from contextlib import suppress
-
-    from poetry_torch_plugin.core.urls import redact
-    from poetry_torch_plugin.errors import TorchPluginError
-    from poetry_torch_plugin.service.settings import access_for
 
     prefixes = [source.url.rstrip("/") + "/"]
     with suppress(TorchPluginError):  # the URL --index-base or a mirror points at
