@@ -48,6 +48,11 @@ dependencies = []
 package-mode = false
 
 [[tool.poetry.source]]
+name = "fakepypi"  # the stand-in for PyPI: torch's own requirements are solved from it
+url = "{index.server.pypi_url}"
+priority = "primary"
+
+[[tool.poetry.source]]
 name = "pytorch_cuda_cu129"
 url = "{index.url("cu129")}"
 priority = "explicit"
