@@ -180,7 +180,7 @@ when it is found). Each wheel is downloaded once, and the installer's own cache 
                     " cannot apply; nothing was changed. Run without them (or without"
                     f" --wheelhouse / {WHEELHOUSE_ENV})."
                 )
-            pins = install_from(
+            install_from(
                 self.pyproject_path(),
                 folder,  # a str: an empty one is refused, not read as '.'
                 self.project_env,
@@ -194,9 +194,7 @@ when it is found). Each wheel is downloaded once, and the installer's own cache 
             return self.fail(error)
         except KeyboardInterrupt:
             return self.interrupted(kept=True)  # a wheelhouse install writes no project file
-        if pins:
-            self.line(f"<info>torch ready:</info> {', '.join(pins)} (from the wheelhouse)")
-        return 0
+        return 0  # (install_from's last line says what moved)
 
     def interrupted(self, *, kept: bool) -> int:
         """Ctrl-C: one line saying what was kept, and 130 as a shell reports SIGINT."""
