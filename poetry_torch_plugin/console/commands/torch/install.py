@@ -101,7 +101,9 @@ itself declares (say torchvision in [project.dependencies]) are installed from t
 
 The installer is pip, unless [tool.poetry-torch] installer or --installer says uv (auto: uv
 when it is found). Each wheel is downloaded once, and the installer's own cache is reused;
--v prints the installer's exact commands, -q silences the progress lines.
+-v prints the installer's exact commands and its own output, -q silences the
+progress lines; without -v, one line at the end says what changed (each package's version
+before and after, and the project files written).
 """
 
     def handle(self) -> int:
