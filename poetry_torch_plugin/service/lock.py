@@ -405,6 +405,8 @@ def lock_or_check(
             raise ConfigError(problem)
         return f"{LOCK_NAME} matches pyproject.toml."
     _checked_variants(add)  # before the project environment is looked for (or created)
+    path = pyproject.parent / LOCK_NAME
+    before = path.read_bytes() if path.is_file() else None
     lock = lock_project(
         pyproject,
         find_env(create=True),
@@ -415,9 +417,10 @@ def lock_or_check(
     )
     requested = [f"{p.name} {p.version}" for p in lock.packages if p.requested]
     files = sum(len(p.files) for p in lock.packages)
+    unchanged = before is not None and path.is_file() and path.read_bytes() == before
     line = (
-        f"Wrote <info>{LOCK_NAME}</info>: {', '.join(requested)}"
-        f" ({len(lock.packages)} packages, {files} files)"
+        f"{'' if unchanged else 'Wrote '}<info>{LOCK_NAME}</info>{' unchanged' if unchanged else ''}:"
+        f" {', '.join(requested)} ({len(lock.packages)} packages, {files} files)"
     )
     if not lock.entries:
         return line

@@ -352,4 +352,12 @@ def install_from(
         )
 
     plan = Plan(settings, source.variant, source, replay=lock, failure=failure, wheelhouse=house)
-    return apply(plan, target, backend, access, quiet=quiet, verbose=verbose)
+    return apply(
+        plan,
+        target,
+        backend,
+        access,
+        quiet=quiet,
+        verbose=verbose,
+        summary=lambda moved: say(f"<info>torch ready</info> from the wheelhouse: {moved}"),
+    )

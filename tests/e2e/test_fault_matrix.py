@@ -1347,7 +1347,7 @@ def test_second_concurrent_torch_install_waits_then_names_the_first(
     assert f"(pid {first.pid})" in errors[0]
     assert "changed nothing" in errors[0]
     assert first.returncode == 0, stdout + stderr
-    assert "torch ready: CUDA 12.8 (cu128)" in stdout
+    assert "torch ready for CUDA 12.8 (cu128): torch 2.9.0+cu129 \u2192 2.8.0+cu128" in stdout
     assert project.version_of("torch") == "2.8.0+cu128"
     assert project.python("import torch; print(torch.__version__)") == "2.8.0+cu128"
     assert 'name = "pytorch_cuda_cu128"' in project.pyproject.read_text()

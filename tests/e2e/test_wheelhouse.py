@@ -62,7 +62,12 @@ def test_fill_once_then_install_with_the_index_down(
     index_server.set_fault("/whl/", "500")
     index_server.clear_log()
     project.pip("uninstall", "-y", "torch", "torchvision")
-    project.run("torch", "install", "--wheelhouse", str(folder))
+    replayed = project.run("torch", "install", "--wheelhouse", str(folder))
+    # the last line says what moved (issue 23, item 5)
+    assert replayed.stdout.strip().splitlines()[-1] == (
+        "torch ready from the wheelhouse: torch 2.9.0+cu129 (new), torchvision 0.24.0+cu129"
+        " (new); unchanged: torchaudio 2.9.0+cu129"
+    ), replayed.stdout
     assert project.version_of("torch") == "2.9.0+cu129"
     assert project.version_of("torchvision") == "0.24.0+cu129"
     project.pip("uninstall", "-y", "torch")
