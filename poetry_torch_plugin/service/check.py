@@ -50,9 +50,9 @@ from poetry_torch_plugin.project.files import read_project
 from poetry_torch_plugin.project.lockstate import lock_state
 from poetry_torch_plugin.seam.locate import locate_project_env
 from poetry_torch_plugin.service.choose import LiveIndex
+from poetry_torch_plugin.service.choose import index_base_for
 from poetry_torch_plugin.service.choose import pages_for
 from poetry_torch_plugin.service.choose import wheel_target
-from poetry_torch_plugin.service.plan import index_base_for
 from poetry_torch_plugin.service.plan import machine_part
 from poetry_torch_plugin.service.settings import with_choice
 from poetry_torch_plugin.service.verify import companion_mismatches

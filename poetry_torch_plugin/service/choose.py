@@ -7,10 +7,14 @@ environment's Python and platform.  The machine-local choice of every other path
 
 from __future__ import annotations
 
+import os
+
 from dataclasses import dataclass
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from poetry_torch_plugin.core.config import DEFAULT_INDEX_BASE
+from poetry_torch_plugin.core.config import INDEX_BASE_ENV
 from poetry_torch_plugin.core.config import TorchConfig
 from poetry_torch_plugin.core.config import effective_index_base
 from poetry_torch_plugin.core.config import parse_requirements
@@ -38,7 +42,6 @@ from poetry_torch_plugin.machine.detect import detect_machine
 from poetry_torch_plugin.project.edits import packages_for
 from poetry_torch_plugin.project.files import configured_packages
 from poetry_torch_plugin.project.files import read_project
-from poetry_torch_plugin.service.plan import index_base_for
 
 
 if TYPE_CHECKING:
@@ -70,6 +73,23 @@ class InstallOptions:
     force: bool = False
     channel: str | None = None  # stable, test or nightly; None keeps the source's
     for_kind: str | None = None  # --for: the [tool.poetry-torch.targets] entry to set
+
+
+def index_base_for(current: TorchConfig, index_base: str | None) -> str:
+    """The base a new variant's URL is built on: the one given (``--index-base``,
+    ``POETRY_TORCH_INDEX_BASE``, ``index-base``), else the base of the plugin source already in
+    the file (``https://mirror.corp/pytorch/whl/cu129`` gives ``https://mirror.corp/pytorch/whl``)
+    so a switch keeps a mirror configured only there, else download.pytorch.org."""
+    given = index_base or os.environ.get(INDEX_BASE_ENV)
+    if not given and current.index_base.rstrip("/") == DEFAULT_INDEX_BASE:
+        for existing in current.sources:
+            if existing.variant is None:
+                continue
+            url = existing.url.rstrip("/")
+            tail = f"/{existing.variant.index_name}"
+            if url.endswith(tail) and len(url) > len(tail):
+                return url[: -len(tail)]
+    return effective_index_base(current, index_base)
 
 
 def wheel_target(env: TargetEnv | None) -> WheelTarget:

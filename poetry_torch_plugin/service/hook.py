@@ -16,8 +16,6 @@ from poetry_torch_plugin.errors import ConfigError
 from poetry_torch_plugin.errors import IndexAccessError
 from poetry_torch_plugin.errors import PoetrySeamError
 from poetry_torch_plugin.errors import TorchPluginError
-from poetry_torch_plugin.index.pages import fetch_listing
-from poetry_torch_plugin.installer.backend import environment_tag_set
 from poetry_torch_plugin.project.lockstate import lock_state
 from poetry_torch_plugin.service.plan import Plan
 from poetry_torch_plugin.service.plan import machine_part
@@ -138,6 +136,8 @@ def ensure(
 def _torch_page(access: IndexAccess) -> Listing | None:
     """The index's torch page (whether it offers PEP 658 metadata); None when unreadable,
     and the installer says what is wrong with the index."""
+    from poetry_torch_plugin.index.pages import fetch_listing  # the repair path (see ensure)
+
     try:
         return fetch_listing(access.url, "torch", access=access)
     except IndexAccessError:
@@ -206,6 +206,7 @@ def _wheelhouse(lock: TorchLock | None, target: TargetEnv | None = None) -> Path
     Set, it must hold wheels and there must be a lock to replay: the user asked for no
     network, so the hook never falls back to the index (ConfigError, nothing installed)."""
     # the repair path, as in ``ensure``: the wheelhouse module loads only when repairing
+    from poetry_torch_plugin.installer.backend import environment_tag_set
     from poetry_torch_plugin.service.wheelhouse import WHEELHOUSE_ENV
     from poetry_torch_plugin.service.wheelhouse import from_env
     from poetry_torch_plugin.service.wheelhouse import holds

@@ -9,17 +9,27 @@ import tempfile
 
 from contextlib import contextmanager
 from contextlib import suppress
+from dataclasses import dataclass
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import tomlkit
+
+from poetry_torch_plugin.core.config import effective_index_base
+from poetry_torch_plugin.core.config import parse_requirements
 from poetry_torch_plugin.core.config import parse_toml
 from poetry_torch_plugin.core.config import read_config
 from poetry_torch_plugin.core.lockfile import LOCK_NAME
 from poetry_torch_plugin.core.targets import KEYS
 from poetry_torch_plugin.core.targets import parse_targets
+from poetry_torch_plugin.core.targets import refuse_rewrite
 from poetry_torch_plugin.core.urls import redact
 from poetry_torch_plugin.core.urls import redact_text
+from poetry_torch_plugin.core.urls import without_login
+from poetry_torch_plugin.core.variants import Source
+from poetry_torch_plugin.core.variants import channel_base
+from poetry_torch_plugin.core.variants import from_index_name
 from poetry_torch_plugin.core.variants import parse_channel
 from poetry_torch_plugin.core.variants import parse_cuda
 from poetry_torch_plugin.core.variants import parse_rocm
@@ -32,12 +42,15 @@ from poetry_torch_plugin.errors import InstallError
 from poetry_torch_plugin.errors import TargetEnvError
 from poetry_torch_plugin.errors import TorchPluginError
 from poetry_torch_plugin.index.pages import fetch_listing
+from poetry_torch_plugin.index.pages import source_url
 from poetry_torch_plugin.installer.backend import Request
 from poetry_torch_plugin.installer.download_once import wheelhouse_needed
 from poetry_torch_plugin.installer.pip import PipBackend
 from poetry_torch_plugin.installer.select import get_backend
 from poetry_torch_plugin.installer.select import wheelhouse_reason
 from poetry_torch_plugin.project import files
+from poetry_torch_plugin.project.edits import EditResult
+from poetry_torch_plugin.project.edits import apply_install_edits
 from poetry_torch_plugin.project.edits import apply_target_edit
 from poetry_torch_plugin.project.edits import load
 from poetry_torch_plugin.project.edits import write_atomic
@@ -49,24 +62,30 @@ from poetry_torch_plugin.service.apply import apply
 from poetry_torch_plugin.service.choose import InstallOptions
 from poetry_torch_plugin.service.choose import asked_variant
 from poetry_torch_plugin.service.choose import existing_env
+from poetry_torch_plugin.service.choose import index_base_for
 from poetry_torch_plugin.service.choose import pages_for
 from poetry_torch_plugin.service.choose import published_variants
 from poetry_torch_plugin.service.choose import refuse_unpublished
 from poetry_torch_plugin.service.choose import wheel_target
 from poetry_torch_plugin.service.hook import put_back
 from poetry_torch_plugin.service.lock import lock_project
-from poetry_torch_plugin.service.plan import InstallPlan
 from poetry_torch_plugin.service.plan import Plan
 from poetry_torch_plugin.service.plan import machine_part
-from poetry_torch_plugin.service.plan import plan_install
 from poetry_torch_plugin.service.settings import access_for
+from poetry_torch_plugin.service.settings import existing_source
 from poetry_torch_plugin.service.settings import matching_target
+from poetry_torch_plugin.service.settings import with_choice
 
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from collections.abc import Iterator
+    from collections.abc import Sequence
 
+    from packaging.requirements import Requirement
+
+    from poetry_torch_plugin.core.config import TorchConfig
+    from poetry_torch_plugin.core.variants import Variant
     from poetry_torch_plugin.index.access import IndexAccess
     from poetry_torch_plugin.index.pages import IndexPages
     from poetry_torch_plugin.index.pages import Listing
@@ -168,6 +187,122 @@ def _login_note(plan: InstallPlan, say: Callable[[str], None], *, dry_run: bool)
         f" {plan.pyproject.path.name}; store it the Poetry way for later commands:"
         f" `poetry config http-basic.{name} USER` (or {variable}_USERNAME and"
         f" {variable}_PASSWORD).</comment>"
+    )
+
+
+@dataclass(frozen=True)
+class InstallPlan:
+    pyproject: PyProject
+    variant: Variant
+    source: Source
+    settings: TorchConfig
+    edit: EditResult
+    # a login came with the index base (``https://user:secret@host/…``): used for this run,
+    # never written; the command tells the user how to store it the Poetry way
+    login_not_written: bool = False
+    # the variant is this machine's own choice (POETRY_TORCH_VARIANT, poetry.toml, auto), not
+    # what pyproject.toml commits to: installed without writing pyproject.toml or the torch lock
+    local: bool = False
+
+    @property
+    def index_url(self) -> str:
+        return self.source.url
+
+
+def plan_install(
+    path: Path,
+    *,
+    variant: Variant | None,
+    requested: Sequence[str] = (),
+    index_base: str | None = None,
+    channel: str | None = None,
+    target: TargetEnv | None = None,
+) -> InstallPlan:
+    """Read pyproject.toml and compute, in memory, every change ``torch install`` would make.
+
+    ``channel`` (``stable``, ``test``, ``nightly``) puts the source on that channel's index
+    (``…/whl/nightly/cu130``); without it, an existing source keeps its URL, channel included.
+    ``variant`` None: the variant this machine chooses (``service.settings.with_choice``);
+    when that is not what pyproject.toml commits to, nothing is edited (a local plan).
+    """
+    pyproject = load(path)
+    current = read_config(pyproject.document, declared=False)
+    requested_reqs = parse_requirements(requested, where="command line", require_torch=False)
+    derived = False  # whether the URL comes from an index base rather than the file
+    if variant is None:
+        local = _local_plan(pyproject, requested_reqs, index_base, target)
+        if local is not None:
+            return local
+    if variant is None and current.variant is not None:
+        variant = from_index_name(current.variant)  # committed by `variant` (it beats the source)
+    if variant is None:
+        existing, variant = existing_source(current)
+        url = (index_base and source_url(index_base, variant)) or existing.url
+        if channel is not None:
+            base = channel_base(effective_index_base(current, index_base), channel)
+            url = source_url(base, variant)
+        derived = bool(index_base) or channel is not None
+        source = Source(existing.name, url, "explicit")
+    else:
+        if current.poetry_form is not None:  # several sources are fine to replace otherwise
+            refuse_rewrite(current.poetry_form, current.source(), variant.index_name)
+        same = [s for s in current.sources if s.variant == variant]
+        derived = bool(index_base) or channel is not None or not same
+        if derived:
+            base = channel_base(index_base_for(current, index_base), channel or "stable")
+            url = source_url(base, variant)
+        else:
+            url = same[0].url
+        source = Source(variant.source_name, url, "explicit")
+    # A login in --index-base, POETRY_TORCH_INDEX_BASE or index-base is never written to a
+    # file: the source gets the URL without it, and this run uses it (``plan.source``).
+    written = Source(source.name, without_login(source.url), "explicit") if derived else source
+    edit = apply_install_edits(
+        pyproject.document,
+        source=written,
+        configured=current.written,
+        requested=requested_reqs,
+        original_text=pyproject.original.decode("utf-8"),
+        keep=_named_sources(current),
+    )
+
+    updated = read_config(tomlkit.parse(edit.text))
+    return InstallPlan(pyproject, variant, source, updated, edit, written.url != source.url)
+
+
+def _named_sources(current: TorchConfig) -> frozenset[str]:
+    """The plugin sources an edit leaves as written: those Poetry's multiple-constraints
+    entries name, when they name several (with one, a switch renames it and its entries)."""
+    form = current.poetry_form
+    return form.referenced if form is not None and len(form.referenced) > 1 else frozenset()
+
+
+def _local_plan(
+    pyproject: PyProject,
+    requested: Sequence[Requirement],
+    index_base: str | None,
+    target: TargetEnv | None,
+) -> InstallPlan | None:
+    """The plan for a machine-local choice (None when the choice is pyproject's): the chosen
+    variant's source, derived, and no edit.  Named packages need a committed edit: refused."""
+    chosen = with_choice(read_config(pyproject.document), pyproject.path, target)
+    choice = chosen.choice
+    if choice is None or not choice.machine_local:
+        return None
+    if requested:
+        raise ConfigError(
+            f"this machine's variant is {choice.line()}, so `poetry torch install` does not"
+            " edit pyproject.toml; nothing was changed. Name packages without the override"
+            " (or change [tool.poetry-torch] packages), then run the command again."
+        )
+    source = chosen.sources[0]
+    if index_base:
+        source = Source(choice.variant.source_name, source_url(index_base, choice.variant), "")
+    source = Source(source.name, source.url, "explicit")
+    settings = replace(chosen, sources=(source,))
+    text = pyproject.original.decode("utf-8")
+    return InstallPlan(
+        pyproject, choice.variant, source, settings, EditResult(text, False), local=True
     )
 
 

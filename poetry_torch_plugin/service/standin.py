@@ -19,8 +19,6 @@ from poetry_torch_plugin.core.config import is_runtime_package
 from poetry_torch_plugin.env.installed import installed_distributions
 from poetry_torch_plugin.env.installed import requires_of
 from poetry_torch_plugin.errors import TorchPluginError
-from poetry_torch_plugin.index.pages import fetch_listing
-from poetry_torch_plugin.index.pages import fetch_requires
 from poetry_torch_plugin.project.lockstate import lock_state
 from poetry_torch_plugin.seam.holdout import HoldOut
 from poetry_torch_plugin.seam.holdout import bind as bind_seam
@@ -122,6 +120,10 @@ def build(
     listings: dict[str, Any] = {}
 
     def newest_on_index(name: str) -> str | None:
+        # the index is read only when no fresh poetry-torch.lock pins the build: its module
+        # loads then, not before every Poetry command
+        from poetry_torch_plugin.index.pages import fetch_listing
+
         if source is None:
             return None
 
@@ -161,6 +163,8 @@ def build(
             return version, requires_of(dist)
         if name in listings:
             listing, access = listings[name]
+            from poetry_torch_plugin.index.pages import fetch_requires  # (as above)
+
             requires = fetch_requires(listing, version, access=access)
             if requires is not None:
                 return version, requires  # the build's own metadata (PEP 658), a few kB

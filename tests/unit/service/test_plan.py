@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from poetry_torch_plugin.core.variants import parse_cuda
-from poetry_torch_plugin.service.plan import plan_install
+from poetry_torch_plugin.service.install import plan_install
 
 
 if TYPE_CHECKING:

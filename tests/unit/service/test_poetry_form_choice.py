@@ -17,7 +17,7 @@ from poetry_torch_plugin.core.config import read_config
 from poetry_torch_plugin.core.targets import VARIANT_ENV
 from poetry_torch_plugin.core.variants import parse_cuda
 from poetry_torch_plugin.errors import ConfigError
-from poetry_torch_plugin.service.plan import plan_install
+from poetry_torch_plugin.service.install import plan_install
 from poetry_torch_plugin.service.settings import with_choice
 
 
