@@ -152,6 +152,9 @@ def lock_from_report(
         for filename, digest in listing.files if listing is not None else ():
             if digest and _file_of(filename, name, parsed) and wheel_allowed(filename, allows):
                 files[filename] = digest
+        # the page was read and gives no sha256 for this version: the lock holds the sha256
+        # of the bytes the installer downloaded (``resolve`` makes sure it downloads them)
+        from_download = listing is not None and not files
         chosen = _chosen_file(item)
         if chosen is not None:
             files.setdefault(*chosen)
@@ -163,9 +166,10 @@ def lock_from_report(
             )
         if not files:
             raise IndexAccessError(
-                f"{redact(inputs.source_url)} publishes no sha256 for {name} {version},"
-                f" so it cannot be locked; {LOCK_NAME} and the environment were left untouched."
-                " Use an index that publishes #sha256= links (download.pytorch.org does)."
+                f"{redact(inputs.source_url)} publishes no sha256 for {name} {version}, and"
+                f" no file of it was downloaded to hash, so it cannot be locked; {LOCK_NAME}"
+                " and the environment were left untouched. Use an index that publishes"
+                " #sha256= links, or pip in the project environment to download them."
             )
         expected = set(item.get("hashes") or ())
         if expected and not expected & set(files.values()):
@@ -175,7 +179,13 @@ def lock_from_report(
                 " untouched. The index changed while locking: run the command again."
             )
         packages.append(
-            LockedPackage(name, version, bool(item.get("requested")), tuple(sorted(files.items())))
+            LockedPackage(
+                name,
+                version,
+                bool(item.get("requested")),
+                tuple(sorted(files.items())),
+                index_sha256=not from_download,
+            )
         )
     env = report.get("environment") or {}
     resolved_for = " ".join(
@@ -207,9 +217,13 @@ def resolve(
     """
     request = Request.for_access(access, tuple(requirements), verbose=verbose)
     report = None
+    loud = Request.for_access(access, tuple(requirements), quiet=quiet, verbose=verbose)
     if wheelhouse is not None:
-        loud = Request.for_access(access, tuple(requirements), quiet=quiet, verbose=verbose)
         report = download_once.download_report(target, loud, wheelhouse)
+    elif download_once.hashes_missing((known or {}).get("torch")):
+        # the index gives no sha256 (nightly pages): download the closure to hash its bytes
+        with tempfile.TemporaryDirectory(prefix="poetry-torch-hash-") as tmp:
+            report = download_once.download_report(target, loud, Path(tmp))
     if report is None:
         report = backend.report(target, request)
 

@@ -20,7 +20,6 @@ from poetry_torch_plugin.core.lockfile import DEFAULT
 from poetry_torch_plugin.core.lockfile import LOCK_NAME
 from poetry_torch_plugin.core.lockfile import PLATFORMS
 from poetry_torch_plugin.core.lockfile import PLATFORMS as KNOWN
-from poetry_torch_plugin.core.lockfile import LockedPackage
 from poetry_torch_plugin.core.lockfile import LockEntry
 from poetry_torch_plugin.core.lockfile import fits
 from poetry_torch_plugin.core.lockfile import inputs_for
@@ -261,7 +260,7 @@ def _resolve_entry(
                 f" {package.version} for that platform; {LOCK_NAME} was left as it was."
                 " Run `poetry torch lock` again (the index may have changed meanwhile)."
             )
-        packages.append(LockedPackage(package.name, package.version, package.requested, files))
+        packages.append(replace(package, files=files))
     entry_lock = replace(
         lock, packages=tuple(packages), resolved_for=resolved_for(platform, python)
     )

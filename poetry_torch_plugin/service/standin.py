@@ -66,11 +66,15 @@ def _closure(
 def _fresh_lock(settings: TorchConfig, pyproject: Path) -> TorchLock | None:
     """The lock's first part, when fresh: what the solver sees (no interpreter is asked; a
     machine-local choice gets none, the lock being for the committed variant)."""
+    from poetry_torch_plugin.core.lockfile import NewerLockError
+
     try:
         source = settings.source()
         if source is None:
             return None
         state = lock_state(pyproject, source, settings)
+    except NewerLockError:
+        raise  # a newer plugin's lock: the Poetry command is stopped before it runs
     except TorchPluginError:
         return None
     return machine_part(state, settings, None).lock

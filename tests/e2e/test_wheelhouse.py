@@ -104,3 +104,35 @@ def test_a_wheelhouse_only_replays_the_lock(project: Project) -> None:
     missing = project.run("torch", "wheelhouse", str(folder), check=False)
     assert missing.returncode == 1
     assert "poetry torch lock" in missing.stderr, missing.stderr
+
+
+def test_a_download_that_does_not_match_the_lock_is_not_kept(
+    project: Project, index_server: IndexServer
+) -> None:
+    """The index answers 200 for torch's wheel, but with bytes whose sha256 differs from its
+    page's ``#sha256=`` (as locked): `poetry torch wheelhouse` fails in one line, the file is
+    not left in the wheelhouse, no simple/ page offers it, and nothing says ready; once the
+    index serves the right bytes, the fill completes (issue 22, item 4)."""
+    project.run("torch", "install", "--cuda", "12.9")
+    torch_wheels = {name for name in locked_files(project) if name.startswith("torch-")}
+    folder = project.root.parent / "wheels"
+    index_server.set_fault("/whl/cu129/torch-", "tamper")
+    index_server.clear_log()
+    bad = project.run("torch", "wheelhouse", str(folder), check=False)
+    served = [r for r in index_server.requested("/whl/cu129/torch-") if r.path.endswith(".whl")]
+    assert served and all(r.status == 200 and r.bytes_sent > 0 for r in served), served
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    [line] = [x for x in bad.stderr.splitlines() if x.strip()]
+    assert line.startswith("poetry-torch: torch-2.9.0+cu129-"), line
+    assert "does not match its sha256 in poetry-torch.lock" in line
+    assert "it was not kept" in line
+    assert "Traceback" not in bad.stdout + bad.stderr
+    assert "ready" not in (bad.stdout + bad.stderr).lower()
+    assert not {path.name for path in folder.glob("*.whl")} & torch_wheels
+    assert not list(folder.glob("*.part"))
+    assert not (folder / "simple").exists()
+
+    index_server.clear_faults()
+    good = project.run("torch", "wheelhouse", str(folder))
+    assert "Wheelhouse ready:" in good.stdout, good.stdout
+    assert {path.name for path in folder.glob("*.whl")} & torch_wheels

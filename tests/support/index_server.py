@@ -48,8 +48,8 @@ from urllib.parse import urlsplit
 if TYPE_CHECKING:
     from types import TracebackType
 
-FaultMode = Literal["404", "500", "slow", "html", "tamper", "drop"]
-FAULT_MODES: tuple[FaultMode, ...] = ("404", "500", "slow", "html", "tamper", "drop")
+FaultMode = Literal["404", "500", "slow", "html", "tamper", "drop", "nohash"]
+FAULT_MODES: tuple[FaultMode, ...] = ("404", "500", "slow", "html", "tamper", "drop", "nohash")
 
 # What a hotel or airport network answers instead of the page asked for.
 CAPTIVE_PORTAL_PAGE = (
@@ -276,9 +276,10 @@ class _Handler(BaseHTTPRequestHandler):
         if elsewhere is not None:
             self._send(302, b"", headers={"Location": elsewhere + self.path})
             return
-        self._route(tamper=fault is not None and fault.mode == "tamper")
+        mode = fault.mode if fault is not None else None
+        self._route(tamper=mode == "tamper", nohash=mode == "nohash")
 
-    def _route(self, *, tamper: bool) -> None:
+    def _route(self, *, tamper: bool, nohash: bool = False) -> None:
         path = self._path
         if path in ("/whl", "/pypi/simple"):
             self._redirect(path + "/")
@@ -314,9 +315,9 @@ class _Handler(BaseHTTPRequestHandler):
         ):
             self._file(index, rest, tamper=tamper)
             return
-        self._project(index, rest)
+        self._project(index, rest, nohash=nohash)
 
-    def _project(self, index: _Index, rest: list[str]) -> None:
+    def _project(self, index: _Index, rest: list[str], *, nohash: bool = False) -> None:
         name = rest[0]
         if len(rest) > 2 or rest[1:] not in ([], [""]):
             self._error(404, "no such page")
@@ -338,7 +339,8 @@ class _Handler(BaseHTTPRequestHandler):
                 metadata_hash = f"sha256={hashlib.sha256(metadata).hexdigest()}"
                 attributes["data-dist-info-metadata"] = metadata_hash
                 attributes["data-core-metadata"] = metadata_hash
-            href = f"{index.files}{quote(wheel.name)}#sha256={digest}"
+            # nohash: no #sha256= fragment, as on PyTorch's nightly pages
+            href = f"{index.files}{quote(wheel.name)}" + ("" if nohash else f"#sha256={digest}")
             links.append((href, wheel.name, attributes))
         self._send(200, _page(f"Links for {name}", links))
 

@@ -107,6 +107,47 @@ def test_lock_from_report_needs_a_hash() -> None:
         lock_from_report({"install": [item]}, inputs(), lambda name: unhashed)
 
 
+def test_a_page_without_sha256_locks_the_downloaded_bytes_and_says_so(tmp_path: Path) -> None:
+    """PyTorch's nightly pages carry no ``#sha256=``: the hash of the file downloaded (pip's
+    report of the wheelhouse) is locked, marked ``index-sha256 = false``, and read back the
+    same; a package whose page has hashes stays unmarked (issue 22, item 4)."""
+    from poetry_torch_plugin.core.lockfile import dumps
+    from poetry_torch_plugin.core.lockfile import loads
+
+    name = "torch-2.9.0+cu129-cp311-cp311-manylinux_2_28_x86_64.whl"
+    torch = report_item("torch", "2.9.0+cu129", name, digest("downloaded"), requested=True)
+    torch["download_info"]["url"] = (tmp_path / name).as_uri()  # the wheelhouse's copy
+    other = report_item(
+        "filelock", "3.19.1", "filelock-3.19.1-py3-none-any.whl", "", requested=False
+    )
+    other["download_info"]["archive_info"] = {}
+    pages = {
+        "torch": Listing("torch", URL + "/torch/", ((name, ""),)),
+        "filelock": Listing(
+            "filelock", URL + "/filelock/", (("filelock-3.19.1-py3-none-any.whl", digest("f")),)
+        ),
+    }
+    lock = lock_from_report({"install": [torch, other]}, inputs(), pages.get)
+    filelock, locked = lock.packages
+    assert locked.files == ((name, digest("downloaded")),)
+    assert not locked.index_sha256
+    assert filelock.index_sha256
+    text = dumps(lock)
+    assert text.count("index-sha256 = false") == 1
+    assert "# the index published no sha256: these are of the bytes downloaded" in text
+    assert loads(text) == lock
+
+
+def test_an_unhashed_page_makes_the_lock_download_to_hash() -> None:
+    from poetry_torch_plugin.installer.download_once import hashes_missing
+
+    name = "torch-2.9.0+cu129-py3-none-any.whl"
+    assert hashes_missing(Listing("torch", URL + "/torch/", ((name, ""),), metadata=True))
+    assert not hashes_missing(Listing("torch", URL + "/torch/", ((name, digest("t")),)))
+    assert not hashes_missing(Listing("torch", "file:///idx/torch/", ((name, ""),)))
+    assert not hashes_missing(None)
+
+
 def uv_item(name: str, version: str, *hashes: str) -> dict[str, Any]:
     return {"metadata": {"name": name, "version": version}, "requested": True, "hashes": hashes}
 
