@@ -42,10 +42,11 @@ def _entry_variant(entry: Any) -> Any:
     return Source(str(entry.get("name", "")), str(entry.get("url", "")), "").variant
 
 
-def _set_source(document: TOMLDocument, source: Source, named: frozenset[str]) -> None:
+def _set_source(document: TOMLDocument, source: Source, named: frozenset[str]) -> bool:
     """The one plugin source: kept, renamed or added; the other plugin sources removed and
     the entries naming them pointed at it, except those in ``named`` (the plugin sources that
-    Poetry's multiple-constraints entries name), which stay as written."""
+    Poetry's multiple-constraints entries name), which stay as written.  True when the file
+    had a plugin source already (kept or renamed), False when one was added."""
     import tomlkit
 
     from tomlkit.items import AoT
@@ -90,7 +91,7 @@ def _set_source(document: TOMLDocument, source: Source, named: frozenset[str]) -
             for index in reversed(matches):
                 if index != keep:
                     del entries[index]
-            return
+            return True
         if len(matches) > 1:
             # tomlkit cannot delete from an array of tables split across the file, so the
             # array is rebuilt from the tables that stay (each keeps its own comments).
@@ -99,13 +100,13 @@ def _set_source(document: TOMLDocument, source: Source, named: frozenset[str]) -
                 if index == keep or index not in matches:
                     rebuilt.append(entry)
             poetry["source"] = rebuilt
-        return
+        return True
     if not isinstance(entries, AoT):
         # ``source = [{...}]``, valid TOML and valid for Poetry: stays an inline array
         inline = tomlkit.inline_table()
         inline.update({"name": source.name, "url": source.url, "priority": "explicit"})
         entries.append(inline)
-        return
+        return False
     table = tomlkit.table()
     table["name"] = source.name
     table["url"] = source.url
@@ -113,6 +114,7 @@ def _set_source(document: TOMLDocument, source: Source, named: frozenset[str]) -
     if len(entries):
         entries[-1].add(tomlkit.nl())  # a blank line between the tables, as people write them
     entries.append(table)
+    return False
 
 
 def _point_references(poetry: Any, old: set[str], new: str) -> None:
@@ -129,11 +131,15 @@ def _point_references(poetry: Any, old: set[str], new: str) -> None:
                     entry["source"] = new
 
 
-def _set_packages(document: TOMLDocument, packages: Sequence[str]) -> None:
+def _set_packages(document: TOMLDocument, packages: Sequence[str], *, add: bool) -> None:
+    """``packages`` set to ``packages``; a key (and table) not written yet is added only when
+    ``add`` (the command named packages, or it adds the plugin's source)."""
     import tomlkit
 
     tool = document["tool"]
     settings = tool.get(TOOL_TABLE)
+    if not add and (settings is None or "packages" not in settings):
+        return  # the default family stays implied: a teammate's clone stays as committed
     if settings is None:
         settings = tomlkit.table()
         tool[TOOL_TABLE] = settings
@@ -172,13 +178,19 @@ def apply_install_edits(
     names requirements, ``packages`` becomes exactly those; torch, which every other family
     package requires, is put first when not named (its ``configured`` entry, else plain
     ``torch``).  With no requirements ``packages`` keeps what ``configured`` (the table as
-    written, or the default family) says.  Declarations elsewhere in the file are left alone;
-    ``read_config`` combines them.
+    written, or the default family) says.  A file whose plugin source stays as it is and that
+    has no ``packages`` keeps it that way (the default family is what that means), so a plain
+    ``poetry torch install`` on a teammate's clone leaves the file byte-identical.
+    Declarations elsewhere in the file are left alone; ``read_config`` combines them.
     """
     import tomlkit
 
-    _set_source(document, source, keep)
-    _set_packages(document, packages_for(configured, requested))
+    before = document.as_string()
+    had_source = _set_source(document, source, keep)
+    unchanged = had_source and document.as_string() == before
+    _set_packages(
+        document, packages_for(configured, requested), add=bool(requested) or not unchanged
+    )
     _set_variant(document, source)
     text = tidy(tomlkit.dumps(document), original_text)
     if "\r\n" in original_text:  # new lines in the file's own line ending

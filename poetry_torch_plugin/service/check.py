@@ -35,8 +35,8 @@ from poetry_torch_plugin.data import load_facts
 from poetry_torch_plugin.env.installed import EnvState
 from poetry_torch_plugin.env.installed import InstalledDist
 from poetry_torch_plugin.env.installed import TargetEnv
+from poetry_torch_plugin.env.installed import drift
 from poetry_torch_plugin.env.installed import env_python
-from poetry_torch_plugin.env.installed import lock_drift
 from poetry_torch_plugin.env.installed import read_environment
 from poetry_torch_plugin.env.installed import requires_of
 from poetry_torch_plugin.env.runtime import RuntimeResult
@@ -62,6 +62,7 @@ from poetry_torch_plugin.service.verify import verify
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from collections.abc import Sequence
     from pathlib import Path
 
     from poetry_torch_plugin.core.config import TorchConfig
@@ -72,8 +73,9 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.project.files import ProjectState
 
 
+# Verdict levels: ``ok`` and ``info`` inform, a ``warning`` passes, an ``error`` fails check.
+OK, INFO, WARNING, ERROR = "ok", "info", "warning", "error"
 # The packages shown in the environment section, whatever the configuration lists.
-OK, WARNING, ERROR = "ok", "warning", "error"
 SHOWN = ("torch", "torchvision", "torchaudio")
 COMPANIONS = ("torchvision", "torchaudio")
 FIX_INSTALL = "poetry torch install"
@@ -119,6 +121,8 @@ def machine_fit(verdicts: _Verdicts, torch: InstalledDist, configured: Variant |
     if machine.platform.lower().startswith("darwin"):
         mps_fit(verdicts, torch.version if "torch" not in verdicts.flagged else None)
     if not machine.has_gpu:
+        if configured is not None and configured.kind == "cpu" and not verdicts.require_gpu:
+            return  # the project chose the CPU build: nothing is missing here
         verdicts.add(
             "no-gpu",
             ERROR if verdicts.require_gpu else WARNING,
@@ -302,13 +306,12 @@ class _Verdicts:
         source (e.g. installed while the plugin was missing)."""
         dists = {n: d for n, d in self.env.dists.items() if n in SHOWN and n not in self.flagged}
         foreign = foreign_builds(settings, source, dists)
-        if foreign:  # a provenance warning: the other verdicts still judge these builds
+        if foreign:  # an error: the other verdicts still judge these builds
             self.add(
                 "foreign-build",
-                WARNING,
+                ERROR,
                 f"{'; '.join(foreign)} did not come from {source.name}"
-                " (maybe installed while the plugin was missing): run"
-                f" `{FIX_INSTALL}` to put the configured build back",
+                " (maybe installed while the plugin was missing)",
                 FIX_INSTALL,
             )
 
@@ -331,8 +334,11 @@ class _Verdicts:
         elif part.problem is not None and part.choice is None:
             self.add("lock-stale", WARNING, part.problem, part.fix)
         if part.lock is not None:
-            for text in lock_drift(part.lock, self.env.dists):
-                self.add("lock-drift", WARNING, text, FIX_INSTALL)
+            # what the lock pins, missing or at another version, fails; a torch-family
+            # package the lock does not hold is only named (an install leaves it there)
+            for item in drift(part.lock, self.env.dists):
+                level = WARNING if item.kind == "unlocked" else ERROR
+                self.add("lock-drift", level, item.text, FIX_INSTALL if level == ERROR else None)
 
     def companions(self, torch: InstalledDist) -> None:
         """The same verdict the hook acts on (``verify.companion_mismatches``)."""
@@ -392,10 +398,23 @@ class Report:
     verdicts: tuple[Verdict, ...]
     runtime: RuntimeResult | None = None
     require_gpu: bool = False
+    # what matches (``Verdicts.summary``): the first verdict says it when nothing fails
+    summary: str = ""
 
     @property
     def ok(self) -> bool:
         return all(verdict.level != ERROR for verdict in self.verdicts)
+
+    @property
+    def status(self) -> str:
+        """``ok`` (nothing but information), ``warning`` (passes, with warnings) or ``error``
+        (fails): the word the text's first verdict starts with."""
+        levels = {verdict.level for verdict in self.verdicts}
+        return ERROR if ERROR in levels else WARNING if WARNING in levels else OK
+
+    def fixes(self) -> list[str]:
+        """Each distinct fix the verdicts name, in their order: one line each in the text."""
+        return list(dict.fromkeys(verdict.fix for verdict in self.verdicts if verdict.fix))
 
     @property
     def exit_code(self) -> int:
@@ -428,6 +447,7 @@ class Report:
         settings = self.project.settings
         return {
             "ok": self.ok,
+            "status": self.status,
             "exit_code": self.exit_code,
             "require_gpu": self.require_gpu,
             "machine": machine_to_dict(self.machine),
@@ -449,6 +469,7 @@ class Report:
             },
             "runtime": self.runtime.to_dict() if self.runtime else None,
             "verdicts": [verdict.to_dict() for verdict in self.verdicts],
+            "fixes": self.fixes(),
         }
 
 
@@ -511,11 +532,30 @@ def build_report(
         verdicts.lock(project, source)
     if runtime is not None:
         verdicts.runtime(runtime)
-    if not any(verdict.level == ERROR for verdict in verdicts.found):
-        verdicts.found.insert(0, Verdict("ok", OK, verdicts.summary(variant, source)))
+    summary = verdicts.summary(variant, source)
     return Report(
-        machine, environment, project, tuple(verdicts.found), runtime, require_gpu=require_gpu
+        machine,
+        environment,
+        project,
+        summarized(verdicts.found, summary),
+        runtime,
+        require_gpu=require_gpu,
+        summary=summary,
     )
+
+
+def summarized(found: Sequence[Verdict], summary: str) -> tuple[Verdict, ...]:
+    """The verdicts after the one that opens them: ``ok`` when nothing but information
+    follows; ``passed`` (information) when warnings follow, which ``check`` passes with;
+    none when an error follows (the errors say it, and ``check`` fails)."""
+    rest = tuple(verdict for verdict in found if verdict.code not in ("ok", "passed"))
+    warnings = sum(verdict.level == WARNING for verdict in rest)
+    if any(verdict.level == ERROR for verdict in rest):
+        return rest
+    if warnings:
+        below = f"{warnings} warning{'s' if warnings > 1 else ''} below"
+        return (Verdict("passed", INFO, f"{summary}; check passes with the {below}"), *rest)
+    return (Verdict("ok", OK, summary), *rest)
 
 
 def check(
@@ -589,7 +629,7 @@ def index_verdicts(report: Report) -> Report:
     except IndexAccessError as exc:
         what = str(exc).split(";", 1)[0]
         found.append(Verdict("index-unreadable", WARNING, f"could not read the index: {what}"))
-        return replace(report, verdicts=(*report.verdicts, *found))
+        return replace(report, verdicts=summarized((*report.verdicts, *found), report.summary))
     if why is not None:
         message = f"{source.variant.index_name}: {why}"
         found.append(Verdict("index-missing", ERROR, message, FIX_AUTO))
@@ -603,9 +643,6 @@ def index_verdicts(report: Report) -> Report:
     choice = choose(
         load_facts(), report.machine, (), settings.packages, torch.version if torch else None, live
     )
-    found += [
-        Verdict("auto-dropped", "info", f"--cuda auto drops {line}") for line in choice.dropped
-    ]
-    found.append(Verdict("auto-choice", "info", f"--cuda auto picks {choice.variant}"))
-    kept = [v for v in report.verdicts if not (v.code == "ok" and why is not None)]
-    return replace(report, verdicts=(*kept, *found))
+    found += [Verdict("auto-dropped", INFO, f"--cuda auto drops {line}") for line in choice.dropped]
+    found.append(Verdict("auto-choice", INFO, f"--cuda auto picks {choice.variant}"))
+    return replace(report, verdicts=summarized((*report.verdicts, *found), report.summary))

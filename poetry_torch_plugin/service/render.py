@@ -59,8 +59,8 @@ def check_text(report: Report) -> list[str]:
     for verdict in report.verdicts:
         tag = _LEVEL_TAGS.get(verdict.level, "info")
         lines.append(f"  <{tag}>{verdict.level}</{tag}>: {_e(verdict.message)}")
-        if verdict.fix:
-            lines.append(f"      fix: <c1>{_e(verdict.fix)}</c1>")
+    # one line per distinct fix, after the verdicts: one command often fixes several
+    lines += [f"      fix: <c1>{_e(fix)}</c1>" for fix in report.fixes()]
     return lines
 
 

@@ -14,6 +14,7 @@ import sys
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -21,6 +22,11 @@ from poetry_torch_plugin.machine.detect import machine_from_dict
 from tests.support.check_demo import PYPROJECT
 from tests.support.check_demo import make_check_demo
 from tests.support.check_demo import write_dist
+
+
+if TYPE_CHECKING:
+    from tests.support.index_server import IndexServer
+    from tests.support.project import Project
 
 
 pytestmark = [pytest.mark.e2e]
@@ -217,3 +223,58 @@ def test_outside_a_project(tmp_path: Path, poetry_bin: Path) -> None:
     )
     assert result.returncode == 1
     assert "no pyproject.toml" in result.stderr
+
+
+def _verdict_lines(stdout: str) -> list[str]:
+    lines = stdout.splitlines()
+    return lines[lines.index("Verdict") + 1 :]
+
+
+def test_a_build_from_elsewhere_fails_check_and_the_fix_it_prints_works(
+    project: Project, index_server: IndexServer
+) -> None:
+    """PyPI's torch, torchvision and torchaudio 2.9.0 (cu128 builds inside) installed behind
+    Poetry's back over the configured cu128 2.8.0 build: ``check`` fails (exit 1, no ``ok``),
+    text and JSON agree, one ``fix:`` line; running that command makes ``check`` pass and
+    leaves pyproject.toml as committed (issue 23, items 1 and 2)."""
+    on_h100 = {"POETRY_TORCH_FAKE_MACHINE": str(H100_JSON)}
+    project.run("torch", "install", "--cuda", "12.8", extra_env=on_h100)
+    # A teammate's clone of a project that declares only the source: no [tool.poetry-torch]
+    text = project.pyproject.read_text()
+    project.pyproject.write_text(text.split("\n[tool.poetry-torch]", 1)[0] + "\n")
+    committed = project.pyproject.read_bytes()
+    assert b"poetry-torch]" not in committed
+    family = ("torch==2.9.0", "torchvision==0.24.0", "torchaudio==2.9.0")
+    project.pip("install", "--index-url", index_server.pypi_url, *family)
+    assert project.version_of("torch") == "2.9.0+cu128"  # untagged, as PyPI publishes it
+
+    result = project.run("torch", "check", check=False, extra_env=on_h100)
+    assert result.returncode == 1, result.stdout + result.stderr
+    verdict = _verdict_lines(result.stdout)
+    assert not any(line.startswith("  ok") for line in verdict), result.stdout
+    assert any(line.startswith("  error: torch 2.9.0, torchvision 0.24.0") for line in verdict)
+    assert any("the lock pins 2.8.0+cu128" in line for line in verdict), result.stdout
+    assert "warning" not in result.stdout
+    fixes = [line for line in verdict if line.lstrip().startswith("fix:")]
+    assert fixes == ["      fix: poetry torch install"], result.stdout
+
+    as_json = project.run("torch", "check", "--json", check=False, extra_env=on_h100)
+    data = json.loads(as_json.stdout)
+    assert as_json.returncode == 1 and data["exit_code"] == 1
+    assert data["ok"] is False and data["status"] == "error"
+    levels = {(v["code"], v["level"]) for v in data["verdicts"]}
+    assert levels == {("foreign-build", "error"), ("lock-drift", "error")}, data["verdicts"]
+
+    command = fixes[0].split("fix: ", 1)[1].split()
+    assert command[:3] == ["poetry", "torch", "install"]
+    fixed = project.run(*command[1:], extra_env=on_h100)
+    assert "Updated pyproject.toml" not in fixed.stdout + fixed.stderr
+    assert project.pyproject.read_bytes() == committed
+    assert project.version_of("torch") == "2.8.0+cu128"
+    after = project.run("torch", "check", extra_env=on_h100)
+    assert _verdict_lines(after.stdout)[0].startswith("  ok: torch 2.8.0+cu128"), after.stdout
+    assert len(_verdict_lines(after.stdout)) == 1, after.stdout
+    assert (
+        json.loads(project.run("torch", "check", "--json", extra_env=on_h100).stdout)["status"]
+        == "ok"
+    )

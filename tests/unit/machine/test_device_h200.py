@@ -242,10 +242,11 @@ def machine() -> Any:
     return machine_from_dict(recorded("check.json")["machine"])
 
 
-def test_the_machines_own_torch_is_ok_with_a_foreign_build_warning(tmp_path: Path) -> None:
-    """The image's torch 2.11.0 came from PyPI (untagged dist-info; version.py says +cu130):
-    check says ok for cu130 on this machine and warns that the builds did not come from the
-    configured index.  Rebuilt from the recorded facts, the report gives the same verdicts."""
+def test_the_machines_own_torch_fails_as_a_foreign_build(tmp_path: Path) -> None:
+    """The image's torch 2.11.0 came from PyPI (untagged dist-info; version.py says +cu130).
+    Recorded when check said ok for cu130 on this machine with a foreign-build warning;
+    rebuilt from the recorded facts, the report now fails on that same verdict (issue 23
+    item 2: a build that did not come from the configured source fails check)."""
     data = recorded("check.json")
     assert data["ok"] is True and data["exit_code"] == 0
     assert [(v["code"], v["level"]) for v in data["verdicts"]] == [
@@ -268,7 +269,12 @@ def test_the_machines_own_torch_is_ok_with_a_foreign_build_warning(tmp_path: Pat
     report = build_report(
         machine(), read_environment(tmp_path / "venv"), read_project(tmp_path / "pyproject.toml")
     ).to_dict()
-    assert report["verdicts"] == data["verdicts"]
+    recorded_foreign = [v for v in data["verdicts"] if v["code"] == "foreign-build"]
+    assert report["verdicts"] == [
+        {**v, "level": "error", "message": v["message"].split(": run `")[0]}
+        for v in recorded_foreign
+    ]
+    assert report["ok"] is False and report["exit_code"] == 1
     assert report["environment"]["packages"] == data["environment"]["packages"]
     assert report["project"]["variant"] == "cu130"
 

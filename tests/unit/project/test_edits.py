@@ -129,6 +129,19 @@ def test_edit_is_idempotent() -> None:
     assert once == twice
 
 
+def test_a_source_without_packages_stays_as_committed() -> None:
+    """A teammate's clone that declares only the source: a plain ``poetry torch install``
+    (the fix ``check`` prints) changes nothing, so it adds no [tool.poetry-torch] table
+    (issue 23 item 1); naming packages, or a first source, still writes ``packages``."""
+    cu128 = Source("pytorch_cuda_cu128", "https://mirror.example/whl/cu128", "explicit")
+    assert edit(SAMPLE, cu128) == SAMPLE
+    assert loads(edit(SAMPLE, cu128, ("torch==2.8.0",)))["tool"]["poetry-torch"] == {
+        "packages": ["torch==2.8.0"]
+    }
+    fresh = SAMPLE.split("[[tool.poetry.source]]")[0].replace("pytorch_cuda_cu128", "x")
+    assert "packages" in loads(edit(fresh, cu128))["tool"]["poetry-torch"]
+
+
 def test_requested_requirement_is_recorded_and_combined() -> None:
     source = Source("pytorch_cpu", "https://download.pytorch.org/whl/cpu", "explicit")
     text = edit(SAMPLE, source, ("torch==2.8.0",))

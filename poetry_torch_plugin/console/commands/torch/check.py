@@ -43,7 +43,10 @@ class TorchCheckCommand(TorchCommand):
     ]
     help = """Reads the installed torch, torchvision and torchaudio from the environment's files,
 without importing torch, and compares them with the <c1>pytorch_*</c1> source and with this
-machine's driver and GPUs. Exits 0 only when the environment matches the configuration.
+machine's driver and GPUs, and with <c1>poetry-torch.lock</c1>. A CI gate: it exits 1 when a build
+does not match the configuration, did not come from the configured source, or differs from
+what poetry-torch.lock pins; the first verdict says <c1>ok</c1> only when nothing but information
+follows (warnings, such as no GPU on a CI runner, pass). Each distinct fix is printed once.
 
   <c1>poetry torch check</c1>
   <c1>poetry torch check --json</c1>
