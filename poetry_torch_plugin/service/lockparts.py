@@ -17,6 +17,8 @@ from poetry_torch_plugin.service.universal import universal
 
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from poetry_torch_plugin.core.config import TorchConfig
     from poetry_torch_plugin.core.lockfile import LockInputs
     from poetry_torch_plugin.core.lockfile import TorchLock
@@ -24,22 +26,28 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.env.installed import TargetEnv
 
 
-def _machine(target: TargetEnv) -> tuple[str | None, str]:
-    """(platform key, Python ``3.12``) of the environment's interpreter."""
+def _machine(
+    target: TargetEnv, note: Callable[[str], None] | None = None
+) -> tuple[str | None, str]:
+    """(platform key, Python ``3.12``) of the environment's interpreter, read from its files
+    (pyvenv.cfg, the executable's header) where they tell, else by starting it."""
     from poetry_torch_plugin.core.lockfile import platform_of
-    from poetry_torch_plugin.installer.backend import environment_markers
+    from poetry_torch_plugin.env.interpreter import interpreter_of
 
-    markers = environment_markers(target.python)
-    platform = platform_of(markers.get("sys_platform", ""), markers.get("platform_machine", ""))
-    return platform, ".".join(markers.get("python_version", "").split(".")[:2])
+    found = interpreter_of(target.root, target.python, note)
+    if found is None:
+        return None, ""
+    return platform_of(found.sys_platform, found.platform_machine), found.python_version
 
 
-def own_part(lock: TorchLock, target: TargetEnv) -> TorchLock:
+def own_part(
+    lock: TorchLock, target: TargetEnv, note: Callable[[str], None] | None = None
+) -> TorchLock:
     """The part of a fresh lock this environment installs for the committed variant: the first
     part is one interpreter's closure, so another Python or platform gets its entry, if held."""
     if not lock.entries:
         return lock
-    here = _machine(target)
+    here = _machine(target, note)
     if here[0] is None or here == host_of(lock):
         return lock
     for entry in lock.entries:

@@ -171,7 +171,7 @@ def _replayable_lock(
         return None
     from poetry_torch_plugin.service.lockparts import own_part
 
-    return own_part(state.lock, target) if state.lock is not None else None
+    return own_part(state.lock, target, reporter.detail) if state.lock is not None else None
 
 
 def _ensure_problems(
