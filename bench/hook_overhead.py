@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import shutil
 import subprocess
 import sys
 
@@ -59,6 +60,7 @@ from _common import out
 from _common import poetry
 from _common import poetry_bin
 from _common import poetry_version
+from _common import uv_alone_on_path
 
 
 if TYPE_CHECKING:
@@ -127,6 +129,9 @@ def universal_project(
         env = isolated_env(
             work / "home-universal", index_base=server.base, pycache=cache / "pycache"
         )
+        # locking other platforms needs uv: the one on PATH, else the dev venv's
+        uv = shutil.which("uv") or str(Path(sys.executable).with_name("uv"))
+        uv_alone_on_path(env, work, uv)
         project = work / "universal"
         project.mkdir()
         (project / "pyproject.toml").write_text(

@@ -22,7 +22,6 @@ from poetry_torch_plugin.core.machine import NvccInfo
 from poetry_torch_plugin.core.machine import NvidiaInfo
 from poetry_torch_plugin.core.machine import intel_gpu
 from poetry_torch_plugin.errors import TorchPluginError
-from poetry_torch_plugin.machine import nvml
 from poetry_torch_plugin.machine import probes
 from poetry_torch_plugin.machine.amd import probe_amd_gpus
 from poetry_torch_plugin.machine.intel import probe_intel_gpus
@@ -88,6 +87,8 @@ def detect_machine(*, use_nvml: bool = True, families: Families | None = None) -
     present = families if families is not None else present_families()
     nvidia = None
     if present.nvidia:
+        from poetry_torch_plugin.machine import nvml  # ctypes: only where a driver may be
+
         nvidia = nvml.probe_nvml() if use_nvml else None
         nvidia = nvidia or probes.probe_nvidia_smi() or probes.probe_proc_driver()
     macos, mps = probes.probe_macos()
