@@ -169,9 +169,11 @@ def _replayable_lock(
     if problem is not None:
         reporter.line(f"poetry-torch: {problem}")
         return None
+    if state.lock is None or not state.lock.entries:
+        return state.lock  # one interpreter's lock: lockparts (and universal) stay unloaded
     from poetry_torch_plugin.service.lockparts import own_part
 
-    return own_part(state.lock, target, reporter.detail) if state.lock is not None else None
+    return own_part(state.lock, target, reporter.detail)
 
 
 def _ensure_problems(
