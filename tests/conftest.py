@@ -16,6 +16,7 @@ from tests.support.fixtures import platform_index  # noqa: F401
 from tests.support.fixtures import platform_universe  # noqa: F401
 from tests.support.fixtures import uv_path  # noqa: F401
 from tests.support.isolation import ISOLATED_PREFIXES
+from tests.support.isolation import isolated_env
 from tests.support.isolation import isolated_settings
 from tests.support.poetry_env import DEFAULT_POETRY
 from tests.support.poetry_env import OLDEST_POETRY
@@ -94,6 +95,23 @@ def project(
     (root / "pyproject.toml").write_text(pyproject_text(index_server.pypi_url))
     env = dict(os.environ)
     env["POETRY_TORCH_INDEX_BASE"] = index_server.base
+    return Project(root, poetry_bin, env)
+
+
+@pytest.fixture(scope="module")
+def module_project(
+    tmp_path_factory: pytest.TempPathFactory,
+    poetry_bin: Path,
+    _index_server_session: IndexServer,  # noqa: F811
+) -> Project:
+    """``project``, once for a whole test module: for tests that only read what one setup
+    left (e.g. a refused command, an export), so it is built once instead of once a test.
+    Its own isolated home; the server's faults are not reset for it (use ``index_server``)."""
+    root = tmp_path_factory.mktemp("module-project") / "demo"
+    root.mkdir()
+    (root / "pyproject.toml").write_text(pyproject_text(_index_server_session.pypi_url))
+    env = isolated_env(root.parent / "home")
+    env["POETRY_TORCH_INDEX_BASE"] = _index_server_session.base
     return Project(root, poetry_bin, env)
 
 

@@ -110,7 +110,7 @@ def on_command(event: Event, event_name: str, dispatcher: EventDispatcher) -> No
     if not installer and name not in SOLVING:
         return
     from poetry_torch_plugin.seam.locate import target_of
-    from poetry_torch_plugin.service import holdout
+    from poetry_torch_plugin.service import standin
     from poetry_torch_plugin.service.settings import with_choice
 
     io = event.io
@@ -122,14 +122,14 @@ def on_command(event: Event, event_name: str, dispatcher: EventDispatcher) -> No
             # poetry.lock does not depend on which machine ran it; the others (install, sync,
             # show) against this machine's choice
             settings = chosen
-        hold = holdout.build(
+        hold = standin.build(
             settings,
             target,
             command.poetry.pyproject_path,
             lambda text: io.write_error_line(f"<comment>{text}</comment>"),
         )
         hold.command = name  # an index error inside the solver names this command
-        holdout.bind(
+        standin.bind(
             command.poetry, getattr(command, "installer", None) if installer else None, hold
         )
         setattr(command, _HOLD, hold)  # read by on_terminate, on this command object only
@@ -198,8 +198,8 @@ def on_terminate(event: Event, event_name: str, dispatcher: EventDispatcher) -> 
     from poetry_torch_plugin.core.config import read_config
     from poetry_torch_plugin.errors import TorchPluginError
     from poetry_torch_plugin.seam.locate import target_of
-    from poetry_torch_plugin.service.repair import ensure
-    from poetry_torch_plugin.service.repair import held_in_lock
+    from poetry_torch_plugin.service.hook import ensure
+    from poetry_torch_plugin.service.hook import held_in_lock
     from poetry_torch_plugin.service.settings import SKIP_ENV
     from poetry_torch_plugin.service.settings import skip_requested
     from poetry_torch_plugin.service.settings import with_choice

@@ -11,6 +11,7 @@ interpreter, and ``how`` says which way the answer came."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import struct
@@ -19,6 +20,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from poetry_torch_plugin.process import run
 
 
 if TYPE_CHECKING:
@@ -190,10 +193,6 @@ _ASK = (
 
 def start_interpreter(python: Path) -> Interpreter | None:
     """Ask the interpreter itself (a child process); None when it cannot run or answer."""
-    import json
-
-    from poetry_torch_plugin.process import run
-
     env = dict(os.environ)
     env.pop("PYTHONHOME", None)  # as Poetry's VirtualEnv does for anything it runs
     try:

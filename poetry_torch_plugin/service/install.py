@@ -1,200 +1,217 @@
-"""``poetry torch install``: plan every edit in memory, install, and only then write files."""
+"""``poetry torch install`` from its options to its last line: pick the variant (``--cuda auto``
+against the live index; an explicit build this machine cannot run is refused first), build
+the plan (``service.plan``), then print it (``--dry-run``) or apply it (``service.apply``),
+and only then say what changed.  ``--for KIND`` sets one targets entry."""
 
 from __future__ import annotations
 
 import tempfile
 
-from dataclasses import dataclass
+from contextlib import contextmanager
+from contextlib import suppress
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from poetry_torch_plugin.core.config import effective_index_base
-from poetry_torch_plugin.core.config import parse_requirements
+from poetry_torch_plugin.core.config import parse_toml
 from poetry_torch_plugin.core.config import read_config
-from poetry_torch_plugin.core.variants import Source
-from poetry_torch_plugin.core.variants import from_index_name
+from poetry_torch_plugin.core.lockfile import LOCK_NAME
+from poetry_torch_plugin.core.targets import KEYS
+from poetry_torch_plugin.core.targets import parse_targets
+from poetry_torch_plugin.core.urls import redact
+from poetry_torch_plugin.core.urls import redact_text
+from poetry_torch_plugin.core.variants import parse_channel
+from poetry_torch_plugin.core.variants import parse_cuda
+from poetry_torch_plugin.core.variants import parse_rocm
 from poetry_torch_plugin.env.installed import COMMAND_WAIT
+from poetry_torch_plugin.env.installed import TargetEnv
 from poetry_torch_plugin.env.installed import exclusive
+from poetry_torch_plugin.errors import ConfigError
+from poetry_torch_plugin.errors import IndexAccessError
 from poetry_torch_plugin.errors import InstallError
+from poetry_torch_plugin.errors import TargetEnvError
+from poetry_torch_plugin.errors import TorchPluginError
+from poetry_torch_plugin.index.pages import fetch_listing
+from poetry_torch_plugin.installer.backend import Request
+from poetry_torch_plugin.installer.download_once import wheelhouse_needed
+from poetry_torch_plugin.installer.pip import PipBackend
+from poetry_torch_plugin.installer.select import get_backend
+from poetry_torch_plugin.installer.select import wheelhouse_reason
+from poetry_torch_plugin.project import files
+from poetry_torch_plugin.project.edits import apply_target_edit
 from poetry_torch_plugin.project.edits import load
 from poetry_torch_plugin.project.edits import write_atomic
+from poetry_torch_plugin.project.files import read_project
 from poetry_torch_plugin.project.files import refuse_read_only
 from poetry_torch_plugin.project.lockstate import lock_state
-from poetry_torch_plugin.project.lockstate import write_lock
-from poetry_torch_plugin.service.published import checked_probe
-from poetry_torch_plugin.service.restore import put_back
-from poetry_torch_plugin.service.restore import refuse_changed
-from poetry_torch_plugin.service.settings import _existing_source
+from poetry_torch_plugin.seam.locate import locate_project_env
+from poetry_torch_plugin.service.apply import apply
+from poetry_torch_plugin.service.choose import InstallOptions
+from poetry_torch_plugin.service.choose import asked_variant
+from poetry_torch_plugin.service.choose import existing_env
+from poetry_torch_plugin.service.choose import pages_for
+from poetry_torch_plugin.service.choose import published_variants
+from poetry_torch_plugin.service.choose import refuse_unpublished
+from poetry_torch_plugin.service.choose import wheel_target
+from poetry_torch_plugin.service.hook import put_back
+from poetry_torch_plugin.service.lock import lock_project
+from poetry_torch_plugin.service.plan import InstallPlan
+from poetry_torch_plugin.service.plan import Plan
+from poetry_torch_plugin.service.plan import machine_part
+from poetry_torch_plugin.service.plan import plan_install
 from poetry_torch_plugin.service.settings import access_for
-from poetry_torch_plugin.service.verify import verify
+from poetry_torch_plugin.service.settings import matching_target
 
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from collections.abc import Sequence
+    from collections.abc import Iterator
 
-    from packaging.requirements import Requirement
-
-    from poetry_torch_plugin.core.config import TorchConfig
-    from poetry_torch_plugin.core.lockfile import TorchLock
-    from poetry_torch_plugin.core.variants import Variant
-    from poetry_torch_plugin.env.installed import TargetEnv
+    from poetry_torch_plugin.index.access import IndexAccess
     from poetry_torch_plugin.index.pages import IndexPages
+    from poetry_torch_plugin.index.pages import Listing
     from poetry_torch_plugin.index.pages import WheelTarget
     from poetry_torch_plugin.installer.backend import Backend
-    from poetry_torch_plugin.project.edits import EditResult
     from poetry_torch_plugin.project.edits import PyProject
-    from poetry_torch_plugin.project.lockstate import LockState
+    from poetry_torch_plugin.service.settings import EnvFinder
 
 
-@dataclass(frozen=True)
-class InstallPlan:
-    pyproject: PyProject
-    variant: Variant
-    source: Source
-    settings: TorchConfig
-    edit: EditResult
-    # a login came with the index base (``https://user:secret@host/…``): used for this run,
-    # never written; the command tells the user how to store it the Poetry way
-    login_not_written: bool = False
-    # the variant is this machine's own choice (POETRY_TORCH_VARIANT, poetry.toml, auto), not
-    # what pyproject.toml commits to: installed without writing pyproject.toml or the torch lock
-    local: bool = False
-
-    @property
-    def index_url(self) -> str:
-        return self.source.url
-
-
-def _index_base_for(current: TorchConfig, index_base: str | None) -> str:
-    """The base a new variant's URL is built on: the one given (``--index-base``,
-    ``POETRY_TORCH_INDEX_BASE``, ``index-base``), else the base of the plugin source already in
-    the file (``https://mirror.corp/pytorch/whl/cu129`` gives ``https://mirror.corp/pytorch/whl``)
-    so a switch keeps a mirror configured only there, else download.pytorch.org."""
-    import os
-
-    from poetry_torch_plugin.core.config import DEFAULT_INDEX_BASE
-    from poetry_torch_plugin.core.config import INDEX_BASE_ENV
-
-    given = index_base or os.environ.get(INDEX_BASE_ENV)
-    if not given and current.index_base.rstrip("/") == DEFAULT_INDEX_BASE:
-        for existing in current.sources:
-            if existing.variant is None:
-                continue
-            url = existing.url.rstrip("/")
-            tail = f"/{existing.variant.index_name}"
-            if url.endswith(tail) and len(url) > len(tail):
-                return url[: -len(tail)]
-    return effective_index_base(current, index_base)
-
-
-def plan_install(
-    path: Path,
-    *,
-    variant: Variant | None,
-    requested: Sequence[str] = (),
-    index_base: str | None = None,
-    channel: str | None = None,
-    target: TargetEnv | None = None,
-) -> InstallPlan:
-    """Read pyproject.toml and compute, in memory, every change ``torch install`` would make.
-
-    ``channel`` (``stable``, ``test``, ``nightly``) puts the source on that channel's index
-    (``…/whl/nightly/cu130``); without it, an existing source keeps its URL, channel included.
-    ``variant`` None: the variant this machine chooses (``service.settings.with_choice``);
-    when that is not what pyproject.toml commits to, nothing is edited (a local plan).
-    """
-    from poetry_torch_plugin.core.targets import refuse_rewrite
-    from poetry_torch_plugin.core.urls import without_login
-    from poetry_torch_plugin.core.variants import channel_base
-    from poetry_torch_plugin.index.pages import source_url
-    from poetry_torch_plugin.project.edits import apply_install_edits
-
-    pyproject = load(path)
-    current = read_config(pyproject.document, declared=False)
-    requested_reqs = parse_requirements(requested, where="command line", require_torch=False)
-    derived = False  # whether the URL comes from an index base rather than the file
-    if variant is None:
-        local = _local_plan(pyproject, requested_reqs, index_base, target)
-        if local is not None:
-            return local
-    if variant is None and current.variant is not None:
-        variant = from_index_name(current.variant)  # committed by `variant` (it beats the source)
-    if variant is None:
-        existing, variant = _existing_source(current)
-        url = (index_base and source_url(index_base, variant)) or existing.url
-        if channel is not None:
-            base = channel_base(effective_index_base(current, index_base), channel)
-            url = source_url(base, variant)
-        derived = bool(index_base) or channel is not None
-        source = Source(existing.name, url, "explicit")
-    else:
-        if current.poetry_form is not None:  # several sources are fine to replace otherwise
-            refuse_rewrite(current.poetry_form, current.source(), variant.index_name)
-        same = [s for s in current.sources if s.variant == variant]
-        derived = bool(index_base) or channel is not None or not same
-        if derived:
-            base = channel_base(_index_base_for(current, index_base), channel or "stable")
-            url = source_url(base, variant)
-        else:
-            url = same[0].url
-        source = Source(variant.source_name, url, "explicit")
-    # A login in --index-base, POETRY_TORCH_INDEX_BASE or index-base is never written to a
-    # file: the source gets the URL without it, and this run uses it (``plan.source``).
-    written = Source(source.name, without_login(source.url), "explicit") if derived else source
-    edit = apply_install_edits(
-        pyproject.document,
-        source=written,
-        configured=current.written,
-        requested=requested_reqs,
-        original_text=pyproject.original.decode("utf-8"),
-        keep=_named_sources(current),
+def install_torch(
+    pyproject: Path, options: InstallOptions, find_env: EnvFinder, say: Callable[[str], None]
+) -> None:
+    """Configure the source and install from it (or only say what would happen); ``say``
+    hears each line to show, in cleo's markup.  Raises a one-line TorchPluginError."""
+    if options.for_kind is not None:
+        _install_for(pyproject, options, find_env, say)
+        return
+    channel = parse_channel(options.channel) if options.channel is not None else None
+    variant, live = asked_variant(pyproject, options, find_env, say)
+    plan = plan_install(
+        pyproject,
+        variant=variant,
+        requested=options.requirements,
+        index_base=options.index_base,
+        channel=channel,
+        target=existing_env(find_env) if variant is None else None,
     )
-    import tomlkit
-
-    updated = read_config(tomlkit.parse(edit.text))
-    return InstallPlan(pyproject, variant, source, updated, edit, written.url != source.url)
-
-
-def _named_sources(current: TorchConfig) -> frozenset[str]:
-    """The plugin sources an edit leaves as written: those Poetry's multiple-constraints
-    entries name, when they name several (with one, a switch renames it and its entries)."""
-    form = current.poetry_form
-    return form.referenced if form is not None and len(form.referenced) > 1 else frozenset()
-
-
-def _local_plan(
-    pyproject: PyProject,
-    requested: Sequence[Requirement],
-    index_base: str | None,
-    target: TargetEnv | None,
-) -> InstallPlan | None:
-    """The plan for a machine-local choice (None when the choice is pyproject's): the chosen
-    variant's source, derived, and no edit.  Named packages need a committed edit: refused."""
-    from poetry_torch_plugin.errors import ConfigError
-    from poetry_torch_plugin.index.pages import source_url
-    from poetry_torch_plugin.project.edits import EditResult
-    from poetry_torch_plugin.service.settings import with_choice
-
-    chosen = with_choice(read_config(pyproject.document), pyproject.path, target)
-    choice = chosen.choice
-    if choice is None or not choice.machine_local:
-        return None
-    if requested:
-        raise ConfigError(
-            f"this machine's variant is {choice.line()}, so `poetry torch install` does not"
-            " edit pyproject.toml; nothing was changed. Name packages without the override"
-            " (or change [tool.poetry-torch] packages), then run the command again."
+    choice = plan.settings.choice
+    if plan.local and choice is not None:
+        say(
+            f"Variant <c2>{choice.variant}</c2>, chosen by <c1>{choice.rule}</c1>"
+            f" ({choice.detail}); pyproject.toml and poetry-torch.lock are left as they are"
         )
-    source = chosen.sources[0]
-    if index_base:
-        source = Source(choice.variant.source_name, source_url(index_base, choice.variant), "")
-    source = Source(source.name, source.url, "explicit")
-    settings = replace(chosen, sources=(source,))
-    text = pyproject.original.decode("utf-8")
-    return InstallPlan(
-        pyproject, choice.variant, source, settings, EditResult(text, False), local=True
+    backend = get_backend(options.installer or plan.settings.installer)
+    say(
+        f"Installing <c1>{', '.join(plan.settings.packages)}</c1> for"
+        f" <c2>{plan.variant.describe()}</c2> from <info>{plan.source.name}</info>"
+        f" ({redact(plan.index_url)})"
+    )
+    checked = (live.pages, live.target) if live is not None else None
+    if options.dry_run:
+        describe(
+            plan, backend, upgrade=options.upgrade, find_env=find_env, say=say, checked=checked
+        )
+        _login_note(plan, say, dry_run=True)
+        return
+    execute_install(
+        plan,
+        find_env(create=True),
+        backend,
+        quiet=options.quiet,
+        verbose=options.verbose,
+        upgrade=options.upgrade,
+        say=say,
+        checked=checked,
+    )
+    if plan.edit.changed:
+        say(f"Updated {plan.pyproject.path.name}: {what_changed(plan)}.")
+    _login_note(plan, say, dry_run=False)
+    say(f"<info>torch ready:</info> {plan.variant.describe()}")
+
+
+def what_changed(plan: InstallPlan) -> str:
+    """What the edit changed, said truly: the source (name or URL), the packages, or else
+    only the source entry's form (made explicit, a Poetry 1 priority key dropped)."""
+    import json
+
+    try:
+        before = read_config(parse_toml(plan.pyproject.original.decode("utf-8")), declared=False)
+        old = before.source()
+    except (TorchPluginError, ValueError):
+        before, old = None, None
+    new = plan.settings.source()
+    parts = []
+    if new is not None and (old is None or (old.name, old.url) != (new.name, new.url)):
+        parts.append(f"source <info>{new.name}</info>")
+    if before is None or before.written != plan.settings.written:
+        parts.append(f"packages = {json.dumps(list(plan.settings.written), ensure_ascii=False)}")
+    if not parts:
+        name = new.name if new is not None else plan.source.name
+        parts.append(f"source <info>{name}</info> entry (priority explicit)")
+    return ", ".join(parts)
+
+
+def _login_note(plan: InstallPlan, say: Callable[[str], None], *, dry_run: bool) -> None:
+    """One line when the index base carried a login: it is not written; store it Poetry's way."""
+    if not plan.login_not_written:
+        return
+    name = plan.source.name
+    variable = "POETRY_HTTP_BASIC_" + "".join(c if c.isalnum() else "_" for c in name.upper())
+    verb = "would not be" if dry_run else "was not"
+    say(
+        f"<comment>The login in the index URL {verb} written to"
+        f" {plan.pyproject.path.name}; store it the Poetry way for later commands:"
+        f" `poetry config http-basic.{name} USER` (or {variable}_USERNAME and"
+        f" {variable}_PASSWORD).</comment>"
+    )
+
+
+def run_plan(plan: InstallPlan, target: TargetEnv | None, *, upgrade: bool) -> Plan:
+    """The ``Plan`` that ``poetry torch install`` applies and ``--dry-run`` prints: this
+    machine's part of a fresh poetry-torch.lock replayed (unless ``upgrade``), else the
+    packages resolved afresh and, for the committed variant, written to the lock; the edits of
+    ``plan``.  ``target`` None: no environment yet (the dry run's).  Refuses, in one line, a
+    machine-local choice the lock lacks, ``--upgrade`` over one it holds, a newer lock."""
+    state = lock_state(plan.pyproject.path, plan.source, plan.settings)
+    part = machine_part(state, plan.settings, target)
+    if part.missing:
+        raise part.refusal()
+    if plan.local:
+        # a machine-local choice replays its own entry of the lock, which it never writes
+        if upgrade and part.lock is not None:
+            raise InstallError(
+                f"--upgrade resolves afresh, and this machine's variant is"
+                f" {part.choice}, whose builds {state.path.name} pins (the"
+                " hook would put them back); nothing was installed and the files were left as"
+                " they were. Run `poetry torch lock --regenerate`, then `poetry torch install`."
+            )
+    else:
+        state.refuse_newer()
+    note = None
+    if state.error is not None and not plan.local:
+        note = f"{state.error.split(';')[0]}: resolving afresh to replace it"
+
+    def failure(problem: str, target: TargetEnv) -> str:
+        return (
+            f"after installing from {redact(plan.index_url)}, {problem};"
+            f" pyproject.toml was not changed, and {put_back(plan.pyproject, target)}."
+            f" Check that the index really serves {plan.variant} builds"
+            " (`poetry torch check`)."
+        )
+
+    return Plan(
+        plan.settings,
+        plan.variant,
+        plan.source,
+        replay=part.lock if not upgrade else None,
+        failure=failure,
+        foreign="pyproject.toml and the earlier build were left as they were",
+        state=state,
+        write_lock=not plan.local,
+        pyproject=plan.pyproject,
+        edit=plan.edit,
+        note=note,
+        put_back=lambda target: put_back(plan.pyproject, target),
     )
 
 
@@ -221,29 +238,9 @@ def execute_install(
     before the last step leaves pyproject.toml and the lock byte-identical and the earlier build
     installed.  Returns the pins that were passed to the installer.
     """
-    from poetry_torch_plugin.core.urls import redact
-    from poetry_torch_plugin.installer.backend import refuse_foreign_builds
-    from poetry_torch_plugin.installer.resolve import install_locked
-    from poetry_torch_plugin.installer.resolve import resolve
-    from poetry_torch_plugin.installer.select import wheelhouse_reason
-    from poetry_torch_plugin.service.lockparts import own_part
-
-    def tell(line: str) -> None:
-        if say is not None:
-            say(line)
-
-    state = lock_state(plan.pyproject.path, plan.source, plan.settings)
-    if plan.local:
-        # a machine-local choice replays its own entry of the lock, which it never writes
-        state = replace(state, lock=_local_entry(plan, state, target), error=None, newer=False)
-        if upgrade and state.lock is not None and plan.settings.choice is not None:
-            raise InstallError(
-                f"--upgrade resolves afresh, and this machine's variant is"
-                f" {plan.settings.choice.line()}, whose builds {state.path.name} pins (the"
-                " hook would put them back); nothing was installed and the files were left as"
-                " they were. Run `poetry torch lock --regenerate`, then `poetry torch install`."
-            )
-    state.refuse_newer()
+    steps = run_plan(plan, target, upgrade=upgrade)
+    state = steps.state
+    assert state is not None  # (run_plan reads it)
     # every file this command may write must be writable before the environment changes
     if plan.edit.changed:
         refuse_read_only(plan.pyproject.path)
@@ -254,106 +251,280 @@ def execute_install(
     probe = checked_probe(plan, target, *(checked or (None, None)))
     with exclusive(target, wait=COMMAND_WAIT):
         refuse_changed(plan.pyproject)
-        with tempfile.TemporaryDirectory(prefix="poetry-torch-wheels-") as tmp:
-            wheelhouse = None
-            replay = state.fresh and state.lock is not None and not upgrade
-            if replay and state.lock is not None:
-                lock = state.lock if plan.local else own_part(state.lock, target)
-            else:
-                if state.error is not None:
-                    tell(f"{state.error.split(';')[0]}: resolving afresh to replace it")
-                # Without PEP 658 metadata (or with a pip older than 25.3) the installer would
-                # download every wheel to resolve and again to install: download once, into a
-                # wheelhouse, and install from it.
-                reason = wheelhouse_reason(probe, backend, target)
-                wheelhouse = Path(tmp) if reason is not None else None
-                tell(
-                    f"Resolving {', '.join(plan.settings.package_names)} for"
-                    f" {plan.variant.describe()} against {redact(plan.index_url)}"
-                    + (
-                        f" ({reason}: downloading each file once, into a temporary wheelhouse)"
-                        if reason is not None
-                        else ""
-                    )
-                )
-                lock = resolve(
-                    backend,
-                    target,
-                    access,
-                    state.inputs,
-                    plan.settings.packages,
-                    verbose=verbose,
-                    quiet=quiet,
-                    known={"torch": probe},
-                    wheelhouse=wheelhouse,
-                )
-            refuse_foreign_builds(
-                {package.name: package.version for package in lock.packages},
-                plan.variant,
-                plan.index_url,
-                kept="pyproject.toml and the earlier build were left as they were",
-            )
-            tell(_install_line(lock, wheelhouse, plan.index_url))
-            installed = install_locked(
-                target,
-                lock,
-                access,
-                backend=backend,
-                quiet=quiet,
-                verbose=verbose,
-                wheelhouse=wheelhouse,
-                listing=probe,
-            )
-        problems = verify(plan.settings, target, plan.variant)
-        if problems:
-            raise InstallError(
-                f"after installing from {redact(plan.index_url)}, {problems[0].text};"
-                f" pyproject.toml was not changed, and {put_back(plan.pyproject, target)}."
-                f" Check that the index really serves {plan.variant} builds"
-                " (`poetry torch check`)."
-            )
-        if plan.edit.changed:
-            write_atomic(plan.pyproject, plan.edit.text)
-        lock_before = state.path.read_bytes() if state.path.is_file() else None
-        if not replay and not plan.local:
-            # the entries for other machines stay: `poetry torch lock --check` says when the
-            # targets changed, and each entry is checked against its inputs before a replay
-            from poetry_torch_plugin.core.lockfile import carried
-
-            write_lock(state.path, carried(lock, state.lock, plan.variant.index_name))
-        if plan.edit.changed:
-            from poetry_torch_plugin.service.relock import refresh_or_put_back
-
-            refresh_or_put_back(
-                plan.pyproject, plan.edit.text, plan.settings, target, state.path, lock_before
-            )
-    return installed
-
-
-def _local_entry(plan: InstallPlan, state: LockState, target: TargetEnv) -> TorchLock | None:
-    """The lock entry of a machine-local choice; None without a readable lock (resolved
-    afresh, as before any lock existed); ConfigError when the lock does not hold it."""
-    from poetry_torch_plugin.service.lockparts import choice_lock
-
-    choice = plan.settings.choice
-    if state.newer or state.error is not None or choice is None:
-        return None
-    return choice_lock(state.lock, plan.settings, plan.variant, state.inputs, target, choice.line())
-
-
-def _install_line(lock: TorchLock, wheelhouse: Path | None, index_url: str) -> str:
-    """``Installing 3 files (812.4 MB) from the wheelhouse …`` or ``… 3 packages from <index>``."""
-    from poetry_torch_plugin.core.urls import redact
-
-    count = len(lock.packages)
-    files = sorted(wheelhouse.iterdir()) if wheelhouse is not None else []
-    if files:
-        size = sum(path.stat().st_size for path in files)
-        return (
-            f"Installing {len(files)} files ({size / 1e6:.1f} MB), downloaded once, with no"
-            " index, each checked against its sha256 in the lock"
+        return apply(
+            steps,
+            target,
+            backend,
+            access,
+            quiet=quiet,
+            verbose=verbose,
+            say=say,
+            page=lambda _: probe,
+            wait=COMMAND_WAIT,
         )
-    return (
-        f"Downloading and installing {count} package{'s' if count != 1 else ''} from"
-        f" {redact(index_url)}, each checked against its sha256 in the lock"
+
+
+def refuse_changed(pyproject: PyProject) -> None:
+    """Stop when pyproject.toml changed since this command read it: another poetry torch
+    command ran while this one waited for the environment, and the plan is out of date."""
+    try:
+        now = pyproject.path.read_bytes()
+    except OSError:
+        now = b""
+    if now != pyproject.original:
+        raise ConfigError(
+            "pyproject.toml changed while this command waited for the environment (another"
+            " poetry torch command ran); nothing was changed. Run the command again."
+        )
+
+
+def checked_probe(
+    plan: InstallPlan,
+    env: TargetEnv | None,
+    pages: IndexPages | None = None,
+    target: WheelTarget | None = None,
+) -> Listing:
+    """Before any download: refuse a variant whose index lacks a configured package for the
+    target (``refuse_unpublished``), then return the torch page (read once: the install reads
+    it for its PEP 658 metadata and hashes).  IndexAccessError when it cannot be read."""
+    pages = pages or pages_for(plan.settings)
+    wanted = plan.settings.packages
+    refuse_unpublished(pages, plan.index_url, plan.variant, wanted, target or wheel_target(env))
+    probe = pages.page(plan.index_url, "torch")
+    if probe is not None:
+        return probe
+    access = access_for(plan.settings, plan.source)
+    return fetch_listing(access.url, "torch", access=access)  # says that torch is not there
+
+
+# Where the commands' temporary files would go: fresh folders of these shapes each run.
+TMP = Path(tempfile.gettempdir()) / "poetry-torch-XXXXXXXX"
+WHEELS = Path(tempfile.gettempdir()) / "poetry-torch-wheels-XXXXXXXX"
+_NEW_ENV = "<new virtualenv>"
+
+
+def describe(
+    plan: InstallPlan,
+    backend: Backend,
+    *,
+    upgrade: bool,
+    find_env: EnvFinder,
+    say: Callable[[str], None],
+    checked: tuple[IndexPages, WheelTarget] | None = None,
+) -> None:
+    """Say what ``execute_install`` would run and write; run and change nothing.  A
+    configured package the index lacks stops it as it would stop the install (``checked``:
+    the pages and wheel target ``--cuda auto`` already read)."""
+    target = _dry_run_target(plan.pyproject.path, find_env, say)
+    pages, tags = checked or (
+        pages_for(plan.settings),
+        wheel_target(None if str(target.root) == _NEW_ENV else target),
     )
+    unread = refuse_unpublished(pages, plan.index_url, plan.variant, plan.settings.packages, tags)
+    if unread is not None and checked is None:
+        say(f"<comment>Could not check which packages the index publishes: {unread}.</comment>")
+    access = access_for(plan.settings, plan.source)
+    # the plan the install would apply, refusals included
+    steps = run_plan(plan, None if str(target.root) == _NEW_ENV else target, upgrade=upgrade)
+    wheels = None
+    if steps.replay is not None and plan.local:
+        say(
+            f"Would install the builds pinned in {LOCK_NAME} for {plan.variant.index_name}"
+            f" ({steps.replay.resolved_for}), hash-checked."
+        )
+    elif steps.replay is not None:
+        say(f"Would install the builds pinned in {LOCK_NAME}, hash-checked.")
+    else:
+        if steps.write_lock:
+            say(f"Would resolve the packages afresh and write {LOCK_NAME}.")
+        else:
+            say(
+                "Would resolve the packages afresh for this machine's choice"
+                f" ({LOCK_NAME} is not replayed here); nothing would be written."
+            )
+        try:  # the page the index check above read, else the one the install would read
+            probe = pages.page(plan.index_url, "torch") or fetch_listing(
+                access.url, "torch", access=access
+            )
+        except IndexAccessError:
+            probe = None  # the real run stops there, before any installer command
+        if str(target.root) == _NEW_ENV:  # its pip is not known yet: the index decides
+            wheels = WHEELS if wheelhouse_needed(probe) else None
+        else:
+            wheels = WHEELS if wheelhouse_reason(probe, backend, target) is not None else None
+        resolving = Request.for_access(access, plan.settings.packages)
+        pip = PipBackend()
+        try:
+            download = pip.download_command(target, resolving, WHEELS) if wheels else None
+        except TargetEnvError:
+            download, wheels = None, None  # no pip to download with: the installer resolves
+        if download is not None:
+            say(
+                "The index offers no PEP 658 metadata: each file would be downloaded once,"
+                " into a temporary wheelhouse, and installed from there."
+            )
+            _say_command(download, resolving, pip, access, say)
+        else:
+            first = backend.report_command(target, resolving, TMP)
+            _say_command(first, resolving, backend, access, say)
+    arguments = ("--require-hashes", "-r", str(TMP / "torch-requirements.txt"))
+    install = Request.for_access(access, arguments)
+    if wheels is not None:
+        install = replace(install, find_links=str(wheels))
+    _say_command(backend.command(target, install), install, backend, access, say)
+    say("(XXXXXXXX: each temporary folder gets a random name, and is removed after the run.)")
+    if steps.edit is not None and steps.edit.changed:
+        say(f"Would update {plan.pyproject.path.name}.")
+
+
+def _say_command(
+    command: list[str],
+    request: Request,
+    backend: Backend,
+    access: IndexAccess,
+    say: Callable[[str], None],
+) -> None:
+    """``Would run: [PIP_INDEX_URL=https://user:***@… ]<command>``: a login travels in that
+    variable, never in the command line, and is shown masked."""
+    import shlex
+
+    login = access.has_credentials and request.find_links is None
+    variable = getattr(backend, "login_variable", "")
+    shown = redact(access.url_with_credentials())  # https://user:***@host/…
+    prefix = f"{variable}={shown} " if login and variable else ""
+    say(f"Would run: {redact_text(prefix + shlex.join(command))}")
+
+
+def _dry_run_target(pyproject: Path, find_env: EnvFinder, say: Callable[[str], None]) -> TargetEnv:
+    """The environment the install would use.  When there is none yet, a placeholder: the
+    install creates it first (as ``poetry install`` would), so naming the interpreter Poetry
+    runs on would show the wrong ``--python``."""
+    if locate_project_env(pyproject.parent, read_project(pyproject).name) is not None:
+        return find_env(create=False)
+    say("Would create the project's virtual environment first.")
+    new = Path(_NEW_ENV)
+    return TargetEnv(new, new / "bin" / "python", ())
+
+
+def _install_for(
+    pyproject: Path, options: InstallOptions, find_env: EnvFinder, say: Callable[[str], None]
+) -> None:
+    """``--for KIND``: set that targets entry (nothing else in the file), then install it only
+    where this machine is of that kind."""
+    kind = str(options.for_kind).strip().lower()
+    flags = [(options.cuda, parse_cuda), (options.rocm, parse_rocm)]
+    values = [
+        "auto" if text.strip().lower() == "auto" else parse(text, published_variants).index_name
+        for text, parse in flags
+        if text is not None
+    ]
+    values += ["cpu"] * options.cpu + ["xpu"] * options.xpu
+    # --index-base too: the entry records a variant, not an index, so the next `poetry
+    # install` would read another one (set [tool.poetry-torch] index-base instead)
+    extra = options.requirements or options.channel or options.upgrade or options.index_base
+    if len(values) != 1 or extra:
+        raise ConfigError(
+            "--for sets one [tool.poetry-torch.targets] entry and takes exactly one of --cuda,"
+            " --rocm, --cpu or --xpu (no package names, --channel, --upgrade or --index-base);"
+            f" nothing was changed. Example: `poetry torch install --cuda 12.9 --for {kind}`."
+        )
+    kind = check_target(kind, values[0])  # before anything is said, planned or written
+    entry = f'[tool.poetry-torch.targets] {kind} = "{values[0]}"'
+    if options.dry_run:
+        say(f"Would set {entry} in {pyproject.name}.")
+        return
+    before = set_target(pyproject, kind, values[0])
+    say(f"Updated {pyproject.name}: {entry}." if before else f"{entry} is already set.")
+    lock_path = pyproject.parent / LOCK_NAME
+    locked = lock_path.read_bytes() if before and lock_path.is_file() else None
+    with undone_on_failure(pyproject, before), lock_put_back(lock_path, locked):
+        if locked is not None:
+            # a project with a lock gets the new target's entries, the others kept as they are
+
+            lock = lock_project(pyproject, find_env(create=True), keep=True)
+            say(f"Locked {kind} in {LOCK_NAME} ({len(lock.entries)} entries for other machines).")
+        applies = applying_target(pyproject)
+        if applies != kind:
+            why = f"the {applies} entry applies here" if applies else "no entry applies here"
+            say(
+                f"This machine is not what {kind} covers ({why}): nothing installed here"
+                " (`poetry torch check` shows which entry applies to it)."
+            )
+            return
+        plain = replace(options, cuda=None, rocm=None, cpu=False, xpu=False, for_kind=None)
+        install_torch(pyproject, plain, find_env, say)
+
+
+def check_target(kind: str, value: str) -> str:
+    """The ``--for`` kind as the keys spell it, once ``<kind> = "<value>"`` is known to be an
+    entry ``[tool.poetry-torch.targets]`` accepts; ConfigError (one line) otherwise.  Checked
+    before anything is written or planned (``--dry-run`` included)."""
+    name = kind.strip().lower()
+    if name not in KEYS:
+        raise ConfigError(
+            f"--for {kind!r} is not a kind of machine (known: {', '.join(KEYS)});"
+            " nothing was changed. Run `poetry torch install --cuda X.Y --for linux-x86_64`,"
+            " for example."
+        )
+    parse_targets({name: value})
+    return name
+
+
+def set_target(pyproject: Path, kind: str, value: str) -> bytes | None:
+    """Write ``<kind> = "<value>"`` into the targets table; the file's earlier bytes when it
+    changed (for ``undone_on_failure``), else None.
+
+    ConfigError (one line, nothing written) for an unknown kind or an unwritable file."""
+    name = check_target(kind, value)
+    pyproject_file = load(pyproject)
+    read_config(pyproject_file.document)  # a [tool.poetry-torch] already wrong: said first
+    edit = apply_target_edit(
+        pyproject_file.document, name, value, pyproject_file.original.decode("utf-8")
+    )
+    if not edit.changed:
+        return None
+
+    # an entry that disagrees with Poetry's multiple-constraints entries: refused unwritten
+    read_config(parse_toml(edit.text))
+    refuse_read_only(pyproject)
+    write_atomic(pyproject_file, edit.text)
+    return pyproject_file.original
+
+
+@contextmanager
+def undone_on_failure(pyproject: Path, before: bytes | None) -> Iterator[None]:
+    """``--for`` writes its entry, then installs: when the install fails (or Ctrl-C), put
+    pyproject.toml back byte for byte, unless someone changed it meanwhile, so a failed
+    command leaves the file as it was (and its "pyproject.toml was not changed" holds)."""
+    if before is None:
+        yield
+        return
+
+    written = pyproject.read_bytes()
+    try:
+        yield
+    except BaseException:
+        with suppress(OSError, ConfigError):  # changed meanwhile, or unwritable: left so
+            files.write_atomic(pyproject, before, expected=written)
+        raise
+
+
+@contextmanager
+def lock_put_back(path: Path, before: bytes | None) -> Iterator[None]:
+    """poetry-torch.lock as it was (``before``), should the rest of ``--for`` fail."""
+    if before is None:
+        yield
+        return
+
+    try:
+        yield
+    except BaseException:
+        with suppress(OSError, ConfigError):
+            files.write_atomic(path, before)
+        raise
+
+
+def applying_target(pyproject: Path) -> str | None:
+    """The ``[tool.poetry-torch.targets]`` key that applies to this machine, if any."""
+    matched = matching_target(read_config(load(pyproject).document))
+    return matched[0] if matched is not None else None

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from poetry_torch_plugin.core.machine import Machine
     from poetry_torch_plugin.env.runtime import RuntimeResult
-    from poetry_torch_plugin.service.report import Report
+    from poetry_torch_plugin.service.check import Report
 
 
 _LEVEL_TAGS = {"ok": "info", "warning": "comment", "error": "error"}

@@ -1,4 +1,10 @@
-"""The configured source and variant, how to reach its index, and the hook's skip switch."""
+"""The configured source and variant, the variant this machine chooses (``with_choice``), how to
+reach the index, and the hook's skip switch.
+
+``with_choice`` runs before every hooked Poetry command, so the imports of what only some
+rules need (detection, the fit rules, the facts) stay inside the functions that need them:
+at module top they would load machine/*, ctypes, core.fit and core.facts into every
+``poetry lock`` or ``poetry show``."""
 
 from __future__ import annotations
 
@@ -70,7 +76,7 @@ def request_for(
     return Request.for_access(access, requirements, quiet=quiet, verbose=verbose)
 
 
-def _existing_source(settings: TorchConfig) -> tuple[Source, Variant]:
+def existing_source(settings: TorchConfig) -> tuple[Source, Variant]:
     """The one pytorch source and its variant; ConfigError when there is none or several."""
     source = settings.source()
     if source is None:
@@ -88,7 +94,7 @@ def _existing_source(settings: TorchConfig) -> tuple[Source, Variant]:
 
 def configured_variant(settings: TorchConfig) -> tuple[Source, Variant]:
     """The configured source and variant, for the hook: the source must also be explicit."""
-    source, variant = _existing_source(settings)
+    source, variant = existing_source(settings)
     if source.priority != "explicit":
         raise ConfigError(
             f"the source {source.name} has priority {source.priority or 'primary'!r}, so Poetry"
@@ -108,7 +114,7 @@ def skip_requested() -> bool:
 def with_choice(
     settings: TorchConfig, pyproject: Path, target: TargetEnv | None = None
 ) -> TorchConfig:
-    """``settings`` with the variant this machine installs decided (``core.choice``: env >
+    """``settings`` with the variant this machine installs decided (``core.targets``: env >
     poetry.toml > pyproject's targets > pyproject > auto) and ``sources`` holding the one source to install from.
 
     pyproject.toml is not read again nor changed: a machine-local choice only changes what the
@@ -127,7 +133,7 @@ def with_choice(
 
     configured = settings.source()
     machine = _detected_once()  # the target rule and auto may both ask: detect once
-    matched = _target(settings, machine)
+    matched = matching_target(settings, machine)
     choice = choose_variant(
         env=parse_variant(
             os.environ.get(VARIANT_ENV),
@@ -144,11 +150,11 @@ def with_choice(
     )
     if choice is None:
         return settings  # nothing names a variant: the callers' "no pytorch source" errors
-    source = _source_for(settings, configured, choice.variant)
+    source = source_for(settings, configured, choice.variant)
     return replace(settings, sources=(source,), choice=choice)
 
 
-def _source_for(settings: TorchConfig, configured: Source | None, variant: Variant) -> Source:
+def source_for(settings: TorchConfig, configured: Source | None, variant: Variant) -> Source:
     import os
 
     from poetry_torch_plugin.core.config import INDEX_BASE_ENV
@@ -197,7 +203,7 @@ def _detected_once() -> Callable[[], Machine]:
     return machine
 
 
-def _target(
+def matching_target(
     settings: TorchConfig, machine: Callable[[], Machine] | None = None
 ) -> tuple[str, str] | None:
     """The ``[tool.poetry-torch.targets]`` entry for this machine; GPUs are detected only

@@ -9,7 +9,10 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion
 from packaging.version import Version
 
+from poetry_torch_plugin.core.urls import redact
+from poetry_torch_plugin.core.urls import without_login
 from poetry_torch_plugin.env.installed import installed_distributions
+from poetry_torch_plugin.env.installed import requires_of
 
 
 if TYPE_CHECKING:
@@ -111,8 +114,6 @@ def companion_mismatches(installed: Mapping[str, InstalledDist]) -> list[Problem
     from packaging.requirements import InvalidRequirement
     from packaging.requirements import Requirement
 
-    from poetry_torch_plugin.env.installed import requires_of
-
     torch = installed.get("torch")
     if torch is None:
         return []
@@ -167,9 +168,6 @@ def foreign_builds(
     they came from: PyPI's builds (an untagged dist-info version whose version.py names a
     build) or a direct URL or file install from elsewhere (its ``direct_url.json``).  Each text
     names the packages, the origin and the tool that installed them (``INSTALLER``)."""
-    from poetry_torch_plugin.core.urls import redact
-    from poetry_torch_plugin.core.urls import without_login
-
     # the URL as written and without its login (pip records the latter); only the URL is
     # needed, so no credentials are looked up (Poetry's keyring costs ~0.1 s offline)
     prefixes = [source.url.rstrip("/") + "/", without_login(source.url).rstrip("/") + "/"]

@@ -16,8 +16,24 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from poetry_torch_plugin.core.lockfile import LOCK_NAME
+from poetry_torch_plugin.core.urls import redact
 from poetry_torch_plugin.core.variants import Source
 from poetry_torch_plugin.errors import ConfigError
+from poetry_torch_plugin.index.pages import download_verified
+from poetry_torch_plugin.index.pages import fetch_listing
+from poetry_torch_plugin.index.pages import file_sha256
+from poetry_torch_plugin.installer.backend import environment_tag_set
+from poetry_torch_plugin.installer.select import get_backend
+from poetry_torch_plugin.project.files import write_atomic
+from poetry_torch_plugin.project.lockstate import configured
+from poetry_torch_plugin.project.lockstate import fresh_lock
+from poetry_torch_plugin.project.lockstate import lock_state
+from poetry_torch_plugin.service.apply import apply
+from poetry_torch_plugin.service.lock import every_part
+from poetry_torch_plugin.service.plan import Plan
+from poetry_torch_plugin.service.plan import machine_part
+from poetry_torch_plugin.service.settings import access_for
+from poetry_torch_plugin.service.settings import with_choice
 
 
 if TYPE_CHECKING:
@@ -27,7 +43,9 @@ if TYPE_CHECKING:
 
     from poetry_torch_plugin.core.config import TorchConfig
     from poetry_torch_plugin.core.lockfile import TorchLock
+    from poetry_torch_plugin.env.installed import TargetEnv
     from poetry_torch_plugin.service.settings import EnvFinder
+
 
 WHEELHOUSE_ENV = "POETRY_TORCH_WHEELHOUSE"
 
@@ -42,8 +60,6 @@ class Filled:
 def locked(pyproject: Path, purpose: str = "fill a wheelhouse from") -> TorchLock:
     """The project's poetry-torch.lock, which must be fresh: a wheelhouse is only as good as
     the lock it replays."""
-    from poetry_torch_plugin.project.lockstate import fresh_lock
-
     return fresh_lock(
         pyproject,
         stale=lambda problem: f"{problem.rstrip('.')}; the wheelhouse was left as it is.",
@@ -90,15 +106,6 @@ def fill(
 ) -> Filled:
     """Download the selected locked files into ``dest`` (kept ones are re-checked, not
     re-downloaded) and write its ``simple/`` pages."""
-    from poetry_torch_plugin.core.urls import redact
-    from poetry_torch_plugin.index.pages import download_verified
-    from poetry_torch_plugin.index.pages import fetch_listing
-    from poetry_torch_plugin.index.pages import file_sha256
-    from poetry_torch_plugin.installer.backend import environment_tag_set
-    from poetry_torch_plugin.project.lockstate import configured
-    from poetry_torch_plugin.service.lockparts import every_part
-    from poetry_torch_plugin.service.settings import access_for
-
     lock = locked(pyproject)
     _writable_folder(dest)  # before the project environment is looked for (or created)
     tags = None if every_file else environment_tag_set(find_env(create=True).python)
@@ -196,8 +203,6 @@ def _writable_folder(dest: Path) -> None:
 
 def _write_simple(dest: Path, files: list[tuple[str, str, str]]) -> None:
     """``simple/index.html`` and ``simple/<package>/index.html`` linking the flat files."""
-    from poetry_torch_plugin.project.files import write_atomic
-
     by_package: dict[str, list[tuple[str, str]]] = {}
     for package, filename, digest in files:
         by_package.setdefault(package, []).append((filename, digest))
@@ -273,21 +278,21 @@ def holds(wheelhouse: Path, lock: TorchLock, tags: Collection[str] | None = None
 def _this_machine(
     lock: TorchLock, settings: TorchConfig, pyproject: Path, find_env: EnvFinder
 ) -> TorchLock:
-    """The part of ``lock`` this machine installs: its entry when its variant is a
-    machine-local choice (``service.universal.choice_lock``), else ``own_part``'s."""
-    from poetry_torch_plugin.project.lockstate import lock_state
-    from poetry_torch_plugin.service.lockparts import choice_lock
-    from poetry_torch_plugin.service.lockparts import own_part
-    from poetry_torch_plugin.service.settings import with_choice
-
+    """The part of ``lock`` (fresh) this machine installs (``service.plan.machine_part``): its
+    entry when its variant is a machine-local choice, else the committed variant's part."""
     choice = with_choice(settings, pyproject).choice
-    if choice is None or not choice.machine_local:  # a single lock: no environment looked for
-        return own_part(lock, find_env(create=True)) if lock.entries else lock
-    target = find_env(create=True)
-    chosen = with_choice(settings, pyproject, target)
-    state = lock_state(pyproject, chosen.sources[0], chosen)
-    entry = choice_lock(lock, chosen, choice.variant, state.inputs, target, choice.line())
-    return entry if entry is not None else lock
+    local = choice is not None and choice.machine_local
+    # a single lock for the committed variant: no environment looked for
+    target = find_env(create=True) if local or lock.entries else None
+    chosen = with_choice(settings, pyproject, target) if local else settings
+    source = chosen.sources[0] if local else settings.source()
+    if source is None:
+        return lock
+    state = replace(lock_state(pyproject, source, chosen), lock=lock, error=None, newer=False)
+    part = machine_part(state, chosen, target)
+    if part.missing:
+        raise part.refusal()
+    return part.lock if part.lock is not None else lock
 
 
 def from_env() -> Path | None:
@@ -309,14 +314,6 @@ def install_from(
 ) -> tuple[str, ...]:
     """Replay the fresh lock from ``wheelhouse`` alone (no index, hash-checked); no file of the
     project is written.  Returns the pins installed (none for a dry run)."""
-    from poetry_torch_plugin.env.installed import exclusive
-    from poetry_torch_plugin.installer.backend import environment_tag_set
-    from poetry_torch_plugin.installer.resolve import install_locked
-    from poetry_torch_plugin.installer.select import get_backend
-    from poetry_torch_plugin.project.lockstate import configured
-    from poetry_torch_plugin.service.settings import access_for
-    from poetry_torch_plugin.service.verify import verify
-
     house = usable(wheelhouse)
     lock = locked(pyproject, "install from a wheelhouse")
     settings, source = configured(pyproject)
@@ -337,22 +334,12 @@ def install_from(
     access = access_for(settings, source)
     target = find_env(create=True)
     holds(house, lock, environment_tag_set(target.python))
-    with exclusive(target):
-        pins = install_locked(
-            target,
-            lock,
-            access,
-            backend=backend,
-            quiet=quiet,
-            verbose=verbose,
-            wheelhouse=house,
-        )
-    problems = verify(settings, target, source.variant) if source.variant else []
-    if problems:
-        from poetry_torch_plugin.errors import InstallError
 
-        raise InstallError(
-            f"after installing from the wheelhouse {house}, {problems[0].text}; no file"
+    def failure(problem: str, _: TargetEnv) -> str:
+        return (
+            f"after installing from the wheelhouse {house}, {problem}; no file"
             " of the project was changed. Refill it with `poetry torch wheelhouse`."
         )
-    return pins
+
+    plan = Plan(settings, source.variant, source, replay=lock, failure=failure, wheelhouse=house)
+    return apply(plan, target, backend, access, quiet=quiet, verbose=verbose)

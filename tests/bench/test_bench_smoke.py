@@ -26,7 +26,7 @@ from tests.support.poetry_env import REPO
 from tests.support.poetry_env import build_poetry_venv
 
 
-pytestmark = [pytest.mark.slow]
+pytestmark = [pytest.mark.slow, pytest.mark.bench]
 
 # padded stand-ins of 1 MB instead of the real torch wheels some machines hold
 SMALL = ("--no-real", "--padded-mb", "1")

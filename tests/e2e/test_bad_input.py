@@ -1,4 +1,9 @@
-"""Every bad input ends in one line that says what to do, and loses nothing."""
+"""Every bad input ends in one line that says what to do, and loses nothing.
+
+The refusals that must change nothing share one installed project (``refusing``): each checks
+that pyproject.toml and the installed build are as they were, so a refusal that did change
+something fails its own test. The tests that edit the project get their own (``installed``).
+"""
 
 from __future__ import annotations
 
@@ -22,6 +27,21 @@ def installed(project: Project) -> Project:
     return project
 
 
+@pytest.fixture(scope="module")
+def _shared_installed(module_project: Project) -> Project:
+    """``installed``, built once for the module's refusals."""
+    module_project.run("torch", "install", "--cuda", "12.9")
+    assert module_project.version_of("torch") == "2.9.0+cu129"
+    return module_project
+
+
+@pytest.fixture
+def refusing(_shared_installed: Project, index_server: IndexServer) -> Project:
+    """The module's shared cu129 project, for a command that must refuse and change nothing;
+    the index has no faults and an empty log (``index_server``)."""
+    return _shared_installed
+
+
 def assert_refused(
     project: Project, args: tuple[str, ...], expected: str, extra_env: dict[str, str] | None = None
 ) -> str:
@@ -43,31 +63,31 @@ def assert_refused(
 
 
 @pytest.mark.parametrize("value", ["12.x", "cu12", "banana", "12.9;rm -rf /", ""])
-def test_invalid_cuda_value(installed: Project, value: str) -> None:
-    assert_refused(installed, ("torch", "install", "--cuda", value), "invalid --cuda value")
+def test_invalid_cuda_value(refusing: Project, value: str) -> None:
+    assert_refused(refusing, ("torch", "install", "--cuda", value), "invalid --cuda value")
 
 
-def test_unpublished_variant_404(installed: Project) -> None:
-    assert_refused(installed, ("torch", "install", "--cuda", "11.7"), "HTTP 404")
+def test_unpublished_variant_404(refusing: Project) -> None:
+    assert_refused(refusing, ("torch", "install", "--cuda", "11.7"), "HTTP 404")
 
 
-def test_unreachable_index(installed: Project) -> None:
+def test_unreachable_index(refusing: Project) -> None:
     assert_refused(
-        installed,
+        refusing,
         ("torch", "install", "--cuda", "12.8", "--index-base", "http://127.0.0.1:9/whl"),
         "cannot reach the index",
     )
 
 
-def test_no_wheel_for_this_python(installed: Project) -> None:
+def test_no_wheel_for_this_python(refusing: Project) -> None:
     # the live index check refuses it before any download, naming this Python and platform
-    line = assert_refused(installed, ("torch", "install", "--cuda", "12.6"), "has no wheel for cp3")
+    line = assert_refused(refusing, ("torch", "install", "--cuda", "12.6"), "has no wheel for cp3")
     assert "linux_x86_64" in line or "linux_aarch64" in line
     assert "nothing was downloaded" in line
 
 
-def test_requirement_nothing_satisfies(installed: Project) -> None:
-    line = assert_refused(installed, ("torch", "install", "torch==3.0"), "matches no version on")
+def test_requirement_nothing_satisfies(refusing: Project) -> None:
+    line = assert_refused(refusing, ("torch", "install", "torch==3.0"), "matches no version on")
     assert "newest: 2.8.0+cu129, 2.9.0+cu129" in line
 
 

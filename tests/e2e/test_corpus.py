@@ -170,11 +170,17 @@ def corpus(
     poetry_bin: Path,
     _index_server_session: IndexServer,
 ) -> Iterator[Corpus]:
-    """Starts the job of every selected test of this module at once, a few at a time."""
+    """Starts the job of every selected test of this module at once, a few at a time.
+
+    Not under pytest-xdist: a worker runs only the tests it is handed, one by one, and every
+    worker sees every selected test, so starting them all here would run each job on every
+    worker. There each test starts its own job (``Corpus.result``), and the workers run the
+    jobs side by side."""
     workers = max(2, min(4, os.cpu_count() or 2))
     runner = Corpus(tmp_path_factory.mktemp("corpus"), poetry_bin, _index_server_session, workers)
     module = sys.modules[__name__]
-    for item in request.session.items:
+    items = [] if os.environ.get("PYTEST_XDIST_WORKER") else request.session.items
+    for item in items:
         if isinstance(item, pytest.Function) and item.module is module:
             spec = getattr(item, "callspec", None)
             job = TEST_JOBS.get(item.originalname)

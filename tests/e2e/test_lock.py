@@ -208,8 +208,21 @@ def test_changing_cuda_rewrites_the_lock_and_a_hand_edit_makes_it_stale(
     assert "poetry-torch" not in quiet.stdout + quiet.stderr
 
 
-def test_export_installs_with_plain_pip(project: Project, tmp_path: Path) -> None:
-    project.run("torch", "install", "--cuda", "12.9")
+@pytest.fixture(scope="module")
+def _installed_cu129(module_project: Project) -> Project:
+    module_project.run("torch", "install", "--cuda", "12.9")
+    return module_project
+
+
+@pytest.fixture
+def exporting(_installed_cu129: Project, index_server: IndexServer) -> Project:
+    """cu129 installed and locked, shared by the module's export tests (they only read the
+    lock and write their own export file); the index has no faults (``index_server``)."""
+    return _installed_cu129
+
+
+def test_export_installs_with_plain_pip(exporting: Project, tmp_path: Path) -> None:
+    project = exporting
     project.run("torch", "export", "-o", "requirements-torch.txt")
     exported = project.root / "requirements-torch.txt"
     text = exported.read_text()
@@ -234,14 +247,14 @@ def test_export_installs_with_plain_pip(project: Project, tmp_path: Path) -> Non
     assert {name: installed[name].version for name in CU129_29} == CU129_29
 
 
-def test_pylock_export_installs_with_uv(project: Project, tmp_path: Path) -> None:
+def test_pylock_export_installs_with_uv(exporting: Project, tmp_path: Path) -> None:
     """Issue 14 item 4: PEP 751 ``pylock.toml``, read by a real installer (uv)."""
     from poetry_torch_plugin.installer.uv import find_uv
 
     uv = find_uv()
     if uv is None:
         pytest.skip("uv is not installed: `.venv/bin/pip install uv`")
-    project.run("torch", "install", "--cuda", "12.9")
+    project = exporting
     wrong = project.run("torch", "export", "--format", "pylock", "-o", "torch.lock", check=False)
     assert wrong.returncode == 1
     assert "pylock.<name>.toml" in wrong.stderr

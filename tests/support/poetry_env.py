@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import subprocess
 import sys
 import venv
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 
@@ -32,23 +34,56 @@ def pip_environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(("POETRY_", "VIRTUAL_ENV"))}
 
 
+def run_versions() -> tuple[str, ...]:
+    """The Poetry versions a test run uses (tests/conftest.py): POETRY_TORCH_TEST_POETRY's
+    alone when set, else the newest (every e2e test) and the oldest (the ``smoke`` tests)."""
+    pinned = os.environ.get(POETRY_VERSION_ENV)
+    return (pinned,) if pinned else (DEFAULT_POETRY, OLDEST_POETRY)
+
+
+def _stamp(poetry_version: str) -> str:
+    """What a ready venv was built from: the Poetry version, this checkout (the plugin is
+    installed editable from it) and its pyproject.toml (the plugin's dependencies and entry
+    points), so a cached venv of another checkout or an older pyproject.toml is rebuilt."""
+    pyproject = hashlib.sha256((REPO / "pyproject.toml").read_bytes()).hexdigest()
+    return f"{poetry_version}\n{REPO}\n{pyproject}\n"
+
+
+def _ready(marker: Path, poetry: Path, stamp: str) -> bool:
+    try:
+        return poetry.exists() and marker.read_text() == stamp
+    except OSError:
+        return False
+
+
 def build_poetry_venv(dest: Path, poetry_version: str) -> Path:
-    """Create ``dest`` with Poetry ``poetry_version`` and the plugin; return the poetry binary."""
+    """Create ``dest`` with Poetry ``poetry_version`` and the plugin; return the poetry binary.
+
+    A venv already there is reused when it was built from the same version, checkout and
+    pyproject.toml (``_stamp``); otherwise it is built again."""
     bin_dir = dest / ("Scripts" if os.name == "nt" else "bin")
     poetry = bin_dir / "poetry"
     marker = dest / f".ready-{poetry_version}"
-    if marker.exists() and poetry.exists():
+    stamp = _stamp(poetry_version)
+    if _ready(marker, poetry, stamp):
         return poetry
     dest.parent.mkdir(parents=True, exist_ok=True)
     # pytest-xdist workers share the folder: one builds, the others wait for it
     with (dest.parent / f".building-{dest.name}").open("w") as guard:
         fcntl.flock(guard, fcntl.LOCK_EX)
-        if marker.exists() and poetry.exists():
+        if _ready(marker, poetry, stamp):
             return poetry
-        return _build(dest, poetry_version, poetry, marker)
+        return _build(dest, poetry_version, poetry, marker, stamp)
 
 
-def _build(dest: Path, poetry_version: str, poetry: Path, marker: Path) -> Path:
+def prebuild(root: Path, versions: tuple[str, ...]) -> list[Path]:
+    """``build_poetry_venv(root / f"poetry-{version}", version)`` for each version, at once
+    (pip spends most of it waiting on the registry and on one core)."""
+    with ThreadPoolExecutor(max_workers=max(1, len(versions))) as pool:
+        return list(pool.map(lambda v: build_poetry_venv(root / f"poetry-{v}", v), versions))
+
+
+def _build(dest: Path, poetry_version: str, poetry: Path, marker: Path, stamp: str) -> Path:
     bin_dir = poetry.parent
     venv.EnvBuilder(with_pip=True, clear=True).create(dest)
     python = bin_dir / "python"
@@ -67,7 +102,7 @@ def _build(dest: Path, poetry_version: str, poetry: Path, marker: Path) -> Path:
         check=True,
         env=pip_environment(),
     )
-    marker.write_text(poetry_version)
+    marker.write_text(stamp)
     return poetry
 
 
@@ -75,9 +110,15 @@ def main() -> None:
     """``python -m tests.support.poetry_env DEST [VERSION]``: prebuild for CI and the demo.
 
     ``python -m tests.support.poetry_env --supported`` prints SUPPORTED_POETRY, one a line.
+    ``python -m tests.support.poetry_env --prebuild ROOT`` builds ``ROOT/poetry-X`` for every
+    version of ``run_versions()`` at once (``./dev test``, before its pytest workers start).
     """
     if sys.argv[1:2] == ["--supported"]:
         sys.stdout.write("".join(f"{version}\n" for version in SUPPORTED_POETRY))
+        return
+    if sys.argv[1:2] == ["--prebuild"]:
+        for poetry in prebuild(Path(sys.argv[2]), run_versions()):
+            sys.stdout.write(f"{poetry}\n")
         return
     dest = Path(sys.argv[1])
     version = sys.argv[2] if len(sys.argv) > 2 else DEFAULT_POETRY

@@ -5,6 +5,12 @@ One direction: ``plugin > console > service > installer > index > {seam | machin
 in one pair of braces never import each other.  Poetry's internals (``poetry.*`` other than
 ``poetry.core``) and cleo only in ``plugin``, ``console`` and ``seam``.  ``core`` does no I/O.
 Imports inside functions and under ``TYPE_CHECKING`` count like any other.
+
+The house's shape (issue 21): one concept per module (at most 800 lines, at most 60
+modules, a file name once but for a console command and its service flow), no import cycles,
+no ``_private`` name taken from another module, and own-package imports at the top of the
+module outside ``plugin``, ``console`` and ``seam`` (at most 100 elsewhere, each at a
+deliberate start-up boundary).
 """
 
 from __future__ import annotations
@@ -193,11 +199,196 @@ def test_the_checker_sees_imports_inside_functions_and_type_checking(tmp_path: P
     assert "poetry.console.application" in names
 
 
+# ---- the house's shape (issue 21): one concept per module, no cycles, no private reach-ins ----
+
+MAX_LINES = 800  # a module is sized by its concept; look again at 600, never split for size
+MAX_MODULES = 60  # non-empty modules
+MAX_LAZY_OWN_IMPORTS = 100  # own-package imports inside functions, outside the lazy boundary
+# where an import inside a function is the rule, not the exception: the entry point and the
+# command/listener layer keep Poetry's start-up cost down; the seam follows Poetry versions
+LAZY_BOUNDARY = frozenset({"plugin", "console", "seam"})
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def own_modules() -> dict[str, Path]:
+    return {module_name(path): path for path in modules()}
+
+
+def _targets(node: ast.AST, known: dict[str, Path]) -> list[tuple[str, str]]:
+    """(module, name) pairs an own-package import statement binds; name "" for a whole module."""
+    found: list[tuple[str, str]] = []
+    if (
+        isinstance(node, ast.ImportFrom)
+        and node.module
+        and node.module.startswith("poetry_torch_plugin")
+    ):
+        for alias in node.names:
+            child = f"{node.module}.{alias.name}"
+            found.append((child, "") if child in known else (node.module, alias.name))
+    elif isinstance(node, ast.Import):
+        found += [(a.name, "") for a in node.names if a.name.startswith("poetry_torch_plugin")]
+    return found
+
+
+def own_imports(path: Path, known: dict[str, Path]) -> list[tuple[int, str, str, bool]]:
+    """Every own-package import in ``path``: (line, module, name, inside a function)."""
+    found: list[tuple[int, str, str, bool]] = []
+
+    def visit(node: ast.AST, in_function: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            nested = in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef))
+            found.extend(
+                (child.lineno, module, name, in_function)
+                for module, name in _targets(child, known)
+                if isinstance(child, (ast.Import, ast.ImportFrom))
+            )
+            visit(child, nested)
+
+    visit(ast.parse(path.read_text(encoding="utf-8")), False)
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    known = own_modules()
+    graph: dict[str, set[str]] = {name: set() for name in known}
+    for name, path in known.items():
+        for _, module, _, _ in own_imports(path, known):
+            if module in known and module != name:
+                graph[name].add(module)
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def connect(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for other in sorted(graph.get(node, ())):
+            if other not in index:
+                connect(other)
+                low[node] = min(low[node], low[other])
+            elif other in on_stack:
+                low[node] = min(low[node], index[other])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                other = stack.pop()
+                on_stack.discard(other)
+                component.append(other)
+                if other == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            connect(node)
+    return found
+
+
 def test_no_module_is_over_800_lines() -> None:
-    # issue 21: one concept per module, never split for size alone (look again at 600)
     long = [
         f"{path.relative_to(PACKAGE)}: {n}"
         for path in modules()
-        if (n := len(path.read_text(encoding="utf-8").splitlines())) > 800
+        if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES
     ]
     assert not long, long
+
+
+def test_no_import_cycles_counting_every_import() -> None:
+    assert cycles(import_graph()) == []
+
+
+def test_the_cycle_finder_finds_a_cycle_through_a_function_import() -> None:
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_private_name_is_imported_from_another_module() -> None:
+    known = own_modules()
+    wrong = [
+        f"{path.relative_to(PACKAGE)}:{line} imports {module}.{name}"
+        for path in modules()
+        for line, module, name, _ in own_imports(path, known)
+        if name.startswith("_") and not name.startswith("__")
+    ]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_no_private_name_is_reached_through_another_module() -> None:
+    """``probes._read_text`` after ``from ...machine import probes`` counts like importing it."""
+    known = own_modules()
+    wrong = []
+    for path in modules():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        aliases = {
+            (alias.asname or alias.name)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module
+            for alias in node.names
+            if f"{node.module}.{alias.name}" in known
+        }
+        wrong += [
+            f"{path.relative_to(PACKAGE)}:{node.lineno} uses {node.value.id}.{node.attr}"
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in aliases
+            and node.attr.startswith("_")
+            and not node.attr.startswith("__")
+        ]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_own_imports_sit_at_the_top_outside_the_lazy_boundary() -> None:
+    known = own_modules()
+    lazy = {
+        f"{path.relative_to(PACKAGE)}:{line} {module}"
+        for path in modules()
+        if part_of(path) not in LAZY_BOUNDARY
+        for line, module, _, inside in own_imports(path, known)
+        if inside
+    }
+    assert len(lazy) <= MAX_LAZY_OWN_IMPORTS, "\n".join(sorted(lazy))
+
+
+def holds_code(path: Path) -> bool:
+    """A module counts unless it is a package's ``__init__`` holding at most a docstring."""
+    body = ast.parse(path.read_text(encoding="utf-8")).body
+    docstring_only = all(
+        isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) for node in body
+    )
+    return path.name != "__init__.py" or not docstring_only
+
+
+def test_at_most_60_modules() -> None:
+    counted = [path for path in modules() if holds_code(path)]
+    assert len(counted) <= MAX_MODULES, len(counted)
+
+
+def test_a_file_name_appears_once() -> None:
+    """Except a console command and the service flow of the same name."""
+    by_name: dict[str, list[str]] = {}
+    for path in modules():
+        if path.name != "__init__.py":
+            by_name.setdefault(path.name, []).append(str(path.parent.relative_to(PACKAGE)))
+    commands = "console/commands/torch"
+    wrong = {
+        name: places
+        for name, places in by_name.items()
+        if len(places) > 1 and sorted(places) != sorted([commands, "service"])
+    }
+    assert not wrong, wrong

@@ -14,9 +14,9 @@ from poetry_torch_plugin.core.targets import parse_targets
 from poetry_torch_plugin.errors import ConfigError
 from poetry_torch_plugin.errors import TargetEnvError
 from poetry_torch_plugin.project.edits import apply_target_edit
-from poetry_torch_plugin.service.install_command import InstallOptions
-from poetry_torch_plugin.service.install_command import install_torch
-from poetry_torch_plugin.service.targets import undone_on_failure
+from poetry_torch_plugin.service.choose import InstallOptions
+from poetry_torch_plugin.service.install import install_torch
+from poetry_torch_plugin.service.install import undone_on_failure
 from tests.support.toml import loads
 
 
@@ -158,7 +158,7 @@ def test_for_refuses_a_malformed_table_in_one_line_and_writes_nothing(
     tmp_path: Path, body: str, message: str
 ) -> None:
     """These were AttributeError tracebacks, or an entry added to an invalid config."""
-    from poetry_torch_plugin.service.targets import set_target
+    from poetry_torch_plugin.service.install import set_target
 
     pyproject = tmp_path / "pyproject.toml"
     pyproject.write_text(body)

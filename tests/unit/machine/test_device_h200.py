@@ -38,7 +38,7 @@ from poetry_torch_plugin.machine.probes import parse_proc_driver_version
 from poetry_torch_plugin.machine.probes import parse_query_gpu_csv
 from poetry_torch_plugin.machine.probes import parse_smi_header
 from poetry_torch_plugin.project.files import read_project
-from poetry_torch_plugin.service.report import build_report
+from poetry_torch_plugin.service.check import build_report
 from tests.support.check_demo import PYPROJECT
 from tests.support.check_demo import make_check_demo
 from tests.support.check_demo import write_dist

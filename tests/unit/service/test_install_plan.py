@@ -10,7 +10,7 @@ import pytest
 from poetry_torch_plugin.core.config import INDEX_BASE_ENV
 from poetry_torch_plugin.core.targets import VARIANT_ENV
 from poetry_torch_plugin.errors import ConfigError
-from poetry_torch_plugin.service.install import plan_install
+from poetry_torch_plugin.service.plan import plan_install
 
 
 PYPROJECT = """[project]

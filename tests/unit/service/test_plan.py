@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from poetry_torch_plugin.core.variants import parse_cuda
-from poetry_torch_plugin.service.install import plan_install
+from poetry_torch_plugin.service.plan import plan_install
 
 
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ def test_the_variable_beats_the_source_url(tmp_path: Path, monkeypatch: pytest.M
 
 def test_updated_line_says_what_changed(tmp_path: Path) -> None:
     """ "Updated pyproject.toml: source …" only when the source changed (issue 12, item 28)."""
-    from poetry_torch_plugin.service.install_command import what_changed
+    from poetry_torch_plugin.service.install import what_changed
 
     path = tmp_path / "pyproject.toml"
     path.write_text(PYPROJECT.format(url="https://download.pytorch.org/whl/cu129"))

@@ -17,7 +17,7 @@ from poetry_torch_plugin.core.config import read_config
 from poetry_torch_plugin.core.targets import VARIANT_ENV
 from poetry_torch_plugin.core.variants import parse_cuda
 from poetry_torch_plugin.errors import ConfigError
-from poetry_torch_plugin.service.install import plan_install
+from poetry_torch_plugin.service.plan import plan_install
 from poetry_torch_plugin.service.settings import with_choice
 
 
@@ -125,7 +125,7 @@ def test_a_switch_that_would_rewrite_the_entries_is_refused(path: Path) -> None:
 
 
 def test_for_an_entry_disagreeing_with_the_form_is_refused_unwritten(path: Path) -> None:
-    from poetry_torch_plugin.service.targets import set_target
+    from poetry_torch_plugin.service.install import set_target
 
     with pytest.raises(ConfigError, match="disagree on linux-x86_64"):
         set_target(path, "linux-x86_64", "cpu")

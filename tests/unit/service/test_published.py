@@ -12,8 +12,8 @@ from poetry_torch_plugin.errors import IndexAccessError
 from poetry_torch_plugin.errors import NotPublishedError
 from poetry_torch_plugin.index.access import IndexAccess
 from poetry_torch_plugin.index.pages import IndexPages
-from poetry_torch_plugin.service.published import LiveIndex
-from poetry_torch_plugin.service.published import refuse_unpublished
+from poetry_torch_plugin.service.choose import LiveIndex
+from poetry_torch_plugin.service.choose import refuse_unpublished
 from tests.unit.index.test_pages_published import CP312_LINUX
 from tests.unit.index.test_pages_published import write_index
 

@@ -27,8 +27,8 @@ from poetry_torch_plugin.env.runtime import RuntimeResult
 from poetry_torch_plugin.machine.detect import machine_from_dict
 from poetry_torch_plugin.project.files import ProjectState
 from poetry_torch_plugin.project.files import read_project
-from poetry_torch_plugin.service.report import Report
-from poetry_torch_plugin.service.report import build_report
+from poetry_torch_plugin.service.check import Report
+from poetry_torch_plugin.service.check import build_report
 
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"

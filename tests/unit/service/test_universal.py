@@ -43,11 +43,11 @@ def pages(monkeypatch: pytest.MonkeyPatch, files: tuple[str, ...]) -> None:
         mine = [name for name in files if f"+{url.rstrip('/').rsplit('/', 1)[-1]}-" in name]
         return Listing(project, url, tuple((name, "0" * 64) for name in mine))
 
-    monkeypatch.setattr("poetry_torch_plugin.index.pages.fetch_listing", fetch)
+    monkeypatch.setattr("poetry_torch_plugin.service.lock.fetch_listing", fetch)
 
 
 def test_locking_other_platforms_without_uv_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    from poetry_torch_plugin.service.universal import lock_entries
+    from poetry_torch_plugin.service.lock import lock_entries
 
     pages(monkeypatch, ("torch-2.9.0+cu128-cp311-cp311-manylinux_2_28_aarch64.whl",))
     monkeypatch.setattr("poetry_torch_plugin.installer.uv.find_uv", lambda: None)
@@ -63,7 +63,7 @@ def test_locking_other_platforms_without_uv_is_one_line(monkeypatch: pytest.Monk
 def test_a_target_the_index_does_not_publish_is_refused_naming_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from poetry_torch_plugin.service.universal import lock_entries
+    from poetry_torch_plugin.service.lock import lock_entries
 
     pages(monkeypatch, ("torch-2.9.0+cu128-cp311-cp311-manylinux_2_28_x86_64.whl",))
     with pytest.raises(ConfigError) as info:
@@ -77,8 +77,8 @@ def test_a_target_the_index_does_not_publish_is_refused_naming_it(
 def test_nothing_is_resolved_when_every_entry_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
     """Adding nothing re-resolves nothing: kept entries need neither uv nor a resolution."""
     from poetry_torch_plugin.core.lockfile import inputs_for
-    from poetry_torch_plugin.service.universal import lock_entries
-    from poetry_torch_plugin.service.universal import source_of
+    from poetry_torch_plugin.service.lock import lock_entries
+    from poetry_torch_plugin.service.lock import source_of
 
     pages(monkeypatch, ("torch-2.9.0+cu128-cp311-cp311-manylinux_2_28_aarch64.whl",))
     monkeypatch.setattr("poetry_torch_plugin.installer.uv.find_uv", lambda: None)  # not needed
@@ -127,7 +127,7 @@ def test_export_selection_refusals() -> None:
 
 
 def test_universal_problem_names_what_check_finds(tmp_path: Path) -> None:
-    from poetry_torch_plugin.service.lockparts import universal_problem
+    from poetry_torch_plugin.service.lock import universal_problem
 
     chosen = settings({"linux-aarch64": "cu128"})
     assert universal_problem(settings(), primary()) is None  # no targets: nothing more
@@ -141,8 +141,8 @@ def test_universal_problem_names_what_check_finds(tmp_path: Path) -> None:
 def test_a_stale_entry_is_never_replayed() -> None:
     from poetry_torch_plugin.core.lockfile import inputs_for
     from poetry_torch_plugin.core.variants import from_index_name
-    from poetry_torch_plugin.service.lockparts import entry_for
-    from poetry_torch_plugin.service.universal import source_of
+    from poetry_torch_plugin.service.lock import source_of
+    from poetry_torch_plugin.service.plan import entry_for
 
     chosen = settings({"linux-aarch64": "cu128"})
     old = entry_lock("cu128", "linux-aarch64", "3.11")  # locked for other packages
@@ -169,7 +169,7 @@ def test_a_stale_entry_is_never_replayed() -> None:
 def test_add_variant_on_a_platform_the_lock_does_not_know_is_one_line(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from poetry_torch_plugin.service.universal import lock_entries
+    from poetry_torch_plugin.service.lock import lock_entries
 
     pages(monkeypatch, ())
     first = replace(primary(), resolved_for="cpython 3.11 linux ppc64le")

@@ -1,4 +1,4 @@
-"""The universal lock's guards (``service.universal``): what a lock with entries for other
+"""The universal lock's guards (``service.lock``): what a lock with entries for other
 machines may be used for, checked offline on real parsed configuration and real locks."""
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from poetry_torch_plugin.core.lockfile import inputs_for
 from poetry_torch_plugin.core.lockfile import resolved_for
 from poetry_torch_plugin.core.variants import Source
 from poetry_torch_plugin.errors import ConfigError
-from poetry_torch_plugin.service.lockparts import every_part
-from poetry_torch_plugin.service.lockparts import universal_problem
-from poetry_torch_plugin.service.universal import source_of
+from poetry_torch_plugin.service.lock import every_part
+from poetry_torch_plugin.service.lock import source_of
+from poetry_torch_plugin.service.lock import universal_problem
 
 
 BASE = "https://mirror.example/whl"
@@ -109,7 +109,7 @@ def test_the_committed_variant_on_another_python_installs_its_own_entry(
 
     from poetry_torch_plugin.core.lockfile import platform_of
     from poetry_torch_plugin.env.installed import TargetEnv
-    from poetry_torch_plugin.service.lockparts import own_part
+    from poetry_torch_plugin.service.plan import own_part
 
     monkeypatch.delenv("POETRY_TORCH_INDEX_BASE", raising=False)
     here = platform_of(sys.platform, platform.machine())
@@ -146,9 +146,11 @@ def test_a_stale_entry_for_a_machine_local_choice_is_refused_naming_poetry_torch
     from pathlib import Path
 
     from poetry_torch_plugin.core.lockfile import platform_of
+    from poetry_torch_plugin.core.targets import VariantChoice
     from poetry_torch_plugin.core.variants import from_index_name
     from poetry_torch_plugin.env.installed import TargetEnv
-    from poetry_torch_plugin.service.lockparts import choice_lock
+    from poetry_torch_plugin.project.lockstate import LockState
+    from poetry_torch_plugin.service.plan import machine_part
 
     monkeypatch.delenv("POETRY_TORCH_INDEX_BASE", raising=False)
     here = platform_of(sys.platform, platform.machine())
@@ -161,17 +163,22 @@ def test_a_stale_entry_for_a_machine_local_choice_is_refused_naming_poetry_torch
     first = part(settings.source() or cpu, settings, here, python, "cu129")
     lock = replace(first, entries=(LockEntry("cpu", here, python, mine),), added=("cpu",))
     variant = from_index_name("cpu")
+    committed = from_index_name("cu129")
     assert variant is not None
+    choice = VariantChoice(variant, "env", "POETRY_TORCH_VARIANT=cpu", committed)
     target = TargetEnv(Path(sys.prefix), Path(sys.executable), ())
-    why = "cpu (POETRY_TORCH_VARIANT)"
-    assert choice_lock(lock, settings, variant, mine.inputs, target, why) is mine
+    path = Path("poetry-torch.lock")
+    chosen = replace(settings, choice=choice)
+    assert machine_part(LockState(path, mine.inputs, lock), chosen, target).lock is mine
     changed = read_config(
         project()
         | {"tool": {**project()["tool"], "poetry-torch": {"packages": ["torch", "torchvision"]}}}
     )
     now = inputs_for(cpu, changed, ">=3.10")
+    found = machine_part(LockState(path, now, lock), replace(changed, choice=choice), target)
+    assert found.lock is None and found.missing
     with pytest.raises(ConfigError) as info:
-        choice_lock(lock, changed, variant, now, target, why)
+        raise found.refusal()
     line = str(info.value)
     assert f"poetry-torch.lock's cpu entry for {here}, Python {python} is stale" in line
     assert "nothing was installed" in line and "Run `poetry torch lock` to lock it" in line

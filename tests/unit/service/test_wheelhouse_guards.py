@@ -80,7 +80,7 @@ def test_the_environment_variable_unset_or_blank_means_none_and_a_bad_one_fails(
 def test_the_hook_never_falls_back_to_the_index_without_a_lock_to_replay(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from poetry_torch_plugin.service.repair import _wheelhouse
+    from poetry_torch_plugin.service.hook import _wheelhouse
 
     (tmp_path / WHEEL).write_bytes(b"x")
     monkeypatch.setenv(WHEELHOUSE_ENV, str(tmp_path))
@@ -251,7 +251,7 @@ def test_a_wheelhouse_filled_from_another_lock_is_refused_before_installing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from poetry_torch_plugin.core.lockfile import LockedPackage
-    from poetry_torch_plugin.service.repair import _wheelhouse
+    from poetry_torch_plugin.service.hook import _wheelhouse
     from poetry_torch_plugin.service.wheelhouse import install_from
 
     pyproject, _, wheels = _project_with_lock(tmp_path)

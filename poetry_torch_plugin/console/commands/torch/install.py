@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from cleo.io.inputs.argument import Argument
     from cleo.io.inputs.option import Option
 
-    from poetry_torch_plugin.service.install_command import InstallOptions
+    from poetry_torch_plugin.service.choose import InstallOptions
 
 
 class TorchInstallCommand(TorchCommand):
@@ -108,8 +108,8 @@ when it is found). Each wheel is downloaded once, and the installer's own cache 
         import os
 
         from poetry_torch_plugin.errors import TorchPluginError
-        from poetry_torch_plugin.service.install_command import InstallOptions
-        from poetry_torch_plugin.service.install_command import install_torch
+        from poetry_torch_plugin.service.choose import InstallOptions
+        from poetry_torch_plugin.service.install import install_torch
         from poetry_torch_plugin.service.wheelhouse import WHEELHOUSE_ENV
 
         options = InstallOptions(

@@ -4,16 +4,27 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from poetry_torch_plugin.core.config import parse_toml
+from poetry_torch_plugin.core.config import read_config
 from poetry_torch_plugin.core.lockfile import LOCK_NAME
 from poetry_torch_plugin.core.lockfile import TorchLock
 from poetry_torch_plugin.core.urls import redact
 from poetry_torch_plugin.env.installed import drift
 from poetry_torch_plugin.env.installed import exclusive
 from poetry_torch_plugin.env.installed import installed_distributions
+from poetry_torch_plugin.errors import ConfigError
+from poetry_torch_plugin.errors import IndexAccessError
+from poetry_torch_plugin.errors import PoetrySeamError
+from poetry_torch_plugin.errors import TorchPluginError
+from poetry_torch_plugin.index.pages import fetch_listing
+from poetry_torch_plugin.installer.backend import environment_tag_set
 from poetry_torch_plugin.project.lockstate import lock_state
+from poetry_torch_plugin.service.plan import Plan
+from poetry_torch_plugin.service.plan import machine_part
 from poetry_torch_plugin.service.settings import Reporter
 from poetry_torch_plugin.service.settings import access_for
 from poetry_torch_plugin.service.settings import configured_variant
+from poetry_torch_plugin.service.settings import with_choice
 from poetry_torch_plugin.service.verify import verify
 
 
@@ -26,6 +37,7 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.env.installed import TargetEnv
     from poetry_torch_plugin.index.access import IndexAccess
     from poetry_torch_plugin.index.pages import Listing
+    from poetry_torch_plugin.project.edits import PyProject
 
 
 def ensure(
@@ -74,11 +86,10 @@ def ensure(
             f" from {origin}"
         )
         return False
-    from poetry_torch_plugin.errors import InstallError
-    from poetry_torch_plugin.installer.backend import refuse_foreign_builds
-    from poetry_torch_plugin.installer.resolve import install_locked
+    # The one deliberate boundary: everything above is the hook's fast path, after every
+    # Poetry command; the repair path (installers, resolve, relock) loads only when needed.
     from poetry_torch_plugin.installer.select import get_backend
-    from poetry_torch_plugin.service.pins import install_pins
+    from poetry_torch_plugin.service.apply import apply
 
     house = _wheelhouse(lock, target)  # POETRY_TORCH_WHEELHOUSE: no index at all
     with exclusive(target):
@@ -90,43 +101,35 @@ def ensure(
             f" from {origin}"
         )
         backend = get_backend(settings.installer)
-        if lock is not None:
-            refuse_foreign_builds(
-                {package.name: package.version for package in lock.packages},
-                variant,
-                source.url,
-                kept="the installed build was left as it was",
+
+        def failure(problem: str, _: TargetEnv) -> str:
+            # the index served what it should not: say so and fail, rather than reinstall (and
+            # succeed) after every Poetry command
+            return (
+                f"after reinstalling from {redact(source.url)}, {problem}. Check that the"
+                f" source serves {variant} builds (`poetry torch check`), fix it in"
+                " pyproject.toml, then run the command again."
             )
-            access = access_for(settings, source)
-            install_locked(
-                target,
-                lock,
-                access,
-                backend=backend,
-                quiet=quiet,
-                verbose=verbose,
-                wheelhouse=house,
-                listing=_torch_page(access) if backend.name == "uv" and house is None else None,
-            )
-        else:
-            install_pins(
-                backend,
-                target,
-                access_for(settings, source),
-                settings.packages,
-                settings.package_names,
-                quiet=quiet,
-                verbose=verbose,
-                variant=variant,
-            )
-        after = verify(settings, target, variant)
-    if after:
-        # the index served what it should not: say so and fail, rather than reinstall (and
-        # succeed) after every Poetry command
-        raise InstallError(
-            f"after reinstalling from {redact(source.url)}, {after[0].text}. Check that the"
-            f" source serves {variant} builds (`poetry torch check`), fix it in pyproject.toml,"
-            " then run the command again."
+
+        plan = Plan(
+            settings,
+            variant,
+            source,
+            replay=lock,
+            failure=failure,
+            foreign="the installed build was left as it was",
+            wheelhouse=house,
+            pins=lock is None,
+        )
+        uv_page = backend.name == "uv" and house is None
+        apply(
+            plan,
+            target,
+            backend,
+            access_for(settings, source),
+            quiet=quiet,
+            verbose=verbose,
+            page=_torch_page if uv_page else None,
         )
     return True
 
@@ -134,9 +137,6 @@ def ensure(
 def _torch_page(access: IndexAccess) -> Listing | None:
     """The index's torch page (whether it offers PEP 658 metadata); None when unreadable,
     and the installer says what is wrong with the index."""
-    from poetry_torch_plugin.errors import IndexAccessError
-    from poetry_torch_plugin.index.pages import fetch_listing
-
     try:
         return fetch_listing(access.url, "torch", access=access)
     except IndexAccessError:
@@ -153,27 +153,15 @@ def _replayable_lock(
     """The fresh lock to replay; a stale or unreadable one is reported and not used."""
     if pyproject is None:
         return None
-    choice = settings.choice
-    state = lock_state(pyproject, source, settings)
-    if choice is not None and choice.machine_local:
-        # a machine-local choice replays its own entry of the lock (service.universal)
-        if state.error is not None:
-            reporter.detail(f"poetry-torch: variant {choice.line()}; {LOCK_NAME} not replayed")
-            return None
-        from poetry_torch_plugin.service.lockparts import choice_lock
-
-        return choice_lock(
-            state.lock, settings, choice.variant, state.inputs, target, choice.line()
-        )
-    problem = state.problem()
-    if problem is not None:
-        reporter.line(f"poetry-torch: {problem}")
-        return None
-    if state.lock is None or not state.lock.entries:
-        return state.lock  # one interpreter's lock: lockparts (and universal) stay unloaded
-    from poetry_torch_plugin.service.lockparts import own_part
-
-    return own_part(state.lock, target, reporter.detail)
+    part = machine_part(lock_state(pyproject, source, settings), settings, target, reporter.detail)
+    if part.missing:
+        raise part.refusal()
+    if part.choice is not None and part.problem is not None:
+        # a machine-local choice replays its own entry of the lock (service.plan)
+        reporter.detail(f"poetry-torch: variant {part.choice}; {LOCK_NAME} not replayed")
+    elif part.problem is not None:
+        reporter.line(f"poetry-torch: {part.problem}")
+    return part.lock
 
 
 def _ensure_problems(
@@ -196,9 +184,6 @@ def held_in_lock(settings: TorchConfig, lock_path: Path) -> None:
     """Fail closed: after Poetry wrote poetry.lock, no configured torch package may be in it."""
     from importlib.metadata import version
 
-    from poetry_torch_plugin.core.config import parse_toml
-    from poetry_torch_plugin.errors import PoetrySeamError
-
     try:
         data = parse_toml(lock_path.read_bytes().decode("utf-8"))
     except (OSError, ValueError):
@@ -219,15 +204,13 @@ def _wheelhouse(lock: TorchLock | None, target: TargetEnv | None = None) -> Path
     """``POETRY_TORCH_WHEELHOUSE``: the hook replays the lock from that folder, no index.
     Set, it must hold wheels and there must be a lock to replay: the user asked for no
     network, so the hook never falls back to the index (ConfigError, nothing installed)."""
-    from poetry_torch_plugin.errors import ConfigError
+    # the repair path, as in ``ensure``: the wheelhouse module loads only when repairing
     from poetry_torch_plugin.service.wheelhouse import WHEELHOUSE_ENV
     from poetry_torch_plugin.service.wheelhouse import from_env
     from poetry_torch_plugin.service.wheelhouse import holds
 
     house = from_env()
     if house is not None and lock is not None:
-        from poetry_torch_plugin.installer.backend import environment_tag_set
-
         return holds(house, lock, environment_tag_set(target.python) if target else None)
     if house is not None:
         raise ConfigError(
@@ -237,3 +220,29 @@ def _wheelhouse(lock: TorchLock | None, target: TargetEnv | None = None) -> Path
             f" reachable, or unset {WHEELHOUSE_ENV}."
         )
     return house
+
+
+class _Quiet:
+    """A Reporter that keeps the restore's lines to itself: the command prints one line."""
+
+    def line(self, text: str) -> None:
+        return
+
+    def detail(self, text: str) -> None:
+        return
+
+
+def put_back(pyproject: PyProject, target: TargetEnv) -> str:
+    """Reinstall what the unchanged pyproject.toml configures; say how that went (a clause)."""
+    failed = "the earlier build could not be put back: run poetry install to reinstall it"
+    try:
+        settings = read_config(parse_toml(pyproject.original.decode("utf-8")))
+        if not settings.active:
+            return failed
+        settings = with_choice(settings, pyproject.path, target)
+        ensure(settings, target, _Quiet(), quiet=True, pyproject=pyproject.path)
+        if verify(settings, target, configured_variant(settings)[1]):
+            return failed
+    except (TorchPluginError, ValueError, UnicodeDecodeError):
+        return failed
+    return "the configured build was put back"

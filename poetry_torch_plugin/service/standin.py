@@ -5,8 +5,7 @@ configured index that satisfies the configuration; the installed build only when
 cannot be read (offline), and then the user is told.  The dependencies: the configured build's
 own Requires-Dist (from its installed metadata, else the torch lock's pins), minus the held
 family, so that poetry.lock holds versions torch accepts.  The held names: the configured
-packages plus the CUDA/ROCm runtime the configured build actually pulls in.
-"""
+packages plus the CUDA/ROCm runtime the configured build actually pulls in."""
 
 from __future__ import annotations
 
@@ -14,6 +13,18 @@ from typing import TYPE_CHECKING
 from typing import Any
 
 from packaging.utils import canonicalize_name
+
+from poetry_torch_plugin.core.config import is_runtime_package
+from poetry_torch_plugin.env.installed import installed_distributions
+from poetry_torch_plugin.env.installed import requires_of
+from poetry_torch_plugin.errors import TorchPluginError
+from poetry_torch_plugin.index.pages import fetch_listing
+from poetry_torch_plugin.index.pages import fetch_requires
+from poetry_torch_plugin.project.lockstate import lock_state
+from poetry_torch_plugin.seam.holdout import HoldOut
+from poetry_torch_plugin.seam.holdout import bind as bind_seam
+from poetry_torch_plugin.service.plan import machine_part
+from poetry_torch_plugin.service.settings import access_for
 
 
 if TYPE_CHECKING:
@@ -26,7 +37,6 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.core.lockfile import TorchLock
     from poetry_torch_plugin.env.installed import InstalledDist
     from poetry_torch_plugin.env.installed import TargetEnv
-    from poetry_torch_plugin.seam.holdout import HoldOut
 
 
 def _name_of(requirement: str) -> str:
@@ -40,8 +50,6 @@ def _closure(
     roots: list[str], installed: dict[str, InstalledDist], keep: Callable[[str], bool]
 ) -> set[str]:
     """Installed names reachable from ``roots`` through Requires-Dist (extras left out)."""
-    from poetry_torch_plugin.env.installed import requires_of
-
     names: set[str] = set()
     stack = list(roots)
     while stack:
@@ -56,11 +64,8 @@ def _closure(
 
 
 def _fresh_lock(settings: TorchConfig, pyproject: Path) -> TorchLock | None:
-    from poetry_torch_plugin.errors import TorchPluginError
-    from poetry_torch_plugin.project.lockstate import lock_state
-
-    if settings.choice is not None and settings.choice.machine_local:
-        return None  # the torch lock is for the committed variant, not this machine's choice
+    """The lock's first part, when fresh: what the solver sees (no interpreter is asked; a
+    machine-local choice gets none, the lock being for the committed variant)."""
     try:
         source = settings.source()
         if source is None:
@@ -68,7 +73,7 @@ def _fresh_lock(settings: TorchConfig, pyproject: Path) -> TorchLock | None:
         state = lock_state(pyproject, source, settings)
     except TorchPluginError:
         return None
-    return state.lock if state.fresh else None
+    return machine_part(state, settings, None).lock
 
 
 def build(
@@ -78,12 +83,6 @@ def build(
     say: Callable[[str], None],
 ) -> HoldOut:
     """The hold-out for one command on this project (``target`` None: no environment yet)."""
-    from poetry_torch_plugin.core.config import is_runtime_package
-    from poetry_torch_plugin.env.installed import installed_distributions
-    from poetry_torch_plugin.env.installed import requires_of
-    from poetry_torch_plugin.errors import TorchPluginError
-    from poetry_torch_plugin.seam.holdout import HoldOut
-
     installed = installed_distributions(target.site_packages) if target is not None else {}
     source = settings.source()  # several plugin sources: ConfigError, the command is stopped
     variant = source.variant if source else None
@@ -120,8 +119,6 @@ def build(
     def newest_on_index(name: str) -> str | None:
         if source is None:
             return None
-        from poetry_torch_plugin.index.pages import fetch_listing
-        from poetry_torch_plugin.service.settings import access_for
 
         access = access_for(settings, source)
         label = variant.local_label if variant else None
@@ -158,8 +155,6 @@ def build(
         if dist is not None and dist.version == version:
             return version, requires_of(dist)
         if name in listings:
-            from poetry_torch_plugin.index.pages import fetch_requires
-
             listing, access = listings[name]
             requires = fetch_requires(listing, version, access=access)
             if requires is not None:
@@ -177,6 +172,4 @@ def build(
 
 def bind(poetry: Any, installer: Any | None, hold: HoldOut) -> None:
     """Bind the hold-out to the running command's Poetry objects."""
-    from poetry_torch_plugin.seam.holdout import bind as bind_seam
-
     bind_seam(poetry, installer, hold)

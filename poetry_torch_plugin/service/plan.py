@@ -1,0 +1,342 @@
+"""The ``Plan`` of one run, and which part of poetry-torch.lock this machine replays
+(``machine_part``: the one answer that ``poetry torch install``, its dry run, the hook, the
+wheelhouse, ``check`` and the hold-out ask).  ``service.apply`` carries a plan out.
+
+A fresh lock's first part is one interpreter's closure for the committed variant; its
+``[[entry]]`` tables hold the other variants, platforms and Pythons (``service.lock``
+writes them).  The committed variant on another Python or platform replays its entry when the
+lock holds one, else the first part; a machine-local choice (``POETRY_TORCH_VARIANT``,
+poetry.toml, a targets entry, auto) replays its own entry and nothing else."""
+
+from __future__ import annotations
+
+import os
+
+from dataclasses import dataclass
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import tomlkit
+
+from poetry_torch_plugin.core.config import DEFAULT_INDEX_BASE
+from poetry_torch_plugin.core.config import INDEX_BASE_ENV
+from poetry_torch_plugin.core.config import effective_index_base
+from poetry_torch_plugin.core.config import parse_requirements
+from poetry_torch_plugin.core.config import read_config
+from poetry_torch_plugin.core.lockfile import LOCK_NAME
+from poetry_torch_plugin.core.lockfile import UPGRADE
+from poetry_torch_plugin.core.lockfile import key_of
+from poetry_torch_plugin.core.lockfile import platform_of
+from poetry_torch_plugin.core.lockfile import wanted
+from poetry_torch_plugin.core.targets import refuse_rewrite
+from poetry_torch_plugin.core.urls import without_login
+from poetry_torch_plugin.core.variants import Source
+from poetry_torch_plugin.core.variants import channel_base
+from poetry_torch_plugin.core.variants import from_index_name
+from poetry_torch_plugin.core.variants import from_url
+from poetry_torch_plugin.env.interpreter import interpreter_of
+from poetry_torch_plugin.errors import ConfigError
+from poetry_torch_plugin.index.pages import source_url
+from poetry_torch_plugin.project.edits import EditResult
+from poetry_torch_plugin.project.edits import apply_install_edits
+from poetry_torch_plugin.project.edits import load
+from poetry_torch_plugin.service.settings import existing_source
+from poetry_torch_plugin.service.settings import with_choice
+
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from collections.abc import Sequence
+    from pathlib import Path
+
+    from packaging.requirements import Requirement
+
+    from poetry_torch_plugin.core.config import TorchConfig
+    from poetry_torch_plugin.core.lockfile import LockInputs
+    from poetry_torch_plugin.core.lockfile import TorchLock
+    from poetry_torch_plugin.core.variants import Variant
+    from poetry_torch_plugin.env.installed import TargetEnv
+    from poetry_torch_plugin.project.edits import PyProject
+    from poetry_torch_plugin.project.lockstate import LockState
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one run does to this machine and to the project's files, decided before any of it
+    happens: ``poetry torch install``, the hook's repair and the wheelhouse replay each build
+    one, and ``service.apply.apply`` carries it out."""
+
+    settings: TorchConfig  # the packages, the installer, how to reach the index
+    variant: Variant | None  # the build verified after (None: an index naming no variant)
+    source: Source  # the index read (a login it came with is used, never written)
+    replay: TorchLock | None  # the exact files (name, version, sha256); None: resolved first
+    # the one line when the installed result fails verification (the problem, the env)
+    failure: Callable[[str, TargetEnv], str]
+    foreign: str | None = None  # refuse a build of another variant, saying this was kept
+    wheelhouse: Path | None = None  # the files come from this folder, with no index
+    pins: bool = False  # no lock to replay or write: the hook's pinned install
+    state: LockState | None = None  # poetry-torch.lock as read (resolving needs its inputs)
+    write_lock: bool = False  # a resolution is written to poetry-torch.lock (with the entries)
+    pyproject: PyProject | None = None  # pyproject.toml as read, written after with ``edit``
+    edit: EditResult | None = None
+    note: str | None = None  # said before resolving afresh: why the lock is not replayed
+    # puts the earlier build back when the written files must be undone; says how (a clause)
+    put_back: Callable[[TargetEnv], str] | None = None
+
+
+@dataclass(frozen=True)
+class MachinePart:
+    """The part of poetry-torch.lock this machine replays, or why there is none."""
+
+    lock: TorchLock | None  # None: nothing fresh to replay (no lock, or ``problem``)
+    problem: str | None = None  # stale, unreadable, newer, or no fresh entry for the choice
+    fix: str = "poetry torch lock"  # the command that puts it right
+    choice: str | None = None  # a machine-local choice's line: its entry, never the first part
+    missing: bool = False  # the lock was read, and holds no fresh entry for the choice
+
+    def refusal(self) -> ConfigError:
+        """The one line that stops an install when the lock lacks the choice's entry."""
+        return ConfigError(
+            f"{self.problem} (this machine's variant is {self.choice}); nothing was installed"
+            f" and the files were left as they were. Run `{self.fix}` to lock it, then run"
+            " the command again."
+        )
+
+
+def machine_part(
+    state: LockState,
+    settings: TorchConfig,
+    target: TargetEnv | None,
+    note: Callable[[str], None] | None = None,
+) -> MachinePart:
+    """Which part of the project's poetry-torch.lock (``state``, read for ``settings``' one
+    source) this machine replays.  ``target``: the environment whose interpreter names the
+    platform and Python; None when there is none to ask (the first part, for the committed
+    variant: what Poetry's solver sees; nothing, for a machine-local choice).  ``note`` hears
+    when that interpreter has to be started to say them (``-v``)."""
+    choice = settings.choice
+    if choice is not None and choice.machine_local:
+        line = choice.line()
+        if state.lock is None or state.error is not None or target is None:
+            return MachinePart(None, state.error, choice=line)
+        platform, python = _machine(target, note)
+        found, why, command = entry_for(
+            state.lock, settings, choice.variant, state.inputs, platform, python
+        )
+        if found is not None:
+            return MachinePart(found, choice=line)
+        return MachinePart(None, why, command, choice=line, missing=True)
+    problem = state.problem()
+    if problem is not None:
+        return MachinePart(None, problem, UPGRADE if state.newer else "poetry torch lock")
+    if state.lock is None or target is None:
+        return MachinePart(state.lock)
+    return MachinePart(own_part(state.lock, target, note))
+
+
+def _machine(
+    target: TargetEnv, note: Callable[[str], None] | None = None
+) -> tuple[str | None, str]:
+    """(platform key, Python ``3.12``) of the environment's interpreter, read from its files
+    (pyvenv.cfg, the executable's header) where they tell, else by starting it."""
+    found = interpreter_of(target.root, target.python, note)
+    if found is None:
+        return None, ""
+    return platform_of(found.sys_platform, found.platform_machine), found.python_version
+
+
+def own_part(
+    lock: TorchLock, target: TargetEnv, note: Callable[[str], None] | None = None
+) -> TorchLock:
+    """The part of a fresh lock this environment installs for the committed variant: the first
+    part is one interpreter's closure, so another Python or platform gets its entry, if held."""
+    if not lock.entries:
+        return lock
+    here = _machine(target, note)
+    if here[0] is None or here == host_of(lock):
+        return lock
+    for entry in lock.entries:
+        same = entry.lock.content_hash == lock.content_hash
+        if same and (entry.variant, entry.platform, entry.python) == (committed_of(lock), *here):
+            return entry.lock
+    return lock
+
+
+def entry_for(
+    lock: TorchLock,
+    settings: TorchConfig,
+    variant: Variant,
+    inputs: LockInputs,
+    platform: str | None,
+    python: str,
+) -> tuple[TorchLock | None, str, str]:
+    """(the fresh entry of ``variant`` for ``platform`` and ``python``, or None; why not; the
+    command that locks it)."""
+    name = variant.index_name
+    stale = False
+    for entry in lock.entries:
+        if (entry.variant, entry.platform, entry.python) != (name, platform, python):
+            continue
+        if entry.lock.fresh_for(inputs):
+            return entry.lock, "", ""
+        stale = True
+    # (``settings`` holds the chosen source: what the lock commits to is its first part's)
+    asked = any(
+        (want.variant, want.platform) == (name, platform)
+        for want in wanted(settings.targets, committed_of(lock), platform, lock.added)
+    )
+    # the targets ask for it (the lock is older than they are), or only this machine does
+    command = "poetry torch lock" if asked or stale else f"poetry torch lock --add-variant {name}"
+    where = f"for {platform or 'this platform'}, Python {python}"
+    if stale:
+        stale_line = (
+            f"{LOCK_NAME}'s {name} entry {where} is stale (locked before pyproject.toml changed)"
+        )
+        return None, stale_line, command
+    locked = sorted({e.variant for e in lock.entries} | {committed_of(lock)})
+    return None, f"{LOCK_NAME} holds no {name} build {where} (it has {', '.join(locked)})", command
+
+
+def host_of(lock: TorchLock) -> tuple[str | None, str | None]:
+    """(platform key, Python) the lock's first part was resolved for."""
+    found = key_of(lock.resolved_for)
+    return found if found is not None else (None, None)
+
+
+def committed_of(lock: TorchLock) -> str:
+    """The variant the lock's first part was resolved for (its index name)."""
+    found = from_url(lock.inputs.source_url)
+    return found.index_name if found is not None else lock.inputs.source_name
+
+
+@dataclass(frozen=True)
+class InstallPlan:
+    pyproject: PyProject
+    variant: Variant
+    source: Source
+    settings: TorchConfig
+    edit: EditResult
+    # a login came with the index base (``https://user:secret@host/…``): used for this run,
+    # never written; the command tells the user how to store it the Poetry way
+    login_not_written: bool = False
+    # the variant is this machine's own choice (POETRY_TORCH_VARIANT, poetry.toml, auto), not
+    # what pyproject.toml commits to: installed without writing pyproject.toml or the torch lock
+    local: bool = False
+
+    @property
+    def index_url(self) -> str:
+        return self.source.url
+
+
+def index_base_for(current: TorchConfig, index_base: str | None) -> str:
+    """The base a new variant's URL is built on: the one given (``--index-base``,
+    ``POETRY_TORCH_INDEX_BASE``, ``index-base``), else the base of the plugin source already in
+    the file (``https://mirror.corp/pytorch/whl/cu129`` gives ``https://mirror.corp/pytorch/whl``)
+    so a switch keeps a mirror configured only there, else download.pytorch.org."""
+    given = index_base or os.environ.get(INDEX_BASE_ENV)
+    if not given and current.index_base.rstrip("/") == DEFAULT_INDEX_BASE:
+        for existing in current.sources:
+            if existing.variant is None:
+                continue
+            url = existing.url.rstrip("/")
+            tail = f"/{existing.variant.index_name}"
+            if url.endswith(tail) and len(url) > len(tail):
+                return url[: -len(tail)]
+    return effective_index_base(current, index_base)
+
+
+def plan_install(
+    path: Path,
+    *,
+    variant: Variant | None,
+    requested: Sequence[str] = (),
+    index_base: str | None = None,
+    channel: str | None = None,
+    target: TargetEnv | None = None,
+) -> InstallPlan:
+    """Read pyproject.toml and compute, in memory, every change ``torch install`` would make.
+
+    ``channel`` (``stable``, ``test``, ``nightly``) puts the source on that channel's index
+    (``…/whl/nightly/cu130``); without it, an existing source keeps its URL, channel included.
+    ``variant`` None: the variant this machine chooses (``service.settings.with_choice``);
+    when that is not what pyproject.toml commits to, nothing is edited (a local plan).
+    """
+    pyproject = load(path)
+    current = read_config(pyproject.document, declared=False)
+    requested_reqs = parse_requirements(requested, where="command line", require_torch=False)
+    derived = False  # whether the URL comes from an index base rather than the file
+    if variant is None:
+        local = _local_plan(pyproject, requested_reqs, index_base, target)
+        if local is not None:
+            return local
+    if variant is None and current.variant is not None:
+        variant = from_index_name(current.variant)  # committed by `variant` (it beats the source)
+    if variant is None:
+        existing, variant = existing_source(current)
+        url = (index_base and source_url(index_base, variant)) or existing.url
+        if channel is not None:
+            base = channel_base(effective_index_base(current, index_base), channel)
+            url = source_url(base, variant)
+        derived = bool(index_base) or channel is not None
+        source = Source(existing.name, url, "explicit")
+    else:
+        if current.poetry_form is not None:  # several sources are fine to replace otherwise
+            refuse_rewrite(current.poetry_form, current.source(), variant.index_name)
+        same = [s for s in current.sources if s.variant == variant]
+        derived = bool(index_base) or channel is not None or not same
+        if derived:
+            base = channel_base(index_base_for(current, index_base), channel or "stable")
+            url = source_url(base, variant)
+        else:
+            url = same[0].url
+        source = Source(variant.source_name, url, "explicit")
+    # A login in --index-base, POETRY_TORCH_INDEX_BASE or index-base is never written to a
+    # file: the source gets the URL without it, and this run uses it (``plan.source``).
+    written = Source(source.name, without_login(source.url), "explicit") if derived else source
+    edit = apply_install_edits(
+        pyproject.document,
+        source=written,
+        configured=current.written,
+        requested=requested_reqs,
+        original_text=pyproject.original.decode("utf-8"),
+        keep=_named_sources(current),
+    )
+
+    updated = read_config(tomlkit.parse(edit.text))
+    return InstallPlan(pyproject, variant, source, updated, edit, written.url != source.url)
+
+
+def _named_sources(current: TorchConfig) -> frozenset[str]:
+    """The plugin sources an edit leaves as written: those Poetry's multiple-constraints
+    entries name, when they name several (with one, a switch renames it and its entries)."""
+    form = current.poetry_form
+    return form.referenced if form is not None and len(form.referenced) > 1 else frozenset()
+
+
+def _local_plan(
+    pyproject: PyProject,
+    requested: Sequence[Requirement],
+    index_base: str | None,
+    target: TargetEnv | None,
+) -> InstallPlan | None:
+    """The plan for a machine-local choice (None when the choice is pyproject's): the chosen
+    variant's source, derived, and no edit.  Named packages need a committed edit: refused."""
+    chosen = with_choice(read_config(pyproject.document), pyproject.path, target)
+    choice = chosen.choice
+    if choice is None or not choice.machine_local:
+        return None
+    if requested:
+        raise ConfigError(
+            f"this machine's variant is {choice.line()}, so `poetry torch install` does not"
+            " edit pyproject.toml; nothing was changed. Name packages without the override"
+            " (or change [tool.poetry-torch] packages), then run the command again."
+        )
+    source = chosen.sources[0]
+    if index_base:
+        source = Source(choice.variant.source_name, source_url(index_base, choice.variant), "")
+    source = Source(source.name, source.url, "explicit")
+    settings = replace(chosen, sources=(source,))
+    text = pyproject.original.decode("utf-8")
+    return InstallPlan(
+        pyproject, choice.variant, source, settings, EditResult(text, False), local=True
+    )
