@@ -9,11 +9,15 @@ import pytest
 
 from tests.support.fixtures import _index_server_session  # noqa: F401
 from tests.support.fixtures import _platform_server_session  # noqa: F401
+from tests.support.fixtures import _real_index_session  # noqa: F401
+from tests.support.fixtures import _real_platform_session  # noqa: F401
 from tests.support.fixtures import fresh_platform_index  # noqa: F401
 from tests.support.fixtures import index_server  # noqa: F401
 from tests.support.fixtures import index_universe  # noqa: F401
 from tests.support.fixtures import platform_index  # noqa: F401
 from tests.support.fixtures import platform_universe  # noqa: F401
+from tests.support.fixtures import real_index_server  # noqa: F401
+from tests.support.fixtures import real_platform_index  # noqa: F401
 from tests.support.fixtures import uv_path  # noqa: F401
 from tests.support.isolation import ISOLATED_PREFIXES
 from tests.support.isolation import isolated_env
@@ -112,6 +116,51 @@ def module_project(
     (root / "pyproject.toml").write_text(pyproject_text(_index_server_session.pypi_url))
     env = isolated_env(root.parent / "home")
     env["POETRY_TORCH_INDEX_BASE"] = _index_server_session.base
+    return Project(root, poetry_bin, env)
+
+
+@pytest.fixture(scope="module")
+def real_module_project(
+    tmp_path_factory: pytest.TempPathFactory,
+    poetry_bin: Path,
+    _real_index_session: IndexServer,  # noqa: F811
+) -> Project:
+    """``module_project`` on the real-shape index (``real_index_server``)."""
+    root = tmp_path_factory.mktemp("module-project") / "demo"
+    root.mkdir()
+    (root / "pyproject.toml").write_text(pyproject_text(_real_index_session.pypi_url))
+    env = isolated_env(root.parent / "home")
+    env["POETRY_TORCH_INDEX_BASE"] = _real_index_session.base
+    return Project(root, poetry_bin, env)
+
+
+@pytest.fixture
+def real_project(
+    tmp_path: Path,
+    poetry_bin: Path,
+    real_index_server: IndexServer,  # noqa: F811
+) -> Project:
+    """``project`` on ``real_index_server``: PyTorch's own 2026 page shape."""
+    root = tmp_path / "demo"
+    root.mkdir()
+    (root / "pyproject.toml").write_text(pyproject_text(real_index_server.pypi_url))
+    env = dict(os.environ)
+    env["POETRY_TORCH_INDEX_BASE"] = real_index_server.base
+    return Project(root, poetry_bin, env)
+
+
+@pytest.fixture
+def real_platform_project(
+    tmp_path: Path,
+    poetry_bin: Path,
+    real_platform_index: PlatformIndex,  # noqa: F811
+) -> Project:
+    """``platform_project`` on ``real_platform_index`` (PyTorch's own 2026 page shape)."""
+    root = tmp_path / "demo"
+    root.mkdir()
+    (root / "pyproject.toml").write_text(platform_pyproject_text(real_platform_index.url("cu129")))
+    env = dict(os.environ)
+    env["POETRY_TORCH_INDEX_BASE"] = real_platform_index.base
     return Project(root, poetry_bin, env)
 
 

@@ -435,6 +435,40 @@ def poetry_to_pep440(constraint: str) -> tuple[SpecifierSet, ...]:
     return tuple(alternatives)
 
 
+_ORDER = (">=", ">", "==", "===", "~=", "!=", "<=", "<")
+
+
+def _ordered(specifier: SpecifierSet) -> str:
+    """``>=2.9.0,<3.0.0`` (lower bound first), as people write it, not SpecifierSet's order."""
+    ones = sorted(specifier, key=lambda one: (_ORDER.index(one.operator), one.version))
+    return ",".join(str(one) for one in ones)
+
+
+def install_advice(
+    name: str, constraint: str, *, option: str = "", companions: Iterable[str] = ()
+) -> str:
+    """The ``poetry torch install`` command(s) that install a build ``constraint`` (a Poetry
+    constraint: ``^2.9.0``, ``~2.9``, ``2.9.*``, ``>=2.0,<3 || >=4``) accepts, written in PEP 440
+    and keeping the other configured packages (by name: their pins belong to the old build);
+    one command per ``||`` alternative, joined by " or "."""
+    try:
+        alternatives = poetry_to_pep440(constraint)
+    except ValueError:
+        return ""  # nothing this plugin can say the command would accept
+    others = [
+        str(canonicalize_name(Requirement(value).name))
+        for value in companions
+        if canonicalize_name(Requirement(value).name) != canonicalize_name(name)
+    ]
+    flag = f"{option} " if option else ""
+    commands = [
+        f'`poetry torch install {flag}"{name}{_ordered(specifier)}"'
+        f"{''.join(f' {o}' for o in others)}`"
+        for specifier in alternatives
+    ]
+    return " or ".join(commands)
+
+
 def pep440_without_labels(specifier: SpecifierSet) -> SpecifierSet:
     return SpecifierSet(",".join(strip_label(str(one)) for one in specifier))
 

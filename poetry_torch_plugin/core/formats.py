@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from typing import Any
 from typing import cast
-from urllib.parse import quote
 
 from poetry_torch_plugin.core.lockfile import DEFAULT
 from poetry_torch_plugin.core.lockfile import LOCK_NAME
@@ -60,9 +59,24 @@ def _first_part_key(lock: TorchLock) -> tuple[str, str, str] | None:
     return variant.index_name, found[0], found[1]
 
 
+def _keys_of(
+    lock: TorchLock, first: tuple[str, str, str]
+) -> dict[tuple[str, str], tuple[str, ...]]:
+    """(variant, platform) -> the targets keys that lock it."""
+    targets = tuple(tuple(text.split("=", 1)) for text in lock.targets)
+    pairs = cast("tuple[tuple[str, str], ...]", targets)
+    return {(w.variant, w.platform): w.keys for w in wanted(pairs, first[0], first[1], lock.added)}
+
+
 def target_keys(lock: TorchLock) -> tuple[str, ...]:
-    """The keys ``--target`` accepts for this lock: its targets, and ``default``."""
-    return (*(text.split("=", 1)[0] for text in lock.targets), DEFAULT)
+    """The keys ``--target`` accepts for this lock: its targets, and ``default`` where some
+    machine kind gets the committed build because no key decides for it (issue 23: never a
+    key listed here that ``select`` then refuses)."""
+    keys = [text.split("=", 1)[0] for text in lock.targets]
+    first = _first_part_key(lock)
+    if first is None or any(DEFAULT in found for found in _keys_of(lock, first).values()):
+        keys.append(DEFAULT)
+    return tuple(keys)
 
 
 def select(lock: TorchLock, target: str | None, every: bool) -> list[Selected]:
@@ -78,11 +92,7 @@ def select(lock: TorchLock, target: str | None, every: bool) -> list[Selected]:
             f"{LOCK_NAME} does not say which machine its first part is for; nothing was"
             " exported. Run `poetry torch lock` to write it again."
         )
-    targets = tuple(tuple(text.split("=", 1)) for text in lock.targets)
-    pairs = cast("tuple[tuple[str, str], ...]", targets)
-    keys_of = {
-        (w.variant, w.platform): w.keys for w in wanted(pairs, first[0], first[1], lock.added)
-    }
+    keys_of = _keys_of(lock, first)
     chosen: list[Selected] = []
     seen: dict[tuple[str, str], str] = {}
     for key, part in parts:
@@ -111,17 +121,29 @@ def select(lock: TorchLock, target: str | None, every: bool) -> list[Selected]:
 def merged(chosen: list[Selected]) -> list[tuple[str, str, str, str | None, dict[str, str]]]:
     """(name, version, index URL, marker, {file: sha256}) per package of the selection; a
     package pinned alike in several closures appears once, with one marker for all of them."""
-    groups: dict[tuple[str, str, str], tuple[list[tuple[str, str]], dict[str, str]]] = {}
+    return [(n, v, i, m, files) for n, v, i, m, files, _ in merged_urls(chosen)]
+
+
+def merged_urls(
+    chosen: list[Selected],
+) -> list[tuple[str, str, str, str | None, dict[str, str], dict[str, str]]]:
+    """``merged``, each with ``{file: URL}``: where the index gave each file when it was
+    locked (``LockedPackage.url_of``: beside the index's pages for an older lock)."""
+    groups: dict[
+        tuple[str, str, str], tuple[list[tuple[str, str]], dict[str, str], dict[str, str]]
+    ] = {}
     for part in chosen:
         index = without_login(part.lock.inputs.source_url).rstrip("/")
         for package in part.lock.packages:
-            where, files = groups.setdefault((package.name, package.version, index), ([], {}))
+            key = (package.name, package.version, index)
+            where, files, urls = groups.setdefault(key, ([], {}, {}))
             if part.where is not None:
                 where.append(part.where)
             files.update(package.files)
+            urls.update((name, package.url_of(name, index)) for name, _ in package.files)
     return [
-        (name, version, index, machines_marker(where) if where else None, files)
-        for (name, version, index), (where, files) in sorted(groups.items())
+        (name, version, index, machines_marker(where) if where else None, files, urls)
+        for (name, version, index), (where, files, urls) in sorted(groups.items())
     ]
 
 
@@ -182,8 +204,8 @@ def pep440_python(constraint: str) -> str | None:
 
 def pylock_text(lock: TorchLock, chosen: list[Selected] | None = None) -> str:
     """The lock as PEP 751 TOML: every package with its index and each locked wheel's URL
-    (the file beside the index's pages, as download.pytorch.org and its mirrors serve them)
-    and sha256.  The closure was resolved for one environment, which ``environments`` says;
+    (where the index's page linked it when it was locked: download.pytorch.org sends torch to
+    another host; the file beside the index's pages for a lock that kept no URL) and sha256.  The closure was resolved for one environment, which ``environments`` says;
     ``chosen`` (``export --target``/``--all``): those closures instead, each package with the
     marker of the machines it is for."""
     import tomlkit
@@ -211,7 +233,7 @@ def pylock_text(lock: TorchLock, chosen: list[Selected] | None = None) -> str:
 
     document.add("created-by", f"poetry-torch-plugin {__version__}")
     packages = tomlkit.aot()
-    for name, version, index, package_marker, files in merged(selection):
+    for name, version, index, package_marker, files, urls in merged_urls(selection):
         table = tomlkit.table()
         table.add("name", name)
         table.add("version", version)
@@ -225,7 +247,7 @@ def pylock_text(lock: TorchLock, chosen: list[Selected] | None = None) -> str:
             entry.update(
                 {
                     "name": filename,
-                    "url": f"{index}/{quote(filename)}",
+                    "url": urls[filename],
                     "hashes": {"sha256": digest},
                 }
             )

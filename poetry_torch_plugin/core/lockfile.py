@@ -75,6 +75,21 @@ class LockedPackage:
     version: str  # with its local label: 2.9.0+cu129
     requested: bool  # listed in [tool.poetry-torch] packages, not pulled in by one
     files: tuple[tuple[str, str], ...]  # (file name, sha256 hex), sorted by file name
+    # False: the index published no sha256 for these files (PyTorch's nightly pages carry no
+    # ``#sha256=``), so each is the sha256 of the bytes downloaded when locking; every replay
+    # checks it all the same.  Written as ``index-sha256 = false``, absent when True.
+    index_sha256: bool = True
+    # (file name, URL) where the index's page linked each file, login-free; a lock written
+    # before the URLs were kept has none, and the file is then ``{index}/{file name}``
+    urls: tuple[tuple[str, str], ...] = ()
+
+    def url_of(self, filename: str, index: str) -> str:
+        """Where ``filename`` is downloaded from: the URL the index gave when it was locked,
+        else the file beside the index's pages (``{index}/{file}``, quoted)."""
+        from urllib.parse import quote
+
+        found = dict(self.urls).get(filename)
+        return found or f"{without_login(index).rstrip('/')}/{quote(filename)}"
 
 
 @dataclass(frozen=True)
@@ -178,10 +193,20 @@ def _packages_aot(locked: tuple[LockedPackage, ...]) -> Any:
         table.add("name", package.name)
         table.add("version", package.version)
         table.add("requested", package.requested)
+        if not package.index_sha256:
+            table.add("index-sha256", False)
+            table.add(
+                tomlkit.comment(
+                    "the index published no sha256: these are of the bytes downloaded when locking"
+                )
+            )
         files = tomlkit.array()
+        urls = dict(package.urls)
         for filename, digest in package.files:
             entry = tomlkit.inline_table()
             entry.update({"file": filename, "hash": f"sha256:{digest}"})
+            if filename in urls:
+                entry["url"] = urls[filename]
             files.append(entry)
         files.multiline(True)
         table.add("files", files)
@@ -197,29 +222,56 @@ def unreadable(path: Path, reason: str) -> ConfigError:
 
 
 class NewerLockError(ConfigError):
-    """The lock is in a format newer than this plugin writes: never read, never rewritten."""
+    """The lock is in a format newer than this plugin writes: never read, never rewritten.
+
+    ``project.lockstate`` raises it from every read, so every command that reads the lock
+    (install, the hook, check, lock, export, wheelhouse) stops before it changes anything."""
 
 
-UPGRADE = "poetry self add poetry-torch-plugin@latest"
+UPGRADE = "poetry self add poetry-torch-plugin@latest"  # `self update` updates Poetry itself
+
+_KNOWN_VERSIONS = {(int(SINGLE_VERSION),): SINGLE_VERSION, (int(LOCK_VERSION),): LOCK_VERSION}
 
 
-def _version_number(value: object) -> int | None:
-    try:
-        return int(str(value).strip())
-    except ValueError:
+def _version_key(value: object) -> tuple[int, ...] | None:
+    """``lock-version`` as numbers without trailing zeros ("2.0" -> (2,), "3.1" -> (3, 1));
+    None when it is not a version ("abc", "", "-1", a table)."""
+    text = str(value).strip()
+    if isinstance(value, bool) or not re.fullmatch(r"[0-9]{1,6}(?:\.[0-9]{1,6}){0,3}", text):
         return None
+    key = tuple(int(part) for part in text.split("."))
+    while len(key) > 1 and key[-1] == 0:
+        key = key[:-1]
+    return key
 
 
-def _newer(path: Path, version: object, text: str) -> NewerLockError:
+def lock_format(value: object, path: Path = Path(LOCK_NAME), text: str = "") -> str:
+    """The format of a lock whose ``lock-version`` is ``value``: SINGLE_VERSION or
+    LOCK_VERSION ("1.0" and "2.0" are the same as "1" and "2").  NewerLockError for any
+    other version above 1 (a newer plugin's "2.1", "3", "3.0", also "1.1"): it is never
+    read nor rewritten.  ConfigError (unreadable) for anything that is no version."""
+    key = _version_key(value)
+    if key is not None and key in _KNOWN_VERSIONS:
+        return _KNOWN_VERSIONS[key]
+    if key is not None and key > (int(SINGLE_VERSION),):
+        raise _newer(path, str(value).strip(), text)
+    raise unreadable(path, f"lock-version {value!r}")
+
+
+def _newer(path: Path, version: str, text: str) -> NewerLockError:
     from poetry_torch_plugin import __version__
 
-    found = re.search(r"written by poetry-torch-plugin (\S+)", text)
-    writer = f"poetry-torch-plugin {found.group(1).rstrip('.,;')}" if found else "a newer plugin"
+    found = re.search(r"written by poetry-torch-plugin ([0-9][0-9A-Za-z.+!-]{0,40})", text)
+    writer = (
+        f"poetry-torch-plugin {found.group(1).rstrip('.')}"
+        if found
+        else "a newer poetry-torch-plugin"
+    )
     return NewerLockError(
-        f"{path.name} has lock-version {str(version)!r}, written by {writer}; this"
-        f" poetry-torch-plugin {__version__} reads only version {LOCK_VERSION}, so the lock,"
-        " pyproject.toml and the environment were left untouched."
-        f" Upgrade the plugin (`{UPGRADE}`), then run the command again."
+        f"{path.name} has lock-version {version}, written by {writer}; this"
+        f" poetry-torch-plugin {__version__} reads lock-version {LOCK_VERSION} and older,"
+        " so nothing was changed (the lock, pyproject.toml and the environment are as they"
+        f" were). Upgrade the plugin (`{UPGRADE}`), then run the command again."
     )
 
 
@@ -229,13 +281,10 @@ def loads(text: str, path: Path = Path(LOCK_NAME)) -> TorchLock:
     except ValueError as exc:
         raise unreadable(path, str(exc).splitlines()[0]) from None
     try:
-        metadata, source = data["metadata"], data["source"]
-        version = metadata["lock-version"]
-        if str(version) not in (SINGLE_VERSION, LOCK_VERSION):
-            number = _version_number(version)
-            if number is not None and number > int(LOCK_VERSION):
-                raise _newer(path, version, text)
-            raise unreadable(path, f"lock-version {version!r}")
+        metadata = data["metadata"]
+        # first, before the rest of the shape: a newer format may have changed all of it
+        version = lock_format(metadata["lock-version"], path, text)
+        source = data["source"]
         inputs = _inputs(source, metadata)
         lock = TorchLock(
             inputs,
@@ -243,7 +292,7 @@ def loads(text: str, path: Path = Path(LOCK_NAME)) -> TorchLock:
             _packages(data.get("package", [])),
             str(metadata.get("resolved-for", "")),
         )
-        if str(version) == LOCK_VERSION:
+        if version == LOCK_VERSION:
             lock = replace(
                 lock,
                 entries=tuple(_entry(table, metadata) for table in data.get("entry", [])),
@@ -275,9 +324,13 @@ def _packages(tables: Any) -> tuple[LockedPackage, ...]:
             name=canonicalize_name(str(entry["name"])),
             version=str(entry["version"]),
             requested=bool(entry.get("requested", False)),
+            index_sha256=entry.get("index-sha256", True) is not False,
             files=tuple(
                 (str(item["file"]), str(item["hash"]).removeprefix("sha256:"))
                 for item in entry["files"]
+            ),
+            urls=tuple(
+                (str(item["file"]), str(item["url"])) for item in entry["files"] if "url" in item
             ),
         )
         for entry in tables
@@ -643,7 +696,40 @@ def _package_problem(package: LockedPackage) -> str | None:
             return f"{filename!r} is not a wheel file name"
         if name != package.name or file_version != version:
             return f"{filename} is not a file of {package.name} {package.version}"
+    for filename, url in package.urls:
+        problem = url_problem(filename, url)
+        if problem is not None:
+            return problem
     return None
+
+
+def url_problem(filename: str, url: str) -> str | None:
+    """Why ``url`` cannot be the recorded place of ``filename`` (a hand edit, a login written
+    into the lock); None when it is an http(s) or file URL, with no login, query or fragment,
+    whose last path segment is that file."""
+    from urllib.parse import unquote
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https", "file") or (
+        parts.scheme.lower() != "file" and not parts.hostname
+    ):
+        return f"the url of {filename} is not an http(s) or file URL"
+    if without_login(url) != url or parts.query or parts.fragment:
+        return f"the url of {filename} carries a login, a query or a fragment"
+    if unquote(parts.path.rsplit("/", 1)[-1]) != filename:
+        return f"the url of {filename} names another file"
+    return None
+
+
+def recorded_url(filename: str, link: str) -> str | None:
+    """What the lock keeps of the link an index page gave for ``filename``: the URL without
+    login and fragment; None where it cannot be kept (a signed link's query is a credential
+    of its own and expires, so such a file stays ``{index}/{file}``)."""
+    from urllib.parse import urlsplit
+
+    url = without_login(urlsplit(link)._replace(fragment="").geturl())
+    return url if url_problem(filename, url) is None else None
 
 
 def lock_problem(lock: TorchLock) -> str | None:

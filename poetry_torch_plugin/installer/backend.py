@@ -30,11 +30,13 @@ import packaging
 
 from packaging.utils import canonicalize_name
 
+from poetry_torch_plugin.core.config import is_torch_family
 from poetry_torch_plugin.core.urls import redact
 from poetry_torch_plugin.core.urls import redact_text
 from poetry_torch_plugin.core.urls import without_login
 from poetry_torch_plugin.core.variants import channel_of
 from poetry_torch_plugin.core.variants import from_local_label
+from poetry_torch_plugin.env.installed import installed_distributions
 from poetry_torch_plugin.errors import InstallError
 from poetry_torch_plugin.errors import NotPublishedError
 from poetry_torch_plugin.index.access import IndexAccess
@@ -336,22 +338,54 @@ _PATTERNS: tuple[tuple[str, int, str], ...] = (
 )
 
 
-def explain_failure(stderr: str, request: Request, target: TargetEnv, tool: str) -> str:
-    """Turn an installer's error output into one line that says what to do next."""
+def requested_names(requirements: Sequence[str]) -> set[str]:
+    """The canonical names of requirement strings (``torch==2.9.0+cu129`` -> ``torch``)."""
+    return {
+        canonicalize_name(re.split(r"[<>=!~;\[ (@]", one.strip(), maxsplit=1)[0])
+        for one in requirements
+    }
+
+
+def earlier_build(target: TargetEnv, requirements: Sequence[str]) -> bool:
+    """Whether ``target`` holds any of the requested torch-family packages: only then is there
+    an earlier build that a failed install left in place."""
+    installed = installed_distributions(target.site_packages)
+    return any(is_torch_family(name) for name in requested_names(requirements) & set(installed))
+
+
+def explain_failure(
+    stderr: str, request: Request, target: TargetEnv, tool: str, *, locked: bool = False
+) -> str:
+    """Turn an installer's error output into one line that says what to do next; ``locked``:
+    the request replays poetry-torch.lock's exact files."""
     index = redact(request.index_url)
-    kept = "the earlier build is still installed"
+    earlier = earlier_build(target, request.requirements)
+    kept = "the earlier build is still installed" if earlier else "nothing was installed"
     for pattern, flags, kind in _PATTERNS:
         match = re.search(pattern, stderr, flags)
         if match is None:
             continue
         if kind == "nomatch":
             name = re.split(r"[<>=!~;\[ (]", match.group(1), maxsplit=1)[0]
-            if name and not _published(request, name):
+            if locked:
                 return (
-                    f"{name} is not published on {index} (there is no"
-                    f" {index.rstrip('/')}/{canonicalize_name(name)}/ page); {kept}. Drop it from"
-                    " the requested packages, or use an index that publishes it, then run"
-                    " poetry torch install again."
+                    f"{index} no longer lists the locked {match.group(1)} for"
+                    f" {environment_tags(target.python)}; {kept}. Run `poetry torch lock` to lock"
+                    " what the index publishes now, then run the command again."
+                )
+            if name and not _published(request, name):
+                page = f"{index.rstrip('/')}/{canonicalize_name(name)}/"
+                if canonicalize_name(name) not in requested_names(request.requirements):
+                    return (
+                        f"{index} does not publish {name}, which the requested build depends on"
+                        f" (there is no {page} page); {kept}. The index lacks part of the build:"
+                        " point the source at an index that serves the whole build (`poetry"
+                        " torch install --index-base URL`), then run poetry torch install again."
+                    )
+                return (
+                    f"{name} is not published on {index} (there is no {page} page); {kept}."
+                    " Drop it from the requested packages, or use an index that publishes it,"
+                    " then run poetry torch install again."
                 )
             return (
                 f"no wheel of {match.group(1)} on {index} matches {environment_tags(target.python)}"
@@ -362,8 +396,9 @@ def explain_failure(stderr: str, request: Request, target: TargetEnv, tool: str)
         if kind == "hash":
             return (
                 f"a file from {index} does not match the index's sha256 (or is not even a valid"
-                f" wheel); nothing was installed"
-                f" and {kept}. The index or a proxy is serving a corrupted file: run the same"
+                " wheel); nothing was installed"
+                + (" and the earlier build is still installed" if earlier else "")
+                + ". The index or a proxy is serving a corrupted file: run the same"
                 " command again later, or use another mirror (`poetry torch install"
                 " --index-base URL`)."
             )
@@ -410,5 +445,7 @@ def _last_error(stderr: str) -> str:
     errors = [line for line in lines if line.startswith(("ERROR:", "error:", "\u00d7"))]
     chosen = (errors or lines or ["no output"])[-1]
     chosen = chosen.removeprefix("ERROR:").removeprefix("error:").removeprefix("\u00d7")
-    chosen = chosen.strip().rstrip(":")
-    return redact_text(chosen)[:300]
+    chosen = redact_text(chosen.strip().rstrip(":"))
+    if len(chosen) <= 300:
+        return chosen
+    return chosen[:300].rsplit(" ", 1)[0].rstrip(" ,;:") + " …"  # never cut mid-word

@@ -37,6 +37,13 @@ def wheelhouse_needed(listing: Listing | None) -> bool:
     return listing is not None and not listing.metadata and not listing.local
 
 
+def hashes_missing(listing: Listing | None) -> bool:
+    """Whether the index lists files with no sha256 (PyTorch's nightly pages carry no
+    ``#sha256=``): then only the bytes downloaded can be hashed for the lock.  A ``file://``
+    index is read by the installer itself, which hashes its files."""
+    return listing is not None and not listing.local and any(not d for _, d in listing.files)
+
+
 def download_report(target: TargetEnv, request: Request, wheelhouse: Path) -> dict[str, Any] | None:
     """``pip download`` the closure into ``wheelhouse`` (each file once, checked against the
     index's ``#sha256=``), and describe it in the shape of pip's ``--report``.  None when no

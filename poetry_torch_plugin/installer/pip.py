@@ -41,8 +41,9 @@ def _version_tuple(text: str) -> tuple[int, ...] | None:
 
 
 def _progress() -> list[str]:
-    """pip's output goes straight to ours: on a terminal its progress bars stay; anywhere else
-    (CI, a log file) ``--progress-bar off`` leaves one ``Downloading …`` line per file."""
+    """pip's output goes to ours only at ``-v`` (otherwise the plugin says in one line what
+    changed): on a terminal its progress bars stay; anywhere else (CI, a log file)
+    ``--progress-bar off`` leaves one ``Downloading …`` line per file."""
     isatty = getattr(sys.stdout, "isatty", None)
     try:
         terminal = bool(isatty()) if callable(isatty) else False
@@ -163,7 +164,7 @@ class PipBackend:
         finished = run(
             command,
             env=self.environment(request),
-            echo_stdout=not request.quiet,
+            echo_stdout=request.verbose,
             echo_stderr=request.verbose,
         )
         return finished.code, finished.stderr
@@ -174,7 +175,7 @@ class PipBackend:
         finished = run(
             command,
             env=self.environment(request),
-            echo_stdout=not request.quiet,
+            echo_stdout=request.verbose,
             echo_stderr=request.verbose,
         )
         return finished.code, finished.stderr

@@ -25,6 +25,7 @@ from packaging.version import Version
 from poetry_torch_plugin.core.lockfile import LOCK_NAME
 from poetry_torch_plugin.core.lockfile import LockedPackage
 from poetry_torch_plugin.core.lockfile import TorchLock
+from poetry_torch_plugin.core.lockfile import recorded_url
 from poetry_torch_plugin.core.lockfile import requirement_lines
 from poetry_torch_plugin.core.urls import redact
 from poetry_torch_plugin.errors import IndexAccessError
@@ -32,6 +33,7 @@ from poetry_torch_plugin.errors import InstallError
 from poetry_torch_plugin.index.pages import fetch_listing
 from poetry_torch_plugin.installer import download_once
 from poetry_torch_plugin.installer.backend import Request
+from poetry_torch_plugin.installer.backend import earlier_build
 from poetry_torch_plugin.installer.backend import explain_failure
 from poetry_torch_plugin.installer.pip import PipBackend
 
@@ -110,6 +112,13 @@ def _file_of(filename: str, name: str, version: Version) -> bool:
     return found == name and found_version == version
 
 
+def _chosen_url(item: Mapping[str, Any]) -> str:
+    """The URL of the file pip picked, from the report's ``download_info``; "" when none or
+    not on an http(s) index (a local cache or folder is no place to lock)."""
+    url = str((item.get("download_info") or {}).get("url", ""))
+    return url if url.lower().startswith(("http://", "https://")) else ""
+
+
 def _chosen_file(item: Mapping[str, Any]) -> tuple[str, str] | None:
     """(file name, sha256) of the file pip picked, from the report's ``download_info``."""
     import urllib.parse
@@ -136,7 +145,8 @@ def lock_from_report(
     Every file the index lists for the chosen version (and requires-python admits) is recorded.
     pip's report also names the file it picked, with its hash, which stands in when the page
     could not be read.  uv names hashes without files (``hashes``): the page must agree with
-    them, or the index changed between the two reads.
+    them, or the index changed between the two reads.  Each file's URL is kept as the page
+    linked it (PyTorch's pages send torch to another host), without any login.
     """
     allows = python_allows(inputs.requires_python)
     items = list(report.get("install", []))
@@ -152,9 +162,14 @@ def lock_from_report(
         for filename, digest in listing.files if listing is not None else ():
             if digest and _file_of(filename, name, parsed) and wheel_allowed(filename, allows):
                 files[filename] = digest
+        # the page was read and gives no sha256 for this version: the lock holds the sha256
+        # of the bytes the installer downloaded (``resolve`` makes sure it downloads them)
+        from_download = listing is not None and not files
+        links = dict(listing.links) if listing is not None else {}
         chosen = _chosen_file(item)
         if chosen is not None:
             files.setdefault(*chosen)
+            links.setdefault(chosen[0], _chosen_url(item))
         if not files and listing is None:
             raise IndexAccessError(
                 f"the page of {name} on {redact(inputs.source_url)} could not be read, so"
@@ -163,9 +178,10 @@ def lock_from_report(
             )
         if not files:
             raise IndexAccessError(
-                f"{redact(inputs.source_url)} publishes no sha256 for {name} {version},"
-                f" so it cannot be locked; {LOCK_NAME} and the environment were left untouched."
-                " Use an index that publishes #sha256= links (download.pytorch.org does)."
+                f"{redact(inputs.source_url)} publishes no sha256 for {name} {version}, and"
+                f" no file of it was downloaded to hash, so it cannot be locked; {LOCK_NAME}"
+                " and the environment were left untouched. Use an index that publishes"
+                " #sha256= links, or pip in the project environment to download them."
             )
         expected = set(item.get("hashes") or ())
         if expected and not expected & set(files.values()):
@@ -174,8 +190,16 @@ def lock_from_report(
                 f" the installer just resolved; {LOCK_NAME} and the environment were left"
                 " untouched. The index changed while locking: run the command again."
             )
+        kept = {f: recorded_url(f, links[f]) for f in files if links.get(f)}
         packages.append(
-            LockedPackage(name, version, bool(item.get("requested")), tuple(sorted(files.items())))
+            LockedPackage(
+                name,
+                version,
+                bool(item.get("requested")),
+                tuple(sorted(files.items())),
+                index_sha256=not from_download,
+                urls=tuple(sorted((f, url) for f, url in kept.items() if url)),
+            )
         )
     env = report.get("environment") or {}
     resolved_for = " ".join(
@@ -207,9 +231,13 @@ def resolve(
     """
     request = Request.for_access(access, tuple(requirements), verbose=verbose)
     report = None
+    loud = Request.for_access(access, tuple(requirements), quiet=quiet, verbose=verbose)
     if wheelhouse is not None:
-        loud = Request.for_access(access, tuple(requirements), quiet=quiet, verbose=verbose)
         report = download_once.download_report(target, loud, wheelhouse)
+    elif download_once.hashes_missing((known or {}).get("torch")):
+        # the index gives no sha256 (nightly pages): download the closure to hash its bytes
+        with tempfile.TemporaryDirectory(prefix="poetry-torch-hash-") as tmp:
+            report = download_once.download_report(target, loud, Path(tmp))
     if report is None:
         report = backend.report(target, request)
 
@@ -241,7 +269,12 @@ def replay_failure(
         return (
             f"a file from {shown} does not match its sha256 in {LOCK_NAME} (or is not even a"
             " valid wheel); nothing was installed"
-            " and the earlier build is still installed. The index or a proxy is serving a"
+            + (
+                " and the earlier build is still installed"
+                if earlier_build(target, lock.pins())
+                else ""
+            )
+            + ". The index or a proxy is serving a"
             " different file: retry, or use another mirror (run `poetry torch lock` only if the"
             " index really republished it)."
         )
@@ -257,7 +290,7 @@ def replay_failure(
             f" resolved for {lock.resolved_for or 'another environment'}); nothing was installed."
             " Run `poetry torch lock` with this environment's Python, then try again."
         )
-    return explain_failure(stderr, Request(index_url, lock.pins()), target, tool)
+    return explain_failure(stderr, Request(index_url, lock.pins()), target, tool, locked=True)
 
 
 def install_locked(

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from poetry_torch_plugin.errors import TargetEnvError
 from poetry_torch_plugin.installer import uv
+from poetry_torch_plugin.installer.download_once import hashes_missing
 from poetry_torch_plugin.installer.download_once import wheelhouse_needed
 from poetry_torch_plugin.installer.pip import PipBackend
 
@@ -50,6 +51,8 @@ def wheelhouse_reason(listing: Listing | None, backend: Backend, target: TargetE
     whose dry run downloads every wheel anyway (before 25.3; Poetry 2.1 seeds 25.1.1)."""
     if wheelhouse_needed(listing):
         return "it offers no PEP 658 metadata"
+    if hashes_missing(listing):
+        return "it publishes no sha256, so the lock holds that of the files downloaded"
     if listing is None or listing.local or not isinstance(backend, PipBackend):
         return None
     if not backend.resolving_downloads(target):

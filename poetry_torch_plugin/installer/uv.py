@@ -223,7 +223,8 @@ class UvBackend:
     def run(self, target: TargetEnv, request: Request) -> tuple[int, str]:
         command = self.command(target, request)
         show_command(command, request)
-        return run_uv(command, self.environment(request), show=not request.quiet)
+        # uv's own lines (and its progress bars) only at -v: the plugin says what changed
+        return run_uv(command, self.environment(request), show=request.verbose)
 
     def install(self, target: TargetEnv, request: Request) -> None:
         code, stderr = self.run(target, request)

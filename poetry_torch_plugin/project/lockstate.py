@@ -41,7 +41,8 @@ def lock_path_for(pyproject: Path) -> Path:
 
 
 def read_lock(path: Path) -> TorchLock | None:
-    """The lock at ``path``; None when there is none, ConfigError when it is unreadable."""
+    """The lock at ``path``; None when there is none, ConfigError when it is unreadable, and
+    NewerLockError when a newer plugin wrote it (``core.lockfile.lock_format``)."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -64,11 +65,12 @@ class LockState:
     inputs: LockInputs
     lock: TorchLock | None
     error: str | None = None
-    newer: bool = False  # the lock is in a newer format: refuse to touch it
+    # ``lock_state`` raises NewerLockError itself, so this stays False for states it returns;
+    # kept for service/'s callers of ``refuse_newer``
+    newer: bool = False
 
     def refuse_newer(self) -> None:
-        """ConfigError when the lock is in a newer format; a command that would write the
-        lock (or install from a resolution that ignores it) calls this before changing anything."""
+        """ConfigError when the lock is in a newer format (see ``newer``)."""
         if self.newer:
             raise ConfigError(self.error or "")
 
@@ -84,6 +86,8 @@ class LockState:
 
 
 def lock_state(pyproject: Path, source: Source, settings: TorchConfig) -> LockState:
+    """The lock beside ``pyproject`` and what it is for; a stale or unreadable lock is a
+    state with ``error``, a lock from a newer plugin raises NewerLockError (never rewritten)."""
     try:  # read-only, after every hooked command: tomllib, not tomlkit
         data: Mapping[str, Any] = parse_toml(pyproject.read_bytes().decode("utf-8"))
     except (OSError, ValueError):
@@ -92,8 +96,8 @@ def lock_state(pyproject: Path, source: Source, settings: TorchConfig) -> LockSt
     path = lock_path_for(pyproject)
     try:
         return LockState(path, inputs, read_lock(path))
-    except NewerLockError as exc:
-        return LockState(path, inputs, None, str(exc), newer=True)
+    except NewerLockError:
+        raise  # a newer plugin's lock stops every command that reads it, before any change
     except ConfigError as exc:
         return LockState(path, inputs, None, str(exc))
 

@@ -20,6 +20,12 @@ exactly as without the plugin.  What is wrapped, and why:
   build label (``_relax_root``), so a declaration Poetry's docs recommend keeps resolving.
 - the command's ``Installer._execute``: operations on held packages are dropped, and so are
   removals (``poetry sync``) of what the installed torch family itself requires.
+- the root package the command's Installer solves with (``Installer._package``, also after
+  ``set_package``): a copy whose main group also requires each configured package the project
+  does not declare, at the stand-in's exact version (``_with_held``), so that the build's own
+  pins bind poetry.lock when torch is not declared.  ``poetry.package`` itself is left alone:
+  the project's editable install and ``poetry build`` never gain ``Requires-Dist: torch``, and
+  ``set_lock_data`` drops the held packages from poetry.lock as before.
 """
 
 from __future__ import annotations
@@ -58,6 +64,14 @@ SEAMS: dict[tuple[str, str, str], tuple[str, ...]] = {
     ("poetry.packages.locker", "Locker", "set_lock_data"): ("self", "root", "packages"),
     ("poetry.packages.locker", "Locker", "locked_repository"): ("self",),
     ("poetry.installation.installer", "Installer", "_execute"): ("self", "operations"),
+    ("poetry.installation.installer", "Installer", "set_package"): ("self", "package"),
+    # ``_with_held`` replaces ``Installer._package``, which __init__ sets from ``package``.
+    ("poetry.installation.installer", "Installer", "__init__"): (
+        "self",
+        "io",
+        "env",
+        "package",
+    ),
 }
 
 
@@ -75,11 +89,14 @@ class HoldOut:
         provide: Callable[[str], tuple[str, Sequence[str]] | None],
         protected: Callable[[], frozenset[str]],
         shown: Sequence[str] = (),
+        suggest: Callable[[str, str], str] | None = None,
     ) -> None:
         self.held = held
         self._provide = provide
         self._protected = protected
         self.shown = tuple(shown)
+        # (name, Poetry constraint) -> the install command(s) that would satisfy it, or ""
+        self._suggest = suggest or _plain_advice
         self._packages: dict[str, Package | None] = {}
         # what the solver asked for and the stand-in could not give: (name, constraint) -> version
         self.refused: dict[tuple[str, str], str] = {}
@@ -122,12 +139,18 @@ class HoldOut:
         if not self.refused:
             return None
         (name, constraint), version = next(iter(self.refused.items()))
-        spec = f"=={constraint}" if constraint[:1].isdigit() else constraint.replace(" ", "")
+        command = self._suggest(name, constraint)
         return (
             f"a dependency requires {name} ({constraint}), but the configured build is"
-            f" {version}; nothing was locked or installed. Relax that requirement, or install"
-            f' a build it accepts: `poetry torch install "{name}{spec}"`.'
+            f" {version}; nothing was locked or installed. Relax that requirement"
+            + (f", or install a build it accepts: {command}." if command else ".")
         )
+
+
+def _plain_advice(name: str, constraint: str) -> str:
+    from poetry_torch_plugin.core.config import install_advice
+
+    return install_advice(name, constraint)
 
 
 def _solver_stop(message: str, command: str) -> Exception:
@@ -286,6 +309,76 @@ def _relax_root(package: Any, hold: HoldOut) -> None:
             dependency.constraint = stripped
 
 
+def _held_requirements(root: Any, hold: HoldOut) -> Callable[[], list[Any]]:
+    """The configured packages ``root`` does not declare (in any group), as requirements at
+    the stand-in's exact version; computed on first use (inside the solve), a name without a
+    stand-in left out, as if the project had declared it."""
+    from poetry.core.packages.dependency import Dependency
+
+    declared = {dependency.name for dependency in root.all_requires}
+    found: list[Any] = []
+    done = False
+
+    def requirements() -> list[Any]:
+        nonlocal done
+        if not done:
+            for name in hold.shown:
+                if name in declared:
+                    continue
+                stand_in = hold.package(name)
+                if stand_in is not None:
+                    found.append(Dependency(name, f"=={stand_in.version.text}"))
+            done = True
+        return list(found)
+
+    return requirements
+
+
+def _with_held(root: Any, hold: HoldOut) -> Any:
+    """A copy of the project package whose main group also requires the held family (see
+    ``_held_requirements``); ``root`` and its groups are not changed."""
+    from poetry.core.packages.dependency_group import MAIN_GROUP
+    from poetry.core.packages.dependency_group import DependencyGroup
+
+    extra = _held_requirements(root, hold)
+    main = (
+        root.dependency_group(MAIN_GROUP)
+        if root.has_dependency_group(MAIN_GROUP)
+        else DependencyGroup(MAIN_GROUP)
+    )
+    base: type[Any] = type(main)
+
+    class HeldGroup(base):  # type: ignore[misc]
+        """The main group, plus the held requirements (what the solver and the locker read)."""
+
+        @property
+        def dependencies(self) -> list[Any]:
+            return [*super().dependencies, *extra()]
+
+        @property
+        def dependencies_for_locking(self) -> list[Any]:
+            return [*super().dependencies_for_locking, *extra()]
+
+    group = copy.copy(main)
+    group.__class__ = HeldGroup
+    package = root.clone()
+    package.add_dependency_group(group)  # a new dict of groups: root's own is untouched
+    return package
+
+
+def _require_held(installer: Any, hold: HoldOut) -> None:
+    """The Installer solves with ``_with_held(package)``, also after ``set_package`` (``poetry
+    add`` and ``remove`` hand it the edited project)."""
+    set_package = installer.set_package
+
+    def set_package_held(package: Any) -> Any:
+        set_package(_with_held(package, hold))
+        return installer
+
+    installer._package = _with_held(installer._package, hold)
+    installer.set_package = set_package_held
+
+
 def bind(poetry: Any, installer: Any | None, hold: HoldOut) -> None:
     """Hold the torch family out of this command's Poetry objects (not Poetry's classes).
 
@@ -302,3 +395,4 @@ def bind(poetry: Any, installer: Any | None, hold: HoldOut) -> None:
         return
     installer._pool = _wrap_pool(installer._pool, hold)
     _wrap_installer(installer, hold)
+    _require_held(installer, hold)

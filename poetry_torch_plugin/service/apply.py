@@ -34,6 +34,7 @@ from poetry_torch_plugin.project.edits import write_atomic
 from poetry_torch_plugin.project.lockstate import write_lock
 from poetry_torch_plugin.seam.relock import refresh_lock
 from poetry_torch_plugin.service import standin
+from poetry_torch_plugin.service.render import moved_line
 from poetry_torch_plugin.service.settings import request_for
 from poetry_torch_plugin.service.verify import verify
 
@@ -64,12 +65,15 @@ def apply(
     say: Callable[[str], None] | None = None,
     page: Callable[[IndexAccess], Listing | None] | None = None,
     wait: float = HOOK_WAIT,
+    summary: Callable[[str], None] | None = None,
 ) -> tuple[str, ...]:
     """Carry ``plan`` out in ``target`` while holding its mutex (``wait`` seconds at most);
     returns the pins passed to the installer.
 
     ``access``: how to reach the plan's index.  ``page``: the index's torch page (its PEP 658
-    metadata and hashes), read when needed; ``say`` hears one line before each long phase.
+    metadata and hashes), read when needed; ``say`` hears one line before each long phase;
+    ``summary``, once it all succeeded, the line that says what moved (``render.moved_line``:
+    the installed versions before and after, and the project files actually written).
     Anything that fails before the files are written leaves them byte-identical."""
 
     def tell(line: str) -> None:
@@ -77,6 +81,10 @@ def apply(
             say(line)
 
     with exclusive(target, wait=wait):
+        names = plan.settings.package_names
+        before = _versions(target, names) if summary is not None else {}
+        project = _project_files(plan)
+        files_before = [_bytes(path) for path in project]
         if plan.pins:
             installed = install_pins(
                 backend,
@@ -119,7 +127,48 @@ def apply(
             raise InstallError(plan.failure(problems[0].text, target))
         if lock is not None:
             _write(plan, lock, target)
+        if summary is not None:
+            written = [path.name for path, was in zip(project, files_before) if _bytes(path) != was]
+            summary(
+                moved_line(
+                    before,
+                    _versions(target, names),
+                    names,
+                    written if project else None,
+                )
+            )
     return installed
+
+
+def _versions(target: TargetEnv, names: Sequence[str]) -> dict[str, tuple[str, object]]:
+    """``{name: (version, stamp)}`` of every installed distribution, the local label of those
+    ``names`` read from version.py when the dist-info lacks it; the stamp (the dist-info
+    folder's inode and mtime) tells a reinstall at the same version."""
+    found: dict[str, tuple[str, object]] = {}
+    for name, dist in installed_distributions(target.site_packages).items():
+        try:
+            info = dist.dist_info.stat()
+            stamp: object = (info.st_ino, info.st_mtime_ns)
+        except OSError:
+            stamp = None
+        found[name] = (dist.build_version() if name in names else dist.version, stamp)
+    return found
+
+
+def _project_files(plan: Plan) -> list[Path]:
+    """The files an install may write, in the order it writes them (none for the hook and the
+    wheelhouse replay, which write no project file)."""
+    if plan.pyproject is None or plan.state is None:
+        return []
+    root = plan.pyproject.path.parent
+    return [plan.pyproject.path, plan.state.path, root / "poetry.lock"]
+
+
+def _bytes(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
 
 
 def _refuse_foreign(plan: Plan, lock: TorchLock) -> None:

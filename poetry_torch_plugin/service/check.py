@@ -24,6 +24,7 @@ from poetry_torch_plugin.core.facts import mps_macos_floor
 from poetry_torch_plugin.core.facts import torch_minor
 from poetry_torch_plugin.core.fit import choose
 from poetry_torch_plugin.core.fit import judge_variant
+from poetry_torch_plugin.core.lockfile import NewerLockError
 from poetry_torch_plugin.core.machine import MPS_FIRST_MACOS
 from poetry_torch_plugin.core.machine import jetson_line
 from poetry_torch_plugin.core.machine import machine_to_dict
@@ -318,6 +319,8 @@ class _Verdicts:
             return
         try:
             state = lock_state(project.pyproject, source, project.settings)
+        except NewerLockError:
+            raise  # a newer plugin's lock: `check` stops in one line, as every command does
         except TorchPluginError:
             return
         root = self.env.root

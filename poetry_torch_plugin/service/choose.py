@@ -268,13 +268,15 @@ def refuse_unrunnable(
         sorted(companions),
         option=asked,
     )
+    # a dry run installs nothing: its lines say what would happen
+    doing = f"would install {variant}" if options.dry_run else f"installing {variant}"
     for note in fit.notes:
-        say(f"<comment>{note}</comment>")
+        say(f"<comment>{note.replace(f'installing {variant} anyway', f'{doing} anyway')}</comment>")
     if fit.refusal is None:
         return
     if not options.force or not fit.forcible:
         raise VariantError(fit.refusal)
-    say(f"<comment>--force: {fit.problem}; installing {variant} anyway.</comment>")
+    say(f"<comment>--force: {fit.problem}; {doing} anyway.</comment>")
 
 
 def existing_env(find_env: EnvFinder) -> TargetEnv | None:

@@ -130,6 +130,7 @@ def ensure(
             quiet=quiet,
             verbose=verbose,
             page=_torch_page if uv_page else None,
+            summary=lambda moved: reporter.line(f"poetry-torch: {moved}"),
         )
     return True
 

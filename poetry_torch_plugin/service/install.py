@@ -96,13 +96,15 @@ def install_torch(
     )
     choice = plan.settings.choice
     if plan.local and choice is not None:
+        left = "would be left" if options.dry_run else "are left"
         say(
             f"Variant <c2>{choice.variant}</c2>, chosen by <c1>{choice.rule}</c1>"
-            f" ({choice.detail}); pyproject.toml and poetry-torch.lock are left as they are"
+            f" ({choice.detail}); pyproject.toml and poetry-torch.lock {left} as they are"
         )
     backend = get_backend(options.installer or plan.settings.installer)
     say(
-        f"Installing <c1>{', '.join(plan.settings.packages)}</c1> for"
+        f"{'Would install' if options.dry_run else 'Installing'}"
+        f" <c1>{', '.join(plan.settings.packages)}</c1> for"
         f" <c2>{plan.variant.describe()}</c2> from <info>{plan.source.name}</info>"
         f" ({redact(plan.index_url)})"
     )
@@ -113,6 +115,7 @@ def install_torch(
         )
         _login_note(plan, say, dry_run=True)
         return
+    moved: list[str] = []
     execute_install(
         plan,
         find_env(create=True),
@@ -122,11 +125,13 @@ def install_torch(
         upgrade=options.upgrade,
         say=say,
         checked=checked,
+        summary=moved.append,
     )
     if plan.edit.changed:
         say(f"Updated {plan.pyproject.path.name}: {what_changed(plan)}.")
     _login_note(plan, say, dry_run=False)
-    say(f"<info>torch ready:</info> {plan.variant.describe()}")
+    # the last line: what moved (installed versions before -> after) and the files written
+    say(f"<info>torch ready</info> for {plan.variant.describe()}: {''.join(moved[-1:])}")
 
 
 def what_changed(plan: InstallPlan) -> str:
@@ -225,13 +230,15 @@ def execute_install(
     upgrade: bool = False,
     say: Callable[[str], None] | None = None,
     checked: tuple[IndexPages, WheelTarget] | None = None,
+    summary: Callable[[str], None] | None = None,
 ) -> tuple[str, ...]:
     """Install the plan's packages, then (only then) write pyproject.toml and the lock.
 
     ``checked``: the pages ``--cuda auto`` read and the target's wheel tags, reused by the
     check that every package is published before anything is downloaded.
 
-    ``say`` hears one line before each phase that can take long (resolving, installing).
+    ``say`` hears one line before each phase that can take long (resolving, installing);
+    ``summary`` the line that says what moved, once everything succeeded.
 
     A fresh poetry-torch.lock is replayed (unless ``upgrade``); otherwise the packages are
     resolved afresh into a new lock, and that lock is what gets installed.  Anything that fails
@@ -261,6 +268,7 @@ def execute_install(
             say=say,
             page=lambda _: probe,
             wait=COMMAND_WAIT,
+            summary=summary,
         )
 
 

@@ -20,7 +20,6 @@ from poetry_torch_plugin.core.lockfile import DEFAULT
 from poetry_torch_plugin.core.lockfile import LOCK_NAME
 from poetry_torch_plugin.core.lockfile import PLATFORMS
 from poetry_torch_plugin.core.lockfile import PLATFORMS as KNOWN
-from poetry_torch_plugin.core.lockfile import LockedPackage
 from poetry_torch_plugin.core.lockfile import LockEntry
 from poetry_torch_plugin.core.lockfile import fits
 from poetry_torch_plugin.core.lockfile import inputs_for
@@ -261,7 +260,7 @@ def _resolve_entry(
                 f" {package.version} for that platform; {LOCK_NAME} was left as it was."
                 " Run `poetry torch lock` again (the index may have changed meanwhile)."
             )
-        packages.append(LockedPackage(package.name, package.version, package.requested, files))
+        packages.append(replace(package, files=files))
     entry_lock = replace(
         lock, packages=tuple(packages), resolved_for=resolved_for(platform, python)
     )
@@ -406,6 +405,8 @@ def lock_or_check(
             raise ConfigError(problem)
         return f"{LOCK_NAME} matches pyproject.toml."
     _checked_variants(add)  # before the project environment is looked for (or created)
+    path = pyproject.parent / LOCK_NAME
+    before = path.read_bytes() if path.is_file() else None
     lock = lock_project(
         pyproject,
         find_env(create=True),
@@ -416,9 +417,10 @@ def lock_or_check(
     )
     requested = [f"{p.name} {p.version}" for p in lock.packages if p.requested]
     files = sum(len(p.files) for p in lock.packages)
+    unchanged = before is not None and path.is_file() and path.read_bytes() == before
     line = (
-        f"Wrote <info>{LOCK_NAME}</info>: {', '.join(requested)}"
-        f" ({len(lock.packages)} packages, {files} files)"
+        f"{'' if unchanged else 'Wrote '}<info>{LOCK_NAME}</info>{' unchanged' if unchanged else ''}:"
+        f" {', '.join(requested)} ({len(lock.packages)} packages, {files} files)"
     )
     if not lock.entries:
         return line

@@ -1,14 +1,19 @@
-"""``poetry torch check`` as text (cleo's markup: ``<info>``, ``<c2>``, …) and as JSON."""
+"""``poetry torch check`` as text (cleo's markup: ``<info>``, ``<c2>``, …) and as JSON; and
+the one line that ends every install: what moved, and which project files were written."""
 
 from __future__ import annotations
 
 import json
 import re
+import sys
 
 from typing import TYPE_CHECKING
 
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from collections.abc import Sequence
+
     from poetry_torch_plugin.core.machine import Machine
     from poetry_torch_plugin.env.runtime import RuntimeResult
     from poetry_torch_plugin.service.check import Report
@@ -212,3 +217,63 @@ def _runtime(runtime: RuntimeResult) -> list[str]:
         lines.append(_row("GPU tensor op", outcome))
     lines += [_row("warning", _e(warning)) for warning in runtime.warnings]
     return lines
+
+
+def _arrow() -> str:
+    """``→``, or ``->`` where standard output cannot encode it (a Windows code page)."""
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    try:
+        "\u2192".encode(encoding)
+    except (LookupError, UnicodeEncodeError):
+        return "->"
+    return "\u2192"
+
+
+def moved_line(
+    before: Mapping[str, tuple[str, object]],
+    after: Mapping[str, tuple[str, object]],
+    names: Sequence[str],
+    written: Sequence[str] | None = None,
+) -> str:
+    """What an install changed, in one line: ``torch 2.8.0+cpu → 2.9.0+cu129, torchvision
+    0.23.0+cpu → 0.24.0+cu129, and 14 other packages; wrote pyproject.toml, poetry-torch.lock``.
+
+    ``before`` and ``after``: the environment's distributions, ``{name: (version, stamp)}``
+    (the stamp changes when a distribution is reinstalled at the same version); ``names``: the
+    packages to name, in order; ``written``: the project files written (None: say nothing of
+    files, as for the hook, which writes none)."""
+    arrow = _arrow()
+    moved: list[str] = []
+    kept: list[str] = []
+    for name in names:
+        old, new = before.get(name), after.get(name)
+        if old is None and new is None:
+            continue
+        if new is None:
+            moved.append(f"{name} {old[0] if old else ''} removed")
+        elif old is None:
+            moved.append(f"{name} {new[0]} (new)")
+        elif old[0] != new[0]:
+            moved.append(f"{name} {old[0]} {arrow} {new[0]}")
+        elif old[1] != new[1]:
+            moved.append(f"{name} {new[0]} reinstalled")
+        else:
+            kept.append(f"{name} {new[0]}")
+    others = sum(
+        1
+        for name in set(before) | set(after)
+        if name not in names and _version(before, name) != _version(after, name)
+    )
+    if others:
+        moved.append(f"{'and ' if moved else ''}{others} other package{'s' if others != 1 else ''}")
+    parts = [", ".join(moved)] if moved else []
+    if kept:
+        parts.append(f"unchanged: {', '.join(kept)}")
+    if written is not None:
+        parts.append(f"wrote {', '.join(written)}" if written else "no project file changed")
+    return "; ".join(parts) or "nothing installed"  # (names and versions hold no markup)
+
+
+def _version(installed: Mapping[str, tuple[str, object]], name: str) -> str | None:
+    found = installed.get(name)
+    return found[0] if found is not None else None

@@ -14,6 +14,7 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
+from poetry_torch_plugin.core.config import install_advice
 from poetry_torch_plugin.core.config import is_runtime_package
 from poetry_torch_plugin.env.installed import installed_distributions
 from poetry_torch_plugin.env.installed import requires_of
@@ -66,11 +67,15 @@ def _closure(
 def _fresh_lock(settings: TorchConfig, pyproject: Path) -> TorchLock | None:
     """The lock's first part, when fresh: what the solver sees (no interpreter is asked; a
     machine-local choice gets none, the lock being for the committed variant)."""
+    from poetry_torch_plugin.core.lockfile import NewerLockError
+
     try:
         source = settings.source()
         if source is None:
             return None
         state = lock_state(pyproject, source, settings)
+    except NewerLockError:
+        raise  # a newer plugin's lock: the Poetry command is stopped before it runs
     except TorchPluginError:
         return None
     return machine_part(state, settings, None).lock
@@ -167,7 +172,15 @@ def build(
     def protected() -> frozenset[str]:
         return frozenset(_closure([n for n in installed if held(n)], installed, lambda _: True))
 
-    return HoldOut(held, provide, protected, shown=tuple(wanted))
+    # the advice edits pyproject.toml: it names the committed variant, not a machine-local one
+    choice = settings.choice
+    committed = choice.committed if choice is not None and choice.machine_local else variant
+
+    def suggest(name: str, constraint: str) -> str:
+        option = committed.option if committed is not None else ""
+        return install_advice(name, constraint, option=option, companions=settings.written)
+
+    return HoldOut(held, provide, protected, shown=tuple(wanted), suggest=suggest)
 
 
 def bind(poetry: Any, installer: Any | None, hold: HoldOut) -> None:

@@ -146,10 +146,14 @@ def fill(
     for part in parts:
         part_source = Source(part.inputs.source_name, part.inputs.source_url, "explicit")
         access = access_for(settings, source if part is lock else part_source)
+        if _same_index(access.url, part.inputs.source_url):
+            # the URLs the index gave when locking (no page to read); a mirror reads its own
+            links.update({(part.inputs.source_url, n): u for p in part.packages for n, u in p.urls})
         for package, filename, digest in todo:
             if by_file[filename] is not part:
                 continue
-            if (part.inputs.source_url, package) not in links:
+            known = {(part.inputs.source_url, filename), (part.inputs.source_url, package)}
+            if not known & links.keys():
                 listing = fetch_listing(access.url, package, access=access)
                 links.update({(part.inputs.source_url, n): u for n, u in listing.links})
                 links[(part.inputs.source_url, package)] = ""
@@ -180,6 +184,12 @@ def fill(
             " the command again."
         ) from None
     return Filled(len(todo), len(files) - len(todo), size)
+
+
+def _same_index(url: str, locked: str) -> bool:
+    from poetry_torch_plugin.core.urls import without_login
+
+    return without_login(url).rstrip("/") == without_login(locked).rstrip("/")
 
 
 def _kept(path: Path, digest: str, sha256: Callable[[Path], str]) -> bool:
@@ -342,4 +352,12 @@ def install_from(
         )
 
     plan = Plan(settings, source.variant, source, replay=lock, failure=failure, wheelhouse=house)
-    return apply(plan, target, backend, access, quiet=quiet, verbose=verbose)
+    return apply(
+        plan,
+        target,
+        backend,
+        access,
+        quiet=quiet,
+        verbose=verbose,
+        summary=lambda moved: say(f"<info>torch ready</info> from the wheelhouse: {moved}"),
+    )

@@ -160,6 +160,21 @@ def _form(*entries: str, tail: str = "") -> Callable[[str, IndexServer], str]:
     )
 
 
+def _newer_lock(version: str) -> Callable[[str], str]:
+    """poetry-torch.lock as a newer plugin (9.1.0) would write it, in ``lock-version``
+    ``version`` (issue 22, item 9)."""
+
+    def edit(text: str) -> str:
+        text = re.sub(
+            r"written by poetry-torch-plugin \S+", "written by poetry-torch-plugin 9.1.0", text
+        )
+        return re.sub(r'lock-version = "[0-9.]+"', f'lock-version = "{version}"', text, count=1)
+
+    return edit
+
+
+NEWER = "poetry self add poetry-torch-plugin@latest"
+
 X86 = "markers = \"sys_platform == 'linux' and platform_machine == 'x86_64'\""
 ARM = "markers = \"sys_platform == 'linux' and platform_machine == 'aarch64'\""
 MAC = "markers = \"sys_platform == 'darwin'\""
@@ -536,6 +551,37 @@ CASES = [
         ("torch", "export", "--target", "windows"),
         "holds nothing for target 'windows' (it has: default)",
     ),
+    # issue 22, item 9: a newer plugin's lock, Poetry's major.minor style included
+    Case(
+        "lock-newer-minor-install",
+        ("torch", "install"),
+        "has lock-version 2.1, written by poetry-torch-plugin 9.1.0",
+        lock_edit=_newer_lock("2.1"),
+    ),
+    Case(
+        "lock-newer-major-hook",
+        ("install",),
+        "has lock-version 3.0, written by poetry-torch-plugin 9.1.0",
+        lock_edit=_newer_lock("3.0"),
+    ),
+    Case(
+        "lock-newer-check",
+        ("torch", "check"),
+        "has lock-version 3.0, written by poetry-torch-plugin 9.1.0; this poetry-torch-plugin",
+        lock_edit=_newer_lock("3.0"),
+    ),
+    Case(
+        "lock-newer-export",
+        ("torch", "export"),
+        NEWER,
+        lock_edit=_newer_lock("2.1"),
+    ),
+    Case(
+        "lock-newer-wheelhouse",
+        ("torch", "wheelhouse", "wheels"),
+        NEWER,
+        lock_edit=_newer_lock("3"),
+    ),
 ]
 
 
@@ -580,12 +626,14 @@ def test_fault_matrix(case: Case, matrix_project: Project, index_server: IndexSe
             index_server.serve_as("cu129", mode)  # /whl/cu129/ hands out another variant's
         else:
             index_server.set_fault(prefix, mode)  # type: ignore[arg-type]
+    lock_before = torch_lock.read_bytes()
     try:
         result = project.run(*case.args, check=False, extra_env=case.env, timeout=120)
         verbose = project.run(*case.args, "-vvv", check=False, extra_env=case.env, timeout=120)
     finally:
         index_server.reset()
         after = project.pyproject.read_bytes()
+        lock_after = torch_lock.read_bytes()
         project.pyproject.write_bytes(original)
         project.lock.write_bytes(original_lock)
         torch_lock.write_bytes(original_torch_lock)
@@ -598,6 +646,8 @@ def test_fault_matrix(case: Case, matrix_project: Project, index_server: IndexSe
     assert case.expected in line, line
     assert "poetry " in line or "Run " in line or "run " in line or "Fix " in line, line
     assert after == before
+    if case.lock_edit is not None:  # a lock the command refused stays as it was
+        assert lock_after == lock_before
     assert project.version_of("torch") == EARLIER
     assert project.python("import torch; print(torch.__version__)") == EARLIER
     assert "Traceback" not in verbose.stdout + verbose.stderr
@@ -759,38 +809,56 @@ def test_sources_as_an_inline_array(project: Project, index_server: IndexServer)
     assert project.version_of("torch") == "2.8.0+cu128"
 
 
-def test_newer_lock_format_is_refused_not_rewritten(project: Project) -> None:
-    """A poetry-torch.lock from a newer plugin (lock-version 3) is never rewritten in the old
-    format: install, lock and --dry-run refuse in one line naming its writer; the hook leaves
-    it alone (issue 12, item 10)."""
+@pytest.mark.parametrize("version", ["2.1", "3.0"])
+def test_newer_lock_format_is_refused_not_rewritten(project: Project, version: str) -> None:
+    """A poetry-torch.lock from a newer plugin (Poetry's major.minor style: 2.1, 3.0) is never
+    read nor rewritten: every command that reads it (install in each form, the hook after
+    `poetry install` and `poetry lock`, check, lock, export, wheelhouse) exits 1 in one line
+    naming its writer and the upgrade; pyproject.toml, poetry.lock and the lock stay
+    byte-identical, no wheelhouse folder appears, the build stays (issue 12, item 10; issue
+    22, item 9)."""
     project.run("torch", "install", "--cuda", "12.9")
+    project.run("lock")
     lock = project.root / "poetry-torch.lock"
-    newer = re.sub(
-        r"written by poetry-torch-plugin \S+",
-        "written by poetry-torch-plugin 9.1.0",
-        lock.read_text(),
-    ).replace('lock-version = "1"', 'lock-version = "3"')
+    newer = _newer_lock(version)(lock.read_text())
+    assert f'lock-version = "{version}"' in newer
     lock.write_text(newer)
-    pyproject = project.pyproject.read_bytes()
+    files = {path: path.read_bytes() for path in (project.pyproject, project.lock, lock)}
     for args in (
+        ("torch", "install"),
         ("torch", "install", "--cuda", "12.8"),
         ("torch", "install", "--upgrade"),
         ("torch", "install", "--dry-run"),
+        ("install",),
+        ("lock",),
+        ("torch", "check"),
+        ("torch", "check", "--json"),
         ("torch", "lock"),
         ("torch", "lock", "--check"),
+        ("torch", "export", "-o", "requirements-torch.txt"),
+        ("torch", "wheelhouse", "wheels"),
     ):
         result = project.run(*args, check=False)
-        errors = [line for line in result.stderr.splitlines() if line.strip()]
+        errors = _errors(result.stderr)
         assert result.returncode == 1, (args, result.stdout + result.stderr)
-        assert len(errors) == 1, errors
-        assert "lock-version '3', written by poetry-torch-plugin 9.1.0" in errors[0]
-        assert "poetry self add poetry-torch-plugin@latest" in errors[0]
+        assert len(errors) == 1, (args, errors)
+        assert errors[0].startswith("poetry-torch: poetry-torch.lock has lock-version"), errors
+        assert f"has lock-version {version}, written by poetry-torch-plugin 9.1.0;" in errors[0]
+        assert "reads lock-version 2 and older, so nothing was changed" in errors[0]
+        assert "Upgrade the plugin (`poetry self add poetry-torch-plugin@latest`)" in errors[0]
+        if args[0] != "torch":  # the hook stops the Poetry command before it runs
+            assert f"The command `poetry {args[0]}` was not run." in errors[0]
         assert "Traceback" not in result.stdout + result.stderr
-        assert lock.read_text() == newer
-        assert project.pyproject.read_bytes() == pyproject
+        assert {path: path.read_bytes() for path in files} == files, args
+        assert not (project.root / "requirements-torch.txt").exists()
+        assert not (project.root / "wheels").exists()
         assert project.version_of("torch") == EARLIER
-    project.run("install")
-    assert lock.read_text() == newer
+    # a machine-local choice does not replay the committed lock, yet it stops too
+    local = project.run("lock", check=False, extra_env={"POETRY_TORCH_VARIANT": "cu128"})
+    assert local.returncode == 1, local.stdout + local.stderr
+    [line] = _errors(local.stderr)
+    assert "The command `poetry lock` was not run." in line and NEWER in line, line
+    assert {path: path.read_bytes() for path in files} == files
 
 
 def test_read_only_pyproject_is_refused_before_any_download(
@@ -1279,7 +1347,7 @@ def test_second_concurrent_torch_install_waits_then_names_the_first(
     assert f"(pid {first.pid})" in errors[0]
     assert "changed nothing" in errors[0]
     assert first.returncode == 0, stdout + stderr
-    assert "torch ready: CUDA 12.8 (cu128)" in stdout
+    assert "torch ready for CUDA 12.8 (cu128): torch 2.9.0+cu129 \u2192 2.8.0+cu128" in stdout
     assert project.version_of("torch") == "2.8.0+cu128"
     assert project.python("import torch; print(torch.__version__)") == "2.8.0+cu128"
     assert 'name = "pytorch_cuda_cu128"' in project.pyproject.read_text()

@@ -1,6 +1,8 @@
 """The live index decides what exists (issue 13 item 2): real Poetry, a local index whose
 cu130 lacks torchaudio and whose cu126 has torchaudio only for Windows, a fake H100 machine
-whose driver runs every CUDA build of torch 2.11 (cu130, cu128 and cu126, all stable)."""
+whose driver runs every CUDA build of torch 2.11 (cu130, cu128 and cu126, all stable).  The index
+writes its pages as download.pytorch.org does in 2026 (``IndexServer(real=True)``): `auto` and
+`check --index` read that shape."""
 
 from __future__ import annotations
 
@@ -42,7 +44,7 @@ def live_index(tmp_path: Path) -> Iterator[IndexServer]:
             continue  # not published
         tag = WINDOWS if label == "cu126" else "py3-none-any"
         _torch_family_wheel(dest, "torchaudio", "2.11.0", label, requires=companion, tag=tag)
-    with IndexServer(root) as server:
+    with IndexServer(root, real=True) as server:
         yield server
 
 

@@ -209,19 +209,22 @@ def test_changing_cuda_rewrites_the_lock_and_a_hand_edit_makes_it_stale(
 
 
 @pytest.fixture(scope="module")
-def _installed_cu129(module_project: Project) -> Project:
-    module_project.run("torch", "install", "--cuda", "12.9")
-    return module_project
+def _installed_cu129(real_module_project: Project) -> Project:
+    real_module_project.run("torch", "install", "--cuda", "12.9")
+    real_module_project.run("torch", "lock")
+    return real_module_project
 
 
 @pytest.fixture
-def exporting(_installed_cu129: Project, index_server: IndexServer) -> Project:
-    """cu129 installed and locked, shared by the module's export tests (they only read the
-    lock and write their own export file); the index has no faults (``index_server``)."""
+def exporting(_installed_cu129: Project, real_index_server: IndexServer) -> Project:
+    """cu129 installed and locked on PyTorch's own page shape (torch on another host, the rest
+    root-relative), shared by the module's export tests (they only read the lock and write
+    their own export file); the index has no faults (``real_index_server``)."""
     return _installed_cu129
 
 
 def test_export_installs_with_plain_pip(exporting: Project, tmp_path: Path) -> None:
+    """pip reads the index the export names and follows its links."""
     project = exporting
     project.run("torch", "export", "-o", "requirements-torch.txt")
     exported = project.root / "requirements-torch.txt"
@@ -247,14 +250,28 @@ def test_export_installs_with_plain_pip(exporting: Project, tmp_path: Path) -> N
     assert {name: installed[name].version for name in CU129_29} == CU129_29
 
 
-def test_pylock_export_installs_with_uv(exporting: Project, tmp_path: Path) -> None:
-    """Issue 14 item 4: PEP 751 ``pylock.toml``, read by a real installer (uv)."""
+def test_pylock_export_installs_with_uv(
+    exporting: Project, real_index_server: IndexServer, tmp_path: Path
+) -> None:
+    """Issue 14 item 4: PEP 751 ``pylock.toml``, read by a real installer (uv).  Issue 22
+    item 3: on PyTorch's own page shape, each wheel's URL is the one the index gave (torch
+    on the second origin, nvidia root-relative on the index's), kept in the lock by
+    ``poetry torch lock``, and it downloads to the locked bytes."""
+    import urllib.request
+
     from poetry_torch_plugin.installer.uv import find_uv
 
+    project = exporting
     uv = find_uv()
     if uv is None:
         pytest.skip("uv is not installed: `.venv/bin/pip install uv`")
-    project = exporting
+    lock = lock_of(project)
+    files = real_index_server.files_url
+    for package in lock.packages:
+        for filename, _ in package.files:
+            url = package.url_of(filename, lock.inputs.source_url)
+            home = files if package.name.startswith("torch") else real_index_server.url
+            assert url.startswith(f"{home}/whl/cu129/"), url
     wrong = project.run("torch", "export", "--format", "pylock", "-o", "torch.lock", check=False)
     assert wrong.returncode == 1
     assert "pylock.<name>.toml" in wrong.stderr
@@ -265,6 +282,12 @@ def test_pylock_export_installs_with_uv(exporting: Project, tmp_path: Path) -> N
     versions = {p["name"]: p["version"] for p in data["packages"]}
     assert {name: versions[name] for name in CU129_29} == CU129_29
     assert all(w["hashes"]["sha256"] for p in data["packages"] for w in p["wheels"])
+    for package_table in data["packages"]:
+        for wheel in package_table["wheels"]:
+            with urllib.request.urlopen(wheel["url"], timeout=30) as response:
+                body = response.read()
+            assert hashlib.sha256(body).hexdigest() == wheel["hashes"]["sha256"], wheel["url"]
+    assert any(w["url"].startswith(files) for p in data["packages"] for w in p["wheels"])
 
     target = tmp_path / "plain"
     venv.EnvBuilder(with_pip=False).create(target)
@@ -281,3 +304,27 @@ def test_pylock_export_installs_with_uv(exporting: Project, tmp_path: Path) -> N
     site = sorted(target.glob("lib/python*/site-packages"))
     installed = installed_distributions(site)
     assert {name: installed[name].version for name in CU129_29} == CU129_29
+
+
+def test_a_locked_file_the_index_no_longer_lists_says_lock_again(project: Project) -> None:
+    """A fresh environment replays poetry-torch.lock, but the index's torch page no longer
+    lists the locked file: not "no wheel ... matches Python 3.x ... use another Python" but the
+    index no longer lists the locked build, and `poetry torch lock` (issue 23, item 3)."""
+    project.run("torch", "install", "--cuda", "12.9")
+    shutil.rmtree(project.venv)
+    lock = lock_of(project)
+    gone = tuple(
+        replace(package, version="2.9.9+cu129", files=((f"torch-2.9.9+cu129-{name}", "0" * 64),))
+        if package.name == "torch"
+        else package
+        for package in lock.packages
+        for name in [package.files[0][0].split("-", 2)[2]]
+    )
+    write_lock(project.root / LOCK_NAME, replace(lock, packages=gone))  # a build since removed
+    result = project.run("torch", "install", check=False)
+    assert result.returncode == 1, result.stdout + result.stderr
+    ours = [line for line in result.stderr.splitlines() if line.startswith("poetry-torch:")]
+    assert len(ours) == 1, result.stderr
+    assert "no longer lists the locked torch==2.9.9+cu129" in ours[0], ours[0]
+    assert "`poetry torch lock`" in ours[0] and "another Python" not in ours[0], ours[0]
+    assert "earlier build" not in ours[0], ours[0]  # the environment was new

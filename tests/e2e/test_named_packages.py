@@ -90,4 +90,7 @@ def test_the_help_says_the_named_packages_rule_and_which_installer_runs(project:
     assert (
         "The installer is pip, unless [tool.poetry-torch] installer or --installer says uv" in text
     )
-    assert "-v prints the installer's exact commands, -q silences the progress lines" in text
+    assert (
+        "-v prints the installer's exact commands and its own output, -q silences the"
+        " progress lines" in text
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 from typing import TYPE_CHECKING
 
 import pytest
@@ -28,7 +30,9 @@ def assert_cu129(project: Project) -> None:
 
 
 @pytest.mark.smoke
-def test_install_survives_every_poetry_command_and_switches(project: Project) -> None:
+def test_install_survives_every_poetry_command_and_switches(real_project: Project) -> None:
+    """On PyTorch's own page shape (torch on another host, the rest root-relative)."""
+    project = real_project
     walk_scenario(project)
 
 
@@ -118,11 +122,15 @@ def test_skip_and_dry_run_leave_the_environment_alone(project: Project) -> None:
 def test_incompatible_torch_requirement_is_a_conflict(project: Project) -> None:
     project.run("torch", "install", "--cuda", "12.9", "torch<2.9")
     assert project.version_of("torch") == "2.8.0+cu129"
-    result = project.run("add", "torch==2.9.0", check=False)
+    result = project.run("add", "torch@^2.9.0", check=False)
     assert result.returncode != 0
     assert "torch" in result.stderr + result.stdout
     # after Poetry's own explanation, one line naming both sides
     ours = [line for line in result.stderr.splitlines() if line.startswith("poetry-torch:")]
     assert len(ours) == 1, result.stderr
-    assert "torch (2.9.0)" in ours[0] and "2.8.0+cu129" in ours[0], ours[0]
-    assert 'poetry torch install "torch==2.9.0"' in ours[0], ours[0]
+    assert "torch (^2.9.0)" in ours[0] and "2.8.0+cu129" in ours[0], ours[0]
+    # the advice is in PEP 440, keeps the variant, and the plugin accepts it (issue 23, item 3)
+    suggested = 'poetry torch install --cuda 12.9 "torch>=2.9.0,<3.0.0"'
+    assert f"`{suggested}`" in ours[0], ours[0]
+    project.run(*shlex.split(suggested)[1:])
+    assert project.version_of("torch") == "2.9.0+cu129"

@@ -48,6 +48,11 @@ dependencies = []
 package-mode = false
 
 [[tool.poetry.source]]
+name = "fakepypi"  # the stand-in for PyPI: torch's own requirements are solved from it
+url = "{index.server.pypi_url}"
+priority = "primary"
+
+[[tool.poetry.source]]
 name = "pytorch_cuda_cu129"
 url = "{index.url("cu129")}"
 priority = "explicit"
@@ -108,10 +113,12 @@ def one_error(result: Any) -> str:
 def test_one_lock_for_every_machine_installs_here_and_exports_for_the_others(
     tmp_path: Path,
     poetry_bin: Path,
-    platform_index: PlatformIndex,
+    real_platform_index: PlatformIndex,
     uv_path: dict[str, str],
     no_gpu: str,
 ) -> None:
+    """On PyTorch's own page shape: every entry keeps the URLs the index gave."""
+    platform_index = real_platform_index
     project = team(tmp_path / "team", poetry_bin, platform_index, uv_path, no_gpu)
     before = project.pyproject.read_bytes()
     result = project.run("torch", "lock")
@@ -146,6 +153,10 @@ def test_one_lock_for_every_machine_installs_here_and_exports_for_the_others(
             "macos-arm64": "macosx_11_0_arm64.whl",
         }[entry.platform]
         assert tags <= {wanted, "any.whl"}, (entry.where, tags)
+        for package in entry.lock.packages:
+            home = platform_index.server.files_url if package.name.startswith("torch") else ""
+            assert {name for name, _ in package.files} == {name for name, _ in package.urls}
+            assert all(url.startswith(home or "http://") for _, url in package.urls)
     project.run("torch", "lock", "--check")
     assert project.pyproject.read_bytes() == before
 

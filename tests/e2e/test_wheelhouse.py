@@ -27,8 +27,11 @@ def locked_files(project: Project) -> dict[str, str]:
 
 
 def test_fill_once_then_install_with_the_index_down(
-    project: Project, index_server: IndexServer
+    real_project: Project, real_index_server: IndexServer
 ) -> None:
+    """On PyTorch's own page shape: each file comes from the URL the lock kept (torch from
+    the second origin), with no index page read."""
+    project, index_server = real_project, real_index_server
     project.run("torch", "install", "--cuda", "12.9")
     project.run("lock")
     before = {
@@ -47,6 +50,7 @@ def test_fill_once_then_install_with_the_index_down(
     }
     served = [r.path for r in index_server.requested("/whl/") if r.path.endswith(".whl")]
     assert sorted(served) == sorted(f"/whl/cu129/{name}" for name in wheels)  # each once
+    assert not [r.path for r in index_server.requested("/whl/") if r.path.endswith("/")]
 
     # a second fill downloads nothing: the files are there, with the locked hashes
     index_server.clear_log()
@@ -58,7 +62,12 @@ def test_fill_once_then_install_with_the_index_down(
     index_server.set_fault("/whl/", "500")
     index_server.clear_log()
     project.pip("uninstall", "-y", "torch", "torchvision")
-    project.run("torch", "install", "--wheelhouse", str(folder))
+    replayed = project.run("torch", "install", "--wheelhouse", str(folder))
+    # the last line says what moved (issue 23, item 5)
+    assert replayed.stdout.strip().splitlines()[-1] == (
+        "torch ready from the wheelhouse: torch 2.9.0+cu129 (new), torchvision 0.24.0+cu129"
+        " (new); unchanged: torchaudio 2.9.0+cu129"
+    ), replayed.stdout
     assert project.version_of("torch") == "2.9.0+cu129"
     assert project.version_of("torchvision") == "0.24.0+cu129"
     project.pip("uninstall", "-y", "torch")
@@ -104,3 +113,35 @@ def test_a_wheelhouse_only_replays_the_lock(project: Project) -> None:
     missing = project.run("torch", "wheelhouse", str(folder), check=False)
     assert missing.returncode == 1
     assert "poetry torch lock" in missing.stderr, missing.stderr
+
+
+def test_a_download_that_does_not_match_the_lock_is_not_kept(
+    project: Project, index_server: IndexServer
+) -> None:
+    """The index answers 200 for torch's wheel, but with bytes whose sha256 differs from its
+    page's ``#sha256=`` (as locked): `poetry torch wheelhouse` fails in one line, the file is
+    not left in the wheelhouse, no simple/ page offers it, and nothing says ready; once the
+    index serves the right bytes, the fill completes (issue 22, item 4)."""
+    project.run("torch", "install", "--cuda", "12.9")
+    torch_wheels = {name for name in locked_files(project) if name.startswith("torch-")}
+    folder = project.root.parent / "wheels"
+    index_server.set_fault("/whl/cu129/torch-", "tamper")
+    index_server.clear_log()
+    bad = project.run("torch", "wheelhouse", str(folder), check=False)
+    served = [r for r in index_server.requested("/whl/cu129/torch-") if r.path.endswith(".whl")]
+    assert served and all(r.status == 200 and r.bytes_sent > 0 for r in served), served
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    [line] = [x for x in bad.stderr.splitlines() if x.strip()]
+    assert line.startswith("poetry-torch: torch-2.9.0+cu129-"), line
+    assert "does not match its sha256 in poetry-torch.lock" in line
+    assert "it was not kept" in line
+    assert "Traceback" not in bad.stdout + bad.stderr
+    assert "ready" not in (bad.stdout + bad.stderr).lower()
+    assert not {path.name for path in folder.glob("*.whl")} & torch_wheels
+    assert not list(folder.glob("*.part"))
+    assert not (folder / "simple").exists()
+
+    index_server.clear_faults()
+    good = project.run("torch", "wheelhouse", str(folder))
+    assert "Wheelhouse ready:" in good.stdout, good.stdout
+    assert {path.name for path in folder.glob("*.whl")} & torch_wheels

@@ -43,6 +43,22 @@ def index_server(_index_server_session: IndexServer) -> Iterator[IndexServer]:
     _index_server_session.reset()
 
 
+@pytest.fixture(scope="session")
+def _real_index_session(index_universe: Universe) -> Iterator[IndexServer]:
+    with IndexServer(index_universe.root, real=True) as server:
+        yield server
+
+
+@pytest.fixture
+def real_index_server(_real_index_session: IndexServer) -> Iterator[IndexServer]:
+    """The session's indexes served as download.pytorch.org writes its pages in 2026
+    (``IndexServer(real=True)``: torch, torchvision and torchaudio linked to a second origin,
+    ``real_index_server.files_url``; the rest root-relative), reset like ``index_server``."""
+    _real_index_session.reset()
+    yield _real_index_session
+    _real_index_session.reset()
+
+
 @dataclass
 class PlatformIndex:
     """``tests.support.platform_wheels``' indexes, served: ``{base}/cu129``, ``{base}/cu128``
@@ -88,6 +104,22 @@ def platform_index(
     _platform_server_session.reset()
     yield PlatformIndex(platform_universe, _platform_server_session)
     _platform_server_session.reset()
+
+
+@pytest.fixture(scope="session")
+def _real_platform_session(platform_universe: Universe) -> Iterator[IndexServer]:
+    with IndexServer(platform_universe.root, real=True) as server:
+        yield server
+
+
+@pytest.fixture
+def real_platform_index(
+    platform_universe: Universe, _real_platform_session: IndexServer
+) -> Iterator[PlatformIndex]:
+    """``platform_index`` served in PyTorch's 2026 page shape (``IndexServer(real=True)``)."""
+    _real_platform_session.reset()
+    yield PlatformIndex(platform_universe, _real_platform_session)
+    _real_platform_session.reset()
 
 
 @pytest.fixture

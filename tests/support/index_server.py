@@ -12,8 +12,20 @@ URL layout (``root`` as written by ``tests.support.wheels.build_torch_universe``
     /pypi/files/<file>          a wheel (and ``<file>.metadata``)
 
 Links are absolute paths with the filename percent-encoded (``torch-2.8.0%2Bcu129-...``) and a
-``#sha256=`` fragment, as download.pytorch.org writes them. A project name that is not PEP 503
-normalized, or a directory URL without its trailing slash, gets a 301 to the canonical URL.
+``#sha256=`` fragment. A project name that is not PEP 503 normalized, or a directory URL without
+its trailing slash, gets a 301 to the canonical URL.
+
+``real=True`` serves the ``/whl/`` indexes exactly as PyTorch's 2026 pages are written
+(pytorch/test-infra ``s3_management/manage_v2.py``): no ``<head>``, ``<h1>Links for …</h1>``, a
+``<!--TIMESTAMP …-->`` trailer after ``</html>``; torch, torchvision and torchaudio linked
+absolutely to a second loopback origin (``files_url``, standing in for
+https://download-r2.pytorch.org; it serves the same tree, and never asks for a login), every
+other package root-relative (``/whl/cu129/nvidia_…whl``), and the index's own origin
+answers 404 for a foundation file (``{index}/{file}`` is not where it lives); both metadata attributes
+(``data-dist-info-metadata`` and ``data-core-metadata``) on the foundation packages' files only
+(the others' ``.metadata`` is a 404), ``data-upload-time`` on every file, no
+``data-requires-python``; no ``#sha256=`` on nightly pages; the test channel links every file
+root-relative.
 
 Faults, basic auth and the request log are set per server at run time and are thread-safe.
 """
@@ -48,8 +60,8 @@ from urllib.parse import urlsplit
 if TYPE_CHECKING:
     from types import TracebackType
 
-FaultMode = Literal["404", "500", "slow", "html", "tamper", "drop"]
-FAULT_MODES: tuple[FaultMode, ...] = ("404", "500", "slow", "html", "tamper", "drop")
+FaultMode = Literal["404", "500", "slow", "html", "tamper", "drop", "nohash"]
+FAULT_MODES: tuple[FaultMode, ...] = ("404", "500", "slow", "html", "tamper", "drop", "nohash")
 
 # What a hotel or airport network answers instead of the page asked for.
 CAPTIVE_PORTAL_PAGE = (
@@ -122,12 +134,16 @@ class _Server(ThreadingHTTPServer):
         metadata: bool,
         ranges: bool = True,
         cache: bool = False,
+        real: bool = False,
+        shares: _Server | None = None,
     ) -> None:
         super().__init__(address, _Handler)
         self.root = root
         self.metadata = metadata
         self.ranges = ranges
         self.cache = cache
+        self.real = real
+        self.files_origin = ""  # real shape: where the foundation packages' links point
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.faults: dict[str, _Fault] = {}
@@ -138,6 +154,13 @@ class _Server(ThreadingHTTPServer):
         self.arrivals: list[str] = []  # every request's path as it arrives (before any fault)
         self.generation = 0  # bumped by reset(): a request held from before it is dropped
         self._info: dict[tuple[Path, int, int], tuple[str, bytes, str | None]] = {}
+        if shares is not None:
+            # the second origin of the real shape: one log, one set of faults and aliases
+            # with the index's own origin, but its own (empty) logins and redirects
+            self.lock, self.stopping = shares.lock, shares.stopping
+            self.faults, self.aliases = shares.faults, shares.aliases
+            self.log, self.arrivals = shares.log, shares.arrivals
+            self._info = shares._info
 
     def handle_error(self, request: object, client_address: object) -> None:
         # Clients hang up mid-response (timeouts, dropped faults); that is not worth a traceback.
@@ -276,9 +299,10 @@ class _Handler(BaseHTTPRequestHandler):
         if elsewhere is not None:
             self._send(302, b"", headers={"Location": elsewhere + self.path})
             return
-        self._route(tamper=fault is not None and fault.mode == "tamper")
+        mode = fault.mode if fault is not None else None
+        self._route(tamper=mode == "tamper", nohash=mode == "nohash")
 
-    def _route(self, *, tamper: bool) -> None:
+    def _route(self, *, tamper: bool, nohash: bool = False) -> None:
         path = self._path
         if path in ("/whl", "/pypi/simple"):
             self._redirect(path + "/")
@@ -303,6 +327,9 @@ class _Handler(BaseHTTPRequestHandler):
                 return
         if rest in ([], [""]):
             projects = sorted(index.projects())
+            if self.server.real and index.pages == index.files:
+                self._send(200, _real_projects(projects))
+                return
             self._send(
                 200, _page("Simple index", [(f"{index.pages}{p}/", p, {}) for p in projects])
             )
@@ -314,9 +341,9 @@ class _Handler(BaseHTTPRequestHandler):
         ):
             self._file(index, rest, tamper=tamper)
             return
-        self._project(index, rest)
+        self._project(index, rest, nohash=nohash)
 
-    def _project(self, index: _Index, rest: list[str]) -> None:
+    def _project(self, index: _Index, rest: list[str], *, nohash: bool = False) -> None:
         name = rest[0]
         if len(rest) > 2 or rest[1:] not in ([], [""]):
             self._error(404, "no such page")
@@ -328,6 +355,9 @@ class _Handler(BaseHTTPRequestHandler):
         if not wheels:
             self._error(404, f"no project named {name}")
             return
+        if self.server.real and index.pages == index.files:
+            self._send(200, _real_page(self.server, index, name, wheels))
+            return
         links = []
         for wheel in wheels:
             digest, metadata, requires_python = self.server.wheel_info(wheel)
@@ -338,7 +368,8 @@ class _Handler(BaseHTTPRequestHandler):
                 metadata_hash = f"sha256={hashlib.sha256(metadata).hexdigest()}"
                 attributes["data-dist-info-metadata"] = metadata_hash
                 attributes["data-core-metadata"] = metadata_hash
-            href = f"{index.files}{quote(wheel.name)}#sha256={digest}"
+            # nohash: no #sha256= fragment, as on PyTorch's nightly pages
+            href = f"{index.files}{quote(wheel.name)}" + ("" if nohash else f"#sha256={digest}")
             links.append((href, wheel.name, attributes))
         self._send(200, _page(f"Links for {name}", links))
 
@@ -347,11 +378,17 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(404, "no such file")
             return
         wheel = index.directory / _strip_metadata(rest[0])
-        if not wheel.is_file():
+        if not wheel.is_file() or (
+            self.server.files_origin
+            and index.pages == index.files
+            and _real_origin(index, wheel.name) == "R2"
+        ):
+            # the real shape's foundation files live on the second origin only
             self._error(404, "no such file")
             return
+        real = self.server.real and index.pages == index.files  # a /whl/ index, not PyPI's
         if rest[0].endswith(".metadata"):
-            if not self.server.metadata:
+            if not self.server.metadata or (real and _real_origin(index, wheel.name) is None):
                 self._error(404, "no such file")
                 return
             self._send(200, self.server.wheel_info(wheel)[1], "text/plain; charset=utf-8")
@@ -391,6 +428,50 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(206, body[start : end + 1], kind, headers)
 
 
+FOUNDATION = ("torch", "torchvision", "torchaudio")
+
+
+def _real_origin(index: _Index, filename: str) -> str | None:
+    """Where the real shape links a file from: "" for root-relative, the second origin's
+    marker "R2" for an absolute link; None where the file has no PEP 658 metadata."""
+    if _normalize(filename.split("-", 1)[0]) not in FOUNDATION:
+        return None
+    return "" if index.pages.startswith("/whl/test/") else "R2"
+
+
+def _timestamp() -> str:
+    return f"<!--TIMESTAMP {int(time.time())}-->"
+
+
+def _real_projects(projects: list[str]) -> bytes:
+    """``to_simple_packages_html``: relative project links, no head, the trailer."""
+    lines = ["<!DOCTYPE html>", "<html>", "  <body>"]
+    lines += [f'    <a href="{p}/">{p}</a><br/>' for p in projects]
+    lines += ["  </body>", "</html>", _timestamp()]
+    return "\n".join(lines).encode()
+
+
+def _real_page(server: _Server, index: _Index, name: str, wheels: list[Path]) -> bytes:
+    """``to_simple_package_html`` of manage_v2.py, with ``data-upload-time`` on every file."""
+    nightly = index.pages.startswith("/whl/nightly/")
+    lines = ["<!DOCTYPE html>", "<html>", "  <body>", f"    <h1>Links for {name}</h1>"]
+    for wheel in wheels:
+        digest, metadata, _ = server.wheel_info(wheel)
+        origin = _real_origin(index, wheel.name)
+        base = server.files_origin if origin == "R2" else ""
+        fragment = "" if nightly else f"#sha256={digest}"
+        attributes = ""
+        if origin is not None and server.metadata:
+            pep658 = f"sha256={hashlib.sha256(metadata).hexdigest()}"
+            attributes = f' data-dist-info-metadata="{pep658}" data-core-metadata="{pep658}"'
+        uploaded = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime(1754000000))
+        attributes += f' data-upload-time="{uploaded}"'
+        href = f"{base}{index.files}{quote(wheel.name)}{fragment}"
+        lines.append(f'    <a href="{href}"{attributes}>{wheel.name}</a><br/>')
+    lines += ["  </body>", "</html>", _timestamp()]
+    return "\n".join(lines).encode()
+
+
 def _cache_headers(etag: str) -> dict[str, str]:
     """What PyPI sends with a file: it never changes, so any cache may keep it."""
     return {"Cache-Control": "max-age=365000000, immutable, public", "ETag": etag}
@@ -423,6 +504,8 @@ class IndexServer:
     many company mirrors and plain wheelhouses do, so they cannot read just the wheel's end.
     ``cache=True`` sends wheels the way PyPI does (``Cache-Control: max-age=…, immutable`` and
     an ``ETag``, answering ``If-None-Match`` with 304), so pip's and uv's caches keep them.
+    ``real=True`` writes the ``/whl/`` pages as download.pytorch.org does in 2026 (see the
+    module's docstring), with a second server on another port as :attr:`files_url`.
     """
 
     def __init__(
@@ -434,31 +517,52 @@ class IndexServer:
         metadata: bool = True,
         ranges: bool = True,
         cache: bool = False,
+        real: bool = False,
     ) -> None:
         self.root = root
-        self._server = _Server((host, port), root, metadata=metadata, ranges=ranges, cache=cache)
-        self._thread: threading.Thread | None = None
+        self._server = _Server(
+            (host, port), root, metadata=metadata, ranges=ranges, cache=cache, real=real
+        )
+        self._files: _Server | None = None
+        if real:
+            self._files = _Server(
+                (host, 0), root, metadata=metadata, ranges=ranges, cache=cache, shares=self._server
+            )
+            self._server.files_origin = f"http://{host}:{self._files.server_address[1]}"
+        self._threads: list[threading.Thread] = []
 
     # -- lifecycle -------------------------------------------------------------------------
 
+    def _servers(self) -> list[_Server]:
+        return [self._server] + ([self._files] if self._files is not None else [])
+
     def start(self) -> IndexServer:
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-            )
-            self._thread.start()
+        if not self._threads:
+            for server in self._servers():
+                thread = threading.Thread(
+                    target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+                )
+                thread.start()
+                self._threads.append(thread)
         return self
 
     def stop(self) -> None:
         self._server.stopping.set()  # wakes requests sleeping in a "slow" fault
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join()
-            self._thread = None
-        self._server.server_close()
+        if self._threads:
+            for server in self._servers():
+                server.shutdown()
+            for thread in self._threads:
+                thread.join()
+            self._threads = []
+        for server in self._servers():
+            server.server_close()
 
     def serve_forever(self) -> None:
         """Serve in the calling thread until interrupted (the command-line entry point)."""
+        if self._files is not None:
+            threading.Thread(
+                target=self._files.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True
+            ).start()
         self._server.serve_forever(poll_interval=0.2)
 
     def __enter__(self) -> IndexServer:
@@ -481,6 +585,11 @@ class IndexServer:
     @property
     def url(self) -> str:
         return f"http://{self._server.server_address[0]!s}:{self.port}"
+
+    @property
+    def files_url(self) -> str:
+        """The second origin of ``real=True`` (download-r2.pytorch.org's stand-in); "" without."""
+        return self._server.files_origin
 
     @property
     def base(self) -> str:
@@ -579,13 +688,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, required=True, help="built into when empty")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--real", action="store_true", help="PyTorch's own 2026 page shape")
     args = parser.parse_args(argv)
     root = cast("Path", args.root)
     if not root.exists() or not any(root.iterdir()):
         from tests.support.wheels import build_torch_universe
 
         build_torch_universe(root)
-    server = IndexServer(root, host=cast("str", args.host), port=cast("int", args.port))
+    server = IndexServer(
+        root, host=cast("str", args.host), port=cast("int", args.port), real=bool(args.real)
+    )
     sys.stdout.write(f"{server.url}\n")
     sys.stdout.flush()
     try:

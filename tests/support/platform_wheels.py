@@ -21,6 +21,9 @@ them, with the environment markers the real torch wheels use:
 Every torch-family wheel says ``Requires-Python: >=3.10`` (torch 2.9's).  Every index also serves
 the pure dependencies (``fake-filelock``, ``fake-setuptools``): a resolver given ``--index-url``
 for one PyTorch index alone finds the whole closure there, as it does on download.pytorch.org.
+``root/pypi`` (served as ``/pypi/simple/``) is the PyPI stand-in with the same pure dependencies,
+where Poetry's solver finds them: the configured torch's own requirements take part in its solve
+(issue 22 item 2). It is not in ``Universe.wheels``, which maps the PyTorch indexes only.
 ``publish_newer`` adds the torch 2.9.1 family to one index afterwards.  Rebuilding gives
 identical bytes (see ``tests.support.wheels``).
 """
@@ -148,6 +151,8 @@ def build_platform_universe(root: Path) -> Universe:
     """``root/whl/{cu129,cu128,cpu}`` as the module docstring describes; identical bytes on every
     rebuild.  ``Universe.wheels`` maps each label to its wheels."""
     wheels = {label: tuple(_index(root, label)) for label in PLATFORM_INDEXES}
+    for name, version, _ in PURE_DEPENDENCIES:
+        build_wheel(root / "pypi", name, version)
     return Universe(root=root, wheels=MappingProxyType(wheels))
 
 

@@ -355,3 +355,24 @@ def write_static_index(source: Path, target: Path) -> Path:
         (target / name).mkdir(exist_ok=True)
         (target / name / "index.html").write_text(page(f"Links for {name}", links))
     return target
+
+
+def build_shared_pin_universe(root: Path) -> Universe:
+    """Indexes where torch pins a dependency that PyPI has a newer release of (issue 22 item 2).
+
+    - ``whl/cu129``: torch 2.8.0+cu129 requiring ``sharedep==1.0.0``, and sharedep 1.0.0 (as
+      PyTorch's index mirrors torch's own dependencies)
+    - ``pypi``: sharedep 1.0.0 and 1.1.0, tinydep 1.0.0
+    """
+    whl = root / "whl" / "cu129"
+    pypi = root / PYPI_INDEX
+    cuda = (
+        _torch_family_wheel(whl, "torch", "2.8.0", "cu129", requires=["sharedep==1.0.0"]),
+        build_wheel(whl, "sharedep", "1.0.0"),
+    )
+    plain = (
+        build_wheel(pypi, "sharedep", "1.0.0"),
+        build_wheel(pypi, "sharedep", "1.1.0"),
+        build_wheel(pypi, "tinydep", "1.0.0"),
+    )
+    return Universe(root=root, wheels=MappingProxyType({"cu129": cuda, PYPI_INDEX: plain}))

@@ -162,7 +162,7 @@ def test_export_writes_the_file(tester: Tester, project_dir: Path) -> None:
     assert f"{LOCK_NAME} matches pyproject.toml." in lock.io.fetch_output()
     export = tester("torch export")
     assert export.execute("-o requirements-torch.txt") == 0
-    assert export.io.fetch_output() == ""
+    assert export.io.fetch_output() == "Wrote requirements-torch.txt\n"
     text = (project_dir / "requirements-torch.txt").read_text()
     assert "--index-url https://download.pytorch.org/whl/cpu" in text
     assert f"torch==2.9.0+cpu \\ --hash=sha256:{'a' * 64}" in " ".join(text.split())

@@ -321,3 +321,43 @@ def test_bad_installer_is_quoted_as_written(written: str, shown: str) -> None:
     with pytest.raises(ConfigError) as info:
         read_config(data)
     assert f"[tool.poetry-torch] {shown}" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("constraint", "expected"),
+    [
+        ("^2.9.0", ['"torch>=2.9.0,<3.0.0"']),
+        ("~2.9", ['"torch>=2.9,<2.10"']),
+        ("2.9.*", ['"torch==2.9.*"']),
+        ("2.9.0", ['"torch==2.9.0"']),
+        ("*", ['"torch"']),
+        (">=2.0,!=2.11.0+cu130", ['"torch>=2.0,!=2.11.0"']),
+        (">=2.0,<2.5 || >=2.9", ['"torch>=2.0,<2.5"', '"torch>=2.9"']),
+    ],
+)
+def test_install_advice_is_a_command_the_plugin_accepts(
+    constraint: str, expected: list[str]
+) -> None:
+    """What a failed solve suggests (issue 23, item 3): PEP 440, the variant and the companions
+    kept, and each command's requirements read back by ``poetry torch install``'s parser."""
+    import shlex
+
+    from poetry_torch_plugin.core.config import install_advice
+    from poetry_torch_plugin.core.config import parse_requirements
+
+    advice = install_advice(
+        "torch",
+        constraint,
+        option="--cuda 12.9",
+        companions=("torch>=2.8", "torchvision==0.23.0", "torchaudio"),
+    )
+    commands = advice.split(" or ")
+    assert commands == [
+        f"`poetry torch install --cuda 12.9 {one} torchvision torchaudio`" for one in expected
+    ]
+    for command in commands:
+        words = shlex.split(command.strip("`"))
+        assert words[:5] == ["poetry", "torch", "install", "--cuda", "12.9"]
+        parsed = parse_requirements(words[5:], where="poetry torch install")
+        assert [r.name for r in parsed] == ["torch", "torchvision", "torchaudio"]
+    assert install_advice("torch", "not a constraint!") == ""

@@ -74,3 +74,20 @@ def test_a_locked_source_archive_is_the_packages_sdist_not_a_wheel() -> None:
         "url": "https://m.example/whl/cpu/tinydep-1.0.tar.gz",
         "hashes": {"sha256": "c" * 64},
     }
+
+
+def test_pylock_uses_the_url_the_index_gave_and_an_older_lock_falls_back() -> None:
+    inputs = LockInputs(
+        "pytorch_cuda_cu129", "https://u:secret@m.example/whl/cu129/", ("torch",), ""
+    )
+    name = "torch-2.9.0+cu129-cp311-cp311-linux_x86_64.whl"
+    r2 = f"https://r2.example/whl/cu129/{name.replace('+', '%2B')}"
+    kept = LockedPackage("torch", "2.9.0+cu129", True, ((name, "a" * 64),), urls=((name, r2),))
+    older = LockedPackage("torch", "2.9.0+cu129", True, ((name, "a" * 64),))
+    for package, url in [
+        (kept, r2),
+        (older, f"https://m.example/whl/cu129/{name.replace('+', '%2B')}"),
+    ]:
+        text = pylock_text(TorchLock(inputs, "e" * 64, (package,), ""))
+        assert "secret" not in text
+        assert [w["url"] for w in loads(text)["packages"][0]["wheels"]] == [url]

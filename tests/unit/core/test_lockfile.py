@@ -296,31 +296,130 @@ def test_lock_drift_other_build_and_unlocked(tmp_path: Path) -> None:
     assert found[0].text == "torch 2.9.0+cu128 is installed, the lock pins 2.9.0+cu129"
 
 
-def test_newer_lock_is_refused_naming_its_writer(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("1", "1"), ("1.0", "1"), (1, "1"), (1.0, "1"), ("2", "2"), ("2.0", "2"), (2, "2")],
+    ids=repr,
+)
+def test_the_formats_this_plugin_reads(value: object, expected: str) -> None:
+    from poetry_torch_plugin.core.lockfile import lock_format
+
+    assert lock_format(value) == expected
+
+
+@pytest.mark.parametrize(
+    "value", ["2.1", "3", "3.0", "2.0.1", "10", "1.1", 3, 2.1, " 3.0 "], ids=repr
+)
+def test_every_version_above_the_ones_read_is_a_newer_plugins(value: object) -> None:
+    """Poetry's major.minor style ("2.1", "3.0") included: never unreadable, which would
+    let `poetry torch install` resolve afresh and rewrite the lock as an older version."""
+    from poetry_torch_plugin.core.lockfile import NewerLockError
+    from poetry_torch_plugin.core.lockfile import lock_format
+
+    with pytest.raises(NewerLockError) as info:
+        lock_format(value)
+    message = str(info.value)
+    assert "\n" not in message
+    assert f"has lock-version {str(value).strip()}, written by a newer poetry-torch-plugin;" in (
+        message
+    )
+    assert "reads lock-version 2 and older, so nothing was changed" in message
+    assert "(`poetry self add poetry-torch-plugin@latest`)" in message
+
+
+@pytest.mark.parametrize("value", ["one", "", "0", "0.9", "-1", "2.", "2.x", "v3", True], ids=repr)
+def test_a_lock_version_that_is_no_version_is_unreadable_not_newer(value: object) -> None:
+    from poetry_torch_plugin.core.lockfile import NewerLockError
+    from poetry_torch_plugin.core.lockfile import lock_format
+
+    with pytest.raises(ConfigError) as info:
+        lock_format(value)
+    assert not isinstance(info.value, NewerLockError)
+    assert "cannot be read (lock-version" in str(info.value)
+
+
+def test_a_minor_zero_lock_version_reads_as_its_major(tmp_path: Path) -> None:
+    """ "1.0" (a hand edit, or another tool's major.minor) reads as the lock it is."""
+    text = dumps(sample_lock())
+    assert 'lock-version = "1"' in text
+    assert loads(text.replace('lock-version = "1"', 'lock-version = "1.0"')) == sample_lock()
+
+
+@pytest.mark.parametrize("version", ["2.1", "3.0", "3"])
+def test_newer_lock_is_refused_naming_its_writer(tmp_path: Path, version: str) -> None:
+    """A newer plugin's lock, whatever else it changed (here: no [source], an unknown table),
+    stops every read in one line naming its writer and the upgrade; the file is untouched."""
     from poetry_torch_plugin.core.lockfile import NewerLockError
 
     path = tmp_path / LOCK_NAME
     path.write_text(
-        "# poetry-torch.lock: …, written by poetry-torch-plugin 0.9.1\n"
-        "[metadata]\nlock-version = '3'\n[source]\nname='x'\nurl='y'\n"
+        "# poetry-torch.lock: …, written by poetry-torch-plugin 9.1.0\n"
+        f"[metadata]\nlock-version = '{version}'\n[sources.pytorch]\nurl = 'y'\n"
     )
+    before = path.read_bytes()
     with pytest.raises(NewerLockError) as info:
         read_lock(path)
     message = str(info.value)
     assert "\n" not in message
-    assert "lock-version '3', written by poetry-torch-plugin 0.9.1" in message
-    assert "left untouched" in message
+    assert f"has lock-version {version}, written by poetry-torch-plugin 9.1.0;" in message
+    assert "nothing was changed" in message
     assert "poetry self add poetry-torch-plugin@latest" in message
     settings = read_config({"tool": {"poetry-torch": {"packages": ["torch"]}}})
     pyproject = tmp_path / "pyproject.toml"
     pyproject.write_text('[project]\nname = "demo"\n[tool.poetry-torch]\npackages = ["torch"]\n')
-    state = lock_state(pyproject, SOURCE, settings)
-    assert state.newer
-    with pytest.raises(ConfigError, match=r"written by poetry-torch-plugin 0\.9\.1"):
-        state.refuse_newer()
+    # lock_state raises too (it is not a stale state a command may resolve afresh over)
+    with pytest.raises(NewerLockError, match=r"written by poetry-torch-plugin 9\.1\.0"):
+        lock_state(pyproject, SOURCE, settings)
+    assert path.read_bytes() == before
 
 
 def test_lock_header_names_the_plugin_version() -> None:
     from poetry_torch_plugin import __version__
 
     assert f"written by poetry-torch-plugin {__version__}\n" in dumps(sample_lock())
+
+
+def test_each_files_url_round_trips_and_an_older_lock_without_it_still_reads(
+    tmp_path: Path,
+) -> None:
+    """Issue 22 item 3: the URL the index gave is kept per file; a lock written before has
+    none and each file is then beside the index's pages."""
+    from dataclasses import replace
+
+    lock = sample_lock()
+    torch = lock.packages[1]
+    name = torch.files[0][0]
+    r2 = f"https://download-r2.pytorch.org/whl/cu129/{name.replace('+', '%2B')}"
+    kept = replace(lock, packages=(lock.packages[0], replace(torch, urls=((name, r2),))))
+    text = dumps(kept)
+    assert f'url = "{r2}"' in text
+    assert loads(text) == kept
+    assert loads(text).packages[1].url_of(name, URL) == r2
+    older = loads(dumps(lock))  # no url keys at all
+    other = torch.files[1][0]
+    assert older.packages[1].urls == ()
+    assert older.packages[1].url_of(other, URL + "/") == f"{URL}/{other.replace('+', '%2B')}"
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("https://u:pw@r2.example/whl/cu129/{file}", "carries a login"),
+        ("https://r2.example/whl/cu129/{file}?X-Amz-Signature=s", "carries a login, a query"),
+        ("https://r2.example/whl/cu129/other.whl", "names another file"),
+        ("ftp://r2.example/{file}", r"not an http\(s\) or file URL"),
+    ],
+)
+def test_a_hand_edited_file_url_is_refused_on_read(tmp_path: Path, url: str, reason: str) -> None:
+    from dataclasses import replace
+
+    lock = sample_lock()
+    torch = lock.packages[1]
+    name = torch.files[0][0]
+    bad = url.format(file=name.replace("+", "%2B"))
+    path = tmp_path / LOCK_NAME
+    path.write_text(
+        dumps(replace(lock, packages=(lock.packages[0], replace(torch, urls=((name, bad),)))))
+    )
+    with pytest.raises(ConfigError, match=reason):
+        read_lock(path)

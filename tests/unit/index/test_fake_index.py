@@ -378,3 +378,40 @@ def test_command_line_builds_and_serves(tmp_path: Path) -> None:
         build_torch_universe(tmp_path / "again").wheels["cpu"][0].read_bytes()
         == (root / "whl" / "cpu" / "torch-2.8.0+cpu-py3-none-any.whl").read_bytes()
     )
+
+
+def test_the_real_shape_is_pytorchs_2026_page(real_index_server: IndexServer) -> None:
+    """``IndexServer(real=True)``, as pytorch/test-infra's manage_v2.py writes the pages."""
+    import urllib.error
+    import urllib.request
+
+    server = real_index_server
+    assert server.files_url and server.files_url != server.url
+    status, _, body = fetch(server, "/whl/cu129/torch/")
+    page = body.decode()
+    assert status == 200 and "<head>" not in page
+    assert "<h1>Links for torch</h1>" in page
+    assert re.search(r"</html>\n<!--TIMESTAMP \d+-->$", page)
+    links = re.findall(r'<a href="([^"]+)"([^>]*)>', page)
+    assert links and all(h.startswith(f"{server.files_url}/whl/cu129/torch-") for h, _ in links)
+    assert all("#sha256=" in h and "%2B" in h for h, _ in links)
+    assert all('data-dist-info-metadata="sha256=' in a for _, a in links)
+    assert all('data-core-metadata="sha256=' in a and "data-upload-time=" in a for _, a in links)
+    assert not any("data-requires-python" in a for _, a in links)
+    # the rest root-relative, without metadata (its .metadata is a 404)
+    nvidia = fetch(server, "/whl/cu129/nvidia-fakeblas-cu12/")[2].decode()
+    [(href, attributes)] = re.findall(r'<a href="([^"]+)"([^>]*)>', nvidia)
+    assert href.startswith("/whl/cu129/nvidia_fakeblas_cu12-") and "#sha256=" in href
+    assert "metadata" not in attributes
+    assert fetch(server, href.split("#")[0] + ".metadata")[0] == 404
+    assert fetch(server, href.split("#")[0])[0] == 200
+    # torch lives on the second origin only, which never asks for the index's login
+    assert fetch(server, TORCH_129)[0] == 404
+    server.require_auth("/whl/", "alice", "pw")
+    url = links[0][0].split("#")[0]
+    with urllib.request.urlopen(url, timeout=10) as response:
+        assert response.status == 200
+    with urllib.request.urlopen(url + ".metadata", timeout=10) as response:
+        assert b"Name: torch" in response.read()
+    with pytest.raises(urllib.error.HTTPError):
+        urllib.request.urlopen(f"{server.url}/whl/cu129/torch/", timeout=10)

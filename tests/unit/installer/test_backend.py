@@ -50,7 +50,59 @@ def test_explain_failure_is_one_line_without_secrets(stderr: str, expected: str)
     assert expected in message
     assert "\n" not in message
     assert "s3cret" not in message
-    assert "earlier build" in message
+    # nothing of the family is installed in TARGET: no "earlier build" to speak of (issue 23)
+    assert "earlier build" not in message
+    assert "nothing was installed" in message
+
+
+def _with_torch(tmp_path: Path) -> TargetEnv:
+    site = tmp_path / "site-packages"
+    (site / "torch-2.8.0+cu129.dist-info").mkdir(parents=True)
+    return TargetEnv(tmp_path, tmp_path / "bin" / "python", (site,))
+
+
+@pytest.mark.parametrize("stderr", [NO_MATCH, HASH, CONFLICT, READONLY, NETWORK])
+def test_an_earlier_build_is_named_only_when_there_is_one(stderr: str, tmp_path: Path) -> None:
+    message = explain_failure(stderr, REQUEST, _with_torch(tmp_path), "pip")
+    assert "the earlier build is still installed" in message
+    assert "nothing was installed and nothing" not in message
+
+
+def test_a_missing_dependency_of_the_build_is_not_called_requested(tmp_path: Path) -> None:
+    """``nvidia-cuda-runtime`` pulled in by torch, not published: not "drop it from the
+    requested packages" (the user never requested it) but what the index lacks (issue 23)."""
+    (tmp_path / "torch").mkdir()
+    request = Request(tmp_path.as_uri(), ("torch==2.9.0", "torchvision"))
+    target = TargetEnv(tmp_path, Path("/nonexistent/python"), ())
+    stderr = "ERROR: No matching distribution found for nvidia-cuda-runtime-cu12==12.9.79\n"
+    line = explain_failure(stderr, request, target, "pip")
+    assert line.startswith(
+        f"{tmp_path.as_uri()} does not publish nvidia-cuda-runtime-cu12, which the requested"
+        " build depends on"
+    ), line
+    assert "Drop it" not in line
+    assert "--index-base URL" in line
+
+
+def test_a_locked_file_no_longer_listed_says_lock_again(tmp_path: Path) -> None:
+    """A replay of poetry-torch.lock whose file the index dropped: not "use another Python"."""
+    request = Request("https://mirror.example/whl/cu129", ("torch==2.9.0+cu129",))
+    target = TargetEnv(tmp_path, Path("/nonexistent/python"), ())
+    stderr = "ERROR: No matching distribution found for torch==2.9.0+cu129\n"
+    line = explain_failure(stderr, request, target, "pip", locked=True)
+    assert line.startswith(
+        "https://mirror.example/whl/cu129 no longer lists the locked torch==2.9.0+cu129 for"
+    ), line
+    assert "`poetry torch lock`" in line
+    assert "another Python" not in line
+
+
+def test_the_installers_reason_is_not_cut_mid_word() -> None:
+    reason = "ERROR: " + " ".join(["dependency-resolution"] * 40) + "\n"
+    line = explain_failure(reason, REQUEST, TARGET, "pip")
+    shown = line.split("pip failed: ", 1)[1].split("; nothing was installed", 1)[0]
+    assert shown.endswith("dependency-resolution …"), shown
+    assert len(shown) <= 302
 
 
 def test_clean_environment_drops_pip_settings() -> None:

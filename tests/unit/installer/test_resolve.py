@@ -107,6 +107,47 @@ def test_lock_from_report_needs_a_hash() -> None:
         lock_from_report({"install": [item]}, inputs(), lambda name: unhashed)
 
 
+def test_a_page_without_sha256_locks_the_downloaded_bytes_and_says_so(tmp_path: Path) -> None:
+    """PyTorch's nightly pages carry no ``#sha256=``: the hash of the file downloaded (pip's
+    report of the wheelhouse) is locked, marked ``index-sha256 = false``, and read back the
+    same; a package whose page has hashes stays unmarked (issue 22, item 4)."""
+    from poetry_torch_plugin.core.lockfile import dumps
+    from poetry_torch_plugin.core.lockfile import loads
+
+    name = "torch-2.9.0+cu129-cp311-cp311-manylinux_2_28_x86_64.whl"
+    torch = report_item("torch", "2.9.0+cu129", name, digest("downloaded"), requested=True)
+    torch["download_info"]["url"] = (tmp_path / name).as_uri()  # the wheelhouse's copy
+    other = report_item(
+        "filelock", "3.19.1", "filelock-3.19.1-py3-none-any.whl", "", requested=False
+    )
+    other["download_info"]["archive_info"] = {}
+    pages = {
+        "torch": Listing("torch", URL + "/torch/", ((name, ""),)),
+        "filelock": Listing(
+            "filelock", URL + "/filelock/", (("filelock-3.19.1-py3-none-any.whl", digest("f")),)
+        ),
+    }
+    lock = lock_from_report({"install": [torch, other]}, inputs(), pages.get)
+    filelock, locked = lock.packages
+    assert locked.files == ((name, digest("downloaded")),)
+    assert not locked.index_sha256
+    assert filelock.index_sha256
+    text = dumps(lock)
+    assert text.count("index-sha256 = false") == 1
+    assert "# the index published no sha256: these are of the bytes downloaded" in text
+    assert loads(text) == lock
+
+
+def test_an_unhashed_page_makes_the_lock_download_to_hash() -> None:
+    from poetry_torch_plugin.installer.download_once import hashes_missing
+
+    name = "torch-2.9.0+cu129-py3-none-any.whl"
+    assert hashes_missing(Listing("torch", URL + "/torch/", ((name, ""),), metadata=True))
+    assert not hashes_missing(Listing("torch", URL + "/torch/", ((name, digest("t")),)))
+    assert not hashes_missing(Listing("torch", "file:///idx/torch/", ((name, ""),)))
+    assert not hashes_missing(None)
+
+
 def uv_item(name: str, version: str, *hashes: str) -> dict[str, Any]:
     return {"metadata": {"name": name, "version": version}, "requested": True, "hashes": hashes}
 
@@ -366,3 +407,35 @@ def test_a_tampered_file_pip_fetched_for_uv_says_so(
     with pytest.raises(InstallError, match="does not match its sha256"):
         install_locked(target, sample_lock(), IndexAccess(URL), backend=backend, listing=listing)
     assert backend.seen == []
+
+
+def test_lock_keeps_the_url_the_page_gave_without_login_or_fragment() -> None:
+    """PyTorch's pages link torch to another host (download-r2) and the rest root-relative:
+    the lock keeps each file's URL as linked, never the index's login, never a signed query."""
+    page = "https://u:secret@download.pytorch.org/whl/cu129/torch/"
+    name = "torch-2.9.0+cu129-cp311-cp311-manylinux_2_28_x86_64.whl"
+    other = "torch-2.9.0+cu129-cp311-cp311-manylinux_2_28_aarch64.whl"
+    r2 = f"https://download-r2.pytorch.org/whl/cu129/{name.replace('+', '%2B')}"
+    listing = Listing(
+        "torch",
+        page,
+        ((name, digest("311")), (other, digest("311a"))),
+        links=((name, r2 + f"#sha256={digest('311')}"), (other, f"{r2}?X-Amz-Signature=s")),
+    )
+
+    def listing_of(project: str) -> Listing | None:
+        return listing if project == "torch" else None
+
+    lock = lock_from_report(REPORT, inputs(requires_python=">=3.11"), listing_of)
+    filelock, torch = lock.packages
+    assert dict(torch.urls) == {name: r2}  # the signed link is left to {index}/{file}
+    assert torch.url_of(other, URL) == f"{URL}/{other.replace('+', '%2B')}"
+    # pip's report names the file it chose where no page was read
+    assert filelock.urls == (
+        (
+            "filelock-3.19.1-py3-none-any.whl",
+            "https://download.pytorch.org/whl/cu129/filelock-3.19.1-py3-none-any.whl",
+        ),
+    )
+    listed = Listing("x", "https://u:pw@mirror.example/simple/x/", ())
+    assert "pw" not in str(lock_from_report(REPORT, inputs(), lambda n: listed).packages)

@@ -91,3 +91,69 @@ def test_bind_scopes_the_hold_out_to_one_command(tmp_path: Path) -> None:
     # another pool, as an isolated build would use, is untouched
     other = RepositoryPool([repo])
     assert [str(p.version) for p in other.find_packages(Dependency("torch", "*"))] == ["2.9.0"]
+
+
+class _Installer:
+    """The parts of Poetry's ``Installer`` that the seam binds to."""
+
+    def __init__(self, package: Any, pool: object) -> None:
+        self._package = package
+        self._pool = pool
+
+    def set_package(self, package: Any) -> _Installer:
+        self._package = package
+        return self
+
+    def _execute(self, operations: list[Any]) -> int:
+        return 0
+
+
+def test_the_solver_requires_the_undeclared_family_and_the_project_does_not(
+    tmp_path: Path,
+) -> None:
+    from poetry.core.packages.dependency import Dependency
+    from poetry.core.packages.package import Package
+    from poetry.core.packages.project_package import ProjectPackage
+    from poetry.packages.locker import Locker
+    from poetry.repositories import Repository
+    from poetry.repositories import RepositoryPool
+
+    pool = RepositoryPool([Repository("primary", [Package("sharedep", "1.1.0")])])
+    asked: list[str] = []
+
+    def provide(name: str) -> tuple[str, list[str]] | None:
+        asked.append(name)
+        return ("2.8.0+cu129", ["sharedep==1.0.0"]) if name == "torch" else None
+
+    hold = HoldOut(
+        lambda name: name in {"torch", "torchvision"},
+        provide,
+        frozenset,
+        shown=("torch", "torchvision"),
+    )
+    root = ProjectPackage("demo", "0.1.0")
+    root.add_dependency(Dependency("sharedep", "*"))
+    installer = _Installer(root, pool)
+    bind(_Poetry(pool, Locker(tmp_path / "poetry.lock", {}), root), installer, hold)
+    assert asked == []  # nothing is read before the solver asks
+    solved = installer._package
+    assert solved is not root
+    # the solver's root: what the project declares, plus torch at the configured build; a
+    # configured package with no build (torchvision here) is left out, as if undeclared
+    assert [d.to_pep_508() for d in solved.all_requires] == ["sharedep", "torch (==2.8.0+cu129)"]
+    assert [d.name for d in solved.requires] == ["sharedep", "torch"]
+    assert [d.name for d in solved.with_dependency_groups([], only=False).requires] == [
+        "sharedep",
+        "torch",
+    ]
+    # the project itself (what `poetry build` and the editable install read) is unchanged
+    assert [d.name for d in root.all_requires] == ["sharedep"]
+    # `poetry add` hands the Installer the edited project: it is held again
+    root.add_dependency(Dependency("numpy", "*"))
+    installer.set_package(root)
+    assert [d.name for d in installer._package.all_requires] == ["sharedep", "numpy", "torch"]
+    # a declared torch is the project's own requirement: not doubled
+    declared = ProjectPackage("lib", "0.1.0")
+    declared.add_dependency(Dependency("torch", ">=2.8"))
+    installer.set_package(declared)
+    assert [d.to_pep_508() for d in installer._package.all_requires] == ["torch (>=2.8)"]

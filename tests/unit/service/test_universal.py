@@ -209,3 +209,26 @@ def test_an_unreadable_index_while_locking_names_the_lock_command(
     assert "Run `poetry torch lock` again" in message and "torch install" not in message
     assert pyproject.read_bytes() == before
     assert not (tmp_path / "poetry-torch.lock").exists()
+
+
+def test_export_never_lists_a_target_it_refuses() -> None:
+    """``default`` is offered only where some machine kind gets the committed build; every key
+    listed as available is one ``--target`` exports (issue 23, item 3)."""
+    from poetry_torch_plugin.core.formats import select
+    from poetry_torch_plugin.core.formats import target_keys
+
+    # the keys decide for every machine kind, this one included: no machine gets "default"
+    covered = replace(
+        primary(),
+        entries=(entry_lock("cu128", "linux-aarch64", "3.11"),),
+        targets=("linux=cu129", "linux-aarch64=cu128"),
+    )
+    assert "default" not in target_keys(covered)
+    with pytest.raises(ConfigError, match=r"holds nothing for target 'default' \(it has: linux,"):
+        select(covered, "default", False)
+    # no key decides for this machine: "default" is listed, and exported
+    partial = replace(covered, targets=("linux-aarch64=cu128",))
+    assert target_keys(partial) == ("linux-aarch64", "default")
+    for key in (*target_keys(covered), *target_keys(partial)):
+        lock = covered if key in target_keys(covered) else partial
+        assert select(lock, key, False), key

@@ -363,3 +363,49 @@ def test_a_locked_package_name_that_is_not_normalized_makes_the_lock_unreadable(
     package = LockedPackage(name, "1.0", False, (("tinydep-1.0.tar.gz", "a" * 64),))
     problem = lock_problem(TorchLock(inputs, "e" * 64, (package,)))
     assert problem == f"{name!r} is not a normalized package name"
+
+
+def test_a_download_whose_bytes_differ_from_the_locked_sha256_is_not_kept(
+    tmp_path: Path,
+) -> None:
+    """The download succeeds, but the bytes hash to something else than the sha256 asked for
+    (the index's ``#sha256=``, as locked): one line, and neither the file nor a ``.part`` is
+    left, while the files already in the folder stay (issue 22, item 4)."""
+    source = tmp_path / "index" / WHEEL
+    source.parent.mkdir()
+    source.write_bytes(b"tampered wheel bytes")
+    house = tmp_path / "house"
+    house.mkdir()
+    (house / "kept.whl").write_bytes(b"kept")
+    locked = hashlib.sha256(b"the wheel the index listed").hexdigest()
+    with pytest.raises(IndexAccessError) as info:
+        download_verified(source.as_uri(), house / WHEEL, locked, None)
+    message = str(info.value)
+    assert "\n" not in message
+    assert f"{WHEEL} from " in message
+    assert "does not match its sha256 in poetry-torch.lock" in message
+    assert f"locked {locked[:16]}…" in message
+    assert "it was not kept" in message
+    assert sorted(p.name for p in house.iterdir()) == ["kept.whl"]
+
+
+def test_a_wheelhouse_fill_stops_at_a_file_that_does_not_match_the_lock(tmp_path: Path) -> None:
+    """The index now serves other bytes under a locked file's name: `poetry torch wheelhouse`
+    fails in one line, the file is not in the wheelhouse, and no simple/ page offers it (the
+    command never gets to say the wheelhouse is ready)."""
+    from poetry_torch_plugin.service.wheelhouse import fill
+
+    pyproject, index, wheels = _project_with_lock(tmp_path)
+    tampered = sorted(wheels)[0]
+    (index / tampered).write_bytes(b"not the locked bytes")
+    house = tmp_path / "house"
+    said: list[str] = []
+    with pytest.raises(IndexAccessError) as info:
+        fill(pyproject, house, _no_env, every_file=True, say=said.append)  # type: ignore[arg-type]
+    assert "\n" not in str(info.value)
+    assert f"{tampered} from " in str(info.value)
+    assert "does not match its sha256" in str(info.value)
+    assert not (house / tampered).exists()
+    assert not list(house.glob("*.part"))
+    assert not (house / "simple").exists()
+    assert not [line for line in said if "ready" in line.lower()]

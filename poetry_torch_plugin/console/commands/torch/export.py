@@ -68,6 +68,7 @@ The rest of the dependencies come from <c1>poetry export</c1> (poetry-plugin-exp
 """
 
     def handle(self) -> int:
+        from cleo.formatters.formatter import Formatter
         from cleo.io.outputs.output import Type
 
         from poetry_torch_plugin.errors import TorchPluginError
@@ -85,4 +86,6 @@ The rest of the dependencies come from <c1>poetry export</c1> (poetry-plugin-exp
             return self.fail(error)
         if text is not None:
             self.io.write(text, type=Type.RAW)
+        else:  # written to -o FILE: say so (standard output carried nothing else)
+            self.line(f"Wrote <info>{Formatter.escape(self.option('output'))}</info>")
         return 0

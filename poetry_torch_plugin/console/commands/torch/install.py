@@ -101,7 +101,9 @@ itself declares (say torchvision in [project.dependencies]) are installed from t
 
 The installer is pip, unless [tool.poetry-torch] installer or --installer says uv (auto: uv
 when it is found). Each wheel is downloaded once, and the installer's own cache is reused;
--v prints the installer's exact commands, -q silences the progress lines.
+-v prints the installer's exact commands and its own output, -q silences the
+progress lines; without -v, one line at the end says what changed (each package's version
+before and after, and the project files written).
 """
 
     def handle(self) -> int:
@@ -180,7 +182,7 @@ when it is found). Each wheel is downloaded once, and the installer's own cache 
                     " cannot apply; nothing was changed. Run without them (or without"
                     f" --wheelhouse / {WHEELHOUSE_ENV})."
                 )
-            pins = install_from(
+            install_from(
                 self.pyproject_path(),
                 folder,  # a str: an empty one is refused, not read as '.'
                 self.project_env,
@@ -194,9 +196,7 @@ when it is found). Each wheel is downloaded once, and the installer's own cache 
             return self.fail(error)
         except KeyboardInterrupt:
             return self.interrupted(kept=True)  # a wheelhouse install writes no project file
-        if pins:
-            self.line(f"<info>torch ready:</info> {', '.join(pins)} (from the wheelhouse)")
-        return 0
+        return 0  # (install_from's last line says what moved)
 
     def interrupted(self, *, kept: bool) -> int:
         """Ctrl-C: one line saying what was kept, and 130 as a shell reports SIGINT."""

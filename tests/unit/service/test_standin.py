@@ -1,0 +1,49 @@
+"""What the hold-out built for a Poetry command suggests after a failed solve (issue 23)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from poetry_torch_plugin.core.config import TorchConfig
+from poetry_torch_plugin.core.targets import VariantChoice
+from poetry_torch_plugin.core.variants import Source
+from poetry_torch_plugin.core.variants import from_index_name
+from poetry_torch_plugin.service.standin import build
+
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+def _settings() -> TorchConfig:
+    source = Source("pytorch_cuda_cu129", "https://download.pytorch.org/whl/cu129", "explicit")
+    return TorchConfig(sources=(source,), written=("torch>=2.8", "torchvision", "torchaudio"))
+
+
+def test_the_advice_names_the_committed_variant_and_the_companions(tmp_path: Path) -> None:
+    hold = build(_settings(), None, tmp_path / "pyproject.toml", lambda _: None)
+    hold.refused[("torch", "^2.9.0")] = "2.8.0+cu129"
+    assert hold.conflict() == (
+        "a dependency requires torch (^2.9.0), but the configured build is 2.8.0+cu129; nothing"
+        " was locked or installed. Relax that requirement, or install a build it accepts:"
+        ' `poetry torch install --cuda 12.9 "torch>=2.9.0,<3.0.0" torchvision torchaudio`.'
+    )
+
+
+def test_a_machine_local_choice_is_not_put_into_the_advice(tmp_path: Path) -> None:
+    """This machine installs cpu (POETRY_TORCH_VARIANT): the advice edits pyproject.toml, so
+    it keeps the committed cu129 rather than committing this machine's choice."""
+    cpu, cu129 = from_index_name("cpu"), from_index_name("cu129")
+    assert cpu is not None and cu129 is not None
+    local = Source("pytorch_cpu", "https://download.pytorch.org/whl/cpu", "explicit")
+    settings = replace(
+        _settings(),
+        sources=(local,),
+        choice=VariantChoice(cpu, "env", "POETRY_TORCH_VARIANT=cpu", committed=cu129),
+    )
+    hold = build(settings, None, tmp_path / "pyproject.toml", lambda _: None)
+    hold.refused[("torch", ">=2.9")] = "2.8.0+cpu"
+    assert '`poetry torch install --cuda 12.9 "torch>=2.9" torchvision torchaudio`' in (
+        hold.conflict() or ""
+    )
