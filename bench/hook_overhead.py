@@ -14,8 +14,15 @@ Six sides, alternated (the side that goes first rotates every round):
 - D  unconfigured, ``poetry install --no-plugins``
 - E  configured,   ``poetry --version``             (PluginManager's import, which pulls in
 - F  configured,   ``poetry --version --no-plugins`` Poetry's installer, is not shared here)
+- G  universal,    ``poetry install``               (a poetry-torch.lock with three targets'
+- H  universal,    ``poetry install --no-plugins``   entries: the hook names this machine's part)
 
-A/B is the issue's number.  ``--no-plugins`` also skips importing Poetry's PluginManager, so
+The ``universal`` project (issue 24) is on the platform-tagged test indexes
+(``tests/support/platform_wheels.py``, a second local server): cu129 with
+``[tool.poetry-torch.targets]`` linux-x86_64 = cu129, linux-aarch64 = cu128, macos = cpu, after
+``poetry torch lock``, ``poetry torch install``, ``poetry lock``, ``poetry install``.
+
+A/B and G/H are the issue's numbers (issue 24: <=1.02x each).  ``--no-plugins`` also skips importing Poetry's PluginManager, so
 C/D is what loading plugins costs on a project that does not use ours (Poetry's share plus our
 import), and A/C is our hooks' own work on a configured project.  The script also checks that
 the no-op install sent no request to the PyTorch index (``/whl/``).
@@ -30,10 +37,13 @@ hooks do, their lazy imports included) and reports their median share of the com
 from __future__ import annotations
 
 import argparse
+import contextlib
+import shutil
 import subprocess
 import sys
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -41,6 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DEFAULT_CACHE
 from _common import alternate
 from _common import configured_project
+from _common import isolated_env
 from _common import local_index
 from _common import machine
 from _common import make_project
@@ -49,6 +60,11 @@ from _common import out
 from _common import poetry
 from _common import poetry_bin
 from _common import poetry_version
+from _common import uv_alone_on_path
+
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 
 # Poetry's own entry point with the plugin's listeners wrapped in timers; the last line on
@@ -96,6 +112,36 @@ def listener_times(
     return median(inside), median(total)
 
 
+UNIVERSAL_TARGETS = {"linux-x86_64": "cu129", "linux-aarch64": "cu128", "macos": "cpu"}
+
+
+@contextlib.contextmanager
+def universal_project(
+    binary: Path, work: Path, cache: Path
+) -> Iterator[tuple[Path, dict[str, str]]]:
+    """A project with a universal poetry-torch.lock (three targets), installed; its env."""
+    from tests.support.index_server import IndexServer
+    from tests.support.platform_wheels import build_platform_universe
+    from tests.support.project import platform_pyproject_text
+
+    universe = build_platform_universe(work / "platform-index")
+    with IndexServer(universe.root) as server:
+        env = isolated_env(
+            work / "home-universal", index_base=server.base, pycache=cache / "pycache"
+        )
+        # locking other platforms needs uv: the one on PATH, else the dev venv's
+        uv = shutil.which("uv") or str(Path(sys.executable).with_name("uv"))
+        uv_alone_on_path(env, work, uv)
+        project = work / "universal"
+        project.mkdir()
+        (project / "pyproject.toml").write_text(
+            platform_pyproject_text(f"{server.base}/cu129", targets=UNIVERSAL_TARGETS)
+        )
+        for args in (("torch", "lock"), ("torch", "install"), ("lock",), ("install",)):
+            poetry(binary, project, env, *args)
+        yield project, env
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("-n", "--rounds", type=int, default=21)
@@ -106,7 +152,10 @@ def main(argv: list[str] | None = None) -> int:
     out(f"machine: {machine()}")
     out(f"poetry:  {poetry_version(binary)}, plugin from {binary.parents[1]}")
 
-    with local_index("bench-hook-", cache) as (work, server, env):
+    with (
+        local_index("bench-hook-", cache) as (work, server, env),
+        universal_project(binary, work, cache) as (universal, universal_env),
+    ):
         configured = configured_project(binary, work / "configured", server.pypi_url, env)
         unconfigured = make_project(work / "unconfigured", server.pypi_url)
         poetry(binary, unconfigured, env, "lock")
@@ -134,12 +183,17 @@ def main(argv: list[str] | None = None) -> int:
             "F --version, --no-plugins": lambda: poetry(
                 binary, configured, env, "--version", "--no-plugins"
             ),
+            "G universal, plugins": lambda: poetry(binary, universal, universal_env, "install"),
+            "H universal, --no-plugins": lambda: poetry(
+                binary, universal, universal_env, "install", "--no-plugins"
+            ),
         }
         samples = alternate(sides, args.rounds)
         python = binary.parent / "python"
         listeners = {
             "configured": listener_times(python, configured, env, args.rounds),
             "unconfigured": listener_times(python, unconfigured, env, args.rounds),
+            "universal": listener_times(python, universal, universal_env, args.rounds),
         }
 
     medians = {name: median(values) for name, values in samples.items()}
@@ -147,9 +201,10 @@ def main(argv: list[str] | None = None) -> int:
     for name, value in medians.items():
         spread = f"{min(samples[name]):.3f}-{max(samples[name]):.3f}"
         out(f"  {name:<30} {value:.3f} s  (range {spread})")
-    a, b, c, d, e, f = medians.values()
+    a, b, c, d, e, f, g, h = medians.values()
     out("\nratios:")
-    out(f"  A/B plugin active vs --no-plugins        {a / b:.3f}x  (targets 1.05x, 1.03x)")
+    out(f"  A/B plugin active vs --no-plugins        {a / b:.3f}x  (target 1.02x)")
+    out(f"  G/H the same with a universal lock        {g / h:.3f}x  (target 1.02x)")
     out(
         f"  C/D plugins loaded, project unconfigured  {c / d:.3f}x  (Poetry's plugin loading + ours)"
     )
@@ -159,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     out(
         f"  A-B {1000 * (a - b):+.0f} ms, C-D {1000 * (c - d):+.0f} ms, A-C {1000 * (a - c):+.0f} ms,"
-        f" E-F {1000 * (e - f):+.0f} ms"
+        f" E-F {1000 * (e - f):+.0f} ms, G-H {1000 * (g - h):+.0f} ms"
     )
     out("\ntime inside the plugin's two listeners (on_command + on_terminate), in-process:")
     for name, (inside, total) in listeners.items():

@@ -25,6 +25,7 @@ import urllib.parse
 import urllib.request
 
 from pathlib import Path
+from typing import Any
 
 from packaging.utils import InvalidWheelFilename
 from packaging.utils import parse_wheel_filename
@@ -130,7 +131,8 @@ def diff(
     data: dict[str, object], live: dict[str, set[str]], covered: set[str] | None = None
 ) -> list[str]:
     """The differences, ``covered`` (None: every variant) limiting what may be missing."""
-    releases = {r["torch"]: r for r in data["releases"]}  # type: ignore[attr-defined,index]
+    rows: list[dict[str, Any]] = data["releases"]  # type: ignore[assignment]
+    releases = {str(r["torch"]): r for r in rows}
     lines = []
     for minor in sorted(live, key=lambda m: tuple(int(p) for p in m.split("."))):
         if minor not in releases:

@@ -82,14 +82,17 @@ def on_command(event: Event, event_name: str, dispatcher: EventDispatcher) -> No
     """Before a Poetry command that reads the project: stop on an invalid configuration, and
     hold the torch family out of the command's own Poetry objects."""
     from cleo.events.console_command_event import ConsoleCommandEvent
-    from poetry.console.commands.command import Command
-    from poetry.console.commands.installer_command import InstallerCommand
 
     if not isinstance(event, ConsoleCommandEvent):
         return
     command = event.command
     name = command.name or ""
-    if not isinstance(command, Command) or name.startswith(("self ", "torch ")):
+    if name.startswith(("self ", "torch ")):
+        return  # before Poetry's installer command module is imported: check stays light
+    from poetry.console.commands.command import Command
+    from poetry.console.commands.installer_command import InstallerCommand
+
+    if not isinstance(command, Command):
         return
     data = _project_data(command)
     if data is None or not _may_use_torch(data):
@@ -169,7 +172,6 @@ def _project_data(command: Any) -> Any:
 def on_terminate(event: Event, event_name: str, dispatcher: EventDispatcher) -> None:
     """After a successful installer command: verify the build, reinstall only when wrong."""
     from cleo.events.console_terminate_event import ConsoleTerminateEvent
-    from poetry.console.commands.installer_command import InstallerCommand
 
     if not isinstance(event, ConsoleTerminateEvent):
         return
@@ -180,7 +182,11 @@ def on_terminate(event: Event, event_name: str, dispatcher: EventDispatcher) -> 
         if conflict is not None:
             event.io.write_error_line(f"<error>poetry-torch: {conflict}</error>")
         return
-    if not isinstance(command, InstallerCommand) or command.name not in HOOKED:
+    if command.name not in HOOKED:
+        return
+    from poetry.console.commands.installer_command import InstallerCommand
+
+    if not isinstance(command, InstallerCommand):
         return
     if not _may_use_torch(command.poetry.pyproject.data):
         return

@@ -8,6 +8,7 @@ import json
 import os
 import platform
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
@@ -21,7 +22,6 @@ from poetry_torch_plugin.core.machine import NvccInfo
 from poetry_torch_plugin.core.machine import NvidiaInfo
 from poetry_torch_plugin.core.machine import intel_gpu
 from poetry_torch_plugin.errors import TorchPluginError
-from poetry_torch_plugin.machine import nvml
 from poetry_torch_plugin.machine import probes
 from poetry_torch_plugin.machine.amd import probe_amd_gpus
 from poetry_torch_plugin.machine.intel import probe_intel_gpus
@@ -37,27 +37,69 @@ def current_platform() -> str:
     return f"{platform.system().lower()}-{platform.machine().lower()}"
 
 
-def detect_machine(*, use_nvml: bool = True) -> Machine:
+@dataclass(frozen=True)
+class Families:
+    """Which GPU vendors' probes are worth running on this machine."""
+
+    nvidia: bool = True
+    amd: bool = True
+    intel: bool = True
+
+
+# Linux device nodes per vendor: the NVIDIA driver's (and WSL2's /dev/dxg, Jetson's nvhost
+# and nvmap), AMD's ROCm compute node, and the DRM render nodes an Intel GPU runs through.
+_NVIDIA_NODES = ("nvidia", "dxg", "nvhost", "nvmap", "nvgpu")
+
+
+def present_families(root: Path = Path("/")) -> Families:
+    """On Linux, the vendors whose device nodes (or loaded driver) exist: a probe for a vendor
+    with none would only spend time (NVML's dlopen, PATH lookups, a tool started) to find
+    nothing.  Elsewhere every probe runs (Windows has no such nodes; macOS has no GPU probe to
+    skip but MPS, which is not gated)."""
+    if platform.system() != "Linux":
+        return Families(nvidia=platform.system() != "Darwin", amd=True, intel=True)
+    try:
+        names = [path.name for path in (root / "dev").iterdir()]
+    except OSError:
+        names = []
+    nvidia = any(name.startswith(_NVIDIA_NODES) for name in names) or any(
+        (root / path).exists() for path in ("proc/driver/nvidia", "sys/module/nvidia")
+    )
+    try:
+        render = any(path.name.startswith("renderD") for path in (root / "dev/dri").iterdir())
+    except OSError:
+        render = False
+    return Families(nvidia=nvidia, amd="kfd" in names, intel=render)
+
+
+def detect_machine(*, use_nvml: bool = True, families: Families | None = None) -> Machine:
     """Probe everything: NVML, then nvidia-smi, then ``/proc`` for the NVIDIA driver.
 
-    With ``POETRY_TORCH_FAKE_MACHINE=<file.json>`` set, return the machine that file
-    describes instead (the shape of ``machine_to_dict``); a broken file raises
-    TorchPluginError rather than silently detecting the real machine.
+    Only the vendors in ``families`` (default: ``present_families()``) are probed; the CUDA
+    toolkit, the ROCm version file, macOS and Jetson always are.  With
+    ``POETRY_TORCH_FAKE_MACHINE=<file.json>`` set, return the machine that file describes
+    instead (the shape of ``machine_to_dict``); a broken file raises TorchPluginError rather
+    than silently detecting the real machine.
     """
     fake = os.environ.get(FAKE_MACHINE_ENV)
     if fake:
         return _load_fake(Path(fake))
-    nvidia = nvml.probe_nvml() if use_nvml else None
-    nvidia = nvidia or probes.probe_nvidia_smi() or probes.probe_proc_driver()
+    present = families if families is not None else present_families()
+    nvidia = None
+    if present.nvidia:
+        from poetry_torch_plugin.machine import nvml  # ctypes: only where a driver may be
+
+        nvidia = nvml.probe_nvml() if use_nvml else None
+        nvidia = nvidia or probes.probe_nvidia_smi() or probes.probe_proc_driver()
     macos, mps = probes.probe_macos()
     return Machine(
         nvidia=nvidia,
         nvcc=probes.probe_nvcc(),
         mps=mps,
-        rocm=probes.probe_rocm(),
+        rocm=probes.probe_rocm() if present.amd else probes.rocm_version_file(),
         platform=current_platform(),
-        amd_gpus=probe_amd_gpus(),
-        intel_gpus=probe_intel_gpus(),
+        amd_gpus=probe_amd_gpus() if present.amd else (),
+        intel_gpus=probe_intel_gpus() if present.intel else (),
         macos=macos,
         jetson=probes.probe_jetson(),
     )

@@ -243,13 +243,21 @@ def probe_nvcc() -> NvccInfo | None:
     return parse_nvcc_version(output) if output is not None else None
 
 
-def probe_rocm() -> str | None:
-    """The ROCm version (``6.4.1``); ``unknown`` when ROCm tools are present but unversioned."""
+def rocm_version_file() -> str | None:
+    """The ROCm version its ``.info/version`` file names (``ROCM_PATH``, else /opt/rocm)."""
     roots = [Path(os.environ["ROCM_PATH"])] if os.environ.get("ROCM_PATH") else []
     for root in [*roots, ROCM_DEFAULT_PATH]:
         version = (read_text(root / ".info/version") or "").strip().split("-")[0]
         if re.fullmatch(r"\d+(?:\.\d+)+", version):
             return version
+    return None
+
+
+def probe_rocm() -> str | None:
+    """The ROCm version (``6.4.1``); ``unknown`` when ROCm tools are present but unversioned."""
+    version = rocm_version_file()
+    if version is not None:
+        return version
     amd_smi = shutil.which("amd-smi")
     if amd_smi is not None:
         match = _AMD_SMI_ROCM.search(tool_output([amd_smi, "version"]) or "")

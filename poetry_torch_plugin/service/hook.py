@@ -154,7 +154,7 @@ def _replayable_lock(
     """The fresh lock to replay; a stale or unreadable one is reported and not used."""
     if pyproject is None:
         return None
-    part = machine_part(lock_state(pyproject, source, settings), settings, target)
+    part = machine_part(lock_state(pyproject, source, settings), settings, target, reporter.detail)
     if part.missing:
         raise part.refusal()
     if part.choice is not None and part.problem is not None:

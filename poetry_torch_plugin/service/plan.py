@@ -20,6 +20,7 @@ from poetry_torch_plugin.core.lockfile import platform_of
 from poetry_torch_plugin.core.lockfile import wanted
 from poetry_torch_plugin.core.variants import Source
 from poetry_torch_plugin.core.variants import from_url
+from poetry_torch_plugin.env.interpreter import interpreter_of
 from poetry_torch_plugin.errors import ConfigError
 
 
@@ -80,17 +81,23 @@ class MachinePart:
         )
 
 
-def machine_part(state: LockState, settings: TorchConfig, target: TargetEnv | None) -> MachinePart:
+def machine_part(
+    state: LockState,
+    settings: TorchConfig,
+    target: TargetEnv | None,
+    note: Callable[[str], None] | None = None,
+) -> MachinePart:
     """Which part of the project's poetry-torch.lock (``state``, read for ``settings``' one
     source) this machine replays.  ``target``: the environment whose interpreter names the
     platform and Python; None when there is none to ask (the first part, for the committed
-    variant: what Poetry's solver sees; nothing, for a machine-local choice)."""
+    variant: what Poetry's solver sees; nothing, for a machine-local choice).  ``note`` hears
+    when that interpreter has to be started to say them (``-v``)."""
     choice = settings.choice
     if choice is not None and choice.machine_local:
         line = choice.line()
         if state.lock is None or state.error is not None or target is None:
             return MachinePart(None, state.error, choice=line)
-        platform, python = _machine(target)
+        platform, python = _machine(target, note)
         found, why, command = entry_for(
             state.lock, settings, choice.variant, state.inputs, platform, python
         )
@@ -102,26 +109,28 @@ def machine_part(state: LockState, settings: TorchConfig, target: TargetEnv | No
         return MachinePart(None, problem, UPGRADE if state.newer else "poetry torch lock")
     if state.lock is None or target is None:
         return MachinePart(state.lock)
-    return MachinePart(own_part(state.lock, target))
+    return MachinePart(own_part(state.lock, target, note))
 
 
-def _machine(target: TargetEnv) -> tuple[str | None, str]:
-    """(platform key, Python ``3.12``) of the environment's interpreter."""
-    # asked only for a lock with entries, or a machine-local choice (a child process anyway):
-    # the installer module is not loaded on the hook's fast path for a single lock
-    from poetry_torch_plugin.installer.backend import environment_markers
+def _machine(
+    target: TargetEnv, note: Callable[[str], None] | None = None
+) -> tuple[str | None, str]:
+    """(platform key, Python ``3.12``) of the environment's interpreter, read from its files
+    (pyvenv.cfg, the executable's header) where they tell, else by starting it."""
+    found = interpreter_of(target.root, target.python, note)
+    if found is None:
+        return None, ""
+    return platform_of(found.sys_platform, found.platform_machine), found.python_version
 
-    markers = environment_markers(target.python)
-    platform = platform_of(markers.get("sys_platform", ""), markers.get("platform_machine", ""))
-    return platform, ".".join(markers.get("python_version", "").split(".")[:2])
 
-
-def own_part(lock: TorchLock, target: TargetEnv) -> TorchLock:
+def own_part(
+    lock: TorchLock, target: TargetEnv, note: Callable[[str], None] | None = None
+) -> TorchLock:
     """The part of a fresh lock this environment installs for the committed variant: the first
     part is one interpreter's closure, so another Python or platform gets its entry, if held."""
     if not lock.entries:
         return lock
-    here = _machine(target)
+    here = _machine(target, note)
     if here[0] is None or here == host_of(lock):
         return lock
     for entry in lock.entries:

@@ -10,10 +10,9 @@ from packaging.version import InvalidVersion
 from packaging.version import Version
 
 from poetry_torch_plugin.core.urls import redact
+from poetry_torch_plugin.core.urls import without_login
 from poetry_torch_plugin.env.installed import installed_distributions
 from poetry_torch_plugin.env.installed import requires_of
-from poetry_torch_plugin.errors import TorchPluginError
-from poetry_torch_plugin.service.settings import access_for
 
 
 if TYPE_CHECKING:
@@ -169,11 +168,9 @@ def foreign_builds(
     they came from: PyPI's builds (an untagged dist-info version whose version.py names a
     build) or a direct URL or file install from elsewhere (its ``direct_url.json``).  Each text
     names the packages, the origin and the tool that installed them (``INSTALLER``)."""
-    from contextlib import suppress
-
-    prefixes = [source.url.rstrip("/") + "/"]
-    with suppress(TorchPluginError):  # the URL --index-base or a mirror points at
-        prefixes.append(access_for(settings, source).url.rstrip("/") + "/")
+    # the URL as written and without its login (pip records the latter); only the URL is
+    # needed, so no credentials are looked up (Poetry's keyring costs ~0.1 s offline)
+    prefixes = [source.url.rstrip("/") + "/", without_login(source.url).rstrip("/") + "/"]
     groups: dict[str, list[str]] = {}
     for name in (canonicalize_name(n) for n in settings.package_names):
         dist = dists.get(name)
