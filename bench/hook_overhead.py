@@ -134,9 +134,14 @@ def universal_project(
         uv_alone_on_path(env, work, uv)
         project = work / "universal"
         project.mkdir()
-        (project / "pyproject.toml").write_text(
-            platform_pyproject_text(f"{server.base}/cu129", targets=UNIVERSAL_TARGETS)
+        # torch's own requirements take part in Poetry's solve (issue 22): they come from the
+        # stand-in for PyPI, as in tests/e2e/test_universal_lock.py's team project
+        text = platform_pyproject_text(f"{server.base}/cu129", targets=UNIVERSAL_TARGETS)
+        text += (
+            f'\n[[tool.poetry.source]]\nname = "fakepypi"\nurl = "{server.pypi_url}"\n'
+            'priority = "primary"\n'
         )
+        (project / "pyproject.toml").write_text(text)
         for args in (("torch", "lock"), ("torch", "install"), ("lock",), ("install",)):
             poetry(binary, project, env, *args)
         yield project, env

@@ -40,9 +40,11 @@ class Bench(NamedTuple):
 
 
 BENCHES = (
-    Bench("check_speed.py", ("-n", "1"), r"^ratio check/--version: \d+\.\d+ \(n=1"),
+    Bench(
+        "check_speed.py", ("-n", "1"), r"^ratio check/--version: \d+\.\d+ wall, \d+\.\d+ CPU \(n=1"
+    ),
     Bench("hook_overhead.py", ("-n", "1"), r"^  A/B plugin active vs --no-plugins\s+\d+\.\d+x"),
-    Bench("import_profile.py", ("-n", "1"), r"^  total\s+\d+\s+\d+$"),
+    Bench("import_profile.py", ("-n", "1"), r"^  total(\s+\d+)+$"),
     Bench("wasted_downloads.py", (), r"^torch-family traffic to /pypi/ .*: \d+ requests", True),
     Bench("lock_targets.py", ("-n", "1"), r"^  targets / plain: \d+\.\d+x", True),
     Bench(
@@ -73,7 +75,10 @@ def bench_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_every_bench_is_smoked() -> None:
     scripts = {path.name for path in (REPO / "bench").glob("*.py")}
     helpers = {name for name in scripts if name.startswith("_")}
-    assert scripts - helpers - {"switch_real.py"} == {bench.script for bench in BENCHES}
+    # switch_real.py needs 3 GB of real CUDA wheels, gpu_flow.py a machine's installed torch
+    # stack and a folder of Poetry wheels (recorded under tests/fixtures/device-gpu-flow/)
+    unsmoked = {"switch_real.py", "gpu_flow.py"}
+    assert scripts - helpers - unsmoked == {bench.script for bench in BENCHES}
 
 
 @pytest.mark.parametrize("bench", BENCHES, ids=lambda bench: bench.script)
