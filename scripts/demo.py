@@ -209,7 +209,7 @@ def team_demo(poetry: Path, env: dict[str, str]) -> None:
     from poetry_torch_plugin.installer.uv import find_uv
 
     platform_root = WORK / "platform-index"
-    if not (platform_root / "whl").exists():
+    if not (platform_root / "whl").exists() or not (platform_root / "pypi").exists():
         build_platform_universe(platform_root)
     uv = find_uv()
     expect(uv is not None, "uv is needed to lock other platforms (`./dev` installs it)")
@@ -221,8 +221,12 @@ def team_demo(poetry: Path, env: dict[str, str]) -> None:
         team.mkdir(parents=True)
         sample = (REPO / "docs" / "examples" / "team" / "pyproject.toml").read_text()
         # the sample names download.pytorch.org; here a local index with real platform tags
+        # and, like the other steps, a stand-in for PyPI: torch's own requirements take part in
+        # Poetry's solve, and PyPI proper has none of the demo's fake-* packages
         (team / "pyproject.toml").write_text(
             sample.replace("https://download.pytorch.org/whl", server.base)
+            + f'\n[[tool.poetry.source]]\nname = "fakepypi"\nurl = "{server.pypi_url}"\n'
+            + 'priority = "primary"\n'
         )
         env["POETRY_TORCH_INDEX_BASE"] = server.base
         sys.stdout.write("".join(line + "\n" for line in sample.splitlines()[-6:]))
