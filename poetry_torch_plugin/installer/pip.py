@@ -159,18 +159,13 @@ class PipBackend:
 
     def fetch(self, target: TargetEnv, request: Request, dest: Path) -> tuple[int, str]:
         """``download``, returning the exit code and the error output instead of raising."""
-        command = self.download_command(target, request, dest)
-        show_command(command, request)
-        finished = run(
-            command,
-            env=self.environment(request),
-            echo_stdout=request.verbose,
-            echo_stderr=request.verbose,
-        )
-        return finished.code, finished.stderr
+        return self._run(self.download_command(target, request, dest), request)
 
     def run(self, target: TargetEnv, request: Request) -> tuple[int, str]:
-        command = self.command(target, request)
+        return self._run(self.command(target, request), request)
+
+    def _run(self, command: list[str], request: Request) -> tuple[int, str]:
+        """Run one pip command: shown first, its output echoed only at -v."""
         show_command(command, request)
         finished = run(
             command,
