@@ -65,14 +65,6 @@ class LockState:
     inputs: LockInputs
     lock: TorchLock | None
     error: str | None = None
-    # ``lock_state`` raises NewerLockError itself, so this stays False for states it returns;
-    # kept for service/'s callers of ``refuse_newer``
-    newer: bool = False
-
-    def refuse_newer(self) -> None:
-        """ConfigError when the lock is in a newer format (see ``newer``)."""
-        if self.newer:
-            raise ConfigError(self.error or "")
 
     @property
     def fresh(self) -> bool:

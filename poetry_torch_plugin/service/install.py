@@ -316,17 +316,14 @@ def run_plan(plan: InstallPlan, target: TargetEnv | None, *, upgrade: bool) -> P
     part = machine_part(state, plan.settings, target)
     if part.missing:
         raise part.refusal()
-    if plan.local:
-        # a machine-local choice replays its own entry of the lock, which it never writes
-        if upgrade and part.lock is not None:
-            raise InstallError(
-                f"--upgrade resolves afresh, and this machine's variant is"
-                f" {part.choice}, whose builds {state.path.name} pins (the"
-                " hook would put them back); nothing was installed and the files were left as"
-                " they were. Run `poetry torch lock --regenerate`, then `poetry torch install`."
-            )
-    else:
-        state.refuse_newer()
+    # a machine-local choice replays its own entry of the lock, which it never writes
+    if plan.local and upgrade and part.lock is not None:
+        raise InstallError(
+            f"--upgrade resolves afresh, and this machine's variant is"
+            f" {part.choice}, whose builds {state.path.name} pins (the"
+            " hook would put them back); nothing was installed and the files were left as"
+            " they were. Run `poetry torch lock --regenerate`, then `poetry torch install`."
+        )
     note = None
     if state.error is not None and not plan.local:
         note = f"{state.error.split(';')[0]}: resolving afresh to replace it"

@@ -316,7 +316,6 @@ def lock_project(
     variant or a target re-resolves nothing else."""
     settings, source = configured(pyproject)
     state = lock_state(pyproject, source, settings)
-    state.refuse_newer()
     refuse_read_only(state.path)
 
     previous = state.lock

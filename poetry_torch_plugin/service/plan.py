@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from poetry_torch_plugin.core.lockfile import LOCK_NAME
-from poetry_torch_plugin.core.lockfile import UPGRADE
 from poetry_torch_plugin.core.lockfile import key_of
 from poetry_torch_plugin.core.lockfile import platform_of
 from poetry_torch_plugin.core.lockfile import wanted
@@ -106,7 +105,7 @@ def machine_part(
         return MachinePart(None, why, command, choice=line, missing=True)
     problem = state.problem()
     if problem is not None:
-        return MachinePart(None, problem, UPGRADE if state.newer else "poetry torch lock")
+        return MachinePart(None, problem, "poetry torch lock")
     if state.lock is None or target is None:
         return MachinePart(state.lock)
     return MachinePart(own_part(state.lock, target, note))
