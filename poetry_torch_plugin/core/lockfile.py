@@ -216,8 +216,9 @@ def _packages_aot(locked: tuple[LockedPackage, ...]) -> Any:
 
 def unreadable(path: Path, reason: str) -> ConfigError:
     return ConfigError(
-        f"{path.name} cannot be read ({reason}); it was left as it is."
-        " Run `poetry torch lock` to write it again."
+        f"{path.name} cannot be read ({reason})",
+        "it was left as it is",
+        "Run `poetry torch lock` to write it again.",
     )
 
 

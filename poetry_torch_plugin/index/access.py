@@ -131,8 +131,10 @@ def refuse_query(source_name: str, url: str) -> None:
     raise ConfigError(
         f"the URL of the source {source_name} ({shown}) has {part}, which no package index URL"
         " can carry: pip, uv and poetry add the package name after it, so every page would be"
-        " missing; nothing was changed. Remove it from the URL (a token belongs in a login:"
-        f" `poetry config http-basic.{source_name} USER`), then run the command again."
+        " missing",
+        "nothing was changed",
+        "Remove it from the URL (a token belongs in a login: `poetry config"
+        f" http-basic.{source_name} USER`), then run the command again.",
     )
 
 
@@ -148,17 +150,18 @@ def resolve_access(
     scheme = urllib.parse.urlsplit(clean).scheme.lower()
     if scheme not in ("https", "http", "file"):
         raise ConfigError(
-            f"the source {source_name} has an unsupported URL scheme {scheme!r}"
-            f" ({redact(url)}); nothing was changed. Run `poetry torch install` with an"
-            " https:// --index-base (or fix the source URL)."
+            f"the source {source_name} has an unsupported URL scheme {scheme!r} ({redact(url)})",
+            "nothing was changed",
+            "Run `poetry torch install` with an https:// --index-base (or fix the source URL).",
         )
     refuse_query(source_name, clean)
     allowed = allow_http or env_flag(ALLOW_HTTP_ENV)
     if scheme == "http" and not is_loopback(clean) and not allowed:
         raise ConfigError(
-            f"refusing plain http for {redact(url)}: torch would be downloaded without TLS;"
-            " nothing was changed. Run `poetry torch install` with an https:// index, or opt in"
-            f" with `[tool.poetry-torch] allow-http = true` (or {ALLOW_HTTP_ENV}=1)."
+            f"refusing plain http for {redact(url)}: torch would be downloaded without TLS",
+            "nothing was changed",
+            "Run `poetry torch install` with an https:// index, or opt in with"
+            f" `[tool.poetry-torch] allow-http = true` (or {ALLOW_HTTP_ENV}=1).",
         )
     if username is None and password is None:
         username, password = poetry_credentials(source_name)

@@ -52,6 +52,9 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.core.variants import Variant
 
 
+# what an index that cannot be read leaves as it was
+_UNTOUCHED = "pyproject.toml and the installed build were left untouched"
+
 _ANCHOR = re.compile(r"<a\s[^>]*href=[\"']([^\"']+)[\"'][^>]*>", re.IGNORECASE)
 _METADATA = re.compile(r"<a\s[^>]*\bdata-(?:core|dist-info)-metadata\b", re.IGNORECASE)
 
@@ -115,29 +118,31 @@ def fetch_listing(
     except urllib.error.HTTPError as exc:
         if exc.code in (401, 403):
             raise AccessRefusedError(
-                f"the index {redact(index_url)} refused access (HTTP {exc.code});"
-                " pyproject.toml and the installed build were left untouched. Set credentials"
-                " with `poetry config http-basic.<source> USER`, then run the command again."
+                f"the index {redact(index_url)} refused access (HTTP {exc.code})",
+                _UNTOUCHED,
+                "Set credentials with `poetry config http-basic.<source> USER`, then run the"
+                " command again.",
             ) from None
         if exc.code == 404:
             raise NotPublishedError(
-                f"the index {redact(index_url)} does not publish {project} (HTTP 404 for {shown});"
-                " pyproject.toml and the installed build were left untouched. Check the variant"
-                " with `poetry torch check`, then run `poetry torch install --cuda X.Y` with one"
-                " it publishes."
+                f"the index {redact(index_url)} does not publish {project} (HTTP 404 for {shown})",
+                _UNTOUCHED,
+                "Check the variant with `poetry torch check`, then run `poetry torch install"
+                " --cuda X.Y` with one it publishes.",
+                project=project,
             ) from None
         raise IndexAccessError(
-            f"the index {redact(index_url)} answered HTTP {exc.code} for {shown};"
-            " pyproject.toml and the installed build were left untouched."
-            " Run `poetry torch install` again later, or with --index-base pointing at a mirror."
+            f"the index {redact(index_url)} answered HTTP {exc.code} for {shown}",
+            _UNTOUCHED,
+            "Run `poetry torch install` again later, or with --index-base pointing at a mirror.",
         ) from None
     except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise IndexAccessError(
-            f"cannot reach the index {redact(index_url)} ({reason});"
-            " pyproject.toml and the installed build were left untouched."
-            " Check the network or proxy (or point --index-base at a mirror), then run"
-            " `poetry torch install` again."
+            f"cannot reach the index {redact(index_url)} ({reason})",
+            _UNTOUCHED,
+            "Check the network or proxy (or point --index-base at a mirror), then run"
+            " `poetry torch install` again.",
         ) from None
     return _checked(_parse_listing(project, url, body))
 
@@ -146,9 +151,9 @@ def _checked(listing: Listing) -> Listing:
     shown = redact(listing.url)
     if not listing.files:
         raise IndexAccessError(
-            f"{shown} is not a package index page (no links to files);"
-            " pyproject.toml and the installed build were left untouched."
-            " Check the index URL (a proxy login page?) and run the command again."
+            f"{shown} is not a package index page (no links to files)",
+            _UNTOUCHED,
+            "Check the index URL (a proxy login page?) and run the command again.",
         )
     return listing
 
@@ -160,9 +165,9 @@ def _read_local(index_url: str, project: str, url: str) -> str:
     parts = urllib.parse.urlsplit(url)
     if parts.netloc not in ("", "localhost"):
         raise IndexAccessError(
-            f"the file index {redact(index_url)} names a host ({parts.netloc}); pyproject.toml"
-            " and the installed build were left untouched. Use file:///absolute/path (three"
-            " slashes), then run the command again."
+            f"the file index {redact(index_url)} names a host ({parts.netloc})",
+            _UNTOUCHED,
+            "Use file:///absolute/path (three slashes), then run the command again.",
         )
     folder = Path(urllib.request.url2pathname(parts.path))
     page = folder / "index.html"
@@ -170,16 +175,17 @@ def _read_local(index_url: str, project: str, url: str) -> str:
         return page.read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:
         raise NotPublishedError(
-            f"the index {redact(index_url)} does not publish {project} (there is no {page});"
-            " pyproject.toml and the installed build were left untouched. A file:// index is a"
-            " PEP 503 tree (<index>/<project>/index.html linking the wheels): check the"
-            " folder, then run the command again."
+            f"the index {redact(index_url)} does not publish {project} (there is no {page})",
+            _UNTOUCHED,
+            "A file:// index is a PEP 503 tree (<index>/<project>/index.html linking the"
+            " wheels): check the folder, then run the command again.",
+            project=project,
         ) from None
     except OSError as exc:
         raise IndexAccessError(
-            f"cannot read the local index {redact(index_url)} ({page}: {exc.strerror or exc});"
-            " pyproject.toml and the installed build were left untouched. Check the folder's"
-            " permissions, then run the command again."
+            f"cannot read the local index {redact(index_url)} ({page}: {exc.strerror or exc})",
+            _UNTOUCHED,
+            "Check the folder's permissions, then run the command again.",
         ) from None
 
 
@@ -304,25 +310,50 @@ class IndexPages:
         index_url: str,
         wanted: Mapping[str, SpecifierSet],
         target: WheelTarget | None,
-    ) -> str | None:
-        """Why ``index_url`` cannot serve every wanted package, in a few words
-        (``torchaudio is not published on <index>``, ``torch==2.9.0 has no wheel for cp312
-        linux_x86_64``); None when it can.  Pages are read in order and stop at the first
-        that fails; IndexAccessError when one cannot be read."""
+    ) -> Missing | None:
+        """Why ``index_url`` cannot serve every wanted package (``str()`` of it says so in a
+        few words); None when it can.  Pages are read in order and stop at the first that
+        fails; IndexAccessError when one cannot be read."""
+        shown = redact(index_url.rstrip("/"))
         for name, specifier in wanted.items():
             listing = self.page(index_url, name)
             if listing is None:
-                return f"{name} is not published on {redact(index_url.rstrip('/'))}"
+                return Missing(name, "", UNPUBLISHED, shown)
             if specifier and not has_wheel(listing, specifier, None):
                 versions = ", ".join(str(v) for v in listing.versions()[-4:])
-                return (
-                    f"{name}{specifier} matches no version on {redact(index_url.rstrip('/'))}"
-                    f" (newest: {versions or 'none'})"
-                )
+                return Missing(name, str(specifier), NO_VERSION, shown, versions or "none")
             if not has_wheel(listing, specifier, target):
                 where = target.short if target is not None else "any platform"
-                return f"{name}{specifier} has no wheel for {where}"
+                return Missing(name, str(specifier), NO_WHEEL, shown, where)
         return None
+
+
+UNPUBLISHED = "unpublished"  # the index has no page for the package
+NO_VERSION = "no-version"  # no version the specifier admits (detail: the newest few)
+NO_WHEEL = "no-wheel"  # no wheel for the target (detail: the target's short name)
+
+
+@dataclass(frozen=True)
+class Missing:
+    """Why an index cannot serve one wanted package: ``kind`` is UNPUBLISHED, NO_VERSION or
+    NO_WHEEL; ``str()`` says it in a few words (``torchaudio is not published on <index>``,
+    ``torch==2.9.0 has no wheel for cp312 linux_x86_64``)."""
+
+    package: str
+    specifier: str
+    kind: str
+    index: str  # redacted, as printed
+    detail: str = ""
+
+    def __str__(self) -> str:
+        if self.kind == UNPUBLISHED:
+            return f"{self.package} is not published on {self.index}"
+        if self.kind == NO_VERSION:
+            return (
+                f"{self.package}{self.specifier} matches no version on {self.index}"
+                f" (newest: {self.detail})"
+            )
+        return f"{self.package}{self.specifier} has no wheel for {self.detail}"
 
 
 _CHUNK = 1 << 20
@@ -356,8 +387,9 @@ def download_verified(url: str, dest: Path, sha256: str, access: IndexAccess | N
         part.unlink(missing_ok=True)
         reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or exc
         raise IndexAccessError(
-            f"cannot download {dest.name} from {_shown(url)} ({reason}); the files already in"
-            f" {dest.parent} were kept. Check the network, then run the command again."
+            f"cannot download {dest.name} from {_shown(url)} ({reason})",
+            f"the files already in {dest.parent} were kept",
+            "Check the network, then run the command again.",
         ) from None
     except BaseException:  # Ctrl-C: no half-written .part is left behind
         part.unlink(missing_ok=True)
@@ -366,17 +398,19 @@ def download_verified(url: str, dest: Path, sha256: str, access: IndexAccess | N
         part.unlink(missing_ok=True)
         raise IndexAccessError(
             f"{dest.name} from {_shown(url)} does not match its sha256 in poetry-torch.lock"
-            f" (got {digest.hexdigest()[:16]}…, locked {sha256[:16]}…); it was not kept. The index"
-            " or a proxy serves another file: check it, or run `poetry torch lock` if the"
-            " index really changed."
+            f" (got {digest.hexdigest()[:16]}…, locked {sha256[:16]}…)",
+            "it was not kept",
+            "The index or a proxy serves another file: check it, or run `poetry torch lock` if"
+            " the index really changed.",
         )
     try:
         part.replace(dest)
     except OSError as exc:
         part.unlink(missing_ok=True)
         raise IndexAccessError(
-            f"cannot write {dest} ({exc.strerror or exc}); the files already in {dest.parent}"
-            " were kept. Make the folder and its files writable, then run the command again."
+            f"cannot write {dest} ({exc.strerror or exc})",
+            f"the files already in {dest.parent} were kept",
+            "Make the folder and its files writable, then run the command again.",
         ) from None
     return size
 

@@ -356,7 +356,14 @@ def earlier_build(target: TargetEnv, requirements: Sequence[str]) -> bool:
 def explain_failure(
     stderr: str, request: Request, target: TargetEnv, tool: str, *, locked: bool = False
 ) -> str:
-    """Turn an installer's error output into one line that says what to do next; ``locked``:
+    """``install_failure``'s one line."""
+    return str(install_failure(stderr, request, target, tool, locked=locked))
+
+
+def install_failure(
+    stderr: str, request: Request, target: TargetEnv, tool: str, *, locked: bool = False
+) -> InstallError:
+    """Turn an installer's error output into an error that says what to do next; ``locked``:
     the request replays poetry-torch.lock's exact files."""
     index = redact(request.index_url)
     earlier = earlier_build(target, request.requirements)
@@ -368,59 +375,70 @@ def explain_failure(
         if kind == "nomatch":
             name = re.split(r"[<>=!~;\[ (]", match.group(1), maxsplit=1)[0]
             if locked:
-                return (
+                return InstallError(
                     f"{index} no longer lists the locked {match.group(1)} for"
-                    f" {environment_tags(target.python)}; {kept}. Run `poetry torch lock` to lock"
-                    " what the index publishes now, then run the command again."
+                    f" {environment_tags(target.python)}",
+                    kept,
+                    "Run `poetry torch lock` to lock what the index publishes now, then run the"
+                    " command again.",
                 )
             if name and not _published(request, name):
                 page = f"{index.rstrip('/')}/{canonicalize_name(name)}/"
                 if canonicalize_name(name) not in requested_names(request.requirements):
-                    return (
+                    return InstallError(
                         f"{index} does not publish {name}, which the requested build depends on"
-                        f" (there is no {page} page); {kept}. The index lacks part of the build:"
-                        " point the source at an index that serves the whole build (`poetry"
-                        " torch install --index-base URL`), then run poetry torch install again."
+                        f" (there is no {page} page)",
+                        kept,
+                        "The index lacks part of the build: point the source at an index that"
+                        " serves the whole build (`poetry torch install --index-base URL`), then"
+                        " run poetry torch install again.",
                     )
-                return (
-                    f"{name} is not published on {index} (there is no {page} page); {kept}."
-                    " Drop it from the requested packages, or use an index that publishes it,"
-                    " then run poetry torch install again."
+                return InstallError(
+                    f"{name} is not published on {index} (there is no {page} page)",
+                    kept,
+                    "Drop it from the requested packages, or use an index that publishes it,"
+                    " then run poetry torch install again.",
                 )
-            return (
-                f"no wheel of {match.group(1)} on {index} matches {environment_tags(target.python)}"
-                f" (no wheels with a matching Python ABI tag or platform); {kept}."
-                " Pick a torch version or variant that publishes wheels for this Python"
-                " (`poetry torch install --cuda X.Y 'torch==A.B.*'`), or use another Python."
+            unfit = f"no wheel of {match.group(1)} on {index}"
+            return InstallError(
+                f"{unfit} matches {environment_tags(target.python)}"
+                " (no wheels with a matching Python ABI tag or platform)",
+                kept,
+                "Pick a torch version or variant that publishes wheels for this Python"
+                " (`poetry torch install --cuda X.Y 'torch==A.B.*'`), or use another Python.",
+                no_wheel=unfit,
             )
         if kind == "hash":
-            return (
+            return InstallError(
                 f"a file from {index} does not match the index's sha256 (or is not even a valid"
-                " wheel); nothing was installed"
-                + (" and the earlier build is still installed" if earlier else "")
-                + ". The index or a proxy is serving a corrupted file: run the same"
-                " command again later, or use another mirror (`poetry torch install"
-                " --index-base URL`)."
+                " wheel)",
+                "nothing was installed"
+                + (" and the earlier build is still installed" if earlier else ""),
+                "The index or a proxy is serving a corrupted file: run the same command again"
+                " later, or use another mirror (`poetry torch install --index-base URL`).",
             )
         if kind == "conflict":
-            return (
-                f"the requested packages conflict on {index} ({_last_error(stderr)}); {kept}."
-                " Relax the requested versions (on the command line, or in [tool.poetry-torch]"
+            return InstallError(
+                f"the requested packages conflict on {index} ({_last_error(stderr)})",
+                kept,
+                "Relax the requested versions (on the command line, or in [tool.poetry-torch]"
                 " packages when none are given there) so torch, torchvision and torchaudio can"
-                " come from one release, then run poetry torch install again."
+                " come from one release, then run poetry torch install again.",
             )
         if kind == "readonly":
-            return (
-                f"cannot write to the environment {target.root} (read-only or permission"
-                f" denied); {kept}. Fix its permissions, or run `poetry env remove --all` and"
-                " `poetry install` to recreate it."
+            return InstallError(
+                f"cannot write to the environment {target.root} (read-only or permission denied)",
+                kept,
+                "Fix its permissions, or run `poetry env remove --all` and `poetry install` to"
+                " recreate it.",
             )
-        return (
-            f"the index {index} could not be reached during the install ({_last_error(stderr)});"
-            f" {kept}. Check the network, then run `poetry torch install`."
+        return InstallError(
+            f"the index {index} could not be reached during the install ({_last_error(stderr)})",
+            kept,
+            "Check the network, then run `poetry torch install`.",
         )
-    return (
-        f"{tool} failed: {_last_error(stderr)}; {kept}. Run `poetry torch install -v` for details."
+    return InstallError(
+        f"{tool} failed: {_last_error(stderr)}", kept, "Run `poetry torch install -v` for details."
     )
 
 

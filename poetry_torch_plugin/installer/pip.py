@@ -11,11 +11,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
 
-from poetry_torch_plugin.errors import InstallError
 from poetry_torch_plugin.errors import TargetEnvError
 from poetry_torch_plugin.installer.backend import Request
 from poetry_torch_plugin.installer.backend import clean_environment
-from poetry_torch_plugin.installer.backend import explain_failure
+from poetry_torch_plugin.installer.backend import install_failure
 from poetry_torch_plugin.installer.backend import show_command
 from poetry_torch_plugin.process import run
 
@@ -131,7 +130,7 @@ class PipBackend:
             show_command(command, request)
             finished = run(command, env=self.environment(request), echo_stderr=request.verbose)
             if finished.code != 0:
-                raise InstallError(explain_failure(finished.stderr, request, target, self.name))
+                raise install_failure(finished.stderr, request, target, self.name)
             report = Path(tmp) / "report.json"
             data: dict[str, Any] = json.loads(report.read_text(encoding="utf-8"))
         return data
@@ -155,7 +154,7 @@ class PipBackend:
         file against the index's ``#sha256=``; each file crosses the network once."""
         code, stderr = self.fetch(target, request, dest)
         if code != 0:
-            raise InstallError(explain_failure(stderr, request, target, self.name))
+            raise install_failure(stderr, request, target, self.name)
 
     def fetch(self, target: TargetEnv, request: Request, dest: Path) -> tuple[int, str]:
         """``download``, returning the exit code and the error output instead of raising."""
@@ -178,4 +177,4 @@ class PipBackend:
     def install(self, target: TargetEnv, request: Request) -> None:
         code, stderr = self.run(target, request)
         if code != 0:
-            raise InstallError(explain_failure(stderr, request, target, self.name))
+            raise install_failure(stderr, request, target, self.name)

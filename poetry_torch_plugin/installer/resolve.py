@@ -173,22 +173,25 @@ def lock_from_report(
         if not files and listing is None:
             raise IndexAccessError(
                 f"the page of {name} on {redact(inputs.source_url)} could not be read, so"
-                f" {name} {version} cannot be locked; {LOCK_NAME} and the environment were left"
-                " untouched. Check the index (`poetry torch check`) and run the command again."
+                f" {name} {version} cannot be locked",
+                f"{LOCK_NAME} and the environment were left untouched",
+                "Check the index (`poetry torch check`) and run the command again.",
             )
         if not files:
             raise IndexAccessError(
                 f"{redact(inputs.source_url)} publishes no sha256 for {name} {version}, and"
-                f" no file of it was downloaded to hash, so it cannot be locked; {LOCK_NAME}"
-                " and the environment were left untouched. Use an index that publishes"
-                " #sha256= links, or pip in the project environment to download them."
+                " no file of it was downloaded to hash, so it cannot be locked",
+                f"{LOCK_NAME} and the environment were left untouched",
+                "Use an index that publishes #sha256= links, or pip in the project environment"
+                " to download them.",
             )
         expected = set(item.get("hashes") or ())
         if expected and not expected & set(files.values()):
             raise IndexAccessError(
                 f"{redact(inputs.source_url)} listed {name} {version} with other files than"
-                f" the installer just resolved; {LOCK_NAME} and the environment were left"
-                " untouched. The index changed while locking: run the command again."
+                " the installer just resolved",
+                f"{LOCK_NAME} and the environment were left untouched",
+                "The index changed while locking: run the command again.",
             )
         kept = {f: recorded_url(f, links[f]) for f in files if links.get(f)}
         packages.append(

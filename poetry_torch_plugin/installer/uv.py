@@ -28,7 +28,7 @@ from poetry_torch_plugin.errors import InstallError
 from poetry_torch_plugin.errors import TargetEnvError
 from poetry_torch_plugin.installer.backend import clean_environment
 from poetry_torch_plugin.installer.backend import environment_markers
-from poetry_torch_plugin.installer.backend import explain_failure
+from poetry_torch_plugin.installer.backend import install_failure
 from poetry_torch_plugin.installer.backend import show_command
 from poetry_torch_plugin.process import child
 from poetry_torch_plugin.process import run
@@ -200,12 +200,12 @@ class UvBackend:
                 finished = run(command, env=self.environment(request), echo_stderr=request.verbose)
             except OSError as exc:  # gone or not executable since it was found
                 raise InstallError(
-                    f"uv could not be started ({self.binary}: {exc.strerror or exc}); nothing"
-                    " was installed. Install uv again (`poetry self add uv`), then run the"
-                    " command again."
+                    f"uv could not be started ({self.binary}: {exc.strerror or exc})",
+                    "nothing was installed",
+                    "Install uv again (`poetry self add uv`), then run the command again.",
                 ) from None
             if finished.code != 0:
-                raise InstallError(explain_failure(finished.stderr, request, target, self.name))
+                raise install_failure(finished.stderr, request, target, self.name)
             text = pinned.read_text(encoding="utf-8")
         requested = {_name(line) for line in request.requirements} - {None}
         install = [
@@ -229,7 +229,7 @@ class UvBackend:
     def install(self, target: TargetEnv, request: Request) -> None:
         code, stderr = self.run(target, request)
         if code != 0:
-            raise InstallError(explain_failure(stderr, request, target, self.name))
+            raise install_failure(stderr, request, target, self.name)
 
 
 # pip options (from IndexAccess.pip_options) -> the variables uv reads instead; --trusted-host
@@ -249,8 +249,9 @@ def _pairs(options: Sequence[str]) -> list[tuple[str, str]]:
     unknown += options[2 * len(pairs) :]
     if unknown:
         raise TargetEnvError(
-            f"uv has no equivalent of pip's {unknown[0]}; nothing was changed."
-            " Run `poetry torch install --installer pip`."
+            f"uv has no equivalent of pip's {unknown[0]}",
+            "nothing was changed",
+            "Run `poetry torch install --installer pip`.",
         )
     return pairs
 

@@ -64,7 +64,12 @@ class LockState:
     path: Path
     inputs: LockInputs
     lock: TorchLock | None
-    error: str | None = None
+    failure: ConfigError | None = None  # why the lock could not be read
+
+    @property
+    def error(self) -> str | None:
+        """The unreadable lock's one line; None when it was read (or is absent)."""
+        return None if self.failure is None else str(self.failure)
 
     @property
     def fresh(self) -> bool:
@@ -91,7 +96,7 @@ def lock_state(pyproject: Path, source: Source, settings: TorchConfig) -> LockSt
     except NewerLockError:
         raise  # a newer plugin's lock stops every command that reads it, before any change
     except ConfigError as exc:
-        return LockState(path, inputs, None, str(exc))
+        return LockState(path, inputs, None, exc)
 
 
 def configured(pyproject: Path) -> tuple[TorchConfig, Source]:

@@ -107,7 +107,7 @@ class HoldOut:
             try:
                 provided = self._provide(name)
             except TorchPluginError as exc:
-                raise _solver_stop(str(exc), self.command or "lock") from None
+                raise _solver_stop(exc.what, self.command or "lock") from None
             self._packages[name] = self._stand_in(name, *provided) if provided else None
         return self._packages[name]
 
@@ -153,13 +153,13 @@ def _plain_advice(name: str, constraint: str) -> str:
     return install_advice(name, constraint)
 
 
-def _solver_stop(message: str, command: str) -> Exception:
+def _solver_stop(what: str, command: str) -> Exception:
     """An index error met inside Poetry's solver (the PyTorch source down, a 404, a login
     refused), as one prefixed line that names the command to rerun, not ``poetry torch install``
-    (issue 12, item 24): what went wrong is the message's first clause."""
+    (issue 12, item 24): ``what`` went wrong is the error's own field."""
     from cleo.exceptions import CleoUserError
 
-    what = message.split("; ")[0].rstrip(".")
+    what = what.rstrip(".")
     return CleoUserError(
         f"poetry-torch: {what}, so Poetry's solver could not read the configured torch build;"
         f" `poetry {command}` stopped before changing poetry.lock or the environment. Check"

@@ -627,8 +627,7 @@ def index_verdicts(report: Report) -> Report:
     try:
         why = pages.missing(source.url, wanted_packages(settings.packages), tags)
     except IndexAccessError as exc:
-        what = str(exc).split(";", 1)[0]
-        found.append(Verdict("index-unreadable", WARNING, f"could not read the index: {what}"))
+        found.append(Verdict("index-unreadable", WARNING, f"could not read the index: {exc.what}"))
         return replace(report, verdicts=summarized((*report.verdicts, *found), report.summary))
     if why is not None:
         message = f"{source.variant.index_name}: {why}"

@@ -34,6 +34,8 @@ from poetry_torch_plugin.env.installed import installed_distributions
 from poetry_torch_plugin.errors import IndexAccessError
 from poetry_torch_plugin.errors import VariantError
 from poetry_torch_plugin.index.access import resolve_access
+from poetry_torch_plugin.index.pages import NO_VERSION
+from poetry_torch_plugin.index.pages import NO_WHEEL
 from poetry_torch_plugin.index.pages import IndexPages
 from poetry_torch_plugin.index.pages import WheelTarget
 from poetry_torch_plugin.index.pages import wanted_packages
@@ -137,13 +139,12 @@ class LiveIndex:
                 f"{self.base}/{variant.index_name}", self.wanted, self.target
             )
         except IndexAccessError as exc:
-            what = str(exc).split(";", 1)[0]
             self.note = (
-                f"{what}; chose from the facts alone (facts.json), without checking which"
+                f"{exc.what}; chose from the facts alone (facts.json), without checking which"
                 " packages the index publishes"
             )
             return None
-        return found or ""
+        return "" if found is None else str(found)
 
 
 def refuse_unpublished(
@@ -160,16 +161,16 @@ def refuse_unpublished(
     try:
         why = pages.missing(index_url, wanted_packages(requirements), target)
     except IndexAccessError as exc:
-        return str(exc).split(";", 1)[0]
+        return exc.what
     if why is None:
         return None
-    name = why.split(" ", 1)[0]
+    name = why.package
     error = pages.not_published(index_url, "torch") if name == "torch" else None
     if error is not None:
         raise error  # no torch at all: the index's own line (HTTP 404 for …/torch/)
-    if " matches no version on " in why:
+    if why.kind == NO_VERSION:
         fix = "Ask for a version the index publishes (the newest are shown), then run it again."
-    elif " has no wheel for " in why:
+    elif why.kind == NO_WHEEL:
         fix = (
             "Use a Python this variant publishes it for (`poetry env use 3.X`), or run `poetry"
             " torch install --cuda auto` to take a variant that has every package."
@@ -180,8 +181,10 @@ def refuse_unpublished(
             f" or drop {name} from [tool.poetry-torch] packages."
         )
     raise IndexAccessError(
-        f"{variant.index_name}: {why}; nothing was downloaded, and pyproject.toml,"
-        f" poetry-torch.lock and the installed build were left untouched. {fix}"
+        f"{variant.index_name}: {why}",
+        "nothing was downloaded, and pyproject.toml, poetry-torch.lock and the installed build"
+        " were left untouched",
+        fix,
     )
 
 

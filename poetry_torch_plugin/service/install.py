@@ -325,8 +325,8 @@ def run_plan(plan: InstallPlan, target: TargetEnv | None, *, upgrade: bool) -> P
             " they were. Run `poetry torch lock --regenerate`, then `poetry torch install`."
         )
     note = None
-    if state.error is not None and not plan.local:
-        note = f"{state.error.split(';')[0]}: resolving afresh to replace it"
+    if state.failure is not None and not plan.local:
+        note = f"{state.failure.what}: resolving afresh to replace it"
 
     def failure(problem: str, target: TargetEnv) -> str:
         return (

@@ -32,6 +32,7 @@ from poetry_torch_plugin.core.urls import redact
 from poetry_torch_plugin.core.variants import from_index_name
 from poetry_torch_plugin.errors import ConfigError
 from poetry_torch_plugin.errors import IndexAccessError
+from poetry_torch_plugin.errors import InstallError
 from poetry_torch_plugin.errors import TorchPluginError
 from poetry_torch_plugin.index.pages import fetch_listing
 from poetry_torch_plugin.installer.backend import Request
@@ -218,9 +219,11 @@ def _pythons(
 
 def _while_locking(where: str, error: TorchPluginError) -> TorchPluginError:
     """An index or installer failure while an entry resolves, said for the lock."""
-    cause = str(error).split("; ", 1)[0].split(" matches ", 1)  # (this machine's tags)
+    # no wheel "matches" this machine's tags: say it of the target's
+    unfit = error.no_wheel if isinstance(error, InstallError) else None
+    cause = error.what if unfit is None else f"{unfit} fits there"
     return type(error)(
-        f"while locking {where}: {cause[0]}{' fits there' if len(cause) > 1 else ''};"
+        f"while locking {where}: {cause};"
         f" {LOCK_NAME} and pyproject.toml were left as they were. Once the index serves it"
         " (`poetry torch lock -v` shows uv's output), or that target is changed, run"
         " `poetry torch lock` again."
@@ -349,9 +352,8 @@ def lock_project(
 def _for_the_lock(error: IndexAccessError) -> IndexAccessError:
     """An unreadable index, said for ``poetry torch lock`` (the index layer's line names
     ``poetry torch install``, which would change the environment)."""
-    cause = str(error).split("; ", 1)[0]
     return IndexAccessError(
-        f"{cause}; {LOCK_NAME}, pyproject.toml and the installed build were left as they were."
+        f"{error.what}; {LOCK_NAME}, pyproject.toml and the installed build were left as they were."
         " Run `poetry torch lock` again once the index answers (`poetry torch check --index`"
         " shows what it answers)."
     )

@@ -298,7 +298,7 @@ def _this_machine(
     source = chosen.sources[0] if local else settings.source()
     if source is None:
         return lock
-    state = replace(lock_state(pyproject, source, chosen), lock=lock, error=None)
+    state = replace(lock_state(pyproject, source, chosen), lock=lock, failure=None)
     part = machine_part(state, chosen, target)
     if part.missing:
         raise part.refusal()

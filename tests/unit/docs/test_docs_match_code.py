@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from poetry_torch_plugin.core.config import KNOWN_KEYS
+from poetry_torch_plugin.errors import render
 
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -49,14 +50,42 @@ def _pattern(node: ast.expr) -> str | None:
     return None
 
 
+def _error_line(node: ast.expr, constants: dict[str, str]) -> str | None:
+    """``SomeError(what, kept, next)``: the line ``str()`` of it renders (``errors.render``),
+    a field that is no string (a variable) as STAR, a module's string constant as its text."""
+    if not isinstance(node, ast.Call) or not 2 <= len(node.args) <= 3:
+        return None
+    func = node.func
+    name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+    if not name.endswith("Error"):
+        return None
+    fields = [
+        constants[arg.id] if isinstance(arg, ast.Name) and arg.id in constants else _pattern(arg)
+        for arg in node.args
+    ]
+    if fields[0] is None:
+        return None
+    return render(*[STAR if field is None else field for field in fields])
+
+
 @cache
 def code_strings() -> tuple[str, ...]:
-    """Every string and f-string of the package, ``{value}`` as STAR, cleo markup removed."""
+    """Every string and f-string of the package, ``{value}`` as STAR, cleo markup removed;
+    an error raised with fields counts as the one line it renders."""
     found: set[str] = set()
     for path in PACKAGE.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        constants = {
+            target.id: node.value.value
+            for node in tree.body
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
+            if isinstance(node.value.value, str)
+            for target in node.targets
+            if isinstance(target, ast.Name)
+        }
+        for node in ast.walk(tree):
             if isinstance(node, ast.expr):
-                pattern = _pattern(node)
+                pattern = _error_line(node, constants) or _pattern(node)
                 if pattern and len(pattern.replace(STAR, "")) >= 12:
                     # a table cell's code span cannot hold backticks: compare without them
                     found.add(pattern.removeprefix(PREFIX).replace("`", ""))

@@ -12,6 +12,9 @@ import pytest
 
 from poetry_torch_plugin.errors import IndexAccessError
 from poetry_torch_plugin.index.access import IndexAccess
+from poetry_torch_plugin.index.pages import NO_VERSION
+from poetry_torch_plugin.index.pages import NO_WHEEL
+from poetry_torch_plugin.index.pages import UNPUBLISHED
 from poetry_torch_plugin.index.pages import IndexPages
 from poetry_torch_plugin.index.pages import Listing
 from poetry_torch_plugin.index.pages import WheelTarget
@@ -96,14 +99,17 @@ FAMILY = wanted_packages(["torch==2.9.0", "torchvision", "torchaudio"])
 def test_a_package_without_a_page_is_not_published(base: str) -> None:
     pages, _ = counting_pages()
     why = pages.missing(f"{base}/cu130", FAMILY, CP312_LINUX)
-    assert why == f"torchaudio is not published on {base}/cu130"
+    assert why is not None
+    assert (why.package, why.kind) == ("torchaudio", UNPUBLISHED)
+    assert str(why) == f"torchaudio is not published on {base}/cu130"
 
 
 def test_a_page_without_a_wheel_for_the_target(base: str) -> None:
     pages, _ = counting_pages()
-    assert pages.missing(f"{base}/cu126", FAMILY, CP312_LINUX) == (
-        "torch==2.9.0 has no wheel for cp312 linux_x86_64"
-    )
+    why = pages.missing(f"{base}/cu126", FAMILY, CP312_LINUX)
+    assert why is not None
+    assert (why.package, why.kind) == ("torch", NO_WHEEL)
+    assert str(why) == "torch==2.9.0 has no wheel for cp312 linux_x86_64"
     windows = WheelTarget("cp312 win_amd64", frozenset({"cp312-cp312-win_amd64"}))
     assert pages.missing(f"{base}/cu126", FAMILY, windows) is None
 
@@ -112,9 +118,10 @@ def test_every_package_with_a_wheel(base: str) -> None:
     pages, _ = counting_pages()
     assert pages.missing(f"{base}/cu128", FAMILY, CP312_LINUX) is None
     # the pin is honoured: no torch 2.8.0 on this page
-    assert pages.missing(f"{base}/cu128", wanted_packages(["torch==2.8.0"]), CP312_LINUX) == (
-        f"torch==2.8.0 matches no version on {base}/cu128 (newest: 2.9.0+cu128)"
-    )
+    why = pages.missing(f"{base}/cu128", wanted_packages(["torch==2.8.0"]), CP312_LINUX)
+    assert why is not None
+    assert (why.package, why.kind) == ("torch", NO_VERSION)
+    assert str(why) == f"torch==2.8.0 matches no version on {base}/cu128 (newest: 2.9.0+cu128)"
 
 
 def test_pages_are_read_once_per_run(base: str) -> None:
@@ -223,7 +230,7 @@ def test_a_403_after_a_served_page_means_not_published() -> None:
         why = pages.missing(f"{s3.base}/cu130", FAMILY, CP312_LINUX)
     finally:
         s3.close()
-    assert why == f"torchvision is not published on {s3.base}/cu130"
+    assert str(why) == f"torchvision is not published on {s3.base}/cu130"
 
 
 def test_a_403_on_the_first_page_is_a_refusal() -> None:
