@@ -195,7 +195,7 @@ def _reads_in(body: list[ast.stmt], error: set[str]) -> list[int]:
         # (the error object itself is no text: ``exc.what.rstrip(".")`` reads a field)
         bare = isinstance(text, ast.Name) and text.id in error
         if text is not None and not bare and _is_text_of(text, holds):
-            found.append(node.lineno)
+            found.append(getattr(node, "lineno", 0))
     return found
 
 
