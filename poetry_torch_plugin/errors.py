@@ -8,7 +8,7 @@ never the rendered text."""
 from __future__ import annotations
 
 
-def render(what: str, kept: str | None = None, next: str | None = None) -> str:
+def render(what: str, *, kept: str | None = None, next: str | None = None) -> str:
     """The one line of an error: ``<what>; <kept>. <next>`` (each part only when given)."""
     line = what if kept is None else f"{what}; {kept}."
     if next is None:
@@ -24,14 +24,14 @@ class TorchPluginError(Exception):
     traceback.  ``TorchPluginError("a finished sentence")`` is one whose ``what`` is the
     whole line."""
 
-    def __init__(self, what: str, kept: str | None = None, next: str | None = None) -> None:
+    def __init__(self, what: str, *, kept: str | None = None, next: str | None = None) -> None:
         self.what = what
         self.kept = kept
         self.next = next
-        super().__init__(render(what, kept, next))
+        super().__init__(render(what, kept=kept, next=next))
 
     def __str__(self) -> str:
-        return render(self.what, self.kept, self.next)
+        return render(self.what, kept=self.kept, next=self.next)
 
 
 class VariantError(TorchPluginError):
@@ -51,9 +51,9 @@ class NotPublishedError(IndexAccessError):
     ``project`` names it."""
 
     def __init__(
-        self, what: str, kept: str | None = None, next: str | None = None, *, project: str = ""
+        self, what: str, *, kept: str | None = None, next: str | None = None, project: str = ""
     ) -> None:
-        super().__init__(what, kept, next)
+        super().__init__(what, kept=kept, next=next)
         self.project = project
 
 
@@ -72,12 +72,12 @@ class InstallError(TorchPluginError):
     def __init__(
         self,
         what: str,
+        *,
         kept: str | None = None,
         next: str | None = None,
-        *,
         no_wheel: str | None = None,
     ) -> None:
-        super().__init__(what, kept, next)
+        super().__init__(what, kept=kept, next=next)
         self.no_wheel = no_wheel
 
 

@@ -217,8 +217,8 @@ def _packages_aot(locked: tuple[LockedPackage, ...]) -> Any:
 def unreadable(path: Path, reason: str) -> ConfigError:
     return ConfigError(
         f"{path.name} cannot be read ({reason})",
-        "it was left as it is",
-        "Run `poetry torch lock` to write it again.",
+        kept="it was left as it is",
+        next="Run `poetry torch lock` to write it again.",
     )
 
 

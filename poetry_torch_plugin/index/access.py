@@ -132,8 +132,8 @@ def refuse_query(source_name: str, url: str) -> None:
         f"the URL of the source {source_name} ({shown}) has {part}, which no package index URL"
         " can carry: pip, uv and poetry add the package name after it, so every page would be"
         " missing",
-        "nothing was changed",
-        "Remove it from the URL (a token belongs in a login: `poetry config"
+        kept="nothing was changed",
+        next="Remove it from the URL (a token belongs in a login: `poetry config"
         f" http-basic.{source_name} USER`), then run the command again.",
     )
 
@@ -151,16 +151,17 @@ def resolve_access(
     if scheme not in ("https", "http", "file"):
         raise ConfigError(
             f"the source {source_name} has an unsupported URL scheme {scheme!r} ({redact(url)})",
-            "nothing was changed",
-            "Run `poetry torch install` with an https:// --index-base (or fix the source URL).",
+            kept="nothing was changed",
+            next="Run `poetry torch install` with an https:// --index-base (or fix the source"
+            " URL).",
         )
     refuse_query(source_name, clean)
     allowed = allow_http or env_flag(ALLOW_HTTP_ENV)
     if scheme == "http" and not is_loopback(clean) and not allowed:
         raise ConfigError(
             f"refusing plain http for {redact(url)}: torch would be downloaded without TLS",
-            "nothing was changed",
-            "Run `poetry torch install` with an https:// index, or opt in with"
+            kept="nothing was changed",
+            next="Run `poetry torch install` with an https:// index, or opt in with"
             f" `[tool.poetry-torch] allow-http = true` (or {ALLOW_HTTP_ENV}=1).",
         )
     if username is None and password is None:

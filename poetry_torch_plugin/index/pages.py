@@ -119,29 +119,30 @@ def fetch_listing(
         if exc.code in (401, 403):
             raise AccessRefusedError(
                 f"the index {redact(index_url)} refused access (HTTP {exc.code})",
-                _UNTOUCHED,
-                "Set credentials with `poetry config http-basic.<source> USER`, then run the"
+                kept=_UNTOUCHED,
+                next="Set credentials with `poetry config http-basic.<source> USER`, then run the"
                 " command again.",
             ) from None
         if exc.code == 404:
             raise NotPublishedError(
                 f"the index {redact(index_url)} does not publish {project} (HTTP 404 for {shown})",
-                _UNTOUCHED,
-                "Check the variant with `poetry torch check`, then run `poetry torch install"
+                kept=_UNTOUCHED,
+                next="Check the variant with `poetry torch check`, then run `poetry torch install"
                 " --cuda X.Y` with one it publishes.",
                 project=project,
             ) from None
         raise IndexAccessError(
             f"the index {redact(index_url)} answered HTTP {exc.code} for {shown}",
-            _UNTOUCHED,
-            "Run `poetry torch install` again later, or with --index-base pointing at a mirror.",
+            kept=_UNTOUCHED,
+            next="Run `poetry torch install` again later, or with --index-base pointing at a"
+            " mirror.",
         ) from None
     except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise IndexAccessError(
             f"cannot reach the index {redact(index_url)} ({reason})",
-            _UNTOUCHED,
-            "Check the network or proxy (or point --index-base at a mirror), then run"
+            kept=_UNTOUCHED,
+            next="Check the network or proxy (or point --index-base at a mirror), then run"
             " `poetry torch install` again.",
         ) from None
     return _checked(_parse_listing(project, url, body))
@@ -152,8 +153,8 @@ def _checked(listing: Listing) -> Listing:
     if not listing.files:
         raise IndexAccessError(
             f"{shown} is not a package index page (no links to files)",
-            _UNTOUCHED,
-            "Check the index URL (a proxy login page?) and run the command again.",
+            kept=_UNTOUCHED,
+            next="Check the index URL (a proxy login page?) and run the command again.",
         )
     return listing
 
@@ -166,8 +167,8 @@ def _read_local(index_url: str, project: str, url: str) -> str:
     if parts.netloc not in ("", "localhost"):
         raise IndexAccessError(
             f"the file index {redact(index_url)} names a host ({parts.netloc})",
-            _UNTOUCHED,
-            "Use file:///absolute/path (three slashes), then run the command again.",
+            kept=_UNTOUCHED,
+            next="Use file:///absolute/path (three slashes), then run the command again.",
         )
     folder = Path(urllib.request.url2pathname(parts.path))
     page = folder / "index.html"
@@ -176,16 +177,16 @@ def _read_local(index_url: str, project: str, url: str) -> str:
     except FileNotFoundError:
         raise NotPublishedError(
             f"the index {redact(index_url)} does not publish {project} (there is no {page})",
-            _UNTOUCHED,
-            "A file:// index is a PEP 503 tree (<index>/<project>/index.html linking the"
+            kept=_UNTOUCHED,
+            next="A file:// index is a PEP 503 tree (<index>/<project>/index.html linking the"
             " wheels): check the folder, then run the command again.",
             project=project,
         ) from None
     except OSError as exc:
         raise IndexAccessError(
             f"cannot read the local index {redact(index_url)} ({page}: {exc.strerror or exc})",
-            _UNTOUCHED,
-            "Check the folder's permissions, then run the command again.",
+            kept=_UNTOUCHED,
+            next="Check the folder's permissions, then run the command again.",
         ) from None
 
 
@@ -388,8 +389,8 @@ def download_verified(url: str, dest: Path, sha256: str, access: IndexAccess | N
         reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or exc
         raise IndexAccessError(
             f"cannot download {dest.name} from {_shown(url)} ({reason})",
-            f"the files already in {dest.parent} were kept",
-            "Check the network, then run the command again.",
+            kept=f"the files already in {dest.parent} were kept",
+            next="Check the network, then run the command again.",
         ) from None
     except BaseException:  # Ctrl-C: no half-written .part is left behind
         part.unlink(missing_ok=True)
@@ -399,8 +400,8 @@ def download_verified(url: str, dest: Path, sha256: str, access: IndexAccess | N
         raise IndexAccessError(
             f"{dest.name} from {_shown(url)} does not match its sha256 in poetry-torch.lock"
             f" (got {digest.hexdigest()[:16]}…, locked {sha256[:16]}…)",
-            "it was not kept",
-            "The index or a proxy serves another file: check it, or run `poetry torch lock` if"
+            kept="it was not kept",
+            next="The index or a proxy serves another file: check it, or run `poetry torch lock` if"
             " the index really changed.",
         )
     try:
@@ -409,8 +410,8 @@ def download_verified(url: str, dest: Path, sha256: str, access: IndexAccess | N
         part.unlink(missing_ok=True)
         raise IndexAccessError(
             f"cannot write {dest} ({exc.strerror or exc})",
-            f"the files already in {dest.parent} were kept",
-            "Make the folder and its files writable, then run the command again.",
+            kept=f"the files already in {dest.parent} were kept",
+            next="Make the folder and its files writable, then run the command again.",
         ) from None
     return size
 

@@ -378,9 +378,9 @@ def install_failure(
                 return InstallError(
                     f"{index} no longer lists the locked {match.group(1)} for"
                     f" {environment_tags(target.python)}",
-                    kept,
-                    "Run `poetry torch lock` to lock what the index publishes now, then run the"
-                    " command again.",
+                    kept=kept,
+                    next="Run `poetry torch lock` to lock what the index publishes now, then run"
+                    " the command again.",
                 )
             if name and not _published(request, name):
                 page = f"{index.rstrip('/')}/{canonicalize_name(name)}/"
@@ -388,23 +388,23 @@ def install_failure(
                     return InstallError(
                         f"{index} does not publish {name}, which the requested build depends on"
                         f" (there is no {page} page)",
-                        kept,
-                        "The index lacks part of the build: point the source at an index that"
+                        kept=kept,
+                        next="The index lacks part of the build: point the source at an index that"
                         " serves the whole build (`poetry torch install --index-base URL`), then"
                         " run poetry torch install again.",
                     )
                 return InstallError(
                     f"{name} is not published on {index} (there is no {page} page)",
-                    kept,
-                    "Drop it from the requested packages, or use an index that publishes it,"
+                    kept=kept,
+                    next="Drop it from the requested packages, or use an index that publishes it,"
                     " then run poetry torch install again.",
                 )
             unfit = f"no wheel of {match.group(1)} on {index}"
             return InstallError(
                 f"{unfit} matches {environment_tags(target.python)}"
                 " (no wheels with a matching Python ABI tag or platform)",
-                kept,
-                "Pick a torch version or variant that publishes wheels for this Python"
+                kept=kept,
+                next="Pick a torch version or variant that publishes wheels for this Python"
                 " (`poetry torch install --cuda X.Y 'torch==A.B.*'`), or use another Python.",
                 no_wheel=unfit,
             )
@@ -412,33 +412,35 @@ def install_failure(
             return InstallError(
                 f"a file from {index} does not match the index's sha256 (or is not even a valid"
                 " wheel)",
-                "nothing was installed"
+                kept="nothing was installed"
                 + (" and the earlier build is still installed" if earlier else ""),
-                "The index or a proxy is serving a corrupted file: run the same command again"
+                next="The index or a proxy is serving a corrupted file: run the same command again"
                 " later, or use another mirror (`poetry torch install --index-base URL`).",
             )
         if kind == "conflict":
             return InstallError(
                 f"the requested packages conflict on {index} ({_last_error(stderr)})",
-                kept,
-                "Relax the requested versions (on the command line, or in [tool.poetry-torch]"
+                kept=kept,
+                next="Relax the requested versions (on the command line, or in [tool.poetry-torch]"
                 " packages when none are given there) so torch, torchvision and torchaudio can"
                 " come from one release, then run poetry torch install again.",
             )
         if kind == "readonly":
             return InstallError(
                 f"cannot write to the environment {target.root} (read-only or permission denied)",
-                kept,
-                "Fix its permissions, or run `poetry env remove --all` and `poetry install` to"
+                kept=kept,
+                next="Fix its permissions, or run `poetry env remove --all` and `poetry install` to"
                 " recreate it.",
             )
         return InstallError(
             f"the index {index} could not be reached during the install ({_last_error(stderr)})",
-            kept,
-            "Check the network, then run `poetry torch install`.",
+            kept=kept,
+            next="Check the network, then run `poetry torch install`.",
         )
     return InstallError(
-        f"{tool} failed: {_last_error(stderr)}", kept, "Run `poetry torch install -v` for details."
+        f"{tool} failed: {_last_error(stderr)}",
+        kept=kept,
+        next="Run `poetry torch install -v` for details.",
     )
 
 

@@ -174,15 +174,15 @@ def lock_from_report(
             raise IndexAccessError(
                 f"the page of {name} on {redact(inputs.source_url)} could not be read, so"
                 f" {name} {version} cannot be locked",
-                f"{LOCK_NAME} and the environment were left untouched",
-                "Check the index (`poetry torch check`) and run the command again.",
+                kept=f"{LOCK_NAME} and the environment were left untouched",
+                next="Check the index (`poetry torch check`) and run the command again.",
             )
         if not files:
             raise IndexAccessError(
                 f"{redact(inputs.source_url)} publishes no sha256 for {name} {version}, and"
                 " no file of it was downloaded to hash, so it cannot be locked",
-                f"{LOCK_NAME} and the environment were left untouched",
-                "Use an index that publishes #sha256= links, or pip in the project environment"
+                kept=f"{LOCK_NAME} and the environment were left untouched",
+                next="Use an index that publishes #sha256= links, or pip in the project environment"
                 " to download them.",
             )
         expected = set(item.get("hashes") or ())
@@ -190,8 +190,8 @@ def lock_from_report(
             raise IndexAccessError(
                 f"{redact(inputs.source_url)} listed {name} {version} with other files than"
                 " the installer just resolved",
-                f"{LOCK_NAME} and the environment were left untouched",
-                "The index changed while locking: run the command again.",
+                kept=f"{LOCK_NAME} and the environment were left untouched",
+                next="The index changed while locking: run the command again.",
             )
         kept = {f: recorded_url(f, links[f]) for f in files if links.get(f)}
         packages.append(

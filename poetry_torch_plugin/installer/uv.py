@@ -201,8 +201,8 @@ class UvBackend:
             except OSError as exc:  # gone or not executable since it was found
                 raise InstallError(
                     f"uv could not be started ({self.binary}: {exc.strerror or exc})",
-                    "nothing was installed",
-                    "Install uv again (`poetry self add uv`), then run the command again.",
+                    kept="nothing was installed",
+                    next="Install uv again (`poetry self add uv`), then run the command again.",
                 ) from None
             if finished.code != 0:
                 raise install_failure(finished.stderr, request, target, self.name)
@@ -250,8 +250,8 @@ def _pairs(options: Sequence[str]) -> list[tuple[str, str]]:
     if unknown:
         raise TargetEnvError(
             f"uv has no equivalent of pip's {unknown[0]}",
-            "nothing was changed",
-            "Run `poetry torch install --installer pip`.",
+            kept="nothing was changed",
+            next="Run `poetry torch install --installer pip`.",
         )
     return pairs
 

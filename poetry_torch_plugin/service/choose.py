@@ -182,9 +182,9 @@ def refuse_unpublished(
         )
     raise IndexAccessError(
         f"{variant.index_name}: {why}",
-        "nothing was downloaded, and pyproject.toml, poetry-torch.lock and the installed build"
+        kept="nothing was downloaded, and pyproject.toml, poetry-torch.lock and the installed build"
         " were left untouched",
-        fix,
+        next=fix,
     )
 
 

@@ -223,10 +223,10 @@ def _while_locking(where: str, error: TorchPluginError) -> TorchPluginError:
     unfit = error.no_wheel if isinstance(error, InstallError) else None
     cause = error.what if unfit is None else f"{unfit} fits there"
     return type(error)(
-        f"while locking {where}: {cause};"
-        f" {LOCK_NAME} and pyproject.toml were left as they were. Once the index serves it"
-        " (`poetry torch lock -v` shows uv's output), or that target is changed, run"
-        " `poetry torch lock` again."
+        f"while locking {where}: {cause}",
+        kept=f"{LOCK_NAME} and pyproject.toml were left as they were",
+        next="Once the index serves it (`poetry torch lock -v` shows uv's output), or that"
+        " target is changed, run `poetry torch lock` again.",
     )
 
 
@@ -353,9 +353,10 @@ def _for_the_lock(error: IndexAccessError) -> IndexAccessError:
     """An unreadable index, said for ``poetry torch lock`` (the index layer's line names
     ``poetry torch install``, which would change the environment)."""
     return IndexAccessError(
-        f"{error.what}; {LOCK_NAME}, pyproject.toml and the installed build were left as they were."
-        " Run `poetry torch lock` again once the index answers (`poetry torch check --index`"
-        " shows what it answers)."
+        error.what,
+        kept=f"{LOCK_NAME}, pyproject.toml and the installed build were left as they were",
+        next="Run `poetry torch lock` again once the index answers (`poetry torch check"
+        " --index` shows what it answers).",
     )
 
 

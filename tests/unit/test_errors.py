@@ -46,7 +46,9 @@ READS_TEXT = frozenset(
 
 def test_the_line_says_what_then_what_was_kept_then_what_to_run() -> None:
     error = IndexAccessError(
-        "the index X answered HTTP 500", "pyproject.toml was left untouched", "Run it again."
+        "the index X answered HTTP 500",
+        kept="pyproject.toml was left untouched",
+        next="Run it again.",
     )
     assert (
         str(error)
@@ -57,7 +59,7 @@ def test_the_line_says_what_then_what_was_kept_then_what_to_run() -> None:
         "pyproject.toml was left untouched",
         "Run it again.",
     )
-    assert render("what", "kept") == "what; kept."
+    assert render("what", kept="kept") == "what; kept."
     assert render("what", next="Run it.") == "what; Run it."
     assert render("what") == "what"
 
@@ -74,7 +76,9 @@ def test_the_line_is_one_line_without_a_traceback() -> None:
         try:
             raise ValueError("inner\ndetail")
         except ValueError as cause:
-            raise InstallError("pip failed", "nothing was installed", "Run it again.") from cause
+            raise InstallError(
+                "pip failed", kept="nothing was installed", next="Run it again."
+            ) from cause
     except TorchPluginError as error:
         line = str(error)
     assert "\n" not in line and "Traceback" not in line and "inner" not in line
@@ -85,7 +89,7 @@ def test_subclasses_carry_the_facts_callers_need() -> None:
     assert gone.project == "torch" and str(gone) == "the index X does not publish torch"
     unfit = InstallError(
         "no wheel of torch==2.9.0 on X matches cp312",
-        "nothing was installed",
+        kept="nothing was installed",
         no_wheel="no wheel of torch==2.9.0 on X",
     )
     assert unfit.no_wheel == "no wheel of torch==2.9.0 on X"
@@ -247,7 +251,10 @@ def test_no_code_reads_an_errors_text() -> None:
     ],
 )
 def test_the_checker_sees_an_errors_text_taken_apart(body: str) -> None:
-    source = f"try:\n    pass\nexcept (OSError, IndexAccessError) as exc:\n    if True:\n        {body}\n"
+    source = (
+        "try:\n    pass\nexcept (OSError, IndexAccessError) as exc:\n"
+        f"    if True:\n        {body}\n"
+    )
     assert text_reads(source, {"IndexAccessError"})
 
 

@@ -51,21 +51,26 @@ def _pattern(node: ast.expr) -> str | None:
 
 
 def _error_line(node: ast.expr, constants: dict[str, str]) -> str | None:
-    """``SomeError(what, kept, next)``: the line ``str()`` of it renders (``errors.render``),
-    a field that is no string (a variable) as STAR, a module's string constant as its text."""
-    if not isinstance(node, ast.Call) or not 2 <= len(node.args) <= 3:
+    """``SomeError(what, kept=…, next=…)``: the line ``str()`` of it renders
+    (``errors.render``), a field that is no string (a variable) as STAR, a module's string
+    constant as its text."""
+    if not isinstance(node, ast.Call) or len(node.args) != 1:
         return None
     func = node.func
     name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
-    if not name.endswith("Error"):
+    given = {k.arg: k.value for k in node.keywords if k.arg in ("kept", "next")}
+    if not name.endswith("Error") or not given:
         return None
-    fields = [
-        constants[arg.id] if isinstance(arg, ast.Name) and arg.id in constants else _pattern(arg)
-        for arg in node.args
-    ]
-    if fields[0] is None:
+
+    def field(arg: ast.expr) -> str:
+        if isinstance(arg, ast.Name) and arg.id in constants:
+            return constants[arg.id]
+        return _pattern(arg) or STAR
+
+    what = _pattern(node.args[0])
+    if what is None:
         return None
-    return render(*[STAR if field is None else field for field in fields])
+    return render(what, **{key: field(value) for key, value in given.items()})
 
 
 @cache

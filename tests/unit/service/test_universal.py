@@ -190,8 +190,8 @@ def test_an_unreadable_index_while_locking_names_the_lock_command(
     def down(url: str, project: str, *, access: object = None) -> Listing:
         raise IndexAccessError(
             f"the index {url} answered HTTP 500 for torch",
-            "pyproject.toml and the installed build were left untouched",
-            "Run `poetry torch install` again later.",
+            kept="pyproject.toml and the installed build were left untouched",
+            next="Run `poetry torch install` again later.",
         )
 
     monkeypatch.setattr("poetry_torch_plugin.service.lock.fetch_listing", down)
