@@ -86,13 +86,13 @@ if TYPE_CHECKING:
 
     from poetry_torch_plugin.core.config import TorchConfig
     from poetry_torch_plugin.core.variants import Variant
+    from poetry_torch_plugin.env.installed import EnvFinder
     from poetry_torch_plugin.index.access import IndexAccess
     from poetry_torch_plugin.index.pages import IndexPages
     from poetry_torch_plugin.index.pages import Listing
     from poetry_torch_plugin.index.pages import WheelTarget
     from poetry_torch_plugin.installer.backend import Backend
     from poetry_torch_plugin.project.edits import PyProject
-    from poetry_torch_plugin.service.settings import EnvFinder
 
 
 def install_torch(
