@@ -63,6 +63,7 @@ if TYPE_CHECKING:
     from packaging.specifiers import SpecifierSet
 
     from poetry_torch_plugin.core.facts import Facts
+    from poetry_torch_plugin.core.facts import Release
     from poetry_torch_plugin.core.fit import Fit
     from poetry_torch_plugin.core.machine import Machine
     from poetry_torch_plugin.core.variants import Variant
@@ -404,6 +405,9 @@ def judge_build(
     newest in the table) when the index cannot be read, and the verdict says so."""
     facts = load_facts()
     locked = {} if requested else dict(locked or {})
+    # offline, the installed torch keeps its release, else the newest the project admits
+    torch = wanted_packages([*configured, *requested]).get("torch")
+    installed = installed or _admitted(facts, torch)
     if variant is None:
         return _judge_auto(facts, machine, requested, configured, installed, live, locked)
     companions = sorted(requirement_names([*requested, *configured]) & set(COMPANIONS))
@@ -489,11 +493,9 @@ def _judge_auto(
     )
 
 
-def _probed(facts: Facts, machine: Machine, specifier: SpecifierSet | None) -> list[Variant]:
-    """The builds whose index pages ``auto`` reads: those the facts list for the newest three
-    releases the project admits (the newest release when the project admits only newer ones),
-    of the kinds this machine could run (cpu only when it has no GPU to use)."""
-    admitted = [
+def _admitted_releases(facts: Facts, specifier: SpecifierSet | None) -> list[Release]:
+    """The facts' releases (``2.8``) of which the project admits some version."""
+    return [
         release
         for release in facts.releases
         if not specifier
@@ -502,6 +504,19 @@ def _probed(facts: Facts, machine: Machine, specifier: SpecifierSet | None) -> l
             for patch in ("0", "0a0", "1", "2", "3", "4", "5", "6", "7", "8", "9")
         )
     ]
+
+
+def _admitted(facts: Facts, specifier: SpecifierSet | None) -> str | None:
+    """The newest release in the facts the project admits (None: no constraint, or none)."""
+    found = _admitted_releases(facts, specifier) if specifier else []
+    return found[-1].torch if found else None
+
+
+def _probed(facts: Facts, machine: Machine, specifier: SpecifierSet | None) -> list[Variant]:
+    """The builds whose index pages ``auto`` reads: those the facts list for the newest three
+    releases the project admits (the newest release when the project admits only newer ones),
+    of the kinds this machine could run (cpu only when it has no GPU to use)."""
+    admitted = _admitted_releases(facts, specifier)
     if not admitted:
         admitted = [facts.releases[-1]]
     kinds: set[str] = set()
