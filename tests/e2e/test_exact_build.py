@@ -107,10 +107,14 @@ def test_auto_judges_by_the_lock_first(
         "--cuda auto: cu129 (cu129 is the newest CUDA build of torch 2.8.0 in poetry-torch.lock"
     ), flag.stdout
     torch28_index.clear_log()
-    env = h100.run("torch", "install", "--dry-run", extra_env={"POETRY_TORCH_VARIANT": "auto"})
-    assert "chosen by auto" in env.stdout, env.stdout
-    assert "torch 2.8.0 in poetry-torch.lock" in env.stdout, env.stdout
+    auto = {"POETRY_TORCH_VARIANT": "auto"}
+    check = h100.run("torch", "check", "--json", extra_env=auto, check=False)
+    choice = json.loads(check.stdout)["project"]["variant_choice"]
+    assert (choice["variant"], choice["rule"]) == ("cu129", "auto"), choice
+    assert "cu129 is the newest CUDA build of torch 2.8.0 in poetry-torch.lock" in choice["detail"]
     assert torch28_index.requests == []  # the lock decided: no index page read
+    h100.run("install", extra_env=auto)  # the hook replays the lock's cu129: nothing to do
+    assert h100.version_of("torch") == "2.8.0+cu129"
 
 
 def test_a_target_auto_installs_what_the_index_publishes(
