@@ -238,9 +238,9 @@ def live_index_for(
 
 def asked_variant(
     pyproject: Path, options: InstallOptions, find_env: EnvFinder, say: Callable[[str], None]
-) -> tuple[Variant | None, LiveIndex | None]:
-    """The variant asked for (None: the configured one), and for ``auto`` the live index it
-    was chosen against."""
+) -> tuple[Variant | None, LiveIndex | None, MachineVerdict | None]:
+    """The variant asked for (None: the configured one), for ``auto`` the live index it was
+    chosen against, and the machine verdict (``judge_build``) of a variant the command named."""
     cuda, rocm, cpu, xpu = options.cuda, options.rocm, options.cpu, options.xpu
     if sum(bool(value) for value in (cuda, rocm, cpu, xpu)) > 1:
         raise VariantError(
@@ -285,19 +285,18 @@ def asked_variant(
             say(f"<comment>{flag}: dropped {line}</comment>")
         if choice.note is not None:
             say(f"<comment>{flag}: {choice.note}</comment>")
-        return choice.variant, live
+        return choice.variant, live, choice
     if cuda is not None:
         variant = parse_cuda(cuda, published_variants)
-        refuse_unrunnable(pyproject, options, find_env, say, variant, f"--cuda {cuda.strip()}")
-        return variant, None
+        asked = f"--cuda {cuda.strip()}"
+        return variant, None, refuse_unrunnable(pyproject, options, find_env, say, variant, asked)
     if rocm is not None:
         variant = parse_rocm(rocm, published_variants)
-        refuse_unrunnable(pyproject, options, find_env, say, variant, f"--rocm {rocm.strip()}")
-        return variant, None
+        asked = f"--rocm {rocm.strip()}"
+        return variant, None, refuse_unrunnable(pyproject, options, find_env, say, variant, asked)
     if xpu:
-        refuse_unrunnable(pyproject, options, find_env, say, XPU, "--xpu")
-        return XPU, None
-    return (CPU if cpu else None), None
+        return XPU, None, refuse_unrunnable(pyproject, options, find_env, say, XPU, "--xpu")
+    return (CPU if cpu else None), None, None
 
 
 def refuse_unrunnable(
@@ -307,7 +306,7 @@ def refuse_unrunnable(
     say: Callable[[str], None],
     variant: Variant,
     asked: str,
-) -> None:
+) -> MachineVerdict:
     """An explicit build this machine cannot run stops here, before any download
     (``--force`` turns the refusal into a warning): judged for the exact torch release
     (``judge_build``; a refusal that no release changes, such as too old a driver, comes
@@ -338,10 +337,11 @@ def refuse_unrunnable(
     for note in fit.notes:
         say(f"<comment>{note.replace(f'installing {variant} anyway', f'{doing} anyway')}</comment>")
     if fit.refusal is None:
-        return
+        return verdict
     if not options.force or not fit.forcible:
         raise VariantError(fit.refusal)
     say(f"<comment>--force: {fit.problem}; {doing} anyway.</comment>")
+    return verdict
 
 
 def existing_env(find_env: EnvFinder) -> TargetEnv | None:
@@ -529,5 +529,6 @@ def _probed(facts: Facts, machine: Machine, specifier: SpecifierSet | None) -> l
         kinds.add("xpu")
     kinds = kinds or {"cpu"}
     names = {build.name for release in admitted[-3:] for build in release.builds}
-    found = (from_index_name(name) for name in sorted(names))
-    return [variant for variant in found if variant is not None and variant.kind in kinds]
+    found = {variant for variant in map(from_index_name, names) if variant is not None}
+    kept = (variant for variant in found if variant.kind in kinds)
+    return sorted(kept, key=lambda variant: variant.sort_key(), reverse=True)

@@ -61,12 +61,22 @@ class MachineVerdict:
     fit: Fit | None = None  # an explicit variant: the refusal or the notes (None: auto)
 
     @property
+    def summary(self) -> str:
+        """``cu129 runs here`` or what stands against it (one clause)."""
+        fit = self.fit
+        if fit is not None and fit.problem is not None:
+            return f"{self.variant} may not run here ({fit.problem})"
+        if fit is not None and fit.notes:
+            return f"{self.variant} is unchecked here (see above)"
+        return f"{self.variant} runs here"
+
+    @property
     def judged_by(self) -> str:
         """``torch 2.8.0 from poetry-torch.lock`` (or ``on the index``, ``from the facts``)."""
-        what = f"torch {self.torch}" if self.torch else "the newest torch in the facts"
+        what = f"torch {self.torch}" if self.torch else "the newest torch"
         where = {LOCKED: f"in {LOCK_NAME}", INDEX: "on the index"}.get(self.by, "in the facts")
-        if self.by == FACTS:
-            return f"{what} ({where}: the index could not be read)" if self.note else what
+        if self.by == FACTS and self.note:
+            return f"{what} {where} (the index could not be read)"
         return f"{what} {where}"
 
 
