@@ -465,10 +465,11 @@ def _judge_auto(
         if choice.variant.kind != "cpu" or not machine.has_gpu:
             return MachineVerdict(choice.variant, choice.torch_version, LOCKED, choice.reason)
         # no build the lock holds runs on this machine's GPU: what the index publishes
-    if live is not None:
+    probed = _probed(facts, machine, live.wanted.get("torch")) if live is not None else []
+    if live is not None and probed:  # (no GPU to use: cpu, whatever the index publishes)
         releases: dict[str, str] = {}
         unpublished: list[str] = []
-        for candidate in _probed(facts, machine, live.wanted.get("torch")):
+        for candidate in probed:
             found = live.release(candidate)
             if live.note is not None:
                 break
@@ -515,7 +516,7 @@ def _admitted(facts: Facts, specifier: SpecifierSet | None) -> str | None:
 def _probed(facts: Facts, machine: Machine, specifier: SpecifierSet | None) -> list[Variant]:
     """The builds whose index pages ``auto`` reads: those the facts list for the newest three
     releases the project admits (the newest release when the project admits only newer ones),
-    of the kinds this machine could run (cpu only when it has no GPU to use)."""
+    of the GPU kinds this machine could run; none when it has no GPU to use."""
     admitted = _admitted_releases(facts, specifier)
     if not admitted:
         admitted = [facts.releases[-1]]
@@ -527,7 +528,6 @@ def _probed(facts: Facts, machine: Machine, specifier: SpecifierSet | None) -> l
         kinds.add("rocm")
     if any(gpu.xpu for gpu in machine.intel_gpus):
         kinds.add("xpu")
-    kinds = kinds or {"cpu"}
     names = {build.name for release in admitted[-3:] for build in release.builds}
     found = {variant for variant in map(from_index_name, names) if variant is not None}
     kept = (variant for variant in found if variant.kind in kinds)
