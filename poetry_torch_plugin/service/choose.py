@@ -461,7 +461,10 @@ def _judge_auto(
 ) -> MachineVerdict:
     if locked:
         exact = Exact(locked, _WHERE[LOCKED])
-        choice = choose(facts, machine, requested, configured, installed, exact=exact)
+        # the lock holds every configured package of each build it pins: nothing to ask
+        choice = choose(
+            facts, machine, requested, configured, installed, published=_held, exact=exact
+        )
         if choice.variant.kind != "cpu" or not machine.has_gpu:
             return MachineVerdict(choice.variant, choice.torch_version, LOCKED, choice.reason)
         # no build the lock holds runs on this machine's GPU: what the index publishes
@@ -492,6 +495,11 @@ def _judge_auto(
     return MachineVerdict(
         choice.variant, choice.torch_version, FACTS, choice.reason, choice.dropped, note
     )
+
+
+def _held(_: Variant) -> str:
+    """A locked build's packages are all published (the lock holds their files)."""
+    return ""
 
 
 def _admitted_releases(facts: Facts, specifier: SpecifierSet | None) -> list[Release]:
