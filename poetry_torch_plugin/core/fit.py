@@ -289,7 +289,7 @@ class Exact:
         if name is not None:
             return f"torch {self.releases[name]} {self.where}"
         versions = sorted(set(self.releases.values()), key=Version, reverse=True)
-        return f"torch {', '.join(versions) or '(none)'} {self.where}"
+        return f"torch {', '.join(versions)} {self.where}"
 
 
 @dataclass(frozen=True)

@@ -481,6 +481,10 @@ def _judge_auto(
             else:
                 why = live(candidate) or f"torch has no wheel for {live.target.short}"
                 unpublished.append(f"{candidate.index_name}: {why}")
+        if live.note is None and not releases:
+            spec = live.wanted.get("torch") or ""
+            why = f"the index publishes no torch{spec} for this machine's GPU builds"
+            return MachineVerdict(CPU, None, INDEX, why, tuple(unpublished))
         if live.note is None:
             exact = Exact(releases, _WHERE[INDEX])
             choice = choose(

@@ -166,3 +166,12 @@ def test_exact_releases_order_the_candidates_by_release_then_variant() -> None:
     exact = Exact({"cu126": "2.9.0", "cu128": "2.8.0", "cu129": "2.8.0"}, "on the index")
     choice = choose(load_facts(), H100, (), DECLARED, exact=exact)
     assert (choice.variant.index_name, choice.torch_version) == ("cu126", "2.9.0")
+
+
+def test_an_index_with_no_admitted_torch_for_any_gpu_build_says_so(torch28: str) -> None:
+    verdict = judge_build(H100, (), ("torch>=3.0",), None, live=live(torch28, ("torch>=3.0",)))
+    assert (verdict.variant.index_name, verdict.by) == ("cpu", "index")
+    assert verdict.reason == "the index publishes no torch>=3.0 for this machine's GPU builds"
+    # torch>=3.0 is newer than the facts: the candidates are the newest release's (2.15)
+    assert [line.split(":", 1)[0] for line in verdict.dropped] == ["cu132", "cu130"]
+    assert all("torch is not published on" in line for line in verdict.dropped)
