@@ -82,10 +82,14 @@ def _instead(
     variant: Variant,
     torch_version: str | None,
     companions: Iterable[str],
+    pick: Variant | None = None,
 ) -> str:
-    """What to run instead: ``--cuda auto`` and the build it would pick here."""
-    name, _ = choose_auto_variant(facts, machine, torch_version, companions=companions)
-    picked = from_index_name(name)
+    """What to run instead: ``--cuda auto`` and the build it would pick here (``pick``, when
+    the caller judged it against the lock or the index; else from the facts)."""
+    picked = pick
+    if picked is None:
+        name, _ = choose_auto_variant(facts, machine, torch_version, companions=companions)
+        picked = from_index_name(name)
     if picked is None or picked == variant:
         return "run `poetry torch install --cuda auto`"
     return (
@@ -102,12 +106,14 @@ def judge_variant(
     companions: Iterable[str] = (),
     *,
     option: str | None = None,
+    pick: Variant | None = None,
 ) -> Fit:
     """Whether ``variant`` of that torch (None: the newest the facts list it for) can run here.
 
     Refuses when a checked fact says the NVIDIA driver is older than the build's floor, or a
     detected GPU's architecture is not among the build's; ``option`` is how the user asked for
-    it (``--cuda 13.0``), for the message.
+    it (``--cuda 13.0``), for the message; ``pick``, what ``auto`` picks here (the refusal
+    names it; by default the facts' pick for that release).
     """
     asked = option or f"--{variant.kind} {variant.dotted}".rstrip()
     if machine.platform.lower().startswith("darwin") and variant.kind != "cpu":
@@ -155,7 +161,7 @@ def judge_variant(
             findings=(finding,),
         )
     if variant.kind == "rocm":
-        return _judge_rocm(facts, machine, variant, torch_version, list(companions), asked)
+        return _judge_rocm(facts, machine, variant, torch_version, list(companions), asked, pick)
     if variant.kind != "cuda":
         return Fit()
     nvidia = machine.nvidia
@@ -198,7 +204,7 @@ def judge_variant(
             )
             findings.append(Finding("arch-not-in-build", text, archs.checked))
             break
-    return _decided(facts, machine, variant, torch_version, companions, asked, findings)
+    return _decided(facts, machine, variant, torch_version, companions, asked, findings, pick)
 
 
 def _decided(
@@ -209,6 +215,7 @@ def _decided(
     companions: list[str],
     asked: str,
     findings: list[Finding],
+    pick: Variant | None = None,
 ) -> Fit:
     """Checked findings refuse (one line); unchecked ones are notes."""
     problems = [finding.text for finding in findings if finding.checked]
@@ -219,7 +226,7 @@ def _decided(
     )
     if not problems:
         return Fit(notes=notes, findings=tuple(findings))
-    instead = _instead(facts, machine, variant, torch_version, companions)
+    instead = _instead(facts, machine, variant, torch_version, companions, pick)
     return Fit(
         refusal=(
             f"{asked} cannot run on this machine: {'; '.join(problems)}. Nothing was"
@@ -238,6 +245,7 @@ def _judge_rocm(
     torch_version: str | None,
     companions: list[str],
     asked: str,
+    pick: Variant | None = None,
 ) -> Fit:
     """A ROCm build runs where every AMD GPU's gfx target is in its list."""
     gpus = machine.amd_gpus
@@ -266,7 +274,7 @@ def _judge_rocm(
         )
         for gpu in missing
     ]
-    return _decided(facts, machine, variant, torch_version, companions, asked, findings)
+    return _decided(facts, machine, variant, torch_version, companions, asked, findings, pick)
 
 
 # --- --cuda auto -----------------------------------------------------------------------------

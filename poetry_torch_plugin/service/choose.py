@@ -413,12 +413,19 @@ def judge_build(
     companions = sorted(requirement_names([*requested, *configured]) & set(COMPANIONS))
     guess = target_torch_version(requested, configured, installed)
 
-    def judged(version: str | None, by: str, note: str | None = None) -> MachineVerdict:
+    def judged(version: str | None, by: str) -> MachineVerdict:
         asked = option
         if by != FACTS and version is not None:
             asked = f"{option or variant} (torch {version} {_WHERE[by]})"
         fit = judge_variant(facts, machine, variant, version, companions, option=asked)
-        return MachineVerdict(variant, version, by, note=note, fit=fit)
+        if fit.refusal is not None and by != FACTS:
+            # the build to run instead, by the same rule (the lock, then the index)
+            pick = _judge_auto(facts, machine, requested, configured, installed, live, locked)
+            if pick.by != FACTS:
+                fit = judge_variant(
+                    facts, machine, variant, version, companions, option=asked, pick=pick.variant
+                )
+        return MachineVerdict(variant, version, by, fit=fit)
 
     if variant.index_name in locked:
         return judged(locked[variant.index_name], LOCKED)

@@ -175,3 +175,15 @@ def test_an_index_with_no_admitted_torch_for_any_gpu_build_says_so(torch28: str)
     # torch>=3.0 is newer than the facts: the candidates are the newest release's (2.15)
     assert [line.split(":", 1)[0] for line in verdict.dropped] == ["cu132", "cu130"]
     assert all("torch is not published on" in line for line in verdict.dropped)
+
+
+def test_the_refusal_names_what_auto_picks_by_the_same_rule(tmp_path: Path) -> None:
+    """The index has no cu126 torch 2.8: the build to run instead is judged on the index too
+    (cpu here), not taken from the facts (which would name cu126)."""
+    base = write_torch_index(tmp_path / "whl", {"cu128": ["2.8.0"], "cu129": ["2.8.0"]})
+    verdict = judge_build(
+        GTX_1080_TI, (), DECLARED, None, variant=CU128, live=live(base), option="--cuda 12.8"
+    )
+    assert verdict.fit is not None and verdict.fit.refusal is not None
+    assert "(picks cpu here) or `poetry torch install --cpu`" in verdict.fit.refusal
+    assert "cu126" not in verdict.fit.refusal
