@@ -14,7 +14,6 @@ import platform
 import re
 import shutil
 
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,6 +26,7 @@ from poetry_torch_plugin.core.machine import Jetson
 from poetry_torch_plugin.core.machine import NvccInfo
 from poetry_torch_plugin.core.machine import NvidiaInfo
 from poetry_torch_plugin.core.machine import version_tuple
+from poetry_torch_plugin.core.record import replace
 from poetry_torch_plugin.process import Finished
 from poetry_torch_plugin.process import run
 

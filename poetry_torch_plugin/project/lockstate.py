@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from typing import Any
 
@@ -22,6 +21,7 @@ from poetry_torch_plugin.core.lockfile import inputs_for
 from poetry_torch_plugin.core.lockfile import loads
 from poetry_torch_plugin.core.lockfile import requires_python_of
 from poetry_torch_plugin.core.lockfile import unreadable
+from poetry_torch_plugin.core.record import record
 from poetry_torch_plugin.errors import ConfigError
 from poetry_torch_plugin.project.edits import load
 from poetry_torch_plugin.project.files import write_atomic
@@ -57,7 +57,7 @@ def write_lock(path: Path, lock: TorchLock) -> None:
     write_atomic(path, dumps(lock).encode("utf-8"))
 
 
-@dataclass(frozen=True)
+@record
 class LockState:
     """The project's lock as read, beside what the configuration asks for now."""
 

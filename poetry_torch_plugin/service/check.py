@@ -9,8 +9,6 @@ The lock verdicts judge the part of poetry-torch.lock this machine replays
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from dataclasses import replace
 from typing import TYPE_CHECKING
 from typing import Any
 
@@ -29,6 +27,8 @@ from poetry_torch_plugin.core.machine import MPS_FIRST_MACOS
 from poetry_torch_plugin.core.machine import jetson_line
 from poetry_torch_plugin.core.machine import machine_to_dict
 from poetry_torch_plugin.core.machine import version_tuple
+from poetry_torch_plugin.core.record import record
+from poetry_torch_plugin.core.record import replace
 from poetry_torch_plugin.core.urls import redact
 from poetry_torch_plugin.core.variants import channel_of
 from poetry_torch_plugin.data import load_facts
@@ -82,7 +82,7 @@ FIX_INSTALL = "poetry torch install"
 FIX_AUTO = "poetry torch install --cuda auto"
 
 
-@dataclass(frozen=True)
+@record
 class Verdict:
     """One finding: ``code`` is stable (for --json), ``fix`` the command that repairs it."""
 
@@ -390,7 +390,7 @@ class _Verdicts:
         return f"{', '.join(shown) or 'the environment'} match {where}{fits}"
 
 
-@dataclass(frozen=True)
+@record
 class Report:
     machine: Machine
     environment: EnvState

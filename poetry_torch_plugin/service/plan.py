@@ -10,13 +10,13 @@ poetry.toml, a targets entry, auto) replays its own entry and nothing else."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from poetry_torch_plugin.core.lockfile import LOCK_NAME
 from poetry_torch_plugin.core.lockfile import key_of
 from poetry_torch_plugin.core.lockfile import platform_of
 from poetry_torch_plugin.core.lockfile import wanted
+from poetry_torch_plugin.core.record import record
 from poetry_torch_plugin.core.variants import Source
 from poetry_torch_plugin.core.variants import from_url
 from poetry_torch_plugin.env.interpreter import interpreter_of
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.project.lockstate import LockState
 
 
-@dataclass(frozen=True)
+@record
 class Plan:
     """What one run does to this machine and to the project's files, decided before any of it
     happens: ``poetry torch install``, the hook's repair and the wheelhouse replay each build
@@ -61,7 +61,7 @@ class Plan:
     put_back: Callable[[TargetEnv], str] | None = None
 
 
-@dataclass(frozen=True)
+@record
 class MachinePart:
     """The part of poetry-torch.lock this machine replays, or why there is none."""
 
