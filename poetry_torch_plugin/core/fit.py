@@ -7,7 +7,6 @@ all (CI runners, images built on CPU hosts) the install goes ahead with a one-li
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from packaging.requirements import InvalidRequirement
@@ -32,6 +31,7 @@ from poetry_torch_plugin.core.facts import release_for
 from poetry_torch_plugin.core.facts import torch_minor
 from poetry_torch_plugin.core.machine import jetson_line
 from poetry_torch_plugin.core.machine import version_tuple
+from poetry_torch_plugin.core.record import record
 from poetry_torch_plugin.core.variants import CPU
 from poetry_torch_plugin.core.variants import from_index_name
 
@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.core.variants import Variant
 
 
-@dataclass(frozen=True)
+@record
 class Finding:
     """One reason a build may not run here, worded once for install and check alike:
     ``code`` is check's verdict code, ``checked`` whether the fact behind it was checked
@@ -60,7 +60,7 @@ class Finding:
     checked: bool
 
 
-@dataclass(frozen=True)
+@record
 class Fit:
     """The decision: ``refusal`` (one line, the install stops) or go ahead, with ``notes``
     (one line each: unchecked facts that say it may not run, or no GPU to check against)."""
@@ -284,7 +284,7 @@ def _judge_rocm(
 COMPANIONS = ("torchvision", "torchaudio")
 
 
-@dataclass(frozen=True)
+@record
 class Exact:
     """The exact torch release each candidate build would install, and where that was read
     (``poetry-torch.lock`` or ``the index``): what ``auto`` and the refusal judge by."""
@@ -300,7 +300,7 @@ class Exact:
         return f"torch {', '.join(versions)} {self.where}"
 
 
-@dataclass(frozen=True)
+@record
 class AutoChoice:
     variant: Variant
     reason: str

@@ -14,7 +14,6 @@ import contextlib
 import os
 import re
 
-from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,6 +24,7 @@ from packaging.version import InvalidVersion
 from packaging.version import Version
 
 from poetry_torch_plugin.core.config import is_torch_family
+from poetry_torch_plugin.core.record import record
 from poetry_torch_plugin.core.variants import from_cuda_version
 from poetry_torch_plugin.core.variants import from_local_label
 from poetry_torch_plugin.errors import TorchPluginError
@@ -47,7 +47,7 @@ _ASSIGNMENT = re.compile(r"^(__version__|cuda|hip)\s*(?::\s*[^=]+)?=\s*(.+?)\s*$
 _VERSION_MODULES = {"torch": "torch", "torchvision": "torchvision", "torchaudio": "torchaudio"}
 
 
-@dataclass(frozen=True)
+@record
 class TargetEnv:
     """The project environment: its interpreter and the directories its packages live in."""
 
@@ -63,7 +63,7 @@ class EnvFinder(Protocol):
     def __call__(self, *, create: bool) -> TargetEnv: ...
 
 
-@dataclass(frozen=True)
+@record
 class InstalledDist:
     name: str
     version: str
@@ -182,7 +182,7 @@ _PYVENV_VERSION = re.compile(r"^\s*(?:version|version_info)\s*=\s*(\d+\.\d+(?:\.
 _LIB_PYTHON = re.compile(r"python(\d+\.\d+)")
 
 
-@dataclass(frozen=True)
+@record
 class EnvState:
     """The project environment read from disk; ``root`` is None when there is none yet."""
 
@@ -239,7 +239,7 @@ def env_python(root: Path) -> Path | None:
 # How the environment differs from poetry-torch.lock
 
 
-@dataclass(frozen=True)
+@record
 class Drift:
     name: str
     kind: str  # "missing", "version" (installed at another version) or "unlocked"

@@ -21,7 +21,6 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from packaging.requirements import InvalidRequirement
@@ -31,6 +30,7 @@ from packaging.utils import canonicalize_name
 from packaging.utils import parse_wheel_filename
 from packaging.version import Version
 
+from poetry_torch_plugin.core.record import record
 from poetry_torch_plugin.core.urls import redact
 from poetry_torch_plugin.errors import AccessRefusedError
 from poetry_torch_plugin.errors import IndexAccessError
@@ -60,7 +60,7 @@ def source_url(index_base: str, variant: Variant) -> str:
     return f"{index_base.rstrip('/')}/{variant.index_name}"
 
 
-@dataclass(frozen=True)
+@record
 class Listing:
     """The wheels an index publishes for one project."""
 
@@ -210,7 +210,7 @@ def fetch_requires(
     return None
 
 
-@dataclass(frozen=True)
+@record
 class WheelTarget:
     """The interpreter the packages are for: its wheel tags, most specific first, and a short
     name for messages (``cp312 linux_x86_64``)."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 
 from collections.abc import MutableMapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from typing import Any
 
@@ -20,6 +19,7 @@ from packaging.utils import canonicalize_name
 
 from poetry_torch_plugin.core.config import TOOL_TABLE
 from poetry_torch_plugin.core.config import is_pytorch_source
+from poetry_torch_plugin.core.record import record
 from poetry_torch_plugin.core.variants import Source
 from poetry_torch_plugin.errors import ConfigError
 from poetry_torch_plugin.project import files
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from tomlkit.toml_document import TOMLDocument
 
 
-@dataclass(frozen=True)
+@record
 class EditResult:
     text: str
     changed: bool
@@ -299,7 +299,7 @@ def packages_for(configured: Sequence[str], requested: Sequence[Requirement]) ->
     return [torch or "torch", *named.values()]
 
 
-@dataclass(frozen=True)
+@record
 class PyProject:
     """pyproject.toml as read: its exact bytes (to detect concurrent edits) and its document."""
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 
-from dataclasses import dataclass
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from poetry_torch_plugin.core.config import DEFAULT_INDEX_BASE
@@ -25,6 +23,8 @@ from poetry_torch_plugin.core.fit import judge_variant
 from poetry_torch_plugin.core.fit import requirement_names
 from poetry_torch_plugin.core.fit import target_torch_version
 from poetry_torch_plugin.core.lockfile import LOCK_NAME
+from poetry_torch_plugin.core.record import record
+from poetry_torch_plugin.core.record import replace
 from poetry_torch_plugin.core.variants import CPU
 from poetry_torch_plugin.core.variants import XPU
 from poetry_torch_plugin.core.variants import channel_base
@@ -72,7 +72,7 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.index.access import IndexAccess
 
 
-@dataclass(frozen=True)
+@record
 class InstallOptions:
     """The command line of ``poetry torch install``, as given."""
 

@@ -9,8 +9,6 @@ import tempfile
 
 from contextlib import contextmanager
 from contextlib import suppress
-from dataclasses import dataclass
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +19,8 @@ from poetry_torch_plugin.core.config import parse_requirements
 from poetry_torch_plugin.core.config import parse_toml
 from poetry_torch_plugin.core.config import read_config
 from poetry_torch_plugin.core.lockfile import LOCK_NAME
+from poetry_torch_plugin.core.record import record
+from poetry_torch_plugin.core.record import replace
 from poetry_torch_plugin.core.targets import KEYS
 from poetry_torch_plugin.core.targets import parse_targets
 from poetry_torch_plugin.core.targets import refuse_rewrite
@@ -192,7 +192,7 @@ def _login_note(plan: InstallPlan, say: Callable[[str], None], *, dry_run: bool)
     )
 
 
-@dataclass(frozen=True)
+@record
 class InstallPlan:
     pyproject: PyProject
     variant: Variant

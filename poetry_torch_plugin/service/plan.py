@@ -10,13 +10,13 @@ poetry.toml, a targets entry, auto) replays its own entry and nothing else."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from poetry_torch_plugin.core.lockfile import LOCK_NAME
 from poetry_torch_plugin.core.lockfile import key_of
 from poetry_torch_plugin.core.lockfile import platform_of
 from poetry_torch_plugin.core.lockfile import wanted
+from poetry_torch_plugin.core.record import record
 from poetry_torch_plugin.core.variants import Source
 from poetry_torch_plugin.core.variants import from_url
 from poetry_torch_plugin.env.interpreter import interpreter_of
@@ -43,7 +43,7 @@ INDEX = "index"
 FACTS = "facts"
 
 
-@dataclass(frozen=True)
+@record
 class MachineVerdict:
     """Which build this machine gets and whether it runs it, judged for the exact torch
     release that will be installed: the one poetry-torch.lock pins when it is fresh
@@ -80,7 +80,7 @@ class MachineVerdict:
         return f"{what} {where}"
 
 
-@dataclass(frozen=True)
+@record
 class Plan:
     """What one run does to this machine and to the project's files, decided before any of it
     happens: ``poetry torch install``, the hook's repair and the wheelhouse replay each build
@@ -105,7 +105,7 @@ class Plan:
     verdict: MachineVerdict | None = None  # the machine verdict for the build (None: not judged)
 
 
-@dataclass(frozen=True)
+@record
 class MachinePart:
     """The part of poetry-torch.lock this machine replays, or why there is none."""
 

@@ -8,10 +8,10 @@ at module top they would load machine/*, ctypes, core.fit and core.facts into ev
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import TYPE_CHECKING
 from typing import Protocol
 
+from poetry_torch_plugin.core.record import replace
 from poetry_torch_plugin.errors import ConfigError
 
 
