@@ -269,7 +269,9 @@ def plan_install(
     # A login in --index-base, POETRY_TORCH_INDEX_BASE or index-base is never written to a
     # file: the source gets the URL without it, and this run uses it (``plan.source``).
     written = Source(source.name, without_login(source.url), "explicit") if derived else source
-    bind, unbound = binding_for(current, variant)
+    bind, unbound = binding_for(
+        current, variant, tuple(dict.fromkeys(d.name for d in declarations(pyproject.document)))
+    )
     edit = apply_install_edits(
         pyproject.document,
         source=written,
@@ -279,25 +281,29 @@ def plan_install(
         keep=_named_sources(current),
         bind=bind,
     )
-    if unbound is not None and declarations(pyproject.document):
+    if unbound is not None:
         edit = replace(edit, notes=(unbound, *edit.notes))
 
     updated = read_config(tomlkit.parse(edit.text))
     return InstallPlan(pyproject, variant, source, updated, edit, written.url != source.url)
 
 
-def binding_for(current: TorchConfig, variant: Variant) -> tuple[bool, str | None]:
-    """Whether to bind the family's declarations to the one source, and, when not, the line
-    that says why.  Poetry's multiple-constraints form binds them per platform already (nothing
-    to say); targets that give other machines other builds need that form, which one
-    ``source`` key cannot say."""
+def binding_for(
+    current: TorchConfig, variant: Variant, declared: Sequence[str]
+) -> tuple[bool, str | None]:
+    """Whether to bind the family's declarations (``declared``: the names) to the one source,
+    and, when not, the line that says why.  Poetry's multiple-constraints form binds them per
+    platform already (nothing to say); targets that give other machines other builds need that
+    form, which one ``source`` key cannot say."""
     if current.poetry_form is not None:
         return False, None
     others = sorted({value for _, value in current.targets if value != variant.index_name})
     if not others:
         return True, None
+    if not declared:
+        return False, None
     return False, (
-        f"The declarations of torch were not bound to {variant.source_name}:"
+        f"The declarations of {', '.join(declared)} were not bound to {variant.source_name}:"
         f" [tool.poetry-torch.targets] gives other machines {', '.join(others)}, which one"
         " source cannot say (to leave the plugin, write Poetry's multiple-constraints form:"
         ' user guide, "Leaving the plugin").'

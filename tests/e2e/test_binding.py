@@ -158,3 +158,17 @@ def test_a_binding_to_the_users_own_source_is_left_alone(project: Project) -> No
     assert "bound to pytorch_cuda" not in result.stdout
     assert project.version_of("torch") == "2.9.0+cu129"
     works_with_the_plugin(project, "2.9.0+cu129")
+
+
+def test_targets_that_one_source_cannot_say_are_left_unbound(project: Project) -> None:
+    text = project.pyproject.read_text().replace(
+        '    "torchmetrics>=1.0",\n', '    "torchmetrics>=1.0",\n    "torch>=2.8",\n'
+    )
+    project.pyproject.write_text(text + '\n[tool.poetry-torch.targets]\nmacos = "cpu"\n')
+    result = project.run("torch", "install", "--cuda", "12.9", "--dry-run")
+    assert (
+        "The declarations of torch were not bound to pytorch_cuda_cu129:"
+        " [tool.poetry-torch.targets] gives other machines cpu, which one source cannot say"
+    ) in result.stdout
+    assert "Would update pyproject.toml: source pytorch_cuda_cu129" in result.stdout
+    assert "bound to pytorch_cuda" not in result.stdout

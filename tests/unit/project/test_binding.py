@@ -217,9 +217,13 @@ def test_targets_that_differ_cannot_be_one_source(targets: str, binds: bool) -> 
     text = PEP621 + ("\n[tool.poetry-torch.targets]\n" + targets if targets else "")
     variant = from_index_name("cu129")
     assert variant is not None
-    bind, note = binding_for(read_config(tomlkit.parse(text)), variant)
+    bind, note = binding_for(read_config(tomlkit.parse(text)), variant, ("torch", "torchvision"))
     assert bind is binds
     if binds:
         assert note is None
     else:
-        assert note is not None and "cpu, which one source cannot say" in note
+        assert note is not None
+        assert note.startswith(
+            "The declarations of torch, torchvision were not bound to pytorch_cuda_cu129:"
+        )
+        assert "other machines cpu, which one source cannot say" in note
