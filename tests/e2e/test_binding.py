@@ -155,7 +155,7 @@ def test_a_binding_to_the_users_own_source_is_left_alone(project: Project) -> No
         " one of the plugin's; Poetry without the plugin installs it from there."
     ) in result.stdout
     assert 'torch = {source = "pytorch"}  # ours\n' in project.pyproject.read_text()
-    assert "bound to pytorch_cuda" not in result.stdout
+    assert "]) bound to pytorch_cuda" not in result.stdout
     assert project.version_of("torch") == "2.9.0+cu129"
     works_with_the_plugin(project, "2.9.0+cu129")
 
@@ -171,4 +171,4 @@ def test_targets_that_one_source_cannot_say_are_left_unbound(project: Project) -
         " [tool.poetry-torch.targets] gives other machines cpu, which one source cannot say"
     ) in result.stdout
     assert "Would update pyproject.toml: source pytorch_cuda_cu129" in result.stdout
-    assert "bound to pytorch_cuda" not in result.stdout
+    assert "]) bound to pytorch_cuda" not in result.stdout
