@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import tomlkit
 
+from poetry_torch_plugin.core.config import declarations
 from poetry_torch_plugin.core.config import effective_index_base
 from poetry_torch_plugin.core.config import parse_requirements
 from poetry_torch_plugin.core.config import parse_toml
@@ -134,6 +135,7 @@ def install_torch(
         describe(
             plan, backend, upgrade=options.upgrade, find_env=find_env, say=say, checked=checked
         )
+        _binding_notes(plan, say)
         _login_note(plan, say, dry_run=True)
         return
     moved: list[str] = []
@@ -150,6 +152,7 @@ def install_torch(
     )
     if plan.edit.changed:
         say(f"Updated {plan.pyproject.path.name}: {what_changed(plan)}.")
+    _binding_notes(plan, say)
     _login_note(plan, say, dry_run=False)
     # the last line: what moved (installed versions before -> after) and the files written
     say(f"<info>torch ready</info> for {plan.variant.describe()}: {''.join(moved[-1:])}")
@@ -171,10 +174,19 @@ def what_changed(plan: InstallPlan) -> str:
         parts.append(f"source <info>{new.name}</info>")
     if before is None or before.written != plan.settings.written:
         parts.append(f"packages = {json.dumps(list(plan.settings.written), ensure_ascii=False)}")
+    if plan.edit.bound:
+        name = new.name if new is not None else plan.source.name
+        parts.append(f"{', '.join(plan.edit.bound)} bound to <info>{name}</info>")
     if not parts:
         name = new.name if new is not None else plan.source.name
         parts.append(f"source <info>{name}</info> entry (priority explicit)")
     return ", ".join(parts)
+
+
+def _binding_notes(plan: InstallPlan, say: Callable[[str], None]) -> None:
+    """One line for each declaration the edit left bound elsewhere or unbound."""
+    for note in plan.edit.notes:
+        say(f"<comment>{note}</comment>")
 
 
 def _login_note(plan: InstallPlan, say: Callable[[str], None], *, dry_run: bool) -> None:
@@ -260,6 +272,9 @@ def plan_install(
     # A login in --index-base, POETRY_TORCH_INDEX_BASE or index-base is never written to a
     # file: the source gets the URL without it, and this run uses it (``plan.source``).
     written = Source(source.name, without_login(source.url), "explicit") if derived else source
+    bind, unbound = binding_for(
+        current, variant, tuple(dict.fromkeys(d.name for d in declarations(pyproject.document)))
+    )
     edit = apply_install_edits(
         pyproject.document,
         source=written,
@@ -267,10 +282,35 @@ def plan_install(
         requested=requested_reqs,
         original_text=pyproject.original.decode("utf-8"),
         keep=_named_sources(current),
+        bind=bind,
     )
+    if unbound is not None:
+        edit = replace(edit, notes=(unbound, *edit.notes))
 
     updated = read_config(tomlkit.parse(edit.text))
     return InstallPlan(pyproject, variant, source, updated, edit, written.url != source.url)
+
+
+def binding_for(
+    current: TorchConfig, variant: Variant, declared: Sequence[str]
+) -> tuple[bool, str | None]:
+    """Whether to bind the family's declarations (``declared``: the names) to the one source,
+    and, when not, the line that says why.  Poetry's multiple-constraints form binds them per
+    platform already (nothing to say); targets that give other machines other builds need that
+    form, which one ``source`` key cannot say."""
+    if current.poetry_form is not None:
+        return False, None
+    others = sorted({value for _, value in current.targets if value != variant.index_name})
+    if not others:
+        return True, None
+    if not declared:
+        return False, None
+    return False, (
+        f"The declarations of {', '.join(declared)} were not bound to {variant.source_name}:"
+        f" [tool.poetry-torch.targets] gives other machines {', '.join(others)}, which one"
+        " source cannot say (to leave the plugin, write Poetry's multiple-constraints form:"
+        ' user guide, "Leaving the plugin").'
+    )
 
 
 def _named_sources(current: TorchConfig) -> frozenset[str]:
@@ -520,7 +560,7 @@ def describe(
     _say_command(backend.command(target, install), install, backend, access, say)
     say("(XXXXXXXX: each temporary folder gets a random name, and is removed after the run.)")
     if steps.edit is not None and steps.edit.changed:
-        say(f"Would update {plan.pyproject.path.name}.")
+        say(f"Would update {plan.pyproject.path.name}: {what_changed(plan)}.")
 
 
 def _say_command(
