@@ -13,7 +13,6 @@ from __future__ import annotations
 import threading
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from poetry_torch_plugin.core.lockfile import DEFAULT
@@ -27,6 +26,7 @@ from poetry_torch_plugin.core.lockfile import pythons_published
 from poetry_torch_plugin.core.lockfile import resolved_for
 from poetry_torch_plugin.core.lockfile import tag_set
 from poetry_torch_plugin.core.lockfile import wanted
+from poetry_torch_plugin.core.record import replace
 from poetry_torch_plugin.core.targets import parse_variant
 from poetry_torch_plugin.core.urls import redact
 from poetry_torch_plugin.core.variants import from_index_name
@@ -61,9 +61,9 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.core.lockfile import TorchLock
     from poetry_torch_plugin.core.lockfile import Wanted
     from poetry_torch_plugin.core.variants import Source
+    from poetry_torch_plugin.env.installed import EnvFinder
     from poetry_torch_plugin.env.installed import TargetEnv
     from poetry_torch_plugin.index.pages import Listing
-    from poetry_torch_plugin.service.settings import EnvFinder
 
 
 # uv resolutions run at once (each is one process reading a few index pages)
