@@ -355,7 +355,7 @@ NO_VERSION = "no-version"  # no version the specifier admits (detail: the newest
 NO_WHEEL = "no-wheel"  # no wheel for the target (detail: the target's short name)
 
 
-@dataclass(frozen=True)
+@record
 class Missing:
     """Why an index cannot serve one wanted package: ``kind`` is UNPUBLISHED, NO_VERSION or
     NO_WHEEL; ``str()`` says it in a few words (``torchaudio is not published on <index>``,
