@@ -172,8 +172,7 @@ class LiveIndex:
         try:
             listing = self.pages.page(f"{self.base}/{variant.index_name}", "torch")
         except IndexAccessError as exc:
-            what = str(exc).split(";", 1)[0]
-            self.note = f"{what}; judged by the facts alone (facts.json), not the index"
+            self.note = f"{exc.what}; judged by the facts alone (facts.json), not the index"
             return None
         if listing is None:
             return None
