@@ -43,6 +43,7 @@ from poetry_torch_plugin.env.runtime import RuntimeResult
 from poetry_torch_plugin.env.runtime import probe
 from poetry_torch_plugin.errors import IndexAccessError
 from poetry_torch_plugin.errors import TorchPluginError
+from poetry_torch_plugin.index.access import mirror_url
 from poetry_torch_plugin.index.pages import wanted_packages
 from poetry_torch_plugin.installer import uv
 from poetry_torch_plugin.machine.detect import detect_machine
@@ -635,7 +636,7 @@ def index_verdicts(report: Report) -> Report:
         found.append(Verdict("index-missing", ERROR, message, FIX_AUTO))
     else:
         names = ", ".join(wanted_packages(settings.packages))
-        shown = redact(source.url)
+        shown = redact(mirror_url(source.url, settings.index_base) or source.url)
         found.append(Verdict("index-ok", OK, f"{shown} has {names} for {tags.short}"))
     base = index_base_for(settings, None)
     live = LiveIndex(pages, base, settings.packages, tags)

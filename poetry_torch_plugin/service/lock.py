@@ -242,12 +242,13 @@ def _resolve_entry(
     where = f"{variant} for {platform_key}, Python {python}"
     source = source_of(settings, variant)
     inputs = _inputs(settings, variant, requires_python)
-    request = Request.for_access(
-        access_for(settings, source), tuple(settings.packages), quiet=True, verbose=verbose
-    )
+    access = access_for(settings, source)
+    request = Request.for_access(access, tuple(settings.packages), quiet=True, verbose=verbose)
     try:
         report = uv.report(target, request, foreign=(platform.uv, python))
-        lock = lock_from_report(report, inputs, lambda name: pages.page(source, name))
+        lock = lock_from_report(
+            report, inputs, lambda name: pages.page(source, name), access.as_written
+        )
     except TorchPluginError as error:
         raise _while_locking(where, error) from None
     allowed = tag_set(platform, python)
