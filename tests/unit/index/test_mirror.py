@@ -98,3 +98,31 @@ def test_a_variable_that_is_no_url_is_refused(monkeypatch: pytest.MonkeyPatch) -
         mirror_url(f"{PYTORCH}/cu129")
     assert f"{INDEX_BASE_ENV} has an unsupported URL scheme 'ftp'" in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_an_export_through_the_mirror_names_it_and_the_lock_is_left_alone() -> None:
+    from dataclasses import replace
+
+    from poetry_torch_plugin.core.formats import export_text
+    from poetry_torch_plugin.core.lockfile import LockedPackage
+    from poetry_torch_plugin.core.lockfile import LockEntry
+    from poetry_torch_plugin.core.lockfile import LockInputs
+    from poetry_torch_plugin.core.lockfile import TorchLock
+    from poetry_torch_plugin.core.lockfile import moved
+
+    wheel = "torch-2.8.0+cu129-cp312-cp312-manylinux_2_28_x86_64.whl"
+    r2 = f"https://download-r2.pytorch.org/whl/cu129/{wheel}"
+    inputs = LockInputs("pytorch_cuda_cu129", f"{PYTORCH}/cu129", ("torch",), ">=3.9")
+    torch = LockedPackage("torch", "2.8.0+cu129", True, ((wheel, "a" * 64),))
+    lock = TorchLock(inputs, inputs.content_hash(), (torch,))
+    lock = replace(lock, entries=(LockEntry("cu129", "linux-aarch64", "3.12", lock),))
+    through = moved(lock, PYTORCH, MIRROR)
+    assert through.inputs.source_url == f"{MIRROR}/cu129"
+    quoted = wheel.replace("+", "%2B")  # ``{index}/{file}``, quoted
+    assert through.packages[0].url_of(wheel, "") == f"{MIRROR}/cu129/{quoted}"
+    assert through.entries[0].lock.inputs.source_url == f"{MIRROR}/cu129"
+    assert f"--index-url {MIRROR}/cu129" in export_text(through)
+    assert lock.inputs.source_url == f"{PYTORCH}/cu129"  # the lock itself is untouched
+    # a file on another host stays where it is
+    elsewhere = replace(lock, packages=(replace(torch, urls=((wheel, r2),)),))
+    assert moved(elsewhere, PYTORCH, MIRROR).packages[0].url_of(wheel, "") == r2
