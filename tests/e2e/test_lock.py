@@ -174,10 +174,10 @@ def test_tampered_wheel_is_refused_by_hash(project: Project, index_server: Index
     assert installed_versions(project) == CU129_29
 
 
+@pytest.mark.usefixtures("cu129_installed")
 def test_changing_cuda_rewrites_the_lock_and_a_hand_edit_makes_it_stale(
     project: Project,
 ) -> None:
-    project.run("torch", "install", "--cuda", "12.9")
     assert locked_versions(project) == CU129_29
     project.run("torch", "install", "--cuda", "12.8")
     assert installed_versions(project) == CU128
@@ -306,11 +306,11 @@ def test_pylock_export_installs_with_uv(
     assert {name: installed[name].version for name in CU129_29} == CU129_29
 
 
+@pytest.mark.usefixtures("cu129_installed")
 def test_a_locked_file_the_index_no_longer_lists_says_lock_again(project: Project) -> None:
     """A fresh environment replays poetry-torch.lock, but the index's torch page no longer
     lists the locked file: not "no wheel ... matches Python 3.x ... use another Python" but the
     index no longer lists the locked build, and `poetry torch lock` (issue 23, item 3)."""
-    project.run("torch", "install", "--cuda", "12.9")
     shutil.rmtree(project.venv)
     lock = lock_of(project)
     gone = tuple(
