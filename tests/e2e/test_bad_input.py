@@ -20,11 +20,10 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 @pytest.fixture
-def installed(project: Project) -> Project:
-    """A project where cu129 is installed and configured."""
-    project.run("torch", "install", "--cuda", "12.9")
-    assert project.version_of("torch") == "2.9.0+cu129"
-    return project
+def installed(cu129_installed: Project) -> Project:
+    """A project where cu129 is installed and configured (its own copy: ``cu129_installed``)."""
+    assert cu129_installed.version_of("torch") == "2.9.0+cu129"
+    return cu129_installed
 
 
 @pytest.fixture(scope="module")
