@@ -604,6 +604,7 @@ def matrix_project(
     yield project
 
 
+@pytest.mark.xdist_group("matrix_project")  # shares a module-scoped project
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
 def test_fault_matrix(case: Case, matrix_project: Project, index_server: IndexServer) -> None:
     project = matrix_project

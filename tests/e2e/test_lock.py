@@ -223,6 +223,7 @@ def exporting(_installed_cu129: Project, real_index_server: IndexServer) -> Proj
     return _installed_cu129
 
 
+@pytest.mark.xdist_group("lock_exporting")  # shares a module-scoped project
 def test_export_installs_with_plain_pip(exporting: Project, tmp_path: Path) -> None:
     """pip reads the index the export names and follows its links."""
     project = exporting
@@ -250,6 +251,7 @@ def test_export_installs_with_plain_pip(exporting: Project, tmp_path: Path) -> N
     assert {name: installed[name].version for name in CU129_29} == CU129_29
 
 
+@pytest.mark.xdist_group("lock_exporting")  # shares a module-scoped project
 def test_pylock_export_installs_with_uv(
     exporting: Project, real_index_server: IndexServer, tmp_path: Path
 ) -> None:
