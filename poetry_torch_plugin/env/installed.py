@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING
+from typing import Protocol
 
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion
@@ -53,6 +54,13 @@ class TargetEnv:
     root: Path
     python: Path
     site_packages: tuple[Path, ...]
+
+
+class EnvFinder(Protocol):
+    """The project environment as Poetry would use it, created when missing if asked (the
+    command's, in practice: it holds Poetry's project object)."""
+
+    def __call__(self, *, create: bool) -> TargetEnv: ...
 
 
 @dataclass(frozen=True)

@@ -261,6 +261,27 @@ def has_wheel(listing: Listing, specifier: SpecifierSet, target: WheelTarget | N
     return False
 
 
+def newest_admitted(
+    listing: Listing, specifier: SpecifierSet | None, target: WheelTarget | None
+) -> str | None:
+    """The newest version (public part: ``2.8.0`` of ``2.8.0+cu129``) the page links a wheel of
+    that the specifier admits and the target installs; a final release before a pre-release
+    (the test and nightly channels publish only those).  None when there is none."""
+    found: set[Version] = set()
+    for filename, _ in listing.files:
+        try:
+            _, version, _, tags = parse_wheel_filename(filename)
+        except InvalidWheelFilename:
+            continue
+        if specifier and not specifier.contains(version, prereleases=True):
+            continue
+        if target is None or any(str(tag) in target.tags for tag in tags):
+            found.add(version)
+    finals = [version for version in found if not version.is_prerelease]
+    newest = max(finals or found, default=None)
+    return newest.public if newest is not None else None
+
+
 class IndexPages:
     """The pages of one command run, keyed by index URL and project; ``access`` gives the
     login and certificates for an index URL."""

@@ -22,7 +22,6 @@ from packaging.version import Version
 
 from poetry_torch_plugin.core.facts import mps_macos_floor
 from poetry_torch_plugin.core.facts import torch_minor
-from poetry_torch_plugin.core.fit import choose
 from poetry_torch_plugin.core.fit import judge_variant
 from poetry_torch_plugin.core.lockfile import NewerLockError
 from poetry_torch_plugin.core.machine import MPS_FIRST_MACOS
@@ -51,6 +50,8 @@ from poetry_torch_plugin.project.lockstate import lock_state
 from poetry_torch_plugin.seam.locate import locate_project_env
 from poetry_torch_plugin.service.choose import LiveIndex
 from poetry_torch_plugin.service.choose import index_base_for
+from poetry_torch_plugin.service.choose import judge_build
+from poetry_torch_plugin.service.choose import locked_here
 from poetry_torch_plugin.service.choose import pages_for
 from poetry_torch_plugin.service.choose import wheel_target
 from poetry_torch_plugin.service.plan import machine_part
@@ -640,9 +641,16 @@ def index_verdicts(report: Report) -> Report:
     base = index_base_for(settings, None)
     live = LiveIndex(pages, base, settings.packages, tags)
     torch = env.dists.get("torch")
-    choice = choose(
-        load_facts(), report.machine, (), settings.packages, torch.version if torch else None, live
+    # the same decision as `poetry torch install --cuda auto`: the lock, the index, the facts
+    choice = judge_build(
+        report.machine,
+        (),
+        settings.packages,
+        torch.version if torch else None,
+        live=live,
+        locked=locked_here(report.project.pyproject, env_target),
     )
     found += [Verdict("auto-dropped", INFO, f"--cuda auto drops {line}") for line in choice.dropped]
-    found.append(Verdict("auto-choice", INFO, f"--cuda auto picks {choice.variant}"))
+    picks = f"--cuda auto picks {choice.variant} (judged for {choice.judged_by})"
+    found.append(Verdict("auto-choice", INFO, picks))
     return replace(report, verdicts=summarized((*report.verdicts, *found), report.summary))

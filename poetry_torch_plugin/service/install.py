@@ -86,13 +86,14 @@ if TYPE_CHECKING:
 
     from poetry_torch_plugin.core.config import TorchConfig
     from poetry_torch_plugin.core.variants import Variant
+    from poetry_torch_plugin.env.installed import EnvFinder
     from poetry_torch_plugin.index.access import IndexAccess
     from poetry_torch_plugin.index.pages import IndexPages
     from poetry_torch_plugin.index.pages import Listing
     from poetry_torch_plugin.index.pages import WheelTarget
     from poetry_torch_plugin.installer.backend import Backend
     from poetry_torch_plugin.project.edits import PyProject
-    from poetry_torch_plugin.service.settings import EnvFinder
+    from poetry_torch_plugin.service.plan import MachineVerdict
 
 
 def install_torch(
@@ -104,7 +105,7 @@ def install_torch(
         _install_for(pyproject, options, find_env, say)
         return
     channel = parse_channel(options.channel) if options.channel is not None else None
-    variant, live = asked_variant(pyproject, options, find_env, say)
+    variant, live, verdict = asked_variant(pyproject, options, find_env, say)
     plan = plan_install(
         pyproject,
         variant=variant,
@@ -113,6 +114,7 @@ def install_torch(
         channel=channel,
         target=existing_env(find_env) if variant is None else None,
     )
+    plan = replace(plan, verdict=verdict)
     choice = plan.settings.choice
     if plan.local and choice is not None:
         left = "would be left" if options.dry_run else "are left"
@@ -203,6 +205,7 @@ class InstallPlan:
     # the variant is this machine's own choice (POETRY_TORCH_VARIANT, poetry.toml, auto), not
     # what pyproject.toml commits to: installed without writing pyproject.toml or the torch lock
     local: bool = False
+    verdict: MachineVerdict | None = None  # the machine verdict of the variant the command named
 
     @property
     def index_url(self) -> str:
@@ -349,6 +352,7 @@ def run_plan(plan: InstallPlan, target: TargetEnv | None, *, upgrade: bool) -> P
         edit=plan.edit,
         note=note,
         put_back=lambda target: put_back(plan.pyproject, target),
+        verdict=plan.verdict,
     )
 
 
@@ -466,6 +470,8 @@ def describe(
     access = access_for(plan.settings, plan.source)
     # the plan the install would apply, refusals included
     steps = run_plan(plan, None if str(target.root) == _NEW_ENV else target, upgrade=upgrade)
+    if steps.verdict is not None:
+        say(f"Machine verdict: {steps.verdict.summary} (judged for {steps.verdict.judged_by}).")
     wheels = None
     if steps.replay is not None and plan.local:
         say(

@@ -60,9 +60,9 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.core.lockfile import TorchLock
     from poetry_torch_plugin.core.lockfile import Wanted
     from poetry_torch_plugin.core.variants import Source
+    from poetry_torch_plugin.env.installed import EnvFinder
     from poetry_torch_plugin.env.installed import TargetEnv
     from poetry_torch_plugin.index.pages import Listing
-    from poetry_torch_plugin.service.settings import EnvFinder
 
 
 # uv resolutions run at once (each is one process reading a few index pages)

@@ -43,8 +43,8 @@ if TYPE_CHECKING:
 
     from poetry_torch_plugin.core.config import TorchConfig
     from poetry_torch_plugin.core.lockfile import TorchLock
+    from poetry_torch_plugin.env.installed import EnvFinder
     from poetry_torch_plugin.env.installed import TargetEnv
-    from poetry_torch_plugin.service.settings import EnvFinder
 
 
 WHEELHOUSE_ENV = "POETRY_TORCH_WHEELHOUSE"
