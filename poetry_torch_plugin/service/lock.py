@@ -13,8 +13,11 @@ from __future__ import annotations
 import threading
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from dataclasses import replace
 from typing import TYPE_CHECKING
+
+from packaging.utils import canonicalize_name
 
 from poetry_torch_plugin.core.lockfile import DEFAULT
 from poetry_torch_plugin.core.lockfile import LOCK_NAME
@@ -23,6 +26,7 @@ from poetry_torch_plugin.core.lockfile import PLATFORMS as KNOWN
 from poetry_torch_plugin.core.lockfile import LockEntry
 from poetry_torch_plugin.core.lockfile import fits
 from poetry_torch_plugin.core.lockfile import inputs_for
+from poetry_torch_plugin.core.lockfile import platform_of
 from poetry_torch_plugin.core.lockfile import pythons_published
 from poetry_torch_plugin.core.lockfile import resolved_for
 from poetry_torch_plugin.core.lockfile import tag_set
@@ -30,6 +34,7 @@ from poetry_torch_plugin.core.lockfile import wanted
 from poetry_torch_plugin.core.targets import parse_variant
 from poetry_torch_plugin.core.urls import redact
 from poetry_torch_plugin.core.variants import from_index_name
+from poetry_torch_plugin.env.interpreter import interpreter_of
 from poetry_torch_plugin.errors import ConfigError
 from poetry_torch_plugin.errors import IndexAccessError
 from poetry_torch_plugin.errors import TorchPluginError
@@ -47,13 +52,20 @@ from poetry_torch_plugin.project.lockstate import configured
 from poetry_torch_plugin.project.lockstate import export_project
 from poetry_torch_plugin.project.lockstate import lock_state
 from poetry_torch_plugin.project.lockstate import write_lock
+from poetry_torch_plugin.service.plan import committed_of
 from poetry_torch_plugin.service.plan import host_of
+from poetry_torch_plugin.service.plan import machine_part
 from poetry_torch_plugin.service.settings import access_for
 from poetry_torch_plugin.service.settings import source_for
+from poetry_torch_plugin.service.settings import with_choice
 
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from pathlib import Path
+
+    from packaging.requirements import Requirement
+    from packaging.version import Version
 
     from poetry_torch_plugin.core.config import TorchConfig
     from poetry_torch_plugin.core.lockfile import LockInputs
@@ -62,6 +74,7 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.core.variants import Source
     from poetry_torch_plugin.env.installed import TargetEnv
     from poetry_torch_plugin.index.pages import Listing
+    from poetry_torch_plugin.project.lockstate import LockState
     from poetry_torch_plugin.service.settings import EnvFinder
 
 
@@ -139,53 +152,227 @@ def lock_entries(
     primary: TorchLock,
     previous: TorchLock | None,
     target: TargetEnv,
+    team: Team,
     *,
     add: tuple[str, ...] = (),
     regenerate: bool = False,
     verbose: bool = False,
 ) -> TorchLock:
-    """``primary`` with every entry the project wants: those of ``previous`` whose inputs are
-    unchanged kept (unless ``regenerate``), the others resolved in parallel.  Nothing is written."""
-    added = tuple(dict.fromkeys((*(previous.added if previous else ()), *add)))
-    source = settings.source()
-    committed = source.variant if source is not None else None
-    host, host_python = host_of(primary)
-    if committed is None:
-        return primary
-    if add and host is None:
+    """``primary`` with every entry of ``team`` (its slots, all at its release): those of
+    ``previous`` whose inputs and release are unchanged kept (unless ``regenerate``), the others
+    resolved in parallel.  Nothing is written."""
+    requires_python = primary.inputs.requires_python
+    kept = {(e.variant, e.platform, e.python): e for e in (previous.entries if previous else ())}
+    host = host_of(primary)
+    if add and host[0] is None:
         raise ConfigError(
             f"--add-variant locks a variant for this machine's platform, and"
             f" {primary.resolved_for or 'this machine'} is none the lock knows"
             f" ({', '.join(KNOWN)}); {LOCK_NAME} was left as it was. Run `poetry torch lock`"
             " on such a machine, or without --add-variant."
         )
-    requires_python = primary.inputs.requires_python
-    allows = python_allows(requires_python)
-    pages = _Pages(settings)
-    kept = {(e.variant, e.platform, e.python): e for e in (previous.entries if previous else ())}
     entries: list[LockEntry] = []
     todo: list[tuple[str, str, str]] = []
-    for want in wanted(settings.targets, committed.index_name, host, added):
-        for python in _pythons(want, settings, pages, allows, requires_python):
-            if (want.variant, want.platform, python) == (committed.index_name, host, host_python):
-                continue  # the lock's first part
-            inputs = _inputs(settings, want.variant, requires_python)
-            old = kept.get((want.variant, want.platform, python))
-            if old is not None and not regenerate and old.lock.fresh_for(inputs):
-                entries.append(old)
-            else:
-                todo.append((want.variant, want.platform, python))
+    for key in team.slots:
+        if key == (team.committed, *host):
+            continue  # the lock's first part
+        inputs = _inputs(settings, key[0], requires_python)
+        old = kept.get(key)
+        same = old is not None and old.lock.fresh_for(inputs) and at_release(old.lock, team.release)
+        if old is not None and same and not regenerate:
+            entries.append(old)
+        else:
+            todo.append(key)
     if todo:
         uv = _uv()
         with ThreadPoolExecutor(max_workers=_PARALLEL) as pool:
             entries += pool.map(
                 lambda key: _resolve_entry(
-                    uv, settings, target, pages, key, requires_python, verbose
+                    uv, settings, target, team, key, requires_python, verbose
                 ),
                 todo,
             )
     entries.sort(key=lambda e: (e.variant, e.platform, tuple(map(int, e.python.split(".")))))
-    return replace(primary, entries=tuple(entries), targets=targets_text(settings), added=added)
+    return replace(
+        primary, entries=tuple(entries), targets=targets_text(settings), added=team.added
+    )
+
+
+@dataclass(frozen=True)
+class Team:
+    """What one universal lock holds: every (variant, platform, Python) slot, the first
+    part's first, and the one release of each requested package they all pin."""
+
+    committed: str  # the committed variant (index name): the first part's
+    slots: tuple[tuple[str, str, str], ...]
+    release: dict[str, str]  # canonical name -> public version ("2.9.0"), the same everywhere
+    added: tuple[str, ...]
+    pages: _Pages
+    note: str | None = None  # a newer release some entry lacks, said with the written line
+
+
+def at_release(lock: TorchLock, release: Mapping[str, str]) -> bool:
+    """Whether ``lock`` pins each package of ``release`` at that public version."""
+    found = {p.name: _public(p.version) for p in lock.packages}
+    return all(found.get(name, version) == version for name, version in release.items())
+
+
+def _public(version: str) -> str:
+    return version.split("+", 1)[0]
+
+
+def team_for(
+    settings: TorchConfig,
+    host: tuple[str | None, str | None],
+    previous: TorchLock | None,
+    add: tuple[str, ...],
+    requires_python: str,
+    fixed: Mapping[str, str] | None = None,
+) -> Team:
+    """The slots the lock holds and the release they all pin: the newest release of each
+    requested package that the index publishes for every slot, or ``fixed`` (a lock whose
+    first part is kept: adding a variant or a target moves nothing).  ConfigError, in one
+    line naming the slot, when no release is published for every slot (or ``fixed`` is not)."""
+    added = tuple(dict.fromkeys((*(previous.added if previous else ()), *add)))
+    source = settings.source()
+    assert source is not None and source.variant is not None  # (``configured`` checked)
+    committed = source.variant.index_name
+    platform, python = host
+    pages = _Pages(settings)
+    allows = python_allows(requires_python)
+    slots: list[tuple[str, str, str]] = []
+    if platform is not None and python:
+        slots.append((committed, platform, python))
+    for want in wanted(settings.targets, committed, platform, added):
+        for each in _pythons(want, settings, pages, allows, requires_python):
+            if (want.variant, want.platform, each) not in slots:
+                slots.append((want.variant, want.platform, each))
+    release: dict[str, str] = {}
+    notes: list[str] = []
+    for requirement in settings.requirements:
+        name = canonicalize_name(requirement.name)
+        chosen, note = _release_of(settings, requirement, slots, pages, (fixed or {}).get(name))
+        if chosen is not None:
+            release[name] = chosen
+        if note is not None:
+            notes.append(note)
+    return Team(committed, tuple(slots), release, added, pages, "; ".join(notes) if notes else None)
+
+
+def _release_of(
+    settings: TorchConfig,
+    requirement: Requirement,
+    slots: list[tuple[str, str, str]],
+    pages: _Pages,
+    fixed: str | None,
+) -> tuple[str | None, str | None]:
+    """(the release of one requested package every slot gets, a note when a newer one is
+    left out); (None, None) when no slot's page lists it (the resolution then says why)."""
+    from packaging.version import Version
+
+    name = canonicalize_name(requirement.name)
+    wheels: dict[str, list[tuple[Version, frozenset[str]]]] = {}
+    published: list[tuple[tuple[str, str, str], set[Version]]] = []
+    for slot in slots:
+        variant, platform_key, python = slot
+        listing = pages.page(source_of(settings, variant), name)
+        if listing is None:
+            continue
+        allowed = tag_set(PLATFORMS[platform_key], python)
+        if listing.url not in wheels:
+            wheels[listing.url] = _wheels(listing)
+        versions = {
+            version
+            for version, tags in wheels[listing.url]
+            if tags & allowed and requirement.specifier.contains(version, prereleases=True)
+        }
+        if versions:  # none at all: the resolution says why, naming the entry
+            published.append((slot, versions))
+    if not published:
+        return None, None
+    everywhere = set.intersection(*(versions for _, versions in published))
+    anywhere = set.union(*(versions for _, versions in published))
+    if fixed is not None:
+        lacking = next(
+            (slot for slot, versions in published if Version(fixed) not in versions), None
+        )
+        if lacking is None:
+            return fixed, None
+        raise ConfigError(
+            f"{LOCK_NAME} pins {name} {fixed} for every machine, and"
+            f" {redact(source_of(settings, lacking[0]).url)} publishes no {name} {fixed} for"
+            f" {_where(lacking)}; {LOCK_NAME} and pyproject.toml were left as they were."
+            " Run `poetry torch lock` to move the whole lock to a release every entry has."
+        )
+    newest = _newest(anywhere)
+    if newest is None:
+        return None, None
+    chosen = _newest(everywhere)
+    lacking = (
+        next(slot for slot, versions in published if newest not in versions)
+        if chosen != newest
+        else None
+    )
+    if chosen is None:
+        assert lacking is not None
+        raise ConfigError(
+            f"every entry of {LOCK_NAME} pins one release of {name}, and none is published for"
+            f" all of them: {redact(source_of(settings, lacking[0]).url)} publishes no {name}"
+            f" {newest} for {_where(lacking)}; {LOCK_NAME} and pyproject.toml were left as they"
+            " were. Change that entry of [tool.poetry-torch.targets] (or the packages'"
+            " versions), then run `poetry torch lock` again."
+        )
+    note = None
+    if lacking is not None:
+        note = f"{name} {newest} left out: the index has none for {_where(lacking)}"
+    return str(chosen), note
+
+
+def _wheels(listing: Listing) -> list[tuple[Version, frozenset[str]]]:
+    """(public version, wheel tags) of each wheel of its project a page lists."""
+    from packaging.utils import InvalidWheelFilename
+    from packaging.utils import parse_wheel_filename
+    from packaging.version import Version
+
+    found = []
+    for filename, _ in listing.files:
+        try:
+            name, version, _, tags = parse_wheel_filename(filename)
+        except InvalidWheelFilename:
+            continue
+        if name != canonicalize_name(listing.project):
+            continue
+        found.append((Version(version.public), frozenset(str(tag) for tag in tags)))
+    return found
+
+
+def _newest(versions: set[Version]) -> Version | None:
+    """The newest final release, else the newest pre-release (a nightly index has only those)."""
+    finals = [v for v in versions if not v.is_prerelease]
+    return max(finals or versions, default=None)
+
+
+def _where(slot: tuple[str, str, str]) -> str:
+    return f"{slot[0]} for {slot[1]}, Python {slot[2]}"
+
+
+def pinned(settings: TorchConfig, release: Mapping[str, str]) -> tuple[str, ...]:
+    """The requested packages, each narrowed to its release (``torch==2.9.0`` admits every
+    local label: ``2.9.0+cu129``, ``2.9.0+cpu``, and PyPI's ``2.9.0``)."""
+    if not release:
+        return tuple(settings.packages)
+    from copy import copy
+
+    from packaging.specifiers import SpecifierSet
+
+    found = []
+    for requirement in settings.requirements:
+        version = release.get(canonicalize_name(requirement.name))
+        if version is not None:
+            requirement = copy(requirement)
+            requirement.specifier = requirement.specifier & SpecifierSet(f"=={version}")
+        found.append(str(requirement))
+    return tuple(found)
 
 
 def _pythons(
@@ -231,7 +418,7 @@ def _resolve_entry(
     uv: UvBackend,
     settings: TorchConfig,
     target: TargetEnv,
-    pages: _Pages,
+    team: Team,
     key: tuple[str, str, str],
     requires_python: str,
     verbose: bool,
@@ -243,11 +430,11 @@ def _resolve_entry(
     source = source_of(settings, variant)
     inputs = _inputs(settings, variant, requires_python)
     request = Request.for_access(
-        access_for(settings, source), tuple(settings.packages), quiet=True, verbose=verbose
+        access_for(settings, source), pinned(settings, team.release), quiet=True, verbose=verbose
     )
     try:
         report = uv.report(target, request, foreign=(platform.uv, python))
-        lock = lock_from_report(report, inputs, lambda name: pages.page(source, name))
+        lock = lock_from_report(report, inputs, lambda name: team.pages.page(source, name))
     except TorchPluginError as error:
         raise _while_locking(where, error) from None
     allowed = tag_set(platform, python)
@@ -287,6 +474,29 @@ def universal_problem(settings: TorchConfig, lock: TorchLock) -> str | None:
     for entry in lock.entries:
         if not entry.lock.fresh_for(_inputs(settings, entry.variant, requires_python)):
             return f"{LOCK_NAME}'s entry {entry.where} is stale; {rerun}"
+    return mixed_releases(lock)
+
+
+def mixed_releases(lock: TorchLock) -> str | None:
+    """Why a universal lock's parts do not all pin one release of each requested package
+    (a hand edit, a lock an older plugin moved one part of); None when they do."""
+    first = _release(lock)
+    host, python = host_of(lock)
+    here = f"{committed_of(lock)} for {host or lock.resolved_for}, Python {python}"
+    for name, version in first.items():
+        differ = [
+            f"{e.where} ({name} {found})"
+            for e in lock.entries
+            for found in [_public(p.version) for p in e.lock.packages if p.name == name]
+            if found != version
+        ]
+        if differ:
+            more = f" and {len(differ) - 2} more" if len(differ) > 2 else ""
+            return (
+                f"{LOCK_NAME} pins {name} {version} for {here} but another release for"
+                f" {', '.join(differ[:2])}{more}: every machine of the project must get the"
+                f" same release; run `poetry torch lock` to move every entry to one."
+            )
     return None
 
 
@@ -307,43 +517,104 @@ def lock_project(
     add: tuple[str, ...] = (),
     regenerate: bool = False,
     keep: bool = False,
+    notes: list[str] | None = None,
 ) -> TorchLock:
     """Resolve the configured packages afresh for this interpreter and write the lock; with
     targets (or ``add``, variants to add), also every other entry the project wants, keeping
     those whose inputs did not change unless ``regenerate``.  Nothing is installed.
 
     ``add`` (or ``keep``: a target was added) keeps a fresh first part as it is: adding a
-    variant or a target re-resolves nothing else."""
+    variant or a target re-resolves nothing else.  ``notes`` hears a newer release that the
+    lock leaves out because some entry lacks it."""
     settings, source = configured(pyproject)
     state = lock_state(pyproject, source, settings)
     refuse_read_only(state.path)
+    lock = relocked(
+        settings,
+        state,
+        target,
+        installer,
+        verbose=verbose,
+        add=_checked_variants(add),
+        regenerate=regenerate,
+        keep=keep,
+        notes=notes,
+    )
+    write_lock(state.path, lock)
+    return lock
 
+
+def relocked(
+    settings: TorchConfig,
+    state: LockState,
+    target: TargetEnv,
+    installer: str | None = None,
+    *,
+    verbose: bool = False,
+    add: tuple[str, ...] = (),
+    regenerate: bool = False,
+    keep: bool = False,
+    notes: list[str] | None = None,
+) -> TorchLock:
+    """The lock ``lock_project`` writes, for ``settings`` and the lock as read (``state``);
+    nothing is written.  A universal lock pins one release of each requested package in
+    every part: the newest one the index publishes for all of them (``team_for``)."""
+    source = settings.source()
+    assert source is not None  # (``configured``)
     previous = state.lock
-    add = _checked_variants(add)
-    if (add or keep) and previous is not None and state.fresh and not regenerate:
-        lock = previous
-    else:
-        access = access_for(settings, source)
-        try:
+    kept = (add or keep) and previous is not None and state.fresh and not regenerate
+    access = access_for(settings, source)
+    probe = None
+    if not kept:
+        try:  # first: an index that does not answer is said for the lock, before anything
             probe = fetch_listing(access.url, "torch", access=access)
         except IndexAccessError as error:
             raise _for_the_lock(error) from None
+    team = None
+    if universal(settings, previous, add):
+        host = host_of(previous) if kept and previous is not None else _host(target)
+        fixed = _release(previous) if kept and previous is not None else None
+        team = team_for(settings, host, previous, add, state.inputs.requires_python, fixed)
+        if team.note is not None and notes is not None:
+            notes.append(team.note)
+    if kept and previous is not None:
+        lock = previous
+    else:
         backend = get_backend(installer or settings.installer)
         lock = resolve(
             backend,
             target,
             access,
             state.inputs,
-            settings.packages,
+            pinned(settings, team.release if team is not None else {}),
             verbose=verbose,
-            known={"torch": probe},
+            known={"torch": probe} if probe is not None else None,
         )
-    if universal(settings, previous, add):
+    if team is not None:
         lock = lock_entries(
-            settings, lock, previous, target, add=add, regenerate=regenerate, verbose=verbose
+            settings,
+            lock,
+            previous,
+            target,
+            team,
+            add=add,
+            regenerate=regenerate,
+            verbose=verbose,
         )
-    write_lock(state.path, lock)
     return lock
+
+
+def _host(target: TargetEnv) -> tuple[str | None, str | None]:
+    """(platform key, Python) of the environment the first part is resolved for."""
+    found = interpreter_of(target.root, target.python) if target is not None else None
+    if found is None:
+        return None, None
+    return platform_of(found.sys_platform, found.platform_machine), found.python_version
+
+
+def _release(lock: TorchLock) -> dict[str, str]:
+    """The public version of each requested package in a lock's first part."""
+    return {p.name: _public(p.version) for p in lock.packages if p.requested}
 
 
 def _for_the_lock(error: IndexAccessError) -> IndexAccessError:
@@ -399,13 +670,16 @@ def lock_or_check(
             problem = f"there is no {LOCK_NAME}; run `poetry torch lock` to write it."
         if problem is None and state.lock is not None:
             settings, _ = configured(pyproject)
-            problem = universal_problem(settings, state.lock)
+            problem = universal_problem(settings, state.lock) or _machine_problem(
+                pyproject, settings, state, find_env
+            )
         if problem is not None:
             raise ConfigError(problem)
         return f"{LOCK_NAME} matches pyproject.toml."
     _checked_variants(add)  # before the project environment is looked for (or created)
     path = pyproject.parent / LOCK_NAME
     before = path.read_bytes() if path.is_file() else None
+    notes: list[str] = []
     lock = lock_project(
         pyproject,
         find_env(create=True),
@@ -413,6 +687,7 @@ def lock_or_check(
         verbose=verbose,
         add=add,
         regenerate=regenerate,
+        notes=notes,
     )
     requested = [f"{p.name} {p.version}" for p in lock.packages if p.requested]
     files = sum(len(p.files) for p in lock.packages)
@@ -425,10 +700,28 @@ def lock_or_check(
         return line
     kinds = sorted({f"{e.variant} {e.platform}" for e in lock.entries})
     pythons = sorted({e.python for e in lock.entries}, key=lambda p: tuple(map(int, p.split("."))))
+    release = ", ".join(f"{name} {version}" for name, version in _release(lock).items())
+    left_out = f"; {'; '.join(notes)}" if notes else ""
     return (
         f"{line}, and {len(lock.entries)} entries for other machines"
-        f" ({'; '.join(kinds)}; Python {', '.join(pythons)})"
+        f" ({'; '.join(kinds)}; Python {', '.join(pythons)}), all at {release}{left_out}"
     )
+
+
+def _machine_problem(
+    pyproject: Path, settings: TorchConfig, state: LockState, find_env: EnvFinder
+) -> str | None:
+    """Why the lock holds nothing for the variant this machine is configured to install (a
+    target, ``POETRY_TORCH_VARIANT``, poetry.toml); None when it does, or when there is no
+    environment to say this machine's Python."""
+    try:
+        target = find_env(create=False)
+    except TorchPluginError:
+        return None
+    part = machine_part(state, with_choice(settings, pyproject, target), target)
+    if not part.missing:
+        return None
+    return f"{part.problem} (this machine's variant is {part.choice}); run `{part.fix}` to lock it."
 
 
 def export(
