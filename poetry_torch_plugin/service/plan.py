@@ -59,6 +59,8 @@ class Plan:
     note: str | None = None  # said before resolving afresh: why the lock is not replayed
     # puts the earlier build back when the written files must be undone; says how (a clause)
     put_back: Callable[[TargetEnv], str] | None = None
+    # a universal lock relocked whole (``replay`` is this machine's part of it), written after
+    relock: TorchLock | None = None
 
 
 @dataclass(frozen=True)
