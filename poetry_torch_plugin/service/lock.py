@@ -671,7 +671,7 @@ def lock_or_check(
         if problem is None and state.lock is not None:
             settings, _ = configured(pyproject)
             problem = universal_problem(settings, state.lock) or _machine_problem(
-                pyproject, settings, state, find_env
+                pyproject, settings, find_env
             )
         if problem is not None:
             raise ConfigError(problem)
@@ -708,9 +708,7 @@ def lock_or_check(
     )
 
 
-def _machine_problem(
-    pyproject: Path, settings: TorchConfig, state: LockState, find_env: EnvFinder
-) -> str | None:
+def _machine_problem(pyproject: Path, settings: TorchConfig, find_env: EnvFinder) -> str | None:
     """Why the lock holds nothing for the variant this machine is configured to install (a
     target, ``POETRY_TORCH_VARIANT``, poetry.toml); None when it does, or when there is no
     environment to say this machine's Python."""
@@ -718,7 +716,11 @@ def _machine_problem(
         target = find_env(create=False)
     except TorchPluginError:
         return None
-    part = machine_part(state, with_choice(settings, pyproject, target), target)
+    chosen = with_choice(settings, pyproject, target)
+    if chosen.choice is None or not chosen.choice.machine_local:
+        return None  # the committed variant: its part is the first part, or its entry
+    # (the chosen variant's entries are fresh for its own source, not the committed one)
+    part = machine_part(lock_state(pyproject, chosen.sources[0], chosen), chosen, target)
     if not part.missing:
         return None
     return f"{part.problem} (this machine's variant is {part.choice}); run `{part.fix}` to lock it."
