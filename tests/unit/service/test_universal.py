@@ -235,3 +235,76 @@ def test_export_never_lists_a_target_it_refuses() -> None:
     for key in (*target_keys(covered), *target_keys(partial)):
         lock = covered if key in target_keys(covered) else partial
         assert select(lock, key, False), key
+
+
+def test_every_entry_gets_the_newest_release_published_for_all_of_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 22 item 10 (a): one release of each requested package for the whole lock."""
+    from poetry_torch_plugin.service.lock import pinned
+    from poetry_torch_plugin.service.lock import team_for
+
+    pages(
+        monkeypatch,
+        (
+            "torch-2.9.0+cu129-cp311-cp311-manylinux_2_28_x86_64.whl",
+            "torch-2.9.1+cu129-cp311-cp311-manylinux_2_28_x86_64.whl",
+            "torch-2.9.0+cu128-cp311-cp311-manylinux_2_28_aarch64.whl",
+        ),
+    )
+    chosen = settings({"linux-aarch64": "cu128"})
+    team = team_for(chosen, ("linux-x86_64", "3.11"), None, (), "")
+    assert team.slots == (("cu129", "linux-x86_64", "3.11"), ("cu128", "linux-aarch64", "3.11"))
+    assert team.release == {"torch": "2.9.0"}  # torchvision's pages list none: unpinned
+    assert team.note == (
+        "torch 2.9.1 left out: the index has none for cu128 for linux-aarch64, Python 3.11"
+    )
+    assert pinned(chosen, team.release) == ("torch==2.9.0", "torchvision")
+    # a kept first part's release that an added entry lacks: refused, naming that entry
+    with pytest.raises(ConfigError) as info:
+        team_for(chosen, ("linux-x86_64", "3.11"), None, (), "", {"torch": "2.9.1"})
+    message = str(info.value)
+    assert "\n" not in message
+    assert "pins torch 2.9.1 for every machine" in message
+    assert "publishes no torch 2.9.1 for cu128 for linux-aarch64, Python 3.11" in message
+    assert "poetry-torch.lock and pyproject.toml were left as they were" in message
+
+
+def test_no_release_published_for_every_entry_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    from poetry_torch_plugin.service.lock import team_for
+
+    pages(
+        monkeypatch,
+        (
+            "torch-2.9.1+cu129-cp311-cp311-manylinux_2_28_x86_64.whl",
+            "torch-2.8.0+cu128-cp311-cp311-manylinux_2_28_aarch64.whl",
+        ),
+    )
+    with pytest.raises(ConfigError) as info:
+        team_for(settings({"linux-aarch64": "cu128"}), ("linux-x86_64", "3.11"), None, (), "")
+    message = str(info.value)
+    assert "\n" not in message
+    assert "pins one release of torch, and none is published for all of them" in message
+    assert "publishes no torch 2.9.1 for cu128 for linux-aarch64, Python 3.11" in message
+
+
+def test_check_names_the_entries_whose_release_differs() -> None:
+    """A lock an older plugin moved one part of (or a hand edit): ``lock --check`` fails."""
+    from poetry_torch_plugin.service.lock import mixed_releases
+
+    same = entry_lock("cu128", "linux-aarch64", "3.11")
+    package = same.lock.packages[0]
+    older = replace(
+        same,
+        python="3.12",
+        lock=replace(same.lock, packages=(replace(package, version="2.8.0+cu128"),)),
+    )
+    lock = replace(primary(), entries=(same,), targets=("linux-aarch64=cu128",))
+    assert mixed_releases(lock) is None
+    mixed = replace(lock, entries=(same, older))
+    problem = mixed_releases(mixed)
+    assert problem == (
+        "poetry-torch.lock pins torch 2.9.0 for cu129 for linux-x86_64, Python 3.11 but another"
+        " release for cu128 for linux-aarch64, Python 3.12 (torch 2.8.0): every machine of the"
+        " project must get the same release; run `poetry torch lock` to move every entry to one."
+    )
