@@ -546,21 +546,6 @@ CASES = [
         env={"PATH": "/nonexistent-poetry-torch-test"},
         edit=_append('\n[tool.poetry-torch.targets]\nmacos = "cpu"\n'),
     ),
-    # issue 22, item 10: one decision for the whole team lock
-    Case(
-        "switch-against-target",
-        ("torch", "install", "--cuda", "12.8"),
-        'asks for cu128, but [tool.poetry-torch.targets] linux-x86_64 = "cu129" chooses this'
-        " machine's build; nothing was changed. Run `poetry torch install --cuda 12.8 --for"
-        " linux-x86_64`",
-        edit=_append('\n[tool.poetry-torch.targets]\nlinux-x86_64 = "cu129"\n'),
-    ),
-    Case(
-        "lock-check-local-choice-not-locked",
-        ("torch", "lock", "--check"),
-        "holds no cu128 build for linux-x86_64",
-        env={"POETRY_TORCH_VARIANT": "cu128"},
-    ),
     Case(
         "export-unknown-target",
         ("torch", "export", "--target", "windows"),
@@ -596,6 +581,21 @@ CASES = [
         ("torch", "wheelhouse", "wheels"),
         NEWER,
         lock_edit=_newer_lock("3"),
+    ),
+    # issue 22, item 10: one decision for the whole team lock
+    Case(
+        "switch-against-target",
+        ("torch", "install", "--cuda", "12.8"),
+        'asks for cu128, but [tool.poetry-torch.targets] linux-x86_64 = "cu129" chooses this'
+        " machine's build; nothing was changed. Run `poetry torch install --cuda 12.8 --for"
+        " linux-x86_64`",
+        edit=_append('\n[tool.poetry-torch.targets]\nlinux-x86_64 = "cu129"\n'),
+    ),
+    Case(
+        "lock-check-local-choice-not-locked",
+        ("torch", "lock", "--check"),
+        "holds no cu128 build for linux-x86_64",
+        env={"POETRY_TORCH_VARIANT": "cu128"},
     ),
 ]
 
