@@ -178,7 +178,8 @@ def lock_entries(
             continue  # the lock's first part
         inputs = _inputs(settings, key[0], requires_python)
         old = kept.get(key)
-        same = old is not None and old.lock.fresh_for(inputs) and at_release(old.lock, team.release)
+        release = team.release.get(key[0], {})
+        same = old is not None and old.lock.fresh_for(inputs) and at_release(old.lock, release)
         if old is not None and same and not regenerate:
             entries.append(old)
         else:
@@ -201,11 +202,13 @@ def lock_entries(
 @dataclass(frozen=True)
 class Team:
     """What one universal lock holds: every (variant, platform, Python) slot, the first
-    part's first, and the one release of each requested package they all pin."""
+    part's first, and per variant the one release of each requested package that all of that
+    variant's slots pin (the cpu index may lag the CUDA ones: each variant moves as a whole)."""
 
     committed: str  # the committed variant (index name): the first part's
     slots: tuple[tuple[str, str, str], ...]
-    release: dict[str, str]  # canonical name -> public version ("2.9.0"), the same everywhere
+    # variant -> canonical name -> public version ("2.9.0"), the same on every platform/Python
+    release: dict[str, dict[str, str]]
     added: tuple[str, ...]
     pages: _Pages
     note: str | None = None  # a newer release some entry lacks, said with the written line
@@ -227,7 +230,7 @@ def team_for(
     previous: TorchLock | None,
     add: tuple[str, ...],
     requires_python: str,
-    fixed: Mapping[str, str] | None = None,
+    fixed: Mapping[str, Mapping[str, str]] | None = None,
 ) -> Team:
     """The slots the lock holds and the release they all pin: the newest release of each
     requested package that the index publishes for every slot, or ``fixed`` (a lock whose
@@ -247,16 +250,32 @@ def team_for(
         for each in _pythons(want, settings, pages, allows, requires_python):
             if (want.variant, want.platform, each) not in slots:
                 slots.append((want.variant, want.platform, each))
-    release: dict[str, str] = {}
+    release: dict[str, dict[str, str]] = {}
     notes: list[str] = []
-    for requirement in settings.requirements:
-        name = canonicalize_name(requirement.name)
-        chosen, note = _release_of(settings, requirement, slots, pages, (fixed or {}).get(name))
-        if chosen is not None:
-            release[name] = chosen
-        if note is not None:
-            notes.append(note)
+    for variant in dict.fromkeys(slot[0] for slot in slots):
+        mine = [slot for slot in slots if slot[0] == variant]
+        kept = (fixed or {}).get(variant, {})
+        for requirement in _anchor(settings.requirements):
+            name = canonicalize_name(requirement.name)
+            chosen, note = _release_of(settings, requirement, mine, pages, kept.get(name))
+            if chosen is not None:
+                release.setdefault(variant, {})[name] = chosen
+            if note is not None:
+                notes.append(note)
     return Team(committed, tuple(slots), release, added, pages, "; ".join(notes) if notes else None)
+
+
+def _anchor(requirements: tuple[Requirement, ...]) -> tuple[Requirement, ...]:
+    """The package whose release the lock's parts share: torch (torchvision and torchaudio
+    require one torch exactly, so they follow), else the first one named."""
+    for requirement in requirements:
+        if canonicalize_name(requirement.name) == "torch":
+            return (requirement,)
+    return requirements[:1]
+
+
+def _anchored(names: list[str]) -> str | None:
+    return "torch" if "torch" in names else (names[0] if names else None)
 
 
 def _release_of(
@@ -299,10 +318,11 @@ def _release_of(
         if lacking is None:
             return fixed, None
         raise ConfigError(
-            f"{LOCK_NAME} pins {name} {fixed} for every machine, and"
+            f"{LOCK_NAME} pins {name} {fixed} for every {lacking[0]} machine, and"
             f" {redact(source_of(settings, lacking[0]).url)} publishes no {name} {fixed} for"
             f" {_where(lacking)}; {LOCK_NAME} and pyproject.toml were left as they were."
-            " Run `poetry torch lock` to move the whole lock to a release every entry has."
+            f" Run `poetry torch lock` to move every {lacking[0]} entry to a release they all"
+            " have."
         )
     newest = _newest(anywhere)
     if newest is None:
@@ -316,8 +336,8 @@ def _release_of(
     if chosen is None:
         assert lacking is not None
         raise ConfigError(
-            f"every entry of {LOCK_NAME} pins one release of {name}, and none is published for"
-            f" all of them: {redact(source_of(settings, lacking[0]).url)} publishes no {name}"
+            f"every {lacking[0]} entry of {LOCK_NAME} pins one release of {name}, and none is"
+            f" published for all of them: {redact(source_of(settings, lacking[0]).url)} publishes no {name}"
             f" {newest} for {_where(lacking)}; {LOCK_NAME} and pyproject.toml were left as they"
             " were. Change that entry of [tool.poetry-torch.targets] (or the packages'"
             " versions), then run `poetry torch lock` again."
@@ -430,7 +450,10 @@ def _resolve_entry(
     source = source_of(settings, variant)
     inputs = _inputs(settings, variant, requires_python)
     request = Request.for_access(
-        access_for(settings, source), pinned(settings, team.release), quiet=True, verbose=verbose
+        access_for(settings, source),
+        pinned(settings, team.release.get(variant, {})),
+        quiet=True,
+        verbose=verbose,
     )
     try:
         report = uv.report(target, request, foreign=(platform.uv, python))
@@ -478,25 +501,31 @@ def universal_problem(settings: TorchConfig, lock: TorchLock) -> str | None:
 
 
 def mixed_releases(lock: TorchLock) -> str | None:
-    """Why a universal lock's parts do not all pin one release of each requested package
-    (a hand edit, a lock an older plugin moved one part of); None when they do."""
-    first = _release(lock)
+    """Why the parts of a universal lock for one variant do not all pin one release of each
+    requested package (a hand edit, a lock an older plugin moved one part of); None when they
+    do."""
     host, python = host_of(lock)
-    here = f"{committed_of(lock)} for {host or lock.resolved_for}, Python {python}"
-    for name, version in first.items():
-        differ = [
-            f"{e.where} ({name} {found})"
-            for e in lock.entries
-            for found in [_public(p.version) for p in e.lock.packages if p.name == name]
-            if found != version
-        ]
-        if differ:
-            more = f" and {len(differ) - 2} more" if len(differ) > 2 else ""
-            return (
-                f"{LOCK_NAME} pins {name} {version} for {here} but another release for"
-                f" {', '.join(differ[:2])}{more}: every machine of the project must get the"
-                f" same release; run `poetry torch lock` to move every entry to one."
-            )
+    parts = [(committed_of(lock), f"{host or lock.resolved_for}, Python {python}", lock)]
+    parts += [(e.variant, f"{e.platform}, Python {e.python}", e.lock) for e in lock.entries]
+    first: dict[tuple[str, str], tuple[str, str]] = {}  # (variant, name) -> (version, where)
+    differ: dict[tuple[str, str], list[str]] = {}
+    for variant, where, part in parts:
+        anchor = _anchored([p.name for p in part.packages if p.requested])
+        for package in part.packages:
+            if package.name != anchor:
+                continue
+            key, version = (variant, package.name), _public(package.version)
+            seen = first.setdefault(key, (version, where))
+            if seen[0] != version:
+                differ.setdefault(key, []).append(f"{where} ({package.name} {version})")
+    for (variant, name), others in differ.items():
+        version, where = first[(variant, name)]
+        more = f" and {len(others) - 2} more" if len(others) > 2 else ""
+        return (
+            f"{LOCK_NAME} pins {name} {version} for {variant} on {where} but another release"
+            f" for {variant} on {', '.join(others[:2])}{more}: every machine of one variant"
+            " must get the same release; run `poetry torch lock` to move them to one."
+        )
     return None
 
 
@@ -571,9 +600,9 @@ def relocked(
         except IndexAccessError as error:
             raise _for_the_lock(error) from None
     team = None
-    if universal(settings, previous, add):
+    if universal(settings, previous, add) and source.variant is not None:
         host = host_of(previous) if kept and previous is not None else _host(target)
-        fixed = _release(previous) if kept and previous is not None else None
+        fixed = releases_of(previous) if kept and previous is not None else None
         team = team_for(settings, host, previous, add, state.inputs.requires_python, fixed)
         if team.note is not None and notes is not None:
             notes.append(team.note)
@@ -586,7 +615,7 @@ def relocked(
             target,
             access,
             state.inputs,
-            pinned(settings, team.release if team is not None else {}),
+            pinned(settings, team.release.get(team.committed, {}) if team else {}),
             verbose=verbose,
             known={"torch": probe} if probe is not None else None,
         )
@@ -612,9 +641,18 @@ def _host(target: TargetEnv) -> tuple[str | None, str | None]:
     return platform_of(found.sys_platform, found.platform_machine), found.python_version
 
 
-def _release(lock: TorchLock) -> dict[str, str]:
-    """The public version of each requested package in a lock's first part."""
-    return {p.name: _public(p.version) for p in lock.packages if p.requested}
+def releases_of(lock: TorchLock) -> dict[str, dict[str, str]]:
+    """Per variant, the public version of each requested package its parts pin (the first
+    part, then the entries; the first seen wins)."""
+    found: dict[str, dict[str, str]] = {}
+    parts = [(committed_of(lock), lock), *((e.variant, e.lock) for e in lock.entries)]
+    for variant, part in parts:
+        mine = found.setdefault(variant, {})
+        anchor = _anchored([p.name for p in part.packages if p.requested])
+        for package in part.packages:
+            if package.name == anchor:
+                mine.setdefault(package.name, _public(package.version))
+    return found
 
 
 def _for_the_lock(error: IndexAccessError) -> IndexAccessError:
@@ -700,11 +738,15 @@ def lock_or_check(
         return line
     kinds = sorted({f"{e.variant} {e.platform}" for e in lock.entries})
     pythons = sorted({e.python for e in lock.entries}, key=lambda p: tuple(map(int, p.split("."))))
-    release = ", ".join(f"{name} {version}" for name, version in _release(lock).items())
+    release = "; ".join(
+        f"{variant} at {', '.join(f'{name} {version}' for name, version in pins.items())}"
+        for variant, pins in sorted(releases_of(lock).items())
+    )
     left_out = f"; {'; '.join(notes)}" if notes else ""
     return (
         f"{line}, and {len(lock.entries)} entries for other machines"
-        f" ({'; '.join(kinds)}; Python {', '.join(pythons)}), all at {release}{left_out}"
+        f" ({'; '.join(kinds)}; Python {', '.join(pythons)}); one release per variant:"
+        f" {release}{left_out}"
     )
 
 

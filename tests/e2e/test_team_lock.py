@@ -21,6 +21,7 @@ import pytest
 from poetry_torch_plugin.core.lockfile import LOCK_NAME
 from poetry_torch_plugin.project.lockstate import read_lock
 from poetry_torch_plugin.project.lockstate import write_lock
+from poetry_torch_plugin.service.plan import committed_of
 from tests.e2e.test_universal_lock import HERE
 from tests.e2e.test_universal_lock import no_gpu  # noqa: F401  (a fixture)
 from tests.e2e.test_universal_lock import one_error
@@ -68,7 +69,7 @@ def releases(project: Project) -> dict[tuple[str, str, str], str]:
         for e in lock.entries
     }
     first = next(p.version for p in lock.packages if p.name == "torch")
-    found[("first", "", lock.resolved_for)] = first
+    found[(committed_of(lock), "first part", lock.resolved_for)] = first
     return found
 
 
@@ -87,20 +88,37 @@ def test_a_newer_release_moves_every_entry_of_the_team_lock_together(
     assert {version.split("+")[0] for version in before.values()} == {"2.9.0"}
     old_lock = read_lock(project.root / LOCK_NAME)
 
-    # the index publishes 2.9.1 for cu129 only: the cpu entries lack it, so nothing moves
+    # the index publishes 2.9.1 for cu129, but not for every Python: nothing moves, and the
+    # line says which entry lacks it
+    from tests.support.platform_wheels import platform_wheel
+
     index.publish_newer("cu129")
+    py = "310" if HERE != "3.10" else "311"
+    lacking = platform_wheel(index.universe, "cu129", "torch", py, "manylinux_2_28_x86_64", "2.9.1")
+    lacking.rename(lacking.with_name(lacking.name + ".away"))
     held = project.run("torch", "lock")
-    assert "all at torch 2.9.0" in held.stdout, held.stdout
-    assert "torch 2.9.1 left out: the index has none for cpu for linux-x86_64" in held.stdout
+    assert "one release per variant: cpu at torch 2.9.0; cu129 at torch 2.9.0" in held.stdout
+    assert (
+        f"torch 2.9.1 left out: the index has none for cu129 for linux-x86_64, Python"
+        f" {py[0]}.{py[1:]}" in held.stdout
+    ), held.stdout
     assert releases(project) == before
     project.run("torch", "lock", "--check")
 
-    # and for cpu too: `poetry torch lock` moves every entry, not only this Python's part
-    index.publish_newer("cpu")
+    # once it has it for every Python: every cu129 entry moves, not only this Python's part
+    lacking.with_name(lacking.name + ".away").rename(lacking)
     moved = project.run("torch", "lock")
-    assert "all at torch 2.9.1, torchaudio 2.9.1, torchvision 0.24.1" in moved.stdout, moved.stdout
+    assert "cpu at torch 2.9.0; cu129 at torch 2.9.1" in moved.stdout, moved.stdout
     after = releases(project)
     assert set(after) == set(before)
+    assert {v for k, v in after.items() if k[0] == "cu129"} == {"2.9.1+cu129"}, after
+    assert {v for k, v in after.items() if k[0] == "cpu"} == {"2.9.0+cpu"}, after
+    project.run("torch", "lock", "--check")
+
+    # and the cpu index too (the no-gpu machines): every cpu entry moves with it
+    index.publish_newer("cpu")
+    project.run("torch", "lock")
+    after = releases(project)
     assert {version.split("+")[0] for version in after.values()} == {"2.9.1"}, after
     assert "matches" in project.run("torch", "lock", "--check").stdout
 
@@ -108,13 +126,14 @@ def test_a_newer_release_moves_every_entry_of_the_team_lock_together(
     # in one line naming them, and `poetry torch lock` puts it right
     new_lock = read_lock(project.root / LOCK_NAME)
     assert old_lock is not None and new_lock is not None
-    stale = next(e for e in old_lock.entries if (e.variant, e.python) == ("cpu", HERE))
+    stale = next(e for e in old_lock.entries if e.variant == "cpu" and e.python != HERE)
     mixed = tuple(stale if e.where == stale.where else e for e in new_lock.entries)
     write_lock(project.root / LOCK_NAME, replace(new_lock, entries=mixed))
     line = one_error(project.run("torch", "lock", "--check", check=False))
-    assert "pins torch 2.9.1 for cu129 for linux-x86_64" in line, line
-    assert f"cpu for linux-x86_64, Python {HERE} (torch 2.9.0)" in line, line
-    assert "run `poetry torch lock` to move every entry to one" in line
+    assert "poetry-torch.lock pins torch 2.9." in line, line
+    assert "but another release for cpu on linux-x86_64, Python 3.1" in line, line
+    assert "every machine of one variant must get the same release" in line
+    assert "run `poetry torch lock` to move them to one" in line
     project.run("torch", "lock")
     assert {v.split("+")[0] for v in releases(project).values()} == {"2.9.1"}
     project.run("torch", "lock", "--check")

@@ -240,7 +240,8 @@ def test_export_never_lists_a_target_it_refuses() -> None:
 def test_every_entry_gets_the_newest_release_published_for_all_of_them(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Issue 22 item 10 (a): one release of each requested package for the whole lock."""
+    """Issue 22 item 10 (a): one release of each requested package for every part of one
+    variant; each variant moves as a whole (the cpu index may lag the CUDA ones)."""
     from poetry_torch_plugin.service.lock import pinned
     from poetry_torch_plugin.service.lock import team_for
 
@@ -249,24 +250,32 @@ def test_every_entry_gets_the_newest_release_published_for_all_of_them(
         (
             "torch-2.9.0+cu129-cp311-cp311-manylinux_2_28_x86_64.whl",
             "torch-2.9.1+cu129-cp311-cp311-manylinux_2_28_x86_64.whl",
-            "torch-2.9.0+cu128-cp311-cp311-manylinux_2_28_aarch64.whl",
+            "torch-2.9.0+cu129-cp311-cp311-manylinux_2_28_aarch64.whl",
+            "torch-2.8.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl",
+            "torch-2.8.0+cpu-cp311-cp311-manylinux_2_28_aarch64.whl",
         ),
     )
-    chosen = settings({"linux-aarch64": "cu128"})
+    chosen = settings({"linux-aarch64": "cu129", "no-gpu": "cpu"})
     team = team_for(chosen, ("linux-x86_64", "3.11"), None, (), "")
-    assert team.slots == (("cu129", "linux-x86_64", "3.11"), ("cu128", "linux-aarch64", "3.11"))
-    assert team.release == {"torch": "2.9.0"}  # torchvision's pages list none: unpinned
+    assert set(team.slots) == {
+        ("cu129", "linux-x86_64", "3.11"),
+        ("cu129", "linux-aarch64", "3.11"),
+        ("cpu", "linux-x86_64", "3.11"),
+        ("cpu", "linux-aarch64", "3.11"),
+    }
+    # torchvision's pages list none: unpinned; cpu at its own release
+    assert team.release == {"cu129": {"torch": "2.9.0"}, "cpu": {"torch": "2.8.0"}}
     assert team.note == (
-        "torch 2.9.1 left out: the index has none for cu128 for linux-aarch64, Python 3.11"
+        "torch 2.9.1 left out: the index has none for cu129 for linux-aarch64, Python 3.11"
     )
-    assert pinned(chosen, team.release) == ("torch==2.9.0", "torchvision")
-    # a kept first part's release that an added entry lacks: refused, naming that entry
+    assert pinned(chosen, team.release["cu129"]) == ("torch==2.9.0", "torchvision")
+    # a kept lock's release that an added entry lacks: refused, naming that entry
     with pytest.raises(ConfigError) as info:
-        team_for(chosen, ("linux-x86_64", "3.11"), None, (), "", {"torch": "2.9.1"})
+        team_for(chosen, ("linux-x86_64", "3.11"), None, (), "", {"cu129": {"torch": "2.9.1"}})
     message = str(info.value)
     assert "\n" not in message
-    assert "pins torch 2.9.1 for every machine" in message
-    assert "publishes no torch 2.9.1 for cu128 for linux-aarch64, Python 3.11" in message
+    assert "pins torch 2.9.1 for every cu129 machine" in message
+    assert "publishes no torch 2.9.1 for cu129 for linux-aarch64, Python 3.11" in message
     assert "poetry-torch.lock and pyproject.toml were left as they were" in message
 
 
@@ -277,15 +286,15 @@ def test_no_release_published_for_every_entry_is_one_line(monkeypatch: pytest.Mo
         monkeypatch,
         (
             "torch-2.9.1+cu129-cp311-cp311-manylinux_2_28_x86_64.whl",
-            "torch-2.8.0+cu128-cp311-cp311-manylinux_2_28_aarch64.whl",
+            "torch-2.8.0+cu129-cp311-cp311-manylinux_2_28_aarch64.whl",
         ),
     )
     with pytest.raises(ConfigError) as info:
-        team_for(settings({"linux-aarch64": "cu128"}), ("linux-x86_64", "3.11"), None, (), "")
+        team_for(settings({"linux-aarch64": "cu129"}), ("linux-x86_64", "3.11"), None, (), "")
     message = str(info.value)
     assert "\n" not in message
-    assert "pins one release of torch, and none is published for all of them" in message
-    assert "publishes no torch 2.9.1 for cu128 for linux-aarch64, Python 3.11" in message
+    assert "every cu129 entry of poetry-torch.lock pins one release of torch, and none" in message
+    assert "publishes no torch 2.9.1 for cu129 for linux-aarch64, Python 3.11" in message
 
 
 def test_check_names_the_entries_whose_release_differs() -> None:
@@ -301,10 +310,11 @@ def test_check_names_the_entries_whose_release_differs() -> None:
     )
     lock = replace(primary(), entries=(same,), targets=("linux-aarch64=cu128",))
     assert mixed_releases(lock) is None
-    mixed = replace(lock, entries=(same, older))
-    problem = mixed_releases(mixed)
+    # another variant at another release is fine: each variant moves as a whole
+    assert mixed_releases(replace(lock, entries=(older,))) is None
+    problem = mixed_releases(replace(lock, entries=(same, older)))
     assert problem == (
-        "poetry-torch.lock pins torch 2.9.0 for cu129 for linux-x86_64, Python 3.11 but another"
-        " release for cu128 for linux-aarch64, Python 3.12 (torch 2.8.0): every machine of the"
-        " project must get the same release; run `poetry torch lock` to move every entry to one."
+        "poetry-torch.lock pins torch 2.9.0 for cu128 on linux-aarch64, Python 3.11 but another"
+        " release for cu128 on linux-aarch64, Python 3.12 (torch 2.8.0): every machine of one"
+        " variant must get the same release; run `poetry torch lock` to move them to one."
     )
