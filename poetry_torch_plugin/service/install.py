@@ -408,7 +408,7 @@ def execute_install(
         # a team lock moves whole: every entry to the release this machine gets
         refuse_read_only(state.path)
         if say is not None:
-            say(f"Resolving every entry of {LOCK_NAME} (one release for every machine)")
+            say(f"Resolving every entry of {LOCK_NAME} (one torch release per variant)")
         whole = relocked(plan.settings, state, target, verbose=verbose)
         steps = replace(steps, replay=own_part(whole, target), relock=whole)
     # every file this command may write must be writable before the environment changes

@@ -202,7 +202,7 @@ def lock_entries(
 @dataclass(frozen=True)
 class Team:
     """What one universal lock holds: every (variant, platform, Python) slot, the first
-    part's first, and per variant the one release of each requested package that all of that
+    part's first, and per variant the one torch release (``_anchor``) that all of that
     variant's slots pin (the cpu index may lag the CUDA ones: each variant moves as a whole)."""
 
     committed: str  # the committed variant (index name): the first part's
@@ -232,8 +232,8 @@ def team_for(
     requires_python: str,
     fixed: Mapping[str, Mapping[str, str]] | None = None,
 ) -> Team:
-    """The slots the lock holds and the release they all pin: the newest release of each
-    requested package that the index publishes for every slot, or ``fixed`` (a lock whose
+    """The slots the lock holds and the release they all pin: per variant, the newest release of
+    torch (``_anchor``) that the index publishes for every slot, or ``fixed`` (a lock whose
     first part is kept: adding a variant or a target moves nothing).  ConfigError, in one
     line naming the slot, when no release is published for every slot (or ``fixed`` is not)."""
     added = tuple(dict.fromkeys((*(previous.added if previous else ()), *add)))
@@ -501,8 +501,8 @@ def universal_problem(settings: TorchConfig, lock: TorchLock) -> str | None:
 
 
 def mixed_releases(lock: TorchLock) -> str | None:
-    """Why the parts of a universal lock for one variant do not all pin one release of each
-    requested package (a hand edit, a lock an older plugin moved one part of); None when they
+    """Why the parts of a universal lock for one variant do not all pin one torch release
+    (``_anchor``) (a hand edit, a lock an older plugin moved one part of); None when they
     do."""
     host, python = host_of(lock)
     parts = [(committed_of(lock), f"{host or lock.resolved_for}, Python {python}", lock)]
@@ -586,8 +586,8 @@ def relocked(
     notes: list[str] | None = None,
 ) -> TorchLock:
     """The lock ``lock_project`` writes, for ``settings`` and the lock as read (``state``);
-    nothing is written.  A universal lock pins one release of each requested package in
-    every part: the newest one the index publishes for all of them (``team_for``)."""
+    nothing is written.  A universal lock pins one torch release in every part of a
+    variant: the newest one the index publishes for all of them (``team_for``)."""
     source = settings.source()
     assert source is not None  # (``configured``)
     previous = state.lock
@@ -642,7 +642,7 @@ def _host(target: TargetEnv) -> tuple[str | None, str | None]:
 
 
 def releases_of(lock: TorchLock) -> dict[str, dict[str, str]]:
-    """Per variant, the public version of each requested package its parts pin (the first
+    """Per variant, the public version of torch (``_anchor``) its parts pin (the first
     part, then the entries; the first seen wins)."""
     found: dict[str, dict[str, str]] = {}
     parts = [(committed_of(lock), lock), *((e.variant, e.lock) for e in lock.entries)]
