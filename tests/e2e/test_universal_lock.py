@@ -293,15 +293,16 @@ def test_machine_local_choice_must_be_locked_and_adding_one_keeps_the_rest(
     project.run("install", extra_env=cu128)  # the entry is fresh again: replayed
     assert project.version_of("torchaudio") == "2.9.0+cu128"
 
-    # a plain lock keeps the added variant and one release: cu129 has no 2.9.1, so nothing
-    # moves; once it has, every entry moves together, the added variant's included
-    project.run("torch", "lock")
-    assert entries(project)[("cu128", "linux-aarch64", "3.12")]["torch"] == "2.9.0+cu128"
-    fresh_platform_index.publish_newer("cu129")
+    # a plain lock keeps the added variant and moves each variant as a whole: every cu128
+    # entry (both platforms) to 2.9.1, cu129 (no 2.9.1 yet) stays; then cu129 moves too
     project.run("torch", "lock")
     moved = entries(project)
     assert moved[("cu128", "linux-aarch64", "3.12")]["torch"] == "2.9.1+cu128"
     assert moved[("cu128", "linux-x86_64", HERE)]["torch"] == "2.9.1+cu128"
+    assert moved[("cu129", "linux-x86_64", HERE)]["torch"] == "2.9.0+cu129"
+    fresh_platform_index.publish_newer("cu129")
+    project.run("torch", "lock")
+    moved = entries(project)
     assert moved[("cu129", "linux-x86_64", HERE)]["torch"] == "2.9.1+cu129"
 
     # a targets change makes --check fail in one line until the lock is refreshed
