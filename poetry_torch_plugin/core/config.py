@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import re
 
-from dataclasses import dataclass
 from dataclasses import field
 from typing import TYPE_CHECKING
 from typing import Any
@@ -21,6 +20,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion
 from packaging.version import Version
 
+from poetry_torch_plugin.core.record import record
 from poetry_torch_plugin.core.targets import parse_variant
 from poetry_torch_plugin.core.targets import read_targets
 from poetry_torch_plugin.core.variants import Source
@@ -72,7 +72,7 @@ _RUNTIME_PATTERN = re.compile(
 )
 
 
-@dataclass(frozen=True)
+@record
 class TorchConfig:
     """What pyproject.toml says about torch.
 
@@ -364,7 +364,7 @@ _TOKEN = re.compile(r"(\^|~=|~|===|==|!=|>=|<=|>|<|=)?\s*([^\s,<>=!~^]+)")
 _RELEASE = re.compile(r"^v?(\d+)(?:\.(\d+))?(?:\.(\d+))?")
 
 
-@dataclass(frozen=True)
+@record
 class Declaration:
     """One place that declares a family package; ``alternatives`` when it lists several
     different versions for different environments (Poetry's multiple-constraints form)."""

@@ -16,12 +16,12 @@ import ssl
 import urllib.parse
 import urllib.request
 
-from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 from poetry_torch_plugin.core.config import env_flag
+from poetry_torch_plugin.core.record import record
 from poetry_torch_plugin.core.urls import is_loopback
 from poetry_torch_plugin.core.urls import redact
 from poetry_torch_plugin.core.urls import split_login
@@ -37,7 +37,7 @@ ALLOW_HTTP_ENV = "POETRY_TORCH_ALLOW_HTTP"
 _PIP_PASSTHROUGH = ("cert", "client-cert", "proxy")
 
 
-@dataclass(frozen=True)
+@record
 class IndexAccess:
     """An index URL without secrets, plus what is needed to reach it."""
 

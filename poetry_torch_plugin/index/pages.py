@@ -21,7 +21,6 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from packaging.requirements import InvalidRequirement
@@ -31,6 +30,7 @@ from packaging.utils import canonicalize_name
 from packaging.utils import parse_wheel_filename
 from packaging.version import Version
 
+from poetry_torch_plugin.core.record import record
 from poetry_torch_plugin.core.urls import redact
 from poetry_torch_plugin.errors import AccessRefusedError
 from poetry_torch_plugin.errors import IndexAccessError
@@ -60,7 +60,7 @@ def source_url(index_base: str, variant: Variant) -> str:
     return f"{index_base.rstrip('/')}/{variant.index_name}"
 
 
-@dataclass(frozen=True)
+@record
 class Listing:
     """The wheels an index publishes for one project."""
 
@@ -210,7 +210,7 @@ def fetch_requires(
     return None
 
 
-@dataclass(frozen=True)
+@record
 class WheelTarget:
     """The interpreter the packages are for: its wheel tags, most specific first, and a short
     name for messages (``cp312 linux_x86_64``)."""
@@ -259,6 +259,27 @@ def has_wheel(listing: Listing, specifier: SpecifierSet, target: WheelTarget | N
         if target is None or any(str(tag) in target.tags for tag in tags):
             return True
     return False
+
+
+def newest_admitted(
+    listing: Listing, specifier: SpecifierSet | None, target: WheelTarget | None
+) -> str | None:
+    """The newest version (public part: ``2.8.0`` of ``2.8.0+cu129``) the page links a wheel of
+    that the specifier admits and the target installs; a final release before a pre-release
+    (the test and nightly channels publish only those).  None when there is none."""
+    found: set[Version] = set()
+    for filename, _ in listing.files:
+        try:
+            _, version, _, tags = parse_wheel_filename(filename)
+        except InvalidWheelFilename:
+            continue
+        if specifier and not specifier.contains(version, prereleases=True):
+            continue
+        if target is None or any(str(tag) in target.tags for tag in tags):
+            found.add(version)
+    finals = [version for version in found if not version.is_prerelease]
+    newest = max(finals or found, default=None)
+    return newest.public if newest is not None else None
 
 
 class IndexPages:

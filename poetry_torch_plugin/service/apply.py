@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import tempfile
 
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
 
 from poetry_torch_plugin.core.lockfile import carried
+from poetry_torch_plugin.core.record import replace
 from poetry_torch_plugin.core.urls import redact
 from poetry_torch_plugin.env.installed import HOOK_WAIT
 from poetry_torch_plugin.env.installed import exclusive

@@ -14,7 +14,6 @@ import threading
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from packaging.utils import canonicalize_name
@@ -31,6 +30,7 @@ from poetry_torch_plugin.core.lockfile import pythons_published
 from poetry_torch_plugin.core.lockfile import resolved_for
 from poetry_torch_plugin.core.lockfile import tag_set
 from poetry_torch_plugin.core.lockfile import wanted
+from poetry_torch_plugin.core.record import replace
 from poetry_torch_plugin.core.targets import parse_variant
 from poetry_torch_plugin.core.urls import redact
 from poetry_torch_plugin.core.variants import from_index_name
@@ -72,10 +72,10 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.core.lockfile import TorchLock
     from poetry_torch_plugin.core.lockfile import Wanted
     from poetry_torch_plugin.core.variants import Source
+    from poetry_torch_plugin.env.installed import EnvFinder
     from poetry_torch_plugin.env.installed import TargetEnv
     from poetry_torch_plugin.index.pages import Listing
     from poetry_torch_plugin.project.lockstate import LockState
-    from poetry_torch_plugin.service.settings import EnvFinder
 
 
 # uv resolutions run at once (each is one process reading a few index pages)

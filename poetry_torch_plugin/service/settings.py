@@ -8,10 +8,10 @@ at module top they would load machine/*, ctypes, core.fit and core.facts into ev
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import TYPE_CHECKING
 from typing import Protocol
 
+from poetry_torch_plugin.core.record import replace
 from poetry_torch_plugin.errors import ConfigError
 
 
@@ -38,13 +38,6 @@ class Reporter(Protocol):
     def line(self, text: str) -> None: ...
 
     def detail(self, text: str) -> None: ...
-
-
-class EnvFinder(Protocol):
-    """The project environment as Poetry would use it, created when missing if asked (the
-    command's, in practice: it holds Poetry's project object)."""
-
-    def __call__(self, *, create: bool) -> TargetEnv: ...
 
 
 def _no_source_error() -> ConfigError:
@@ -144,7 +137,7 @@ def with_choice(
         pyproject=settings.variant,
         source=configured.variant if configured is not None else None,
         source_name=configured.name if configured is not None else None,
-        auto=lambda: _auto(settings, target, machine),
+        auto=lambda: _auto(settings, pyproject, target, machine),
         target=matched,
         target_where=_target_where(settings, matched),
     )
@@ -222,15 +215,35 @@ def matching_target(
 
 
 def _auto(
-    settings: TorchConfig, target: TargetEnv | None, machine: Callable[[], Machine]
+    settings: TorchConfig,
+    pyproject: Path,
+    target: TargetEnv | None,
+    machine: Callable[[], Machine],
 ) -> tuple[Variant, str]:
-    """The hardware rules of ``--cuda auto``, for this machine (an installed torch keeps its
-    release, as with ``--cuda auto``)."""
-    from poetry_torch_plugin.core.fit import choose
-    from poetry_torch_plugin.data import load_facts
+    """``auto`` by the same rule as ``--cuda auto`` (``service.choose.judge_build``): the
+    builds a fresh poetry-torch.lock pins, else what the index publishes that the project
+    admits, else the facts when the index cannot be read; an installed torch keeps its release
+    only in that last case."""
+    from poetry_torch_plugin.core.variants import channel_base
     from poetry_torch_plugin.env.installed import installed_distributions
+    from poetry_torch_plugin.service.choose import LiveIndex
+    from poetry_torch_plugin.service.choose import index_base_for
+    from poetry_torch_plugin.service.choose import judge_build
+    from poetry_torch_plugin.service.choose import locked_here
+    from poetry_torch_plugin.service.choose import pages_for
+    from poetry_torch_plugin.service.choose import wheel_target
 
     dist = installed_distributions(target.site_packages).get("torch") if target else None
-    written = settings.written if settings.has_tool_table else ()
-    choice = choose(load_facts(), machine(), (), written, dist.version if dist else None)
-    return choice.variant, choice.reason
+    wanted = settings.packages if settings.has_tool_table else ()
+    base = channel_base(index_base_for(settings, None), "stable")
+    live = LiveIndex(pages_for(settings), base, settings.packages, wheel_target(target))
+    verdict = judge_build(
+        machine(),
+        (),
+        wanted,
+        dist.version if dist else None,
+        live=live,
+        locked=locked_here(pyproject, target),
+    )
+    reason = verdict.reason if verdict.note is None else f"{verdict.reason}; {verdict.note}"
+    return verdict.variant, reason

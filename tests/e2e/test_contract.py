@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import pytest
 
+from poetry_torch_plugin.core.record import replace
 from tests.support.toml import loads
 
 

@@ -174,6 +174,7 @@ def _newer_lock(version: str) -> Callable[[str], str]:
 
 
 NEWER = "poetry self add poetry-torch-plugin@latest"
+SYNTHETIC = Path(__file__).resolve().parents[1] / "fixtures" / "synthetic"
 
 X86 = "markers = \"sys_platform == 'linux' and platform_machine == 'x86_64'\""
 ARM = "markers = \"sys_platform == 'linux' and platform_machine == 'aarch64'\""
@@ -581,6 +582,12 @@ CASES = [
         ("torch", "wheelhouse", "wheels"),
         NEWER,
         lock_edit=_newer_lock("3"),
+    ),
+    Case(
+        "exact-release-arch",
+        ("torch", "install", "--cuda", "12.8"),
+        "(torch 2.8.0 on the index) cannot run on this machine",
+        env={"POETRY_TORCH_FAKE_MACHINE": str(SYNTHETIC / "fake-machine-gtx1080ti.json")},
     ),
     # issue 22, item 10: one decision for the whole team lock
     Case(

@@ -8,7 +8,6 @@ import shutil
 import subprocess
 import venv
 
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import pytest
@@ -16,6 +15,7 @@ import pytest
 from poetry_torch_plugin.core.lockfile import LOCK_NAME
 from poetry_torch_plugin.core.lockfile import LockedPackage
 from poetry_torch_plugin.core.lockfile import TorchLock
+from poetry_torch_plugin.core.record import replace
 from poetry_torch_plugin.env.installed import installed_distributions
 from poetry_torch_plugin.project.lockstate import read_lock
 from poetry_torch_plugin.project.lockstate import write_lock
