@@ -13,7 +13,6 @@ from __future__ import annotations
 import threading
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from packaging.utils import canonicalize_name
@@ -30,7 +29,15 @@ from poetry_torch_plugin.core.lockfile import pythons_published
 from poetry_torch_plugin.core.lockfile import resolved_for
 from poetry_torch_plugin.core.lockfile import tag_set
 from poetry_torch_plugin.core.lockfile import wanted
+from poetry_torch_plugin.core.record import record
 from poetry_torch_plugin.core.record import replace
+from poetry_torch_plugin.core.release import anchor
+from poetry_torch_plugin.core.release import anchored
+from poetry_torch_plugin.core.release import at_release
+from poetry_torch_plugin.core.release import newest
+from poetry_torch_plugin.core.release import pinned
+from poetry_torch_plugin.core.release import public_version
+from poetry_torch_plugin.core.release import wheels_of
 from poetry_torch_plugin.core.targets import parse_variant
 from poetry_torch_plugin.core.urls import redact
 from poetry_torch_plugin.core.variants import from_index_name
@@ -199,7 +206,7 @@ def lock_entries(
     )
 
 
-@dataclass(frozen=True)
+@record
 class Team:
     """What one universal lock holds: every (variant, platform, Python) slot, the first
     part's first, and per variant the one torch release (``_anchor``) that all of that
@@ -212,16 +219,6 @@ class Team:
     added: tuple[str, ...]
     pages: _Pages
     note: str | None = None  # a newer release some entry lacks, said with the written line
-
-
-def at_release(lock: TorchLock, release: Mapping[str, str]) -> bool:
-    """Whether ``lock`` pins each package of ``release`` at that public version."""
-    found = {p.name: _public(p.version) for p in lock.packages}
-    return all(found.get(name, version) == version for name, version in release.items())
-
-
-def _public(version: str) -> str:
-    return version.split("+", 1)[0]
 
 
 def team_for(
@@ -255,7 +252,7 @@ def team_for(
     for variant in dict.fromkeys(slot[0] for slot in slots):
         mine = [slot for slot in slots if slot[0] == variant]
         kept = (fixed or {}).get(variant, {})
-        for requirement in _anchor(settings.requirements):
+        for requirement in anchor(settings.requirements):
             name = canonicalize_name(requirement.name)
             chosen, note = _release_of(settings, requirement, mine, pages, kept.get(name))
             if chosen is not None:
@@ -263,19 +260,6 @@ def team_for(
             if note is not None:
                 notes.append(note)
     return Team(committed, tuple(slots), release, added, pages, "; ".join(notes) if notes else None)
-
-
-def _anchor(requirements: tuple[Requirement, ...]) -> tuple[Requirement, ...]:
-    """The package whose release the lock's parts share: torch (torchvision and torchaudio
-    require one torch exactly, so they follow), else the first one named."""
-    for requirement in requirements:
-        if canonicalize_name(requirement.name) == "torch":
-            return (requirement,)
-    return requirements[:1]
-
-
-def _anchored(names: list[str]) -> str | None:
-    return "torch" if "torch" in names else (names[0] if names else None)
 
 
 def _release_of(
@@ -299,7 +283,7 @@ def _release_of(
             continue
         allowed = tag_set(PLATFORMS[platform_key], python)
         if listing.url not in wheels:
-            wheels[listing.url] = _wheels(listing)
+            wheels[listing.url] = wheels_of(listing.project, listing.files)
         versions = {
             version
             for version, tags in wheels[listing.url]
@@ -324,75 +308,30 @@ def _release_of(
             f" Run `poetry torch lock` to move every {lacking[0]} entry to a release they all"
             " have."
         )
-    newest = _newest(anywhere)
-    if newest is None:
+    top = newest(anywhere)
+    if top is None:
         return None, None
-    chosen = _newest(everywhere)
+    chosen = newest(everywhere)
     lacking = (
-        next(slot for slot, versions in published if newest not in versions)
-        if chosen != newest
-        else None
+        next(slot for slot, versions in published if top not in versions) if chosen != top else None
     )
     if chosen is None:
         assert lacking is not None
         raise ConfigError(
             f"every {lacking[0]} entry of {LOCK_NAME} pins one release of {name}, and none is"
             f" published for all of them: {redact(source_of(settings, lacking[0]).url)} publishes no {name}"
-            f" {newest} for {_where(lacking)}; {LOCK_NAME} and pyproject.toml were left as they"
+            f" {top} for {_where(lacking)}; {LOCK_NAME} and pyproject.toml were left as they"
             " were. Change that entry of [tool.poetry-torch.targets] (or the packages'"
             " versions), then run `poetry torch lock` again."
         )
     note = None
     if lacking is not None:
-        note = f"{name} {newest} left out: the index has none for {_where(lacking)}"
+        note = f"{name} {top} left out: the index has none for {_where(lacking)}"
     return str(chosen), note
-
-
-def _wheels(listing: Listing) -> list[tuple[Version, frozenset[str]]]:
-    """(public version, wheel tags) of each wheel of its project a page lists."""
-    from packaging.utils import InvalidWheelFilename
-    from packaging.utils import parse_wheel_filename
-    from packaging.version import Version
-
-    found = []
-    for filename, _ in listing.files:
-        try:
-            name, version, _, tags = parse_wheel_filename(filename)
-        except InvalidWheelFilename:
-            continue
-        if name != canonicalize_name(listing.project):
-            continue
-        found.append((Version(version.public), frozenset(str(tag) for tag in tags)))
-    return found
-
-
-def _newest(versions: set[Version]) -> Version | None:
-    """The newest final release, else the newest pre-release (a nightly index has only those)."""
-    finals = [v for v in versions if not v.is_prerelease]
-    return max(finals or versions, default=None)
 
 
 def _where(slot: tuple[str, str, str]) -> str:
     return f"{slot[0]} for {slot[1]}, Python {slot[2]}"
-
-
-def pinned(settings: TorchConfig, release: Mapping[str, str]) -> tuple[str, ...]:
-    """The requested packages, each narrowed to its release (``torch==2.9.0`` admits every
-    local label: ``2.9.0+cu129``, ``2.9.0+cpu``, and PyPI's ``2.9.0``)."""
-    if not release:
-        return tuple(settings.packages)
-    from copy import copy
-
-    from packaging.specifiers import SpecifierSet
-
-    found = []
-    for requirement in settings.requirements:
-        version = release.get(canonicalize_name(requirement.name))
-        if version is not None:
-            requirement = copy(requirement)
-            requirement.specifier = requirement.specifier & SpecifierSet(f"=={version}")
-        found.append(str(requirement))
-    return tuple(found)
 
 
 def _pythons(
@@ -510,11 +449,11 @@ def mixed_releases(lock: TorchLock) -> str | None:
     first: dict[tuple[str, str], tuple[str, str]] = {}  # (variant, name) -> (version, where)
     differ: dict[tuple[str, str], list[str]] = {}
     for variant, where, part in parts:
-        anchor = _anchored([p.name for p in part.packages if p.requested])
+        anchor = anchored([p.name for p in part.packages if p.requested])
         for package in part.packages:
             if package.name != anchor:
                 continue
-            key, version = (variant, package.name), _public(package.version)
+            key, version = (variant, package.name), public_version(package.version)
             seen = first.setdefault(key, (version, where))
             if seen[0] != version:
                 differ.setdefault(key, []).append(f"{where} ({package.name} {version})")
@@ -648,10 +587,10 @@ def releases_of(lock: TorchLock) -> dict[str, dict[str, str]]:
     parts = [(committed_of(lock), lock), *((e.variant, e.lock) for e in lock.entries)]
     for variant, part in parts:
         mine = found.setdefault(variant, {})
-        anchor = _anchored([p.name for p in part.packages if p.requested])
+        anchor = anchored([p.name for p in part.packages if p.requested])
         for package in part.packages:
             if package.name == anchor:
-                mine.setdefault(package.name, _public(package.version))
+                mine.setdefault(package.name, public_version(package.version))
     return found
 
 

@@ -242,7 +242,7 @@ def test_every_entry_gets_the_newest_release_published_for_all_of_them(
 ) -> None:
     """Issue 22 item 10 (a): one release of each requested package for every part of one
     variant; each variant moves as a whole (the cpu index may lag the CUDA ones)."""
-    from poetry_torch_plugin.service.lock import pinned
+    from poetry_torch_plugin.core.release import pinned
     from poetry_torch_plugin.service.lock import team_for
 
     pages(
