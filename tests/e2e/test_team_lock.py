@@ -12,13 +12,13 @@ Real ``poetry`` and uv, the platform-tagged indexes on 127.0.0.1 (``tests.suppor
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 from poetry_torch_plugin.core.lockfile import LOCK_NAME
+from poetry_torch_plugin.core.record import replace
 from poetry_torch_plugin.project.lockstate import read_lock
 from poetry_torch_plugin.project.lockstate import write_lock
 from poetry_torch_plugin.service.plan import committed_of
