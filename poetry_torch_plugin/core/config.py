@@ -328,8 +328,10 @@ def _toml_value(value: object) -> str:
 
 
 def effective_index_base(config: TorchConfig, override: str | None = None) -> str:
-    """``--index-base`` beats ``POETRY_TORCH_INDEX_BASE`` beats ``[tool.poetry-torch] index-base``."""
-    base = override or os.environ.get(INDEX_BASE_ENV) or config.index_base
+    """The base a source URL is written on: ``--index-base`` beats ``[tool.poetry-torch]
+    index-base``.  ``POETRY_TORCH_INDEX_BASE`` is not one of them: it only changes where this
+    machine fetches from (``index.access.mirror_url``), never what the files say."""
+    base = override or config.index_base
     return base.rstrip("/")
 
 

@@ -722,6 +722,34 @@ def url_problem(filename: str, url: str) -> str | None:
     return None
 
 
+def moved(lock: TorchLock, base: str, mirror: str) -> TorchLock:
+    """``lock`` with every index and file URL under ``base`` moved under ``mirror``: what an
+    export written on a machine that fetches through ``POETRY_TORCH_INDEX_BASE`` names (as
+    Poetry's own export names a repository URL a ``POETRY_REPOSITORIES_<NAME>_URL``
+    replaces).  For the text only: the hashes are left as they were, so it is never written
+    back as the lock."""
+    base, mirror = base.rstrip("/"), mirror.rstrip("/")
+
+    def url(text: str) -> str:
+        under = text == base or text.startswith(base + "/")
+        return mirror + text[len(base) :] if under else text
+
+    def one(part: TorchLock) -> TorchLock:
+        index = part.inputs.source_url
+        packages = tuple(
+            replace(
+                package,
+                urls=tuple((f, url(package.url_of(f, index))) for f, _ in package.files),
+            )
+            for package in part.packages
+        )
+        inputs = replace(part.inputs, source_url=url(index))
+        return replace(part, inputs=inputs, packages=packages)
+
+    entries = tuple(replace(entry, lock=one(entry.lock)) for entry in lock.entries)
+    return replace(one(lock), entries=entries)
+
+
 def recorded_url(filename: str, link: str) -> str | None:
     """What the lock keeps of the link an index page gave for ``filename``: the URL without
     login and fragment; None where it cannot be kept (a signed link's query is a credential

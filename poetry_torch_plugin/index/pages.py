@@ -290,6 +290,8 @@ class IndexPages:
         self._access = access
         self._pages: dict[tuple[str, str], Listing | None] = {}
         self._errors: dict[tuple[str, str], NotPublishedError] = {}
+        # index URL -> the URL read for it (a mirror's, ``IndexAccess.mirror``)
+        self._read_at: dict[str, str] = {}
 
     def page(self, index_url: str, project: str) -> Listing | None:
         """The project's page; None when the index has none (HTTP 404).  Any other failure
@@ -297,6 +299,7 @@ class IndexPages:
         key = (index_url.rstrip("/"), canonicalize_name(project))
         if key not in self._pages:
             access = self._access(key[0])
+            self._read_at[key[0]] = access.url
             try:
                 self._pages[key] = fetch_listing(access.url, project, access=access)
             except NotPublishedError as exc:
@@ -329,15 +332,17 @@ class IndexPages:
         """Why ``index_url`` cannot serve every wanted package, in a few words
         (``torchaudio is not published on <index>``, ``torch==2.9.0 has no wheel for cp312
         linux_x86_64``); None when it can.  Pages are read in order and stop at the first
-        that fails; IndexAccessError when one cannot be read."""
+        that fails; IndexAccessError when one cannot be read.  ``<index>`` is the URL read
+        (a mirror's, when ``POETRY_TORCH_INDEX_BASE`` stands in for ``index_url``)."""
         for name, specifier in wanted.items():
             listing = self.page(index_url, name)
+            shown = redact(self._read_at.get(index_url.rstrip("/"), index_url.rstrip("/")))
             if listing is None:
-                return f"{name} is not published on {redact(index_url.rstrip('/'))}"
+                return f"{name} is not published on {shown}"
             if specifier and not has_wheel(listing, specifier, None):
                 versions = ", ".join(str(v) for v in listing.versions()[-4:])
                 return (
-                    f"{name}{specifier} matches no version on {redact(index_url.rstrip('/'))}"
+                    f"{name}{specifier} matches no version on {shown}"
                     f" (newest: {versions or 'none'})"
                 )
             if not has_wheel(listing, specifier, target):

@@ -131,11 +131,13 @@ def export_project(
     target: str | None = None,
     every: bool = False,
     check: Callable[[TorchLock], str | None] | None = None,
+    through: Callable[[TorchLock], TorchLock] | None = None,
 ) -> str:
     """A fresh lock as a requirements file (``form`` "requirements") or as PEP 751
     ``pylock.toml`` ("pylock"); ConfigError when it is missing or stale.  ``target`` (a
     targets key) or ``every``: those entries, each with its machines' marker; ``check`` says
-    why the lock does not hold what the targets ask for."""
+    why the lock does not hold what the targets ask for; ``through`` gives the lock as this
+    machine fetches it (a mirror's URLs, ``core.lockfile.moved``)."""
     lock = fresh_lock(
         pyproject,
         stale=lambda problem: f"{problem} Nothing was exported.",
@@ -144,6 +146,8 @@ def export_project(
     problem = check(lock) if check is not None and (target or every) else None
     if problem is not None:
         raise ConfigError(f"{problem} Nothing was exported.")
+    if through is not None:
+        lock = through(lock)
     from poetry_torch_plugin.core.formats import export_selected  # export only, not the hook
     from poetry_torch_plugin.core.formats import export_text
     from poetry_torch_plugin.core.formats import pylock_text

@@ -616,6 +616,7 @@ def index_verdicts(report: Report) -> Report:
     if settings is None or source is None or source.variant is None:
         return report  # the verdicts already say what is wrong with the configuration
     # the index readers only for `check --index`: an offline check imports no network code
+    from poetry_torch_plugin.index.access import mirror_url
     from poetry_torch_plugin.index.pages import wanted_packages
     from poetry_torch_plugin.service.choose import LiveIndex
     from poetry_torch_plugin.service.choose import index_base_for
@@ -641,7 +642,7 @@ def index_verdicts(report: Report) -> Report:
         found.append(Verdict("index-missing", ERROR, message, FIX_AUTO))
     else:
         names = ", ".join(wanted_packages(settings.packages))
-        shown = redact(source.url)
+        shown = redact(mirror_url(source.url, settings.index_base) or source.url)
         found.append(Verdict("index-ok", OK, f"{shown} has {names} for {tags.short}"))
     base = index_base_for(settings, None)
     live = LiveIndex(pages, base, settings.packages, tags)

@@ -7,12 +7,9 @@ environment's Python and platform.  The machine-local choice of every other path
 
 from __future__ import annotations
 
-import os
-
 from typing import TYPE_CHECKING
 
 from poetry_torch_plugin.core.config import DEFAULT_INDEX_BASE
-from poetry_torch_plugin.core.config import INDEX_BASE_ENV
 from poetry_torch_plugin.core.config import TorchConfig
 from poetry_torch_plugin.core.config import effective_index_base
 from poetry_torch_plugin.core.config import parse_requirements
@@ -94,11 +91,11 @@ class InstallOptions:
 
 def index_base_for(current: TorchConfig, index_base: str | None) -> str:
     """The base a new variant's URL is built on: the one given (``--index-base``,
-    ``POETRY_TORCH_INDEX_BASE``, ``index-base``), else the base of the plugin source already in
-    the file (``https://mirror.corp/pytorch/whl/cu129`` gives ``https://mirror.corp/pytorch/whl``)
-    so a switch keeps a mirror configured only there, else download.pytorch.org."""
-    given = index_base or os.environ.get(INDEX_BASE_ENV)
-    if not given and current.index_base.rstrip("/") == DEFAULT_INDEX_BASE:
+    ``index-base``), else the base of the plugin source already in the file
+    (``https://mirror.corp/pytorch/whl/cu129`` gives ``https://mirror.corp/pytorch/whl``) so a
+    switch keeps a mirror configured only there, else download.pytorch.org.  Never
+    ``POETRY_TORCH_INDEX_BASE``: that mirror is this machine's (``index.access.mirror_url``)."""
+    if not index_base and current.index_base.rstrip("/") == DEFAULT_INDEX_BASE:
         for existing in current.sources:
             if existing.variant is None:
                 continue
@@ -123,7 +120,13 @@ def pages_for(settings: TorchConfig, index_base: str | None = None) -> IndexPage
     def access(url: str) -> IndexAccess:
         variant = from_index_name(url.rstrip("/").rsplit("/", 1)[-1])
         name = variant.source_name if variant is not None else "pytorch"
-        return resolve_access(name, url, allow_http=settings.allow_http, index_base=base)
+        return resolve_access(
+            name,
+            url,
+            allow_http=settings.allow_http,
+            index_base=base,
+            committed_base=settings.index_base,
+        )
 
     return IndexPages(access)
 

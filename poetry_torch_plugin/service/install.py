@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import tomlkit
 
+from poetry_torch_plugin.core.config import INDEX_BASE_ENV
 from poetry_torch_plugin.core.config import declarations
 from poetry_torch_plugin.core.config import effective_index_base
 from poetry_torch_plugin.core.config import parse_requirements
@@ -42,6 +43,7 @@ from poetry_torch_plugin.errors import IndexAccessError
 from poetry_torch_plugin.errors import InstallError
 from poetry_torch_plugin.errors import TargetEnvError
 from poetry_torch_plugin.errors import TorchPluginError
+from poetry_torch_plugin.index.access import mirror_url
 from poetry_torch_plugin.index.pages import fetch_listing
 from poetry_torch_plugin.index.pages import source_url
 from poetry_torch_plugin.installer.backend import Request
@@ -131,7 +133,7 @@ def install_torch(
         f"{'Would install' if options.dry_run else 'Installing'}"
         f" <c1>{', '.join(plan.settings.packages)}</c1> for"
         f" <c2>{plan.variant.describe()}</c2> from <info>{plan.source.name}</info>"
-        f" ({redact(plan.index_url)})"
+        f" ({fetched_from(plan.settings, plan.index_url)})"
     )
     checked = (live.pages, live.target) if live is not None else None
     if options.dry_run:
@@ -139,6 +141,7 @@ def install_torch(
             plan, backend, upgrade=options.upgrade, find_env=find_env, say=say, checked=checked
         )
         _binding_notes(plan, say)
+        _index_base_note(plan, options, say, dry_run=True)
         _login_note(plan, say, dry_run=True)
         return
     moved: list[str] = []
@@ -156,6 +159,7 @@ def install_torch(
     if plan.edit.changed:
         say(f"Updated {plan.pyproject.path.name}: {what_changed(plan)}.")
     _binding_notes(plan, say)
+    _index_base_note(plan, options, say, dry_run=False)
     _login_note(plan, say, dry_run=False)
     # the last line: what moved (installed versions before -> after) and the files written
     say(f"<info>torch ready</info> for {plan.variant.describe()}: {''.join(moved[-1:])}")
@@ -190,6 +194,31 @@ def _binding_notes(plan: InstallPlan, say: Callable[[str], None]) -> None:
     """One line for each declaration the edit left bound elsewhere or unbound."""
     for note in plan.edit.notes:
         say(f"<comment>{note}</comment>")
+
+
+def fetched_from(settings: TorchConfig, url: str) -> str:
+    """``url`` as shown, and the mirror this machine fetches it from when
+    ``POETRY_TORCH_INDEX_BASE`` stands in for the project's index base."""
+    mirrored = mirror_url(url, settings.index_base)
+    if mirrored is None:
+        return redact(url)
+    return f"{redact(url)}, fetched from {redact(mirrored)} ({INDEX_BASE_ENV}, this machine only)"
+
+
+def _index_base_note(
+    plan: InstallPlan, options: InstallOptions, say: Callable[[str], None], *, dry_run: bool
+) -> None:
+    """One line when ``--index-base`` put its URL into the committed source: everyone who uses
+    the project now fetches from it (``POETRY_TORCH_INDEX_BASE`` keeps a mirror local)."""
+    if not options.index_base or plan.local:
+        return
+    verb = "would name" if dry_run else "names"
+    say(
+        f"<comment>--index-base: the source {plan.source.name} in"
+        f" {plan.pyproject.path.name} {verb} {redact(without_login(plan.index_url))}, for"
+        f" everyone who uses this project; for a mirror on this machine only, set"
+        f" {INDEX_BASE_ENV} instead.</comment>"
+    )
 
 
 def _login_note(plan: InstallPlan, say: Callable[[str], None], *, dry_run: bool) -> None:

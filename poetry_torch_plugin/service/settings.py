@@ -58,6 +58,7 @@ def access_for(settings: TorchConfig, source: Source) -> IndexAccess:
         source.url,
         allow_http=settings.allow_http,
         index_base=effective_index_base(settings),
+        committed_base=settings.index_base,
     )
 
 
@@ -113,10 +114,11 @@ def with_choice(
     pyproject.toml is not read again nor changed: a machine-local choice only changes what the
     plugin installs and what Poetry's solver sees for the held family.  When the chosen
     variant is the configured source's, that source is used as written (its URL, its name and
-    so its login).  Otherwise the URL is derived for the chosen variant: from
-    ``POETRY_TORCH_INDEX_BASE`` when set, else next to the configured source when its URL ends
-    in its variant (``https://mirror/whl/cu129`` -> ``https://mirror/whl/cpu``, same login),
-    else from ``index-base``.  Several plugin sources: ConfigError, as before."""
+    so its login).  Otherwise the URL is derived for the chosen variant: next to the
+    configured source when its URL ends in its variant (``https://mirror/whl/cu129`` ->
+    ``https://mirror/whl/cpu``, same login), else from ``index-base``: the URL the project
+    names, which ``POETRY_TORCH_INDEX_BASE`` only redirects when fetching.  Several plugin
+    sources: ConfigError, as before."""
     import os
 
     from poetry_torch_plugin.core.targets import VARIANT_ENV
@@ -148,9 +150,6 @@ def with_choice(
 
 
 def source_for(settings: TorchConfig, configured: Source | None, variant: Variant) -> Source:
-    import os
-
-    from poetry_torch_plugin.core.config import INDEX_BASE_ENV
     from poetry_torch_plugin.core.variants import Source
     from poetry_torch_plugin.core.variants import from_url
 
@@ -161,7 +160,7 @@ def source_for(settings: TorchConfig, configured: Source | None, variant: Varian
     declared = next((source for source in settings.sources if source.variant == variant), None)
     if declared is not None:
         return declared
-    if configured is not None and not os.environ.get(INDEX_BASE_ENV):
+    if configured is not None:
         old = from_url(configured.url)
         path = configured.url.split("?", 1)[0].split("#", 1)[0].rstrip("/")
         if old is not None and path.endswith("/" + old.index_name):
