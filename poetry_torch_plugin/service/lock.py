@@ -24,8 +24,8 @@ from poetry_torch_plugin.core.lockfile import PLATFORMS as KNOWN
 from poetry_torch_plugin.core.lockfile import LockEntry
 from poetry_torch_plugin.core.lockfile import fits
 from poetry_torch_plugin.core.lockfile import inputs_for
-from poetry_torch_plugin.core.lockfile import platform_of
 from poetry_torch_plugin.core.lockfile import moved
+from poetry_torch_plugin.core.lockfile import platform_of
 from poetry_torch_plugin.core.lockfile import pythons_published
 from poetry_torch_plugin.core.lockfile import resolved_for
 from poetry_torch_plugin.core.lockfile import tag_set
