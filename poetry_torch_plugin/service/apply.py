@@ -244,7 +244,9 @@ def _write(plan: Plan, lock: TorchLock, target: TargetEnv) -> None:
     if edit.changed:
         write_atomic(pyproject, edit.text)
     lock_before = state.path.read_bytes() if state.path.is_file() else None
-    if plan.replay is None and plan.write_lock and plan.variant is not None:
+    if plan.relock is not None and plan.write_lock:
+        write_lock(state.path, plan.relock)  # every entry moved with this machine's part
+    elif plan.replay is None and plan.write_lock and plan.variant is not None:
         # the entries for other machines stay: `poetry torch lock --check` says when the
         # targets changed, and each entry is checked against its inputs before a replay
         write_lock(state.path, carried(lock, state.lock, plan.variant.index_name))

@@ -72,8 +72,11 @@ from poetry_torch_plugin.service.choose import refuse_unpublished
 from poetry_torch_plugin.service.choose import wheel_target
 from poetry_torch_plugin.service.hook import put_back
 from poetry_torch_plugin.service.lock import lock_project
+from poetry_torch_plugin.service.lock import relocked
+from poetry_torch_plugin.service.lock import universal
 from poetry_torch_plugin.service.plan import Plan
 from poetry_torch_plugin.service.plan import machine_part
+from poetry_torch_plugin.service.plan import own_part
 from poetry_torch_plugin.service.settings import access_for
 from poetry_torch_plugin.service.settings import existing_source
 from poetry_torch_plugin.service.settings import matching_target
@@ -290,6 +293,7 @@ def plan_install(
     else:
         if current.poetry_form is not None:  # several sources are fine to replace otherwise
             refuse_rewrite(current.poetry_form, current.source(), variant.index_name)
+        refuse_contradicting_target(current, variant)
         same = [s for s in current.sources if s.variant == variant]
         derived = bool(index_base) or channel is not None or not same
         if derived:
@@ -318,6 +322,25 @@ def plan_install(
 
     updated = read_config(tomlkit.parse(edit.text))
     return InstallPlan(pyproject, variant, source, updated, edit, written.url != source.url)
+
+
+def refuse_contradicting_target(current: TorchConfig, variant: Variant) -> None:
+    """A switch (``--cuda 12.8``) on a machine whose ``[tool.poetry-torch.targets]`` entry
+    names another variant: refused, since the entry is the team's decision for every such
+    machine and would put its variant back at the next ``poetry install``.  ``--for`` changes
+    the entry; ``POETRY_TORCH_VARIANT`` overrides it on this machine only."""
+    matched = matching_target(current)
+    if matched is None or matched[1] in ("auto", variant.index_name):
+        return
+    key, value = matched
+    raise ConfigError(
+        f"{variant.option} asks for {variant.index_name}, but [tool.poetry-torch.targets]"
+        f' {key} = "{value}" chooses this machine\'s build; nothing was changed. Run'
+        f" `poetry torch install {variant.option} --for {key}` to change that entry for"
+        f" every {key} machine (it relocks), or `poetry torch lock --add-variant"
+        f" {variant.index_name}` and POETRY_TORCH_VARIANT={variant.index_name} for this"
+        " machine only."
+    )
 
 
 def binding_for(
@@ -453,6 +476,14 @@ def execute_install(
     steps = run_plan(plan, target, upgrade=upgrade)
     state = steps.state
     assert state is not None  # (run_plan reads it)
+    team = state.lock is not None and universal(plan.settings, state.lock, ())
+    if steps.replay is None and steps.write_lock and team:
+        # a team lock moves whole: every entry to the release this machine gets
+        refuse_read_only(state.path)
+        if say is not None:
+            say(f"Resolving every entry of {LOCK_NAME} (one torch release per variant)")
+        whole = relocked(plan.settings, state, target, verbose=verbose)
+        steps = replace(steps, replay=own_part(whole, target), relock=whole)
     # every file this command may write must be writable before the environment changes
     if plan.edit.changed:
         refuse_read_only(plan.pyproject.path)

@@ -15,6 +15,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
+from packaging.utils import canonicalize_name
+
 from poetry_torch_plugin.core.lockfile import DEFAULT
 from poetry_torch_plugin.core.lockfile import LOCK_NAME
 from poetry_torch_plugin.core.lockfile import PLATFORMS
@@ -23,15 +25,25 @@ from poetry_torch_plugin.core.lockfile import LockEntry
 from poetry_torch_plugin.core.lockfile import fits
 from poetry_torch_plugin.core.lockfile import inputs_for
 from poetry_torch_plugin.core.lockfile import moved
+from poetry_torch_plugin.core.lockfile import platform_of
 from poetry_torch_plugin.core.lockfile import pythons_published
 from poetry_torch_plugin.core.lockfile import resolved_for
 from poetry_torch_plugin.core.lockfile import tag_set
 from poetry_torch_plugin.core.lockfile import wanted
+from poetry_torch_plugin.core.record import record
 from poetry_torch_plugin.core.record import replace
+from poetry_torch_plugin.core.release import anchor
+from poetry_torch_plugin.core.release import anchored
+from poetry_torch_plugin.core.release import at_release
+from poetry_torch_plugin.core.release import newest
+from poetry_torch_plugin.core.release import pinned
+from poetry_torch_plugin.core.release import public_version
+from poetry_torch_plugin.core.release import wheels_of
 from poetry_torch_plugin.core.targets import parse_variant
 from poetry_torch_plugin.core.urls import redact
 from poetry_torch_plugin.core.urls import without_login
 from poetry_torch_plugin.core.variants import from_index_name
+from poetry_torch_plugin.env.interpreter import interpreter_of
 from poetry_torch_plugin.errors import ConfigError
 from poetry_torch_plugin.errors import IndexAccessError
 from poetry_torch_plugin.errors import InstallError
@@ -51,13 +63,20 @@ from poetry_torch_plugin.project.lockstate import configured
 from poetry_torch_plugin.project.lockstate import export_project
 from poetry_torch_plugin.project.lockstate import lock_state
 from poetry_torch_plugin.project.lockstate import write_lock
+from poetry_torch_plugin.service.plan import committed_of
 from poetry_torch_plugin.service.plan import host_of
+from poetry_torch_plugin.service.plan import machine_part
 from poetry_torch_plugin.service.settings import access_for
 from poetry_torch_plugin.service.settings import source_for
+from poetry_torch_plugin.service.settings import with_choice
 
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from pathlib import Path
+
+    from packaging.requirements import Requirement
+    from packaging.version import Version
 
     from poetry_torch_plugin.core.config import TorchConfig
     from poetry_torch_plugin.core.lockfile import LockInputs
@@ -67,6 +86,7 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.env.installed import EnvFinder
     from poetry_torch_plugin.env.installed import TargetEnv
     from poetry_torch_plugin.index.pages import Listing
+    from poetry_torch_plugin.project.lockstate import LockState
 
 
 # uv resolutions run at once (each is one process reading a few index pages)
@@ -143,53 +163,179 @@ def lock_entries(
     primary: TorchLock,
     previous: TorchLock | None,
     target: TargetEnv,
+    team: Team,
     *,
     add: tuple[str, ...] = (),
     regenerate: bool = False,
     verbose: bool = False,
 ) -> TorchLock:
-    """``primary`` with every entry the project wants: those of ``previous`` whose inputs are
-    unchanged kept (unless ``regenerate``), the others resolved in parallel.  Nothing is written."""
-    added = tuple(dict.fromkeys((*(previous.added if previous else ()), *add)))
-    source = settings.source()
-    committed = source.variant if source is not None else None
-    host, host_python = host_of(primary)
-    if committed is None:
-        return primary
-    if add and host is None:
+    """``primary`` with every entry of ``team`` (its slots, all at its release): those of
+    ``previous`` whose inputs and release are unchanged kept (unless ``regenerate``), the others
+    resolved in parallel.  Nothing is written."""
+    requires_python = primary.inputs.requires_python
+    kept = {(e.variant, e.platform, e.python): e for e in (previous.entries if previous else ())}
+    host = host_of(primary)
+    if add and host[0] is None:
         raise ConfigError(
             f"--add-variant locks a variant for this machine's platform, and"
             f" {primary.resolved_for or 'this machine'} is none the lock knows"
             f" ({', '.join(KNOWN)}); {LOCK_NAME} was left as it was. Run `poetry torch lock`"
             " on such a machine, or without --add-variant."
         )
-    requires_python = primary.inputs.requires_python
-    allows = python_allows(requires_python)
-    pages = _Pages(settings)
-    kept = {(e.variant, e.platform, e.python): e for e in (previous.entries if previous else ())}
     entries: list[LockEntry] = []
     todo: list[tuple[str, str, str]] = []
-    for want in wanted(settings.targets, committed.index_name, host, added):
-        for python in _pythons(want, settings, pages, allows, requires_python):
-            if (want.variant, want.platform, python) == (committed.index_name, host, host_python):
-                continue  # the lock's first part
-            inputs = _inputs(settings, want.variant, requires_python)
-            old = kept.get((want.variant, want.platform, python))
-            if old is not None and not regenerate and old.lock.fresh_for(inputs):
-                entries.append(old)
-            else:
-                todo.append((want.variant, want.platform, python))
+    for key in team.slots:
+        if key == (team.committed, *host):
+            continue  # the lock's first part
+        inputs = _inputs(settings, key[0], requires_python)
+        old = kept.get(key)
+        release = team.release.get(key[0], {})
+        same = old is not None and old.lock.fresh_for(inputs) and at_release(old.lock, release)
+        if old is not None and same and not regenerate:
+            entries.append(old)
+        else:
+            todo.append(key)
     if todo:
         uv = _uv()
         with ThreadPoolExecutor(max_workers=_PARALLEL) as pool:
             entries += pool.map(
                 lambda key: _resolve_entry(
-                    uv, settings, target, pages, key, requires_python, verbose
+                    uv, settings, target, team, key, requires_python, verbose
                 ),
                 todo,
             )
     entries.sort(key=lambda e: (e.variant, e.platform, tuple(map(int, e.python.split(".")))))
-    return replace(primary, entries=tuple(entries), targets=targets_text(settings), added=added)
+    return replace(
+        primary, entries=tuple(entries), targets=targets_text(settings), added=team.added
+    )
+
+
+@record
+class Team:
+    """What one universal lock holds: every (variant, platform, Python) slot, the first
+    part's first, and per variant the one torch release (``_anchor``) that all of that
+    variant's slots pin (the cpu index may lag the CUDA ones: each variant moves as a whole)."""
+
+    committed: str  # the committed variant (index name): the first part's
+    slots: tuple[tuple[str, str, str], ...]
+    # variant -> canonical name -> public version ("2.9.0"), the same on every platform/Python
+    release: dict[str, dict[str, str]]
+    added: tuple[str, ...]
+    pages: _Pages
+    note: str | None = None  # a newer release some entry lacks, said with the written line
+
+
+def team_for(
+    settings: TorchConfig,
+    host: tuple[str | None, str | None],
+    previous: TorchLock | None,
+    add: tuple[str, ...],
+    requires_python: str,
+    fixed: Mapping[str, Mapping[str, str]] | None = None,
+) -> Team:
+    """The slots the lock holds and the release they all pin: per variant, the newest release of
+    torch (``_anchor``) that the index publishes for every slot, or ``fixed`` (a lock whose
+    first part is kept: adding a variant or a target moves nothing).  ConfigError, in one
+    line naming the slot, when no release is published for every slot (or ``fixed`` is not)."""
+    added = tuple(dict.fromkeys((*(previous.added if previous else ()), *add)))
+    source = settings.source()
+    assert source is not None and source.variant is not None  # (``configured`` checked)
+    committed = source.variant.index_name
+    platform, python = host
+    pages = _Pages(settings)
+    allows = python_allows(requires_python)
+    slots: list[tuple[str, str, str]] = []
+    if platform is not None and python:
+        slots.append((committed, platform, python))
+    for want in wanted(settings.targets, committed, platform, added):
+        for each in _pythons(want, settings, pages, allows, requires_python):
+            if (want.variant, want.platform, each) not in slots:
+                slots.append((want.variant, want.platform, each))
+    release: dict[str, dict[str, str]] = {}
+    notes: list[str] = []
+    for variant in dict.fromkeys(slot[0] for slot in slots):
+        mine = [slot for slot in slots if slot[0] == variant]
+        kept = (fixed or {}).get(variant, {})
+        for requirement in anchor(settings.requirements):
+            name = canonicalize_name(requirement.name)
+            chosen, note = _release_of(settings, requirement, mine, pages, kept.get(name))
+            if chosen is not None:
+                release.setdefault(variant, {})[name] = chosen
+            if note is not None:
+                notes.append(note)
+    return Team(committed, tuple(slots), release, added, pages, "; ".join(notes) if notes else None)
+
+
+def _release_of(
+    settings: TorchConfig,
+    requirement: Requirement,
+    slots: list[tuple[str, str, str]],
+    pages: _Pages,
+    fixed: str | None,
+) -> tuple[str | None, str | None]:
+    """(the release of one requested package every slot gets, a note when a newer one is
+    left out); (None, None) when no slot's page lists it (the resolution then says why)."""
+    from packaging.version import Version
+
+    name = canonicalize_name(requirement.name)
+    wheels: dict[str, list[tuple[Version, frozenset[str]]]] = {}
+    published: list[tuple[tuple[str, str, str], set[Version]]] = []
+    for slot in slots:
+        variant, platform_key, python = slot
+        listing = pages.page(source_of(settings, variant), name)
+        if listing is None:
+            continue
+        allowed = tag_set(PLATFORMS[platform_key], python)
+        if listing.url not in wheels:
+            wheels[listing.url] = wheels_of(listing.project, listing.files)
+        versions = {
+            version
+            for version, tags in wheels[listing.url]
+            if tags & allowed and requirement.specifier.contains(version, prereleases=True)
+        }
+        if versions:  # none at all: the resolution says why, naming the entry
+            published.append((slot, versions))
+    if not published:
+        return None, None
+    everywhere = set.intersection(*(versions for _, versions in published))
+    anywhere = set.union(*(versions for _, versions in published))
+    if fixed is not None:
+        lacking = next(
+            (slot for slot, versions in published if Version(fixed) not in versions), None
+        )
+        if lacking is None:
+            return fixed, None
+        raise ConfigError(
+            f"{LOCK_NAME} pins {name} {fixed} for every {lacking[0]} machine, and"
+            f" {redact(source_of(settings, lacking[0]).url)} publishes no {name} {fixed} for"
+            f" {_where(lacking)}; {LOCK_NAME} and pyproject.toml were left as they were."
+            f" Run `poetry torch lock` to move every {lacking[0]} entry to a release they all"
+            " have."
+        )
+    top = newest(anywhere)
+    if top is None:
+        return None, None
+    chosen = newest(everywhere)
+    lacking = (
+        next(slot for slot, versions in published if top not in versions) if chosen != top else None
+    )
+    if chosen is None:
+        assert lacking is not None
+        raise ConfigError(
+            f"every {lacking[0]} entry of {LOCK_NAME} pins one release of {name}, and none is"
+            f" published for all of them: {redact(source_of(settings, lacking[0]).url)} publishes no {name}"
+            f" {top} for {_where(lacking)}; {LOCK_NAME} and pyproject.toml were left as they"
+            " were. Change that entry of [tool.poetry-torch.targets] (or the packages'"
+            " versions), then run `poetry torch lock` again."
+        )
+    note = None
+    if lacking is not None:
+        note = f"{name} {top} left out: the index has none for {_where(lacking)}"
+    return str(chosen), note
+
+
+def _where(slot: tuple[str, str, str]) -> str:
+    return f"{slot[0]} for {slot[1]}, Python {slot[2]}"
 
 
 def _pythons(
@@ -237,7 +383,7 @@ def _resolve_entry(
     uv: UvBackend,
     settings: TorchConfig,
     target: TargetEnv,
-    pages: _Pages,
+    team: Team,
     key: tuple[str, str, str],
     requires_python: str,
     verbose: bool,
@@ -249,11 +395,13 @@ def _resolve_entry(
     source = source_of(settings, variant)
     inputs = _inputs(settings, variant, requires_python)
     access = access_for(settings, source)
-    request = Request.for_access(access, tuple(settings.packages), quiet=True, verbose=verbose)
+    request = Request.for_access(
+        access, pinned(settings, team.release.get(variant, {})), quiet=True, verbose=verbose
+    )
     try:
         report = uv.report(target, request, foreign=(platform.uv, python))
         lock = lock_from_report(
-            report, inputs, lambda name: pages.page(source, name), access.as_written
+            report, inputs, lambda name: team.pages.page(source, name), access.as_written
         )
     except TorchPluginError as error:
         raise _while_locking(where, error) from None
@@ -294,6 +442,35 @@ def universal_problem(settings: TorchConfig, lock: TorchLock) -> str | None:
     for entry in lock.entries:
         if not entry.lock.fresh_for(_inputs(settings, entry.variant, requires_python)):
             return f"{LOCK_NAME}'s entry {entry.where} is stale; {rerun}"
+    return mixed_releases(lock)
+
+
+def mixed_releases(lock: TorchLock) -> str | None:
+    """Why the parts of a universal lock for one variant do not all pin one torch release
+    (``_anchor``) (a hand edit, a lock an older plugin moved one part of); None when they
+    do."""
+    host, python = host_of(lock)
+    parts = [(committed_of(lock), f"{host or lock.resolved_for}, Python {python}", lock)]
+    parts += [(e.variant, f"{e.platform}, Python {e.python}", e.lock) for e in lock.entries]
+    first: dict[tuple[str, str], tuple[str, str]] = {}  # (variant, name) -> (version, where)
+    differ: dict[tuple[str, str], list[str]] = {}
+    for variant, where, part in parts:
+        anchor = anchored([p.name for p in part.packages if p.requested])
+        for package in part.packages:
+            if package.name != anchor:
+                continue
+            key, version = (variant, package.name), public_version(package.version)
+            seen = first.setdefault(key, (version, where))
+            if seen[0] != version:
+                differ.setdefault(key, []).append(f"{where} ({package.name} {version})")
+    for (variant, name), others in differ.items():
+        version, where = first[(variant, name)]
+        more = f" and {len(others) - 2} more" if len(others) > 2 else ""
+        return (
+            f"{LOCK_NAME} pins {name} {version} for {variant} on {where} but another release"
+            f" for {variant} on {', '.join(others[:2])}{more}: every machine of one variant"
+            " must get the same release; run `poetry torch lock` to move them to one."
+        )
     return None
 
 
@@ -314,43 +491,113 @@ def lock_project(
     add: tuple[str, ...] = (),
     regenerate: bool = False,
     keep: bool = False,
+    notes: list[str] | None = None,
 ) -> TorchLock:
     """Resolve the configured packages afresh for this interpreter and write the lock; with
     targets (or ``add``, variants to add), also every other entry the project wants, keeping
     those whose inputs did not change unless ``regenerate``.  Nothing is installed.
 
     ``add`` (or ``keep``: a target was added) keeps a fresh first part as it is: adding a
-    variant or a target re-resolves nothing else."""
+    variant or a target re-resolves nothing else.  ``notes`` hears a newer release that the
+    lock leaves out because some entry lacks it."""
     settings, source = configured(pyproject)
     state = lock_state(pyproject, source, settings)
     refuse_read_only(state.path)
+    lock = relocked(
+        settings,
+        state,
+        target,
+        installer,
+        verbose=verbose,
+        add=_checked_variants(add),
+        regenerate=regenerate,
+        keep=keep,
+        notes=notes,
+    )
+    write_lock(state.path, lock)
+    return lock
 
+
+def relocked(
+    settings: TorchConfig,
+    state: LockState,
+    target: TargetEnv,
+    installer: str | None = None,
+    *,
+    verbose: bool = False,
+    add: tuple[str, ...] = (),
+    regenerate: bool = False,
+    keep: bool = False,
+    notes: list[str] | None = None,
+) -> TorchLock:
+    """The lock ``lock_project`` writes, for ``settings`` and the lock as read (``state``);
+    nothing is written.  A universal lock pins one torch release in every part of a
+    variant: the newest one the index publishes for all of them (``team_for``)."""
+    source = settings.source()
+    assert source is not None  # (``configured``)
     previous = state.lock
-    add = _checked_variants(add)
-    if (add or keep) and previous is not None and state.fresh and not regenerate:
-        lock = previous
-    else:
-        access = access_for(settings, source)
-        try:
+    kept = (add or keep) and previous is not None and state.fresh and not regenerate
+    access = access_for(settings, source)
+    probe = None
+    if not kept:
+        try:  # first: an index that does not answer is said for the lock, before anything
             probe = fetch_listing(access.url, "torch", access=access)
         except IndexAccessError as error:
             raise _for_the_lock(error) from None
+    team = None
+    if universal(settings, previous, add) and source.variant is not None:
+        host = host_of(previous) if kept and previous is not None else _host(target)
+        fixed = releases_of(previous) if kept and previous is not None else None
+        team = team_for(settings, host, previous, add, state.inputs.requires_python, fixed)
+        if team.note is not None and notes is not None:
+            notes.append(team.note)
+    if kept and previous is not None:
+        lock = previous
+    else:
         backend = get_backend(installer or settings.installer)
         lock = resolve(
             backend,
             target,
             access,
             state.inputs,
-            settings.packages,
+            pinned(settings, team.release.get(team.committed, {}) if team else {}),
             verbose=verbose,
-            known={"torch": probe},
+            known={"torch": probe} if probe is not None else None,
         )
-    if universal(settings, previous, add):
+    if team is not None:
         lock = lock_entries(
-            settings, lock, previous, target, add=add, regenerate=regenerate, verbose=verbose
+            settings,
+            lock,
+            previous,
+            target,
+            team,
+            add=add,
+            regenerate=regenerate,
+            verbose=verbose,
         )
-    write_lock(state.path, lock)
     return lock
+
+
+def _host(target: TargetEnv) -> tuple[str | None, str | None]:
+    """(platform key, Python) of the environment the first part is resolved for."""
+    found = interpreter_of(target.root, target.python) if target is not None else None
+    if found is None:
+        return None, None
+    return platform_of(found.sys_platform, found.platform_machine), found.python_version
+
+
+def releases_of(lock: TorchLock) -> dict[str, dict[str, str]]:
+    """Per variant, the public version of torch (``_anchor``) its parts pin (the first
+    part, then the entries; the first seen wins)."""
+    found: dict[str, dict[str, str]] = {}
+    parts = [(committed_of(lock), lock), *((e.variant, e.lock) for e in lock.entries)]
+    for variant, part in parts:
+        mine = found.setdefault(variant, {})
+        anchor = anchored([p.name for p in part.packages if p.requested])
+        for package in part.packages:
+            if package.name == anchor:
+                mine.setdefault(package.name, public_version(package.version))
+    return found
 
 
 def _for_the_lock(error: IndexAccessError) -> IndexAccessError:
@@ -406,13 +653,16 @@ def lock_or_check(
             problem = f"there is no {LOCK_NAME}; run `poetry torch lock` to write it."
         if problem is None and state.lock is not None:
             settings, _ = configured(pyproject)
-            problem = universal_problem(settings, state.lock)
+            problem = universal_problem(settings, state.lock) or _machine_problem(
+                pyproject, settings, find_env
+            )
         if problem is not None:
             raise ConfigError(problem)
         return f"{LOCK_NAME} matches pyproject.toml."
     _checked_variants(add)  # before the project environment is looked for (or created)
     path = pyproject.parent / LOCK_NAME
     before = path.read_bytes() if path.is_file() else None
+    notes: list[str] = []
     lock = lock_project(
         pyproject,
         find_env(create=True),
@@ -420,6 +670,7 @@ def lock_or_check(
         verbose=verbose,
         add=add,
         regenerate=regenerate,
+        notes=notes,
     )
     requested = [f"{p.name} {p.version}" for p in lock.packages if p.requested]
     files = sum(len(p.files) for p in lock.packages)
@@ -432,10 +683,34 @@ def lock_or_check(
         return line
     kinds = sorted({f"{e.variant} {e.platform}" for e in lock.entries})
     pythons = sorted({e.python for e in lock.entries}, key=lambda p: tuple(map(int, p.split("."))))
+    release = "; ".join(
+        f"{variant} at {', '.join(f'{name} {version}' for name, version in pins.items())}"
+        for variant, pins in sorted(releases_of(lock).items())
+    )
+    left_out = f"; {'; '.join(notes)}" if notes else ""
     return (
         f"{line}, and {len(lock.entries)} entries for other machines"
-        f" ({'; '.join(kinds)}; Python {', '.join(pythons)})"
+        f" ({'; '.join(kinds)}; Python {', '.join(pythons)}); one release per variant:"
+        f" {release}{left_out}"
     )
+
+
+def _machine_problem(pyproject: Path, settings: TorchConfig, find_env: EnvFinder) -> str | None:
+    """Why the lock holds nothing for the variant this machine is configured to install (a
+    target, ``POETRY_TORCH_VARIANT``, poetry.toml); None when it does, or when there is no
+    environment to say this machine's Python."""
+    try:
+        target = find_env(create=False)
+    except TorchPluginError:
+        return None
+    chosen = with_choice(settings, pyproject, target)
+    if chosen.choice is None or not chosen.choice.machine_local:
+        return None  # the committed variant: its part is the first part, or its entry
+    # (the chosen variant's entries are fresh for its own source, not the committed one)
+    part = machine_part(lock_state(pyproject, chosen.sources[0], chosen), chosen, target)
+    if not part.missing:
+        return None
+    return f"{part.problem} (this machine's variant is {part.choice}); run `{part.fix}` to lock it."
 
 
 def export(

@@ -103,6 +103,8 @@ class Plan:
     # puts the earlier build back when the written files must be undone; says how (a clause)
     put_back: Callable[[TargetEnv], str] | None = None
     verdict: MachineVerdict | None = None  # the machine verdict for the build (None: not judged)
+    # a universal lock relocked whole (``replay`` is this machine's part of it), written after
+    relock: TorchLock | None = None
 
 
 @record

@@ -589,6 +589,21 @@ CASES = [
         "(torch 2.8.0 on the index) cannot run on this machine",
         env={"POETRY_TORCH_FAKE_MACHINE": str(SYNTHETIC / "fake-machine-gtx1080ti.json")},
     ),
+    # issue 22, item 10: one decision for the whole team lock
+    Case(
+        "switch-against-target",
+        ("torch", "install", "--cuda", "12.8"),
+        'asks for cu128, but [tool.poetry-torch.targets] linux-x86_64 = "cu129" chooses this'
+        " machine's build; nothing was changed. Run `poetry torch install --cuda 12.8 --for"
+        " linux-x86_64`",
+        edit=_append('\n[tool.poetry-torch.targets]\nlinux-x86_64 = "cu129"\n'),
+    ),
+    Case(
+        "lock-check-local-choice-not-locked",
+        ("torch", "lock", "--check"),
+        "holds no cu128 build for linux-x86_64",
+        env={"POETRY_TORCH_VARIANT": "cu128"},
+    ),
 ]
 
 

@@ -264,16 +264,17 @@ def test_machine_local_choice_must_be_locked_and_adding_one_keeps_the_rest(
     project.run("check", "--lock", extra_env=cu128)
     assert (project.root / LOCK_NAME).read_bytes() == lock_bytes
 
-    # the index publishes torch 2.9.1 for cu128 meanwhile: adding a variant resolves only it
+    # the index publishes torch 2.9.1 for cu128 meanwhile: adding a variant resolves only it,
+    # at the release every other entry pins (issue 22 item 10: one release for the team)
     fresh_platform_index.publish_newer("cu128")
     project.run("torch", "lock", "--add-variant", "cu128")
     added = entries(project)
     for key, packages in first.items():
         assert added[key] == packages, key  # the aarch64 entries kept 2.9.0
-    assert added[("cu128", "linux-x86_64", HERE)]["torch"] == "2.9.1+cu128"
+    assert added[("cu128", "linux-x86_64", HERE)]["torch"] == "2.9.0+cu128"
     project.run("torch", "lock", "--check")
     project.run("torch", "install", extra_env=cu128)
-    assert project.version_of("torch") == "2.9.1+cu128"
+    assert project.version_of("torch") == "2.9.0+cu128"
     assert project.version_of("nvidia-fakeblas-cu12") == "12.8.4"
 
     # the packages change in pyproject.toml: the hook refuses the now stale entry in one line
@@ -287,18 +288,22 @@ def test_machine_local_choice_must_be_locked_and_adding_one_keeps_the_rest(
     assert f"cu128 entry for linux-x86_64, Python {HERE} is stale (locked before" in errors[0]
     assert "Run `poetry torch lock` to lock it" in errors[0]
     assert project.version_of("torchaudio") is None  # nothing installed in its place
-    assert project.version_of("torch") == "2.9.1+cu128"
+    assert project.version_of("torch") == "2.9.0+cu128"
     project.pyproject.write_text(text)
     project.run("install", extra_env=cu128)  # the entry is fresh again: replayed
-    assert project.version_of("torchaudio") == "2.9.1+cu128"
+    assert project.version_of("torchaudio") == "2.9.0+cu128"
 
-    # a plain lock keeps the added variant and the kept entries; --regenerate moves them
+    # a plain lock keeps the added variant and moves each variant as a whole: every cu128
+    # entry (both platforms) to 2.9.1, cu129 (no 2.9.1 yet) stays; then cu129 moves too
     project.run("torch", "lock")
-    assert entries(project)[("cu128", "linux-aarch64", "3.12")]["torch"] == "2.9.0+cu128"
-    project.run("torch", "lock", "--regenerate")
-    regenerated = entries(project)
-    assert regenerated[("cu128", "linux-aarch64", "3.12")]["torch"] == "2.9.1+cu128"
-    assert ("cu128", "linux-x86_64", HERE) in regenerated
+    moved = entries(project)
+    assert moved[("cu128", "linux-aarch64", "3.12")]["torch"] == "2.9.1+cu128"
+    assert moved[("cu128", "linux-x86_64", HERE)]["torch"] == "2.9.1+cu128"
+    assert moved[("cu129", "linux-x86_64", HERE)]["torch"] == "2.9.0+cu129"
+    fresh_platform_index.publish_newer("cu129")
+    project.run("torch", "lock")
+    moved = entries(project)
+    assert moved[("cu129", "linux-x86_64", HERE)]["torch"] == "2.9.1+cu129"
 
     # a targets change makes --check fail in one line until the lock is refreshed
     project.pyproject.write_text(project.pyproject.read_text() + 'macos = "cpu"\n')

@@ -46,13 +46,21 @@ def pages(monkeypatch: pytest.MonkeyPatch, files: tuple[str, ...]) -> None:
     monkeypatch.setattr("poetry_torch_plugin.service.lock.fetch_listing", fetch)
 
 
-def test_locking_other_platforms_without_uv_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+def entries_for(chosen: Any, first: Any, previous: Any = None, add: tuple[str, ...] = ()) -> Any:
+    """``lock_entries`` as ``poetry torch lock`` calls it: the team's slots and release first."""
     from poetry_torch_plugin.service.lock import lock_entries
+    from poetry_torch_plugin.service.lock import team_for
+    from poetry_torch_plugin.service.plan import host_of
 
+    team = team_for(chosen, host_of(first), previous, add, first.inputs.requires_python)
+    return lock_entries(chosen, first, previous, None, team, add=add)  # type: ignore[arg-type]
+
+
+def test_locking_other_platforms_without_uv_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     pages(monkeypatch, ("torch-2.9.0+cu128-cp311-cp311-manylinux_2_28_aarch64.whl",))
     monkeypatch.setattr("poetry_torch_plugin.installer.uv.find_uv", lambda: None)
     with pytest.raises(ConfigError) as info:
-        lock_entries(settings({"linux-aarch64": "cu128"}), primary(), None, None)  # type: ignore[arg-type]
+        entries_for(settings({"linux-aarch64": "cu128"}), primary())
     message = str(info.value)
     assert "\n" not in message
     assert "locking other platforms needs uv 0.5 or newer" in message
@@ -63,11 +71,9 @@ def test_locking_other_platforms_without_uv_is_one_line(monkeypatch: pytest.Monk
 def test_a_target_the_index_does_not_publish_is_refused_naming_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from poetry_torch_plugin.service.lock import lock_entries
-
     pages(monkeypatch, ("torch-2.9.0+cu128-cp311-cp311-manylinux_2_28_x86_64.whl",))
     with pytest.raises(ConfigError) as info:
-        lock_entries(settings({"windows": "cu128"}), primary(), None, None)  # type: ignore[arg-type]
+        entries_for(settings({"windows": "cu128"}), primary())
     message = str(info.value)
     assert "publishes no torch wheel for windows-amd64" in message
     assert 'windows = "cu128" asks for' in message
@@ -77,7 +83,6 @@ def test_a_target_the_index_does_not_publish_is_refused_naming_it(
 def test_nothing_is_resolved_when_every_entry_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
     """Adding nothing re-resolves nothing: kept entries need neither uv nor a resolution."""
     from poetry_torch_plugin.core.lockfile import inputs_for
-    from poetry_torch_plugin.service.lock import lock_entries
     from poetry_torch_plugin.service.lock import source_of
 
     pages(monkeypatch, ("torch-2.9.0+cu128-cp311-cp311-manylinux_2_28_aarch64.whl",))
@@ -87,7 +92,7 @@ def test_nothing_is_resolved_when_every_entry_is_kept(monkeypatch: pytest.Monkey
     inputs = inputs_for(source_of(chosen, "cu128"), chosen, primary().inputs.requires_python)
     kept = replace(old, lock=replace(old.lock, inputs=inputs, content_hash=inputs.content_hash()))
     previous = replace(primary(), entries=(kept,))
-    lock = lock_entries(chosen, primary(), previous, None)  # type: ignore[arg-type]
+    lock = entries_for(chosen, primary(), previous)
     assert lock.entries == (kept,)
     assert lock.targets == ("linux-aarch64=cu128",)
 
@@ -169,12 +174,10 @@ def test_a_stale_entry_is_never_replayed() -> None:
 def test_add_variant_on_a_platform_the_lock_does_not_know_is_one_line(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from poetry_torch_plugin.service.lock import lock_entries
-
     pages(monkeypatch, ())
     first = replace(primary(), resolved_for="cpython 3.11 linux ppc64le")
     with pytest.raises(ConfigError) as info:
-        lock_entries(settings(), first, None, None, add=("cpu",))  # type: ignore[arg-type]
+        entries_for(settings(), first, add=("cpu",))
     message = str(info.value)
     assert "\n" not in message
     assert "cpython 3.11 linux ppc64le is none the lock knows (linux-x86_64" in message
@@ -233,3 +236,86 @@ def test_export_never_lists_a_target_it_refuses() -> None:
     for key in (*target_keys(covered), *target_keys(partial)):
         lock = covered if key in target_keys(covered) else partial
         assert select(lock, key, False), key
+
+
+def test_every_entry_gets_the_newest_release_published_for_all_of_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 22 item 10 (a): one release of each requested package for every part of one
+    variant; each variant moves as a whole (the cpu index may lag the CUDA ones)."""
+    from poetry_torch_plugin.core.release import pinned
+    from poetry_torch_plugin.service.lock import team_for
+
+    pages(
+        monkeypatch,
+        (
+            "torch-2.9.0+cu129-cp311-cp311-manylinux_2_28_x86_64.whl",
+            "torch-2.9.1+cu129-cp311-cp311-manylinux_2_28_x86_64.whl",
+            "torch-2.9.0+cu129-cp311-cp311-manylinux_2_28_aarch64.whl",
+            "torch-2.8.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl",
+            "torch-2.8.0+cpu-cp311-cp311-manylinux_2_28_aarch64.whl",
+        ),
+    )
+    chosen = settings({"linux-aarch64": "cu129", "no-gpu": "cpu"})
+    team = team_for(chosen, ("linux-x86_64", "3.11"), None, (), "")
+    assert set(team.slots) == {
+        ("cu129", "linux-x86_64", "3.11"),
+        ("cu129", "linux-aarch64", "3.11"),
+        ("cpu", "linux-x86_64", "3.11"),
+        ("cpu", "linux-aarch64", "3.11"),
+    }
+    # torchvision's pages list none: unpinned; cpu at its own release
+    assert team.release == {"cu129": {"torch": "2.9.0"}, "cpu": {"torch": "2.8.0"}}
+    assert team.note == (
+        "torch 2.9.1 left out: the index has none for cu129 for linux-aarch64, Python 3.11"
+    )
+    assert pinned(chosen, team.release["cu129"]) == ("torch==2.9.0", "torchvision")
+    # a kept lock's release that an added entry lacks: refused, naming that entry
+    with pytest.raises(ConfigError) as info:
+        team_for(chosen, ("linux-x86_64", "3.11"), None, (), "", {"cu129": {"torch": "2.9.1"}})
+    message = str(info.value)
+    assert "\n" not in message
+    assert "pins torch 2.9.1 for every cu129 machine" in message
+    assert "publishes no torch 2.9.1 for cu129 for linux-aarch64, Python 3.11" in message
+    assert "poetry-torch.lock and pyproject.toml were left as they were" in message
+
+
+def test_no_release_published_for_every_entry_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    from poetry_torch_plugin.service.lock import team_for
+
+    pages(
+        monkeypatch,
+        (
+            "torch-2.9.1+cu129-cp311-cp311-manylinux_2_28_x86_64.whl",
+            "torch-2.8.0+cu129-cp311-cp311-manylinux_2_28_aarch64.whl",
+        ),
+    )
+    with pytest.raises(ConfigError) as info:
+        team_for(settings({"linux-aarch64": "cu129"}), ("linux-x86_64", "3.11"), None, (), "")
+    message = str(info.value)
+    assert "\n" not in message
+    assert "every cu129 entry of poetry-torch.lock pins one release of torch, and none" in message
+    assert "publishes no torch 2.9.1 for cu129 for linux-aarch64, Python 3.11" in message
+
+
+def test_check_names_the_entries_whose_release_differs() -> None:
+    """A lock an older plugin moved one part of (or a hand edit): ``lock --check`` fails."""
+    from poetry_torch_plugin.service.lock import mixed_releases
+
+    same = entry_lock("cu128", "linux-aarch64", "3.11")
+    package = same.lock.packages[0]
+    older = replace(
+        same,
+        python="3.12",
+        lock=replace(same.lock, packages=(replace(package, version="2.8.0+cu128"),)),
+    )
+    lock = replace(primary(), entries=(same,), targets=("linux-aarch64=cu128",))
+    assert mixed_releases(lock) is None
+    # another variant at another release is fine: each variant moves as a whole
+    assert mixed_releases(replace(lock, entries=(older,))) is None
+    problem = mixed_releases(replace(lock, entries=(same, older)))
+    assert problem == (
+        "poetry-torch.lock pins torch 2.9.0 for cu128 on linux-aarch64, Python 3.11 but another"
+        " release for cu128 on linux-aarch64, Python 3.12 (torch 2.8.0): every machine of one"
+        " variant must get the same release; run `poetry torch lock` to move them to one."
+    )
