@@ -36,6 +36,7 @@ from poetry_torch_plugin.seam.relock import refresh_lock
 from poetry_torch_plugin.service import standin
 from poetry_torch_plugin.service.render import moved_line
 from poetry_torch_plugin.service.settings import request_for
+from poetry_torch_plugin.service.verify import companions_left
 from poetry_torch_plugin.service.verify import verify
 
 
@@ -111,6 +112,8 @@ def apply(
                         plan, target, backend, access, probe, wheelhouse, quiet, verbose
                     )
                     _refuse_foreign(plan, lock)
+                if plan.companions:
+                    _refuse_companions_left(target, lock)
                 tell(_install_line(lock, wheelhouse, plan))
                 installed = install_locked(
                     target,
@@ -138,6 +141,31 @@ def apply(
                 )
             )
     return installed
+
+
+class CompanionsLeftError(InstallError):
+    """Installing the plan would leave installed companions (torchvision, torchaudio) that do
+    not belong with the torch it installs; raised before anything is installed or written.
+    ``names``: those companions; ``problems``: one text each (check's verdict)."""
+
+    def __init__(self, names: tuple[str, ...], problems: tuple[str, ...]) -> None:
+        self.names = names
+        self.problems = problems
+        super().__init__(
+            f"{'; '.join(problems)}; nothing was installed and the files were left as they"
+            " were. Install them with torch: `poetry torch install` naming"
+            f" {' and '.join(names)} too."
+        )
+
+
+def _refuse_companions_left(target: TargetEnv, lock: TorchLock) -> None:
+    """CompanionsLeftError when installing ``lock`` would leave a companion check fails."""
+    locked = {package.name: package.version for package in lock.packages}
+    left = companions_left(installed_distributions(target.site_packages), locked)
+    if left:
+        raise CompanionsLeftError(
+            tuple(problem.name for problem in left), tuple(problem.text for problem in left)
+        )
 
 
 def _versions(target: TargetEnv, names: Sequence[str]) -> dict[str, tuple[str, object]]:

@@ -58,6 +58,7 @@ from poetry_torch_plugin.project.files import read_project
 from poetry_torch_plugin.project.files import refuse_read_only
 from poetry_torch_plugin.project.lockstate import lock_state
 from poetry_torch_plugin.seam.locate import locate_project_env
+from poetry_torch_plugin.service.apply import CompanionsLeftError
 from poetry_torch_plugin.service.apply import apply
 from poetry_torch_plugin.service.choose import InstallOptions
 from poetry_torch_plugin.service.choose import asked_variant
@@ -135,22 +136,76 @@ def install_torch(
         _login_note(plan, say, dry_run=True)
         return
     moved: list[str] = []
-    execute_install(
-        plan,
-        find_env(create=True),
-        backend,
-        quiet=options.quiet,
-        verbose=options.verbose,
-        upgrade=options.upgrade,
-        say=say,
-        checked=checked,
-        summary=moved.append,
-    )
+    target = find_env(create=True)
+    try:
+        execute_install(
+            plan,
+            target,
+            backend,
+            quiet=options.quiet,
+            verbose=options.verbose,
+            upgrade=options.upgrade,
+            say=say,
+            checked=checked,
+            summary=moved.append,
+        )
+    except CompanionsLeftError as left:
+        # nothing was installed or written yet: the same transaction takes them along
+        plan = _with_companions(plan, variant, left, options, target, say)
+        execute_install(
+            plan,
+            target,
+            backend,
+            quiet=options.quiet,
+            verbose=options.verbose,
+            upgrade=options.upgrade,
+            say=say,
+            checked=None,
+            summary=moved.append,
+        )
     if plan.edit.changed:
         say(f"Updated {plan.pyproject.path.name}: {what_changed(plan)}.")
     _login_note(plan, say, dry_run=False)
     # the last line: what moved (installed versions before -> after) and the files written
     say(f"<info>torch ready</info> for {plan.variant.describe()}: {''.join(moved[-1:])}")
+
+
+def _with_companions(
+    plan: InstallPlan,
+    variant: Variant | None,
+    left: CompanionsLeftError,
+    options: InstallOptions,
+    target: TargetEnv,
+    say: Callable[[str], None],
+) -> InstallPlan:
+    """The plan again, with the installed companions it would leave behind (``left``) named
+    too: they are installed from the same index with torch, and kept in ``packages`` (issue
+    23, item 1).  A machine-local choice, which never edits pyproject.toml, refuses instead."""
+    names = " and ".join(left.names)
+    choice = plan.settings.choice
+    if plan.local and choice is not None:
+        raise InstallError(
+            f"{'; '.join(left.problems)}; this machine's variant is {choice.line()}, which"
+            " installs only what [tool.poetry-torch] packages names, so nothing was installed"
+            f" and the files were left as they were. Add {names} to packages, then run the"
+            " command again."
+        ) from None
+    named = options.requirements or tuple(
+        read_config(parse_toml(plan.pyproject.original.decode("utf-8")), declared=False).written
+    )
+    say(
+        f"<comment>{'; '.join(left.problems)}: installing"
+        f" {names} with it from {plan.source.name}, kept in"
+        " [tool.poetry-torch] packages.</comment>"
+    )
+    return plan_install(
+        plan.pyproject.path,
+        variant=variant,
+        requested=(*named, *left.names),
+        index_base=options.index_base,
+        channel=parse_channel(options.channel) if options.channel is not None else None,
+        target=target,
+    )
 
 
 def what_changed(plan: InstallPlan) -> str:
@@ -349,6 +404,7 @@ def run_plan(plan: InstallPlan, target: TargetEnv | None, *, upgrade: bool) -> P
         edit=plan.edit,
         note=note,
         put_back=lambda target: put_back(plan.pyproject, target),
+        companions=True,
     )
 
 

@@ -59,6 +59,9 @@ class Plan:
     note: str | None = None  # said before resolving afresh: why the lock is not replayed
     # puts the earlier build back when the written files must be undone; says how (a clause)
     put_back: Callable[[TargetEnv], str] | None = None
+    # stop before installing when the result would leave an installed torchvision/torchaudio
+    # that does not belong with the new torch (``apply.CompanionsLeftError``)
+    companions: bool = False
 
 
 @dataclass(frozen=True)
