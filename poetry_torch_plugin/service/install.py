@@ -563,6 +563,7 @@ def describe(
         else:
             first = backend.report_command(target, resolving, TMP)
             _say_command(first, resolving, backend, access, say)
+    _say_companions(plan, target, say)
     arguments = ("--require-hashes", "-r", str(TMP / "torch-requirements.txt"))
     install = Request.for_access(access, arguments)
     if wheels is not None:
@@ -571,6 +572,28 @@ def describe(
     say("(XXXXXXXX: each temporary folder gets a random name, and is removed after the run.)")
     if steps.edit is not None and steps.edit.changed:
         say(f"Would update {plan.pyproject.path.name}.")
+
+
+def _say_companions(plan: InstallPlan, target: TargetEnv, say: Callable[[str], None]) -> None:
+    """What the install does with an installed torchvision/torchaudio it does not name: if the
+    torch it installs would leave them not belonging with it, it installs them too."""
+    from poetry_torch_plugin.env.installed import installed_distributions
+    from poetry_torch_plugin.service.verify import COMPANIONS
+
+    if str(target.root) == _NEW_ENV:
+        return
+    installed = installed_distributions(target.site_packages)
+    wanted = set(plan.settings.package_names)
+    others = [
+        f"{name} {installed[name].build_version()}"
+        for name in COMPANIONS
+        if name in installed and name not in wanted
+    ]
+    if others:
+        say(
+            f"If the torch it installs does not belong with the installed {' and '.join(others)},"
+            f" they would be installed with it from {plan.source.name} and kept in packages."
+        )
 
 
 def _say_command(

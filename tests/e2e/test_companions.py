@@ -57,7 +57,13 @@ def test_named_torch_takes_the_installed_companions_along(project: Project) -> N
         "torchaudio": "2.8.0+cu128",
     }
 
-    result = project.run("torch", "install", "--cuda", "12.9", "torch>=2.9", extra_env=ON_H100)
+    args = ("torch", "install", "--cuda", "12.9", "torch>=2.9")
+    dry = project.run(*args, "--dry-run", extra_env=ON_H100).stdout
+    assert (
+        "If the torch it installs does not belong with the installed torchvision 0.23.0+cu128"
+        " and torchaudio 2.8.0+cu128, they would be installed with it from pytorch_cuda_cu129"
+    ) in dry, dry
+    result = project.run(*args, extra_env=ON_H100)
     out = result.stdout
     assert "installing torchvision and torchaudio with it from pytorch_cuda_cu129" in out, out
     assert versions(project) == {
