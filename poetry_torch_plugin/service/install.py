@@ -589,11 +589,18 @@ def _say_companions(plan: InstallPlan, target: TargetEnv, say: Callable[[str], N
         for name in COMPANIONS
         if name in installed and name not in wanted
     ]
-    if others:
-        say(
-            f"If the torch it installs does not belong with the installed {' and '.join(others)},"
-            f" they would be installed with it from {plan.source.name} and kept in packages."
-        )
+    if not others:
+        return
+    then = (
+        "the install would stop with nothing changed (this machine's variant installs only what"
+        " packages names)"
+        if plan.local
+        else f"they would be installed with it from {plan.source.name} and kept in packages"
+    )
+    say(
+        f"If the torch it installs does not belong with the installed {' and '.join(others)},"
+        f" {then}."
+    )
 
 
 def _say_command(

@@ -120,3 +120,30 @@ def test_the_fix_check_prints_repairs_companions_left_behind(
     # poetry install and poetry torch check agree afterwards
     project.run("install", extra_env=ON_H100)
     assert versions(project)["torchvision"] == "0.24.0+cu129"
+
+
+def test_a_machine_local_choice_refuses_rather_than_leave_companions(
+    project: Project, index_server: IndexServer, uv_path: dict[str, str]
+) -> None:
+    """POETRY_TORCH_VARIANT=cu128 replays its entry of poetry-torch.lock and never edits
+    pyproject.toml, so it cannot take a torchvision it does not name along: one line, nothing
+    changed."""
+    project.run("torch", "install", "--cuda", "12.9", "torch")
+    project.run("torch", "lock", "--add-variant", "cu128", extra_env=uv_path)
+    cu129 = index_server.index_url("cu129")
+    project.pip("install", "--no-deps", "--index-url", cu129, "torchvision==0.24.0")
+    assert pip_check(project).returncode == 0  # torchvision 0.24.0 belongs with torch 2.9.0
+    names = ("pyproject.toml", "poetry-torch.lock")
+    before = {name: (project.root / name).read_bytes() for name in names}
+
+    local = {"POETRY_TORCH_VARIANT": "cu128", **uv_path}
+    dry = project.run("torch", "install", "--dry-run", extra_env=local).stdout
+    assert "the install would stop with nothing changed" in dry, dry
+    refused = project.run("torch", "install", check=False, extra_env=local)
+    assert refused.returncode == 1
+    lines = [line for line in refused.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("poetry-torch: "), refused.stderr
+    assert "torchvision 0.24.0+cu129 requires torch==2.9.0, but torch is 2.8.0+cu128" in lines[0]
+    assert "Add torchvision to packages" in lines[0], lines[0]
+    assert project.version_of("torch") == "2.9.0+cu129"
+    assert {name: (project.root / name).read_bytes() for name in names} == before
