@@ -12,11 +12,11 @@ import subprocess
 import sys
 import threading
 
-from dataclasses import dataclass
 from typing import IO
 from typing import TYPE_CHECKING
 from typing import Any
 
+from poetry_torch_plugin.core.record import record
 from poetry_torch_plugin.core.urls import redact_text
 
 
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 GRACE_S = 3.0
 
 
-@dataclass(frozen=True)
+@record
 class Finished:
     """How a child ended: its exit code (minus the signal that stopped it), whether it was
     stopped at the timeout, and its output as read (stdout is "" when it went straight to the

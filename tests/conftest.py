@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,11 +32,44 @@ from tests.support.project import platform_pyproject_text
 from tests.support.project import pyproject_text
 
 
+# the first step of many e2e tests, shared through ``cu129_installed`` / ``cu129_locked``
+INSTALL_CU129 = ("torch", "install", "--cuda", "12.9")
+
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from tests.support.fixtures import PlatformIndex
     from tests.support.index_server import IndexServer
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _suite_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """What every real poetry/pip run of the session shares, set before any fixture builds a
+    project (module-scoped ones included), so the suite costs what it costs on CI:
+
+    - bytecode is written, as Python does by default (CI, users): under a developer's
+      ``PYTHONDONTWRITEBYTECODE=1`` every run would compile the plugin, and every pip run in a
+      fresh project venv would compile pip, from source again (~0.1 s a poetry run, ~0.6 s a
+      pip run); the benches drop it for the same reason (bench/_common.py);
+    - one virtualenv app-data folder (the seed pip's unpacked image) for every venv Poetry
+      creates, as on any machine after its first venv, instead of one per test's isolated home.
+    """
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # one folder for every worker of this run (virtualenv locks it)
+    saved = {
+        name: os.environ.get(name)
+        for name in ("PYTHONDONTWRITEBYTECODE", "VIRTUALENV_OVERRIDE_APP_DATA")
+    }
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    os.environ["VIRTUALENV_OVERRIDE_APP_DATA"] = str(base / "virtualenv-app-data")
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(autouse=True)
@@ -100,6 +134,79 @@ def project(
     env = dict(os.environ)
     env["POETRY_TORCH_INDEX_BASE"] = index_server.base
     return Project(root, poetry_bin, env)
+
+
+def _template(
+    tmp_path_factory: pytest.TempPathFactory,
+    poetry_bin: Path,
+    server: IndexServer,
+    steps: tuple[tuple[str, ...], ...],
+) -> Project:
+    """A ``project`` (same pyproject.toml, same kind of isolated home, same index) after
+    ``steps``, built once for the session (per worker and Poetry) to be copied by
+    ``_start_from``."""
+    root = tmp_path_factory.mktemp("template") / "demo"
+    root.mkdir()
+    (root / "pyproject.toml").write_text(pyproject_text(server.pypi_url))
+    env = isolated_env(root.parent / "home")
+    env["POETRY_TORCH_INDEX_BASE"] = server.base
+    template = Project(root, poetry_bin, env)
+    for step in steps:
+        template.run(*step)
+    return template
+
+
+@pytest.fixture(scope="session")
+def _cu129_installed_template(
+    tmp_path_factory: pytest.TempPathFactory,
+    poetry_bin: Path,
+    _index_server_session: IndexServer,  # noqa: F811
+) -> Project:
+    return _template(tmp_path_factory, poetry_bin, _index_server_session, (INSTALL_CU129,))
+
+
+@pytest.fixture(scope="session")
+def _cu129_locked_template(
+    tmp_path_factory: pytest.TempPathFactory,
+    poetry_bin: Path,
+    _index_server_session: IndexServer,  # noqa: F811
+) -> Project:
+    return _template(
+        tmp_path_factory, poetry_bin, _index_server_session, (INSTALL_CU129, ("lock",))
+    )
+
+
+def _start_from(template: Project, project: Project) -> Project:
+    """Make ``project`` (a fresh ``project`` fixture) what ``template`` is: its folder (the
+    venv included) and its isolated home (Poetry's and pip's caches) copied, modification
+    times kept, and the template's paths in the venv's scripts and pyvenv.cfg rewritten."""
+    home = Path(project.env["POETRY_CONFIG_DIR"]).parent
+    shutil.copytree(template.root.parent / "home", home, symlinks=True, dirs_exist_ok=True)
+    shutil.copytree(template.root, project.root, symlinks=True, dirs_exist_ok=True)
+    old, new = str(template.root).encode(), str(project.root).encode()
+    venv = project.venv
+    for path in [venv / "pyvenv.cfg", *(venv / "bin").iterdir()]:
+        if path.is_file() and not path.is_symlink():
+            data = path.read_bytes()
+            if old in data:
+                stat = path.stat()
+                path.write_bytes(data.replace(old, new))
+                os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    return project
+
+
+@pytest.fixture
+def cu129_installed(project: Project, _cu129_installed_template: Project) -> Project:
+    """``project`` as ``poetry torch install --cuda 12.9`` leaves it, copied from one run per
+    session instead of run again: for a test whose first step that is and whose subject comes
+    after it (``@pytest.mark.usefixtures("cu129_installed")``, or take it as the project)."""
+    return _start_from(_cu129_installed_template, project)
+
+
+@pytest.fixture
+def cu129_locked(project: Project, _cu129_locked_template: Project) -> Project:
+    """``cu129_installed`` followed by ``poetry lock``, the same way."""
+    return _start_from(_cu129_locked_template, project)
 
 
 @pytest.fixture(scope="module")

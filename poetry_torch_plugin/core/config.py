@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import re
 
-from dataclasses import dataclass
 from dataclasses import field
 from typing import TYPE_CHECKING
 from typing import Any
@@ -21,6 +20,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion
 from packaging.version import Version
 
+from poetry_torch_plugin.core.record import record
 from poetry_torch_plugin.core.targets import parse_variant
 from poetry_torch_plugin.core.targets import read_targets
 from poetry_torch_plugin.core.variants import Source
@@ -72,7 +72,7 @@ _RUNTIME_PATTERN = re.compile(
 )
 
 
-@dataclass(frozen=True)
+@record
 class TorchConfig:
     """What pyproject.toml says about torch.
 
@@ -328,8 +328,10 @@ def _toml_value(value: object) -> str:
 
 
 def effective_index_base(config: TorchConfig, override: str | None = None) -> str:
-    """``--index-base`` beats ``POETRY_TORCH_INDEX_BASE`` beats ``[tool.poetry-torch] index-base``."""
-    base = override or os.environ.get(INDEX_BASE_ENV) or config.index_base
+    """The base a source URL is written on: ``--index-base`` beats ``[tool.poetry-torch]
+    index-base``.  ``POETRY_TORCH_INDEX_BASE`` is not one of them: it only changes where this
+    machine fetches from (``index.access.mirror_url``), never what the files say."""
+    base = override or config.index_base
     return base.rstrip("/")
 
 
@@ -364,7 +366,7 @@ _TOKEN = re.compile(r"(\^|~=|~|===|==|!=|>=|<=|>|<|=)?\s*([^\s,<>=!~^]+)")
 _RELEASE = re.compile(r"^v?(\d+)(?:\.(\d+))?(?:\.(\d+))?")
 
 
-@dataclass(frozen=True)
+@record
 class Declaration:
     """One place that declares a family package; ``alternatives`` when it lists several
     different versions for different environments (Poetry's multiple-constraints form)."""

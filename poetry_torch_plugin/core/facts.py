@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import re
 
-from dataclasses import dataclass
 from dataclasses import field
 from typing import TYPE_CHECKING
 from typing import cast
+
+from poetry_torch_plugin.core.record import record
 
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ _TORCH_MINOR = re.compile(r"^\s*(?:==\s*)?v?(\d+)\.(\d+)")
 _SM = re.compile(r"^sm_(\d+)(\d)([a-z]?)$")
 
 
-@dataclass(frozen=True)
+@record
 class Checked:
     """A value with where it comes from and whether it was compared with that source."""
 
@@ -38,7 +39,7 @@ class Checked:
     checked: bool
 
 
-@dataclass(frozen=True)
+@record
 class Build:
     """One variant of one torch release: ``cu130`` of 2.11, say."""
 
@@ -50,7 +51,7 @@ class Build:
     gfx: Checked | None
 
 
-@dataclass(frozen=True)
+@record
 class Release:
     torch: str  # "2.11"
     source: str
@@ -63,14 +64,14 @@ class Release:
         return next((build for build in self.builds if build.name == name), None)
 
 
-@dataclass(frozen=True)
+@record
 class Driver:
     driver: str | None
     source: str
     checked: bool
 
 
-@dataclass(frozen=True)
+@record
 class Facts:
     releases: tuple[Release, ...]  # oldest first
     sources: dict[str, str]
@@ -83,7 +84,7 @@ class Facts:
     mps_macos: dict[str, MacosFloor] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@record
 class MacosFloor:
     macos: str
     source: str

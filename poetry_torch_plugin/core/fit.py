@@ -7,12 +7,12 @@ all (CI runners, images built on CPU hosts) the install goes ahead with a one-li
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from packaging.requirements import InvalidRequirement
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 from poetry_torch_plugin.core.facts import arch_row
 from poetry_torch_plugin.core.facts import arch_supported
@@ -31,6 +31,7 @@ from poetry_torch_plugin.core.facts import release_for
 from poetry_torch_plugin.core.facts import torch_minor
 from poetry_torch_plugin.core.machine import jetson_line
 from poetry_torch_plugin.core.machine import version_tuple
+from poetry_torch_plugin.core.record import record
 from poetry_torch_plugin.core.variants import CPU
 from poetry_torch_plugin.core.variants import from_index_name
 
@@ -38,6 +39,7 @@ from poetry_torch_plugin.core.variants import from_index_name
 if TYPE_CHECKING:
     from collections.abc import Callable
     from collections.abc import Iterable
+    from collections.abc import Mapping
     from collections.abc import Sequence
 
     from poetry_torch_plugin.core.facts import Facts
@@ -47,7 +49,7 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.core.variants import Variant
 
 
-@dataclass(frozen=True)
+@record
 class Finding:
     """One reason a build may not run here, worded once for install and check alike:
     ``code`` is check's verdict code, ``checked`` whether the fact behind it was checked
@@ -58,7 +60,7 @@ class Finding:
     checked: bool
 
 
-@dataclass(frozen=True)
+@record
 class Fit:
     """The decision: ``refusal`` (one line, the install stops) or go ahead, with ``notes``
     (one line each: unchecked facts that say it may not run, or no GPU to check against)."""
@@ -80,10 +82,14 @@ def _instead(
     variant: Variant,
     torch_version: str | None,
     companions: Iterable[str],
+    pick: Variant | None = None,
 ) -> str:
-    """What to run instead: ``--cuda auto`` and the build it would pick here."""
-    name, _ = choose_auto_variant(facts, machine, torch_version, companions=companions)
-    picked = from_index_name(name)
+    """What to run instead: ``--cuda auto`` and the build it would pick here (``pick``, when
+    the caller judged it against the lock or the index; else from the facts)."""
+    picked = pick
+    if picked is None:
+        name, _ = choose_auto_variant(facts, machine, torch_version, companions=companions)
+        picked = from_index_name(name)
     if picked is None or picked == variant:
         return "run `poetry torch install --cuda auto`"
     return (
@@ -100,12 +106,14 @@ def judge_variant(
     companions: Iterable[str] = (),
     *,
     option: str | None = None,
+    pick: Variant | None = None,
 ) -> Fit:
     """Whether ``variant`` of that torch (None: the newest the facts list it for) can run here.
 
     Refuses when a checked fact says the NVIDIA driver is older than the build's floor, or a
     detected GPU's architecture is not among the build's; ``option`` is how the user asked for
-    it (``--cuda 13.0``), for the message.
+    it (``--cuda 13.0``), for the message; ``pick``, what ``auto`` picks here (the refusal
+    names it; by default the facts' pick for that release).
     """
     asked = option or f"--{variant.kind} {variant.dotted}".rstrip()
     if machine.platform.lower().startswith("darwin") and variant.kind != "cpu":
@@ -153,7 +161,7 @@ def judge_variant(
             findings=(finding,),
         )
     if variant.kind == "rocm":
-        return _judge_rocm(facts, machine, variant, torch_version, list(companions), asked)
+        return _judge_rocm(facts, machine, variant, torch_version, list(companions), asked, pick)
     if variant.kind != "cuda":
         return Fit()
     nvidia = machine.nvidia
@@ -196,7 +204,7 @@ def judge_variant(
             )
             findings.append(Finding("arch-not-in-build", text, archs.checked))
             break
-    return _decided(facts, machine, variant, torch_version, companions, asked, findings)
+    return _decided(facts, machine, variant, torch_version, companions, asked, findings, pick)
 
 
 def _decided(
@@ -207,6 +215,7 @@ def _decided(
     companions: list[str],
     asked: str,
     findings: list[Finding],
+    pick: Variant | None = None,
 ) -> Fit:
     """Checked findings refuse (one line); unchecked ones are notes."""
     problems = [finding.text for finding in findings if finding.checked]
@@ -217,7 +226,7 @@ def _decided(
     )
     if not problems:
         return Fit(notes=notes, findings=tuple(findings))
-    instead = _instead(facts, machine, variant, torch_version, companions)
+    instead = _instead(facts, machine, variant, torch_version, companions, pick)
     return Fit(
         refusal=(
             f"{asked} cannot run on this machine: {'; '.join(problems)}. Nothing was"
@@ -236,6 +245,7 @@ def _judge_rocm(
     torch_version: str | None,
     companions: list[str],
     asked: str,
+    pick: Variant | None = None,
 ) -> Fit:
     """A ROCm build runs where every AMD GPU's gfx target is in its list."""
     gpus = machine.amd_gpus
@@ -264,7 +274,7 @@ def _judge_rocm(
         )
         for gpu in missing
     ]
-    return _decided(facts, machine, variant, torch_version, companions, asked, findings)
+    return _decided(facts, machine, variant, torch_version, companions, asked, findings, pick)
 
 
 # --- --cuda auto -----------------------------------------------------------------------------
@@ -274,7 +284,23 @@ def _judge_rocm(
 COMPANIONS = ("torchvision", "torchaudio")
 
 
-@dataclass(frozen=True)
+@record
+class Exact:
+    """The exact torch release each candidate build would install, and where that was read
+    (``poetry-torch.lock`` or ``the index``): what ``auto`` and the refusal judge by."""
+
+    releases: Mapping[str, str]  # index name -> torch version (public: ``2.8.0``)
+    where: str  # "in poetry-torch.lock", "on the index"
+
+    def basis(self, name: str | None = None) -> str:
+        """``torch 2.8.0 on the index`` (one build's, or every release named)."""
+        if name is not None:
+            return f"torch {self.releases[name]} {self.where}"
+        versions = sorted(set(self.releases.values()), key=Version, reverse=True)
+        return f"torch {', '.join(versions)} {self.where}"
+
+
+@record
 class AutoChoice:
     variant: Variant
     reason: str
@@ -331,6 +357,7 @@ def choose(
     configured: Iterable[str] = (),
     installed: str | None = None,
     published: Callable[[Variant], str | None] | None = None,
+    exact: Exact | None = None,
 ) -> AutoChoice:
     """The newest build for this machine, for the torch release that will be installed.
 
@@ -349,16 +376,31 @@ def choose(
         companions=sorted(companions),
         published=published,
         dropped=dropped,
+        exact=exact,
     )
     variant = from_index_name(name) or CPU
+    if exact is not None:
+        version = exact.releases.get(variant.index_name, version)
     return AutoChoice(variant, reason, version, tuple(dropped))
 
 
 def _candidates(
-    facts: Facts, torch_version: str | None, available: Iterable[str] | None
+    facts: Facts,
+    torch_version: str | None,
+    available: Iterable[str] | None,
+    exact: Exact | None = None,
 ) -> tuple[list[Variant], str]:
     """The builds to choose from, stable before experimental, each newest first, and how to
-    name their torch in a reason."""
+    name their torch in a reason.  With ``exact`` releases (the lock's, the index's), the
+    builds are those it names, the newest (release, variant) pair first."""
+    if exact is not None:
+        releases = exact.releases
+        builds = {v for v in map(from_index_name, releases) if v is not None}
+
+        def pair(variant: Variant) -> tuple[Version, tuple[int, tuple[int, ...]]]:
+            return (Version(releases[variant.index_name]), variant.sort_key())
+
+        return sorted(builds, key=pair, reverse=True), exact.basis()
     minor = torch_minor(torch_version)
     basis = f"torch {minor}" if minor is not None else "torch"
     release = release_for(facts, torch_version)
@@ -415,13 +457,15 @@ def _without_nvidia_gpu(
     basis: str,
     torch_version: str | None,
     usable: Callable[[Variant], bool],
+    release: Callable[[Variant], str | None] | None = None,
 ) -> tuple[str, str]:
     if machine.rocm is not None or machine.amd_gpus:
         found = _amd_names(machine.amd_gpus) if machine.amd_gpus else f"ROCm {machine.rocm}"
         rocms = [build for build in builds if build.kind == "rocm"]
         fitting = False
         for rocm in rocms:
-            row = build_for(facts, rocm.index_name, torch_version)
+            exact = release(rocm) if release is not None else torch_version
+            row = build_for(facts, rocm.index_name, exact)
             gfx = row.gfx.value if row is not None and row.gfx is not None else None
             if not gfx_fits(gfx, machine.amd_gpus):
                 continue
@@ -520,6 +564,7 @@ def choose_auto_variant(
     companions: Iterable[str] = (),
     published: Callable[[Variant], str | None] | None = None,
     dropped: list[str] | None = None,
+    exact: Exact | None = None,
 ) -> tuple[str, str]:
     """The variant ``--cuda auto`` installs, and a one-line reason.
 
@@ -532,8 +577,20 @@ def choose_auto_variant(
     ``published`` asks the live index whether a candidate has a wheel of every configured
     package for the target (its answer, when it has one, beats the facts' companion table);
     each candidate it rules out is appended to ``dropped`` as ``"cu130: <why>"``.
+
+    ``exact``: each candidate's own release (poetry-torch.lock's, or the newest on its index
+    page that the project admits); the builds are those, judged by their own release's facts.
     """
-    builds, basis = _candidates(facts, torch_version, available)
+    builds, basis = _candidates(facts, torch_version, available, exact)
+
+    def release(build: Variant) -> str | None:
+        if exact is not None:
+            return exact.releases.get(build.index_name, torch_version)
+        return torch_version
+
+    def build_basis(build: Variant) -> str:
+        return exact.basis(build.index_name) if exact is not None else basis
+
     companions = list(companions)
     jetson = machine.jetpack_only
     if jetson is not None:
@@ -551,11 +608,11 @@ def choose_auto_variant(
         answer = live(build)
         if answer is not None:
             return not answer
-        return not _companions_missing(facts, build, torch_version, companions)
+        return not _companions_missing(facts, build, release(build), companions)
 
     nvidia = machine.nvidia
     if nvidia is None or not nvidia.gpus:
-        return _without_nvidia_gpu(facts, machine, builds, basis, torch_version, usable)
+        return _without_nvidia_gpu(facts, machine, builds, basis, torch_version, usable, release)
     cuda = [build for build in builds if build.kind == "cuda"]
     if not cuda:
         return "cpu", f"{basis} has no CUDA build"
@@ -567,7 +624,7 @@ def choose_auto_variant(
         if not driver_supports(facts, nvidia.driver_version, version, os_name):
             continue
         runnable = True
-        archs = archs_for(facts, build.index_name, torch_version, machine.platform)
+        archs = archs_for(facts, build.index_name, release(build), machine.platform)
         if not _fits_gpus(archs, nvidia.gpus):
             continue
         answer = live(build)
@@ -575,14 +632,14 @@ def choose_auto_variant(
             skipped.append(f"{build.index_name} (not on the index)")
             continue
         missing = (
-            [] if answer == "" else _companions_missing(facts, build, torch_version, companions)
+            [] if answer == "" else _companions_missing(facts, build, release(build), companions)
         )
         if missing:
             skipped.append(f"{build.index_name} (no {', '.join(missing)})")
             continue
         note = f"; skipped {', '.join(skipped)}" if skipped else ""
         return build.index_name, (
-            f"{build.index_name} is the newest CUDA build of {basis} that driver"
+            f"{build.index_name} is the newest CUDA build of {build_basis(build)} that driver"
             f" {nvidia.driver_version} runs (needs >= {min_driver_for_cuda(facts, version, os_name)})"
             f" with kernels for {gpu_names(nvidia.gpus)}{note}"
         )

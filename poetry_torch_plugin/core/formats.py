@@ -3,7 +3,6 @@ requirements text (the index, then every pin with its hashes) and a PEP 751 ``py
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from typing import Any
 from typing import cast
@@ -14,6 +13,7 @@ from poetry_torch_plugin.core.lockfile import key_of
 from poetry_torch_plugin.core.lockfile import machines_marker
 from poetry_torch_plugin.core.lockfile import requirement_lines
 from poetry_torch_plugin.core.lockfile import wanted
+from poetry_torch_plugin.core.record import record
 from poetry_torch_plugin.core.urls import without_login
 from poetry_torch_plugin.core.variants import from_url
 from poetry_torch_plugin.errors import ConfigError
@@ -36,7 +36,7 @@ def export_text(lock: TorchLock) -> str:
     return "\n".join(lines) + "\n"
 
 
-@dataclass(frozen=True)
+@record
 class Selected:
     """One locked closure and the (platform, Python) it is for (None: the only one)."""
 

@@ -9,8 +9,6 @@ import hashlib
 import json
 import re
 
-from dataclasses import dataclass
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
@@ -18,6 +16,8 @@ from typing import Any
 from packaging.utils import canonicalize_name
 
 from poetry_torch_plugin.core.config import parse_toml
+from poetry_torch_plugin.core.record import record
+from poetry_torch_plugin.core.record import replace
 from poetry_torch_plugin.core.targets import NO_GPU
 from poetry_torch_plugin.core.targets import machine_kind
 from poetry_torch_plugin.core.urls import without_login
@@ -50,7 +50,7 @@ _HEADER = (
 )
 
 
-@dataclass(frozen=True)
+@record
 class LockInputs:
     """What the lock was resolved from; its content hash decides whether the lock is stale."""
 
@@ -69,7 +69,7 @@ class LockInputs:
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-@dataclass(frozen=True)
+@record
 class LockedPackage:
     name: str
     version: str  # with its local label: 2.9.0+cu129
@@ -92,7 +92,7 @@ class LockedPackage:
         return found or f"{without_login(index).rstrip('/')}/{quote(filename)}"
 
 
-@dataclass(frozen=True)
+@record
 class TorchLock:
     inputs: LockInputs
     content_hash: str
@@ -374,7 +374,7 @@ def requirement_lines(lock: TorchLock, *, continuation: bool = False) -> list[st
 # Python.  Pure: which entries a project wants, and how an entry is spelled for pip and PEP 751.
 
 
-@dataclass(frozen=True)
+@record
 class Platform:
     """One kind of machine an entry is resolved for."""
 
@@ -469,7 +469,7 @@ def key_of(resolved: str) -> tuple[str, str] | None:
     return (platform, python) if platform is not None else None
 
 
-@dataclass(frozen=True)
+@record
 class Wanted:
     """A variant the project locks for a platform, and the targets keys that ask for it."""
 
@@ -619,7 +619,7 @@ def machines_marker(where: Iterable[tuple[str, str]]) -> str:
     return clauses[0] if len(clauses) == 1 else " or ".join(f"({c})" for c in clauses)
 
 
-@dataclass(frozen=True)
+@record
 class LockEntry:
     """One variant's closure for one platform and Python; ``lock`` is that closure as a
     single-environment lock (its source, its packages, ``content_hash`` = its inputs' hash)."""
@@ -640,7 +640,7 @@ def carried(lock: TorchLock, old: TorchLock | None, variant: str) -> TorchLock:
     machine is dropped (it is the first part now), and ``old``'s first part, when it was for
     the same inputs and another Python or platform, becomes that machine's entry rather than
     vanish (``lock --check`` could not tell a Python went missing)."""
-    from dataclasses import replace
+    from poetry_torch_plugin.core.record import replace
 
     if old is None or not (old.entries or old.targets or old.added):
         return lock
@@ -720,6 +720,34 @@ def url_problem(filename: str, url: str) -> str | None:
     if unquote(parts.path.rsplit("/", 1)[-1]) != filename:
         return f"the url of {filename} names another file"
     return None
+
+
+def moved(lock: TorchLock, base: str, mirror: str) -> TorchLock:
+    """``lock`` with every index and file URL under ``base`` moved under ``mirror``: what an
+    export written on a machine that fetches through ``POETRY_TORCH_INDEX_BASE`` names (as
+    Poetry's own export names a repository URL a ``POETRY_REPOSITORIES_<NAME>_URL``
+    replaces).  For the text only: the hashes are left as they were, so it is never written
+    back as the lock."""
+    base, mirror = base.rstrip("/"), mirror.rstrip("/")
+
+    def url(text: str) -> str:
+        under = text == base or text.startswith(base + "/")
+        return mirror + text[len(base) :] if under else text
+
+    def one(part: TorchLock) -> TorchLock:
+        index = part.inputs.source_url
+        packages = tuple(
+            replace(
+                package,
+                urls=tuple((f, url(package.url_of(f, index))) for f, _ in package.files),
+            )
+            for package in part.packages
+        )
+        inputs = replace(part.inputs, source_url=url(index))
+        return replace(part, inputs=inputs, packages=packages)
+
+    entries = tuple(replace(entry, lock=one(entry.lock)) for entry in lock.entries)
+    return replace(one(lock), entries=entries)
 
 
 def recorded_url(filename: str, link: str) -> str | None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import re
 
-from dataclasses import asdict
-from dataclasses import dataclass
 from typing import Any
+
+from poetry_torch_plugin.core.record import as_dict
+from poetry_torch_plugin.core.record import record
 
 
 DRIVER_VERSION = re.compile(r"^\d+\.\d+(?:\.\d+)?$")
@@ -20,7 +21,7 @@ def version_tuple(text: str | None) -> tuple[int, ...]:
     return tuple(int(part.group()) for part in parts if part is not None)
 
 
-@dataclass(frozen=True)
+@record
 class Gpu:
     """One NVIDIA GPU; ``None`` fields were not reported by the source that found it."""
 
@@ -31,7 +32,7 @@ class Gpu:
     mig: bool = False
 
 
-@dataclass(frozen=True)
+@record
 class NvidiaInfo:
     """The NVIDIA driver and the GPUs it exposes.
 
@@ -45,7 +46,7 @@ class NvidiaInfo:
     source: str
 
 
-@dataclass(frozen=True)
+@record
 class DriverReading:
     """A driver version, and the CUDA version it reports where the text names one."""
 
@@ -53,7 +54,7 @@ class DriverReading:
     cuda_driver_version: tuple[int, int] | None
 
 
-@dataclass(frozen=True)
+@record
 class NvccInfo:
     """The CUDA toolkit compiler on PATH: ``version=(13, 0)``, ``full="13.0.88"``."""
 
@@ -61,7 +62,7 @@ class NvccInfo:
     full: str
 
 
-@dataclass(frozen=True)
+@record
 class AmdGpu:
     """One AMD GPU: its LLVM target (``gfx942``), which ROCm builds list; ``name`` is the
     marketing name where the source gives one (rocminfo, amd-smi), else ``AMD GPU``."""
@@ -71,7 +72,7 @@ class AmdGpu:
     gfx: str | None
 
 
-@dataclass(frozen=True)
+@record
 class IntelGpu:
     """One Intel GPU from sysfs: its PCI device id (``0x56a0``) and, where the id is known,
     its family (``Arc A-series``); ``xpu`` says whether PyTorch's xpu builds support it."""
@@ -116,7 +117,7 @@ JETSON_SOCS: dict[str, tuple[str, tuple[int, int], bool]] = {
 }
 
 
-@dataclass(frozen=True)
+@record
 class Jetson:
     """An NVIDIA Jetson (L4T): ``model`` from the device tree, ``soc`` (``tegra234``), the
     L4T release (``R36.4.3``) from ``/etc/nv_tegra_release``."""
@@ -155,7 +156,7 @@ def jetson_line(jetson: Jetson) -> str:
     )
 
 
-@dataclass(frozen=True)
+@record
 class Machine:
     """Everything detection found; ``platform`` is ``system-machine``, e.g. ``linux-x86_64``."""
 
@@ -195,7 +196,7 @@ class Machine:
 
 def machine_to_dict(machine: Machine) -> dict[str, Any]:
     """The machine as JSON-ready data (pairs such as ``compute_capability`` are tuples)."""
-    data = asdict(machine)
+    data = as_dict(machine)
     for key in ("amd_gpus", "intel_gpus", "macos", "jetson"):
         if not data[key]:
             del data[key]  # the shape recorded before AMD and Intel detection, where there is none

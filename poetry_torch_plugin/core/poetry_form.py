@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import re
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from typing import Any
 
@@ -24,6 +23,7 @@ from packaging.markers import UndefinedComparison
 from packaging.markers import UndefinedEnvironmentName
 from packaging.utils import canonicalize_name
 
+from poetry_torch_plugin.core.record import record
 from poetry_torch_plugin.core.variants import from_source_name
 from poetry_torch_plugin.errors import ConfigError
 
@@ -56,7 +56,7 @@ _FIX = (
 )
 
 
-@dataclass(frozen=True)
+@record
 class PoetryForm:
     """What the family's multiple-constraints entries say: ``targets`` as (key, variant)
     pairs (in ``TorchConfig.poetry_form``: only those ``merge_targets`` added to the explicit
@@ -69,7 +69,7 @@ class PoetryForm:
     default: str | None
 
 
-@dataclass(frozen=True)
+@record
 class _Entry:
     where: str  # "[tool.poetry.dependencies] torch entry 2"
     source: str | None

@@ -22,12 +22,12 @@ explicit entry must agree with them for every machine kind they cover.  ``choose
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from typing import Any
 
 from poetry_torch_plugin.core.poetry_form import PLATFORMS
 from poetry_torch_plugin.core.poetry_form import read_poetry_form
+from poetry_torch_plugin.core.record import record
 from poetry_torch_plugin.core.variants import from_index_name
 from poetry_torch_plugin.errors import ConfigError
 
@@ -172,7 +172,7 @@ def merge_targets(
                 f' ("{theirs[1]}") disagree on {kind}; nothing was changed. Fix pyproject.toml:'
                 f" make them agree, or remove the {mine[0]} entry from [tool.poetry-torch.targets]."
             )
-    from dataclasses import replace
+    from poetry_torch_plugin.core.record import replace
 
     keys = {key for key, _ in explicit}
     added = tuple(pair for pair in form.targets if pair[0] not in keys)
@@ -224,7 +224,7 @@ ENV, LOCAL, TARGET, PYPROJECT = "env", "local config", "target", "pyproject"
 RULES = (ENV, LOCAL, TARGET, PYPROJECT, AUTO)
 
 
-@dataclass(frozen=True)
+@record
 class VariantChoice:
     """The variant this machine installs; ``rule`` is one of RULES; ``detail`` says where the
     rule read it (``POETRY_TORCH_VARIANT=cpu``, ``poetry.toml``, the source's name, or what

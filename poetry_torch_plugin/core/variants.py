@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import re
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from poetry_torch_plugin.core.record import record
 from poetry_torch_plugin.errors import VariantError
 
 
@@ -20,7 +20,7 @@ _CUDA_DOTTED = re.compile(r"^(1\d)(?:\.(\d))?$")
 _ROCM_DOTTED = re.compile(r"^(\d{1,2})\.(\d{1,2})(?:\.(\d{1,2}))?$")
 
 
-@dataclass(frozen=True)
+@record
 class Family:
     """One accelerator family as PyTorch publishes it: one index per version (``cu129``,
     ``rocm6.4``) or one index for the family (``cpu``, ``xpu``).
@@ -95,7 +95,7 @@ FAMILIES = (
 _BY_KIND = {family.kind: family for family in FAMILIES}
 
 
-@dataclass(frozen=True)
+@record
 class Variant:
     """One PyTorch build flavour, as PyTorch's index names it (``cu129``, ``cpu``, ``rocm6.4``)."""
 
@@ -146,7 +146,7 @@ class Variant:
         return self.index_name
 
 
-@dataclass(frozen=True)
+@record
 class Source:
     name: str
     url: str

@@ -14,16 +14,17 @@ import contextlib
 import os
 import re
 
-from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING
+from typing import Protocol
 
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion
 from packaging.version import Version
 
 from poetry_torch_plugin.core.config import is_torch_family
+from poetry_torch_plugin.core.record import record
 from poetry_torch_plugin.core.variants import from_cuda_version
 from poetry_torch_plugin.core.variants import from_local_label
 from poetry_torch_plugin.errors import TorchPluginError
@@ -46,7 +47,7 @@ _ASSIGNMENT = re.compile(r"^(__version__|cuda|hip)\s*(?::\s*[^=]+)?=\s*(.+?)\s*$
 _VERSION_MODULES = {"torch": "torch", "torchvision": "torchvision", "torchaudio": "torchaudio"}
 
 
-@dataclass(frozen=True)
+@record
 class TargetEnv:
     """The project environment: its interpreter and the directories its packages live in."""
 
@@ -55,7 +56,14 @@ class TargetEnv:
     site_packages: tuple[Path, ...]
 
 
-@dataclass(frozen=True)
+class EnvFinder(Protocol):
+    """The project environment as Poetry would use it, created when missing if asked (the
+    command's, in practice: it holds Poetry's project object)."""
+
+    def __call__(self, *, create: bool) -> TargetEnv: ...
+
+
+@record
 class InstalledDist:
     name: str
     version: str
@@ -174,7 +182,7 @@ _PYVENV_VERSION = re.compile(r"^\s*(?:version|version_info)\s*=\s*(\d+\.\d+(?:\.
 _LIB_PYTHON = re.compile(r"python(\d+\.\d+)")
 
 
-@dataclass(frozen=True)
+@record
 class EnvState:
     """The project environment read from disk; ``root`` is None when there is none yet."""
 
@@ -231,7 +239,7 @@ def env_python(root: Path) -> Path | None:
 # How the environment differs from poetry-torch.lock
 
 
-@dataclass(frozen=True)
+@record
 class Drift:
     name: str
     kind: str  # "missing", "version" (installed at another version) or "unlocked"

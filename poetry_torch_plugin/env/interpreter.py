@@ -17,10 +17,10 @@ import re
 import struct
 import sys
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from poetry_torch_plugin.core.record import record
 from poetry_torch_plugin.process import run
 
 
@@ -43,7 +43,7 @@ _MACHO_CPUS = {0x01000007: "x86_64", 0x0100000C: "arm64"}
 _PE_MACHINES = {0x8664: "AMD64", 0xAA64: "ARM64", 0x014C: "x86"}
 
 
-@dataclass(frozen=True)
+@record
 class Interpreter:
     """What pip and Poetry's markers say about an environment's interpreter."""
 

@@ -9,11 +9,11 @@ import json
 import os
 import time
 
-from dataclasses import asdict
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from typing import Any
 
+from poetry_torch_plugin.core.record import as_dict
+from poetry_torch_plugin.core.record import record
 from poetry_torch_plugin.process import run
 
 
@@ -71,7 +71,7 @@ done()
 """.replace("MARKER", repr(MARKER))
 
 
-@dataclass(frozen=True)
+@record
 class RuntimeResult:
     """What torch said about itself in the project environment.
 
@@ -96,7 +96,7 @@ class RuntimeResult:
     warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return as_dict(self)
 
 
 def _text(data: Mapping[str, Any], key: str) -> str | None:

@@ -16,12 +16,14 @@ import ssl
 import urllib.parse
 import urllib.request
 
-from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
 from typing import Any
 
+from poetry_torch_plugin.core.config import DEFAULT_INDEX_BASE
+from poetry_torch_plugin.core.config import INDEX_BASE_ENV
 from poetry_torch_plugin.core.config import env_flag
+from poetry_torch_plugin.core.record import record
 from poetry_torch_plugin.core.urls import is_loopback
 from poetry_torch_plugin.core.urls import redact
 from poetry_torch_plugin.core.urls import split_login
@@ -37,7 +39,7 @@ ALLOW_HTTP_ENV = "POETRY_TORCH_ALLOW_HTTP"
 _PIP_PASSTHROUGH = ("cert", "client-cert", "proxy")
 
 
-@dataclass(frozen=True)
+@record
 class IndexAccess:
     """An index URL without secrets, plus what is needed to reach it."""
 
@@ -48,6 +50,9 @@ class IndexAccess:
     client_cert: str | None = None
     verify: bool = True
     proxy: str | None = None
+    # (the base the project names, the mirror's base) when ``POETRY_TORCH_INDEX_BASE`` stands
+    # in for that base on this machine: ``url`` is then the mirror's (see ``mirror_url``)
+    mirror: tuple[str, str] | None = None
 
     @property
     def shown(self) -> str:
@@ -81,6 +86,22 @@ class IndexAccess:
 
     def basic_auth(self) -> tuple[str, str] | None:
         return (self.username or "", self.password or "") if self.has_credentials else None
+
+    def as_written(self, link: str) -> str | None:
+        """A link this index gave, as poetry-torch.lock may keep it: the link itself, or when
+        the index was read through a mirror (``mirror``), its equivalent under the base the
+        project names (``<mirror>/cu129/torch-….whl`` -> ``https://download.pytorch.org/whl/
+        cu129/torch-….whl``); None for any other link on the mirror's origin, so that no
+        committed file names a mirror that only this machine uses (the lock then locates the
+        file beside the index's pages).  A link to another origin (PyTorch's file host, which
+        a mirror may pass through) is kept as given."""
+        if self.mirror is None:
+            return link
+        named, base = self.mirror
+        clean = split_login(link)[0]
+        if clean == base or clean.startswith(base + "/"):
+            return named + clean[len(base) :]
+        return None if _origin(clean) == _origin(base) else link
 
 
 def pip_config_files() -> list[Path]:
@@ -136,15 +157,66 @@ def refuse_query(source_name: str, url: str) -> None:
     )
 
 
+def _under(url: str, base: str) -> bool:
+    base = base.rstrip("/")
+    return url == base or url.startswith(base + "/")
+
+
+def mirror_base() -> str | None:
+    """``POETRY_TORCH_INDEX_BASE``, this machine's mirror of the project's index (login
+    included); None when unset.  ConfigError when it is no http(s) or file URL."""
+    given = os.environ.get(INDEX_BASE_ENV, "").strip()
+    if not given:
+        return None
+    scheme = urllib.parse.urlsplit(given).scheme.lower()
+    if scheme not in ("https", "http", "file"):
+        raise ConfigError(
+            f"{INDEX_BASE_ENV} has an unsupported URL scheme {scheme!r} ({redact(given)});"
+            f" nothing was changed. Set {INDEX_BASE_ENV} to an https:// base such as"
+            " https://mirror.example/whl (or unset it), then run the command again."
+        )
+    refuse_query(INDEX_BASE_ENV, given)
+    return given.rstrip("/")
+
+
+def mirror_url(url: str, committed_base: str = DEFAULT_INDEX_BASE) -> str | None:
+    """Where this machine fetches ``url`` from when ``POETRY_TORCH_INDEX_BASE`` stands in for
+    ``committed_base`` (``[tool.poetry-torch] index-base``, https://download.pytorch.org/whl
+    by default) and ``url`` lies under it (``…/whl/cu129`` -> ``<mirror>/cu129``), without a
+    login; None when it does not apply.  The variable is this machine's alone: pyproject.toml
+    and poetry-torch.lock keep the URL the project names (``--index-base`` commits a mirror)."""
+    mirror = mirror_base()
+    clean = split_login(url)[0].rstrip("/")
+    named = split_login(committed_base)[0].rstrip("/")
+    if mirror is None or not _under(clean, named):
+        return None
+    return split_login(mirror)[0] + clean[len(named) :]
+
+
 def resolve_access(
-    source_name: str, url: str, *, allow_http: bool = False, index_base: str | None = None
+    source_name: str,
+    url: str,
+    *,
+    allow_http: bool = False,
+    index_base: str | None = None,
+    committed_base: str = DEFAULT_INDEX_BASE,
 ) -> IndexAccess:
     """Everything needed to reach ``url``; ConfigError for plain http to a remote host.
 
+    A ``url`` under ``committed_base`` is fetched from ``POETRY_TORCH_INDEX_BASE`` when that
+    is set (``mirror_url``): the returned ``url`` is the mirror's, ``mirror`` says so.
+
     The login comes from the URL, else Poetry's configuration for the source, else
-    ``index_base`` (``POETRY_TORCH_INDEX_BASE`` or ``index-base``) when that carries one and
-    ``url`` lies under it: the plugin never writes such a login into the source URL."""
+    ``index_base`` (``--index-base`` or ``index-base``) and then ``POETRY_TORCH_INDEX_BASE``
+    when one carries a login and the URL fetched lies under it: the plugin never writes such a
+    login into the source URL."""
     clean, username, password = split_login(url)
+    mirrored = mirror_url(clean, committed_base)
+    mirror = None
+    if mirrored is not None:
+        named = split_login(committed_base)[0].rstrip("/")
+        mirror = (named, split_login(mirror_base() or "")[0])
+        clean = mirrored
     scheme = urllib.parse.urlsplit(clean).scheme.lower()
     if scheme not in ("https", "http", "file"):
         raise ConfigError(
@@ -155,18 +227,19 @@ def resolve_access(
     refuse_query(source_name, clean)
     allowed = allow_http or env_flag(ALLOW_HTTP_ENV)
     if scheme == "http" and not is_loopback(clean) and not allowed:
+        shown = redact(url) if mirror is None else f"{clean} (from {INDEX_BASE_ENV})"
         raise ConfigError(
-            f"refusing plain http for {redact(url)}: torch would be downloaded without TLS;"
+            f"refusing plain http for {shown}: torch would be downloaded without TLS;"
             " nothing was changed. Run `poetry torch install` with an https:// index, or opt in"
             f" with `[tool.poetry-torch] allow-http = true` (or {ALLOW_HTTP_ENV}=1)."
         )
     if username is None and password is None:
         username, password = poetry_credentials(source_name)
-    if username is None and password is None and index_base:
-        base, base_user, base_password = split_login(index_base)
-        base = base.rstrip("/")
-        if clean == base or clean.startswith(base + "/"):
-            username, password = base_user, base_password
+    for carrier in (index_base, mirror_base()):
+        if username is None and password is None and carrier:
+            base, base_user, base_password = split_login(carrier)
+            if _under(clean, base):
+                username, password = base_user, base_password
     cert, client_cert, verify = poetry_certificates(source_name)
     passthrough = pip_passthrough()
     return IndexAccess(
@@ -177,6 +250,7 @@ def resolve_access(
         client_cert=client_cert or passthrough.get("client-cert"),
         verify=verify,
         proxy=passthrough.get("proxy"),
+        mirror=mirror,
     )
 
 

@@ -21,7 +21,6 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from packaging.requirements import InvalidRequirement
@@ -31,6 +30,7 @@ from packaging.utils import canonicalize_name
 from packaging.utils import parse_wheel_filename
 from packaging.version import Version
 
+from poetry_torch_plugin.core.record import record
 from poetry_torch_plugin.core.urls import redact
 from poetry_torch_plugin.errors import AccessRefusedError
 from poetry_torch_plugin.errors import IndexAccessError
@@ -60,7 +60,7 @@ def source_url(index_base: str, variant: Variant) -> str:
     return f"{index_base.rstrip('/')}/{variant.index_name}"
 
 
-@dataclass(frozen=True)
+@record
 class Listing:
     """The wheels an index publishes for one project."""
 
@@ -210,7 +210,7 @@ def fetch_requires(
     return None
 
 
-@dataclass(frozen=True)
+@record
 class WheelTarget:
     """The interpreter the packages are for: its wheel tags, most specific first, and a short
     name for messages (``cp312 linux_x86_64``)."""
@@ -261,6 +261,27 @@ def has_wheel(listing: Listing, specifier: SpecifierSet, target: WheelTarget | N
     return False
 
 
+def newest_admitted(
+    listing: Listing, specifier: SpecifierSet | None, target: WheelTarget | None
+) -> str | None:
+    """The newest version (public part: ``2.8.0`` of ``2.8.0+cu129``) the page links a wheel of
+    that the specifier admits and the target installs; a final release before a pre-release
+    (the test and nightly channels publish only those).  None when there is none."""
+    found: set[Version] = set()
+    for filename, _ in listing.files:
+        try:
+            _, version, _, tags = parse_wheel_filename(filename)
+        except InvalidWheelFilename:
+            continue
+        if specifier and not specifier.contains(version, prereleases=True):
+            continue
+        if target is None or any(str(tag) in target.tags for tag in tags):
+            found.add(version)
+    finals = [version for version in found if not version.is_prerelease]
+    newest = max(finals or found, default=None)
+    return newest.public if newest is not None else None
+
+
 class IndexPages:
     """The pages of one command run, keyed by index URL and project; ``access`` gives the
     login and certificates for an index URL."""
@@ -269,6 +290,8 @@ class IndexPages:
         self._access = access
         self._pages: dict[tuple[str, str], Listing | None] = {}
         self._errors: dict[tuple[str, str], NotPublishedError] = {}
+        # index URL -> the URL read for it (a mirror's, ``IndexAccess.mirror``)
+        self._read_at: dict[str, str] = {}
 
     def page(self, index_url: str, project: str) -> Listing | None:
         """The project's page; None when the index has none (HTTP 404).  Any other failure
@@ -276,6 +299,7 @@ class IndexPages:
         key = (index_url.rstrip("/"), canonicalize_name(project))
         if key not in self._pages:
             access = self._access(key[0])
+            self._read_at[key[0]] = access.url
             try:
                 self._pages[key] = fetch_listing(access.url, project, access=access)
             except NotPublishedError as exc:
@@ -308,15 +332,17 @@ class IndexPages:
         """Why ``index_url`` cannot serve every wanted package, in a few words
         (``torchaudio is not published on <index>``, ``torch==2.9.0 has no wheel for cp312
         linux_x86_64``); None when it can.  Pages are read in order and stop at the first
-        that fails; IndexAccessError when one cannot be read."""
+        that fails; IndexAccessError when one cannot be read.  ``<index>`` is the URL read
+        (a mirror's, when ``POETRY_TORCH_INDEX_BASE`` stands in for ``index_url``)."""
         for name, specifier in wanted.items():
             listing = self.page(index_url, name)
+            shown = redact(self._read_at.get(index_url.rstrip("/"), index_url.rstrip("/")))
             if listing is None:
-                return f"{name} is not published on {redact(index_url.rstrip('/'))}"
+                return f"{name} is not published on {shown}"
             if specifier and not has_wheel(listing, specifier, None):
                 versions = ", ".join(str(v) for v in listing.versions()[-4:])
                 return (
-                    f"{name}{specifier} matches no version on {redact(index_url.rstrip('/'))}"
+                    f"{name}{specifier} matches no version on {shown}"
                     f" (newest: {versions or 'none'})"
                 )
             if not has_wheel(listing, specifier, target):

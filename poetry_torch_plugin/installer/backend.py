@@ -19,7 +19,6 @@ import shlex
 import sys
 import urllib.parse
 
-from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,6 +30,7 @@ import packaging
 from packaging.utils import canonicalize_name
 
 from poetry_torch_plugin.core.config import is_torch_family
+from poetry_torch_plugin.core.record import record
 from poetry_torch_plugin.core.urls import redact
 from poetry_torch_plugin.core.urls import redact_text
 from poetry_torch_plugin.core.urls import without_login
@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.env.installed import TargetEnv
 
 
-@dataclass(frozen=True)
+@record
 class Request:
     """One install: the index, the requirements, and how loud to be."""
 

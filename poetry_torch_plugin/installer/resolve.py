@@ -7,7 +7,6 @@ import re
 import tempfile
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
@@ -27,6 +26,7 @@ from poetry_torch_plugin.core.lockfile import LockedPackage
 from poetry_torch_plugin.core.lockfile import TorchLock
 from poetry_torch_plugin.core.lockfile import recorded_url
 from poetry_torch_plugin.core.lockfile import requirement_lines
+from poetry_torch_plugin.core.record import replace
 from poetry_torch_plugin.core.urls import redact
 from poetry_torch_plugin.errors import IndexAccessError
 from poetry_torch_plugin.errors import InstallError
@@ -139,6 +139,7 @@ def lock_from_report(
     report: Mapping[str, Any],
     inputs: LockInputs,
     listing_of: Callable[[str], Listing | None],
+    as_written: Callable[[str], str | None] = lambda link: link,
 ) -> TorchLock:
     """Build the lock from a ``--report``-shaped resolution and the index's pages.
 
@@ -146,7 +147,9 @@ def lock_from_report(
     pip's report also names the file it picked, with its hash, which stands in when the page
     could not be read.  uv names hashes without files (``hashes``): the page must agree with
     them, or the index changed between the two reads.  Each file's URL is kept as the page
-    linked it (PyTorch's pages send torch to another host), without any login.
+    linked it (PyTorch's pages send torch to another host), without any login; read through
+    a mirror (``POETRY_TORCH_INDEX_BASE``), as the project's own index would link it
+    (``as_written``: ``IndexAccess.as_written``), since the lock is committed.
     """
     allows = python_allows(inputs.requires_python)
     items = list(report.get("install", []))
@@ -190,7 +193,7 @@ def lock_from_report(
                 f" the installer just resolved; {LOCK_NAME} and the environment were left"
                 " untouched. The index changed while locking: run the command again."
             )
-        kept = {f: recorded_url(f, links[f]) for f in files if links.get(f)}
+        kept = {f: recorded_url(f, as_written(links[f]) or "") for f in files if links.get(f)}
         packages.append(
             LockedPackage(
                 name,
@@ -249,7 +252,7 @@ def resolve(
         except IndexAccessError:
             return None  # pip's report still names the file it chose, with its hash
 
-    return lock_from_report(report, inputs, listing_of)
+    return lock_from_report(report, inputs, listing_of, access.as_written)
 
 
 def replay_failure(

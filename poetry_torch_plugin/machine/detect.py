@@ -8,7 +8,6 @@ import json
 import os
 import platform
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
@@ -21,6 +20,7 @@ from poetry_torch_plugin.core.machine import Machine
 from poetry_torch_plugin.core.machine import NvccInfo
 from poetry_torch_plugin.core.machine import NvidiaInfo
 from poetry_torch_plugin.core.machine import intel_gpu
+from poetry_torch_plugin.core.record import record
 from poetry_torch_plugin.errors import TorchPluginError
 from poetry_torch_plugin.machine import probes
 from poetry_torch_plugin.machine.amd import probe_amd_gpus
@@ -37,7 +37,7 @@ def current_platform() -> str:
     return f"{platform.system().lower()}-{platform.machine().lower()}"
 
 
-@dataclass(frozen=True)
+@record
 class Families:
     """Which GPU vendors' probes are worth running on this machine."""
 

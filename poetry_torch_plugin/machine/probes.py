@@ -9,12 +9,12 @@ read; none raises, none waits more than a few seconds."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import re
 import shutil
 
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,6 +27,7 @@ from poetry_torch_plugin.core.machine import Jetson
 from poetry_torch_plugin.core.machine import NvccInfo
 from poetry_torch_plugin.core.machine import NvidiaInfo
 from poetry_torch_plugin.core.machine import version_tuple
+from poetry_torch_plugin.core.record import replace
 from poetry_torch_plugin.process import Finished
 from poetry_torch_plugin.process import run
 
@@ -239,8 +240,43 @@ def probe_nvcc() -> NvccInfo | None:
     bundle their own CUDA runtime, and only the driver decides which of them can run.
     """
     exe = shutil.which("nvcc")
-    output = tool_output([exe, "--version"]) if exe is not None else None
+    if exe is None:
+        return None
+    known = nvcc_from_toolkit_files(Path(exe).resolve().parent.parent)
+    if known is not None:
+        return known  # no process: `check` runs on every CI job, nvcc takes 20-50 ms to answer
+    output = tool_output([exe, "--version"])
     return parse_nvcc_version(output) if output is not None else None
+
+
+_NVCC_DIST_INFO = re.compile(r"^nvidia_cuda_nvcc(?:_cu\d+)?-(\d+)\.(\d+)(?:\.(\d+))?\.dist-info$")
+
+
+def nvcc_from_toolkit_files(root: Path) -> NvccInfo | None:
+    """nvcc's version from the toolkit's own files beside ``bin/nvcc``: ``version.json``
+    (every CUDA toolkit since 11.1: ``{"cuda_nvcc": {"version": "13.0.88"}}``), else a pip
+    package's ``nvidia_cuda_nvcc-13.0.88.dist-info`` folder (a toolkit assembled from wheels).
+    None when neither names it: then nvcc itself is asked."""
+    text = read_text(root / "version.json")
+    if text is not None:
+        try:
+            version = json.loads(text).get("cuda_nvcc", {}).get("version")
+        except (ValueError, AttributeError):
+            version = None
+        match = re.match(r"^(\d+)\.(\d+)(?:\.\d+)*$", version) if isinstance(version, str) else None
+        if match is not None:
+            return NvccInfo((int(match.group(1)), int(match.group(2))), version)
+    try:
+        names = sorted(entry.name for entry in os.scandir(root / "dist-info"))
+    except OSError:
+        return None
+    for name in names:
+        found = _NVCC_DIST_INFO.match(name)
+        if found is not None:
+            major, minor, patch = found.groups()
+            full = f"{major}.{minor}.{patch}" if patch else f"{major}.{minor}"
+            return NvccInfo((int(major), int(minor)), full)
+    return None
 
 
 def rocm_version_file() -> str | None:

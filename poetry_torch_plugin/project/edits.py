@@ -2,24 +2,28 @@
 install`` makes to it (computed in memory), and the write back (through ``files``, refused when
 someone else changed the file since it was read).
 
-Only the plugin's own parts change: the source in its naming convention and
-``[tool.poetry-torch]``.  The user's torch declarations, their other sources (a ``pytorch`` or
-nightly one included), comments and line endings stay as they were."""
+Only the plugin's own parts change: the source in its naming convention, ``[tool.poetry-torch]``
+and the binding of the family's declarations to that source (``source = "pytorch_cuda_cu129"``,
+as ``poetry add --source`` writes it, so that Poetry without the plugin installs the same build).
+The declarations' versions, markers and extras, the user's other sources (a ``pytorch`` or
+nightly one included), a binding to one of them, comments and line endings stay as they were."""
 
 from __future__ import annotations
 
 import re
 
 from collections.abc import MutableMapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from typing import Any
 
+from packaging.requirements import InvalidRequirement
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from poetry_torch_plugin.core.config import TOOL_TABLE
 from poetry_torch_plugin.core.config import is_pytorch_source
+from poetry_torch_plugin.core.poetry_form import FAMILY
+from poetry_torch_plugin.core.record import record
 from poetry_torch_plugin.core.variants import Source
 from poetry_torch_plugin.errors import ConfigError
 from poetry_torch_plugin.project import files
@@ -32,14 +36,33 @@ if TYPE_CHECKING:
     from tomlkit.toml_document import TOMLDocument
 
 
-@dataclass(frozen=True)
+@record
 class EditResult:
     text: str
     changed: bool
+    # the declarations the edit bound to the plugin's source, or moved to it from an earlier
+    # one (``torch ([tool.poetry.dependencies])``), and one line for each it left alone
+    bound: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
 
 
 def _entry_variant(entry: Any) -> Any:
     return Source(str(entry.get("name", "")), str(entry.get("url", "")), "").variant
+
+
+def _poetry_table(document: TOMLDocument) -> Any:
+    """``[tool.poetry]``, added (as a super table, so no empty header) when missing."""
+    import tomlkit
+
+    tool = document.get("tool")
+    if tool is None:
+        tool = tomlkit.table(is_super_table=True)
+        document["tool"] = tool
+    poetry = _a_table(tool, "tool").get("poetry")
+    if poetry is None:
+        poetry = tomlkit.table(is_super_table=True)
+        tool["poetry"] = poetry
+    return _a_table(poetry, "tool.poetry")
 
 
 def _set_source(document: TOMLDocument, source: Source, named: frozenset[str]) -> bool:
@@ -51,15 +74,8 @@ def _set_source(document: TOMLDocument, source: Source, named: frozenset[str]) -
 
     from tomlkit.items import AoT
 
-    tool = document.get("tool")
-    if tool is None:
-        tool = tomlkit.table(is_super_table=True)
-        document["tool"] = tool
-    poetry = _a_table(tool, "tool").get("poetry")
-    if poetry is None:
-        poetry = tomlkit.table(is_super_table=True)
-        tool["poetry"] = poetry
-    entries = _a_table(poetry, "tool.poetry").get("source")
+    poetry = _poetry_table(document)
+    entries = poetry.get("source")
     if entries is None:
         entries = tomlkit.aot()
         poetry["source"] = entries
@@ -117,6 +133,174 @@ def _set_source(document: TOMLDocument, source: Source, named: frozenset[str]) -
     return False
 
 
+def _family_names(values: Any) -> list[str]:
+    """The family packages a PEP 508 list (``[project] dependencies``, a PEP 735 group) names."""
+    names: list[str] = []
+    for value in values if isinstance(values, list) else ():
+        if not isinstance(value, str):
+            continue  # ``{include-group = "…"}``
+        try:
+            name = canonicalize_name(Requirement(value).name)
+        except InvalidRequirement:
+            continue  # Poetry reports it
+        if name in FAMILY and name not in names:
+            names.append(name)
+    return names
+
+
+def _bound_value(value: Any, source: str) -> Any:
+    """``"^2.8"`` as ``{version = "^2.8", source = "…"}``, and ``{ version = "^2.8" }`` as
+    ``{ version = "^2.8", source = "…" }``: quotes, spacing and comment kept (tomlkit would
+    append ``,source = …}`` to an inline table)."""
+    import tomlkit
+
+    from tomlkit.items import InlineTable
+    from tomlkit.items import String
+
+    if isinstance(value, InlineTable):
+        text = value.as_string()
+        body, closing = text[: text.rindex("}")], "}"
+        stripped = body.rstrip()
+        space = body[len(stripped) :]
+        comma = ", " if stripped.strip() != "{" else ""
+        pair = f"source = {tomlkit.string(source).as_string()}"
+        table = tomlkit.parse(f"x = {stripped}{comma}{pair}{space}{closing}")["x"]
+    else:
+        table = tomlkit.inline_table()
+        literal = isinstance(value, String) and value.type.is_literal()
+        table["version"] = tomlkit.string(str(value), literal=literal)
+        table["source"] = source
+    trivia = getattr(value, "trivia", None)
+    if trivia is not None:
+        table.trivia.comment_ws = trivia.comment_ws
+        table.trivia.comment = trivia.comment
+        table.trivia.trail = trivia.trail
+    return table
+
+
+class _Binder:
+    """Binds the family's declarations to the plugin's source, one Poetry dependency table
+    at a time (see ``bind_declarations``)."""
+
+    def __init__(self, poetry: Any, source: str, named: frozenset[str]) -> None:
+        self.poetry = poetry
+        self.source = source
+        self.named = named
+        self.bound: list[str] = []
+        self.notes: list[str] = []
+
+    def table(self, path: tuple[str, ...], declared: Sequence[str]) -> None:
+        """The Poetry table at ``path`` under ``[tool.poetry]``: its family entries, and one
+        ``{source = …}`` entry added for each name in ``declared`` (the PEP 621 / PEP 735
+        declarations Poetry merges it with) that it lacks."""
+        import tomlkit
+
+        where = "[tool.poetry." + ".".join(path) + "]"
+        table: Any = self.poetry
+        for key in path:
+            table = table.get(key) if table is not None else None
+            if table is not None:
+                _a_table(table, where)
+        keys: dict[str, Any] = {canonicalize_name(str(key)): key for key in (table or {})}
+        for name in dict.fromkeys([*(n for n in keys if n in FAMILY), *declared]):
+            if name not in keys:
+                if table is None:
+                    table = self._add_tables(path)
+                entry = tomlkit.inline_table()
+                entry["source"] = self.source
+                table[name] = entry
+                self.bound.append(f"{name} ({where})")
+                continue
+            self._entry(table, keys[name], name, where)
+
+    def _entry(self, table: Any, key: Any, name: str, where: str) -> None:
+        from tomlkit.items import InlineTable
+
+        value = table[key]
+        if isinstance(value, list):
+            if not any(hasattr(item, "get") and "source" in item for item in value):
+                self.notes.append(
+                    f"{name} in {where} is a list of constraints, none bound to a source;"
+                    " left as written (to leave the plugin, give each entry its source:"
+                    ' user guide, "Leaving the plugin").'
+                )
+            return  # Poetry's multiple-constraints form: its entries say their sources
+        if isinstance(value, str):
+            table[key] = _bound_value(value, self.source)
+            self.bound.append(f"{name} ({where})")
+            return
+        if not isinstance(value, MutableMapping) or any(
+            direct in value for direct in ("path", "url", "git", "file")
+        ):
+            return  # refused by read_config, which names the problem
+        current = value.get("source")
+        if current is None:
+            if isinstance(value, InlineTable):
+                table[key] = _bound_value(value, self.source)
+            else:
+                value["source"] = self.source  # a [tool.poetry.dependencies.torch] table
+            self.bound.append(f"{name} ({where})")
+        elif not is_pytorch_source(str(current)):
+            self.notes.append(
+                f"{name} in {where} stays bound to your source '{current}', which is not one of"
+                " the plugin's; Poetry without the plugin installs it from there."
+            )
+        elif str(current) != self.source and str(current) not in self.named:
+            value["source"] = self.source
+            self.bound.append(f"{name} ({where})")
+
+    def _add_tables(self, path: tuple[str, ...]) -> Any:
+        import tomlkit
+
+        table = self.poetry
+        for depth, key in enumerate(path):
+            inner = table.get(key)
+            if inner is None:
+                last = depth == len(path) - 1
+                inner = tomlkit.table(is_super_table=not last)
+                table[key] = inner
+            table = inner
+        return table
+
+
+def bind_declarations(
+    document: TOMLDocument, source: Source, named: frozenset[str] = frozenset()
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Bind every declaration of torch, torchvision and torchaudio to ``source`` the way
+    ``poetry add --source`` does: a ``[project]`` declaration (dependencies or an extra) gets
+    a ``[tool.poetry.dependencies]`` entry holding only ``source`` (Poetry 2 merges the two),
+    a ``[dependency-groups]`` one the same in ``[tool.poetry.group.<name>.dependencies]``, and
+    a Poetry entry gets ``source`` in its table (``"^2.8"`` becomes ``{version = "^2.8",
+    source = …}``).  An entry bound to another plugin source moves to ``source`` (unless
+    ``named``: Poetry's multiple-constraints entries name several); one bound to the user's own
+    source, and a list of constraints naming none, are left as written, each said in a note.
+    Returns (what was bound or moved, the notes)."""
+    poetry = _poetry_table(document)
+    project = document.get("project")
+    declared: list[str] = []
+    if isinstance(project, MutableMapping):
+        declared = _family_names(project.get("dependencies"))
+        extras = project.get("optional-dependencies")
+        for values in extras.values() if isinstance(extras, MutableMapping) else ():
+            declared.extend(name for name in _family_names(values) if name not in declared)
+    binder = _Binder(poetry, source.name, named)
+    binder.table(("dependencies",), declared)
+    # each group by its canonical name: Poetry's spelling if it has the group, else PEP 735's
+    groups = poetry.get("group")
+    spelled = {
+        canonicalize_name(str(name)): str(name)
+        for name in (groups if isinstance(groups, MutableMapping) else {})
+    }
+    pep735: dict[str, list[str]] = {}
+    listed = document.get("dependency-groups")
+    for name, values in listed.items() if isinstance(listed, MutableMapping) else ():
+        spelled.setdefault(canonicalize_name(str(name)), str(name))
+        pep735.setdefault(canonicalize_name(str(name)), []).extend(_family_names(values))
+    for canonical, name in spelled.items():
+        binder.table(("group", name, "dependencies"), pep735.get(canonical, []))
+    return tuple(binder.bound), tuple(binder.notes)
+
+
 def _point_references(poetry: Any, old: set[str], new: str) -> None:
     """Dependencies that name a plugin source being replaced (``source = "pytorch_cuda_cu128"``)
     name its successor, so the file stays valid for plain Poetry."""
@@ -171,6 +355,7 @@ def apply_install_edits(
     requested: Sequence[Requirement],
     original_text: str,
     keep: frozenset[str] = frozenset(),
+    bind: bool = True,
 ) -> EditResult:
     """Set the one source in the plugin's convention and ``[tool.poetry-torch] packages``.
 
@@ -181,10 +366,15 @@ def apply_install_edits(
     written, or the default family) says.  A file whose plugin source stays as it is and that
     has no ``packages`` keeps it that way (the default family is what that means), so a plain
     ``poetry torch install`` on a teammate's clone leaves the file byte-identical.
-    Declarations elsewhere in the file are left alone; ``read_config`` combines them.
+    With ``bind`` the family's declarations are bound to the source (``bind_declarations``);
+    their versions, markers and extras are left alone, and ``read_config`` combines them.
     """
     import tomlkit
 
+    bound: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    if bind:
+        bound, notes = bind_declarations(document, source, keep)
     before = document.as_string()
     had_source = _set_source(document, source, keep)
     unchanged = had_source and document.as_string() == before
@@ -195,7 +385,7 @@ def apply_install_edits(
     text = tidy(tomlkit.dumps(document), original_text)
     if "\r\n" in original_text:  # new lines in the file's own line ending
         text = re.sub(r"(?<!\r)\n", "\r\n", text)
-    return EditResult(text=text, changed=text != original_text)
+    return EditResult(text=text, changed=text != original_text, bound=bound, notes=notes)
 
 
 def apply_target_edit(
@@ -299,7 +489,7 @@ def packages_for(configured: Sequence[str], requested: Sequence[Requirement]) ->
     return [torch or "torch", *named.values()]
 
 
-@dataclass(frozen=True)
+@record
 class PyProject:
     """pyproject.toml as read: its exact bytes (to detect concurrent edits) and its document."""
 

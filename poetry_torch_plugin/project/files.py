@@ -13,13 +13,13 @@ import contextlib
 import os
 import tempfile
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
 
 from poetry_torch_plugin.core.config import parse_toml
 from poetry_torch_plugin.core.config import read_config
+from poetry_torch_plugin.core.record import record
 from poetry_torch_plugin.core.targets import LOCAL_FILE
 from poetry_torch_plugin.core.targets import LOCAL_TABLE
 from poetry_torch_plugin.core.targets import parse_variant
@@ -130,7 +130,7 @@ def _fsync_folder(folder: Path) -> None:
 # Reading: pyproject.toml for check and auto, poetry.toml for this checkout's choice
 
 
-@dataclass(frozen=True)
+@record
 class ProjectState:
     """pyproject.toml as far as check needs it; ``error`` when it cannot be understood."""
 

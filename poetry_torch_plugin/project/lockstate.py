@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from typing import Any
 
 from poetry_torch_plugin.core.config import parse_toml
 from poetry_torch_plugin.core.config import read_config
-from poetry_torch_plugin.core.formats import export_selected
-from poetry_torch_plugin.core.formats import export_text
-from poetry_torch_plugin.core.formats import pylock_text
-from poetry_torch_plugin.core.formats import select
 from poetry_torch_plugin.core.lockfile import LOCK_NAME
 from poetry_torch_plugin.core.lockfile import STALE
 from poetry_torch_plugin.core.lockfile import LockInputs
@@ -22,8 +17,8 @@ from poetry_torch_plugin.core.lockfile import inputs_for
 from poetry_torch_plugin.core.lockfile import loads
 from poetry_torch_plugin.core.lockfile import requires_python_of
 from poetry_torch_plugin.core.lockfile import unreadable
+from poetry_torch_plugin.core.record import record
 from poetry_torch_plugin.errors import ConfigError
-from poetry_torch_plugin.project.edits import load
 from poetry_torch_plugin.project.files import write_atomic
 
 
@@ -57,7 +52,7 @@ def write_lock(path: Path, lock: TorchLock) -> None:
     write_atomic(path, dumps(lock).encode("utf-8"))
 
 
-@dataclass(frozen=True)
+@record
 class LockState:
     """The project's lock as read, beside what the configuration asks for now."""
 
@@ -83,6 +78,8 @@ def lock_state(pyproject: Path, source: Source, settings: TorchConfig) -> LockSt
     try:  # read-only, after every hooked command: tomllib, not tomlkit
         data: Mapping[str, Any] = parse_toml(pyproject.read_bytes().decode("utf-8"))
     except (OSError, ValueError):
+        from poetry_torch_plugin.project.edits import load  # tomlkit: only to say what is wrong
+
         data = load(pyproject).document  # raises the one-line ConfigError
     inputs = inputs_for(source, settings, requires_python_of(data))
     path = lock_path_for(pyproject)
@@ -95,6 +92,8 @@ def lock_state(pyproject: Path, source: Source, settings: TorchConfig) -> LockSt
 
 
 def configured(pyproject: Path) -> tuple[TorchConfig, Source]:
+    from poetry_torch_plugin.project.edits import load  # the lock and wheelhouse commands
+
     settings = read_config(load(pyproject).document)
     source = settings.source()
     if source is None or source.variant is None:
@@ -132,11 +131,13 @@ def export_project(
     target: str | None = None,
     every: bool = False,
     check: Callable[[TorchLock], str | None] | None = None,
+    through: Callable[[TorchLock], TorchLock] | None = None,
 ) -> str:
     """A fresh lock as a requirements file (``form`` "requirements") or as PEP 751
     ``pylock.toml`` ("pylock"); ConfigError when it is missing or stale.  ``target`` (a
     targets key) or ``every``: those entries, each with its machines' marker; ``check`` says
-    why the lock does not hold what the targets ask for."""
+    why the lock does not hold what the targets ask for; ``through`` gives the lock as this
+    machine fetches it (a mirror's URLs, ``core.lockfile.moved``)."""
     lock = fresh_lock(
         pyproject,
         stale=lambda problem: f"{problem} Nothing was exported.",
@@ -145,6 +146,13 @@ def export_project(
     problem = check(lock) if check is not None and (target or every) else None
     if problem is not None:
         raise ConfigError(f"{problem} Nothing was exported.")
+    if through is not None:
+        lock = through(lock)
+    from poetry_torch_plugin.core.formats import export_selected  # export only, not the hook
+    from poetry_torch_plugin.core.formats import export_text
+    from poetry_torch_plugin.core.formats import pylock_text
+    from poetry_torch_plugin.core.formats import select
+
     chosen = select(lock, target, every)
     if form == "pylock":
         return pylock_text(lock, chosen if target or every else None)

@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import tempfile
 
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
 
 from poetry_torch_plugin.core.lockfile import carried
+from poetry_torch_plugin.core.record import replace
 from poetry_torch_plugin.core.urls import redact
 from poetry_torch_plugin.env.installed import HOOK_WAIT
 from poetry_torch_plugin.env.installed import exclusive
 from poetry_torch_plugin.env.installed import installed_distributions
 from poetry_torch_plugin.errors import IndexAccessError
 from poetry_torch_plugin.errors import InstallError
+from poetry_torch_plugin.index.access import mirror_url
 from poetry_torch_plugin.index.pages import fetch_listing
 from poetry_torch_plugin.installer.backend import pins_of
 from poetry_torch_plugin.installer.backend import refuse_foreign_builds
@@ -228,7 +229,7 @@ def _wheelhouse(
     tell(
         f"Resolving {', '.join(plan.settings.package_names)} for"
         f" {plan.variant.describe() if plan.variant else plan.source.name} against"
-        f" {redact(plan.source.url)}"
+        f" {_fetched(plan)}"
         + (
             f" ({reason}: downloading each file once, into a temporary wheelhouse)"
             if reason is not None
@@ -293,8 +294,14 @@ def _install_line(lock: TorchLock, wheelhouse: Path | None, plan: Plan) -> str:
         )
     return (
         f"Downloading and installing {count} package{'s' if count != 1 else ''} from"
-        f" {redact(plan.source.url)}, each checked against its sha256 in the lock"
+        f" {_fetched(plan)}, each checked against its sha256 in the lock"
     )
+
+
+def _fetched(plan: Plan) -> str:
+    """The index URL this machine reads for the plan's source: a mirror's, when
+    ``POETRY_TORCH_INDEX_BASE`` stands in for the project's base (``index.access.mirror_url``)."""
+    return redact(mirror_url(plan.source.url, plan.settings.index_base) or plan.source.url)
 
 
 _HOOK_KEPT = "the installed build was left as it was"

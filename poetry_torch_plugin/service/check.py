@@ -9,8 +9,6 @@ The lock verdicts judge the part of poetry-torch.lock this machine replays
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from dataclasses import replace
 from typing import TYPE_CHECKING
 from typing import Any
 
@@ -22,13 +20,14 @@ from packaging.version import Version
 
 from poetry_torch_plugin.core.facts import mps_macos_floor
 from poetry_torch_plugin.core.facts import torch_minor
-from poetry_torch_plugin.core.fit import choose
 from poetry_torch_plugin.core.fit import judge_variant
 from poetry_torch_plugin.core.lockfile import NewerLockError
 from poetry_torch_plugin.core.machine import MPS_FIRST_MACOS
 from poetry_torch_plugin.core.machine import jetson_line
 from poetry_torch_plugin.core.machine import machine_to_dict
 from poetry_torch_plugin.core.machine import version_tuple
+from poetry_torch_plugin.core.record import record
+from poetry_torch_plugin.core.record import replace
 from poetry_torch_plugin.core.urls import redact
 from poetry_torch_plugin.core.variants import channel_of
 from poetry_torch_plugin.data import load_facts
@@ -39,20 +38,12 @@ from poetry_torch_plugin.env.installed import drift
 from poetry_torch_plugin.env.installed import env_python
 from poetry_torch_plugin.env.installed import read_environment
 from poetry_torch_plugin.env.installed import requires_of
-from poetry_torch_plugin.env.runtime import RuntimeResult
-from poetry_torch_plugin.env.runtime import probe
 from poetry_torch_plugin.errors import IndexAccessError
 from poetry_torch_plugin.errors import TorchPluginError
-from poetry_torch_plugin.index.pages import wanted_packages
-from poetry_torch_plugin.installer import uv
 from poetry_torch_plugin.machine.detect import detect_machine
 from poetry_torch_plugin.project.files import read_project
 from poetry_torch_plugin.project.lockstate import lock_state
 from poetry_torch_plugin.seam.locate import locate_project_env
-from poetry_torch_plugin.service.choose import LiveIndex
-from poetry_torch_plugin.service.choose import index_base_for
-from poetry_torch_plugin.service.choose import pages_for
-from poetry_torch_plugin.service.choose import wheel_target
 from poetry_torch_plugin.service.plan import machine_part
 from poetry_torch_plugin.service.settings import with_choice
 from poetry_torch_plugin.service.verify import companion_mismatches
@@ -70,6 +61,7 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.core.targets import VariantChoice
     from poetry_torch_plugin.core.variants import Source
     from poetry_torch_plugin.core.variants import Variant
+    from poetry_torch_plugin.env.runtime import RuntimeResult
     from poetry_torch_plugin.project.files import ProjectState
 
 
@@ -82,7 +74,7 @@ FIX_INSTALL = "poetry torch install"
 FIX_AUTO = "poetry torch install --cuda auto"
 
 
-@dataclass(frozen=True)
+@record
 class Verdict:
     """One finding: ``code`` is stable (for --json), ``fix`` the command that repairs it."""
 
@@ -390,7 +382,7 @@ class _Verdicts:
         return f"{', '.join(shown) or 'the environment'} match {where}{fits}"
 
 
-@dataclass(frozen=True)
+@record
 class Report:
     machine: Machine
     environment: EnvState
@@ -490,6 +482,8 @@ def _installer_dict(name: str) -> dict[str, str | None]:
     executable is found (not run here: ``check`` stays fast), else pip."""
     runs, path = name, None
     if name in ("auto", "uv"):
+        from poetry_torch_plugin.installer import uv  # check's start-up: only when uv may run
+
         path = uv.find_uv()  # None for "uv": the hook will fail, and check says so beforehand
         runs = "uv" if path is not None or name == "uv" else "pip"
     return {"configured": name, "runs": runs, "path": path}
@@ -584,6 +578,9 @@ def check(
 
 def _runtime(root: Path | None, note: Callable[[str], None] | None) -> RuntimeResult:
 
+    from poetry_torch_plugin.env.runtime import RuntimeResult  # only `check --runtime`
+    from poetry_torch_plugin.env.runtime import probe
+
     python = env_python(root) if root is not None else None
     if python is None:
         return RuntimeResult("", 0.0, error="the project environment has no Python")
@@ -618,6 +615,16 @@ def index_verdicts(report: Report) -> Report:
     settings, source = report.project.settings, report.project.source
     if settings is None or source is None or source.variant is None:
         return report  # the verdicts already say what is wrong with the configuration
+    # the index readers only for `check --index`: an offline check imports no network code
+    from poetry_torch_plugin.index.access import mirror_url
+    from poetry_torch_plugin.index.pages import wanted_packages
+    from poetry_torch_plugin.service.choose import LiveIndex
+    from poetry_torch_plugin.service.choose import index_base_for
+    from poetry_torch_plugin.service.choose import judge_build
+    from poetry_torch_plugin.service.choose import locked_here
+    from poetry_torch_plugin.service.choose import pages_for
+    from poetry_torch_plugin.service.choose import wheel_target
+
     env = report.environment
     python = env_python(env.root) if env.root is not None else None
     env_target = TargetEnv(env.root, python, env.site_packages) if env.root and python else None
@@ -635,14 +642,21 @@ def index_verdicts(report: Report) -> Report:
         found.append(Verdict("index-missing", ERROR, message, FIX_AUTO))
     else:
         names = ", ".join(wanted_packages(settings.packages))
-        shown = redact(source.url)
+        shown = redact(mirror_url(source.url, settings.index_base) or source.url)
         found.append(Verdict("index-ok", OK, f"{shown} has {names} for {tags.short}"))
     base = index_base_for(settings, None)
     live = LiveIndex(pages, base, settings.packages, tags)
     torch = env.dists.get("torch")
-    choice = choose(
-        load_facts(), report.machine, (), settings.packages, torch.version if torch else None, live
+    # the same decision as `poetry torch install --cuda auto`: the lock, the index, the facts
+    choice = judge_build(
+        report.machine,
+        (),
+        settings.packages,
+        torch.version if torch else None,
+        live=live,
+        locked=locked_here(report.project.pyproject, env_target),
     )
     found += [Verdict("auto-dropped", INFO, f"--cuda auto drops {line}") for line in choice.dropped]
-    found.append(Verdict("auto-choice", INFO, f"--cuda auto picks {choice.variant}"))
+    picks = f"--cuda auto picks {choice.variant} (judged for {choice.judged_by})"
+    found.append(Verdict("auto-choice", INFO, picks))
     return replace(report, verdicts=summarized((*report.verdicts, *found), report.summary))

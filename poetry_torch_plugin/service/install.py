@@ -9,18 +9,20 @@ import tempfile
 
 from contextlib import contextmanager
 from contextlib import suppress
-from dataclasses import dataclass
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import tomlkit
 
+from poetry_torch_plugin.core.config import INDEX_BASE_ENV
+from poetry_torch_plugin.core.config import declarations
 from poetry_torch_plugin.core.config import effective_index_base
 from poetry_torch_plugin.core.config import parse_requirements
 from poetry_torch_plugin.core.config import parse_toml
 from poetry_torch_plugin.core.config import read_config
 from poetry_torch_plugin.core.lockfile import LOCK_NAME
+from poetry_torch_plugin.core.record import record
+from poetry_torch_plugin.core.record import replace
 from poetry_torch_plugin.core.targets import KEYS
 from poetry_torch_plugin.core.targets import parse_targets
 from poetry_torch_plugin.core.targets import refuse_rewrite
@@ -41,6 +43,7 @@ from poetry_torch_plugin.errors import IndexAccessError
 from poetry_torch_plugin.errors import InstallError
 from poetry_torch_plugin.errors import TargetEnvError
 from poetry_torch_plugin.errors import TorchPluginError
+from poetry_torch_plugin.index.access import mirror_url
 from poetry_torch_plugin.index.pages import fetch_listing
 from poetry_torch_plugin.index.pages import source_url
 from poetry_torch_plugin.installer.backend import Request
@@ -87,13 +90,14 @@ if TYPE_CHECKING:
 
     from poetry_torch_plugin.core.config import TorchConfig
     from poetry_torch_plugin.core.variants import Variant
+    from poetry_torch_plugin.env.installed import EnvFinder
     from poetry_torch_plugin.index.access import IndexAccess
     from poetry_torch_plugin.index.pages import IndexPages
     from poetry_torch_plugin.index.pages import Listing
     from poetry_torch_plugin.index.pages import WheelTarget
     from poetry_torch_plugin.installer.backend import Backend
     from poetry_torch_plugin.project.edits import PyProject
-    from poetry_torch_plugin.service.settings import EnvFinder
+    from poetry_torch_plugin.service.plan import MachineVerdict
 
 
 def install_torch(
@@ -105,7 +109,7 @@ def install_torch(
         _install_for(pyproject, options, find_env, say)
         return
     channel = parse_channel(options.channel) if options.channel is not None else None
-    variant, live = asked_variant(pyproject, options, find_env, say)
+    variant, live, verdict = asked_variant(pyproject, options, find_env, say)
     plan = plan_install(
         pyproject,
         variant=variant,
@@ -114,6 +118,7 @@ def install_torch(
         channel=channel,
         target=existing_env(find_env) if variant is None else None,
     )
+    plan = replace(plan, verdict=verdict)
     choice = plan.settings.choice
     if plan.local and choice is not None:
         left = "would be left" if options.dry_run else "are left"
@@ -126,13 +131,15 @@ def install_torch(
         f"{'Would install' if options.dry_run else 'Installing'}"
         f" <c1>{', '.join(plan.settings.packages)}</c1> for"
         f" <c2>{plan.variant.describe()}</c2> from <info>{plan.source.name}</info>"
-        f" ({redact(plan.index_url)})"
+        f" ({fetched_from(plan.settings, plan.index_url)})"
     )
     checked = (live.pages, live.target) if live is not None else None
     if options.dry_run:
         describe(
             plan, backend, upgrade=options.upgrade, find_env=find_env, say=say, checked=checked
         )
+        _binding_notes(plan, say)
+        _index_base_note(plan, options, say, dry_run=True)
         _login_note(plan, say, dry_run=True)
         return
     moved: list[str] = []
@@ -165,6 +172,8 @@ def install_torch(
         )
     if plan.edit.changed:
         say(f"Updated {plan.pyproject.path.name}: {what_changed(plan)}.")
+    _binding_notes(plan, say)
+    _index_base_note(plan, options, say, dry_run=False)
     _login_note(plan, say, dry_run=False)
     # the last line: what moved (installed versions before -> after) and the files written
     say(f"<info>torch ready</info> for {plan.variant.describe()}: {''.join(moved[-1:])}")
@@ -198,7 +207,7 @@ def _with_companions(
         f" {names} with it from {plan.source.name}, kept in"
         " [tool.poetry-torch] packages.</comment>"
     )
-    return plan_install(
+    again = plan_install(
         plan.pyproject.path,
         variant=variant,
         requested=(*named, *left.names),
@@ -206,6 +215,7 @@ def _with_companions(
         channel=parse_channel(options.channel) if options.channel is not None else None,
         target=target,
     )
+    return replace(again, verdict=plan.verdict)
 
 
 def what_changed(plan: InstallPlan) -> str:
@@ -224,10 +234,44 @@ def what_changed(plan: InstallPlan) -> str:
         parts.append(f"source <info>{new.name}</info>")
     if before is None or before.written != plan.settings.written:
         parts.append(f"packages = {json.dumps(list(plan.settings.written), ensure_ascii=False)}")
+    if plan.edit.bound:
+        name = new.name if new is not None else plan.source.name
+        parts.append(f"{', '.join(plan.edit.bound)} bound to <info>{name}</info>")
     if not parts:
         name = new.name if new is not None else plan.source.name
         parts.append(f"source <info>{name}</info> entry (priority explicit)")
     return ", ".join(parts)
+
+
+def _binding_notes(plan: InstallPlan, say: Callable[[str], None]) -> None:
+    """One line for each declaration the edit left bound elsewhere or unbound."""
+    for note in plan.edit.notes:
+        say(f"<comment>{note}</comment>")
+
+
+def fetched_from(settings: TorchConfig, url: str) -> str:
+    """``url`` as shown, and the mirror this machine fetches it from when
+    ``POETRY_TORCH_INDEX_BASE`` stands in for the project's index base."""
+    mirrored = mirror_url(url, settings.index_base)
+    if mirrored is None:
+        return redact(url)
+    return f"{redact(url)}, fetched from {redact(mirrored)} ({INDEX_BASE_ENV}, this machine only)"
+
+
+def _index_base_note(
+    plan: InstallPlan, options: InstallOptions, say: Callable[[str], None], *, dry_run: bool
+) -> None:
+    """One line when ``--index-base`` put its URL into the committed source: everyone who uses
+    the project now fetches from it (``POETRY_TORCH_INDEX_BASE`` keeps a mirror local)."""
+    if not options.index_base or plan.local:
+        return
+    verb = "would name" if dry_run else "names"
+    say(
+        f"<comment>--index-base: the source {plan.source.name} in"
+        f" {plan.pyproject.path.name} {verb} {redact(without_login(plan.index_url))}, for"
+        f" everyone who uses this project; for a mirror on this machine only, set"
+        f" {INDEX_BASE_ENV} instead.</comment>"
+    )
 
 
 def _login_note(plan: InstallPlan, say: Callable[[str], None], *, dry_run: bool) -> None:
@@ -245,7 +289,7 @@ def _login_note(plan: InstallPlan, say: Callable[[str], None], *, dry_run: bool)
     )
 
 
-@dataclass(frozen=True)
+@record
 class InstallPlan:
     pyproject: PyProject
     variant: Variant
@@ -258,6 +302,7 @@ class InstallPlan:
     # the variant is this machine's own choice (POETRY_TORCH_VARIANT, poetry.toml, auto), not
     # what pyproject.toml commits to: installed without writing pyproject.toml or the torch lock
     local: bool = False
+    verdict: MachineVerdict | None = None  # the machine verdict of the variant the command named
 
     @property
     def index_url(self) -> str:
@@ -312,6 +357,9 @@ def plan_install(
     # A login in --index-base, POETRY_TORCH_INDEX_BASE or index-base is never written to a
     # file: the source gets the URL without it, and this run uses it (``plan.source``).
     written = Source(source.name, without_login(source.url), "explicit") if derived else source
+    bind, unbound = binding_for(
+        current, variant, tuple(dict.fromkeys(d.name for d in declarations(pyproject.document)))
+    )
     edit = apply_install_edits(
         pyproject.document,
         source=written,
@@ -319,10 +367,35 @@ def plan_install(
         requested=requested_reqs,
         original_text=pyproject.original.decode("utf-8"),
         keep=_named_sources(current),
+        bind=bind,
     )
+    if unbound is not None:
+        edit = replace(edit, notes=(unbound, *edit.notes))
 
     updated = read_config(tomlkit.parse(edit.text))
     return InstallPlan(pyproject, variant, source, updated, edit, written.url != source.url)
+
+
+def binding_for(
+    current: TorchConfig, variant: Variant, declared: Sequence[str]
+) -> tuple[bool, str | None]:
+    """Whether to bind the family's declarations (``declared``: the names) to the one source,
+    and, when not, the line that says why.  Poetry's multiple-constraints form binds them per
+    platform already (nothing to say); targets that give other machines other builds need that
+    form, which one ``source`` key cannot say."""
+    if current.poetry_form is not None:
+        return False, None
+    others = sorted({value for _, value in current.targets if value != variant.index_name})
+    if not others:
+        return True, None
+    if not declared:
+        return False, None
+    return False, (
+        f"The declarations of {', '.join(declared)} were not bound to {variant.source_name}:"
+        f" [tool.poetry-torch.targets] gives other machines {', '.join(others)}, which one"
+        " source cannot say (to leave the plugin, write Poetry's multiple-constraints form:"
+        ' user guide, "Leaving the plugin").'
+    )
 
 
 def _named_sources(current: TorchConfig) -> frozenset[str]:
@@ -404,6 +477,7 @@ def run_plan(plan: InstallPlan, target: TargetEnv | None, *, upgrade: bool) -> P
         edit=plan.edit,
         note=note,
         put_back=lambda target: put_back(plan.pyproject, target),
+        verdict=plan.verdict,
         companions=True,
     )
 
@@ -522,6 +596,8 @@ def describe(
     access = access_for(plan.settings, plan.source)
     # the plan the install would apply, refusals included
     steps = run_plan(plan, None if str(target.root) == _NEW_ENV else target, upgrade=upgrade)
+    if steps.verdict is not None:
+        say(f"Machine verdict: {steps.verdict.summary} (judged for {steps.verdict.judged_by}).")
     wheels = None
     if steps.replay is not None and plan.local:
         say(
@@ -571,7 +647,7 @@ def describe(
     _say_command(backend.command(target, install), install, backend, access, say)
     say("(XXXXXXXX: each temporary folder gets a random name, and is removed after the run.)")
     if steps.edit is not None and steps.edit.changed:
-        say(f"Would update {plan.pyproject.path.name}.")
+        say(f"Would update {plan.pyproject.path.name}: {what_changed(plan)}.")
 
 
 def _say_companions(plan: InstallPlan, target: TargetEnv, say: Callable[[str], None]) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import threading
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from poetry_torch_plugin.core.lockfile import DEFAULT
@@ -23,16 +22,20 @@ from poetry_torch_plugin.core.lockfile import PLATFORMS as KNOWN
 from poetry_torch_plugin.core.lockfile import LockEntry
 from poetry_torch_plugin.core.lockfile import fits
 from poetry_torch_plugin.core.lockfile import inputs_for
+from poetry_torch_plugin.core.lockfile import moved
 from poetry_torch_plugin.core.lockfile import pythons_published
 from poetry_torch_plugin.core.lockfile import resolved_for
 from poetry_torch_plugin.core.lockfile import tag_set
 from poetry_torch_plugin.core.lockfile import wanted
+from poetry_torch_plugin.core.record import replace
 from poetry_torch_plugin.core.targets import parse_variant
 from poetry_torch_plugin.core.urls import redact
+from poetry_torch_plugin.core.urls import without_login
 from poetry_torch_plugin.core.variants import from_index_name
 from poetry_torch_plugin.errors import ConfigError
 from poetry_torch_plugin.errors import IndexAccessError
 from poetry_torch_plugin.errors import TorchPluginError
+from poetry_torch_plugin.index.access import mirror_base
 from poetry_torch_plugin.index.pages import fetch_listing
 from poetry_torch_plugin.installer.backend import Request
 from poetry_torch_plugin.installer.resolve import lock_from_report
@@ -60,9 +63,9 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.core.lockfile import TorchLock
     from poetry_torch_plugin.core.lockfile import Wanted
     from poetry_torch_plugin.core.variants import Source
+    from poetry_torch_plugin.env.installed import EnvFinder
     from poetry_torch_plugin.env.installed import TargetEnv
     from poetry_torch_plugin.index.pages import Listing
-    from poetry_torch_plugin.service.settings import EnvFinder
 
 
 # uv resolutions run at once (each is one process reading a few index pages)
@@ -242,12 +245,13 @@ def _resolve_entry(
     where = f"{variant} for {platform_key}, Python {python}"
     source = source_of(settings, variant)
     inputs = _inputs(settings, variant, requires_python)
-    request = Request.for_access(
-        access_for(settings, source), tuple(settings.packages), quiet=True, verbose=verbose
-    )
+    access = access_for(settings, source)
+    request = Request.for_access(access, tuple(settings.packages), quiet=True, verbose=verbose)
     try:
         report = uv.report(target, request, foreign=(platform.uv, python))
-        lock = lock_from_report(report, inputs, lambda name: pages.page(source, name))
+        lock = lock_from_report(
+            report, inputs, lambda name: pages.page(source, name), access.as_written
+        )
     except TorchPluginError as error:
         raise _while_locking(where, error) from None
     allowed = tag_set(platform, python)
@@ -470,7 +474,22 @@ def export(
 
         return universal_problem(configured(pyproject)[0], lock)
 
-    text = export_project(pyproject, form, target and target.strip().lower(), every, check)
+    # exported for this machine: through its mirror (POETRY_TORCH_INDEX_BASE), as Poetry's
+    # own export names a repository URL that POETRY_REPOSITORIES_<NAME>_URL replaces
+    mirror = mirror_base()
+    base = configured(pyproject)[0].index_base if mirror is not None else ""
+
+    def through(lock: TorchLock) -> TorchLock:
+        return moved(lock, without_login(base), without_login(mirror or ""))
+
+    text = export_project(
+        pyproject,
+        form,
+        target and target.strip().lower(),
+        every,
+        check,
+        through if mirror is not None else None,
+    )
     if not output:
         return text
     path = pyproject.parent / output

@@ -10,13 +10,13 @@ poetry.toml, a targets entry, auto) replays its own entry and nothing else."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from poetry_torch_plugin.core.lockfile import LOCK_NAME
 from poetry_torch_plugin.core.lockfile import key_of
 from poetry_torch_plugin.core.lockfile import platform_of
 from poetry_torch_plugin.core.lockfile import wanted
+from poetry_torch_plugin.core.record import record
 from poetry_torch_plugin.core.variants import Source
 from poetry_torch_plugin.core.variants import from_url
 from poetry_torch_plugin.env.interpreter import interpreter_of
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from poetry_torch_plugin.core.config import TorchConfig
+    from poetry_torch_plugin.core.fit import Fit
     from poetry_torch_plugin.core.lockfile import LockInputs
     from poetry_torch_plugin.core.lockfile import TorchLock
     from poetry_torch_plugin.core.variants import Variant
@@ -37,7 +38,49 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.project.lockstate import LockState
 
 
-@dataclass(frozen=True)
+LOCKED = "lock"
+INDEX = "index"
+FACTS = "facts"
+
+
+@record
+class MachineVerdict:
+    """Which build this machine gets and whether it runs it, judged for the exact torch
+    release that will be installed: the one poetry-torch.lock pins when it is fresh
+    (``by`` "lock"), else the newest the index publishes that the project admits ("index"),
+    else the facts' guess when the index could not be read ("facts", ``note`` says why).
+    ``service.choose.judge_build`` makes it; install, its dry run, the hook and ``check``
+    read it."""
+
+    variant: Variant
+    torch: str | None  # the exact release judged (2.8.0); None: the facts' newest
+    by: str  # LOCKED, INDEX or FACTS
+    reason: str = ""  # auto: why this build (one clause)
+    dropped: tuple[str, ...] = ()  # auto: candidates the index ruled out, "cu130: <why>"
+    note: str | None = None  # the index could not be read: what was wrong, and that facts decided
+    fit: Fit | None = None  # an explicit variant: the refusal or the notes (None: auto)
+
+    @property
+    def summary(self) -> str:
+        """``cu129 runs here`` or what stands against it (one clause)."""
+        fit = self.fit
+        if fit is not None and fit.problem is not None:
+            return f"{self.variant} may not run here ({fit.problem})"
+        if fit is not None and fit.notes:
+            return f"{self.variant} is unchecked here (see above)"
+        return f"{self.variant} runs here"
+
+    @property
+    def judged_by(self) -> str:
+        """``torch 2.8.0 from poetry-torch.lock`` (or ``on the index``, ``from the facts``)."""
+        what = f"torch {self.torch}" if self.torch else "the newest torch"
+        where = {LOCKED: f"in {LOCK_NAME}", INDEX: "on the index"}.get(self.by, "in the facts")
+        if self.by == FACTS and self.note:
+            return f"{what} {where} (the index could not be read)"
+        return f"{what} {where}"
+
+
+@record
 class Plan:
     """What one run does to this machine and to the project's files, decided before any of it
     happens: ``poetry torch install``, the hook's repair and the wheelhouse replay each build
@@ -59,12 +102,13 @@ class Plan:
     note: str | None = None  # said before resolving afresh: why the lock is not replayed
     # puts the earlier build back when the written files must be undone; says how (a clause)
     put_back: Callable[[TargetEnv], str] | None = None
+    verdict: MachineVerdict | None = None  # the machine verdict for the build (None: not judged)
     # stop before installing when the result would leave an installed torchvision/torchaudio
     # that does not belong with the new torch (``apply.CompanionsLeftError``)
     companions: bool = False
 
 
-@dataclass(frozen=True)
+@record
 class MachinePart:
     """The part of poetry-torch.lock this machine replays, or why there is none."""
 
@@ -112,6 +156,34 @@ def machine_part(
     if state.lock is None or target is None:
         return MachinePart(state.lock)
     return MachinePart(own_part(state.lock, target, note))
+
+
+def locked_releases(state: LockState, target: TargetEnv | None) -> dict[str, str]:
+    """``{variant: torch release}`` that a fresh poetry-torch.lock pins for this machine's
+    platform and Python (its first part, and every fresh entry for the same interpreter); empty
+    when the lock is absent, stale or unreadable.  ``target`` None: the lock's own host."""
+    lock = state.lock
+    if lock is None or state.problem() is not None:
+        return {}
+    found: dict[str, str] = {}
+    _add_torch(found, committed_of(lock), own_part(lock, target) if target is not None else lock)
+    if not lock.entries:
+        return found
+    here = _machine(target) if target is not None else host_of(lock)
+    for entry in lock.entries:
+        same = (
+            entry.lock.inputs.packages == state.inputs.packages
+            and entry.lock.inputs.requires_python == state.inputs.requires_python
+        )
+        if same and (entry.platform, entry.python) == here and entry.variant not in found:
+            _add_torch(found, entry.variant, entry.lock)
+    return found
+
+
+def _add_torch(found: dict[str, str], variant: str, lock: TorchLock) -> None:
+    for package in lock.packages:
+        if package.name == "torch":
+            found[variant] = package.version.split("+", 1)[0]
 
 
 def _machine(

@@ -8,10 +8,10 @@ at module top they would load machine/*, ctypes, core.fit and core.facts into ev
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import TYPE_CHECKING
 from typing import Protocol
 
+from poetry_torch_plugin.core.record import replace
 from poetry_torch_plugin.errors import ConfigError
 
 
@@ -40,13 +40,6 @@ class Reporter(Protocol):
     def detail(self, text: str) -> None: ...
 
 
-class EnvFinder(Protocol):
-    """The project environment as Poetry would use it, created when missing if asked (the
-    command's, in practice: it holds Poetry's project object)."""
-
-    def __call__(self, *, create: bool) -> TargetEnv: ...
-
-
 def _no_source_error() -> ConfigError:
     return ConfigError(
         "pyproject.toml has no pytorch source (one named pytorch_cuda_cuXYZ, pytorch_cpu or"
@@ -65,6 +58,7 @@ def access_for(settings: TorchConfig, source: Source) -> IndexAccess:
         source.url,
         allow_http=settings.allow_http,
         index_base=effective_index_base(settings),
+        committed_base=settings.index_base,
     )
 
 
@@ -120,10 +114,11 @@ def with_choice(
     pyproject.toml is not read again nor changed: a machine-local choice only changes what the
     plugin installs and what Poetry's solver sees for the held family.  When the chosen
     variant is the configured source's, that source is used as written (its URL, its name and
-    so its login).  Otherwise the URL is derived for the chosen variant: from
-    ``POETRY_TORCH_INDEX_BASE`` when set, else next to the configured source when its URL ends
-    in its variant (``https://mirror/whl/cu129`` -> ``https://mirror/whl/cpu``, same login),
-    else from ``index-base``.  Several plugin sources: ConfigError, as before."""
+    so its login).  Otherwise the URL is derived for the chosen variant: next to the
+    configured source when its URL ends in its variant (``https://mirror/whl/cu129`` ->
+    ``https://mirror/whl/cpu``, same login), else from ``index-base``: the URL the project
+    names, which ``POETRY_TORCH_INDEX_BASE`` only redirects when fetching.  Several plugin
+    sources: ConfigError, as before."""
     import os
 
     from poetry_torch_plugin.core.targets import VARIANT_ENV
@@ -144,7 +139,7 @@ def with_choice(
         pyproject=settings.variant,
         source=configured.variant if configured is not None else None,
         source_name=configured.name if configured is not None else None,
-        auto=lambda: _auto(settings, target, machine),
+        auto=lambda: _auto(settings, pyproject, target, machine),
         target=matched,
         target_where=_target_where(settings, matched),
     )
@@ -155,9 +150,6 @@ def with_choice(
 
 
 def source_for(settings: TorchConfig, configured: Source | None, variant: Variant) -> Source:
-    import os
-
-    from poetry_torch_plugin.core.config import INDEX_BASE_ENV
     from poetry_torch_plugin.core.variants import Source
     from poetry_torch_plugin.core.variants import from_url
 
@@ -168,7 +160,7 @@ def source_for(settings: TorchConfig, configured: Source | None, variant: Varian
     declared = next((source for source in settings.sources if source.variant == variant), None)
     if declared is not None:
         return declared
-    if configured is not None and not os.environ.get(INDEX_BASE_ENV):
+    if configured is not None:
         old = from_url(configured.url)
         path = configured.url.split("?", 1)[0].split("#", 1)[0].rstrip("/")
         if old is not None and path.endswith("/" + old.index_name):
@@ -222,15 +214,35 @@ def matching_target(
 
 
 def _auto(
-    settings: TorchConfig, target: TargetEnv | None, machine: Callable[[], Machine]
+    settings: TorchConfig,
+    pyproject: Path,
+    target: TargetEnv | None,
+    machine: Callable[[], Machine],
 ) -> tuple[Variant, str]:
-    """The hardware rules of ``--cuda auto``, for this machine (an installed torch keeps its
-    release, as with ``--cuda auto``)."""
-    from poetry_torch_plugin.core.fit import choose
-    from poetry_torch_plugin.data import load_facts
+    """``auto`` by the same rule as ``--cuda auto`` (``service.choose.judge_build``): the
+    builds a fresh poetry-torch.lock pins, else what the index publishes that the project
+    admits, else the facts when the index cannot be read; an installed torch keeps its release
+    only in that last case."""
+    from poetry_torch_plugin.core.variants import channel_base
     from poetry_torch_plugin.env.installed import installed_distributions
+    from poetry_torch_plugin.service.choose import LiveIndex
+    from poetry_torch_plugin.service.choose import index_base_for
+    from poetry_torch_plugin.service.choose import judge_build
+    from poetry_torch_plugin.service.choose import locked_here
+    from poetry_torch_plugin.service.choose import pages_for
+    from poetry_torch_plugin.service.choose import wheel_target
 
     dist = installed_distributions(target.site_packages).get("torch") if target else None
-    written = settings.written if settings.has_tool_table else ()
-    choice = choose(load_facts(), machine(), (), written, dist.version if dist else None)
-    return choice.variant, choice.reason
+    wanted = settings.packages if settings.has_tool_table else ()
+    base = channel_base(index_base_for(settings, None), "stable")
+    live = LiveIndex(pages_for(settings), base, settings.packages, wheel_target(target))
+    verdict = judge_build(
+        machine(),
+        (),
+        wanted,
+        dist.version if dist else None,
+        live=live,
+        locked=locked_here(pyproject, target),
+    )
+    reason = verdict.reason if verdict.note is None else f"{verdict.reason}; {verdict.note}"
+    return verdict.variant, reason

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion
 from packaging.version import Version
 
+from poetry_torch_plugin.core.record import record
 from poetry_torch_plugin.core.urls import redact
 from poetry_torch_plugin.core.urls import without_login
 from poetry_torch_plugin.core.variants import from_local_label
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 _VARIANT_BUILDS = frozenset({"torch", "torchvision", "torchaudio"})
 
 
-@dataclass(frozen=True)
+@record
 class Problem:
     name: str
     text: str

@@ -11,11 +11,11 @@ from __future__ import annotations
 import html
 import os
 
-from dataclasses import dataclass
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from poetry_torch_plugin.core.lockfile import LOCK_NAME
+from poetry_torch_plugin.core.record import record
+from poetry_torch_plugin.core.record import replace
 from poetry_torch_plugin.core.urls import redact
 from poetry_torch_plugin.core.variants import Source
 from poetry_torch_plugin.errors import ConfigError
@@ -43,14 +43,14 @@ if TYPE_CHECKING:
 
     from poetry_torch_plugin.core.config import TorchConfig
     from poetry_torch_plugin.core.lockfile import TorchLock
+    from poetry_torch_plugin.env.installed import EnvFinder
     from poetry_torch_plugin.env.installed import TargetEnv
-    from poetry_torch_plugin.service.settings import EnvFinder
 
 
 WHEELHOUSE_ENV = "POETRY_TORCH_WHEELHOUSE"
 
 
-@dataclass(frozen=True)
+@record
 class Filled:
     downloaded: int  # files fetched now
     present: int  # files already there with the locked hash

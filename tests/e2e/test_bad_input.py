@@ -20,11 +20,10 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 @pytest.fixture
-def installed(project: Project) -> Project:
-    """A project where cu129 is installed and configured."""
-    project.run("torch", "install", "--cuda", "12.9")
-    assert project.version_of("torch") == "2.9.0+cu129"
-    return project
+def installed(cu129_installed: Project) -> Project:
+    """A project where cu129 is installed and configured (its own copy: ``cu129_installed``)."""
+    assert cu129_installed.version_of("torch") == "2.9.0+cu129"
+    return cu129_installed
 
 
 @pytest.fixture(scope="module")
@@ -62,15 +61,18 @@ def assert_refused(
     return errors[0]
 
 
+@pytest.mark.xdist_group("bad_input_refusing")  # shares a module-scoped project
 @pytest.mark.parametrize("value", ["12.x", "cu12", "banana", "12.9;rm -rf /", ""])
 def test_invalid_cuda_value(refusing: Project, value: str) -> None:
     assert_refused(refusing, ("torch", "install", "--cuda", value), "invalid --cuda value")
 
 
+@pytest.mark.xdist_group("bad_input_refusing")  # shares a module-scoped project
 def test_unpublished_variant_404(refusing: Project) -> None:
     assert_refused(refusing, ("torch", "install", "--cuda", "11.7"), "HTTP 404")
 
 
+@pytest.mark.xdist_group("bad_input_refusing")  # shares a module-scoped project
 def test_unreachable_index(refusing: Project) -> None:
     assert_refused(
         refusing,
@@ -79,6 +81,7 @@ def test_unreachable_index(refusing: Project) -> None:
     )
 
 
+@pytest.mark.xdist_group("bad_input_refusing")  # shares a module-scoped project
 def test_no_wheel_for_this_python(refusing: Project) -> None:
     # the live index check refuses it before any download, naming this Python and platform
     line = assert_refused(refusing, ("torch", "install", "--cuda", "12.6"), "has no wheel for cp3")
@@ -86,6 +89,7 @@ def test_no_wheel_for_this_python(refusing: Project) -> None:
     assert "nothing was downloaded" in line
 
 
+@pytest.mark.xdist_group("bad_input_refusing")  # shares a module-scoped project
 def test_requirement_nothing_satisfies(refusing: Project) -> None:
     line = assert_refused(refusing, ("torch", "install", "torch==3.0"), "matches no version on")
     assert "newest: 2.8.0+cu129, 2.9.0+cu129" in line

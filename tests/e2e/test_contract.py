@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import pytest
 
+from poetry_torch_plugin.core.record import replace
 from tests.support.toml import loads
 
 
@@ -61,9 +61,8 @@ def test_switch_show_and_dry_run_keep_poetry_working(project: Project) -> None:
     walk_switch_then_poetry(project)
 
 
+@pytest.mark.usefixtures("cu129_locked")
 def test_lock_only_commands_install_nothing_into_an_empty_environment(project: Project) -> None:
-    project.run("torch", "install", "--cuda", "12.9")
-    project.run("lock")
     for name in ("torch", "torchvision", "torchaudio", "nvidia-fakeblas-cu12"):
         project.pip("uninstall", "-y", name)
     project.run("lock")
@@ -74,9 +73,8 @@ def test_lock_only_commands_install_nothing_into_an_empty_environment(project: P
     assert project.version_of("torch") == "2.9.0+cu129"
 
 
+@pytest.mark.usefixtures("cu129_locked")
 def test_invalid_configuration_stops_every_command_before_it_runs(project: Project) -> None:
-    project.run("torch", "install", "--cuda", "12.9")
-    project.run("lock")
     lock_before = project.lock.read_bytes()
     text = project.pyproject.read_text()
     project.pyproject.write_text(
@@ -141,9 +139,9 @@ def test_a_project_that_has_not_opted_in_locks_as_without_the_plugin(
     assert "torch" in locked_names(project)
 
 
+@pytest.mark.usefixtures("cu129_installed")
 def test_nvidia_projects_torch_does_not_pull_in_can_be_added(project: Project) -> None:
     """Held: the configured packages and the runtime the configured build requires, no more."""
-    project.run("torch", "install", "--cuda", "12.9")
     project.run("add", "nvidia-ml-py")
     project.run("add", "cuda-python")
     project.run("add", "cuda-bindings")  # a runtime-like name the configured build does not need
@@ -226,9 +224,9 @@ backend-path = ["."]
 """
 
 
+@pytest.mark.usefixtures("cu129_installed")
 def test_an_isolated_build_that_needs_torch_gets_a_real_torch(project: Project) -> None:
     """The hold-out is bound to the project's own command, not to the isolated build's."""
-    project.run("torch", "install", "--cuda", "12.9")
     package = project.root / "thepkg"
     package.mkdir()
     (package / "pyproject.toml").write_text(THEPKG)
@@ -245,13 +243,12 @@ def test_an_isolated_build_that_needs_torch_gets_a_real_torch(project: Project) 
     assert project.version_of("torch") == "2.9.0+cu129"
 
 
+@pytest.mark.usefixtures("cu129_locked")
 def test_a_failed_lock_refresh_puts_everything_back(
     project: Project, index_server: IndexServer
 ) -> None:
     """Fail closed: when Poetry cannot refresh poetry.lock after a switch, pyproject.toml and
     poetry-torch.lock are put back byte for byte and the earlier build is reinstalled."""
-    project.run("torch", "install", "--cuda", "12.9")
-    project.run("lock")
     # a dependency added by hand and not locked yet: the refresh has to resolve it, and the
     # PyPI stand-in is down
     text = project.pyproject.read_text()

@@ -174,6 +174,7 @@ def _newer_lock(version: str) -> Callable[[str], str]:
 
 
 NEWER = "poetry self add poetry-torch-plugin@latest"
+SYNTHETIC = Path(__file__).resolve().parents[1] / "fixtures" / "synthetic"
 
 X86 = "markers = \"sys_platform == 'linux' and platform_machine == 'x86_64'\""
 ARM = "markers = \"sys_platform == 'linux' and platform_machine == 'aarch64'\""
@@ -582,6 +583,12 @@ CASES = [
         NEWER,
         lock_edit=_newer_lock("3"),
     ),
+    Case(
+        "exact-release-arch",
+        ("torch", "install", "--cuda", "12.8"),
+        "(torch 2.8.0 on the index) cannot run on this machine",
+        env={"POETRY_TORCH_FAKE_MACHINE": str(SYNTHETIC / "fake-machine-gtx1080ti.json")},
+    ),
 ]
 
 
@@ -604,6 +611,7 @@ def matrix_project(
     yield project
 
 
+@pytest.mark.xdist_group("matrix_project")  # shares a module-scoped project
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
 def test_fault_matrix(case: Case, matrix_project: Project, index_server: IndexServer) -> None:
     project = matrix_project
@@ -744,9 +752,9 @@ def test_file_index_is_an_offline_wheelhouse(
     assert "cannot reach" not in missing.stderr
 
 
+@pytest.mark.usefixtures("cu129_installed")
 def test_skip_false_means_the_hook_runs(project: Project) -> None:
     """``POETRY_TORCH_SKIP=false`` is false, as Poetry reads booleans (issue 12, item 4)."""
-    project.run("torch", "install", "--cuda", "12.9")
     project.pip("uninstall", "-y", "torch")
     project.run("install", extra_env={"POETRY_TORCH_SKIP": "False"})
     assert project.version_of("torch") == EARLIER
@@ -809,6 +817,7 @@ def test_sources_as_an_inline_array(project: Project, index_server: IndexServer)
     assert project.version_of("torch") == "2.8.0+cu128"
 
 
+@pytest.mark.usefixtures("cu129_locked")
 @pytest.mark.parametrize("version", ["2.1", "3.0"])
 def test_newer_lock_format_is_refused_not_rewritten(project: Project, version: str) -> None:
     """A poetry-torch.lock from a newer plugin (Poetry's major.minor style: 2.1, 3.0) is never
@@ -817,8 +826,6 @@ def test_newer_lock_format_is_refused_not_rewritten(project: Project, version: s
     naming its writer and the upgrade; pyproject.toml, poetry.lock and the lock stay
     byte-identical, no wheelhouse folder appears, the build stays (issue 12, item 10; issue
     22, item 9)."""
-    project.run("torch", "install", "--cuda", "12.9")
-    project.run("lock")
     lock = project.root / "poetry-torch.lock"
     newer = _newer_lock(version)(lock.read_text())
     assert f'lock-version = "{version}"' in newer
@@ -861,12 +868,12 @@ def test_newer_lock_format_is_refused_not_rewritten(project: Project, version: s
     assert {path: path.read_bytes() for path in files} == files
 
 
+@pytest.mark.usefixtures("cu129_installed")
 def test_read_only_pyproject_is_refused_before_any_download(
     project: Project, index_server: IndexServer
 ) -> None:
     """pyproject.toml at 0444 (as root too): refused before a wheel is fetched; a command that
     does not need to edit it still works (issue 12, item 13)."""
-    project.run("torch", "install", "--cuda", "12.9")
     before = project.pyproject.read_bytes()
     project.pyproject.chmod(0o444)
     try:
@@ -933,11 +940,11 @@ def test_no_secret_in_any_output_or_file(
     assert written == []
 
 
+@pytest.mark.usefixtures("cu129_installed")
 def test_hand_edited_lock_fix_that_check_names_works(project: Project) -> None:
     """A hand-edited version in poetry-torch.lock: ``lock --check``, ``export`` and ``check``
     all call it unreadable and name ``poetry torch lock``, which does repair it (issue 12,
     item 11)."""
-    project.run("torch", "install", "--cuda", "12.9")
     lock = project.root / "poetry-torch.lock"
     good = lock.read_text()
     lock.write_text(good.replace('version = "2.9.0+cu129"', 'version = "2.9.0+cu128"', 1))
@@ -967,10 +974,10 @@ def test_the_recorder_finds_a_leak() -> None:
     assert OutputRecorder([Recorded("x", "alice:***@127.0.0.1")]).leaks() == []
 
 
+@pytest.mark.usefixtures("cu129_installed")
 def test_symlinked_pyproject_is_written_through(project: Project) -> None:
     """pyproject.toml is a link into a shared folder: the switch rewrites the target, atomically,
     and the link stays a link (issue 12, item 12)."""
-    project.run("torch", "install", "--cuda", "12.9")
     shared = project.root.parent / "shared-config"
     shared.mkdir()
     target = shared / "pyproject.toml"
@@ -1051,11 +1058,11 @@ def test_switch_keeps_a_mirror_given_only_in_the_source_url(
     assert bare.version_of("torch") == "2.8.0+cu128"
 
 
+@pytest.mark.usefixtures("cu129_installed")
 def test_renamed_source_takes_its_references_along(project: Project) -> None:
     """A dependency names the plugin's source (``source = "pytorch_cuda_cu129"``): the switch
     renames the source and points the dependency at the new name, so Poetry still finds every
     source it is told about; the user's own sources are never renamed (issue 12, item 23)."""
-    project.run("torch", "install", "--cuda", "12.9")
     text = project.pyproject.read_text().replace(
         "package-mode = false\n",
         "package-mode = false\n\n[tool.poetry.dependencies]\n"
@@ -1073,14 +1080,13 @@ def test_renamed_source_takes_its_references_along(project: Project) -> None:
     assert project.version_of("torch") == "2.8.0+cu128"
 
 
+@pytest.mark.usefixtures("cu129_locked")
 def test_hook_repairs_the_companion_mismatch_check_reports(
     project: Project, index_server: IndexServer
 ) -> None:
     """torchvision 0.23.0 (which requires torch 2.8.0) beside torch 2.9.0: ``check`` calls it a
     companion mismatch, and the hook, using the same verdict, reinstalls the configured
     packages so they belong together again (issue 12, item 18)."""
-    project.run("torch", "install", "--cuda", "12.9")
-    project.run("lock")
     project.pip(
         "install",
         "--no-deps",
@@ -1124,13 +1130,13 @@ def _freeze(folder: Path) -> Callable[[], None] | None:
     return thaw
 
 
+@pytest.mark.usefixtures("cu129_installed")
 def test_unwritable_project_folder_is_refused_before_the_switch(
     project: Project, index_server: IndexServer
 ) -> None:
     """The project folder takes no new file (so no atomic rename): refused in one line before
     anything is downloaded or uninstalled; env and pyproject.toml still agree (issue 12,
     item 14)."""
-    project.run("torch", "install", "--cuda", "12.9")
     before = project.pyproject.read_bytes()
     index_server.clear_log()
     undo = _freeze(project.root)
@@ -1151,8 +1157,8 @@ def test_unwritable_project_folder_is_refused_before_the_switch(
     assert project.version_of("torch") == EARLIER
 
 
+@pytest.mark.usefixtures("cu129_installed")
 def test_missing_venv_is_recreated_by_install(project: Project) -> None:
-    project.run("torch", "install", "--cuda", "12.9")
     shutil.rmtree(project.venv)
     project.run("torch", "install")
     assert project.version_of("torch") == EARLIER
@@ -1179,13 +1185,13 @@ def test_pip_killed_mid_install_is_repaired(project: Project, index_server: Inde
     assert project.version_of("torch") == EARLIER
 
 
+@pytest.mark.usefixtures("cu129_installed")
 def test_ctrl_c_mid_install_exits_130_with_one_line(
     project: Project, index_server: IndexServer
 ) -> None:
     """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) while the wheels
     download: exit 130 and one line saying what was kept; the earlier build stays (issue 12,
     item 20)."""
-    project.run("torch", "install", "--cuda", "12.9")
     before = project.pyproject.read_bytes()
     index_server.set_fault("/whl/cu128/torch-", "slow", delay=60)
     process = project.run_interrupted(
@@ -1236,9 +1242,9 @@ def test_two_concurrent_installs_reinstall_once(project: Project) -> None:
     assert project.python("import torch; print(torch.__version__)") == EARLIER
 
 
+@pytest.mark.usefixtures("cu129_installed")
 @pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")
 def test_read_only_environment(project: Project) -> None:
-    project.run("torch", "install", "--cuda", "12.9")
     site = project.site_packages()[0]
     modes = {path: path.stat().st_mode for path in [site, *site.rglob("*")]}
     for path in modes:
@@ -1274,6 +1280,7 @@ def _errors(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.strip()]
 
 
+@pytest.mark.usefixtures("cu129_locked")
 def test_hook_refuses_another_variants_builds_and_keeps_failing(
     project: Project, index_server: IndexServer
 ) -> None:
@@ -1281,8 +1288,6 @@ def test_hook_refuses_another_variants_builds_and_keeps_failing(
     of what the installer resolved before anything is uninstalled, stops with exit 1, and does
     so again on the next Poetry command (no loop of reinstalls ending in exit 0); issue 12,
     item 17."""
-    project.run("torch", "install", "--cuda", "12.9")
-    project.run("lock")
     (project.root / "poetry-torch.lock").unlink()  # the hook resolves from the index
     project.pip("uninstall", "-y", "torchvision")
     index_server.serve_as("cu129", "cu128")
@@ -1367,10 +1372,10 @@ def _commands(text: str) -> list[str]:
     return found
 
 
+@pytest.mark.usefixtures("cu129_installed")
 def test_dry_run_prints_the_commands_that_run(project: Project) -> None:
     """`--dry-run` prints every installer command the install runs (resolve or download, then
     the hash-checked install), exactly as `-v` shows them running (issue 12, item 25)."""
-    project.run("torch", "install", "--cuda", "12.9")
     for args in (("--cuda", "12.8"), ("--cuda", "12.9"), ("--cuda", "12.9", "--upgrade")):
         dry = project.run("torch", "install", *args, "--dry-run")
         done = project.run("torch", "install", *args, "-v")
@@ -1384,11 +1389,11 @@ def test_dry_run_prints_the_commands_that_run(project: Project) -> None:
     assert "Would install the builds pinned in poetry-torch.lock, hash-checked." in dry.stdout
 
 
+@pytest.mark.usefixtures("cu129_installed")
 def test_multiple_constraints_form_is_kept(project: Project, index_server: IndexServer) -> None:
     """Poetry's multiple-constraints form for torch (one entry per platform, each with its
     source) is kept through a switch: the plugin's entry follows the renamed source, the other
     platform's entry and source stay, and Poetry keeps working (issue 12, item 8)."""
-    project.run("torch", "install", "--cuda", "12.9")
     text = project.pyproject.read_text().replace(
         "[tool.poetry]\npackage-mode = false\n",
         "[tool.poetry]\npackage-mode = false\n\n[tool.poetry.dependencies]\ntorch = [\n"

@@ -99,9 +99,10 @@ def test_auto_dry_run_drops_a_variant_the_index_lacks(
     assert "cannot reach" not in result.stdout + result.stderr
     assert family.pyproject.read_bytes() == before
     assert _wheels(live_index) == []
-    # each page once: cu130's torch, torchvision and (missing) torchaudio, cu128's three
+    # each page once: every candidate's torch (its release: issue 22 item 1), cu130's
+    # torchvision and (missing) torchaudio, cu128's two
     pages = [r.path for r in live_index.requests if "urllib" in r.agent]
-    assert len(pages) == len(set(pages)) == 6, pages
+    assert len(pages) == len(set(pages)) == 7, pages
 
 
 def test_explicit_variant_without_a_package_stops_before_any_download(
@@ -150,12 +151,19 @@ def test_auto_installs_the_next_candidate(family: Project, live_index: IndexServ
         check.stdout,
         re.MULTILINE,
     ), check.stdout
+    # a fresh poetry-torch.lock decides first (issue 22 item 1): the build it pins
+    assert "info: --cuda auto picks cu128 (judged for torch 2.11.0 in poetry-torch.lock)" in lines
+    # without it, the index: cu130 dropped, as the install did
+    (family.root / "poetry-torch.lock").unlink()
+    check = family.run("torch", "check", "--index", check=False)
+    lines = [line.strip() for line in check.stdout.splitlines()]
     assert (
         f"info: --cuda auto drops cu130: torchaudio is not published on {live_index.base}/cu130"
         in lines
-    )
-    assert "info: --cuda auto picks cu128" in lines
-    verdicts = json.loads(family.run("torch", "check", "--index", "--json").stdout)["verdicts"]
+    ), check.stdout
+    assert "info: --cuda auto picks cu128 (judged for torch 2.11.0 on the index)" in lines
+    report = family.run("torch", "check", "--index", "--json", check=False).stdout
+    verdicts = json.loads(report)["verdicts"]
     assert [v["code"] for v in verdicts if v["code"].startswith(("index", "auto"))] == [
         "index-ok",
         "auto-dropped",
@@ -169,8 +177,5 @@ def test_an_unreachable_index_falls_back_to_the_facts_with_a_note(family: Projec
     lines = result.stdout.splitlines()
     assert lines[0].startswith("--cuda auto: cu130 (cu130 is the newest CUDA build of torch 2.11")
     assert lines[1].startswith("--cuda auto: cannot reach the index http://127.0.0.1:9/whl/cu130")
-    assert lines[1].endswith(
-        "chose from the facts alone (facts.json), without checking which packages the index"
-        " publishes"
-    )
+    assert lines[1].endswith("judged by the facts alone (facts.json), not the index")
     assert "Would run:" in result.stdout

@@ -26,11 +26,10 @@ def committed(project: Project) -> dict[str, bytes]:
     return {name: path.read_bytes() for name, path in files.items() if path.exists()}
 
 
+@pytest.mark.usefixtures("cu129_locked")
 def test_env_override_installs_cpu_and_leaves_committed_files(
     project: Project, uv_path: dict[str, str]
 ) -> None:
-    project.run("torch", "install", "--cuda", "12.9")
-    project.run("lock")
     assert project.version_of("torch") == "2.9.0+cu129"
     cpu = {"POETRY_TORCH_VARIANT": "cpu"}
     # a machine-local choice installs only what poetry-torch.lock holds (issue 14 item 3) ...
@@ -82,9 +81,8 @@ def test_env_override_installs_cpu_and_leaves_committed_files(
     assert committed(project) == before
 
 
+@pytest.mark.usefixtures("cu129_locked")
 def test_poetry_toml_override_with_torch_install(project: Project, uv_path: dict[str, str]) -> None:
-    project.run("torch", "install", "--cuda", "12.9")
-    project.run("lock")
     project.run(
         "torch", "lock", "--add-variant", "cu128", "--add-variant", "cpu", extra_env=uv_path
     )

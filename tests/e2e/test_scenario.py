@@ -106,9 +106,8 @@ def walk_scenario(project: Project) -> None:
     assert project.version_of("torch") == "2.8.0+cu128"
 
 
+@pytest.mark.usefixtures("cu129_locked")
 def test_skip_and_dry_run_leave_the_environment_alone(project: Project) -> None:
-    project.run("torch", "install", "--cuda", "12.9")
-    project.run("lock")
     project.pip("uninstall", "-y", "torch")
     project.run("install", extra_env={"POETRY_TORCH_SKIP": "1"})
     assert project.version_of("torch") is None

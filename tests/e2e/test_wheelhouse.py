@@ -115,6 +115,7 @@ def test_a_wheelhouse_only_replays_the_lock(project: Project) -> None:
     assert "poetry torch lock" in missing.stderr, missing.stderr
 
 
+@pytest.mark.usefixtures("cu129_installed")
 def test_a_download_that_does_not_match_the_lock_is_not_kept(
     project: Project, index_server: IndexServer
 ) -> None:
@@ -122,7 +123,6 @@ def test_a_download_that_does_not_match_the_lock_is_not_kept(
     page's ``#sha256=`` (as locked): `poetry torch wheelhouse` fails in one line, the file is
     not left in the wheelhouse, no simple/ page offers it, and nothing says ready; once the
     index serves the right bytes, the fill completes (issue 22, item 4)."""
-    project.run("torch", "install", "--cuda", "12.9")
     torch_wheels = {name for name in locked_files(project) if name.startswith("torch-")}
     folder = project.root.parent / "wheels"
     index_server.set_fault("/whl/cu129/torch-", "tamper")

@@ -20,11 +20,10 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 FILES = ("pyproject.toml", "poetry.lock", "poetry-torch.lock")
 
 
+@pytest.mark.usefixtures("cu129_locked")
 def test_a_wheelhouse_that_cannot_serve_stops_the_hook_without_the_index(
     project: Project, index_server: IndexServer, tmp_path: Path
 ) -> None:
-    project.run("torch", "install", "--cuda", "12.9")
-    project.run("lock")
     project.pip("uninstall", "-y", "torch")
     before = {name: (project.root / name).read_bytes() for name in FILES}
     empty = tmp_path / "empty"
@@ -51,11 +50,10 @@ def test_a_wheelhouse_that_cannot_serve_stops_the_hook_without_the_index(
     assert not index_server.requested("/whl/")
 
 
+@pytest.mark.usefixtures("cu129_locked")
 def test_ctrl_c_while_filling_a_wheelhouse_is_one_line_and_leaves_no_part(
     project: Project, index_server: IndexServer, tmp_path: Path
 ) -> None:
-    project.run("torch", "install", "--cuda", "12.9")
-    project.run("lock")
     folder = tmp_path / "wheels"
     index_server.set_fault("/whl/cu129/torch-", "slow", delay=60)
     index_server.clear_log()  # the install above fetched torch: wait for this command's request

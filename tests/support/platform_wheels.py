@@ -30,10 +30,10 @@ identical bytes (see ``tests.support.wheels``).
 
 from __future__ import annotations
 
-from dataclasses import replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+from poetry_torch_plugin.core.record import replace
 from tests.support.wheels import Universe
 from tests.support.wheels import _cuda_of
 from tests.support.wheels import _init_py

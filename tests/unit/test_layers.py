@@ -392,3 +392,17 @@ def test_a_file_name_appears_once() -> None:
         if len(places) > 1 and sorted(places) != sorted([commands, "service"])
     }
     assert not wrong, wrong
+
+
+def test_value_types_use_record_not_dataclass() -> None:
+    """Frozen value types are ``core.record`` classes: ``@dataclass`` compiles six functions
+    per class at import, on the start-up path of every hooked Poetry command (issue 24)."""
+    found = [
+        f"{path.relative_to(PACKAGE)}:{node.lineno}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.ImportFrom)
+        and node.module == "dataclasses"
+        and any(alias.name in ("dataclass", "replace", "asdict") for alias in node.names)
+    ]
+    assert found == [], "use poetry_torch_plugin.core.record (record, replace, as_dict)"

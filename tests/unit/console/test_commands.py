@@ -110,7 +110,7 @@ def test_install_dry_run_against_the_local_index(
     assert "Would create the project's virtual environment first." in output
     assert f"--index-url {index_server.base}/cu129" in output
     assert f"Would resolve the packages afresh and write {LOCK_NAME}." in output
-    assert "Would update pyproject.toml." in output
+    assert "Would update pyproject.toml: source pytorch_cuda_cu129" in output
     assert (project_dir / "pyproject.toml").read_bytes() == before
     assert not (project_dir / LOCK_NAME).exists()
 

@@ -54,8 +54,10 @@ def test_held_family() -> None:
 def test_index_base_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = read_config({"tool": {"poetry-torch": {"index-base": "https://m/whl/"}}})
     assert effective_index_base(settings) == "https://m/whl"
+    # the variable is this machine's mirror (``index.access.mirror_url``), never a base that
+    # a URL written to pyproject.toml is built on (issue 23, item 7)
     monkeypatch.setenv(INDEX_BASE_ENV, "http://127.0.0.1:1/whl")
-    assert effective_index_base(settings) == "http://127.0.0.1:1/whl"
+    assert effective_index_base(settings) == "https://m/whl"
     assert effective_index_base(settings, "https://cli/whl") == "https://cli/whl"
 
 

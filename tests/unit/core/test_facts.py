@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from poetry_torch_plugin.core.fit import choose_auto_variant
 from poetry_torch_plugin.core.machine import Gpu
 from poetry_torch_plugin.core.machine import Machine
 from poetry_torch_plugin.core.machine import NvidiaInfo
+from poetry_torch_plugin.core.record import replace
 from poetry_torch_plugin.data import load_facts
 from poetry_torch_plugin.machine.probes import parse_query_gpu_csv
 from poetry_torch_plugin.machine.probes import parse_smi_header

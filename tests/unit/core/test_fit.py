@@ -3,13 +3,13 @@ is downloaded (issue 13 item 3); unchecked facts only warn; no GPU at all only n
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from poetry_torch_plugin.core.facts import Checked
 from poetry_torch_plugin.core.facts import Facts
 from poetry_torch_plugin.core.fit import choose_auto_variant
 from poetry_torch_plugin.core.fit import judge_variant
+from poetry_torch_plugin.core.record import replace
 from poetry_torch_plugin.core.variants import Variant
 from poetry_torch_plugin.data import load_facts
 from poetry_torch_plugin.machine.detect import machine_from_dict

@@ -384,7 +384,7 @@ def test_each_files_url_round_trips_and_an_older_lock_without_it_still_reads(
 ) -> None:
     """Issue 22 item 3: the URL the index gave is kept per file; a lock written before has
     none and each file is then beside the index's pages."""
-    from dataclasses import replace
+    from poetry_torch_plugin.core.record import replace
 
     lock = sample_lock()
     torch = lock.packages[1]
@@ -411,7 +411,7 @@ def test_each_files_url_round_trips_and_an_older_lock_without_it_still_reads(
     ],
 )
 def test_a_hand_edited_file_url_is_refused_on_read(tmp_path: Path, url: str, reason: str) -> None:
-    from dataclasses import replace
+    from poetry_torch_plugin.core.record import replace
 
     lock = sample_lock()
     torch = lock.packages[1]

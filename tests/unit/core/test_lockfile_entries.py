@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 from poetry_torch_plugin.core.lockfile import PLATFORMS
@@ -16,6 +14,7 @@ from poetry_torch_plugin.core.lockfile import pythons_published
 from poetry_torch_plugin.core.lockfile import resolved_for
 from poetry_torch_plugin.core.lockfile import tag_set
 from poetry_torch_plugin.core.lockfile import wanted
+from poetry_torch_plugin.core.record import replace
 from poetry_torch_plugin.errors import ConfigError
 from poetry_torch_plugin.installer.resolve import python_allows
 from tests.unit.core.test_lockfile import digest

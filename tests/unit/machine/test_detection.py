@@ -587,3 +587,39 @@ def test_detect_machine_prefers_nvml(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(probes, "probe_nvidia_smi", lambda: smi)
     assert detect_machine().nvidia == nvml
     assert detect_machine(use_nvml=False).nvidia == smi
+
+
+def test_probe_nvcc_reads_the_toolkits_version_json(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A toolkit's version.json answers without starting nvcc (the fake nvcc would fail)."""
+    (tmp_path / "cuda/bin").mkdir(parents=True)
+    fake_tool(tmp_path / "cuda/bin", "nvcc", "exit 1\n")
+    (tmp_path / "cuda/version.json").write_text(
+        '{"cuda": {"name": "CUDA SDK", "version": "12.4.1"},'
+        ' "cuda_nvcc": {"name": "CUDA NVCC", "version": "12.4.131"}}',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("PATH", str(tmp_path / "cuda/bin"))
+    assert probe_nvcc() == NvccInfo((12, 4), "12.4.131")
+
+
+def test_probe_nvcc_reads_a_wheel_assembled_toolkit(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "cuda/bin").mkdir(parents=True)
+    fake_tool(tmp_path / "cuda/bin", "nvcc", "exit 1\n")
+    (tmp_path / "cuda/dist-info/nvidia_cuda_nvcc-13.0.88.dist-info").mkdir(parents=True)
+    (tmp_path / "cuda/dist-info/nvidia_cuda_crt-13.0.88.dist-info").mkdir(parents=True)
+    monkeypatch.setenv("PATH", str(tmp_path / "cuda/bin"))
+    assert probe_nvcc() == NvccInfo((13, 0), "13.0.88")
+
+
+def test_probe_nvcc_asks_nvcc_when_the_files_say_nothing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "cuda/bin").mkdir(parents=True)
+    fake_tool(tmp_path / "cuda/bin", "nvcc", f'cat "{SYNTHETIC / "nvcc-version.txt"}"\n')
+    (tmp_path / "cuda/version.json").write_text('{"cuda_nvcc": {"version": 12}}', encoding="utf-8")
+    monkeypatch.setenv("PATH", str(tmp_path / "cuda/bin"))
+    assert probe_nvcc() == NvccInfo((13, 0), "13.0.88")

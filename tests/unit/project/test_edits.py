@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 from pathlib import Path
 from typing import Any
 
@@ -66,9 +68,35 @@ def edit(text: str, source: Source, requested: tuple[str, ...] = ()) -> str:
 CU129 = Source("pytorch_cuda_cu129", "https://mirror.example/whl/cu129", "explicit")
 
 
-def declared_tables(data: dict[str, Any]) -> list[Any]:
-    """Every table where a user declares dependencies, minus ``source`` keys."""
-    poetry = data.get("tool", {}).get("poetry", {})
+def _unbound(table: Any, source: str) -> Any:
+    """A Poetry dependency table without the binding to ``source``: an entry that held only
+    ``source`` dropped, ``{version = "^2.8"}`` read back as ``"^2.8"``."""
+    if not isinstance(table, dict):
+        return table
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        if isinstance(value, dict) and value.get("source") == source:
+            value = {k: v for k, v in value.items() if k != "source"}
+            if not value:
+                continue
+            if list(value) == ["version"]:
+                value = value["version"]
+        out[key] = value
+    return out
+
+
+def declared_tables(data: dict[str, Any], bound: str = "pytorch_cuda_cu129") -> list[Any]:
+    """Every table where a user declares dependencies, minus ``source`` keys and the binding
+    of the family to the plugin's source ``bound``."""
+    poetry = copy.deepcopy(data.get("tool", {}).get("poetry", {}))
+    if "dependencies" in poetry:
+        poetry["dependencies"] = _unbound(poetry["dependencies"], bound) or None
+    for group in (poetry.get("group") or {}).values():
+        if "dependencies" in group:
+            group["dependencies"] = _unbound(group["dependencies"], bound)
+            if not group["dependencies"]:
+                del group["dependencies"]
+    poetry["group"] = {name: g for name, g in (poetry.get("group") or {}).items() if g} or None
     tables = [
         data.get("project", {}),
         data.get("dependency-groups"),
@@ -100,10 +128,20 @@ def test_edits_keep_declarations_and_layout() -> None:
     data = loads(text)
     before = loads(SAMPLE)
     assert data["project"] == before["project"]
-    assert data["tool"]["poetry"]["group"] == before["tool"]["poetry"]["group"]
-    # the replaced plugin source was renamed in place, and the entry that named it follows
+    # every declaration is bound to the source, its version as written (issue 22 item 8)
+    assert data["tool"]["poetry"]["group"] == {
+        "dev": {
+            "dependencies": {
+                "torchaudio": {"version": "2.8.*", "source": "pytorch_cuda_cu129"},
+                "pytest": "*",
+            }
+        }
+    }
+    # the replaced plugin source was renamed in place, and the entry that named it follows;
+    # [project]'s torch gets an entry holding only the source
     assert data["tool"]["poetry"]["dependencies"] == {
-        "torchvision": {"version": "^0.23", "source": "pytorch_cuda_cu129"}
+        "torchvision": {"version": "^0.23", "source": "pytorch_cuda_cu129"},
+        "torch": {"source": "pytorch_cuda_cu129"},
     }
     assert data["tool"]["poetry-torch"]["packages"] == ["torch", "torchvision", "torchaudio"]
     assert [s["name"] for s in data["tool"]["poetry"]["source"]] == [
@@ -117,7 +155,9 @@ def test_edits_keep_declarations_and_layout() -> None:
         "torchaudio==2.8.*",
     )
     # everything outside the edited tables is byte for byte the same
-    assert text.startswith(SAMPLE.split("[[tool.poetry.source]]")[0].replace("_cu128", "_cu129"))
+    assert text.startswith(
+        SAMPLE.split("[tool.poetry.dependencies]")[0].replace("_cu128", "_cu129")
+    )
     assert '"torchmetrics>=1.0",  # keeps this comment' in text
     assert 'name = "internal"\nurl = "https://pypi.internal/simple"\n' in text
 
@@ -134,7 +174,9 @@ def test_a_source_without_packages_stays_as_committed() -> None:
     (the fix ``check`` prints) changes nothing, so it adds no [tool.poetry-torch] table
     (issue 23 item 1); naming packages, or a first source, still writes ``packages``."""
     cu128 = Source("pytorch_cuda_cu128", "https://mirror.example/whl/cu128", "explicit")
-    assert edit(SAMPLE, cu128) == SAMPLE
+    bound = edit(SAMPLE, cu128)  # the declarations bound to the source, nothing else
+    assert "[tool.poetry-torch]" not in bound
+    assert edit(bound, cu128) == bound
     assert loads(edit(SAMPLE, cu128, ("torch==2.8.0",)))["tool"]["poetry-torch"] == {
         "packages": ["torch==2.8.0"]
     }
@@ -316,7 +358,9 @@ def test_real_project_shapes(name: str) -> None:
     before, after = loads(text), loads(edited)
     assert declared_tables(after) == declared_tables(before)
     remaining = iter(edited.splitlines())
-    assert all(line in remaining for line in text.splitlines() if line), edited  # in order
+    # in order; the family's Poetry entries (bound to the source) are compared above
+    kept = [line for line in text.splitlines() if line and not line.startswith("torch")]
+    assert all(line in remaining for line in kept), edited
     assert not Factory.validate(after, strict=False)["errors"]
     assert read_config(tomlkit.parse(edited)).packages == expected
 

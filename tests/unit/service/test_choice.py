@@ -70,12 +70,14 @@ def test_env_beats_poetry_toml_beats_pyproject(
     assert chosen(path) == ("cpu", "env", "pytorch_cuda_cu129", f"{MIRROR}/cpu")
 
 
-def test_index_base_env_decides_a_derived_url(
+def test_index_base_env_never_decides_a_derived_url(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The variable is where this machine fetches from, not the URL the choice names: the
+    derived source stays next to the configured one (issue 23, item 7)."""
     monkeypatch.setenv(VARIANT_ENV, "cpu")
     monkeypatch.setenv(INDEX_BASE_ENV, "http://127.0.0.1:9/whl/")
-    assert chosen(project(tmp_path)) == ("cpu", "env", "pytorch_cpu", "http://127.0.0.1:9/whl/cpu")
+    assert chosen(project(tmp_path)) == ("cpu", "env", "pytorch_cuda_cu129", f"{MIRROR}/cpu")
 
 
 def test_auto_without_a_source(tmp_path: Path) -> None:

@@ -67,12 +67,20 @@ def test_switch_keeps_the_mirror_of_the_source_url(
     assert f'url = "{new}"' in plan.edit.text
 
 
-def test_the_variable_beats_the_source_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_variable_never_reaches_the_source_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """POETRY_TORCH_INDEX_BASE is this machine's mirror: a switch keeps the base the file
+    names, and a new source gets PyTorch's URL (issue 23, item 7)."""
     monkeypatch.setenv("POETRY_TORCH_INDEX_BASE", "https://env.corp/whl")
     path = tmp_path / "pyproject.toml"
     path.write_text(PYPROJECT.format(url="https://mirror.corp/pytorch/whl/cu129"))
     plan = plan_install(path, variant=parse_cuda("12.8"))
-    assert plan.source.url.rstrip("/") == "https://env.corp/whl/cu128"
+    assert plan.source.url.rstrip("/") == "https://mirror.corp/pytorch/whl/cu128"
+    path.write_text(PYPROJECT.format(url="https://download.pytorch.org/whl/cu129"))
+    plan = plan_install(path, variant=parse_cuda("12.8"))
+    assert plan.source.url.rstrip("/") == "https://download.pytorch.org/whl/cu128"
+    assert "env.corp" not in plan.edit.text
 
 
 def test_updated_line_says_what_changed(tmp_path: Path) -> None:

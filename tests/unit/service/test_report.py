@@ -7,7 +7,6 @@ import re
 
 from dataclasses import dataclass
 from dataclasses import field
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from poetry_torch_plugin.core.fit import choose
 from poetry_torch_plugin.core.fit import choose_auto_variant
 from poetry_torch_plugin.core.machine import Machine
 from poetry_torch_plugin.core.machine import machine_to_dict
+from poetry_torch_plugin.core.record import replace
 from poetry_torch_plugin.data import load_facts
 from poetry_torch_plugin.env.installed import EnvState
 from poetry_torch_plugin.env.installed import env_python

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from poetry_torch_plugin.core.config import TorchConfig
+from poetry_torch_plugin.core.record import replace
 from poetry_torch_plugin.core.targets import VariantChoice
 from poetry_torch_plugin.core.variants import Source
 from poetry_torch_plugin.core.variants import from_index_name

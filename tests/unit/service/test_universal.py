@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from poetry_torch_plugin.core.config import read_config
+from poetry_torch_plugin.core.record import replace
 from poetry_torch_plugin.errors import ConfigError
 from poetry_torch_plugin.index.pages import Listing
 from tests.unit.core.test_lockfile import sample_lock

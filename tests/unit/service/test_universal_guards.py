@@ -3,7 +3,6 @@ machines may be used for, checked offline on real parsed configuration and real 
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -15,6 +14,7 @@ from poetry_torch_plugin.core.lockfile import LockEntry
 from poetry_torch_plugin.core.lockfile import TorchLock
 from poetry_torch_plugin.core.lockfile import inputs_for
 from poetry_torch_plugin.core.lockfile import resolved_for
+from poetry_torch_plugin.core.record import replace
 from poetry_torch_plugin.core.variants import Source
 from poetry_torch_plugin.errors import ConfigError
 from poetry_torch_plugin.service.lock import every_part
@@ -72,9 +72,15 @@ def test_wheelhouse_all_takes_every_part_only_while_each_is_fresh_for_its_index(
     lock = universal_lock(settings)
     parts = every_part(settings, lock, "Nothing was downloaded.")
     assert [p.inputs.source_url for p in parts] == [f"{BASE}/cu129", f"{BASE}/cu128"]
-    # the cu128 index now derives from another base: the entry names an index no longer
-    # configured, so nothing is downloaded from it
+    # a mirror on this machine changes where it fetches from, not what the lock was made
+    # for: every part stays fresh (issue 22, item 10d)
     monkeypatch.setenv("POETRY_TORCH_INDEX_BASE", "https://other.example/whl")
+    assert every_part(settings, lock, "Nothing was downloaded.") == parts
+    # an entry locked for another index than the one configured is stale: nothing is
+    # downloaded from it
+    elsewhere = Source("pytorch_cuda_cu128", "https://other.example/whl/cu128", "explicit")
+    moved = part(elsewhere, settings, "linux-aarch64", "3.11", "cu128")
+    lock = replace(lock, entries=(LockEntry("cu128", "linux-aarch64", "3.11", moved),))
     with pytest.raises(ConfigError) as info:
         every_part(settings, lock, "Nothing was downloaded.")
     line = str(info.value)

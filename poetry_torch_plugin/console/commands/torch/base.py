@@ -29,8 +29,9 @@ class TorchCommand(Command):
         option(
             "index-base",
             None,
-            "Base URL of the PyTorch index (default: https://download.pytorch.org/whl,"
-            " or POETRY_TORCH_INDEX_BASE).",
+            "Base URL of the PyTorch index, written into the project's source for everyone"
+            " (default: index-base, else https://download.pytorch.org/whl; for a mirror on"
+            " this machine only, set POETRY_TORCH_INDEX_BASE).",
             flag=False,
         ),
     ]
