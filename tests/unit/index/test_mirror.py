@@ -101,14 +101,13 @@ def test_a_variable_that_is_no_url_is_refused(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_an_export_through_the_mirror_names_it_and_the_lock_is_left_alone() -> None:
-    from dataclasses import replace
-
     from poetry_torch_plugin.core.formats import export_text
     from poetry_torch_plugin.core.lockfile import LockedPackage
     from poetry_torch_plugin.core.lockfile import LockEntry
     from poetry_torch_plugin.core.lockfile import LockInputs
     from poetry_torch_plugin.core.lockfile import TorchLock
     from poetry_torch_plugin.core.lockfile import moved
+    from poetry_torch_plugin.core.record import replace
 
     wheel = "torch-2.8.0+cu129-cp312-cp312-manylinux_2_28_x86_64.whl"
     r2 = f"https://download-r2.pytorch.org/whl/cu129/{wheel}"
