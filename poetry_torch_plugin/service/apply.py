@@ -35,6 +35,7 @@ from poetry_torch_plugin.project.edits import write_atomic
 from poetry_torch_plugin.project.lockstate import write_lock
 from poetry_torch_plugin.seam.relock import refresh_lock
 from poetry_torch_plugin.service import standin
+from poetry_torch_plugin.service.companions import CompanionsLeftError
 from poetry_torch_plugin.service.render import moved_line
 from poetry_torch_plugin.service.settings import request_for
 from poetry_torch_plugin.service.verify import companions_left
@@ -142,21 +143,6 @@ def apply(
                 )
             )
     return installed
-
-
-class CompanionsLeftError(InstallError):
-    """Installing the plan would leave installed companions (torchvision, torchaudio) that do
-    not belong with the torch it installs; raised before anything is installed or written.
-    ``names``: those companions; ``problems``: one text each (check's verdict)."""
-
-    def __init__(self, names: tuple[str, ...], problems: tuple[str, ...]) -> None:
-        self.names = names
-        self.problems = problems
-        super().__init__(
-            f"{'; '.join(problems)}; nothing was installed and the files were left as they"
-            " were. Install them with torch: `poetry torch install` naming"
-            f" {' and '.join(names)} too."
-        )
 
 
 def _refuse_companions_left(target: TargetEnv, lock: TorchLock) -> None:

@@ -61,7 +61,6 @@ from poetry_torch_plugin.project.files import read_project
 from poetry_torch_plugin.project.files import refuse_read_only
 from poetry_torch_plugin.project.lockstate import lock_state
 from poetry_torch_plugin.seam.locate import locate_project_env
-from poetry_torch_plugin.service.apply import CompanionsLeftError
 from poetry_torch_plugin.service.apply import apply
 from poetry_torch_plugin.service.choose import InstallOptions
 from poetry_torch_plugin.service.choose import asked_variant
@@ -71,6 +70,9 @@ from poetry_torch_plugin.service.choose import pages_for
 from poetry_torch_plugin.service.choose import published_variants
 from poetry_torch_plugin.service.choose import refuse_unpublished
 from poetry_torch_plugin.service.choose import wheel_target
+from poetry_torch_plugin.service.companions import CompanionsLeftError
+from poetry_torch_plugin.service.companions import say_companions
+from poetry_torch_plugin.service.companions import taken_along
 from poetry_torch_plugin.service.hook import put_back
 from poetry_torch_plugin.service.lock import lock_project
 from poetry_torch_plugin.service.plan import Plan
@@ -158,7 +160,24 @@ def install_torch(
         )
     except CompanionsLeftError as left:
         # nothing was installed or written yet: the same transaction takes them along
-        plan = _with_companions(plan, variant, left, options, target, say)
+        choice = plan.settings.choice
+        requested = taken_along(
+            left,
+            options.requirements,
+            say,
+            original=plan.pyproject.original,
+            source=plan.source.name,
+            local=choice.line() if plan.local and choice is not None else None,
+        )
+        again = plan_install(
+            plan.pyproject.path,
+            variant=variant,
+            requested=requested,
+            index_base=options.index_base,
+            channel=channel,
+            target=target,
+        )
+        plan = replace(again, verdict=plan.verdict)
         execute_install(
             plan,
             target,
@@ -177,45 +196,6 @@ def install_torch(
     _login_note(plan, say, dry_run=False)
     # the last line: what moved (installed versions before -> after) and the files written
     say(f"<info>torch ready</info> for {plan.variant.describe()}: {''.join(moved[-1:])}")
-
-
-def _with_companions(
-    plan: InstallPlan,
-    variant: Variant | None,
-    left: CompanionsLeftError,
-    options: InstallOptions,
-    target: TargetEnv,
-    say: Callable[[str], None],
-) -> InstallPlan:
-    """The plan again, with the installed companions it would leave behind (``left``) named
-    too: they are installed from the same index with torch, and kept in ``packages`` (issue
-    23, item 1).  A machine-local choice, which never edits pyproject.toml, refuses instead."""
-    names = " and ".join(left.names)
-    choice = plan.settings.choice
-    if plan.local and choice is not None:
-        raise InstallError(
-            f"{'; '.join(left.problems)}; this machine's variant is {choice.line()}, which"
-            " installs only what [tool.poetry-torch] packages names, so nothing was installed"
-            f" and the files were left as they were. Add {names} to packages, then run the"
-            " command again."
-        ) from None
-    named = options.requirements or tuple(
-        read_config(parse_toml(plan.pyproject.original.decode("utf-8")), declared=False).written
-    )
-    say(
-        f"<comment>{'; '.join(left.problems)}: installing"
-        f" {names} with it from {plan.source.name}, kept in"
-        " [tool.poetry-torch] packages.</comment>"
-    )
-    again = plan_install(
-        plan.pyproject.path,
-        variant=variant,
-        requested=(*named, *left.names),
-        index_base=options.index_base,
-        channel=parse_channel(options.channel) if options.channel is not None else None,
-        target=target,
-    )
-    return replace(again, verdict=plan.verdict)
 
 
 def what_changed(plan: InstallPlan) -> str:
@@ -639,7 +619,9 @@ def describe(
         else:
             first = backend.report_command(target, resolving, TMP)
             _say_command(first, resolving, backend, access, say)
-    _say_companions(plan, target, say)
+    if str(target.root) != _NEW_ENV:
+        wanted = plan.settings.package_names
+        say_companions(wanted, target, say, source=plan.source.name, local=plan.local)
     arguments = ("--require-hashes", "-r", str(TMP / "torch-requirements.txt"))
     install = Request.for_access(access, arguments)
     if wheels is not None:
@@ -648,35 +630,6 @@ def describe(
     say("(XXXXXXXX: each temporary folder gets a random name, and is removed after the run.)")
     if steps.edit is not None and steps.edit.changed:
         say(f"Would update {plan.pyproject.path.name}: {what_changed(plan)}.")
-
-
-def _say_companions(plan: InstallPlan, target: TargetEnv, say: Callable[[str], None]) -> None:
-    """What the install does with an installed torchvision/torchaudio it does not name: if the
-    torch it installs would leave them not belonging with it, it installs them too."""
-    from poetry_torch_plugin.env.installed import installed_distributions
-    from poetry_torch_plugin.service.verify import COMPANIONS
-
-    if str(target.root) == _NEW_ENV:
-        return
-    installed = installed_distributions(target.site_packages)
-    wanted = set(plan.settings.package_names)
-    others = [
-        f"{name} {installed[name].build_version()}"
-        for name in COMPANIONS
-        if name in installed and name not in wanted
-    ]
-    if not others:
-        return
-    then = (
-        "the install would stop with nothing changed (this machine's variant installs only what"
-        " packages names)"
-        if plan.local
-        else f"they would be installed with it from {plan.source.name} and kept in packages"
-    )
-    say(
-        f"If the torch it installs does not belong with the installed {' and '.join(others)},"
-        f" {then}."
-    )
 
 
 def _say_command(
