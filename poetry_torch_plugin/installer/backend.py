@@ -36,6 +36,7 @@ from poetry_torch_plugin.core.urls import redact_text
 from poetry_torch_plugin.core.urls import without_login
 from poetry_torch_plugin.core.variants import channel_of
 from poetry_torch_plugin.core.variants import from_local_label
+from poetry_torch_plugin.core.variants import from_url
 from poetry_torch_plugin.env.installed import installed_distributions
 from poetry_torch_plugin.errors import InstallError
 from poetry_torch_plugin.errors import NotPublishedError
@@ -385,13 +386,15 @@ def install_failure(
             if name and not _published(request, name):
                 page = f"{index.rstrip('/')}/{canonicalize_name(name)}/"
                 if canonicalize_name(name) not in requested_names(request.requirements):
+                    variant = from_url(request.index_url)
+                    option = f"{variant.option} " if variant is not None else ""
                     return InstallError(
                         f"{index} does not publish {name}, which the requested build depends on"
                         f" (there is no {page} page)",
                         kept=kept,
-                        next="The index lacks part of the build: point the source at an index that"
-                        " serves the whole build (`poetry torch install --index-base URL`), then"
-                        " run poetry torch install again.",
+                        next="The index lacks part of the build: install it from an index that"
+                        " serves the whole build (`poetry torch"
+                        f" install {option}--index-base URL`).",
                     )
                 return InstallError(
                     f"{name} is not published on {index} (there is no {page} page)",

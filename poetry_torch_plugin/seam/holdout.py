@@ -210,7 +210,9 @@ def _wrap_pool(pool: Any, hold: HoldOut) -> Any:
         if provided is None:
             return []
         if not dependency.constraint.allows(provided.version):
-            hold.refused[(dependency.name, dependency.pretty_constraint)] = provided.pretty_version
+            if not _ruled_out(dependency.constraint, provided.version):
+                refused = (dependency.name, dependency.pretty_constraint)
+                hold.refused[refused] = provided.pretty_version
             return []
         return [provided]
 
@@ -225,6 +227,15 @@ def _wrap_pool(pool: Any, hold: HoldOut) -> Any:
     proxy.find_packages = find_packages_held
     proxy.package = package_held
     return proxy
+
+
+def _ruled_out(constraint: Any, version: Any) -> bool:
+    """Whether ``constraint`` refuses ``version`` only because Poetry's solver already tried
+    that very build and ruled it out for another reason (``>=2.0,!=2.11.0+cu130``: a range with
+    a hole at the stand-in's version, which adding the version back closes).  The conflict is
+    then not about the torch version (a dependency of the build excludes part of the project's
+    Python range, say), and Poetry's own explanation is the one to show (issue 23, item 3)."""
+    return len(constraint.union(version).flatten()) < len(constraint.flatten())
 
 
 def _wrap_locker(locker: Any, hold: HoldOut) -> None:

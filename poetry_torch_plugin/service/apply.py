@@ -35,8 +35,10 @@ from poetry_torch_plugin.project.edits import write_atomic
 from poetry_torch_plugin.project.lockstate import write_lock
 from poetry_torch_plugin.seam.relock import refresh_lock
 from poetry_torch_plugin.service import standin
+from poetry_torch_plugin.service.companions import CompanionsLeftError
 from poetry_torch_plugin.service.render import moved_line
 from poetry_torch_plugin.service.settings import request_for
+from poetry_torch_plugin.service.verify import companions_left
 from poetry_torch_plugin.service.verify import verify
 
 
@@ -112,6 +114,8 @@ def apply(
                         plan, target, backend, access, probe, wheelhouse, quiet, verbose
                     )
                     _refuse_foreign(plan, lock)
+                if plan.companions:
+                    _refuse_companions_left(target, lock)
                 tell(_install_line(lock, wheelhouse, plan))
                 installed = install_locked(
                     target,
@@ -139,6 +143,16 @@ def apply(
                 )
             )
     return installed
+
+
+def _refuse_companions_left(target: TargetEnv, lock: TorchLock) -> None:
+    """CompanionsLeftError when installing ``lock`` would leave a companion check fails."""
+    locked = {package.name: package.version for package in lock.packages}
+    left = companions_left(installed_distributions(target.site_packages), locked)
+    if left:
+        raise CompanionsLeftError(
+            tuple(problem.name for problem in left), tuple(problem.text for problem in left)
+        )
 
 
 def _versions(target: TargetEnv, names: Sequence[str]) -> dict[str, tuple[str, object]]:

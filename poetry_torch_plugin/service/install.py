@@ -70,6 +70,9 @@ from poetry_torch_plugin.service.choose import pages_for
 from poetry_torch_plugin.service.choose import published_variants
 from poetry_torch_plugin.service.choose import refuse_unpublished
 from poetry_torch_plugin.service.choose import wheel_target
+from poetry_torch_plugin.service.companions import CompanionsLeftError
+from poetry_torch_plugin.service.companions import say_companions
+from poetry_torch_plugin.service.companions import taken_along
 from poetry_torch_plugin.service.hook import put_back
 from poetry_torch_plugin.service.lock import lock_project
 from poetry_torch_plugin.service.lock import relocked
@@ -145,17 +148,50 @@ def install_torch(
         _login_note(plan, say, dry_run=True)
         return
     moved: list[str] = []
-    execute_install(
-        plan,
-        find_env(create=True),
-        backend,
-        quiet=options.quiet,
-        verbose=options.verbose,
-        upgrade=options.upgrade,
-        say=say,
-        checked=checked,
-        summary=moved.append,
-    )
+    target = find_env(create=True)
+    try:
+        execute_install(
+            plan,
+            target,
+            backend,
+            quiet=options.quiet,
+            verbose=options.verbose,
+            upgrade=options.upgrade,
+            say=say,
+            checked=checked,
+            summary=moved.append,
+        )
+    except CompanionsLeftError as left:
+        # nothing was installed or written yet: the same transaction takes them along
+        choice = plan.settings.choice
+        requested = taken_along(
+            left,
+            options.requirements,
+            say,
+            original=plan.pyproject.original,
+            source=plan.source.name,
+            local=choice.line() if plan.local and choice is not None else None,
+        )
+        again = plan_install(
+            plan.pyproject.path,
+            variant=variant,
+            requested=requested,
+            index_base=options.index_base,
+            channel=channel,
+            target=target,
+        )
+        plan = replace(again, verdict=plan.verdict)
+        execute_install(
+            plan,
+            target,
+            backend,
+            quiet=options.quiet,
+            verbose=options.verbose,
+            upgrade=options.upgrade,
+            say=say,
+            checked=None,
+            summary=moved.append,
+        )
     if plan.edit.changed:
         say(f"Updated {plan.pyproject.path.name}: {what_changed(plan)}.")
     _binding_notes(plan, say)
@@ -445,6 +481,7 @@ def run_plan(plan: InstallPlan, target: TargetEnv | None, *, upgrade: bool) -> P
         note=note,
         put_back=lambda target: put_back(plan.pyproject, target),
         verdict=plan.verdict,
+        companions=True,
     )
 
 
@@ -613,6 +650,9 @@ def describe(
         else:
             first = backend.report_command(target, resolving, TMP)
             _say_command(first, resolving, backend, access, say)
+    if str(target.root) != _NEW_ENV:
+        wanted = plan.settings.package_names
+        say_companions(wanted, target, say, source=plan.source.name, local=plan.local)
     arguments = ("--require-hashes", "-r", str(TMP / "torch-requirements.txt"))
     install = Request.for_access(access, arguments)
     if wheels is not None:

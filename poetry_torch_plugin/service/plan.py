@@ -105,6 +105,9 @@ class Plan:
     verdict: MachineVerdict | None = None  # the machine verdict for the build (None: not judged)
     # a universal lock relocked whole (``replay`` is this machine's part of it), written after
     relock: TorchLock | None = None
+    # stop before installing when the result would leave an installed torchvision/torchaudio
+    # that does not belong with the new torch (``apply.CompanionsLeftError``)
+    companions: bool = False
 
 
 @record

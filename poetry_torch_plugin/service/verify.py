@@ -11,6 +11,7 @@ from packaging.version import Version
 from poetry_torch_plugin.core.record import record
 from poetry_torch_plugin.core.urls import redact
 from poetry_torch_plugin.core.urls import without_login
+from poetry_torch_plugin.core.variants import from_local_label
 from poetry_torch_plugin.env.installed import installed_distributions
 from poetry_torch_plugin.env.installed import requires_of
 
@@ -111,17 +112,38 @@ def companion_mismatches(installed: Mapping[str, InstalledDist]) -> list[Problem
     """torchvision/torchaudio that do not belong with the installed torch (their
     ``Requires-Dist: torch==X`` or their build label): the one verdict ``poetry torch check``
     and the hook both use (issue 12, item 18)."""
-    from packaging.requirements import InvalidRequirement
-    from packaging.requirements import Requirement
-
     torch = installed.get("torch")
     if torch is None:
         return []
+    return _mismatches(installed, torch.version, torch.variant(), torch.build_version())
+
+
+def companions_left(
+    installed: Mapping[str, InstalledDist], locked: Mapping[str, str]
+) -> list[Problem]:
+    """The installed torchvision/torchaudio that installing ``locked`` (``{name: version}``,
+    the versions with their labels) would leave behind, not belonging with the torch it
+    installs: the verdict ``companion_mismatches`` would give once the install is done."""
+    version = locked.get("torch")
+    if version is None:
+        return []
+    rest = {name: dist for name, dist in installed.items() if name not in locked}
+    return _mismatches(rest, version, from_local_label(version), version)
+
+
+def _mismatches(
+    installed: Mapping[str, InstalledDist],
+    version: str,
+    torch_variant: Variant | None,
+    shown: str,
+) -> list[Problem]:
+    from packaging.requirements import InvalidRequirement
+    from packaging.requirements import Requirement
+
     try:
-        torch_version: Version | None = Version(torch.version)
+        torch_version: Version | None = Version(version)
     except InvalidVersion:
         torch_version = None
-    torch_variant = torch.variant()
     problems: list[Problem] = []
     for name in COMPANIONS:
         dist = installed.get(name)
@@ -145,7 +167,7 @@ def companion_mismatches(installed: Mapping[str, InstalledDist]) -> list[Problem
                 Problem(
                     name,
                     f"{name} {dist.build_version()} requires torch{pin.specifier}, but torch is"
-                    f" {torch.build_version()}",
+                    f" {shown}",
                 )
             )
             continue
@@ -155,7 +177,7 @@ def companion_mismatches(installed: Mapping[str, InstalledDist]) -> list[Problem
                 Problem(
                     name,
                     f"{name} {dist.build_version()} is a {found} build, but torch"
-                    f" {torch.build_version()} is a {torch_variant} build",
+                    f" {shown} is a {torch_variant} build",
                 )
             )
     return problems

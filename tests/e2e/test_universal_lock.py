@@ -193,6 +193,14 @@ def test_one_lock_for_every_machine_installs_here_and_exports_for_the_others(
     one = one_error(project.run("torch", "export", "--all", check=False))
     assert "markers cannot tell such machines apart" in one
     assert "--target no-gpu" in one
+    # every target either refusal offers is one export accepts (issue 23, item 3)
+    unknown = one_error(project.run("torch", "export", "--target", "windows", check=False))
+    listed = re.search(r"\(it has: ([^)]*)\)", unknown)
+    assert listed is not None, unknown
+    offered = set(listed.group(1).split(", "))
+    assert offered == set(re.findall(r"--target ([\w-]+)", one)), (unknown, one)
+    for key in sorted(offered):
+        assert project.run("torch", "export", "--target", key).stdout.strip(), key
 
     # the export installs with plain pip here: this machine's marker picks its pins, hash-checked
     cpu_here = project.run("torch", "export", "--target", "no-gpu", "-o", "req.txt").stdout

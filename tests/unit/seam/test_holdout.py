@@ -81,6 +81,11 @@ def test_bind_scopes_the_hold_out_to_one_command(tmp_path: Path) -> None:
     # the stand-in carries the build's dependencies, minus the held family
     assert sorted(d.name for d in found[0].requires) == ["filelock", "sympy"]
     assert hold.conflict() is None
+    # the solver tried the build and ruled it out for another reason (a dependency of it
+    # excludes part of the project's Python range): not a torch-version conflict, so Poetry's
+    # own explanation stands alone (issue 23, item 3)
+    assert pool.find_packages(Dependency("torch", ">=2.0,!=2.8.0+cu129")) == []
+    assert hold.conflict() is None
     assert pool.find_packages(Dependency("torch", ">=2.9")) == []
     # a failed solve gets one line naming both sides
     assert "torch (>=2.9)" in (hold.conflict() or "")

@@ -82,3 +82,33 @@ def test_a_cuda_label_on_cpu_files_is_caught(tmp_path: Path) -> None:
     )
     assert len(problems) == 1
     assert "built for no GPU runtime (torch.version.cuda and hip are None)" in problems[0]
+
+
+def test_companions_left_are_those_the_new_torch_leaves_behind(tmp_path: Path) -> None:
+    """``companions_left``: the verdict check would give once ``locked`` is installed (issue 23,
+    item 1): a companion pinned to the old torch, or built for another variant, and not in the
+    transaction; one the transaction installs is never left behind."""
+    from poetry_torch_plugin.env.installed import installed_distributions
+    from poetry_torch_plugin.service.verify import companions_left
+    from tests.support.check_demo import write_dist
+
+    site = tmp_path / "site"
+    write_dist(site, "torch", "2.8.0+cu128")
+    write_dist(site, "torchvision", "0.23.0+cu128", requires=["torch==2.8.0"])
+    write_dist(site, "torchaudio", "2.8.0+cu128", requires=["torch==2.8.0"])
+    installed = installed_distributions([site])
+
+    left = companions_left(installed, {"torch": "2.9.0+cu129"})
+    assert [p.name for p in left] == ["torchvision", "torchaudio"]
+    assert (
+        left[0].text == "torchvision 0.23.0+cu128 requires torch==2.8.0, but torch is 2.9.0+cu129"
+    )
+    # the same release for another variant: the pin holds, the build label does not
+    other = companions_left(installed, {"torch": "2.8.0+cu129"})
+    assert [p.text for p in other][1] == (
+        "torchaudio 2.8.0+cu128 is a cu128 build, but torch 2.8.0+cu129 is a cu129 build"
+    )
+    taken = {"torch": "2.9.0+cu129", "torchvision": "0.24.0+cu129", "torchaudio": "2.9.0+cu129"}
+    assert companions_left(installed, taken) == []
+    assert companions_left(installed, {"torch": "2.8.0+cu128"}) == []
+    assert companions_left(installed, {"torchvision": "0.24.0+cu129"}) == []  # no torch in it
