@@ -10,6 +10,7 @@ import re
 
 from dataclasses import dataclass
 from dataclasses import field
+from dataclasses import replace
 from typing import TYPE_CHECKING
 from typing import Any
 
@@ -39,7 +40,12 @@ if TYPE_CHECKING:
 
 TOOL_TABLE = "poetry-torch"
 DEFAULT_PACKAGES = ("torch", "torchvision", "torchaudio")
+# The default family's members that a build may go without (torchaudio is in maintenance:
+# PyTorch's cu132 index has only a legacy build, pinned to torch 2.2.0)
+OPTIONAL = frozenset({"torchaudio"})
 DEFAULT_INDEX_BASE = "https://download.pytorch.org/whl"
+# Where Poetry looks for everything else when no source of the project is primary
+PYPI_URL = "https://pypi.org/simple"
 INDEX_BASE_ENV = "POETRY_TORCH_INDEX_BASE"
 INSTALLERS = ("auto", "pip", "uv")
 KNOWN_KEYS = frozenset({"packages", "index-base", "installer", "allow-http", "variant", "targets"})
@@ -100,6 +106,13 @@ class TorchConfig:
     targets: tuple[tuple[str, str], ...] = ()
     # Poetry's multiple-constraints form for the family, read as targets (``core.poetry_form``)
     poetry_form: PoetryForm | None = field(default=None, compare=False)
+    # no packages were named (no ``packages`` key): the family is what PyTorch's own install
+    # command for the build installs, so a companion the variant's index has no build of that
+    # pairs with its torch (torchaudio on cu132) is taken from PyPI or left out
+    # (``service.family``), never pinned to another torch
+    default_family: bool = False
+    # the index Poetry reads everything else from: the project's primary source, else PyPI
+    pypi: str = PYPI_URL
 
     @property
     def active(self) -> bool:
@@ -109,6 +122,40 @@ class TorchConfig:
     @property
     def package_names(self) -> tuple[str, ...]:
         return tuple(canonicalize_name(req.name) for req in self.requirements)
+
+    @property
+    def must_publish(self) -> tuple[str, ...]:
+        """The packages the variant's index must publish: the default family's torchaudio is
+        optional (``service.family`` decides where it comes from, or that it is left out)."""
+        if not self.default_family:
+            return self.packages
+        return tuple(
+            p for p in self.packages if canonicalize_name(Requirement(p).name) not in OPTIONAL
+        )
+
+    def as_built(self, names: Iterable[str]) -> TorchConfig:
+        """The configuration narrowed to the build that ``names`` (a lock's packages) holds:
+        a default-family companion the build has none of is not part of it.  Named packages
+        are never narrowed."""
+        have = {canonicalize_name(name) for name in names}
+        if not self.default_family or not have:
+            return self
+        left = {
+            canonicalize_name(r.name)
+            for r in self.requirements
+            if canonicalize_name(r.name) in OPTIONAL and canonicalize_name(r.name) not in have
+        }
+        if not left:
+            return self
+        return replace(
+            self,
+            packages=tuple(
+                p for p in self.packages if canonicalize_name(Requirement(p).name) not in left
+            ),
+            requirements=tuple(
+                r for r in self.requirements if canonicalize_name(r.name) not in left
+            ),
+        )
 
     def source(self) -> Source | None:
         """The one source in the plugin's convention, or with Poetry's multiple-constraints form
@@ -291,7 +338,20 @@ def read_config(data: Mapping[str, Any], *, declared: bool = True) -> TorchConfi
         variant=variant,
         targets=targets,
         poetry_form=form,
+        default_family="packages" not in settings,
+        pypi=_pypi_of(raw_sources if isinstance(raw_sources, list) else []),
     )
+
+
+def _pypi_of(entries: Iterable[Any]) -> str:
+    """The URL Poetry reads other packages from: the first primary source that is not the
+    plugin's (Poetry drops PyPI once a source is primary), else PyPI."""
+    for entry in entries:
+        if not hasattr(entry, "get") or is_pytorch_source(str(entry.get("name", ""))):
+            continue
+        if source_priority(entry) in ("", "primary", "default") and entry.get("url"):
+            return str(entry["url"]).rstrip("/")
+    return PYPI_URL
 
 
 _TRUE = frozenset({"true", "1", "yes"})

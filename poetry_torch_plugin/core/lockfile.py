@@ -82,6 +82,9 @@ class LockedPackage:
     # (file name, URL) where the index's page linked each file, login-free; a lock written
     # before the URLs were kept has none, and the file is then ``{index}/{file name}``
     urls: tuple[tuple[str, str], ...] = ()
+    # the index it comes from when not the lock's source: PyPI's stable-ABI torchaudio for a
+    # build whose index has none that pairs with its torch (``service.family``); "" otherwise
+    index: str = ""
 
     def url_of(self, filename: str, index: str) -> str:
         """Where ``filename`` is downloaded from: the URL the index gave when it was locked,
@@ -193,6 +196,13 @@ def _packages_aot(locked: tuple[LockedPackage, ...]) -> Any:
         table.add("name", package.name)
         table.add("version", package.version)
         table.add("requested", package.requested)
+        if package.index:
+            table.add("index", package.index)
+            table.add(
+                tomlkit.comment(
+                    "not from the source: its index has no build of this that pairs with torch"
+                )
+            )
         if not package.index_sha256:
             table.add("index-sha256", False)
             table.add(
@@ -325,6 +335,7 @@ def _packages(tables: Any) -> tuple[LockedPackage, ...]:
             version=str(entry["version"]),
             requested=bool(entry.get("requested", False)),
             index_sha256=entry.get("index-sha256", True) is not False,
+            index=str(entry.get("index", "")),
             files=tuple(
                 (str(item["file"]), str(item["hash"]).removeprefix("sha256:"))
                 for item in entry["files"]
@@ -351,16 +362,41 @@ def _entry(table: Any, metadata: Any) -> LockEntry:
     return LockEntry(str(table["variant"]), platform, str(table["python"]), lock)
 
 
-def requirement_lines(lock: TorchLock, *, continuation: bool = False) -> list[str]:
-    """``name==version --hash=sha256:...`` for every locked package (the whole closure)."""
+def requirement_lines(
+    lock: TorchLock, *, continuation: bool = False, tags: Iterable[str] | None = None
+) -> list[str]:
+    """``name==version --hash=sha256:...`` for every locked package (the whole closure).
+
+    ``tags`` (an install from the index): a package from another index than the source
+    (``LockedPackage.index``) is named by the URL of its file for those tags instead, with
+    that file's hash, as the source does not publish it."""
     joiner = " \\\n    " if continuation else " "
-    return [
-        joiner.join(
-            [f"{package.name}=={package.version}"]
-            + [f"--hash=sha256:{digest}" for _, digest in package.files]
-        )
-        for package in lock.packages
-    ]
+    lines = []
+    for package in lock.packages:
+        head = f"{package.name}=={package.version}"
+        files = list(package.files)
+        chosen = _file_for(package, tags) if package.index and tags is not None else None
+        if chosen is not None:
+            head = f"{package.name} @ {package.url_of(chosen[0], package.index)}"
+            files = [chosen]
+        lines.append(joiner.join([head] + [f"--hash=sha256:{digest}" for _, digest in files]))
+    return lines
+
+
+def _file_for(package: LockedPackage, tags: Iterable[str]) -> tuple[str, str] | None:
+    """The locked wheel of ``package`` that an interpreter with ``tags`` installs, if any."""
+    from packaging.utils import InvalidWheelFilename
+    from packaging.utils import parse_wheel_filename
+
+    supported = set(tags)
+    for filename, digest in package.files:
+        try:
+            wheel_tags = parse_wheel_filename(filename)[3]
+        except InvalidWheelFilename:
+            continue
+        if not supported or {str(tag) for tag in wheel_tags} & supported:
+            return filename, digest
+    return None
 
 
 # --- universal entries -----------------------------------------------------------------------
@@ -700,6 +736,13 @@ def _package_problem(package: LockedPackage) -> str | None:
         problem = url_problem(filename, url)
         if problem is not None:
             return problem
+    if package.index:
+        if without_login(package.index) != package.index or not package.index.lower().startswith(
+            ("http://", "https://", "file:")
+        ):
+            return f"the index of {package.name} is not an http(s) or file URL without a login"
+        if {name for name, _ in package.files} - {name for name, _ in package.urls}:
+            return f"{package.name} comes from {package.index} and a file of it has no url"
     return None
 
 

@@ -22,7 +22,10 @@ from poetry_torch_plugin.env.installed import exclusive
 from poetry_torch_plugin.env.installed import installed_distributions
 from poetry_torch_plugin.errors import IndexAccessError
 from poetry_torch_plugin.errors import InstallError
+from poetry_torch_plugin.index.pages import IndexPages
+from poetry_torch_plugin.index.pages import WheelTarget
 from poetry_torch_plugin.index.pages import fetch_listing
+from poetry_torch_plugin.installer.backend import environment_wheel_target
 from poetry_torch_plugin.installer.backend import pins_of
 from poetry_torch_plugin.installer.backend import refuse_foreign_builds
 from poetry_torch_plugin.installer.download_once import download_report
@@ -34,6 +37,7 @@ from poetry_torch_plugin.project.edits import write_atomic
 from poetry_torch_plugin.project.lockstate import write_lock
 from poetry_torch_plugin.seam.relock import refresh_lock
 from poetry_torch_plugin.service import standin
+from poetry_torch_plugin.service.family import decide
 from poetry_torch_plugin.service.render import moved_line
 from poetry_torch_plugin.service.settings import request_for
 from poetry_torch_plugin.service.verify import verify
@@ -108,7 +112,7 @@ def apply(
                     probe = page(access) if page is not None else None
                     wheelhouse = _wheelhouse(plan, target, backend, probe, Path(tmp), tell)
                     lock = _resolve(
-                        plan, target, backend, access, probe, wheelhouse, quiet, verbose
+                        plan, target, backend, access, probe, wheelhouse, quiet, verbose, tell
                     )
                     _refuse_foreign(plan, lock)
                 tell(_install_line(lock, wheelhouse, plan))
@@ -122,7 +126,8 @@ def apply(
                     wheelhouse=wheelhouse,
                     listing=probe,
                 )
-        problems = verify(plan.settings, target, plan.variant) if plan.variant else []
+        built = plan.settings.as_built(p.name for p in lock.packages) if lock else plan.settings
+        problems = verify(built, target, plan.variant) if plan.variant else []
         if problems:
             raise InstallError(plan.failure(problems[0].text, target))
         if lock is not None:
@@ -219,19 +224,31 @@ def _resolve(
     wheelhouse: Path | None,
     quiet: bool,
     verbose: bool,
+    tell: Callable[[str], None],
 ) -> TorchLock:
     if plan.state is None:
         raise InstallError("nothing to resolve the packages for; nothing was installed.")
+    pages = IndexPages(lambda _url: access)
+    if probe is not None:
+        pages.known(access.url, "torch", probe)
+    wheels = environment_wheel_target(target.python) or WheelTarget.here()
+    family = decide(plan.settings, pages, access.url, wheels, access)
+    if family.line is not None:
+        tell(family.line)
+    known = {name: listing for name, (_, listing) in family.elsewhere.items()}
+    if probe is not None:
+        known["torch"] = probe
     return resolve(
         backend,
         target,
         access,
         plan.state.inputs,
-        plan.settings.packages,
+        family.requirements,
         verbose=verbose,
         quiet=quiet,
-        known={"torch": probe} if probe is not None else {},
+        known=known,
         wheelhouse=wheelhouse,
+        origins={name: index for name, (index, _) in family.elsewhere.items()},
     )
 
 

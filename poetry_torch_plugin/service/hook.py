@@ -70,6 +70,8 @@ def ensure(
         )
         return False
     lock = _replayable_lock(pyproject, source, settings, reporter, target)
+    if lock is not None:  # a default-family companion the build has none of is not missing
+        settings = settings.as_built(package.name for package in lock.packages)
     problems = _ensure_problems(settings, target, variant, lock)
     if not problems:
         reporter.detail(f"poetry-torch: {', '.join(settings.package_names)} match {variant}")

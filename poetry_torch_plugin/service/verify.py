@@ -162,7 +162,10 @@ def companion_mismatches(installed: Mapping[str, InstalledDist]) -> list[Problem
 
 
 def foreign_builds(
-    settings: TorchConfig, source: Source, dists: Mapping[str, InstalledDist]
+    settings: TorchConfig,
+    source: Source,
+    dists: Mapping[str, InstalledDist],
+    elsewhere: Mapping[str, frozenset[str]] | None = None,
 ) -> list[str]:
     """The configured packages in ``dists`` that did not come from ``source``, grouped by where
     they came from: PyPI's builds (an untagged dist-info version whose version.py names a
@@ -177,6 +180,8 @@ def foreign_builds(
         if dist is None or not dist.is_complete():
             continue
         url = dist.direct_url()
+        if url is not None and without_login(url) in (elsewhere or {}).get(name, frozenset()):
+            continue
         if url is not None and not url.startswith(tuple(prefixes)):
             where = f"installed from {redact(url)}"  # a login in the URL is never shown
         elif url is None and dist.build_version().startswith(f"{dist.version}+"):
