@@ -106,7 +106,8 @@ class TorchConfig:
     targets: tuple[tuple[str, str], ...] = ()
     # Poetry's multiple-constraints form for the family, read as targets (``core.poetry_form``)
     poetry_form: PoetryForm | None = field(default=None, compare=False)
-    # no packages were named (no ``packages`` key): the family is what PyTorch's own install
+    # no packages were named (``packages`` absent, or the default family as the plugin writes
+    # it, with no versions): the family is what PyTorch's own install
     # command for the build installs, so a companion the variant's index has no build of that
     # pairs with its torch (torchaudio on cu132) is taken from PyPI or left out
     # (``service.family``), never pinned to another torch
@@ -338,7 +339,7 @@ def read_config(data: Mapping[str, Any], *, declared: bool = True) -> TorchConfi
         variant=variant,
         targets=targets,
         poetry_form=form,
-        default_family="packages" not in settings,
+        default_family=written == DEFAULT_PACKAGES,
         pypi=_pypi_of(raw_sources if isinstance(raw_sources, list) else []),
     )
 

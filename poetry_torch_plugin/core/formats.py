@@ -30,6 +30,12 @@ def export_text(lock: TorchLock) -> str:
         f"# Source {lock.inputs.source_name}; resolved for {lock.resolved_for or 'unknown'}.",
         "# Install them before the rest of the project: pip install -r THIS_FILE",
         f"--index-url {without_login(lock.inputs.source_url)}",
+        # a package the variant's index has no pairing build of (PyPI's torchaudio): its
+        # pin and hashes still decide, so no other file of the family can come from there
+        *(
+            f"--extra-index-url {index}"
+            for index in dict.fromkeys(p.index for p in lock.packages if p.index)
+        ),
         "",
         *requirement_lines(lock, continuation=True),
     ]
@@ -133,8 +139,9 @@ def merged_urls(
         tuple[str, str, str], tuple[list[tuple[str, str]], dict[str, str], dict[str, str]]
     ] = {}
     for part in chosen:
-        index = without_login(part.lock.inputs.source_url).rstrip("/")
+        source = without_login(part.lock.inputs.source_url).rstrip("/")
         for package in part.lock.packages:
+            index = package.index or source
             key = (package.name, package.version, index)
             where, files, urls = groups.setdefault(key, ([], {}, {}))
             if part.where is not None:

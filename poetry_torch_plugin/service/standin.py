@@ -89,11 +89,13 @@ def build(
     installed = installed_distributions(target.site_packages) if target is not None else {}
     source = settings.source()  # several plugin sources: ConfigError, the command is stopped
     variant = source.variant if source else None
+    lock = _fresh_lock(settings, pyproject)
+    locked = {p.name: p for p in lock.packages} if lock is not None else {}
+    if lock is not None:  # a default-family companion the build has none of is not held
+        settings = settings.as_built(locked)
     wanted: dict[str, Requirement] = {
         canonicalize_name(req.name): req for req in settings.requirements
     }
-    lock = _fresh_lock(settings, pyproject)
-    locked = {p.name: p for p in lock.packages} if lock is not None else {}
 
     def right_build(name: str) -> InstalledDist | None:
         dist = installed.get(name)

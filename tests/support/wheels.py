@@ -376,3 +376,53 @@ def build_shared_pin_universe(root: Path) -> Universe:
         build_wheel(pypi, "tinydep", "1.0.0"),
     )
     return Universe(root=root, wheels=MappingProxyType({"cu129": cuda, PYPI_INDEX: plain}))
+
+
+def build_family_universe(root: Path) -> Universe:
+    """Indexes shaped like PyTorch's in 2026 for the family's companions (issue 22 item 6).
+
+    - ``whl/cu132``: torch 2.14.0+cu132 and torchvision 0.29.0+cu132 (``torch==2.14.0``), and
+      only a legacy torchaudio 2.2.0 pinned to ``torch==2.2.0``, as PyTorch's cu132 page lists
+    - ``whl/cu130``: torch 2.14.0+cu130, torchvision 0.29.0+cu130, no torchaudio at all
+    - ``whl/cu129``: torch, torchvision and torchaudio 2.8.0+cu129 that pair (``torch==2.8.0``)
+    - ``pypi``: torchaudio 2.11.1, a py3 stable-ABI-shaped wheel that declares no torch
+      requirement (it works with every torch >= 2.11), torchaudio 2.2.0 (``torch==2.2.0``),
+      and tinydep 1.0.0
+    """
+    wheels: dict[str, tuple[Path, ...]] = {}
+    for label in ("cu132", "cu130"):
+        dest = root / "whl" / label
+        built = [
+            _torch_family_wheel(dest, "torch", "2.14.0", label, requires=[]),
+            _torch_family_wheel(dest, "torchvision", "0.29.0", label, requires=["torch==2.14.0"]),
+        ]
+        if label == "cu132":
+            legacy = {"torchaudio/__init__.py": '__version__ = "2.2.0"\n'}
+            built.append(
+                build_wheel(dest, "torchaudio", "2.2.0", requires=["torch==2.2.0"], files=legacy)
+            )
+        wheels[label] = tuple(built)
+    dest = root / "whl" / "cu129"
+    wheels["cu129"] = tuple(
+        _torch_family_wheel(dest, name, version, "cu129", requires=requires)
+        for name, version, requires in (
+            ("torch", "2.8.0", []),
+            ("torchvision", "0.23.0", ["torch==2.8.0"]),
+            ("torchaudio", "2.8.0", ["torch==2.8.0"]),
+        )
+    )
+    pypi = root / PYPI_INDEX
+    audio = {
+        "torchaudio/__init__.py": (
+            '"""A stand-in for torchaudio 2.11: one wheel for every torch >= 2.11."""\n'
+            "from torchaudio.version import __version__ as __version__\n"
+        ),
+        "torchaudio/version.py": '__version__ = "2.11.1"\n',
+    }
+    legacy = {"torchaudio/__init__.py": '__version__ = "2.2.0"\n'}
+    wheels[PYPI_INDEX] = (
+        build_wheel(pypi, "torchaudio", "2.11.1", files=audio, tag="py3-none-any"),
+        build_wheel(pypi, "torchaudio", "2.2.0", requires=["torch==2.2.0"], files=legacy),
+        build_wheel(pypi, "tinydep", "1.0.0"),
+    )
+    return Universe(root=root, wheels=MappingProxyType(wheels))
