@@ -73,8 +73,12 @@ CONFIGURABLE = frozenset(
 
 # Packages a torch build pulls in as its runtime: they must never be locked or touched by Poetry.
 # nvidia-ml-py is NVIDIA's NVML binding, which torch does not install: users depend on it freely.
+# ROCm 7.14 and later are no longer bundled: torch requires ``rocm[libraries,device-all]``, which
+# pulls in rocm-sdk-core and the rocm-sdk-libraries-*/rocm-sdk-devices-* of the GPU families,
+# published on the same index as torch (and nowhere Poetry's PyPI role would find them).
 _RUNTIME_PATTERN = re.compile(
-    r"^(?:nvidia-(?!ml-py$).+|cuda-toolkit|cuda-bindings|cuda-pathfinder|triton|pytorch-triton.*)$"
+    r"^(?:nvidia-(?!ml-py$).+|cuda-toolkit|cuda-bindings|cuda-pathfinder|triton|pytorch-triton.*"
+    r"|rocm|rocm-sdk(?:-.+)?)$"
 )
 
 
@@ -134,18 +138,15 @@ class TorchConfig:
             p for p in self.packages if canonicalize_name(Requirement(p).name) not in OPTIONAL
         )
 
-    def as_built(self, names: Iterable[str]) -> TorchConfig:
-        """The configuration narrowed to the build that ``names`` (a lock's packages) holds:
-        a default-family companion the build has none of is not part of it.  Named packages
-        are never narrowed."""
-        have = {canonicalize_name(name) for name in names}
-        if not self.default_family or not have:
+    def as_built(self, asked: Iterable[str], have: Iterable[str]) -> TorchConfig:
+        """The configuration narrowed to the build a lock holds (``service.plan.as_built``):
+        a default-family companion ``asked`` for when locking (requirements) that the lock
+        does not ``have`` (names) is not part of this build (``service.family``).  Named
+        packages are never narrowed."""
+        if not self.default_family:
             return self
-        left = {
-            canonicalize_name(r.name)
-            for r in self.requirements
-            if canonicalize_name(r.name) in OPTIONAL and canonicalize_name(r.name) not in have
-        }
+        asked_names = {canonicalize_name(Requirement(text).name) for text in asked}
+        left = (OPTIONAL & asked_names) - {canonicalize_name(name) for name in have}
         if not left:
             return self
         return replace(

@@ -385,16 +385,9 @@ def requirement_lines(
 
 def _file_for(package: LockedPackage, tags: Iterable[str]) -> tuple[str, str] | None:
     """The locked wheel of ``package`` that an interpreter with ``tags`` installs, if any."""
-    from packaging.utils import InvalidWheelFilename
-    from packaging.utils import parse_wheel_filename
-
     supported = set(tags)
     for filename, digest in package.files:
-        try:
-            wheel_tags = parse_wheel_filename(filename)[3]
-        except InvalidWheelFilename:
-            continue
-        if not supported or {str(tag) for tag in wheel_tags} & supported:
+        if filename.endswith(".whl") and (not supported or fits(filename, frozenset(supported))):
             return filename, digest
     return None
 
@@ -736,13 +729,8 @@ def _package_problem(package: LockedPackage) -> str | None:
         problem = url_problem(filename, url)
         if problem is not None:
             return problem
-    if package.index:
-        if without_login(package.index) != package.index or not package.index.lower().startswith(
-            ("http://", "https://", "file:")
-        ):
-            return f"the index of {package.name} is not an http(s) or file URL without a login"
-        if {name for name, _ in package.files} - {name for name, _ in package.urls}:
-            return f"{package.name} comes from {package.index} and a file of it has no url"
+    if package.index and (without_login(package.index) != package.index or not package.urls):
+        return f"{package.name} comes from {package.index}: a login there, or no file URLs"
     return None
 
 

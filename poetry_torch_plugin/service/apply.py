@@ -38,6 +38,7 @@ from poetry_torch_plugin.project.lockstate import write_lock
 from poetry_torch_plugin.seam.relock import refresh_lock
 from poetry_torch_plugin.service import standin
 from poetry_torch_plugin.service.family import decide
+from poetry_torch_plugin.service.plan import as_built
 from poetry_torch_plugin.service.render import moved_line
 from poetry_torch_plugin.service.settings import request_for
 from poetry_torch_plugin.service.verify import verify
@@ -126,7 +127,7 @@ def apply(
                     wheelhouse=wheelhouse,
                     listing=probe,
                 )
-        built = plan.settings.as_built(p.name for p in lock.packages) if lock else plan.settings
+        built = as_built(plan.settings, lock) if lock else plan.settings
         problems = verify(built, target, plan.variant) if plan.variant else []
         if problems:
             raise InstallError(plan.failure(problems[0].text, target))

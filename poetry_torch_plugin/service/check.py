@@ -55,6 +55,7 @@ from poetry_torch_plugin.service.choose import index_base_for
 from poetry_torch_plugin.service.choose import pages_for
 from poetry_torch_plugin.service.choose import wheel_target
 from poetry_torch_plugin.service.family import decide
+from poetry_torch_plugin.service.plan import as_built
 from poetry_torch_plugin.service.plan import machine_part
 from poetry_torch_plugin.service.settings import access_for
 from poetry_torch_plugin.service.settings import with_choice
@@ -271,7 +272,7 @@ class _Verdicts:
         lock: TorchLock | None = None,
     ) -> None:
         if settings is not None and lock is not None:
-            built = settings.as_built(package.name for package in lock.packages)
+            built = as_built(settings, lock)
             for name in sorted(set(settings.package_names) - set(built.package_names)):
                 self.add(
                     "family-left-out",
