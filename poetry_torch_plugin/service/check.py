@@ -61,6 +61,7 @@ from poetry_torch_plugin.service.settings import access_for
 from poetry_torch_plugin.service.settings import with_choice
 from poetry_torch_plugin.service.verify import companion_mismatches
 from poetry_torch_plugin.service.verify import foreign_builds
+from poetry_torch_plugin.service.verify import rocm_package
 from poetry_torch_plugin.service.verify import verify
 
 
@@ -323,6 +324,15 @@ class _Verdicts:
                     f"{problem.text} (configured: {where}, {variant.describe()})",
                     FIX_INSTALL,
                 )
+        pip_rocm = rocm_package(dists) if variant is not None and variant.kind == "rocm" else None
+        if pip_rocm is not None and "torch" not in self.flagged:
+            # ROCm 7.14 and later: torch requires ROCm as pip packages instead of bundling it
+            self.add(
+                "rocm-packages",
+                INFO,
+                f"ROCm {pip_rocm.version} comes from the {pip_rocm.name} package in the"
+                " environment (the torch build requires it; it bundles no ROCm)",
+            )
         if settings is not None and variant is not None and source is not None:
             self.origin(settings, source, lock)
         if torch is not None and torch.is_complete():

@@ -428,7 +428,7 @@ def checked_probe(
     target (``refuse_unpublished``), then return the torch page (read once: the install reads
     it for its PEP 658 metadata and hashes).  IndexAccessError when it cannot be read."""
     pages = pages or pages_for(plan.settings)
-    wanted = plan.settings.packages
+    wanted = plan.settings.must_publish  # the default family's torchaudio: service.family
     refuse_unpublished(pages, plan.index_url, plan.variant, wanted, target or wheel_target(env))
     probe = pages.page(plan.index_url, "torch")
     if probe is not None:
@@ -460,7 +460,9 @@ def describe(
         pages_for(plan.settings),
         wheel_target(None if str(target.root) == _NEW_ENV else target),
     )
-    unread = refuse_unpublished(pages, plan.index_url, plan.variant, plan.settings.packages, tags)
+    unread = refuse_unpublished(
+        pages, plan.index_url, plan.variant, plan.settings.must_publish, tags
+    )
     if unread is not None and checked is None:
         say(f"<comment>Could not check which packages the index publishes: {unread}.</comment>")
     access = access_for(plan.settings, plan.source)

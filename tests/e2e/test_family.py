@@ -138,3 +138,53 @@ def test_named_torchaudio_is_never_swapped(
     result = project.run("torch", "install", "--cuda", "13.2", "torch", "torchaudio", check=False)
     assert result.returncode != 0
     assert project.version_of("torchaudio") is None
+
+
+ROCM_SDK = {
+    "rocm",
+    "rocm-sdk-core",
+    "rocm-sdk-libraries-gfx94x-dcgpu",
+    "rocm-sdk-devices-gfx94x",
+    "rocm-sdk-devices-gfx110x",
+}
+
+
+def test_rocm_714_packages_are_the_builds_runtime(
+    tmp_path: Path, poetry_bin: Path, family_server: IndexServer
+) -> None:
+    """ROCm 7.14 and later (issue 22 item 5): torch requires ``rocm[libraries,device-all]``
+    from its own index.  Poetry's solver never looks for rocm on PyPI, poetry.lock holds none
+    of it, ``poetry sync`` keeps it, check reads the ROCm version from it, and the lock, export
+    and wheelhouse carry it (extras included)."""
+    root = tmp_path / "demo"
+    root.mkdir()
+    (root / "pyproject.toml").write_text(
+        pyproject_text(family_server.pypi_url, dependencies=("torchmetrics",))
+    )
+    env = {**os.environ, "POETRY_TORCH_INDEX_BASE": family_server.base}
+    project = Project(root, poetry_bin, env)
+    project.run("torch", "install", "--rocm", "7.14")
+    assert project.version_of("torch") == "2.14.0+rocm7.14"
+    installed = project.installed()
+    assert set(installed) >= ROCM_SDK, sorted(installed)
+    assert set(_torch_lock(project)) >= ROCM_SDK
+
+    project.run("lock")
+    assert _poetry_lock_names(project) == {"torchmetrics"}
+    project.run("install")
+    project.run("sync")
+    assert set(project.installed()) >= ROCM_SDK
+    assert project.version_of("torch") == "2.14.0+rocm7.14"
+    project.pip("check")
+    check = project.run("torch", "check")
+    assert "ROCm 7.14.0 comes from the rocm package" in check.stdout, check.stdout
+    assert "built for" not in check.stdout, check.stdout
+
+    exported = project.run("torch", "export").stdout
+    for name in ROCM_SDK:
+        assert f"{name}==7.14.0" in exported, exported
+    folder = tmp_path / "wheels"
+    project.run("torch", "wheelhouse", str(folder))
+    assert {p.name.split("-7.14.0")[0].replace("_", "-") for p in folder.glob("rocm*.whl")} == (
+        ROCM_SDK
+    )
