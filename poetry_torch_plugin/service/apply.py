@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
 
+from packaging.utils import canonicalize_name
+
 from poetry_torch_plugin.core.lockfile import carried
 from poetry_torch_plugin.core.urls import redact
 from poetry_torch_plugin.env.installed import HOOK_WAIT
@@ -56,6 +58,7 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.index.pages import Listing
     from poetry_torch_plugin.installer.backend import Backend
     from poetry_torch_plugin.project.edits import PyProject
+    from poetry_torch_plugin.service.family import Family
     from poetry_torch_plugin.service.plan import Plan
 
 
@@ -90,13 +93,16 @@ def apply(
         before = _versions(target, names) if summary is not None else {}
         project = _project_files(plan)
         files_before = [_bytes(path) for path in project]
+        built = plan.settings
         if plan.pins:
+            family = _family(plan, target, access, None, tell)
+            built = plan.settings.as_built(plan.settings.packages, family.names)
             installed = install_pins(
                 backend,
                 target,
                 access,
-                plan.settings.packages,
-                plan.settings.package_names,
+                family.requirements,
+                built.package_names,
                 quiet=quiet,
                 verbose=verbose,
                 variant=plan.variant,
@@ -127,7 +133,7 @@ def apply(
                     wheelhouse=wheelhouse,
                     listing=probe,
                 )
-        built = as_built(plan.settings, lock) if lock else plan.settings
+        built = as_built(plan.settings, lock) if lock else built
         problems = verify(built, target, plan.variant) if plan.variant else []
         if problems:
             raise InstallError(plan.failure(problems[0].text, target))
@@ -229,13 +235,7 @@ def _resolve(
 ) -> TorchLock:
     if plan.state is None:
         raise InstallError("nothing to resolve the packages for; nothing was installed.")
-    pages = IndexPages(lambda _url: access)
-    if probe is not None:
-        pages.known(access.url, "torch", probe)
-    wheels = environment_wheel_target(target.python) or WheelTarget.here()
-    family = decide(plan.settings, pages, access.url, wheels, access)
-    if family.line is not None:
-        tell(family.line)
+    family = _family(plan, target, access, probe, tell)
     known = {name: listing for name, (_, listing) in family.elsewhere.items()}
     if probe is not None:
         known["torch"] = probe
@@ -251,6 +251,25 @@ def _resolve(
         wheelhouse=wheelhouse,
         origins={name: index for name, (index, _) in family.elsewhere.items()},
     )
+
+
+def _family(
+    plan: Plan,
+    target: TargetEnv,
+    access: IndexAccess,
+    probe: Listing | None,
+    tell: Callable[[str], None],
+) -> Family:
+    """What to resolve (``service.family``: the default family's torchaudio from the index,
+    PyPI or not at all), said in one line when it is not all from the index."""
+    pages = IndexPages(lambda _url: access)
+    if probe is not None:
+        pages.known(access.url, "torch", probe)
+    wheels = environment_wheel_target(target.python) or WheelTarget.here()
+    family = decide(plan.settings, pages, access.url, wheels, access)
+    if family.line is not None:
+        tell(family.line)
+    return family
 
 
 def _write(plan: Plan, lock: TorchLock, target: TargetEnv) -> None:
@@ -322,7 +341,7 @@ def install_pins(
                 pins = pins_of(report)
                 if variant is not None:
                     refuse_foreign_builds(pins, variant, access.url, kept=_HOOK_KEPT)
-                pinned = tuple(f"{name}=={pins[name]}" for name in names if name in pins)
+                pinned = _pinned(settings_requirements, names, pins)
                 request = replace(
                     request_for(access, pinned, quiet=quiet, verbose=verbose), find_links=tmp
                 )
@@ -333,10 +352,23 @@ def install_pins(
         pins = pins_of(backend.report(target, request))
         if variant is not None:
             refuse_foreign_builds(pins, variant, access.url, kept=_HOOK_KEPT)
-        pinned = tuple(f"{name}=={pins[name]}" for name in names if name in pins)
+        pinned = _pinned(settings_requirements, names, pins)
         request = request_for(access, pinned, quiet=quiet, verbose=verbose)
     backend.install(target, request)
     return request.requirements
+
+
+def _pinned(
+    requirements: Sequence[str], names: Sequence[str], pins: dict[str, str]
+) -> tuple[str, ...]:
+    """``name==version`` for each of ``names`` resolved; a requirement naming a file by URL
+    (PyPI's torchaudio, ``service.family``) stays as it is: the index has no such version."""
+    by_url: dict[str, str] = {
+        canonicalize_name(text.split("@", 1)[0].strip()): text
+        for text in requirements
+        if " @ " in text
+    }
+    return tuple(by_url.get(name) or f"{name}=={pins[name]}" for name in names if name in pins)
 
 
 def refresh_or_put_back(

@@ -54,6 +54,16 @@ class Family:
     elsewhere: dict[str, tuple[str, Listing]] = field(default_factory=dict)
     line: str | None = None  # said once, before resolving
 
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The names of what is resolved."""
+        return tuple(
+            canonicalize_name(
+                text.split("@", 1)[0].strip() if " @ " in text else Requirement(text).name
+            )
+            for text in self.requirements
+        )
+
 
 def same(settings: TorchConfig) -> Family:
     return Family(tuple(settings.packages))

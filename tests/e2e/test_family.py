@@ -110,6 +110,14 @@ def test_cu132_takes_torchaudio_from_pypi(
     assert project.version_of("torchaudio") == "2.11.1"
     project.pip("check")
 
+    # with no lock to replay, the hook's repair decides the family the same way
+    (project.root / "poetry-torch.lock").unlink()
+    project.pip("uninstall", "-y", "torchaudio")
+    repaired = project.run("install")
+    assert "torchaudio 2.11.1 (new)" in repaired.stderr, repaired.stderr
+    assert project.version_of("torchaudio") == "2.11.1"
+    project.pip("check")
+
 
 def test_torchaudio_left_out_where_no_index_has_one_that_pairs(
     tmp_path: Path, poetry_bin: Path, family_server: IndexServer
