@@ -196,3 +196,37 @@ def test_rocm_714_packages_are_the_builds_runtime(
     assert {p.name.split("-7.14.0")[0].replace("_", "-") for p in folder.glob("rocm*.whl")} == (
         ROCM_SDK
     )
+
+
+def test_auto_and_check_index_agree_on_the_default_family(
+    tmp_path: Path, poetry_bin: Path, family_server: IndexServer
+) -> None:
+    """On a machine that runs cu132, ``--cuda auto`` takes cu132 (torchaudio is not required
+    of a candidate: it comes from PyPI), and ``check --index`` says the same."""
+    import json
+
+    machine = tmp_path / "h100.json"
+    machine.write_text(
+        json.dumps(
+            {
+                "platform": "linux-x86_64",
+                "nvidia": {
+                    "driver_version": "595.45.04",
+                    "cuda_driver_version": [13, 2],
+                    "gpus": [{"name": "NVIDIA H100 80GB HBM3", "compute_capability": [9, 0]}],
+                },
+            }
+        )
+    )
+    project = _project(tmp_path, poetry_bin, family_server, family_server.pypi_url)
+    env = {**project.env, "POETRY_TORCH_FAKE_MACHINE": str(machine)}
+    project = Project(project.root, project.poetry, env)
+    result = project.run("torch", "install", "--cuda", "auto")
+    out = result.stdout + result.stderr
+    assert "--cuda auto: cu132" in out, out
+    assert "torchaudio 2.11.1 comes from" in out, out
+    assert project.version_of("torchaudio") == "2.11.1"
+    check = project.run("torch", "check", "--index", check=False)
+    assert "--cuda auto picks cu132" in check.stdout, check.stdout
+    assert "torchaudio 2.11.1 comes from" in check.stdout, check.stdout
+    assert "index-missing" not in check.stdout
