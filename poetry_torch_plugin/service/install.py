@@ -67,6 +67,7 @@ from poetry_torch_plugin.service.choose import pages_for
 from poetry_torch_plugin.service.choose import published_variants
 from poetry_torch_plugin.service.choose import refuse_unpublished
 from poetry_torch_plugin.service.choose import wheel_target
+from poetry_torch_plugin.service.family import decide
 from poetry_torch_plugin.service.hook import put_back
 from poetry_torch_plugin.service.lock import lock_project
 from poetry_torch_plugin.service.plan import Plan
@@ -494,7 +495,11 @@ def describe(
             wheels = WHEELS if wheelhouse_needed(probe) else None
         else:
             wheels = WHEELS if wheelhouse_reason(probe, backend, target) is not None else None
-        resolving = Request.for_access(access, plan.settings.packages)
+        # the default family's torchaudio: from the index, PyPI or not at all (service.family)
+        family = decide(plan.settings, pages, plan.index_url, tags, access)
+        if family.line is not None:
+            say(f"Would resolve: {family.line}.")
+        resolving = Request.for_access(access, family.requirements)
         pip = PipBackend()
         try:
             download = pip.download_command(target, resolving, WHEELS) if wheels else None

@@ -33,8 +33,11 @@ from poetry_torch_plugin.core.variants import from_index_name
 from poetry_torch_plugin.errors import ConfigError
 from poetry_torch_plugin.errors import IndexAccessError
 from poetry_torch_plugin.errors import TorchPluginError
+from poetry_torch_plugin.index.pages import IndexPages
+from poetry_torch_plugin.index.pages import WheelTarget
 from poetry_torch_plugin.index.pages import fetch_listing
 from poetry_torch_plugin.installer.backend import Request
+from poetry_torch_plugin.installer.backend import environment_wheel_target
 from poetry_torch_plugin.installer.resolve import lock_from_report
 from poetry_torch_plugin.installer.resolve import python_allows
 from poetry_torch_plugin.installer.resolve import resolve
@@ -47,6 +50,7 @@ from poetry_torch_plugin.project.lockstate import configured
 from poetry_torch_plugin.project.lockstate import export_project
 from poetry_torch_plugin.project.lockstate import lock_state
 from poetry_torch_plugin.project.lockstate import write_lock
+from poetry_torch_plugin.service.family import decide
 from poetry_torch_plugin.service.plan import host_of
 from poetry_torch_plugin.service.settings import access_for
 from poetry_torch_plugin.service.settings import source_for
@@ -242,15 +246,28 @@ def _resolve_entry(
     where = f"{variant} for {platform_key}, Python {python}"
     source = source_of(settings, variant)
     inputs = _inputs(settings, variant, requires_python)
-    request = Request.for_access(
-        access_for(settings, source), tuple(settings.packages), quiet=True, verbose=verbose
+    access = access_for(settings, source)
+    allowed = tag_set(platform, python)
+    # the default family's torchaudio for that machine: the index, PyPI or none (service.family)
+    family = decide(
+        settings,
+        IndexPages(lambda _url: access),
+        access.url,
+        WheelTarget(f"{platform_key} {python}", allowed),
+        access,
     )
+    elsewhere = {name: listing for name, (_, listing) in family.elsewhere.items()}
+    request = Request.for_access(access, family.requirements, quiet=True, verbose=verbose)
     try:
         report = uv.report(target, request, foreign=(platform.uv, python))
-        lock = lock_from_report(report, inputs, lambda name: pages.page(source, name))
+        lock = lock_from_report(
+            report,
+            inputs,
+            lambda name: elsewhere.get(name) or pages.page(source, name),
+            {name: index for name, (index, _) in family.elsewhere.items()},
+        )
     except TorchPluginError as error:
         raise _while_locking(where, error) from None
-    allowed = tag_set(platform, python)
     packages = []
     for package in lock.packages:
         files = tuple((name, digest) for name, digest in package.files if fits(name, allowed))
@@ -329,14 +346,19 @@ def lock_project(
         except IndexAccessError as error:
             raise _for_the_lock(error) from None
         backend = get_backend(installer or settings.installer)
+        pages = IndexPages(lambda _url: access)
+        pages.known(access.url, "torch", probe)
+        wheels = environment_wheel_target(target.python) or WheelTarget.here()
+        family = decide(settings, pages, access.url, wheels, access)
         lock = resolve(
             backend,
             target,
             access,
             state.inputs,
-            settings.packages,
+            family.requirements,
             verbose=verbose,
-            known={"torch": probe},
+            known={"torch": probe, **{n: page for n, (_, page) in family.elsewhere.items()}},
+            origins={name: index for name, (index, _) in family.elsewhere.items()},
         )
     if universal(settings, previous, add):
         lock = lock_entries(

@@ -65,6 +65,8 @@ def test_cu132_takes_torchaudio_from_pypi(
     tmp_path: Path, poetry_bin: Path, family_server: IndexServer
 ) -> None:
     project = _project(tmp_path, poetry_bin, family_server, family_server.pypi_url)
+    dry = project.run("torch", "install", "--cuda", "13.2", "--dry-run").stdout
+    assert "Would resolve: torchaudio 2.11.1 comes from" in dry, dry
     result = project.run("torch", "install", "--cuda", "13.2")
     out = result.stdout + result.stderr
     assert "ResolutionImpossible" not in out
@@ -83,6 +85,10 @@ def test_cu132_takes_torchaudio_from_pypi(
         "torchaudio",
     ]
 
+    # `poetry torch lock` decides the family as the install did
+    before = (project.root / "poetry-torch.lock").read_text()
+    project.run("torch", "lock", "--regenerate")
+    assert (project.root / "poetry-torch.lock").read_text() == before
     project.run("lock")
     assert _poetry_lock_names(project) == {"tinydep"}
     project.run("install")
