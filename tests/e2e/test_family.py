@@ -89,6 +89,15 @@ def test_cu132_takes_torchaudio_from_pypi(
     before = (project.root / "poetry-torch.lock").read_text()
     project.run("torch", "lock", "--regenerate")
     assert (project.root / "poetry-torch.lock").read_text() == before
+    # and so does an entry for another variant (resolved by uv for this platform)
+    project.run("torch", "lock", "--add-variant", "cu130")
+    entries = loads((project.root / "poetry-torch.lock").read_text())["entry"]
+    (cu130,) = [entry for entry in entries if entry["variant"] == "cu130"]
+    audio = {str(p["name"]): p for p in cu130["package"]}["torchaudio"]
+    assert (audio["version"], str(audio["index"]).rstrip("/")) == (
+        "2.11.1",
+        family_server.pypi_url.rstrip("/"),
+    )
     project.run("lock")
     assert _poetry_lock_names(project) == {"tinydep"}
     project.run("install")
