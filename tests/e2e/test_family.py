@@ -62,9 +62,10 @@ def _poetry_lock_names(project: Project) -> set[str]:
 
 @pytest.mark.smoke
 def test_cu132_takes_torchaudio_from_pypi(
-    tmp_path: Path, poetry_bin: Path, family_server: IndexServer
+    tmp_path: Path, poetry_bin: Path, family_server: IndexServer, uv_path: dict[str, str]
 ) -> None:
     project = _project(tmp_path, poetry_bin, family_server, family_server.pypi_url)
+    project = Project(project.root, project.poetry, {**project.env, **uv_path})
     dry = project.run("torch", "install", "--cuda", "13.2", "--dry-run").stdout
     assert "Would resolve: torchaudio 2.11.1 comes from" in dry, dry
     result = project.run("torch", "install", "--cuda", "13.2")
