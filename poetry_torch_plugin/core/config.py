@@ -21,6 +21,7 @@ from packaging.version import InvalidVersion
 from packaging.version import Version
 
 from poetry_torch_plugin.core.record import record
+from poetry_torch_plugin.core.record import replace
 from poetry_torch_plugin.core.targets import parse_variant
 from poetry_torch_plugin.core.targets import read_targets
 from poetry_torch_plugin.core.variants import Source
@@ -39,7 +40,12 @@ if TYPE_CHECKING:
 
 TOOL_TABLE = "poetry-torch"
 DEFAULT_PACKAGES = ("torch", "torchvision", "torchaudio")
+# The default family's members that a build may go without (torchaudio is in maintenance:
+# PyTorch's cu132 index has only a legacy build, pinned to torch 2.2.0)
+OPTIONAL = frozenset({"torchaudio"})
 DEFAULT_INDEX_BASE = "https://download.pytorch.org/whl"
+# Where Poetry looks for everything else when no source of the project is primary
+PYPI_URL = "https://pypi.org/simple"
 INDEX_BASE_ENV = "POETRY_TORCH_INDEX_BASE"
 INSTALLERS = ("auto", "pip", "uv")
 KNOWN_KEYS = frozenset({"packages", "index-base", "installer", "allow-http", "variant", "targets"})
@@ -67,8 +73,12 @@ CONFIGURABLE = frozenset(
 
 # Packages a torch build pulls in as its runtime: they must never be locked or touched by Poetry.
 # nvidia-ml-py is NVIDIA's NVML binding, which torch does not install: users depend on it freely.
+# ROCm 7.14 and later are no longer bundled: torch requires ``rocm[libraries,device-all]``, which
+# pulls in rocm-sdk-core and the rocm-sdk-libraries-*/rocm-sdk-devices-* of the GPU families,
+# published on the same index as torch (and nowhere Poetry's PyPI role would find them).
 _RUNTIME_PATTERN = re.compile(
-    r"^(?:nvidia-(?!ml-py$).+|cuda-toolkit|cuda-bindings|cuda-pathfinder|triton|pytorch-triton.*)$"
+    r"^(?:nvidia-(?!ml-py$).+|cuda-toolkit|cuda-bindings|cuda-pathfinder|triton|pytorch-triton.*"
+    r"|rocm|rocm-sdk(?:-.+)?)$"
 )
 
 
@@ -100,6 +110,14 @@ class TorchConfig:
     targets: tuple[tuple[str, str], ...] = ()
     # Poetry's multiple-constraints form for the family, read as targets (``core.poetry_form``)
     poetry_form: PoetryForm | None = field(default=None, compare=False)
+    # no packages were named (``packages`` absent, or the default family as the plugin writes
+    # it, with no versions): the family is what PyTorch's own install
+    # command for the build installs, so a companion the variant's index has no build of that
+    # pairs with its torch (torchaudio on cu132) is taken from PyPI or left out
+    # (``service.family``), never pinned to another torch
+    default_family: bool = False
+    # the index Poetry reads everything else from: the project's primary source, else PyPI
+    pypi: str = PYPI_URL
 
     @property
     def active(self) -> bool:
@@ -109,6 +127,37 @@ class TorchConfig:
     @property
     def package_names(self) -> tuple[str, ...]:
         return tuple(canonicalize_name(req.name) for req in self.requirements)
+
+    @property
+    def must_publish(self) -> tuple[str, ...]:
+        """The packages the variant's index must publish: the default family's torchaudio is
+        optional (``service.family`` decides where it comes from, or that it is left out)."""
+        if not self.default_family:
+            return self.packages
+        return tuple(
+            p for p in self.packages if canonicalize_name(Requirement(p).name) not in OPTIONAL
+        )
+
+    def as_built(self, asked: Iterable[str], have: Iterable[str]) -> TorchConfig:
+        """The configuration narrowed to the build a lock holds (``service.plan.as_built``):
+        a default-family companion ``asked`` for when locking (requirements) that the lock
+        does not ``have`` (names) is not part of this build (``service.family``).  Named
+        packages are never narrowed."""
+        if not self.default_family:
+            return self
+        asked_names = {canonicalize_name(Requirement(text).name) for text in asked}
+        left = (OPTIONAL & asked_names) - {canonicalize_name(name) for name in have}
+        if not left:
+            return self
+        return replace(
+            self,
+            packages=tuple(
+                p for p in self.packages if canonicalize_name(Requirement(p).name) not in left
+            ),
+            requirements=tuple(
+                r for r in self.requirements if canonicalize_name(r.name) not in left
+            ),
+        )
 
     def source(self) -> Source | None:
         """The one source in the plugin's convention, or with Poetry's multiple-constraints form
@@ -291,7 +340,20 @@ def read_config(data: Mapping[str, Any], *, declared: bool = True) -> TorchConfi
         variant=variant,
         targets=targets,
         poetry_form=form,
+        default_family=written == DEFAULT_PACKAGES,
+        pypi=_pypi_of(raw_sources if isinstance(raw_sources, list) else []),
     )
+
+
+def _pypi_of(entries: Iterable[Any]) -> str:
+    """The URL Poetry reads other packages from: the first primary source that is not the
+    plugin's (Poetry drops PyPI once a source is primary), else PyPI."""
+    for entry in entries:
+        if not hasattr(entry, "get") or is_pytorch_source(str(entry.get("name", ""))):
+            continue
+        if source_priority(entry) in ("", "primary", "default") and entry.get("url"):
+            return str(entry["url"]).rstrip("/")
+    return PYPI_URL
 
 
 _TRUE = frozenset({"true", "1", "yes"})

@@ -30,6 +30,12 @@ def export_text(lock: TorchLock) -> str:
         f"# Source {lock.inputs.source_name}; resolved for {lock.resolved_for or 'unknown'}.",
         "# Install them before the rest of the project: pip install -r THIS_FILE",
         f"--index-url {without_login(lock.inputs.source_url)}",
+        # a package the variant's index has no pairing build of (PyPI's torchaudio): its
+        # pin and hashes still decide, so no other file of the family can come from there
+        *(
+            f"--extra-index-url {index}"
+            for index in dict.fromkeys(p.index for p in lock.packages if p.index)
+        ),
         "",
         *requirement_lines(lock, continuation=True),
     ]
@@ -133,8 +139,9 @@ def merged_urls(
         tuple[str, str, str], tuple[list[tuple[str, str]], dict[str, str], dict[str, str]]
     ] = {}
     for part in chosen:
-        index = without_login(part.lock.inputs.source_url).rstrip("/")
+        source = without_login(part.lock.inputs.source_url).rstrip("/")
         for package in part.lock.packages:
+            index = package.index or source
             key = (package.name, package.version, index)
             where, files, urls = groups.setdefault(key, ([], {}, {}))
             if part.where is not None:
@@ -260,3 +267,37 @@ def pylock_text(lock: TorchLock, chosen: list[Selected] | None = None) -> str:
         packages.append(table)
     document.add("packages", packages)
     return tomlkit.dumps(document)
+
+
+def export_form(form: str | None, output: str | None) -> str:
+    """The format ``poetry torch export`` writes: ``form`` as given, else what the ``-o`` file's
+    name says (``pylock.torch.toml`` means PEP 751); ConfigError (one line) when the two
+    disagree or the format is unknown."""
+    name = output.replace("\\", "/").rsplit("/", 1)[-1] if output else None
+    pylock_named = name is not None and _pylock_name(name)
+    # -o pylock.torch.toml alone means the PEP 751 format: requirements text under that name
+    # would be a file every installer rejects
+    form = (form or ("pylock" if pylock_named else "requirements")).strip().lower()
+    if form not in ("requirements", "pylock"):
+        raise ConfigError(
+            f"unknown export format {form!r}; nothing was exported. Use --format requirements"
+            " (the default) or --format pylock (PEP 751)."
+        )
+    if form == "pylock" and name is not None and not pylock_named:
+        raise ConfigError(
+            f"PEP 751 names a lock file pylock.toml or pylock.<name>.toml, not {name};"
+            " nothing was exported. Use -o pylock.torch.toml."
+        )
+    if form == "requirements" and pylock_named:
+        raise ConfigError(
+            f"{name} is a PEP 751 lock file name, but --format requirements writes a"
+            " requirements file; nothing was exported. Use --format pylock, or -o"
+            " requirements-torch.txt."
+        )
+    return form
+
+
+def _pylock_name(name: str) -> bool:
+    import re
+
+    return re.fullmatch(r"pylock\.([^.]+\.)?toml", name) is not None

@@ -20,6 +20,7 @@ from poetry_torch_plugin.core.record import record
 from poetry_torch_plugin.core.record import replace
 from poetry_torch_plugin.core.targets import NO_GPU
 from poetry_torch_plugin.core.targets import machine_kind
+from poetry_torch_plugin.core.urls import url_problem
 from poetry_torch_plugin.core.urls import without_login
 from poetry_torch_plugin.errors import ConfigError
 
@@ -82,6 +83,9 @@ class LockedPackage:
     # (file name, URL) where the index's page linked each file, login-free; a lock written
     # before the URLs were kept has none, and the file is then ``{index}/{file name}``
     urls: tuple[tuple[str, str], ...] = ()
+    # the index it comes from when not the lock's source: PyPI's stable-ABI torchaudio for a
+    # build whose index has none that pairs with its torch (``service.family``); "" otherwise
+    index: str = ""
 
     def url_of(self, filename: str, index: str) -> str:
         """Where ``filename`` is downloaded from: the URL the index gave when it was locked,
@@ -193,6 +197,13 @@ def _packages_aot(locked: tuple[LockedPackage, ...]) -> Any:
         table.add("name", package.name)
         table.add("version", package.version)
         table.add("requested", package.requested)
+        if package.index:
+            table.add("index", package.index)
+            table.add(
+                tomlkit.comment(
+                    "not from the source: its index has no build of this that pairs with torch"
+                )
+            )
         if not package.index_sha256:
             table.add("index-sha256", False)
             table.add(
@@ -326,6 +337,7 @@ def _packages(tables: Any) -> tuple[LockedPackage, ...]:
             version=str(entry["version"]),
             requested=bool(entry.get("requested", False)),
             index_sha256=entry.get("index-sha256", True) is not False,
+            index=str(entry.get("index", "")),
             files=tuple(
                 (str(item["file"]), str(item["hash"]).removeprefix("sha256:"))
                 for item in entry["files"]
@@ -352,16 +364,34 @@ def _entry(table: Any, metadata: Any) -> LockEntry:
     return LockEntry(str(table["variant"]), platform, str(table["python"]), lock)
 
 
-def requirement_lines(lock: TorchLock, *, continuation: bool = False) -> list[str]:
-    """``name==version --hash=sha256:...`` for every locked package (the whole closure)."""
+def requirement_lines(
+    lock: TorchLock, *, continuation: bool = False, tags: Iterable[str] | None = None
+) -> list[str]:
+    """``name==version --hash=sha256:...`` for every locked package (the whole closure).
+
+    ``tags`` (an install from the index): a package from another index than the source
+    (``LockedPackage.index``) is named by the URL of its file for those tags instead, with
+    that file's hash, as the source does not publish it."""
     joiner = " \\\n    " if continuation else " "
-    return [
-        joiner.join(
-            [f"{package.name}=={package.version}"]
-            + [f"--hash=sha256:{digest}" for _, digest in package.files]
-        )
-        for package in lock.packages
-    ]
+    lines = []
+    for package in lock.packages:
+        head = f"{package.name}=={package.version}"
+        files = list(package.files)
+        chosen = _file_for(package, tags) if package.index and tags is not None else None
+        if chosen is not None:
+            head = f"{package.name} @ {package.url_of(chosen[0], package.index)}"
+            files = [chosen]
+        lines.append(joiner.join([head] + [f"--hash=sha256:{digest}" for _, digest in files]))
+    return lines
+
+
+def _file_for(package: LockedPackage, tags: Iterable[str]) -> tuple[str, str] | None:
+    """The locked wheel of ``package`` that an interpreter with ``tags`` installs, if any."""
+    supported = set(tags)
+    for filename, digest in package.files:
+        if filename.endswith(".whl") and (not supported or fits(filename, frozenset(supported))):
+            return filename, digest
+    return None
 
 
 # --- universal entries -----------------------------------------------------------------------
@@ -701,25 +731,8 @@ def _package_problem(package: LockedPackage) -> str | None:
         problem = url_problem(filename, url)
         if problem is not None:
             return problem
-    return None
-
-
-def url_problem(filename: str, url: str) -> str | None:
-    """Why ``url`` cannot be the recorded place of ``filename`` (a hand edit, a login written
-    into the lock); None when it is an http(s) or file URL, with no login, query or fragment,
-    whose last path segment is that file."""
-    from urllib.parse import unquote
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    if parts.scheme.lower() not in ("http", "https", "file") or (
-        parts.scheme.lower() != "file" and not parts.hostname
-    ):
-        return f"the url of {filename} is not an http(s) or file URL"
-    if without_login(url) != url or parts.query or parts.fragment:
-        return f"the url of {filename} carries a login, a query or a fragment"
-    if unquote(parts.path.rsplit("/", 1)[-1]) != filename:
-        return f"the url of {filename} names another file"
+    if package.index and (without_login(package.index) != package.index or not package.urls):
+        return f"{package.name} comes from {package.index}: a login there, or no file URLs"
     return None
 
 
@@ -749,16 +762,6 @@ def moved(lock: TorchLock, base: str, mirror: str) -> TorchLock:
 
     entries = tuple(replace(entry, lock=one(entry.lock)) for entry in lock.entries)
     return replace(one(lock), entries=entries)
-
-
-def recorded_url(filename: str, link: str) -> str | None:
-    """What the lock keeps of the link an index page gave for ``filename``: the URL without
-    login and fragment; None where it cannot be kept (a signed link's query is a credential
-    of its own and expires, so such a file stays ``{index}/{file}``)."""
-    from urllib.parse import urlsplit
-
-    url = without_login(urlsplit(link)._replace(fragment="").geturl())
-    return url if url_problem(filename, url) is None else None
 
 
 def lock_problem(lock: TorchLock) -> str | None:

@@ -67,3 +67,35 @@ def redact_text(text: str) -> str:
 
 def is_loopback(url: str) -> bool:
     return (urllib.parse.urlsplit(url).hostname or "") in _LOOPBACK
+
+
+# --- the file URLs poetry-torch.lock records -------------------------------------------------
+
+
+def url_problem(filename: str, url: str) -> str | None:
+    """Why ``url`` cannot be the recorded place of ``filename`` (a hand edit, a login written
+    into the lock); None when it is an http(s) or file URL, with no login, query or fragment,
+    whose last path segment is that file."""
+    from urllib.parse import unquote
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https", "file") or (
+        parts.scheme.lower() != "file" and not parts.hostname
+    ):
+        return f"the url of {filename} is not an http(s) or file URL"
+    if without_login(url) != url or parts.query or parts.fragment:
+        return f"the url of {filename} carries a login, a query or a fragment"
+    if unquote(parts.path.rsplit("/", 1)[-1]) != filename:
+        return f"the url of {filename} names another file"
+    return None
+
+
+def recorded_url(filename: str, link: str) -> str | None:
+    """What the lock keeps of the link an index page gave for ``filename``: the URL without
+    login and fragment; None where it cannot be kept (a signed link's query is a credential
+    of its own and expires, so such a file stays ``{index}/{file}``)."""
+    from urllib.parse import urlsplit
+
+    url = without_login(urlsplit(link)._replace(fragment="").geturl())
+    return url if url_problem(filename, url) is None else None

@@ -92,6 +92,8 @@ class InstalledDist:
         labelled = from_local_label(facts.get("__version__") or "")
         if labelled is not None:
             return labelled
+        if "cuda" not in facts and "hip" not in facts:
+            return None  # (PyPI's torchaudio 2.11: one wheel for every build of torch)
         return from_cuda_version(facts.get("cuda"), facts.get("hip"))
 
     def runtime_variant(self) -> Variant | None:

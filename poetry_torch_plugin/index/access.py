@@ -28,8 +28,8 @@ from poetry_torch_plugin.core.urls import is_loopback
 from poetry_torch_plugin.core.urls import redact
 from poetry_torch_plugin.core.urls import split_login
 from poetry_torch_plugin.errors import ConfigError
-from poetry_torch_plugin.seam.credentials import poetry_certificates
-from poetry_torch_plugin.seam.credentials import poetry_credentials
+from poetry_torch_plugin.seam.locate import poetry_certificates
+from poetry_torch_plugin.seam.locate import poetry_credentials
 
 
 ALLOW_HTTP_ENV = "POETRY_TORCH_ALLOW_HTTP"

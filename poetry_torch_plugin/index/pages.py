@@ -217,6 +217,52 @@ def fetch_requires(
     return None
 
 
+def release_requires(
+    listing: Listing,
+    version: Version,
+    target: WheelTarget | None,
+    *,
+    access: IndexAccess | None = None,
+) -> list[str] | None:
+    """The ``Requires-Dist`` lines of ``version``: from its PEP 658 metadata where the page
+    offers it, else from one of its wheels for ``target`` (downloaded to a temporary folder,
+    checked against the page's sha256 when it gives one).  None when neither can be read."""
+    found = fetch_requires(listing, str(version), access=access)
+    if found is not None:
+        return found
+    import tempfile
+    import zipfile
+
+    from email.parser import HeaderParser
+    from pathlib import Path
+
+    digests = dict(listing.files)
+    for filename, link in listing.links:
+        try:
+            _, found_version, _, tags = parse_wheel_filename(filename)
+        except InvalidWheelFilename:
+            continue
+        if found_version != version:
+            continue
+        if target is not None and not any(str(tag) in target.tags for tag in tags):
+            continue
+        with tempfile.TemporaryDirectory(prefix="poetry-torch-metadata-") as tmp:
+            wheel = Path(tmp) / filename
+            try:
+                if digests.get(filename):
+                    download_verified(link, wheel, digests[filename], access)
+                else:
+                    with _source(link, access) as stream:
+                        wheel.write_bytes(stream.read())
+                with zipfile.ZipFile(wheel) as archive:
+                    name = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+                    text = archive.read(name).decode("utf-8", "replace")
+            except (IndexAccessError, OSError, zipfile.BadZipFile, StopIteration):
+                return None
+        return list(HeaderParser().parsestr(text).get_all("Requires-Dist") or [])
+    return None
+
+
 @record
 class WheelTarget:
     """The interpreter the packages are for: its wheel tags, most specific first, and a short
@@ -319,6 +365,10 @@ class IndexPages:
                     raise
                 self._pages[key] = None
         return self._pages[key]
+
+    def known(self, index_url: str, project: str, listing: Listing) -> None:
+        """A page this run already read elsewhere (the install's torch page)."""
+        self._pages[(index_url.rstrip("/"), canonicalize_name(project))] = listing
 
     def not_published(self, index_url: str, project: str) -> NotPublishedError | None:
         """The index's own one-line answer for a page it does not have (HTTP 404, or no

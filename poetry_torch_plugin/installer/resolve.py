@@ -24,9 +24,9 @@ from packaging.version import Version
 from poetry_torch_plugin.core.lockfile import LOCK_NAME
 from poetry_torch_plugin.core.lockfile import LockedPackage
 from poetry_torch_plugin.core.lockfile import TorchLock
-from poetry_torch_plugin.core.lockfile import recorded_url
 from poetry_torch_plugin.core.lockfile import requirement_lines
 from poetry_torch_plugin.core.record import replace
+from poetry_torch_plugin.core.urls import recorded_url
 from poetry_torch_plugin.core.urls import redact
 from poetry_torch_plugin.errors import IndexAccessError
 from poetry_torch_plugin.errors import InstallError
@@ -34,6 +34,7 @@ from poetry_torch_plugin.index.pages import fetch_listing
 from poetry_torch_plugin.installer import download_once
 from poetry_torch_plugin.installer.backend import Request
 from poetry_torch_plugin.installer.backend import earlier_build
+from poetry_torch_plugin.installer.backend import environment_tag_set
 from poetry_torch_plugin.installer.backend import explain_failure
 from poetry_torch_plugin.installer.pip import PipBackend
 
@@ -140,6 +141,7 @@ def lock_from_report(
     inputs: LockInputs,
     listing_of: Callable[[str], Listing | None],
     as_written: Callable[[str], str | None] = lambda link: link,
+    origins: Mapping[str, str] | None = None,
 ) -> TorchLock:
     """Build the lock from a ``--report``-shaped resolution and the index's pages.
 
@@ -149,7 +151,9 @@ def lock_from_report(
     them, or the index changed between the two reads.  Each file's URL is kept as the page
     linked it (PyTorch's pages send torch to another host), without any login; read through
     a mirror (``POETRY_TORCH_INDEX_BASE``), as the project's own index would link it
-    (``as_written``: ``IndexAccess.as_written``), since the lock is committed.
+    (``as_written``: ``IndexAccess.as_written``), since the lock is committed.  ``origins``
+    names the packages taken from another index than the source (``{name: index URL}``):
+    ``listing_of`` gives their page there, and the lock says where they come from.
     """
     allows = python_allows(inputs.requires_python)
     items = list(report.get("install", []))
@@ -205,6 +209,7 @@ def lock_from_report(
                 tuple(sorted(files.items())),
                 index_sha256=not from_download,
                 urls=tuple(sorted((f, url) for f, url in kept.items() if url)),
+                index=(origins or {}).get(name, ""),
             )
         )
     env = report.get("environment") or {}
@@ -227,13 +232,15 @@ def resolve(
     quiet: bool = False,
     known: Mapping[str, Listing] | None = None,
     wheelhouse: Path | None = None,
+    origins: Mapping[str, str] | None = None,
 ) -> TorchLock:
     """What ``backend`` would install into an empty environment, with every published hash.
 
     ``known`` holds index pages already read in this run (the torch page, read to check that
     the index answers), so they are not fetched twice.  With a ``wheelhouse`` the closure is
     downloaded into it while resolving (see ``download_once.wheelhouse_needed``), for ``install_locked`` to
-    install from; it stays empty when no pip could download.
+    install from; it stays empty when no pip could download.  ``origins``: the packages named
+    by URL on another index (``service.family``), whose pages ``known`` holds.
     """
     request = Request.for_access(access, tuple(requirements), verbose=verbose)
     report = None
@@ -255,7 +262,7 @@ def resolve(
         except IndexAccessError:
             return None  # pip's report still names the file it chose, with its hash
 
-    return lock_from_report(report, inputs, listing_of, access.as_written)
+    return lock_from_report(report, inputs, listing_of, access.as_written, origins)
 
 
 def replay_failure(
@@ -323,12 +330,19 @@ def install_locked(
     unchecked.  pip and uv get the same requirements file and ``--require-hashes``.
     """
     installer = backend if backend is not None else PipBackend()
+    filled = wheelhouse is not None and any(wheelhouse.iterdir())
+    # a package from another index than the source (PyPI's torchaudio) is named by its file's
+    # URL; from a wheelhouse, by its pin as every other
+    tags = None
+    if not filled and any(package.index for package in lock.packages):
+        tags = environment_tag_set(target.python)
     with tempfile.TemporaryDirectory(prefix="poetry-torch-") as tmp:
         requirements = Path(tmp) / "torch-requirements.txt"
-        requirements.write_text("\n".join(requirement_lines(lock)) + "\n", encoding="utf-8")
+        lines = requirement_lines(lock, tags=tags)
+        requirements.write_text("\n".join(lines) + "\n", encoding="utf-8")
         arguments = ("--require-hashes", "-r", str(requirements))
         request = Request.for_access(access, arguments, quiet=quiet, verbose=verbose)
-        if wheelhouse is not None and any(wheelhouse.iterdir()):
+        if filled:
             request = replace(request, find_links=str(wheelhouse))
         elif installer.name == "uv" and download_once.wheelhouse_needed(listing):
             house = Path(tmp) / "wheels"

@@ -272,6 +272,11 @@ def parse_hashed(text: str) -> list[tuple[str, str, tuple[str, ...]]]:
         if not line or line.startswith(("#", "-")):
             continue
         requirement, *options = line.split()
+        if options[:1] == ["@"] and len(options) > 1:
+            # a file named by URL (PyPI's torchaudio, ``service.family``): its version is the
+            # wheel's, its hash the URL's fragment or uv's --hash
+            found.append(_by_url(requirement, options[1], options[2:]))
+            continue
         try:
             parsed = Requirement(requirement)
         except InvalidRequirement:
@@ -286,6 +291,20 @@ def parse_hashed(text: str) -> list[tuple[str, str, tuple[str, ...]]]:
         )
         found.append((canonicalize_name(parsed.name), specs[0].version, digests))
     return found
+
+
+def _by_url(name: str, url: str, options: Sequence[str]) -> tuple[str, str, tuple[str, ...]]:
+    import urllib.parse
+
+    from packaging.utils import parse_wheel_filename
+
+    path, _, fragment = url.partition("#")
+    filename = urllib.parse.unquote(urllib.parse.urlsplit(path).path.rsplit("/", 1)[-1])
+    version = str(parse_wheel_filename(filename)[1]) if filename.endswith(".whl") else ""
+    digests = [o.removeprefix("--hash=sha256:") for o in options if o.startswith("--hash=sha256:")]
+    if fragment.startswith("sha256="):
+        digests.append(fragment.removeprefix("sha256="))
+    return canonicalize_name(name), version, tuple(dict.fromkeys(digests))
 
 
 def run_uv(command: Sequence[str], env: Mapping[str, str], *, show: bool) -> tuple[int, str]:

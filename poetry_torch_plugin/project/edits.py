@@ -22,8 +22,12 @@ from packaging.utils import canonicalize_name
 
 from poetry_torch_plugin.core.config import TOOL_TABLE
 from poetry_torch_plugin.core.config import is_pytorch_source
+from poetry_torch_plugin.core.config import parse_toml
+from poetry_torch_plugin.core.config import read_config
 from poetry_torch_plugin.core.poetry_form import FAMILY
 from poetry_torch_plugin.core.record import record
+from poetry_torch_plugin.core.targets import KEYS
+from poetry_torch_plugin.core.targets import parse_targets
 from poetry_torch_plugin.core.variants import Source
 from poetry_torch_plugin.errors import ConfigError
 from poetry_torch_plugin.project import files
@@ -524,3 +528,42 @@ def load(path: Path) -> PyProject:
 def write_atomic(pyproject: PyProject, text: str) -> None:
     """Replace the file with ``text`` unless someone else changed it since we read it."""
     files.write_atomic(pyproject.path, text.encode("utf-8"), expected=pyproject.original)
+
+
+# --- `poetry torch install --for KIND`: one entry of the targets table ------------------------
+
+
+def check_target(kind: str, value: str) -> str:
+    """The ``--for`` kind as the keys spell it, once ``<kind> = "<value>"`` is known to be an
+    entry ``[tool.poetry-torch.targets]`` accepts; ConfigError (one line) otherwise.  Checked
+    before anything is written or planned (``--dry-run`` included)."""
+    name = kind.strip().lower()
+    if name not in KEYS:
+        raise ConfigError(
+            f"--for {kind!r} is not a kind of machine (known: {', '.join(KEYS)});"
+            " nothing was changed. Run `poetry torch install --cuda X.Y --for linux-x86_64`,"
+            " for example."
+        )
+    parse_targets({name: value})
+    return name
+
+
+def set_target(pyproject: Path, kind: str, value: str) -> bytes | None:
+    """Write ``<kind> = "<value>"`` into the targets table; the file's earlier bytes when it
+    changed (for ``undone_on_failure``), else None.
+
+    ConfigError (one line, nothing written) for an unknown kind or an unwritable file."""
+    name = check_target(kind, value)
+    pyproject_file = load(pyproject)
+    read_config(pyproject_file.document)  # a [tool.poetry-torch] already wrong: said first
+    edit = apply_target_edit(
+        pyproject_file.document, name, value, pyproject_file.original.decode("utf-8")
+    )
+    if not edit.changed:
+        return None
+
+    # an entry that disagrees with Poetry's multiple-constraints entries: refused unwritten
+    read_config(parse_toml(edit.text))
+    files.refuse_read_only(pyproject)
+    write_atomic(pyproject_file, edit.text)
+    return pyproject_file.original

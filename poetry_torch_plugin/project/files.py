@@ -177,9 +177,10 @@ def read_project(pyproject: Path) -> ProjectState:
 
 
 def configured_packages(pyproject: Path) -> tuple[str, ...]:
-    """``[tool.poetry-torch] packages`` as written; () when the file says nothing readable."""
+    """``[tool.poetry-torch] packages`` as written, less the default family's optional
+    torchaudio (``TorchConfig.must_publish``); () when the file says nothing readable."""
     settings = read_project(pyproject).settings
-    return settings.packages if settings is not None and settings.has_tool_table else ()
+    return settings.must_publish if settings is not None and settings.has_tool_table else ()
 
 
 def local_variant(project_dir: Path) -> str | None:

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
 
+from packaging.utils import canonicalize_name
+
 from poetry_torch_plugin.core.lockfile import carried
 from poetry_torch_plugin.core.record import replace
 from poetry_torch_plugin.core.urls import redact
@@ -23,7 +25,10 @@ from poetry_torch_plugin.env.installed import installed_distributions
 from poetry_torch_plugin.errors import IndexAccessError
 from poetry_torch_plugin.errors import InstallError
 from poetry_torch_plugin.index.access import mirror_url
+from poetry_torch_plugin.index.pages import IndexPages
+from poetry_torch_plugin.index.pages import WheelTarget
 from poetry_torch_plugin.index.pages import fetch_listing
+from poetry_torch_plugin.installer.backend import environment_wheel_target
 from poetry_torch_plugin.installer.backend import pins_of
 from poetry_torch_plugin.installer.backend import refuse_foreign_builds
 from poetry_torch_plugin.installer.download_once import download_report
@@ -33,9 +38,11 @@ from poetry_torch_plugin.installer.select import wheelhouse_reason
 from poetry_torch_plugin.project import files
 from poetry_torch_plugin.project.edits import write_atomic
 from poetry_torch_plugin.project.lockstate import write_lock
-from poetry_torch_plugin.seam.relock import refresh_lock
+from poetry_torch_plugin.seam.holdout import refresh_lock
 from poetry_torch_plugin.service import standin
 from poetry_torch_plugin.service.companions import CompanionsLeftError
+from poetry_torch_plugin.service.family import decide
+from poetry_torch_plugin.service.plan import as_built
 from poetry_torch_plugin.service.render import moved_line
 from poetry_torch_plugin.service.settings import request_for
 from poetry_torch_plugin.service.verify import companions_left
@@ -54,6 +61,7 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.index.pages import Listing
     from poetry_torch_plugin.installer.backend import Backend
     from poetry_torch_plugin.project.edits import PyProject
+    from poetry_torch_plugin.service.family import Family
     from poetry_torch_plugin.service.plan import Plan
 
 
@@ -88,13 +96,16 @@ def apply(
         before = _versions(target, names) if summary is not None else {}
         project = _project_files(plan)
         files_before = [_bytes(path) for path in project]
+        built = plan.settings
         if plan.pins:
+            family = _family(plan, target, access, None, tell)
+            built = plan.settings.as_built(plan.settings.packages, family.names)
             installed = install_pins(
                 backend,
                 target,
                 access,
-                plan.settings.packages,
-                plan.settings.package_names,
+                family.requirements,
+                built.package_names,
                 quiet=quiet,
                 verbose=verbose,
                 variant=plan.variant,
@@ -111,7 +122,7 @@ def apply(
                     probe = page(access) if page is not None else None
                     wheelhouse = _wheelhouse(plan, target, backend, probe, Path(tmp), tell)
                     lock = _resolve(
-                        plan, target, backend, access, probe, wheelhouse, quiet, verbose
+                        plan, target, backend, access, probe, wheelhouse, quiet, verbose, tell
                     )
                     _refuse_foreign(plan, lock)
                 if plan.companions:
@@ -127,7 +138,8 @@ def apply(
                     wheelhouse=wheelhouse,
                     listing=probe,
                 )
-        problems = verify(plan.settings, target, plan.variant) if plan.variant else []
+        built = as_built(plan.settings, lock) if lock else built
+        problems = verify(built, target, plan.variant) if plan.variant else []
         if problems:
             raise InstallError(plan.failure(problems[0].text, target))
         if lock is not None:
@@ -234,20 +246,45 @@ def _resolve(
     wheelhouse: Path | None,
     quiet: bool,
     verbose: bool,
+    tell: Callable[[str], None],
 ) -> TorchLock:
     if plan.state is None:
         raise InstallError("nothing to resolve the packages for; nothing was installed.")
+    family = _family(plan, target, access, probe, tell)
+    known = {name: listing for name, (_, listing) in family.elsewhere.items()}
+    if probe is not None:
+        known["torch"] = probe
     return resolve(
         backend,
         target,
         access,
         plan.state.inputs,
-        plan.settings.packages,
+        family.requirements,
         verbose=verbose,
         quiet=quiet,
-        known={"torch": probe} if probe is not None else {},
+        known=known,
         wheelhouse=wheelhouse,
+        origins={name: index for name, (index, _) in family.elsewhere.items()},
     )
+
+
+def _family(
+    plan: Plan,
+    target: TargetEnv,
+    access: IndexAccess,
+    probe: Listing | None,
+    tell: Callable[[str], None],
+) -> Family:
+    """What to resolve (``service.family``: the default family's torchaudio from the index,
+    PyPI or not at all), said in one line when it is not all from the index."""
+    pages = IndexPages(lambda _url: access)
+    if probe is not None:
+        pages.known(access.url, "torch", probe)
+    wheels = environment_wheel_target(target.python) or WheelTarget.here()
+    family = decide(plan.settings, pages, access.url, wheels, access)
+    if family.line is not None:
+        tell(family.line)
+    return family
 
 
 def _write(plan: Plan, lock: TorchLock, target: TargetEnv) -> None:
@@ -327,7 +364,7 @@ def install_pins(
                 pins = pins_of(report)
                 if variant is not None:
                     refuse_foreign_builds(pins, variant, access.url, kept=_HOOK_KEPT)
-                pinned = tuple(f"{name}=={pins[name]}" for name in names if name in pins)
+                pinned = _pinned(settings_requirements, names, pins)
                 request = replace(
                     request_for(access, pinned, quiet=quiet, verbose=verbose), find_links=tmp
                 )
@@ -338,10 +375,23 @@ def install_pins(
         pins = pins_of(backend.report(target, request))
         if variant is not None:
             refuse_foreign_builds(pins, variant, access.url, kept=_HOOK_KEPT)
-        pinned = tuple(f"{name}=={pins[name]}" for name in names if name in pins)
+        pinned = _pinned(settings_requirements, names, pins)
         request = request_for(access, pinned, quiet=quiet, verbose=verbose)
     backend.install(target, request)
     return request.requirements
+
+
+def _pinned(
+    requirements: Sequence[str], names: Sequence[str], pins: dict[str, str]
+) -> tuple[str, ...]:
+    """``name==version`` for each of ``names`` resolved; a requirement naming a file by URL
+    (PyPI's torchaudio, ``service.family``) stays as it is: the index has no such version."""
+    by_url: dict[str, str] = {
+        canonicalize_name(text.split("@", 1)[0].strip()): text
+        for text in requirements
+        if " @ " in text
+    }
+    return tuple(by_url.get(name) or f"{name}=={pins[name]}" for name in names if name in pins)
 
 
 def refresh_or_put_back(

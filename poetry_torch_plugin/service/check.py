@@ -21,6 +21,7 @@ from packaging.version import Version
 from poetry_torch_plugin.core.facts import mps_macos_floor
 from poetry_torch_plugin.core.facts import torch_minor
 from poetry_torch_plugin.core.fit import judge_variant
+from poetry_torch_plugin.core.lockfile import LOCK_NAME
 from poetry_torch_plugin.core.lockfile import NewerLockError
 from poetry_torch_plugin.core.machine import MPS_FIRST_MACOS
 from poetry_torch_plugin.core.machine import jetson_line
@@ -44,10 +45,13 @@ from poetry_torch_plugin.machine.detect import detect_machine
 from poetry_torch_plugin.project.files import read_project
 from poetry_torch_plugin.project.lockstate import lock_state
 from poetry_torch_plugin.seam.locate import locate_project_env
+from poetry_torch_plugin.service.plan import as_built
 from poetry_torch_plugin.service.plan import machine_part
+from poetry_torch_plugin.service.settings import access_for
 from poetry_torch_plugin.service.settings import with_choice
 from poetry_torch_plugin.service.verify import companion_mismatches
 from poetry_torch_plugin.service.verify import foreign_builds
+from poetry_torch_plugin.service.verify import rocm_package
 from poetry_torch_plugin.service.verify import verify
 
 
@@ -57,12 +61,14 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from poetry_torch_plugin.core.config import TorchConfig
+    from poetry_torch_plugin.core.lockfile import TorchLock
     from poetry_torch_plugin.core.machine import Machine
     from poetry_torch_plugin.core.targets import VariantChoice
     from poetry_torch_plugin.core.variants import Source
     from poetry_torch_plugin.core.variants import Variant
     from poetry_torch_plugin.env.runtime import RuntimeResult
     from poetry_torch_plugin.project.files import ProjectState
+    from poetry_torch_plugin.service.plan import MachinePart
 
 
 # Verdict levels: ``ok`` and ``info`` inform, a ``warning`` passes, an ``error`` fails check.
@@ -251,8 +257,30 @@ class _Verdicts:
         return source, source.variant
 
     def environment(
-        self, settings: TorchConfig | None, variant: Variant | None, source: Source | None
+        self,
+        settings: TorchConfig | None,
+        variant: Variant | None,
+        source: Source | None,
+        lock: TorchLock | None = None,
     ) -> None:
+        if settings is not None and lock is not None:
+            built = as_built(settings, lock)
+            for name in sorted(set(settings.package_names) - set(built.package_names)):
+                self.add(
+                    "family-left-out",
+                    INFO,
+                    f"{name} is not part of this build ({LOCK_NAME} holds none: the variant's"
+                    " index has no build of it that pairs with this torch)",
+                )
+            for package in lock.packages:
+                if package.index:
+                    self.add(
+                        "family-elsewhere",
+                        INFO,
+                        f"{package.name} {package.version} comes from {redact(package.index)}"
+                        " (the variant's index has no build of it that pairs with this torch)",
+                    )
+            settings = built
 
         dists = self.env.dists
         names = {*SHOWN, *(settings.package_names if settings else ())}
@@ -287,17 +315,32 @@ class _Verdicts:
                     f"{problem.text} (configured: {where}, {variant.describe()})",
                     FIX_INSTALL,
                 )
+        pip_rocm = rocm_package(dists) if variant is not None and variant.kind == "rocm" else None
+        if pip_rocm is not None and "torch" not in self.flagged:
+            # ROCm 7.14 and later: torch requires ROCm as pip packages instead of bundling it
+            self.add(
+                "rocm-packages",
+                INFO,
+                f"ROCm {pip_rocm.version} comes from the {pip_rocm.name} package in the"
+                " environment (the torch build requires it; it bundles no ROCm)",
+            )
         if settings is not None and variant is not None and source is not None:
-            self.origin(settings, source)
+            self.origin(settings, source, lock)
         if torch is not None and torch.is_complete():
             self.companions(torch)
             self.machine_fit(torch, variant)
 
-    def origin(self, settings: TorchConfig, source: Source) -> None:
+    def origin(self, settings: TorchConfig, source: Source, lock: TorchLock | None) -> None:
         """One line for every build of the family that did not come from the configured
-        source (e.g. installed while the plugin was missing)."""
+        source (e.g. installed while the plugin was missing); a package the lock takes from
+        another index (``service.family``) is not foreign when it came from its locked file."""
         dists = {n: d for n, d in self.env.dists.items() if n in SHOWN and n not in self.flagged}
-        foreign = foreign_builds(settings, source, dists)
+        elsewhere = {
+            p.name: frozenset(url for _, url in p.urls)
+            for p in (lock.packages if lock is not None else ())
+            if p.index
+        }
+        foreign = foreign_builds(settings, source, dists, elsewhere)
         if foreign:  # an error: the other verdicts still judge these builds
             self.add(
                 "foreign-build",
@@ -307,20 +350,25 @@ class _Verdicts:
                 FIX_INSTALL,
             )
 
-    def lock(self, project: ProjectState, source: Source | None) -> None:
-        """Drift between the part of poetry-torch.lock this machine replays and the
-        environment (nothing without a lock)."""
+    def lock_part(self, project: ProjectState, source: Source | None) -> MachinePart | None:
+        """The part of poetry-torch.lock this machine replays (None: nothing to read)."""
         if project.settings is None or source is None:
-            return
+            return None
         try:
             state = lock_state(project.pyproject, source, project.settings)
         except NewerLockError:
             raise  # a newer plugin's lock: `check` stops in one line, as every command does
         except TorchPluginError:
-            return
+            return None
         root = self.env.root
         target = TargetEnv(root, env_python(root) or root, self.env.site_packages) if root else None
-        part = machine_part(state, project.settings, target)
+        return machine_part(state, project.settings, target)
+
+    def lock(self, part: MachinePart | None) -> None:
+        """Drift between the part of poetry-torch.lock this machine replays and the
+        environment (nothing without a lock)."""
+        if part is None:
+            return
         if part.missing:
             self.add("lock-no-entry", WARNING, part.problem or "", part.fix)
         elif part.problem is not None and part.choice is None:
@@ -522,8 +570,9 @@ def build_report(
             FIX_INSTALL,
         )
     else:
-        verdicts.environment(project.settings, variant, source)
-        verdicts.lock(project, source)
+        part = verdicts.lock_part(project, source)
+        verdicts.environment(project.settings, variant, source, part.lock if part else None)
+        verdicts.lock(part)
     if runtime is not None:
         verdicts.runtime(runtime)
     summary = verdicts.summary(variant, source)
@@ -624,6 +673,7 @@ def index_verdicts(report: Report) -> Report:
     from poetry_torch_plugin.service.choose import locked_here
     from poetry_torch_plugin.service.choose import pages_for
     from poetry_torch_plugin.service.choose import wheel_target
+    from poetry_torch_plugin.service.family import decide
 
     env = report.environment
     python = env_python(env.root) if env.root is not None else None
@@ -632,7 +682,7 @@ def index_verdicts(report: Report) -> Report:
     pages = pages_for(settings)
     found: list[Verdict] = []
     try:
-        why = pages.missing(source.url, wanted_packages(settings.packages), tags)
+        why = pages.missing(source.url, wanted_packages(settings.must_publish), tags)
     except IndexAccessError as exc:
         found.append(Verdict("index-unreadable", WARNING, f"could not read the index: {exc.what}"))
         return replace(report, verdicts=summarized((*report.verdicts, *found), report.summary))
@@ -640,17 +690,22 @@ def index_verdicts(report: Report) -> Report:
         message = f"{source.variant.index_name}: {why}"
         found.append(Verdict("index-missing", ERROR, message, FIX_AUTO))
     else:
-        names = ", ".join(wanted_packages(settings.packages))
+        names = ", ".join(wanted_packages(settings.must_publish))
         shown = redact(mirror_url(source.url, settings.index_base) or source.url)
         found.append(Verdict("index-ok", OK, f"{shown} has {names} for {tags.short}"))
+        # the default family's torchaudio: from the index, PyPI, or not part of this build,
+        # as `poetry torch install` decides it
+        family = decide(settings, pages, source.url, tags, access_for(settings, source))
+        if family.line is not None:
+            found.append(Verdict("index-family", INFO, family.line))
     base = index_base_for(settings, None)
-    live = LiveIndex(pages, base, settings.packages, tags)
+    live = LiveIndex(pages, base, settings.must_publish, tags)
     torch = env.dists.get("torch")
     # the same decision as `poetry torch install --cuda auto`: the lock, the index, the facts
     choice = judge_build(
         report.machine,
         (),
-        settings.packages,
+        settings.must_publish,
         torch.version if torch else None,
         live=live,
         locked=locked_here(report.project.pyproject, env_target),

@@ -237,7 +237,7 @@ def live_index_for(
     # the base a new variant's source gets (``plan_install``): a mirror, a channel, or PyTorch's
     base = channel_base(index_base_for(settings, index_base), channel or "stable")
     requested = parse_requirements(list(requirements), where="command line", require_torch=False)
-    wanted = packages_for(settings.written, requested) if requested else list(settings.packages)
+    wanted = packages_for(settings.written, requested) if requested else settings.must_publish
     return LiveIndex(pages_for(settings, index_base), base, wanted, wheel_target(env))
 
 

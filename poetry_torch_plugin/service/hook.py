@@ -18,6 +18,7 @@ from poetry_torch_plugin.errors import PoetrySeamError
 from poetry_torch_plugin.errors import TorchPluginError
 from poetry_torch_plugin.project.lockstate import lock_state
 from poetry_torch_plugin.service.plan import Plan
+from poetry_torch_plugin.service.plan import as_built
 from poetry_torch_plugin.service.plan import machine_part
 from poetry_torch_plugin.service.settings import Reporter
 from poetry_torch_plugin.service.settings import access_for
@@ -70,6 +71,8 @@ def ensure(
         )
         return False
     lock = _replayable_lock(pyproject, source, settings, reporter, target)
+    if lock is not None:  # a default-family companion the build has none of is not missing
+        settings = as_built(settings, lock)
     problems = _ensure_problems(settings, target, variant, lock)
     if not problems:
         reporter.detail(f"poetry-torch: {', '.join(settings.package_names)} match {variant}")

@@ -23,8 +23,6 @@ from poetry_torch_plugin.core.config import read_config
 from poetry_torch_plugin.core.lockfile import LOCK_NAME
 from poetry_torch_plugin.core.record import record
 from poetry_torch_plugin.core.record import replace
-from poetry_torch_plugin.core.targets import KEYS
-from poetry_torch_plugin.core.targets import parse_targets
 from poetry_torch_plugin.core.targets import refuse_rewrite
 from poetry_torch_plugin.core.urls import redact
 from poetry_torch_plugin.core.urls import redact_text
@@ -54,9 +52,9 @@ from poetry_torch_plugin.installer.select import wheelhouse_reason
 from poetry_torch_plugin.project import files
 from poetry_torch_plugin.project.edits import EditResult
 from poetry_torch_plugin.project.edits import apply_install_edits
-from poetry_torch_plugin.project.edits import apply_target_edit
+from poetry_torch_plugin.project.edits import check_target
 from poetry_torch_plugin.project.edits import load
-from poetry_torch_plugin.project.edits import write_atomic
+from poetry_torch_plugin.project.edits import set_target
 from poetry_torch_plugin.project.files import read_project
 from poetry_torch_plugin.project.files import refuse_read_only
 from poetry_torch_plugin.project.lockstate import lock_state
@@ -73,6 +71,7 @@ from poetry_torch_plugin.service.choose import wheel_target
 from poetry_torch_plugin.service.companions import CompanionsLeftError
 from poetry_torch_plugin.service.companions import say_companions
 from poetry_torch_plugin.service.companions import taken_along
+from poetry_torch_plugin.service.family import decide
 from poetry_torch_plugin.service.hook import put_back
 from poetry_torch_plugin.service.lock import lock_project
 from poetry_torch_plugin.service.lock import relocked
@@ -569,7 +568,7 @@ def checked_probe(
     target (``refuse_unpublished``), then return the torch page (read once: the install reads
     it for its PEP 658 metadata and hashes).  IndexAccessError when it cannot be read."""
     pages = pages or pages_for(plan.settings)
-    wanted = plan.settings.packages
+    wanted = plan.settings.must_publish  # the default family's torchaudio: service.family
     refuse_unpublished(pages, plan.index_url, plan.variant, wanted, target or wheel_target(env))
     probe = pages.page(plan.index_url, "torch")
     if probe is not None:
@@ -601,7 +600,9 @@ def describe(
         pages_for(plan.settings),
         wheel_target(None if str(target.root) == _NEW_ENV else target),
     )
-    unread = refuse_unpublished(pages, plan.index_url, plan.variant, plan.settings.packages, tags)
+    unread = refuse_unpublished(
+        pages, plan.index_url, plan.variant, plan.settings.must_publish, tags
+    )
     if unread is not None and checked is None:
         say(f"<comment>Could not check which packages the index publishes: {unread}.</comment>")
     access = access_for(plan.settings, plan.source)
@@ -635,7 +636,11 @@ def describe(
             wheels = WHEELS if wheelhouse_needed(probe) else None
         else:
             wheels = WHEELS if wheelhouse_reason(probe, backend, target) is not None else None
-        resolving = Request.for_access(access, plan.settings.packages)
+        # the default family's torchaudio: from the index, PyPI or not at all (service.family)
+        family = decide(plan.settings, pages, plan.index_url, tags, access)
+        if family.line is not None:
+            say(f"Would resolve: {family.line}.")
+        resolving = Request.for_access(access, family.requirements)
         pip = PipBackend()
         try:
             download = pip.download_command(target, resolving, WHEELS) if wheels else None
@@ -739,42 +744,6 @@ def _install_for(
             return
         plain = replace(options, cuda=None, rocm=None, cpu=False, xpu=False, for_kind=None)
         install_torch(pyproject, plain, find_env, say)
-
-
-def check_target(kind: str, value: str) -> str:
-    """The ``--for`` kind as the keys spell it, once ``<kind> = "<value>"`` is known to be an
-    entry ``[tool.poetry-torch.targets]`` accepts; ConfigError (one line) otherwise.  Checked
-    before anything is written or planned (``--dry-run`` included)."""
-    name = kind.strip().lower()
-    if name not in KEYS:
-        raise ConfigError(
-            f"--for {kind!r} is not a kind of machine (known: {', '.join(KEYS)});"
-            " nothing was changed. Run `poetry torch install --cuda X.Y --for linux-x86_64`,"
-            " for example."
-        )
-    parse_targets({name: value})
-    return name
-
-
-def set_target(pyproject: Path, kind: str, value: str) -> bytes | None:
-    """Write ``<kind> = "<value>"`` into the targets table; the file's earlier bytes when it
-    changed (for ``undone_on_failure``), else None.
-
-    ConfigError (one line, nothing written) for an unknown kind or an unwritable file."""
-    name = check_target(kind, value)
-    pyproject_file = load(pyproject)
-    read_config(pyproject_file.document)  # a [tool.poetry-torch] already wrong: said first
-    edit = apply_target_edit(
-        pyproject_file.document, name, value, pyproject_file.original.decode("utf-8")
-    )
-    if not edit.changed:
-        return None
-
-    # an entry that disagrees with Poetry's multiple-constraints entries: refused unwritten
-    read_config(parse_toml(edit.text))
-    refuse_read_only(pyproject)
-    write_atomic(pyproject_file, edit.text)
-    return pyproject_file.original
 
 
 @contextmanager

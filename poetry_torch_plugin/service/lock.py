@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from packaging.utils import canonicalize_name
 
+from poetry_torch_plugin.core.formats import export_form
 from poetry_torch_plugin.core.lockfile import DEFAULT
 from poetry_torch_plugin.core.lockfile import LOCK_NAME
 from poetry_torch_plugin.core.lockfile import PLATFORMS
@@ -49,8 +50,11 @@ from poetry_torch_plugin.errors import IndexAccessError
 from poetry_torch_plugin.errors import InstallError
 from poetry_torch_plugin.errors import TorchPluginError
 from poetry_torch_plugin.index.access import mirror_base
+from poetry_torch_plugin.index.pages import IndexPages
+from poetry_torch_plugin.index.pages import WheelTarget
 from poetry_torch_plugin.index.pages import fetch_listing
 from poetry_torch_plugin.installer.backend import Request
+from poetry_torch_plugin.installer.backend import environment_wheel_target
 from poetry_torch_plugin.installer.resolve import lock_from_report
 from poetry_torch_plugin.installer.resolve import python_allows
 from poetry_torch_plugin.installer.resolve import resolve
@@ -63,6 +67,7 @@ from poetry_torch_plugin.project.lockstate import configured
 from poetry_torch_plugin.project.lockstate import export_project
 from poetry_torch_plugin.project.lockstate import lock_state
 from poetry_torch_plugin.project.lockstate import write_lock
+from poetry_torch_plugin.service.family import decide
 from poetry_torch_plugin.service.plan import committed_of
 from poetry_torch_plugin.service.plan import host_of
 from poetry_torch_plugin.service.plan import machine_part
@@ -395,17 +400,30 @@ def _resolve_entry(
     source = source_of(settings, variant)
     inputs = _inputs(settings, variant, requires_python)
     access = access_for(settings, source)
-    request = Request.for_access(
-        access, pinned(settings, team.release.get(variant, {})), quiet=True, verbose=verbose
+    allowed = tag_set(platform, python)
+    # the team's one release for this variant (core.release), then the default family's
+    # torchaudio for that machine: the index, PyPI or none (service.family)
+    release = team.release.get(variant, {})
+    family = decide(
+        replace(settings, packages=pinned(settings, release)) if release else settings,
+        IndexPages(lambda _url: access),
+        access.url,
+        WheelTarget(f"{platform_key} {python}", allowed),
+        access,
     )
+    elsewhere = {name: listing for name, (_, listing) in family.elsewhere.items()}
+    request = Request.for_access(access, family.requirements, quiet=True, verbose=verbose)
     try:
         report = uv.report(target, request, foreign=(platform.uv, python))
         lock = lock_from_report(
-            report, inputs, lambda name: team.pages.page(source, name), access.as_written
+            report,
+            inputs,
+            lambda name: elsewhere.get(name) or team.pages.page(source, name),
+            access.as_written,
+            {name: index for name, (index, _) in family.elsewhere.items()},
         )
     except TorchPluginError as error:
         raise _while_locking(where, error) from None
-    allowed = tag_set(platform, python)
     packages = []
     for package in lock.packages:
         files = tuple((name, digest) for name, digest in package.files if fits(name, allowed))
@@ -555,14 +573,26 @@ def relocked(
         lock = previous
     else:
         backend = get_backend(installer or settings.installer)
+        pages = IndexPages(lambda _url: access)
+        if probe is not None:
+            pages.known(access.url, "torch", probe)
+        wheels = environment_wheel_target(target.python) or WheelTarget.here()
+        release = team.release.get(team.committed, {}) if team else {}
+        # the team's one release (core.release), then the default family's torchaudio
+        chosen = replace(settings, packages=pinned(settings, release)) if release else settings
+        family = decide(chosen, pages, access.url, wheels, access)
+        known = {n: page for n, (_, page) in family.elsewhere.items()}
+        if probe is not None:
+            known["torch"] = probe
         lock = resolve(
             backend,
             target,
             access,
             state.inputs,
-            pinned(settings, team.release.get(team.committed, {}) if team else {}),
+            family.requirements,
             verbose=verbose,
-            known={"torch": probe} if probe is not None else None,
+            known=known or None,
+            origins={name: index for name, (index, _) in family.elsewhere.items()},
         )
     if team is not None:
         lock = lock_entries(
@@ -722,27 +752,7 @@ def export(
 ) -> str | None:
     """The requirements text (or, ``form`` "pylock", the PEP 751 text) of a fresh lock; with
     ``output`` (relative to the project) it is written there instead and None comes back."""
-    name = output.replace("\\", "/").rsplit("/", 1)[-1] if output else None
-    pylock_named = name is not None and _pylock_name(name)
-    # -o pylock.torch.toml alone means the PEP 751 format: requirements text under that name
-    # would be a file every installer rejects
-    form = (form or ("pylock" if pylock_named else "requirements")).strip().lower()
-    if form not in ("requirements", "pylock"):
-        raise ConfigError(
-            f"unknown export format {form!r}; nothing was exported. Use --format requirements"
-            " (the default) or --format pylock (PEP 751)."
-        )
-    if form == "pylock" and name is not None and not pylock_named:
-        raise ConfigError(
-            f"PEP 751 names a lock file pylock.toml or pylock.<name>.toml, not {name};"
-            " nothing was exported. Use -o pylock.torch.toml."
-        )
-    if form == "requirements" and pylock_named:
-        raise ConfigError(
-            f"{name} is a PEP 751 lock file name, but --format requirements writes a"
-            " requirements file; nothing was exported. Use --format pylock, or -o"
-            " requirements-torch.txt."
-        )
+    form = export_form(form, output)
     if target is not None and every:
         raise ConfigError(
             "--target and --all exclude each other; nothing was exported. Give one of them."
@@ -778,9 +788,3 @@ def export(
             f"cannot write {path}: {exc.strerror}; nothing was exported. Pick another path with -o."
         ) from None
     return None
-
-
-def _pylock_name(name: str) -> bool:
-    import re
-
-    return re.fullmatch(r"pylock\.([^.]+\.)?toml", name) is not None

@@ -129,6 +129,12 @@ class MachinePart:
         )
 
 
+def as_built(settings: TorchConfig, lock: TorchLock) -> TorchConfig:
+    """``settings`` narrowed to the build ``lock`` holds: the default family's torchaudio,
+    locked as not part of this build (``service.family``), is not expected installed."""
+    return settings.as_built(lock.inputs.packages, (package.name for package in lock.packages))
+
+
 def machine_part(
     state: LockState,
     settings: TorchConfig,

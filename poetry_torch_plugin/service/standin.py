@@ -22,6 +22,7 @@ from poetry_torch_plugin.errors import TorchPluginError
 from poetry_torch_plugin.project.lockstate import lock_state
 from poetry_torch_plugin.seam.holdout import HoldOut
 from poetry_torch_plugin.seam.holdout import bind as bind_seam
+from poetry_torch_plugin.service.plan import as_built
 from poetry_torch_plugin.service.plan import machine_part
 from poetry_torch_plugin.service.settings import access_for
 
@@ -48,18 +49,41 @@ def _name_of(requirement: str) -> str:
 def _closure(
     roots: list[str], installed: dict[str, InstalledDist], keep: Callable[[str], bool]
 ) -> set[str]:
-    """Installed names reachable from ``roots`` through Requires-Dist (extras left out)."""
+    """Installed names reachable from ``roots`` through Requires-Dist, following the extras
+    each requirement asks for (torch 2.14's ``rocm[libraries,device-all]`` pulls in the
+    rocm-sdk-libraries-* and rocm-sdk-devices-* packages through rocm's extras)."""
     names: set[str] = set()
-    stack = list(roots)
+    seen: set[tuple[str, frozenset[str]]] = set()
+    stack = [(name, frozenset[str]()) for name in roots]
     while stack:
-        name = stack.pop()
-        if name in names or name not in installed or not keep(name):
+        name, extras = stack.pop()
+        if (name, extras) in seen or name not in installed or not keep(name):
             continue
+        seen.add((name, extras))
         names.add(name)
         for line in requires_of(installed[name]):
-            if "extra ==" not in line:
-                stack.append(canonicalize_name(_name_of(line.split(";", 1)[0].strip())))
+            step = _requirement_step(line, extras)
+            if step is not None:
+                stack.append(step)
     return names
+
+
+def _requirement_step(line: str, extras: frozenset[str]) -> tuple[str, frozenset[str]] | None:
+    """(name, its extras) of one Requires-Dist line that applies given the ``extras`` asked
+    of its package; None for a line behind an extra not asked for (or unreadable)."""
+    from packaging.requirements import InvalidRequirement
+    from packaging.requirements import Requirement
+
+    try:
+        requirement = Requirement(line)
+    except InvalidRequirement:
+        return None
+    marker = requirement.marker
+    behind = marker is not None and "extra" in str(marker)
+    if behind and not any(marker.evaluate({"extra": e}) for e in extras):  # type: ignore[union-attr]
+        return None
+    wanted = frozenset(canonicalize_name(extra) for extra in requirement.extras)
+    return canonicalize_name(requirement.name), wanted
 
 
 def _fresh_lock(settings: TorchConfig, pyproject: Path) -> TorchLock | None:
@@ -89,11 +113,13 @@ def build(
     installed = installed_distributions(target.site_packages) if target is not None else {}
     source = settings.source()  # several plugin sources: ConfigError, the command is stopped
     variant = source.variant if source else None
+    lock = _fresh_lock(settings, pyproject)
+    locked = {p.name: p for p in lock.packages} if lock is not None else {}
+    if lock is not None:  # a default-family companion the build has none of is not held
+        settings = as_built(settings, lock)
     wanted: dict[str, Requirement] = {
         canonicalize_name(req.name): req for req in settings.requirements
     }
-    lock = _fresh_lock(settings, pyproject)
-    locked = {p.name: p for p in lock.packages} if lock is not None else {}
 
     def right_build(name: str) -> InstalledDist | None:
         dist = installed.get(name)

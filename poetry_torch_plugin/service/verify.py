@@ -11,6 +11,7 @@ from packaging.version import Version
 from poetry_torch_plugin.core.record import record
 from poetry_torch_plugin.core.urls import redact
 from poetry_torch_plugin.core.urls import without_login
+from poetry_torch_plugin.core.variants import from_cuda_version
 from poetry_torch_plugin.core.variants import from_local_label
 from poetry_torch_plugin.env.installed import installed_distributions
 from poetry_torch_plugin.env.installed import requires_of
@@ -68,6 +69,10 @@ def verify(
             )
             continue
         inside = dist.runtime_variant() if name == "torch" else None
+        pip_rocm = rocm_package(installed) if variant.kind == "rocm" else None
+        if name == "torch" and pip_rocm is not None:
+            # ROCm 7.14 and later come as pip packages (``rocm``), not inside torch's files
+            inside = from_cuda_version(None, pip_rocm.version)
         if inside is not None and not _built_for(inside, variant):
             # the label says the right variant, the files another (torch.version.cuda/hip)
             problems.append(
@@ -86,6 +91,12 @@ def verify(
             if p.name not in flagged and p.name in configured
         ]
     return problems
+
+
+def rocm_package(installed: Mapping[str, InstalledDist]) -> InstalledDist | None:
+    """The pip-installed ROCm (``rocm``, else ``rocm-sdk-core``) that torch 2.14's ROCm 7.14
+    builds and later require instead of bundling it; None for a build that bundles ROCm."""
+    return installed.get("rocm") or installed.get("rocm-sdk-core")
 
 
 def _built_for(inside: Variant, variant: Variant) -> bool:
@@ -184,7 +195,10 @@ def _mismatches(
 
 
 def foreign_builds(
-    settings: TorchConfig, source: Source, dists: Mapping[str, InstalledDist]
+    settings: TorchConfig,
+    source: Source,
+    dists: Mapping[str, InstalledDist],
+    elsewhere: Mapping[str, frozenset[str]] | None = None,
 ) -> list[str]:
     """The configured packages in ``dists`` that did not come from ``source``, grouped by where
     they came from: PyPI's builds (an untagged dist-info version whose version.py names a
@@ -199,6 +213,8 @@ def foreign_builds(
         if dist is None or not dist.is_complete():
             continue
         url = dist.direct_url()
+        if url is not None and without_login(url) in (elsewhere or {}).get(name, frozenset()):
+            continue
         if url is not None and not url.startswith(tuple(prefixes)):
             where = f"installed from {redact(url)}"  # a login in the URL is never shown
         elif url is None and dist.build_version().startswith(f"{dist.version}+"):

@@ -149,6 +149,10 @@ def fill(
         if _same_index(access.url, part.inputs.source_url):
             # the URLs the index gave when locking (no page to read); a mirror reads its own
             links.update({(part.inputs.source_url, n): u for p in part.packages for n, u in p.urls})
+        # a package from another index (PyPI's torchaudio) is fetched where it was locked
+        links.update(
+            {(part.inputs.source_url, n): u for p in part.packages if p.index for n, u in p.urls}
+        )
         for package, filename, digest in todo:
             if by_file[filename] is not part:
                 continue

@@ -47,11 +47,18 @@ def _record_digest(data: bytes) -> str:
     return f"sha256={digest.decode('ascii')}"
 
 
-def _metadata(name: str, version: str, requires: Sequence[str], requires_python: str | None) -> str:
+def _metadata(
+    name: str,
+    version: str,
+    requires: Sequence[str],
+    requires_python: str | None,
+    extras: Sequence[str] = (),
+) -> str:
     lines = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
     lines.append(f"Summary: A tiny stand-in for {name}, built by the tests")
     if requires_python is not None:
         lines.append(f"Requires-Python: {requires_python}")
+    lines.extend(f"Provides-Extra: {extra}" for extra in extras)
     lines.extend(f"Requires-Dist: {requirement}" for requirement in requires)
     return "\n".join(lines) + "\n\n"
 
@@ -80,6 +87,7 @@ def build_wheel(
     tag: str = "py3-none-any",
     requires_python: str | None = None,
     padding: int = 0,
+    extras: Sequence[str] = (),
 ) -> Path:
     """Write ``{name}-{version}-{tag}.whl`` into ``dest_dir`` and return its path.
 
@@ -103,7 +111,10 @@ def build_wheel(
             (f"{escaped}/_padding.bin", hashlib.shake_256(name.encode()).digest(padding))
         )
     entries.append(
-        (f"{dist_info}/METADATA", _metadata(name, version, requires, requires_python).encode())
+        (
+            f"{dist_info}/METADATA",
+            _metadata(name, version, requires, requires_python, extras).encode(),
+        )
     )
     entries.append((f"{dist_info}/WHEEL", _wheel_file(tag).encode()))
     record_path = f"{dist_info}/RECORD"
@@ -376,3 +387,98 @@ def build_shared_pin_universe(root: Path) -> Universe:
         build_wheel(pypi, "tinydep", "1.0.0"),
     )
     return Universe(root=root, wheels=MappingProxyType({"cu129": cuda, PYPI_INDEX: plain}))
+
+
+def build_family_universe(root: Path) -> Universe:
+    """Indexes shaped like PyTorch's in 2026 for the family's companions (issue 22 item 6).
+
+    - ``whl/cu132``: torch 2.14.0+cu132 and torchvision 0.29.0+cu132 (``torch==2.14.0``), and
+      only a legacy torchaudio 2.2.0 pinned to ``torch==2.2.0``, as PyTorch's cu132 page lists
+    - ``whl/cu130``: torch 2.14.0+cu130, torchvision 0.29.0+cu130, no torchaudio at all
+    - ``whl/cu129``: torch, torchvision and torchaudio 2.8.0+cu129 that pair (``torch==2.8.0``)
+    - ``whl/rocm7.14``: torch 2.14.0+rocm7.14 requiring ``rocm[libraries,device-all]==7.14.0``,
+      the rocm and rocm-sdk-* packages, torchvision, no torchaudio (issue 22 item 5)
+    - ``pypi``: torchaudio 2.11.1, a py3 stable-ABI-shaped wheel that declares no torch
+      requirement (it works with every torch >= 2.11), torchaudio 2.2.0 (``torch==2.2.0``),
+      tinydep 1.0.0 and torchmetrics 1.0.0 (``torch>=2.0``)
+    """
+    wheels: dict[str, tuple[Path, ...]] = {}
+    for label in ("cu132", "cu130"):
+        dest = root / "whl" / label
+        built = [
+            _torch_family_wheel(dest, "torch", "2.14.0", label, requires=[]),
+            _torch_family_wheel(dest, "torchvision", "0.29.0", label, requires=["torch==2.14.0"]),
+        ]
+        if label == "cu132":
+            legacy = {"torchaudio/__init__.py": '__version__ = "2.2.0"\n'}
+            built.append(
+                build_wheel(dest, "torchaudio", "2.2.0", requires=["torch==2.2.0"], files=legacy)
+            )
+        wheels[label] = tuple(built)
+    dest = root / "whl" / "cu129"
+    wheels["cu129"] = tuple(
+        _torch_family_wheel(dest, name, version, "cu129", requires=requires)
+        for name, version, requires in (
+            ("torch", "2.8.0", []),
+            ("torchvision", "0.23.0", ["torch==2.8.0"]),
+            ("torchaudio", "2.8.0", ["torch==2.8.0"]),
+        )
+    )
+    wheels["rocm7.14"] = tuple(_rocm_714_index(root / "whl" / "rocm7.14"))
+    pypi = root / PYPI_INDEX
+    audio = {
+        "torchaudio/__init__.py": (
+            '"""A stand-in for torchaudio 2.11: one wheel for every torch >= 2.11."""\n'
+            "from torchaudio.version import __version__ as __version__\n"
+        ),
+        "torchaudio/version.py": '__version__ = "2.11.1"\n',
+    }
+    legacy = {"torchaudio/__init__.py": '__version__ = "2.2.0"\n'}
+    wheels[PYPI_INDEX] = (
+        build_wheel(pypi, "torchaudio", "2.11.1", files=audio, tag="py3-none-any"),
+        build_wheel(pypi, "torchaudio", "2.2.0", requires=["torch==2.2.0"], files=legacy),
+        build_wheel(pypi, "tinydep", "1.0.0"),
+        build_wheel(pypi, "torchmetrics", "1.0.0", requires=["torch>=2.0"]),
+    )
+    return Universe(root=root, wheels=MappingProxyType(wheels))
+
+
+# ROCm 7.14's pip packages, as TheRock publishes them beside torch (issue 22 item 5)
+_ROCM_SDK = (
+    "rocm-sdk-core",
+    "rocm-sdk-libraries-gfx94x-dcgpu",
+    "rocm-sdk-devices-gfx94x",
+    "rocm-sdk-devices-gfx110x",
+)
+
+
+def _rocm_714_index(dest: Path) -> list[Path]:
+    """torch 2.14.0+rocm7.14 that bundles no ROCm: it requires ``rocm[libraries,device-all]
+    ==7.14.0`` (its version.py names no HIP, so only the rocm packages tell the ROCm version);
+    rocm 7.14.0, whose extras pull in the rocm-sdk-* packages; torchvision; no torchaudio."""
+    built = [
+        _torch_family_wheel(
+            dest, "torch", "2.14.0", "rocm7.14", requires=["rocm[libraries,device-all]==7.14.0"]
+        ),
+        _torch_family_wheel(dest, "torchvision", "0.29.0", "rocm7.14", requires=["torch==2.14.0"]),
+        build_wheel(
+            dest,
+            "rocm",
+            "7.14.0",
+            extras=("libraries", "device-all"),
+            requires=[
+                "rocm-sdk-core==7.14.0",
+                'rocm-sdk-libraries-gfx94x-dcgpu==7.14.0; extra == "libraries"',
+                'rocm-sdk-devices-gfx94x==7.14.0; extra == "device-all"',
+                'rocm-sdk-devices-gfx110x==7.14.0; extra == "device-all"',
+            ],
+        ),
+    ]
+    for name in _ROCM_SDK:
+        module = name.replace("-", "_")
+        built.append(
+            build_wheel(
+                dest, name, "7.14.0", files={f"{module}/__init__.py": '__version__ = "7.14.0"\n'}
+            )
+        )
+    return built

@@ -423,3 +423,53 @@ def test_a_hand_edited_file_url_is_refused_on_read(tmp_path: Path, url: str, rea
     )
     with pytest.raises(ConfigError, match=reason):
         read_lock(path)
+
+
+def _pypi_audio_lock() -> TorchLock:
+    """A lock whose torchaudio comes from PyPI (issue 22 item 6): index and file URLs kept."""
+    base = sample_lock()
+    files = (
+        ("torchaudio-2.11.1-py3-none-manylinux_2_28_x86_64.whl", digest("l")),
+        ("torchaudio-2.11.1-py3-none-win_amd64.whl", digest("w")),
+    )
+    urls = tuple((name, f"https://files.example/packages/{name}") for name, _ in files)
+    audio = LockedPackage(
+        "torchaudio", "2.11.1", True, files, urls=urls, index="https://pypi.org/simple"
+    )
+    return TorchLock(base.inputs, base.content_hash, (*base.packages, audio), base.resolved_for)
+
+
+def test_a_package_from_another_index_round_trips_and_installs_by_url(tmp_path: Path) -> None:
+    lock = _pypi_audio_lock()
+    path = tmp_path / LOCK_NAME
+    write_lock(path, lock)
+    text = path.read_text()
+    assert 'index = "https://pypi.org/simple"' in text
+    assert read_lock(path) == lock
+    # from the index: this interpreter's file by URL, with its hash alone
+    lines = requirement_lines(lock, tags=["py3-none-manylinux_2_28_x86_64", "py3-none-any"])
+    assert lines[-1] == (
+        "torchaudio @ https://files.example/packages/"
+        f"torchaudio-2.11.1-py3-none-manylinux_2_28_x86_64.whl --hash=sha256:{digest('l')}"
+    )
+    # from a wheelhouse (no tags): the pin, as for every other package
+    assert requirement_lines(lock)[-1].startswith("torchaudio==2.11.1 --hash=")
+    exported = export_text(lock)
+    assert "--extra-index-url https://pypi.org/simple\n" in exported
+
+
+def test_a_package_from_another_index_needs_its_file_urls(tmp_path: Path) -> None:
+    path = tmp_path / LOCK_NAME
+    write_lock(path, _pypi_audio_lock())
+    path.write_text(
+        "\n".join(
+            line
+            for line in path.read_text().splitlines()
+            if "files.example" not in line or "win_amd64" in line
+        ).replace(
+            ', url = "https://files.example/packages/torchaudio-2.11.1-py3-none-win_amd64.whl"', ""
+        )
+        + "\n"
+    )
+    with pytest.raises(ConfigError, match=r"torchaudio comes from https://pypi\.org/simple"):
+        read_lock(path)

@@ -114,7 +114,7 @@ def test_for_edits_one_entry_and_keeps_the_file() -> None:
 def test_for_an_unknown_kind_changes_nothing(tmp_path: object) -> None:
     from pathlib import Path
 
-    from poetry_torch_plugin.service.install import set_target
+    from poetry_torch_plugin.project.edits import set_target
 
     pyproject = Path(str(tmp_path)) / "pyproject.toml"
     pyproject.write_bytes(b"[project]\nname = 'x'\n")

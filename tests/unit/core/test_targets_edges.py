@@ -158,7 +158,7 @@ def test_for_refuses_a_malformed_table_in_one_line_and_writes_nothing(
     tmp_path: Path, body: str, message: str
 ) -> None:
     """These were AttributeError tracebacks, or an entry added to an invalid config."""
-    from poetry_torch_plugin.service.install import set_target
+    from poetry_torch_plugin.project.edits import set_target
 
     pyproject = tmp_path / "pyproject.toml"
     pyproject.write_text(body)

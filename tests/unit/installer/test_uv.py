@@ -438,3 +438,17 @@ def test_a_uv_that_cannot_start_is_one_line_not_a_traceback(tmp_path: Path) -> N
     with pytest.raises(InstallError, match=r"^uv could not be started \(.*uv: ") as info:
         gone.report(target, request, foreign=("aarch64-manylinux_2_28", "3.12"))
     assert "\n" not in str(info.value) and "`poetry self add uv`" in str(info.value)
+
+
+def test_parse_hashed_reads_a_file_named_by_url() -> None:
+    """PyPI's torchaudio for a build whose index has none that pairs (issue 22 item 6)."""
+    digest = "a" * 64
+    text = (
+        "torch==2.14.0+cu132 \\\n    --hash=sha256:" + "b" * 64 + "\n"
+        "torchaudio @ https://files.example/torchaudio-2.11.1-py3-none-any.whl"
+        f"#sha256={digest}\n"
+    )
+    assert parse_hashed(text) == [
+        ("torch", "2.14.0+cu132", ("b" * 64,)),
+        ("torchaudio", "2.11.1", (digest,)),
+    ]

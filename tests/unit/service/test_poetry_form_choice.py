@@ -127,7 +127,7 @@ def test_a_switch_that_would_rewrite_the_entries_is_refused(path: Path) -> None:
 
 
 def test_for_an_entry_disagreeing_with_the_form_is_refused_unwritten(path: Path) -> None:
-    from poetry_torch_plugin.service.install import set_target
+    from poetry_torch_plugin.project.edits import set_target
 
     with pytest.raises(ConfigError, match="disagree on linux-x86_64"):
         set_target(path, "linux-x86_64", "cpu")

@@ -47,3 +47,37 @@ def test_a_machine_local_choice_is_not_put_into_the_advice(tmp_path: Path) -> No
     assert '`poetry torch install --cuda 12.9 "torch>=2.9" torchvision torchaudio`' in (
         hold.conflict() or ""
     )
+
+
+def test_the_held_closure_follows_the_extras_torch_asks_for(tmp_path: Path) -> None:
+    """torch 2.14's ``rocm[libraries,device-all]`` pulls in rocm-sdk-* through rocm's extras
+    (issue 22 item 5); an extra nobody asked for is not followed."""
+    from poetry_torch_plugin.env.installed import installed_distributions
+    from poetry_torch_plugin.service.standin import _closure
+    from tests.unit.env.test_installed import fake_dist
+
+    site = tmp_path / "site"
+    fake_dist(site, "torch", "2.14.0+rocm7.14", requires=("rocm[libraries,device-all]==7.14.0",))
+    fake_dist(
+        site,
+        "rocm",
+        "7.14.0",
+        requires=(
+            "rocm-sdk-core==7.14.0",
+            'rocm-sdk-libraries-gfx94x==7.14.0; extra == "libraries"',
+            'rocm-sdk-devices-gfx94x==7.14.0; extra == "device-all"',
+            'rocm-sdk-tests==7.14.0; extra == "tests"',
+        ),
+    )
+    # (dist-info folders spell the name with underscores, as installers write them)
+    for name in ("rocm_sdk_core", "rocm_sdk_libraries_gfx94x", "rocm_sdk_devices_gfx94x"):
+        fake_dist(site, name, "7.14.0")
+    fake_dist(site, "rocm_sdk_tests", "7.14.0")
+    installed = installed_distributions((site,))
+    assert _closure(["torch"], installed, lambda _: True) == {
+        "torch",
+        "rocm",
+        "rocm-sdk-core",
+        "rocm-sdk-libraries-gfx94x",
+        "rocm-sdk-devices-gfx94x",
+    }

@@ -112,3 +112,23 @@ def test_companions_left_are_those_the_new_torch_leaves_behind(tmp_path: Path) -
     assert companions_left(installed, taken) == []
     assert companions_left(installed, {"torch": "2.8.0+cu128"}) == []
     assert companions_left(installed, {"torchvision": "0.24.0+cu129"}) == []  # no torch in it
+
+
+ROCM714 = Variant("rocm", (7, 14))
+NO_RUNTIME = "__version__ = '2.14.0+rocm7.14'\ncuda = None\nhip = None\n"
+
+
+@pytest.mark.parametrize(("rocm", "problems"), [("7.14.0", 0), ("7.13.0", 1)])
+def test_rocm_714_reads_the_rocm_version_from_its_pip_package(
+    tmp_path: Path, rocm: str, problems: int
+) -> None:
+    """ROCm 7.14 builds bundle no ROCm: the ``rocm`` package in the environment says which
+    ROCm the build runs on (issue 22 item 5), not torch's version.py."""
+    site = tmp_path / "site"
+    fake_dist(site, "torch", "2.14.0+rocm7.14", NO_RUNTIME)
+    fake_dist(site, "rocm", rocm)
+    target = TargetEnv(tmp_path, Path(sys.executable), (site,))
+    found = [problem.text for problem in verify(SETTINGS, target, ROCM714)]
+    assert len(found) == problems, found
+    if problems:
+        assert "ROCm 7.13" in found[0]
