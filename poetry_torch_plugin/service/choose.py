@@ -30,6 +30,7 @@ from poetry_torch_plugin.core.variants import parse_cuda
 from poetry_torch_plugin.core.variants import parse_rocm
 from poetry_torch_plugin.data import load_facts
 from poetry_torch_plugin.env.installed import installed_distributions
+from poetry_torch_plugin.errors import ConfigError
 from poetry_torch_plugin.errors import IndexAccessError
 from poetry_torch_plugin.errors import VariantError
 from poetry_torch_plugin.index.access import resolve_access
@@ -382,7 +383,10 @@ def locked_here(pyproject: Path, target: TargetEnv | None) -> dict[str, str]:
     """``{variant: torch release}`` a fresh poetry-torch.lock pins for this machine; empty when
     there is none (or it is stale, unreadable, or the project names no plugin source)."""
     settings = read_project(pyproject).settings
-    source = settings.source() if settings is not None else None
+    try:
+        source = settings.source() if settings is not None else None
+    except ConfigError:
+        return {}  # several plugin sources: the install being planned keeps exactly one
     if settings is None or source is None or source.variant is None:
         return {}
     if not (pyproject.parent / LOCK_NAME).is_file():
