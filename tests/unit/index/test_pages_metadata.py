@@ -14,6 +14,7 @@ import pytest
 
 from packaging.version import Version
 
+from poetry_torch_plugin.index.pages import Listing
 from poetry_torch_plugin.index.pages import WheelTarget
 from poetry_torch_plugin.index.pages import _parse_listing
 from poetry_torch_plugin.index.pages import fetch_listing
@@ -97,9 +98,7 @@ def test_metadata_that_matches_its_sha256_is_used(index: IndexServer) -> None:
     listing = fetch_listing(index.index_url("cu132"), "torchaudio")
     assert all(digest for _, digest in listing.offered)
     notes: list[str] = []
-    assert release_requires(listing, Version("2.2.0"), ANY, note=notes.append) == [
-        "torch==2.2.0"
-    ]
+    assert release_requires(listing, Version("2.2.0"), ANY, note=notes.append) == ["torch==2.2.0"]
     assert notes == []
     paths = [r.path for r in index.requested(AUDIO)]
     assert paths and all(path.endswith(".metadata") for path in paths)  # never the wheel
@@ -115,9 +114,7 @@ def test_metadata_that_does_not_match_is_never_trusted(index: IndexServer) -> No
     assert "\n" not in line
     # the caller falls back to the wheel, checked against the page's sha256
     notes.clear()
-    assert release_requires(listing, Version("2.2.0"), ANY, note=notes.append) == [
-        "torch==2.2.0"
-    ]
+    assert release_requires(listing, Version("2.2.0"), ANY, note=notes.append) == ["torch==2.2.0"]
     assert len(notes) == 1
     assert any(r.path.endswith(".whl") for r in index.requested(AUDIO))
 
@@ -125,7 +122,7 @@ def test_metadata_that_does_not_match_is_never_trusted(index: IndexServer) -> No
 def test_a_file_that_offers_no_metadata_is_read_from_its_wheel(index: IndexServer) -> None:
     listing = fetch_listing(index.index_url("cu132"), "torchaudio")
     # another file of the page offers metadata; this one does not
-    bare = listing.__class__(
+    bare = Listing(
         listing.project, listing.url, listing.files, True, listing.links, (("other.whl", ""),)
     )
     assert fetch_requires(bare, "2.2.0") is None
@@ -139,10 +136,10 @@ def test_the_test_server_corrupts_only_under_the_fault(index: IndexServer) -> No
     listing = fetch_listing(index.index_url("cu132"), "torchaudio")
     (link,) = [link for name, link in listing.links if name.startswith("torchaudio-2.2.0")]
     expected = dict(listing.offered)["torchaudio-2.2.0-py3-none-any.whl"]
-    with urllib.request.urlopen(f"{link}.metadata") as response:  # noqa: S310 (loopback)
+    with urllib.request.urlopen(f"{link}.metadata") as response:
         assert hashlib.sha256(response.read()).hexdigest() == expected
     index.set_fault(AUDIO, "badmeta")
-    with urllib.request.urlopen(f"{link}.metadata") as response:  # noqa: S310 (loopback)
+    with urllib.request.urlopen(f"{link}.metadata") as response:
         body = response.read()
     assert hashlib.sha256(body).hexdigest() != expected
     assert b"Checksum-SHA256:" in body and b"Requires-Dist" not in body
