@@ -55,8 +55,14 @@ if TYPE_CHECKING:
 # what an index that cannot be read leaves as it was
 _UNTOUCHED = "pyproject.toml and the installed build were left untouched"
 
-_ANCHOR = re.compile(r"<a\s[^>]*href=[\"']([^\"']+)[\"'][^>]*>", re.IGNORECASE)
-_METADATA = re.compile(r"<a\s[^>]*\bdata-(?:core|dist-info)-metadata\b", re.IGNORECASE)
+_TAG = re.compile(r"<a\s[^>]*>", re.IGNORECASE)
+_HREF = re.compile(r"(?<![\w-])href\s*=\s*[\"']([^\"']+)[\"']", re.IGNORECASE)
+# PEP 658's attribute and PEP 714's new name for it: ``true``, or ``<hash name>=<hex>``
+_OFFERED = re.compile(
+    r"(?<![\w-])data-(core|dist-info)-metadata"
+    r"(?:\s*=\s*(?:\"([^\"]*)\"|'([^']*)'|([^\s\"'>]+)))?",
+    re.IGNORECASE,
+)
 
 
 def source_url(index_base: str, variant: Variant) -> str:
@@ -72,6 +78,9 @@ class Listing:
     files: tuple[tuple[str, str], ...]  # (file name, sha256 or "")
     metadata: bool = False  # the page offers PEP 658 metadata (``data-core-metadata``)
     links: tuple[tuple[str, str], ...] = ()  # (file name, absolute URL), in page order
+    # the files whose PEP 658 metadata the page offers: (file name, its sha256, or "" where the
+    # page says only ``true``); a file not named here has none
+    offered: tuple[tuple[str, str], ...] = ()
 
     @property
     def local(self) -> bool:
@@ -92,15 +101,40 @@ class Listing:
 def _parse_listing(project: str, url: str, body: str) -> Listing:
     files: list[tuple[str, str]] = []
     links: list[tuple[str, str]] = []
-    for href in _ANCHOR.findall(body):
-        href = html.unescape(href)
+    offered: list[tuple[str, str]] = []
+    for tag in _TAG.findall(body):
+        found = _HREF.search(tag)
+        if found is None:
+            continue
+        href = html.unescape(found.group(1))
         path, _, fragment = href.partition("#")
         filename = urllib.parse.unquote(path.rsplit("/", 1)[-1])
         digest = fragment[len("sha256=") :] if fragment.startswith("sha256=") else ""
         files.append((filename, digest))
         links.append((filename, urllib.parse.urljoin(url, path)))
-    metadata = _METADATA.search(body) is not None
-    return Listing(project, url, tuple(files), metadata, tuple(links))
+        metadata = _metadata_offered(tag)
+        if metadata is not None:
+            offered.append((filename, metadata))
+    return Listing(project, url, tuple(files), bool(offered), tuple(links), tuple(offered))
+
+
+def _metadata_offered(tag: str) -> str | None:
+    """Whether one anchor offers its file's PEP 658 metadata: its sha256 (lower-case hex),
+    "" when the page says ``true`` (or names another hash), None when it offers none.  PEP 714:
+    ``data-core-metadata`` wins over the older ``data-dist-info-metadata``."""
+    values: dict[str, str] = {}
+    for name, double, single, bare in _OFFERED.findall(tag):
+        values.setdefault(name.lower(), html.unescape(double or single or bare or "true"))
+    value = values.get("core", values.get("dist-info"))
+    if value is None:
+        return None
+    value = value.strip()
+    if value.lower() == "true":
+        return ""
+    algorithm, sep, digest = value.partition("=")
+    if not sep:
+        return None  # ``false`` or anything else PEP 658 does not define: none offered
+    return digest.strip().lower() if algorithm.strip().lower() == "sha256" else ""
 
 
 def fetch_listing(
@@ -191,15 +225,24 @@ def _read_local(index_url: str, project: str, url: str) -> str:
 
 
 def fetch_requires(
-    listing: Listing, version: str, *, access: IndexAccess | None = None
+    listing: Listing,
+    version: str,
+    *,
+    access: IndexAccess | None = None,
+    note: Callable[[str], None] | None = None,
 ) -> list[str] | None:
     """The ``Requires-Dist`` lines of ``version``, from the index's PEP 658 metadata file (a
-    few kB; never the wheel).  None when the index offers no metadata or it cannot be read:
-    the caller decides what an unknown dependency list means."""
-    if not listing.metadata:
+    few kB; never the wheel) of the first file of that version whose page offers one.  None
+    when no such file offers metadata, it cannot be read, or its bytes do not match the sha256
+    the page gives (PyTorch issue 197552: such a file is never trusted, and ``note`` hears one
+    line on it): the caller decides what an unknown dependency list means."""
+    offered = dict(listing.offered)
+    if not offered:
         return None
     wanted = Version(version)
     for filename, link in listing.links:
+        if filename not in offered:
+            continue
         try:
             _, found, _, _ = parse_wheel_filename(filename)
         except InvalidWheelFilename:
@@ -208,11 +251,21 @@ def fetch_requires(
             continue
         try:
             with open_url(f"{link}.metadata", access, login_for=listing.url) as response:
-                text = response.read().decode("utf-8", "replace")
+                body = response.read()
         except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError):
+            return None
+        expected = offered[filename]
+        got = hashlib.sha256(body).hexdigest()
+        if expected and got != expected:
+            if note is not None:
+                note(
+                    f"the index's metadata for {filename} did not match its sha256 on the page"
+                    f" (got {got[:16]}…, the page gives {expected[:16]}…): it was not used"
+                )
             return None
         from email.parser import HeaderParser
 
+        text = body.decode("utf-8", "replace")
         return list(HeaderParser().parsestr(text).get_all("Requires-Dist") or [])
     return None
 
@@ -223,11 +276,14 @@ def release_requires(
     target: WheelTarget | None,
     *,
     access: IndexAccess | None = None,
+    note: Callable[[str], None] | None = None,
 ) -> list[str] | None:
     """The ``Requires-Dist`` lines of ``version``: from its PEP 658 metadata where the page
-    offers it, else from one of its wheels for ``target`` (downloaded to a temporary folder,
-    checked against the page's sha256 when it gives one).  None when neither can be read."""
-    found = fetch_requires(listing, str(version), access=access)
+    offers it for a file of that version and the metadata matches its sha256 there, else from
+    one of its wheels for ``target`` (downloaded to a temporary folder, checked against the
+    page's sha256 when it gives one).  None when neither can be read.  ``note`` hears one line
+    for metadata that did not match its sha256 (``fetch_requires``)."""
+    found = fetch_requires(listing, str(version), access=access, note=note)
     if found is not None:
         return found
     import tempfile

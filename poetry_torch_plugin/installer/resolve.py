@@ -200,7 +200,10 @@ def lock_from_report(
                 kept=f"{LOCK_NAME} and the environment were left untouched",
                 next="The index changed while locking: run the command again.",
             )
-        kept = {f: recorded_url(f, as_written(links[f]) or "") for f in files if links.get(f)}
+        # a package from another index (``origins``) was not read through this index's mirror:
+        # its links are kept as that index gave them
+        written = (lambda link: link) if name in (origins or {}) else as_written
+        kept = {f: recorded_url(f, written(links[f]) or "") for f in files if links.get(f)}
         packages.append(
             LockedPackage(
                 name,

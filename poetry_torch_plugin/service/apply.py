@@ -98,7 +98,7 @@ def apply(
         files_before = [_bytes(path) for path in project]
         built = plan.settings
         if plan.pins:
-            family = _family(plan, target, access, None, tell)
+            family = _family(plan, target, access, None, tell, verbose=verbose)
             built = plan.settings.as_built(plan.settings.packages, family.names)
             installed = install_pins(
                 backend,
@@ -250,7 +250,7 @@ def _resolve(
 ) -> TorchLock:
     if plan.state is None:
         raise InstallError("nothing to resolve the packages for; nothing was installed.")
-    family = _family(plan, target, access, probe, tell)
+    family = _family(plan, target, access, probe, tell, verbose=verbose)
     known = {name: listing for name, (_, listing) in family.elsewhere.items()}
     if probe is not None:
         known["torch"] = probe
@@ -274,14 +274,17 @@ def _family(
     access: IndexAccess,
     probe: Listing | None,
     tell: Callable[[str], None],
+    *,
+    verbose: bool = False,
 ) -> Family:
     """What to resolve (``service.family``: the default family's torchaudio from the index,
-    PyPI or not at all), said in one line when it is not all from the index."""
+    PyPI or not at all), said in one line when it is not all from the index; with
+    ``verbose``, a line for each PEP 658 metadata file that did not match its sha256."""
     pages = IndexPages(lambda _url: access)
     if probe is not None:
         pages.known(access.url, "torch", probe)
     wheels = environment_wheel_target(target.python) or WheelTarget.here()
-    family = decide(plan.settings, pages, access.url, wheels, access)
+    family = decide(plan.settings, pages, access.url, wheels, access, tell if verbose else None)
     if family.line is not None:
         tell(family.line)
     return family

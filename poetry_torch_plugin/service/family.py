@@ -27,6 +27,7 @@ from poetry_torch_plugin.index.pages import release_requires
 
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from collections.abc import Sequence
 
     from packaging.specifiers import SpecifierSet
@@ -75,10 +76,12 @@ def decide(
     index_url: str,
     target: WheelTarget | None,
     access: IndexAccess | None,
+    note: Callable[[str], None] | None = None,
 ) -> Family:
     """The family to resolve from ``index_url`` for ``target``.  Named packages, an index
     whose pages cannot be read, or one without torch: ``settings.packages`` unchanged (the
-    install says what is wrong with the index)."""
+    install says what is wrong with the index).  ``note`` hears one line for each PEP 658
+    metadata file that did not match its sha256 (the wheel was read instead)."""
     if not settings.default_family:
         return same(settings)
     wanted: dict[str, str] = {canonicalize_name(Requirement(p).name): p for p in settings.packages}
@@ -99,7 +102,7 @@ def decide(
         for name in optional:
             specifier = Requirement(wanted[name]).specifier
             page = pages.page(index_url, name)
-            why = _pairs(page, specifier, torch, target, access) if page is not None else None
+            why = _pairs(page, specifier, torch, target, access, note) if page is not None else None
             if why == "":
                 continue  # the index has a build that pairs with this torch
             shown = redact(index_url.rstrip("/"))
@@ -108,7 +111,7 @@ def decide(
                 if why is None
                 else f"{shown} has no {name} for torch {torch} ({why})"
             )
-            found = _from_pypi(settings.pypi, name, specifier, torch, target)
+            found = _from_pypi(settings.pypi, name, specifier, torch, target, note)
             del requirements[name]
             if found is None:
                 left.append(name)
@@ -173,6 +176,7 @@ def _pairs(
     torch: Version,
     target: WheelTarget | None,
     access: IndexAccess | None,
+    note: Callable[[str], None] | None = None,
 ) -> str | None:
     """ "" when a release on ``page`` pairs with ``torch`` (no torch requirement, or one that
     admits it); else a few words on the newest one (``2.2.0 requires torch==2.2.0``); None when
@@ -186,7 +190,7 @@ def _pairs(
         return None
     first = ""
     for version in candidates[:_TRIED]:
-        requires = release_requires(page, version, target, access=access)
+        requires = release_requires(page, version, target, access=access, note=note)
         if requires is None:
             return ""  # unreadable metadata: leave it to the installer, as before
         pin = torch_requirement(requires)
@@ -202,6 +206,7 @@ def _from_pypi(
     specifier: SpecifierSet,
     torch: Version,
     target: WheelTarget | None,
+    note: Callable[[str], None] | None = None,
 ) -> tuple[Version, str, Listing] | None:
     """(version, the file's URL with its ``#sha256=``, the page) of the newest release of
     ``name`` on ``pypi`` with a wheel for ``target`` that pairs with ``torch``; None when
@@ -215,7 +220,7 @@ def _from_pypi(
     for version in list(reversed(_versions_for(listing, target)))[:_TRIED]:
         if specifier and not specifier.contains(version, prereleases=True):
             continue
-        requires = release_requires(listing, version, target)
+        requires = release_requires(listing, version, target, note=note)
         if requires is None:
             continue
         pin = torch_requirement(requires)

@@ -140,7 +140,13 @@ def install_torch(
     checked = (live.pages, live.target) if live is not None else None
     if options.dry_run:
         describe(
-            plan, backend, upgrade=options.upgrade, find_env=find_env, say=say, checked=checked
+            plan,
+            backend,
+            upgrade=options.upgrade,
+            find_env=find_env,
+            say=say,
+            checked=checked,
+            verbose=options.verbose,
         )
         _binding_notes(plan, say)
         _index_base_note(plan, options, say, dry_run=True)
@@ -591,10 +597,12 @@ def describe(
     find_env: EnvFinder,
     say: Callable[[str], None],
     checked: tuple[IndexPages, WheelTarget] | None = None,
+    verbose: bool = False,
 ) -> None:
     """Say what ``execute_install`` would run and write; run and change nothing.  A
     configured package the index lacks stops it as it would stop the install (``checked``:
-    the pages and wheel target ``--cuda auto`` already read)."""
+    the pages and wheel target ``--cuda auto`` already read; ``verbose``: a line for each
+    PEP 658 metadata file that did not match its sha256)."""
     target = _dry_run_target(plan.pyproject.path, find_env, say)
     pages, tags = checked or (
         pages_for(plan.settings),
@@ -637,7 +645,9 @@ def describe(
         else:
             wheels = WHEELS if wheelhouse_reason(probe, backend, target) is not None else None
         # the default family's torchaudio: from the index, PyPI or not at all (service.family)
-        family = decide(plan.settings, pages, plan.index_url, tags, access)
+        family = decide(
+            plan.settings, pages, plan.index_url, tags, access, say if verbose else None
+        )
         if family.line is not None:
             say(f"Would resolve: {family.line}.")
         resolving = Request.for_access(access, family.requirements)

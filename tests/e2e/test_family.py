@@ -156,6 +156,32 @@ def test_torchaudio_left_out_where_no_index_has_one_that_pairs(
     assert "torchaudio is not installed" not in check.stdout
 
 
+def test_metadata_that_does_not_match_its_hash_is_read_from_the_wheel(
+    tmp_path: Path, poetry_bin: Path, family_server: IndexServer
+) -> None:
+    """PyTorch issue 197552 (issue 22 item 4): the cu132 torchaudio's ``.metadata`` comes
+    changed (without its ``torch==2.2.0``), so it no longer matches the sha256 the page gives.
+    Trusting it would pair the legacy torchaudio with torch 2.14; the plugin reads the wheel
+    instead, says so at -v only, and the install takes PyPI's torchaudio as before."""
+    family_server.set_fault("/whl/cu132/torchaudio-", "badmeta")
+    try:
+        project = _project(tmp_path, poetry_bin, family_server, family_server.pypi_url)
+        line = "the index's metadata for torchaudio-2.2.0-py3-none-any.whl did not match"
+        plain = project.run("torch", "install", "--cuda", "13.2", "--dry-run").stdout
+        assert line not in plain, plain
+        dry = project.run("torch", "install", "--cuda", "13.2", "--dry-run", "-v").stdout
+        assert line in dry, dry
+        assert "Would resolve: torchaudio 2.11.1 comes from" in dry, dry
+        result = project.run("torch", "install", "--cuda", "13.2", "-v")
+        out = result.stdout + result.stderr
+        assert line in out, out
+        assert project.version_of("torch") == "2.14.0+cu132"
+        assert project.version_of("torchaudio") == "2.11.1"  # never the legacy 2.2.0
+        project.pip("check")
+    finally:
+        family_server.clear_faults()
+
+
 def test_named_torchaudio_is_never_swapped(
     tmp_path: Path, poetry_bin: Path, family_server: IndexServer
 ) -> None:

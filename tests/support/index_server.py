@@ -60,8 +60,17 @@ from urllib.parse import urlsplit
 if TYPE_CHECKING:
     from types import TracebackType
 
-FaultMode = Literal["404", "500", "slow", "html", "tamper", "drop", "nohash"]
-FAULT_MODES: tuple[FaultMode, ...] = ("404", "500", "slow", "html", "tamper", "drop", "nohash")
+FaultMode = Literal["404", "500", "slow", "html", "tamper", "drop", "nohash", "badmeta"]
+FAULT_MODES: tuple[FaultMode, ...] = (
+    "404",
+    "500",
+    "slow",
+    "html",
+    "tamper",
+    "drop",
+    "nohash",
+    "badmeta",
+)
 
 # What a hotel or airport network answers instead of the page asked for.
 CAPTIVE_PORTAL_PAGE = (
@@ -300,9 +309,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(302, b"", headers={"Location": elsewhere + self.path})
             return
         mode = fault.mode if fault is not None else None
-        self._route(tamper=mode == "tamper", nohash=mode == "nohash")
+        self._route(tamper=mode == "tamper", nohash=mode == "nohash", badmeta=mode == "badmeta")
 
-    def _route(self, *, tamper: bool, nohash: bool = False) -> None:
+    def _route(self, *, tamper: bool, nohash: bool = False, badmeta: bool = False) -> None:
         path = self._path
         if path in ("/whl", "/pypi/simple"):
             self._redirect(path + "/")
@@ -323,7 +332,7 @@ class _Handler(BaseHTTPRequestHandler):
         if index.pages != index.files:
             section, rest = rest[0], rest[1:]  # "simple" or "files"
             if section == "files":
-                self._file(index, rest, tamper=tamper)
+                self._file(index, rest, tamper=tamper, badmeta=badmeta)
                 return
         if rest in ([], [""]):
             projects = sorted(index.projects())
@@ -339,7 +348,7 @@ class _Handler(BaseHTTPRequestHandler):
             and len(rest) == 1
             and (index.directory / _strip_metadata(rest[0])).is_file()
         ):
-            self._file(index, rest, tamper=tamper)
+            self._file(index, rest, tamper=tamper, badmeta=badmeta)
             return
         self._project(index, rest, nohash=nohash)
 
@@ -373,7 +382,7 @@ class _Handler(BaseHTTPRequestHandler):
             links.append((href, wheel.name, attributes))
         self._send(200, _page(f"Links for {name}", links))
 
-    def _file(self, index: _Index, rest: list[str], *, tamper: bool) -> None:
+    def _file(self, index: _Index, rest: list[str], *, tamper: bool, badmeta: bool = False) -> None:
         if len(rest) != 1 or not rest[0]:
             self._error(404, "no such file")
             return
@@ -391,7 +400,10 @@ class _Handler(BaseHTTPRequestHandler):
             if not self.server.metadata or (real and _real_origin(index, wheel.name) is None):
                 self._error(404, "no such file")
                 return
-            self._send(200, self.server.wheel_info(wheel)[1], "text/plain; charset=utf-8")
+            metadata = self.server.wheel_info(wheel)[1]
+            if badmeta:
+                metadata = _corrupted(metadata, self.server.wheel_info(wheel)[0])
+            self._send(200, metadata, "text/plain; charset=utf-8")
             return
         cached: dict[str, str] = {}
         if self.server.cache:
@@ -475,6 +487,19 @@ def _real_page(server: _Server, index: _Index, name: str, wheels: list[Path]) ->
 def _cache_headers(etag: str) -> dict[str, str]:
     """What PyPI sends with a file: it never changes, so any cache may keep it."""
     return {"Cache-Control": "max-age=365000000, immutable, public", "ETag": etag}
+
+
+def _corrupted(metadata: bytes, digest: str) -> bytes:
+    """What download-r2.pytorch.org served for some files (PyTorch issue 197552): the metadata
+    with a ``Checksum-SHA256:`` line added, so it no longer matches the sha256 the page gives;
+    here its ``Requires-Dist`` lines are dropped too, so a client that trusted it would see a
+    package with no dependencies."""
+    kept = [
+        line
+        for line in metadata.decode("utf-8").splitlines(keepends=True)
+        if not line.lower().startswith("requires-dist:")
+    ]
+    return "".join(kept).encode("utf-8") + f"Checksum-SHA256: {digest}\n".encode()
 
 
 def _strip_metadata(name: str) -> str:
@@ -612,7 +637,9 @@ class IndexServer:
         ``404``/``500``: that status. ``slow``: wait ``delay`` seconds, then answer normally.
         ``html``: 200 with a captive-portal page (no links). ``tamper``: wheel files come with
         one byte flipped, so their ``#sha256=`` no longer matches. ``drop``: close the
-        connection without any response.
+        connection without any response. ``nohash``: pages without ``#sha256=`` fragments.
+        ``badmeta``: ``.metadata`` files come changed (PyTorch issue 197552), so they no
+        longer match the sha256 their page gives.
         """
         if mode not in FAULT_MODES:
             raise ValueError(f"unknown fault mode {mode!r}; expected one of {FAULT_MODES}")
