@@ -190,6 +190,10 @@ def _pairs(
         return None
     first = ""
     for version in candidates[:_TRIED]:
+        if version.release == torch.release:
+            # released with this torch (PyTorch's lockstep companion, torch==<the same
+            # release>): no metadata to read, and on an index without PEP 658 no wheel fetched
+            return ""
         requires = release_requires(page, version, target, access=access, note=note)
         if requires is None:
             return ""  # unreadable metadata: leave it to the installer, as before

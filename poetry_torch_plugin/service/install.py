@@ -374,6 +374,9 @@ def refuse_contradicting_target(current: TorchConfig, variant: Variant) -> None:
     if matched is None or matched[1] in ("auto", variant.index_name):
         return
     key, value = matched
+    form = current.poetry_form
+    if form is not None and key in dict(form.targets):
+        return  # Poetry's multiple-constraints entry says it: the switch rewrites that entry
     raise ConfigError(
         f"{variant.option} asks for {variant.index_name}, but [tool.poetry-torch.targets]"
         f' {key} = "{value}" chooses this machine\'s build; nothing was changed. Run'

@@ -19,6 +19,7 @@ from poetry_torch_plugin.core.record import replace
 from poetry_torch_plugin.core.urls import redact
 from poetry_torch_plugin.core.variants import Source
 from poetry_torch_plugin.errors import ConfigError
+from poetry_torch_plugin.index.access import mirror_url
 from poetry_torch_plugin.index.pages import download_verified
 from poetry_torch_plugin.index.pages import fetch_listing
 from poetry_torch_plugin.index.pages import file_sha256
@@ -146,9 +147,19 @@ def fill(
     for part in parts:
         part_source = Source(part.inputs.source_name, part.inputs.source_url, "explicit")
         access = access_for(settings, source if part is lock else part_source)
-        if _same_index(access.url, part.inputs.source_url):
-            # the URLs the index gave when locking (no page to read); a mirror reads its own
-            links.update({(part.inputs.source_url, n): u for p in part.packages for n, u in p.urls})
+        mirrored = mirror_url(part.inputs.source_url, settings.index_base)
+        if _same_index(access.url, part.inputs.source_url) or (
+            mirrored is not None and _same_index(access.url, mirrored)
+        ):
+            # the URLs the index gave when locking (no page to read); through this machine's
+            # mirror (POETRY_TORCH_INDEX_BASE) those under the project's base come from it
+            links.update(
+                {
+                    (part.inputs.source_url, n): mirror_url(u, settings.index_base) or u
+                    for p in part.packages
+                    for n, u in p.urls
+                }
+            )
         # a package from another index (PyPI's torchaudio) is fetched where it was locked
         links.update(
             {(part.inputs.source_url, n): u for p in part.packages if p.index for n, u in p.urls}

@@ -47,6 +47,12 @@ def without_the_plugin(project: Project, *install: str) -> dict[str, Any]:
     return locked(project)
 
 
+def _local_base(project: Project) -> tuple[str, ...]:
+    """``--index-base`` naming the local index: Poetry without the plugin reads the committed
+    source URL (``POETRY_TORCH_INDEX_BASE`` only steers the plugin, on this machine)."""
+    return ("--index-base", project.env["POETRY_TORCH_INDEX_BASE"])
+
+
 def test_a_project_declaration_is_bound_and_poetry_alone_installs_the_build(
     project: Project,
 ) -> None:
@@ -56,7 +62,7 @@ def test_a_project_declaration_is_bound_and_poetry_alone_installs_the_build(
             '    "torchmetrics>=1.0",\n', '    "torchmetrics>=1.0",\n    "torch>=2.8",  # CUDA\n'
         )
     )
-    result = project.run("torch", "install", "--cuda", "12.9")
+    result = project.run("torch", "install", "--cuda", "12.9", *_local_base(project))
     updated = next(line for line in result.stdout.splitlines() if "Updated pyproject" in line)
     assert updated.endswith(", torch ([tool.poetry.dependencies]) bound to pytorch_cuda_cu129."), (
         result.stdout
@@ -107,7 +113,7 @@ def test_poetry_and_group_declarations_are_bound_and_a_switch_moves_them(
 ) -> None:
     pypi = loads(project.pyproject.read_text())["tool"]["poetry"]["source"][0]["url"]
     project.pyproject.write_text(POETRY_DECLARED.replace("{pypi_url}", pypi))
-    project.run("torch", "install", "--cuda", "12.9")
+    project.run("torch", "install", "--cuda", "12.9", *_local_base(project))
     text = project.pyproject.read_text()
     assert 'torch = {version = "^2.8", source = "pytorch_cuda_cu129"}  # the CUDA build\n' in text
     assert 'torchvision = { version = ">=0.23", source = "pytorch_cuda_cu129" }\n' in text

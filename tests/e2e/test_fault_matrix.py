@@ -1405,7 +1405,9 @@ def test_dry_run_prints_the_commands_that_run(project: Project) -> None:
 
 
 @pytest.mark.usefixtures("cu129_installed")
-def test_multiple_constraints_form_is_kept(project: Project, index_server: IndexServer) -> None:
+def test_multiple_constraints_form_is_kept(
+    project: Project, index_server: IndexServer, uv_path: dict[str, str]
+) -> None:
     """Poetry's multiple-constraints form for torch (one entry per platform, each with its
     source) is kept through a switch: the plugin's entry follows the renamed source, the other
     platform's entry and source stay, and Poetry keeps working (issue 12, item 8)."""
@@ -1422,7 +1424,8 @@ def test_multiple_constraints_form_is_kept(project: Project, index_server: Index
     project.pyproject.write_text(text)
     project.run("lock")
     project.run("install")
-    project.run("torch", "install", "--cuda", "12.8")
+    # the form makes a universal lock (one entry per platform): uv resolves the other's
+    project.run("torch", "install", "--cuda", "12.8", extra_env=uv_path)
     after = project.pyproject.read_text()
     assert 'source = "pytorch_cuda_cu128", markers = "sys_platform == \'linux\'"' in after
     assert 'source = "mac-cpu", markers = "sys_platform == \'darwin\'"' in after
