@@ -43,6 +43,7 @@ from poetry_torch_plugin.index.access import request_timeout
 if TYPE_CHECKING:
     from collections.abc import Callable
     from collections.abc import Iterable
+    from collections.abc import Iterator
     from collections.abc import Mapping
     from pathlib import Path
     from typing import BinaryIO
@@ -358,6 +359,14 @@ def has_wheel(listing: Listing, specifier: SpecifierSet, target: WheelTarget | N
     """Whether the page links a wheel whose version the specifier admits (pre-releases too:
     the test and nightly channels publish nothing else) and one of whose tags the target
     supports; with no target known, any wheel of an admitted version."""
+    return next(_admitted(listing, specifier, target), None) is not None
+
+
+def _admitted(
+    listing: Listing, specifier: SpecifierSet | None, target: WheelTarget | None
+) -> Iterator[Version]:
+    """The version of each wheel the page links that the specifier admits (pre-releases
+    too) and the target installs (any, with no target known)."""
     for filename, _ in listing.files:
         try:
             _, version, _, tags = parse_wheel_filename(filename)
@@ -366,8 +375,7 @@ def has_wheel(listing: Listing, specifier: SpecifierSet, target: WheelTarget | N
         if specifier and not specifier.contains(version, prereleases=True):
             continue
         if target is None or any(str(tag) in target.tags for tag in tags):
-            return True
-    return False
+            yield version
 
 
 def newest_admitted(
@@ -376,16 +384,7 @@ def newest_admitted(
     """The newest version (public part: ``2.8.0`` of ``2.8.0+cu129``) the page links a wheel of
     that the specifier admits and the target installs; a final release before a pre-release
     (the test and nightly channels publish only those).  None when there is none."""
-    found: set[Version] = set()
-    for filename, _ in listing.files:
-        try:
-            _, version, _, tags = parse_wheel_filename(filename)
-        except InvalidWheelFilename:
-            continue
-        if specifier and not specifier.contains(version, prereleases=True):
-            continue
-        if target is None or any(str(tag) in target.tags for tag in tags):
-            found.add(version)
+    found = set(_admitted(listing, specifier, target))
     finals = [version for version in found if not version.is_prerelease]
     newest = max(finals or found, default=None)
     return newest.public if newest is not None else None

@@ -154,7 +154,8 @@ def install_torch(
         return
     moved: list[str] = []
     target = find_env(create=True)
-    try:
+
+    def install(plan: InstallPlan, checked: tuple[IndexPages, WheelTarget] | None) -> None:
         execute_install(
             plan,
             target,
@@ -166,6 +167,9 @@ def install_torch(
             checked=checked,
             summary=moved.append,
         )
+
+    try:
+        install(plan, checked)
     except CompanionsLeftError as left:
         # nothing was installed or written yet: the same transaction takes them along
         choice = plan.settings.choice
@@ -186,17 +190,7 @@ def install_torch(
             target=target,
         )
         plan = replace(again, verdict=plan.verdict)
-        execute_install(
-            plan,
-            target,
-            backend,
-            quiet=options.quiet,
-            verbose=options.verbose,
-            upgrade=options.upgrade,
-            say=say,
-            checked=None,
-            summary=moved.append,
-        )
+        install(plan, None)
     if plan.edit.changed:
         say(f"Updated {plan.pyproject.path.name}: {what_changed(plan)}.")
     _binding_notes(plan, say)
