@@ -1027,6 +1027,7 @@ def test_crlf_pyproject_keeps_its_endings_and_comments(project: Project) -> None
     assert project.version_of("torch") == "2.8.0+cu128"
 
 
+@pytest.mark.usefixtures("cu129_installed")
 def test_stalled_download_stops_in_about_the_timeout(
     project: Project, index_server: IndexServer
 ) -> None:
@@ -1035,7 +1036,6 @@ def test_stalled_download_stops_in_about_the_timeout(
     (issue 12, item 21)."""
     import time
 
-    project.run("torch", "install", "--cuda", "12.9")
     index_server.set_fault("/whl/cu128/torch-", "slow", delay=120)
     started = time.monotonic()
     result = project.run(
@@ -1179,11 +1179,10 @@ def test_missing_venv_is_recreated_by_install(project: Project) -> None:
     assert project.version_of("torch") == EARLIER
 
 
+@pytest.mark.usefixtures("cu129_locked")
 def test_pip_killed_mid_install_is_repaired(project: Project, index_server: IndexServer) -> None:
     import signal
 
-    project.run("torch", "install", "--cuda", "12.9")
-    project.run("lock")
     index_server.set_fault("/whl/cu128/torch-", "slow", delay=30)
     project.run_interrupted(
         "torch",
@@ -1232,11 +1231,10 @@ def test_ctrl_c_mid_install_exits_130_with_one_line(
     assert project.version_of("torch") == EARLIER
 
 
+@pytest.mark.usefixtures("cu129_locked")
 def test_two_concurrent_installs_reinstall_once(project: Project) -> None:
     import subprocess
 
-    project.run("torch", "install", "--cuda", "12.9")
-    project.run("lock")
     project.pip("uninstall", "-y", "torch")
     processes = [
         subprocess.Popen(
@@ -1326,6 +1324,7 @@ def test_hook_refuses_another_variants_builds_and_keeps_failing(
     assert project.version_of("torchvision") == "0.24.0+cu129"
 
 
+@pytest.mark.usefixtures("cu129_installed")
 def test_second_concurrent_torch_install_waits_then_names_the_first(
     project: Project, index_server: IndexServer
 ) -> None:
@@ -1335,7 +1334,6 @@ def test_second_concurrent_torch_install_waits_then_names_the_first(
     import subprocess
     import time
 
-    project.run("torch", "install", "--cuda", "12.9")
     before = project.pyproject.read_bytes()
     index_server.set_fault("/whl/cu128/torch-", "slow", delay=25)
     first = subprocess.Popen(
@@ -1436,6 +1434,7 @@ def test_multiple_constraints_form_is_kept(
     assert project.version_of("torch") == "2.8.0+cu128"
 
 
+@pytest.mark.usefixtures("cu129_installed")
 def test_wrong_files_under_the_right_label_put_the_earlier_build_back(
     project: Project, index_universe: Universe, tmp_path: Path
 ) -> None:
@@ -1445,7 +1444,6 @@ def test_wrong_files_under_the_right_label_put_the_earlier_build_back(
     from tests.support.wheels import _torch_family_wheel
     from tests.support.wheels import write_static_index
 
-    project.run("torch", "install", "--cuda", "12.9")
     before = project.pyproject.read_bytes()
     wheels = tmp_path / "wheels"
     wheels.mkdir()
