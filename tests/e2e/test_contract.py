@@ -24,8 +24,7 @@ def locked_names(project: Project) -> set[str]:
 
 
 def walk_switch_then_poetry(project: Project) -> None:
-    project.run("torch", "install", "--cuda", "12.9")
-    project.run("lock")
+    """From ``cu129_locked`` (``poetry torch install --cuda 12.9``, then ``poetry lock``)."""
     # switching variants edits the source table (part of poetry.lock's content-hash) ...
     project.run("torch", "install", "--cuda", "12.8")
     assert project.version_of("torch") == "2.8.0+cu128"
@@ -57,6 +56,7 @@ def walk_switch_then_poetry(project: Project) -> None:
 
 
 @pytest.mark.smoke
+@pytest.mark.usefixtures("cu129_locked")
 def test_switch_show_and_dry_run_keep_poetry_working(project: Project) -> None:
     walk_switch_then_poetry(project)
 
