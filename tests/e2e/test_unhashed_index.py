@@ -92,8 +92,18 @@ def test_a_team_lock_on_an_index_without_sha256_hashes_each_machines_own_files_a
     targets = '\n[tool.poetry-torch.targets]\nlinux-aarch64 = "cu128"\nno-gpu = "cpu"\n'
     project = project_for(tmp_path / "team", poetry_bin, index, uv_path, no_gpu, targets)
     pyproject = project.pyproject.read_bytes()
-    result = project.run("torch", "lock")
+    secret = "s3cret-hash-login"  # the index wants a login while locking
+    index.server.require_auth("/whl/", "alice", secret)
+    with_login = index.base.replace("http://", f"http://alice:{secret}@")
+    result = project.run("torch", "lock", extra_env={"POETRY_TORCH_INDEX_BASE": with_login})
+    index.server.clear_auth()
     assert "entries for other machines" in result.stdout, result.stdout
+    assert secret not in result.stdout + result.stderr
+    assert secret not in (project.root / LOCK_NAME).read_text()
+    # the plugin's own downloads (to hash) carried the login, to the index's own origin
+    mine = [r for r in index.server.requested("/whl/") if r.agent.startswith("Python-urllib")]
+    assert any(r.path.endswith(".whl") for r in mine), [r.path for r in mine]
+    assert all(r.authorization.startswith("Basic ") for r in mine)
     assert project.version_of("torch") is None  # locking installs nothing
     lock = read_lock(project.root / LOCK_NAME)
     assert lock is not None
