@@ -250,7 +250,15 @@ def download_hashes(
         if not fits(filename):
             return None
         if url not in seen:
-            seen[url] = download_sha256(url, access)
+            try:
+                seen[url] = download_sha256(url, access)
+            except IndexAccessError as error:  # say why a lock downloads at all
+                raise IndexAccessError(
+                    f"{error.what}, which the lock downloads to hash (the index publishes no"
+                    " sha256)",
+                    kept=error.kept,
+                    next=error.next,
+                ) from None
         return seen[url]
 
     return sha256

@@ -146,6 +146,7 @@ def test_a_team_lock_on_an_index_without_sha256_hashes_each_machines_own_files_a
         f"poetry-torch: while locking cu128 for linux-aarch64, Python {other.python}"
     ), line
     assert f"cannot download {torch_file} from {index.url('cu128')}/" in line, line
+    assert "which the lock downloads to hash (the index publishes no sha256)" in line, line
     assert f"{LOCK_NAME} and pyproject.toml were left as they were" in line, line
     assert (project.root / LOCK_NAME).read_bytes() == lock_bytes
     assert project.pyproject.read_bytes() == pyproject
