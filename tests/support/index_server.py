@@ -285,10 +285,15 @@ class _Handler(BaseHTTPRequestHandler):
                 generation = self.server.generation
                 until = time.monotonic() + fault.delay
                 while time.monotonic() < until and not self.server.stopping.is_set():
-                    if self.server.generation != generation:
+                    with self.server.lock:  # one look at both (reset bumps generation first)
+                        over = self.server.generation != generation
+                        lifted = all(f is not fault for f in self.server.faults.values())
+                    if over:
                         # the test that held it is over: never answer into the next one's log
                         self.close_connection = True
                         return
+                    if lifted:  # clear_faults alone: the test is done holding it, answer now
+                        break
                     self.server.stopping.wait(0.1)
             elif fault.mode in ("404", "500"):
                 self._error(int(fault.mode), "injected fault")
@@ -634,7 +639,8 @@ class IndexServer:
     def set_fault(self, prefix: str, mode: FaultMode, *, delay: float = 2.0) -> None:
         """Break every request whose decoded path starts with ``prefix`` (longest prefix wins).
 
-        ``404``/``500``: that status. ``slow``: wait ``delay`` seconds, then answer normally.
+        ``404``/``500``: that status. ``slow``: wait ``delay`` seconds (or until
+        ``clear_faults``), then answer normally.
         ``html``: 200 with a captive-portal page (no links). ``tamper``: wheel files come with
         one byte flipped, so their ``#sha256=`` no longer matches. ``drop``: close the
         connection without any response. ``nohash``: pages without ``#sha256=`` fragments.
@@ -647,6 +653,7 @@ class IndexServer:
             self._server.faults[prefix] = _Fault(mode, delay)
 
     def clear_faults(self) -> None:
+        """No more faults; requests a ``slow`` fault holds are answered now."""
         with self._server.lock:
             self._server.faults.clear()
 
@@ -700,12 +707,12 @@ class IndexServer:
 
     def reset(self) -> None:
         """No faults, no auth, an empty log: the state a fresh server starts in."""
-        self.clear_faults()
-        self.clear_auth()
         with self._server.lock:
-            self._server.generation += 1
+            self._server.generation += 1  # first: a request a slow fault holds hangs up
             self._server.redirects.clear()
             self._server.aliases.clear()
+        self.clear_faults()
+        self.clear_auth()
         self.clear_log()
 
 
