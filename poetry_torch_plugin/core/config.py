@@ -5,6 +5,7 @@ Pure: callers hand in parsed TOML; reading and writing the file lives in ``proje
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 
@@ -397,9 +398,12 @@ def effective_index_base(config: TorchConfig, override: str | None = None) -> st
     return base.rstrip("/")
 
 
+@functools.lru_cache(maxsize=4)
 def parse_toml(text: str) -> dict[str, Any]:
     """Plain data from TOML text, for reading only: ``tomllib`` (~10x faster than tomlkit,
-    which keeps formatting for edits), tomlkit before Python 3.11.  ValueError when invalid."""
+    which keeps formatting for edits), tomlkit before Python 3.11.  ValueError when invalid.
+    The same text gives the same dict, parsed once: the hook reads pyproject.toml and
+    poetry-torch.lock before and after every Poetry command."""
     import sys
 
     if sys.version_info >= (3, 11):

@@ -5,6 +5,7 @@ Pure: reading and writing the file lives in ``project.lockstate``."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -287,6 +288,7 @@ def _newer(path: Path, version: str, text: str) -> NewerLockError:
     )
 
 
+@functools.lru_cache(maxsize=4)  # the hook reads one lock before and after a command
 def loads(text: str, path: Path = Path(LOCK_NAME)) -> TorchLock:
     try:
         data = parse_toml(text)
