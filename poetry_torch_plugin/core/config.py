@@ -427,9 +427,10 @@ def parse_toml(text: str) -> dict[str, Any]:
 
 FAMILY = ("torch", "torchvision", "torchaudio")
 _DIRECT_KEYS = ("path", "url", "git", "file")
-_LABEL = re.compile(r"\+[A-Za-z0-9.]*")
-_TOKEN = re.compile(r"(\^|~=|~|===|==|!=|>=|<=|>|<|=)?\s*([^\s,<>=!~^]+)")
-_RELEASE = re.compile(r"^v?(\d+)(?:\.(\d+))?(?:\.(\d+))?")
+# (patterns as text: re compiles them on first use, not when the hook's modules load)
+_LABEL = r"\+[A-Za-z0-9.]*"
+_CLAUSE = r"(\^|~=|~|===|==|!=|>=|<=|>|<|=)?\s*([^\s,<>=!~^]+)"
+_RELEASE = r"^v?(\d+)(?:\.(\d+))?(?:\.(\d+))?"
 
 
 @record
@@ -445,12 +446,12 @@ class Declaration:
 
 def strip_label(text: str) -> str:
     """``2.0.1+cu118`` -> ``2.0.1``: the build label names a variant, not a version."""
-    return _LABEL.sub("", text)
+    return re.sub(_LABEL, "", text)
 
 
 def _bounded(op: str, version: str) -> list[str]:
     """``^`` and ``~`` as Poetry defines them, as a lower and an upper PEP 440 bound."""
-    match = _RELEASE.match(version)
+    match = re.match(_RELEASE, version)
     if match is None:
         raise ValueError(version)
     parts = [int(part) for part in match.groups() if part is not None]
@@ -489,7 +490,7 @@ def poetry_to_pep440(constraint: str) -> tuple[SpecifierSet, ...]:
             raise ValueError(constraint)
         specifiers: list[str] = []
         position = 0
-        for match in _TOKEN.finditer(part):
+        for match in re.finditer(_CLAUSE, part):
             if part[position : match.start()].strip(" ,"):
                 raise ValueError(constraint)
             specifiers.extend(_single(match.group(1) or "", match.group(2)))

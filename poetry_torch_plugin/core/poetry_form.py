@@ -48,8 +48,9 @@ PLATFORMS = {
 KINDS = tuple(PLATFORMS)
 _PYTHONS = tuple(f"3.{minor}" for minor in range(8, 16))
 _IMPLEMENTATIONS = (("cpython", "CPython"), ("pypy", "PyPy"))
-_PYTHON_WORDS = re.compile(r"python|implementation")
-_EXTRA = re.compile(r"\bextra\s*==\s*['\"]([^'\"]+)['\"]")
+# (patterns as text: re compiles them on first use, not when the hook's modules load)
+_PYTHON_WORDS = r"python|implementation"
+_EXTRA = r"\bextra\s*==\s*['\"]([^'\"]+)['\"]"
 _FIX = (
     "nothing was changed. Fix pyproject.toml: write what each machine kind installs as"
     " [tool.poetry-torch.targets]"
@@ -127,8 +128,8 @@ def entry_kinds(entry: Mapping[str, Any], where: str) -> tuple[str, ...]:
         ) from None
     if marker is None:
         return KINDS
-    extras = ("", *_EXTRA.findall(str(markers or "")))
-    asks_python = bool(_PYTHON_WORDS.search(str(marker)))
+    extras = ("", *re.findall(_EXTRA, str(markers or "")))
+    asks_python = bool(re.search(_PYTHON_WORDS, str(marker)))
     pythons = _PYTHONS if asks_python else _PYTHONS[-1:]
     implementations = _IMPLEMENTATIONS if asks_python else _IMPLEMENTATIONS[:1]
     try:

@@ -16,8 +16,9 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 # ``12.9``, or a bare major (``13``), which means its .0 release (``13.0``)
-_CUDA_DOTTED = re.compile(r"^(1\d)(?:\.(\d))?$")
-_ROCM_DOTTED = re.compile(r"^(\d{1,2})\.(\d{1,2})(?:\.(\d{1,2}))?$")
+# (patterns as text: re compiles them on first use, not when the hook's modules load)
+_CUDA_DOTTED = r"^(1\d)(?:\.(\d))?$"
+_ROCM_DOTTED = r"^(\d{1,2})\.(\d{1,2})(?:\.(\d{1,2}))?$"
 
 
 @record
@@ -172,7 +173,7 @@ def parse_cuda(value: str, published: Callable[[], Sequence[Variant]] | None = N
     ``published()`` lists no such build, it is refused like a typo); anything else raises
     VariantError, which names the CUDA builds ``published()`` returns and the nearest one."""
     text = value.strip().lower()
-    match = _CUDA_DOTTED.match(text) or _BY_KIND["cuda"].index.match(text)
+    match = re.match(_CUDA_DOTTED, text) or _BY_KIND["cuda"].index.match(text)
     variant = (
         Variant("cuda", (int(match.group(1)), int(match.group(2) or 0)))
         if match is not None
@@ -239,7 +240,7 @@ def parse_rocm(value: str, published: Callable[[], Sequence[Variant]] | None = N
     """Parse ``6.4`` or ``rocm6.4``; anything else raises VariantError, which names the ROCm
     builds ``published()`` returns and the nearest one when given."""
     text = value.strip().lower()
-    match = _ROCM_DOTTED.match(text) or _BY_KIND["rocm"].index.match(text)
+    match = re.match(_ROCM_DOTTED, text) or _BY_KIND["rocm"].index.match(text)
     if match is None:
         forward = _way_forward(text, "rocm", published) if published is not None else ""
         raise VariantError(

@@ -291,7 +291,8 @@ def _wrap_installer(installer: Any, hold: HoldOut) -> None:
     installer._execute = execute_held
 
 
-_LOCAL_LABEL = re.compile(r"\+[0-9A-Za-z.]+")
+# (a pattern as text: re compiles it on first use, not when the hook's modules load)
+_LOCAL_LABEL = r"\+[0-9A-Za-z.]+"
 
 
 def _declared(package: Any) -> list[Any]:
@@ -316,7 +317,7 @@ def _relax_root(package: Any, hold: HoldOut) -> None:
             continue
         dependency.source_name = None
         text = str(dependency.constraint)
-        stripped = _LOCAL_LABEL.sub("", text)
+        stripped = re.sub(_LOCAL_LABEL, "", text)
         if stripped != text:
             dependency.constraint = stripped
 
