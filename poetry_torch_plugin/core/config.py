@@ -402,10 +402,13 @@ def effective_index_base(config: TorchConfig, override: str | None = None) -> st
 def parse_toml(text: str) -> dict[str, Any]:
     """Plain data from TOML text, for reading only: ``tomllib`` (~10x faster than tomlkit,
     which keeps formatting for edits), tomlkit before Python 3.11.  ValueError when invalid.
-    The same text gives the same dict, parsed once: the hook reads pyproject.toml and
-    poetry-torch.lock before and after every Poetry command."""
+    One text is parsed once (the hook reads pyproject.toml and poetry-torch.lock before and
+    after every Poetry command); a long lock's plain TOML without tomllib (``_plain_toml``,
+    whose patterns take ~1 ms to compile: what tomllib spends on 8 kB)."""
     import sys
 
+    if len(text) > 8192 and (data := _plain_toml(text)) is not None:
+        return data
     if sys.version_info >= (3, 11):
         import tomllib
 
@@ -413,6 +416,73 @@ def parse_toml(text: str) -> dict[str, Any]:
     import tomlkit
 
     return tomlkit.parse(text).unwrap()
+
+
+# poetry-torch.lock's plain TOML (tomlkit's): [t], [[t]], [[t.u]], whole-line comments, bare key =
+# a basic string without escapes, true, false, an array or inline table of such strings, or a
+# multi-line array of those one a line.  Else, or a key or table twice, a missing comma: None.
+_STRING = r'"([^"\\]*)"'
+_PAIR = rf"([A-Za-z0-9_-]+) *= *{_STRING}"
+_ARRAY = rf"\[ *(?:{_STRING} *, *)*(?:{_STRING} *)?\]"
+_TABLE = rf"\{{ *(?:{_PAIR}(?: *, *{_PAIR})* *)?\}}"
+
+
+def _plain_value(text: str) -> Any:  # None: not a value of the plain TOML above
+    if text in ("true", "false"):
+        return text == "true"
+    if text[:1] == '"':
+        found = re.fullmatch(_STRING, text)
+        return found[1] if found else None
+    if text[:1] == "[":
+        return re.findall(_STRING, text) if re.fullmatch(_ARRAY, text) else None
+    pairs = re.findall(_PAIR, text) if text[:1] == "{" and re.fullmatch(_TABLE, text) else []
+    table = dict(pairs)
+    return table if (pairs and len(table) == len(pairs)) or text == "{}" else None
+
+
+def _plain_toml(text: str) -> dict[str, Any] | None:
+    if re.search(r"[\x00-\x08\x0b-\x1f\x7f]", text):
+        return None
+    root: dict[str, Any] = {}
+    table, headed, comma = root, set(), False  # the arrays [[headers]] made; a comma owed
+    array: list[Any] | None = None  # the open multi-line array
+    for line in (row.strip(" \t") for row in text.split("\n")):
+        if (not line or line[0] == "#") or (array is not None and line == "]"):
+            array = None if line == "]" else array
+            continue
+        if array is not None:
+            item = _plain_value(line[:-1].rstrip(" \t") if line[-1] == "," else line)
+            if item is None or comma:
+                return None
+            array.append(item)
+            comma = line[-1] != ","
+            continue
+        header = re.fullmatch(r"(\[\[?)([A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)?)(\]\]?)", line)
+        pair = None if header else re.fullmatch(r"([A-Za-z0-9_-]+) *= *(.+)", line)
+        if header:
+            opening, path, closing = header.groups()
+            *above, name = path.split(".")
+            up: Any = root.get(above[0]) if above else [root]
+            one = len(opening) == 1
+            if len(opening) != len(closing) or (above and (one or id(up) not in headed)):
+                return None
+            table, made = {}, list[Any]()
+            rows = up[-1].setdefault(name, table if one else made)
+            if rows is not table and (one or (rows is not made and id(rows) not in headed)):
+                return None
+            if not one:
+                headed.add(id(rows))
+                rows.append(table)
+        elif pair is None or pair[1] in table:
+            return None
+        elif pair[2] == "[":
+            array, comma = [], False
+            table[pair[1]] = array
+        elif (value := _plain_value(pair[2])) is not None:
+            table[pair[1]] = value
+        else:
+            return None
+    return root if array is None else None
 
 
 # --- what the project declares for the family ------------------------------------------------
