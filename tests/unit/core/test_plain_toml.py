@@ -4,7 +4,6 @@ universal lock after every Poetry command), to exactly what tomllib reads, or no
 from __future__ import annotations
 
 import random
-import sys
 
 import pytest
 
@@ -16,10 +15,7 @@ from poetry_torch_plugin.core.record import replace
 from tests.unit.core.test_lockfile import sample_lock
 
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - the reference parser is tomllib
-    pytest.skip("tomllib is the reference", allow_module_level=True)
+tomllib = pytest.importorskip("tomllib")  # the reference: Python 3.11 and later
 
 
 def written_locks() -> list[str]:
