@@ -17,7 +17,6 @@ from poetry_torch_plugin.errors import IndexAccessError
 from poetry_torch_plugin.errors import PoetrySeamError
 from poetry_torch_plugin.errors import TorchPluginError
 from poetry_torch_plugin.project.lockstate import lock_state
-from poetry_torch_plugin.service.plan import Plan
 from poetry_torch_plugin.service.plan import as_built
 from poetry_torch_plugin.service.plan import machine_part
 from poetry_torch_plugin.service.settings import Reporter
@@ -91,6 +90,7 @@ def ensure(
     # Poetry command; the repair path (installers, resolve, relock) loads only when needed.
     from poetry_torch_plugin.installer.select import get_backend
     from poetry_torch_plugin.service.apply import apply
+    from poetry_torch_plugin.service.choose import plan_for
 
     house = _wheelhouse(lock, target)  # POETRY_TORCH_WHEELHOUSE: no index at all
     with exclusive(target):
@@ -112,16 +112,23 @@ def ensure(
                 " pyproject.toml, then run the command again."
             )
 
-        plan = Plan(
+        # the same planner as `poetry torch install` and `check`: the build, the files this
+        # machine replays, and the machine verdict for them
+        plan = plan_for(
             settings,
             variant,
             source,
-            replay=lock,
+            lock,
+            target,
             failure=failure,
             foreign="the installed build was left as it was",
             wheelhouse=house,
             pins=lock is None,
         )
+        if plan.verdict is not None:
+            reporter.detail(
+                f"poetry-torch: {plan.verdict.summary} (judged for {plan.verdict.judged_by})"
+            )
         uv_page = backend.name == "uv" and house is None
         apply(
             plan,
