@@ -5,7 +5,8 @@
 Everything is read from disk: the environment's ``*.dist-info`` and ``torch/version.py``,
 never ``import torch`` (``--runtime`` is the one exception, and lives in ``env/runtime.py``).
 The lock verdicts judge the part of poetry-torch.lock this machine replays
-(``service.plan.machine_part``), as the install and the hook do."""
+(``service.plan.machine_part``), as the install and the hook do; a build that is not installed
+is judged by the machine verdict of the plan they would apply (``service.choose.plan_for``)."""
 
 from __future__ import annotations
 

@@ -3,7 +3,8 @@
 against the live index; an explicit build this machine cannot run is refused first, see
 ``core/fit.py``), and whether the index publishes every configured package for the
 environment's Python and platform.  The machine-local choice of every other path
-(``POETRY_TORCH_VARIANT``, poetry.toml, targets, auto) is ``service.settings.with_choice``."""
+(``POETRY_TORCH_VARIANT``, poetry.toml, targets, auto) is ``service.settings.with_choice``.
+``plan_for`` is the one planner: the ``Plan`` of every run, with this machine's verdict."""
 
 from __future__ import annotations
 
