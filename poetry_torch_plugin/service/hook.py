@@ -88,6 +88,7 @@ def ensure(
         return False
     # The one deliberate boundary: everything above is the hook's fast path, after every
     # Poetry command; the repair path (installers, resolve, relock) loads only when needed.
+    from poetry_torch_plugin.index.access import mirror_url
     from poetry_torch_plugin.installer.select import get_backend
     from poetry_torch_plugin.service.apply import apply
     from poetry_torch_plugin.service.choose import plan_for
@@ -106,8 +107,10 @@ def ensure(
         def failure(problem: str, _: TargetEnv) -> str:
             # the index served what it should not: say so and fail, rather than reinstall (and
             # succeed) after every Poetry command
+            # the index this machine read: a mirror's, when POETRY_TORCH_INDEX_BASE maps it
+            read = mirror_url(source.url, settings.index_base) or source.url
             return (
-                f"after reinstalling from {redact(source.url)}, {problem}. Check that the"
+                f"after reinstalling from {redact(read)}, {problem}. Check that the"
                 f" source serves {variant} builds (`poetry torch check`), fix it in"
                 " pyproject.toml, then run the command again."
             )
