@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import threading
 
@@ -60,31 +61,30 @@ def _nvml_device(lib: Any, index: int) -> Gpu | None:
 
 
 def _nvml_read(lib: Any) -> NvidiaInfo | None:
-    if not _nvml_call(lib, "nvmlInit_v2"):
+    """The driver and GPUs, NVML being initialised (the caller shuts it down)."""
+    version = ctypes.create_string_buffer(_NVML_BUFFER)
+    if not _nvml_call(lib, "nvmlSystemGetDriverVersion", version, ctypes.c_uint(_NVML_BUFFER)):
         return None
-    try:
-        version = ctypes.create_string_buffer(_NVML_BUFFER)
-        if not _nvml_call(lib, "nvmlSystemGetDriverVersion", version, ctypes.c_uint(_NVML_BUFFER)):
-            return None
-        cuda = ctypes.c_int()
-        cuda_version = None
-        if _nvml_call(lib, "nvmlSystemGetCudaDriverVersion_v2", ctypes.byref(cuda)) and cuda.value:
-            # 13000 means 13.0, 12040 means 12.4.
-            cuda_version = (cuda.value // 1000, cuda.value % 1000 // 10)
-        count = ctypes.c_uint()
-        if not _nvml_call(lib, "nvmlDeviceGetCount_v2", ctypes.byref(count)):
-            return None
-        devices = (_nvml_device(lib, index) for index in range(count.value))
-        gpus = tuple(gpu for gpu in devices if gpu is not None)
-        return NvidiaInfo(version.value.decode("ascii", "replace"), cuda_version, gpus, "nvml")
-    finally:
-        _nvml_call(lib, "nvmlShutdown")
+    cuda = ctypes.c_int()
+    cuda_version = None
+    if _nvml_call(lib, "nvmlSystemGetCudaDriverVersion_v2", ctypes.byref(cuda)) and cuda.value:
+        # 13000 means 13.0, 12040 means 12.4.
+        cuda_version = (cuda.value // 1000, cuda.value % 1000 // 10)
+    count = ctypes.c_uint()
+    if not _nvml_call(lib, "nvmlDeviceGetCount_v2", ctypes.byref(count)):
+        return None
+    devices = (_nvml_device(lib, index) for index in range(count.value))
+    gpus = tuple(gpu for gpu in devices if gpu is not None)
+    return NvidiaInfo(version.value.decode("ascii", "replace"), cuda_version, gpus, "nvml")
 
 
 def probe_nvml() -> NvidiaInfo | None:
     """Ask the driver's NVML library through ctypes (no pynvml needed).
 
     The calls run in a daemon thread so that a wedged driver costs at most NVML_TIMEOUT_S.
+    The answer is handed back before ``nvmlShutdown``, which then runs in that thread while
+    the command goes on (on an H100 with persistence mode, init costs ~15 ms and shutdown
+    another ~10 ms: `check` should not wait for the second).
     """
     lib = None
     for name in nvml_library_names():
@@ -96,14 +96,22 @@ def probe_nvml() -> NvidiaInfo | None:
     if lib is None:
         return None
     answer: list[NvidiaInfo | None] = []
+    answered = threading.Event()
 
     def read() -> None:
+        initialised = False
         try:
-            answer.append(_nvml_read(lib))
+            initialised = _nvml_call(lib, "nvmlInit_v2")
+            answer.append(_nvml_read(lib) if initialised else None)
         except Exception:  # a probe never raises: ctypes and driver errors mean "unknown"
             answer.append(None)
+        finally:
+            answered.set()
+        if initialised:  # nothing waits for it; a failure changes no answer
+            with contextlib.suppress(Exception):
+                _nvml_call(lib, "nvmlShutdown")
 
     worker = threading.Thread(target=read, name="poetry-torch-nvml", daemon=True)
     worker.start()
-    worker.join(NVML_TIMEOUT_S)
+    answered.wait(NVML_TIMEOUT_S)
     return answer[0] if answer else None

@@ -4,6 +4,7 @@ import ctypes
 import json
 import platform
 import stat
+import threading
 import time
 
 from pathlib import Path
@@ -379,11 +380,19 @@ def test_probe_macos(
 class FakeNvml:
     """Answers the NVML calls the probe makes, writing results through ctypes pointers."""
 
-    def __init__(self, *, cuda: int = 13000, mig: int | None = None, init_delay: float = 0) -> None:
+    def __init__(
+        self,
+        *,
+        cuda: int = 13000,
+        mig: int | None = None,
+        init_delay: float = 0,
+        shutdown_delay: float = 0,
+    ) -> None:
         self.cuda = cuda
         self.mig = mig
         self.init_delay = init_delay
-        self.shut_down = False
+        self.shutdown_delay = shutdown_delay
+        self.shut_down = threading.Event()
 
     @staticmethod
     def _set(pointer: Any, value: int) -> None:
@@ -394,7 +403,8 @@ class FakeNvml:
         return 0
 
     def nvmlShutdown(self) -> int:
-        self.shut_down = True
+        time.sleep(self.shutdown_delay)
+        self.shut_down.set()
         return 0
 
     def nvmlSystemGetDriverVersion(self, buffer: Any, length: Any) -> int:
@@ -452,7 +462,19 @@ def test_probe_nvml(
     use_fake_nvml(monkeypatch, lib)
     expected_gpu = Gpu(0, "NVIDIA H100 80GB HBM3", (9, 0), 81559, expected_mig)
     assert probe_nvml() == NvidiaInfo("580.159.04", expected_cuda, (expected_gpu,), "nvml")
-    assert lib.shut_down
+    assert lib.shut_down.wait(5)  # NVML is shut down (in the probe's thread)
+
+
+def test_probe_nvml_answers_before_shutting_down(monkeypatch: pytest.MonkeyPatch) -> None:
+    # nvmlShutdown costs ~10 ms on an H100: the answer does not wait for it
+    lib = FakeNvml(shutdown_delay=2.0)
+    use_fake_nvml(monkeypatch, lib)
+    started = time.monotonic()
+    info = probe_nvml()
+    assert info is not None and info.driver_version == "580.159.04"
+    assert time.monotonic() - started < 1.5
+    assert not lib.shut_down.is_set()
+    assert lib.shut_down.wait(5)
 
 
 def test_probe_nvml_without_library(monkeypatch: pytest.MonkeyPatch) -> None:
