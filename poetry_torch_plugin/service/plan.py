@@ -19,7 +19,6 @@ from poetry_torch_plugin.core.lockfile import wanted
 from poetry_torch_plugin.core.record import record
 from poetry_torch_plugin.core.variants import Source
 from poetry_torch_plugin.core.variants import from_url
-from poetry_torch_plugin.env.interpreter import interpreter_of
 from poetry_torch_plugin.errors import ConfigError
 
 
@@ -199,6 +198,9 @@ def _machine(
 ) -> tuple[str | None, str]:
     """(platform key, Python ``3.12``) of the environment's interpreter, read from its files
     (pyvenv.cfg, the executable's header) where they tell, else by starting it."""
+    # a deliberate start-up boundary: the hook of a single lock never asks (no entries)
+    from poetry_torch_plugin.env.interpreter import interpreter_of
+
     found = interpreter_of(target.root, target.python, note)
     if found is None:
         return None, ""
