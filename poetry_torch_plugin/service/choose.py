@@ -250,8 +250,9 @@ def asked_variant(
     cuda, rocm, cpu, xpu = options.cuda, options.rocm, options.cpu, options.xpu
     if sum(bool(value) for value in (cuda, rocm, cpu, xpu)) > 1:
         raise VariantError(
-            "--cuda, --rocm, --xpu and --cpu exclude each other; nothing was changed."
-            " Run `poetry torch install` with only one of them."
+            "--cuda, --rocm, --xpu and --cpu exclude each other",
+            kept="nothing was changed",
+            next="Run `poetry torch install` with only one of them.",
         )
     rocm_auto = rocm is not None and rocm.strip().lower() == "auto"
     if (cuda is not None and cuda.strip().lower() == "auto") or rocm_auto:
@@ -281,9 +282,10 @@ def asked_variant(
                 else "no AMD GPU or ROCm runtime found"
             )
             raise VariantError(
-                f"--rocm auto found no ROCm build for this machine ({why});"
-                " nothing was changed. Run `poetry torch check` to see what it has, or"
-                " `poetry torch install --cuda auto`."
+                f"--rocm auto found no ROCm build for this machine ({why})",
+                kept="nothing was changed",
+                next="Run `poetry torch check` to see what it has, or"
+                " `poetry torch install --cuda auto`.",
             )
         flag = f"--{'rocm' if rocm_auto else 'cuda'} auto"
         say(f"{flag}: <c2>{choice.variant}</c2> ({choice.reason})")
