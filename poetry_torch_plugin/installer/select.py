@@ -46,7 +46,7 @@ def get_backend(name: str) -> Backend:
         "the installer is uv, but no uv executable was found (not on PATH, and no uv package in"
         " Poetry's environment)",
         kept="nothing was changed",
-        next=("Install it (`poetry self add uv`), or run `poetry torch install --installer pip`."),
+        next="Install it (`poetry self add uv`), or run `poetry torch install --installer pip`.",
     )
 
 

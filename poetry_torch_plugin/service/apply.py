@@ -424,9 +424,10 @@ def refresh_or_put_back(
             lock_path.unlink(missing_ok=True)
         else:
             files.write_atomic(lock_path, lock_before)
+        cause = why.what if isinstance(why, InstallError) else why  # the field, not the line
         raise InstallError(
-            f"poetry.lock could not be refreshed for the new source ({why})",
+            f"poetry.lock could not be refreshed for the new source ({cause})",
             kept=f"pyproject.toml and {lock_path.name} were put back as they were, and"
             f" {put_back(target)}",
-            next=("Fix what Poetry reported (`poetry lock` shows it), then run the command again."),
+            next="Fix what Poetry reported (`poetry lock` shows it), then run the command again.",
         ) from None
