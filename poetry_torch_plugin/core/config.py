@@ -202,7 +202,7 @@ def parse_requirements(
             raise ConfigError(
                 f"{where}: {value!r} is not a valid requirement ({str(exc).splitlines()[0]})",
                 kept="nothing was changed",
-                next=('Use PEP 508 syntax such as "torch>=2.7,<2.9" with `poetry torch install`.'),
+                next='Use PEP 508 syntax such as "torch>=2.7,<2.9" with `poetry torch install`.',
             ) from None
         name = canonicalize_name(requirement.name)
         if name not in CONFIGURABLE:
@@ -227,9 +227,8 @@ def parse_requirements(
                 " poetry torch does not support (the source decides which build this machine"
                 " gets)",
                 kept="nothing was changed",
-                next="Drop the marker"
-                f' ("{requirement.name}{requirement.specifier}"), then run the command'
-                " again.",
+                next=f'Drop the marker ("{requirement.name}{requirement.specifier}"), then run the'
+                " command again.",
             )
         if name in parsed:
             raise ConfigError(

@@ -92,7 +92,7 @@ def parse_targets(value: object) -> tuple[tuple[str, str], ...]:
             raise ConfigError(
                 f"{where} {name} is empty",
                 kept="nothing was changed",
-                next=('Give it a variant ("cu129", "cpu", …) or "auto", or remove it.'),
+                next='Give it a variant ("cu129", "cpu", …) or "auto", or remove it.',
             )
         if name.startswith("macos") and parsed not in ("cpu", "auto"):
             raise ConfigError(
@@ -264,7 +264,7 @@ def parse_variant(value: object, *, where: str, fix: str) -> str | None:
         raise ConfigError(
             f"{where} = {value!r} is not a string",
             kept="nothing was changed",
-            next=(f'{fix} (a variant such as "cu129", "cpu", "rocm6.4", or "auto").'),
+            next=f'{fix} (a variant such as "cu129", "cpu", "rocm6.4", or "auto").',
         )
     text = value.strip().lower()
     if not text:
@@ -274,7 +274,7 @@ def parse_variant(value: object, *, where: str, fix: str) -> str | None:
         raise ConfigError(
             f"{where} = {shown!r} is not a PyTorch variant",
             kept="nothing was changed",
-            next=(f'{fix} (a variant such as "cu129", "cpu", "rocm6.4", or "auto").'),
+            next=f'{fix} (a variant such as "cu129", "cpu", "rocm6.4", or "auto").',
         )
     return text
 

@@ -763,7 +763,7 @@ def export(
         raise ConfigError(
             "--target and --all exclude each other",
             kept="nothing was exported",
-            next="Give one of them.",
+            next="Run `poetry torch export` with one of them.",
         )
 
     def check(lock: TorchLock) -> str | None:
