@@ -378,3 +378,43 @@ def test_the_next_checker_sees_a_raise_without_next() -> None:
     )
     found = errors_without_next(source, {"ConfigError", "InstallError", "LeftError"}, {"LeftError"})
     assert found == ["refuse", "made"]
+
+
+def test_a_lock_that_cannot_be_replayed_says_what_was_kept_before_what_to_run(
+    tmp_path: Path,
+) -> None:
+    from poetry_torch_plugin.core.lockfile import STALE_NEXT
+    from poetry_torch_plugin.core.lockfile import STALE_WHAT
+    from poetry_torch_plugin.project.lockstate import export_project
+    from poetry_torch_plugin.project.lockstate import write_lock
+    from tests.unit.core.test_lockfile import sample_lock
+
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(
+        '[project]\nname = "demo"\nrequires-python = ">=3.9"\n'
+        '[tool.poetry-torch]\npackages = ["torch", "torchvision"]\n'
+        '[[tool.poetry.source]]\nname = "pytorch_cuda_cu128"\n'
+        'url = "https://download.pytorch.org/whl/cu128"\npriority = "explicit"\n'
+    )
+    with pytest.raises(ConfigError) as missing:
+        export_project(pyproject)
+    assert str(missing.value) == (
+        "there is no poetry-torch.lock to export; nothing was exported."
+        " Run `poetry torch lock` (or `poetry torch install`) first."
+    )
+    write_lock(tmp_path / "poetry-torch.lock", sample_lock())  # locked for cu129
+    with pytest.raises(ConfigError) as stale:
+        export_project(pyproject)
+    assert (stale.value.what, stale.value.kept, stale.value.next) == (
+        STALE_WHAT,
+        "nothing was exported",
+        STALE_NEXT,
+    )
+    (tmp_path / "poetry-torch.lock").write_text("garbage [")
+    with pytest.raises(ConfigError) as broken:
+        export_project(pyproject)
+    assert broken.value.what.startswith("poetry-torch.lock cannot be read (")
+    assert (broken.value.kept, broken.value.next) == (
+        "nothing was exported",
+        "Run `poetry torch lock` to write it again.",
+    )
