@@ -397,11 +397,24 @@ def install_failure(
                         " serves the whole build (`poetry torch"
                         f" install {option}--index-base URL`).",
                     )
+                variant = from_url(request.index_url)
+                option = f"{variant.option} " if variant is not None else ""
+                others = [
+                    requirement
+                    for requirement in request.requirements
+                    if canonicalize_name(re.split(r"[<>=!~;\[ (]", requirement, maxsplit=1)[0])
+                    != canonicalize_name(name)
+                ]
+                without = (
+                    f"install without it (`poetry torch install {option}{shlex.join(others)}`)"
+                    if others
+                    else "install"
+                )
                 return InstallError(
                     f"{name} is not published on {index} (there is no {page} page)",
                     kept=kept,
-                    next="Drop it from the requested packages, or use an index that publishes it,"
-                    " then run poetry torch install again.",
+                    next=f"{without[0].upper()}{without[1:]} from this index, or from one that"
+                    f" publishes {name} (`poetry torch install {option}--index-base URL`).",
                 )
             unfit = f"no wheel of {match.group(1)} on {index}"
             return InstallError(

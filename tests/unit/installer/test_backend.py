@@ -161,6 +161,25 @@ def test_no_matching_distribution_without_a_page_says_not_published(tmp_path: Pa
     assert torch_line.startswith("no wheel of torch==3.0 on")
 
 
+def test_a_requested_package_the_index_lacks_suggests_the_install_without_it(
+    tmp_path: Path,
+) -> None:
+    """The next step is a command the plugin accepts: the same variant, the other packages."""
+    index = tmp_path / "cu129"
+    for name in ("torch", "torchaudio"):
+        (index / name).mkdir(parents=True)
+        (index / name / "index.html").write_text(f"<a href='{name}-2.9.0-py3-none-any.whl'>t</a>")
+    request = Request(index.as_uri(), ("torch==2.9.*", "torchvision", "torchaudio"))
+    target = TargetEnv(tmp_path, Path("/nonexistent/python"), ())
+    stderr = "ERROR: No matching distribution found for torchvision\n"
+    line = explain_failure(stderr, request, target, "pip")
+    assert line.startswith(f"torchvision is not published on {index.as_uri()}"), line
+    assert (
+        "Install without it (`poetry torch install --cuda 12.9 'torch==2.9.*' torchaudio`)" in line
+    )
+    assert "Drop it" not in line
+
+
 @pytest.mark.parametrize("terminal", [True, False])
 def test_pip_draws_bars_only_on_a_terminal(terminal: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     """Without a terminal (CI) pip prints one line per downloaded file, no bar."""
