@@ -506,30 +506,26 @@ def download_verified(url: str, dest: Path, sha256: str, access: IndexAccess | N
     # one .part per download: two machines filling one shared folder never write into the
     # same file (each verifies its own stream, so a shared .part could be renamed mixed)
     part = dest.with_name(f"{dest.name}.{os.getpid()}-{secrets.token_hex(4)}.part")
-    digest = hashlib.sha256()
-    size = 0
     try:
-        with _source(url, access) as stream, part.open("xb") as out:
-            for chunk in iter(lambda: stream.read(_CHUNK), b""):
-                digest.update(chunk)
-                out.write(chunk)
-                size += len(chunk)
-    except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError) as exc:
+        with part.open("xb") as out:
+            got, size = _read(url, access, dest.name, out.write)
+    except (IndexAccessError, OSError) as exc:  # (OSError: the .part cannot be created)
         part.unlink(missing_ok=True)
-        reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or exc
         raise IndexAccessError(
-            f"cannot download {dest.name} from {_shown(url)} ({reason})",
+            exc.what
+            if isinstance(exc, IndexAccessError)
+            else f"cannot download {dest.name} from {_shown(url)} ({exc.strerror or exc})",
             kept=f"the files already in {dest.parent} were kept",
             next="Check the network, then run the command again.",
         ) from None
     except BaseException:  # Ctrl-C: no half-written .part is left behind
         part.unlink(missing_ok=True)
         raise
-    if digest.hexdigest() != sha256:
+    if got != sha256:
         part.unlink(missing_ok=True)
         raise IndexAccessError(
             f"{dest.name} from {_shown(url)} does not match its sha256 in poetry-torch.lock"
-            f" (got {digest.hexdigest()[:16]}…, locked {sha256[:16]}…)",
+            f" (got {got[:16]}…, locked {sha256[:16]}…)",
             kept="it was not kept",
             next="The index or a proxy serves another file: check it, or run `poetry torch lock` if"
             " the index really changed.",
@@ -544,6 +540,37 @@ def download_verified(url: str, dest: Path, sha256: str, access: IndexAccess | N
             next="Make the folder and its files writable, then run the command again.",
         ) from None
     return size
+
+
+def download_sha256(url: str, access: IndexAccess | None) -> str:
+    """The sha256 of the bytes at ``url``, read through ``access`` (its login only to the
+    index's own origin) and kept nowhere: another machine's file, hashed for the lock where
+    the index publishes no sha256.  IndexAccessError (one line) when it cannot be read."""
+    name = urllib.parse.unquote(urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1])
+    return _read(url, access, name, lambda chunk: None)[0]
+
+
+def _read(
+    url: str, access: IndexAccess | None, name: str, out: Callable[[bytes], object]
+) -> tuple[str, int]:
+    """(sha256 hex, size) of the bytes at ``url``, each chunk handed to ``out``;
+    IndexAccessError when it cannot be read (or ``out`` cannot write)."""
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with _source(url, access) as stream:
+            for chunk in iter(lambda: stream.read(_CHUNK), b""):
+                digest.update(chunk)
+                out(chunk)
+                size += len(chunk)
+    except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError) as exc:
+        reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or exc
+        raise IndexAccessError(
+            f"cannot download {name} from {_shown(url)} ({reason})",
+            kept="nothing was written",
+            next="Check the network, then run the command again.",
+        ) from None
+    return digest.hexdigest(), size
 
 
 def _shown(url: str) -> str:

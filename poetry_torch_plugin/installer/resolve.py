@@ -30,6 +30,7 @@ from poetry_torch_plugin.core.urls import recorded_url
 from poetry_torch_plugin.core.urls import redact
 from poetry_torch_plugin.errors import IndexAccessError
 from poetry_torch_plugin.errors import InstallError
+from poetry_torch_plugin.index.pages import download_sha256
 from poetry_torch_plugin.index.pages import fetch_listing
 from poetry_torch_plugin.installer import download_once
 from poetry_torch_plugin.installer.backend import Request
@@ -142,6 +143,7 @@ def lock_from_report(
     listing_of: Callable[[str], Listing | None],
     as_written: Callable[[str], str | None] = lambda link: link,
     origins: Mapping[str, str] | None = None,
+    hash_file: Callable[[str, str], str | None] | None = None,
 ) -> TorchLock:
     """Build the lock from a ``--report``-shaped resolution and the index's pages.
 
@@ -154,6 +156,9 @@ def lock_from_report(
     (``as_written``: ``IndexAccess.as_written``), since the lock is committed.  ``origins``
     names the packages taken from another index than the source (``{name: index URL}``):
     ``listing_of`` gives their page there, and the lock says where they come from.
+    ``hash_file(file name, URL)`` gives the sha256 of a file the page lists without one
+    (another machine's, nothing downloaded to resolve it: ``download_hashes``), or None
+    for a file not of that machine; such a package is locked ``index_sha256=False``.
     """
     allows = python_allows(inputs.requires_python)
     items = list(report.get("install", []))
@@ -166,13 +171,20 @@ def lock_from_report(
         parsed = Version(version)
         files: dict[str, str] = {}
         listing = listings[name]
+        links = dict(listing.links) if listing is not None else {}
+        downloaded = False
         for filename, digest in listing.files if listing is not None else ():
-            if digest and _file_of(filename, name, parsed) and wheel_allowed(filename, allows):
+            if not (_file_of(filename, name, parsed) and wheel_allowed(filename, allows)):
+                continue
+            if not digest and hash_file is not None and links.get(filename):
+                digest = hash_file(filename, links[filename]) or ""
+                downloaded = downloaded or bool(digest)
+            if digest:
                 files[filename] = digest
         # the page was read and gives no sha256 for this version: the lock holds the sha256
-        # of the bytes the installer downloaded (``resolve`` makes sure it downloads them)
-        from_download = listing is not None and not files
-        links = dict(listing.links) if listing is not None else {}
+        # of the bytes downloaded (by the installer: ``resolve`` makes sure it downloads them;
+        # or by ``hash_file``)
+        from_download = listing is not None and (downloaded or not files)
         chosen = _chosen_file(item)
         if chosen is not None:
             files.setdefault(*chosen)
@@ -222,6 +234,34 @@ def lock_from_report(
     )
     packages.sort(key=lambda package: package.name)
     return TorchLock(inputs, inputs.content_hash(), tuple(packages), resolved_for)
+
+
+def download_hashes(
+    access: IndexAccess, fits: Callable[[str], bool], seen: dict[str, str]
+) -> Callable[[str, str], str | None]:
+    """``lock_from_report``'s ``hash_file`` for another machine's entry on an index that
+    publishes no sha256: each file that ``fits`` that machine is downloaded through ``access``
+    (this machine's mirror, the login only to the index's own origin), hashed and not kept;
+    IndexAccessError when one cannot be.  ``seen`` (URL -> sha256) is shared by the entries
+    resolving at once, so a file several of them lock is downloaded once (twice at worst,
+    when two ask at the same moment: the same bytes, the same hash)."""
+
+    def sha256(filename: str, url: str) -> str | None:
+        if not fits(filename):
+            return None
+        if url not in seen:
+            try:
+                seen[url] = download_sha256(url, access)
+            except IndexAccessError as error:  # say why a lock downloads at all
+                raise IndexAccessError(
+                    f"{error.what}, which the lock downloads to hash (the index publishes no"
+                    " sha256)",
+                    kept=error.kept,
+                    next=error.next,
+                ) from None
+        return seen[url]
+
+    return sha256
 
 
 def resolve(

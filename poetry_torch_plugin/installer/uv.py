@@ -176,6 +176,7 @@ class UvBackend:
         request: Request,
         *,
         foreign: tuple[str, str] | None = None,
+        hashes: bool = True,
     ) -> dict[str, Any]:
         """What uv would install into an empty environment, in the shape of pip's report.
 
@@ -184,13 +185,17 @@ class UvBackend:
         platform or ABI is skipped, as ``uv pip install`` skips it), and writes a hashed
         requirements file, a documented format; ``uv pip install --dry-run`` would only print
         a human summary.  ``foreign`` (uv's ``--python-platform``, a Python ``3.12``) resolves
-        for another machine instead, wheels only, its markers evaluated as there.
+        for another machine instead, wheels only, its markers evaluated as there.  Without
+        ``hashes`` (an index whose pages give no sha256, where uv would download every chosen
+        wheel whole to hash it, and the lock downloads them itself) uv reads only metadata.
         """
         with tempfile.TemporaryDirectory(prefix="poetry-torch-") as tmp:
             wanted = Path(tmp) / "requirements.in"
             pinned = Path(tmp) / "requirements.txt"
             wanted.write_text("".join(f"{r}\n" for r in request.requirements), encoding="utf-8")
             command = self.report_command(target, request, Path(tmp))
+            if not hashes:
+                command.remove("--generate-hashes")
             if foreign is not None:
                 platform, python = foreign
                 command += ["--python-platform", platform, "--python-version", python]

@@ -18,7 +18,6 @@ from poetry_torch_plugin.errors import InstallError
 from poetry_torch_plugin.errors import PoetrySeamError
 from poetry_torch_plugin.errors import TorchPluginError
 from poetry_torch_plugin.project.lockstate import lock_state
-from poetry_torch_plugin.service.plan import Plan
 from poetry_torch_plugin.service.plan import as_built
 from poetry_torch_plugin.service.plan import machine_part
 from poetry_torch_plugin.service.settings import Reporter
@@ -90,8 +89,10 @@ def ensure(
         return False
     # The one deliberate boundary: everything above is the hook's fast path, after every
     # Poetry command; the repair path (installers, resolve, relock) loads only when needed.
+    from poetry_torch_plugin.index.access import mirror_url
     from poetry_torch_plugin.installer.select import get_backend
     from poetry_torch_plugin.service.apply import apply
+    from poetry_torch_plugin.service.choose import plan_for
 
     house = _wheelhouse(lock, target)  # POETRY_TORCH_WHEELHOUSE: no index at all
     with exclusive(target):
@@ -107,23 +108,32 @@ def ensure(
         def failure(problem: str, _: TargetEnv) -> InstallError:
             # the index served what it should not: say so and fail, rather than reinstall (and
             # succeed) after every Poetry command
+            # the index this machine read: a mirror's, when POETRY_TORCH_INDEX_BASE maps it
+            read = mirror_url(source.url, settings.index_base) or source.url
             return InstallError(
-                f"after reinstalling from {redact(source.url)}, {problem}",
+                f"after reinstalling from {redact(read)}, {problem}",
                 kept="no file of the project was changed",
                 next=f"Check that the source serves {variant} builds (`poetry torch check`), fix"
                 " it in pyproject.toml, then run the command again.",
             )
 
-        plan = Plan(
+        # the same planner as `poetry torch install` and `check`: the build, the files this
+        # machine replays, and the machine verdict for them
+        plan = plan_for(
             settings,
             variant,
             source,
-            replay=lock,
+            lock,
+            target,
             failure=failure,
             foreign="the installed build was left as it was",
             wheelhouse=house,
             pins=lock is None,
         )
+        if plan.verdict is not None:
+            reporter.detail(
+                f"poetry-torch: {plan.verdict.summary} (judged for {plan.verdict.judged_by})"
+            )
         uv_page = backend.name == "uv" and house is None
         apply(
             plan,

@@ -65,6 +65,7 @@ from poetry_torch_plugin.service.choose import asked_variant
 from poetry_torch_plugin.service.choose import existing_env
 from poetry_torch_plugin.service.choose import index_base_for
 from poetry_torch_plugin.service.choose import pages_for
+from poetry_torch_plugin.service.choose import plan_for
 from poetry_torch_plugin.service.choose import published_variants
 from poetry_torch_plugin.service.choose import refuse_unpublished
 from poetry_torch_plugin.service.choose import wheel_target
@@ -76,7 +77,6 @@ from poetry_torch_plugin.service.hook import put_back
 from poetry_torch_plugin.service.lock import lock_project
 from poetry_torch_plugin.service.lock import relocked
 from poetry_torch_plugin.service.lock import universal
-from poetry_torch_plugin.service.plan import Plan
 from poetry_torch_plugin.service.plan import machine_part
 from poetry_torch_plugin.service.plan import own_part
 from poetry_torch_plugin.service.settings import access_for
@@ -102,6 +102,7 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.installer.backend import Backend
     from poetry_torch_plugin.project.edits import PyProject
     from poetry_torch_plugin.service.plan import MachineVerdict
+    from poetry_torch_plugin.service.plan import Plan
 
 
 def install_torch(
@@ -472,12 +473,14 @@ def run_plan(plan: InstallPlan, target: TargetEnv | None, *, upgrade: bool) -> P
             " (`poetry torch check`).",
         )
 
-    return Plan(
+    return plan_for(
         plan.settings,
         plan.variant,
         plan.source,
-        replay=part.lock if not upgrade else None,
+        part.lock if not upgrade else None,
+        target,
         failure=failure,
+        verdict=plan.verdict,
         foreign="pyproject.toml and the earlier build were left as they were",
         state=state,
         write_lock=not plan.local,
@@ -485,7 +488,6 @@ def run_plan(plan: InstallPlan, target: TargetEnv | None, *, upgrade: bool) -> P
         edit=plan.edit,
         note=note,
         put_back=lambda target: put_back(plan.pyproject, target),
-        verdict=plan.verdict,
         companions=True,
     )
 

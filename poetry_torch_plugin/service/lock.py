@@ -55,6 +55,8 @@ from poetry_torch_plugin.index.pages import WheelTarget
 from poetry_torch_plugin.index.pages import fetch_listing
 from poetry_torch_plugin.installer.backend import Request
 from poetry_torch_plugin.installer.backend import environment_wheel_target
+from poetry_torch_plugin.installer.download_once import hashes_missing
+from poetry_torch_plugin.installer.resolve import download_hashes
 from poetry_torch_plugin.installer.resolve import lock_from_report
 from poetry_torch_plugin.installer.resolve import python_allows
 from poetry_torch_plugin.installer.resolve import resolve
@@ -144,6 +146,7 @@ class _Pages:
         self.settings = settings
         self._pages: dict[tuple[str, str], Listing | None] = {}
         self._lock = threading.Lock()
+        self.digests: dict[str, str] = {}  # URL -> sha256 of a file downloaded to hash it
 
     def page(self, source: Source, name: str, *, required: bool = False) -> Listing | None:
 
@@ -417,13 +420,16 @@ def _resolve_entry(
     elsewhere = {name: listing for name, (_, listing) in family.elsewhere.items()}
     request = Request.for_access(access, family.requirements, quiet=True, verbose=verbose)
     try:
-        report = uv.report(target, request, foreign=(platform.uv, python))
+        # no sha256 on the index: the lock hashes the entry's files itself (``download_hashes``)
+        hashless = hashes_missing(team.pages.page(source, "torch"))
+        report = uv.report(target, request, foreign=(platform.uv, python), hashes=not hashless)
         lock = lock_from_report(
             report,
             inputs,
             lambda name: elsewhere.get(name) or team.pages.page(source, name),
             access.as_written,
             {name: index for name, (index, _) in family.elsewhere.items()},
+            download_hashes(access, lambda name: fits(name, allowed), team.pages.digests),
         )
     except TorchPluginError as error:
         raise _while_locking(where, error) from None
@@ -600,14 +606,7 @@ def relocked(
         )
     if team is not None:
         lock = lock_entries(
-            settings,
-            lock,
-            previous,
-            target,
-            team,
-            add=add,
-            regenerate=regenerate,
-            verbose=verbose,
+            settings, lock, previous, target, team, add=add, regenerate=regenerate, verbose=verbose
         )
     return lock
 

@@ -84,8 +84,8 @@ class MachineVerdict:
 @record
 class Plan:
     """What one run does to this machine and to the project's files, decided before any of it
-    happens: ``poetry torch install``, the hook's repair and the wheelhouse replay each build
-    one, and ``service.apply.apply`` carries it out."""
+    happens: ``service.choose.plan_for`` builds it for ``poetry torch install``, the hook's
+    repair, the wheelhouse replay and ``check``, and ``service.apply.apply`` carries it out."""
 
     settings: TorchConfig  # the packages, the installer, how to reach the index
     variant: Variant | None  # the build verified after (None: an index naming no variant)

@@ -31,8 +31,8 @@ from poetry_torch_plugin.project.lockstate import configured
 from poetry_torch_plugin.project.lockstate import fresh_lock
 from poetry_torch_plugin.project.lockstate import lock_state
 from poetry_torch_plugin.service.apply import apply
+from poetry_torch_plugin.service.choose import plan_for
 from poetry_torch_plugin.service.lock import every_part
-from poetry_torch_plugin.service.plan import Plan
 from poetry_torch_plugin.service.plan import machine_part
 from poetry_torch_plugin.service.settings import access_for
 from poetry_torch_plugin.service.settings import with_choice
@@ -374,7 +374,9 @@ def install_from(
             next="Refill it with `poetry torch wheelhouse`.",
         )
 
-    plan = Plan(settings, source.variant, source, replay=lock, failure=failure, wheelhouse=house)
+    plan = plan_for(
+        settings, source.variant, source, lock, target, failure=failure, wheelhouse=house
+    )
     return apply(
         plan,
         target,

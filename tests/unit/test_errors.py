@@ -284,6 +284,7 @@ WITHOUT_NEXT = {
     # guards that no input reaches (a bug, not a step the user can take)
     ("service/apply.py", "_resolve"): "a Plan that resolves always carries the lock state",
     ("service/lock.py", "source_of"): "targets and --add-variant admit only variants",
+    ("service/choose.py", "_unverified"): "a plan check only judges: its failure is never raised",
     # a verdict's line, shared with `check` or made before the error: it names its command in
     # its text (issue 21.2 moves the machine verdict and the lock's problem into the Plan)
     ("service/choose.py", "refuse_unrunnable"): "core/fit's refusal line names the command",

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +148,58 @@ def test_an_unhashed_page_makes_the_lock_download_to_hash() -> None:
     assert not hashes_missing(Listing("torch", URL + "/torch/", ((name, digest("t")),)))
     assert not hashes_missing(Listing("torch", "file:///idx/torch/", ((name, ""),)))
     assert not hashes_missing(None)
+
+
+def test_another_machines_files_without_sha256_are_downloaded_to_hash_them(tmp_path: Path) -> None:
+    """A team lock's entry (uv's report: no file, no hash) on an index without sha256: the
+    files of the chosen version that fit that machine (and requires-python) are downloaded
+    through the index's access, hashed and not kept, once per run; no other file is read,
+    the package is locked ``index-sha256 = false`` with the URLs the page gave, and a file
+    that cannot be read stops the lock (issue 22, item 4)."""
+    import hashlib
+
+    from poetry_torch_plugin.installer.resolve import download_hashes
+
+    names = [name for name, _ in TORCH_FILES]
+    for name in names:
+        (tmp_path / name).write_bytes(name.encode())
+    links = tuple((name, (tmp_path / name).as_uri()) for name in names)
+    page = Listing("torch", URL + "/torch/", tuple((n, "") for n in names), links=links)
+    aarch64 = "torch-2.9.0+cu129-cp311-cp311-manylinux_2_28_aarch64.whl"
+    seen: dict[str, str] = {}
+    hashing = download_hashes(IndexAccess(URL), lambda name: "aarch64" in name, seen)
+    report = {"install": [uv_item("torch", "2.9.0+cu129")]}
+    lock = lock_from_report(
+        report, inputs(requires_python=">=3.11"), {"torch": page}.get, hash_file=hashing
+    )
+    [torch] = lock.packages
+    assert torch.files == ((aarch64, hashlib.sha256(aarch64.encode()).hexdigest()),)
+    assert not torch.index_sha256
+    assert torch.urls == ((aarch64, (tmp_path / aarch64).as_uri()),)
+    assert list(seen) == [(tmp_path / aarch64).as_uri()]
+    (tmp_path / aarch64).unlink()  # a second entry locking the same file reads it no more
+    assert (
+        lock_from_report(
+            report, inputs(requires_python=">=3.11"), {"torch": page}.get, hash_file=hashing
+        )
+        == lock
+    )
+    with pytest.raises(
+        IndexAccessError,
+        match=f"cannot download {re.escape(aarch64)} from .*, which the lock downloads to hash",
+    ):
+        lock_from_report(
+            report,
+            inputs(requires_python=">=3.11"),
+            {"torch": page}.get,
+            hash_file=download_hashes(IndexAccess(URL), lambda name: "aarch64" in name, {}),
+        )
+    # uv's hashes, where it gave some, must be among those of the bytes downloaded
+    other = {"install": [uv_item("torch", "2.9.0+cu129", digest("elsewhere"))]}
+    with pytest.raises(IndexAccessError, match="with other files than"):
+        lock_from_report(
+            other, inputs(requires_python=">=3.11"), {"torch": page}.get, hash_file=hashing
+        )
 
 
 def uv_item(name: str, version: str, *hashes: str) -> dict[str, Any]:

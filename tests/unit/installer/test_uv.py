@@ -383,6 +383,36 @@ def test_report_uses_compile_with_hashes(tmp_path: Path) -> None:
     assert args[args.index("--index-url") + 1] == INDEX
 
 
+def test_a_report_without_hashes_asks_uv_for_none(tmp_path: Path) -> None:
+    """An index without sha256: uv would download each chosen wheel whole to hash it; the
+    lock hashes another machine's files itself, so uv is not asked to (issue 22, item 4)."""
+    fake = tmp_path / "uv"
+    fake.write_text(
+        "#!/bin/sh\n"
+        f'echo "$@" > {tmp_path}/args\n'
+        'while [ "$1" != "--output-file" ]; do shift; done\n'
+        "printf 'torch==2.8.0+cu128\\n' > \"$2\"\n"
+    )
+    fake.chmod(0o755)
+    target = TargetEnv(tmp_path, Path(sys.executable), ())
+    foreign = ("aarch64-manylinux_2_28", "3.12")
+    report = UvBackend(str(fake)).report(
+        target, Request(INDEX, ("torch",)), foreign=foreign, hashes=False
+    )
+    assert report == {
+        "install": [
+            {
+                "metadata": {"name": "torch", "version": "2.8.0+cu128"},
+                "requested": True,
+                "hashes": [],
+            }
+        ]
+    }
+    args = (tmp_path / "args").read_text().split()
+    assert "--generate-hashes" not in args
+    assert args[args.index("--python-platform") + 1] == "aarch64-manylinux_2_28"
+
+
 # --- issue 5's hot path: the hooks' pre-filter (hooks.py), tested here with the rest of it ---
 
 PROJECTS = [
