@@ -285,8 +285,8 @@ WITHOUT_NEXT = {
     ("service/apply.py", "_resolve"): "a Plan that resolves always carries the lock state",
     ("service/lock.py", "source_of"): "targets and --add-variant admit only variants",
     ("service/choose.py", "_unverified"): "a plan check only judges: its failure is never raised",
-    # a verdict's line, shared with `check` or made before the error: it names its command in
-    # its text (issue 21.2 moves the machine verdict and the lock's problem into the Plan)
+    # a problem line made before the error (core/fit's refusal, the lock's problem that `check`
+    # and `lock --check` print too): it names its command in its text, not as a field yet
     ("service/choose.py", "refuse_unrunnable"): "core/fit's refusal line names the command",
     ("service/lock.py", "every_part"): "universal_problem's line names `poetry torch lock`",
     ("service/lock.py", "lock_or_check"): "check's problem line names the command",
