@@ -169,8 +169,10 @@ class TorchConfig:
             names = ", ".join(source.name for source in self.sources)
             raise ConfigError(
                 f"pyproject.toml has {len(self.sources)} pytorch sources ({names}) and nothing to"
-                " choose between them; nothing was changed. Run `poetry torch install --cuda X.Y`"
-                " (or --cpu / --rocm X.Y) to keep exactly one."
+                " choose between them",
+                kept="nothing was changed",
+                next="Run `poetry torch install --cuda X.Y` (or --cpu / --rocm X.Y) to keep"
+                " exactly one.",
             )
         return self.sources[0] if self.sources else None
 
@@ -199,41 +201,49 @@ def parse_requirements(
             requirement = Requirement(value)
         except InvalidRequirement as exc:
             raise ConfigError(
-                f"{where}: {value!r} is not a valid requirement ({str(exc).splitlines()[0]});"
-                " nothing was changed."
-                ' Use PEP 508 syntax such as "torch>=2.7,<2.9" with `poetry torch install`.'
+                f"{where}: {value!r} is not a valid requirement ({str(exc).splitlines()[0]})",
+                kept="nothing was changed",
+                next='Use PEP 508 syntax such as "torch>=2.7,<2.9" with `poetry torch install`.',
             ) from None
         name = canonicalize_name(requirement.name)
         if name not in CONFIGURABLE:
             raise ConfigError(
                 f"{where}: {requirement.name!r} is not a PyTorch-index package (expected one of"
-                " torch, torchvision, torchaudio, ...); nothing was changed."
-                " Add it with `poetry add` instead."
+                " torch, torchvision, torchaudio, ...)",
+                kept="nothing was changed",
+                next="Add it with `poetry add` instead.",
             )
         if requirement.url:
             raise ConfigError(
-                f"{where}: {value!r} is a direct URL; torch-family packages come only from the"
-                " configured index, so nothing was changed. Use a version requirement such as"
-                ' "torch==2.8.*" with `poetry torch install`.'
+                f"{where}: {value!r} is a direct URL, and torch-family packages come only from the"
+                " configured index",
+                kept="nothing was changed",
+                next=(
+                    'Use a version requirement such as "torch==2.8.*" with `poetry torch install`.'
+                ),
             )
         if requirement.marker is not None:
             raise ConfigError(
                 f"{where}: {value!r} has an environment marker ({requirement.marker}), which"
                 " poetry torch does not support (the source decides which build this machine"
-                " gets); nothing was changed. Drop the marker"
-                f' ("{requirement.name}{requirement.specifier}"), then run the command again.'
+                " gets)",
+                kept="nothing was changed",
+                next=f'Drop the marker ("{requirement.name}{requirement.specifier}"), then run the'
+                " command again.",
             )
         if name in parsed:
             raise ConfigError(
                 f"{where}: {requirement.name} is given twice ({str(parsed[name])!r} and"
-                f" {str(requirement)!r}); nothing was changed. Give each package once,"
-                " then run the command again."
+                f" {str(requirement)!r})",
+                kept="nothing was changed",
+                next="Give each package once, then run the command again.",
             )
         parsed[name] = requirement
     if require_torch and parsed and "torch" not in parsed:
         raise ConfigError(
-            f"{where}: the list must include torch; nothing was changed."
-            ' Example: packages = ["torch", "torchvision"].'
+            f"{where}: the list must include torch",
+            kept="nothing was changed",
+            next='Example: packages = ["torch", "torchvision"].',
         )
     return tuple(parsed.values())
 
@@ -285,21 +295,26 @@ def read_config(data: Mapping[str, Any], *, declared: bool = True) -> TorchConfi
     unknown = sorted(set(settings) - KNOWN_KEYS)
     if unknown:
         raise ConfigError(
-            f"[tool.{TOOL_TABLE}] has unknown key {unknown[0]!r} (known: "
-            f"{', '.join(sorted(KNOWN_KEYS))}); nothing was changed. Fix pyproject.toml."
+            f"[tool.{TOOL_TABLE}] has unknown key {unknown[0]!r} (known:"
+            f" {', '.join(sorted(KNOWN_KEYS))})",
+            kept="nothing was changed",
+            next="Fix pyproject.toml.",
         )
     packages_value = settings.get("packages", list(DEFAULT_PACKAGES))
     if not isinstance(packages_value, list) or not all(isinstance(p, str) for p in packages_value):
         raise ConfigError(
-            f"[tool.{TOOL_TABLE}] packages must be a list of requirement strings;"
-            " nothing was changed. Fix pyproject.toml."
+            f"[tool.{TOOL_TABLE}] packages must be a list of requirement strings",
+            kept="nothing was changed",
+            next="Fix pyproject.toml.",
         )
     if not packages_value:
         raise ConfigError(
             f"[tool.{TOOL_TABLE}] packages is empty, so torch would be neither held out nor"
-            ' installed; nothing was changed. List torch in it (packages = ["torch"]) or'
+            " installed",
+            kept="nothing was changed",
+            next='List torch in it (packages = ["torch"]) or'
             " remove the key for the default torch, torchvision and torchaudio, then run the"
-            " command again."
+            " command again.",
         )
     requirements = parse_requirements(packages_value, where=f"[tool.{TOOL_TABLE}] packages")
     written_installer = settings.get("installer", "pip")
@@ -307,13 +322,16 @@ def read_config(data: Mapping[str, Any], *, declared: bool = True) -> TorchConfi
     if not isinstance(written_installer, str) or installer not in INSTALLERS:
         raise ConfigError(
             f"[tool.{TOOL_TABLE}] installer = {_toml_value(written_installer)} is not one of"
-            f" {', '.join(INSTALLERS)}; nothing was changed. Fix pyproject.toml."
+            f" {', '.join(INSTALLERS)}",
+            kept="nothing was changed",
+            next="Fix pyproject.toml.",
         )
     allow_http = settings.get("allow-http", False)
     if not isinstance(allow_http, bool):
         raise ConfigError(
-            f"[tool.{TOOL_TABLE}] allow-http = {allow_http!r} is not a boolean;"
-            " nothing was changed. Write allow-http = true or false in pyproject.toml."
+            f"[tool.{TOOL_TABLE}] allow-http = {allow_http!r} is not a boolean",
+            kept="nothing was changed",
+            next="Write allow-http = true or false in pyproject.toml.",
         )
 
     variant = parse_variant(
@@ -371,8 +389,9 @@ def env_flag(name: str, *, untouched: str = "nothing was changed") -> bool:
     if word in _FALSE:
         return False
     raise ConfigError(
-        f"{name}={value!r} is not a boolean (expected true/false, 1/0 or yes/no); {untouched}."
-        f" Set {name} to 1 or 0 (or unset it), then run the command again."
+        f"{name}={value!r} is not a boolean (expected true/false, 1/0 or yes/no)",
+        kept=untouched,
+        next=f"Set {name} to 1 or 0 (or unset it), then run the command again.",
     )
 
 
@@ -402,13 +421,10 @@ def effective_index_base(config: TorchConfig, override: str | None = None) -> st
 def parse_toml(text: str) -> dict[str, Any]:
     """Plain data from TOML text, for reading only: ``tomllib`` (~10x faster than tomlkit,
     which keeps formatting for edits), tomlkit before Python 3.11.  ValueError when invalid.
-    One text is parsed once (the hook reads pyproject.toml and poetry-torch.lock before and
-    after every Poetry command); a long lock's plain TOML without tomllib (``_plain_toml``,
-    whose patterns take ~1 ms to compile: what tomllib spends on 8 kB)."""
+    The same text gives the same dict, parsed once: the hook reads pyproject.toml and
+    poetry-torch.lock before and after every Poetry command."""
     import sys
 
-    if len(text) > 8192 and (data := _plain_toml(text)) is not None:
-        return data
     if sys.version_info >= (3, 11):
         import tomllib
 
@@ -416,73 +432,6 @@ def parse_toml(text: str) -> dict[str, Any]:
     import tomlkit
 
     return tomlkit.parse(text).unwrap()
-
-
-# poetry-torch.lock's plain TOML (tomlkit's): [t], [[t]], [[t.u]], whole-line comments, bare key =
-# a basic string without escapes, true, false, an array or inline table of such strings, or a
-# multi-line array of those one a line.  Else, or a key or table twice, a missing comma: None.
-_STRING = r'"([^"\\]*)"'
-_PAIR = rf"([A-Za-z0-9_-]+) *= *{_STRING}"
-_ARRAY = rf"\[ *(?:{_STRING} *, *)*(?:{_STRING} *)?\]"
-_TABLE = rf"\{{ *(?:{_PAIR}(?: *, *{_PAIR})* *)?\}}"
-
-
-def _plain_value(text: str) -> Any:  # None: not a value of the plain TOML above
-    if text in ("true", "false"):
-        return text == "true"
-    if text[:1] == '"':
-        found = re.fullmatch(_STRING, text)
-        return found[1] if found else None
-    if text[:1] == "[":
-        return re.findall(_STRING, text) if re.fullmatch(_ARRAY, text) else None
-    pairs = re.findall(_PAIR, text) if text[:1] == "{" and re.fullmatch(_TABLE, text) else []
-    table = dict(pairs)
-    return table if (pairs and len(table) == len(pairs)) or text == "{}" else None
-
-
-def _plain_toml(text: str) -> dict[str, Any] | None:
-    if re.search(r"[\x00-\x08\x0b-\x1f\x7f]", text):
-        return None
-    root: dict[str, Any] = {}
-    table, headed, comma = root, set(), False  # the arrays [[headers]] made; a comma owed
-    array: list[Any] | None = None  # the open multi-line array
-    for line in (row.strip(" \t") for row in text.split("\n")):
-        if (not line or line[0] == "#") or (array is not None and line == "]"):
-            array = None if line == "]" else array
-            continue
-        if array is not None:
-            item = _plain_value(line[:-1].rstrip(" \t") if line[-1] == "," else line)
-            if item is None or comma:
-                return None
-            array.append(item)
-            comma = line[-1] != ","
-            continue
-        header = re.fullmatch(r"(\[\[?)([A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)?)(\]\]?)", line)
-        pair = None if header else re.fullmatch(r"([A-Za-z0-9_-]+) *= *(.+)", line)
-        if header:
-            opening, path, closing = header.groups()
-            *above, name = path.split(".")
-            up: Any = root.get(above[0]) if above else [root]
-            one = len(opening) == 1
-            if len(opening) != len(closing) or (above and (one or id(up) not in headed)):
-                return None
-            table, made = {}, list[Any]()
-            rows = up[-1].setdefault(name, table if one else made)
-            if rows is not table and (one or (rows is not made and id(rows) not in headed)):
-                return None
-            if not one:
-                headed.add(id(rows))
-                rows.append(table)
-        elif pair is None or pair[1] in table:
-            return None
-        elif pair[2] == "[":
-            array, comma = [], False
-            table[pair[1]] = array
-        elif (value := _plain_value(pair[2])) is not None:
-            table[pair[1]] = value
-        else:
-            return None
-    return root if array is None else None
 
 
 # --- what the project declares for the family ------------------------------------------------
@@ -619,17 +568,19 @@ def _shown(value: Any) -> str:
 
 def _unreadable(name: str, where: str, value: Any) -> ConfigError:
     return ConfigError(
-        f"cannot read the version constraint {_shown(value)} of {name} in {where}; nothing was"
-        ' changed. Write it as Poetry or PEP 440 constraint such as "^2.8" or ">=2.8,<2.10".'
+        f"cannot read the version constraint {_shown(value)} of {name} in {where}",
+        kept="nothing was changed",
+        next='Write it as a Poetry or PEP 440 constraint such as "^2.8" or ">=2.8,<2.10".',
     )
 
 
 def _direct(name: str, where: str, kind: str) -> ConfigError:
     return ConfigError(
         f"{name} in {where} is declared by {kind}, but the plugin installs {name} only from the"
-        " configured PyTorch index; nothing was changed. Declare a version instead"
-        f' (e.g. {name} = ">=2.8"), or remove [tool.poetry-torch] and the pytorch_* source to'
-        " manage it yourself."
+        " configured PyTorch index",
+        kept="nothing was changed",
+        next=f'Declare a version instead (e.g. {name} = ">=2.8"), or remove [tool.poetry-torch]'
+        " and the pytorch_* source to manage it yourself.",
     )
 
 
@@ -755,9 +706,9 @@ def combine(requirement: Requirement, found: tuple[Declaration, ...]) -> Require
         if declared.alternatives and not requirement.specifier:
             raise ConfigError(
                 f"{name} in {declared.where} lists alternative versions"
-                f" ({'; '.join(declared.alternatives)}), and the plugin installs one;"
-                f' nothing was changed. Choose it with `poetry torch install "{name}'
-                f'{declared.alternatives[-1]}"`.'
+                f" ({'; '.join(declared.alternatives)}), and the plugin installs one",
+                kept="nothing was changed",
+                next=f'Choose it with `poetry torch install "{name}{declared.alternatives[-1]}"`.',
             )
         specifier &= declared.specifier
     if not satisfiable(specifier):
@@ -767,12 +718,15 @@ def combine(requirement: Requirement, found: tuple[Declaration, ...]) -> Require
         if requirement.specifier:
             raise ConfigError(
                 f"no {name} version satisfies both [tool.poetry-torch] packages ({requirement})"
-                f' and {places}; nothing was changed. Run `poetry torch install "{name}"` to drop'
-                " the first, or change the declaration."
+                f" and {places}",
+                kept="nothing was changed",
+                next=f'Run `poetry torch install "{name}"` to drop'
+                " the first, or change the declaration.",
             )
         raise ConfigError(
-            f"no {name} version satisfies every declaration ({places}); nothing was changed."
-            " Fix them in pyproject.toml so that one version fits all."
+            f"no {name} version satisfies every declaration ({places})",
+            kept="nothing was changed",
+            next="Fix them in pyproject.toml so that one version fits all.",
         )
     if str(specifier) == str(requirement.specifier):
         return requirement

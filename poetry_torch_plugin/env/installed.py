@@ -323,9 +323,9 @@ def exclusive(target: TargetEnv, *, wait: float = HOOK_WAIT) -> Iterator[None]:
         lock.acquire()
     except Timeout:
         raise BusyError(
-            f"another poetry torch command is running in {target.root} ({_owner(target.root)});"
-            f" this one waited {wait:g} s and changed nothing. Let it finish, then run the"
-            " command again."
+            f"another poetry torch command is running in {target.root} ({_owner(target.root)})",
+            kept=f"this one waited {wait:g} s and changed nothing",
+            next="Let it finish, then run the command again.",
         ) from None
     except OSError:
         # A read-only environment cannot hold a lock file; the install will say why it failed.

@@ -34,6 +34,7 @@ from poetry_torch_plugin.data import load_facts
 from poetry_torch_plugin.env.installed import installed_distributions
 from poetry_torch_plugin.errors import ConfigError
 from poetry_torch_plugin.errors import IndexAccessError
+from poetry_torch_plugin.errors import InstallError
 from poetry_torch_plugin.errors import VariantError
 from poetry_torch_plugin.index.access import resolve_access
 from poetry_torch_plugin.index.pages import NO_VERSION
@@ -255,8 +256,9 @@ def asked_variant(
     cuda, rocm, cpu, xpu = options.cuda, options.rocm, options.cpu, options.xpu
     if sum(bool(value) for value in (cuda, rocm, cpu, xpu)) > 1:
         raise VariantError(
-            "--cuda, --rocm, --xpu and --cpu exclude each other; nothing was changed."
-            " Run `poetry torch install` with only one of them."
+            "--cuda, --rocm, --xpu and --cpu exclude each other",
+            kept="nothing was changed",
+            next="Run `poetry torch install` with only one of them.",
         )
     rocm_auto = rocm is not None and rocm.strip().lower() == "auto"
     if (cuda is not None and cuda.strip().lower() == "auto") or rocm_auto:
@@ -286,9 +288,10 @@ def asked_variant(
                 else "no AMD GPU or ROCm runtime found"
             )
             raise VariantError(
-                f"--rocm auto found no ROCm build for this machine ({why});"
-                " nothing was changed. Run `poetry torch check` to see what it has, or"
-                " `poetry torch install --cuda auto`."
+                f"--rocm auto found no ROCm build for this machine ({why})",
+                kept="nothing was changed",
+                next="Run `poetry torch check` to see what it has, or"
+                " `poetry torch install --cuda auto`.",
             )
         flag = f"--{'rocm' if rocm_auto else 'cuda'} auto"
         say(f"{flag}: <c2>{choice.variant}</c2> ({choice.reason})")
@@ -454,7 +457,7 @@ def plan_for(
     replay: TorchLock | None,
     target: TargetEnv | None,
     *,
-    failure: Callable[[str, TargetEnv], str] | None = None,
+    failure: Callable[[str, TargetEnv], InstallError] | None = None,
     machine: Machine | None = None,
     live: LiveIndex | None = None,
     verdict: MachineVerdict | None = None,
@@ -504,9 +507,9 @@ def _locked_torch(variant: Variant, lock: TorchLock | None) -> dict[str, str]:
     return {variant.index_name: torch[0].split("+", 1)[0]} if torch else {}
 
 
-def _unverified(problem: str, target: TargetEnv) -> str:
-    """The failure line of a plan that is only judged (``check``), never applied."""
-    return f"{problem} in {target.root}"
+def _unverified(problem: str, target: TargetEnv) -> InstallError:
+    """The failure of a plan that is only judged (``check``), never applied."""
+    return InstallError(f"{problem} in {target.root}")
 
 
 _WHERE = {LOCKED: f"in {LOCK_NAME}", INDEX: "on the index"}

@@ -374,11 +374,12 @@ def refuse_contradicting_target(current: TorchConfig, variant: Variant) -> None:
         return  # Poetry's multiple-constraints entry says it: the switch rewrites that entry
     raise ConfigError(
         f"{variant.option} asks for {variant.index_name}, but [tool.poetry-torch.targets]"
-        f' {key} = "{value}" chooses this machine\'s build; nothing was changed. Run'
-        f" `poetry torch install {variant.option} --for {key}` to change that entry for"
-        f" every {key} machine (it relocks), or `poetry torch lock --add-variant"
-        f" {variant.index_name}` and POETRY_TORCH_VARIANT={variant.index_name} for this"
-        " machine only."
+        f' {key} = "{value}" chooses this machine\'s build',
+        kept="nothing was changed",
+        next=f"Run `poetry torch install {variant.option} --for {key}` to change that entry for"
+        f" every {key} machine (it relocks), or"
+        f" `poetry torch lock --add-variant {variant.index_name}` and"
+        f" POETRY_TORCH_VARIANT={variant.index_name} for this machine only.",
     )
 
 
@@ -425,9 +426,11 @@ def _local_plan(
         return None
     if requested:
         raise ConfigError(
-            f"this machine's variant is {choice.line()}, so `poetry torch install` does not"
-            " edit pyproject.toml; nothing was changed. Name packages without the override"
-            " (or change [tool.poetry-torch] packages), then run the command again."
+            f"this machine's variant is {choice.line()}, so `poetry torch install` does not edit"
+            " pyproject.toml",
+            kept="nothing was changed",
+            next="Name packages without the override (or change [tool.poetry-torch] packages),"
+            " then run the command again.",
         )
     source = chosen.sources[0]
     if index_base:
@@ -453,21 +456,21 @@ def run_plan(plan: InstallPlan, target: TargetEnv | None, *, upgrade: bool) -> P
     # a machine-local choice replays its own entry of the lock, which it never writes
     if plan.local and upgrade and part.lock is not None:
         raise InstallError(
-            f"--upgrade resolves afresh, and this machine's variant is"
-            f" {part.choice}, whose builds {state.path.name} pins (the"
-            " hook would put them back); nothing was installed and the files were left as"
-            " they were. Run `poetry torch lock --regenerate`, then `poetry torch install`."
+            f"--upgrade resolves afresh, and this machine's variant is {part.choice}, whose builds"
+            f" {state.path.name} pins (the hook would put them back)",
+            kept="nothing was installed and the files were left as they were",
+            next="Run `poetry torch lock --regenerate`, then `poetry torch install`.",
         )
     note = None
     if state.failure is not None and not plan.local:
         note = f"{state.failure.what}: resolving afresh to replace it"
 
-    def failure(problem: str, target: TargetEnv) -> str:
-        return (
-            f"after installing from {redact(plan.index_url)}, {problem};"
-            f" pyproject.toml was not changed, and {put_back(plan.pyproject, target)}."
-            f" Check that the index really serves {plan.variant} builds"
-            " (`poetry torch check`)."
+    def failure(problem: str, target: TargetEnv) -> InstallError:
+        return InstallError(
+            f"after installing from {redact(plan.index_url)}, {problem}",
+            kept=f"pyproject.toml was not changed, and {put_back(plan.pyproject, target)}",
+            next=f"Check that the index really serves {plan.variant} builds"
+            " (`poetry torch check`).",
         )
 
     return plan_for(
@@ -558,8 +561,10 @@ def refuse_changed(pyproject: PyProject) -> None:
         now = b""
     if now != pyproject.original:
         raise ConfigError(
-            "pyproject.toml changed while this command waited for the environment (another"
-            " poetry torch command ran); nothing was changed. Run the command again."
+            "pyproject.toml changed while this command waited for the environment (another poetry"
+            " torch command ran)",
+            kept="nothing was changed",
+            next="Run the command again.",
         )
 
 
@@ -725,8 +730,9 @@ def _install_for(
     if len(values) != 1 or extra:
         raise ConfigError(
             "--for sets one [tool.poetry-torch.targets] entry and takes exactly one of --cuda,"
-            " --rocm, --cpu or --xpu (no package names, --channel, --upgrade or --index-base);"
-            f" nothing was changed. Example: `poetry torch install --cuda 12.9 --for {kind}`."
+            " --rocm, --cpu or --xpu (no package names, --channel, --upgrade or --index-base)",
+            kept="nothing was changed",
+            next=f"Example: `poetry torch install --cuda 12.9 --for {kind}`.",
         )
     kind = check_target(kind, values[0])  # before anything is said, planned or written
     entry = f'[tool.poetry-torch.targets] {kind} = "{values[0]}"'

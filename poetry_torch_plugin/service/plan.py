@@ -20,6 +20,7 @@ from poetry_torch_plugin.core.record import record
 from poetry_torch_plugin.core.variants import Source
 from poetry_torch_plugin.core.variants import from_url
 from poetry_torch_plugin.errors import ConfigError
+from poetry_torch_plugin.errors import InstallError
 
 
 if TYPE_CHECKING:
@@ -89,8 +90,8 @@ class Plan:
     variant: Variant | None  # the build verified after (None: an index naming no variant)
     source: Source  # the index read (a login it came with is used, never written)
     replay: TorchLock | None  # the exact files (name, version, sha256); None: resolved first
-    # the one line when the installed result fails verification (the problem, the env)
-    failure: Callable[[str, TargetEnv], str]
+    # the error when the installed result fails verification (the problem, the env)
+    failure: Callable[[str, TargetEnv], InstallError]
     foreign: str | None = None  # refuse a build of another variant, saying this was kept
     wheelhouse: Path | None = None  # the files come from this folder, with no index
     pins: bool = False  # no lock to replay or write: the hook's pinned install
@@ -122,9 +123,9 @@ class MachinePart:
     def refusal(self) -> ConfigError:
         """The one line that stops an install when the lock lacks the choice's entry."""
         return ConfigError(
-            f"{self.problem} (this machine's variant is {self.choice}); nothing was installed"
-            f" and the files were left as they were. Run `{self.fix}` to lock it, then run"
-            " the command again."
+            f"{self.problem} (this machine's variant is {self.choice})",
+            kept="nothing was installed and the files were left as they were",
+            next=f"Run `{self.fix}` to lock it, then run the command again.",
         )
 
 
