@@ -188,7 +188,10 @@ def on_terminate(event: Event, event_name: str, dispatcher: EventDispatcher) -> 
 
     if not isinstance(command, InstallerCommand):
         return
-    if not _may_use_torch(command.poetry.pyproject.data):
+    from poetry_torch_plugin.seam.locate import pyproject_data
+
+    data = pyproject_data(command.poetry)
+    if not _may_use_torch(data):
         return
     io = event.io
     dry_run = io.input.has_option("dry-run") and bool(io.input.option("dry-run"))
@@ -206,7 +209,7 @@ def on_terminate(event: Event, event_name: str, dispatcher: EventDispatcher) -> 
 
     reporter = IOReporter(io)
     try:
-        settings = read_config(command.poetry.pyproject.data)
+        settings = read_config(data)
         if not settings.active:
             return
         if command.name in LOCKING and not dry_run:

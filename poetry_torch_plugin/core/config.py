@@ -5,6 +5,7 @@ Pure: callers hand in parsed TOML; reading and writing the file lives in ``proje
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 
@@ -168,8 +169,10 @@ class TorchConfig:
             names = ", ".join(source.name for source in self.sources)
             raise ConfigError(
                 f"pyproject.toml has {len(self.sources)} pytorch sources ({names}) and nothing to"
-                " choose between them; nothing was changed. Run `poetry torch install --cuda X.Y`"
-                " (or --cpu / --rocm X.Y) to keep exactly one."
+                " choose between them",
+                kept="nothing was changed",
+                next="Run `poetry torch install --cuda X.Y` (or --cpu / --rocm X.Y) to keep"
+                " exactly one.",
             )
         return self.sources[0] if self.sources else None
 
@@ -198,41 +201,49 @@ def parse_requirements(
             requirement = Requirement(value)
         except InvalidRequirement as exc:
             raise ConfigError(
-                f"{where}: {value!r} is not a valid requirement ({str(exc).splitlines()[0]});"
-                " nothing was changed."
-                ' Use PEP 508 syntax such as "torch>=2.7,<2.9" with `poetry torch install`.'
+                f"{where}: {value!r} is not a valid requirement ({str(exc).splitlines()[0]})",
+                kept="nothing was changed",
+                next='Use PEP 508 syntax such as "torch>=2.7,<2.9" with `poetry torch install`.',
             ) from None
         name = canonicalize_name(requirement.name)
         if name not in CONFIGURABLE:
             raise ConfigError(
                 f"{where}: {requirement.name!r} is not a PyTorch-index package (expected one of"
-                " torch, torchvision, torchaudio, ...); nothing was changed."
-                " Add it with `poetry add` instead."
+                " torch, torchvision, torchaudio, ...)",
+                kept="nothing was changed",
+                next="Add it with `poetry add` instead.",
             )
         if requirement.url:
             raise ConfigError(
-                f"{where}: {value!r} is a direct URL; torch-family packages come only from the"
-                " configured index, so nothing was changed. Use a version requirement such as"
-                ' "torch==2.8.*" with `poetry torch install`.'
+                f"{where}: {value!r} is a direct URL, and torch-family packages come only from the"
+                " configured index",
+                kept="nothing was changed",
+                next=(
+                    'Use a version requirement such as "torch==2.8.*" with `poetry torch install`.'
+                ),
             )
         if requirement.marker is not None:
             raise ConfigError(
                 f"{where}: {value!r} has an environment marker ({requirement.marker}), which"
                 " poetry torch does not support (the source decides which build this machine"
-                " gets); nothing was changed. Drop the marker"
-                f' ("{requirement.name}{requirement.specifier}"), then run the command again.'
+                " gets)",
+                kept="nothing was changed",
+                next=f'Drop the marker ("{requirement.name}{requirement.specifier}"), then run the'
+                " command again.",
             )
         if name in parsed:
             raise ConfigError(
                 f"{where}: {requirement.name} is given twice ({str(parsed[name])!r} and"
-                f" {str(requirement)!r}); nothing was changed. Give each package once,"
-                " then run the command again."
+                f" {str(requirement)!r})",
+                kept="nothing was changed",
+                next="Give each package once, then run the command again.",
             )
         parsed[name] = requirement
     if require_torch and parsed and "torch" not in parsed:
         raise ConfigError(
-            f"{where}: the list must include torch; nothing was changed."
-            ' Example: packages = ["torch", "torchvision"].'
+            f"{where}: the list must include torch",
+            kept="nothing was changed",
+            next='Example: packages = ["torch", "torchvision"].',
         )
     return tuple(parsed.values())
 
@@ -284,21 +295,26 @@ def read_config(data: Mapping[str, Any], *, declared: bool = True) -> TorchConfi
     unknown = sorted(set(settings) - KNOWN_KEYS)
     if unknown:
         raise ConfigError(
-            f"[tool.{TOOL_TABLE}] has unknown key {unknown[0]!r} (known: "
-            f"{', '.join(sorted(KNOWN_KEYS))}); nothing was changed. Fix pyproject.toml."
+            f"[tool.{TOOL_TABLE}] has unknown key {unknown[0]!r} (known:"
+            f" {', '.join(sorted(KNOWN_KEYS))})",
+            kept="nothing was changed",
+            next="Fix pyproject.toml.",
         )
     packages_value = settings.get("packages", list(DEFAULT_PACKAGES))
     if not isinstance(packages_value, list) or not all(isinstance(p, str) for p in packages_value):
         raise ConfigError(
-            f"[tool.{TOOL_TABLE}] packages must be a list of requirement strings;"
-            " nothing was changed. Fix pyproject.toml."
+            f"[tool.{TOOL_TABLE}] packages must be a list of requirement strings",
+            kept="nothing was changed",
+            next="Fix pyproject.toml.",
         )
     if not packages_value:
         raise ConfigError(
             f"[tool.{TOOL_TABLE}] packages is empty, so torch would be neither held out nor"
-            ' installed; nothing was changed. List torch in it (packages = ["torch"]) or'
+            " installed",
+            kept="nothing was changed",
+            next='List torch in it (packages = ["torch"]) or'
             " remove the key for the default torch, torchvision and torchaudio, then run the"
-            " command again."
+            " command again.",
         )
     requirements = parse_requirements(packages_value, where=f"[tool.{TOOL_TABLE}] packages")
     written_installer = settings.get("installer", "pip")
@@ -306,13 +322,16 @@ def read_config(data: Mapping[str, Any], *, declared: bool = True) -> TorchConfi
     if not isinstance(written_installer, str) or installer not in INSTALLERS:
         raise ConfigError(
             f"[tool.{TOOL_TABLE}] installer = {_toml_value(written_installer)} is not one of"
-            f" {', '.join(INSTALLERS)}; nothing was changed. Fix pyproject.toml."
+            f" {', '.join(INSTALLERS)}",
+            kept="nothing was changed",
+            next="Fix pyproject.toml.",
         )
     allow_http = settings.get("allow-http", False)
     if not isinstance(allow_http, bool):
         raise ConfigError(
-            f"[tool.{TOOL_TABLE}] allow-http = {allow_http!r} is not a boolean;"
-            " nothing was changed. Write allow-http = true or false in pyproject.toml."
+            f"[tool.{TOOL_TABLE}] allow-http = {allow_http!r} is not a boolean",
+            kept="nothing was changed",
+            next="Write allow-http = true or false in pyproject.toml.",
         )
 
     variant = parse_variant(
@@ -370,8 +389,9 @@ def env_flag(name: str, *, untouched: str = "nothing was changed") -> bool:
     if word in _FALSE:
         return False
     raise ConfigError(
-        f"{name}={value!r} is not a boolean (expected true/false, 1/0 or yes/no); {untouched}."
-        f" Set {name} to 1 or 0 (or unset it), then run the command again."
+        f"{name}={value!r} is not a boolean (expected true/false, 1/0 or yes/no)",
+        kept=untouched,
+        next=f"Set {name} to 1 or 0 (or unset it), then run the command again.",
     )
 
 
@@ -397,9 +417,12 @@ def effective_index_base(config: TorchConfig, override: str | None = None) -> st
     return base.rstrip("/")
 
 
+@functools.lru_cache(maxsize=4)
 def parse_toml(text: str) -> dict[str, Any]:
     """Plain data from TOML text, for reading only: ``tomllib`` (~10x faster than tomlkit,
-    which keeps formatting for edits), tomlkit before Python 3.11.  ValueError when invalid."""
+    which keeps formatting for edits), tomlkit before Python 3.11.  ValueError when invalid.
+    The same text gives the same dict, parsed once: the hook reads pyproject.toml and
+    poetry-torch.lock before and after every Poetry command."""
     import sys
 
     if sys.version_info >= (3, 11):
@@ -423,9 +446,10 @@ def parse_toml(text: str) -> dict[str, Any]:
 
 FAMILY = ("torch", "torchvision", "torchaudio")
 _DIRECT_KEYS = ("path", "url", "git", "file")
-_LABEL = re.compile(r"\+[A-Za-z0-9.]*")
-_TOKEN = re.compile(r"(\^|~=|~|===|==|!=|>=|<=|>|<|=)?\s*([^\s,<>=!~^]+)")
-_RELEASE = re.compile(r"^v?(\d+)(?:\.(\d+))?(?:\.(\d+))?")
+# (patterns as text: re compiles them on first use, not when the hook's modules load)
+_LABEL = r"\+[A-Za-z0-9.]*"
+_CLAUSE = r"(\^|~=|~|===|==|!=|>=|<=|>|<|=)?\s*([^\s,<>=!~^]+)"
+_RELEASE = r"^v?(\d+)(?:\.(\d+))?(?:\.(\d+))?"
 
 
 @record
@@ -441,12 +465,12 @@ class Declaration:
 
 def strip_label(text: str) -> str:
     """``2.0.1+cu118`` -> ``2.0.1``: the build label names a variant, not a version."""
-    return _LABEL.sub("", text)
+    return re.sub(_LABEL, "", text)
 
 
 def _bounded(op: str, version: str) -> list[str]:
     """``^`` and ``~`` as Poetry defines them, as a lower and an upper PEP 440 bound."""
-    match = _RELEASE.match(version)
+    match = re.match(_RELEASE, version)
     if match is None:
         raise ValueError(version)
     parts = [int(part) for part in match.groups() if part is not None]
@@ -485,7 +509,7 @@ def poetry_to_pep440(constraint: str) -> tuple[SpecifierSet, ...]:
             raise ValueError(constraint)
         specifiers: list[str] = []
         position = 0
-        for match in _TOKEN.finditer(part):
+        for match in re.finditer(_CLAUSE, part):
             if part[position : match.start()].strip(" ,"):
                 raise ValueError(constraint)
             specifiers.extend(_single(match.group(1) or "", match.group(2)))
@@ -544,17 +568,19 @@ def _shown(value: Any) -> str:
 
 def _unreadable(name: str, where: str, value: Any) -> ConfigError:
     return ConfigError(
-        f"cannot read the version constraint {_shown(value)} of {name} in {where}; nothing was"
-        ' changed. Write it as Poetry or PEP 440 constraint such as "^2.8" or ">=2.8,<2.10".'
+        f"cannot read the version constraint {_shown(value)} of {name} in {where}",
+        kept="nothing was changed",
+        next='Write it as a Poetry or PEP 440 constraint such as "^2.8" or ">=2.8,<2.10".',
     )
 
 
 def _direct(name: str, where: str, kind: str) -> ConfigError:
     return ConfigError(
         f"{name} in {where} is declared by {kind}, but the plugin installs {name} only from the"
-        " configured PyTorch index; nothing was changed. Declare a version instead"
-        f' (e.g. {name} = ">=2.8"), or remove [tool.poetry-torch] and the pytorch_* source to'
-        " manage it yourself."
+        " configured PyTorch index",
+        kept="nothing was changed",
+        next=f'Declare a version instead (e.g. {name} = ">=2.8"), or remove [tool.poetry-torch]'
+        " and the pytorch_* source to manage it yourself.",
     )
 
 
@@ -680,9 +706,9 @@ def combine(requirement: Requirement, found: tuple[Declaration, ...]) -> Require
         if declared.alternatives and not requirement.specifier:
             raise ConfigError(
                 f"{name} in {declared.where} lists alternative versions"
-                f" ({'; '.join(declared.alternatives)}), and the plugin installs one;"
-                f' nothing was changed. Choose it with `poetry torch install "{name}'
-                f'{declared.alternatives[-1]}"`.'
+                f" ({'; '.join(declared.alternatives)}), and the plugin installs one",
+                kept="nothing was changed",
+                next=f'Choose it with `poetry torch install "{name}{declared.alternatives[-1]}"`.',
             )
         specifier &= declared.specifier
     if not satisfiable(specifier):
@@ -692,12 +718,15 @@ def combine(requirement: Requirement, found: tuple[Declaration, ...]) -> Require
         if requirement.specifier:
             raise ConfigError(
                 f"no {name} version satisfies both [tool.poetry-torch] packages ({requirement})"
-                f' and {places}; nothing was changed. Run `poetry torch install "{name}"` to drop'
-                " the first, or change the declaration."
+                f" and {places}",
+                kept="nothing was changed",
+                next=f'Run `poetry torch install "{name}"` to drop'
+                " the first, or change the declaration.",
             )
         raise ConfigError(
-            f"no {name} version satisfies every declaration ({places}); nothing was changed."
-            " Fix them in pyproject.toml so that one version fits all."
+            f"no {name} version satisfies every declaration ({places})",
+            kept="nothing was changed",
+            next="Fix them in pyproject.toml so that one version fits all.",
         )
     if str(specifier) == str(requirement.specifier):
         return requirement

@@ -95,8 +95,9 @@ def select(lock: TorchLock, target: str | None, every: bool) -> list[Selected]:
         return [Selected(lock, None, first[0] if first else "")]
     if first is None:
         raise ConfigError(
-            f"{LOCK_NAME} does not say which machine its first part is for; nothing was"
-            " exported. Run `poetry torch lock` to write it again."
+            f"{LOCK_NAME} does not say which machine its first part is for",
+            kept="nothing was exported",
+            next="Run `poetry torch lock` to write it again.",
         )
     keys_of = _keys_of(lock, first)
     chosen: list[Selected] = []
@@ -109,17 +110,22 @@ def select(lock: TorchLock, target: str | None, every: bool) -> list[Selected]:
         other = seen.setdefault((platform, python), variant)
         if other != variant:
             raise ConfigError(
-                f"{LOCK_NAME} holds {other} and {variant} for {platform}, Python {python}"
-                " (a GPU machine and one without, or an added variant), and markers cannot"
-                " tell such machines apart; nothing was exported. Export one target at a"
-                f" time: --target {' | --target '.join(target_keys(lock))}."
+                f"{LOCK_NAME} holds {other} and {variant} for {platform}, Python {python} (a GPU"
+                " machine and one without, or an added variant), and markers cannot tell such"
+                " machines apart",
+                kept="nothing was exported",
+                next="Export one target at a time: --target"
+                f" {' | --target '.join(target_keys(lock))}.",
             )
         chosen.append(Selected(part, (platform, python), variant))
     if not chosen:
         raise ConfigError(
             f"{LOCK_NAME} holds nothing for target {target!r} (it has:"
-            f" {', '.join(target_keys(lock))}); nothing was exported. Name one of them, or run"
-            " `poetry torch lock` if pyproject.toml's targets changed."
+            f" {', '.join(target_keys(lock))})",
+            kept="nothing was exported",
+            next=(
+                "Name one of them, or run `poetry torch lock` if pyproject.toml's targets changed."
+            ),
         )
     return chosen
 
@@ -280,19 +286,22 @@ def export_form(form: str | None, output: str | None) -> str:
     form = (form or ("pylock" if pylock_named else "requirements")).strip().lower()
     if form not in ("requirements", "pylock"):
         raise ConfigError(
-            f"unknown export format {form!r}; nothing was exported. Use --format requirements"
-            " (the default) or --format pylock (PEP 751)."
+            f"unknown export format {form!r}",
+            kept="nothing was exported",
+            next="Use --format requirements (the default) or --format pylock (PEP 751).",
         )
     if form == "pylock" and name is not None and not pylock_named:
         raise ConfigError(
-            f"PEP 751 names a lock file pylock.toml or pylock.<name>.toml, not {name};"
-            " nothing was exported. Use -o pylock.torch.toml."
+            f"PEP 751 names a lock file pylock.toml or pylock.<name>.toml, not {name}",
+            kept="nothing was exported",
+            next="Use -o pylock.torch.toml.",
         )
     if form == "requirements" and pylock_named:
         raise ConfigError(
-            f"{name} is a PEP 751 lock file name, but --format requirements writes a"
-            " requirements file; nothing was exported. Use --format pylock, or -o"
-            " requirements-torch.txt."
+            f"{name} is a PEP 751 lock file name, but --format requirements writes a requirements"
+            " file",
+            kept="nothing was exported",
+            next="Use --format pylock, or -o requirements-torch.txt.",
         )
     return form
 

@@ -5,6 +5,7 @@ Pure: reading and writing the file lives in ``project.lockstate``."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -38,10 +39,12 @@ if TYPE_CHECKING:
 LOCK_NAME = "poetry-torch.lock"
 LOCK_VERSION = "2"  # written only with [[entry]] tables; a lock without them is version 1
 SINGLE_VERSION = "1"
-STALE = (
-    f"{LOCK_NAME} is stale: the configuration changed after the lock was written (source,"
-    " packages or requires-python); run `poetry torch lock` or `poetry torch install`."
+STALE_WHAT = (
+    f"{LOCK_NAME} is stale: the configuration changed after the lock was written (source, packages"
+    " or requires-python)"
 )
+STALE = f"{STALE_WHAT}; run `poetry torch lock` or `poetry torch install`."
+STALE_NEXT = "Run `poetry torch lock` or `poetry torch install`."  # an error's ``next``
 
 
 _HEADER = (
@@ -280,13 +283,14 @@ def _newer(path: Path, version: str, text: str) -> NewerLockError:
         else "a newer poetry-torch-plugin"
     )
     return NewerLockError(
-        f"{path.name} has lock-version {version}, written by {writer}; this"
-        f" poetry-torch-plugin {__version__} reads lock-version {LOCK_VERSION} and older,"
-        " so nothing was changed (the lock, pyproject.toml and the environment are as they"
-        f" were). Upgrade the plugin (`{UPGRADE}`), then run the command again."
+        f"{path.name} has lock-version {version}, written by {writer}; this poetry-torch-plugin"
+        f" {__version__} reads lock-version {LOCK_VERSION} and older",
+        kept="nothing was changed (the lock, pyproject.toml and the environment are as they were)",
+        next=f"Upgrade the plugin (`{UPGRADE}`), then run the command again.",
     )
 
 
+@functools.lru_cache(maxsize=4)  # the hook reads one lock before and after a command
 def loads(text: str, path: Path = Path(LOCK_NAME)) -> TorchLock:
     try:
         data = parse_toml(text)

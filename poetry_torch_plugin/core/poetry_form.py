@@ -48,12 +48,10 @@ PLATFORMS = {
 KINDS = tuple(PLATFORMS)
 _PYTHONS = tuple(f"3.{minor}" for minor in range(8, 16))
 _IMPLEMENTATIONS = (("cpython", "CPython"), ("pypy", "PyPy"))
-_PYTHON_WORDS = re.compile(r"python|implementation")
-_EXTRA = re.compile(r"\bextra\s*==\s*['\"]([^'\"]+)['\"]")
-_FIX = (
-    "nothing was changed. Fix pyproject.toml: write what each machine kind installs as"
-    " [tool.poetry-torch.targets]"
-)
+# (patterns as text: re compiles them on first use, not when the hook's modules load)
+_PYTHON_WORDS = r"python|implementation"
+_EXTRA = r"\bextra\s*==\s*['\"]([^'\"]+)['\"]"
+_FIX = "Fix pyproject.toml: write what each machine kind installs as [tool.poetry-torch.targets]"
 
 
 @record
@@ -123,12 +121,14 @@ def entry_kinds(entry: Mapping[str, Any], where: str) -> tuple[str, ...]:
     except InvalidMarker as exc:
         raise ConfigError(
             f"{where} has markers {_shown(' and '.join(texts))} that cannot be read"
-            f" ({str(exc).splitlines()[0]}); {_FIX}, or fix the markers."
+            f" ({str(exc).splitlines()[0]})",
+            kept="nothing was changed",
+            next=f"{_FIX}, or fix the markers.",
         ) from None
     if marker is None:
         return KINDS
-    extras = ("", *_EXTRA.findall(str(markers or "")))
-    asks_python = bool(_PYTHON_WORDS.search(str(marker)))
+    extras = ("", *re.findall(_EXTRA, str(markers or "")))
+    asks_python = bool(re.search(_PYTHON_WORDS, str(marker)))
     pythons = _PYTHONS if asks_python else _PYTHONS[-1:]
     implementations = _IMPLEMENTATIONS if asks_python else _IMPLEMENTATIONS[:1]
     try:
@@ -144,7 +144,9 @@ def entry_kinds(entry: Mapping[str, Any], where: str) -> tuple[str, ...]:
         )
     except (UndefinedComparison, UndefinedEnvironmentName) as exc:
         raise ConfigError(
-            f"{where} has markers {_shown(marker)} that cannot be evaluated ({exc}); {_FIX}."
+            f"{where} has markers {_shown(marker)} that cannot be evaluated ({exc})",
+            kept="nothing was changed",
+            next=f"{_FIX}.",
         ) from None
 
 
@@ -177,36 +179,42 @@ def _lists(data: Mapping[str, Any]) -> Iterator[tuple[str, str, list[Any]]]:
 def _variant_of(entry: _Entry, kind: str, sources: Mapping[str, Source]) -> str:
     """The variant ``entry`` installs on ``kind``; ConfigError when it cannot be told."""
 
-    instead = f'{_FIX} {kind} = "cu129" (or "cpu", …) instead.'
     plugin = entry.source is not None and from_source_name(entry.source) is not None
     if kind.startswith("macos") and not plugin:
         return "cpu"  # PyTorch publishes one macOS build, the cpu one (with MPS), anywhere
     if entry.source is None:
         raise ConfigError(
             f"{entry.where} names no source, so on {kind} it is PyPI's torch, whose build the"
-            " plugin cannot tell; nothing was changed. Fix pyproject.toml: name a pytorch_*"
-            ' source in it (source = "pytorch_cuda_cu129"), or write'
-            f' [tool.poetry-torch.targets] {kind} = "cu129" (or "cpu", …) instead.'
+            " plugin cannot tell",
+            kept="nothing was changed",
+            next="Fix pyproject.toml: name a pytorch_*"
+            ' source in it (source = "pytorch_cuda_cu129"), or write [tool.poetry-torch.targets]'
+            f' {kind} = "cu129" (or "cpu", …) instead.',
         )
     if from_source_name(entry.source) is None:
         raise ConfigError(
-            f"{entry.where} names the source {entry.source!r}, which is not one of the"
-            " plugin's (pytorch_cuda_cuXYZ, pytorch_cpu, pytorch_rocmX_Y), so the plugin cannot"
-            f" tell its build; {instead}"
+            f"{entry.where} names the source {entry.source!r}, which is not one of the plugin's"
+            " (pytorch_cuda_cuXYZ, pytorch_cpu, pytorch_rocmX_Y), so the plugin cannot tell its"
+            " build",
+            kept="nothing was changed",
+            next=f'{_FIX} {kind} = "cu129" (or "cpu", …) instead.',
         )
     source = sources.get(entry.source.strip().lower())
     if source is None or source.variant is None:
         raise ConfigError(
             f"{entry.where} names the source {entry.source!r}, which no [[tool.poetry.source]]"
-            f" declares; nothing was changed. Declare it (name = {entry.source!r}, url = the"
-            " PyTorch index), then run the command again."
+            " declares",
+            kept="nothing was changed",
+            next=f"Declare it (name = {entry.source!r}, url = the PyTorch index), then run the"
+            " command again.",
         )
     variant = source.variant.index_name
     if kind.startswith("macos") and variant != "cpu":
         raise ConfigError(
-            f"{entry.where} gives macOS ({kind}) the source {source.name} ({variant}), but"
-            " PyTorch publishes only the cpu build (with MPS) for macOS; nothing was changed."
-            ' Fix pyproject.toml: use source = "pytorch_cpu" (or no source) for macOS.'
+            f"{entry.where} gives macOS ({kind}) the source {source.name} ({variant}), but PyTorch"
+            " publishes only the cpu build (with MPS) for macOS",
+            kept="nothing was changed",
+            next='Fix pyproject.toml: use source = "pytorch_cpu" (or no source) for macOS.',
         )
     return variant
 
@@ -218,8 +226,9 @@ def _package_entries(name: str, where: str, entries: list[Any]) -> list[_Entry]:
         kinds = entry_kinds(entry, label)
         if not kinds:
             raise ConfigError(
-                f"{label} applies to no machine kind the plugin knows ({', '.join(KINDS)});"
-                f" {_FIX}, or fix its markers."
+                f"{label} applies to no machine kind the plugin knows ({', '.join(KINDS)})",
+                kept="nothing was changed",
+                next=f"{_FIX}, or fix its markers.",
             )
         source = entry.get("source")
         found.append(_Entry(label, None if source is None else str(source), kinds))
@@ -245,8 +254,9 @@ def read_poetry_form(
                 if earlier[0] != variant_here:
                     raise ConfigError(
                         f"{earlier[1].where} ({earlier[0]}) and {entry.where} ({variant_here})"
-                        f" both apply to {kind}, and a machine installs one build; {_FIX}"
-                        f' {kind} = "{earlier[0]}", or narrow their markers.'
+                        f" both apply to {kind}, and a machine installs one build",
+                        kept="nothing was changed",
+                        next=f'{_FIX} {kind} = "{earlier[0]}", or narrow their markers.',
                     )
     if not all_entries:
         return None

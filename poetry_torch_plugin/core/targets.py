@@ -67,8 +67,9 @@ def parse_targets(value: object) -> tuple[tuple[str, str], ...]:
     if not hasattr(value, "items"):
         raise ConfigError(
             f"{where} must be a table of machine kinds and variants"
-            ' (linux-x86_64 = "cu129", macos = "cpu", no-gpu = "cpu"); nothing was changed.'
-            " Fix pyproject.toml."
+            ' (linux-x86_64 = "cu129", macos = "cpu", no-gpu = "cpu")',
+            kept="nothing was changed",
+            next="Fix pyproject.toml.",
         )
     pairs: list[tuple[str, str]] = []
     items: Any = value.items()
@@ -76,24 +77,29 @@ def parse_targets(value: object) -> tuple[tuple[str, str], ...]:
         name = str(key).strip().lower()
         if name not in KEYS:
             raise ConfigError(
-                f"{where} has unknown machine kind {str(key)!r} (known: {', '.join(KEYS)});"
-                " nothing was changed. Fix pyproject.toml."
+                f"{where} has unknown machine kind {str(key)!r} (known: {', '.join(KEYS)})",
+                kept="nothing was changed",
+                next="Fix pyproject.toml.",
             )
         if name in dict(pairs):
             raise ConfigError(
-                f"{where} names {name} twice (keys differ only in case or spaces); nothing was"
-                " changed. Keep one of them in pyproject.toml."
+                f"{where} names {name} twice (keys differ only in case or spaces)",
+                kept="nothing was changed",
+                next="Keep one of them in pyproject.toml.",
             )
         parsed = parse_variant(variant, where=f"{where} {name}", fix="Fix pyproject.toml")
         if parsed is None:
             raise ConfigError(
-                f"{where} {name} is empty; nothing was changed. Give it a variant"
-                ' ("cu129", "cpu", …) or "auto", or remove it.'
+                f"{where} {name} is empty",
+                kept="nothing was changed",
+                next='Give it a variant ("cu129", "cpu", …) or "auto", or remove it.',
             )
         if name.startswith("macos") and parsed not in ("cpu", "auto"):
             raise ConfigError(
                 f'{where} {name} = "{parsed}", but PyTorch publishes only the cpu build (with'
-                ' MPS) for macOS; nothing was changed. Set it to "cpu" or "auto".'
+                " MPS) for macOS",
+                kept="nothing was changed",
+                next='Set it to "cpu" or "auto".',
             )
         pairs.append((name, parsed))
     return tuple(pairs)
@@ -168,9 +174,11 @@ def merge_targets(
         if mine is not None and theirs is not None and mine[1] != theirs[1]:
             where = dict(form.details)[theirs[0]]
             raise ConfigError(
-                f'[tool.poetry-torch.targets] {mine[0]} = "{mine[1]}" and {where}'
-                f' ("{theirs[1]}") disagree on {kind}; nothing was changed. Fix pyproject.toml:'
-                f" make them agree, or remove the {mine[0]} entry from [tool.poetry-torch.targets]."
+                f'[tool.poetry-torch.targets] {mine[0]} = "{mine[1]}" and {where} ("{theirs[1]}")'
+                f" disagree on {kind}",
+                kept="nothing was changed",
+                next=f"Fix pyproject.toml: make them agree, or remove the {mine[0]} entry from"
+                " [tool.poetry-torch.targets].",
             )
     from poetry_torch_plugin.core.record import replace
 
@@ -189,10 +197,11 @@ def refuse_rewrite(form: PoetryForm | None, committed: Source | None, variant: s
         return
     raise ConfigError(
         "pyproject.toml chooses torch's build per machine kind in Poetry's multiple-constraints"
-        f" form (committed source {committed.name}), which `poetry torch install` does not"
-        " rewrite; nothing was changed. Change the entries' sources in pyproject.toml yourself,"
-        f" or run POETRY_TORCH_VARIANT={variant} poetry install to install {variant} on this"
-        " machine only."
+        f" form (committed source {committed.name}), which `poetry torch install` does not rewrite",
+        kept="nothing was changed",
+        next="Change the entries' sources in pyproject.toml yourself, or run"
+        f" POETRY_TORCH_VARIANT={variant} poetry install to install {variant} on this machine"
+        " only.",
     )
 
 
@@ -253,8 +262,9 @@ def parse_variant(value: object, *, where: str, fix: str) -> str | None:
         return None
     if not isinstance(value, str):
         raise ConfigError(
-            f"{where} = {value!r} is not a string; nothing was changed. {fix}"
-            ' (a variant such as "cu129", "cpu", "rocm6.4", or "auto").'
+            f"{where} = {value!r} is not a string",
+            kept="nothing was changed",
+            next=f'{fix} (a variant such as "cu129", "cpu", "rocm6.4", or "auto").',
         )
     text = value.strip().lower()
     if not text:
@@ -262,8 +272,9 @@ def parse_variant(value: object, *, where: str, fix: str) -> str | None:
     if text != AUTO and from_index_name(text) is None:
         shown = value if len(value) <= 40 else value[:37] + "..."
         raise ConfigError(
-            f"{where} = {shown!r} is not a PyTorch variant; nothing was changed. {fix}"
-            ' (a variant such as "cu129", "cpu", "rocm6.4", or "auto").'
+            f"{where} = {shown!r} is not a PyTorch variant",
+            kept="nothing was changed",
+            next=f'{fix} (a variant such as "cu129", "cpu", "rocm6.4", or "auto").',
         )
     return text
 

@@ -16,7 +16,8 @@ _LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 
 # ``//login@`` inside free text: the authority runs to the first "/", "?", "#", quote or
 # whitespace, and the login to its last "@".
-_LOGIN_IN_TEXT = re.compile(r"(?<=//)([^\s/?#@'\"<>]*(?:@[^\s/?#@'\"<>]*)*)@")
+# (a pattern as text: re compiles it on first use, not when the hook's modules load)
+_LOGIN_IN_TEXT = r"(?<=//)([^\s/?#@'\"<>]*(?:@[^\s/?#@'\"<>]*)*)@"
 
 
 def _login_and_host(netloc: str) -> tuple[str | None, str]:
@@ -62,7 +63,7 @@ def split_login(url: str) -> tuple[str, str | None, str | None]:
 
 def redact_text(text: str) -> str:
     """Free text (a tool's output, an error) with the login of every URL in it masked."""
-    return _LOGIN_IN_TEXT.sub(lambda match: _masked(match.group(1)) + "@", text)
+    return re.sub(_LOGIN_IN_TEXT, lambda match: _masked(match.group(1)) + "@", text)
 
 
 def is_loopback(url: str) -> bool:

@@ -16,8 +16,9 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 # ``12.9``, or a bare major (``13``), which means its .0 release (``13.0``)
-_CUDA_DOTTED = re.compile(r"^(1\d)(?:\.(\d))?$")
-_ROCM_DOTTED = re.compile(r"^(\d{1,2})\.(\d{1,2})(?:\.(\d{1,2}))?$")
+# (patterns as text: re compiles them on first use, not when the hook's modules load)
+_CUDA_DOTTED = r"^(1\d)(?:\.(\d))?$"
+_ROCM_DOTTED = r"^(\d{1,2})\.(\d{1,2})(?:\.(\d{1,2}))?$"
 
 
 @record
@@ -172,7 +173,7 @@ def parse_cuda(value: str, published: Callable[[], Sequence[Variant]] | None = N
     ``published()`` lists no such build, it is refused like a typo); anything else raises
     VariantError, which names the CUDA builds ``published()`` returns and the nearest one."""
     text = value.strip().lower()
-    match = _CUDA_DOTTED.match(text) or _BY_KIND["cuda"].index.match(text)
+    match = re.match(_CUDA_DOTTED, text) or _BY_KIND["cuda"].index.match(text)
     variant = (
         Variant("cuda", (int(match.group(1)), int(match.group(2) or 0)))
         if match is not None
@@ -182,8 +183,9 @@ def parse_cuda(value: str, published: Callable[[], Sequence[Variant]] | None = N
     if variant is None or (bare_major and not _published_or_unknown(variant, published)):
         raise VariantError(
             f"invalid --cuda value {_shown(value)}: expected a CUDA version such as 12.9 or an"
-            " index name such as cu129 (or 'auto'); nothing was changed."
-            + _way_forward(text, "cuda", published)
+            " index name such as cu129 (or 'auto')",
+            kept="nothing was changed",
+            next=_way_forward(text, "cuda", published),
         )
     return variant
 
@@ -198,20 +200,20 @@ def _published_or_unknown(
 
 
 def _way_forward(text: str, kind: str, published: Callable[[], Sequence[Variant]] | None) -> str:
-    """The end of an invalid-value refusal: the builds PyTorch publishes of that family and
-    the one nearest to what was typed (``12.99`` -> 12.9), else where to look."""
+    """The ``next`` of an invalid-value refusal: the builds PyTorch publishes of that family
+    and the one nearest to what was typed (``12.99`` -> 12.9), else where to look."""
     family = _BY_KIND[kind]
     known = sorted(published(), key=Variant.sort_key) if published is not None else []
     known = [variant for variant in known if variant.kind == kind]
     if not known:
-        return " Run `poetry torch check` to see what this machine supports."
+        return "Run `poetry torch check` to see what this machine supports."
     listed = ", ".join(variant.dotted for variant in known)
     typed = re.match(rf"^(?:{family.prefix})?(\d+(?:\.\d+)*)", text)
     if typed is None:
         return (
-            f" PyTorch publishes builds for {family.title} {listed}; run"
-            f" `poetry torch install {family.option} auto` to pick the one this machine runs,"
-            " or `poetry torch check` to see what it supports."
+            f"PyTorch publishes builds for {family.title} {listed}; run"
+            f" `poetry torch install {family.option} auto` to pick the one this machine runs, or"
+            " `poetry torch check` to see what it supports."
         )
     digits = typed.group(1)
     parts = [int(part) for part in digits.split(".")]
@@ -229,9 +231,9 @@ def _way_forward(text: str, kind: str, published: Callable[[], Sequence[Variant]
     candidates = same_major[-1:] if len(parts) == 1 and same_major else known
     nearest = min(reversed(candidates), key=distance)
     return (
-        f" PyTorch publishes builds for {family.title} {listed}; the nearest is"
-        f" {nearest.dotted}: run `poetry torch install {nearest.option}`, or `poetry torch check`"
-        " to see what this machine supports."
+        f"PyTorch publishes builds for {family.title} {listed}; the nearest is {nearest.dotted}:"
+        f" run `poetry torch install {nearest.option}`, or `poetry torch check` to see what this"
+        " machine supports."
     )
 
 
@@ -239,13 +241,14 @@ def parse_rocm(value: str, published: Callable[[], Sequence[Variant]] | None = N
     """Parse ``6.4`` or ``rocm6.4``; anything else raises VariantError, which names the ROCm
     builds ``published()`` returns and the nearest one when given."""
     text = value.strip().lower()
-    match = _ROCM_DOTTED.match(text) or _BY_KIND["rocm"].index.match(text)
+    match = re.match(_ROCM_DOTTED, text) or _BY_KIND["rocm"].index.match(text)
     if match is None:
         forward = _way_forward(text, "rocm", published) if published is not None else ""
         raise VariantError(
             f"invalid --rocm value {_shown(value)}: expected a ROCm version such as 6.4 or an"
-            " index name such as rocm6.4; nothing was changed."
-            + (forward or " Run e.g. `poetry torch install --rocm 6.4`.")
+            " index name such as rocm6.4",
+            kept="nothing was changed",
+            next=forward or "Run e.g. `poetry torch install --rocm 6.4`.",
         )
     parts = tuple(int(part) for part in match.groups() if part is not None)
     return Variant("rocm", parts)
@@ -303,8 +306,9 @@ def parse_channel(value: str) -> str:
     text = value.strip().lower()
     if text not in CHANNELS:
         raise VariantError(
-            f"invalid --channel value {_shown(value)}: expected stable, test or nightly;"
-            " nothing was changed. Run e.g. `poetry torch install --cuda 13.0 --channel nightly`."
+            f"invalid --channel value {_shown(value)}: expected stable, test or nightly",
+            kept="nothing was changed",
+            next="Run e.g. `poetry torch install --cuda 13.0 --channel nightly`.",
         )
     return text
 

@@ -180,8 +180,9 @@ def requires_of(dist: InstalledDist) -> list[str]:
 # Where an environment keeps its interpreter and site-packages
 
 
-_PYVENV_VERSION = re.compile(r"^\s*(?:version|version_info)\s*=\s*(\d+\.\d+(?:\.\d+)?)", re.M)
-_LIB_PYTHON = re.compile(r"python(\d+\.\d+)")
+# (patterns as text: re compiles them on first use, not when the hook's modules load)
+_PYVENV_VERSION = r"(?m)^\s*(?:version|version_info)\s*=\s*(\d+\.\d+(?:\.\d+)?)"
+_LIB_PYTHON = r"python(\d+\.\d+)"
 
 
 @record
@@ -213,12 +214,12 @@ def site_packages_of(root: Path) -> tuple[Path, ...]:
 def python_version_of(root: Path, site_packages: tuple[Path, ...] = ()) -> str | None:
     """From ``pyvenv.cfg`` (venv, virtualenv and uv write it), else the ``lib/pythonX.Y`` name."""
     try:
-        match = _PYVENV_VERSION.search((root / "pyvenv.cfg").read_text(encoding="utf-8"))
+        match = re.search(_PYVENV_VERSION, (root / "pyvenv.cfg").read_text(encoding="utf-8"))
     except OSError:
         match = None
     if match is not None:
         return match.group(1)
-    named = (_LIB_PYTHON.search(str(path)) for path in site_packages)
+    named = (re.search(_LIB_PYTHON, str(path)) for path in site_packages)
     return next((found.group(1) for found in named if found is not None), None)
 
 
@@ -322,9 +323,9 @@ def exclusive(target: TargetEnv, *, wait: float = HOOK_WAIT) -> Iterator[None]:
         lock.acquire()
     except Timeout:
         raise BusyError(
-            f"another poetry torch command is running in {target.root} ({_owner(target.root)});"
-            f" this one waited {wait:g} s and changed nothing. Let it finish, then run the"
-            " command again."
+            f"another poetry torch command is running in {target.root} ({_owner(target.root)})",
+            kept=f"this one waited {wait:g} s and changed nothing",
+            next="Let it finish, then run the command again.",
         ) from None
     except OSError:
         # A read-only environment cannot hold a lock file; the install will say why it failed.

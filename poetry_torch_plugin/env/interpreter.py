@@ -29,7 +29,8 @@ if TYPE_CHECKING:
 
 
 _VERSION = re.compile(r"^(\d+)\.(\d+)(?:\.(\d+))?")
-_PYTHON_NAME = re.compile(r"^python(\d+(?:\.\d+)?)?t?(?:\.exe)?$", re.IGNORECASE)
+# (a pattern as text: re compiles it on first use, not when the hook's modules load)
+_PYTHON_NAME = r"(?i)^python(\d+(?:\.\d+)?)?t?(?:\.exe)?$"
 # pyvenv.cfg's ``implementation`` (platform.python_implementation()) -> sys.implementation.name
 _IMPLEMENTATIONS = {"cpython": "cpython", "pypy": "pypy"}
 
@@ -132,7 +133,7 @@ def _implementation(cfg: dict[str, str], executable: Path) -> str | None:
     name = executable.name.lower()
     if name.startswith("pypy"):
         return "pypy"
-    return "cpython" if _PYTHON_NAME.match(name) else None
+    return "cpython" if re.match(_PYTHON_NAME, name) else None
 
 
 def _platform_machine(executable: Path) -> str | None:

@@ -173,9 +173,10 @@ def mirror_base() -> str | None:
     scheme = urllib.parse.urlsplit(given).scheme.lower()
     if scheme not in ("https", "http", "file"):
         raise ConfigError(
-            f"{INDEX_BASE_ENV} has an unsupported URL scheme {scheme!r} ({redact(given)});"
-            f" nothing was changed. Set {INDEX_BASE_ENV} to an https:// base such as"
-            " https://mirror.example/whl (or unset it), then run the command again."
+            f"{INDEX_BASE_ENV} has an unsupported URL scheme {scheme!r} ({redact(given)})",
+            kept="nothing was changed",
+            next=f"Set {INDEX_BASE_ENV} to an https:// base such as https://mirror.example/whl (or"
+            " unset it), then run the command again.",
         )
     refuse_query(INDEX_BASE_ENV, given)
     return given.rstrip("/")

@@ -294,10 +294,11 @@ def refuse_foreign_builds(
     first = from_local_label(foreign[0].rsplit(" ", 1)[-1])
     raise InstallError(
         f"{redact(index_url)} serves {', '.join(foreign)}"
-        f" ({'a ' + str(first) + ' build' if len(foreign) == 1 else str(first) + ' builds'})"
-        f" where {variant} was asked for; nothing was uninstalled or installed, and {kept}. Point the source"
-        f" at an index that serves {variant} builds (…/whl/{variant}), then run the command"
-        " again."
+        f" ({'a ' + str(first) + ' build' if len(foreign) == 1 else str(first) + ' builds'}) where"
+        f" {variant} was asked for",
+        kept=f"nothing was uninstalled or installed, and {kept}",
+        next=f"Point the source at an index that serves {variant} builds (…/whl/{variant}), then"
+        " run the command again.",
     )
 
 

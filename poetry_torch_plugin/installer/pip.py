@@ -85,8 +85,9 @@ class PipBackend:
         except ImportError:
             raise TargetEnvError(
                 f"the environment {target.root} has no pip, and neither has Poetry's own"
-                " environment; nothing was changed. Run `poetry run python -m ensurepip`,"
-                " then `poetry torch install`."
+                " environment",
+                kept="nothing was changed",
+                next="Run `poetry run python -m ensurepip`, then `poetry torch install`.",
             ) from None
         return [sys.executable, "-m", "pip", "--python", str(target.python)]
 

@@ -36,7 +36,7 @@ from poetry_torch_plugin.installer import download_once
 from poetry_torch_plugin.installer.backend import Request
 from poetry_torch_plugin.installer.backend import earlier_build
 from poetry_torch_plugin.installer.backend import environment_tag_set
-from poetry_torch_plugin.installer.backend import explain_failure
+from poetry_torch_plugin.installer.backend import install_failure
 from poetry_torch_plugin.installer.pip import PipBackend
 
 
@@ -310,8 +310,8 @@ def resolve(
 
 def replay_failure(
     stderr: str, lock: TorchLock, index_url: str, target: TargetEnv, tool: str = "pip"
-) -> str:
-    """One line for a failed ``--require-hashes`` install, from pip's or uv's error output."""
+) -> InstallError:
+    """The error of a failed ``--require-hashes`` install, from pip's or uv's error output."""
     shown = redact(index_url)
     # pip: "DO NOT MATCH THE HASHES"; uv 0.13: "Hash mismatch for `torch==...`", or, when the
     # bytes are not even a zip, "Failed to extract archive" / "Bad CRC" (uv 0.11 also "ZIP
@@ -322,17 +322,17 @@ def replay_failure(
         stderr,
         re.I,
     ):
-        return (
-            f"a file from {shown} does not match its sha256 in {LOCK_NAME} (or is not even a"
-            " valid wheel); nothing was installed"
+        return InstallError(
+            f"a file from {shown} does not match its sha256 in {LOCK_NAME} (or is not even a valid"
+            " wheel)",
+            kept="nothing was installed"
             + (
                 " and the earlier build is still installed"
                 if earlier_build(target, lock.pins())
                 else ""
-            )
-            + ". The index or a proxy is serving a"
-            " different file: retry, or use another mirror (run `poetry torch lock` only if the"
-            " index really republished it)."
+            ),
+            next="The index or a proxy is serving a different file: retry, or use another mirror"
+            " (run `poetry torch lock` only if the index really republished it).",
         )
     # pip: "Hashes are required in --require-hashes mode"; uv 0.13: "Hash-checking is
     # required, but no trusted hash was provided for: `setuptools`".
@@ -341,12 +341,13 @@ def replay_failure(
         r"|Hash-checking is required, but no trusted hash",
         stderr,
     ):
-        return (
+        return InstallError(
             f"this environment needs a package that {LOCK_NAME} does not hold (the lock was"
-            f" resolved for {lock.resolved_for or 'another environment'}); nothing was installed."
-            " Run `poetry torch lock` with this environment's Python, then try again."
+            f" resolved for {lock.resolved_for or 'another environment'})",
+            kept="nothing was installed",
+            next="Run `poetry torch lock` with this environment's Python, then try again.",
         )
-    return explain_failure(stderr, Request(index_url, lock.pins()), target, tool, locked=True)
+    return install_failure(stderr, Request(index_url, lock.pins()), target, tool, locked=True)
 
 
 def install_locked(
@@ -391,10 +392,10 @@ def install_locked(
             house = Path(tmp) / "wheels"
             code, stderr = download_once.fetch_locked(target, request, house)
             if code != 0:
-                raise InstallError(replay_failure(stderr, lock, access.url, target, "pip"))
+                raise replay_failure(stderr, lock, access.url, target, "pip")
             if any(house.iterdir()):
                 request = replace(request, find_links=str(house))
         code, stderr = installer.run(target, request)
     if code != 0:
-        raise InstallError(replay_failure(stderr, lock, access.url, target, installer.name))
+        raise replay_failure(stderr, lock, access.url, target, installer.name)
     return lock.pins()

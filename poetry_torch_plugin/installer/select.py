@@ -22,7 +22,11 @@ def get_backend(name: str) -> Backend:
     if name == "pip":
         return PipBackend()
     if name not in ("uv", "auto"):
-        raise TargetEnvError(f"unknown installer {name!r}; use pip, uv or auto.")
+        raise TargetEnvError(
+            f"unknown installer {name!r}",
+            kept="nothing was changed",
+            next="Use --installer pip, uv or auto.",
+        )
     binary = uv.find_uv()
     version = uv.uv_version(binary) if binary is not None else None
     if binary is not None and version is not None and version >= uv.MIN_UV:
@@ -32,15 +36,17 @@ def get_backend(name: str) -> Backend:
     if binary is not None:
         found = f"uv {'.'.join(map(str, version))}" if version else "not a working uv"
         raise TargetEnvError(
-            f"the installer is uv, but {binary} is {found}, and poetry-torch-plugin needs"
-            f" uv {'.'.join(map(str, uv.MIN_UV))} or newer; nothing was changed. Upgrade it"
-            " (`uv self update`, or `poetry self add 'uv>=0.5'`), or run"
-            " `poetry torch install --installer pip`."
+            f"the installer is uv, but {binary} is {found}, and poetry-torch-plugin needs uv"
+            f" {'.'.join(map(str, uv.MIN_UV))} or newer",
+            kept="nothing was changed",
+            next="Upgrade it (`uv self update`, or `poetry self add 'uv>=0.5'`), or run"
+            " `poetry torch install --installer pip`.",
         )
     raise TargetEnvError(
         "the installer is uv, but no uv executable was found (not on PATH, and no uv package in"
-        " Poetry's environment); nothing was changed. Install it (`poetry self add uv`), or run"
-        " `poetry torch install --installer pip`."
+        " Poetry's environment)",
+        kept="nothing was changed",
+        next="Install it (`poetry self add uv`), or run `poetry torch install --installer pip`.",
     )
 
 

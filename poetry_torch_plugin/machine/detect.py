@@ -110,8 +110,9 @@ def _load_fake(path: Path) -> Machine:
         return machine_from_dict(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError, TypeError) as error:
         raise TorchPluginError(
-            f"{FAKE_MACHINE_ENV}={path} does not describe a machine ({error});"
-            f" nothing was changed. Fix the file or unset {FAKE_MACHINE_ENV}."
+            f"{FAKE_MACHINE_ENV}={path} does not describe a machine ({error})",
+            kept="nothing was changed",
+            next=f"Fix the file or unset {FAKE_MACHINE_ENV}.",
         ) from error
 
 

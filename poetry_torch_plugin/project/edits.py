@@ -85,8 +85,9 @@ def _set_source(document: TOMLDocument, source: Source, named: frozenset[str]) -
         poetry["source"] = entries
     if not isinstance(entries, list) or not all(isinstance(e, MutableMapping) for e in entries):
         raise ConfigError(
-            "[[tool.poetry.source]] in pyproject.toml is not a list of tables; nothing was"
-            " changed. Fix it, then run the command again."
+            "[[tool.poetry.source]] in pyproject.toml is not a list of tables",
+            kept="nothing was changed",
+            next="Fix it, then run the command again.",
         )
     matches = [
         index
@@ -428,8 +429,9 @@ def _a_table(value: Any, where: str) -> Any:
     """``value`` when it is a TOML table; ConfigError (one line) for ``tool = 3`` and the like."""
     if not isinstance(value, MutableMapping):
         raise ConfigError(
-            f"[{where}] in pyproject.toml is not a table; nothing was changed. Fix it, then run"
-            " the command again."
+            f"[{where}] in pyproject.toml is not a table",
+            kept="nothing was changed",
+            next="Fix it, then run the command again.",
         )
     return value
 
@@ -512,15 +514,18 @@ def load(path: Path) -> PyProject:
         original = path.read_bytes()
     except OSError as exc:
         raise ConfigError(
-            f"cannot read {path}: {exc.strerror}; run the command from the project directory."
+            f"cannot read {path}: {exc.strerror}",
+            kept="nothing was changed",
+            next="Run the command from the project directory.",
         ) from None
     try:
         document = tomlkit.parse(original.decode("utf-8"))
     except (ParseError, UnicodeDecodeError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ConfigError(
-            f"{path.name} is not valid TOML ({reason}); nothing was changed."
-            " Fix the file, then run `poetry torch install` again."
+            f"{path.name} is not valid TOML ({reason})",
+            kept="nothing was changed",
+            next="Fix the file, then run `poetry torch install` again.",
         ) from None
     return PyProject(path, original, document)
 
@@ -540,9 +545,9 @@ def check_target(kind: str, value: str) -> str:
     name = kind.strip().lower()
     if name not in KEYS:
         raise ConfigError(
-            f"--for {kind!r} is not a kind of machine (known: {', '.join(KEYS)});"
-            " nothing was changed. Run `poetry torch install --cuda X.Y --for linux-x86_64`,"
-            " for example."
+            f"--for {kind!r} is not a kind of machine (known: {', '.join(KEYS)})",
+            kept="nothing was changed",
+            next="Run `poetry torch install --cuda X.Y --for linux-x86_64`, for example.",
         )
     parse_targets({name: value})
     return name

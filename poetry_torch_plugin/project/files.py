@@ -47,9 +47,9 @@ def refuse_read_only(path: Path) -> None:
         mode = None
     if mode is not None and not mode & 0o222:
         raise ConfigError(
-            f"{path.name} is read-only (mode {mode & 0o777:04o}); nothing was downloaded,"
-            " installed or changed. Make it writable (`chmod u+w"
-            f" {path.name}`), then run the command again."
+            f"{path.name} is read-only (mode {mode & 0o777:04o})",
+            kept="nothing was downloaded, installed or changed",
+            next=f"Make it writable (`chmod u+w {path.name}`), then run the command again.",
         )
     _refuse_unwritable_folder(path, target.parent)
 
@@ -64,9 +64,9 @@ def _refuse_unwritable_folder(path: Path, folder: Path) -> None:
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise ConfigError(
-            f"cannot create files in {folder} ({reason}), so {path.name} could not be written;"
-            " nothing was downloaded, installed or changed. Make the folder writable, then run"
-            " the command again."
+            f"cannot create files in {folder} ({reason}), so {path.name} could not be written",
+            kept="nothing was downloaded, installed or changed",
+            next="Make the folder writable, then run the command again.",
         ) from None
     os.close(fd)
     with contextlib.suppress(OSError):
@@ -86,12 +86,15 @@ def write_atomic(path: Path, data: bytes, *, expected: bytes | None = None) -> N
             current = target.read_bytes()
         except OSError as exc:
             raise ConfigError(
-                f"cannot re-read {path}: {exc.strerror}; nothing was written."
+                f"cannot re-read {path}: {exc.strerror}",
+                kept="nothing was written",
+                next=f"Make {path.name} readable, then run the command again.",
             ) from None
         if current != expected:
             raise ConfigError(
-                f"{path.name} changed while poetry torch was working; it was not overwritten."
-                " Run the command again."
+                f"{path.name} changed while poetry torch was working",
+                kept="it was not overwritten",
+                next="Run the command again.",
             )
     try:
         mode = target.stat().st_mode & 0o7777
@@ -193,11 +196,17 @@ def local_variant(project_dir: Path) -> str | None:
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}; nothing was changed.") from None
+        raise ConfigError(
+            f"cannot read {path}: {exc.strerror}",
+            kept="nothing was changed",
+            next=f"Make {LOCAL_FILE} readable, then run the command again.",
+        ) from None
     except Exception as exc:  # tomllib, tomlkit and UnicodeDecodeError disagree on their types
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ConfigError(
-            f"{path} is not valid TOML ({reason}); nothing was changed. Fix {LOCAL_FILE}."
+            f"{path} is not valid TOML ({reason})",
+            kept="nothing was changed",
+            next=f"Fix {LOCAL_FILE}.",
         ) from None
     table = data.get(LOCAL_TABLE)
     if not isinstance(table, dict):

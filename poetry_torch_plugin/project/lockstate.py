@@ -9,6 +9,8 @@ from poetry_torch_plugin.core.config import parse_toml
 from poetry_torch_plugin.core.config import read_config
 from poetry_torch_plugin.core.lockfile import LOCK_NAME
 from poetry_torch_plugin.core.lockfile import STALE
+from poetry_torch_plugin.core.lockfile import STALE_NEXT
+from poetry_torch_plugin.core.lockfile import STALE_WHAT
 from poetry_torch_plugin.core.lockfile import LockInputs
 from poetry_torch_plugin.core.lockfile import NewerLockError
 from poetry_torch_plugin.core.lockfile import TorchLock
@@ -103,8 +105,9 @@ def configured(pyproject: Path) -> tuple[TorchConfig, Source]:
     source = settings.source()
     if source is None or source.variant is None:
         raise ConfigError(
-            "pyproject.toml has no pytorch source to lock; nothing was written."
-            " Run `poetry torch install --cuda X.Y` (or --cpu, --rocm X.Y) first."
+            "pyproject.toml has no pytorch source to lock",
+            kept="nothing was written",
+            next="Run `poetry torch install --cuda X.Y` (or --cpu, --rocm X.Y) first.",
         )
     return settings, source
 
@@ -114,18 +117,20 @@ def check_project(pyproject: Path) -> LockState:
     return lock_state(pyproject, source, settings)
 
 
-def fresh_lock(pyproject: Path, *, stale: Callable[[str], str], missing: str) -> TorchLock:
-    """The project's poetry-torch.lock, which must be fresh: ConfigError with ``stale(why)``
+def fresh_lock(pyproject: Path, *, kept: str, missing: str) -> TorchLock:
+    """The project's poetry-torch.lock, which must be fresh: ConfigError (saying ``kept``)
     when it is stale or unreadable, and with "there is no poetry-torch.lock to ``missing``"
     when there is none."""
     state = check_project(pyproject)
-    problem = state.problem()
-    if problem is not None:
-        raise ConfigError(stale(problem))
+    if state.failure is not None:
+        raise ConfigError(state.failure.what, kept=kept, next=state.failure.next)
+    if state.problem() is not None:
+        raise ConfigError(STALE_WHAT, kept=kept, next=STALE_NEXT)
     if state.lock is None:
         raise ConfigError(
-            f"there is no {LOCK_NAME} to {missing}."
-            " Run `poetry torch lock` (or `poetry torch install`) first."
+            f"there is no {LOCK_NAME} to {missing}",
+            kept=kept,
+            next="Run `poetry torch lock` (or `poetry torch install`) first.",
         )
     return state.lock
 
@@ -145,8 +150,8 @@ def export_project(
     machine fetches it (a mirror's URLs, ``core.lockfile.moved``)."""
     lock = fresh_lock(
         pyproject,
-        stale=lambda problem: f"{problem} Nothing was exported.",
-        missing="export; nothing was written",
+        kept="nothing was exported",
+        missing="export",
     )
     problem = check(lock) if check is not None and (target or every) else None
     if problem is not None:

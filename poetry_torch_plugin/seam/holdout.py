@@ -176,10 +176,11 @@ def _resolve(module: str, cls: str, attribute: str) -> Any:
         return getattr(getattr(importlib.import_module(module), cls), attribute)
     except (ImportError, AttributeError):
         raise PoetrySeamError(
-            f"poetry-torch-plugin cannot find {module}.{cls}.{attribute} in this Poetry"
-            f" (verified with {', '.join(VERIFIED_WITH)}); the command was stopped before"
-            " anything was locked or installed, so torch is not put into poetry.lock."
-            " Upgrade poetry-torch-plugin, or run with --no-plugins."
+            f"poetry-torch-plugin cannot find {module}.{cls}.{attribute} in this Poetry (verified"
+            f" with {', '.join(VERIFIED_WITH)})",
+            kept="the command was stopped before anything was locked or installed, so torch is"
+            " not put into poetry.lock",
+            next="Upgrade poetry-torch-plugin, or run with --no-plugins.",
         ) from None
 
 
@@ -191,9 +192,9 @@ def check_seams() -> None:
         if names != expected:
             raise PoetrySeamError(
                 f"poetry-torch-plugin: {cls}.{attribute}{names} no longer has the parameters"
-                f" {expected} it was verified with (Poetry {', '.join(VERIFIED_WITH)}); the"
-                " command was stopped before anything was locked or installed. Upgrade"
-                " poetry-torch-plugin, or run with --no-plugins."
+                f" {expected} it was verified with (Poetry {', '.join(VERIFIED_WITH)})",
+                kept="the command was stopped before anything was locked or installed",
+                next="Upgrade poetry-torch-plugin, or run with --no-plugins.",
             )
 
 
@@ -291,7 +292,8 @@ def _wrap_installer(installer: Any, hold: HoldOut) -> None:
     installer._execute = execute_held
 
 
-_LOCAL_LABEL = re.compile(r"\+[0-9A-Za-z.]+")
+# (a pattern as text: re compiles it on first use, not when the hook's modules load)
+_LOCAL_LABEL = r"\+[0-9A-Za-z.]+"
 
 
 def _declared(package: Any) -> list[Any]:
@@ -316,7 +318,7 @@ def _relax_root(package: Any, hold: HoldOut) -> None:
             continue
         dependency.source_name = None
         text = str(dependency.constraint)
-        stripped = _LOCAL_LABEL.sub("", text)
+        stripped = re.sub(_LOCAL_LABEL, "", text)
         if stripped != text:
             dependency.constraint = stripped
 

@@ -33,6 +33,22 @@ def target_of(env: Any) -> TargetEnv:
     return TargetEnv(env.path, env.python, tuple(env.site_packages.candidates))
 
 
+def pyproject_data(poetry: Any) -> Any:
+    """The project's pyproject.toml as ``poetry.pyproject.data`` gives it, without tomlkit's
+    parse (~3 ms after every command) while Poetry has not loaded that document yet
+    (``_toml_document``, Poetry 2.0-2.5): ``data`` would then read the file as it is now,
+    which ``parse_toml`` reads to the same values (and the hook has read it already)."""
+    from poetry_torch_plugin.core.config import parse_toml
+
+    pyproject = poetry.pyproject
+    if getattr(pyproject, "_toml_document", True) is None:
+        try:
+            return parse_toml(pyproject.path.read_bytes().decode("utf-8"))
+        except (OSError, ValueError):
+            pass  # missing or broken: Poetry's own reading says so
+    return pyproject.data
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     """Parse a small TOML file; {} when it is missing or broken (Poetry would say why)."""
     from poetry_torch_plugin.core.config import parse_toml

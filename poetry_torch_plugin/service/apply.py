@@ -141,7 +141,7 @@ def apply(
         built = as_built(plan.settings, lock) if lock else built
         problems = verify(built, target, plan.variant) if plan.variant else []
         if problems:
-            raise InstallError(plan.failure(problems[0].text, target))
+            raise plan.failure(problems[0].text, target)
         if lock is not None:
             _write(plan, lock, target)
         if summary is not None:
@@ -249,7 +249,7 @@ def _resolve(
     tell: Callable[[str], None],
 ) -> TorchLock:
     if plan.state is None:
-        raise InstallError("nothing to resolve the packages for; nothing was installed.")
+        raise InstallError("nothing to resolve the packages for", kept="nothing was installed")
     family = _family(plan, target, access, probe, tell, verbose=verbose)
     known = {name: listing for name, (_, listing) in family.elsewhere.items()}
     if probe is not None:
@@ -424,8 +424,10 @@ def refresh_or_put_back(
             lock_path.unlink(missing_ok=True)
         else:
             files.write_atomic(lock_path, lock_before)
+        cause = why.what if isinstance(why, InstallError) else why  # the field, not the line
         raise InstallError(
-            f"poetry.lock could not be refreshed for the new source ({why}); pyproject.toml"
-            f" and {lock_path.name} were put back as they were, and {put_back(target)}."
-            " Fix what Poetry reported (`poetry lock` shows it), then run the command again."
+            f"poetry.lock could not be refreshed for the new source ({cause})",
+            kept=f"pyproject.toml and {lock_path.name} were put back as they were, and"
+            f" {put_back(target)}",
+            next="Fix what Poetry reported (`poetry lock` shows it), then run the command again.",
         ) from None

@@ -5,7 +5,8 @@
 Everything is read from disk: the environment's ``*.dist-info`` and ``torch/version.py``,
 never ``import torch`` (``--runtime`` is the one exception, and lives in ``env/runtime.py``).
 The lock verdicts judge the part of poetry-torch.lock this machine replays
-(``service.plan.machine_part``), as the install and the hook do."""
+(``service.plan.machine_part``), as the install and the hook do; a build that is not installed
+is judged by the machine verdict of the plan they would apply (``service.choose.plan_for``)."""
 
 from __future__ import annotations
 
@@ -69,6 +70,7 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.env.runtime import RuntimeResult
     from poetry_torch_plugin.project.files import ProjectState
     from poetry_torch_plugin.service.plan import MachinePart
+    from poetry_torch_plugin.service.plan import MachineVerdict
 
 
 # Verdict levels: ``ok`` and ``info`` inform, a ``warning`` passes, an ``error`` fails check.
@@ -128,8 +130,14 @@ def machine_fit(verdicts: _Verdicts, torch: InstalledDist, configured: Variant |
             None,
         )
         return
+    planned = None
     if "torch" in verdicts.flagged:
         build, subject, version = configured, f"the configured {configured} build", None
+        if build is not None and build.kind in ("cuda", "rocm"):
+            # the verdict of the plan the install and the hook would apply here, not a guess
+            planned = verdicts.planned(build)
+            if planned is not None:
+                subject = f"{subject} ({planned.judged_by})"
     else:
         build, subject = torch.variant(), f"torch {torch.build_version()}"
         version = torch.version
@@ -157,7 +165,8 @@ def machine_fit(verdicts: _Verdicts, torch: InstalledDist, configured: Variant |
     if build.kind not in ("cuda", "rocm"):
         return
     # The same decision, in the same words, as an explicit `poetry torch install --cuda X.Y`.
-    fit = judge_variant(load_facts(), machine, build, version)
+    fit = planned.fit if planned is not None and planned.fit is not None else None
+    fit = fit or judge_variant(load_facts(), machine, build, version)
     for finding in fit.findings:
         verdicts.add(
             finding.code,
@@ -229,6 +238,11 @@ class _Verdicts:
         self.require_gpu = require_gpu
         self.found: list[Verdict] = []
         self.flagged: set[str] = set()
+        # what ``lock_part`` read: the plan ``planned`` builds from them
+        self.settings: TorchConfig | None = None
+        self.source: Source | None = None
+        self.part: MachinePart | None = None
+        self.target: TargetEnv | None = None
 
     def add(self, code: str, level: str, message: str, fix: str | None = None) -> None:
         self.found.append(Verdict(code, level, message, fix))
@@ -362,7 +376,25 @@ class _Verdicts:
             return None
         root = self.env.root
         target = TargetEnv(root, env_python(root) or root, self.env.site_packages) if root else None
-        return machine_part(state, project.settings, target)
+        self.part = machine_part(state, project.settings, target)
+        self.settings, self.source, self.target = project.settings, source, target
+        return self.part
+
+    def planned(self, variant: Variant) -> MachineVerdict | None:
+        """The machine verdict of the ``Plan`` that ``poetry torch install`` and the hook would
+        apply here (``service.choose.plan_for``, the one planner): ``variant`` judged for the
+        release this machine's part of poetry-torch.lock pins, else the facts' guess (``check``
+        reads no index).  None when there is no configuration or lock to plan from."""
+        if self.settings is None or self.source is None:
+            return None
+        # the planner's module reads indexes: loaded only when a build not installed is judged
+        from poetry_torch_plugin.service.choose import plan_for
+
+        part = self.part.lock if self.part is not None else None
+        plan = plan_for(
+            self.settings, variant, self.source, part, self.target, machine=self.machine
+        )
+        return plan.verdict
 
     def lock(self, part: MachinePart | None) -> None:
         """Drift between the part of poetry-torch.lock this machine replays and the

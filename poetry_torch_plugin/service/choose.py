@@ -3,11 +3,13 @@
 against the live index; an explicit build this machine cannot run is refused first, see
 ``core/fit.py``), and whether the index publishes every configured package for the
 environment's Python and platform.  The machine-local choice of every other path
-(``POETRY_TORCH_VARIANT``, poetry.toml, targets, auto) is ``service.settings.with_choice``."""
+(``POETRY_TORCH_VARIANT``, poetry.toml, targets, auto) is ``service.settings.with_choice``.
+``plan_for`` is the one planner: the ``Plan`` of every run, with this machine's verdict."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+from typing import Any
 
 from poetry_torch_plugin.core.config import DEFAULT_INDEX_BASE
 from poetry_torch_plugin.core.config import TorchConfig
@@ -32,6 +34,7 @@ from poetry_torch_plugin.data import load_facts
 from poetry_torch_plugin.env.installed import installed_distributions
 from poetry_torch_plugin.errors import ConfigError
 from poetry_torch_plugin.errors import IndexAccessError
+from poetry_torch_plugin.errors import InstallError
 from poetry_torch_plugin.errors import VariantError
 from poetry_torch_plugin.index.access import resolve_access
 from poetry_torch_plugin.index.pages import NO_VERSION
@@ -50,6 +53,7 @@ from poetry_torch_plugin.service.plan import FACTS
 from poetry_torch_plugin.service.plan import INDEX
 from poetry_torch_plugin.service.plan import LOCKED
 from poetry_torch_plugin.service.plan import MachineVerdict
+from poetry_torch_plugin.service.plan import Plan
 from poetry_torch_plugin.service.plan import locked_releases
 
 
@@ -65,7 +69,9 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.core.facts import Facts
     from poetry_torch_plugin.core.facts import Release
     from poetry_torch_plugin.core.fit import Fit
+    from poetry_torch_plugin.core.lockfile import TorchLock
     from poetry_torch_plugin.core.machine import Machine
+    from poetry_torch_plugin.core.variants import Source
     from poetry_torch_plugin.core.variants import Variant
     from poetry_torch_plugin.env.installed import EnvFinder
     from poetry_torch_plugin.env.installed import TargetEnv
@@ -250,8 +256,9 @@ def asked_variant(
     cuda, rocm, cpu, xpu = options.cuda, options.rocm, options.cpu, options.xpu
     if sum(bool(value) for value in (cuda, rocm, cpu, xpu)) > 1:
         raise VariantError(
-            "--cuda, --rocm, --xpu and --cpu exclude each other; nothing was changed."
-            " Run `poetry torch install` with only one of them."
+            "--cuda, --rocm, --xpu and --cpu exclude each other",
+            kept="nothing was changed",
+            next="Run `poetry torch install` with only one of them.",
         )
     rocm_auto = rocm is not None and rocm.strip().lower() == "auto"
     if (cuda is not None and cuda.strip().lower() == "auto") or rocm_auto:
@@ -281,9 +288,10 @@ def asked_variant(
                 else "no AMD GPU or ROCm runtime found"
             )
             raise VariantError(
-                f"--rocm auto found no ROCm build for this machine ({why});"
-                " nothing was changed. Run `poetry torch check` to see what it has, or"
-                " `poetry torch install --cuda auto`."
+                f"--rocm auto found no ROCm build for this machine ({why})",
+                kept="nothing was changed",
+                next="Run `poetry torch check` to see what it has, or"
+                " `poetry torch install --cuda auto`.",
             )
         flag = f"--{'rocm' if rocm_auto else 'cuda'} auto"
         say(f"{flag}: <c2>{choice.variant}</c2> ({choice.reason})")
@@ -358,12 +366,7 @@ def existing_env(find_env: EnvFinder) -> TargetEnv | None:
 
 
 def installed_torch(find_env: EnvFinder) -> str | None:
-
-    target = existing_env(find_env)
-    if target is None:
-        return None
-    dist = installed_distributions(target.site_packages).get("torch")
-    return dist.version if dist else None
+    return _torch_in(existing_env(find_env))
 
 
 def published_variants() -> list[Variant]:
@@ -445,6 +448,68 @@ def judge_build(
     if release is None:  # unreadable (the note says so), or no torch there: the install says
         return MachineVerdict(variant, guess, FACTS, note=live.note, fit=first.fit)
     return judged(release, INDEX)
+
+
+def plan_for(
+    settings: TorchConfig,
+    variant: Variant | None,
+    source: Source,
+    replay: TorchLock | None,
+    target: TargetEnv | None,
+    *,
+    failure: Callable[[str, TargetEnv], InstallError] | None = None,
+    machine: Machine | None = None,
+    live: LiveIndex | None = None,
+    verdict: MachineVerdict | None = None,
+    **how: Any,
+) -> Plan:
+    """The one way a run's ``Plan`` is built: ``poetry torch install`` (and the dry run that
+    prints it), the hook's repair, the wheelhouse replay and ``check`` (which judges the
+    environment against it) all call this, so they cannot disagree about the build and whether
+    this machine runs it.
+
+    ``variant`` from ``source`` (with ``settings``' packages); ``replay``: this machine's part
+    of poetry-torch.lock (``service.plan.machine_part``), None to resolve or pin; ``target``:
+    the environment, whose torch is the offline guess of the release.  The machine verdict is
+    ``judge_build``'s for the release ``replay`` pins, else the index's (``live``), else the
+    facts'; ``verdict``: one the command already judged for this build (``--cuda 12.9``).
+    ``how``: the rest of the plan (what it writes, what it says when verification fails)."""
+    if verdict is None and variant is not None:
+        verdict = judge_build(
+            machine or detect_machine(),
+            (),
+            settings.must_publish if settings.has_tool_table else (),
+            _torch_in(target),
+            variant=variant,
+            live=live,
+            locked=_locked_torch(variant, replay),
+        )
+    return Plan(
+        settings,
+        variant,
+        source,
+        replay=replay,
+        failure=failure or _unverified,
+        verdict=verdict,
+        **how,
+    )
+
+
+def _torch_in(target: TargetEnv | None) -> str | None:
+    """The torch release installed in ``target`` (None: none, or no environment)."""
+    dist = installed_distributions(target.site_packages).get("torch") if target else None
+    return dist.version if dist is not None else None
+
+
+def _locked_torch(variant: Variant, lock: TorchLock | None) -> dict[str, str]:
+    """``{variant: torch release}`` the plan replays (empty: it resolves or pins)."""
+    torch = [p.version for p in (lock.packages if lock else ()) if p.name == "torch"]
+    return {variant.index_name: torch[0].split("+", 1)[0]} if torch else {}
+
+
+def _unverified(problem: str, target: TargetEnv) -> InstallError:
+    """The failure of a plan that is only judged (``check``), never applied."""
+    return InstallError(f"{problem} in {target.root}")
 
 
 _WHERE = {LOCKED: f"in {LOCK_NAME}", INDEX: "on the index"}

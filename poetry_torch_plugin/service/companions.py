@@ -29,9 +29,10 @@ class CompanionsLeftError(InstallError):
         self.names = names
         self.problems = problems
         super().__init__(
-            f"{'; '.join(problems)}; nothing was installed and the files were left as they"
-            " were. Install them with torch: `poetry torch install` naming"
-            f" {' and '.join(names)} too."
+            "; ".join(problems),
+            kept="nothing was installed and the files were left as they were",
+            next=f"Install them with torch: `poetry torch install` naming {' and '.join(names)}"
+            " too.",
         )
 
 
@@ -51,10 +52,10 @@ def taken_along(
     names = " and ".join(left.names)
     if local is not None:
         raise InstallError(
-            f"{'; '.join(left.problems)}; this machine's variant is {local}, which"
-            " installs only what [tool.poetry-torch] packages names, so nothing was installed"
-            f" and the files were left as they were. Add {names} to packages, then run the"
-            " command again."
+            f"{'; '.join(left.problems)}, and this machine's variant is {local}, which installs"
+            " only what [tool.poetry-torch] packages names",
+            kept="nothing was installed and the files were left as they were",
+            next=f"Add {names} to packages, then run the command again.",
         ) from None
     named = tuple(named) or tuple(
         read_config(parse_toml(original.decode("utf-8")), declared=False).written

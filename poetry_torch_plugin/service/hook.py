@@ -14,10 +14,10 @@ from poetry_torch_plugin.env.installed import exclusive
 from poetry_torch_plugin.env.installed import installed_distributions
 from poetry_torch_plugin.errors import ConfigError
 from poetry_torch_plugin.errors import IndexAccessError
+from poetry_torch_plugin.errors import InstallError
 from poetry_torch_plugin.errors import PoetrySeamError
 from poetry_torch_plugin.errors import TorchPluginError
 from poetry_torch_plugin.project.lockstate import lock_state
-from poetry_torch_plugin.service.plan import Plan
 from poetry_torch_plugin.service.plan import as_built
 from poetry_torch_plugin.service.plan import machine_part
 from poetry_torch_plugin.service.settings import Reporter
@@ -89,8 +89,10 @@ def ensure(
         return False
     # The one deliberate boundary: everything above is the hook's fast path, after every
     # Poetry command; the repair path (installers, resolve, relock) loads only when needed.
+    from poetry_torch_plugin.index.access import mirror_url
     from poetry_torch_plugin.installer.select import get_backend
     from poetry_torch_plugin.service.apply import apply
+    from poetry_torch_plugin.service.choose import plan_for
 
     house = _wheelhouse(lock, target)  # POETRY_TORCH_WHEELHOUSE: no index at all
     with exclusive(target):
@@ -103,25 +105,35 @@ def ensure(
         )
         backend = get_backend(settings.installer)
 
-        def failure(problem: str, _: TargetEnv) -> str:
+        def failure(problem: str, _: TargetEnv) -> InstallError:
             # the index served what it should not: say so and fail, rather than reinstall (and
             # succeed) after every Poetry command
-            return (
-                f"after reinstalling from {redact(source.url)}, {problem}. Check that the"
-                f" source serves {variant} builds (`poetry torch check`), fix it in"
-                " pyproject.toml, then run the command again."
+            # the index this machine read: a mirror's, when POETRY_TORCH_INDEX_BASE maps it
+            read = mirror_url(source.url, settings.index_base) or source.url
+            return InstallError(
+                f"after reinstalling from {redact(read)}, {problem}",
+                kept="no file of the project was changed",
+                next=f"Check that the source serves {variant} builds (`poetry torch check`), fix"
+                " it in pyproject.toml, then run the command again.",
             )
 
-        plan = Plan(
+        # the same planner as `poetry torch install` and `check`: the build, the files this
+        # machine replays, and the machine verdict for them
+        plan = plan_for(
             settings,
             variant,
             source,
-            replay=lock,
+            lock,
+            target,
             failure=failure,
             foreign="the installed build was left as it was",
             wheelhouse=house,
             pins=lock is None,
         )
+        if plan.verdict is not None:
+            reporter.detail(
+                f"poetry-torch: {plan.verdict.summary} (judged for {plan.verdict.judged_by})"
+            )
         uv_page = backend.name == "uv" and house is None
         apply(
             plan,
@@ -197,10 +209,11 @@ def held_in_lock(settings: TorchConfig, lock_path: Path) -> None:
     found = sorted(names & set(settings.package_names))
     if found:
         raise PoetrySeamError(
-            f"{lock_path.name} holds {', '.join(found)} although the plugin holds them out"
-            f" (Poetry {version('poetry')} is not one this plugin was verified with, or another"
-            " plugin wrapped the same methods); nothing was installed. Run `poetry lock` again,"
-            " or upgrade poetry-torch-plugin."
+            f"{lock_path.name} holds {', '.join(found)} although the plugin holds them out (Poetry"
+            f" {version('poetry')} is not one this plugin was verified with, or another plugin"
+            " wrapped the same methods)",
+            kept="nothing was installed",
+            next="Run `poetry lock` again, or upgrade poetry-torch-plugin.",
         )
 
 
@@ -219,10 +232,12 @@ def _wheelhouse(lock: TorchLock | None, target: TargetEnv | None = None) -> Path
         return holds(house, lock, environment_tag_set(target.python) if target else None)
     if house is not None:
         raise ConfigError(
-            f"{WHEELHOUSE_ENV} is set but there is no fresh {LOCK_NAME} for this machine to"
-            f" replay from {house} (`poetry torch check` says why); nothing was"
-            " installed and no index was read. Run `poetry torch lock` where the index is"
-            f" reachable, or unset {WHEELHOUSE_ENV}."
+            f"{WHEELHOUSE_ENV} is set but there is no fresh {LOCK_NAME} for this machine to replay"
+            f" from {house} (`poetry torch check` says why)",
+            kept="nothing was installed and no index was read",
+            next=(
+                f"Run `poetry torch lock` where the index is reachable, or unset {WHEELHOUSE_ENV}."
+            ),
         )
     return house
 

@@ -65,6 +65,7 @@ from poetry_torch_plugin.service.choose import asked_variant
 from poetry_torch_plugin.service.choose import existing_env
 from poetry_torch_plugin.service.choose import index_base_for
 from poetry_torch_plugin.service.choose import pages_for
+from poetry_torch_plugin.service.choose import plan_for
 from poetry_torch_plugin.service.choose import published_variants
 from poetry_torch_plugin.service.choose import refuse_unpublished
 from poetry_torch_plugin.service.choose import wheel_target
@@ -76,7 +77,6 @@ from poetry_torch_plugin.service.hook import put_back
 from poetry_torch_plugin.service.lock import lock_project
 from poetry_torch_plugin.service.lock import relocked
 from poetry_torch_plugin.service.lock import universal
-from poetry_torch_plugin.service.plan import Plan
 from poetry_torch_plugin.service.plan import machine_part
 from poetry_torch_plugin.service.plan import own_part
 from poetry_torch_plugin.service.settings import access_for
@@ -102,6 +102,7 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.installer.backend import Backend
     from poetry_torch_plugin.project.edits import PyProject
     from poetry_torch_plugin.service.plan import MachineVerdict
+    from poetry_torch_plugin.service.plan import Plan
 
 
 def install_torch(
@@ -373,11 +374,12 @@ def refuse_contradicting_target(current: TorchConfig, variant: Variant) -> None:
         return  # Poetry's multiple-constraints entry says it: the switch rewrites that entry
     raise ConfigError(
         f"{variant.option} asks for {variant.index_name}, but [tool.poetry-torch.targets]"
-        f' {key} = "{value}" chooses this machine\'s build; nothing was changed. Run'
-        f" `poetry torch install {variant.option} --for {key}` to change that entry for"
-        f" every {key} machine (it relocks), or `poetry torch lock --add-variant"
-        f" {variant.index_name}` and POETRY_TORCH_VARIANT={variant.index_name} for this"
-        " machine only."
+        f' {key} = "{value}" chooses this machine\'s build',
+        kept="nothing was changed",
+        next=f"Run `poetry torch install {variant.option} --for {key}` to change that entry for"
+        f" every {key} machine (it relocks), or"
+        f" `poetry torch lock --add-variant {variant.index_name}` and"
+        f" POETRY_TORCH_VARIANT={variant.index_name} for this machine only.",
     )
 
 
@@ -424,9 +426,11 @@ def _local_plan(
         return None
     if requested:
         raise ConfigError(
-            f"this machine's variant is {choice.line()}, so `poetry torch install` does not"
-            " edit pyproject.toml; nothing was changed. Name packages without the override"
-            " (or change [tool.poetry-torch] packages), then run the command again."
+            f"this machine's variant is {choice.line()}, so `poetry torch install` does not edit"
+            " pyproject.toml",
+            kept="nothing was changed",
+            next="Name packages without the override (or change [tool.poetry-torch] packages),"
+            " then run the command again.",
         )
     source = chosen.sources[0]
     if index_base:
@@ -452,29 +456,31 @@ def run_plan(plan: InstallPlan, target: TargetEnv | None, *, upgrade: bool) -> P
     # a machine-local choice replays its own entry of the lock, which it never writes
     if plan.local and upgrade and part.lock is not None:
         raise InstallError(
-            f"--upgrade resolves afresh, and this machine's variant is"
-            f" {part.choice}, whose builds {state.path.name} pins (the"
-            " hook would put them back); nothing was installed and the files were left as"
-            " they were. Run `poetry torch lock --regenerate`, then `poetry torch install`."
+            f"--upgrade resolves afresh, and this machine's variant is {part.choice}, whose builds"
+            f" {state.path.name} pins (the hook would put them back)",
+            kept="nothing was installed and the files were left as they were",
+            next="Run `poetry torch lock --regenerate`, then `poetry torch install`.",
         )
     note = None
     if state.failure is not None and not plan.local:
         note = f"{state.failure.what}: resolving afresh to replace it"
 
-    def failure(problem: str, target: TargetEnv) -> str:
-        return (
-            f"after installing from {redact(plan.index_url)}, {problem};"
-            f" pyproject.toml was not changed, and {put_back(plan.pyproject, target)}."
-            f" Check that the index really serves {plan.variant} builds"
-            " (`poetry torch check`)."
+    def failure(problem: str, target: TargetEnv) -> InstallError:
+        return InstallError(
+            f"after installing from {redact(plan.index_url)}, {problem}",
+            kept=f"pyproject.toml was not changed, and {put_back(plan.pyproject, target)}",
+            next=f"Check that the index really serves {plan.variant} builds"
+            " (`poetry torch check`).",
         )
 
-    return Plan(
+    return plan_for(
         plan.settings,
         plan.variant,
         plan.source,
-        replay=part.lock if not upgrade else None,
+        part.lock if not upgrade else None,
+        target,
         failure=failure,
+        verdict=plan.verdict,
         foreign="pyproject.toml and the earlier build were left as they were",
         state=state,
         write_lock=not plan.local,
@@ -482,7 +488,6 @@ def run_plan(plan: InstallPlan, target: TargetEnv | None, *, upgrade: bool) -> P
         edit=plan.edit,
         note=note,
         put_back=lambda target: put_back(plan.pyproject, target),
-        verdict=plan.verdict,
         companions=True,
     )
 
@@ -556,8 +561,10 @@ def refuse_changed(pyproject: PyProject) -> None:
         now = b""
     if now != pyproject.original:
         raise ConfigError(
-            "pyproject.toml changed while this command waited for the environment (another"
-            " poetry torch command ran); nothing was changed. Run the command again."
+            "pyproject.toml changed while this command waited for the environment (another poetry"
+            " torch command ran)",
+            kept="nothing was changed",
+            next="Run the command again.",
         )
 
 
@@ -723,8 +730,9 @@ def _install_for(
     if len(values) != 1 or extra:
         raise ConfigError(
             "--for sets one [tool.poetry-torch.targets] entry and takes exactly one of --cuda,"
-            " --rocm, --cpu or --xpu (no package names, --channel, --upgrade or --index-base);"
-            f" nothing was changed. Example: `poetry torch install --cuda 12.9 --for {kind}`."
+            " --rocm, --cpu or --xpu (no package names, --channel, --upgrade or --index-base)",
+            kept="nothing was changed",
+            next=f"Example: `poetry torch install --cuda 12.9 --for {kind}`.",
         )
     kind = check_target(kind, values[0])  # before anything is said, planned or written
     entry = f'[tool.poetry-torch.targets] {kind} = "{values[0]}"'

@@ -114,7 +114,7 @@ def source_of(settings: TorchConfig, variant: str) -> Source:
     """The source a variant installs from: the committed one, a declared one, or derived."""
     chosen = from_index_name(variant)
     if chosen is None:  # parse_targets admits only variants
-        raise ConfigError(f"{variant!r} is not a PyTorch variant; nothing was changed.")
+        raise ConfigError(f"{variant!r} is not a PyTorch variant", kept="nothing was changed")
     return source_for(settings, settings.source(), chosen)
 
 
@@ -131,10 +131,10 @@ def _uv() -> UvBackend:
         backend = None
     if not isinstance(backend, UvBackend):
         raise ConfigError(
-            f"locking other platforms needs uv 0.5 or newer (pip evaluates dependency markers"
-            f" for this machine only), and none was found; {LOCK_NAME} was left as it was."
-            " Install it next to Poetry (`poetry self add uv`) or on PATH, then run"
-            " `poetry torch lock` again."
+            "locking other platforms needs uv 0.5 or newer (pip evaluates dependency markers for"
+            " this machine only), and none was found",
+            kept=f"{LOCK_NAME} was left as it was",
+            next="Install uv (`poetry self add uv`, or on PATH) and run `poetry torch lock` again.",
         )
     return backend
 
@@ -185,10 +185,11 @@ def lock_entries(
     host = host_of(primary)
     if add and host[0] is None:
         raise ConfigError(
-            f"--add-variant locks a variant for this machine's platform, and"
+            "--add-variant locks a variant for this machine's platform, and"
             f" {primary.resolved_for or 'this machine'} is none the lock knows"
-            f" ({', '.join(KNOWN)}); {LOCK_NAME} was left as it was. Run `poetry torch lock`"
-            " on such a machine, or without --add-variant."
+            f" ({', '.join(KNOWN)})",
+            kept=f"{LOCK_NAME} was left as it was",
+            next="Run `poetry torch lock` on such a machine, or without --add-variant.",
         )
     entries: list[LockEntry] = []
     todo: list[tuple[str, str, str]] = []
@@ -316,9 +317,9 @@ def _release_of(
         raise ConfigError(
             f"{LOCK_NAME} pins {name} {fixed} for every {lacking[0]} machine, and"
             f" {redact(source_of(settings, lacking[0]).url)} publishes no {name} {fixed} for"
-            f" {_where(lacking)}; {LOCK_NAME} and pyproject.toml were left as they were."
-            f" Run `poetry torch lock` to move every {lacking[0]} entry to a release they all"
-            " have."
+            f" {_where(lacking)}",
+            kept=f"{LOCK_NAME} and pyproject.toml were left as they were",
+            next=f"Run `poetry torch lock` to move every {lacking[0]} entry to a release all have.",
         )
     top = newest(anywhere)
     if top is None:
@@ -331,10 +332,11 @@ def _release_of(
         assert lacking is not None
         raise ConfigError(
             f"every {lacking[0]} entry of {LOCK_NAME} pins one release of {name}, and none is"
-            f" published for all of them: {redact(source_of(settings, lacking[0]).url)} publishes no {name}"
-            f" {top} for {_where(lacking)}; {LOCK_NAME} and pyproject.toml were left as they"
-            " were. Change that entry of [tool.poetry-torch.targets] (or the packages'"
-            " versions), then run `poetry torch lock` again."
+            f" published for all of them: {redact(source_of(settings, lacking[0]).url)} publishes"
+            f" no {name} {top} for {_where(lacking)}",
+            kept=f"{LOCK_NAME} and pyproject.toml were left as they were",
+            next="Change that entry of [tool.poetry-torch.targets] (or the packages' versions),"
+            " then run `poetry torch lock` again.",
         )
     note = None
     if lacking is not None:
@@ -366,10 +368,11 @@ def _pythons(
     if not found:
         asked = ", ".join(f'{key} = "{want.variant}"' for key in want.keys)
         raise ConfigError(
-            f"{redact(source.url)} publishes no torch wheel for {want.platform} and a Python"
-            f" that requires-python ({requires_python or 'any'}) admits, which {asked} asks"
-            f" for; {LOCK_NAME} was left as it was. Change that entry of"
-            " [tool.poetry-torch.targets] (or requires-python), then run `poetry torch lock`."
+            f"{redact(source.url)} publishes no torch wheel for {want.platform} and a Python that"
+            f" requires-python ({requires_python or 'any'}) admits, which {asked} asks for",
+            kept=f"{LOCK_NAME} was left as it was",
+            next="Change that entry of [tool.poetry-torch.targets] (or requires-python), then run"
+            " `poetry torch lock`.",
         )
     return found
 
@@ -436,8 +439,9 @@ def _resolve_entry(
         if not files:
             raise ConfigError(
                 f"while locking {where}: the index lists no wheel of {package.name}"
-                f" {package.version} for that platform; {LOCK_NAME} was left as it was."
-                " Run `poetry torch lock` again (the index may have changed meanwhile)."
+                f" {package.version} for that platform",
+                kept=f"{LOCK_NAME} was left as it was",
+                next="Run `poetry torch lock` again (the index may have changed meanwhile).",
             )
         packages.append(replace(package, files=files))
     entry_lock = replace(
@@ -602,14 +606,7 @@ def relocked(
         )
     if team is not None:
         lock = lock_entries(
-            settings,
-            lock,
-            previous,
-            target,
-            team,
-            add=add,
-            regenerate=regenerate,
-            verbose=verbose,
+            settings, lock, previous, target, team, add=add, regenerate=regenerate, verbose=verbose
         )
     return lock
 
@@ -656,8 +653,9 @@ def _checked_variants(add: tuple[str, ...]) -> tuple[str, ...]:
         )
         if variant is None or variant == "auto":
             raise ConfigError(
-                f"--add-variant {value!r} names no variant; nothing was changed. Run"
-                " `poetry torch lock --add-variant cu128` (or cpu, rocm6.4, …)."
+                f"--add-variant {value!r} names no variant",
+                kept="nothing was changed",
+                next="Run `poetry torch lock --add-variant cu128` (or cpu, rocm6.4, …).",
             )
         found.append(variant)
     return tuple(found)
@@ -678,9 +676,10 @@ def lock_or_check(
     if check and (add or regenerate):
         given = "--add-variant" if add else "--regenerate"
         raise ConfigError(
-            f"--check writes nothing, so {given} cannot apply; nothing was changed. Run"
-            f" `poetry torch lock {given}{' ' + add[0] if add else ''}` first, then"
-            " `poetry torch lock --check`."
+            f"--check writes nothing, so {given} cannot apply",
+            kept="nothing was changed",
+            next=f"Run `poetry torch lock {given}{' ' + add[0] if add else ''}` first, then"
+            " `poetry torch lock --check`.",
         )
     if check:
         state = check_project(pyproject)
@@ -761,7 +760,9 @@ def export(
     form = export_form(form, output)
     if target is not None and every:
         raise ConfigError(
-            "--target and --all exclude each other; nothing was exported. Give one of them."
+            "--target and --all exclude each other",
+            kept="nothing was exported",
+            next="Run `poetry torch export` with one of them.",
         )
 
     def check(lock: TorchLock) -> str | None:
@@ -791,6 +792,8 @@ def export(
         write_atomic(path, text.encode("utf-8"))
     except OSError as exc:
         raise ConfigError(
-            f"cannot write {path}: {exc.strerror}; nothing was exported. Pick another path with -o."
+            f"cannot write {path}: {exc.strerror}",
+            kept="nothing was exported",
+            next="Pick another path with -o.",
         ) from None
     return None

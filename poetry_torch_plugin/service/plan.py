@@ -19,8 +19,8 @@ from poetry_torch_plugin.core.lockfile import wanted
 from poetry_torch_plugin.core.record import record
 from poetry_torch_plugin.core.variants import Source
 from poetry_torch_plugin.core.variants import from_url
-from poetry_torch_plugin.env.interpreter import interpreter_of
 from poetry_torch_plugin.errors import ConfigError
+from poetry_torch_plugin.errors import InstallError
 
 
 if TYPE_CHECKING:
@@ -83,15 +83,15 @@ class MachineVerdict:
 @record
 class Plan:
     """What one run does to this machine and to the project's files, decided before any of it
-    happens: ``poetry torch install``, the hook's repair and the wheelhouse replay each build
-    one, and ``service.apply.apply`` carries it out."""
+    happens: ``service.choose.plan_for`` builds it for ``poetry torch install``, the hook's
+    repair, the wheelhouse replay and ``check``, and ``service.apply.apply`` carries it out."""
 
     settings: TorchConfig  # the packages, the installer, how to reach the index
     variant: Variant | None  # the build verified after (None: an index naming no variant)
     source: Source  # the index read (a login it came with is used, never written)
     replay: TorchLock | None  # the exact files (name, version, sha256); None: resolved first
-    # the one line when the installed result fails verification (the problem, the env)
-    failure: Callable[[str, TargetEnv], str]
+    # the error when the installed result fails verification (the problem, the env)
+    failure: Callable[[str, TargetEnv], InstallError]
     foreign: str | None = None  # refuse a build of another variant, saying this was kept
     wheelhouse: Path | None = None  # the files come from this folder, with no index
     pins: bool = False  # no lock to replay or write: the hook's pinned install
@@ -123,9 +123,9 @@ class MachinePart:
     def refusal(self) -> ConfigError:
         """The one line that stops an install when the lock lacks the choice's entry."""
         return ConfigError(
-            f"{self.problem} (this machine's variant is {self.choice}); nothing was installed"
-            f" and the files were left as they were. Run `{self.fix}` to lock it, then run"
-            " the command again."
+            f"{self.problem} (this machine's variant is {self.choice})",
+            kept="nothing was installed and the files were left as they were",
+            next=f"Run `{self.fix}` to lock it, then run the command again.",
         )
 
 
@@ -199,6 +199,9 @@ def _machine(
 ) -> tuple[str | None, str]:
     """(platform key, Python ``3.12``) of the environment's interpreter, read from its files
     (pyvenv.cfg, the executable's header) where they tell, else by starting it."""
+    # a deliberate start-up boundary: the hook of a single lock never asks (no entries)
+    from poetry_torch_plugin.env.interpreter import interpreter_of
+
     found = interpreter_of(target.root, target.python, note)
     if found is None:
         return None, ""

@@ -43,8 +43,10 @@ class Reporter(Protocol):
 def _no_source_error() -> ConfigError:
     return ConfigError(
         "pyproject.toml has no pytorch source (one named pytorch_cuda_cuXYZ, pytorch_cpu or"
-        " pytorch_rocmX_Y; other sources are yours); nothing was changed."
-        " Run `poetry torch install --cuda X.Y` (or --cpu, --rocm X.Y, --cuda auto) to add one."
+        " pytorch_rocmX_Y; other sources are yours)",
+        kept="nothing was changed",
+        next="Run `poetry torch install --cuda X.Y` (or --cpu, --rocm X.Y, --cuda auto) to add"
+        " one.",
     )
 
 
@@ -80,8 +82,9 @@ def existing_source(settings: TorchConfig) -> tuple[Source, Variant]:
         from poetry_torch_plugin.core.urls import redact
 
         raise ConfigError(
-            f"the source {source.name} ({redact(source.url)}) names no PyTorch variant;"
-            " nothing was changed. Run `poetry torch install --cuda X.Y` to replace it."
+            f"the source {source.name} ({redact(source.url)}) names no PyTorch variant",
+            kept="nothing was changed",
+            next="Run `poetry torch install --cuda X.Y` to replace it.",
         )
     return source, variant
 
@@ -92,8 +95,9 @@ def configured_variant(settings: TorchConfig) -> tuple[Source, Variant]:
     if source.priority != "explicit":
         raise ConfigError(
             f"the source {source.name} has priority {source.priority or 'primary'!r}, so Poetry"
-            " would take other packages from the PyTorch index; nothing was reinstalled."
-            " Run `poetry torch install` to make it explicit."
+            " would take other packages from the PyTorch index",
+            kept="nothing was reinstalled",
+            next="Run `poetry torch install` to make it explicit.",
         )
     return source, variant
 

@@ -178,7 +178,7 @@ def build(
                 if dist is None:
                     raise
                 say(
-                    f"poetry-torch: cannot read the configured index ({exc}); Poetry's solver"
+                    f"poetry-torch: cannot read the configured index ({exc.what}); Poetry's solver"
                     f" sees the installed {name} {dist.version} instead"
                 )
         if version is None and dist is not None:

@@ -19,6 +19,7 @@ from poetry_torch_plugin.core.record import replace
 from poetry_torch_plugin.core.urls import redact
 from poetry_torch_plugin.core.variants import Source
 from poetry_torch_plugin.errors import ConfigError
+from poetry_torch_plugin.errors import InstallError
 from poetry_torch_plugin.index.access import mirror_url
 from poetry_torch_plugin.index.pages import download_verified
 from poetry_torch_plugin.index.pages import fetch_listing
@@ -30,8 +31,8 @@ from poetry_torch_plugin.project.lockstate import configured
 from poetry_torch_plugin.project.lockstate import fresh_lock
 from poetry_torch_plugin.project.lockstate import lock_state
 from poetry_torch_plugin.service.apply import apply
+from poetry_torch_plugin.service.choose import plan_for
 from poetry_torch_plugin.service.lock import every_part
-from poetry_torch_plugin.service.plan import Plan
 from poetry_torch_plugin.service.plan import machine_part
 from poetry_torch_plugin.service.settings import access_for
 from poetry_torch_plugin.service.settings import with_choice
@@ -58,14 +59,14 @@ class Filled:
     size: int  # bytes of every selected file
 
 
-def locked(pyproject: Path, purpose: str = "fill a wheelhouse from") -> TorchLock:
+def locked(
+    pyproject: Path,
+    purpose: str = "fill a wheelhouse from",
+    kept: str = "the wheelhouse was left as it is",
+) -> TorchLock:
     """The project's poetry-torch.lock, which must be fresh: a wheelhouse is only as good as
     the lock it replays."""
-    return fresh_lock(
-        pyproject,
-        stale=lambda problem: f"{problem.rstrip('.')}; the wheelhouse was left as it is.",
-        missing=f"{purpose}; nothing was changed",
-    )
+    return fresh_lock(pyproject, kept=kept, missing=purpose)
 
 
 def select_files(lock: TorchLock, tags: Collection[str] | None) -> list[tuple[str, str, str]]:
@@ -89,9 +90,9 @@ def select_files(lock: TorchLock, tags: Collection[str] | None) -> list[tuple[st
         if not files:
             raise ConfigError(
                 f"{LOCK_NAME} holds no file of {package.name} {package.version} that this"
-                f" environment can install (locked for {lock.resolved_for or 'another machine'});"
-                " nothing was downloaded. Run `poetry torch lock` here, or pass --all for every"
-                " locked file."
+                f" environment can install (locked for {lock.resolved_for or 'another machine'})",
+                kept="nothing was downloaded",
+                next="Run `poetry torch lock` here, or pass --all for every locked file.",
             )
         chosen.extend(files)
     return chosen
@@ -112,9 +113,10 @@ def fill(
     tags = None if every_file else environment_tag_set(find_env(create=True).python)
     if tags is not None and not tags:
         raise ConfigError(
-            "cannot ask the project environment's Python which wheels it installs (it has"
-            " neither packaging nor pip); nothing was downloaded. Pass --all for every locked"
-            " file."
+            "cannot ask the project environment's Python which wheels it installs (it has neither"
+            " packaging nor pip)",
+            kept="nothing was downloaded",
+            next="Pass --all for every locked file.",
         )
     settings, source = configured(pyproject)
     if every_file:  # the first part and every entry for other machines, each from its index
@@ -129,9 +131,10 @@ def fill(
         todo = [f for f in files if not _kept(dest / f[1], f[2], file_sha256)]
     except OSError as exc:
         raise ConfigError(
-            f"cannot read {exc.filename} ({exc.strerror or exc}); nothing was downloaded."
-            " Make the wheelhouse's files readable (or pick another folder), then run the"
-            " command again."
+            f"cannot read {exc.filename} ({exc.strerror or exc})",
+            kept="nothing was downloaded",
+            next="Make the wheelhouse's files readable (or pick another folder), then run the"
+            " command again.",
         ) from None
     indexes = sorted(
         {
@@ -176,8 +179,9 @@ def fill(
             if not url:
                 raise ConfigError(
                     f"{redact(access.url)} no longer lists {filename} ({package}), which"
-                    f" {LOCK_NAME} pins; the files already in {dest} were kept. Run"
-                    " `poetry torch lock` to lock what the index publishes now."
+                    f" {LOCK_NAME} pins",
+                    kept=f"the files already in {dest} were kept",
+                    next="Run `poetry torch lock` to lock what the index publishes now.",
                 )
             say(f"  {filename}")
             download_verified(url, dest / filename, digest, access)
@@ -194,9 +198,9 @@ def fill(
         size = sum((dest / filename).stat().st_size for _, filename, _ in files)
     except OSError as exc:
         raise ConfigError(
-            f"cannot write {exc.filename or dest / 'simple'} ({exc.strerror or exc}); the"
-            f" wheels in {dest} were kept. Make {dest / 'simple'} a writable folder, then run"
-            " the command again."
+            f"cannot write {exc.filename or dest / 'simple'} ({exc.strerror or exc})",
+            kept=f"the wheels in {dest} were kept",
+            next=f"Make {dest / 'simple'} a writable folder, then run the command again.",
         ) from None
     return Filled(len(todo), len(files) - len(todo), size)
 
@@ -216,13 +220,15 @@ def _writable_folder(dest: Path) -> None:
         dest.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(
-            f"cannot create the wheelhouse {dest} ({exc.strerror or exc}); nothing was"
-            " downloaded. Pick a folder you can write, then run the command again."
+            f"cannot create the wheelhouse {dest} ({exc.strerror or exc})",
+            kept="nothing was downloaded",
+            next="Pick a folder you can write, then run the command again.",
         ) from None
     if not os.access(dest, os.W_OK):
         raise ConfigError(
-            f"the wheelhouse {dest} is not writable; nothing was downloaded. Pick a folder you"
-            " can write, then run the command again."
+            f"the wheelhouse {dest} is not writable",
+            kept="nothing was downloaded",
+            next="Pick a folder you can write, then run the command again.",
         )
 
 
@@ -258,9 +264,9 @@ def usable(folder: Path | str) -> Path:
 
     if not str(folder).strip():
         raise ConfigError(
-            f"the wheelhouse folder given (--wheelhouse or {WHEELHOUSE_ENV}) is empty; nothing"
-            " was installed and no index was read. Name the folder `poetry torch wheelhouse`"
-            " filled."
+            f"the wheelhouse folder given (--wheelhouse or {WHEELHOUSE_ENV}) is empty",
+            kept="nothing was installed and no index was read",
+            next="Name the folder `poetry torch wheelhouse` filled.",
         )
     path = Path(folder).expanduser().absolute()
     try:
@@ -269,9 +275,9 @@ def usable(folder: Path | str) -> Path:
         holds = False
     if not holds:
         raise ConfigError(
-            f"the wheelhouse {path} holds no wheels (or cannot be read); nothing was"
-            f" installed and no index was read. Fill it with `poetry torch wheelhouse {path}`"
-            " where the index is reachable."
+            f"the wheelhouse {path} holds no wheels (or cannot be read)",
+            kept="nothing was installed and no index was read",
+            next=f"Fill it with `poetry torch wheelhouse {path}` where the index is reachable.",
         )
     return path
 
@@ -293,9 +299,10 @@ def holds(wheelhouse: Path, lock: TorchLock, tags: Collection[str] | None = None
         raise ConfigError(
             f"the wheelhouse {wheelhouse} holds no locked file {where}of"
             f" {', '.join(missing[:3])}{', …' if len(missing) > 3 else ''} (filled from another"
-            f" {LOCK_NAME}, or for another machine?); nothing was installed and no index was"
-            f" read. Fill it with `poetry torch wheelhouse {wheelhouse}` (--all for every"
-            " machine) where the index is reachable."
+            f" {LOCK_NAME}, or for another machine?)",
+            kept="nothing was installed and no index was read",
+            next=f"Fill it with `poetry torch wheelhouse {wheelhouse}` (--all for every machine)"
+            " where the index is reachable.",
         )
     return wheelhouse
 
@@ -340,7 +347,7 @@ def install_from(
     """Replay the fresh lock from ``wheelhouse`` alone (no index, hash-checked); no file of the
     project is written.  Returns the pins installed (none for a dry run)."""
     house = usable(wheelhouse)
-    lock = locked(pyproject, "install from a wheelhouse")
+    lock = locked(pyproject, "install from a wheelhouse", "nothing was installed")
     settings, source = configured(pyproject)
     first = lock
     lock = _this_machine(lock, settings, pyproject, find_env)
@@ -360,13 +367,16 @@ def install_from(
     target = find_env(create=True)
     holds(house, lock, environment_tag_set(target.python))
 
-    def failure(problem: str, _: TargetEnv) -> str:
-        return (
-            f"after installing from the wheelhouse {house}, {problem}; no file"
-            " of the project was changed. Refill it with `poetry torch wheelhouse`."
+    def failure(problem: str, _: TargetEnv) -> InstallError:
+        return InstallError(
+            f"after installing from the wheelhouse {house}, {problem}",
+            kept="no file of the project was changed",
+            next="Refill it with `poetry torch wheelhouse`.",
         )
 
-    plan = Plan(settings, source.variant, source, replay=lock, failure=failure, wheelhouse=house)
+    plan = plan_for(
+        settings, source.variant, source, lock, target, failure=failure, wheelhouse=house
+    )
     return apply(
         plan,
         target,

@@ -278,3 +278,42 @@ def test_a_build_from_elsewhere_fails_check_and_the_fix_it_prints_works(
         json.loads(project.run("torch", "check", "--json", extra_env=on_h100).stdout)["status"]
         == "ok"
     )
+
+
+def test_check_judges_the_build_to_install_by_the_plan_install_applies(
+    project: Project, index_server: IndexServer, tmp_path: Path
+) -> None:
+    """A V100 (sm_70) and a project locked on cu128 torch 2.8.0, whose builds cover Volta;
+    a CPU torch put in by hand.  ``check`` judged the cu128 build to install for the newest
+    release the facts list it for (2.11: Turing and newer) and said it cannot run here, with
+    ``--cuda auto`` to fix it, while ``poetry torch install`` (and the hook) replay the lock's
+    2.8.0, which runs.  Now all three judge the one plan (``service.choose.plan_for``): check
+    names the release it judged, its one fix is the install, and that install works here."""
+    v100 = json.loads(H100_JSON.read_text())
+    v100["nvidia"]["gpus"] = [{"name": "Tesla V100-SXM2-16GB", "compute_capability": [7, 0]}]
+    machine = tmp_path / "v100.json"
+    machine.write_text(json.dumps(v100))
+    on_v100 = {"POETRY_TORCH_FAKE_MACHINE": str(machine)}
+    project.run("torch", "install", "--cuda", "12.8", extra_env=on_v100)
+    assert project.version_of("torch") == "2.8.0+cu128"
+    project.pip(
+        "install", "--no-deps", "--index-url", index_server.index_url("cpu"), "torch==2.8.0+cpu"
+    )
+
+    result = project.run("torch", "check", "--json", check=False, extra_env=on_v100)
+    assert result.returncode == 1, result.stdout + result.stderr
+    data = json.loads(result.stdout)
+    codes = [verdict["code"] for verdict in data["verdicts"]]
+    assert "arch-not-in-build" not in codes, data["verdicts"]
+    assert "build-mismatch" in codes, data["verdicts"]
+    assert data["fixes"] == ["poetry torch install"], data["verdicts"]
+
+    dry = project.run("torch", "install", "--dry-run", extra_env=on_v100)
+    assert (
+        "Machine verdict: cu128 runs here (judged for torch 2.8.0 in poetry-torch.lock)."
+        in dry.stdout
+    ), dry.stdout
+    project.run("torch", "install", extra_env=on_v100)
+    assert project.version_of("torch") == "2.8.0+cu128"
+    after = project.run("torch", "check", extra_env=on_v100)
+    assert _verdict_lines(after.stdout)[0].startswith("  ok: torch 2.8.0+cu128"), after.stdout

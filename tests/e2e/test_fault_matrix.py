@@ -866,7 +866,7 @@ def test_newer_lock_format_is_refused_not_rewritten(project: Project, version: s
         assert len(errors) == 1, (args, errors)
         assert errors[0].startswith("poetry-torch: poetry-torch.lock has lock-version"), errors
         assert f"has lock-version {version}, written by poetry-torch-plugin 9.1.0;" in errors[0]
-        assert "reads lock-version 2 and older, so nothing was changed" in errors[0]
+        assert "reads lock-version 2 and older; nothing was changed" in errors[0]
         assert "Upgrade the plugin (`poetry self add poetry-torch-plugin@latest`)" in errors[0]
         if args[0] != "torch":  # the hook stops the Poetry command before it runs
             assert f"The command `poetry {args[0]}` was not run." in errors[0]

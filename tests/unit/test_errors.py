@@ -274,3 +274,148 @@ def test_the_checker_leaves_the_fields_and_other_exceptions_alone() -> None:
         "try:\n    pass\nexcept OSError as exc:\n    reason = str(exc).splitlines()[0]\n"
     )
     assert text_reads(source, {"IndexAccessError"}) == []
+
+
+# --- every error says what to run next -------------------------------------------------------
+
+# Where an error of the package is made without ``next=``, by (module, function), and why its
+# next step is not a field there.  Keep it short: a site that knows the command gives it.
+WITHOUT_NEXT = {
+    # guards that no input reaches (a bug, not a step the user can take)
+    ("service/apply.py", "_resolve"): "a Plan that resolves always carries the lock state",
+    ("service/lock.py", "source_of"): "targets and --add-variant admit only variants",
+    ("service/choose.py", "_unverified"): "a plan check only judges: its failure is never raised",
+    # a problem line made before the error (core/fit's refusal, the lock's problem that `check`
+    # and `lock --check` print too): it names its command in its text, not as a field yet
+    ("service/choose.py", "refuse_unrunnable"): "core/fit's refusal line names the command",
+    ("service/lock.py", "every_part"): "universal_problem's line names `poetry torch lock`",
+    ("service/lock.py", "lock_or_check"): "check's problem line names the command",
+    ("project/lockstate.py", "export_project"): "universal_problem's line names the command",
+}
+
+
+def _named(func: ast.expr) -> str:
+    return func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+
+
+def _self_said(paths: list[Path], errors: set[str]) -> dict[str, ast.Call]:
+    """Error classes whose ``__init__`` takes no ``next`` (it says it itself), with the
+    ``super().__init__(…)`` call that gives the fields."""
+    found = {}
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.ClassDef) or node.name not in errors:
+                continue
+            for init in node.body:
+                if not isinstance(init, ast.FunctionDef) or init.name != "__init__":
+                    continue
+                takes = {arg.arg for arg in (*init.args.args, *init.args.kwonlyargs)}
+                if "next" in takes:
+                    continue
+                calls = [
+                    call
+                    for call in ast.walk(init)
+                    if isinstance(call, ast.Call)
+                    and isinstance(call.func, ast.Attribute)
+                    and call.func.attr == "__init__"
+                ]
+                assert len(calls) == 1, f"{node.name}.__init__ calls no one __init__"
+                found[node.name] = calls[0]
+    return found
+
+
+def errors_without_next(source: str, errors: set[str], self_said: set[str]) -> list[str]:
+    """The functions (``outer.inner``) of ``source`` that make one of ``errors`` without a
+    ``next=`` keyword (``**fields`` counts as given); classes in ``self_said`` give it."""
+    found: list[str] = []
+
+    def visit(node: ast.AST, where: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            inner = where
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                inner = child.name  # the innermost function names the site
+            if isinstance(child, ast.Call) and _named(child.func) in errors - self_said:
+                given = {keyword.arg for keyword in child.keywords}
+                if "next" not in given and None not in given:
+                    found.append(where)
+            visit(child, inner)
+
+    visit(ast.parse(source), "<module>")
+    return found
+
+
+def test_every_error_gives_what_to_run_next() -> None:
+    paths = package_modules()
+    errors = plugin_errors(paths)
+    self_said = _self_said(paths, errors)
+    for name, call in self_said.items():
+        assert "next" in {keyword.arg for keyword in call.keywords}, name
+    seen = set()
+    missing = []
+    for path in paths:
+        module = str(path.relative_to(PACKAGE))
+        for where in errors_without_next(path.read_text(encoding="utf-8"), errors, set(self_said)):
+            seen.add((module, where))
+            if (module, where) not in WITHOUT_NEXT:
+                missing.append(f"{module}: {where}")
+    assert not missing, "give the error next= (the command to run): " + ", ".join(missing)
+    assert not set(WITHOUT_NEXT) - seen, f"no longer needed: {set(WITHOUT_NEXT) - seen}"
+
+
+def test_the_next_checker_sees_a_raise_without_next() -> None:
+    source = (
+        "def refuse(x):\n"
+        "    if x:\n"
+        "        raise ConfigError(f'{x} is wrong', kept='nothing was changed')\n"
+        "    raise ConfigError('y', kept='k', next='Run z.')\n"
+        "def made():\n"
+        "    return InstallError('pip failed; nothing was installed. Run it again.')\n"
+        "def given(**fields):\n"
+        "    return InstallError('w', **fields)\n"
+        "def elsewhere():\n"
+        "    raise ValueError('not ours')\n"
+        "def said():\n"
+        "    raise LeftError(('torchvision',), ('x',))\n"
+    )
+    found = errors_without_next(source, {"ConfigError", "InstallError", "LeftError"}, {"LeftError"})
+    assert found == ["refuse", "made"]
+
+
+def test_a_lock_that_cannot_be_replayed_says_what_was_kept_before_what_to_run(
+    tmp_path: Path,
+) -> None:
+    from poetry_torch_plugin.core.lockfile import STALE_NEXT
+    from poetry_torch_plugin.core.lockfile import STALE_WHAT
+    from poetry_torch_plugin.project.lockstate import export_project
+    from poetry_torch_plugin.project.lockstate import write_lock
+    from tests.unit.core.test_lockfile import sample_lock
+
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(
+        '[project]\nname = "demo"\nrequires-python = ">=3.9"\n'
+        '[tool.poetry-torch]\npackages = ["torch", "torchvision"]\n'
+        '[[tool.poetry.source]]\nname = "pytorch_cuda_cu128"\n'
+        'url = "https://download.pytorch.org/whl/cu128"\npriority = "explicit"\n'
+    )
+    with pytest.raises(ConfigError) as missing:
+        export_project(pyproject)
+    assert str(missing.value) == (
+        "there is no poetry-torch.lock to export; nothing was exported."
+        " Run `poetry torch lock` (or `poetry torch install`) first."
+    )
+    write_lock(tmp_path / "poetry-torch.lock", sample_lock())  # locked for cu129
+    with pytest.raises(ConfigError) as stale:
+        export_project(pyproject)
+    assert (stale.value.what, stale.value.kept, stale.value.next) == (
+        STALE_WHAT,
+        "nothing was exported",
+        STALE_NEXT,
+    )
+    (tmp_path / "poetry-torch.lock").write_text("garbage [")
+    with pytest.raises(ConfigError) as broken:
+        export_project(pyproject)
+    assert broken.value.what.startswith("poetry-torch.lock cannot be read (")
+    assert (broken.value.kept, broken.value.next) == (
+        "nothing was exported",
+        "Run `poetry torch lock` to write it again.",
+    )

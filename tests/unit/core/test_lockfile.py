@@ -323,7 +323,7 @@ def test_every_version_above_the_ones_read_is_a_newer_plugins(value: object) -> 
     assert f"has lock-version {str(value).strip()}, written by a newer poetry-torch-plugin;" in (
         message
     )
-    assert "reads lock-version 2 and older, so nothing was changed" in message
+    assert "reads lock-version 2 and older; nothing was changed" in message
     assert "(`poetry self add poetry-torch-plugin@latest`)" in message
 
 

@@ -118,7 +118,7 @@ def test_a_tampered_file_names_a_next_step_while_resolving_and_replaying(text: s
     resolving = explain_failure(text, Request(INDEX, ("torch",)), TARGET, tool)
     assert "does not match the index's sha256" in resolving
     assert "`poetry torch install --index-base URL`" in resolving
-    replaying = replay_failure(text, sample_lock(), INDEX, TARGET, tool)
+    replaying = str(replay_failure(text, sample_lock(), INDEX, TARGET, tool))
     assert "does not match its sha256 in poetry-torch.lock" in replaying
     assert "run `poetry torch lock` only if" in replaying
 

@@ -339,7 +339,7 @@ def test_replay_failures_are_one_line_without_secrets(stderr: str, expected: str
     target = TargetEnv(Path("/venv"), Path("/venv/bin/python"), ())
     url = "https://user:s3cret@mirror.example/whl/cu129"
     tool = "uv" if stderr.startswith("error") else "pip"
-    message = replay_failure(stderr, sample_lock(), url, target, tool)
+    message = str(replay_failure(stderr, sample_lock(), url, target, tool))
     assert expected in message
     assert "\n" not in message
     assert "s3cret" not in message

@@ -169,3 +169,30 @@ def test_existing_venv_only_where_poetry_needs_no_interpreter_search(
     monkeypatch.setenv("POETRY_VIRTUALENVS_CREATE", "false")
     (venvs / "envs.toml").unlink()
     assert locate_existing_venv(project, "demo-app") is None  # the system environment
+
+
+def test_pyproject_data_reads_the_file_poetry_has_not_loaded_and_keeps_what_it_has(
+    tmp_path: Path,
+) -> None:
+    """The hook's pyproject.toml after a command (issue 24, item 2): Poetry's own document while
+    Poetry has loaded it (a command may have changed it in memory), else the file read with
+    tomllib, to the same values tomlkit gives, without tomlkit's cost."""
+    from poetry.pyproject.toml import PyProjectTOML
+
+    from poetry_torch_plugin.seam.locate import pyproject_data
+
+    path = tmp_path / "pyproject.toml"
+    path.write_text('[tool.poetry-torch]\npackages = ["torch"]\n\n[project]\nname = "demo"\n')
+
+    class Poetry:
+        def __init__(self) -> None:
+            self.pyproject = PyProjectTOML(path)
+
+    fresh = Poetry()
+    assert pyproject_data(fresh) == fresh.pyproject.data.unwrap()
+    assert type(pyproject_data(Poetry())) is dict  # tomllib's, not tomlkit's document
+    loaded = Poetry()
+    loaded.pyproject.data["tool"]["poetry-torch"]["packages"] = ["torch", "torchvision"]
+    assert pyproject_data(loaded) is loaded.pyproject.data  # what Poetry holds, changed or not
+    path.unlink()
+    assert pyproject_data(Poetry()) == {}  # no file: Poetry's own empty document

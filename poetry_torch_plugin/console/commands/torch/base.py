@@ -47,8 +47,9 @@ class TorchCommand(Command):
             return Factory.locate(directory)
         except RuntimeError:
             raise ConfigError(
-                f"no pyproject.toml in {directory} or its parents; run the command inside a"
-                " Poetry project (or `poetry init` first)."
+                f"no pyproject.toml in {directory} or its parents",
+                kept="nothing was changed",
+                next="Run the command inside a Poetry project (or `poetry init` first).",
             ) from None
 
     def project_env(self, *, create: bool) -> TargetEnv:

@@ -179,8 +179,9 @@ before and after, and the project files written).
             if given:
                 raise ConfigError(
                     f"a wheelhouse replays poetry-torch.lock as it is, so {', '.join(given)}"
-                    " cannot apply; nothing was changed. Run without them (or without"
-                    f" --wheelhouse / {WHEELHOUSE_ENV})."
+                    " cannot apply",
+                    kept="nothing was changed",
+                    next=f"Run without them (or without --wheelhouse / {WHEELHOUSE_ENV}).",
                 )
             install_from(
                 self.pyproject_path(),
