@@ -72,6 +72,17 @@ def present_families(root: Path = Path("/")) -> Families:
     return Families(nvidia=nvidia, amd="kfd" in names, intel=render)
 
 
+def start_probes() -> None:
+    """Begin the slow probe (NVML's init) in the background where an NVIDIA driver may be, so
+    that a command about to detect the machine overlaps it with its own imports
+    (``detect_machine`` takes the answer)."""
+    if os.environ.get(FAKE_MACHINE_ENV) or not present_families().nvidia:
+        return
+    from poetry_torch_plugin.machine import nvml  # ctypes: only where a driver may be
+
+    nvml.start_probe()
+
+
 def detect_machine(*, use_nvml: bool = True, families: Families | None = None) -> Machine:
     """Probe everything: NVML, then nvidia-smi, then ``/proc`` for the NVIDIA driver.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
 import threading
@@ -78,30 +79,31 @@ def _nvml_read(lib: Any) -> NvidiaInfo | None:
     return NvidiaInfo(version.value.decode("ascii", "replace"), cuda_version, gpus, "nvml")
 
 
-def probe_nvml() -> NvidiaInfo | None:
-    """Ask the driver's NVML library through ctypes (no pynvml needed).
-
-    The calls run in a daemon thread so that a wedged driver costs at most NVML_TIMEOUT_S.
-    The answer is handed back before ``nvmlShutdown``, which then runs in that thread while
-    the command goes on (on an H100 with persistence mode, init costs ~15 ms and shutdown
-    another ~10 ms: `check` should not wait for the second).
-    """
-    lib = None
+def _open() -> Any:
     for name in nvml_library_names():
         try:
-            lib = ctypes.CDLL(name)
+            return ctypes.CDLL(name)
         except OSError:
             continue
-        break
-    if lib is None:
-        return None
+    return None
+
+
+# a probe begun ahead of its question (``start_probe``): (answered, answer, worker)
+_Probe = tuple[threading.Event, list["NvidiaInfo | None"], threading.Thread]
+_begun: list[_Probe] = []
+
+
+def _begin() -> _Probe:
+    """Open the library, init NVML and read it in a daemon thread; the answer is handed over
+    (``answered``) before ``nvmlShutdown``, which that thread runs next."""
     answer: list[NvidiaInfo | None] = []
     answered = threading.Event()
 
     def read() -> None:
         initialised = False
         try:
-            initialised = _nvml_call(lib, "nvmlInit_v2")
+            lib = _open()
+            initialised = lib is not None and _nvml_call(lib, "nvmlInit_v2")
             answer.append(_nvml_read(lib) if initialised else None)
         except Exception:  # a probe never raises: ctypes and driver errors mean "unknown"
             answer.append(None)
@@ -113,5 +115,31 @@ def probe_nvml() -> NvidiaInfo | None:
 
     worker = threading.Thread(target=read, name="poetry-torch-nvml", daemon=True)
     worker.start()
+    # the process does not leave while the driver library is mid-shutdown (bounded: a wedged
+    # driver has already cost NVML_TIMEOUT_S)
+    atexit.register(worker.join, _EXIT_WAIT_S)
+    return answered, answer, worker
+
+
+_EXIT_WAIT_S = 0.5
+
+
+def start_probe() -> None:
+    """Begin the probe now, in the background: a command that will ask ``probe_nvml`` later
+    overlaps NVML's init (~15 ms on an H100) with its own imports.  Once per question."""
+    if not _begun:
+        _begun.append(_begin())
+
+
+def probe_nvml() -> NvidiaInfo | None:
+    """Ask the driver's NVML library through ctypes (no pynvml needed).
+
+    The calls run in a daemon thread so that a wedged driver costs at most NVML_TIMEOUT_S.
+    The answer is handed back before ``nvmlShutdown``, which then runs in that thread while
+    the command goes on (on an H100 with persistence mode, init costs ~15 ms and shutdown
+    another ~10 ms: `check` should not wait for the second).  A probe begun by
+    ``start_probe`` is the one answered.
+    """
+    answered, answer, _ = _begun.pop() if _begun else _begin()
     answered.wait(NVML_TIMEOUT_S)
     return answer[0] if answer else None

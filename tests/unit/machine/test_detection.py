@@ -465,6 +465,28 @@ def test_probe_nvml(
     assert lib.shut_down.wait(5)  # NVML is shut down (in the probe's thread)
 
 
+def test_a_probe_begun_early_is_the_one_answered(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`check` begins NVML's init before importing the rest of itself: the later question
+    takes that answer and opens the library once, not twice."""
+    opened: list[str] = []
+    lib = FakeNvml(init_delay=0.2)
+
+    def cdll(name: str) -> FakeNvml:
+        opened.append(name)
+        return lib
+
+    monkeypatch.setattr(ctypes, "CDLL", cdll)
+    nvml_probe.start_probe()
+    nvml_probe.start_probe()  # once per question
+    time.sleep(0.3)  # the command's own work, overlapping the init
+    started = time.monotonic()
+    info = probe_nvml()
+    assert info is not None and info.gpus[0].name == "NVIDIA H100 80GB HBM3"
+    assert time.monotonic() - started < 0.15  # the init was over before the question
+    assert len(opened) == 1
+    assert probe_nvml() is not None and len(opened) == 2  # a new question probes anew
+
+
 def test_probe_nvml_answers_before_shutting_down(monkeypatch: pytest.MonkeyPatch) -> None:
     # nvmlShutdown costs ~10 ms on an H100: the answer does not wait for it
     lib = FakeNvml(shutdown_delay=2.0)
@@ -645,3 +667,19 @@ def test_probe_nvcc_asks_nvcc_when_the_files_say_nothing(
     (tmp_path / "cuda/version.json").write_text('{"cuda_nvcc": {"version": 12}}', encoding="utf-8")
     monkeypatch.setenv("PATH", str(tmp_path / "cuda/bin"))
     assert probe_nvcc() == NvccInfo((13, 0), "13.0.88")
+
+
+@pytest.mark.parametrize(
+    ("fake", "nvidia", "begun"), [("", True, 1), ("m.json", True, 0), ("", False, 0)]
+)
+def test_start_probes_begins_nvml_only_where_detection_will_ask_it(
+    monkeypatch: pytest.MonkeyPatch, fake: str, nvidia: bool, begun: int
+) -> None:
+    from poetry_torch_plugin.machine import detect
+
+    monkeypatch.setenv(FAKE_MACHINE_ENV, fake)
+    monkeypatch.setattr(detect, "present_families", lambda: detect.Families(nvidia, False, False))
+    use_fake_nvml(monkeypatch, FakeNvml())
+    monkeypatch.setattr(nvml_probe, "_begun", [])
+    detect.start_probes()
+    assert len(nvml_probe._begun) == begun

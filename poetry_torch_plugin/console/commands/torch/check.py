@@ -59,6 +59,9 @@ second; <c1>--index</c1> reads <c1><base>/<variant>/<package>/</c1> for each con
 """
 
     def handle(self) -> int:
+        from poetry_torch_plugin.machine.detect import start_probes
+
+        start_probes()  # NVML's init runs while the rest of check is imported
         from cleo.formatters.formatter import Formatter
         from cleo.io.outputs.output import Type
         from cleo.io.outputs.output import Verbosity
