@@ -320,9 +320,18 @@ def _install_line(lock: TorchLock, wheelhouse: Path | None, plan: Plan) -> str:
             f"Installing {len(files)} files ({size / 1e6:.1f} MB), downloaded once, with no"
             " index, each checked against its sha256 in the lock"
         )
+    # a companion the index does not publish comes from where the lock says (PyPI's
+    # torchaudio for cu132): the line names it rather than claim the index for it
+    elsewhere: dict[str, list[str]] = {}
+    for package in lock.packages:
+        if package.index:
+            elsewhere.setdefault(redact(package.index.rstrip("/")), []).append(package.name)
+    here = count - sum(len(names) for names in elsewhere.values())
+    parts = [f"{here} package{'s' if here != 1 else ''} from {_fetched(plan)}"]
+    parts += [f"{', '.join(sorted(names))} from {index}" for index, names in elsewhere.items()]
     return (
-        f"Downloading and installing {count} package{'s' if count != 1 else ''} from"
-        f" {_fetched(plan)}, each checked against its sha256 in the lock"
+        f"Downloading and installing {' and '.join(parts)}, each checked against its sha256 in"
+        " the lock"
     )
 
 

@@ -72,6 +72,9 @@ def test_cu132_takes_torchaudio_from_pypi(
     out = result.stdout + result.stderr
     assert "ResolutionImpossible" not in out
     assert "torchaudio 2.11.1 comes from" in out, out
+    # the install line names where each file comes from, not the index for all of them
+    pypi = family_server.pypi_url.rstrip("/")
+    assert f"packages from {family_server.base}/cu132 and torchaudio from {pypi}," in out, out
     assert project.version_of("torch") == "2.14.0+cu132"
     assert project.version_of("torchvision") == "0.29.0+cu132"
     assert project.version_of("torchaudio") == "2.11.1"
