@@ -386,9 +386,9 @@ def install_failure(
                 )
             if name and not _published(request, name):
                 page = f"{index.rstrip('/')}/{canonicalize_name(name)}/"
+                variant = from_url(request.index_url)
+                option = f"{variant.option} " if variant is not None else ""
                 if canonicalize_name(name) not in requested_names(request.requirements):
-                    variant = from_url(request.index_url)
-                    option = f"{variant.option} " if variant is not None else ""
                     return InstallError(
                         f"{index} does not publish {name}, which the requested build depends on"
                         f" (there is no {page} page)",
@@ -397,24 +397,21 @@ def install_failure(
                         " serves the whole build (`poetry torch"
                         f" install {option}--index-base URL`).",
                     )
-                variant = from_url(request.index_url)
-                option = f"{variant.option} " if variant is not None else ""
                 others = [
                     requirement
                     for requirement in request.requirements
-                    if canonicalize_name(re.split(r"[<>=!~;\[ (]", requirement, maxsplit=1)[0])
-                    != canonicalize_name(name)
+                    if canonicalize_name(name) not in requested_names((requirement,))
                 ]
                 without = (
-                    f"install without it (`poetry torch install {option}{shlex.join(others)}`)"
+                    f" without it (`poetry torch install {option}{shlex.join(others)}`)"
                     if others
-                    else "install"
+                    else ""
                 )
                 return InstallError(
                     f"{name} is not published on {index} (there is no {page} page)",
                     kept=kept,
-                    next=f"{without[0].upper()}{without[1:]} from this index, or from one that"
-                    f" publishes {name} (`poetry torch install {option}--index-base URL`).",
+                    next=f"Install{without} from this index, or from one that publishes {name}"
+                    f" (`poetry torch install {option}--index-base URL`).",
                 )
             unfit = f"no wheel of {match.group(1)} on {index}"
             return InstallError(
