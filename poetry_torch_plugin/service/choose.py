@@ -55,6 +55,7 @@ from poetry_torch_plugin.service.plan import LOCKED
 from poetry_torch_plugin.service.plan import MachineVerdict
 from poetry_torch_plugin.service.plan import Plan
 from poetry_torch_plugin.service.plan import locked_releases
+from poetry_torch_plugin.service.plan import locked_torch
 
 
 if TYPE_CHECKING:
@@ -482,7 +483,7 @@ def plan_for(
             _torch_in(target),
             variant=variant,
             live=live,
-            locked=_locked_torch(variant, replay),
+            locked=locked_torch(variant.index_name, replay),
         )
     return Plan(
         settings,
@@ -499,12 +500,6 @@ def _torch_in(target: TargetEnv | None) -> str | None:
     """The torch release installed in ``target`` (None: none, or no environment)."""
     dist = installed_distributions(target.site_packages).get("torch") if target else None
     return dist.version if dist is not None else None
-
-
-def _locked_torch(variant: Variant, lock: TorchLock | None) -> dict[str, str]:
-    """``{variant: torch release}`` the plan replays (empty: it resolves or pins)."""
-    torch = [p.version for p in (lock.packages if lock else ()) if p.name == "torch"]
-    return {variant.index_name: torch[0].split("+", 1)[0]} if torch else {}
 
 
 def _unverified(problem: str, target: TargetEnv) -> InstallError:

@@ -174,7 +174,9 @@ def locked_releases(state: LockState, target: TargetEnv | None) -> dict[str, str
     if lock is None or state.problem() is not None:
         return {}
     found: dict[str, str] = {}
-    _add_torch(found, committed_of(lock), own_part(lock, target) if target is not None else lock)
+    found.update(
+        locked_torch(committed_of(lock), own_part(lock, target) if target is not None else lock)
+    )
     if not lock.entries:
         return found
     here = _machine(target) if target is not None else host_of(lock)
@@ -184,14 +186,14 @@ def locked_releases(state: LockState, target: TargetEnv | None) -> dict[str, str
             and entry.lock.inputs.requires_python == state.inputs.requires_python
         )
         if same and (entry.platform, entry.python) == here and entry.variant not in found:
-            _add_torch(found, entry.variant, entry.lock)
+            found.update(locked_torch(entry.variant, entry.lock))
     return found
 
 
-def _add_torch(found: dict[str, str], variant: str, lock: TorchLock) -> None:
-    for package in lock.packages:
-        if package.name == "torch":
-            found[variant] = package.version.split("+", 1)[0]
+def locked_torch(variant: str, lock: TorchLock | None) -> dict[str, str]:
+    """``{variant: torch release}`` that ``lock`` pins (empty: no lock, or no torch in it)."""
+    torch = [p.version for p in (lock.packages if lock else ()) if p.name == "torch"]
+    return {variant: torch[0].split("+", 1)[0]} if torch else {}
 
 
 def _machine(
