@@ -88,14 +88,17 @@ class Listing:
         """A ``file://`` index: reading its wheels costs no network."""
         return self.url.lower().startswith("file:")
 
-    def versions(self) -> list[Version]:
+    def versions(self, target: WheelTarget | None = None) -> list[Version]:
+        """The versions the page lists wheels of, oldest first; with ``target``, only those
+        with a wheel for that interpreter."""
         found = set()
         for filename, _ in self.files:
             try:
-                _, version, _, _ = parse_wheel_filename(filename)
+                _, version, _, tags = parse_wheel_filename(filename)
             except InvalidWheelFilename:
                 continue
-            found.add(version)
+            if target is None or any(str(tag) in target.tags for tag in tags):
+                found.add(version)
         return sorted(found)
 
 

@@ -134,25 +134,10 @@ def decide(
 
 def newest(listing: Listing, specifier: SpecifierSet, target: WheelTarget | None) -> Version | None:
     """The newest version on the page that ``specifier`` admits with a wheel for ``target``."""
-    for version in reversed(_versions_for(listing, target)):
+    for version in reversed(listing.versions(target)):
         if not specifier or specifier.contains(version, prereleases=True):
             return version
     return None
-
-
-def _versions_for(listing: Listing, target: WheelTarget | None) -> list[Version]:
-    from packaging.utils import InvalidWheelFilename
-    from packaging.utils import parse_wheel_filename
-
-    found = set()
-    for filename, _ in listing.files:
-        try:
-            _, version, _, tags = parse_wheel_filename(filename)
-        except InvalidWheelFilename:
-            continue
-        if target is None or any(str(tag) in target.tags for tag in tags):
-            found.add(version)
-    return sorted(found)
 
 
 def torch_requirement(requires: Sequence[str]) -> Requirement | None:
@@ -183,7 +168,7 @@ def _pairs(
     the page has no release for the target."""
     candidates = [
         v
-        for v in reversed(_versions_for(page, target))
+        for v in reversed(page.versions(target))
         if not specifier or specifier.contains(v, prereleases=True)
     ]
     if not candidates:
@@ -221,7 +206,7 @@ def _from_pypi(
         listing = fetch_listing(pypi, name)
     except IndexAccessError:
         return None
-    for version in list(reversed(_versions_for(listing, target)))[:_TRIED]:
+    for version in list(reversed(listing.versions(target)))[:_TRIED]:
         if specifier and not specifier.contains(version, prereleases=True):
             continue
         requires = release_requires(listing, version, target, note=note)
