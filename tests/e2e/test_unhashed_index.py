@@ -31,6 +31,22 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
+def _the_hook_refuses_tampered_torch(
+    project: Project, server: IndexServer, prefix: str
+) -> subprocess.CompletedProcess[str]:
+    """Other bytes under torch's locked name (``prefix``): with torch uninstalled, the hook's
+    replay stops `poetry install` with the hook's note and one error line."""
+    server.set_fault(prefix, "tamper")
+    project.pip("uninstall", "-y", "torch")
+    bad = project.run("install", check=False)
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    errors = [line for line in bad.stderr.splitlines() if "does not match" in line]
+    assert len(errors) == 1, bad.stderr
+    assert errors[0].startswith("poetry-torch: a file from "), errors
+    assert "does not match its sha256 in poetry-torch.lock" in errors[0], errors
+    return bad
+
+
 def test_an_index_without_sha256_locks_the_bytes_downloaded_and_replays_them_checked(
     project: Project, index_server: IndexServer, index_universe: Universe
 ) -> None:
@@ -61,15 +77,7 @@ def test_an_index_without_sha256_locks_the_bytes_downloaded_and_replays_them_che
     project.run("install")
     assert project.version_of("torch") == "2.8.0+cu128"
     # ... other bytes under the same name stop it in one line, and nothing is left installed
-    index_server.set_fault("/whl/cu128/torch-", "tamper")
-    project.pip("uninstall", "-y", "torch")
-    bad = project.run("install", check=False)
-    assert bad.returncode == 1, bad.stdout + bad.stderr
-    # the hook's note that it reinstalls, then the one error line
-    errors = [line for line in bad.stderr.splitlines() if "does not match" in line]
-    assert len(errors) == 1, bad.stderr
-    assert errors[0].startswith("poetry-torch: a file from "), errors
-    assert "does not match its sha256 in poetry-torch.lock" in errors[0], errors
+    bad = _the_hook_refuses_tampered_torch(project, index_server, "/whl/cu128/torch-")
     assert "Traceback" not in bad.stdout + bad.stderr
     assert project.version_of("torch") is None
     assert lock_path.read_text() == text
@@ -159,14 +167,7 @@ def test_a_team_lock_on_an_index_without_sha256_hashes_each_machines_own_files_a
     assert project.version_of("torch") == "2.9.0+cpu"
     # other bytes under a locked name: the hook, an exported requirements file read by pip
     # and the wheelhouse refuse them, and nothing of them is kept
-    index.server.set_fault("/whl/cpu/torch-", "tamper")
-    project.pip("uninstall", "-y", "torch")
-    bad = project.run("install", check=False)
-    assert bad.returncode == 1, bad.stdout + bad.stderr
-    errors = [line for line in bad.stderr.splitlines() if "does not match" in line]
-    assert len(errors) == 1, bad.stderr
-    assert errors[0].startswith("poetry-torch: a file from "), errors
-    assert "does not match its sha256 in poetry-torch.lock" in bad.stderr, bad.stderr
+    _the_hook_refuses_tampered_torch(project, index.server, "/whl/cpu/torch-")
     assert project.version_of("torch") is None
     project.run("torch", "export", "--target", "no-gpu", "-o", "requirements.txt")
     with pytest.raises(subprocess.CalledProcessError) as refused:
