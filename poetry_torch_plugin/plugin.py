@@ -2,34 +2,48 @@
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import TYPE_CHECKING
 
 from poetry.plugins.application_plugin import ApplicationPlugin
 
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from poetry.console.application import Application
     from poetry.console.commands.command import Command
+
+
+# Each command's name, its module under console/commands/torch/ and its class, in the order
+# `poetry torch` lists them.  Registered by name, the way Poetry registers its own commands: a
+# command's module is imported only when Poetry runs (or lists) it, not on every Poetry start
+# (tests/unit/console/test_overview.py holds the names to the classes' own).
+COMMANDS = (
+    ("torch", "overview", "TorchOverviewCommand"),
+    ("torch install", "install", "TorchInstallCommand"),
+    ("torch check", "check", "TorchCheckCommand"),
+    ("torch lock", "lock", "TorchLockCommand"),
+    ("torch export", "export", "TorchExportCommand"),
+    ("torch wheelhouse", "wheelhouse", "TorchWheelhouseCommand"),
+)
+
+
+def _command_class(module: str, name: str) -> type[Command]:
+    found: type[Command] = getattr(
+        import_module(f"poetry_torch_plugin.console.commands.torch.{module}"), name
+    )
+    return found
+
+
+def _factory(module: str, name: str) -> Callable[[], Command]:
+    return lambda: _command_class(module, name)()
 
 
 class TorchApplicationPlugin(ApplicationPlugin):
     @property
     def commands(self) -> list[type[Command]]:
-        from poetry_torch_plugin.console.commands.torch.check import TorchCheckCommand
-        from poetry_torch_plugin.console.commands.torch.export import TorchExportCommand
-        from poetry_torch_plugin.console.commands.torch.install import TorchInstallCommand
-        from poetry_torch_plugin.console.commands.torch.lock import TorchLockCommand
-        from poetry_torch_plugin.console.commands.torch.overview import TorchOverviewCommand
-        from poetry_torch_plugin.console.commands.torch.wheelhouse import TorchWheelhouseCommand
-
-        return [
-            TorchOverviewCommand,
-            TorchInstallCommand,
-            TorchCheckCommand,
-            TorchLockCommand,
-            TorchExportCommand,
-            TorchWheelhouseCommand,
-        ]
+        return [_command_class(module, name) for _, module, name in COMMANDS]
 
     def activate(self, application: Application) -> None:
         from cleo.events.console_events import COMMAND
@@ -38,7 +52,9 @@ class TorchApplicationPlugin(ApplicationPlugin):
         from poetry_torch_plugin.console.listeners import on_command
         from poetry_torch_plugin.console.listeners import on_terminate
 
-        super().activate(application)
+        # ApplicationPlugin.activate would import every command class for its name
+        for command, module, name in COMMANDS:
+            application.command_loader.register_factory(command, _factory(module, name))
         dispatcher = application.event_dispatcher
         if dispatcher is None:
             return

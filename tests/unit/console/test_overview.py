@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from poetry_torch_plugin.plugin import COMMANDS
 from poetry_torch_plugin.plugin import TorchApplicationPlugin
 
 
@@ -54,3 +55,12 @@ def test_a_word_near_nothing_still_points_at_the_list(tester: Tester) -> None:
     assert overview.execute("zzz") == 1
     assert "`poetry torch` lists them." in overview.io.fetch_error()
     assert "did you mean" not in overview.io.fetch_error()
+
+
+def test_registered_names_are_the_commands_own(tester: Tester) -> None:
+    """The plugin registers its commands by name without importing them; each name must be the
+    one its class carries (a renamed command would otherwise be unreachable or misnamed)."""
+    classes = TorchApplicationPlugin().commands
+    assert [str(command.name) for command in classes] == [name for name, _, _ in COMMANDS]
+    for command in classes:
+        assert type(tester(str(command.name)).command) is command
