@@ -277,11 +277,8 @@ def _newer(path: Path, version: str, text: str) -> NewerLockError:
     from poetry_torch_plugin import __version__
 
     found = re.search(r"written by poetry-torch-plugin ([0-9][0-9A-Za-z.+!-]{0,40})", text)
-    writer = (
-        f"poetry-torch-plugin {found.group(1).rstrip('.')}"
-        if found
-        else "a newer poetry-torch-plugin"
-    )
+    writer = f"poetry-torch-plugin {found.group(1).rstrip('.')}" if found else ""
+    writer = writer or "a newer poetry-torch-plugin"
     return NewerLockError(
         f"{path.name} has lock-version {version}, written by {writer}; this poetry-torch-plugin"
         f" {__version__} reads lock-version {LOCK_VERSION} and older",
@@ -296,6 +293,17 @@ def loads(text: str, path: Path = Path(LOCK_NAME)) -> TorchLock:
         data = parse_toml(text)
     except ValueError as exc:
         raise unreadable(path, str(exc).splitlines()[0]) from None
+    lock = from_data(data, path, text)
+    for whole in (lock, *(entry.lock for entry in lock.entries)):
+        problem = lock_problem(whole)
+        if problem is not None:
+            raise unreadable(path, problem)
+    return lock
+
+
+def from_data(data: Mapping[str, Any], path: Path = Path(LOCK_NAME), text: str = "") -> TorchLock:
+    """The lock parsed TOML ``data`` describes, its shape checked but not its values: for data
+    ``loads`` has checked (``project.lockstate`` keeps the locks it read whole, checked)."""
     try:
         metadata = data["metadata"]
         # first, before the rest of the shape: a newer format may have changed all of it
@@ -317,11 +325,6 @@ def loads(text: str, path: Path = Path(LOCK_NAME)) -> TorchLock:
             )
     except (KeyError, TypeError, AttributeError) as exc:
         raise unreadable(path, f"missing or malformed {exc}") from None
-
-    for whole in (lock, *(entry.lock for entry in lock.entries)):
-        problem = lock_problem(whole)
-        if problem is not None:
-            raise unreadable(path, problem)
     return lock
 
 
@@ -675,8 +678,6 @@ def carried(lock: TorchLock, old: TorchLock | None, variant: str) -> TorchLock:
     machine is dropped (it is the first part now), and ``old``'s first part, when it was for
     the same inputs and another Python or platform, becomes that machine's entry rather than
     vanish (``lock --check`` could not tell a Python went missing)."""
-    from poetry_torch_plugin.core.record import replace
-
     if old is None or not (old.entries or old.targets or old.added):
         return lock
     here, before = key_of(lock.resolved_for), key_of(old.resolved_for)
@@ -697,18 +698,17 @@ def carried(lock: TorchLock, old: TorchLock | None, variant: str) -> TorchLock:
 # Whether a parsed ``poetry-torch.lock`` can be trusted: schema, versions, hashes, names.
 
 
-_SHA256 = re.compile(r"[0-9a-f]{64}")
-_NAME = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?")  # a PEP 503 normalized name
+_SHA256 = r"[0-9a-f]{64}"  # compiled on first use: a lock already checked is not checked again
+_NAME = r"[a-z0-9]([a-z0-9-]*[a-z0-9])?"  # a PEP 503 normalized name
 
 
 def _package_problem(package: LockedPackage) -> str | None:
     from packaging.utils import InvalidWheelFilename
-    from packaging.utils import canonicalize_name
     from packaging.utils import parse_wheel_filename
     from packaging.version import InvalidVersion
     from packaging.version import Version
 
-    if canonicalize_name(package.name) != package.name or not _NAME.fullmatch(package.name):
+    if canonicalize_name(package.name) != package.name or not re.fullmatch(_NAME, package.name):
         # simple/<name>/ in a wheelhouse: a name is never a path
         return f"{package.name!r} is not a normalized package name"
     try:
@@ -718,7 +718,7 @@ def _package_problem(package: LockedPackage) -> str | None:
     if not package.files:
         return f"{package.name} {package.version} lists no files"
     for filename, digest in package.files:
-        if not _SHA256.fullmatch(digest):
+        if not re.fullmatch(_SHA256, digest):
             return f"{filename} has no well-formed sha256 hash"
         if "/" in filename or "\\" in filename or filename.startswith("."):
             # a wheelhouse writes each file under this name: never outside its folder
@@ -770,11 +770,11 @@ def moved(lock: TorchLock, base: str, mirror: str) -> TorchLock:
 
 def lock_problem(lock: TorchLock) -> str | None:
     """Why a parsed lock cannot be trusted (a hand edit, a bad merge); None when it is whole:
-    the schema, every version and every hash is checked on every read."""
+    the schema, every version and every hash, before a lock's text is first used."""
     from packaging.requirements import InvalidRequirement
     from packaging.requirements import Requirement
 
-    if not _SHA256.fullmatch(lock.content_hash):
+    if not re.fullmatch(_SHA256, lock.content_hash):
         return f"content-hash {lock.content_hash!r} is not a sha256"
     if not lock.inputs.source_name or not lock.inputs.source_url:
         return "the source has no name or no url"

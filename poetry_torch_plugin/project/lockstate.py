@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import json
+import os
+
+from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
 
@@ -15,6 +21,7 @@ from poetry_torch_plugin.core.lockfile import LockInputs
 from poetry_torch_plugin.core.lockfile import NewerLockError
 from poetry_torch_plugin.core.lockfile import TorchLock
 from poetry_torch_plugin.core.lockfile import dumps
+from poetry_torch_plugin.core.lockfile import from_data
 from poetry_torch_plugin.core.lockfile import inputs_for
 from poetry_torch_plugin.core.lockfile import loads
 from poetry_torch_plugin.core.lockfile import requires_python_of
@@ -27,7 +34,6 @@ from poetry_torch_plugin.project.files import write_atomic
 if TYPE_CHECKING:
     from collections.abc import Callable
     from collections.abc import Mapping
-    from pathlib import Path
 
     from poetry_torch_plugin.core.config import TorchConfig
     from poetry_torch_plugin.core.variants import Source
@@ -41,12 +47,79 @@ def read_lock(path: Path) -> TorchLock | None:
     """The lock at ``path``; None when there is none, ConfigError when it is unreadable, and
     NewerLockError when a newer plugin wrote it (``core.lockfile.lock_format``)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return _read(path.read_bytes(), path)
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError) as exc:
         raise unreadable(path, getattr(exc, "strerror", None) or type(exc).__name__) from None
-    return loads(text, path)
+
+
+# --- locks already checked -------------------------------------------------------------------
+# The hook reads poetry-torch.lock before and after every Poetry command; parsing and checking
+# a universal lock (tens of kB, every entry's names, versions, hashes and URLs) is most of its
+# cost (issue 24).  A lock's text that this plugin's code, as installed, parsed and found whole is
+# kept as plain data (JSON) in the user's cache folder, named by the sha256 of that code's
+# stamp and the lock's bytes: the same bytes are never checked twice, other bytes always are.
+# Best effort: a cache that cannot be read or written is skipped, never an error.
+_KEPT = 16  # locks kept at most (the oldest go first)
+
+
+@functools.lru_cache(maxsize=4)  # one lock, read before and after a command
+def _read(raw: bytes, path: Path) -> TorchLock:
+    text = raw.decode("utf-8")
+    kept = _kept_path(raw)
+    if kept is not None:
+        with contextlib.suppress(OSError, ValueError, ConfigError):
+            return from_data(json.loads(kept.read_bytes()), path, text)
+    lock = loads(text, path)  # every value checked; ConfigError, NewerLockError
+    if kept is not None and b"@" not in raw:  # a login in a URL is not copied out
+        with contextlib.suppress(OSError, TypeError, ValueError):
+            _keep(kept, json.dumps(parse_toml(text)).encode("utf-8"))
+    return lock
+
+
+def _kept_path(raw: bytes) -> Path | None:
+    """Where the checked data of a lock with these bytes is kept; None without a cache folder."""
+    import hashlib
+    import sys
+
+    from poetry_torch_plugin.core import lockfile
+    from poetry_torch_plugin.core import urls
+
+    try:
+        if sys.platform == "win32":
+            folder = Path(os.environ["LOCALAPPDATA"]) / "poetry-torch" / "Cache"
+        elif sys.platform == "darwin":
+            folder = Path.home() / "Library" / "Caches" / "poetry-torch"
+        else:
+            folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+            folder /= "poetry-torch"
+        # the checking code itself, as installed: another version or an edit is another file
+        code = [
+            (s.st_ino, s.st_mtime_ns, s.st_size)
+            for s in map(os.stat, (lockfile.__file__, urls.__file__))
+        ]
+    except (KeyError, OSError, RuntimeError):
+        return None
+    digest = hashlib.sha256(f"{code}\n".encode() + raw).hexdigest()
+    return folder / "locks" / f"{digest}.json"
+
+
+def _keep(path: Path, data: bytes) -> None:
+    """Write ``path`` whole or not at all (no fsync: a lost file is only read again)."""
+    import tempfile
+
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=path.parent)  # mode 0600
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        Path(name).replace(path)
+    finally:
+        Path(name).unlink(missing_ok=True)
+    kept = sorted(path.parent.glob("*.json"), key=lambda p: p.stat().st_mtime_ns)
+    for old in kept[:-_KEPT]:
+        old.unlink(missing_ok=True)
 
 
 def write_lock(path: Path, lock: TorchLock) -> None:
