@@ -191,13 +191,29 @@ def installer_timeouts(source: Mapping[str, str]) -> dict[str, str]:
     }
 
 
+# What an interpreter answered, by (path, the executable's inode and mtime, code): one command
+# asks the same environment for its tags from several places (the variant's check, the family,
+# the install), and each start of the interpreter costs ~0.1 s.
+_ANSWERS: dict[tuple[str, int, int, str], str] = {}
+
+
 def _ask(python: Path, code: str) -> str:
-    """What ``python -c code`` prints; "" when it cannot run."""
+    """What ``python -c code`` prints; "" when it cannot run.  A clean answer is remembered."""
+    try:
+        found = Path(python).stat()  # a caller may hand a str
+    except OSError:
+        return ""
+    key = (str(python), found.st_ino, found.st_mtime_ns, code)
+    if key in _ANSWERS:
+        return _ANSWERS[key]
     try:
         finished = run([str(python), "-c", code], timeout=10)
     except OSError:
         return ""
-    return "" if finished.timed_out else finished.stdout.strip()
+    answer = "" if finished.timed_out else finished.stdout.strip()
+    if answer and finished.code == 0:
+        _ANSWERS[key] = answer
+    return answer
 
 
 def environment_tags(python: Path) -> str:

@@ -241,3 +241,26 @@ def test_a_403_on_the_first_page_is_a_refusal() -> None:
             pages.missing(f"{s3.base}/cu130", FAMILY, CP312_LINUX)
     finally:
         s3.close()
+
+
+def test_an_interpreter_is_asked_once_per_command(tmp_path: Path) -> None:
+    """One command asks the environment for its tags from several places: the interpreter
+    starts once; a replaced executable (a recreated venv) is asked again."""
+    import sys
+
+    from poetry_torch_plugin.installer.backend import environment_wheel_target
+
+    log = tmp_path / "started"
+    python = tmp_path / "python"
+    python.write_text(f'#!/bin/sh\necho x >> "{log}"\nexec "{sys.executable}" "$@"\n')
+    python.chmod(0o755)
+    first = environment_wheel_target(python)
+    assert first is not None
+    assert environment_wheel_target(python) == first
+    assert log.read_text().count("x") == 1
+    replaced = tmp_path / "python.new"
+    replaced.write_text(python.read_text())
+    replaced.chmod(0o755)
+    replaced.replace(python)
+    assert environment_wheel_target(python) == first
+    assert log.read_text().count("x") == 2
