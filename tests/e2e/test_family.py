@@ -60,7 +60,6 @@ def _poetry_lock_names(project: Project) -> set[str]:
     return {str(p["name"]) for p in loads(project.lock.read_text()).get("package", [])}
 
 
-@pytest.mark.smoke
 def test_cu132_takes_torchaudio_from_pypi(
     tmp_path: Path, poetry_bin: Path, family_server: IndexServer, uv_path: dict[str, str]
 ) -> None:
