@@ -93,7 +93,7 @@ def _kept_path(raw: bytes) -> Path | None:
             folder = Path.home() / "Library" / "Caches" / "poetry-torch"
         else:
             folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-            folder /= "poetry-torch"
+            folder = (folder if folder.is_absolute() else Path.home() / ".cache") / "poetry-torch"
         # the checking code itself, as installed: another version or an edit is another file
         code = [
             (s.st_ino, s.st_mtime_ns, s.st_size)
