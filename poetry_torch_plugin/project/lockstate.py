@@ -58,17 +58,20 @@ def read_lock(path: Path) -> TorchLock | None:
 # The hook reads poetry-torch.lock before and after every Poetry command; parsing and checking
 # a universal lock (tens of kB, every entry's names, versions, hashes and URLs) is most of its
 # cost (issue 24).  A lock's text that this plugin's code, as installed, parsed and found whole is
-# kept as plain data (JSON) in the user's cache folder, named by the sha256 of that code's
-# stamp and the lock's bytes: the same bytes are never checked twice, other bytes always are.
-# Best effort: a cache that cannot be read or written is skipped, never an error.
+# kept as plain data (JSON) in the user's cache folder, named by the sha256 of what decided
+# (the checking code's files, Python, packaging) and the lock's bytes: the same bytes are never
+# checked twice, other bytes always are.  Only a folder and files of the user's own, that no one
+# else can write and that are no symlinks, are read or pruned.  Best effort: a cache that cannot
+# be read or written is skipped, never an error.
 _KEPT = 16  # locks kept at most (the oldest go first)
+_HEX = frozenset("0123456789abcdef")
 
 
 @functools.lru_cache(maxsize=4)  # one lock, read before and after a command
 def _read(raw: bytes, path: Path) -> TorchLock:
     text = raw.decode("utf-8")
     kept = _kept_path(raw)
-    if kept is not None:
+    if kept is not None and _own(kept.parent) and _own(kept):
         with contextlib.suppress(OSError, ValueError, ConfigError):
             return from_data(json.loads(kept.read_bytes()), path, text)
     lock = loads(text, path)  # every value checked; ConfigError, NewerLockError
@@ -82,6 +85,8 @@ def _kept_path(raw: bytes) -> Path | None:
     """Where the checked data of a lock with these bytes is kept; None without a cache folder."""
     import hashlib
     import sys
+
+    import packaging
 
     from poetry_torch_plugin.core import lockfile
     from poetry_torch_plugin.core import urls
@@ -101,15 +106,35 @@ def _kept_path(raw: bytes) -> Path | None:
         ]
     except (KeyError, OSError, RuntimeError):
         return None
-    digest = hashlib.sha256(f"{code}\n".encode() + raw).hexdigest()
-    return folder / "locks" / f"{digest}.json"
+    if not folder.is_absolute():
+        return None
+    stamp = f"{code} {sys.version} {getattr(packaging, '__version__', '')}\n"
+    return folder / "locks" / f"{hashlib.sha256(stamp.encode() + raw).hexdigest()}.json"
+
+
+def _own(path: Path) -> bool:
+    """Whether ``path`` is the user's own (where the platform says), no symlink, and writable
+    by no one else: only then is what it holds trusted, or pruned."""
+    import stat
+
+    try:
+        found = path.lstat()
+    except OSError:
+        return False
+    if stat.S_ISLNK(found.st_mode) or found.st_mode & 0o022:
+        return False
+    return not hasattr(os, "getuid") or found.st_uid == os.getuid()
 
 
 def _keep(path: Path, data: bytes) -> None:
-    """Write ``path`` whole or not at all (no fsync: a lost file is only read again)."""
+    """Write ``path`` whole or not at all (no fsync: a lost file is only read again), in a
+    folder of the user's own; drop the oldest locks beyond ``_KEPT``."""
     import tempfile
+    import time
 
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not _own(path.parent):
+        return
     fd, name = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=path.parent)  # mode 0600
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -117,9 +142,16 @@ def _keep(path: Path, data: bytes) -> None:
         Path(name).replace(path)
     finally:
         Path(name).unlink(missing_ok=True)
-    kept = sorted(path.parent.glob("*.json"), key=lambda p: p.stat().st_mtime_ns)
-    for old in kept[:-_KEPT]:
-        old.unlink(missing_ok=True)
+    kept, hour_ago = [], time.time() - 3600
+    for entry in os.scandir(path.parent):
+        stem, _, suffix = entry.name.partition(".")
+        when = entry.stat(follow_symlinks=False).st_mtime
+        if suffix == "json" and len(stem) == 64 and set(stem) <= _HEX:
+            kept.append((when, entry.path))
+        elif not stem and entry.name.endswith(".tmp") and when < hour_ago:  # a killed writer
+            Path(entry.path).unlink(missing_ok=True)
+    for _, old in sorted(kept)[:-_KEPT]:
+        Path(old).unlink(missing_ok=True)
 
 
 def write_lock(path: Path, lock: TorchLock) -> None:

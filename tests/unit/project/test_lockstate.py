@@ -108,3 +108,47 @@ def test_old_locks_are_dropped(tmp_path: Path) -> None:
         path.write_text(f"# {number}\n" + path.read_text())
         assert read_lock(path) == sample_lock()
     assert len(kept()) == lockstate._KEPT
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX modes and owners")
+def test_a_folder_others_can_write_is_neither_read_nor_pruned(lock_file: Path) -> None:
+    read_lock(lock_file)
+    (planted,) = kept()
+    planted.write_text('{"metadata": {}}')  # what someone else could put there
+    planted.parent.chmod(0o777)
+    try:
+        lockstate._read.cache_clear()
+        assert read_lock(lock_file) == sample_lock()  # checked again, not the planted file
+        assert planted.read_text() == '{"metadata": {}}'  # nor written there
+    finally:
+        planted.parent.chmod(0o700)
+
+
+def test_a_symlinked_folder_is_never_pruned(lock_file: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for number in range(lockstate._KEPT + 4):
+        (elsewhere / f"{number:064x}.json").write_text("{}")
+    folder = Path(os.environ["XDG_CACHE_HOME"]) / "poetry-torch" / "locks"
+    folder.parent.mkdir(parents=True)
+    folder.symlink_to(elsewhere)
+    assert read_lock(lock_file) == sample_lock()
+    assert len(list(elsewhere.iterdir())) == lockstate._KEPT + 4
+
+
+def test_only_kept_locks_and_stale_partial_files_are_pruned(tmp_path: Path) -> None:
+    path = tmp_path / "poetry-torch.lock"
+    write_lock(path, sample_lock())
+    read_lock(path)
+    folder = kept()[0].parent
+    mine = folder / "notes.json"
+    mine.write_text("{}")
+    fresh, stale = folder / ".fresh.tmp", folder / ".stale.tmp"
+    fresh.write_text("")
+    stale.write_text("")
+    os.utime(stale, (0, 0))
+    for number in range(lockstate._KEPT + 2):
+        path.write_text(f"# {number}\n" + path.read_text())
+        assert read_lock(path) == sample_lock()
+    assert len(kept()) == lockstate._KEPT + 1  # notes.json is not one of them
+    assert mine.exists() and fresh.exists() and not stale.exists()
