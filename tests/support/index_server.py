@@ -295,8 +295,17 @@ class _Handler(BaseHTTPRequestHandler):
                     if lifted:  # clear_faults alone: the test is done holding it, answer now
                         break
                     self.server.stopping.wait(0.1)
-            elif fault.mode in ("404", "500"):
-                self._error(int(fault.mode), "injected fault")
+            elif fault.mode == "404":
+                self._error(404, "injected fault")
+                return
+            elif fault.mode == "500":
+                # "Retry-After: 0": clients that honour it (Poetry's own HTTP client) retry as
+                # often as they would, without sleeping between tries
+                self._send(
+                    500,
+                    b"<html><body><h1>500 injected fault</h1></body></html>\n",
+                    headers={"Retry-After": "0"},
+                )
                 return
             elif fault.mode == "html":
                 self._send(200, CAPTIVE_PORTAL_PAGE)
@@ -639,7 +648,7 @@ class IndexServer:
     def set_fault(self, prefix: str, mode: FaultMode, *, delay: float = 2.0) -> None:
         """Break every request whose decoded path starts with ``prefix`` (longest prefix wins).
 
-        ``404``/``500``: that status. ``slow``: wait ``delay`` seconds (or until
+        ``404``/``500``: that status (a 500 says ``Retry-After: 0``). ``slow``: wait ``delay`` seconds (or until
         ``clear_faults``), then answer normally.
         ``html``: 200 with a captive-portal page (no links). ``tamper``: wheel files come with
         one byte flipped, so their ``#sha256=`` no longer matches. ``drop``: close the
