@@ -650,9 +650,15 @@ def test_fault_matrix(case: Case, matrix_project: Project, index_server: IndexSe
         else:
             index_server.set_fault(prefix, mode)  # type: ignore[arg-type]
     lock_before = torch_lock.read_bytes()
+    asked = len(index_server.requests)
+    verbose = None
     try:
         result = project.run(*case.args, check=False, extra_env=case.env, timeout=120)
-        verbose = project.run(*case.args, "-vvv", check=False, extra_env=case.env, timeout=120)
+        # -vvv again where the run reached an index (where credentials are used, and the
+        # verbose lines name URLs): a refusal before any request has no more to say at -vvv
+        # (our errors are one line at every verbosity, CleoUserError or the command's own)
+        if len(index_server.requests) > asked or case.fault is not None or case.env:
+            verbose = project.run(*case.args, "-vvv", check=False, extra_env=case.env, timeout=120)
     finally:
         index_server.reset()
         after = project.pyproject.read_bytes()
@@ -673,7 +679,8 @@ def test_fault_matrix(case: Case, matrix_project: Project, index_server: IndexSe
         assert lock_after == lock_before
     assert project.version_of("torch") == EARLIER
     assert project.python("import torch; print(torch.__version__)") == EARLIER
-    assert "Traceback" not in verbose.stdout + verbose.stderr
+    if verbose is not None:
+        assert "Traceback" not in verbose.stdout + verbose.stderr
     if case.json_error:
         import json
 
