@@ -277,8 +277,8 @@ def _newer(path: Path, version: str, text: str) -> NewerLockError:
     from poetry_torch_plugin import __version__
 
     found = re.search(r"written by poetry-torch-plugin ([0-9][0-9A-Za-z.+!-]{0,40})", text)
-    writer = f"poetry-torch-plugin {found.group(1).rstrip('.')}" if found else ""
-    writer = writer or "a newer poetry-torch-plugin"
+    named = found.group(1).rstrip(".") if found else None
+    writer = f"poetry-torch-plugin {named}" if named else "a newer poetry-torch-plugin"
     return NewerLockError(
         f"{path.name} has lock-version {version}, written by {writer}; this poetry-torch-plugin"
         f" {__version__} reads lock-version {LOCK_VERSION} and older",

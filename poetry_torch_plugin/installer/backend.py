@@ -200,7 +200,7 @@ _ANSWERS: dict[tuple[str, int, int, str], str] = {}
 def _ask(python: Path, code: str) -> str:
     """What ``python -c code`` prints; "" when it cannot run.  A clean answer is remembered."""
     try:
-        found = Path(python).stat()  # a caller may hand a str
+        found = python.stat()
     except OSError:
         return ""
     key = (str(python), found.st_ino, found.st_mtime_ns, code)

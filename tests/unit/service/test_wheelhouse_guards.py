@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import io
 
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 import pytest
 
@@ -21,9 +21,6 @@ from poetry_torch_plugin.service.wheelhouse import WHEELHOUSE_ENV
 from poetry_torch_plugin.service.wheelhouse import from_env
 from poetry_torch_plugin.service.wheelhouse import usable
 
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 WHEEL = "torch-2.9.0+cpu-py3-none-any.whl"
 
@@ -194,7 +191,7 @@ def test_a_shared_wheelhouse_lists_every_locked_file_it_holds(tmp_path: Path) ->
     house = tmp_path / "house"
     filled = fill(pyproject, house, _no_env, every_file=True)  # type: ignore[arg-type]
     assert (filled.downloaded, filled.present) == (2, 0)
-    here = SimpleNamespace(python=sys.executable)
+    here = SimpleNamespace(python=Path(sys.executable))  # a TargetEnv's python is a Path
     again = fill(pyproject, house, lambda create=False: here)  # type: ignore[arg-type]
     assert (again.downloaded, again.present) == (0, 1)  # only this Python's file selected
     page = (house / "simple" / "torch" / "index.html").read_text()
