@@ -112,6 +112,33 @@ def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
     yield
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``--dist loadgroup`` as pytest-xdist means it on every pytest: a test marked
+    ``xdist_group(NAME)`` ends its node id in ``@NAME``, which sends it to the worker of its
+    group (the one that builds the module-scoped project it shares).  xdist 3.8 sets that id
+    through ``Item._nodeid``, which newer pytest no longer reads (9.2: node ids are structured
+    ``_id`` values): the suffix was lost silently and every group was spread over the workers,
+    each building its own copy of the shared project.  Here the id is set again where xdist's
+    did not take; where it did, nothing changes."""
+    if not getattr(config.option, "loadgroup", False):
+        return
+    for item in items:
+        names = {
+            str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+            for mark in item.iter_markers("xdist_group")
+        }
+        if not names or item.nodeid.rfind("@") > item.nodeid.rfind("]"):
+            continue
+        grouped = f"{item.nodeid}@{'_'.join(sorted(names))}"
+        if hasattr(item, "_id"):
+            from _pytest.nodeid import NodeId  # (pytest 9.2: where ``nodeid`` is read from)
+
+            item._id = NodeId.parse(grouped)
+        else:
+            setattr(item, "_nodeid", grouped)  # noqa: B010 (older pytest: where xdist sets it)
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Tests marked ``smoke`` run on the newest and on the oldest supported Poetry.
 
