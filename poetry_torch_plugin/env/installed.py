@@ -54,6 +54,9 @@ class TargetEnv:
     root: Path
     python: Path
     site_packages: tuple[Path, ...]
+    # the interpreter's ``sys_platform``, ``platform_machine`` and ``python_version`` when Poetry
+    # already asked it this command (its env's ``marker_env``); None: read or ask it ourselves
+    markers: tuple[str, str, str] | None = field(default=None, compare=False)
 
 
 class EnvFinder(Protocol):

@@ -27,10 +27,27 @@ def project_directory(application: Application) -> Path:
 
 
 def target_of(env: Any) -> TargetEnv:
-    """The plugin's view of a Poetry ``Env``: root, interpreter and site-packages."""
+    """The plugin's view of a Poetry ``Env``: root, interpreter and site-packages, and the
+    interpreter's platform and Python when Poetry has asked it already this command."""
     from poetry_torch_plugin.env.installed import TargetEnv
 
-    return TargetEnv(env.path, env.python, tuple(env.site_packages.candidates))
+    return TargetEnv(env.path, env.python, tuple(env.site_packages.candidates), _markers(env))
+
+
+def _markers(env: Any) -> tuple[str, str, str] | None:
+    """(sys_platform, platform_machine, python_version) from the ``marker_env`` Poetry 2.0-2.5
+    keeps on its ``Env`` once computed (a ``cached_property``: ``vars`` reads it without running
+    the interpreter, which reading the property would when Poetry has not); an installing
+    command computed it for its transaction.  None when it is not there yet."""
+    known = getattr(env, "__dict__", {}).get("marker_env")
+    if not isinstance(known, dict):
+        return None
+    platform, machine, python = (
+        known.get(key) for key in ("sys_platform", "platform_machine", "python_version")
+    )
+    if isinstance(platform, str) and isinstance(machine, str) and isinstance(python, str):
+        return (platform, machine, python) if platform and machine and python else None
+    return None
 
 
 def pyproject_data(poetry: Any) -> Any:

@@ -199,8 +199,12 @@ def locked_torch(variant: str, lock: TorchLock | None) -> dict[str, str]:
 def _machine(
     target: TargetEnv, note: Callable[[str], None] | None = None
 ) -> tuple[str | None, str]:
-    """(platform key, Python ``3.12``) of the environment's interpreter, read from its files
-    (pyvenv.cfg, the executable's header) where they tell, else by starting it."""
+    """(platform key, Python ``3.12``) of the environment's interpreter: what Poetry learnt of
+    it this command, else read from its files (pyvenv.cfg, the executable's header) where they
+    tell, else by starting it."""
+    if target.markers is not None:
+        sys_platform, machine, python = target.markers
+        return platform_of(sys_platform, machine), python
     # a deliberate start-up boundary: the hook of a single lock never asks (no entries)
     from poetry_torch_plugin.env.interpreter import interpreter_of
 

@@ -3,6 +3,7 @@ machines may be used for, checked offline on real parsed configuration and real 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -139,6 +140,53 @@ def test_the_committed_variant_on_another_python_installs_its_own_entry(
     kept = replace(first, entries=(LockEntry("cu129", here, python, stale),))
     assert own_part(kept, target) is kept
     assert own_part(first, target) is first  # a single lock
+
+
+def test_the_markers_poetry_computed_name_the_entry_without_reading_the_interpreter(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """After an installing command Poetry's env holds its ``marker_env``: the hook takes the
+    platform and Python from it (the environment's own files are not read; here there are
+    none), and a marker_env Poetry has not computed is never computed by asking for it."""
+    from functools import cached_property
+
+    from poetry_torch_plugin.env.installed import TargetEnv
+    from poetry_torch_plugin.seam.locate import target_of
+    from poetry_torch_plugin.service.plan import own_part
+
+    monkeypatch.delenv("POETRY_TORCH_INDEX_BASE", raising=False)
+    settings = read_config(project())
+    committed = settings.source()
+    assert committed is not None
+    first = part(committed, settings, "linux-x86_64", "3.12", "cu129")
+    mine = part(committed, settings, "linux-aarch64", "3.13", "cu129")
+    lock = replace(first, entries=(LockEntry("cu129", "linux-aarch64", "3.13", mine),))
+
+    class Env:
+        path = tmp_path / "no-venv"
+        python = tmp_path / "no-venv" / "bin" / "python"
+
+        class site_packages:  # Poetry's attribute name
+            candidates: tuple[Path, ...] = ()
+
+        @cached_property
+        def marker_env(self) -> dict[str, str]:  # Poetry's, run in the environment
+            raise AssertionError("the plugin must not compute marker_env")
+
+    env = Env()
+    told = target_of(env)
+    assert told.markers is None  # not computed yet: the files (absent here) would be read
+    vars(env)["marker_env"] = {
+        "sys_platform": "linux",
+        "platform_machine": "aarch64",
+        "python_version": "3.13",
+    }
+    told = target_of(env)
+    assert told.markers == ("linux", "aarch64", "3.13")
+    assert own_part(lock, told) is mine
+    assert told == TargetEnv(env.path, env.python, ())  # markers are not the env's identity
+    vars(env)["marker_env"] = {"sys_platform": "linux", "python_version": "3.12"}
+    assert target_of(env).markers is None  # incomplete: not taken
 
 
 def test_a_stale_entry_for_a_machine_local_choice_is_refused_naming_poetry_torch_lock(
