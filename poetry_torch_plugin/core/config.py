@@ -77,7 +77,8 @@ CONFIGURABLE = frozenset(
 # ROCm 7.14 and later are no longer bundled: torch requires ``rocm[libraries,device-all]``, which
 # pulls in rocm-sdk-core and the rocm-sdk-libraries-*/rocm-sdk-devices-* of the GPU families,
 # published on the same index as torch (and nowhere Poetry's PyPI role would find them).
-_RUNTIME_PATTERN = re.compile(
+# (a pattern's text: re compiles it on first use, not when the hook's modules load)
+_RUNTIME_PATTERN = (
     r"^(?:nvidia-(?!ml-py$).+|cuda-toolkit|cuda-bindings|cuda-pathfinder|triton|pytorch-triton.*"
     r"|rocm|rocm-sdk(?:-.+)?)$"
 )
@@ -179,17 +180,17 @@ class TorchConfig:
     def held(self, name: str) -> bool:
         """Whether Poetry must keep ``name`` out of its lock file and installer."""
         canonical = canonicalize_name(name)
-        return canonical in self.package_names or bool(_RUNTIME_PATTERN.match(canonical))
+        return canonical in self.package_names or bool(re.match(_RUNTIME_PATTERN, canonical))
 
 
 def is_runtime_package(name: str) -> bool:
     """Whether ``name`` looks like part of a torch build's runtime (nvidia-*, triton, ...)."""
-    return bool(_RUNTIME_PATTERN.match(canonicalize_name(name)))
+    return bool(re.match(_RUNTIME_PATTERN, canonicalize_name(name)))
 
 
 def is_torch_family(name: str) -> bool:
     canonical = canonicalize_name(name)
-    return canonical in CONFIGURABLE or bool(_RUNTIME_PATTERN.match(canonical))
+    return canonical in CONFIGURABLE or bool(re.match(_RUNTIME_PATTERN, canonical))
 
 
 def parse_requirements(

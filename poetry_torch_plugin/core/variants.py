@@ -26,14 +26,15 @@ class Family:
     """One accelerator family as PyTorch publishes it: one index per version (``cu129``,
     ``rocm6.4``) or one index for the family (``cpu``, ``xpu``).
 
-    ``index`` matches an index name, its groups the version parts, which ``separator`` joins
+    ``index`` matches an index name (a pattern's text: compiled on first use, not when the
+    hook's modules load), its groups the version parts, which ``separator`` joins
     back after ``prefix``; ``source_prefix`` starts the ``[[tool.poetry.source]]`` name
     (``pytorch_cuda_cu129``, with the index name's dots as underscores); ``option`` is
     ``poetry torch install``'s option; ``rank`` orders variants of different families
     (cpu < xpu < rocm < cuda, then by version); ``title`` starts the description."""
 
     kind: str
-    index: re.Pattern[str]
+    index: str
     prefix: str
     separator: str
     source_prefix: str
@@ -43,7 +44,7 @@ class Family:
 
     def match_index(self, name: str) -> tuple[int, ...] | None:
         """The version parts of an index name of this family (``()`` for cpu/xpu), else None."""
-        match = self.index.match(name)
+        match = re.match(self.index, name)
         if match is None:
             return None
         return tuple(int(part) for part in match.groups() if part is not None)
@@ -54,7 +55,7 @@ class Family:
 FAMILIES = (
     Family(
         kind="cpu",
-        index=re.compile(r"^cpu$"),
+        index=r"^cpu$",
         prefix="cpu",
         separator="",
         source_prefix="pytorch_",
@@ -64,7 +65,7 @@ FAMILIES = (
     ),
     Family(
         kind="xpu",
-        index=re.compile(r"^xpu$"),
+        index=r"^xpu$",
         prefix="xpu",
         separator="",
         source_prefix="pytorch_",
@@ -74,7 +75,7 @@ FAMILIES = (
     ),
     Family(
         kind="rocm",
-        index=re.compile(r"^rocm(\d{1,2})\.(\d{1,2})(?:\.(\d{1,2}))?$"),
+        index=r"^rocm(\d{1,2})\.(\d{1,2})(?:\.(\d{1,2}))?$",
         prefix="rocm",
         separator=".",
         source_prefix="pytorch_",
@@ -84,7 +85,7 @@ FAMILIES = (
     ),
     Family(
         kind="cuda",
-        index=re.compile(r"^cu(1\d)(\d)$"),
+        index=r"^cu(1\d)(\d)$",
         prefix="cu",
         separator="",
         source_prefix="pytorch_cuda_",
@@ -173,7 +174,7 @@ def parse_cuda(value: str, published: Callable[[], Sequence[Variant]] | None = N
     ``published()`` lists no such build, it is refused like a typo); anything else raises
     VariantError, which names the CUDA builds ``published()`` returns and the nearest one."""
     text = value.strip().lower()
-    match = re.match(_CUDA_DOTTED, text) or _BY_KIND["cuda"].index.match(text)
+    match = re.match(_CUDA_DOTTED, text) or re.match(_BY_KIND["cuda"].index, text)
     variant = (
         Variant("cuda", (int(match.group(1)), int(match.group(2) or 0)))
         if match is not None
@@ -241,7 +242,7 @@ def parse_rocm(value: str, published: Callable[[], Sequence[Variant]] | None = N
     """Parse ``6.4`` or ``rocm6.4``; anything else raises VariantError, which names the ROCm
     builds ``published()`` returns and the nearest one when given."""
     text = value.strip().lower()
-    match = re.match(_ROCM_DOTTED, text) or _BY_KIND["rocm"].index.match(text)
+    match = re.match(_ROCM_DOTTED, text) or re.match(_BY_KIND["rocm"].index, text)
     if match is None:
         forward = _way_forward(text, "rocm", published) if published is not None else ""
         raise VariantError(

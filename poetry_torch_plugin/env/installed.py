@@ -39,8 +39,9 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.core.variants import Variant
 
 
-_DIST_INFO = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+)\.dist-info$")
-_ASSIGNMENT = re.compile(r"^(__version__|cuda|hip)\s*(?::\s*[^=]+)?=\s*(.+?)\s*$", re.MULTILINE)
+# (patterns' text: re compiles them on first use, not when the hook's modules load)
+_DIST_INFO = r"^(?P<name>[^-]+)-(?P<version>[^-]+)\.dist-info$"
+_ASSIGNMENT = r"(?m)^(__version__|cuda|hip)\s*(?::\s*[^=]+)?=\s*(.+?)\s*$"
 
 
 # Packages whose version.py names the build (PyPI builds carry no local label in the dist-info).
@@ -140,7 +141,7 @@ class InstalledDist:
         except OSError:
             return {}
         facts: dict[str, str | None] = {}
-        for key, raw in _ASSIGNMENT.findall(text):
+        for key, raw in re.findall(_ASSIGNMENT, text):
             value = raw.strip()
             if value == "None":
                 facts[key] = None
@@ -158,7 +159,7 @@ def installed_distributions(paths: Iterable[Path]) -> dict[str, InstalledDist]:
         except OSError:
             continue
         for entry in entries:
-            match = _DIST_INFO.match(entry.name)
+            match = re.match(_DIST_INFO, entry.name)
             if match is None:
                 continue
             name = canonicalize_name(match.group("name"))
