@@ -114,8 +114,10 @@ def test_two_pytorch_sources(installed: Project, index_server: IndexServer) -> N
 
 
 @pytest.mark.smoke
-def test_failed_hook_is_reported_not_hidden(installed: Project, index_server: IndexServer) -> None:
-    installed.run("lock")
+def test_failed_hook_is_reported_not_hidden(
+    cu129_locked: Project, index_server: IndexServer
+) -> None:
+    installed = cu129_locked
     installed.pip("uninstall", "-y", "torch")
     index_server.set_fault("/whl/cu129", "500")
     # one retry, not pip's five with backoff (~8 s): the failure is what is tested
