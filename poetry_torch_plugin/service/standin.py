@@ -70,7 +70,13 @@ def _closure(
 
 def _requirement_step(line: str, extras: frozenset[str]) -> tuple[str, frozenset[str]] | None:
     """(name, its extras) of one Requires-Dist line that applies given the ``extras`` asked
-    of its package; None for a line behind an extra not asked for (or unreadable)."""
+    of its package; None for a line behind an extra not asked for (or unreadable).  A line
+    naming neither extras nor an ``extra`` marker (most of a torch build's ~20) is its name
+    alone, read without building a Requirement (~0.05 ms each, after every Poetry command)."""
+    if "[" not in line and "extra" not in line:
+        name = _name_of(line.strip())
+        if name:
+            return canonicalize_name(name), frozenset()
     from packaging.requirements import InvalidRequirement
     from packaging.requirements import Requirement
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import pytest
+
 from poetry_torch_plugin.core.config import TorchConfig
 from poetry_torch_plugin.core.record import replace
 from poetry_torch_plugin.core.targets import VariantChoice
@@ -81,3 +83,39 @@ def test_the_held_closure_follows_the_extras_torch_asks_for(tmp_path: Path) -> N
         "rocm-sdk-libraries-gfx94x",
         "rocm-sdk-devices-gfx94x",
     }
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        'nvidia-cublas-cu12==12.8.4.1; platform_system == "Linux" and platform_machine == "x86_64"',
+        "filelock",
+        "Typing_Extensions>=4.10.0",
+        "Foo.Bar (>=1.0)",
+        "numpy @ https://example.invalid/numpy-2.0.0-py3-none-any.whl",
+        'triton==3.5.0; python_version < "3.14"',
+        "rocm[libraries,device-all]==7.14.0",
+        'opt-einsum>=3.3; extra == "opt-einsum"',
+        "extras-lib>=1",
+    ],
+)
+def test_a_requirement_step_read_by_name_is_what_the_full_parse_gives(line: str) -> None:
+    """Lines without extras or an extra marker are read by their name alone (the hook runs
+    after every command): the same step a parsed Requirement gives, for each extra asked."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    from poetry_torch_plugin.service.standin import _requirement_step
+
+    requirement = Requirement(line)
+    for asked in (frozenset(), frozenset({"opt-einsum"}), frozenset({"libraries"})):
+        marker = requirement.marker
+        applies = not (marker is not None and "extra" in str(marker)) or any(
+            marker.evaluate({"extra": extra}) for extra in asked
+        )
+        expected = (
+            (canonicalize_name(requirement.name), frozenset(requirement.extras))
+            if applies
+            else None
+        )
+        assert _requirement_step(line, asked) == expected
