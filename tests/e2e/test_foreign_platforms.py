@@ -39,6 +39,7 @@ from tests.support.platform_wheels import LINUX_X86_64
 from tests.support.platform_wheels import MACOS_ARM64
 from tests.support.platform_wheels import NVIDIA_MARKER
 from tests.support.platform_wheels import platform_wheel
+from tests.support.project import seeded_venv
 
 
 if TYPE_CHECKING:
@@ -142,10 +143,7 @@ def test_uv_gives_macos_the_unlabelled_cpu_torch(
 @pytest.fixture(scope="module")
 def project_pip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """pip as a Poetry project's venv gets it: a virtualenv seeded from its bundled wheels."""
-    venv = tmp_path_factory.mktemp("pip-venv")
-    command = [sys.executable, "-m", "virtualenv", "-q", "--no-periodic-update", str(venv)]
-    subprocess.run(command, check=True, capture_output=True, timeout=120)
-    return venv / "bin" / "python"
+    return seeded_venv(tmp_path_factory.mktemp("pip-venv")) / "bin" / "python"
 
 
 @pytest.mark.parametrize("which", ["project", "dev"])

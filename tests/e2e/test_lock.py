@@ -19,6 +19,7 @@ from poetry_torch_plugin.core.record import replace
 from poetry_torch_plugin.env.installed import installed_distributions
 from poetry_torch_plugin.project.lockstate import read_lock
 from poetry_torch_plugin.project.lockstate import write_lock
+from tests.support.project import seeded_venv
 from tests.support.toml import loads
 
 
@@ -235,8 +236,7 @@ def test_export_installs_with_plain_pip(exporting: Project, tmp_path: Path) -> N
     assert "--hash=sha256:" in text
     assert project.run("torch", "export").stdout == text
 
-    target = tmp_path / "plain"
-    venv.EnvBuilder(with_pip=True).create(target)
+    target = seeded_venv(tmp_path / "plain")  # a plain venv with pip, as a container has
     env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
     env.update(PIP_CONFIG_FILE=os.devnull, PIP_DISABLE_PIP_VERSION_CHECK="1")
     subprocess.run(

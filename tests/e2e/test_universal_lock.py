@@ -19,6 +19,7 @@ import pytest
 from poetry_torch_plugin.core.lockfile import LOCK_NAME
 from poetry_torch_plugin.project.lockstate import read_lock
 from tests.support.project import Project
+from tests.support.project import seeded_venv
 
 
 if TYPE_CHECKING:
@@ -424,7 +425,6 @@ def test_the_committed_variant_on_another_python_replays_its_own_entry(
     no_gpu: str,
 ) -> None:
     import shutil
-    import subprocess
 
     other = _python_at_least_312()
     if other is None or sys.version_info[:2] >= (3, 12):
@@ -437,7 +437,7 @@ def test_the_committed_variant_on_another_python_replays_its_own_entry(
     lock_bytes = (project.root / LOCK_NAME).read_bytes()
     # the same project on a machine with Python 3.12+: the committed variant, another Python
     shutil.rmtree(project.venv)
-    subprocess.run([other, "-m", "venv", str(project.venv)], check=True, timeout=120)
+    seeded_venv(project.venv, other)
     install = project.run("torch", "install")
     assert "checked against its sha256 in the lock" in install.stdout
     assert project.version_of("torch") == "2.9.0+cu129"
@@ -546,19 +546,18 @@ def test_check_compares_another_pythons_environment_with_its_own_entry(
     no_gpu: str,
 ) -> None:
     import shutil
-    import subprocess
 
     other = _python_at_least_312()
     if other is None or sys.version_info[:2] >= (3, 12):
         pytest.skip("needs this CPython < 3.12 and another CPython >= 3.12")
     targets = AARCH64
     project = team(tmp_path / "team", poetry_bin, platform_index, uv_path, no_gpu, targets)
-    subprocess.run([other, "-m", "venv", str(project.venv)], check=True, timeout=120)
+    seeded_venv(project.venv, other)
     project.run("torch", "lock")  # the first part: cu129 for 3.12+, with fake-setuptools
     lock = read_lock(project.root / LOCK_NAME)
     assert lock is not None and "fake-setuptools" in {p.name for p in lock.packages}
     shutil.rmtree(project.venv)
-    subprocess.run([sys.executable, "-m", "venv", str(project.venv)], check=True, timeout=120)
+    seeded_venv(project.venv)
     project.run("torch", "install")
     assert project.version_of("torch") == "2.9.0+cu129"
     assert project.version_of("fake-setuptools") is None  # this Python's entry has none

@@ -25,6 +25,7 @@ from tests.support.check_demo import PYPROJECT
 from tests.support.poetry_env import DEFAULT_POETRY
 from tests.support.poetry_env import REPO
 from tests.support.poetry_env import pip_environment
+from tests.support.project import seeded_venv
 from tests.support.toml import loads
 
 
@@ -94,8 +95,7 @@ def test_a_wheel_built_from_the_sdist_alone_is_the_same(dists: Dists) -> None:
 def fresh_poetry(dists: Dists, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A new venv holding Poetry and the built wheel (session-scoped, so pip sees the machine's
     own configuration and cache, as tests/support/poetry_env.py's venvs do); its bin folder."""
-    prefix = tmp_path_factory.mktemp("fresh-poetry")
-    venv.EnvBuilder(with_pip=True).create(prefix)
+    prefix = seeded_venv(tmp_path_factory.mktemp("fresh-poetry"))
     bin_dir = prefix / ("Scripts" if os.name == "nt" else "bin")
     # --no-compile: Python writes bytecode on first import (~3 CPU-s less than compiling all)
     command = [str(bin_dir / "python"), "-m", "pip", "install", "--quiet", "--no-compile"]
