@@ -18,7 +18,6 @@ import re
 import shutil
 import subprocess
 import sys
-import venv
 
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,6 +32,7 @@ from tests.support.poetry_env import DEFAULT_POETRY
 from tests.support.poetry_env import REPO
 from tests.support.poetry_env import pip_environment
 from tests.support.project import Project
+from tests.support.project import seeded_venv
 from tests.support.wheels import build_wheel
 
 
@@ -88,8 +88,7 @@ def pypi_with_plugin(
         capture_output=True,
     )
     assert list(pypi.glob("poetry_torch_plugin-*.whl"))
-    machine = root / "poetry-bare"
-    venv.EnvBuilder(with_pip=True).create(machine)
+    machine = seeded_venv(root / "poetry-bare")  # as a venv for Poetry is made: pip seeded
     offline = ("--no-index", "--find-links", str(pypi), f"poetry=={version}")
     subprocess.run(
         # no bytecode up front (Python writes it on first import): ~3 CPU-s of compiling less
@@ -97,7 +96,7 @@ def pypi_with_plugin(
         check=True,
         env={**pip_environment(), "PIP_CONFIG_FILE": os.devnull},
     )
-    # the venv's own pip and setuptools (from ensurepip) are in Poetry's environment too
+    # the venv's own pip (and setuptools, where seeded) are in Poetry's environment too
     frozen = subprocess.run(
         [str(machine / "bin" / "python"), "-m", "pip", "freeze", "--all"],
         check=True,
