@@ -299,14 +299,15 @@ def read_config(data: Mapping[str, Any], *, declared: bool = True) -> TorchConfi
             f"[tool.{TOOL_TABLE}] has unknown key {unknown[0]!r} (known:"
             f" {', '.join(sorted(KNOWN_KEYS))})",
             kept="nothing was changed",
-            next="Fix pyproject.toml.",
+            next=f"Rename or remove {unknown[0]!r} in pyproject.toml, then run the command again.",
         )
     packages_value = settings.get("packages", list(DEFAULT_PACKAGES))
     if not isinstance(packages_value, list) or not all(isinstance(p, str) for p in packages_value):
         raise ConfigError(
             f"[tool.{TOOL_TABLE}] packages must be a list of requirement strings",
             kept="nothing was changed",
-            next="Fix pyproject.toml.",
+            next='Write it as a list (packages = ["torch", "torchvision>=0.24"]) in pyproject.toml,'
+            " then run the command again.",
         )
     if not packages_value:
         raise ConfigError(
@@ -325,7 +326,8 @@ def read_config(data: Mapping[str, Any], *, declared: bool = True) -> TorchConfi
             f"[tool.{TOOL_TABLE}] installer = {_toml_value(written_installer)} is not one of"
             f" {', '.join(INSTALLERS)}",
             kept="nothing was changed",
-            next="Fix pyproject.toml.",
+            next=f"Write one of {', '.join(INSTALLERS)} in pyproject.toml, then run the command"
+            " again.",
         )
     allow_http = settings.get("allow-http", False)
     if not isinstance(allow_http, bool):

@@ -69,7 +69,7 @@ def parse_targets(value: object) -> tuple[tuple[str, str], ...]:
             f"{where} must be a table of machine kinds and variants"
             ' (linux-x86_64 = "cu129", macos = "cpu", no-gpu = "cpu")',
             kept="nothing was changed",
-            next="Fix pyproject.toml.",
+            next="Write it as such a table in pyproject.toml, then run the command again.",
         )
     pairs: list[tuple[str, str]] = []
     items: Any = value.items()
@@ -79,7 +79,7 @@ def parse_targets(value: object) -> tuple[tuple[str, str], ...]:
             raise ConfigError(
                 f"{where} has unknown machine kind {str(key)!r} (known: {', '.join(KEYS)})",
                 kept="nothing was changed",
-                next="Fix pyproject.toml.",
+                next="Use one of the known kinds in pyproject.toml, then run the command again.",
             )
         if name in dict(pairs):
             raise ConfigError(
