@@ -49,6 +49,7 @@ DEFAULT_INDEX_BASE = "https://download.pytorch.org/whl"
 PYPI_URL = "https://pypi.org/simple"
 INDEX_BASE_ENV = "POETRY_TORCH_INDEX_BASE"
 INSTALLERS = ("auto", "pip", "uv")
+_INSTALLER_VALUES = " or ".join(f'"{name}"' for name in INSTALLERS)  # as TOML writes them
 KNOWN_KEYS = frozenset({"packages", "index-base", "installer", "allow-http", "variant", "targets"})
 
 
@@ -326,8 +327,8 @@ def read_config(data: Mapping[str, Any], *, declared: bool = True) -> TorchConfi
             f"[tool.{TOOL_TABLE}] installer = {_toml_value(written_installer)} is not one of"
             f" {', '.join(INSTALLERS)}",
             kept="nothing was changed",
-            next=f"Write one of {', '.join(INSTALLERS)} in pyproject.toml, then run the command"
-            " again.",
+            next=f"Write installer = {_INSTALLER_VALUES} in pyproject.toml, then run the"
+            " command again.",
         )
     allow_http = settings.get("allow-http", False)
     if not isinstance(allow_http, bool):

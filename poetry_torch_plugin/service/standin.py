@@ -70,9 +70,11 @@ def _closure(
 
 def _requirement_step(line: str, extras: frozenset[str]) -> tuple[str, frozenset[str]] | None:
     """(name, its extras) of one Requires-Dist line that applies given the ``extras`` asked
-    of its package; None for a line behind an extra not asked for (or unreadable).  A line
-    naming neither extras nor an ``extra`` marker (most of a torch build's ~20) is its name
-    alone, read without building a Requirement (~0.05 ms each, after every Poetry command)."""
+    of its package; None for a line behind an extra not asked for.  A line naming neither
+    extras nor an ``extra`` marker (most of a torch build's ~20) is its name alone, read without
+    building a Requirement (~0.05 ms each, after every Poetry command); only such a line that a
+    Requirement could not read is taken by its leading name too (a legacy specifier's name is
+    still the dependency's), the others it cannot read give None."""
     if "[" not in line and "extra" not in line:
         name = _name_of(line.strip())
         if name:
