@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from pathlib import Path
 
+    from poetry.core.packages.dependency import Dependency
     from poetry.core.packages.package import Package
 
 VERIFIED_WITH = ("2.0.1", "2.1.4", "2.2.1", "2.3.4", "2.4.3", "2.5.1")
@@ -113,14 +114,13 @@ class HoldOut:
         return self._packages[name]
 
     def _stand_in(self, name: str, version: str, requires: Sequence[str]) -> Package:
-        from poetry.core.packages.dependency import Dependency
         from poetry.core.packages.package import Package
 
         package = Package(name, version)
         extras: dict[str, list[Dependency]] = {}
         for line in requires:
             try:
-                dependency = Dependency.create_from_pep_508(line)
+                dependency = _dependency(line)
             except ValueError:
                 continue  # Poetry could not read it either; torch's metadata is well-formed
             if self.held(dependency.name):
@@ -146,6 +146,32 @@ class HoldOut:
             f" {version}; nothing was locked or installed. Relax that requirement"
             + (f", or install a build it accepts: {command}." if command else ".")
         )
+
+
+def _dependency(line: str) -> Dependency:
+    """``Dependency.create_from_pep_508(line)`` for a Requires-Dist line naming no URL, built
+    from packaging's reading of it: poetry-core reads PEP 508 with a lark grammar that costs
+    ~60 ms to build, which a no-op ``poetry install`` otherwise never builds (poetry.lock holds
+    constraints and markers, not requirement strings).  The marker goes through poetry-core's
+    own marker parser and the ``marker`` setter, as ``create_from_pep_508`` does (extras,
+    Python versions); a line naming a URL, or one packaging cannot read, is Poetry's to read."""
+    from packaging.requirements import InvalidRequirement
+    from packaging.requirements import Requirement
+    from poetry.core.packages.dependency import Dependency
+    from poetry.core.version.markers import parse_marker
+
+    try:
+        requirement = Requirement(line)
+    except InvalidRequirement:
+        return Dependency.create_from_pep_508(line)
+    if requirement.url:
+        return Dependency.create_from_pep_508(line)
+    dependency = Dependency(
+        requirement.name, str(requirement.specifier) or "*", extras=requirement.extras
+    )
+    if requirement.marker is not None:
+        dependency.marker = parse_marker(str(requirement.marker))
+    return dependency
 
 
 def _plain_advice(name: str, constraint: str) -> str:
