@@ -157,6 +157,7 @@ def _dependency(line: str) -> Dependency:
     Python versions); a line naming a URL, or one packaging cannot read, is Poetry's to read."""
     from packaging.requirements import InvalidRequirement
     from packaging.requirements import Requirement
+    from poetry.core.constraints.version import parse_constraint
     from poetry.core.packages.dependency import Dependency
     from poetry.core.version.markers import parse_marker
 
@@ -166,9 +167,10 @@ def _dependency(line: str) -> Dependency:
         return Dependency.create_from_pep_508(line)
     if requirement.url:
         return Dependency.create_from_pep_508(line)
-    dependency = Dependency(
-        requirement.name, str(requirement.specifier) or "*", extras=requirement.extras
-    )
+    specifier = str(requirement.specifier)
+    # the parsed constraint, as Poetry passes it: its messages then say "sharedep (1.0.0)"
+    constraint = parse_constraint(specifier) if specifier else "*"
+    dependency = Dependency(requirement.name, constraint, extras=requirement.extras)
     if requirement.marker is not None:
         dependency.marker = parse_marker(str(requirement.marker))
     return dependency

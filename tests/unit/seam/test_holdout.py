@@ -198,6 +198,7 @@ def test_a_stand_in_dependency_is_what_poetrys_pep508_reading_gives(line: str) -
             dependency.name,
             dependency.pretty_name,
             str(dependency.constraint),
+            dependency.pretty_constraint,  # what Poetry's solver messages show
             str(dependency.marker),
             sorted(dependency.in_extras),
             sorted(dependency.extras),
