@@ -120,10 +120,10 @@ class HoldOut:
         extras: dict[str, list[Dependency]] = {}
         for line in requires:
             try:
-                dependency = _dependency(line)
+                dependency = _dependency(line, self.held)
             except ValueError:
                 continue  # Poetry could not read it either; torch's metadata is well-formed
-            if self.held(dependency.name):
+            if dependency is None:
                 continue
             for extra in dependency.in_extras:
                 extras.setdefault(str(extra), []).append(dependency)
@@ -148,13 +148,14 @@ class HoldOut:
         )
 
 
-def _dependency(line: str) -> Dependency:
+def _dependency(line: str, held: Callable[[str], bool]) -> Dependency | None:
     """``Dependency.create_from_pep_508(line)`` for a Requires-Dist line naming no URL, built
     from packaging's reading of it: poetry-core reads PEP 508 with a lark grammar that costs
     ~60 ms to build, which a no-op ``poetry install`` otherwise never builds (poetry.lock holds
     constraints and markers, not requirement strings).  The marker goes through poetry-core's
     own marker parser and the ``marker`` setter, as ``create_from_pep_508`` does (extras,
-    Python versions); a line naming a URL, or one packaging cannot read, is Poetry's to read."""
+    Python versions); a line naming a URL, or one packaging cannot read, is Poetry's to read.
+    None for a line naming a ``held`` package (most of a CUDA build's), its marker unparsed."""
     from packaging.requirements import InvalidRequirement
     from packaging.requirements import Requirement
     from poetry.core.constraints.version import parse_constraint
@@ -162,11 +163,14 @@ def _dependency(line: str) -> Dependency:
     from poetry.core.version.markers import parse_marker
 
     try:
-        requirement = Requirement(line)
+        requirement: Requirement | None = Requirement(line)
     except InvalidRequirement:
-        return Dependency.create_from_pep_508(line)
-    if requirement.url:
-        return Dependency.create_from_pep_508(line)
+        requirement = None
+    if requirement is None or requirement.url:
+        dependency = Dependency.create_from_pep_508(line)
+        return None if held(dependency.name) else dependency
+    if held(requirement.name):
+        return None
     specifier = str(requirement.specifier)
     # the parsed constraint, as Poetry passes it: its messages then say "sharedep (1.0.0)"
     constraint = parse_constraint(specifier) if specifier else "*"

@@ -182,6 +182,9 @@ TORCH_REQUIRES = [
 ]
 
 
+NOTHING_HELD = lambda _name: False  # noqa: E731
+
+
 @pytest.mark.parametrize("line", TORCH_REQUIRES)
 def test_a_stand_in_dependency_is_what_poetrys_pep508_reading_gives(line: str) -> None:
     """The stand-in's Requires-Dist lines are read without poetry-core's PEP 508 grammar
@@ -191,7 +194,8 @@ def test_a_stand_in_dependency_is_what_poetrys_pep508_reading_gives(line: str) -
 
     from poetry_torch_plugin.seam.holdout import _dependency
 
-    poetrys, ours = Dependency.create_from_pep_508(line), _dependency(line)
+    poetrys, ours = Dependency.create_from_pep_508(line), _dependency(line, NOTHING_HELD)
+    assert ours is not None
 
     def seen(dependency: Dependency) -> tuple[object, ...]:
         return (
@@ -222,6 +226,24 @@ def test_a_line_packaging_or_poetry_cannot_take_is_poetrys_to_read(line: str) ->
         expected: object = Dependency.create_from_pep_508(line)
     except ValueError:
         with pytest.raises(ValueError):
-            _dependency(line)
+            _dependency(line, NOTHING_HELD)
         return
-    assert _dependency(line) == expected
+    assert _dependency(line, NOTHING_HELD) == expected
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        *TORCH_REQUIRES[4:5],
+        "Nvidia_CuDNN==9.1; sys_platform == 'linux'",
+        "url @ https://x.invalid/url-1.0-py3-none-any.whl",
+    ],
+)
+def test_a_held_line_gives_no_dependency(line: str) -> None:
+    """A line naming a held package is left out of the stand-in (its marker never parsed)."""
+    from packaging.utils import canonicalize_name
+
+    from poetry_torch_plugin.seam.holdout import _dependency
+
+    names = {"nvidia-cublas", "nvidia-cudnn", "url"}
+    assert _dependency(line, lambda name: canonicalize_name(name) in names) is None
