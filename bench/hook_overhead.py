@@ -72,9 +72,27 @@ if TYPE_CHECKING:
 # Poetry's own entry point with the plugin's listeners wrapped in timers; the last line on
 # stderr is "<seconds inside the listeners> <seconds since start>", wall clock, then the same
 # two in CPU time of the process (what a loaded machine disturbs least).
+#
+# With a file named in the environment (``_POETRY_OWN``, written by ``_POETRY_OWN_PROBE``), the
+# modules that the same command imports under ``--no-plugins`` and the poetry-core grammars it
+# builds are imported and built first, outside the timers but inside the command's total: the
+# plugin is then charged only for work Poetry would not do anyway.  Without it, whatever the
+# plugin happens to do first (importing ``inspect``, building poetry-core's marker grammar,
+# ~45 ms, which Poetry builds anyway to read a poetry.lock with markers) counts as the plugin's.
 _LISTENER_TIMER = r"""
-import atexit, sys, time
+import atexit, os, sys, time
 start, start_cpu = time.perf_counter(), time.process_time()
+if os.environ.get("_POETRY_OWN"):
+    import importlib, json
+    own = json.loads(open(os.environ["_POETRY_OWN"]).read())
+    import poetry.core  # puts poetry-core's vendored packages (lark) on sys.path
+    for module in own["modules"]:
+        try:
+            importlib.import_module(module)
+        except Exception:
+            pass
+    for module, text in own["grammars"]:
+        importlib.import_module(module)._parser.parse(text)
 import poetry_torch_plugin.console.listeners as hooks
 inside = [0.0, 0.0]
 depth = [0]
@@ -93,13 +111,23 @@ def timed(original):
 hooks.on_command = timed(hooks.on_command)
 hooks.on_terminate = timed(hooks.on_terminate)
 # the hold-out's work inside Poetry's own run (stand-in packages for the held torch, the held
-# names), which the listeners only set up; its module's import is counted as ours too
-began, began_cpu = time.perf_counter(), time.process_time()
-import poetry_torch_plugin.seam.holdout as holdout
-inside[0] += time.perf_counter() - began
-inside[1] += time.process_time() - began_cpu
-holdout.HoldOut.package = timed(holdout.HoldOut.package)
-holdout.HoldOut.protected = timed(holdout.HoldOut.protected)
+# names), which the listeners only set up: when (if) the seam module is imported, its import
+# is timed (outermost only: it is imported inside a listener) and its methods wrapped
+import importlib.machinery
+class SeamTimer:
+    def find_spec(self, name, path, target=None):
+        if name != "poetry_torch_plugin.seam.holdout":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        exec_module = spec.loader.exec_module
+        def exec_timed(module):
+            timed(exec_module)(module)
+            module.HoldOut.package = timed(module.HoldOut.package)
+            module.HoldOut.protected = timed(module.HoldOut.protected)
+        spec.loader.exec_module = exec_timed
+        return spec
+sys.meta_path.insert(0, SeamTimer())
 atexit.register(lambda: sys.stderr.write(
     f"\n{inside[0]} {time.perf_counter() - start} {inside[1]} {time.process_time() - start_cpu}\n"
 ))
@@ -109,10 +137,49 @@ sys.exit(main())
 """
 
 
+# What ``poetry install --no-plugins`` itself imports and which of poetry-core's lark grammars
+# it builds (each with a text that builds it), written as JSON to the file named by argv[1].
+_POETRY_OWN_PROBE = r"""
+import atexit, json, sys
+target = sys.argv[1]
+def record():
+    grammars = []
+    for module, text in (
+        ("poetry.core.version.requirements", "a"),
+        ("poetry.core.version.markers", 'python_version >= "3"'),
+    ):
+        found = sys.modules.get(module)
+        if found is not None and getattr(found._parser, "_lark", None) is not None:
+            grammars.append((module, text))
+    modules = sorted(name for name in sys.modules if not name.startswith("__"))
+    with open(target, "w") as stream:
+        json.dump({"modules": modules, "grammars": grammars}, stream)
+atexit.register(record)
+from poetry.console.application import main
+sys.argv = ["poetry", "install", "--no-plugins"]
+sys.exit(main())
+"""
+
+
+def poetry_own_work(python: Path, project: Path, env: dict[str, str], target: Path) -> Path:
+    """``target``: what a no-op ``poetry install --no-plugins`` imports and builds there."""
+    subprocess.run(
+        [str(python), "-c", _POETRY_OWN_PROBE, str(target)],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        check=True,
+    )
+    return target
+
+
 def listener_times(
-    python: Path, project: Path, env: dict[str, str], runs: int
+    python: Path, project: Path, env: dict[str, str], runs: int, own: Path | None = None
 ) -> tuple[float, float, float, float]:
-    """Median seconds inside our listeners and of the whole command, wall clock, then CPU."""
+    """Median seconds inside our listeners and of the whole command, wall clock, then CPU;
+    with ``own`` (see ``poetry_own_work``), Poetry's own imports and grammars are done first."""
+    if own is not None:
+        env = {**env, "_POETRY_OWN": str(own)}
     inside: list[float] = []
     total: list[float] = []
     inside_cpu: list[float] = []
@@ -222,6 +289,19 @@ def main(argv: list[str] | None = None) -> int:
             "unconfigured": listener_times(python, unconfigured, env, args.rounds),
             "universal": listener_times(python, universal, universal_env, args.rounds),
         }
+        added = {
+            name: listener_times(
+                python,
+                project,
+                project_env,
+                args.rounds,
+                poetry_own_work(python, project, project_env, work / f"poetry-own-{name}.json"),
+            )
+            for name, project, project_env in (
+                ("configured", configured, env),
+                ("universal", universal, universal_env),
+            )
+        }
 
     medians = {name: median(values) for name, values in samples.items()}
     out(f"\nno-op `poetry install`, median of {args.rounds} alternated runs:")
@@ -243,15 +323,28 @@ def main(argv: list[str] | None = None) -> int:
         f"  A-B {1000 * (a - b):+.0f} ms, C-D {1000 * (c - d):+.0f} ms, A-C {1000 * (a - c):+.0f} ms,"
         f" E-F {1000 * (e - f):+.0f} ms, G-H {1000 * (g - h):+.0f} ms"
     )
-    out("\ntime inside the plugin's two listeners (on_command + on_terminate), in-process:")
-    for name, (inside, total, inside_cpu, total_cpu) in listeners.items():
+    out(
+        "\ntime inside the plugin (its two listeners, the hold-out's work in Poetry's run, the"
+        " seam module's import), in-process; the plugin pays for whatever it does first:"
+    )
+    _print_inside(listeners)
+    out(
+        "\nthe same, with the modules and poetry-core grammars that `poetry install"
+        " --no-plugins` imports and builds there done before the command (issue 24's figure:"
+        " what the plugin adds):"
+    )
+    _print_inside(added)
+    return 0
+
+
+def _print_inside(times: dict[str, tuple[float, float, float, float]]) -> None:
+    for name, (inside, total, inside_cpu, total_cpu) in times.items():
         out(
             f"  {name:<13} {1000 * inside:6.1f} ms of {total:.3f} s"
             f" ({100 * inside / total:.1f}%, i.e. {total / (total - inside):.3f}x);"
             f" CPU {1000 * inside_cpu:5.1f} ms of {total_cpu:.3f} s"
             f" ({total_cpu / (total_cpu - inside_cpu):.3f}x)"
         )
-    return 0
 
 
 if __name__ == "__main__":
