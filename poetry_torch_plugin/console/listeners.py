@@ -198,6 +198,7 @@ def on_terminate(event: Event, event_name: str, dispatcher: EventDispatcher) -> 
     lock_only = command.name == "lock" or (
         io.input.has_option("lock") and bool(io.input.option("lock"))
     )
+    compile_bytecode = io.input.has_option("compile") and bool(io.input.option("compile"))
     from poetry_torch_plugin.core.config import read_config
     from poetry_torch_plugin.errors import TorchPluginError
     from poetry_torch_plugin.seam.locate import target_of
@@ -228,6 +229,7 @@ def on_terminate(event: Event, event_name: str, dispatcher: EventDispatcher) -> 
             pyproject=command.poetry.pyproject_path,
             dry_run=dry_run,
             lock_only=lock_only,
+            compile_bytecode=compile_bytecode,
         )
     except TorchPluginError as exc:
         io.write_error_line(f"<error>poetry-torch: {exc}</error>")

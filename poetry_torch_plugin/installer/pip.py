@@ -57,6 +57,11 @@ class PipBackend:
     name = "pip"
     login_variable = "PIP_INDEX_URL"
 
+    def __init__(self, *, compile_bytecode: bool = False) -> None:
+        # pip compiles every installed .py file unless told not to (for torch, ~2,300 files:
+        # 40 % of its install's CPU here); Poetry and uv compile only when asked (``--compile``)
+        self.compile_bytecode = compile_bytecode
+
     def version(self, target: TargetEnv) -> tuple[int, ...] | None:
         """The version of the pip that runs for ``target`` (its ``pip-X.dist-info``, else
         Poetry's own pip); None when there is none or it cannot tell."""
@@ -106,7 +111,8 @@ class PipBackend:
 
     def command(self, target: TargetEnv, request: Request) -> list[str]:
         command = [*self._base(target), "install", *self.index_args(request), *request.options]
-        return [*command, *request.loudness(), *_progress(), *request.requirements]
+        compiling = [] if self.compile_bytecode else ["--no-compile"]
+        return [*command, *compiling, *request.loudness(), *_progress(), *request.requirements]
 
     def report_command(self, target: TargetEnv, request: Request, folder: Path) -> list[str]:
         """The resolving command: a dry run that ignores what is installed, reported as JSON

@@ -17,10 +17,12 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.installer.backend import Backend
 
 
-def get_backend(name: str) -> Backend:
-    """``pip``, ``uv``, or ``auto``: uv when it can be found, else pip."""
+def get_backend(name: str, compile_bytecode: bool = False) -> Backend:
+    """``pip``, ``uv``, or ``auto``: uv when it can be found, else pip.  ``compile_bytecode``:
+    the installed files are compiled to bytecode (``--compile``); else, as with Poetry and uv,
+    Python compiles each when it is first imported."""
     if name == "pip":
-        return PipBackend()
+        return PipBackend(compile_bytecode=compile_bytecode)
     if name not in ("uv", "auto"):
         raise TargetEnvError(
             f"unknown installer {name!r}",
@@ -30,9 +32,10 @@ def get_backend(name: str) -> Backend:
     binary = uv.find_uv()
     version = uv.uv_version(binary) if binary is not None else None
     if binary is not None and version is not None and version >= uv.MIN_UV:
-        return uv.UvBackend(binary)
+        return uv.UvBackend(binary, compile_bytecode=compile_bytecode)
     if name == "auto":
-        return PipBackend()  # no uv, or one too old to pin the index the way pip is pinned
+        # no uv, or one too old to pin the index the way pip is pinned
+        return PipBackend(compile_bytecode=compile_bytecode)
     if binary is not None:
         found = f"uv {'.'.join(map(str, version))}" if version else "not a working uv"
         raise TargetEnvError(

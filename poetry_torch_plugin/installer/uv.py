@@ -117,8 +117,10 @@ class UvBackend:
     name = "uv"
     login_variable = "UV_INDEX_URL"
 
-    def __init__(self, binary: str) -> None:
+    def __init__(self, binary: str, *, compile_bytecode: bool = False) -> None:
         self.binary = binary
+        # uv compiles only when asked, as Poetry does (``--compile``)
+        self.compile_bytecode = compile_bytecode
 
     def _options(self, target: TargetEnv, request: Request) -> list[str]:
         # With a login, the URL travels in UV_INDEX_URL (see environment()), never in argv.
@@ -151,7 +153,8 @@ class UvBackend:
 
     def command(self, target: TargetEnv, request: Request) -> list[str]:
         command = [self.binary, "pip", "install", *self._options(target, request)]
-        return [*command, *request.loudness(), *request.requirements]
+        compiling = ["--compile-bytecode"] if self.compile_bytecode else []
+        return [*command, *compiling, *request.loudness(), *request.requirements]
 
     def report_command(self, target: TargetEnv, request: Request, folder: Path) -> list[str]:
         """The resolving command: ``uv pip compile`` of ``folder``/requirements.in (the

@@ -97,6 +97,7 @@ class InstallOptions:
     force: bool = False
     channel: str | None = None  # stable, test or nightly; None keeps the source's
     for_kind: str | None = None  # --for: the [tool.poetry-torch.targets] entry to set
+    compile_bytecode: bool = False  # --compile, as `poetry install --compile`
 
 
 def index_base_for(current: TorchConfig, index_base: str | None) -> str:

@@ -49,13 +49,15 @@ def ensure(
     pyproject: Path | None = None,
     dry_run: bool = False,
     lock_only: bool = False,
+    compile_bytecode: bool = False,
 ) -> bool:
     """The hook: reinstall the configured build only when it is missing or wrong.
 
     ``dry_run``: say in one line what would be reinstalled, and from where; change nothing.
     ``lock_only`` (after ``poetry lock``, ``update --lock``, ...): repair an environment that
     holds a wrong or partial build, but never download the stack into one that has none of it
-    (a CI job that only refreshes the lock).
+    (a CI job that only refreshes the lock).  ``compile_bytecode``: the Poetry command was
+    given ``--compile``, so a reinstall compiles the build's files too.
 
     With ``pyproject`` given and a fresh poetry-torch.lock beside it, "wrong" also means "not
     the locked build", and the lock is what gets reinstalled.  Returns True when it had to
@@ -103,7 +105,7 @@ def ensure(
             f"poetry-torch: {problems[0]}; reinstalling {', '.join(settings.package_names)}"
             f" from {origin}"
         )
-        backend = get_backend(settings.installer)
+        backend = get_backend(settings.installer, compile_bytecode=compile_bytecode)
 
         def failure(problem: str, _: TargetEnv) -> InstallError:
             # the index served what it should not: say so and fail, rather than reinstall (and

@@ -131,7 +131,7 @@ def install_torch(
             f"Variant <c2>{choice.variant}</c2>, chosen by <c1>{choice.rule}</c1>"
             f" ({choice.detail}); pyproject.toml and poetry-torch.lock {left} as they are"
         )
-    backend = get_backend(options.installer or plan.settings.installer)
+    backend = get_backend(options.installer or plan.settings.installer, options.compile_bytecode)
     say(
         f"{'Would install' if options.dry_run else 'Installing'}"
         f" <c1>{', '.join(plan.settings.packages)}</c1> for"

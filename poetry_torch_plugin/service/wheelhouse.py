@@ -342,6 +342,7 @@ def install_from(
     dry_run: bool = False,
     quiet: bool = False,
     verbose: bool = False,
+    compile_bytecode: bool = False,
     say: Callable[[str], None] = lambda line: None,
 ) -> tuple[str, ...]:
     """Replay the fresh lock from ``wheelhouse`` alone (no index, hash-checked); no file of the
@@ -354,7 +355,7 @@ def install_from(
     holds(house, lock)  # the part this machine installs (its entry, for a local choice)
     if lock is not first:  # a machine-local choice: its entry, from its own index
         source = Source(lock.inputs.source_name, lock.inputs.source_url, "explicit")
-    backend = get_backend(installer or settings.installer)
+    backend = get_backend(installer or settings.installer, compile_bytecode=compile_bytecode)
     verb = "Would install" if dry_run else "Installing"
     say(
         f"{verb} {len(lock.packages)} locked packages ({', '.join(lock.pins()[:3])}, …) from"

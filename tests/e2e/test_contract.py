@@ -268,3 +268,28 @@ def test_a_failed_lock_refresh_puts_everything_back(
     for name in names:
         assert (project.root / name).read_bytes() == before[name], name
     assert project.version_of("torch") == "2.9.0+cu129"
+
+
+def _compiled(project: Project, package: str) -> list[Path]:
+    """The bytecode files of ``package`` in the project's environment."""
+    return [path for site in project.site_packages() for path in (site / package).rglob("*.pyc")]
+
+
+def test_the_build_is_compiled_to_bytecode_only_with_compile_as_poetry_does(
+    project: Project,
+) -> None:
+    """Poetry compiles what it installs only with ``poetry install --compile``; the torch
+    family, which the plugin installs, follows the same rule (pip's own default compiles every
+    file: for the real torch wheel ~2,300 of them, 40 % of its install's CPU)."""
+    project.run("torch", "install", "--cuda", "12.9")
+    assert project.version_of("torch") == "2.9.0+cu129"
+    assert _compiled(project, "torch") == []
+    # the option is there and reaches the installer's command line
+    plan = project.run("torch", "install", "--compile", "--dry-run", "-v")
+    assert "--no-compile" not in plan.stdout + plan.stderr
+    assert "pip install" in plan.stdout + plan.stderr
+    # the hook's reinstall after `poetry install --compile` compiles the build as well
+    project.pip("uninstall", "-y", "torch")
+    project.run("install", "--compile")
+    assert project.version_of("torch") == "2.9.0+cu129"
+    assert _compiled(project, "torch") != []

@@ -197,3 +197,22 @@ def test_pip_draws_bars_only_on_a_terminal(terminal: bool, monkeypatch: pytest.M
     command = PipBackend().command(target, Request("https://x/whl/cpu", ("torch",)))
     assert ("--progress-bar" in command) is not terminal
     assert command[-1] == "torch"
+
+
+@pytest.mark.parametrize("compile_bytecode", [False, True])
+def test_pip_compiles_bytecode_only_when_asked_as_poetry_does(compile_bytecode: bool) -> None:
+    """pip's default compiles every installed .py file (torch: ~2,300); Poetry compiles only
+    with ``--compile``, and so does the plugin: the install command says ``--no-compile``
+    unless asked; resolving and downloading install nothing and say nothing about it."""
+    from poetry_torch_plugin.installer.pip import PipBackend
+
+    target = TargetEnv(Path("/venv"), Path("/venv/bin/python"), (Path("/venv/lib"),))
+    request = Request("https://x/whl/cpu", ("torch",))
+    backend = PipBackend(compile_bytecode=compile_bytecode)
+    assert ("--no-compile" in backend.command(target, request)) is not compile_bytecode
+    assert "--compile" not in backend.command(target, request)
+    for other in (
+        backend.report_command(target, request, Path("/tmp/r")),
+        backend.download_command(target, request, Path("/tmp/d")),
+    ):
+        assert "--no-compile" not in other

@@ -482,3 +482,18 @@ def test_parse_hashed_reads_a_file_named_by_url() -> None:
         ("torch", "2.14.0+cu132", ("b" * 64,)),
         ("torchaudio", "2.11.1", (digest,)),
     ]
+
+
+@pytest.mark.parametrize("compile_bytecode", [False, True])
+def test_uv_compiles_bytecode_only_when_asked(
+    compile_bytecode: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """uv, like Poetry, compiles only when asked: ``--compile-bytecode`` with ``--compile``;
+    ``get_backend`` hands the choice to whichever installer it picks."""
+    request = Request(INDEX, ("torch",))
+    command = UvBackend("uv", compile_bytecode=compile_bytecode).command(TARGET, request)
+    assert ("--compile-bytecode" in command) is compile_bytecode
+    monkeypatch.setattr(uv_backend, "find_uv", lambda: None)
+    chosen = get_backend("auto", compile_bytecode=compile_bytecode)
+    assert isinstance(chosen, PipBackend)
+    assert chosen.compile_bytecode is compile_bytecode

@@ -145,7 +145,7 @@ def test_the_hooks_repair_applies_the_planners_plan(
     machine.write_text(json.dumps(machine_to_dict(V100)))
     monkeypatch.setenv(FAKE_MACHINE_ENV, str(machine))
     applied: list[Plan] = []
-    monkeypatch.setattr(select, "get_backend", lambda name: _Pip())
+    monkeypatch.setattr(select, "get_backend", lambda name, **_: _Pip())
     monkeypatch.setattr(apply_module, "apply", lambda plan, *args, **kwargs: applied.append(plan))
     pyproject = tmp_path / "pyproject.toml"
     pyproject.write_text(project_toml("cu128", ("torch",)))

@@ -57,6 +57,12 @@ class TorchInstallCommand(TorchCommand):
         *TorchCommand.shared_options,
         option("dry-run", None, "Print the plan and the exact installer command; change nothing."),
         option(
+            "compile",
+            None,
+            "Compile the installed packages' Python files to bytecode, as `poetry install"
+            " --compile` does (by default, as with Poetry, Python compiles each on first import).",
+        ),
+        option(
             "force",
             None,
             "Install an explicit --cuda/--rocm build even where this machine's driver or GPU"
@@ -127,6 +133,7 @@ before and after, and the project files written).
             force=self.option("force"),
             channel=self.option("channel"),
             for_kind=self.option("for"),
+            compile_bytecode=self.option("compile"),
             quiet=self.io.output.is_quiet(),
             verbose=self.io.is_verbose(),
         )
@@ -191,6 +198,7 @@ before and after, and the project files written).
                 dry_run=options.dry_run,
                 quiet=options.quiet,
                 verbose=options.verbose,
+                compile_bytecode=options.compile_bytecode,
                 say=self.line,
             )
         except TorchPluginError as error:
