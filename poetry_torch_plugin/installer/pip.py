@@ -111,7 +111,7 @@ class PipBackend:
 
     def command(self, target: TargetEnv, request: Request) -> list[str]:
         command = [*self._base(target), "install", *self.index_args(request), *request.options]
-        compiling = [] if self.compile_bytecode else ["--no-compile"]
+        compiling = ["--compile" if self.compile_bytecode else "--no-compile"]
         return [*command, *compiling, *request.loudness(), *_progress(), *request.requirements]
 
     def report_command(self, target: TargetEnv, request: Request, folder: Path) -> list[str]:

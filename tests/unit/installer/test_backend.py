@@ -209,10 +209,11 @@ def test_pip_compiles_bytecode_only_when_asked_as_poetry_does(compile_bytecode: 
     target = TargetEnv(Path("/venv"), Path("/venv/bin/python"), (Path("/venv/lib"),))
     request = Request("https://x/whl/cpu", ("torch",))
     backend = PipBackend(compile_bytecode=compile_bytecode)
-    assert ("--no-compile" in backend.command(target, request)) is not compile_bytecode
-    assert "--compile" not in backend.command(target, request)
+    command = backend.command(target, request)
+    assert ("--no-compile" in command) is not compile_bytecode
+    assert ("--compile" in command) is compile_bytecode  # said, where --dry-run shows it
     for other in (
         backend.report_command(target, request, Path("/tmp/r")),
         backend.download_command(target, request, Path("/tmp/d")),
     ):
-        assert "--no-compile" not in other
+        assert "--no-compile" not in other and "--compile" not in other
