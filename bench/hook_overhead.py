@@ -28,10 +28,12 @@ import), and A/C is our hooks' own work on a configured project.  The script als
 the no-op install sent no request to the PyTorch index (``/whl/``).
 
 Wall-clock medians cannot resolve a few milliseconds on a busy machine, so the script also
-times, inside the poetry process, the two event listeners the plugin registers (everything our
-hooks do, their lazy imports included) and the hold-out's work Poetry calls during its own run
-(the stand-in packages for the held torch family, the held names), and reports their median share
-of the command.
+times, inside the poetry process, everything of the plugin's that Poetry's run executes: each of
+its modules' import, ``activate()``, the two event listeners, and the hold-out's wrappers and
+stand-in packages that Poetry calls during its own run; it reports their median share of the
+command, once as measured and once with Poetry's own imports and grammars done first (what the
+plugin adds: a plugin that merely happens to build poetry-core's marker grammar before Poetry
+does is not charged for it).
 
     .venv/bin/python bench/hook_overhead.py [-n 21] [--cache DIR]
 """
@@ -40,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import shutil
 import subprocess
 import sys
@@ -69,15 +72,19 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 
-# Poetry's own entry point with the plugin's listeners wrapped in timers; the last line on
-# stderr is "<seconds inside the listeners> <seconds since start>", wall clock, then the same
-# two in CPU time of the process (what a loaded machine disturbs least).
+# Poetry's own entry point with the plugin timed from inside: each of its modules' import (the
+# entry point's included) when Poetry's run first imports it, the plugin's activate(), the two
+# listeners, and what the seam's bind() installs on the command's objects (the locker's, the
+# pool's and the installer's wrapped methods, the stand-ins, the held main group), each
+# counted once however they nest.  The last line on stderr is "<seconds inside the plugin>
+# <seconds since start>", wall clock, then the same two in CPU time of the process (what a
+# loaded machine disturbs least).
 #
-# With a file named in the environment (``_POETRY_OWN``, written by ``_POETRY_OWN_PROBE``), the
-# modules that the same command imports under ``--no-plugins`` and the poetry-core grammars it
-# builds are imported and built first, outside the timers but inside the command's total: the
-# plugin is then charged only for work Poetry would not do anyway.  Without it, whatever the
-# plugin happens to do first (importing ``inspect``, building poetry-core's marker grammar,
+# With a file named in the environment (``_POETRY_OWN``, written by ``poetry_own_work``), the
+# modules and poetry-core grammars that the same command imports and builds both with and
+# without ``--no-plugins`` are imported and built first, outside the timers but inside the
+# command's total: the plugin is then charged only for work Poetry would not do anyway.
+# Without it, whatever the plugin happens to do first (building poetry-core's marker grammar,
 # ~45 ms, which Poetry builds anyway to read a poetry.lock with markers) counts as the plugin's.
 _LISTENER_TIMER = r"""
 import atexit, os, sys, time
@@ -86,18 +93,21 @@ if os.environ.get("_POETRY_OWN"):
     import importlib, json
     own = json.loads(open(os.environ["_POETRY_OWN"]).read())
     import poetry.core  # puts poetry-core's vendored packages (lark) on sys.path
+    failed = []
     for module in own["modules"]:
         try:
             importlib.import_module(module)
         except Exception:
-            pass
+            failed.append(module)
     for module, text in own["grammars"]:
         importlib.import_module(module)._parser.parse(text)
-import poetry_torch_plugin.console.listeners as hooks
+    sys.stderr.write(f"\npre-done: {len(own['modules']) - len(failed)} of {len(own['modules'])}"
+                     f" modules (not importable alone: {', '.join(failed) or 'none'}),"
+                     f" grammars {[module for module, _ in own['grammars']]}\n")
 inside = [0.0, 0.0]
 depth = [0]
 def timed(original):
-    def listener(*args, **kwargs):
+    def wrapper(*args, **kwargs):
         depth[0] += 1
         began, began_cpu = time.perf_counter(), time.process_time()
         try:
@@ -107,27 +117,58 @@ def timed(original):
             if depth[0] == 0:  # the outermost timed call only
                 inside[0] += time.perf_counter() - began
                 inside[1] += time.process_time() - began_cpu
-    return listener
-hooks.on_command = timed(hooks.on_command)
-hooks.on_terminate = timed(hooks.on_terminate)
-# the hold-out's work inside Poetry's own run (stand-in packages for the held torch, the held
-# names), which the listeners only set up: when (if) the seam module is imported, its import
-# is timed (outermost only: it is imported inside a listener) and its methods wrapped
+    wrapper.timed = True
+    return wrapper
+SEAM = "poetry_torch_plugin.seam.holdout"
+def time_installed(*owners):
+    # what the seam's bind() installed on this command's objects (the locker's, pool's and
+    # installer's methods, the root package's held main group), timed where Poetry calls it
+    for owner in owners:
+        for name, value in list(getattr(owner, "__dict__", {}).items()):
+            if getattr(value, "__module__", None) == SEAM and callable(value):
+                if not getattr(value, "timed", False):
+                    setattr(owner, name, timed(value))
+        for group in getattr(owner, "_dependency_groups", {}).values():
+            held = type(group)
+            if held.__module__ == SEAM and not held.__dict__.get("timed"):
+                for name, member in list(held.__dict__.items()):
+                    if isinstance(member, property):
+                        setattr(held, name, property(timed(member.fget)))
+                held.timed = True
+def after_import(module):
+    # every module of the plugin that Poetry's run imports is timed (its import and what it
+    # runs), whoever imports it first: the entry point, the listeners, the seam
+    if module.__name__ == "poetry_torch_plugin.plugin":
+        plugin = module.TorchApplicationPlugin
+        plugin.activate = timed(plugin.activate)
+    elif module.__name__ == "poetry_torch_plugin.console.listeners":
+        module.on_command = timed(module.on_command)
+        module.on_terminate = timed(module.on_terminate)
+    elif module.__name__ == SEAM:
+        module.HoldOut.package = timed(module.HoldOut.package)
+        module.HoldOut.protected = timed(module.HoldOut.protected)
+        bind = module.bind
+        def bind_timed(poetry, installer, hold):
+            bind(poetry, installer, hold)
+            pool = getattr(installer, "_pool", None)
+            package = getattr(installer, "_package", None)
+            time_installed(poetry.locker, poetry.pool, installer, pool, package)
+        module.bind = timed(bind_timed)
 import importlib.machinery
-class SeamTimer:
+class PluginTimer:
     def find_spec(self, name, path, target=None):
-        if name != "poetry_torch_plugin.seam.holdout":
+        if not (name == "poetry_torch_plugin" or name.startswith("poetry_torch_plugin.")):
             return None
-        sys.meta_path.remove(self)
         spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is None or spec.loader is None:
+            return spec
         exec_module = spec.loader.exec_module
         def exec_timed(module):
             timed(exec_module)(module)
-            module.HoldOut.package = timed(module.HoldOut.package)
-            module.HoldOut.protected = timed(module.HoldOut.protected)
+            after_import(module)
         spec.loader.exec_module = exec_timed
         return spec
-sys.meta_path.insert(0, SeamTimer())
+sys.meta_path.insert(0, PluginTimer())
 atexit.register(lambda: sys.stderr.write(
     f"\n{inside[0]} {time.perf_counter() - start} {inside[1]} {time.process_time() - start_cpu}\n"
 ))
@@ -137,11 +178,12 @@ sys.exit(main())
 """
 
 
-# What ``poetry install --no-plugins`` itself imports and which of poetry-core's lark grammars
-# it builds (each with a text that builds it), written as JSON to the file named by argv[1].
+# What ``poetry install`` (argv[2:]: with ``--no-plugins`` or not) imports and which of
+# poetry-core's lark grammars it builds (each with a text that builds it), written as JSON to
+# the file named by argv[1].
 _POETRY_OWN_PROBE = r"""
 import atexit, json, sys
-target = sys.argv[1]
+target, given = sys.argv[1], sys.argv[2:]
 def record():
     grammars = []
     for module, text in (
@@ -156,21 +198,35 @@ def record():
         json.dump({"modules": modules, "grammars": grammars}, stream)
 atexit.register(record)
 from poetry.console.application import main
-sys.argv = ["poetry", "install", "--no-plugins"]
+sys.argv = ["poetry", "install", *given]
 sys.exit(main())
 """
 
 
 def poetry_own_work(python: Path, project: Path, env: dict[str, str], target: Path) -> Path:
-    """``target``: what a no-op ``poetry install --no-plugins`` imports and builds there."""
-    subprocess.run(
-        [str(python), "-c", _POETRY_OWN_PROBE, str(target)],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        check=True,
-    )
+    """``target``: what a no-op ``poetry install`` imports and builds there both with and
+    without ``--no-plugins`` (Poetry's own work, which the plugin may merely do first)."""
+    found = []
+    for given in (("--no-plugins",), ()):
+        subprocess.run(
+            [str(python), "-c", _POETRY_OWN_PROBE, str(target), *given],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            check=True,
+        )
+        found.append(json.loads(target.read_text(encoding="utf-8")))
+    alone, plugged = found
+    both = {
+        "modules": sorted(set(alone["modules"]) & set(plugged["modules"])),
+        "grammars": [pair for pair in alone["grammars"] if pair in plugged["grammars"]],
+    }
+    target.write_text(json.dumps(both), encoding="utf-8")
     return target
+
+
+# per project: "N of M modules, grammars [...]" done before the command (the timer's line)
+PRE_DONE: dict[Path, str] = {}
 
 
 def listener_times(
@@ -193,7 +249,11 @@ def listener_times(
             text=True,
             check=True,
         )
-        spent, whole, spent_cpu, whole_cpu = result.stderr.strip().splitlines()[-1].split()
+        lines = result.stderr.strip().splitlines()
+        spent, whole, spent_cpu, whole_cpu = lines[-1].split()
+        done = [line for line in lines if line.startswith("pre-done: ")]
+        if done:
+            PRE_DONE[project] = done[-1][len("pre-done: ") :]
         inside.append(float(spent))
         total.append(float(whole))
         inside_cpu.append(float(spent_cpu))
@@ -302,6 +362,10 @@ def main(argv: list[str] | None = None) -> int:
                 ("universal", universal, universal_env),
             )
         }
+        pre_done = "; ".join(
+            f"{name}: {PRE_DONE.get(project, '?')}"
+            for name, project in (("configured", configured), ("universal", universal))
+        )
 
     medians = {name: median(values) for name, values in samples.items()}
     out(f"\nno-op `poetry install`, median of {args.rounds} alternated runs:")
@@ -324,14 +388,17 @@ def main(argv: list[str] | None = None) -> int:
         f" E-F {1000 * (e - f):+.0f} ms, G-H {1000 * (g - h):+.0f} ms"
     )
     out(
-        "\ntime inside the plugin (its two listeners, the hold-out's work in Poetry's run, the"
-        " seam module's import), in-process; the plugin pays for whatever it does first:"
+        "\ntime inside the plugin, in-process (its modules' imports, activate(), the two"
+        " listeners, the hold-out's wrappers and stand-ins in Poetry's run); the plugin pays for"
+        " whatever it does first:"
     )
     _print_inside(listeners)
     out(
-        "\nthe same, with the modules and poetry-core grammars that `poetry install"
-        " --no-plugins` imports and builds there done before the command (issue 24's figure:"
-        " what the plugin adds):"
+        "\nthe same, with the modules and poetry-core grammars that `poetry install` imports and"
+        " builds there both with and without --no-plugins done before the command (Poetry's own"
+        f" work, not the plugin's; {pre_done}): what the plugin adds, CPU being the figure that"
+        " a loaded machine disturbs least (the whole-command A/B and G/H above cannot resolve a"
+        " few ms):"
     )
     _print_inside(added)
     return 0
