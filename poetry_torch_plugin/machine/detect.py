@@ -73,10 +73,13 @@ def present_families(root: Path = Path("/")) -> Families:
 
 
 def start_probes() -> None:
-    """Begin the slow probe (NVML's init) in the background where an NVIDIA driver may be, so
-    that a command about to detect the machine overlaps it with its own imports
-    (``detect_machine`` takes the answer)."""
-    if os.environ.get(FAKE_MACHINE_ENV) or not present_families().nvidia:
+    """Begin the slow probes in the background, so that a command about to detect the machine
+    overlaps them with its own imports (``detect_machine`` takes the answers): the CUDA
+    toolkit's, everywhere, and NVML's init where an NVIDIA driver may be."""
+    if os.environ.get(FAKE_MACHINE_ENV):
+        return
+    probes.start_nvcc()
+    if not present_families().nvidia:
         return
     from poetry_torch_plugin.machine import nvml  # ctypes: only where a driver may be
 

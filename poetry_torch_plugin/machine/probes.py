@@ -14,6 +14,7 @@ import os
 import platform
 import re
 import shutil
+import threading
 
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -233,12 +234,41 @@ def probe_proc_driver(root: Path = Path("/")) -> NvidiaInfo | None:
     return NvidiaInfo(reading.driver_version, None, tuple(gpus), "proc")
 
 
+# a toolkit probe begun ahead of its question (``start_nvcc``): (PATH, worker, answer)
+_nvcc_begun: list[tuple[str, threading.Thread, list[NvccInfo | None]]] = []
+
+
+def start_nvcc() -> None:
+    """Begin ``probe_nvcc`` now, in a daemon thread: where no toolkit file names nvcc's version
+    (an ``nvcc`` on PATH that is a wrapper script, a toolkit without ``version.json``) it runs
+    ``nvcc --version``, ~20 ms on the GPU machine, which a command about to detect the machine
+    then overlaps with its own imports.  Once per question."""
+    if _nvcc_begun:
+        return
+    answer: list[NvccInfo | None] = []
+    worker = threading.Thread(
+        target=lambda: answer.append(_probe_nvcc()), name="poetry-torch-nvcc", daemon=True
+    )
+    worker.start()
+    _nvcc_begun.append((os.environ.get("PATH", ""), worker, answer))
+
+
 def probe_nvcc() -> NvccInfo | None:
-    """The CUDA toolkit's ``nvcc`` on PATH.
+    """The CUDA toolkit's ``nvcc`` on PATH (the answer of a probe begun by ``start_nvcc``,
+    if one was).
 
     This is the toolkit used to compile extensions, NOT what torch runs on: torch wheels
     bundle their own CUDA runtime, and only the driver decides which of them can run.
     """
+    if _nvcc_begun:
+        path, worker, answer = _nvcc_begun.pop()
+        if path == os.environ.get("PATH", ""):  # else an answer for another PATH: ask again
+            worker.join(SUBPROCESS_TIMEOUT_S + 1.0)  # the tool itself is stopped after the first
+            return answer[0] if answer else None
+    return _probe_nvcc()
+
+
+def _probe_nvcc() -> NvccInfo | None:
     exe = shutil.which("nvcc")
     if exe is None:
         return None

@@ -683,3 +683,34 @@ def test_start_probes_begins_nvml_only_where_detection_will_ask_it(
     monkeypatch.setattr(nvml_probe, "_begun", [])
     detect.start_probes()
     assert len(nvml_probe._begun) == begun
+
+
+def test_a_toolkit_probe_begun_early_runs_beside_the_caller_and_gives_the_same_answer(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``check`` starts the nvcc probe before importing the rest of itself: where nvcc must be
+    run (a wrapper script on PATH, no toolkit file naming its version), it runs in another
+    thread, and the answer is the one ``probe_nvcc`` gives alone; begun for another PATH, its
+    answer is not used."""
+    import threading
+
+    from poetry_torch_plugin.machine import probes
+
+    (tmp_path / "cuda/bin").mkdir(parents=True)
+    fake_tool(tmp_path / "cuda/bin", "nvcc", f'cat "{SYNTHETIC / "nvcc-version.txt"}"\n')
+    monkeypatch.setenv("PATH", str(tmp_path / "cuda/bin"))
+    alone = probe_nvcc()
+    threads: list[str] = []
+    asked = probes.tool_output
+
+    def tool_output(argv: list[str]) -> str | None:
+        threads.append(threading.current_thread().name)
+        return asked(argv)
+
+    monkeypatch.setattr(probes, "tool_output", tool_output)
+    probes.start_nvcc()
+    assert probe_nvcc() == alone == NvccInfo((13, 0), "13.0.88")
+    assert threads == ["poetry-torch-nvcc"]
+    probes.start_nvcc()
+    monkeypatch.setenv("PATH", str(tmp_path))  # no nvcc here
+    assert probe_nvcc() is None
