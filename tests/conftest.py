@@ -3,6 +3,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import sys
 
 from pathlib import Path
@@ -36,6 +37,13 @@ from tests.support.project import pyproject_text
 
 # the first step of many e2e tests, shared through ``cu129_installed`` / ``cu129_locked``
 INSTALL_CU129 = ("torch", "install", "--cuda", "12.9")
+
+# A suite started in the background by a non-interactive shell (``nohup ./dev test &``, some CI
+# runners) inherits SIGINT ignored, and so would every process it starts: the Ctrl-C tests'
+# poetry and serve.py would never see their SIGINT.  Each pytest process (xdist's workers too)
+# takes Python's own handler back, so that what it starts gets SIGINT's default at exec.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 if TYPE_CHECKING:
