@@ -285,8 +285,10 @@ _NVCC_DIST_INFO = re.compile(r"^nvidia_cuda_nvcc(?:_cu\d+)?-(\d+)\.(\d+)(?:\.(\d
 def nvcc_from_toolkit_files(root: Path) -> NvccInfo | None:
     """nvcc's version from the toolkit's own files beside ``bin/nvcc``: ``version.json``
     (every CUDA toolkit since 11.1: ``{"cuda_nvcc": {"version": "13.0.88"}}``), else a pip
-    package's ``nvidia_cuda_nvcc-13.0.88.dist-info`` folder (a toolkit assembled from wheels).
-    None when neither names it: then nvcc itself is asked."""
+    package's ``nvidia_cuda_nvcc-13.0.88.dist-info`` folder (a toolkit assembled from wheels),
+    else the release the toolkit's ``include/cuda.h`` defines (``CUDA_VERSION 13000``: 13.0,
+    without nvcc's patch number; a toolkit image stripped of version.json).  None when none
+    names it: then nvcc itself is asked."""
     text = read_text(root / "version.json")
     if text is not None:
         try:
@@ -299,14 +301,33 @@ def nvcc_from_toolkit_files(root: Path) -> NvccInfo | None:
     try:
         names = sorted(entry.name for entry in os.scandir(root / "dist-info"))
     except OSError:
-        return None
+        names = []
     for name in names:
         found = _NVCC_DIST_INFO.match(name)
         if found is not None:
             major, minor, patch = found.groups()
             full = f"{major}.{minor}.{patch}" if patch else f"{major}.{minor}"
             return NvccInfo((int(major), int(minor)), full)
-    return None
+    return _cuda_header_release(root / "include" / "cuda.h")
+
+
+_CUDA_VERSION_DEFINE = r"(?m)^#define CUDA_VERSION (\d{4,6})\s*$"
+
+
+def _cuda_header_release(header: Path) -> NvccInfo | None:
+    """The release ``cuda.h`` defines (``#define CUDA_VERSION 13000`` -> 13.0), read from the
+    header's start (it is ~1 MB; the define is in its first ~10 kB); None without one."""
+    try:
+        with header.open("rb") as stream:
+            start = stream.read(64 * 1024).decode("utf-8", errors="replace")
+    except OSError:
+        return None
+    found = re.search(_CUDA_VERSION_DEFINE, start)
+    if found is None:
+        return None
+    number = int(found.group(1))
+    major, minor = number // 1000, (number % 1000) // 10
+    return NvccInfo((major, minor), f"{major}.{minor}")
 
 
 def rocm_version_file() -> str | None:

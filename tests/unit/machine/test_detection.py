@@ -659,6 +659,39 @@ def test_probe_nvcc_reads_a_wheel_assembled_toolkit(
     assert probe_nvcc() == NvccInfo((13, 0), "13.0.88")
 
 
+def test_probe_nvcc_reads_the_release_cuda_h_defines(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A toolkit without version.json or dist-info (the GPU machine's image): the release its
+    include/cuda.h defines, without nvcc's patch number, and nvcc is not started."""
+    (tmp_path / "cuda/bin").mkdir(parents=True)
+    (tmp_path / "cuda/include").mkdir(parents=True)
+    fake_tool(tmp_path / "cuda/bin", "nvcc", "exit 1\n")
+    (tmp_path / "cuda/include/cuda.h").write_text(
+        "/*\n * Copyright 1993-2025 NVIDIA Corporation.\n */\n#ifndef __cuda_cuda_h__\n"
+        "#define __cuda_cuda_h__\n" + "/* ... */\n" * 200 + "#define CUDA_VERSION 12080\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("PATH", str(tmp_path / "cuda/bin"))
+    assert probe_nvcc() == NvccInfo((12, 8), "12.8")
+
+
+@pytest.mark.skipif(
+    not Path("/usr/local/cuda/include/cuda.h").is_file(), reason="no CUDA toolkit header here"
+)
+def test_the_release_read_from_a_real_cuda_h_is_the_one_nvcc_says() -> None:
+    """On a machine with a real toolkit: its cuda.h names the release its nvcc reports."""
+    from poetry_torch_plugin.machine.probes import _cuda_header_release
+    from poetry_torch_plugin.machine.probes import parse_nvcc_version
+    from poetry_torch_plugin.machine.probes import tool_output
+
+    header = _cuda_header_release(Path("/usr/local/cuda/include/cuda.h"))
+    said = tool_output(["/usr/local/cuda/bin/nvcc", "--version"])
+    assert header is not None and said is not None
+    nvcc = parse_nvcc_version(said)
+    assert nvcc is not None and header.version == nvcc.version
+
+
 def test_probe_nvcc_asks_nvcc_when_the_files_say_nothing(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
