@@ -26,7 +26,6 @@ from poetry_torch_plugin.core.lockfile import LockEntry
 from poetry_torch_plugin.core.lockfile import fits
 from poetry_torch_plugin.core.lockfile import inputs_for
 from poetry_torch_plugin.core.lockfile import moved
-from poetry_torch_plugin.core.lockfile import platform_of
 from poetry_torch_plugin.core.lockfile import pythons_published
 from poetry_torch_plugin.core.lockfile import resolved_for
 from poetry_torch_plugin.core.lockfile import tag_set
@@ -44,7 +43,6 @@ from poetry_torch_plugin.core.targets import parse_variant
 from poetry_torch_plugin.core.urls import redact
 from poetry_torch_plugin.core.urls import without_login
 from poetry_torch_plugin.core.variants import from_index_name
-from poetry_torch_plugin.env.interpreter import interpreter_of
 from poetry_torch_plugin.errors import ConfigError
 from poetry_torch_plugin.errors import IndexAccessError
 from poetry_torch_plugin.errors import InstallError
@@ -72,6 +70,7 @@ from poetry_torch_plugin.project.lockstate import write_lock
 from poetry_torch_plugin.service.family import decide
 from poetry_torch_plugin.service.plan import committed_of
 from poetry_torch_plugin.service.plan import host_of
+from poetry_torch_plugin.service.plan import machine_of
 from poetry_torch_plugin.service.plan import machine_part
 from poetry_torch_plugin.service.settings import access_for
 from poetry_torch_plugin.service.settings import source_for
@@ -574,7 +573,7 @@ def relocked(
             raise _for_the_lock(error) from None
     team = None
     if universal(settings, previous, add) and source.variant is not None:
-        host = host_of(previous) if kept and previous is not None else _host(target)
+        host = host_of(previous) if kept and previous is not None else machine_of(target)
         fixed = releases_of(previous) if kept and previous is not None else None
         team = team_for(settings, host, previous, add, state.inputs.requires_python, fixed)
         if team.note is not None and notes is not None:
@@ -609,14 +608,6 @@ def relocked(
             settings, lock, previous, target, team, add=add, regenerate=regenerate, verbose=verbose
         )
     return lock
-
-
-def _host(target: TargetEnv) -> tuple[str | None, str | None]:
-    """(platform key, Python) of the environment the first part is resolved for."""
-    found = interpreter_of(target.root, target.python) if target is not None else None
-    if found is None:
-        return None, None
-    return platform_of(found.sys_platform, found.platform_machine), found.python_version
 
 
 def releases_of(lock: TorchLock) -> dict[str, dict[str, str]]:

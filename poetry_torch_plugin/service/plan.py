@@ -151,7 +151,7 @@ def machine_part(
         line = choice.line()
         if state.lock is None or state.error is not None or target is None:
             return MachinePart(None, state.error, choice=line)
-        platform, python = _machine(target, note)
+        platform, python = machine_of(target, note)
         found, why, command = entry_for(
             state.lock, settings, choice.variant, state.inputs, platform, python
         )
@@ -179,7 +179,7 @@ def locked_releases(state: LockState, target: TargetEnv | None) -> dict[str, str
     )
     if not lock.entries:
         return found
-    here = _machine(target) if target is not None else host_of(lock)
+    here = machine_of(target) if target is not None else host_of(lock)
     for entry in lock.entries:
         same = (
             entry.lock.inputs.packages == state.inputs.packages
@@ -196,12 +196,13 @@ def locked_torch(variant: str, lock: TorchLock | None) -> dict[str, str]:
     return {variant: torch[0].split("+", 1)[0]} if torch else {}
 
 
-def _machine(
+def machine_of(
     target: TargetEnv, note: Callable[[str], None] | None = None
 ) -> tuple[str | None, str]:
     """(platform key, Python ``3.12``) of the environment's interpreter: what Poetry learnt of
     it this command, else read from its files (pyvenv.cfg, the executable's header) where they
-    tell, else by starting it."""
+    tell, else by starting it; ``(None, "")`` when none of them tells.  The one answer to
+    "which machine is this" for every flow (install, the hook, check, the team lock)."""
     if target.markers is not None:
         sys_platform, machine, python = target.markers
         return platform_of(sys_platform, machine), python
@@ -221,7 +222,7 @@ def own_part(
     part is one interpreter's closure, so another Python or platform gets its entry, if held."""
     if not lock.entries:
         return lock
-    here = _machine(target, note)
+    here = machine_of(target, note)
     if here[0] is None or here == host_of(lock):
         return lock
     for entry in lock.entries:
