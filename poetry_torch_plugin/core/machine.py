@@ -56,7 +56,8 @@ class DriverReading:
 
 @record
 class NvccInfo:
-    """The CUDA toolkit compiler on PATH: ``version=(13, 0)``, ``full="13.0.88"``."""
+    """The CUDA toolkit compiler on PATH: ``version=(13, 0)``, ``full="13.0.88"`` (``"13.0"``
+    where only the toolkit's cuda.h named the release)."""
 
     version: tuple[int, int]
     full: str

@@ -242,15 +242,16 @@ def start_nvcc() -> None:
     """Begin ``probe_nvcc`` now, in a daemon thread: where no toolkit file names nvcc's version
     (an ``nvcc`` on PATH that is a wrapper script, a toolkit without ``version.json``) it runs
     ``nvcc --version``, ~20 ms on the GPU machine, which a command about to detect the machine
-    then overlaps with its own imports.  Once per question."""
-    if _nvcc_begun:
-        return
+    then overlaps with its own imports.  A probe begun earlier and never asked (a command that
+    stopped before detecting the machine) is dropped for this one."""
+    _nvcc_begun.clear()
+    path = os.environ.get("PATH", "")
     answer: list[NvccInfo | None] = []
     worker = threading.Thread(
-        target=lambda: answer.append(_probe_nvcc()), name="poetry-torch-nvcc", daemon=True
+        target=lambda: answer.append(_probe_nvcc(path)), name="poetry-torch-nvcc", daemon=True
     )
     worker.start()
-    _nvcc_begun.append((os.environ.get("PATH", ""), worker, answer))
+    _nvcc_begun.append((path, worker, answer))
 
 
 def probe_nvcc() -> NvccInfo | None:
@@ -268,27 +269,40 @@ def probe_nvcc() -> NvccInfo | None:
     return _probe_nvcc()
 
 
-def _probe_nvcc() -> NvccInfo | None:
-    exe = shutil.which("nvcc")
+def _probe_nvcc(path: str | None = None) -> NvccInfo | None:
+    exe = shutil.which("nvcc", path=path)
     if exe is None:
         return None
-    known = nvcc_from_toolkit_files(Path(exe).resolve().parent.parent)
+    real = Path(exe).resolve()
+    # cuda.h speaks for the nvcc beside it, not for a script that runs another (a wrapper in
+    # /usr/local/bin: its parent's parent is a prefix shared with other packages)
+    known = nvcc_from_toolkit_files(real.parent.parent, header=not _is_script(real))
     if known is not None:
         return known  # no process: `check` runs on every CI job, nvcc takes 20-50 ms to answer
     output = tool_output([exe, "--version"])
     return parse_nvcc_version(output) if output is not None else None
 
 
+def _is_script(path: Path) -> bool:
+    """Whether ``path`` is a script (``#!``) rather than a compiled executable."""
+    try:
+        with path.open("rb") as stream:
+            return stream.read(2) == b"#!"
+    except OSError:
+        return True  # unreadable: nothing beside it is trusted either
+
+
 _NVCC_DIST_INFO = re.compile(r"^nvidia_cuda_nvcc(?:_cu\d+)?-(\d+)\.(\d+)(?:\.(\d+))?\.dist-info$")
 
 
-def nvcc_from_toolkit_files(root: Path) -> NvccInfo | None:
+def nvcc_from_toolkit_files(root: Path, *, header: bool = True) -> NvccInfo | None:
     """nvcc's version from the toolkit's own files beside ``bin/nvcc``: ``version.json``
     (every CUDA toolkit since 11.1: ``{"cuda_nvcc": {"version": "13.0.88"}}``), else a pip
     package's ``nvidia_cuda_nvcc-13.0.88.dist-info`` folder (a toolkit assembled from wheels),
-    else the release the toolkit's ``include/cuda.h`` defines (``CUDA_VERSION 13000``: 13.0,
-    without nvcc's patch number; a toolkit image stripped of version.json).  None when none
-    names it: then nvcc itself is asked."""
+    else, in a toolkit's own tree (``nvvm/`` beside ``bin/``, as in /usr/local/cuda-13.0), the
+    release its ``include/cuda.h`` defines (``CUDA_VERSION 13000``: 13.0, without nvcc's patch
+    number; a toolkit image stripped of version.json; not with ``header`` False: the nvcc found
+    is a script).  None when none names it: then nvcc itself is asked."""
     text = read_text(root / "version.json")
     if text is not None:
         try:
@@ -308,6 +322,8 @@ def nvcc_from_toolkit_files(root: Path) -> NvccInfo | None:
             major, minor, patch = found.groups()
             full = f"{major}.{minor}.{patch}" if patch else f"{major}.{minor}"
             return NvccInfo((int(major), int(minor)), full)
+    if not header or not (root / "nvvm").is_dir():  # a toolkit's own tree, not a shared prefix
+        return None
     return _cuda_header_release(root / "include" / "cuda.h")
 
 

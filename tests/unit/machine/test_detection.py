@@ -664,16 +664,44 @@ def test_probe_nvcc_reads_the_release_cuda_h_defines(
 ) -> None:
     """A toolkit without version.json or dist-info (the GPU machine's image): the release its
     include/cuda.h defines, without nvcc's patch number, and nvcc is not started."""
-    (tmp_path / "cuda/bin").mkdir(parents=True)
-    (tmp_path / "cuda/include").mkdir(parents=True)
-    fake_tool(tmp_path / "cuda/bin", "nvcc", "exit 1\n")
-    (tmp_path / "cuda/include/cuda.h").write_text(
-        "/*\n * Copyright 1993-2025 NVIDIA Corporation.\n */\n#ifndef __cuda_cuda_h__\n"
-        "#define __cuda_cuda_h__\n" + "/* ... */\n" * 200 + "#define CUDA_VERSION 12080\n",
-        encoding="utf-8",
-    )
+    for folder in ("cuda/bin", "cuda/include", "cuda/nvvm/bin"):
+        (tmp_path / folder).mkdir(parents=True)
+    compiled_nvcc(tmp_path / "cuda/bin")  # never run: it would fail
+    _cuda_h(tmp_path / "cuda/include", 12080)
     monkeypatch.setenv("PATH", str(tmp_path / "cuda/bin"))
     assert probe_nvcc() == NvccInfo((12, 8), "12.8")
+    # a prefix shared with other packages (no nvvm/ beside bin/): its cuda.h is not trusted
+    (tmp_path / "cuda/nvvm/bin").rmdir()
+    (tmp_path / "cuda/nvvm").rmdir()
+    assert probe_nvcc() is None
+
+
+def test_a_wrapper_script_is_asked_not_the_cuda_h_beside_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A wrapper (``/usr/local/bin/nvcc`` running another toolkit's nvcc) sits in a prefix whose
+    include/cuda.h may belong to another release: the nvcc it runs is asked."""
+    for folder in ("w/bin", "w/include", "w/nvvm"):
+        (tmp_path / folder).mkdir(parents=True)
+    fake_tool(tmp_path / "w/bin", "nvcc", f'cat "{SYNTHETIC / "nvcc-version.txt"}"\n')
+    _cuda_h(tmp_path / "w/include", 12080)
+    monkeypatch.setenv("PATH", str(tmp_path / "w/bin"))
+    assert probe_nvcc() == NvccInfo((13, 0), "13.0.88")
+
+
+def compiled_nvcc(directory: Path) -> None:
+    """An executable that is no script (an ELF header and nothing runnable)."""
+    path = directory / "nvcc"
+    path.write_bytes(b"\x7fELF\x02\x01\x01" + bytes(57))
+    path.chmod(path.stat().st_mode | stat.S_IEXEC)
+
+
+def _cuda_h(directory: Path, number: int) -> None:
+    (directory / "cuda.h").write_text(
+        "/*\n * Copyright 1993-2025 NVIDIA Corporation.\n */\n#ifndef __cuda_cuda_h__\n"
+        "#define __cuda_cuda_h__\n" + "/* ... */\n" * 200 + f"#define CUDA_VERSION {number}\n",
+        encoding="utf-8",
+    )
 
 
 @pytest.mark.skipif(
@@ -714,8 +742,12 @@ def test_start_probes_begins_nvml_only_where_detection_will_ask_it(
     monkeypatch.setattr(detect, "present_families", lambda: detect.Families(nvidia, False, False))
     use_fake_nvml(monkeypatch, FakeNvml())
     monkeypatch.setattr(nvml_probe, "_begun", [])
+    monkeypatch.setattr(probes, "_nvcc_begun", [])
+    monkeypatch.setattr(probes, "_probe_nvcc", lambda path=None: None)  # no real nvcc thread
     detect.start_probes()
     assert len(nvml_probe._begun) == begun
+    # the toolkit probe begins wherever the machine is detected for real, driver or not
+    assert len(probes._nvcc_begun) == (0 if fake else 1)
 
 
 def test_a_toolkit_probe_begun_early_runs_beside_the_caller_and_gives_the_same_answer(
@@ -747,3 +779,8 @@ def test_a_toolkit_probe_begun_early_runs_beside_the_caller_and_gives_the_same_a
     probes.start_nvcc()
     monkeypatch.setenv("PATH", str(tmp_path))  # no nvcc here
     assert probe_nvcc() is None
+    # a probe begun and never asked (a command that stopped before detecting) gives way
+    probes.start_nvcc()
+    probes.start_nvcc()
+    assert len(probes._nvcc_begun) == 1
+    assert probe_nvcc() is None and probes._nvcc_begun == []

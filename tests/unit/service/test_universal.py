@@ -319,3 +319,27 @@ def test_check_names_the_entries_whose_release_differs() -> None:
         " release for cu128 on linux-aarch64, Python 3.12 (torch 2.8.0): every machine of one"
         " variant must get the same release; run `poetry torch lock` to move them to one."
     )
+
+
+def test_the_team_lock_and_the_replay_name_this_machine_alike(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``poetry torch lock``'s host and the replay's "which machine is this" are one function:
+    Poetry's marker_env when the command has one (no interpreter started), else the
+    interpreter (unknown: ``(None, "")``, for which the team lock adds no slot).  The first
+    part's slot is then never resolved twice."""
+    from poetry_torch_plugin.env.installed import TargetEnv
+    from poetry_torch_plugin.service import lock
+    from poetry_torch_plugin.service import plan
+
+    started: list[object] = []
+    monkeypatch.setattr(
+        "poetry_torch_plugin.env.interpreter.interpreter_of",
+        lambda *args, **kwargs: started.append(args),
+    )
+    here = TargetEnv(tmp_path, tmp_path / "bin/python", (), markers=("linux", "x86_64", "3.11"))
+    assert plan.machine_of(here) == plan.host_of(primary()) == ("linux-x86_64", "3.11")
+    assert started == []
+    assert lock.machine_of is plan.machine_of
+    unknown = plan.machine_of(TargetEnv(tmp_path, tmp_path / "bin/python", ()))
+    assert unknown == (None, "") and len(started) == 1
