@@ -235,7 +235,7 @@ def probe_proc_driver(root: Path = Path("/")) -> NvidiaInfo | None:
 
 
 # a toolkit probe begun ahead of its question (``start_nvcc``): (PATH, worker, answer)
-_nvcc_begun: list[tuple[str, threading.Thread, list[NvccInfo | None]]] = []
+_nvcc_begun: list[tuple[str | None, threading.Thread, list[NvccInfo | None]]] = []
 
 
 def start_nvcc() -> None:
@@ -245,7 +245,7 @@ def start_nvcc() -> None:
     then overlaps with its own imports.  A probe begun earlier and never asked (a command that
     stopped before detecting the machine) is dropped for this one."""
     _nvcc_begun.clear()
-    path = os.environ.get("PATH", "")
+    path = os.environ.get("PATH")  # None: unset, and ``shutil.which`` takes the system's
     answer: list[NvccInfo | None] = []
     worker = threading.Thread(
         target=lambda: answer.append(_probe_nvcc(path)), name="poetry-torch-nvcc", daemon=True
@@ -263,7 +263,7 @@ def probe_nvcc() -> NvccInfo | None:
     """
     if _nvcc_begun:
         path, worker, answer = _nvcc_begun.pop()
-        if path == os.environ.get("PATH", ""):  # else an answer for another PATH: ask again
+        if path == os.environ.get("PATH"):  # else an answer for another PATH: ask again
             worker.join(SUBPROCESS_TIMEOUT_S + 1.0)  # the tool itself is stopped after the first
             return answer[0] if answer else None
     return _probe_nvcc()
