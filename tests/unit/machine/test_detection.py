@@ -705,7 +705,11 @@ def _cuda_h(directory: Path, number: int) -> None:
 
 
 @pytest.mark.skipif(
-    not Path("/usr/local/cuda/include/cuda.h").is_file(), reason="no CUDA toolkit header here"
+    not (
+        Path("/usr/local/cuda/include/cuda.h").is_file()
+        and Path("/usr/local/cuda/bin/nvcc").is_file()
+    ),
+    reason="no CUDA toolkit (header and nvcc) in /usr/local/cuda here",
 )
 def test_the_release_read_from_a_real_cuda_h_is_the_one_nvcc_says() -> None:
     """On a machine with a real toolkit: its cuda.h names the release its nvcc reports."""
