@@ -19,11 +19,22 @@ def project_directory(application: Application) -> Path:
     """The project directory Poetry works in (``--directory``/``--project`` applied)."""
     from pathlib import Path
 
-    for attribute in ("project_directory", "_project_directory"):
-        value = getattr(application, attribute, None)
-        if value is not None:
-            return Path(value)
-    return Path.cwd()
+    value = getattr(application, "project_directory", None)
+    if value is not None:
+        return Path(value)
+    # Poetry 2.0 keeps it in a cached property that its plugin loading computes before the
+    # command line is bound; for a command of two words (``torch check``) the options were not
+    # read then, so it says the current directory: read them as that property does
+    io = getattr(application, "_io", None)
+    options = io.input.options if io is not None else {}
+    working = Path(options["directory"]).absolute() if options.get("directory") else Path.cwd()
+    if options.get("project"):
+        project = Path(options["project"])
+        return project if project.is_absolute() else (working / project).absolute()
+    if io is not None and "directory" in options:
+        return working
+    value = getattr(application, "_project_directory", None)
+    return Path(value) if value is not None else Path.cwd()
 
 
 def target_of(env: Any) -> TargetEnv:

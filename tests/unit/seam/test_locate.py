@@ -196,3 +196,36 @@ def test_pyproject_data_reads_the_file_poetry_has_not_loaded_and_keeps_what_it_h
     assert pyproject_data(loaded) is loaded.pyproject.data  # what Poetry holds, changed or not
     path.unlink()
     assert pyproject_data(Poetry()) == {}  # no file: Poetry's own empty document
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({"directory": None, "project": None}, "{cwd}"),
+        ({"directory": "/", "project": None}, "/"),
+        ({"directory": None, "project": "{tmp}/demo"}, "{tmp}/demo"),
+        ({"directory": "{tmp}", "project": "demo"}, "{tmp}/demo"),
+    ],
+)
+def test_the_project_directory_follows_the_command_line_where_poetry_cached_it_early(
+    options: dict[str, str | None], expected: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Poetry 2.0 keeps its project directory in a cached property that its plugin loading
+    computes before a two-word command's line (``torch check --directory /``) is bound, so it
+    holds the current directory; the plugin reads the bound options as that property would
+    (seen on Poetry 2.0.1: ``poetry torch check --directory /`` checked the current project).
+    The application here has Poetry 2.0's shape: no ``project_directory``, a stale cached
+    ``_project_directory`` and the command's bound input under ``_io``."""
+    from types import SimpleNamespace
+
+    from poetry_torch_plugin.seam.locate import project_directory
+
+    monkeypatch.chdir(tmp_path)
+    bound = {key: value.format(tmp=tmp_path) if value else value for key, value in options.items()}
+    application = SimpleNamespace(
+        _project_directory=tmp_path / "stale",
+        _io=SimpleNamespace(input=SimpleNamespace(options=bound)),
+    )
+    assert project_directory(application) == Path(expected.format(cwd=tmp_path, tmp=tmp_path))  # type: ignore[arg-type]
+    # Poetry 2.5's public property is taken as it is
+    assert project_directory(SimpleNamespace(project_directory=tmp_path / "p")) == tmp_path / "p"  # type: ignore[arg-type]
