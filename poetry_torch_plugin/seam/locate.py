@@ -26,15 +26,13 @@ def project_directory(application: Application) -> Path:
     # command line is bound; for a command of two words (``torch check``) the options were not
     # read then, so it says the current directory: read them as that property does
     io = getattr(application, "_io", None)
-    options = io.input.options if io is not None else {}
-    working = Path(options["directory"]).absolute() if options.get("directory") else Path.cwd()
-    if options.get("project"):
-        project = Path(options["project"])
-        return project if project.is_absolute() else (working / project).absolute()
-    if io is not None and "directory" in options:
-        return working
-    value = getattr(application, "_project_directory", None)
-    return Path(value) if value is not None else Path.cwd()
+    if io is None or "directory" not in io.input.options:
+        value = getattr(application, "_project_directory", None)
+        return Path(value) if value is not None else Path.cwd()
+    options = io.input.options
+    working = Path(options["directory"]).absolute() if options["directory"] else Path.cwd()
+    # an absolute --project replaces the working directory when joined
+    return (working / options["project"]).absolute() if options.get("project") else working
 
 
 def target_of(env: Any) -> TargetEnv:
