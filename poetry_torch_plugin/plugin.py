@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from importlib import import_module
 from typing import TYPE_CHECKING
 
@@ -36,6 +38,30 @@ def _command_class(module: str, name: str) -> type[Command]:
     return found
 
 
+# Poetry's global options that take a value (``-C DIR``), skipped when reading the command's words
+_VALUED = frozenset({"-C", "--directory", "-P", "--project"})
+
+
+def runs_check(argv: list[str]) -> bool:
+    """Whether the command line asks for ``poetry torch check`` (its first two words, global
+    options and their values aside).  A guess from the raw words, only used to begin the
+    machine's slow probes early: a wrong guess costs a probe nobody reads, or nothing."""
+    words: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in _VALUED:
+            skip = True
+        elif arg == "--":
+            break
+        elif not arg.startswith("-"):
+            words.append(arg)
+            if len(words) == 2:
+                break
+    return words == ["torch", "check"]
+
+
 def _factory(module: str, name: str) -> Callable[[], Command]:
     return lambda: _command_class(module, name)()
 
@@ -55,6 +81,12 @@ class TorchApplicationPlugin(ApplicationPlugin):
         # ApplicationPlugin.activate would import every command class for its name
         for command, module, name in COMMANDS:
             application.command_loader.register_factory(command, _factory(module, name))
+        if runs_check(sys.argv[1:]):
+            # NVML's init (~20 ms on an H100) overlaps the rest of Poetry's start and check's
+            # imports, instead of only the latter
+            from poetry_torch_plugin.machine.detect import start_probes
+
+            start_probes()
         dispatcher = application.event_dispatcher
         if dispatcher is None:
             return

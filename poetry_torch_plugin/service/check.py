@@ -43,6 +43,7 @@ from poetry_torch_plugin.env.installed import requires_of
 from poetry_torch_plugin.errors import IndexAccessError
 from poetry_torch_plugin.errors import TorchPluginError
 from poetry_torch_plugin.machine.detect import detect_machine
+from poetry_torch_plugin.machine.detect import present_families
 from poetry_torch_plugin.project.files import read_project
 from poetry_torch_plugin.project.lockstate import lock_state
 from poetry_torch_plugin.seam.locate import locate_project_env
@@ -649,7 +650,10 @@ def check(
     root = locate_project_env(pyproject.parent, project.name)
     environment = read_environment(root)
     project = _chosen(project, environment)
-    machine = detect_machine()
+    families = present_families()
+    if families.nvidia and "torch" in environment.dists:
+        load_facts()  # what the GPU verdict reads, parsed while the driver answers (NVML)
+    machine = detect_machine(families=families)
     probed = _runtime(root, note) if runtime else None
     report = build_report(machine, environment, project, runtime=probed, require_gpu=require_gpu)
     if index:

@@ -1,0 +1,62 @@
+"""The entry point begins ``check``'s machine probes as Poetry starts, and only for ``check``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from poetry_torch_plugin.machine import detect
+from poetry_torch_plugin.plugin import TorchApplicationPlugin
+from poetry_torch_plugin.plugin import runs_check
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["torch", "check"], True),
+        (["torch", "check", "--json"], True),
+        (["-C", "torch", "torch", "check"], True),  # a project folder named torch
+        (["--directory", "/p", "-vvv", "torch", "check"], True),
+        (["--directory=/p", "--no-ansi", "torch", "check"], True),
+        (["-P", "check", "torch", "check"], True),
+        (["torch"], False),
+        (["torch", "install", "--cuda", "12.9"], False),
+        (["run", "torch", "check"], False),  # a script of the project's, not the command
+        (["--", "torch", "check"], False),
+        (["-C", "torch", "check"], False),  # `check` alone: Poetry's own command
+        ([], False),
+    ],
+)
+def test_the_command_line_asks_for_check(argv: list[str], expected: bool) -> None:
+    assert runs_check(argv) is expected
+
+
+class _Loader:
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def register_factory(self, name: str, factory: Any) -> None:
+        self.names.append(name)
+
+
+class _Application:
+    def __init__(self) -> None:
+        self.command_loader = _Loader()
+        self.event_dispatcher = None
+
+
+@pytest.mark.parametrize(
+    ("argv", "started"),
+    [(["poetry", "torch", "check"], 1), (["poetry", "install"], 0), (["poetry", "torch"], 0)],
+)
+def test_activate_begins_the_probes_only_for_check(
+    monkeypatch: pytest.MonkeyPatch, argv: list[str], started: int
+) -> None:
+    calls: list[str] = []
+    monkeypatch.setattr(detect, "start_probes", lambda: calls.append("probes"))
+    monkeypatch.setattr("sys.argv", argv)
+    application = _Application()
+    TorchApplicationPlugin().activate(application)  # type: ignore[arg-type]
+    assert len(calls) == started
+    assert "torch check" in application.command_loader.names
