@@ -38,27 +38,34 @@ def _command_class(module: str, name: str) -> type[Command]:
     return found
 
 
-# Poetry's global options that take a value (``-C DIR``), skipped when reading the command's words
-_VALUED = frozenset({"-C", "--directory", "-P", "--project"})
-
-
 def runs_check(argv: list[str]) -> bool:
-    """Whether the command line asks for ``poetry torch check`` (its first two words, global
-    options and their values aside).  A guess from the raw words, only used to begin the
-    machine's slow probes early: a wrong guess costs a probe nobody reads, or nothing."""
+    """Whether the command line asks for ``poetry torch check`` and nothing else: its words,
+    read the way cleo reads them (``-C``/``-P`` and ``--directory``/``--project`` take a value,
+    also glued to a cluster such as ``-nCdir``; after ``--`` every word is an argument), are
+    exactly ``torch check``, and no help or version is asked for.  Only used to begin the
+    machine's slow probes early: a wrong guess costs an unread probe, or nothing."""
     words: list[str] = []
-    skip = False
+    options = True
+    value_next = False
     for arg in argv:
-        if skip:
-            skip = False
-        elif arg in _VALUED:
-            skip = True
-        elif arg == "--":
-            break
-        elif not arg.startswith("-"):
+        if value_next:
+            value_next = False
+        elif not options or arg == "-" or not arg.startswith("-"):
             words.append(arg)
-            if len(words) == 2:
-                break
+        elif arg == "--":
+            options = False
+        elif arg.startswith("--"):
+            name, equals, _ = arg[2:].partition("=")
+            if name in ("help", "version"):
+                return False
+            value_next = name in ("directory", "project") and not equals
+        else:  # a cluster of short options: -v, -nq, -C DIR, -CDIR, -nCDIR
+            for position, letter in enumerate(arg[1:], start=1):
+                if letter in "hV":
+                    return False
+                if letter in "CP":
+                    value_next = position == len(arg) - 1
+                    break
     return words == ["torch", "check"]
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import sys
 
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -84,6 +85,16 @@ def start_probes() -> None:
     from poetry_torch_plugin.machine import nvml  # ctypes: only where a driver may be
 
     nvml.start_probe()
+
+
+def nvml_pending() -> bool:
+    """Whether NVML's answer, begun by ``start_probes``, is still on its way (a command can do
+    work of its own meanwhile)."""
+    if os.environ.get(FAKE_MACHINE_ENV) or "poetry_torch_plugin.machine.nvml" not in sys.modules:
+        return False
+    from poetry_torch_plugin.machine import nvml
+
+    return nvml.pending()
 
 
 def detect_machine(*, use_nvml: bool = True, families: Families | None = None) -> Machine:

@@ -131,6 +131,11 @@ def start_probe() -> None:
         _begun.append(_begin())
 
 
+def pending() -> bool:
+    """Whether a probe begun by ``start_probe`` has not answered yet."""
+    return bool(_begun) and not _begun[-1][0].is_set()
+
+
 def probe_nvml() -> NvidiaInfo | None:
     """Ask the driver's NVML library through ctypes (no pynvml needed).
 

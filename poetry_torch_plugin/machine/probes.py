@@ -242,10 +242,13 @@ def start_nvcc() -> None:
     """Begin ``probe_nvcc`` now, in a daemon thread: where no toolkit file names nvcc's version
     (an ``nvcc`` on PATH that is a wrapper script, a toolkit without ``version.json``) it runs
     ``nvcc --version``, ~20 ms on the GPU machine, which a command about to detect the machine
-    then overlaps with its own imports.  A probe begun earlier and never asked (a command that
-    stopped before detecting the machine) is dropped for this one."""
-    _nvcc_begun.clear()
+    then overlaps with its own imports.  A probe already begun for the same PATH and not yet
+    asked is kept (the plugin begins one as Poetry starts, the command again); one begun for
+    another PATH is dropped for this one."""
     path = os.environ.get("PATH")  # None: unset, and ``shutil.which`` takes the system's
+    if _nvcc_begun and _nvcc_begun[-1][0] == path:
+        return
+    _nvcc_begun.clear()
     answer: list[NvccInfo | None] = []
     worker = threading.Thread(
         target=lambda: answer.append(_probe_nvcc(path)), name="poetry-torch-nvcc", daemon=True

@@ -10,6 +10,8 @@ is judged by the machine verdict of the plan they would apply (``service.choose.
 
 from __future__ import annotations
 
+import contextlib
+
 from typing import TYPE_CHECKING
 from typing import Any
 
@@ -43,7 +45,7 @@ from poetry_torch_plugin.env.installed import requires_of
 from poetry_torch_plugin.errors import IndexAccessError
 from poetry_torch_plugin.errors import TorchPluginError
 from poetry_torch_plugin.machine.detect import detect_machine
-from poetry_torch_plugin.machine.detect import present_families
+from poetry_torch_plugin.machine.detect import nvml_pending
 from poetry_torch_plugin.project.files import read_project
 from poetry_torch_plugin.project.lockstate import lock_state
 from poetry_torch_plugin.seam.locate import locate_project_env
@@ -650,10 +652,12 @@ def check(
     root = locate_project_env(pyproject.parent, project.name)
     environment = read_environment(root)
     project = _chosen(project, environment)
-    families = present_families()
-    if families.nvidia and "torch" in environment.dists:
-        load_facts()  # what the GPU verdict reads, parsed while the driver answers (NVML)
-    machine = detect_machine(families=families)
+    if "torch" in environment.dists and nvml_pending():
+        # what a GPU's verdict reads, parsed while the driver answers; a broken facts file is
+        # reported where a verdict reads it, as without this (lru_cache keeps no exception)
+        with contextlib.suppress(Exception):
+            load_facts()
+    machine = detect_machine()
     probed = _runtime(root, note) if runtime else None
     report = build_report(machine, environment, project, runtime=probed, require_gpu=require_gpu)
     if index:

@@ -20,11 +20,23 @@ from poetry_torch_plugin.plugin import runs_check
         (["--directory", "/p", "-vvv", "torch", "check"], True),
         (["--directory=/p", "--no-ansi", "torch", "check"], True),
         (["-P", "check", "torch", "check"], True),
+        (["-nC", "dir", "torch", "check"], True),
+        (["-Cdir", "torch", "check"], True),
+        (["-vC", "run", "torch", "check"], True),
+        (["--", "torch", "check"], True),  # cleo: after --, every word is an argument
         (["torch"], False),
         (["torch", "install", "--cuda", "12.9"], False),
         (["run", "torch", "check"], False),  # a script of the project's, not the command
-        (["--", "torch", "check"], False),
         (["-C", "torch", "check"], False),  # `check` alone: Poetry's own command
+        (["-nC", "torch", "check"], False),  # the same, the option in a cluster
+        (["-qP", "torch", "check"], False),
+        (["-Ctorch", "check"], False),
+        (["torch", "check", "--help"], False),  # help, not the check
+        (["torch", "check", "-h"], False),
+        (["-nh", "torch", "check"], False),
+        (["torch", "check", "-V"], False),  # Poetry's version
+        (["--version", "torch", "check"], False),
+        (["torch", "check", "extra"], False),  # refused by cleo: no arguments expected
         ([], False),
     ],
 )

@@ -780,11 +780,19 @@ def test_a_toolkit_probe_begun_early_runs_beside_the_caller_and_gives_the_same_a
     probes.start_nvcc()
     assert probe_nvcc() == alone == NvccInfo((13, 0), "13.0.88")
     assert threads == ["poetry-torch-nvcc"]
+    # begun as Poetry starts (`activate`) and again by the command: nvcc runs once
+    threads.clear()
+    probes.start_nvcc()
+    first = probes._nvcc_begun[-1]
+    probes.start_nvcc()
+    assert probes._nvcc_begun == [first]
+    assert probe_nvcc() == alone and threads == ["poetry-torch-nvcc"]
     probes.start_nvcc()
     monkeypatch.setenv("PATH", str(tmp_path))  # no nvcc here
     assert probe_nvcc() is None
-    # a probe begun and never asked (a command that stopped before detecting) gives way
+    # a probe begun for another PATH and never asked gives way to this one's
     probes.start_nvcc()
+    monkeypatch.setenv("PATH", str(tmp_path / "cuda/bin"))
     probes.start_nvcc()
-    assert len(probes._nvcc_begun) == 1
-    assert probe_nvcc() is None and probes._nvcc_begun == []
+    assert len(probes._nvcc_begun) == 1 and probes._nvcc_begun[0][0] == str(tmp_path / "cuda/bin")
+    assert probe_nvcc() == alone and probes._nvcc_begun == []
