@@ -72,3 +72,16 @@ def test_activate_begins_the_probes_only_for_check(
     TorchApplicationPlugin().activate(application)  # type: ignore[arg-type]
     assert len(calls) == started
     assert "torch check" in application.command_loader.names
+
+
+def test_the_options_read_are_poetrys_own() -> None:
+    """``runs_check`` knows which of Poetry's global options take a value and which ask for
+    help or the version; a Poetry that adds one shows here first."""
+    from poetry.console.application import Application
+
+    options = Application().definition.options
+    assert {(o.name, o.shortcut) for o in options if o.accepts_value()} == {
+        ("directory", "C"),
+        ("project", "P"),
+    }
+    assert {o.shortcut for o in options if o.name in ("help", "version")} == {"h", "V"}
