@@ -311,28 +311,33 @@ def _write(plan: Plan, lock: TorchLock, target: TargetEnv) -> None:
 
 
 def _install_line(lock: TorchLock, wheelhouse: Path | None, plan: Plan) -> str:
-    """``Installing 3 files (812.4 MB) from the wheelhouse …`` or ``… 3 packages from <index>``."""
-    count = len(lock.packages)
+    """``Installing 3 files (812.4 MB), downloaded once, with no index …`` (from a wheelhouse)
+    or ``Downloading and installing 3 packages from <index> …``; either way a package the lock
+    takes from elsewhere (PyPI's torchaudio for cu132) is named with where it comes from."""
+    origins, mixed = _origins(lock, plan)
     files = sorted(wheelhouse.iterdir()) if wheelhouse is not None else []
     if files:
         size = sum(path.stat().st_size for path in files)
         return (
             f"Installing {len(files)} files ({size / 1e6:.1f} MB), downloaded once, with no"
-            " index, each checked against its sha256 in the lock"
+            f" index{f': {origins}' if mixed else ''}, each checked against its sha256 in the lock"
         )
-    # a companion the index does not publish comes from where the lock says (PyPI's
-    # torchaudio for cu132): the line names it rather than claim the index for it
+    return f"Downloading and installing {origins}, each checked against its sha256 in the lock"
+
+
+def _origins(lock: TorchLock, plan: Plan) -> tuple[str, bool]:
+    """Where the lock's packages come from (``2 packages from <index> and torchaudio from
+    <PyPI>``), and whether any comes from elsewhere than the index: a companion the index does
+    not publish comes from where the lock says, and the line names it rather than claim the
+    index for it."""
     elsewhere: dict[str, list[str]] = {}
     for package in lock.packages:
         if package.index:
             elsewhere.setdefault(redact(package.index.rstrip("/")), []).append(package.name)
-    here = count - sum(len(names) for names in elsewhere.values())
+    here = len(lock.packages) - sum(len(names) for names in elsewhere.values())
     parts = [f"{here} package{'s' if here != 1 else ''} from {_fetched(plan)}"]
     parts += [f"{', '.join(sorted(names))} from {index}" for index, names in elsewhere.items()]
-    return (
-        f"Downloading and installing {' and '.join(parts)}, each checked against its sha256 in"
-        " the lock"
-    )
+    return " and ".join(parts), bool(elsewhere)
 
 
 def _fetched(plan: Plan) -> str:
