@@ -89,8 +89,9 @@ def start_probes() -> None:
 
 def nvml_pending() -> bool:
     """Whether NVML's answer, begun by ``start_probes``, is still on its way (a command can do
-    work of its own meanwhile)."""
-    if os.environ.get(FAKE_MACHINE_ENV) or "poetry_torch_plugin.machine.nvml" not in sys.modules:
+    work of its own meanwhile).  Never begun (a fake machine, no driver): the module holding
+    the probe was not even imported, and is not imported here."""
+    if "poetry_torch_plugin.machine.nvml" not in sys.modules:
         return False
     from poetry_torch_plugin.machine import nvml
 
