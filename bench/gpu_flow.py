@@ -416,6 +416,8 @@ def repack_main(argv: Sequence[str]) -> int:
 
 class _Handler(SimpleHTTPRequestHandler):
     server: _Server
+    # headers and body are two writes: without this the body waits for the client's delayed ACK
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: object) -> None:
         return

@@ -220,6 +220,9 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"  # keep-alive, as pip and Poetry use real indexes
+    # The headers and the body go out in two writes: with Nagle's algorithm the body waits for
+    # the client's delayed ACK of the headers (40 ms on Linux) on every kept-alive response.
+    disable_nagle_algorithm = True
     _path = ""
 
     def log_message(self, format: str, *args: object) -> None:
