@@ -118,7 +118,7 @@ def test_failed_hook_is_reported_not_hidden(
     cu129_locked: Project, index_server: IndexServer
 ) -> None:
     installed = cu129_locked
-    installed.pip("uninstall", "-y", "torch")
+    installed.uninstall("torch")
     index_server.set_fault("/whl/cu129", "500")
     # one retry, not pip's five with backoff (~8 s): the failure is what is tested
     result = installed.run("install", check=False, extra_env={"POETRY_TORCH_TIMEOUT": "30"})

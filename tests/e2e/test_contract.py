@@ -46,7 +46,7 @@ def walk_switch_then_poetry(project: Project) -> None:
     project.run("debug", "resolve")
 
     # dry runs change nothing and say what the hook would do, from where
-    project.pip("uninstall", "-y", "torch")
+    project.uninstall("torch")
     dry = project.run("install", "--dry-run")
     assert project.version_of("torch") is None
     assert "would reinstall" in dry.stdout + dry.stderr
@@ -64,7 +64,7 @@ def test_switch_show_and_dry_run_keep_poetry_working(project: Project) -> None:
 @pytest.mark.usefixtures("cu129_locked")
 def test_lock_only_commands_install_nothing_into_an_empty_environment(project: Project) -> None:
     for name in ("torch", "torchvision", "torchaudio", "nvidia-fakeblas-cu12"):
-        project.pip("uninstall", "-y", name)
+        project.uninstall(name)
     project.run("lock")
     project.run("update", "--lock")
     assert project.version_of("torch") is None
@@ -289,7 +289,7 @@ def test_the_build_is_compiled_to_bytecode_only_with_compile_as_poetry_does(
     assert "--no-compile" not in plan.stdout + plan.stderr
     assert "pip install" in plan.stdout + plan.stderr and "--compile" in plan.stdout + plan.stderr
     # the hook's reinstall after `poetry install --compile` compiles the build as well
-    project.pip("uninstall", "-y", "torch")
+    project.uninstall("torch")
     project.run("install", "--compile")
     assert project.version_of("torch") == "2.9.0+cu129"
     assert _compiled(project, "torch") != []

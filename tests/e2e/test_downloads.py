@@ -91,7 +91,7 @@ def test_each_wheel_is_downloaded_once(
     cached = name == "uv" and kind_has_metadata(kind)
 
     # the hook's reinstall, replaying poetry-torch.lock
-    project.pip("uninstall", "-y", "torch")
+    project.uninstall("torch")
     kind.clear_log()
     project.run("install", extra_env=env)
     assert project.version_of("torch") == "2.8.0+cpu"
@@ -99,7 +99,7 @@ def test_each_wheel_is_downloaded_once(
 
     # the hook's reinstall, without a lock to replay (it pins through the installer first)
     (project.root / "poetry-torch.lock").unlink()
-    project.pip("uninstall", "-y", "torch")
+    project.uninstall("torch")
     kind.clear_log()
     project.run("lock", extra_env=env)
     project.run("install", extra_env=env)
@@ -185,7 +185,7 @@ def test_a_file_index_is_read_in_place(
 
     # the hook, without a lock to replay, installs from the folder too
     (project.root / "poetry-torch.lock").unlink()
-    project.pip("uninstall", "-y", "torch")
+    project.uninstall("torch")
     hook = project.run("install", "-v", extra_env=extra)
     out = hook.stdout + hook.stderr
     assert project.version_of("torch") == "2.8.0+cpu"
@@ -266,7 +266,7 @@ def test_without_a_terminal_one_line_per_download_and_no_redraws(
         _, text = install()
         assert "torch 2.8.0+cpu (new)" in text, text
         assert ".whl (" not in text and "+ torch==" not in text, text  # no installer log
-        project.pip("uninstall", "-y", "torch", "torchvision", "torchaudio")
+        project.uninstall("torch", "torchvision", "torchaudio")
         _, text = install("-v")
     if name == "pip":
         downloads = [line.strip() for line in text.splitlines() if ".whl (" in line]

@@ -125,14 +125,14 @@ def test_cu132_takes_torchaudio_from_pypi(
     folder = tmp_path / "wheels"
     project.run("torch", "wheelhouse", str(folder))
     assert (folder / "torchaudio-2.11.1-py3-none-any.whl").is_file()
-    project.pip("uninstall", "-y", "torchaudio")
+    project.uninstall("torchaudio")
     project.run("torch", "install", "--wheelhouse", str(folder))
     assert project.version_of("torchaudio") == "2.11.1"
     project.pip("check")
 
     # with no lock to replay, the hook's repair decides the family the same way
     (project.root / "poetry-torch.lock").unlink()
-    project.pip("uninstall", "-y", "torchaudio")
+    project.uninstall("torchaudio")
     repaired = project.run("install")
     assert "torchaudio 2.11.1 (new)" in repaired.stderr, repaired.stderr
     assert project.version_of("torchaudio") == "2.11.1"

@@ -763,7 +763,7 @@ def test_file_index_is_an_offline_wheelhouse(
     project.run("torch", "install", "--cuda", "12.8", "--index-base", house.as_uri())
     assert project.version_of("torch") == "2.8.0+cu128"
     assert f'url = "{house.as_uri()}/cu128"' in project.pyproject.read_text()
-    project.pip("uninstall", "-y", "torch")
+    project.uninstall("torch")
     project.run("install")  # the hook reinstalls from the same folder
     assert project.version_of("torch") == "2.8.0+cu128"
     missing = project.run(
@@ -777,10 +777,10 @@ def test_file_index_is_an_offline_wheelhouse(
 @pytest.mark.usefixtures("cu129_installed")
 def test_skip_false_means_the_hook_runs(project: Project) -> None:
     """``POETRY_TORCH_SKIP=false`` is false, as Poetry reads booleans (issue 12, item 4)."""
-    project.pip("uninstall", "-y", "torch")
+    project.uninstall("torch")
     project.run("install", extra_env={"POETRY_TORCH_SKIP": "False"})
     assert project.version_of("torch") == EARLIER
-    project.pip("uninstall", "-y", "torch")
+    project.uninstall("torch")
     project.run("install", extra_env={"POETRY_TORCH_SKIP": "yes"})
     assert project.version_of("torch") is None
 
@@ -800,7 +800,7 @@ def test_login_in_index_base_is_used_but_never_written(
     assert f'url = "{index_server.base}/cu128"' in project.pyproject.read_text()
     assert SECRET not in output
     # the hook, with the same login in POETRY_TORCH_INDEX_BASE, puts a removed build back
-    project.pip("uninstall", "-y", "torch")
+    project.uninstall("torch")
     hook = project.run("install", extra_env={"POETRY_TORCH_INDEX_BASE": with_login})
     assert project.version_of("torch") == "2.8.0+cu128"
     assert SECRET not in hook.stdout + hook.stderr
@@ -955,7 +955,7 @@ def test_no_secret_in_any_output_or_file(
         result = project.run(*args, extra_env=env, check=False)
         assert "Traceback" not in result.stdout + result.stderr, (args, result.stderr)
         assert result.returncode in (0, 1), (args, result.stdout + result.stderr)
-    project.pip("uninstall", "-y", "torch")
+    project.uninstall("torch")
     project.run("install", "-vvv", extra_env=env)  # the hook reinstalls with the login
     assert project.version_of("torch") == "2.8.0+cu128"
     assert (project.root / "requirements-torch.txt").is_file()
@@ -1248,7 +1248,7 @@ def test_ctrl_c_mid_install_exits_130_with_one_line(
 def test_two_concurrent_installs_reinstall_once(project: Project) -> None:
     import subprocess
 
-    project.pip("uninstall", "-y", "torch")
+    project.uninstall("torch")
     processes = [
         subprocess.Popen(
             [str(project.poetry), "--no-ansi", "install"],
@@ -1315,7 +1315,7 @@ def test_hook_refuses_another_variants_builds_and_keeps_failing(
     so again on the next Poetry command (no loop of reinstalls ending in exit 0); issue 12,
     item 17."""
     (project.root / "poetry-torch.lock").unlink()  # the hook resolves from the index
-    project.pip("uninstall", "-y", "torchvision")
+    project.uninstall("torchvision")
     index_server.serve_as("cu129", "cu128")
     index_server.clear_log()
     for _ in range(2):

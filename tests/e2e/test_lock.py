@@ -122,7 +122,7 @@ def test_install_locks_and_a_fresh_venv_replays_the_lock(
     # A no-op Poetry command leaves the replayed builds alone; `torch install` replays them too.
     quiet = project.run("install")
     assert "poetry-torch" not in quiet.stdout + quiet.stderr
-    project.pip("uninstall", "-y", "nvidia-fakeblas-cu12")
+    project.uninstall("nvidia-fakeblas-cu12")
     project.run("torch", "install")
     assert installed_versions(project) == CU129_28
     assert locked_versions(project) == CU129_28

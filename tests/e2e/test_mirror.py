@@ -57,7 +57,7 @@ def test_the_variable_fetches_through_the_mirror_and_writes_pytorchs_url(
     # Poetry itself reads pyproject.toml's URL, which this machine cannot reach: its commands
     # work all the same (the held family never reaches Poetry's solver or installer)
     project.run("lock")
-    project.pip("uninstall", "-y", "torch")
+    project.uninstall("torch")
     repaired = project.run("install")
     assert project.version_of("torch") == "2.9.0+cu129", repaired.stdout + repaired.stderr
     assert (project.root / "poetry.lock").exists()

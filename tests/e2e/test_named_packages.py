@@ -41,7 +41,7 @@ def test_named_torch_installs_torch_alone_and_a_bare_switch_keeps_it(project: Pr
 
     # the hook repairs what is configured, and only that
     project.run("lock")
-    project.pip("uninstall", "-y", "torch")
+    project.uninstall("torch")
     project.run("install")
     assert project.version_of("torch") == "2.9.0+cu129"
     assert project.version_of("torchvision") is None

@@ -82,7 +82,7 @@ def walk_scenario(project: Project) -> None:
     assert_cu129(project)
 
     # removed entirely, brought back
-    project.pip("uninstall", "-y", "torch")
+    project.uninstall("torch")
     project.run("install")
     assert_cu129(project)
 
@@ -108,7 +108,7 @@ def walk_scenario(project: Project) -> None:
 
 @pytest.mark.usefixtures("cu129_locked")
 def test_skip_and_dry_run_leave_the_environment_alone(project: Project) -> None:
-    project.pip("uninstall", "-y", "torch")
+    project.uninstall("torch")
     project.run("install", extra_env={"POETRY_TORCH_SKIP": "1"})
     assert project.version_of("torch") is None
     project.run("install", "--dry-run")

@@ -37,7 +37,7 @@ def _the_hook_refuses_tampered_torch(
     """Other bytes under torch's locked name (``prefix``): with torch uninstalled, the hook's
     replay stops `poetry install` with the hook's note and one error line."""
     server.set_fault(prefix, "tamper")
-    project.pip("uninstall", "-y", "torch")
+    project.uninstall("torch")
     bad = project.run("install", check=False)
     assert bad.returncode == 1, bad.stdout + bad.stderr
     errors = [line for line in bad.stderr.splitlines() if "does not match" in line]
@@ -73,7 +73,7 @@ def test_an_index_without_sha256_locks_the_bytes_downloaded_and_replays_them_che
     assert lock_path.read_text() == text
 
     # the hook replays it, checked: the right bytes install ...
-    project.pip("uninstall", "-y", "torch")
+    project.uninstall("torch")
     project.run("install")
     assert project.version_of("torch") == "2.8.0+cu128"
     # ... other bytes under the same name stop it in one line, and nothing is left installed

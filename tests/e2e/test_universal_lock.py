@@ -290,7 +290,7 @@ def test_machine_local_choice_must_be_locked_and_adding_one_keeps_the_rest(
     # and installs nothing else in its place
     text = project.pyproject.read_text()
     project.pyproject.write_text(text.replace('["torch",', '["torch>=2.0",'))
-    project.pip("uninstall", "-y", "torchaudio")
+    project.uninstall("torchaudio")
     hooked = project.run("install", extra_env=cu128, check=False)
     errors = [line for line in hooked.stderr.splitlines() if "poetry-torch:" in line]
     assert hooked.returncode == 1 and len(errors) == 1, hooked.stdout + hooked.stderr
@@ -357,7 +357,7 @@ def test_a_wheelhouse_for_every_machine_serves_this_ones_entry_offline(
     assert {path.name for path in own.glob("torch-*.whl")} == {
         f"torch-2.9.0+cpu-cp{HERE.replace('.', '')}-cp{HERE.replace('.', '')}-manylinux_2_28_x86_64.whl"
     }
-    project.pip("uninstall", "-y", "torch")
+    project.uninstall("torch")
     platform_index.server.set_fault("/whl/", "500")
     project.run("torch", "install", "--wheelhouse", str(own))
     assert project.version_of("torch") == "2.9.0+cpu"
@@ -444,7 +444,7 @@ def test_the_committed_variant_on_another_python_replays_its_own_entry(
     assert project.version_of("fake-setuptools") == "80.9.0"  # its entry's closure
     assert (project.root / LOCK_NAME).read_bytes() == lock_bytes
     # the hook replays the same entry: with torch gone, it reinstalls that closure
-    project.pip("uninstall", "-y", "torch", "fake-setuptools")
+    project.uninstall("torch", "fake-setuptools")
     hooked = project.run("install")
     assert "reinstalling torch" in hooked.stdout + hooked.stderr
     project.run("check", "--lock")

@@ -54,7 +54,7 @@ def test_uv_installs_survives_and_switches(
         text.replace("[tool.poetry-torch]\n", '[tool.poetry-torch]\ninstaller = "auto"\n')
     )
     assert 'installer = "auto"' in project.pyproject.read_text()
-    project.pip("uninstall", "-y", "torch")
+    project.uninstall("torch")
     result = project.run("install", extra_env=uv_path)
     assert "reinstalling" in result.stderr
     assert "poetry-torch: torch 2.9.0+cu129 (new)" in result.stderr, result.stderr
@@ -177,7 +177,7 @@ def test_pip_is_the_default_even_with_uv_on_path(
     assert "pip" in agents and "uv" not in agents, agents  # (and the plugin's own probe)
     assert "Installer      pip" in project.run("torch", "check", extra_env=uv_path).stdout
     index_server.clear_log()
-    project.pip("uninstall", "-y", "torch")
+    project.uninstall("torch")
     project.run("install", extra_env=uv_path)  # the hook's reinstall: pip too
     assert project.version_of("torch") == "2.9.0+cu129"
     agents = {r.agent.split("/", 1)[0] for r in index_server.requested("/whl/")}

@@ -61,7 +61,7 @@ def test_fill_once_then_install_with_the_index_down(
     # the index is gone: `torch install --wheelhouse` and the hook still install the build
     index_server.set_fault("/whl/", "500")
     index_server.clear_log()
-    project.pip("uninstall", "-y", "torch", "torchvision")
+    project.uninstall("torch", "torchvision")
     replayed = project.run("torch", "install", "--wheelhouse", str(folder))
     # the last line says what moved (issue 23, item 5)
     assert replayed.stdout.strip().splitlines()[-1] == (
@@ -70,7 +70,7 @@ def test_fill_once_then_install_with_the_index_down(
     ), replayed.stdout
     assert project.version_of("torch") == "2.9.0+cu129"
     assert project.version_of("torchvision") == "0.24.0+cu129"
-    project.pip("uninstall", "-y", "torch")
+    project.uninstall("torch")
     project.run("install", extra_env={"POETRY_TORCH_WHEELHOUSE": str(folder)})
     assert project.version_of("torch") == "2.9.0+cu129"
     assert not index_server.requested("/whl/"), index_server.requested("/whl/")
@@ -80,7 +80,7 @@ def test_fill_once_then_install_with_the_index_down(
     # a tampered file stops the install in one line and keeps the working build
     [audio] = folder.glob("torchaudio-*.whl")
     audio.write_bytes(audio.read_bytes()[:-10] + b"0123456789")
-    project.pip("uninstall", "-y", "torchaudio")
+    project.uninstall("torchaudio")
     bad = project.run("torch", "install", "--wheelhouse", str(folder), check=False)
     assert bad.returncode == 1
     [line] = [x for x in bad.stderr.splitlines() if x.strip()]

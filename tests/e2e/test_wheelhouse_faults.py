@@ -24,7 +24,7 @@ FILES = ("pyproject.toml", "poetry.lock", "poetry-torch.lock")
 def test_a_wheelhouse_that_cannot_serve_stops_the_hook_without_the_index(
     project: Project, index_server: IndexServer, tmp_path: Path
 ) -> None:
-    project.pip("uninstall", "-y", "torch")
+    project.uninstall("torch")
     before = {name: (project.root / name).read_bytes() for name in FILES}
     empty = tmp_path / "empty"
     empty.mkdir()
