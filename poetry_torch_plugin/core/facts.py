@@ -26,8 +26,9 @@ PLATFORMS = ("linux-x86_64", "linux-aarch64", "windows")
 OSES = ("linux", "windows")
 STATUSES = ("stable", "experimental")
 
-_TORCH_MINOR = re.compile(r"^\s*(?:==\s*)?v?(\d+)\.(\d+)")
-_SM = re.compile(r"^sm_(\d+)(\d)([a-z]?)$")
+# (patterns as text: re compiles them on first use, not when `check`'s modules load)
+_TORCH_MINOR = r"^\s*(?:==\s*)?v?(\d+)\.(\d+)"
+_SM = r"^sm_(\d+)(\d)([a-z]?)$"
 
 
 @record
@@ -114,7 +115,7 @@ def _minor_key(minor: str) -> tuple[int, ...]:
 
 def torch_minor(version: str | None) -> str | None:
     """``"2.11"`` from ``2.11.0+cu130`` or ``==2.11.*``; None when there is no version."""
-    match = _TORCH_MINOR.match(version or "")
+    match = re.match(_TORCH_MINOR, version or "")
     return f"{int(match.group(1))}.{int(match.group(2))}" if match else None
 
 
@@ -225,7 +226,7 @@ def arch_supported(archs: Iterable[str], compute_capability: tuple[int, int]) ->
     """
     major, minor = compute_capability
     for arch in archs:
-        match = _SM.match(arch.strip().lower())
+        match = re.match(_SM, arch.strip().lower())
         if match is None:
             continue
         arch_major, arch_minor = int(match.group(1)), int(match.group(2))

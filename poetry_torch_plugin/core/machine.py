@@ -11,7 +11,8 @@ from poetry_torch_plugin.core.record import as_dict
 from poetry_torch_plugin.core.record import record
 
 
-DRIVER_VERSION = re.compile(r"^\d+\.\d+(?:\.\d+)?$")
+# the text of a driver version's pattern (re compiles it on first use)
+DRIVER_VERSION = r"^\d+\.\d+(?:\.\d+)?$"
 MPS_FIRST_MACOS = (12, 3)  # torch's MPS backend never ran before macOS 12.3
 
 

@@ -22,9 +22,10 @@ if TYPE_CHECKING:
 
 KFD_NODES = Path("sys/class/kfd/kfd/topology/nodes")
 AMD_VENDOR_ID = 0x1002
-_GFX = re.compile(r"^gfx[0-9a-f]{3,5}$")
-_AGENT = re.compile(r"^\*+\s*\nAgent \d+\s*\n\*+\s*$", re.MULTILINE)
-_FIELD = re.compile(r"^\s*([A-Za-z][A-Za-z ]*?):\s*(.*?)\s*$")
+# (patterns as text: re compiles them on first use, not when `check`'s modules load)
+_GFX = r"^gfx[0-9a-f]{3,5}$"
+_AGENT = r"(?m)^\*+\s*\nAgent \d+\s*\n\*+\s*$"
+_FIELD = r"^\s*([A-Za-z][A-Za-z ]*?):\s*(.*?)\s*$"
 
 
 def gfx_from_target_version(value: int) -> str | None:
@@ -56,10 +57,10 @@ def parse_kfd_properties(text: str) -> str | None:
 def parse_rocminfo(text: str) -> tuple[AmdGpu, ...]:
     """The GPU agents of ``rocminfo``: the first ``Name:`` of each agent is its gfx target."""
     gpus: list[AmdGpu] = []
-    for block in _AGENT.split(text)[1:]:
+    for block in re.split(_AGENT, text)[1:]:
         fields: dict[str, str] = {}
         for line in block.splitlines():
-            match = _FIELD.match(line)
+            match = re.match(_FIELD, line)
             if match and match.group(1) not in fields:
                 fields[match.group(1)] = match.group(2)
         if fields.get("Device Type", "").upper() != "GPU":
@@ -69,7 +70,7 @@ def parse_rocminfo(text: str) -> tuple[AmdGpu, ...]:
             AmdGpu(
                 index=len(gpus),
                 name=fields.get("Marketing Name") or "AMD GPU",
-                gfx=gfx if _GFX.match(gfx) else None,
+                gfx=gfx if re.match(_GFX, gfx) else None,
             )
         )
     return tuple(gpus)
@@ -102,7 +103,7 @@ def parse_amd_smi_asic(text: str) -> tuple[AmdGpu, ...]:
             AmdGpu(
                 index=len(gpus),
                 name=name.strip() if isinstance(name, str) and name.strip() else "AMD GPU",
-                gfx=gfx if _GFX.match(gfx) else None,
+                gfx=gfx if re.match(_GFX, gfx) else None,
             )
         )
     return tuple(gpus)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import sys
 
 from pathlib import Path
@@ -186,7 +187,7 @@ def machine_from_dict(data: Mapping[str, Any]) -> Machine:
     if data.get("nvidia") is not None:
         nvidia_map = _mapping(data["nvidia"], "'nvidia'")
         driver = _typed(nvidia_map, "driver_version", str)
-        if driver is None or not DRIVER_VERSION.match(driver):
+        if driver is None or not re.match(DRIVER_VERSION, driver):
             raise ValueError(f"'driver_version' must look like 580.65.06, not {driver!r}")
         gpus: list[Gpu] = []
         items = nvidia_map.get("gpus", ())

@@ -40,7 +40,8 @@ if TYPE_CHECKING:
 # nvidia-smi and friends answer in well under a second once the driver is loaded.
 SUBPROCESS_TIMEOUT_S = 2.0
 ROCM_DEFAULT_PATH = Path("/opt/rocm")
-_AMD_SMI_ROCM = re.compile(r"ROCm version:\s*(\d+(?:\.\d+)+)", re.IGNORECASE)
+# (a pattern as text: re compiles it on first use, not when `check`'s modules load)
+_AMD_SMI_ROCM = r"(?i)ROCm version:\s*(\d+(?:\.\d+)+)"
 
 
 def _run(argv: Sequence[str]) -> Finished | None:
@@ -109,11 +110,12 @@ QUERY_COLUMNS = (
 
 # Drivers older than ~510 reject compute_cap and mig.mode.current as query fields.
 MINIMAL_QUERY_COLUMNS = ("index", "name", "driver_version", "memory.total")
-_SMI_DRIVER = re.compile(r"driver version\s*:\s*(\d+\.\d+(?:\.\d+)?)", re.IGNORECASE)
-_SMI_CUDA = re.compile(r"cuda version\s*:\s*(\d+)\.(\d+)", re.IGNORECASE)
-_PROC_DRIVER = re.compile(r"^NVRM version:.*?\s(\d+\.\d+(?:\.\d+)?)\s", re.MULTILINE)
-_PROC_MODEL = re.compile(r"^Model:\s*(.+?)\s*$", re.MULTILINE)
-_NVCC = re.compile(r"release (\d+)\.(\d+)(?:, V(\d+(?:\.\d+)*))?")
+# (patterns as text: re compiles them on first use, not when `check`'s modules load)
+_SMI_DRIVER = r"(?i)driver version\s*:\s*(\d+\.\d+(?:\.\d+)?)"
+_SMI_CUDA = r"(?i)cuda version\s*:\s*(\d+)\.(\d+)"
+_PROC_DRIVER = r"(?m)^NVRM version:.*?\s(\d+\.\d+(?:\.\d+)?)\s"
+_PROC_MODEL = r"(?m)^Model:\s*(.+?)\s*$"
+_NVCC = r"release (\d+)\.(\d+)(?:, V(\d+(?:\.\d+)*))?"
 
 
 def _cell(value: str) -> str | None:
@@ -147,7 +149,7 @@ def parse_query_gpu_csv(text: str, columns: Sequence[str] = QUERY_COLUMNS) -> Nv
         name = _cell(row.get("name", ""))
         version = row.get("driver_version", "")
         index = _leading_int(row["index"]) if "index" in row else len(gpus)
-        if name is None or index is None or not DRIVER_VERSION.match(version):
+        if name is None or index is None or not re.match(DRIVER_VERSION, version):
             continue
         driver = driver or version
         gpus.append(
@@ -166,10 +168,10 @@ def parse_query_gpu_csv(text: str, columns: Sequence[str] = QUERY_COLUMNS) -> Nv
 
 def parse_smi_header(text: str) -> DriverReading | None:
     """Driver and CUDA version from plain ``nvidia-smi`` or ``nvidia-smi --version``."""
-    driver = _SMI_DRIVER.search(text)
+    driver = re.search(_SMI_DRIVER, text)
     if driver is None:
         return None
-    cuda = _SMI_CUDA.search(text)
+    cuda = re.search(_SMI_CUDA, text)
     return DriverReading(
         driver.group(1), (int(cuda.group(1)), int(cuda.group(2))) if cuda else None
     )
@@ -177,13 +179,13 @@ def parse_smi_header(text: str) -> DriverReading | None:
 
 def parse_proc_driver_version(text: str) -> DriverReading | None:
     """The kernel module's version from ``/proc/driver/nvidia/version`` (no CUDA version)."""
-    match = _PROC_DRIVER.search(text)
+    match = re.search(_PROC_DRIVER, text)
     return DriverReading(match.group(1), None) if match else None
 
 
 def parse_nvcc_version(text: str) -> NvccInfo | None:
     """``nvcc --version``: "Cuda compilation tools, release 13.0, V13.0.88"."""
-    match = _NVCC.search(text)
+    match = re.search(_NVCC, text)
     if match is None:
         return None
     major, minor, full = match.groups()
@@ -223,12 +225,12 @@ def probe_proc_driver(root: Path = Path("/")) -> NvidiaInfo | None:
     reading = parse_proc_driver_version(text) if text is not None else None
     if reading is None:
         plain = (read_text(root / "sys/module/nvidia/version") or "").strip()
-        reading = DriverReading(plain, None) if DRIVER_VERSION.match(plain) else None
+        reading = DriverReading(plain, None) if re.match(DRIVER_VERSION, plain) else None
     if reading is None:
         return None
     gpus: list[Gpu] = []
     for information in sorted((root / "proc/driver/nvidia/gpus").glob("*/information")):
-        model = _PROC_MODEL.search(read_text(information) or "")
+        model = re.search(_PROC_MODEL, read_text(information) or "")
         if model is not None:
             gpus.append(Gpu(len(gpus), model.group(1), None, None))
     return NvidiaInfo(reading.driver_version, None, tuple(gpus), "proc")
@@ -295,7 +297,8 @@ def _is_script(path: Path) -> bool:
         return True  # unreadable: nothing beside it is trusted either
 
 
-_NVCC_DIST_INFO = re.compile(r"^nvidia_cuda_nvcc(?:_cu\d+)?-(\d+)\.(\d+)(?:\.(\d+))?\.dist-info$")
+# (a pattern as text: re compiles it on first use, not when `check`'s modules load)
+_NVCC_DIST_INFO = r"^nvidia_cuda_nvcc(?:_cu\d+)?-(\d+)\.(\d+)(?:\.(\d+))?\.dist-info$"
 
 
 def nvcc_from_toolkit_files(root: Path, *, header: bool = True) -> NvccInfo | None:
@@ -320,7 +323,7 @@ def nvcc_from_toolkit_files(root: Path, *, header: bool = True) -> NvccInfo | No
     except OSError:
         names = []
     for name in names:
-        found = _NVCC_DIST_INFO.match(name)
+        found = re.match(_NVCC_DIST_INFO, name)
         if found is not None:
             major, minor, patch = found.groups()
             full = f"{major}.{minor}.{patch}" if patch else f"{major}.{minor}"
@@ -366,14 +369,15 @@ def probe_rocm() -> str | None:
         return version
     amd_smi = shutil.which("amd-smi")
     if amd_smi is not None:
-        match = _AMD_SMI_ROCM.search(tool_output([amd_smi, "version"]) or "")
+        match = re.search(_AMD_SMI_ROCM, tool_output([amd_smi, "version"]) or "")
         return match.group(1) if match else "unknown"
     return "unknown" if shutil.which("rocminfo") is not None else None
 
 
-_SW_VERS = re.compile(r"^ProductVersion:\s*(\d+(?:\.\d+)*)\s*$", re.MULTILINE)
-_SYSCTL = re.compile(r"^([a-z][\w.]*):\s*(.*?)\s*$", re.MULTILINE)
-_TEGRA_RELEASE = re.compile(r"#\s*R(\d+)\s*\(release\),\s*REVISION:\s*(\d+(?:\.\d+)*)")
+# (patterns as text: re compiles them on first use, not when `check`'s modules load)
+_SW_VERS = r"(?m)^ProductVersion:\s*(\d+(?:\.\d+)*)\s*$"
+_SYSCTL = r"(?m)^([a-z][\w.]*):\s*(.*?)\s*$"
+_TEGRA_RELEASE = r"#\s*R(\d+)\s*\(release\),\s*REVISION:\s*(\d+(?:\.\d+)*)"
 
 
 # Apple
@@ -381,13 +385,13 @@ _TEGRA_RELEASE = re.compile(r"#\s*R(\d+)\s*\(release\),\s*REVISION:\s*(\d+(?:\.\
 
 def parse_sw_vers(text: str) -> str | None:
     """``sw_vers``: the ``ProductVersion:`` line (``14.5``)."""
-    match = _SW_VERS.search(text)
+    match = re.search(_SW_VERS, text)
     return match.group(1) if match else None
 
 
 def parse_sysctl(text: str) -> dict[str, str]:
     """``sysctl machdep.cpu.brand_string hw.optional.arm64``: ``name: value`` lines."""
-    return {match.group(1): match.group(2) for match in _SYSCTL.finditer(text)}
+    return {match.group(1): match.group(2) for match in re.finditer(_SYSCTL, text)}
 
 
 def apple_silicon(sysctl: dict[str, str]) -> bool:
@@ -424,7 +428,7 @@ def probe_macos() -> tuple[str | None, bool]:
 
 def parse_tegra_release(text: str) -> str | None:
     """``/etc/nv_tegra_release``: "# R36 (release), REVISION: 4.3, ..." -> ``R36.4.3``."""
-    match = _TEGRA_RELEASE.search(text)
+    match = re.search(_TEGRA_RELEASE, text)
     return f"R{match.group(1)}.{match.group(2)}" if match else None
 
 
