@@ -748,10 +748,20 @@ def test_start_probes_begins_nvml_only_where_detection_will_ask_it(
     monkeypatch.setattr(nvml_probe, "_begun", [])
     monkeypatch.setattr(probes, "_nvcc_begun", [])
     monkeypatch.setattr(probes, "_probe_nvcc", lambda path=None: None)  # no real nvcc thread
+    nvml_begun_before_nvcc: list[int] = []
+    start_nvcc = probes.start_nvcc
+
+    def recording_start_nvcc() -> None:
+        nvml_begun_before_nvcc.append(len(nvml_probe._begun))
+        start_nvcc()
+
+    monkeypatch.setattr(probes, "start_nvcc", recording_start_nvcc)
     detect.start_probes()
     assert len(nvml_probe._begun) == begun
     # the toolkit probe begins wherever the machine is detected for real, driver or not
     assert len(probes._nvcc_begun) == (0 if fake else 1)
+    # and after NVML's, the longer wait, has begun
+    assert nvml_begun_before_nvcc == ([] if fake else [begun])
 
 
 def test_a_toolkit_probe_begun_early_runs_beside_the_caller_and_gives_the_same_answer(
