@@ -29,7 +29,9 @@ from tests.support.project import seeded_venv
 from tests.support.toml import loads
 
 
-pytestmark = [pytest.mark.slow]
+# one worker builds the dists and runs every test on them: the other works on, rather than
+# waiting on the build lock for the same files
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("dists")]
 
 PROJECT = loads((REPO / "pyproject.toml").read_text())["project"]
 NAME, VERSION = "poetry_torch_plugin", PROJECT["version"]
