@@ -131,7 +131,7 @@ class Project:
 
         uv = find_uv()
         if uv is None:
-            self.uninstall(*names)
+            self.pip("uninstall", "-y", *names)
             return
         env = {k: v for k, v in self.env.items() if not k.startswith(("PIP_", "UV_"))}
         subprocess.run(
