@@ -78,6 +78,7 @@ from poetry_torch_plugin.service.settings import with_choice
 
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from collections.abc import Mapping
     from pathlib import Path
 
@@ -175,10 +176,12 @@ def lock_entries(
     add: tuple[str, ...] = (),
     regenerate: bool = False,
     verbose: bool = False,
+    say: Callable[[str], None] | None = None,
 ) -> TorchLock:
     """``primary`` with every entry of ``team`` (its slots, all at its release): those of
     ``previous`` whose inputs and release are unchanged kept (unless ``regenerate``), the others
-    resolved in parallel.  Nothing is written."""
+    resolved in parallel (``say`` hears one line before, naming how many and for what: each
+    takes a uv resolution against the index, seconds to minutes in all).  Nothing is written."""
     requires_python = primary.inputs.requires_python
     kept = {(e.variant, e.platform, e.python): e for e in (previous.entries if previous else ())}
     host = host_of(primary)
@@ -205,6 +208,13 @@ def lock_entries(
             todo.append(key)
     if todo:
         uv = _uv()
+        if say is not None:
+            kinds = ", ".join(sorted({f"{variant} {platform}" for variant, platform, _ in todo}))
+            count = f"{len(todo)} {'entry' if len(todo) == 1 else 'entries'}"
+            say(
+                f"Resolving {count} of {LOCK_NAME} for other machines ({kinds}) with uv,"
+                f" {min(_PARALLEL, len(todo))} at a time"
+            )
         with ThreadPoolExecutor(max_workers=_PARALLEL) as pool:
             entries += pool.map(
                 lambda key: _resolve_entry(
@@ -519,6 +529,7 @@ def lock_project(
     regenerate: bool = False,
     keep: bool = False,
     notes: list[str] | None = None,
+    say: Callable[[str], None] | None = None,
 ) -> TorchLock:
     """Resolve the configured packages afresh for this interpreter and write the lock; with
     targets (or ``add``, variants to add), also every other entry the project wants, keeping
@@ -540,6 +551,7 @@ def lock_project(
         regenerate=regenerate,
         keep=keep,
         notes=notes,
+        say=say,
     )
     write_lock(state.path, lock)
     return lock
@@ -556,6 +568,7 @@ def relocked(
     regenerate: bool = False,
     keep: bool = False,
     notes: list[str] | None = None,
+    say: Callable[[str], None] | None = None,
 ) -> TorchLock:
     """The lock ``lock_project`` writes, for ``settings`` and the lock as read (``state``);
     nothing is written.  A universal lock pins one torch release in every part of a
@@ -605,7 +618,15 @@ def relocked(
         )
     if team is not None:
         lock = lock_entries(
-            settings, lock, previous, target, team, add=add, regenerate=regenerate, verbose=verbose
+            settings,
+            lock,
+            previous,
+            target,
+            team,
+            add=add,
+            regenerate=regenerate,
+            verbose=verbose,
+            say=say,
         )
     return lock
 
@@ -661,9 +682,10 @@ def lock_or_check(
     verbose: bool = False,
     add: tuple[str, ...] = (),
     regenerate: bool = False,
+    say: Callable[[str], None] | None = None,
 ) -> str:
     """Write the lock (or, with ``check``, only compare it with pyproject.toml); the line to
-    show.  ConfigError in one line when the check fails."""
+    show (``say``: a line before a long phase).  ConfigError in one line when the check fails."""
     if check and (add or regenerate):
         given = "--add-variant" if add else "--regenerate"
         raise ConfigError(
@@ -697,6 +719,7 @@ def lock_or_check(
         add=add,
         regenerate=regenerate,
         notes=notes,
+        say=say,
     )
     requested = [f"{p.name} {p.version}" for p in lock.packages if p.requested]
     files = sum(len(p.files) for p in lock.packages)

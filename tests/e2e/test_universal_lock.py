@@ -124,6 +124,10 @@ def test_one_lock_for_every_machine_installs_here_and_exports_for_the_others(
     before = project.pyproject.read_bytes()
     result = project.run("torch", "lock")
     assert "and 19 entries for other machines" in result.stdout, result.stdout
+    # said before the resolutions that take the time, not only after them
+    first, *_ = result.stdout.splitlines()
+    assert first.startswith("Resolving 19 entries of poetry-torch.lock for other machines ("), first
+    assert first.endswith(") with uv, 4 at a time"), first
     locked = entries(project)
     pythons = ("3.10", "3.11", "3.12", "3.13")
     assert set(locked) == {

@@ -46,14 +46,21 @@ def pages(monkeypatch: pytest.MonkeyPatch, files: tuple[str, ...]) -> None:
     monkeypatch.setattr("poetry_torch_plugin.service.lock.fetch_listing", fetch)
 
 
-def entries_for(chosen: Any, first: Any, previous: Any = None, add: tuple[str, ...] = ()) -> Any:
+def entries_for(
+    chosen: Any,
+    first: Any,
+    previous: Any = None,
+    add: tuple[str, ...] = (),
+    said: list[str] | None = None,
+) -> Any:
     """``lock_entries`` as ``poetry torch lock`` calls it: the team's slots and release first."""
     from poetry_torch_plugin.service.lock import lock_entries
     from poetry_torch_plugin.service.lock import team_for
     from poetry_torch_plugin.service.plan import host_of
 
     team = team_for(chosen, host_of(first), previous, add, first.inputs.requires_python)
-    return lock_entries(chosen, first, previous, None, team, add=add)  # type: ignore[arg-type]
+    say = said.append if said is not None else None
+    return lock_entries(chosen, first, previous, None, team, add=add, say=say)  # type: ignore[arg-type]
 
 
 def test_locking_other_platforms_without_uv_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -92,9 +99,35 @@ def test_nothing_is_resolved_when_every_entry_is_kept(monkeypatch: pytest.Monkey
     inputs = inputs_for(source_of(chosen, "cu128"), chosen, primary().inputs.requires_python)
     kept = replace(old, lock=replace(old.lock, inputs=inputs, content_hash=inputs.content_hash()))
     previous = replace(primary(), entries=(kept,))
-    lock = entries_for(chosen, primary(), previous)
+    said: list[str] = []
+    lock = entries_for(chosen, primary(), previous, said=said)
     assert lock.entries == (kept,)
     assert lock.targets == ("linux-aarch64=cu128",)
+    assert said == []  # nothing to resolve: nothing to wait for, nothing said
+
+
+def test_entries_to_resolve_are_announced_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`poetry torch lock` says, before resolving other machines' entries (a uv resolution
+    each, seconds to minutes in all), how many and for what, once."""
+    from poetry_torch_plugin.core.lockfile import LockEntry
+
+    pages(monkeypatch, ("torch-2.9.0+cu128-cp311-cp311-manylinux_2_28_aarch64.whl",))
+    monkeypatch.setattr("poetry_torch_plugin.service.lock._uv", lambda: object())
+    resolved: list[tuple[str, str, str]] = []
+
+    def resolve_entry(uv: object, settings: Any, target: Any, team: Any, key: Any, *_: Any) -> Any:
+        resolved.append(key)
+        return LockEntry(key[0], key[1], key[2], primary())
+
+    monkeypatch.setattr("poetry_torch_plugin.service.lock._resolve_entry", resolve_entry)
+    said: list[str] = []
+    lock = entries_for(settings({"linux-aarch64": "cu128"}), primary(), said=said)
+    assert len(resolved) == len(lock.entries) >= 1
+    assert said == [
+        f"Resolving {len(resolved)} {'entry' if len(resolved) == 1 else 'entries'} of"
+        " poetry-torch.lock for other machines (cu128 linux-aarch64) with uv,"
+        f" {min(4, len(resolved))} at a time"
+    ]
 
 
 def test_add_variant_takes_variants_only() -> None:

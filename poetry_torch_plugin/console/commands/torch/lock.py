@@ -77,6 +77,7 @@ platform and Python that requires-python admits, resolved with
                 verbose=self.io.is_verbose(),
                 add=tuple(self.option("add-variant") or ()),
                 regenerate=self.option("regenerate"),
+                say=self.line,
             )
         except TorchPluginError as error:
             return self.fail(error)
