@@ -125,9 +125,12 @@ def test_one_lock_for_every_machine_installs_here_and_exports_for_the_others(
     result = project.run("torch", "lock")
     assert "and 19 entries for other machines" in result.stdout, result.stdout
     # said before the resolutions that take the time, not only after them
-    first, *_ = result.stdout.splitlines()
-    assert first.startswith("Resolving 19 entries of poetry-torch.lock for other machines ("), first
-    assert first.endswith(") with uv, 4 at a time"), first
+    lines = result.stdout.splitlines()
+    said = [i for i, line in enumerate(lines) if line.startswith("Resolving 19 entries of ")]
+    wrote = [i for i, line in enumerate(lines) if line.startswith("Wrote poetry-torch.lock")]
+    assert len(said) == 1 and len(wrote) == 1 and said[0] < wrote[0], result.stdout
+    assert lines[said[0]].endswith(") with uv, 4 at a time"), lines[said[0]]
+    assert "for other machines (cpu linux-aarch64, " in lines[said[0]], lines[said[0]]
     locked = entries(project)
     pythons = ("3.10", "3.11", "3.12", "3.13")
     assert set(locked) == {
