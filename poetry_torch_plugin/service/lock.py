@@ -119,12 +119,10 @@ def source_of(settings: TorchConfig, variant: str) -> Source:
 
 
 def _inputs(settings: TorchConfig, variant: str, requires_python: str) -> LockInputs:
-
     return inputs_for(source_of(settings, variant), settings, requires_python)
 
 
 def _uv() -> UvBackend:
-
     try:
         backend = get_backend("uv")
     except TorchPluginError:
@@ -149,7 +147,6 @@ class _Pages:
         self.digests: dict[str, str] = {}  # URL -> sha256 of a file downloaded to hash it
 
     def page(self, source: Source, name: str, *, required: bool = False) -> Listing | None:
-
         key = (source.url, name)
         with self._lock:
             if key in self._pages:
@@ -180,8 +177,7 @@ def lock_entries(
 ) -> TorchLock:
     """``primary`` with every entry of ``team`` (its slots, all at its release): those of
     ``previous`` whose inputs and release are unchanged kept (unless ``regenerate``), the others
-    resolved in parallel (``say`` hears one line before, naming how many and for what: each
-    takes a uv resolution against the index, seconds to minutes in all).  Nothing is written."""
+    resolved in parallel, ``say`` told first how many and for what.  Nothing is written."""
     requires_python = primary.inputs.requires_python
     kept = {(e.variant, e.platform, e.python): e for e in (previous.entries if previous else ())}
     host = host_of(primary)
@@ -210,11 +206,9 @@ def lock_entries(
         uv = _uv()
         if say is not None:
             kinds = ", ".join(sorted({f"{variant} {platform}" for variant, platform, _ in todo}))
-            count = f"{len(todo)} {'entry' if len(todo) == 1 else 'entries'}"
-            say(
-                f"Resolving {count} of {LOCK_NAME} for other machines ({kinds}) with uv,"
-                f" {min(_PARALLEL, len(todo))} at a time"
-            )
+            count = f"{len(todo)} {'entry' if len(todo) == 1 else 'entries'} of {LOCK_NAME}"
+            at_once = min(_PARALLEL, len(todo))
+            say(f"Resolving {count} for other machines ({kinds}) with uv, {at_once} at a time")
         with ThreadPoolExecutor(max_workers=_PARALLEL) as pool:
             entries += pool.map(
                 lambda key: _resolve_entry(
@@ -358,13 +352,8 @@ def _where(slot: tuple[str, str, str]) -> str:
 
 
 def _pythons(
-    want: Wanted,
-    settings: TorchConfig,
-    pages: _Pages,
-    allows: object,
-    requires_python: str,
+    want: Wanted, settings: TorchConfig, pages: _Pages, allows: object, requires_python: str
 ) -> tuple[str, ...]:
-
     source = source_of(settings, want.variant)
     try:
         listing = pages.page(source, "torch", required=True)
@@ -408,10 +397,9 @@ def _resolve_entry(
     requires_python: str,
     verbose: bool,
 ) -> LockEntry:
-
     variant, platform_key, python = key
     platform = PLATFORMS[platform_key]
-    where = f"{variant} for {platform_key}, Python {python}"
+    where = _where(key)
     source = source_of(settings, variant)
     inputs = _inputs(settings, variant, requires_python)
     access = access_for(settings, source)
@@ -780,7 +768,6 @@ def export(
         )
 
     def check(lock: TorchLock) -> str | None:
-
         return universal_problem(configured(pyproject)[0], lock)
 
     # exported for this machine: through its mirror (POETRY_TORCH_INDEX_BASE), as Poetry's
