@@ -3,10 +3,9 @@
 ``poetry torch lock`` resolves the committed variant for this interpreter (the lock's first
 part), then, where ``[tool.poetry-torch.targets]`` or ``--add-variant`` ask for more, one
 ``[[entry]]`` per variant, platform and Python that requires-python admits and the index
-publishes, with ``uv pip compile --python-platform --python-version`` (pip evaluates dependency
-markers for the running interpreter only, so it cannot lock another platform).  Entries whose
-inputs did not change are kept as they are: adding a target resolves only the new ones.
-Which part a machine replays is ``service.plan.machine_part``."""
+publishes, with ``uv pip compile --python-platform --python-version`` (pip evaluates markers for
+the running interpreter only).  Entries whose inputs did not change are kept as they are: adding
+a target resolves only the new ones.  Which part a machine replays is ``service.plan.machine_part``."""
 
 from __future__ import annotations
 
@@ -209,13 +208,20 @@ def lock_entries(
             count = f"{len(todo)} {'entry' if len(todo) == 1 else 'entries'} of {LOCK_NAME}"
             at_once = min(_PARALLEL, len(todo))
             say(f"Resolving {count} for other machines ({kinds}) with uv, {at_once} at a time")
+        # after a failure (Ctrl-C kills the running uvs before this thread sees it) start no more
+        stop = threading.Event()
+
+        def entry(key: tuple[str, str, str]) -> LockEntry:
+            if stop.is_set():
+                raise InstallError(f"{_where(key)}: not started, an earlier entry failed")
+            try:
+                return _resolve_entry(uv, settings, target, team, key, requires_python, verbose)
+            except BaseException:
+                stop.set()
+                raise
+
         with ThreadPoolExecutor(max_workers=_PARALLEL) as pool:
-            entries += pool.map(
-                lambda key: _resolve_entry(
-                    uv, settings, target, team, key, requires_python, verbose
-                ),
-                todo,
-            )
+            entries += pool.map(entry, todo)
     entries.sort(key=lambda e: (e.variant, e.platform, tuple(map(int, e.python.split(".")))))
     return replace(
         primary, entries=tuple(entries), targets=targets_text(settings), added=team.added
@@ -245,10 +251,9 @@ def team_for(
     requires_python: str,
     fixed: Mapping[str, Mapping[str, str]] | None = None,
 ) -> Team:
-    """The slots the lock holds and the release they all pin: per variant, the newest release of
-    torch (``_anchor``) that the index publishes for every slot, or ``fixed`` (a lock whose
-    first part is kept: adding a variant or a target moves nothing).  ConfigError, in one
-    line naming the slot, when no release is published for every slot (or ``fixed`` is not)."""
+    """The slots the lock holds and the release they all pin: per variant, the newest torch
+    (``_anchor``) published for every slot, or ``fixed`` (a kept first part: adding a variant or
+    a target moves nothing).  ConfigError naming the slot when none is (or ``fixed`` is not)."""
     added = tuple(dict.fromkeys((*(previous.added if previous else ()), *add)))
     source = settings.source()
     assert source is not None and source.variant is not None  # (``configured`` checked)
@@ -472,8 +477,7 @@ def universal_problem(settings: TorchConfig, lock: TorchLock) -> str | None:
 
 def mixed_releases(lock: TorchLock) -> str | None:
     """Why the parts of a universal lock for one variant do not all pin one torch release
-    (``_anchor``) (a hand edit, a lock an older plugin moved one part of); None when they
-    do."""
+    (``_anchor``: a hand edit, an older plugin's lock); None when they do."""
     host, python = host_of(lock)
     parts = [(committed_of(lock), f"{host or lock.resolved_for}, Python {python}", lock)]
     parts += [(e.variant, f"{e.platform}, Python {e.python}", e.lock) for e in lock.entries]
@@ -521,11 +525,9 @@ def lock_project(
 ) -> TorchLock:
     """Resolve the configured packages afresh for this interpreter and write the lock; with
     targets (or ``add``, variants to add), also every other entry the project wants, keeping
-    those whose inputs did not change unless ``regenerate``.  Nothing is installed.
-
-    ``add`` (or ``keep``: a target was added) keeps a fresh first part as it is: adding a
-    variant or a target re-resolves nothing else.  ``notes`` hears a newer release that the
-    lock leaves out because some entry lacks it."""
+    those whose inputs did not change unless ``regenerate``.  Nothing is installed.  ``add`` (or
+    ``keep``: a target was added) keeps a fresh first part as it is: adding a variant or a target
+    re-resolves nothing else.  ``notes`` hears a newer release left out as some entry lacks it."""
     settings, source = configured(pyproject)
     state = lock_state(pyproject, source, settings)
     refuse_read_only(state.path)
@@ -558,9 +560,8 @@ def relocked(
     notes: list[str] | None = None,
     say: Callable[[str], None] | None = None,
 ) -> TorchLock:
-    """The lock ``lock_project`` writes, for ``settings`` and the lock as read (``state``);
-    nothing is written.  A universal lock pins one torch release in every part of a
-    variant: the newest one the index publishes for all of them (``team_for``)."""
+    """The lock ``lock_project`` writes (nothing is written here); a universal lock pins, per
+    variant, the newest torch release the index publishes for all its parts (``team_for``)."""
     source = settings.source()
     assert source is not None  # (``configured``)
     previous = state.lock
@@ -733,9 +734,8 @@ def lock_or_check(
 
 
 def _machine_problem(pyproject: Path, settings: TorchConfig, find_env: EnvFinder) -> str | None:
-    """Why the lock holds nothing for the variant this machine is configured to install (a
-    target, ``POETRY_TORCH_VARIANT``, poetry.toml); None when it does, or when there is no
-    environment to say this machine's Python."""
+    """Why the lock holds nothing for the variant this machine installs (a target,
+    ``POETRY_TORCH_VARIANT``, poetry.toml); None when it does or no environment says the Python."""
     try:
         target = find_env(create=False)
     except TorchPluginError:

@@ -376,3 +376,36 @@ def test_the_team_lock_and_the_replay_name_this_machine_alike(
     assert vars(lock)["machine_of"] is plan.machine_of  # the lock takes the same function
     unknown = plan.machine_of(TargetEnv(tmp_path, tmp_path / "bin/python", ()))
     assert unknown == (None, "") and len(started) == 1
+
+
+def test_after_a_failed_entry_no_queued_resolution_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C kills the running uv resolutions (the whole process group gets it) before the
+    main thread cancels what is queued: the first failure stops any other from starting, and
+    the error raised is that first one."""
+    pages(
+        monkeypatch,
+        tuple(
+            f"torch-2.9.0+cu128-cp3{minor}-cp3{minor}-manylinux_2_28_aarch64.whl"
+            for minor in (10, 11, 12, 13)
+        ),
+    )
+    import time
+
+    from poetry_torch_plugin.core.lockfile import LockEntry
+
+    monkeypatch.setattr("poetry_torch_plugin.service.lock._uv", lambda: object())
+    monkeypatch.setattr("poetry_torch_plugin.service.lock._PARALLEL", 2)
+    started: list[Any] = []
+
+    def resolve_entry(uv: object, settings: Any, target: Any, team: Any, key: Any, *_: Any) -> Any:
+        first = not started
+        started.append(key)
+        if first:  # the entry the caller waits on is slow; meanwhile the second one fails
+            time.sleep(0.5)
+            return LockEntry(key[0], key[1], key[2], primary())
+        raise KeyboardInterrupt  # how a uv killed by Ctrl-C reads to the thread that ran it
+
+    monkeypatch.setattr("poetry_torch_plugin.service.lock._resolve_entry", resolve_entry)
+    with pytest.raises(KeyboardInterrupt):
+        entries_for(settings({"linux-aarch64": "cu128"}), primary())
+    assert len(started) == 2, started  # the two queued behind them never started
