@@ -285,6 +285,7 @@ WITHOUT_NEXT = {
     ("service/apply.py", "_resolve"): "a Plan that resolves always carries the lock state",
     ("service/lock.py", "source_of"): "targets and --add-variant admit only variants",
     ("service/choose.py", "_unverified"): "a plan check only judges: its failure is never raised",
+    ("service/lock.py", "entry"): "a skipped entry's error: the earlier failure is raised first",
     # a problem line made before the error (core/fit's refusal, the lock's problem that `check`
     # and `lock --check` print too): it names its command in its text, not as a field yet
     ("service/choose.py", "refuse_unrunnable"): "core/fit's refusal line names the command",
