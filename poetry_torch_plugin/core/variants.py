@@ -43,7 +43,11 @@ class Family:
     title: str
 
     def match_index(self, name: str) -> tuple[int, ...] | None:
-        """The version parts of an index name of this family (``()`` for cpu/xpu), else None."""
+        """The version parts of an index name of this family (``()`` for cpu/xpu), else None.
+        ``index`` begins with ``^`` and ``prefix`` (a test holds every row to it), so a name
+        of another family is turned away before its pattern is compiled or run."""
+        if not name.startswith(self.prefix):
+            return None
         match = re.match(self.index, name)
         if match is None:
             return None

@@ -40,7 +40,6 @@ if TYPE_CHECKING:
 
 
 # (patterns' text: re compiles them on first use, not when the hook's modules load)
-_DIST_INFO = r"^(?P<name>[^-]+)-(?P<version>[^-]+)\.dist-info$"
 _ASSIGNMENT = r"(?m)^(__version__|cuda|hip)\s*(?::\s*[^=]+)?=\s*(.+?)\s*$"
 
 
@@ -159,11 +158,16 @@ def installed_distributions(paths: Iterable[Path]) -> dict[str, InstalledDist]:
         except OSError:
             continue
         for entry in entries:
-            match = re.match(_DIST_INFO, entry.name)
-            if match is None:
+            # ``<name>-<version>.dist-info``, neither part empty nor holding a dash (as the
+            # wheel spec escapes them); read without a regular expression: site-packages holds
+            # hundreds of entries and this runs after every hooked Poetry command
+            if not entry.name.endswith(".dist-info"):
                 continue
-            name = canonicalize_name(match.group("name"))
-            found.setdefault(name, InstalledDist(name, match.group("version"), Path(entry.path)))
+            raw, _, version = entry.name[: -len(".dist-info")].partition("-")
+            if not raw or not version or "-" in version:
+                continue
+            name = canonicalize_name(raw)
+            found.setdefault(name, InstalledDist(name, version, Path(entry.path)))
     return found
 
 

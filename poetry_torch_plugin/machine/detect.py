@@ -17,6 +17,7 @@ from typing import Any
 from poetry_torch_plugin.core.machine import DRIVER_VERSION
 from poetry_torch_plugin.core.machine import AmdGpu
 from poetry_torch_plugin.core.machine import Gpu
+from poetry_torch_plugin.core.machine import IntelGpu
 from poetry_torch_plugin.core.machine import Jetson
 from poetry_torch_plugin.core.machine import Machine
 from poetry_torch_plugin.core.machine import NvccInfo
@@ -25,8 +26,6 @@ from poetry_torch_plugin.core.machine import intel_gpu
 from poetry_torch_plugin.core.record import record
 from poetry_torch_plugin.errors import TorchPluginError
 from poetry_torch_plugin.machine import probes
-from poetry_torch_plugin.machine.amd import probe_amd_gpus
-from poetry_torch_plugin.machine.intel import probe_intel_gpus
 
 
 if TYPE_CHECKING:
@@ -119,6 +118,16 @@ def detect_machine(*, use_nvml: bool = True, families: Families | None = None) -
 
         nvidia = nvml.probe_nvml() if use_nvml else None
         nvidia = nvidia or probes.probe_nvidia_smi() or probes.probe_proc_driver()
+    amd_gpus: tuple[AmdGpu, ...] = ()
+    if present.amd:
+        from poetry_torch_plugin.machine import amd  # only where an AMD GPU's nodes are
+
+        amd_gpus = amd.probe_amd_gpus()
+    intel_gpus: tuple[IntelGpu, ...] = ()
+    if present.intel:
+        from poetry_torch_plugin.machine import intel  # only where an Intel GPU's nodes are
+
+        intel_gpus = intel.probe_intel_gpus()
     macos, mps = probes.probe_macos()
     return Machine(
         nvidia=nvidia,
@@ -126,8 +135,8 @@ def detect_machine(*, use_nvml: bool = True, families: Families | None = None) -
         mps=mps,
         rocm=probes.probe_rocm() if present.amd else probes.rocm_version_file(),
         platform=current_platform(),
-        amd_gpus=probe_amd_gpus() if present.amd else (),
-        intel_gpus=probe_intel_gpus() if present.intel else (),
+        amd_gpus=amd_gpus,
+        intel_gpus=intel_gpus,
         macos=macos,
         jetson=probes.probe_jetson(),
     )

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from poetry_torch_plugin.core.variants import CPU
@@ -193,6 +195,19 @@ def test_families_are_one_row_each_in_rank_order() -> None:
     assert [family.kind for family in FAMILIES] == ["cpu", "xpu", "rocm", "cuda"]
     assert [family.rank for family in FAMILIES] == sorted({family.rank for family in FAMILIES})
     assert len({family.option for family in FAMILIES}) == len(FAMILIES)
+
+
+def test_each_family_pattern_begins_with_its_prefix() -> None:
+    """``Family.match_index`` turns a name away on its prefix before running the pattern: each
+    pattern must begin with ``^`` and the prefix, so the shortcut never refuses a name the
+    pattern would take."""
+    for family in FAMILIES:
+        assert family.index.startswith("^" + re.escape(family.prefix)), family.kind
+    assert from_index_name("cu129") == Variant("cuda", (12, 9))
+    assert from_index_name("xpu") == Variant("xpu")
+    assert from_index_name("rocm6.4") == Variant("rocm", (6, 4))
+    assert from_index_name("cpux") is None
+    assert from_index_name("ucpu") is None
 
 
 # What PyTorch publishes, for the typo tests (a fixed list: the facts change, the rules don't).

@@ -69,3 +69,24 @@ def test_scan_order_and_requires(tmp_path: Path) -> None:
     assert found["torch"].is_complete()
     (found["torch"].dist_info / "RECORD").unlink()
     assert not installed_distributions([first])["torch"].is_complete()
+
+
+def test_only_name_dash_version_dist_info_folders_count(tmp_path: Path) -> None:
+    """The scan reads ``<name>-<version>.dist-info`` (the parts escaped, so neither holds a
+    dash) and passes by anything else in site-packages."""
+    for folder in (
+        "Torch_Vision-0.24.0+cu129.dist-info",  # read: torch-vision 0.24.0+cu129
+        "nvidia_cublas_cu12-12.9.1.4.dist-info",
+        "torch-2.9.0.dist-info.bak",  # not a dist-info
+        "-1.0.dist-info",  # no name
+        "triton-.dist-info",  # no version
+        "bad-1.0-py3.dist-info",  # a dash in the version
+        "torch.dist-info",  # no dash at all
+        "torchaudio-2.9.0.egg-info",
+    ):
+        (tmp_path / folder).mkdir()
+    found = installed_distributions([tmp_path])
+    assert {name: dist.version for name, dist in found.items()} == {
+        "torch-vision": "0.24.0+cu129",
+        "nvidia-cublas-cu12": "12.9.1.4",
+    }

@@ -225,8 +225,8 @@ def test_detect_machine_on_the_recorded_machine(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(probes, "probe_rocm", lambda: None)
     monkeypatch.setattr("platform.system", lambda: "Linux")
     monkeypatch.setattr("platform.machine", lambda: read("uname-m.txt").strip())
-    monkeypatch.setattr("poetry_torch_plugin.machine.detect.probe_amd_gpus", lambda: ())
-    monkeypatch.setattr("poetry_torch_plugin.machine.detect.probe_intel_gpus", lambda: ())
+    monkeypatch.setattr("poetry_torch_plugin.machine.amd.probe_amd_gpus", lambda: ())
+    monkeypatch.setattr("poetry_torch_plugin.machine.intel.probe_intel_gpus", lambda: ())
     machine = detect_machine()
     assert json.loads(json.dumps(machine_to_dict(machine))) == machine_dict
     for name in ("check.json", "check-runtime.json", "check-demo.json"):

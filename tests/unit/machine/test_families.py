@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 import platform
+import subprocess
+import sys
 
 from pathlib import Path
 from typing import Any
@@ -12,7 +15,9 @@ from typing import Any
 import pytest
 
 from poetry_torch_plugin.core.machine import Machine
+from poetry_torch_plugin.machine import amd
 from poetry_torch_plugin.machine import detect
+from poetry_torch_plugin.machine import intel
 from poetry_torch_plugin.machine import nvml
 from poetry_torch_plugin.machine import probes
 
@@ -89,8 +94,8 @@ def test_detect_machine_skips_absent_vendors(monkeypatch: pytest.MonkeyPatch) ->
         (probes, "probe_nvidia_smi"),
         (probes, "probe_proc_driver"),
         (probes, "probe_rocm"),
-        (detect, "probe_amd_gpus"),
-        (detect, "probe_intel_gpus"),
+        (amd, "probe_amd_gpus"),
+        (intel, "probe_intel_gpus"),
     ):
         monkeypatch.setattr(module, name, _refuse(name))
     monkeypatch.setattr(probes, "probe_nvcc", lambda: None)
@@ -98,6 +103,23 @@ def test_detect_machine_skips_absent_vendors(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(probes, "rocm_version_file", lambda: "6.4.1")
     machine = detect.detect_machine(families=detect.Families(False, False, False))
     assert machine == Machine(None, None, False, "6.4.1", "linux-x86_64")
+
+
+def test_absent_vendors_probe_modules_are_not_imported() -> None:
+    """Where no AMD or Intel GPU's nodes are, their probe modules are not even imported (as
+    NVML's, where no NVIDIA driver is): ``poetry torch check`` loads what it runs."""
+    code = (
+        "import sys\n"
+        "from poetry_torch_plugin.machine import detect\n"
+        "detect.detect_machine(use_nvml=False, families=detect.Families(False, False, False))\n"
+        "print(sorted(m for m in ('amd', 'intel', 'nvml')"
+        " if f'poetry_torch_plugin.machine.{m}' in sys.modules))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != detect.FAKE_MACHINE_ENV}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    assert result.stdout.strip() == "[]"
 
 
 def test_nvml_is_opened_by_name_without_find_library(monkeypatch: pytest.MonkeyPatch) -> None:

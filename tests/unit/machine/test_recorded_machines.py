@@ -182,8 +182,8 @@ def detect_recorded(
     monkeypatch.setattr(ctypes, "CDLL", cdll)
     monkeypatch.setattr(probes, "ROCM_DEFAULT_PATH", root / "opt/rocm")
     monkeypatch.setattr(probes, "probe_proc_driver", functools.partial(PROBE_PROC, root))
-    monkeypatch.setattr(detect, "probe_amd_gpus", functools.partial(PROBE_AMD, root))
-    monkeypatch.setattr(detect, "probe_intel_gpus", functools.partial(PROBE_INTEL, root))
+    monkeypatch.setattr(amd, "probe_amd_gpus", functools.partial(PROBE_AMD, root))
+    monkeypatch.setattr(intel, "probe_intel_gpus", functools.partial(PROBE_INTEL, root))
     monkeypatch.setattr(probes, "probe_jetson", functools.partial(PROBE_JETSON, root))
     return detect.detect_machine()
 
@@ -330,7 +330,7 @@ def test_intel_without_drm_sysfs_asks_xpu_smi(
 ) -> None:
     """Where /sys/class/drm is not there, xpu-smi finds the same two Max 1550s."""
     from_sysfs = detect_recorded("intel-max1550", monkeypatch).intel_gpus
-    monkeypatch.setattr(detect, "probe_intel_gpus", functools.partial(PROBE_INTEL, tmp_path))
+    monkeypatch.setattr(intel, "probe_intel_gpus", functools.partial(PROBE_INTEL, tmp_path))
     from_xpu_smi = detect.detect_machine().intel_gpus
     assert from_xpu_smi == from_sysfs
     assert [gpu.device_id for gpu in from_sysfs] == ["0x0bd5", "0x0bd5"]
