@@ -108,6 +108,7 @@ class Request:
 class Backend(Protocol):
     name: str
     login_variable: str  # the child's variable that carries an index URL with a login
+    compile_bytecode: bool  # --compile: the installed files compiled, as `poetry install --compile`
 
     def command(self, target: TargetEnv, request: Request) -> list[str]:
         """The install command line (shown by ``--dry-run``)."""

@@ -254,15 +254,23 @@ class _Quiet:
         return
 
 
-def put_back(pyproject: PyProject, target: TargetEnv) -> str:
-    """Reinstall what the unchanged pyproject.toml configures; say how that went (a clause)."""
+def put_back(pyproject: PyProject, target: TargetEnv, *, compile_bytecode: bool = False) -> str:
+    """Reinstall what the unchanged pyproject.toml configures (compiled when the failed command
+    asked ``--compile``); say how that went (a clause)."""
     failed = "the earlier build could not be put back: run poetry install to reinstall it"
     try:
         settings = read_config(parse_toml(pyproject.original.decode("utf-8")))
         if not settings.active:
             return failed
         settings = with_choice(settings, pyproject.path, target)
-        ensure(settings, target, _Quiet(), quiet=True, pyproject=pyproject.path)
+        ensure(
+            settings,
+            target,
+            _Quiet(),
+            quiet=True,
+            pyproject=pyproject.path,
+            compile_bytecode=compile_bytecode,
+        )
         if verify(settings, target, configured_variant(settings)[1]):
             return failed
     except (TorchPluginError, ValueError, UnicodeDecodeError):

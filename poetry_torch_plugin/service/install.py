@@ -302,7 +302,6 @@ def plan_install(
     target: TargetEnv | None = None,
 ) -> InstallPlan:
     """Read pyproject.toml and compute, in memory, every change ``torch install`` would make.
-
     ``channel`` (``stable``, ``test``, ``nightly``) puts the source on that channel's index
     (``…/whl/nightly/cu130``); without it, an existing source keeps its URL, channel included.
     ``variant`` None: the variant this machine chooses (``service.settings.with_choice``);
@@ -443,12 +442,14 @@ def _local_plan(
     )
 
 
-def run_plan(plan: InstallPlan, target: TargetEnv | None, *, upgrade: bool) -> Plan:
-    """The ``Plan`` that ``poetry torch install`` applies and ``--dry-run`` prints: this
-    machine's part of a fresh poetry-torch.lock replayed (unless ``upgrade``), else the
-    packages resolved afresh and, for the committed variant, written to the lock; the edits of
-    ``plan``.  ``target`` None: no environment yet (the dry run's).  Refuses, in one line, a
-    machine-local choice the lock lacks, ``--upgrade`` over one it holds, a newer lock."""
+def run_plan(
+    plan: InstallPlan, target: TargetEnv | None, *, upgrade: bool, compile_bytecode: bool = False
+) -> Plan:
+    """The ``Plan`` that ``poetry torch install`` applies and ``--dry-run`` prints: this machine's
+    part of a fresh poetry-torch.lock replayed (unless ``upgrade``), else the packages resolved
+    afresh (the committed variant's written to the lock); ``plan``'s edits.  ``target`` None: no
+    environment yet.  Refuses a machine-local choice the lock lacks, ``--upgrade`` over one it
+    holds, a newer lock; a failure puts the earlier build back (``compile_bytecode``: compiled)."""
     state = lock_state(plan.pyproject.path, plan.source, plan.settings)
     part = machine_part(state, plan.settings, target)
     if part.missing:
@@ -465,12 +466,14 @@ def run_plan(plan: InstallPlan, target: TargetEnv | None, *, upgrade: bool) -> P
     if state.failure is not None and not plan.local:
         note = f"{state.failure.what}: resolving afresh to replace it"
 
+    def back(target: TargetEnv) -> str:  # the earlier build, compiled as this run would be
+        return put_back(plan.pyproject, target, compile_bytecode=compile_bytecode)
+
     def failure(problem: str, target: TargetEnv) -> InstallError:
         return InstallError(
             f"after installing from {redact(plan.index_url)}, {problem}",
-            kept=f"pyproject.toml was not changed, and {put_back(plan.pyproject, target)}",
-            next=f"Check that the index really serves {plan.variant} builds"
-            " (`poetry torch check`).",
+            kept=f"pyproject.toml was not changed, and {back(target)}",
+            next=f"Check that the index really serves {plan.variant} builds (`poetry torch check`).",
         )
 
     return plan_for(
@@ -487,7 +490,7 @@ def run_plan(plan: InstallPlan, target: TargetEnv | None, *, upgrade: bool) -> P
         pyproject=plan.pyproject,
         edit=plan.edit,
         note=note,
-        put_back=lambda target: put_back(plan.pyproject, target),
+        put_back=back,
         companions=True,
     )
 
@@ -507,17 +510,14 @@ def execute_install(
     """Install the plan's packages, then (only then) write pyproject.toml and the lock.
 
     ``checked``: the pages ``--cuda auto`` read and the target's wheel tags, reused by the
-    check that every package is published before anything is downloaded.
-
-    ``say`` hears one line before each phase that can take long (resolving, installing);
-    ``summary`` the line that says what moved, once everything succeeded.
-
-    A fresh poetry-torch.lock is replayed (unless ``upgrade``); otherwise the packages are
-    resolved afresh into a new lock, and that lock is what gets installed.  Anything that fails
-    before the last step leaves pyproject.toml and the lock byte-identical and the earlier build
-    installed.  Returns the pins that were passed to the installer.
-    """
-    steps = run_plan(plan, target, upgrade=upgrade)
+    check that every package is published before anything is downloaded.  ``say`` hears one
+    line before each phase that can take long (resolving, installing); ``summary`` the line
+    that says what moved, once everything succeeded.  A fresh poetry-torch.lock is replayed
+    (unless ``upgrade``); otherwise the packages are resolved afresh into a new lock, and that
+    lock is what gets installed.  Anything that fails before the last step leaves
+    pyproject.toml and the lock byte-identical and the earlier build installed (compiled as
+    the backend would have).  Returns the pins that were passed to the installer."""
+    steps = run_plan(plan, target, upgrade=upgrade, compile_bytecode=backend.compile_bytecode)
     state = steps.state
     assert state is not None  # (run_plan reads it)
     team = state.lock is not None and universal(plan.settings, state.lock, ())

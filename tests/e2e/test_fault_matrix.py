@@ -1454,7 +1454,8 @@ def test_wrong_files_under_the_right_label_put_the_earlier_build_back(
 ) -> None:
     """The index serves a torch labelled +cu128 whose files were built for no CUDA at all
     (version.py says so): the install is verified from the installed files, the configured
-    cu129 build is put back from poetry-torch.lock, and one line says so (issue 12, item 17)."""
+    cu129 build is put back from poetry-torch.lock, and one line says so (issue 12, item 17);
+    asked with ``--compile``, the build put back is compiled too."""
     from tests.support.wheels import _torch_family_wheel
     from tests.support.wheels import write_static_index
 
@@ -1473,8 +1474,17 @@ def test_wrong_files_under_the_right_label_put_the_earlier_build_back(
         published_version="2.8.0+cu128",
     )
     house = write_static_index(wheels, tmp_path / "house" / "cu128").parent
+    for site in project.site_packages():
+        shutil.rmtree(site / "torch" / "__pycache__", ignore_errors=True)
     result = project.run(
-        "torch", "install", "--cuda", "12.8", "--index-base", house.as_uri(), check=False
+        "torch",
+        "install",
+        "--cuda",
+        "12.8",
+        "--compile",
+        "--index-base",
+        house.as_uri(),
+        check=False,
     )
     errors = _errors(result.stderr)
     assert result.returncode == 1, result.stdout + result.stderr
@@ -1487,4 +1497,6 @@ def test_wrong_files_under_the_right_label_put_the_earlier_build_back(
     assert "Traceback" not in result.stdout + result.stderr
     assert project.pyproject.read_bytes() == before
     assert project.version_of("torch") == EARLIER
+    # compiled by the installer, before anything imported it
+    assert [p.name for s in project.site_packages() for p in (s / "torch").rglob("version.*.pyc")]
     assert project.python("import torch; print(torch.__version__)") == EARLIER

@@ -261,6 +261,7 @@ class RecordingBackend:
 
     name = "uv"
     login_variable = "UV_INDEX_URL"
+    compile_bytecode = False
 
     def __init__(self) -> None:
         self.seen: list[tuple[Request, str]] = []
