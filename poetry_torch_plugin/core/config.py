@@ -78,11 +78,23 @@ CONFIGURABLE = frozenset(
 # ROCm 7.14 and later are no longer bundled: torch requires ``rocm[libraries,device-all]``, which
 # pulls in rocm-sdk-core and the rocm-sdk-libraries-*/rocm-sdk-devices-* of the GPU families,
 # published on the same index as torch (and nowhere Poetry's PyPI role would find them).
-# (a pattern's text: re compiles it on first use, not when the hook's modules load)
-_RUNTIME_PATTERN = (
-    r"^(?:nvidia-(?!ml-py$).+|cuda-toolkit|cuda-bindings|cuda-pathfinder|triton|pytorch-triton.*"
-    r"|rocm|rocm-sdk(?:-.+)?)$"
+# Read with string tests, not a regular expression: compiling one costs more than every test
+# the hook makes with it (tests/unit/core/test_config.py holds it to the pattern
+# ``nvidia-(?!ml-py$).+|cuda-toolkit|cuda-bindings|cuda-pathfinder|triton|pytorch-triton.*|rocm
+# |rocm-sdk(?:-.+)?``, except that no name with a newline is one).
+_RUNTIME_NAMES = frozenset(
+    {"cuda-toolkit", "cuda-bindings", "cuda-pathfinder", "triton", "rocm", "rocm-sdk"}
 )
+
+
+def _runtime(canonical: str) -> bool:
+    if canonical in _RUNTIME_NAMES or canonical.startswith("pytorch-triton"):
+        return "\n" not in canonical
+    for prefix in ("nvidia-", "rocm-sdk-"):
+        if canonical.startswith(prefix):
+            rest = canonical[len(prefix) :]
+            return bool(rest) and "\n" not in rest and canonical != "nvidia-ml-py"
+    return False
 
 
 @record
@@ -181,17 +193,17 @@ class TorchConfig:
     def held(self, name: str) -> bool:
         """Whether Poetry must keep ``name`` out of its lock file and installer."""
         canonical = canonicalize_name(name)
-        return canonical in self.package_names or bool(re.match(_RUNTIME_PATTERN, canonical))
+        return canonical in self.package_names or _runtime(canonical)
 
 
 def is_runtime_package(name: str) -> bool:
     """Whether ``name`` looks like part of a torch build's runtime (nvidia-*, triton, ...)."""
-    return bool(re.match(_RUNTIME_PATTERN, canonicalize_name(name)))
+    return _runtime(canonicalize_name(name))
 
 
 def is_torch_family(name: str) -> bool:
     canonical = canonicalize_name(name)
-    return canonical in CONFIGURABLE or bool(re.match(_RUNTIME_PATTERN, canonical))
+    return canonical in CONFIGURABLE or _runtime(canonical)
 
 
 def parse_requirements(

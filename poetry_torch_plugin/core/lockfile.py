@@ -238,7 +238,6 @@ def unreadable(path: Path, reason: str) -> ConfigError:
 
 class NewerLockError(ConfigError):
     """The lock is in a format newer than this plugin writes: never read, never rewritten.
-
     ``project.lockstate`` raises it from every read, so every command that reads the lock
     (install, the hook, check, lock, export, wheelhouse) stops before it changes anything."""
 
@@ -251,20 +250,20 @@ _KNOWN_VERSIONS = {(int(SINGLE_VERSION),): SINGLE_VERSION, (int(LOCK_VERSION),):
 def _version_key(value: object) -> tuple[int, ...] | None:
     """``lock-version`` as numbers without trailing zeros ("2.0" -> (2,), "3.1" -> (3, 1));
     None when it is not a version ("abc", "", "-1", a table)."""
-    text = str(value).strip()
-    if isinstance(value, bool) or not re.fullmatch(r"[0-9]{1,6}(?:\.[0-9]{1,6}){0,3}", text):
+    parts = str(value).strip().split(".")  # [0-9]{1,6}(\.[0-9]{1,6}){0,3}, without a regex
+    digits = all(0 < len(part) <= 6 and part.isascii() and part.isdigit() for part in parts)
+    if isinstance(value, bool) or not 1 <= len(parts) <= 4 or not digits:
         return None
-    key = tuple(int(part) for part in text.split("."))
+    key = tuple(int(part) for part in parts)
     while len(key) > 1 and key[-1] == 0:
         key = key[:-1]
     return key
 
 
 def lock_format(value: object, path: Path = Path(LOCK_NAME), text: str = "") -> str:
-    """The format of a lock whose ``lock-version`` is ``value``: SINGLE_VERSION or
-    LOCK_VERSION ("1.0" and "2.0" are the same as "1" and "2").  NewerLockError for any
-    other version above 1 (a newer plugin's "2.1", "3", "3.0", also "1.1"): it is never
-    read nor rewritten.  ConfigError (unreadable) for anything that is no version."""
+    """The format of a lock whose ``lock-version`` is ``value``: SINGLE_VERSION or LOCK_VERSION
+    ("1.0", "2.0" are "1", "2").  NewerLockError for any other version above 1 (a newer
+    plugin's "2.1", "3", "3.0", also "1.1"); ConfigError (unreadable) for no version."""
     key = _version_key(value)
     if key is not None and key in _KNOWN_VERSIONS:
         return _KNOWN_VERSIONS[key]
@@ -375,7 +374,6 @@ def requirement_lines(
     lock: TorchLock, *, continuation: bool = False, tags: Iterable[str] | None = None
 ) -> list[str]:
     """``name==version --hash=sha256:...`` for every locked package (the whole closure).
-
     ``tags`` (an install from the index): a package from another index than the source
     (``LockedPackage.index``) is named by the URL of its file for those tags instead, with
     that file's hash, as the source does not publish it."""
@@ -530,9 +528,8 @@ def wanted(
 ) -> tuple[Wanted, ...]:
     """Every (variant, platform) the lock holds: each targets key's variant on each platform the
     key covers (``no-gpu`` on every Linux/Windows platform the others name, or on this one),
-    the committed variant where no key decides, and each ``added`` variant on ``host``.
-    ``"auto"`` values lock nothing: each machine's hardware decides, among the locked variants.
-    """
+    the committed variant where no key decides, and each ``added`` variant on ``host``
+    (``"auto"`` values lock nothing: each machine's hardware decides among the locked ones)."""
     table = dict(targets)
     universe: list[str] = []
     for key in table:

@@ -363,3 +363,56 @@ def test_install_advice_is_a_command_the_plugin_accepts(
         parsed = parse_requirements(words[5:], where="poetry torch install")
         assert [r.name for r in parsed] == ["torch", "torchvision", "torchaudio"]
     assert install_advice("torch", "not a constraint!") == ""
+
+
+# The pattern the runtime test replaced (core.config reads it with string tests): the two agree.
+RUNTIME_PATTERN = (
+    r"^(?:nvidia-(?!ml-py$).+|cuda-toolkit|cuda-bindings|cuda-pathfinder|triton|pytorch-triton.*"
+    r"|rocm|rocm-sdk(?:-.+)?)$"
+)
+
+
+def _names() -> list[str]:
+    stems = [
+        "nvidia-",
+        "nvidia-ml-py",
+        "nvidia-ml-py3",
+        "nvidia-ml-py-x",
+        "nvidia-cublas-cu12",
+        "nvidia",
+        "cuda-toolkit",
+        "cuda-toolkit-x",
+        "cuda-bindings",
+        "cuda-pathfinder",
+        "cuda",
+        "triton",
+        "tritonx",
+        "pytorch-triton",
+        "pytorch-triton-rocm",
+        "pytorch-trito",
+        "rocm",
+        "rocm-",
+        "rocm-sdk",
+        "rocm-sdk-",
+        "rocm-sdk-core",
+        "rocm-sdk-libraries-gfx110x",
+        "rocmx",
+        "torch",
+        "",
+    ]
+    names = list(stems)
+    for stem in stems:
+        names += [stem + "\n", "x" + stem, stem + "a\nb", stem.upper(), " " + stem]
+    return names
+
+
+def test_runtime_names_are_read_as_the_pattern_read_them() -> None:
+    import re
+
+    from poetry_torch_plugin.core import config
+
+    for name in _names():
+        if "\n" in name:  # no package name holds one; the pattern let a last one through
+            assert not config._runtime(name), repr(name)
+        else:
+            assert config._runtime(name) == bool(re.match(RUNTIME_PATTERN, name)), repr(name)

@@ -473,3 +473,23 @@ def test_a_package_from_another_index_needs_its_file_urls(tmp_path: Path) -> Non
     )
     with pytest.raises(ConfigError, match=r"torchaudio comes from https://pypi\.org/simple"):
         read_lock(path)
+
+
+def test_lock_versions_are_read_as_the_pattern_read_them() -> None:
+    """``_version_key`` reads ``[0-9]{1,6}(\\.[0-9]{1,6}){0,3}`` without compiling it."""
+    import re
+
+    from poetry_torch_plugin.core import lockfile
+
+    values: list[object] = [1, 2.0, True, False, None, "", " 2 ", "2.", ".2", "2..0", "1.2.3.4"]
+    values += ["1.2.3.4.5", "1234567", "123456", "0.0", "2.0.0.0", "-1", "+1", "1e3", "\u00b2"]
+    values += ["\u0663", "2\n", " 3.1\t", "2.0a", "2 .0", "02.000010", "9" * 6 + ".1"]
+    for value in values:
+        text = str(value).strip()
+        expected = (
+            None
+            if isinstance(value, bool) or not re.fullmatch(r"[0-9]{1,6}(?:\.[0-9]{1,6}){0,3}", text)
+            else text
+        )
+        key = lockfile._version_key(value)
+        assert (key is None) == (expected is None), repr(value)
