@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -55,6 +56,7 @@ BENCHES = (
     Bench("bytes_per_install.py", SMALL, r"^most bytes of the torch wheel .*: \d+\.\d+x", True),
     Bench("install_vs_raw.py", ("-n", "1", *SMALL), r"^  plugin / raw: \d+\.\d+x", True),
     Bench("wheelhouse_vs_index.py", ("-n", "1", *SMALL), r"^  wheelhouse / index: \d+\.\d+x"),
+    Bench("instructions.py", (), r"^  check / --version: \d+\.\d+x\s+\(\+\d+\.\d M\)$"),
 )
 
 
@@ -83,6 +85,8 @@ def test_every_bench_is_smoked() -> None:
 
 @pytest.mark.parametrize("bench", BENCHES, ids=lambda bench: bench.script)
 def test_bench_runs(bench: Bench, bench_cache: Path) -> None:
+    if bench.script == "instructions.py" and shutil.which("valgrind") is None:
+        pytest.skip("valgrind is not installed")
     args = list(bench.args)
     if bench.script == "check_speed.py":
         args += ["--poetry", str(bench_cache / f"poetry-{DEFAULT_POETRY}" / "bin" / "poetry")]
