@@ -105,13 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         # every side once, uncounted: the bytecode of whatever it imports is written (under
         # PYTHONPYCACHEPREFIX) before anything is counted
         for project, command in sides.values():
-            subprocess.run(
-                [str(python), "-m", "poetry", "--no-ansi", *command],
-                cwd=project,
-                env=measured,
-                capture_output=True,
-                check=True,
-            )
+            poetry(binary, project, measured, *command)
         with ThreadPoolExecutor(2) as pool:
             counts = dict(
                 zip(

@@ -88,13 +88,16 @@ _RUNTIME_NAMES = frozenset(
 
 
 def _runtime(canonical: str) -> bool:
+    if "\n" in canonical:
+        return False
     if canonical in _RUNTIME_NAMES or canonical.startswith("pytorch-triton"):
-        return "\n" not in canonical
-    for prefix in ("nvidia-", "rocm-sdk-"):
-        if canonical.startswith(prefix):
-            rest = canonical[len(prefix) :]
-            return bool(rest) and "\n" not in rest and canonical != "nvidia-ml-py"
-    return False
+        return True
+    # a prefix with something after it
+    return canonical.startswith(("nvidia-", "rocm-sdk-")) and canonical not in (
+        "nvidia-",
+        "rocm-sdk-",
+        "nvidia-ml-py",
+    )
 
 
 @record

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from poetry_torch_plugin.core.variants import Variant
 
 
-# (patterns' text: re compiles them on first use, not when the hook's modules load)
+# (a pattern's text: re compiles it on first use, not when the hook's modules load)
 _ASSIGNMENT = r"(?m)^(__version__|cuda|hip)\s*(?::\s*[^=]+)?=\s*(.+?)\s*$"
 
 
